@@ -1,0 +1,28 @@
+// Schema-validated configuration. Each service's main.ts parses its env once with loadConfig; keys
+// equal env names, and a bad value fails at start with a message naming the key.
+import { z } from 'zod';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export function loadConfig<S extends z.ZodObject>(schema: S, env: Record<string, string | undefined>): z.infer<S> {
+  const parsed = schema.safeParse(env);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`);
+  throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+}
+
+const list = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+
+/** Connection settings shared by every service; defaults are the local stack's (CONTRACTS.md §6). */
+export const stackEnv = {
+  KAFKA_BROKERS: list.default(['127.0.0.1:19092']),
+  CLICKHOUSE_URL: z.url().default('http://127.0.0.1:18123'),
+  CLICKHOUSE_DATABASE: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('ads'),
+  DATABASE_URL: z.url().default('postgres://ads:ads@127.0.0.1:15432/ads'),
+  REDIS_URL: z.url().default('redis://127.0.0.1:16379'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+};
+
+export const port = (fallback: number) => z.coerce.number().int().min(1).max(65_535).default(fallback);

@@ -1,0 +1,23 @@
+// Kafka client factory: one place for client id, retry policy and routing kafkajs logs to pino.
+import { Kafka, logLevel, type LogEntry } from 'kafkajs';
+import type { Logger } from './log.js';
+
+const levels: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
+  [logLevel.ERROR]: 'error', [logLevel.WARN]: 'warn', [logLevel.INFO]: 'info', [logLevel.DEBUG]: 'debug',
+};
+
+export function createKafka(config: { KAFKA_BROKERS: string[]; clientId: string }, deps: { log: Logger }): Kafka {
+  const log = deps.log.child({ mod: 'kafkajs' });
+  return new Kafka({
+    clientId: config.clientId,
+    brokers: config.KAFKA_BROKERS,
+    connectionTimeout: 3_000,
+    requestTimeout: 30_000,
+    retry: { initialRetryTime: 100, retries: 8, maxRetryTime: 5_000 },
+    logLevel: logLevel.WARN,
+    logCreator: () => ({ level, label, log: entry }: LogEntry) => {
+      const { message, ...fields } = entry;
+      log[levels[level] ?? 'info']({ kafka: label, ...fields }, message);
+    },
+  });
+}

@@ -1,0 +1,40 @@
+// Graceful shutdown: on SIGTERM or SIGINT, stop every long-lived part in reverse start order
+// (so a server stops accepting before the producer behind it flushes), then exit.
+// A second signal, or a stop that takes longer than `timeoutMs`, exits at once with status 1.
+import type { Logger } from './log.js';
+
+export interface Stoppable {
+  name: string;
+  stop(): Promise<void>;
+}
+
+export function handleShutdown(parts: Stoppable[], deps: { log: Logger; timeoutMs?: number }): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    deps.log.info({ signal }, 'shutdown_started');
+    const timer = setTimeout(() => {
+      deps.log.error('shutdown_timed_out');
+      process.exit(1);
+    }, deps.timeoutMs ?? 30_000);
+    timer.unref();
+    void stopAll(parts, deps.log).then((failed) => process.exit(failed ? 1 : 0));
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+export async function stopAll(parts: Stoppable[], log: Logger): Promise<boolean> {
+  let failed = false;
+  for (const part of [...parts].reverse()) {
+    try {
+      await part.stop();
+      log.info({ part: part.name }, 'stopped');
+    } catch (err) {
+      failed = true;
+      log.error({ part: part.name, err }, 'stop_failed');
+    }
+  }
+  return failed;
+}

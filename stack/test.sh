@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# `npm test`: installs node modules if this is a fresh clone, brings the local stack up (a no-op
+# when it is running), applies migrations, then runs the whole vitest suite.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+[[ -f node_modules/.package-lock.json && node_modules/.package-lock.json -nt package-lock.json ]] || npm ci
+bash stack/stack.sh up
+node --import tsx schemas/migrate-main.ts
+exec node_modules/.bin/vitest run "$@"
