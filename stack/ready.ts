@@ -1,5 +1,6 @@
 // Waits until each local-stack server answers a real query through the driver the services use.
 // Called by stack.sh after starting processes; exits non-zero naming the server that never answered.
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { Kafka, logLevel } from 'kafkajs';
@@ -27,7 +28,7 @@ const probes: Record<string, () => Promise<void>> = {
     redis.on('error', () => {}); // the failed connect rejects below; no unhandled-error noise
     try {
       await redis.connect();
-      const policy = await redis.config('GET', 'maxmemory-policy');
+      const policy = (await redis.config('GET', 'maxmemory-policy')) as string[];
       if (policy[1] !== 'noeviction') throw new Error(`maxmemory-policy is ${policy[1]}, BullMQ needs noeviction`);
     } finally {
       redis.disconnect();
@@ -56,7 +57,18 @@ const probes: Record<string, () => Promise<void>> = {
   },
 };
 
-async function waitFor(name: string): Promise<void> {
+// A server that exited during start-up fails at once rather than at the deadline. Zombies count as
+// exited (pid 1 may not reap the orphans stack.sh leaves).
+function exited(pid: number): boolean {
+  if (!pid) return false;
+  try {
+    return / [ZX] /.test(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, ' '));
+  } catch {
+    return true;
+  }
+}
+
+async function waitFor(name: string, pid: number): Promise<void> {
   const probe = probes[name];
   if (!probe) throw new Error(`unknown service ${name}`);
   const deadline = Date.now() + timeoutMs;
@@ -64,6 +76,7 @@ async function waitFor(name: string): Promise<void> {
     try {
       return await probe();
     } catch (err) {
+      if (exited(pid)) throw new Error(`${name} exited during start-up; see ${logs.replaceAll('<name>', name)}`);
       if (Date.now() > deadline) {
         throw new Error(`${name} did not answer within ${timeoutMs / 1000} s (${(err as Error).message}); ` +
           `see ${logs.replaceAll('<name>', name)}`);
@@ -73,9 +86,11 @@ async function waitFor(name: string): Promise<void> {
   }
 }
 
-const results = await Promise.allSettled(process.argv.slice(2).map(async (name) => {
+// Arguments are name=pid pairs (pid 0: not started by us, just probe it).
+const results = await Promise.allSettled(process.argv.slice(2).map(async (arg) => {
+  const [name = '', pid = '0'] = arg.split('=');
   const started = Date.now();
-  await waitFor(name);
+  await waitFor(name, Number(pid));
   console.log(`[stack] ${name} ready (${Date.now() - started} ms)`);
 }));
 const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');

@@ -33,8 +33,16 @@ die() { printf '[stack] error: %s\n' "$*" >&2; exit 1; }
 
 pidfile() { echo "$STACK_DIR/$1.pid"; }
 
-# Start time of a pid in clock ticks since boot (field 22 of /proc/PID/stat), unchanged by exec.
-started_at() { local stat; stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1; stat=${stat##*) }; set -- $stat; echo "${20}"; }
+# Start time of a live pid in clock ticks since boot (field 22 of /proc/PID/stat), unchanged by exec.
+# A zombie counts as dead: where pid 1 does not reap orphans, a killed server lingers as one.
+started_at() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  set -- $stat
+  [[ $1 != Z && $1 != X ]] && echo "${20}"
+}
+alive() { [[ -n $(started_at "$1") ]]; }
 
 # A pid file holds "pid start-time"; the pid counts as ours only while both still match, so a
 # reused pid, or a server someone else started on the same port, is never taken for ours.
@@ -63,8 +71,8 @@ stop_one() {
   pid=$(running_pid "$name") || { rm -f "$(pidfile "$name")"; return 0; }
   say "stopping $name (pid $pid)"
   kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-  if kill -0 "$pid" 2>/dev/null; then say "$name did not stop in 30 s; killing"; kill -KILL "$pid" || true; fi
+  for _ in $(seq 1 60); do alive "$pid" || break; sleep 0.5; done
+  if alive "$pid"; then say "$name did not stop in 30 s; killing"; kill -KILL "$pid" || true; fi
   rm -f "$(pidfile "$name")"
 }
 
@@ -132,6 +140,13 @@ start_postgres() {
     rm -f "$dir/pwfile"
   fi
   [[ -n $RUN_AS ]] && chown -R "$RUN_AS" "$dir"
+  # After a crash the lock file names a dead (possibly zombie) postmaster; postgres itself would take
+  # a zombie for a live server and refuse to start. Its orphaned backends exit within moments.
+  local lock=$dir/data/postmaster.pid
+  if [[ -f $lock ]] && ! alive "$(head -n 1 "$lock")"; then
+    sleep 1
+    rm -f "$lock"
+  fi
   spawn postgres "$bin/postgres" -D "$dir/data" -p "$POSTGRES_PORT" -c listen_addresses=127.0.0.1 \
     -c unix_socket_directories= -c max_connections=200 -c shared_buffers=512MB -c fsync=on
   RUN_AS=
@@ -193,7 +208,8 @@ up() {
   # A real query against each server (stack/ready.ts), with a bounded wait.
   READY_TIMEOUT_S=$READY_TIMEOUT_S KAFKA_BROKERS=$KAFKA_BROKERS CLICKHOUSE_URL=$CLICKHOUSE_URL \
     DATABASE_URL=$DATABASE_URL REDIS_URL=$REDIS_URL STACK_DIR=$STACK_DIR \
-    node --import tsx "$ROOT/stack/ready.ts" "${SERVICES[@]}" || die "the stack did not become ready"
+    node --import tsx "$ROOT/stack/ready.ts" $(for s in "${SERVICES[@]}"; do echo "$s=$(running_pid "$s" || echo 0)"; done) ||
+    die "the stack did not become ready"
   ((${#started[@]} == 0)) && say "already running" || say "up: ${started[*]}"
 }
 

@@ -1,0 +1,57 @@
+// Shared by integration tests: the stack's connection settings and per-test resources with unique
+// names. Everything a test creates is named *_test_*, and the drop helpers refuse any other name.
+import { randomBytes } from 'node:crypto';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
+import pg from 'pg';
+import { z } from 'zod';
+import { loadConfig, stackEnv } from '../common/config.js';
+import { createLogger } from '../common/log.js';
+
+export const env = loadConfig(z.object(stackEnv), process.env);
+export const silentLog = createLogger('test', 'silent');
+
+export const uniqueName = (prefix: string) => `${prefix}_test_${randomBytes(5).toString('hex')}`;
+
+export function assertTestName(name: string): void {
+  if (!/(^|_)test(_|$)/.test(name)) throw new Error(`refusing to drop "${name}": not a test resource name`);
+}
+
+/** A fresh Postgres database; `drop` removes it (test names only). */
+export async function createTestPostgres(prefix = 'ads') {
+  const name = uniqueName(prefix);
+  const url = Object.assign(new URL(env.DATABASE_URL), { pathname: `/${name}` }).href;
+  const admin = () => new pg.Client({ connectionString: Object.assign(new URL(env.DATABASE_URL), { pathname: '/postgres' }).href });
+  const c = admin();
+  await c.connect();
+  await c.query(`create database "${name}"`);
+  await c.end();
+  return {
+    name,
+    url,
+    async drop() {
+      assertTestName(name);
+      const d = admin();
+      await d.connect();
+      await d.query(`drop database if exists "${name}" with (force)`);
+      await d.end();
+    },
+  };
+}
+
+/** A fresh ClickHouse database and a client bound to it; `drop` removes it (test names only). */
+export async function createTestClickhouse(prefix = 'ads') {
+  const name = uniqueName(prefix);
+  const root = createClient({ url: env.CLICKHOUSE_URL, log: { level: ClickHouseLogLevel.OFF } });
+  await root.command({ query: `CREATE DATABASE ${name}` });
+  const client: ClickHouseClient = createClient({ url: env.CLICKHOUSE_URL, database: name, log: { level: ClickHouseLogLevel.OFF } });
+  return {
+    name,
+    client,
+    async drop() {
+      assertTestName(name);
+      await client.close();
+      await root.command({ query: `DROP DATABASE IF EXISTS ${name}` });
+      await root.close();
+    },
+  };
+}

@@ -1,0 +1,13 @@
+// Unit tests sit beside the code (*.test.ts); integration tests (*.int.test.ts) use the local stack.
+// Files run one at a time: the stack is shared, and test/stack-restart kills its servers.
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['**/*.test.ts'],
+    exclude: ['node_modules/**', '.stack/**'],
+    fileParallelism: false,
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+  },
+});
