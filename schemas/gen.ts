@@ -1,5 +1,5 @@
 // Generates static protobuf code (schemas/gen/messages.{js,d.ts}) from the .proto files, so the hot
-// path encodes and decodes without reflection. Runs on `npm ci` (prepare) and after a .proto edit.
+// path encodes and decodes without reflection. Runs on `npm install` (prepare) and after a .proto edit.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';

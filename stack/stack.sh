@@ -193,7 +193,7 @@ service_port() {
 up() {
   mkdir -p "$STACK_DIR"
   install_missing
-  [[ -d $ROOT/node_modules ]] || (cd "$ROOT" && npm ci) || die "npm ci failed"
+  [[ -d $ROOT/node_modules ]] || (cd "$ROOT" && npm install) || die "npm install failed"
   local started=()
   for s in "${SERVICES[@]}"; do
     if pid=$(running_pid "$s"); then continue; fi

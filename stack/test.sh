@@ -3,7 +3,7 @@
 # when it is running), applies migrations, then runs the whole vitest suite.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-[[ -f node_modules/.package-lock.json && node_modules/.package-lock.json -nt package-lock.json ]] || npm ci
+[[ -f node_modules/.package-lock.json && node_modules/.package-lock.json -nt package-lock.json ]] || npm install
 bash stack/stack.sh up
 node --import tsx schemas/migrate-main.ts
 exec node_modules/.bin/vitest run "$@"
