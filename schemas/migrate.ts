@@ -2,7 +2,7 @@
 // creates the Kafka topics of topics.ts. Idempotent: each database records what ran, with a checksum,
 // and refuses to continue if an applied file was edited since (write a new migration instead).
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import kafkajs, { type Kafka } from 'kafkajs';
@@ -14,6 +14,7 @@ import type { TopicSpec } from './topics.js';
 export interface Migration { file: string; version: number; name: string; sql: string; checksum: string }
 
 export function readMigrations(dir: string): Migration[] {
+  if (!existsSync(dir)) return [];
   return readdirSync(dir)
     .filter((f) => /^\d{4}_[a-z0-9_]+\.sql$/.test(f))
     .sort()
