@@ -82,7 +82,7 @@ export async function migratePostgres(config: { DATABASE_URL: string }, deps: { 
         await client.query('rollback');
         throw new PipelineError('migration_failed', `postgres migration ${m.file} failed: ${(err as Error).message}`, { retriable: false, cause: err });
       }
-      deps.log.info({ db: database, version: m.version, name: m.name }, 'migration_applied');
+      deps.log.info({ db: database, migration: m.file }, 'migration_applied');
       applied++;
     }
   } finally {
@@ -119,7 +119,7 @@ export async function migrateClickhouse(
         });
       }
       await ch.insert({ table: 'schema_migrations', values: [{ version: m.version, name: m.name, checksum: m.checksum }], format: 'JSONEachRow' });
-      deps.log.info({ db: database, version: m.version, name: m.name }, 'migration_applied');
+      deps.log.info({ db: database, migration: m.file }, 'migration_applied');
       applied++;
     }
   } finally {

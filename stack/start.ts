@@ -8,7 +8,9 @@ const root = join(import.meta.dirname, '..');
 const node = (entry: string) => [process.execPath, '--import', 'tsx', join(root, entry)];
 
 /** Every long-running service, in start order. Each issue adds its service here. */
-const services: { name: string; entry: string }[] = [];
+const services: { name: string; entry: string }[] = [
+  { name: 'ingest', entry: 'ingest/main.ts' },
+];
 
 const run = (cmd: string[]) => spawnSync(cmd[0]!, cmd.slice(1), { stdio: 'inherit', cwd: root }).status === 0;
 

@@ -1,0 +1,66 @@
+// Builds a running collector from its config: key cache, Kafka sink, produce queue, collector and
+// server. main.ts runs one; integration tests and benchmarks run their own on port 0.
+import { readFileSync } from 'node:fs';
+import { createKafka } from '../common/kafka.js';
+import { topics } from '../schemas/topics.js';
+import type { Logger } from '../common/log.js';
+import type { Stoppable } from '../common/shutdown.js';
+import { createCollector } from './collector.js';
+import type { IngestConfig } from './config.js';
+import { createEnricher, parseCidrs } from './enrich.js';
+import { createKafkaSink } from './kafka-sink.js';
+import { createPgKeyStore } from './keys-pg.js';
+import { createMetrics } from './metrics.js';
+import { createProduceQueue } from './produce-queue.js';
+import { createRateLimiter } from './rate-limit.js';
+import { createNodeServer } from './server-node.js';
+import { createUwsServer } from './server-uws.js';
+import { contractLimits } from './validate.js';
+
+export async function createIngest(config: IngestConfig & { topic?: string }, deps: { log: Logger }) {
+  const { log } = deps;
+  const keys = await createPgKeyStore({ DATABASE_URL: config.DATABASE_URL, refreshMs: config.INGEST_KEY_REFRESH_MS }, { log });
+  let queueDepth = () => ({ events: 0, bytes: 0 });
+  let brokerHealthy = () => false;
+  const metrics = createMetrics({ queueDepth: () => queueDepth(), brokerHealthy: () => brokerHealthy() });
+  const sink = await createKafkaSink({
+    topic: config.topic ?? topics.beaconsAccepted.name, compression: config.KAFKA_COMPRESSION, sendTimeoutMs: config.INGEST_SEND_TIMEOUT_MS,
+    auditSampleRate: config.INGEST_AUDIT_SAMPLE_RATE, auditMaxPerS: config.INGEST_AUDIT_MAX_PER_S,
+  }, { kafka: createKafka({ ...config, clientId: 'ingest' }, { log }), log, onAudit: metrics.audit });
+  const queue = createProduceQueue({
+    maxEvents: config.INGEST_QUEUE_MAX_EVENTS, maxBytes: config.INGEST_QUEUE_MAX_BYTES,
+    lingerMs: config.INGEST_LINGER_MS, maxBatchBytes: config.INGEST_MAX_BATCH_BYTES,
+  }, sink);
+  queueDepth = () => queue.depth;
+  brokerHealthy = sink.healthy;
+
+  const appLimiter = createRateLimiter({ ratePerS: config.INGEST_APP_EVENTS_PER_S, burst: config.INGEST_APP_EVENTS_PER_S * 2 });
+  const deviceLimiter = createRateLimiter({ ratePerS: config.INGEST_DEVICE_REQUESTS_PER_S, burst: config.INGEST_DEVICE_REQUESTS_PER_S * 2 });
+  const sweep = setInterval(() => deviceLimiter.sweep(Date.now()), 10_000);
+
+  const collector = createCollector({ limits: contractLimits, signatureToleranceMs: 300_000 }, {
+    keys, queue, appLimiter, deviceLimiter, metrics: metrics.collector, audit: sink.audit, now: Date.now,
+    enrich: createEnricher({ ipSalt: config.INGEST_IP_SALT, datacenters: parseCidrs(readFileSync(config.INGEST_DATACENTER_CIDRS_FILE, 'utf8')) }),
+  });
+
+  let stopping = false;
+  const serverConfig = { host: config.INGEST_HOST, port: config.INGEST_PORT, maxBodyBytes: 256 * 1024, trustProxy: config.INGEST_TRUST_PROXY };
+  const serverDeps = { collector, registry: metrics.registry, ready: () => !stopping && sink.healthy() };
+  const server = config.INGEST_SERVER === 'uws' ? createUwsServer(serverConfig, serverDeps) : createNodeServer(serverConfig, serverDeps);
+  const boundPort = await server.listen();
+  log.info({ port: boundPort, server: config.INGEST_SERVER, keys: keys.size }, 'ingest_listening');
+
+  // Stopped in reverse: the server stops accepting and finishes in-flight requests, then what is
+  // still queued is flushed to Kafka, then the producer and the key cache close.
+  const parts: Stoppable[] = [
+    { name: 'keys', stop: () => keys.stop() },
+    { name: 'kafka', stop: () => sink.stop() },
+    { name: 'queue', stop: () => queue.drain().catch((err: unknown) => log.error({ err }, 'queue_drain_failed')) },
+    { name: 'server', stop: async () => {
+      stopping = true;
+      clearInterval(sweep);
+      await server.stop();
+    } },
+  ];
+  return { port: boundPort, parts, keys, sink, queue };
+}

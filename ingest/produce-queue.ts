@@ -1,0 +1,86 @@
+// Coalesces many concurrent requests into few produce calls, and bounds what waits in memory.
+// A request's records are queued with a promise that settles only when Kafka has acknowledged
+// them (or refused them). One produce call is in flight at a time: that is what an idempotent
+// producer needs, and it batches by itself under load. Full queue or unhealthy broker: refused.
+export interface OutRecord { key: string; value: Uint8Array; events: number }
+export type Refusal = 'queue_full' | 'broker_unavailable';
+export type Enqueued = { ok: true; acked: Promise<void> } | { ok: false; reason: Refusal };
+
+interface Entry { records: OutRecord[]; events: number; bytes: number; resolve(): void; reject(err: unknown): void }
+
+/** maxBatchBytes bounds one produce call, so no partition's batch exceeds the broker's message size. */
+export interface ProduceQueueConfig { maxEvents: number; maxBytes: number; lingerMs: number; maxBatchBytes: number }
+export interface ProduceQueueDeps { send(records: OutRecord[]): Promise<void>; healthy(): boolean }
+
+export function createProduceQueue(config: ProduceQueueConfig, deps: ProduceQueueDeps) {
+  const pending: Entry[] = [];
+  let pendingBytes = 0;
+  let events = 0;
+  let bytes = 0;
+  let sending: Promise<void> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+
+  function schedule() {
+    if (sending || timer || pending.length === 0) return;
+    if (pendingBytes >= config.maxBatchBytes) void flushOnce();
+    else timer = setTimeout(() => void flushOnce(), config.lingerMs);
+  }
+
+  async function flushOnce(): Promise<void> {
+    clearTimeout(timer);
+    timer = undefined;
+    if (sending || pending.length === 0) return;
+    const batch: Entry[] = [];
+    let n = 0;
+    while (pending.length && (n === 0 || n + pending[0]!.bytes <= config.maxBatchBytes)) {
+      const e = pending.shift()!;
+      n += e.bytes;
+      batch.push(e);
+    }
+    pendingBytes -= n;
+    sending = deps.send(batch.flatMap((e) => e.records)).then(
+      () => batch.forEach((e) => e.resolve()),
+      (err: unknown) => batch.forEach((e) => e.reject(err)),
+    ).finally(() => {
+      for (const e of batch) {
+        events -= e.events;
+        bytes -= e.bytes;
+      }
+      sending = undefined;
+      schedule();
+    });
+    await sending;
+  }
+
+  return {
+    enqueue(records: OutRecord[]): Enqueued {
+      if (!deps.healthy()) return { ok: false, reason: 'broker_unavailable' };
+      const e = records.reduce((s, r) => s + r.events, 0);
+      const b = records.reduce((s, r) => s + r.value.byteLength + r.key.length, 0);
+      if (events + e > config.maxEvents || bytes + b > config.maxBytes) return { ok: false, reason: 'queue_full' };
+      events += e;
+      bytes += b;
+      let resolve!: () => void;
+      let reject!: (err: unknown) => void;
+      const acked = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      pending.push({ records, events: e, bytes: b, resolve, reject });
+      pendingBytes += b;
+      schedule();
+      return { ok: true, acked };
+    },
+    /** Sends everything queued now; for shutdown. */
+    async drain(): Promise<void> {
+      while (pending.length || sending) {
+        if (sending) await sending;
+        else await flushOnce();
+      }
+    },
+    get depth() {
+      return { events, bytes };
+    },
+  };
+}
+export type ProduceQueue = ReturnType<typeof createProduceQueue>;

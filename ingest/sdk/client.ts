@@ -1,0 +1,100 @@
+// The beacon client SDK for Node 20+ and browsers: builds a BeaconBatch, signs it (WebCrypto
+// HMAC-SHA256 over t + "." + body), posts it, and retries 429/503/network errors with exponential
+// backoff and full jitter, honouring Retry-After. A retry re-signs with a fresh sent_at and t but
+// keeps every event_id, so the pipeline counts the events once. 400/401/413/415 are never retried.
+import { encodeBeaconBatchJson, EventType, type BeaconEvent } from '../../schemas/beacon-json.js';
+import { beacon } from '../../schemas/gen/messages.js';
+
+export { EventType };
+export type EventInput = Omit<BeaconEvent, 'eventId' | 'occurredAt'> & { eventId?: string; occurredAt?: number };
+
+export interface BeaconClientConfig {
+  endpoint: string;
+  appId: string;
+  keyId: string;
+  secret: string;
+  sdk?: string;
+  format?: 'protobuf' | 'json';
+  maxAttempts?: number;
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+}
+export interface BeaconClientDeps {
+  fetch?: typeof fetch;
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+  random?: () => number;
+}
+export interface SendResult { status: number; accepted: number; rejected: { index: number; reason: string }[]; attempts: number }
+
+export class BeaconError extends Error {
+  override name = 'BeaconError';
+  constructor(readonly status: number, readonly code: string, message: string, readonly attempts: number) {
+    super(message);
+  }
+}
+
+const RETRIABLE = new Set([429, 500, 502, 503, 504]);
+const encoder = new TextEncoder();
+const hex = (buf: ArrayBuffer) => Array.from(new Uint8Array(buf), (b) => b.toString(16).padStart(2, '0')).join('');
+
+export function createBeaconClient(config: BeaconClientConfig, deps: BeaconClientDeps = {}) {
+  const doFetch = deps.fetch ?? globalThis.fetch;
+  const now = deps.now ?? Date.now;
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const random = deps.random ?? Math.random;
+  const format = config.format ?? 'protobuf';
+  const maxAttempts = config.maxAttempts ?? 5;
+  const baseDelayMs = config.baseDelayMs ?? 200;
+  const maxDelayMs = config.maxDelayMs ?? 10_000;
+  const key = globalThis.crypto.subtle.importKey('raw', encoder.encode(config.secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+
+  async function signedRequest(events: BeaconEvent[]) {
+    const t = now();
+    const batch = { appId: config.appId, sdk: config.sdk ?? 'js/0.1.0', sentAt: t, events };
+    const body = format === 'protobuf' ? beacon.v1.BeaconBatch.encode(batch).finish() : encoder.encode(encodeBeaconBatchJson(batch));
+    const signed = new Uint8Array(encoder.encode(`${t}.`).length + body.length);
+    signed.set(encoder.encode(`${t}.`));
+    signed.set(body, signed.length - body.length);
+    const sig = hex(await globalThis.crypto.subtle.sign('HMAC', await key, signed));
+    return {
+      body,
+      headers: {
+        'content-type': format === 'protobuf' ? 'application/x-protobuf' : 'application/json',
+        'beacon-signature': `t=${t},k=${config.keyId},v1=${sig}`,
+      },
+    };
+  }
+
+  return {
+    /** A complete event: a fresh UUID and the current time unless given. */
+    event(input: EventInput): BeaconEvent {
+      return { ...input, eventId: input.eventId ?? globalThis.crypto.randomUUID(), occurredAt: input.occurredAt ?? now() };
+    },
+
+    async send(events: BeaconEvent[]): Promise<SendResult> {
+      for (let attempt = 1; ; attempt++) {
+        let status = 0;
+        let payload: { accepted?: number; rejected?: SendResult['rejected']; error?: string; message?: string } = {};
+        let retryAfterS = 0;
+        try {
+          const req = await signedRequest(events);
+          const res = await doFetch(`${config.endpoint}/v1/beacons`, { method: 'POST', headers: req.headers, body: req.body });
+          status = res.status;
+          retryAfterS = Number(res.headers.get('retry-after') ?? 0) || 0;
+          payload = (await res.json().catch(() => ({}))) as typeof payload;
+        } catch (err) {
+          payload = { error: 'network_error', message: (err as Error).message };
+        }
+        if (status === 202) return { status, accepted: payload.accepted ?? 0, rejected: payload.rejected ?? [], attempts: attempt };
+        const retriable = status === 0 || RETRIABLE.has(status);
+        if (!retriable || attempt >= maxAttempts) {
+          throw new BeaconError(status, payload.error ?? 'unknown', payload.message ?? `HTTP ${status}`, attempt);
+        }
+        const backoff = random() * Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
+        await sleep(Math.max(backoff, retryAfterS * 1000));
+      }
+    },
+  };
+}
+export type BeaconClient = ReturnType<typeof createBeaconClient>;

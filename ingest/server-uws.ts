@@ -1,0 +1,120 @@
+// The collector on uWebSockets.js: POST /v1/beacons (body read as it streams, refused past the size
+// limit), the /v1/stream WebSocket (one JSON ack per binary frame, `seq` counting from 0), and the
+// operational GET routes. Stops by closing the listen socket and waiting for in-flight requests.
+import { setTimeout as sleep } from 'node:timers/promises';
+import uWS from 'uWebSockets.js';
+import { beacon } from '../schemas/gen/messages.js';
+import type { BeaconResponse } from './collector.js';
+import { clientIp, notFound, opsRoute, statusLine, tooLarge, type ServerConfig, type ServerDeps } from './http.js';
+
+interface Socket { ip: string; userAgent: string; seq: number; closed: boolean }
+
+const text = (ab: ArrayBuffer) => Buffer.from(ab).toString();
+
+export function createUwsServer(config: ServerConfig, deps: ServerDeps) {
+  const app = uWS.App();
+  let listenSocket: uWS.us_listen_socket | false = false;
+  let inFlight = 0;
+
+  const write = (res: uWS.HttpResponse, r: BeaconResponse): void => {
+    res.cork(() => {
+      res.writeStatus(statusLine(r.status)).writeHeader('content-type', 'application/json');
+      if (r.retryAfterS) res.writeHeader('retry-after', String(r.retryAfterS));
+      res.end(JSON.stringify(r.body));
+    });
+  };
+
+  app.post('/v1/beacons', (res, req) => {
+    const contentType = req.getHeader('content-type');
+    const signature = req.getHeader('beacon-signature');
+    const userAgent = req.getHeader('user-agent');
+    const ip = clientIp(text(res.getRemoteAddressAsText()), req.getHeader('x-forwarded-for'), config.trustProxy);
+    if (Number(req.getHeader('content-length') || 0) > config.maxBodyBytes) return write(res, tooLarge(config.maxBodyBytes));
+
+    let done = false;
+    inFlight++;
+    const finish = () => {
+      if (!done) inFlight--;
+      done = true;
+    };
+    res.onAborted(finish);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.onData((chunk, isLast) => {
+      if (done) return;
+      size += chunk.byteLength;
+      if (size > config.maxBodyBytes) {
+        finish();
+        return write(res, tooLarge(config.maxBodyBytes));
+      }
+      chunks.push(Buffer.from(chunk.slice(0))); // uWS reuses the chunk's memory after this call
+      if (!isLast) return;
+      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      void deps.collector.handle({ contentType, signature, body, ip, userAgent }).then((r) => {
+        if (!done) write(res, r);
+        finish();
+      });
+    });
+  });
+
+  app.ws<Socket>('/v1/stream', {
+    maxPayloadLength: config.maxBodyBytes + 1024,
+    idleTimeout: 120,
+    compression: uWS.DISABLED,
+    upgrade: (res, req, context) => {
+      const ip = clientIp(text(res.getRemoteAddressAsText()), req.getHeader('x-forwarded-for'), config.trustProxy);
+      res.upgrade<Socket>({ ip, userAgent: req.getHeader('user-agent'), seq: 0, closed: false },
+        req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
+    },
+    message: (ws, message, isBinary) => {
+      const s = ws.getUserData();
+      const seq = s.seq++;
+      const reply = (r: BeaconResponse) => {
+        if (!s.closed) ws.send(JSON.stringify({ seq, status: r.status, ...r.body, ...(r.retryAfterS ? { retry_after: r.retryAfterS } : {}) }), false);
+      };
+      if (!isBinary) return reply({ status: 400, body: { error: 'text_frame', message: 'send SignedBatch frames as binary' } });
+      let frame: beacon.v1.SignedBatch;
+      try {
+        frame = beacon.v1.SignedBatch.decode(new Uint8Array(message.slice(0)));
+      } catch (err) {
+        return reply({ status: 400, body: { error: 'undecodable_frame', message: `SignedBatch: ${(err as Error).message}` } });
+      }
+      inFlight++;
+      void deps.collector.handle({
+        contentType: 'application/x-protobuf', signature: `t=${frame.t},k=${frame.keyId},v1=${frame.signature}`,
+        body: frame.batch, ip: s.ip, userAgent: s.userAgent,
+      }).then(reply).finally(() => inFlight--);
+    },
+    close: (ws) => {
+      ws.getUserData().closed = true;
+    },
+  });
+
+  app.get('/*', (res, req) => {
+    let aborted = false;
+    res.onAborted(() => (aborted = true));
+    void opsRoute(req.getUrl(), deps).then((route) => {
+      if (aborted) return;
+      if (!route) return write(res, notFound);
+      res.cork(() => {
+        res.writeStatus(statusLine(route[0])).writeHeader('content-type', route[1]).end(route[2]);
+      });
+    });
+  });
+  app.any('/*', (res) => write(res, notFound));
+
+  return {
+    listen(): Promise<number> {
+      return new Promise((resolve, reject) => app.listen(config.host, config.port, (socket) => {
+        if (!socket) return reject(new Error(`cannot listen on ${config.host}:${config.port} (port taken?)`));
+        listenSocket = socket;
+        resolve(uWS.us_socket_local_port(socket));
+      }));
+    },
+    async stop(): Promise<void> {
+      if (listenSocket) uWS.us_listen_socket_close(listenSocket);
+      listenSocket = false;
+      for (let i = 0; inFlight > 0 && i < 300; i++) await sleep(10);
+    },
+  };
+}

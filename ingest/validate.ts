@@ -1,0 +1,68 @@
+// Enforces every limit of the beacon contract. A bad batch-level field rejects the request; a bad
+// event rejects only that event, by index. Accepted events get their skew-corrected time:
+// event_time = occurred_at + (received_at - sent_at), the correction clamped to ±maxSkewMs.
+import { EventType, type BeaconEvent } from '../schemas/beacon-json.js';
+import type { DecodedBatch } from './decode.js';
+
+export interface Limits { maxEvents: number; maxSkewMs: number; maxAgeMs: number; maxFutureMs: number }
+export const contractLimits: Limits = { maxEvents: 500, maxSkewMs: 7 * 86_400_000, maxAgeMs: 7 * 86_400_000, maxFutureMs: 600_000 };
+
+export interface AcceptedEvent { event: BeaconEvent; eventTime: number }
+export type Validated =
+  | { ok: true; accepted: AcceptedEvent[]; rejected: { index: number; reason: string }[]; skewMs: number }
+  | { ok: false; status: 400 | 413; error: string; message: string };
+
+const APP_ID = /^[A-Za-z0-9_.-]{1,64}$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const CURRENCY = /^[A-Z]{3}$/;
+const ID_FIELDS = ['userId', 'deviceId', 'campaignId', 'creativeId', 'placementId'] as const;
+const snake = (f: string) => f.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+const bad = (status: 400 | 413, error: string, message: string): Validated => ({ ok: false, status, error, message });
+
+function eventProblem(e: BeaconEvent, eventTime: number, receivedAt: number, limits: Limits): string | undefined {
+  if (!e.eventId || !UUID.test(e.eventId)) return 'event_id: not a canonical UUID';
+  if (!e.type || !EventType[e.type]) return 'type: unknown event type'; // 0 is EVENT_TYPE_UNSPECIFIED
+  for (const f of ID_FIELDS) {
+    const v = e[f];
+    if (!v || v.length > 64) return `${snake(f)}: must be 1..64 characters`;
+  }
+  if (!e.occurredAt || e.occurredAt <= 0) return 'occurred_at: missing';
+  if (eventTime < receivedAt - limits.maxAgeMs) return 'occurred_at: more than 7 days old';
+  if (eventTime > receivedAt + limits.maxFutureMs) return 'occurred_at: more than 10 minutes in the future';
+  if (e.clickId != null && e.clickId !== '' && !UUID.test(e.clickId)) return 'click_id: not a canonical UUID';
+  if (e.valueMicros != null && e.valueMicros < 0) return 'value_micros: negative';
+  if (e.currency != null && e.currency !== '' && !CURRENCY.test(e.currency)) return 'currency: not an ISO 4217 code';
+  const attrs = e.attrs ? Object.entries(e.attrs) : [];
+  if (attrs.length > 16) return 'attrs: more than 16 entries';
+  for (const [k, v] of attrs) {
+    if (!k || k.length > 32) return 'attrs: key must be 1..32 characters';
+    if (v.length > 256) return `attrs.${k}: value longer than 256 characters`;
+  }
+  return undefined;
+}
+
+export function validateBatch(batch: DecodedBatch, appId: string, receivedAt: number, limits = contractLimits): Validated {
+  if (!APP_ID.test(batch.appId)) return bad(400, 'invalid_app_id', 'app_id must be 1..64 of [A-Za-z0-9_.-]');
+  if (batch.appId !== appId) return bad(400, 'app_mismatch', `app_id "${batch.appId}" does not belong to the signing key`);
+  if (batch.sdk.length > 64) return bad(400, 'invalid_sdk', 'sdk must be at most 64 characters');
+  if (!batch.sentAt || batch.sentAt <= 0) return bad(400, 'invalid_sent_at', 'sent_at (unix ms) is required');
+  if (batch.events.length === 0) return bad(400, 'no_events', 'a batch carries 1..500 events');
+  if (batch.events.length > limits.maxEvents) return bad(413, 'too_many_events', `a batch carries at most ${limits.maxEvents} events`);
+
+  const skewMs = Math.max(-limits.maxSkewMs, Math.min(limits.maxSkewMs, receivedAt - batch.sentAt));
+  const rejected = [...batch.rejected];
+  const accepted: AcceptedEvent[] = [];
+  batch.events.forEach((e, index) => {
+    if (e === null) return; // already rejected by the JSON mapping
+    const eventTime = (e.occurredAt ?? 0) + skewMs;
+    const problem = eventProblem(e, eventTime, receivedAt, limits);
+    if (problem) rejected.push({ index, reason: problem });
+    else {
+      if (/[A-F]/.test(e.eventId!)) e.eventId = e.eventId!.toLowerCase(); // one idempotency key per UUID
+      accepted.push({ event: e, eventTime });
+    }
+  });
+  rejected.sort((a, b) => a.index - b.index);
+  return { ok: true, accepted, rejected, skewMs };
+}
