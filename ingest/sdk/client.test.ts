@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { beacon } from '../../schemas/gen/messages.js';
+import { sign } from '../signature.js';
+import { BeaconError, createBeaconClient, EventType } from './client.js';
+
+type Reply = { status: number; body?: unknown; retryAfter?: string } | Error;
+
+function fakeServer(replies: Reply[]) {
+  const requests: { headers: Record<string, string>; body: Uint8Array }[] = [];
+  const sleeps: number[] = [];
+  const fetch = (async (_url: string, init: { headers: Record<string, string>; body: Uint8Array }) => {
+    requests.push({ headers: init.headers, body: init.body });
+    const r = replies.shift() ?? { status: 202, body: { accepted: 1, rejected: [] } };
+    if (r instanceof Error) throw r;
+    return new Response(JSON.stringify(r.body ?? {}), { status: r.status, headers: r.retryAfter ? { 'retry-after': r.retryAfter } : {} });
+  }) as unknown as typeof globalThis.fetch;
+  let t = 1_700_000_000_000;
+  const client = createBeaconClient({ endpoint: 'http://collector', appId: 'app1', keyId: 'k1', secret: 's3cret', maxAttempts: 4 },
+    { fetch, now: () => (t += 1_000), sleep: async (ms) => void sleeps.push(ms), random: () => 0.5 });
+  const events = [client.event({ type: EventType.CLICK, userId: 'u', deviceId: 'd', campaignId: 'c', creativeId: 'cr', placementId: 'p' })];
+  return { client, events, requests, sleeps };
+}
+
+describe('beacon SDK', () => {
+  it('signs t + "." + body with HMAC-SHA256 the way the collector checks it', async () => {
+    const { client, events, requests } = fakeServer([]);
+    await client.send(events);
+    const { headers, body } = requests[0]!;
+    const [, t, k, v1] = /^t=(\d+),k=(\w+),v1=([0-9a-f]{64})$/.exec(headers['beacon-signature']!)!;
+    expect(k).toBe('k1');
+    expect(v1).toBe(sign('s3cret', Number(t), body));
+    expect(beacon.v1.BeaconBatch.decode(body).sentAt).toBe(Number(t));
+  });
+
+  it('retries 503, 429 and network errors with backoff, keeping the event ids', async () => {
+    const { client, events, requests, sleeps } = fakeServer([{ status: 503 }, new TypeError('fetch failed'), { status: 429, retryAfter: '3' }]);
+    const res = await client.send(events);
+    expect(res).toMatchObject({ status: 202, attempts: 4 });
+    expect(sleeps).toEqual([100, 200, 3_000]); // jittered 200·2^n·0.5, then Retry-After wins
+    const ids = requests.map((r) => beacon.v1.BeaconBatch.decode(r.body).events[0]!.eventId);
+    expect(new Set(ids)).toEqual(new Set([events[0]!.eventId]));
+    const ts = requests.map((r) => r.headers['beacon-signature']!.split(',')[0]);
+    expect(new Set(ts).size).toBe(4); // each attempt is signed afresh
+  });
+
+  it.each([400, 401, 413, 415])('never retries %i', async (status) => {
+    const { client, events, requests } = fakeServer([{ status, body: { error: 'nope', message: 'no' } }]);
+    await expect(client.send(events)).rejects.toMatchObject({ status, code: 'nope', attempts: 1 });
+    expect(requests).toHaveLength(1);
+  });
+
+  it('gives up after maxAttempts', async () => {
+    const { client, events } = fakeServer([{ status: 503 }, { status: 503 }, { status: 503 }, { status: 503 }, { status: 503 }]);
+    await expect(client.send(events)).rejects.toBeInstanceOf(BeaconError);
+  });
+});

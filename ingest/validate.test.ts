@@ -1,0 +1,105 @@
+import { describe, expect, it } from 'vitest';
+import { EventType, type BeaconEvent } from '../schemas/beacon-json.js';
+import { beacon } from '../schemas/gen/messages.js';
+import { decodeBody } from './decode.js';
+import { validateBatch, type AcceptedEvent } from './validate.js';
+
+const now = 1_700_000_000_000;
+const ok = (over: Partial<BeaconEvent> = {}): BeaconEvent => ({
+  eventId: '6f1c2a8e-3b4d-4c5e-8f90-1a2b3c4d5e6f', type: EventType.CLICK, occurredAt: now - 1_000,
+  userId: 'u', deviceId: 'd', campaignId: 'c', creativeId: 'cr', placementId: 'p', ...over,
+});
+const batch = (events: (BeaconEvent | null)[], over = {}) => ({ appId: 'app1', sdk: 'ios/1', sentAt: now, events, rejected: [], ...over });
+
+describe('validateBatch: batch-level limits', () => {
+  it.each([
+    ['a bad app_id', batch([ok()], { appId: 'bad app' }), 400, 'invalid_app_id'],
+    ['another app than the key\'s', batch([ok()], { appId: 'app2' }), 400, 'app_mismatch'],
+    ['a long sdk', batch([ok()], { sdk: 'x'.repeat(65) }), 400, 'invalid_sdk'],
+    ['no sent_at', batch([ok()], { sentAt: 0 }), 400, 'invalid_sent_at'],
+    ['no events', batch([]), 400, 'no_events'],
+    ['501 events', batch(Array.from({ length: 501 }, () => ok())), 413, 'too_many_events'],
+  ])('rejects %s', (_n, b, status, error) => {
+    expect(validateBatch(b, 'app1', now)).toMatchObject({ ok: false, status, error });
+  });
+});
+
+describe('validateBatch: events', () => {
+  it.each([
+    ['a bad UUID', { eventId: '6f1c2a8e3b4d4c5e8f901a2b3c4d5e6f' }, 'event_id: not a canonical UUID'],
+    ['type 0', { type: 0 }, 'type: unknown event type'],
+    ['type 9', { type: 9 as EventType }, 'type: unknown event type'],
+    ['an empty user_id', { userId: '' }, 'user_id: must be 1..64 characters'],
+    ['a 65-char placement_id', { placementId: 'p'.repeat(65) }, 'placement_id: must be 1..64 characters'],
+    ['no occurred_at', { occurredAt: 0 }, 'occurred_at: missing'],
+    ['an event 8 days old', { occurredAt: now - 8 * 86_400_000 }, 'occurred_at: more than 7 days old'],
+    ['an event 11 minutes ahead', { occurredAt: now + 660_000 }, 'occurred_at: more than 10 minutes in the future'],
+    ['a bad click_id', { clickId: 'click-1' }, 'click_id: not a canonical UUID'],
+    ['a negative value', { valueMicros: -1 }, 'value_micros: negative'],
+    ['a bad currency', { currency: 'yuan' }, 'currency: not an ISO 4217 code'],
+    ['17 attrs', { attrs: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, 'v'])) }, 'attrs: more than 16 entries'],
+    ['a 33-char attr key', { attrs: { ['k'.repeat(33)]: 'v' } }, 'attrs: key must be 1..32 characters'],
+    ['a 257-char attr value', { attrs: { k: 'v'.repeat(257) } }, 'attrs.k: value longer than 256 characters'],
+  ])('rejects only the event with %s', (_n, over, reason) => {
+    const v = validateBatch(batch([ok(), ok(over as Partial<BeaconEvent>)]), 'app1', now);
+    expect(v).toMatchObject({ ok: true, rejected: [{ index: 1, reason }] });
+    if (v.ok) expect(v.accepted).toHaveLength(1);
+  });
+
+  it('accepts every optional field at its limit and lowercases the event id', () => {
+    const e = ok({
+      eventId: '6F1C2A8E-3B4D-4C5E-8F90-1A2B3C4D5E6F', clickId: '7f1c2a8e-3b4d-4c5e-8f90-1a2b3c4d5e6f', valueMicros: 0,
+      currency: 'CNY', attrs: Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`k${i}`.padEnd(32, 'x'), 'v'.repeat(256)])),
+    });
+    const v = validateBatch(batch([e]), 'app1', now);
+    expect(v.ok && v.accepted[0]?.event.eventId).toBe('6f1c2a8e-3b4d-4c5e-8f90-1a2b3c4d5e6f');
+  });
+
+  it('keeps the JSON mapping\'s rejections with their indexes, in order', () => {
+    const v = validateBatch({ ...batch([null, ok({ userId: '' }), ok()]), rejected: [{ index: 0, reason: 'type: unknown event type "X"' }] }, 'app1', now);
+    expect(v).toMatchObject({ ok: true, rejected: [{ index: 0 }, { index: 1 }] });
+  });
+});
+
+describe('validateBatch: clock-skew correction', () => {
+  const times = (v: ReturnType<typeof validateBatch>) => (v.ok ? v.accepted.map((a: AcceptedEvent) => a.eventTime) : []);
+
+  it('moves event time by (received_at - sent_at)', () => {
+    // The device clock runs 1 h slow: it sent at now - 1 h, the event happened 10 s before sending.
+    const v = validateBatch(batch([ok({ occurredAt: now - 3_600_000 - 10_000 })], { sentAt: now - 3_600_000 }), 'app1', now);
+    expect(times(v)).toEqual([now - 10_000]);
+  });
+
+  it('judges the age limits on the corrected time', () => {
+    // 8 days old on a device whose clock is 2 days slow: 6 days old in truth, accepted.
+    const v = validateBatch(batch([ok({ occurredAt: now - 8 * 86_400_000 })], { sentAt: now - 2 * 86_400_000 }), 'app1', now);
+    expect(times(v)).toEqual([now - 6 * 86_400_000]);
+  });
+
+  it('clamps the correction to the maximum skew', () => {
+    const v = validateBatch(batch([ok({ occurredAt: now + 100_000 })], { sentAt: now + 30 * 86_400_000 }), 'app1', now,
+      { maxEvents: 500, maxSkewMs: 60_000, maxAgeMs: 7 * 86_400_000, maxFutureMs: 600_000 });
+    expect(v).toMatchObject({ ok: true, skewMs: -60_000 });
+    expect(times(v)).toEqual([now + 40_000]);
+  });
+});
+
+describe('decodeBody', () => {
+  it('decodes protobuf and JSON to the same batch', () => {
+    const b = { appId: 'app1', sdk: 's', sentAt: now, events: [ok()] };
+    const pb = decodeBody('application/x-protobuf', beacon.v1.BeaconBatch.encode(b).finish());
+    const json = decodeBody('application/json; charset=utf-8', Buffer.from(JSON.stringify({ ...b, sentAt: String(now), events: [{ ...ok(), type: 'CLICK' }] })));
+    expect(pb.ok && json.ok).toBe(true);
+    // protobufjs gives every decoded event an attrs map; the JSON mapping leaves absent fields out.
+    if (pb.ok && json.ok) expect({ attrs: {}, ...json.batch.events[0] }).toEqual({ ...pb.batch.events[0] });
+  });
+
+  it.each([
+    ['text/plain', 'x', 415, 'unsupported_media_type'],
+    [undefined, 'x', 415, 'unsupported_media_type'],
+    ['application/x-protobuf', '\xff\xff\xff', 400, 'undecodable_body'],
+    ['application/json', '{', 400, 'undecodable_body'],
+  ])('refuses %s body %j', (type, body, status, error) => {
+    expect(decodeBody(type, Buffer.from(body, 'latin1'))).toMatchObject({ ok: false, status, error });
+  });
+});
