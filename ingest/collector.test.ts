@@ -47,7 +47,7 @@ describe('createCollector', () => {
     const res = await post([event('alice', 1), event('bob', 2), event('alice', 3)]);
     expect(res).toEqual({ status: 202, body: { accepted: 3, rejected: [] } });
     expect(sent).toHaveLength(1);
-    const records = sent[0]!.map((r) => ({ key: r.key, ids: pipeline.v1.AcceptedBeacons.decode(r.value).events.map((e) => e.event!.eventId.slice(-1)) }));
+    const records = sent[0]!.map((r) => ({ key: r.key, ids: pipeline.v1.AcceptedBeacons.decode(r.value).events.map((e) => e.event!.eventId!.slice(-1)) }));
     expect(records).toEqual([{ key: 'alice', ids: ['1', '3'] }, { key: 'bob', ids: ['2'] }]);
     const rec = pipeline.v1.AcceptedBeacons.decode(sent[0]![0]!.value);
     expect(rec).toMatchObject({ version: 1, appId: 'app1', keyId: 'k1', receivedAt: now, sentAt: now, ipHash: 'h', uaClass: 'app' });
