@@ -15,6 +15,7 @@ describe('loadConfig', () => {
   it.each([
     [{ COLLECTOR_PORT: 'eighty' }, /COLLECTOR_PORT/],
     [{ COLLECTOR_PORT: '70000' }, /COLLECTOR_PORT/],
+    [{ COLLECTOR_PORT: '-1' }, /COLLECTOR_PORT/],
     [{ CLICKHOUSE_URL: 'not a url' }, /CLICKHOUSE_URL/],
     [{ CLICKHOUSE_DATABASE: 'ads; drop' }, /CLICKHOUSE_DATABASE/],
     [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL/],

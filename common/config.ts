@@ -25,4 +25,5 @@ export const stackEnv = {
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 };
 
-export const port = (fallback: number) => z.coerce.number().int().min(1).max(65_535).default(fallback);
+/** A TCP port; 0 asks the OS for a free one (tests, benchmarks). */
+export const port = (fallback: number) => z.coerce.number().int().min(0).max(65_535).default(fallback);

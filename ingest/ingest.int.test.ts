@@ -1,0 +1,95 @@
+// The collector against the real Kafka and Postgres of the local stack, over HTTP and WebSocket.
+import { request } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beacon } from '../schemas/gen/messages.js';
+import { createBeaconClient, EventType, type BeaconClient } from './sdk/client.js';
+import { sign } from './signature.js';
+import { readTopic, startTestCollector } from './test-support.js';
+
+let c: Awaited<ReturnType<typeof startTestCollector>>;
+let client: BeaconClient;
+const ev = (userId: string, type = EventType.IMPRESSION) =>
+  client.event({ type, userId, deviceId: `d-${userId}`, campaignId: 'camp', creativeId: 'cr', placementId: 'pl' });
+
+beforeAll(async () => {
+  c = await startTestCollector();
+  client = createBeaconClient({ endpoint: c.url, appId: 'test.app', ...c.key, maxAttempts: 1 });
+});
+afterAll(() => c?.stop());
+
+describe('ingest collector (real Kafka)', () => {
+  it('puts accepted events on the topic, one record per user keyed by user_id', async () => {
+    const events = [ev('alice'), ev('bob'), ev('alice', EventType.CLICK)];
+    expect(await client.send(events)).toMatchObject({ status: 202, accepted: 3, rejected: [] });
+    const records = await readTopic(c.kafka, c.topic, 3);
+    const byKey = Object.fromEntries(records.map((r) => [r.key, r.value.events.map((e) => e.event!.eventId)]));
+    expect(byKey).toEqual({ alice: [events[0]!.eventId, events[2]!.eventId], bob: [events[1]!.eventId] });
+    expect(records[0]!.value).toMatchObject({ version: 1, appId: 'test.app', keyId: c.key.keyId });
+  });
+
+  it('accepts the JSON form too', async () => {
+    const json = createBeaconClient({ endpoint: c.url, appId: 'test.app', ...c.key, format: 'json', maxAttempts: 1 });
+    expect(await json.send([ev('carol')])).toMatchObject({ status: 202, accepted: 1 });
+  });
+
+  it('honours a revocation and a new key within seconds, without a restart', async () => {
+    const fresh = await c.createKey('test.app');
+    await c.revoke(c.key.keyId);
+    const next = createBeaconClient({ endpoint: c.url, appId: 'test.app', ...fresh, maxAttempts: 1 });
+    let revokedSeen = false;
+    for (let i = 0; i < 50 && !revokedSeen; i++) {
+      revokedSeen = await client.send([ev('dave')]).then(() => false, (err: { code: string }) => err.code === 'key_revoked');
+      if (!revokedSeen) await sleep(100);
+    }
+    expect(revokedSeen).toBe(true);
+    expect(await next.send([ev('dave')])).toMatchObject({ status: 202 });
+    client = next;
+  });
+
+  it('refuses a body over 256 KiB while it streams, without a Content-Length', async () => {
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(`${c.url}/v1/beacons`, { method: 'POST', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      const chunk = Buffer.alloc(64 * 1024, 0x20);
+      for (let i = 0; i < 5; i++) req.write(chunk);
+      req.end();
+    });
+    expect(status).toBe(413);
+  });
+
+  it('answers each WebSocket frame with one ack, seq counting from 0', async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${c.port}/v1/stream`);
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    const acks: { seq: number; status: number; accepted?: number; error?: string }[] = [];
+    ws.on('message', (data) => acks.push(JSON.parse(String(data))));
+    const frame = (events: ReturnType<typeof ev>[]) => {
+      const t = Date.now();
+      const batch = beacon.v1.BeaconBatch.encode({ appId: 'test.app', sdk: 'ws', sentAt: t, events }).finish();
+      return beacon.v1.SignedBatch.encode({ keyId: keyUsed.keyId, t, signature: sign(keyUsed.secret, t, batch), batch }).finish();
+    };
+    const keyUsed = await c.createKey('test.app');
+    await sleep(1_000); // the key cache reloads on NOTIFY; give it a moment
+    ws.send(frame([ev('erin')]));
+    ws.send(Buffer.from('not a frame'));
+    ws.send(frame([ev('erin'), ev('frank')]));
+    ws.send('text');
+    for (let i = 0; i < 100 && acks.length < 4; i++) await sleep(50);
+    ws.close();
+    expect(acks.sort((a, b) => a.seq - b.seq).map((a) => [a.seq, a.status, a.accepted ?? a.error])).toEqual([
+      [0, 202, 1], [1, 400, 'undecodable_frame'], [2, 202, 2], [3, 400, 'text_frame'],
+    ]);
+  });
+
+  it('serves /healthz, /readyz and /metrics', async () => {
+    expect((await fetch(`${c.url}/healthz`)).status).toBe(200);
+    expect((await fetch(`${c.url}/readyz`)).status).toBe(200);
+    const metrics = await (await fetch(`${c.url}/metrics`)).text();
+    expect(metrics).toMatch(/ingest_requests_total\{status="202",error=""\} \d+/);
+    expect(metrics).toMatch(/ingest_broker_up 1/);
+  });
+});
