@@ -32,6 +32,6 @@ export default tseslint.config(
     },
   },
   // Only entry points and tooling may read the environment.
-  { files: ['**/main.ts', '**/*-main.ts', 'stack/**', 'test/**', 'bench/**', '**/*.test.ts'], rules: { 'no-restricted-syntax': 'off' } },
+  { files: ['**/main.ts', '**/*-main.ts', 'stack/**', 'test/**', 'bench/**', '**/*.test.ts', '**/test-support.ts'], rules: { 'no-restricted-syntax': 'off' } },
   ...boundaries,
 );

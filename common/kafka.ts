@@ -1,6 +1,10 @@
-// Kafka client factory: one place for client id, retry policy and routing kafkajs logs to pino.
-import { Kafka, logLevel, type LogEntry } from 'kafkajs';
+// Kafka client factory: one place for client id, retry policy, routing kafkajs logs to pino, and
+// the snappy codec (kafkajs ships only gzip), so every producer and consumer can use it.
+import kafkajs, { Kafka, logLevel, type LogEntry } from 'kafkajs';
+import SnappyCodec from 'kafkajs-snappy';
 import type { Logger } from './log.js';
+
+kafkajs.CompressionCodecs[kafkajs.CompressionTypes.Snappy] = SnappyCodec;
 
 const levels: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.ERROR]: 'error', [logLevel.WARN]: 'warn', [logLevel.INFO]: 'info', [logLevel.DEBUG]: 'debug',

@@ -2,7 +2,6 @@
 // server. main.ts runs one; integration tests and benchmarks run their own on port 0.
 import { readFileSync } from 'node:fs';
 import { createKafka } from '../common/kafka.js';
-import { topics } from '../schemas/topics.js';
 import type { Logger } from '../common/log.js';
 import type { Stoppable } from '../common/shutdown.js';
 import { createCollector } from './collector.js';
@@ -17,19 +16,19 @@ import { createNodeServer } from './server-node.js';
 import { createUwsServer } from './server-uws.js';
 import { contractLimits } from './validate.js';
 
-export async function createIngest(config: IngestConfig & { topic?: string }, deps: { log: Logger }) {
+export async function createIngest(config: IngestConfig, deps: { log: Logger }) {
   const { log } = deps;
   const keys = await createPgKeyStore({ DATABASE_URL: config.DATABASE_URL, refreshMs: config.INGEST_KEY_REFRESH_MS }, { log });
   let queueDepth = () => ({ events: 0, bytes: 0 });
   let brokerHealthy = () => false;
   const metrics = createMetrics({ queueDepth: () => queueDepth(), brokerHealthy: () => brokerHealthy() });
   const sink = await createKafkaSink({
-    topic: config.topic ?? topics.beaconsAccepted.name, compression: config.KAFKA_COMPRESSION, sendTimeoutMs: config.INGEST_SEND_TIMEOUT_MS,
+    topic: config.INGEST_TOPIC, producers: config.INGEST_PRODUCERS, compression: config.KAFKA_COMPRESSION, sendTimeoutMs: config.INGEST_SEND_TIMEOUT_MS,
     auditSampleRate: config.INGEST_AUDIT_SAMPLE_RATE, auditMaxPerS: config.INGEST_AUDIT_MAX_PER_S,
   }, { kafka: createKafka({ ...config, clientId: 'ingest' }, { log }), log, onAudit: metrics.audit });
   const queue = createProduceQueue({
     maxEvents: config.INGEST_QUEUE_MAX_EVENTS, maxBytes: config.INGEST_QUEUE_MAX_BYTES,
-    lingerMs: config.INGEST_LINGER_MS, maxBatchBytes: config.INGEST_MAX_BATCH_BYTES,
+    lingerMs: config.INGEST_LINGER_MS, maxBatchBytes: config.INGEST_MAX_BATCH_BYTES, concurrency: config.INGEST_PRODUCERS,
   }, sink);
   queueDepth = () => queue.depth;
   brokerHealthy = sink.healthy;

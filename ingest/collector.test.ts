@@ -1,3 +1,4 @@
+import { createSecretKey } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { EventType, type BeaconEvent } from '../schemas/beacon-json.js';
 import { beacon, pipeline } from '../schemas/gen/messages.js';
@@ -16,14 +17,14 @@ const event = (userId: string, i: number): BeaconEvent => ({
 function setup(opts: { sendFails?: boolean; healthy?: boolean; appRate?: number; deviceRate?: number } = {}) {
   const sent: OutRecord[][] = [];
   const audits: RejectionSample[] = [];
-  const queue = createProduceQueue({ maxEvents: 1_000, maxBytes: 1e6, lingerMs: 1, maxBatchBytes: 1e6 }, {
+  const queue = createProduceQueue({ maxEvents: 1_000, maxBytes: 1e6, lingerMs: 1, maxBatchBytes: 1e6, concurrency: 1 }, {
     healthy: () => opts.healthy ?? true,
     async send(records) {
       if (opts.sendFails) throw new Error('broker down');
       sent.push(records);
     },
   });
-  const keys = new Map<string, SigningKey>([['k1', { appId: 'app1', secret: Buffer.from('s'), revoked: false }]]);
+  const keys = new Map<string, SigningKey>([['k1', { appId: 'app1', secret: createSecretKey(Buffer.from('s')), revoked: false }]]);
   const collector = createCollector({ limits: contractLimits, signatureToleranceMs: 300_000 }, {
     keys, queue, now: () => now, audit: (s) => audits.push(s),
     enrich: () => ({ ipHash: 'h', uaClass: 'app', invalidReason: '' }),
@@ -52,6 +53,15 @@ describe('createCollector', () => {
     const rec = pipeline.v1.AcceptedBeacons.decode(sent[0]![0]!.value);
     expect(rec).toMatchObject({ version: 1, appId: 'app1', keyId: 'k1', receivedAt: now, sentAt: now, ipHash: 'h', uaClass: 'app' });
     expect(rec.events[0]!.eventTime).toBe(now - 5_000);
+  });
+
+  it('carries protobuf events byte for byte, re-encoding only one whose event_id it lowercased', async () => {
+    const { post, sent } = setup();
+    const upper = { ...event('alice', 7), eventId: event('alice', 7).eventId!.toUpperCase(), attrs: { k: 'v' } };
+    expect((await post([event('alice', 1), upper])).status).toBe(202);
+    const events = pipeline.v1.AcceptedBeacons.decode(sent[0]![0]!.value).events.map((e) => e.event);
+    expect(events.map((e) => e!.eventId)).toEqual([event('alice', 1).eventId, upper.eventId.toLowerCase()]);
+    expect(events[1]!.attrs).toEqual({ k: 'v' });
   });
 
   it('answers 401 with the reason and audits it', async () => {

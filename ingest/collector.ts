@@ -1,7 +1,7 @@
 // The collector's request pipeline, independent of the HTTP server: signature -> decode -> limits
 // -> rate limits -> enrich -> one Kafka record per user -> 202 only after Kafka acknowledged them.
 // Every refusal is a status with a reason; nothing here throws for bad input.
-import { pipeline } from '../schemas/gen/messages.js';
+import { beacon, pipeline } from '../schemas/gen/messages.js';
 import { decodeBody } from './decode.js';
 import type { Enrichment } from './enrich.js';
 import type { ProduceQueue, OutRecord } from './produce-queue.js';
@@ -36,18 +36,24 @@ export function createCollector(config: { limits: Limits; signatureToleranceMs: 
   const fail = (status: number, error: string, message: string, retryAfterS?: number): BeaconResponse =>
     ({ status, body: { error, message }, ...(retryAfterS ? { retryAfterS } : {}) });
 
-  function toRecords(accepted: AcceptedEvent[], meta: Omit<pipeline.v1.AcceptedBeacons.$Properties, 'events'>): OutRecord[] {
+  // An AcceptedBeacons record: the request's fields once, then each event as field 11
+  // (AcceptedEvent: 1 = the Event's bytes as the device sent them, 2 = event_time), so protobuf
+  // input is never re-encoded. Identical on the wire to encoding the whole message.
+  function toRecords(accepted: AcceptedEvent[], raw: Uint8Array[] | undefined, meta: pipeline.v1.AcceptedBeacons.$Properties): OutRecord[] {
     const byUser = new Map<string, AcceptedEvent[]>();
     for (const a of accepted) {
       const list = byUser.get(a.event.userId!);
       if (list) list.push(a);
       else byUser.set(a.event.userId!, [a]);
     }
-    return [...byUser].map(([userId, list]) => ({
-      key: userId,
-      events: list.length,
-      value: pipeline.v1.AcceptedBeacons.encode({ ...meta, events: list }).finish(),
-    }));
+    return [...byUser].map(([userId, list]) => {
+      const w = pipeline.v1.AcceptedBeacons.encode(meta);
+      for (const a of list) {
+        const bytes = raw && !a.normalized ? raw[a.index]! : beacon.v1.Event.encode(a.event).finish();
+        w.uint32(90).fork().uint32(10).bytes(bytes).uint32(16).int64(a.eventTime).ldelim();
+      }
+      return { key: userId, events: list.length, value: w.finish() };
+    });
   }
 
   async function handle(req: BeaconRequest): Promise<BeaconResponse> {
@@ -78,7 +84,7 @@ export function createCollector(config: { limits: Limits; signatureToleranceMs: 
     }
 
     const e = deps.enrich(req.ip, req.userAgent);
-    const records = toRecords(v.accepted, {
+    const records = toRecords(v.accepted, decoded.batch.raw, {
       version: 1, appId: sig.appId, sdk: decoded.batch.sdk, keyId: sig.keyId, sentAt: decoded.batch.sentAt,
       receivedAt, ipHash: e.ipHash, uaClass: e.uaClass, country: '', invalidReason: e.invalidReason,
     });

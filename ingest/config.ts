@@ -1,6 +1,7 @@
 // The collector's configuration (README "Configuration"); keys are the env names.
 import { z } from 'zod';
 import { port, stackEnv } from '../common/config.js';
+import { topics } from '../schemas/topics.js';
 
 const positive = (fallback: number) => z.coerce.number().int().min(0).default(fallback);
 
@@ -9,12 +10,14 @@ export const ingestConfig = z.object({
   INGEST_HOST: z.string().default('127.0.0.1'),
   INGEST_PORT: port(8080),
   INGEST_SERVER: z.enum(['uws', 'node']).default('uws'),
+  INGEST_TOPIC: z.string().min(1).default(topics.beaconsAccepted.name),
   INGEST_TRUST_PROXY: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
   INGEST_IP_SALT: z.string().min(8).default('local-dev-salt-change-me'),
   INGEST_DATACENTER_CIDRS_FILE: z.string().default(new URL('./datacenter-cidrs.txt', import.meta.url).pathname),
   INGEST_QUEUE_MAX_EVENTS: positive(200_000),
   INGEST_QUEUE_MAX_BYTES: positive(64 * 1024 * 1024),
-  INGEST_LINGER_MS: positive(5),
+  INGEST_LINGER_MS: positive(2),
+  INGEST_PRODUCERS: z.coerce.number().int().min(1).max(32).default(4),
   INGEST_MAX_BATCH_BYTES: positive(1024 * 1024),
   INGEST_SEND_TIMEOUT_MS: positive(5_000),
   INGEST_APP_EVENTS_PER_S: positive(500_000),
@@ -22,6 +25,6 @@ export const ingestConfig = z.object({
   INGEST_KEY_REFRESH_MS: positive(5_000),
   INGEST_AUDIT_SAMPLE_RATE: z.coerce.number().min(0).max(1).default(0.01),
   INGEST_AUDIT_MAX_PER_S: positive(100),
-  KAFKA_COMPRESSION: z.enum(['none', 'gzip']).default('gzip'),
+  KAFKA_COMPRESSION: z.enum(['none', 'gzip', 'snappy']).default('snappy'),
 });
 export type IngestConfig = z.infer<typeof ingestConfig>;

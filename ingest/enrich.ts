@@ -31,12 +31,32 @@ export function parseCidrs(text: string): BlockList {
   return list;
 }
 
-export function createEnricher(config: { ipSalt: string; datacenters: BlockList }) {
-  return (ip: string, ua: string): Enrichment => {
-    const uaClass = classifyUserAgent(ua);
+/** A map that forgets its oldest entries past `max`: a device sends many beacons from one IP and UA. */
+function memo<V>(max: number, compute: (key: string) => V): (key: string) => V {
+  const cache = new Map<string, V>();
+  return (key) => {
+    let v = cache.get(key);
+    if (v === undefined) {
+      v = compute(key);
+      if (cache.size >= max) cache.delete(cache.keys().next().value!);
+      cache.set(key, v);
+    }
+    return v;
+  };
+}
+
+export function createEnricher(config: { ipSalt: string; datacenters: BlockList; cacheSize?: number }) {
+  const byIp = memo(config.cacheSize ?? 50_000, (ip) => {
     const type = isIPv4(ip) ? 'ipv4' : isIPv6(ip) ? 'ipv6' : undefined;
-    const invalidReason = uaClass === 'bot' ? 'declared_bot'
-      : type && config.datacenters.check(ip, type) ? 'datacenter_ip' : '';
-    return { ipHash: createHash('sha256').update(config.ipSalt).update(ip).digest('hex'), uaClass, invalidReason };
+    return {
+      ipHash: createHash('sha256').update(config.ipSalt).update(ip).digest('hex'),
+      datacenter: type !== undefined && config.datacenters.check(ip, type),
+    };
+  });
+  const uaClassOf = memo(config.cacheSize ?? 50_000, classifyUserAgent);
+  return (ip: string, ua: string): Enrichment => {
+    const { ipHash, datacenter } = byIp(ip);
+    const uaClass = uaClassOf(ua);
+    return { ipHash, uaClass, invalidReason: uaClass === 'bot' ? 'declared_bot' : datacenter ? 'datacenter_ip' : '' };
   };
 }

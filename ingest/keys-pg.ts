@@ -1,6 +1,7 @@
 // The signing-key cache: every key loaded from Postgres into memory (the hot path never waits on
 // the database), reloaded on each NOTIFY 'beacon_keys' and, in case a notification is missed while
 // the listening connection is down, every `refreshMs`.
+import { createSecretKey } from 'node:crypto';
 import pg from 'pg';
 import { loadSql } from '../common/sql.js';
 import type { Logger } from '../common/log.js';
@@ -25,7 +26,7 @@ export async function createPgKeyStore(config: { DATABASE_URL: string; refreshMs
   async function reload(): Promise<void> {
     const next = new Map<string, SigningKey>();
     for (const r of await listKeys(pool)) {
-      next.set(r.key_id, { appId: r.app_id, secret: Buffer.from(r.secret), revoked: r.revoked_at !== null });
+      next.set(r.key_id, { appId: r.app_id, secret: createSecretKey(Buffer.from(r.secret)), revoked: r.revoked_at !== null });
     }
     keys = next;
     log.debug({ keys: next.size }, 'keys_loaded');

@@ -8,7 +8,7 @@ function fakeBroker() {
   const calls: string[][] = [];
   let fail: Error | undefined;
   let healthy = true;
-  let release: (() => void) | undefined;
+  const held: (() => void)[] = [];
   let hold = false;
   return {
     calls,
@@ -17,13 +17,13 @@ function fakeBroker() {
     holdSends: () => (hold = true),
     release: () => {
       hold = false;
-      release?.();
+      held.splice(0).forEach((r) => r());
     },
     deps: {
       healthy: () => healthy,
       async send(records: OutRecord[]) {
         calls.push(records.map((r) => r.key));
-        if (hold) await new Promise<void>((r) => (release = r));
+        if (hold) await new Promise<void>((r) => held.push(r));
         if (fail) {
           const err = fail;
           fail = undefined;
@@ -34,7 +34,7 @@ function fakeBroker() {
   };
 }
 
-const config = { maxEvents: 100, maxBytes: 1_000, lingerMs: 5, maxBatchBytes: 100 };
+const config = { maxEvents: 100, maxBytes: 1_000, lingerMs: 5, maxBatchBytes: 100, concurrency: 1 };
 
 describe('createProduceQueue', () => {
   it('coalesces concurrent requests into one send and acks each after it', async () => {
@@ -79,7 +79,7 @@ describe('createProduceQueue', () => {
     expect(createProduceQueue(config, broker.deps).enqueue([rec('u1')])).toEqual({ ok: false, reason: 'broker_unavailable' });
   });
 
-  it('keeps one send in flight and splits by maxBatchBytes', async () => {
+  it('keeps at most `concurrency` sends in flight and splits by maxBatchBytes', async () => {
     const broker = fakeBroker();
     broker.holdSends();
     const q = createProduceQueue(config, broker.deps);
@@ -90,5 +90,17 @@ describe('createProduceQueue', () => {
     await q.drain();
     expect(broker.calls).toEqual([['a'], ['b'], ['c'], ['d']]);
     for (const a of acks) if (a.ok) await a.acked;
+  });
+
+  it('sends in parallel up to `concurrency`', async () => {
+    const broker = fakeBroker();
+    broker.holdSends();
+    const q = createProduceQueue({ ...config, concurrency: 2 }, broker.deps);
+    for (const k of ['a', 'b', 'c']) q.enqueue([rec(k, 60)]);
+    await sleep(10);
+    expect(broker.calls).toEqual([['a'], ['b']]);
+    broker.release();
+    await q.drain();
+    expect(broker.calls.flat()).toEqual(['a', 'b', 'c']);
   });
 });

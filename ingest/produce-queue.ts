@@ -1,7 +1,8 @@
 // Coalesces many concurrent requests into few produce calls, and bounds what waits in memory.
 // A request's records are queued with a promise that settles only when Kafka has acknowledged
-// them (or refused them). One produce call is in flight at a time: that is what an idempotent
-// producer needs, and it batches by itself under load. Full queue or unhealthy broker: refused.
+// them (or refused them). At most `concurrency` produce calls are in flight: the sink gives each
+// its own idempotent producer, which must not have two sends in flight. Records of one request go
+// in one call. A full queue or an unhealthy broker refuses at once.
 export interface OutRecord { key: string; value: Uint8Array; events: number }
 export type Refusal = 'queue_full' | 'broker_unavailable';
 export type Enqueued = { ok: true; acked: Promise<void> } | { ok: false; reason: Refusal };
@@ -9,7 +10,7 @@ export type Enqueued = { ok: true; acked: Promise<void> } | { ok: false; reason:
 interface Entry { records: OutRecord[]; events: number; bytes: number; resolve(): void; reject(err: unknown): void }
 
 /** maxBatchBytes bounds one produce call, so no partition's batch exceeds the broker's message size. */
-export interface ProduceQueueConfig { maxEvents: number; maxBytes: number; lingerMs: number; maxBatchBytes: number }
+export interface ProduceQueueConfig { maxEvents: number; maxBytes: number; lingerMs: number; maxBatchBytes: number; concurrency: number }
 export interface ProduceQueueDeps { send(records: OutRecord[]): Promise<void>; healthy(): boolean }
 
 export function createProduceQueue(config: ProduceQueueConfig, deps: ProduceQueueDeps) {
@@ -17,28 +18,25 @@ export function createProduceQueue(config: ProduceQueueConfig, deps: ProduceQueu
   let pendingBytes = 0;
   let events = 0;
   let bytes = 0;
-  let sending: Promise<void> | undefined;
+  const sending = new Set<Promise<void>>();
   let timer: NodeJS.Timeout | undefined;
 
   function schedule() {
-    if (sending || timer || pending.length === 0) return;
+    if (sending.size >= config.concurrency || pending.length === 0) return;
     if (pendingBytes >= config.maxBatchBytes) void flushOnce();
-    else timer = setTimeout(() => void flushOnce(), config.lingerMs);
+    else timer ??= setTimeout(() => void flushOnce(), config.lingerMs);
   }
 
   async function flushOnce(): Promise<void> {
     clearTimeout(timer);
     timer = undefined;
-    if (sending || pending.length === 0) return;
-    const batch: Entry[] = [];
+    if (sending.size >= config.concurrency || pending.length === 0) return;
     let n = 0;
-    while (pending.length && (n === 0 || n + pending[0]!.bytes <= config.maxBatchBytes)) {
-      const e = pending.shift()!;
-      n += e.bytes;
-      batch.push(e);
-    }
+    let take = 0;
+    while (take < pending.length && (take === 0 || n + pending[take]!.bytes <= config.maxBatchBytes)) n += pending[take++]!.bytes;
+    const batch = pending.splice(0, take);
     pendingBytes -= n;
-    sending = deps.send(batch.flatMap((e) => e.records)).then(
+    const send: Promise<void> = deps.send(batch.flatMap((e) => e.records)).then(
       () => batch.forEach((e) => e.resolve()),
       (err: unknown) => batch.forEach((e) => e.reject(err)),
     ).finally(() => {
@@ -46,10 +44,12 @@ export function createProduceQueue(config: ProduceQueueConfig, deps: ProduceQueu
         events -= e.events;
         bytes -= e.bytes;
       }
-      sending = undefined;
+      sending.delete(send);
       schedule();
     });
-    await sending;
+    sending.add(send);
+    schedule(); // more may go out at once while capacity is free
+    await send;
   }
 
   return {
@@ -73,9 +73,9 @@ export function createProduceQueue(config: ProduceQueueConfig, deps: ProduceQueu
     },
     /** Sends everything queued now; for shutdown. */
     async drain(): Promise<void> {
-      while (pending.length || sending) {
-        if (sending) await sending;
-        else await flushOnce();
+      while (pending.length || sending.size) {
+        if (pending.length && sending.size < config.concurrency) await flushOnce();
+        else await Promise.race(sending);
       }
     },
     get depth() {

@@ -1,12 +1,13 @@
+import { createSecretKey } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { parseSignatureHeader, sign, verifySignature, type SigningKey } from './signature.js';
 
 const now = 1_700_000_000_000;
 const body = Buffer.from('{"appId":"a"}');
 const keys = new Map<string, SigningKey>([
-  ['k_live', { appId: 'app1', secret: Buffer.from('s3cret'), revoked: false }],
-  ['k_next', { appId: 'app1', secret: Buffer.from('n3xt'), revoked: false }],
-  ['k_old', { appId: 'app1', secret: Buffer.from('0ld'), revoked: true }],
+  ['k_live', { appId: 'app1', secret: createSecretKey(Buffer.from('s3cret')), revoked: false }],
+  ['k_next', { appId: 'app1', secret: createSecretKey(Buffer.from('n3xt')), revoked: false }],
+  ['k_old', { appId: 'app1', secret: createSecretKey(Buffer.from('0ld')), revoked: true }],
 ]);
 const v1 = (secret: string, t = now, b: Uint8Array = body) => sign(secret, t, b);
 

@@ -1,9 +1,10 @@
 // Beacon-Signature verification (CONTRACTS.md §1): `t=<unix ms>,k=<key id>,v1=<hex>`, where the
 // hex is HMAC-SHA256(secret, t + "." + raw body). Each v1 belongs to the k before it, so a header can
 // carry several keys and several signatures during a rotation; one valid pair is enough.
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual, type KeyObject } from 'node:crypto';
 
-export interface SigningKey { appId: string; secret: Buffer; revoked: boolean }
+/** `secret` as a KeyObject (crypto.createSecretKey): HMAC setup per request is then cheap. */
+export interface SigningKey { appId: string; secret: KeyObject; revoked: boolean }
 export interface KeyLookup { get(keyId: string): SigningKey | undefined }
 
 export type SignatureError =
@@ -38,7 +39,7 @@ export function parseSignatureHeader(header: string): Parsed | undefined {
   return { t, pairs };
 }
 
-export const sign = (secret: Buffer | string, t: number, body: Uint8Array): string =>
+export const sign = (secret: KeyObject | string, t: number, body: Uint8Array): string =>
   createHmac('sha256', secret).update(`${t}.`).update(body).digest('hex');
 
 const HEX_64 = /^[0-9a-f]{64}$/;

@@ -3,7 +3,6 @@
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { z } from 'zod';
 import { loadConfig } from '../common/config.js';
 import { createKafka } from '../common/kafka.js';
 import { ensureTopics, migratePostgres } from '../schemas/migrate.js';
@@ -15,12 +14,12 @@ import { keySql } from './keys-pg.js';
 export async function startTestCollector(env: Record<string, string> = {}) {
   const db = await createTestPostgres('ingest');
   await migratePostgres({ DATABASE_URL: db.url }, { log: silentLog, dir: join(import.meta.dirname, '../schemas/migrations/postgres') });
-  const config = loadConfig(ingestConfig.extend({ topic: z.string() }), {
+  const config = loadConfig(ingestConfig, {
     ...process.env, INGEST_PORT: '0', INGEST_DEVICE_REQUESTS_PER_S: '0', LOG_LEVEL: 'silent', ...env,
-    DATABASE_URL: db.url, topic: uniqueName('beacons'), INGEST_KEY_REFRESH_MS: '500',
+    DATABASE_URL: db.url, INGEST_TOPIC: uniqueName('beacons'), INGEST_KEY_REFRESH_MS: '500',
   });
   const kafka = createKafka({ ...config, clientId: 'ingest-test' }, { log: silentLog });
-  await ensureTopics([{ name: config.topic, partitions: 3, retentionMs: 3_600_000, key: 'user_id', value: '' }], { kafka, log: silentLog });
+  await ensureTopics([{ name: config.INGEST_TOPIC, partitions: 3, retentionMs: 3_600_000, key: 'user_id', value: '' }], { kafka, log: silentLog });
 
   const sql = new pg.Client({ connectionString: db.url });
   await sql.connect();
@@ -34,7 +33,7 @@ export async function startTestCollector(env: Record<string, string> = {}) {
   return {
     url: `http://127.0.0.1:${ingest.port}`,
     port: ingest.port,
-    topic: config.topic,
+    topic: config.INGEST_TOPIC,
     kafka,
     key,
     createKey,
@@ -44,7 +43,7 @@ export async function startTestCollector(env: Record<string, string> = {}) {
       await sql.end();
       const admin = kafka.admin();
       await admin.connect();
-      await admin.deleteTopics({ topics: [config.topic] }).catch(() => {});
+      await admin.deleteTopics({ topics: [config.INGEST_TOPIC] }).catch(() => {});
       await admin.disconnect();
       await db.drop();
     },

@@ -7,7 +7,8 @@ import type { DecodedBatch } from './decode.js';
 export interface Limits { maxEvents: number; maxSkewMs: number; maxAgeMs: number; maxFutureMs: number }
 export const contractLimits: Limits = { maxEvents: 500, maxSkewMs: 7 * 86_400_000, maxAgeMs: 7 * 86_400_000, maxFutureMs: 600_000 };
 
-export interface AcceptedEvent { event: BeaconEvent; eventTime: number }
+/** `index` is the event's position in the batch; `normalized` when its event_id was lowercased. */
+export interface AcceptedEvent { event: BeaconEvent; eventTime: number; index: number; normalized: boolean }
 export type Validated =
   | { ok: true; accepted: AcceptedEvent[]; rejected: { index: number; reason: string }[]; skewMs: number }
   | { ok: false; status: 400 | 413; error: string; message: string };
@@ -59,8 +60,9 @@ export function validateBatch(batch: DecodedBatch, appId: string, receivedAt: nu
     const problem = eventProblem(e, eventTime, receivedAt, limits);
     if (problem) rejected.push({ index, reason: problem });
     else {
-      if (/[A-F]/.test(e.eventId!)) e.eventId = e.eventId!.toLowerCase(); // one idempotency key per UUID
-      accepted.push({ event: e, eventTime });
+      const normalized = /[A-F]/.test(e.eventId!);
+      if (normalized) e.eventId = e.eventId!.toLowerCase(); // one idempotency key per UUID
+      accepted.push({ event: e, eventTime, index, normalized });
     }
   });
   rejected.sort((a, b) => a.index - b.index);
