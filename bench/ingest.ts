@@ -91,25 +91,36 @@ function signedRequests(events: number, users = 256) {
   });
 }
 
-interface Run { rps: number; p99: number; ok: number; bad: number }
-async function cannon(url: string, events: number, seconds: number, connections: number): Promise<Run> {
-  const r = await autocannon({ url, connections, duration: seconds, requests: signedRequests(events) });
-  return { rps: r.requests.average, p99: r.latency.p99, ok: r['2xx'], bad: r.non2xx + r.errors + r.timeouts };
+/** CPU seconds a process has used (utime + stime, in clock ticks of 10 ms). */
+const cpuSeconds = (p: ChildProcess) => {
+  const f = readFileSync(`/proc/${p.pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+};
+
+interface Run { rps: number; p99: number; ok: number; bad: number; cpu: number }
+async function cannon(target: { url: string; child: ChildProcess }, events: number, seconds: number, connections: number): Promise<Run> {
+  const cpu0 = cpuSeconds(target.child);
+  const r = await autocannon({ url: target.url, connections, duration: seconds, requests: signedRequests(events) });
+  const cpu = (cpuSeconds(target.child) - cpu0) / seconds;
+  return { rps: r.requests.average, p99: r.latency.p99, ok: r['2xx'], bad: r.non2xx + r.errors + r.timeouts, cpu };
 }
 
 const runs: Record<string, Run[]> = { baseline: [], uws: [], node: [], batch: [] };
 for (let round = 1; round <= ROUNDS; round++) {
-  runs.baseline!.push(await cannon(baseline.url, 1, SECONDS, CONNECTIONS));
-  runs.uws!.push(await cannon(uws.url, 1, SECONDS, CONNECTIONS));
-  runs.node!.push(await cannon(node.url, 1, SECONDS, CONNECTIONS));
-  runs.batch!.push(await cannon(uws.url, 50, SECONDS, 32));
-  console.log(`round ${round}/${ROUNDS}: baseline ${runs.baseline!.at(-1)!.rps.toFixed(0)} req/s, uws ${runs.uws!.at(-1)!.rps.toFixed(0)}, node ${runs.node!.at(-1)!.rps.toFixed(0)}, batch ${(runs.batch!.at(-1)!.rps * 50).toFixed(0)} events/s`);
+  runs.baseline!.push(await cannon(baseline, 1, SECONDS, CONNECTIONS));
+  runs.uws!.push(await cannon(uws, 1, SECONDS, CONNECTIONS));
+  runs.node!.push(await cannon(node, 1, SECONDS, CONNECTIONS));
+  runs.batch!.push(await cannon(uws, 50, SECONDS, 32));
+  const last = (k: string) => runs[k]!.at(-1)!;
+  console.log(`round ${round}/${ROUNDS}: baseline ${last('baseline').rps.toFixed(0)} req/s (cpu ${last('baseline').cpu.toFixed(2)}), ` +
+    `uws ${last('uws').rps.toFixed(0)} (cpu ${last('uws').cpu.toFixed(2)}), node ${last('node').rps.toFixed(0)} (cpu ${last('node').cpu.toFixed(2)}), ` +
+    `batch ${(last('batch').rps * 50).toFixed(0)} events/s (cpu ${last('batch').cpu.toFixed(2)})`);
 }
 
 // Soak: steady single-event load; RSS sampled each second.
 const samples: number[] = [];
 const soakTimer = setInterval(() => samples.push(rssMb(uws.child)), 1_000);
-const soak = await cannon(uws.url, 1, SOAK_SECONDS, CONNECTIONS);
+const soak = await cannon(uws, 1, SOAK_SECONDS, CONNECTIONS);
 clearInterval(soakTimer);
 clearInterval(rssTimer);
 const tenth = Math.max(1, Math.floor(samples.length / 6));
@@ -135,6 +146,7 @@ const fig = {
   baselineRps: m('baseline', (r) => r.rps), uwsRps: m('uws', (r) => r.rps), nodeRps: m('node', (r) => r.rps),
   uwsP99: m('uws', (r) => r.p99), nodeP99: m('node', (r) => r.p99), baselineP99: m('baseline', (r) => r.p99),
   batchEventsPerS: m('batch', (r) => r.rps * 50), batchP99: m('batch', (r) => r.p99),
+  baselineCpu: m('baseline', (r) => r.cpu), uwsCpu: m('uws', (r) => r.cpu), nodeCpu: m('node', (r) => r.cpu), batchCpu: m('batch', (r) => r.cpu),
   errors: [...runs.uws!, ...runs.node!, ...runs.batch!, soak].reduce((s, r) => s + r.bad, 0),
 };
 const ratio = fig.uwsRps / fig.baselineRps;
@@ -157,12 +169,14 @@ Every server, autocannon and the Kafka broker share the machine's 2 cores. The r
 protobuf batches, one user each. The collector answers 202 only after Kafka (acks=all, idempotent
 producer, gzip) has acknowledged the events.
 
-| what | req/s | events/s | p99 ms |
-|---|---:|---:|---:|
-| baseline: bare uWebSockets.js, read body + HMAC, 204 | ${n(fig.baselineRps)} | ${n(fig.baselineRps)} | ${fig.baselineP99} |
-| collector on uWebSockets.js, 1 event per request | ${n(fig.uwsRps)} (${(ratio * 100).toFixed(0)} % of baseline) | ${n(fig.uwsRps)} | ${fig.uwsP99} |
-| the same collector on node:http, 1 event per request | ${n(fig.nodeRps)} (${((fig.nodeRps / fig.baselineRps) * 100).toFixed(0)} % of baseline) | ${n(fig.nodeRps)} | ${fig.nodeP99} |
-| collector on uWebSockets.js, 50 events per request | ${n(fig.batchEventsPerS / 50)} | ${n(fig.batchEventsPerS)} | ${fig.batchP99} |
+| what | req/s | events/s | p99 ms | server CPU (cores) |
+|---|---:|---:|---:|---:|
+| baseline: bare uWebSockets.js, read body + HMAC, 204 | ${n(fig.baselineRps)} | ${n(fig.baselineRps)} | ${fig.baselineP99} | ${fig.baselineCpu.toFixed(2)} |
+| collector on uWebSockets.js, 1 event per request | ${n(fig.uwsRps)} (${(ratio * 100).toFixed(0)} % of baseline) | ${n(fig.uwsRps)} | ${fig.uwsP99} | ${fig.uwsCpu.toFixed(2)} |
+| the same collector on node:http, 1 event per request | ${n(fig.nodeRps)} (${((fig.nodeRps / fig.baselineRps) * 100).toFixed(0)} % of baseline) | ${n(fig.nodeRps)} | ${fig.nodeP99} | ${fig.nodeCpu.toFixed(2)} |
+| collector on uWebSockets.js, 50 events per request | ${n(fig.batchEventsPerS / 50)} | ${n(fig.batchEventsPerS)} | ${fig.batchP99} | ${fig.batchCpu.toFixed(2)} |
+
+CPU per request: baseline ${((fig.baselineCpu / fig.baselineRps) * 1e6).toFixed(0)} µs, collector ${((fig.uwsCpu / fig.uwsRps) * 1e6).toFixed(0)} µs (uWebSockets.js) and ${((fig.nodeCpu / fig.nodeRps) * 1e6).toFixed(0)} µs (node:http); per event in 50-event batches ${((fig.batchCpu / fig.batchEventsPerS) * 1e6).toFixed(1)} µs.
 
 - uWebSockets.js over node:http on the same pipeline: ×${(fig.uwsRps / fig.nodeRps).toFixed(2)} single-event req/s.
 - Collector RSS: peak ${peakRss.toFixed(0)} MB. During the soak the median went from ${soakStart.toFixed(0)} MB (early) to ${soakEnd.toFixed(0)} MB (end), ${(growth * 100).toFixed(1)} %, at ${n(soak.rps)} req/s.
