@@ -167,7 +167,7 @@ writeSection('ingest', `## ingest: the beacon collector (\`npm run bench:ingest\
 Run ${new Date().toISOString().slice(0, 16)}Z, ${ROUNDS} interleaved rounds of ${SECONDS} s each (medians), then a ${SOAK_SECONDS} s soak.
 Every server, autocannon and the Kafka broker share the machine's 2 cores. The requests are signed
 protobuf batches, one user each. The collector answers 202 only after Kafka (acks=all, idempotent
-producer, gzip) has acknowledged the events.
+producer, ${process.env.KAFKA_COMPRESSION ?? 'snappy'}) has acknowledged the events.
 
 | what | req/s | events/s | p99 ms | server CPU (cores) |
 |---|---:|---:|---:|---:|
