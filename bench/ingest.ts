@@ -41,7 +41,7 @@ await db.connect();
 await db.query(keySql['create-key'], ['bench.app', key.keyId, key.secret]);
 
 async function startProcess(name: string, entry: string, extra: Record<string, string>, portPattern: RegExp) {
-  const child = spawn(process.execPath, ['--max-semi-space-size=32', '--import', 'tsx', join(root, entry)], {
+  const child = spawn(process.execPath, ['--max-semi-space-size=16', '--import', 'tsx', join(root, entry)], {
     env: { ...process.env, ...extra }, stdio: ['ignore', 'pipe', 'inherit'],
   });
   const port = await new Promise<number>((resolve, reject) => {

@@ -29,7 +29,9 @@ export async function createKafkaSink(
     createPartitioner: kafkajs.Partitioners.DefaultPartitioner, // murmur2, as the Java client: same key, same partition
   }));
   const idle = [...producers];
-  const auditProducer = deps.kafka.producer({ allowAutoTopicCreation: false, retry: { retries: 1 } });
+  const auditProducer = deps.kafka.producer({
+    allowAutoTopicCreation: false, retry: { retries: 1 }, createPartitioner: kafkajs.Partitioners.DefaultPartitioner,
+  });
   const admin = deps.kafka.admin({ retry: { retries: 0 } });
   let healthy = false;
   let probing: NodeJS.Timeout | undefined;

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 
 const root = join(import.meta.dirname, '..');
 // A larger young generation: the services allocate many short-lived objects per message.
-const node = (entry: string) => [process.execPath, '--max-semi-space-size=32', '--import', 'tsx', join(root, entry)];
+const node = (entry: string) => [process.execPath, '--max-semi-space-size=16', '--import', 'tsx', join(root, entry)];
 
 /** Every long-running service, in start order. Each issue adds its service here. */
 const services: { name: string; entry: string }[] = [
