@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { beacon } from '../schemas/gen/messages.js';
+import { topics } from '../schemas/topics.js';
 import { createBeaconClient, EventType, type BeaconClient } from './sdk/client.js';
 import { sign } from './signature.js';
 import { readTopic, startTestCollector } from './test-support.js';
@@ -14,7 +15,7 @@ const ev = (userId: string, type = EventType.IMPRESSION) =>
   client.event({ type, userId, deviceId: `d-${userId}`, campaignId: 'camp', creativeId: 'cr', placementId: 'pl' });
 
 beforeAll(async () => {
-  c = await startTestCollector();
+  c = await startTestCollector({ INGEST_AUDIT_SAMPLE_RATE: '1' });
   client = createBeaconClient({ endpoint: c.url, appId: 'test.app', ...c.key, maxAttempts: 1 });
 });
 afterAll(() => c?.stop());
@@ -83,6 +84,32 @@ describe('ingest collector (real Kafka)', () => {
     expect(acks.sort((a, b) => a.seq - b.seq).map((a) => [a.seq, a.status, a.accepted ?? a.error])).toEqual([
       [0, 202, 1], [1, 400, 'undecodable_frame'], [2, 202, 2], [3, 400, 'text_frame'],
     ]);
+  });
+
+  it('sends a sample of a refused request, with its reason, to beacons.rejected.v1', async () => {
+    const key = await c.createKey('test.app');
+    await sleep(1_000); // the key cache reloads on NOTIFY
+    const t = Date.now();
+    const body = Buffer.from('{"appId": 42}');
+    const res = await fetch(`${c.url}/v1/beacons`, {
+      method: 'POST', body,
+      headers: { 'content-type': 'application/json', 'beacon-signature': `t=${t},k=${key.keyId},v1=${sign(key.secret, t, body)}` },
+    });
+    expect(res.status).toBe(400);
+    const consumer = c.kafka.consumer({ groupId: `audit-${key.keyId}` });
+    await consumer.connect();
+    await consumer.subscribe({ topic: topics.beaconsRejected.name, fromBeginning: true });
+    const sample = await new Promise<Record<string, unknown>>((resolve) => {
+      void consumer.run({
+        eachMessage: async ({ message }) => {
+          const s = JSON.parse(String(message.value)) as Record<string, unknown>;
+          if (s.key_id === key.keyId) resolve(s);
+        },
+      });
+    });
+    await consumer.disconnect();
+    expect(sample).toMatchObject({ status: 400, reason: 'undecodable_body', app_id: 'test.app', body_bytes: body.length });
+    expect(Buffer.from(sample.body_sample_b64 as string, 'base64').equals(body)).toBe(true);
   });
 
   it('serves /healthz, /readyz and /metrics', async () => {
