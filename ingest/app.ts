@@ -19,9 +19,7 @@ import { contractLimits } from './validate.js';
 export async function createIngest(config: IngestConfig, deps: { log: Logger }) {
   const { log } = deps;
   const keys = await createPgKeyStore({ DATABASE_URL: config.DATABASE_URL, refreshMs: config.INGEST_KEY_REFRESH_MS }, { log });
-  let queueDepth = () => ({ events: 0, bytes: 0 });
-  let brokerHealthy = () => false;
-  const metrics = createMetrics({ queueDepth: () => queueDepth(), brokerHealthy: () => brokerHealthy() });
+  const metrics = createMetrics();
   const sink = await createKafkaSink({
     topic: config.INGEST_TOPIC, producers: config.INGEST_PRODUCERS, compression: config.KAFKA_COMPRESSION, sendTimeoutMs: config.INGEST_SEND_TIMEOUT_MS,
     auditSampleRate: config.INGEST_AUDIT_SAMPLE_RATE, auditMaxPerS: config.INGEST_AUDIT_MAX_PER_S,
@@ -30,8 +28,7 @@ export async function createIngest(config: IngestConfig, deps: { log: Logger }) 
     maxEvents: config.INGEST_QUEUE_MAX_EVENTS, maxBytes: config.INGEST_QUEUE_MAX_BYTES,
     lingerMs: config.INGEST_LINGER_MS, maxBatchBytes: config.INGEST_MAX_BATCH_BYTES, concurrency: config.INGEST_PRODUCERS,
   }, sink);
-  queueDepth = () => queue.depth;
-  brokerHealthy = sink.healthy;
+  metrics.watch({ queueDepth: () => queue.depth, brokerHealthy: sink.healthy });
 
   const appLimiter = createRateLimiter({ ratePerS: config.INGEST_APP_EVENTS_PER_S, burst: config.INGEST_APP_EVENTS_PER_S * 2 });
   const deviceLimiter = createRateLimiter({ ratePerS: config.INGEST_DEVICE_REQUESTS_PER_S, burst: config.INGEST_DEVICE_REQUESTS_PER_S * 2 });
@@ -61,5 +58,5 @@ export async function createIngest(config: IngestConfig, deps: { log: Logger }) 
       await server.stop();
     } },
   ];
-  return { port: boundPort, parts, keys, sink, queue };
+  return { port: boundPort, parts };
 }
