@@ -16,29 +16,32 @@ export type Validated =
 const APP_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const CURRENCY = /^[A-Z]{3}$/;
-const ID_FIELDS = ['userId', 'deviceId', 'campaignId', 'creativeId', 'placementId'] as const;
-const snake = (f: string) => f.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+const badId = (v: string | null | undefined) => !v || v.length > 64;
 
 const bad = (status: 400 | 413, error: string, message: string): Validated => ({ ok: false, status, error, message });
 
 function eventProblem(e: BeaconEvent, eventTime: number, receivedAt: number, limits: Limits): string | undefined {
   if (!e.eventId || !UUID.test(e.eventId)) return 'event_id: not a canonical UUID';
   if (!e.type || !EventType[e.type]) return 'type: unknown event type'; // 0 is EVENT_TYPE_UNSPECIFIED
-  for (const f of ID_FIELDS) {
-    const v = e[f];
-    if (!v || v.length > 64) return `${snake(f)}: must be 1..64 characters`;
-  }
+  // Field by field rather than in a loop over names: this runs for every event on the hot path.
+  if (badId(e.userId)) return 'user_id: must be 1..64 characters';
+  if (badId(e.deviceId)) return 'device_id: must be 1..64 characters';
+  if (badId(e.campaignId)) return 'campaign_id: must be 1..64 characters';
+  if (badId(e.creativeId)) return 'creative_id: must be 1..64 characters';
+  if (badId(e.placementId)) return 'placement_id: must be 1..64 characters';
   if (!e.occurredAt || e.occurredAt <= 0) return 'occurred_at: missing';
   if (eventTime < receivedAt - limits.maxAgeMs) return 'occurred_at: more than 7 days old';
   if (eventTime > receivedAt + limits.maxFutureMs) return 'occurred_at: more than 10 minutes in the future';
   if (e.clickId != null && e.clickId !== '' && !UUID.test(e.clickId)) return 'click_id: not a canonical UUID';
   if (e.valueMicros != null && e.valueMicros < 0) return 'value_micros: negative';
   if (e.currency != null && e.currency !== '' && !CURRENCY.test(e.currency)) return 'currency: not an ISO 4217 code';
-  const attrs = e.attrs ? Object.entries(e.attrs) : [];
-  if (attrs.length > 16) return 'attrs: more than 16 entries';
-  for (const [k, v] of attrs) {
-    if (!k || k.length > 32) return 'attrs: key must be 1..32 characters';
-    if (v.length > 256) return `attrs.${k}: value longer than 256 characters`;
+  if (e.attrs) {
+    let n = 0;
+    for (const k in e.attrs) {
+      if (++n > 16) return 'attrs: more than 16 entries';
+      if (!k || k.length > 32) return 'attrs: key must be 1..32 characters';
+      if (e.attrs[k]!.length > 256) return `attrs.${k}: value longer than 256 characters`;
+    }
   }
   return undefined;
 }
