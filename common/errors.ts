@@ -1,4 +1,4 @@
-// The one error type for faults (as opposed to expected outcomes, see outcome.ts). `retriable`
+// The one error type for faults (expected outcomes are values, not exceptions: STYLE.md). `retriable`
 // tells the caller whether the same operation may succeed later; `code` is stable for metrics.
 export class PipelineError extends Error {
   override name = 'PipelineError';
@@ -11,6 +11,3 @@ export class PipelineError extends Error {
     this.retriable = opts.retriable;
   }
 }
-
-/** Whether an unknown thrown value is worth retrying; unknown errors are treated as transient. */
-export const isRetriable = (err: unknown): boolean => !(err instanceof PipelineError) || err.retriable;

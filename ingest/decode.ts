@@ -1,18 +1,11 @@
 // Turns a request body into a BeaconBatch: protobuf through the static generated code, or the proto3
 // JSON mapping. Events the JSON mapping cannot map come back as null with their reason.
-import { decodeBeaconBatchJson, JsonMappingError, type BeaconEvent } from '../schemas/beacon-json.js';
 import $protobuf from 'protobufjs/minimal.js';
+import { decodeBeaconBatchJson, JsonMappingError, type BeaconBatchJson } from '../schemas/beacon-json.js';
 import { beacon } from '../schemas/gen/messages.js';
 
-export interface DecodedBatch {
-  appId: string;
-  sdk: string;
-  sentAt: number;
-  events: (BeaconEvent | null)[];
-  rejected: { index: number; reason: string }[];
-  /** Protobuf only: each event's encoded bytes, so records can carry them without re-encoding. */
-  raw?: Uint8Array[];
-}
+/** `raw`, protobuf only: each event's encoded bytes, so records carry them without re-encoding. */
+export type DecodedBatch = BeaconBatchJson & { raw?: Uint8Array[] };
 
 export type Decoded = { ok: true; batch: DecodedBatch } | { ok: false; status: 400 | 415; error: string; message: string };
 
