@@ -41,7 +41,7 @@ export async function createIngest(config: IngestConfig, deps: { log: Logger }) 
 
   let stopping = false;
   const serverConfig = { host: config.INGEST_HOST, port: config.INGEST_PORT, maxBodyBytes: 256 * 1024, trustProxy: config.INGEST_TRUST_PROXY };
-  const serverDeps = { collector, registry: metrics.registry, ready: () => !stopping && sink.healthy() };
+  const serverDeps = { collector, registry: metrics.registry, ready: () => !stopping && sink.healthy(), log };
   const server = config.INGEST_SERVER === 'uws' ? createUwsServer(serverConfig, serverDeps) : createNodeServer(serverConfig, serverDeps);
   const boundPort = await server.listen();
   log.info({ port: boundPort, server: config.INGEST_SERVER, keys: keys.size }, 'ingest_listening');

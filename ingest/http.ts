@@ -2,12 +2,22 @@
 // headers of a collector answer, and the operational routes.
 import { STATUS_CODES } from 'node:http';
 import type { Registry } from 'prom-client';
+import type { Logger } from '../common/log.js';
 import type { BeaconRequest, BeaconResponse } from './collector.js';
 
 export interface ServerDeps {
   collector: { handle(req: BeaconRequest): Promise<BeaconResponse> };
   registry: Registry;
   ready(): boolean;
+  log: Logger;
+}
+
+/** The collector never throws for bad input; a bug still answers 500 rather than crash the process. */
+export function handleSafely(deps: ServerDeps, req: BeaconRequest): Promise<BeaconResponse> {
+  return deps.collector.handle(req).catch((err: unknown) => {
+    deps.log.error({ err }, 'beacon_handler_failed');
+    return { status: 500, body: { error: 'internal_error', message: 'the collector failed to handle this request' } };
+  });
 }
 export interface ServerConfig { host: string; port: number; maxBodyBytes: number; trustProxy: boolean }
 

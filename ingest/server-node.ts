@@ -2,7 +2,7 @@
 // benchmark can show what uWebSockets.js buys on the same pipeline.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { BeaconResponse } from './collector.js';
-import { clientIp, notFound, opsRoute, tooLarge, type ServerConfig, type ServerDeps } from './http.js';
+import { clientIp, handleSafely, notFound, opsRoute, tooLarge, type ServerConfig, type ServerDeps } from './http.js';
 
 export function createNodeServer(config: ServerConfig, deps: ServerDeps) {
   const write = (res: ServerResponse, r: BeaconResponse) => {
@@ -24,7 +24,7 @@ export function createNodeServer(config: ServerConfig, deps: ServerDeps) {
     req.on('end', () => {
       if (size > config.maxBodyBytes) return;
       const header = (name: string) => (req.headers[name] as string | undefined) ?? '';
-      void deps.collector.handle({
+      void handleSafely(deps, {
         contentType: header('content-type'), signature: header('beacon-signature'), userAgent: header('user-agent'),
         ip: clientIp(req.socket.remoteAddress ?? '', header('x-forwarded-for'), config.trustProxy),
         body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks),

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import uWS from 'uWebSockets.js';
 import { beacon } from '../schemas/gen/messages.js';
 import type { BeaconResponse } from './collector.js';
-import { clientIp, notFound, opsRoute, statusLine, tooLarge, type ServerConfig, type ServerDeps } from './http.js';
+import { clientIp, handleSafely, notFound, opsRoute, statusLine, tooLarge, type ServerConfig, type ServerDeps } from './http.js';
 
 interface Socket { ip: string; userAgent: string; seq: number; closed: boolean }
 
@@ -50,7 +50,7 @@ export function createUwsServer(config: ServerConfig, deps: ServerDeps) {
       chunks.push(Buffer.from(chunk.slice(0))); // uWS reuses the chunk's memory after this call
       if (!isLast) return;
       const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-      void deps.collector.handle({ contentType, signature, body, ip, userAgent }).then((r) => {
+      void handleSafely(deps, { contentType, signature, body, ip, userAgent }).then((r) => {
         if (!done) write(res, r);
         finish();
       });
@@ -80,7 +80,7 @@ export function createUwsServer(config: ServerConfig, deps: ServerDeps) {
         return reply({ status: 400, body: { error: 'undecodable_frame', message: `SignedBatch: ${(err as Error).message}` } });
       }
       inFlight++;
-      void deps.collector.handle({
+      void handleSafely(deps, {
         contentType: 'application/x-protobuf', signature: `t=${frame.t},k=${frame.keyId},v1=${frame.signature}`,
         body: frame.batch, ip: s.ip, userAgent: s.userAgent,
       }).then(reply).finally(() => inFlight--);
