@@ -125,30 +125,40 @@ install_missing() {
 # --- services --------------------------------------------------------------------------------
 
 start_postgres() {
-  local dir=$STACK_DIR/postgres bin
+  local dir=$STACK_DIR/postgres bin pgdata
   bin=$(pg_bin)
   RUN_AS=
   [[ $(id -u) == 0 ]] && RUN_AS=postgres # postgres refuses to run as root
-  if [[ ! -f $dir/data/PG_VERSION ]]; then
-    say "initialising PostgreSQL in $dir/data"
-    rm -rf "$dir/data" && mkdir -p "$dir/data"
-    printf '%s\n' "$PG_PASSWORD" >"$dir/pwfile"
-    [[ -n $RUN_AS ]] && chown -R "$RUN_AS" "$dir"
-    ${RUN_AS:+runuser -u "$RUN_AS" --} "$bin/initdb" -D "$dir/data" -U "$PG_USER" --pwfile="$dir/pwfile" \
-      --auth=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 ||
-      die "initdb failed; see $dir/initdb.log"
-    rm -f "$dir/pwfile"
+  # The postgres user must reach its data dir. Where the clone lives under a private folder (/root),
+  # the data goes to /var/lib/ads-stack/<hash of STACK_DIR> behind a symlink in the state folder.
+  if [[ -n $RUN_AS && ! -e $dir/data ]] && ! setpriv --reuid="$RUN_AS" --regid="$RUN_AS" --init-groups test -x "$STACK_DIR"; then
+    local outside
+    outside=/var/lib/ads-stack/$(printf '%s' "$STACK_DIR" | sha256sum | cut -c1-12)
+    say "$STACK_DIR is private to root: keeping PostgreSQL's data in $outside"
+    mkdir -p "$outside/data" && ln -sfn "$outside/data" "$dir/data"
   fi
-  [[ -n $RUN_AS ]] && chown -R "$RUN_AS" "$dir"
+  mkdir -p "$dir/data"
+  pgdata=$(readlink -f "$dir/data")
+  if [[ ! -f $pgdata/PG_VERSION ]]; then
+    say "initialising PostgreSQL in $pgdata"
+    find "$pgdata" -mindepth 1 -delete
+    local pwfile=$pgdata.pwfile
+    printf '%s\n' "$PG_PASSWORD" >"$pwfile"
+    [[ -n $RUN_AS ]] && chown -R "$RUN_AS" "$pgdata" "$pwfile"
+    (cd / && ${RUN_AS:+runuser -u "$RUN_AS" --} "$bin/initdb" -D "$pgdata" -U "$PG_USER" --pwfile="$pwfile" \
+      --auth=scram-sha-256 -E UTF8 --locale=C.UTF-8) >"$dir/initdb.log" 2>&1 || { rm -f "$pwfile"; die "initdb failed; see $dir/initdb.log"; }
+    rm -f "$pwfile"
+  fi
+  [[ -n $RUN_AS ]] && chown -R "$RUN_AS" "$pgdata"
   # After a crash the lock file names a dead (possibly zombie) postmaster; postgres itself would take
   # a zombie for a live server and refuse to start. Its orphaned backends exit within moments.
-  local lock=$dir/data/postmaster.pid
+  local lock=$pgdata/postmaster.pid
   if [[ -f $lock ]] && ! alive "$(head -n 1 "$lock")"; then
     sleep 1
     rm -f "$lock"
   fi
-  spawn postgres "$bin/postgres" -D "$dir/data" -p "$POSTGRES_PORT" -c listen_addresses=127.0.0.1 \
-    -c unix_socket_directories= -c max_connections=200 -c shared_buffers=512MB -c fsync=on
+  (cd / && spawn postgres "$bin/postgres" -D "$pgdata" -p "$POSTGRES_PORT" -c listen_addresses=127.0.0.1 \
+    -c unix_socket_directories= -c max_connections=200 -c shared_buffers=512MB -c fsync=on)
   RUN_AS=
 }
 
