@@ -71,9 +71,9 @@ describe('createCollector', () => {
     expect(audits).toMatchObject([{ status: 401, error: 'bad_signature' }]);
   });
 
-  it('answers 400 app_mismatch when the batch names another app than the key', async () => {
+  it('answers 401 app_mismatch when the batch names another app than the key', async () => {
     const { post } = setup();
-    expect(await post([event('a', 1)], { appId: 'app2' })).toMatchObject({ status: 400, body: { error: 'app_mismatch' } });
+    expect(await post([event('a', 1)], { appId: 'app2' })).toMatchObject({ status: 401, body: { error: 'app_mismatch' } });
   });
 
   it('answers 202 with nothing produced when every event is rejected', async () => {

@@ -13,14 +13,17 @@ const batch = (events: (BeaconEvent | null)[], over = {}) => ({ appId: 'app1', s
 
 describe('validateBatch: batch-level limits', () => {
   it.each([
-    ['a bad app_id', batch([ok()], { appId: 'bad app' }), 400, 'invalid_app_id'],
-    ['another app than the key\'s', batch([ok()], { appId: 'app2' }), 400, 'app_mismatch'],
+    ['another app than the key\'s', batch([ok()], { appId: 'app2' }), 401, 'app_mismatch'],
     ['a long sdk', batch([ok()], { sdk: 'x'.repeat(65) }), 400, 'invalid_sdk'],
     ['no sent_at', batch([ok()], { sentAt: 0 }), 400, 'invalid_sent_at'],
     ['no events', batch([]), 400, 'no_events'],
     ['501 events', batch(Array.from({ length: 501 }, () => ok())), 413, 'too_many_events'],
   ])('rejects %s', (_n, b, status, error) => {
     expect(validateBatch(b, 'app1', now)).toMatchObject({ ok: false, status, error });
+  });
+
+  it('rejects a bad app_id (a key can only belong to a valid one)', () => {
+    expect(validateBatch(batch([ok()], { appId: 'bad app' }), 'bad app', now)).toMatchObject({ ok: false, status: 400, error: 'invalid_app_id' });
   });
 });
 

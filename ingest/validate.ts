@@ -11,14 +11,14 @@ export const contractLimits: Limits = { maxEvents: 500, maxSkewMs: 7 * 86_400_00
 export interface AcceptedEvent { event: BeaconEvent; eventTime: number; index: number; normalized: boolean }
 export type Validated =
   | { ok: true; accepted: AcceptedEvent[]; rejected: { index: number; reason: string }[]; skewMs: number }
-  | { ok: false; status: 400 | 413; error: string; message: string };
+  | { ok: false; status: 400 | 401 | 413; error: string; message: string };
 
 const APP_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const CURRENCY = /^[A-Z]{3}$/;
 const badId = (v: string | null | undefined) => !v || v.length > 64;
 
-const bad = (status: 400 | 413, error: string, message: string): Validated => ({ ok: false, status, error, message });
+const bad = (status: 400 | 401 | 413, error: string, message: string): Validated => ({ ok: false, status, error, message });
 
 function eventProblem(e: BeaconEvent, eventTime: number, receivedAt: number, limits: Limits): string | undefined {
   if (!e.eventId || !UUID.test(e.eventId)) return 'event_id: not a canonical UUID';
@@ -47,8 +47,9 @@ function eventProblem(e: BeaconEvent, eventTime: number, receivedAt: number, lim
 }
 
 export function validateBatch(batch: DecodedBatch, appId: string, receivedAt: number, limits = contractLimits): Validated {
+  // A batch for another app than the key's is an authentication failure (CONTRACTS.md §1: 401).
+  if (batch.appId !== appId) return bad(401, 'app_mismatch', `app_id "${batch.appId}" does not belong to the signing key`);
   if (!APP_ID.test(batch.appId)) return bad(400, 'invalid_app_id', 'app_id must be 1..64 of [A-Za-z0-9_.-]');
-  if (batch.appId !== appId) return bad(400, 'app_mismatch', `app_id "${batch.appId}" does not belong to the signing key`);
   if (batch.sdk.length > 64) return bad(400, 'invalid_sdk', 'sdk must be at most 64 characters');
   if (!batch.sentAt || batch.sentAt <= 0) return bad(400, 'invalid_sent_at', 'sent_at (unix ms) is required');
   if (batch.events.length === 0) return bad(400, 'no_events', 'a batch carries 1..500 events');
