@@ -61,6 +61,9 @@ export function createUwsServer(config: ServerConfig, deps: ServerDeps) {
     maxPayloadLength: config.maxBodyBytes + 1024,
     idleTimeout: 120,
     compression: uWS.DISABLED,
+    // A client that stops reading its acks is disconnected rather than silently missing some.
+    maxBackpressure: 1024 * 1024,
+    closeOnBackpressureLimit: 1,
     upgrade: (res, req, context) => {
       const ip = clientIp(text(res.getRemoteAddressAsText()), req.getHeader('x-forwarded-for'), config.trustProxy);
       res.upgrade<Socket>({ ip, userAgent: req.getHeader('user-agent'), seq: 0, closed: false },
