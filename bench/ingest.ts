@@ -105,6 +105,10 @@ async function cannon(target: { url: string; child: ChildProcess }, events: numb
   return { rps: r.requests.average, p99: r.latency.p99, ok: r['2xx'], bad: r.non2xx + r.errors + r.timeouts, cpu };
 }
 
+// Warm-up, not measured: JIT, connection pools, the broker's first appends.
+for (const target of [baseline, uws, node]) await cannon(target, 1, 3, CONNECTIONS);
+await cannon(uws, 50, 3, 32);
+
 const runs: Record<string, Run[]> = { baseline: [], uws: [], node: [], batch: [] };
 for (let round = 1; round <= ROUNDS; round++) {
   runs.baseline!.push(await cannon(baseline, 1, SECONDS, CONNECTIONS));
@@ -164,7 +168,7 @@ const n = (x: number) => Math.round(x).toLocaleString('en-US');
 
 writeSection('ingest', `## ingest: the beacon collector (\`npm run bench:ingest\`)
 
-Run ${new Date().toISOString().slice(0, 16)}Z, ${ROUNDS} interleaved rounds of ${SECONDS} s each (medians), then a ${SOAK_SECONDS} s soak.
+Run ${new Date().toISOString().slice(0, 16)}Z: a 3 s warm-up of each, ${ROUNDS} interleaved rounds of ${SECONDS} s each (medians), then a ${SOAK_SECONDS} s soak.
 Every server, autocannon and the Kafka broker share the machine's 2 cores. The requests are signed
 protobuf batches, one user each. The collector answers 202 only after Kafka (acks=all, idempotent
 producer, ${process.env.KAFKA_COMPRESSION ?? 'snappy'}) has acknowledged the events.
