@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
-import { loadConfig, port, stackEnv } from './config.js';
+import { loadConfig, port, stackEnv, withDatabase } from './config.js';
 
 const schema = z.object({ ...stackEnv, COLLECTOR_PORT: port(8080) });
 
@@ -25,5 +25,12 @@ describe('loadConfig', () => {
 
   it('splits broker lists', () => {
     expect(loadConfig(schema, { KAFKA_BROKERS: 'a:1, b:2,' }).KAFKA_BROKERS).toEqual(['a:1', 'b:2']);
+  });
+});
+
+describe('withDatabase', () => {
+  it('keeps the server, user and password and swaps the database', () => {
+    expect(withDatabase('postgres://ads:s%40cret@127.0.0.1:15432/ads?sslmode=disable', 'postgres'))
+      .toBe('postgres://ads:s%40cret@127.0.0.1:15432/postgres?sslmode=disable');
   });
 });

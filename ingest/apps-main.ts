@@ -5,6 +5,7 @@ import pg from 'pg';
 import { z } from 'zod';
 import { loadConfig, stackEnv } from '../common/config.js';
 import { keySql, listKeys } from './keys-pg.js';
+import { APP_ID } from './validate.js';
 
 const usage = 'usage: npm run apps -- create <app_id> | revoke <key_id> | list';
 const { DATABASE_URL } = loadConfig(z.object(stackEnv), process.env);
@@ -13,7 +14,7 @@ const db = new pg.Client({ connectionString: DATABASE_URL });
 await db.connect();
 try {
   if (command === 'create' && arg) {
-    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(arg)) throw new Error('app_id must be 1..64 of [A-Za-z0-9_.-]');
+    if (!APP_ID.test(arg)) throw new Error('app_id must be 1..64 of [A-Za-z0-9_.-]');
     const keyId = `k_${randomBytes(8).toString('hex')}`;
     const secret = randomBytes(32).toString('hex');
     await db.query(keySql['create-key'], [arg, keyId, secret]);

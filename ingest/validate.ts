@@ -13,7 +13,7 @@ export type Validated =
   | { ok: true; accepted: AcceptedEvent[]; rejected: { index: number; reason: string }[]; skewMs: number }
   | { ok: false; status: 400 | 401 | 413; error: string; message: string };
 
-const APP_ID = /^[A-Za-z0-9_.-]{1,64}$/;
+export const APP_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const CURRENCY = /^[A-Z]{3}$/;
 const badId = (v: string | null | undefined) => !v || v.length > 64;

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createKafka } from '../common/kafka.js';
-import { createTestClickhouse, createTestPostgres, env, silentLog, uniqueName } from '../test/support.js';
+import { withDatabase } from '../common/config.js';
+import { createTestClickhouse, createTestPostgres, dropTestPostgres, env, silentLog, uniqueName } from '../test/support.js';
 import { ensureTopics, migrateClickhouse, migratePostgres } from './migrate.js';
 
 const fixtureDir = (files: Record<string, string>) => {
@@ -56,13 +57,8 @@ describe('migrate', () => {
 
   it('creates the Postgres database named in the URL when it does not exist', async () => {
     const name = uniqueName('fresh');
-    const url = Object.assign(new URL(env.DATABASE_URL), { pathname: `/${name}` }).href;
-    cleanups.push(async () => {
-      const admin = new pg.Client({ connectionString: Object.assign(new URL(env.DATABASE_URL), { pathname: '/postgres' }).href });
-      await admin.connect();
-      await admin.query(`drop database if exists "${name}" with (force)`);
-      await admin.end();
-    });
+    const url = withDatabase(env.DATABASE_URL, name);
+    cleanups.push(() => dropTestPostgres(name));
     expect(await migratePostgres({ DATABASE_URL: url }, { log: silentLog, dir: fixtureDir({ '0001_t.sql': 'create table t (x int);' }) })).toBe(1);
   });
 

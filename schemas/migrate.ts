@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import kafkajs, { type Kafka } from 'kafkajs';
 import pg from 'pg';
+import { withDatabase } from '../common/config.js';
 import { PipelineError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { TopicSpec } from './topics.js';
@@ -49,7 +50,7 @@ const identifier = (name: string) => {
 export async function migratePostgres(config: { DATABASE_URL: string }, deps: { log: Logger; dir: string }): Promise<number> {
   const url = new URL(config.DATABASE_URL);
   const database = identifier(url.pathname.slice(1));
-  const admin = new pg.Client({ connectionString: Object.assign(new URL(url), { pathname: '/postgres' }).href });
+  const admin = new pg.Client({ connectionString: withDatabase(config.DATABASE_URL, 'postgres') });
   await admin.connect();
   try {
     const { rowCount } = await admin.query('select 1 from pg_database where datname = $1', [database]);

@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
+import { withDatabase } from '../common/config.js';
 import { Redis } from 'ioredis';
 
 const env = process.env;
@@ -13,9 +14,8 @@ const logs = `${env.STACK_DIR}/<name>/<name>.log`;
 
 const probes: Record<string, () => Promise<void>> = {
   async postgres() {
-    const url = new URL(env.DATABASE_URL!);
-    url.pathname = '/postgres'; // the service database may not exist before `npm run migrate`
-    const client = new pg.Client({ connectionString: url.href, connectionTimeoutMillis: 2000 });
+    // The service database may not exist before `npm run migrate`.
+    const client = new pg.Client({ connectionString: withDatabase(env.DATABASE_URL!, 'postgres'), connectionTimeoutMillis: 2000 });
     try {
       await client.connect();
       await client.query('select 1');

@@ -50,9 +50,7 @@ function start(svc: { name: string; entry: string }, attempt = 0) {
 }
 
 for (const svc of services) start(svc);
-console.log(services.length
-  ? `[start] running: ${services.map((s) => s.name).join(', ')}. Ctrl-C stops everything.`
-  : '[start] the stack is up; no services are registered yet. Ctrl-C stops.');
+console.log(`[start] running: ${services.map((s) => s.name).join(', ')}. Ctrl-C stops everything.`);
 
 async function shutdown() {
   if (stopping) return;
@@ -72,4 +70,3 @@ async function shutdown() {
 }
 process.on('SIGINT', () => void shutdown());
 process.on('SIGTERM', () => void shutdown());
-setInterval(() => {}, 1 << 30); // keep the supervisor alive while there is nothing to supervise

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import pg from 'pg';
 import { z } from 'zod';
-import { loadConfig, stackEnv } from '../common/config.js';
+import { loadConfig, stackEnv, withDatabase } from '../common/config.js';
 import { createLogger } from '../common/log.js';
 
 export const env = loadConfig(z.object(stackEnv), process.env);
@@ -16,26 +16,27 @@ export function assertTestName(name: string): void {
   if (!/(^|_)test(_|$)/.test(name)) throw new Error(`refusing to drop "${name}": not a test resource name`);
 }
 
-/** A fresh Postgres database; `drop` removes it (test names only). */
+async function onPostgresServer(sql: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: withDatabase(env.DATABASE_URL, 'postgres') });
+  await admin.connect();
+  try {
+    await admin.query(sql);
+  } finally {
+    await admin.end();
+  }
+}
+
+/** Drops a test database of the stack's Postgres server (test names only). */
+export async function dropTestPostgres(name: string): Promise<void> {
+  assertTestName(name);
+  await onPostgresServer(`drop database if exists "${name}" with (force)`);
+}
+
+/** A fresh Postgres database; `drop` removes it. */
 export async function createTestPostgres(prefix = 'ads') {
   const name = uniqueName(prefix);
-  const url = Object.assign(new URL(env.DATABASE_URL), { pathname: `/${name}` }).href;
-  const admin = () => new pg.Client({ connectionString: Object.assign(new URL(env.DATABASE_URL), { pathname: '/postgres' }).href });
-  const c = admin();
-  await c.connect();
-  await c.query(`create database "${name}"`);
-  await c.end();
-  return {
-    name,
-    url,
-    async drop() {
-      assertTestName(name);
-      const d = admin();
-      await d.connect();
-      await d.query(`drop database if exists "${name}" with (force)`);
-      await d.end();
-    },
-  };
+  await onPostgresServer(`create database "${name}"`);
+  return { name, url: withDatabase(env.DATABASE_URL, name), drop: () => dropTestPostgres(name) };
 }
 
 /** A fresh ClickHouse database and a client bound to it; `drop` removes it (test names only). */
