@@ -1,8 +1,7 @@
-// The signing-key cache: every key loaded from Postgres into memory (the hot path never waits on
-// the database), reloaded on each NOTIFY 'beacon_keys' and, in case a notification is missed while
-// the listening connection is down, every `refreshMs`.
+// The signing-key cache: every key of Postgres in memory, reloaded on NOTIFY 'beacon_keys'.
 import { createSecretKey } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
+import { createPgCache } from '../common/pg-cache.js';
 import { loadSql } from '../common/sql.js';
 import type { Logger } from '../common/log.js';
 import type { KeyLookup, SigningKey } from './signature.js';
@@ -17,55 +16,22 @@ export async function listKeys(db: pg.ClientBase | pg.Pool): Promise<KeyRow[]> {
 }
 
 export async function createPgKeyStore(config: { DATABASE_URL: string; refreshMs: number }, deps: { log: Logger }) {
-  const log = deps.log.child({ mod: 'keys' });
-  const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 2 });
-  let keys = new Map<string, SigningKey>();
-  let listener: pg.PoolClient | undefined;
-  let stopped = false;
-
-  async function reload(): Promise<void> {
-    const next = new Map<string, SigningKey>();
-    for (const r of await listKeys(pool)) {
-      next.set(r.key_id, { appId: r.app_id, secret: createSecretKey(Buffer.from(r.secret)), revoked: r.revoked_at !== null });
-    }
-    keys = next;
-    log.debug({ keys: next.size }, 'keys_loaded');
-  }
-  const reloadLogged = () => reload().catch((err: unknown) => log.warn({ err }, 'keys_reload_failed'));
-
-  async function listen(): Promise<void> {
-    if (stopped || listener) return;
-    try {
-      const client = await pool.connect();
-      client.on('notification', () => void reloadLogged());
-      client.on('error', (err) => {
-        log.warn({ err }, 'keys_listener_lost');
-        client.release(true);
-        listener = undefined;
-      });
-      await client.query('listen beacon_keys');
-      listener = client;
-      await reload(); // anything that changed while we were not listening
-    } catch (err) {
-      log.warn({ err }, 'keys_listen_failed');
-    }
-  }
-
-  await reload();
-  await listen();
-  const timer = setInterval(() => void (listener ? reloadLogged() : listen()), config.refreshMs);
-
+  const cache = await createPgCache({ DATABASE_URL: config.DATABASE_URL, channel: 'beacon_keys', refreshMs: config.refreshMs }, {
+    log: deps.log,
+    async load(db) {
+      const keys = new Map<string, SigningKey>();
+      for (const r of await listKeys(db)) {
+        keys.set(r.key_id, { appId: r.app_id, secret: createSecretKey(Buffer.from(r.secret)), revoked: r.revoked_at !== null });
+      }
+      return keys;
+    },
+  });
   const store: KeyLookup & { stop(): Promise<void>; readonly size: number } = {
-    get: (keyId) => keys.get(keyId),
+    get: (keyId) => cache.value.get(keyId),
     get size() {
-      return keys.size;
+      return cache.value.size;
     },
-    async stop() {
-      stopped = true;
-      clearInterval(timer);
-      listener?.release();
-      await pool.end();
-    },
+    stop: () => cache.stop(),
   };
   return store;
 }

@@ -1,0 +1,130 @@
+// Builds a running aggregator from its config: the beacon-topic consumer, the attribution state in
+// Redis, ClickHouse, the earnings and dead-letter producer, and the group commit that ties a batch's
+// offsets to its writes. main.ts runs one; tests and benchmarks run their own.
+import { createClient } from '@clickhouse/client';
+import { Redis } from 'ioredis';
+import kafkajs from 'kafkajs';
+import { createKafka } from '../common/kafka.js';
+import type { Logger } from '../common/log.js';
+import { startOpsServer } from '../common/ops-server.js';
+import type { Stoppable } from '../common/shutdown.js';
+import { createCampaignSettings } from './campaigns-pg.js';
+import type { AggregatorConfig } from './config.js';
+import { createGroupCommit } from './group-commit.js';
+import { createMetrics } from './metrics.js';
+import { processBatch, type BatchOutput } from './process-batch.js';
+import { createRedisState } from './state-redis.js';
+import { createClickhouseWarehouse } from './warehouse-clickhouse.js';
+
+const HEARTBEAT_MS = 3_000;
+
+/** Test hook: called at each step of a batch, so a test can kill the process exactly there. */
+export type Step = 'claimed' | 'written' | 'committed';
+
+export async function createAggregator(config: AggregatorConfig, deps: { log: Logger; onStep?(step: Step): void }) {
+  const log = deps.log.child({ mod: 'aggregator' });
+  const metrics = createMetrics();
+  const campaigns = await createCampaignSettings({ DATABASE_URL: config.DATABASE_URL, refreshMs: config.AGGREGATOR_CAMPAIGN_REFRESH_MS }, { log });
+  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: true });
+  await redis.connect();
+  const clickhouse = createClient({ url: config.CLICKHOUSE_URL, database: config.CLICKHOUSE_DATABASE, request_timeout: 60_000 });
+  const warehouse = createClickhouseWarehouse({ clickhouse });
+  const state = createRedisState({ prefix: config.AGGREGATOR_REDIS_PREFIX, claimTtlMs: config.AGGREGATOR_DEDUP_WINDOW_MS }, { redis });
+  const kafka = createKafka({ ...config, clientId: 'aggregator' }, { log });
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  await producer.connect();
+
+  async function write(outputs: BatchOutput[], attempt: number): Promise<void> {
+    let events = outputs.flatMap((o) => o.events);
+    let attributions = outputs.flatMap((o) => o.attributions);
+    if (attempt > 0 && events.length + attributions.length > 0) {
+      // The failed attempt may have landed in part, or landed and then lost its answer.
+      metrics.writeFailed();
+      const times = [...events, ...attributions].map((r) => r.event_time * 1000);
+      const [from, to] = [Math.min(...times), Math.max(...times) + 999];
+      const [inEvents, inAttributions] = await Promise.all([
+        warehouse.existing('events', events.map((r) => r.event_id), from, to),
+        warehouse.existing('attributions', attributions.map((r) => r.event_id), from, to),
+      ]);
+      events = events.filter((r) => !inEvents.has(r.event_id));
+      attributions = attributions.filter((r) => !inAttributions.has(r.event_id));
+    }
+    const topicMessages = [
+      { topic: config.AGGREGATOR_EARNINGS_TOPIC, messages: outputs.flatMap((o) => o.earnings) },
+      { topic: config.AGGREGATOR_DEADLETTER_TOPIC, messages: outputs.flatMap((o) => o.deadLetters) },
+    ].filter((t) => t.messages.length > 0);
+    const done = metrics.writeTimer();
+    await Promise.all([
+      warehouse.insert({ events, attributions }),
+      topicMessages.length > 0 && producer.sendBatch({ topicMessages, acks: -1, compression: kafkajs.CompressionTypes.Snappy }),
+    ]);
+    done();
+  }
+  const group = createGroupCommit<{ rows: number; output: BatchOutput }>({
+    intervalMs: config.AGGREGATOR_FLUSH_INTERVAL_MS, lingerMs: config.AGGREGATOR_FLUSH_LINGER_MS, maxRows: config.AGGREGATOR_FLUSH_MAX_ROWS,
+  }, { write: (items, attempt) => write(items.map((i) => i.output), attempt), log, now: Date.now });
+
+  const consumer = kafka.consumer({
+    groupId: config.AGGREGATOR_GROUP, sessionTimeout: 30_000, heartbeatInterval: HEARTBEAT_MS, allowAutoTopicCreation: false,
+    maxBytesPerPartition: config.AGGREGATOR_FETCH_MAX_BYTES_PER_PARTITION,
+    maxBytes: config.AGGREGATOR_FETCH_MAX_BYTES_PER_PARTITION * config.AGGREGATOR_PARTITIONS_CONCURRENTLY,
+  });
+  let joined = false;
+  consumer.on(consumer.events.GROUP_JOIN, (e) => {
+    joined = true;
+    log.info({ assigned: e.payload.memberAssignment }, 'aggregator_partitions_assigned');
+  });
+  consumer.on(consumer.events.CRASH, (e) => {
+    joined = false;
+    log.error({ err: e.payload.error, restart: e.payload.restart }, 'aggregator_consumer_crashed');
+  });
+  await consumer.connect();
+  await consumer.subscribe({ topic: config.AGGREGATOR_TOPIC, fromBeginning: true });
+
+  const ports = { state, existing: warehouse.existing, settings: campaigns.settings, now: Date.now };
+  await consumer.run({
+    autoCommit: false,
+    partitionsConsumedConcurrently: config.AGGREGATOR_PARTITIONS_CONCURRENTLY,
+    eachBatch: async ({ batch, heartbeat, isStale }) => {
+      if (batch.isEmpty() || isStale()) return;
+      const output = await processBatch({ maxClicksPerDeviceHour: config.AGGREGATOR_MAX_CLICKS_PER_DEVICE_HOUR }, ports, batch);
+      deps.onStep?.('claimed');
+      // Keep the group membership alive while the write waits (ClickHouse may be down for minutes).
+      const written = group.submit({ rows: output.events.length + output.attributions.length, output });
+      const beat = setInterval(() => void heartbeat().catch((err: unknown) => log.debug({ err }, 'heartbeat_failed')), HEARTBEAT_MS);
+      try {
+        await written;
+      } finally {
+        clearInterval(beat);
+      }
+      deps.onStep?.('written');
+      // If the partition moved meanwhile, this commit fails and its new owner redelivers the batch,
+      // which the claims then recognise as a redelivery.
+      await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(batch.lastOffset()) + 1n).toString() }]);
+      deps.onStep?.('committed');
+      metrics.batch(output.counts, output.earnings.length);
+    },
+  });
+
+  let stopping = false;
+  const ops = await startOpsServer({ host: config.AGGREGATOR_HOST, port: config.AGGREGATOR_PORT }, {
+    registry: metrics.registry, ready: () => joined && !stopping && redis.status === 'ready',
+  });
+  log.info({ port: ops.port, topic: config.AGGREGATOR_TOPIC, group: config.AGGREGATOR_GROUP }, 'aggregator_started');
+
+  // Stopped in reverse: the consumer finishes its batches (whose writes complete) and leaves the
+  // group, then the writers and stores close.
+  const parts: Stoppable[] = [
+    { name: 'ops', stop: () => ops.stop() },
+    { name: 'campaigns', stop: () => campaigns.stop() },
+    { name: 'redis', stop: async () => void await redis.quit() },
+    { name: 'clickhouse', stop: () => clickhouse.close() },
+    { name: 'producer', stop: () => producer.disconnect() },
+    { name: 'group', stop: async () => group.stop() },
+    { name: 'consumer', stop: async () => {
+      stopping = true;
+      await consumer.disconnect();
+    } },
+  ];
+  return { port: ops.port, parts, metrics };
+}

@@ -1,0 +1,114 @@
+import { describe, expect, it } from 'vitest';
+import { EventType } from '../schemas/beacon-json.js';
+import { decide, defaultCampaign, type AttributionEvent } from './attribution.js';
+import type { Snapshot } from './state.js';
+
+const T0 = Date.UTC(2026, 10, 1, 12);
+const S = 1_000;
+const MIN = 60 * S;
+const H = 60 * MIN;
+const D = 24 * H;
+
+let n = 0;
+const ev = (type: keyof typeof EventType, at: number, over: Partial<AttributionEvent> = {}): AttributionEvent => ({
+  id: `e${String(++n).padStart(4, '0')}`, type: EventType[type], time: T0 + at, appId: 'app', userId: 'u1', deviceId: 'd1',
+  campaignId: 'c1', creativeId: 'cr1', clickId: '', givt: '', ...over,
+});
+const empty = (): Snapshot => ({ touches: new Map(), clicks: new Map(), flood: new Map() });
+const run = (events: AttributionEvent[], max = 20) =>
+  decide(events, empty(), { settings: () => defaultCampaign, maxClicksPerDeviceHour: max }).decisions;
+const last = (events: AttributionEvent[], max?: number) => run(events, max).at(-1)!;
+
+describe('conversion attribution', () => {
+  it('attributes to the last click of the same user on the campaign', () => {
+    const a = ev('CLICK', 0);
+    const b = ev('CLICK', H);
+    expect(last([a, b, ev('CONVERSION', 2 * H)])).toEqual({ invalidReason: '', earns: true, attribution: { to: b.id, model: 'click', lagMs: H } });
+  });
+
+  it('prefers a click to a later impression, and an impression only inside the 24 h view window', () => {
+    const click = ev('CLICK', 0);
+    expect(last([click, ev('IMPRESSION', H), ev('CONVERSION', 2 * H)]).attribution).toEqual({ to: click.id, model: 'click', lagMs: 2 * H });
+    const view = ev('VIEWABLE', 0);
+    expect(last([view, ev('CONVERSION', 23 * H)]).attribution).toEqual({ to: view.id, model: 'view', lagMs: 23 * H });
+    expect(last([ev('IMPRESSION', 0), ev('CONVERSION', 25 * H)])).toEqual({ invalidReason: '', earns: false });
+  });
+
+  it('ignores clicks outside the 7-day lookback, on other campaigns, or later than the conversion', () => {
+    expect(last([ev('CLICK', 0), ev('CONVERSION', 7 * D + 1)]).attribution).toBeUndefined();
+    expect(last([ev('CLICK', 0, { campaignId: 'c2' }), ev('CONVERSION', H)]).attribution).toBeUndefined();
+    expect(last([ev('CLICK', 2 * H), ev('CONVERSION', H)]).attribution).toBeUndefined(); // a late click does not count
+  });
+
+  it('matches a click made by another user on the same device', () => {
+    const click = ev('CLICK', 0, { userId: 'u2' });
+    expect(last([click, ev('CONVERSION', H)]).attribution?.to).toBe(click.id);
+  });
+
+  it('breaks a tie between clicks at the same time by the greater event id', () => {
+    const a = ev('CLICK', 0, { id: 'b-click' });
+    const b = ev('CLICK', 0, { id: 'a-click' });
+    expect(last([a, b, ev('CONVERSION', H)]).attribution?.to).toBe('b-click');
+  });
+
+  it('lets a click_id naming a click of the same user win over a later click', () => {
+    const named = ev('CLICK', 0);
+    expect(last([named, ev('CLICK', H), ev('CONVERSION', 2 * H, { clickId: named.id })]).attribution?.to).toBe(named.id);
+  });
+
+  it('flags a conversion whose click_id belongs to another user, and pays nothing', () => {
+    const other = ev('CLICK', 0, { userId: 'u2', deviceId: 'd2' });
+    expect(last([other, ev('CONVERSION', H, { clickId: other.id })])).toMatchObject({ invalidReason: 'click_id_other_user', earns: false });
+  });
+
+  it('flags click injection: a conversion less than 10 s after its click', () => {
+    expect(last([ev('CLICK', 0), ev('CONVERSION', 9 * S)])).toMatchObject({ invalidReason: 'click_injection', earns: false, attribution: { model: 'click' } });
+    expect(last([ev('CLICK', 0), ev('CONVERSION', 10 * S)])).toMatchObject({ invalidReason: '', earns: true });
+  });
+
+  it('never attributes to bot traffic and never pays a bot conversion', () => {
+    expect(last([ev('CLICK', 0, { givt: 'bot_user_agent' }), ev('CONVERSION', H)]).attribution).toBeUndefined();
+    expect(last([ev('CLICK', 0), ev('CONVERSION', H, { givt: 'datacenter_ip' })])).toMatchObject({ invalidReason: 'datacenter_ip', earns: false });
+  });
+});
+
+describe('rewarded completion', () => {
+  it('is verified by an impression of the same creative within 30 minutes before it', () => {
+    const shown = ev('IMPRESSION', 0);
+    expect(last([shown, ev('REWARD_COMPLETE', 30 * MIN)])).toEqual({ invalidReason: '', earns: true, attribution: { to: shown.id, model: 'view', lagMs: 30 * MIN } });
+  });
+
+  it('is not verified without that impression', () => {
+    expect(last([ev('IMPRESSION', 0), ev('REWARD_COMPLETE', 31 * MIN)]).earns).toBe(false);
+    expect(last([ev('IMPRESSION', 0, { creativeId: 'cr2' }), ev('REWARD_COMPLETE', MIN)]).earns).toBe(false);
+    expect(last([ev('IMPRESSION', 0, { userId: 'u2' }), ev('REWARD_COMPLETE', MIN)]).earns).toBe(false);
+    expect(last([ev('VIEWABLE', 0), ev('REWARD_COMPLETE', MIN)]).earns).toBe(false);
+    expect(last([ev('IMPRESSION', 2 * MIN), ev('REWARD_COMPLETE', MIN)]).earns).toBe(false); // shown after completing
+  });
+
+  it('is not paid when flagged invalid', () => {
+    expect(last([ev('IMPRESSION', 0), ev('REWARD_COMPLETE', MIN, { givt: 'bot_user_agent' })])).toMatchObject({ earns: false, invalidReason: 'bot_user_agent' });
+  });
+});
+
+describe('click flooding', () => {
+  it('flags every click of a device beyond the hourly limit, and the conversions they win', () => {
+    const clicks = Array.from({ length: 4 }, (_, i) => ev('CLICK', i * MIN));
+    const d = run([...clicks, ev('CONVERSION', H - 1)], 3);
+    expect(d.map((x) => x.invalidReason)).toEqual(['', '', '', 'click_flooding', 'click_flooding']);
+  });
+
+  it('counts clicks per clock hour, so the next hour starts afresh', () => {
+    const d = run([ev('CLICK', 0), ev('CLICK', MIN), ev('CLICK', H)], 2);
+    expect(d.map((x) => x.invalidReason)).toEqual(['', '', '']);
+  });
+});
+
+describe('state writes', () => {
+  it('remembers touches under the user, clicks also under the device and by id', () => {
+    const click = ev('CLICK', 0);
+    const { writes } = decide([ev('IMPRESSION', 0), click], empty(), { settings: () => defaultCampaign, maxClicksPerDeviceHour: 20 });
+    expect(writes[0]!.map((w) => w.key)).toEqual(['t:u:app:u1:c1']);
+    expect(writes[1]!.map((w) => w.key).sort()).toEqual([`f:app:d1:${Math.floor(T0 / H)}`, `k:app:${click.id}`, 't:d:app:d1:c1', 't:u:app:u1:c1']);
+  });
+});

@@ -1,0 +1,138 @@
+// The attribution rules, pure: for each event of a batch, in delivery order, its invalid-traffic
+// reason, what it is attributed to and whether it earns a reward, from the state loaded before the
+// batch plus the batch's own earlier events; and the state writes it implies.
+import { EventType } from '../schemas/beacon-json.js';
+import { HOUR_MS, stateKeys, type Snapshot, type StateWrite, type Touch } from './state.js';
+
+export interface CampaignSettings {
+  clickLookbackMs: number;
+  viewWindowMs: number;
+  completionWindowMs: number;
+  minClickToConversionMs: number;
+}
+export const defaultCampaign: CampaignSettings = {
+  clickLookbackMs: 7 * 86_400_000, viewWindowMs: 86_400_000, completionWindowMs: 1_800_000, minClickToConversionMs: 10_000,
+};
+
+export interface AttributionEvent {
+  id: string;
+  type: EventType;
+  time: number;
+  appId: string;
+  userId: string;
+  deviceId: string;
+  campaignId: string;
+  creativeId: string;
+  clickId: string;
+  /** General invalid traffic flagged by the collector ('' when valid). */
+  givt: string;
+}
+
+export interface Attribution { to: string; model: 'click' | 'view'; lagMs: number }
+export interface Decision {
+  invalidReason: string;
+  attribution?: Attribution;
+  earns: boolean;
+  /** When an earning was verified (set by the caller: it is stored with the decision). */
+  verifiedAt?: number;
+}
+
+/** The latest touch at or before `time` and not older than `windowMs`; ties go to the greater id. */
+function latest(touches: Iterable<Touch>, time: number, windowMs: number, accept: (t: Touch) => boolean): Touch | undefined {
+  let best: Touch | undefined;
+  for (const t of touches) {
+    if (t.time > time || t.time < time - windowMs || !accept(t)) continue;
+    if (!best || t.time > best.time || (t.time === best.time && t.id > best.id)) best = t;
+  }
+  return best;
+}
+
+const isView = (t: Touch) => t.type === EventType.IMPRESSION || t.type === EventType.VIEWABLE;
+
+export function decide(
+  events: AttributionEvent[],
+  snapshot: Snapshot,
+  config: { settings(campaignId: string): CampaignSettings; maxClicksPerDeviceHour: number },
+): { decisions: Decision[]; writes: StateWrite[][] } {
+  // The batch's own touches join the snapshot as they are decided, so a click earlier in the batch
+  // counts for a conversion later in it.
+  const touchesOf = (key: string) => {
+    let list = snapshot.touches.get(key);
+    if (!list) snapshot.touches.set(key, (list = []));
+    return list;
+  };
+  const floodOf = (key: string) => {
+    let seen = snapshot.flood.get(key);
+    if (!seen) snapshot.flood.set(key, (seen = { count: 0, ids: new Set() }));
+    return seen;
+  };
+
+  const decisions: Decision[] = [];
+  const writes: StateWrite[][] = [];
+  for (const e of events) {
+    const s = config.settings(e.campaignId);
+    const keys = stateKeys(e);
+    const keepMs = Math.max(s.clickLookbackMs, s.viewWindowMs, s.completionWindowMs);
+    const w: StateWrite[] = [];
+    let invalidReason = e.givt;
+    let attribution: Attribution | undefined;
+    let earns = false;
+
+    const remember = (key: string, touch: Touch) => {
+      const list = touchesOf(key);
+      if (!list.some((t) => t.id === touch.id)) list.push(touch);
+      w.push({ op: 'touch', key, ttlMs: keepMs, touch });
+    };
+
+    switch (e.type) {
+      case EventType.IMPRESSION:
+      case EventType.VIEWABLE:
+        // Bot traffic earns no attribution: its touches are not remembered.
+        if (!invalidReason) remember(keys.user, { id: e.id, type: e.type, time: e.time, creativeId: e.creativeId, userId: e.userId, flag: '' });
+        break;
+      case EventType.CLICK: {
+        const flood = floodOf(keys.flood);
+        if (!flood.ids.has(e.id)) {
+          if (flood.count + flood.ids.size >= config.maxClicksPerDeviceHour) invalidReason ||= 'click_flooding';
+          flood.ids.add(e.id);
+        }
+        w.push({ op: 'flood', key: keys.flood, ttlMs: 2 * HOUR_MS, id: e.id });
+        const touch: Touch = { id: e.id, type: e.type, time: e.time, creativeId: e.creativeId, userId: e.userId, flag: invalidReason };
+        snapshot.clicks.set(keys.ownClick, touch);
+        w.push({ op: 'click', key: keys.ownClick, ttlMs: s.clickLookbackMs, touch });
+        if (!e.givt) {
+          remember(keys.user, touch);
+          remember(keys.device, touch);
+        }
+        break;
+      }
+      case EventType.CONVERSION: {
+        let click: Touch | undefined;
+        const named = e.clickId ? snapshot.clicks.get(keys.namedClick) : undefined;
+        if (named && named.userId !== e.userId) invalidReason ||= 'click_id_other_user';
+        else if (named) click = latest([named], e.time, s.clickLookbackMs, () => true);
+        click ??= latest([...touchesOf(keys.user), ...touchesOf(keys.device)], e.time, s.clickLookbackMs, (t) => t.type === EventType.CLICK);
+        if (click) {
+          attribution = { to: click.id, model: 'click', lagMs: e.time - click.time };
+          if (attribution.lagMs < s.minClickToConversionMs) invalidReason ||= 'click_injection';
+          invalidReason ||= click.flag;
+        } else {
+          const view = latest(touchesOf(keys.user), e.time, s.viewWindowMs, isView);
+          if (view) attribution = { to: view.id, model: 'view', lagMs: e.time - view.time };
+        }
+        earns = !!attribution && !invalidReason;
+        break;
+      }
+      case EventType.REWARD_COMPLETE: {
+        const shown = latest(touchesOf(keys.user), e.time, s.completionWindowMs,
+          (t) => t.type === EventType.IMPRESSION && t.creativeId === e.creativeId);
+        if (shown) attribution = { to: shown.id, model: 'view', lagMs: e.time - shown.time };
+        earns = !!shown && !invalidReason;
+        break;
+      }
+    }
+    decisions.push({ invalidReason, ...(attribution ? { attribution } : {}), earns });
+    writes.push(w);
+  }
+  return { decisions, writes };
+}

@@ -1,0 +1,26 @@
+// The aggregator's configuration (README "Configuration"); keys are the env names.
+import { z } from 'zod';
+import { port, stackEnv } from '../common/config.js';
+import { topics } from '../schemas/topics.js';
+
+const count = (fallback: number) => z.coerce.number().int().min(0).default(fallback);
+
+export const aggregatorConfig = z.object({
+  ...stackEnv,
+  AGGREGATOR_HOST: z.string().default('127.0.0.1'),
+  AGGREGATOR_PORT: port(8083),
+  AGGREGATOR_GROUP: z.string().min(1).default('aggregator'),
+  AGGREGATOR_TOPIC: z.string().min(1).default(topics.beaconsAccepted.name),
+  AGGREGATOR_EARNINGS_TOPIC: z.string().min(1).default(topics.earningsVerified.name),
+  AGGREGATOR_DEADLETTER_TOPIC: z.string().min(1).default(topics.beaconsDeadLetter.name),
+  AGGREGATOR_REDIS_PREFIX: z.string().default('agg:'),
+  AGGREGATOR_DEDUP_WINDOW_MS: count(7 * 86_400_000),
+  AGGREGATOR_MAX_CLICKS_PER_DEVICE_HOUR: count(20),
+  AGGREGATOR_FLUSH_INTERVAL_MS: count(1_000),
+  AGGREGATOR_FLUSH_LINGER_MS: count(50),
+  AGGREGATOR_FLUSH_MAX_ROWS: count(100_000),
+  AGGREGATOR_PARTITIONS_CONCURRENTLY: z.coerce.number().int().min(1).max(64).default(6),
+  AGGREGATOR_FETCH_MAX_BYTES_PER_PARTITION: count(8 * 1024 * 1024),
+  AGGREGATOR_CAMPAIGN_REFRESH_MS: count(5_000),
+});
+export type AggregatorConfig = z.infer<typeof aggregatorConfig>;

@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { silentLog } from '../test/support.js';
+import { createGroupCommit } from './group-commit.js';
+
+const item = (rows: number) => ({ rows });
+
+describe('group commit', () => {
+  it('writes the batches submitted together in one write, and resolves each after it', async () => {
+    const writes: number[][] = [];
+    const group = createGroupCommit({ intervalMs: 0, lingerMs: 20, maxRows: 1_000 }, {
+      write: async (items) => void writes.push(items.map((i) => i.rows)), log: silentLog, now: Date.now,
+    });
+    await Promise.all([group.submit(item(1)), group.submit(item(2)), group.submit(item(3))]);
+    expect(writes).toEqual([[1, 2, 3]]);
+  });
+
+  it('writes at once when the waiting rows reach maxRows', async () => {
+    const group = createGroupCommit({ intervalMs: 60_000, lingerMs: 60_000, maxRows: 10 }, { write: async () => {}, log: silentLog, now: Date.now });
+    const t0 = Date.now();
+    await group.submit(item(10));
+    expect(Date.now() - t0).toBeLessThan(1_000);
+  });
+
+  it('keeps at most one write per interval, gathering what arrives meanwhile', async () => {
+    const writes: number[][] = [];
+    const group = createGroupCommit({ intervalMs: 300, lingerMs: 0, maxRows: 1_000 }, {
+      write: async (items) => void writes.push(items.map((i) => i.rows)), log: silentLog, now: Date.now,
+    });
+    await group.submit(item(1));
+    const t1 = Date.now();
+    await Promise.all([group.submit(item(2)), group.submit(item(3))]);
+    expect(Date.now() - t1).toBeGreaterThanOrEqual(250);
+    expect(writes).toEqual([[1], [2, 3]]);
+  });
+
+  it('retries a failed write, telling it the attempt, and resolves only when it succeeded', async () => {
+    const attempts: number[] = [];
+    const group = createGroupCommit({ intervalMs: 0, lingerMs: 0, maxRows: 1_000, retryMs: 10 }, {
+      write: async (_items, attempt) => {
+        attempts.push(attempt);
+        if (attempt < 2) throw new Error('clickhouse down');
+      },
+      log: silentLog, now: Date.now,
+    });
+    await group.submit(item(1));
+    expect(attempts).toEqual([0, 1, 2]);
+  });
+
+  it('refuses what is still waiting when stopped', async () => {
+    const group = createGroupCommit({ intervalMs: 0, lingerMs: 10_000, maxRows: 1_000 }, { write: async () => {}, log: silentLog, now: Date.now });
+    const waiting = group.submit(item(1));
+    group.stop();
+    await expect(waiting).rejects.toThrow('stopped');
+    await expect(group.submit(item(1))).rejects.toThrow('stopped');
+  });
+});

@@ -1,0 +1,80 @@
+// Group commit: the batches of all partitions being consumed are written together, so ClickHouse
+// sees about one insert per `intervalMs` per table at steady state (thousands of rows each), while
+// a lone batch after a quiet spell goes out after only `lingerMs`. A failed write is retried with
+// backoff until it succeeds or the group is stopped: no batch is acknowledged before it is written.
+// `write` is told the attempt number: a retry may follow a write that partly or silently succeeded.
+import type { Logger } from '../common/log.js';
+
+interface Waiting<T> { item: T; resolve(): void; reject(err: Error): void }
+
+export function createGroupCommit<T extends { rows: number }>(
+  config: { intervalMs: number; lingerMs: number; maxRows: number; retryMs?: number; maxRetryMs?: number },
+  deps: { write(items: T[], attempt: number): Promise<void>; log: Logger; now(): number },
+) {
+  let waiting: Waiting<T>[] = [];
+  let rows = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let dueAt = Infinity;
+  let writing = false;
+  let lastWriteAt = -Infinity;
+  let stopped = false;
+
+  function schedule(): void {
+    if (writing || waiting.length === 0) return;
+    const now = deps.now();
+    const at = rows >= config.maxRows ? now : Math.max(now + config.lingerMs, lastWriteAt + config.intervalMs);
+    if (at >= dueAt) return;
+    clearTimeout(timer);
+    dueAt = at;
+    timer = setTimeout(() => void write(), at - now);
+  }
+
+  async function write(): Promise<void> {
+    const group = waiting;
+    waiting = [];
+    rows = 0;
+    dueAt = Infinity;
+    writing = true;
+    let delay = config.retryMs ?? 500;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await deps.write(group.map((w) => w.item), attempt);
+        for (const w of group) w.resolve();
+        break;
+      } catch (err) {
+        if (stopped) {
+          for (const w of group) w.reject(new Error('stopped before the batch was written', { cause: err }));
+          break;
+        }
+        deps.log.warn({ err, retry_ms: delay }, 'group_write_failed');
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, config.maxRetryMs ?? 10_000);
+      }
+    }
+    writing = false;
+    lastWriteAt = deps.now();
+    schedule();
+  }
+
+  return {
+    /** Resolves once `item` is written (with whatever else was waiting). */
+    submit(item: T): Promise<void> {
+      if (stopped) return Promise.reject(new Error('group commit stopped'));
+      return new Promise<void>((resolve, reject) => {
+        waiting.push({ item, resolve, reject });
+        rows += item.rows;
+        schedule();
+      });
+    },
+    get pending() {
+      return waiting.length;
+    },
+    /** Stops retrying; batches not yet written are refused (Kafka redelivers them). */
+    stop(): void {
+      stopped = true;
+      clearTimeout(timer);
+      for (const w of waiting) w.reject(new Error('group commit stopped'));
+      waiting = [];
+    },
+  };
+}

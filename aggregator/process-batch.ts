@@ -1,0 +1,120 @@
+// One partition's batch of beacon records -> rows, earnings and dead letters, exactly once.
+// Each event is claimed in the state store under its event_id with its position in the topic and its
+// decision (one atomic step that also applies its state writes):
+//   - no claim yet: the event is new; it is decided, claimed, and its rows are produced;
+//   - a claim with this position: the same record delivered again (a crash or rebalance before the
+//     commit): the stored decision is reused, and only rows ClickHouse does not hold yet are produced;
+//   - a claim with another position: a duplicate (SDK retry, replay); it is dropped and counted.
+import { EventType } from '../schemas/beacon-json.js';
+import { decide, type CampaignSettings, type Decision } from './attribution.js';
+import { readRecord, type InEvent } from './records.js';
+import { attributionRow, earningMessage, eventRow, type AttributionRow, type EventRow, type OutMessage } from './rows.js';
+import { stateKeys, type Snapshot, type StateWrite } from './state.js';
+
+export interface Needs { touches: string[]; clicks: string[]; flood: string[] }
+export interface Claim { id: string; value: string; writes: StateWrite[] }
+
+export interface BatchPorts {
+  state: {
+    load(needs: Needs): Promise<Snapshot>;
+    /** Claims each event unless claimed; returns, per claim, the value already there ('' if none). */
+    claim(claims: Claim[]): Promise<string[]>;
+  };
+  /** Which of these event ids (with event times in [fromMs, toMs]) the table already holds. */
+  existing(table: 'events' | 'attributions', ids: string[], fromMs: number, toMs: number): Promise<Set<string>>;
+  settings(campaignId: string): CampaignSettings;
+  now(): number;
+}
+
+export interface KafkaMessage { offset: string; key: Buffer | null; value: Buffer | null }
+export interface BatchOutput {
+  events: EventRow[];
+  attributions: AttributionRow[];
+  earnings: OutMessage[];
+  deadLetters: OutMessage[];
+  counts: { events: number; duplicates: number; redelivered: number; deadLettered: number };
+}
+
+const encodeDecision = (position: string, d: Decision) =>
+  (d.invalidReason || d.attribution || d.earns ? `${position}|${JSON.stringify(d)}` : position);
+
+function parseClaim(value: string): { position: string; decision: Decision } {
+  const bar = value.indexOf('|');
+  if (bar < 0) return { position: value, decision: { invalidReason: '', earns: false } };
+  return { position: value.slice(0, bar), decision: JSON.parse(value.slice(bar + 1)) as Decision };
+}
+
+function needsOf(events: InEvent[]): Needs {
+  const touches = new Set<string>();
+  const clicks = new Set<string>();
+  const flood = new Set<string>();
+  for (const e of events) {
+    const k = stateKeys(e);
+    if (e.type === EventType.CONVERSION) {
+      touches.add(k.user).add(k.device);
+      if (e.clickId) clicks.add(k.namedClick);
+    } else if (e.type === EventType.REWARD_COMPLETE) touches.add(k.user);
+    else if (e.type === EventType.CLICK) flood.add(k.flood);
+  }
+  return { touches: [...touches], clicks: [...clicks], flood: [...flood] };
+}
+
+export async function processBatch(
+  config: { maxClicksPerDeviceHour: number },
+  ports: BatchPorts,
+  batch: { topic: string; partition: number; messages: KafkaMessage[] },
+): Promise<BatchOutput> {
+  const out: BatchOutput = { events: [], attributions: [], earnings: [], deadLetters: [], counts: { events: 0, duplicates: 0, redelivered: 0, deadLettered: 0 } };
+  const events: InEvent[] = [];
+  for (const m of batch.messages) {
+    const read = readRecord(m.value, { topic: batch.topic, partition: batch.partition, offset: m.offset });
+    if (read.ok) events.push(...read.events);
+    else {
+      out.deadLetters.push({
+        key: m.key?.toString() ?? '', value: m.value ?? Buffer.alloc(0),
+        headers: { dlq_reason: read.reason, dlq_topic: batch.topic, dlq_partition: String(batch.partition), dlq_offset: m.offset },
+      });
+      out.counts.deadLettered++;
+    }
+  }
+  if (events.length === 0) return out;
+
+  const snapshot = await ports.state.load(needsOf(events));
+  const { decisions, writes } = decide(events, snapshot, { settings: ports.settings, maxClicksPerDeviceHour: config.maxClicksPerDeviceHour });
+  // Stored with the claim, so a redelivered earning is the same record, byte for byte.
+  const verifiedAt = ports.now();
+  for (const d of decisions) if (d.earns) d.verifiedAt = verifiedAt;
+  const previous = await ports.state.claim(events.map((e, i) => ({ id: e.id, value: encodeDecision(e.position, decisions[i]!), writes: writes[i]! })));
+
+  const fresh: [InEvent, Decision][] = [];
+  const redelivered: [InEvent, Decision][] = [];
+  events.forEach((e, i) => {
+    if (!previous[i]) return fresh.push([e, decisions[i]!]);
+    const claim = parseClaim(previous[i]);
+    if (claim.position === e.position) redelivered.push([e, claim.decision]);
+    else out.counts.duplicates++;
+  });
+
+  // A redelivered event may already be in ClickHouse (the crash came after the insert): ask.
+  let inEvents = new Set<string>();
+  let inAttributions = new Set<string>();
+  if (redelivered.length > 0) {
+    const ids = redelivered.map(([e]) => e.id);
+    const times = redelivered.map(([e]) => e.time);
+    const [from, to] = [Math.min(...times), Math.max(...times)];
+    [inEvents, inAttributions] = await Promise.all([ports.existing('events', ids, from, to), ports.existing('attributions', ids, from, to)]);
+    out.counts.redelivered = redelivered.length;
+  }
+
+  for (const [e, d] of [...fresh, ...redelivered]) {
+    if (!inEvents.has(e.id)) {
+      out.events.push(eventRow(e, d));
+      out.counts.events++;
+    }
+    const a = attributionRow(e, d);
+    if (a && !inAttributions.has(e.id)) out.attributions.push(a);
+    // Earnings are produced again on redelivery: the rewards service posts each earning id once.
+    if (d.earns) out.earnings.push(earningMessage(e, d.verifiedAt ?? 0));
+  }
+  return out;
+}

@@ -1,0 +1,54 @@
+// Reads an AcceptedBeacons record of the beacon topic into flat events. A record that cannot be
+// read (undecodable, unknown version, an event the collector could never have accepted) is poison:
+// it is dead-lettered whole with the reason, never retried.
+import { EventType } from '../schemas/beacon-json.js';
+import { pipeline, type beacon } from '../schemas/gen/messages.js';
+import type { AttributionEvent } from './attribution.js';
+
+export interface InEvent extends AttributionEvent {
+  /** Where the event sits: "<topic>:<partition>:<offset>:<index>"; a redelivery has the same. */
+  position: string;
+  occurredAt: number;
+  receivedAt: number;
+  sdk: string;
+  placementId: string;
+  valueMicros: number;
+  currency: string;
+  attrs: Record<string, string>;
+  ipHash: string;
+  uaClass: string;
+  country: string;
+}
+
+export type ReadRecord = { ok: true; events: InEvent[] } | { ok: false; reason: string };
+
+const SUPPORTED_VERSION = 1;
+const required = ['eventId', 'userId', 'deviceId', 'campaignId', 'creativeId', 'placementId'] as const;
+
+export function readRecord(value: Buffer | null, at: { topic: string; partition: number; offset: string }): ReadRecord {
+  if (!value) return { ok: false, reason: 'empty_value' };
+  let record: pipeline.v1.AcceptedBeacons;
+  try {
+    record = pipeline.v1.AcceptedBeacons.decode(value);
+  } catch (err) {
+    return { ok: false, reason: `undecodable: ${(err as Error).message}` };
+  }
+  if (record.version !== SUPPORTED_VERSION) return { ok: false, reason: `unknown_version: ${record.version}` };
+  if (!record.appId || !record.receivedAt) return { ok: false, reason: 'missing_field: app_id or received_at' };
+
+  const events: InEvent[] = [];
+  for (const [index, accepted] of record.events.entries()) {
+    const e = accepted.event as beacon.v1.Event | null; // decoded: every field has its default
+    const missing = e ? required.find((f) => !e[f]) : 'event';
+    if (!e || missing) return { ok: false, reason: `invalid_event: ${index}: ${missing} missing` };
+    if (!EventType[e.type] || e.type === EventType.EVENT_TYPE_UNSPECIFIED) return { ok: false, reason: `invalid_event: ${index}: type ${e.type}` };
+    events.push({
+      id: e.eventId, type: e.type, time: Number(accepted.eventTime), appId: record.appId, userId: e.userId, deviceId: e.deviceId,
+      campaignId: e.campaignId, creativeId: e.creativeId, clickId: e.clickId ?? '', givt: record.invalidReason,
+      position: `${at.topic}:${at.partition}:${at.offset}:${index}`, occurredAt: Number(e.occurredAt), receivedAt: Number(record.receivedAt),
+      sdk: record.sdk, placementId: e.placementId, valueMicros: Number(e.valueMicros ?? 0), currency: e.currency ?? '', attrs: e.attrs,
+      ipHash: record.ipHash, uaClass: record.uaClass, country: record.country,
+    });
+  }
+  return { ok: true, events };
+}
