@@ -19,7 +19,7 @@ import { createClickhouseWarehouse } from './warehouse-clickhouse.js';
 const HEARTBEAT_MS = 3_000;
 
 /** Test hook: called at each step of a batch, so a test can kill the process exactly there. */
-export type Step = 'claimed' | 'written' | 'committed';
+export type Step = 'claimed' | 'inserted' | 'written' | 'committed';
 
 export async function createAggregator(config: AggregatorConfig, deps: { log: Logger; onStep?(step: Step): void }) {
   const log = deps.log.child({ mod: 'aggregator' });
@@ -54,10 +54,9 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
       { topic: config.AGGREGATOR_DEADLETTER_TOPIC, messages: outputs.flatMap((o) => o.deadLetters) },
     ].filter((t) => t.messages.length > 0);
     const done = metrics.writeTimer();
-    await Promise.all([
-      warehouse.insert({ events, attributions }),
-      topicMessages.length > 0 && producer.sendBatch({ topicMessages, acks: -1, compression: kafkajs.CompressionTypes.Snappy }),
-    ]);
+    await warehouse.insert({ events, attributions });
+    deps.onStep?.('inserted');
+    if (topicMessages.length > 0) await producer.sendBatch({ topicMessages, acks: -1, compression: kafkajs.CompressionTypes.Snappy });
     done();
   }
   const group = createGroupCommit<{ rows: number; output: BatchOutput }>({

@@ -1,0 +1,157 @@
+// Integration-test harness: an aggregator's world on the real local stack, all of it private to the
+// test (ClickHouse and Postgres databases, topics, consumer group, Redis key prefix), records to feed
+// it, aggregators in-process or as killable child processes, and the waits and counts tests need.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import kafkajs from 'kafkajs';
+import { loadConfig } from '../common/config.js';
+import { createKafka } from '../common/kafka.js';
+import { stopAll } from '../common/shutdown.js';
+import { EventType } from '../schemas/beacon-json.js';
+import { pipeline } from '../schemas/gen/messages.js';
+import { ensureTopics, migrateClickhouse, migratePostgres } from '../schemas/migrate.js';
+import { createTestClickhouse, createTestPostgres, env, silentLog, uniqueName } from '../test/support.js';
+import { createAggregator } from './app.js';
+import { aggregatorConfig } from './config.js';
+
+const migrations = join(import.meta.dirname, '../schemas/migrations');
+
+export interface TestEvent {
+  id: string; type: keyof typeof EventType; time: number; userId: string; deviceId: string;
+  campaignId: string; creativeId: string; placementId: string; clickId?: string; valueMicros?: number;
+}
+
+let counter = 0;
+export function testEvent(type: TestEvent['type'], time: number, over: Partial<TestEvent> = {}): TestEvent {
+  counter++;
+  return { id: randomUUID(), type, time, userId: `user-${counter % 50}`, deviceId: `device-${counter % 50}`, campaignId: 'campaign-1', creativeId: 'creative-1', placementId: 'placement-1', ...over };
+}
+
+/** One AcceptedBeacons record, as the collector writes it, keyed by the first event's user. */
+export function acceptedRecord(events: TestEvent[], meta: { appId?: string; invalidReason?: string; version?: number } = {}) {
+  const value = pipeline.v1.AcceptedBeacons.encode({
+    version: meta.version ?? 1, appId: meta.appId ?? 'test.app', sdk: 'test/1', keyId: 'k_test', sentAt: Date.now(), receivedAt: Date.now(),
+    ipHash: 'ab', uaClass: 'app', country: '', invalidReason: meta.invalidReason ?? '',
+    events: events.map((e) => ({
+      eventTime: e.time,
+      event: {
+        eventId: e.id, type: EventType[e.type], occurredAt: e.time, userId: e.userId, deviceId: e.deviceId, campaignId: e.campaignId,
+        creativeId: e.creativeId, placementId: e.placementId, clickId: e.clickId ?? null, valueMicros: e.valueMicros ?? null,
+      },
+    })),
+  }).finish();
+  return { key: events[0]?.userId ?? 'none', value: Buffer.from(value) };
+}
+
+export async function createAggregatorWorld(opts: { partitions?: number; env?: Record<string, string> } = {}) {
+  const ch = await createTestClickhouse('agg');
+  await migrateClickhouse({ CLICKHOUSE_URL: env.CLICKHOUSE_URL, CLICKHOUSE_DATABASE: ch.name }, { log: silentLog, dir: join(migrations, 'clickhouse') });
+  const db = await createTestPostgres('agg');
+  await migratePostgres({ DATABASE_URL: db.url }, { log: silentLog, dir: join(migrations, 'postgres') });
+  const topics = { beacons: uniqueName('beacons'), earnings: uniqueName('earnings'), deadLetters: uniqueName('dlq') };
+  const kafka = createKafka({ KAFKA_BROKERS: env.KAFKA_BROKERS, clientId: 'aggregator-test' }, { log: silentLog });
+  await ensureTopics([
+    { name: topics.beacons, partitions: opts.partitions ?? 3, retentionMs: 3_600_000, key: 'user_id', value: '' },
+    { name: topics.earnings, partitions: 1, retentionMs: 3_600_000, key: 'user_id', value: '' },
+    { name: topics.deadLetters, partitions: 1, retentionMs: 3_600_000, key: '', value: '' },
+  ], { kafka, log: silentLog });
+  const prefix = `${uniqueName('agg')}:`;
+  const childEnv: Record<string, string> = {
+    AGGREGATOR_PORT: '0', LOG_LEVEL: 'silent', CLICKHOUSE_DATABASE: ch.name, DATABASE_URL: db.url,
+    AGGREGATOR_TOPIC: topics.beacons, AGGREGATOR_EARNINGS_TOPIC: topics.earnings, AGGREGATOR_DEADLETTER_TOPIC: topics.deadLetters,
+    AGGREGATOR_GROUP: uniqueName('group'), AGGREGATOR_REDIS_PREFIX: prefix, AGGREGATOR_FLUSH_INTERVAL_MS: '200', ...opts.env,
+  };
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: kafkajs.Partitioners.DefaultPartitioner });
+  await producer.connect();
+  const children = new Set<ChildProcess>();
+  const running: { stop(): Promise<void> }[] = [];
+
+  async function query<T>(sql: string): Promise<T[]> {
+    return (await ch.client.query({ query: sql, format: 'JSONEachRow' })).json<T>();
+  }
+
+  return {
+    ch, db, kafka, topics, env: childEnv,
+    query,
+    count: async (sql: string) => Number((await query<{ n: string }>(sql))[0]?.n ?? 0),
+    send: (records: { key: string; value: Buffer }[]) => producer.send({ topic: topics.beacons, messages: records, acks: -1 }),
+
+    /** An aggregator in this process (group member); `stop` leaves the group cleanly. */
+    async start(extra: Record<string, string> = {}) {
+      const config = loadConfig(aggregatorConfig, { ...process.env, ...childEnv, ...extra });
+      const agg = await createAggregator(config, { log: silentLog });
+      const handle = { ...agg, stop: () => stopAll(agg.parts, silentLog).then(() => {}) };
+      running.push(handle);
+      return handle;
+    },
+
+    /** An aggregator as a child process; with CRASH_AT it SIGKILLs itself at that step. */
+    spawn(extra: Record<string, string> = {}) {
+      const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'test-crash-main.ts')], {
+        env: { ...process.env, ...childEnv, ...extra }, stdio: ['ignore', 'ignore', 'inherit'],
+      });
+      children.add(child);
+      const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code)));
+      return { child, exited };
+    },
+
+    /** Waits until the group has committed every record of the beacon topic. */
+    async drained(group = childEnv.AGGREGATOR_GROUP!, timeoutMs = 60_000) {
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        const deadline = Date.now() + timeoutMs;
+        for (;;) {
+          const ends = await admin.fetchTopicOffsets(topics.beacons);
+          const [committed] = await admin.fetchOffsets({ groupId: group, topics: [topics.beacons] });
+          const lag = ends.reduce((sum, p) => {
+            const at = Number(committed?.partitions.find((c) => c.partition === p.partition)?.offset ?? -1);
+            return sum + Number(p.high) - Math.max(at, 0);
+          }, 0);
+          if (lag === 0) return;
+          if (Date.now() > deadline) throw new Error(`consumer group ${group} still ${lag} records behind`);
+          await sleep(200);
+        }
+      } finally {
+        await admin.disconnect();
+      }
+    },
+
+    /** Every record of a topic (earnings or dead letters), read from the start by a fresh group. */
+    async readTopic(topic: string, expected: number, timeoutMs = 15_000) {
+      const consumer = kafka.consumer({ groupId: uniqueName('reader') });
+      await consumer.connect();
+      await consumer.subscribe({ topic, fromBeginning: true });
+      const messages: kafkajs.KafkaMessage[] = [];
+      await consumer.run({ eachMessage: async ({ message }) => void messages.push(message) });
+      const deadline = Date.now() + timeoutMs;
+      while (messages.length < expected && Date.now() < deadline) await sleep(100);
+      await sleep(300); // anything beyond `expected` shows up too
+      await consumer.disconnect();
+      return messages;
+    },
+
+    async stop() {
+      for (const c of children) c.kill('SIGKILL');
+      for (const r of running) await r.stop().catch(() => {});
+      await producer.disconnect();
+      const admin = kafka.admin();
+      await admin.connect();
+      await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => {});
+      await admin.disconnect();
+      const redis = new Redis(env.REDIS_URL);
+      for (let cursor = '0'; ;) {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+        if (keys.length > 0) await redis.del(...keys);
+        if ((cursor = next) === '0') break;
+      }
+      await redis.quit();
+      await ch.drop();
+      await db.drop();
+    },
+  };
+}
+export type AggregatorWorld = Awaited<ReturnType<typeof createAggregatorWorld>>;
