@@ -64,7 +64,7 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
   }, { write: (items, attempt) => write(items.map((i) => i.output), attempt), log, now: Date.now });
 
   const consumer = kafka.consumer({
-    groupId: config.AGGREGATOR_GROUP, sessionTimeout: 30_000, heartbeatInterval: HEARTBEAT_MS, allowAutoTopicCreation: false,
+    groupId: config.AGGREGATOR_GROUP, sessionTimeout: config.AGGREGATOR_SESSION_TIMEOUT_MS, heartbeatInterval: HEARTBEAT_MS, allowAutoTopicCreation: false,
     maxBytesPerPartition: config.AGGREGATOR_FETCH_MAX_BYTES_PER_PARTITION,
     maxBytes: config.AGGREGATOR_FETCH_MAX_BYTES_PER_PARTITION * config.AGGREGATOR_PARTITIONS_CONCURRENTLY,
   });

@@ -62,7 +62,8 @@ export async function createAggregatorWorld(opts: { partitions?: number; env?: R
   const childEnv: Record<string, string> = {
     AGGREGATOR_PORT: '0', LOG_LEVEL: 'silent', CLICKHOUSE_DATABASE: ch.name, DATABASE_URL: db.url,
     AGGREGATOR_TOPIC: topics.beacons, AGGREGATOR_EARNINGS_TOPIC: topics.earnings, AGGREGATOR_DEADLETTER_TOPIC: topics.deadLetters,
-    AGGREGATOR_GROUP: uniqueName('group'), AGGREGATOR_REDIS_PREFIX: prefix, AGGREGATOR_FLUSH_INTERVAL_MS: '200', ...opts.env,
+    AGGREGATOR_GROUP: uniqueName('group'), AGGREGATOR_REDIS_PREFIX: prefix, AGGREGATOR_FLUSH_INTERVAL_MS: '200',
+    AGGREGATOR_SESSION_TIMEOUT_MS: '6000', ...opts.env,
   };
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: kafkajs.Partitioners.DefaultPartitioner });
   await producer.connect();
