@@ -18,6 +18,20 @@ import { createClickhouseWarehouse } from './warehouse-clickhouse.js';
 
 const HEARTBEAT_MS = 3_000;
 
+/** Consecutive runs of messages of at most `maxBytes` of values (at least one message each). */
+function* steps<M extends { value: Buffer | null }>(messages: M[], maxBytes: number): Generator<M[]> {
+  let start = 0;
+  let bytes = 0;
+  for (let i = 0; i < messages.length; i++) {
+    bytes += messages[i]!.value?.length ?? 0;
+    if (bytes >= maxBytes || i === messages.length - 1) {
+      yield messages.slice(start, i + 1);
+      start = i + 1;
+      bytes = 0;
+    }
+  }
+}
+
 /** Test hook: called at each step of a batch, so a test can kill the process exactly there. */
 export type Step = 'claimed' | 'inserted' | 'written' | 'committed';
 
@@ -27,7 +41,10 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
   const campaigns = await createCampaignSettings({ DATABASE_URL: config.DATABASE_URL, refreshMs: config.AGGREGATOR_CAMPAIGN_REFRESH_MS }, { log });
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: true });
   await redis.connect();
-  const clickhouse = createClient({ url: config.CLICKHOUSE_URL, database: config.CLICKHOUSE_DATABASE, request_timeout: 60_000 });
+  const clickhouse = createClient({
+    url: config.CLICKHOUSE_URL, database: config.CLICKHOUSE_DATABASE, request_timeout: 60_000,
+    keep_alive: { eagerly_destroy_stale_sockets: true }, // a busy event loop must not reuse a socket the server closed
+  });
   const warehouse = createClickhouseWarehouse({ clickhouse });
   const state = createRedisState({ prefix: config.AGGREGATOR_REDIS_PREFIX, claimTtlMs: config.AGGREGATOR_DEDUP_WINDOW_MS }, { redis });
   const kafka = createKafka({ ...config, clientId: 'aggregator' }, { log });
@@ -57,9 +74,9 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
     await warehouse.insert({ events, attributions });
     deps.onStep?.('inserted');
     if (topicMessages.length > 0) await producer.sendBatch({ topicMessages, acks: -1, compression: kafkajs.CompressionTypes.Snappy });
-    done();
+    log.debug({ batches: outputs.length, events: events.length, seconds: done() }, 'group_written');
   }
-  const group = createGroupCommit<{ rows: number; output: BatchOutput }>({
+  const group = createGroupCommit<{ rows: number; backlog: boolean; output: BatchOutput }>({
     intervalMs: config.AGGREGATOR_FLUSH_INTERVAL_MS, lingerMs: config.AGGREGATOR_FLUSH_LINGER_MS, maxRows: config.AGGREGATOR_FLUSH_MAX_ROWS,
   }, { write: (items, attempt) => write(items.map((i) => i.output), attempt), log, now: Date.now });
 
@@ -84,24 +101,28 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
   await consumer.run({
     autoCommit: false,
     partitionsConsumedConcurrently: config.AGGREGATOR_PARTITIONS_CONCURRENTLY,
-    eachBatch: async ({ batch, heartbeat, isStale }) => {
-      if (batch.isEmpty() || isStale()) return;
-      const output = await processBatch({ maxClicksPerDeviceHour: config.AGGREGATOR_MAX_CLICKS_PER_DEVICE_HOUR }, ports, batch);
-      deps.onStep?.('claimed');
-      // Keep the group membership alive while the write waits (ClickHouse may be down for minutes).
-      const written = group.submit({ rows: output.events.length + output.attributions.length, output });
+    eachBatch: async ({ batch, heartbeat, isRunning, isStale }) => {
+      // Keep the group membership alive while a step works or waits (ClickHouse may be down for
+      // minutes); a fetch of a long backlog is worked through in steps of bounded size, each
+      // committed on its own, so memory stays bounded and no step outlives the session.
       const beat = setInterval(() => void heartbeat().catch((err: unknown) => log.debug({ err }, 'heartbeat_failed')), HEARTBEAT_MS);
       try {
-        await written;
+        const all = [...steps(batch.messages, config.AGGREGATOR_STEP_BYTES)];
+        for (const [i, messages] of all.entries()) {
+          if (!isRunning() || isStale()) return;
+          const output = await processBatch({ maxClicksPerDeviceHour: config.AGGREGATOR_MAX_CLICKS_PER_DEVICE_HOUR }, ports, { topic: batch.topic, partition: batch.partition, messages });
+          deps.onStep?.('claimed');
+          await group.submit({ rows: output.events.length + output.attributions.length, output, backlog: i < all.length - 1 });
+          deps.onStep?.('written');
+          // If the partition moved meanwhile, this commit fails and its new owner redelivers the
+          // records, which the claims then recognise as a redelivery.
+          await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(messages.at(-1)!.offset) + 1n).toString() }]);
+          deps.onStep?.('committed');
+          metrics.batch(output.counts, output.earnings.length);
+        }
       } finally {
         clearInterval(beat);
       }
-      deps.onStep?.('written');
-      // If the partition moved meanwhile, this commit fails and its new owner redelivers the batch,
-      // which the claims then recognise as a redelivery.
-      await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(batch.lastOffset()) + 1n).toString() }]);
-      deps.onStep?.('committed');
-      metrics.batch(output.counts, output.earnings.length);
     },
   });
 

@@ -79,8 +79,7 @@ export function decide(
     let earns = false;
 
     const remember = (key: string, touch: Touch) => {
-      const list = touchesOf(key);
-      if (!list.some((t) => t.id === touch.id)) list.push(touch);
+      touchesOf(key).push(touch); // a duplicate touch is harmless: `latest` picks the same one
       w.push({ op: 'touch', key, ttlMs: keepMs, touch });
     };
 

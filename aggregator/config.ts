@@ -18,10 +18,11 @@ export const aggregatorConfig = z.object({
   AGGREGATOR_MAX_CLICKS_PER_DEVICE_HOUR: count(20),
   AGGREGATOR_FLUSH_INTERVAL_MS: count(1_000),
   AGGREGATOR_FLUSH_LINGER_MS: count(50),
-  AGGREGATOR_FLUSH_MAX_ROWS: count(100_000),
+  AGGREGATOR_FLUSH_MAX_ROWS: count(20_000),
+  AGGREGATOR_STEP_BYTES: count(512 * 1024),
   AGGREGATOR_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6_000).default(30_000),
   AGGREGATOR_PARTITIONS_CONCURRENTLY: z.coerce.number().int().min(1).max(64).default(6),
-  AGGREGATOR_FETCH_MAX_BYTES_PER_PARTITION: count(8 * 1024 * 1024),
+  AGGREGATOR_FETCH_MAX_BYTES_PER_PARTITION: count(4 * 1024 * 1024),
   AGGREGATOR_CAMPAIGN_REFRESH_MS: count(5_000),
 });
 export type AggregatorConfig = z.infer<typeof aggregatorConfig>;

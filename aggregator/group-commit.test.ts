@@ -33,6 +33,13 @@ describe('group commit', () => {
     expect(writes).toEqual([[1], [2, 3]]);
   });
 
+  it('writes at once while the consumer is behind', async () => {
+    const group = createGroupCommit({ intervalMs: 60_000, lingerMs: 60_000, maxRows: 1_000 }, { write: async () => {}, log: silentLog, now: Date.now });
+    const t0 = Date.now();
+    await Promise.all([group.submit({ rows: 1 }), group.submit({ rows: 1, backlog: true })]);
+    expect(Date.now() - t0).toBeLessThan(1_000);
+  });
+
   it('retries a failed write, telling it the attempt, and resolves only when it succeeded', async () => {
     const attempts: number[] = [];
     const group = createGroupCommit({ intervalMs: 0, lingerMs: 0, maxRows: 1_000, retryMs: 10 }, {

@@ -1,13 +1,14 @@
 // Group commit: the batches of all partitions being consumed are written together, so ClickHouse
 // sees about one insert per `intervalMs` per table at steady state (thousands of rows each), while
-// a lone batch after a quiet spell goes out after only `lingerMs`. A failed write is retried with
+// a lone batch after a quiet spell goes out after only `lingerMs`. When the consumer is behind (an
+// item says more records are already waiting), groups go out back to back. A failed write is retried with
 // backoff until it succeeds or the group is stopped: no batch is acknowledged before it is written.
 // `write` is told the attempt number: a retry may follow a write that partly or silently succeeded.
 import type { Logger } from '../common/log.js';
 
 interface Waiting<T> { item: T; resolve(): void; reject(err: Error): void }
 
-export function createGroupCommit<T extends { rows: number }>(
+export function createGroupCommit<T extends { rows: number; backlog?: boolean }>(
   config: { intervalMs: number; lingerMs: number; maxRows: number; retryMs?: number; maxRetryMs?: number },
   deps: { write(items: T[], attempt: number): Promise<void>; log: Logger; now(): number },
 ) {
@@ -22,7 +23,8 @@ export function createGroupCommit<T extends { rows: number }>(
   function schedule(): void {
     if (writing || waiting.length === 0) return;
     const now = deps.now();
-    const at = rows >= config.maxRows ? now : Math.max(now + config.lingerMs, lastWriteAt + config.intervalMs);
+    const behind = rows >= config.maxRows || waiting.some((w) => w.item.backlog);
+    const at = behind ? now : Math.max(now + config.lingerMs, lastWriteAt + config.intervalMs);
     if (at >= dueAt) return;
     clearTimeout(timer);
     dueAt = at;

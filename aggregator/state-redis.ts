@@ -17,11 +17,28 @@ export function createRedisState(config: { prefix: string; claimTtlMs: number },
   redis.defineCommand('claimEvents', { numberOfKeys: 0, lua: claimLua });
   const claimEvents = (redis as unknown as { claimEvents: ClaimCommand }).claimEvents.bind(redis);
 
-  const writeArgs = (w: StateWrite): (string | number)[] => {
-    if (w.op === 'touch') return ['touch', w.key, w.ttlMs, w.touch.time, encodeTouch(w.touch)];
-    if (w.op === 'click') return ['click', w.key, w.ttlMs, 0, `${w.touch.time} ${encodeTouch(w.touch)}`];
-    return ['flood', w.key, w.ttlMs, 0, w.id];
+  /** A write as (score, member) of its key's group; a click's time travels in its value. */
+  const member = (w: StateWrite): [number, string] => {
+    if (w.op === 'touch') return [w.touch.time, encodeTouch(w.touch)];
+    if (w.op === 'click') return [w.touch.time, `${w.touch.time} ${encodeTouch(w.touch)}`];
+    return [0, w.id];
   };
+
+  /** Script arguments for one chunk: the claims, then the writes grouped by key (one ZADD per key). */
+  function claimArgs(claims: Claim[]): (string | number)[] {
+    const args: (string | number)[] = [p, config.claimTtlMs, claims.length];
+    const groups = new Map<string, { w: StateWrite; members: (string | number)[] }>();
+    claims.forEach((c, index) => {
+      args.push(c.id, c.value);
+      for (const w of c.writes) {
+        let g = groups.get(w.key);
+        if (!g) groups.set(w.key, (g = { w, members: [] }));
+        g.members.push(index + 1, ...member(w));
+      }
+    });
+    for (const [key, g] of groups) args.push(g.w.op, key, g.w.ttlMs, g.members.length / 3, ...g.members);
+    return args;
+  }
 
   return {
     async load(needs: Needs): Promise<Snapshot> {
@@ -57,12 +74,7 @@ export function createRedisState(config: { prefix: string; claimTtlMs: number },
     async claim(claims: Claim[]): Promise<string[]> {
       const found: string[] = [];
       for (let start = 0; start < claims.length; start += CLAIMS_PER_CALL) {
-        const args: (string | number)[] = [p, config.claimTtlMs];
-        for (const c of claims.slice(start, start + CLAIMS_PER_CALL)) {
-          args.push(c.id, c.value, c.writes.length);
-          for (const w of c.writes) args.push(...writeArgs(w));
-        }
-        found.push(...await claimEvents(...args));
+        found.push(...await claimEvents(...claimArgs(claims.slice(start, start + CLAIMS_PER_CALL))));
       }
       return found;
     },

@@ -4,7 +4,6 @@
 // Writes its section of bench/RESULTS.md, prints one final line, exits 1 when a target is missed.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
@@ -17,6 +16,7 @@ import { keySql } from '../ingest/keys-pg.js';
 import { sign } from '../ingest/signature.js';
 import { ensureTopics } from '../schemas/migrate.js';
 import { beacon } from '../schemas/gen/messages.js';
+import { cpuSeconds, rssMb } from './proc.js';
 import { median, writeSection } from './results.js';
 
 const root = join(import.meta.dirname, '..');
@@ -66,10 +66,6 @@ const baseline = await startProcess('baseline', 'bench/baseline-uws.ts', { BASEL
 const uws = await startProcess('collector-uws', 'ingest/main.ts', collectorEnv('uws'), listening);
 const node = await startProcess('collector-node', 'ingest/main.ts', collectorEnv('node'), listening);
 
-const rssMb = (p: ChildProcess) => {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p.pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : 0;
-};
 let peakRss = 0;
 const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, rssMb(uws.child))), 250);
 
@@ -91,11 +87,6 @@ function signedRequests(events: number, users = 256) {
   });
 }
 
-/** CPU seconds a process has used (utime + stime, in clock ticks of 10 ms). */
-const cpuSeconds = (p: ChildProcess) => {
-  const f = readFileSync(`/proc/${p.pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-};
 
 interface Run { rps: number; p99: number; ok: number; bad: number; cpu: number }
 async function cannon(target: { url: string; child: ChildProcess }, events: number, seconds: number, connections: number): Promise<Run> {

@@ -11,6 +11,7 @@ const node = (entry: string) => [process.execPath, '--max-semi-space-size=16', '
 /** Every long-running service, in start order. Each issue adds its service here. */
 const services: { name: string; entry: string }[] = [
   { name: 'ingest', entry: 'ingest/main.ts' },
+  { name: 'aggregator', entry: 'aggregator/main.ts' },
 ];
 
 const run = (cmd: string[]) => spawnSync(cmd[0]!, cmd.slice(1), { stdio: 'inherit', cwd: root }).status === 0;

@@ -1,0 +1,224 @@
+// `npm run bench:aggregator`: events/s from Kafka through dedup and attribution into ClickHouse,
+// with the consumer group's lag back to zero, next to a bare consume-and-insert baseline measured in
+// the same run (interleaved rounds, medians); then the latency from produce to queryable at a steady
+// rate. Writes its section of bench/RESULTS.md, prints one final line, exits 1 when a target is missed.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createClient } from '@clickhouse/client';
+import { Redis } from 'ioredis';
+import kafkajs from 'kafkajs';
+import { z } from 'zod';
+import { loadConfig, stackEnv } from '../common/config.js';
+import { createKafka } from '../common/kafka.js';
+import { createLogger } from '../common/log.js';
+import { EventType } from '../schemas/beacon-json.js';
+import { pipeline } from '../schemas/gen/messages.js';
+import { ensureTopics, migrateClickhouse } from '../schemas/migrate.js';
+import { cpuSeconds, rssMb } from './proc.js';
+import { median, writeSection } from './results.js';
+
+const root = join(import.meta.dirname, '..');
+const env = loadConfig(z.object(stackEnv), process.env);
+const log = createLogger('bench', 'warn');
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 600_000);
+const STEADY_RATE = Number(process.env.BENCH_STEADY_EVENTS_PER_S ?? 10_000);
+const STEADY_SECONDS = Number(process.env.BENCH_STEADY_SECONDS ?? 20);
+const EVENTS_PER_RECORD = 10;
+const targets = { eventsPerS: 50_000, p99Ms: 5_000 };
+
+execFileSync('bash', [join(root, 'stack/stack.sh'), 'up'], { stdio: 'inherit' });
+execFileSync(process.execPath, ['--import', 'tsx', join(root, 'schemas/migrate-main.ts')], { stdio: ['ignore', 'ignore', 'inherit'] });
+
+const run = randomBytes(3).toString('hex');
+const databases = { aggregator: `bench_agg_${run}`, baseline: `bench_base_${run}` };
+for (const database of Object.values(databases)) {
+  await migrateClickhouse({ CLICKHOUSE_URL: env.CLICKHOUSE_URL, CLICKHOUSE_DATABASE: database }, { log, dir: join(root, 'schemas/migrations/clickhouse') });
+}
+const ch = createClient({ url: env.CLICKHOUSE_URL });
+const kafka = createKafka({ KAFKA_BROKERS: env.KAFKA_BROKERS, clientId: 'bench' }, { log });
+const admin = kafka.admin();
+await admin.connect();
+const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: kafkajs.Partitioners.DefaultPartitioner });
+await producer.connect();
+const redisPrefix = `bench:${run}:`;
+const topicsMade: string[] = [];
+
+async function newTopic(name: string, partitions = 6) {
+  const topic = `bench.${name}.${run}`;
+  await ensureTopics([{ name: topic, partitions, retentionMs: 3_600_000, key: 'user_id', value: '' }], { kafka, log });
+  topicsMade.push(topic);
+  return topic;
+}
+const [earnings, deadLetters] = [await newTopic('earnings', 1), await newTopic('deadletters', 1)];
+
+// Realistic traffic: 20,000 users, records of 10 events of one user, mostly impressions, with the
+// clicks, completions and conversions that attribution works on.
+const mix = ['IMPRESSION', 'IMPRESSION', 'IMPRESSION', 'IMPRESSION', 'IMPRESSION', 'IMPRESSION', 'VIEWABLE', 'VIEWABLE', 'CLICK', 'REWARD_COMPLETE', 'IMPRESSION', 'IMPRESSION', 'IMPRESSION', 'VIEWABLE', 'CLICK', 'IMPRESSION', 'IMPRESSION', 'IMPRESSION', 'CONVERSION', 'IMPRESSION'] as const;
+let seq = 0;
+function records(count: number, receivedAt = Date.now()) {
+  return Array.from({ length: count }, () => {
+    const user = seq % 20_000;
+    const events = Array.from({ length: EVENTS_PER_RECORD }, () => {
+      const t = receivedAt - 600_000 + (seq % 600) * 1_000;
+      return {
+        eventTime: t,
+        event: {
+          eventId: randomUUID(), type: EventType[mix[seq++ % mix.length]!],
+          occurredAt: t, userId: `user-${user}`, deviceId: `device-${user}`, campaignId: `campaign-${user % 40}`, creativeId: `creative-${user % 7}`, placementId: `placement-${user % 13}`,
+        },
+      };
+    });
+    const value = pipeline.v1.AcceptedBeacons.encode({
+      version: 1, appId: 'bench.app', sdk: 'bench/1', keyId: 'k_bench', sentAt: receivedAt, receivedAt, ipHash: 'ab', uaClass: 'app', country: '', invalidReason: '', events,
+    }).finish();
+    return { key: `user-${user}`, value: Buffer.from(value) };
+  });
+}
+async function produce(topic: string, recs: { key: string; value: Buffer }[]) {
+  for (let i = 0; i < recs.length; i += 2_000) {
+    await producer.send({ topic, messages: recs.slice(i, i + 2_000), acks: -1, compression: kafkajs.CompressionTypes.Snappy });
+  }
+}
+
+const count = async (database: string) =>
+  Number((await (await ch.query({ query: `SELECT count() AS n FROM ${database}.events`, format: 'JSONEachRow' })).json<{ n: string }>())[0]!.n);
+
+async function lag(group: string, topic: string) {
+  const ends = await admin.fetchTopicOffsets(topic);
+  const [committed] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
+  return ends.reduce((s, p) => s + Number(p.high) - Math.max(0, Number(committed?.partitions.find((c) => c.partition === p.partition)?.offset ?? 0)), 0);
+}
+
+function start(kind: 'aggregator' | 'baseline', topic: string, group: string): ChildProcess {
+  const entry = kind === 'aggregator' ? 'aggregator/main.ts' : 'bench/baseline-consume.ts';
+  return spawn(process.execPath, ['--max-semi-space-size=16', '--import', 'tsx', join(root, entry)], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: {
+      ...process.env, LOG_LEVEL: 'warn', CLICKHOUSE_DATABASE: databases[kind], AGGREGATOR_PORT: '0', AGGREGATOR_TOPIC: topic, AGGREGATOR_GROUP: group,
+      AGGREGATOR_EARNINGS_TOPIC: earnings, AGGREGATOR_DEADLETTER_TOPIC: deadLetters, AGGREGATOR_REDIS_PREFIX: redisPrefix,
+      BASELINE_TOPIC: topic, BASELINE_GROUP: group,
+    },
+  });
+}
+const stop = async (child: ChildProcess) => {
+  child.kill('SIGTERM');
+  await new Promise((resolve) => child.once('exit', resolve));
+};
+
+interface Round { eventsPerS: number; cpu: number; peakRssMb: number }
+/** Preloads a topic, starts the consumer, and measures from its first rows to all rows and no lag. */
+async function throughput(kind: 'aggregator' | 'baseline', round: number): Promise<Round> {
+  const topic = await newTopic(`${kind}${round}`);
+  await produce(topic, records(EVENTS / EVENTS_PER_RECORD));
+  const group = `bench-${kind}-${round}-${run}`;
+  const before = await count(databases[kind]);
+  const child = start(kind, topic, group);
+  let peak = 0;
+  let first: { t: number; n: number; cpu: number } | undefined;
+  for (;;) {
+    await sleep(100);
+    peak = Math.max(peak, rssMb(child));
+    const n = (await count(databases[kind])) - before;
+    if (!first && n > 0) first = { t: performance.now(), n, cpu: cpuSeconds(child) };
+    if (n >= EVENTS && (kind === 'baseline' || (await lag(group, topic)) === 0)) break;
+  }
+  const seconds = (performance.now() - first!.t) / 1000;
+  const result = { eventsPerS: (EVENTS - first!.n) / seconds, cpu: (cpuSeconds(child) - first!.cpu) / seconds, peakRssMb: peak };
+  await stop(child);
+  return result;
+}
+
+// Latency at a steady rate, measured first, on a quiet machine: each produced chunk is queryable when ClickHouse's count passes it.
+const steadyTopic = await newTopic('steady');
+const steadyGroup = `bench-steady-${run}`;
+const child = start('aggregator', steadyTopic, steadyGroup);
+await sleep(8_000); // started and joined the group
+const base = await count(databases.aggregator);
+const produced: { t: number; total: number }[] = [];
+const seen: { t: number; n: number }[] = [];
+let polling = true;
+const poller = (async () => {
+  while (polling) {
+    seen.push({ t: performance.now(), n: (await count(databases.aggregator)) - base });
+    await sleep(50);
+  }
+})();
+const tick = 100;
+let total = 0;
+const t0 = performance.now();
+while (performance.now() - t0 < STEADY_SECONDS * 1000) {
+  const chunk = records(STEADY_RATE / EVENTS_PER_RECORD / (1000 / tick));
+  const t = performance.now();
+  await producer.send({ topic: steadyTopic, messages: chunk, acks: -1, compression: kafkajs.CompressionTypes.Snappy });
+  total += chunk.length * EVENTS_PER_RECORD;
+  produced.push({ t, total });
+  await sleep(Math.max(0, tick - (performance.now() - t)));
+}
+while (seen.at(-1)!.n < total) await sleep(100);
+polling = false;
+await poller;
+const latencies = produced.map((p) => seen.find((s) => s.n >= p.total)!.t - p.t).sort((a, b) => a - b);
+const pct = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!;
+await stop(child);
+
+const rounds: Record<'aggregator' | 'baseline', Round[]> = { aggregator: [], baseline: [] };
+for (let r = 1; r <= ROUNDS; r++) {
+  for (const kind of ['baseline', 'aggregator'] as const) rounds[kind].push(await throughput(kind, r));
+  console.log(`round ${r}/${ROUNDS}: baseline ${rounds.baseline.at(-1)!.eventsPerS.toFixed(0)} events/s, aggregator ${rounds.aggregator.at(-1)!.eventsPerS.toFixed(0)} events/s`);
+}
+
+// Clean up everything this run made.
+await admin.deleteTopics({ topics: topicsMade });
+for (const database of Object.values(databases)) await ch.command({ query: `DROP DATABASE IF EXISTS ${database}` });
+const redis = new Redis(env.REDIS_URL);
+const redisKeys = await (async () => {
+  let deleted = 0;
+  for (let cursor = '0'; ;) {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${redisPrefix}*`, 'COUNT', 5_000);
+    if (keys.length > 0) deleted += await redis.unlink(...keys);
+    if ((cursor = next) === '0') return deleted;
+  }
+})();
+await Promise.all([redis.quit(), producer.disconnect(), admin.disconnect(), ch.close()]);
+
+const m = (kind: 'aggregator' | 'baseline', f: (r: Round) => number) => median(rounds[kind].map(f));
+const fig = {
+  eventsPerS: m('aggregator', (r) => r.eventsPerS), baselineEventsPerS: m('baseline', (r) => r.eventsPerS),
+  cpu: m('aggregator', (r) => r.cpu), baselineCpu: m('baseline', (r) => r.cpu),
+  rss: Math.max(...rounds.aggregator.map((r) => r.peakRssMb)), baselineRss: Math.max(...rounds.baseline.map((r) => r.peakRssMb)),
+  p50: pct(0.5), p99: pct(0.99),
+};
+const checks = {
+  [`≥ ${targets.eventsPerS.toLocaleString('en-US')} events/s with lag back to zero`]: fig.eventsPerS >= targets.eventsPerS,
+  [`produce-to-queryable p99 ≤ ${targets.p99Ms} ms`]: fig.p99 <= targets.p99Ms,
+};
+const pass = Object.values(checks).every(Boolean);
+const n = (x: number) => Math.round(x).toLocaleString('en-US');
+
+writeSection('aggregator', `## aggregator: dedup and attribution into ClickHouse (\`npm run bench:aggregator\`)
+
+Run ${new Date().toISOString().slice(0, 16)}Z: ${ROUNDS} interleaved rounds (medians), each a fresh topic of 6 partitions preloaded
+with ${n(EVENTS)} events (records of ${EVENTS_PER_RECORD} events of one user; 20,000 users; impressions, viewables, clicks,
+completions, conversions), consumed from its first row in ClickHouse until every event is in
+\`events\` and the group's lag is zero. Kafka, ClickHouse, Redis and the consumer share the 2 cores.
+
+| what | events/s | consumer CPU (cores) | peak RSS MB |
+|---|---:|---:|---:|
+| baseline: bare consumer, decode, insert the same rows (no claims, no attribution) | ${n(fig.baselineEventsPerS)} | ${fig.baselineCpu.toFixed(2)} | ${n(fig.baselineRss)} |
+| aggregator: claims in Redis, attribution, group commit, earnings to Kafka | ${n(fig.eventsPerS)} (${((fig.eventsPerS / fig.baselineEventsPerS) * 100).toFixed(0)} % of baseline) | ${fig.cpu.toFixed(2)} | ${n(fig.rss)} |
+
+Latency from produce (acks=all) to queryable in ClickHouse at a steady ${n(STEADY_RATE)} events/s for ${STEADY_SECONDS} s
+(flush interval 1 s; ClickHouse polled every 50 ms): p50 ${n(fig.p50)} ms, p99 ${n(fig.p99)} ms.
+Redis keys left by the run (claims and attribution state, deleted afterwards): ${n(redisKeys)}.
+
+| target | met |
+|---|---|
+${Object.entries(checks).map(([k, v]) => `| ${k} | ${v ? 'yes' : '**no**'} |`).join('\n')}
+`);
+
+console.log(`bench:aggregator events_per_s=${n(fig.eventsPerS)} baseline=${n(fig.baselineEventsPerS)} ratio=${((fig.eventsPerS / fig.baselineEventsPerS) * 100).toFixed(0)}% ` +
+  `p50=${n(fig.p50)}ms p99=${n(fig.p99)}ms rss=${n(fig.rss)}MB ${pass ? 'PASS' : 'FAIL'}`);
+process.exit(pass ? 0 : 1);

@@ -1,0 +1,31 @@
+// Benchmark baseline for the aggregator: the same topic read by a bare consumer that decodes each
+// record and inserts the same ads.events rows, with no claims, no attribution, no Redis, one insert
+// per fetched batch. What is left between this and the aggregator is the cost of exactly-once and
+// attribution. Env: BASELINE_TOPIC, BASELINE_GROUP, CLICKHOUSE_URL, CLICKHOUSE_DATABASE, KAFKA_BROKERS.
+import { createClient } from '@clickhouse/client';
+import { z } from 'zod';
+import { readRecord } from '../aggregator/records.js';
+import { eventRow } from '../aggregator/rows.js';
+import { loadConfig, stackEnv } from '../common/config.js';
+import { createKafka } from '../common/kafka.js';
+import { createLogger } from '../common/log.js';
+
+const config = loadConfig(z.object({ ...stackEnv, BASELINE_TOPIC: z.string(), BASELINE_GROUP: z.string() }), process.env);
+const log = createLogger('baseline', 'warn');
+const clickhouse = createClient({ url: config.CLICKHOUSE_URL, database: config.CLICKHOUSE_DATABASE });
+const consumer = createKafka({ ...config, clientId: 'baseline' }, { log }).consumer({
+  groupId: config.BASELINE_GROUP, maxBytesPerPartition: 8 * 1024 * 1024, maxBytes: 48 * 1024 * 1024,
+});
+await consumer.connect();
+await consumer.subscribe({ topic: config.BASELINE_TOPIC, fromBeginning: true });
+await consumer.run({
+  partitionsConsumedConcurrently: 6,
+  eachBatch: async ({ batch }) => {
+    const rows = batch.messages.flatMap((m) => {
+      const read = readRecord(m.value, { topic: batch.topic, partition: batch.partition, offset: m.offset });
+      return read.ok ? read.events.map((e) => eventRow(e, { invalidReason: e.givt, earns: false })) : [];
+    });
+    await clickhouse.insert({ table: 'events', values: rows, format: 'JSONEachRow' });
+  },
+});
+process.on('SIGTERM', () => void consumer.disconnect().then(() => process.exit(0)));
