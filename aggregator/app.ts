@@ -52,29 +52,21 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
   await producer.connect();
 
   async function write(outputs: BatchOutput[], attempt: number): Promise<void> {
-    let events = outputs.flatMap((o) => o.events);
-    let attributions = outputs.flatMap((o) => o.attributions);
-    if (attempt > 0 && events.length + attributions.length > 0) {
+    let rows = { events: outputs.flatMap((o) => o.events), attributions: outputs.flatMap((o) => o.attributions) };
+    if (attempt > 0) {
       // The failed attempt may have landed in part, or landed and then lost its answer.
       metrics.writeFailed();
-      const times = [...events, ...attributions].map((r) => r.event_time * 1000);
-      const [from, to] = [Math.min(...times), Math.max(...times) + 999];
-      const [inEvents, inAttributions] = await Promise.all([
-        warehouse.existing('events', events.map((r) => r.event_id), from, to),
-        warehouse.existing('attributions', attributions.map((r) => r.event_id), from, to),
-      ]);
-      events = events.filter((r) => !inEvents.has(r.event_id));
-      attributions = attributions.filter((r) => !inAttributions.has(r.event_id));
+      rows = await warehouse.withoutLanded(rows);
     }
     const topicMessages = [
       { topic: config.AGGREGATOR_EARNINGS_TOPIC, messages: outputs.flatMap((o) => o.earnings) },
       { topic: config.AGGREGATOR_DEADLETTER_TOPIC, messages: outputs.flatMap((o) => o.deadLetters) },
     ].filter((t) => t.messages.length > 0);
     const done = metrics.writeTimer();
-    await warehouse.insert({ events, attributions });
+    await warehouse.insert(rows);
     deps.onStep?.('inserted');
     if (topicMessages.length > 0) await producer.sendBatch({ topicMessages, acks: -1, compression: kafkajs.CompressionTypes.Snappy });
-    log.debug({ batches: outputs.length, events: events.length, seconds: done() }, 'group_written');
+    log.debug({ batches: outputs.length, events: rows.events.length, seconds: done() }, 'group_written');
   }
   const group = createGroupCommit<{ rows: number; backlog: boolean; output: BatchOutput }>({
     intervalMs: config.AGGREGATOR_FLUSH_INTERVAL_MS, lingerMs: config.AGGREGATOR_FLUSH_LINGER_MS, maxRows: config.AGGREGATOR_FLUSH_MAX_ROWS,
@@ -97,7 +89,7 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
   await consumer.connect();
   await consumer.subscribe({ topic: config.AGGREGATOR_TOPIC, fromBeginning: true });
 
-  const ports = { state, existing: warehouse.existing, settings: campaigns.settings, now: Date.now };
+  const ports = { state, withoutLanded: warehouse.withoutLanded, settings: campaigns.settings, now: Date.now };
   await consumer.run({
     autoCommit: false,
     partitionsConsumedConcurrently: config.AGGREGATOR_PARTITIONS_CONCURRENTLY,

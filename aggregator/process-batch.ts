@@ -20,8 +20,8 @@ export interface BatchPorts {
     /** Claims each event unless claimed; returns, per claim, the value already there ('' if none). */
     claim(claims: Claim[]): Promise<string[]>;
   };
-  /** Which of these event ids (with event times in [fromMs, toMs]) the table already holds. */
-  existing(table: 'events' | 'attributions', ids: string[], fromMs: number, toMs: number): Promise<Set<string>>;
+  /** The rows without those ClickHouse already holds. */
+  withoutLanded(rows: { events: EventRow[]; attributions: AttributionRow[] }): Promise<{ events: EventRow[]; attributions: AttributionRow[] }>;
   settings(campaignId: string): CampaignSettings;
   now(): number;
 }
@@ -95,26 +95,18 @@ export async function processBatch(
     else out.counts.duplicates++;
   });
 
+  const rows = (list: [InEvent, Decision][]) => ({
+    events: list.map(([e, d]) => eventRow(e, d)),
+    attributions: list.flatMap(([e, d]) => attributionRow(e, d) ?? []),
+  });
+  const fromFresh = rows(fresh);
   // A redelivered event may already be in ClickHouse (the crash came after the insert): ask.
-  let inEvents = new Set<string>();
-  let inAttributions = new Set<string>();
-  if (redelivered.length > 0) {
-    const ids = redelivered.map(([e]) => e.id);
-    const times = redelivered.map(([e]) => e.time);
-    const [from, to] = [Math.min(...times), Math.max(...times)];
-    [inEvents, inAttributions] = await Promise.all([ports.existing('events', ids, from, to), ports.existing('attributions', ids, from, to)]);
-    out.counts.redelivered = redelivered.length;
-  }
-
-  for (const [e, d] of [...fresh, ...redelivered]) {
-    if (!inEvents.has(e.id)) {
-      out.events.push(eventRow(e, d));
-      out.counts.events++;
-    }
-    const a = attributionRow(e, d);
-    if (a && !inAttributions.has(e.id)) out.attributions.push(a);
-    // Earnings are produced again on redelivery: the rewards service posts each earning id once.
-    if (d.earns) out.earnings.push(earningMessage(e, d.verifiedAt ?? 0));
-  }
+  const fromRedelivered = redelivered.length > 0 ? await ports.withoutLanded(rows(redelivered)) : rows([]);
+  out.counts.redelivered = redelivered.length;
+  out.events = [...fromFresh.events, ...fromRedelivered.events];
+  out.attributions = [...fromFresh.attributions, ...fromRedelivered.attributions];
+  out.counts.events = out.events.length;
+  // Earnings are produced again on redelivery: the rewards service posts each earning id once.
+  for (const [e, d] of [...fresh, ...redelivered]) if (d.earns) out.earnings.push(earningMessage(e, d.verifiedAt ?? 0));
   return out;
 }

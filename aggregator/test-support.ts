@@ -13,7 +13,7 @@ import { stopAll } from '../common/shutdown.js';
 import { EventType } from '../schemas/beacon-json.js';
 import { pipeline } from '../schemas/gen/messages.js';
 import { ensureTopics, migrateClickhouse, migratePostgres } from '../schemas/migrate.js';
-import { createTestClickhouse, createTestPostgres, env, silentLog, uniqueName } from '../test/support.js';
+import { consumeTopic, createTestClickhouse, createTestPostgres, env, silentLog, uniqueName } from '../test/support.js';
 import { createAggregator } from './app.js';
 import { aggregatorConfig } from './config.js';
 
@@ -123,16 +123,8 @@ export async function createAggregatorWorld(opts: { partitions?: number; env?: R
 
     /** Every record of a topic (earnings or dead letters), read from the start by a fresh group. */
     async readTopic(topic: string, expected: number, timeoutMs = 15_000) {
-      const consumer = kafka.consumer({ groupId: uniqueName('reader') });
-      await consumer.connect();
-      await consumer.subscribe({ topic, fromBeginning: true });
-      const messages: kafkajs.KafkaMessage[] = [];
-      await consumer.run({ eachMessage: async ({ message }) => void messages.push(message) });
-      const deadline = Date.now() + timeoutMs;
-      while (messages.length < expected && Date.now() < deadline) await sleep(100);
-      await sleep(300); // anything beyond `expected` shows up too
-      await consumer.disconnect();
-      return messages;
+      const read = await consumeTopic(kafka, topic, { timeoutMs, settleMs: 300, enough: (seen) => seen.length >= expected });
+      return read.map((m) => m.message);
     },
 
     async stop() {

@@ -1,36 +1,50 @@
-// ClickHouse side of the aggregator: batched inserts into ads.events and ads.attributions, and the
-// "which of these are already there?" question asked for redelivered events. ClickHouse 18.16 has
-// no query parameters, so ids are quoted here.
+// ClickHouse side of the aggregator: batched inserts into ads.events and ads.attributions, and
+// "which of these rows are already there?", asked for redelivered events and for a retried write.
+// ClickHouse 18.16 has no query parameters, so ids are quoted here.
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { AttributionRow, EventRow } from './rows.js';
 
 const IDS_PER_QUERY = 2_000; // stays under ClickHouse's default max_query_size (256 KiB)
 const quote = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 
+export interface Rows { events: EventRow[]; attributions: AttributionRow[] }
+
 export function createClickhouseWarehouse(deps: { clickhouse: ClickHouseClient }) {
   const ch = deps.clickhouse;
+
+  /** The event ids of `rows` that `table` holds (rows carry event_time in seconds, which bounds the scan). */
+  async function landed(table: 'events' | 'attributions', rows: { event_id: string; event_time: number }[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    for (let i = 0; i < rows.length; i += IDS_PER_QUERY) {
+      const chunk = rows.slice(i, i + IDS_PER_QUERY);
+      let from = Infinity;
+      let to = -Infinity;
+      for (const r of chunk) [from, to] = [Math.min(from, r.event_time), Math.max(to, r.event_time)];
+      const rs = await ch.query({
+        query: `SELECT event_id FROM ${table}
+          WHERE event_time BETWEEN toDateTime(${from}) AND toDateTime(${to})
+            AND event_id IN (${chunk.map((r) => quote(r.event_id)).join(',')})`,
+        format: 'JSONEachRow',
+      });
+      for (const r of await rs.json<{ event_id: string }>()) found.add(r.event_id);
+    }
+    return found;
+  }
+
   return {
-    async insert(rows: { events: EventRow[]; attributions: AttributionRow[] }): Promise<void> {
+    async insert(rows: Rows): Promise<void> {
       await Promise.all([
         rows.events.length > 0 && ch.insert({ table: 'events', values: rows.events, format: 'JSONEachRow' }),
         rows.attributions.length > 0 && ch.insert({ table: 'attributions', values: rows.attributions, format: 'JSONEachRow' }),
       ]);
     },
-    async existing(table: 'events' | 'attributions', ids: string[], fromMs: number, toMs: number): Promise<Set<string>> {
-      const found = new Set<string>();
-      for (let i = 0; i < ids.length; i += IDS_PER_QUERY) {
-        const rs = await ch.query({
-          query: `SELECT event_id FROM ${table}
-            WHERE event_time BETWEEN toDateTime(${Math.floor(fromMs / 1000)}) AND toDateTime(${Math.ceil(toMs / 1000)})
-              AND event_id IN (${ids.slice(i, i + IDS_PER_QUERY).map(quote).join(',')})`,
-          format: 'JSONEachRow',
-        });
-        for (const r of await rs.json<{ event_id: string }>()) found.add(r.event_id);
-      }
-      return found;
-    },
-    async ping(): Promise<boolean> {
-      return (await ch.ping()).success;
+    /** `rows` without those ClickHouse already holds (a write that landed, or landed in part). */
+    async withoutLanded(rows: Rows): Promise<Rows> {
+      const [inEvents, inAttributions] = await Promise.all([landed('events', rows.events), landed('attributions', rows.attributions)]);
+      return {
+        events: rows.events.filter((r) => !inEvents.has(r.event_id)),
+        attributions: rows.attributions.filter((r) => !inAttributions.has(r.event_id)),
+      };
     },
   };
 }

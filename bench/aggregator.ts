@@ -2,26 +2,21 @@
 // with the consumer group's lag back to zero, next to a bare consume-and-insert baseline measured in
 // the same run (interleaved rounds, medians); then the latency from produce to queryable at a steady
 // rate. Writes its section of bench/RESULTS.md, prints one final line, exits 1 when a target is missed.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from '@clickhouse/client';
 import { Redis } from 'ioredis';
 import kafkajs from 'kafkajs';
-import { z } from 'zod';
-import { loadConfig, stackEnv } from '../common/config.js';
 import { createKafka } from '../common/kafka.js';
-import { createLogger } from '../common/log.js';
 import { EventType } from '../schemas/beacon-json.js';
 import { pipeline } from '../schemas/gen/messages.js';
 import { ensureTopics, migrateClickhouse } from '../schemas/migrate.js';
 import { cpuSeconds, rssMb } from './proc.js';
 import { median, writeSection } from './results.js';
+import { env, log, root, stackUp } from './setup.js';
 
-const root = join(import.meta.dirname, '..');
-const env = loadConfig(z.object(stackEnv), process.env);
-const log = createLogger('bench', 'warn');
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 600_000);
 const STEADY_RATE = Number(process.env.BENCH_STEADY_EVENTS_PER_S ?? 10_000);
@@ -29,8 +24,7 @@ const STEADY_SECONDS = Number(process.env.BENCH_STEADY_SECONDS ?? 20);
 const EVENTS_PER_RECORD = 10;
 const targets = { eventsPerS: 50_000, p99Ms: 5_000 };
 
-execFileSync('bash', [join(root, 'stack/stack.sh'), 'up'], { stdio: 'inherit' });
-execFileSync(process.execPath, ['--import', 'tsx', join(root, 'schemas/migrate-main.ts')], { stdio: ['ignore', 'ignore', 'inherit'] });
+stackUp();
 
 const run = randomBytes(3).toString('hex');
 const databases = { aggregator: `bench_agg_${run}`, baseline: `bench_base_${run}` };

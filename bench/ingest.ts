@@ -2,34 +2,28 @@
 // baseline (read body, same HMAC, 204) measured in the same run, and the same collector on Node's
 // http module. Rounds are interleaved so machine noise hits all three alike; figures are medians.
 // Writes its section of bench/RESULTS.md, prints one final line, exits 1 when a target is missed.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
 import pg from 'pg';
-import { z } from 'zod';
-import { loadConfig, stackEnv } from '../common/config.js';
 import { createKafka } from '../common/kafka.js';
-import { createLogger } from '../common/log.js';
 import { keySql } from '../ingest/keys-pg.js';
 import { sign } from '../ingest/signature.js';
 import { ensureTopics } from '../schemas/migrate.js';
 import { beacon } from '../schemas/gen/messages.js';
 import { cpuSeconds, rssMb } from './proc.js';
 import { median, writeSection } from './results.js';
+import { env, log, root, stackUp } from './setup.js';
 
-const root = join(import.meta.dirname, '..');
-const env = loadConfig(z.object(stackEnv), process.env);
-const log = createLogger('bench', 'warn');
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const SOAK_SECONDS = Number(process.env.BENCH_SOAK_SECONDS ?? 60);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const targets = { ratio: 0.5, p99Ms: 25, batchEventsPerS: 150_000, rssMb: 250, soakGrowth: 0.1 };
 
-execFileSync('bash', [join(root, 'stack/stack.sh'), 'up'], { stdio: 'inherit' });
-execFileSync(process.execPath, ['--import', 'tsx', join(root, 'schemas/migrate-main.ts')], { stdio: ['ignore', 'ignore', 'inherit'] });
+stackUp();
 
 // A bench app and key, and a topic of its own so the pipeline's topic stays clean.
 const topic = `bench.accepted.${randomBytes(3).toString('hex')}`;

@@ -1,14 +1,12 @@
 // What both HTTP servers (uWebSockets.js and node:http) share: the status lines, the response
-// headers of a collector answer, and the operational routes.
+// headers of a collector answer. The operational routes are common/ops-server.ts's opsRoute.
 import { STATUS_CODES } from 'node:http';
-import type { Registry } from 'prom-client';
 import type { Logger } from '../common/log.js';
+import type { OpsDeps } from '../common/ops-server.js';
 import type { BeaconRequest, BeaconResponse } from './collector.js';
 
-export interface ServerDeps {
+export interface ServerDeps extends OpsDeps {
   collector: { handle(req: BeaconRequest): Promise<BeaconResponse> };
-  registry: Registry;
-  ready(): boolean;
   log: Logger;
 }
 
@@ -31,13 +29,3 @@ export const notFound: BeaconResponse = { status: 404, body: { error: 'not_found
 /** The client address: the first X-Forwarded-For hop when behind a trusted proxy. */
 export const clientIp = (remote: string, forwardedFor: string, trustProxy: boolean) =>
   (trustProxy && forwardedFor ? forwardedFor.split(',', 1)[0]!.trim() : remote);
-
-/** GET routes every service has (CONTRACTS.md §1 Operations): [status, content type, body]. */
-export async function opsRoute(path: string, deps: ServerDeps): Promise<[number, string, string] | undefined> {
-  if (path === '/healthz') return [200, 'application/json', '{"status":"ok"}'];
-  if (path === '/readyz') {
-    return deps.ready() ? [200, 'application/json', '{"status":"ready"}'] : [503, 'application/json', '{"status":"not_ready"}'];
-  }
-  if (path === '/metrics') return [200, deps.registry.contentType, await deps.registry.metrics()];
-  return undefined;
-}

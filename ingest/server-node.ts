@@ -2,7 +2,8 @@
 // benchmark can show what uWebSockets.js buys on the same pipeline.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { BeaconResponse } from './collector.js';
-import { clientIp, handleSafely, notFound, opsRoute, tooLarge, type ServerConfig, type ServerDeps } from './http.js';
+import { opsRoute } from '../common/ops-server.js';
+import { clientIp, handleSafely, notFound, tooLarge, type ServerConfig, type ServerDeps } from './http.js';
 
 export function createNodeServer(config: ServerConfig, deps: ServerDeps) {
   const write = (res: ServerResponse, r: BeaconResponse) => {

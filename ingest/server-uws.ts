@@ -5,7 +5,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import uWS from 'uWebSockets.js';
 import { beacon } from '../schemas/gen/messages.js';
 import type { BeaconResponse } from './collector.js';
-import { clientIp, handleSafely, notFound, opsRoute, statusLine, tooLarge, type ServerConfig, type ServerDeps } from './http.js';
+import { opsRoute } from '../common/ops-server.js';
+import { clientIp, handleSafely, notFound, statusLine, tooLarge, type ServerConfig, type ServerDeps } from './http.js';
 
 interface Socket { ip: string; userAgent: string; seq: number; closed: boolean }
 

@@ -6,7 +6,7 @@ import pg from 'pg';
 import { loadConfig } from '../common/config.js';
 import { createKafka } from '../common/kafka.js';
 import { ensureTopics, migratePostgres } from '../schemas/migrate.js';
-import { createTestPostgres, silentLog, uniqueName } from '../test/support.js';
+import { consumeTopic, createTestPostgres, silentLog, uniqueName } from '../test/support.js';
 import { createIngest } from './app.js';
 import { ingestConfig } from './config.js';
 import { keySql } from './keys-pg.js';
@@ -53,25 +53,12 @@ export async function startTestCollector(env: Record<string, string> = {}) {
 /** Every record on `topic` until `count` events were seen (or the timeout passed). */
 export async function readTopic(kafka: ReturnType<typeof createKafka>, topic: string, count: number, timeoutMs = 20_000) {
   const { pipeline } = await import('../schemas/gen/messages.js');
-  const consumer = kafka.consumer({ groupId: uniqueName('reader') });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  const records: { key: string; partition: number; value: InstanceType<typeof pipeline.v1.AcceptedBeacons> }[] = [];
-  let seen = 0;
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, timeoutMs);
-    void consumer.run({
-      eachMessage: async ({ message, partition }) => {
-        const value = pipeline.v1.AcceptedBeacons.decode(message.value!);
-        records.push({ key: String(message.key), partition, value });
-        seen += value.events.length;
-        if (seen >= count) {
-          clearTimeout(timer);
-          resolve();
-        }
-      },
-    });
-  });
-  await consumer.disconnect();
-  return records;
+  const decoded = new WeakMap<object, InstanceType<typeof pipeline.v1.AcceptedBeacons>>();
+  const decode = (m: { message: { value: Buffer | null } }) => {
+    let v = decoded.get(m.message);
+    if (!v) decoded.set(m.message, (v = pipeline.v1.AcceptedBeacons.decode(m.message.value!)));
+    return v;
+  };
+  const messages = await consumeTopic(kafka, topic, { timeoutMs, enough: (seen) => seen.reduce((n, m) => n + decode(m).events.length, 0) >= count });
+  return messages.map((m) => ({ key: String(m.message.key), partition: m.partition, value: decode(m) }));
 }

@@ -2,6 +2,7 @@
 // names. Everything a test creates is named *_test_*, and the drop helpers refuse any other name.
 import { randomBytes } from 'node:crypto';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
+import type { Kafka, KafkaMessage } from 'kafkajs';
 import pg from 'pg';
 import { z } from 'zod';
 import { loadConfig, stackEnv, withDatabase } from '../common/config.js';
@@ -55,4 +56,21 @@ export async function createTestClickhouse(prefix = 'ads') {
       await root.close();
     },
   };
+}
+
+/**
+ * The messages of `topic` from its start, read by a fresh consumer group until `enough(messages)`
+ * holds or `timeoutMs` passes; then `settleMs` more, so that messages beyond "enough" show up too.
+ */
+export async function consumeTopic(kafka: Kafka, topic: string, opts: { enough(messages: { message: KafkaMessage; partition: number }[]): boolean; timeoutMs: number; settleMs?: number }) {
+  const consumer = kafka.consumer({ groupId: uniqueName('reader') });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  const messages: { message: KafkaMessage; partition: number }[] = [];
+  await consumer.run({ eachMessage: async ({ message, partition }) => void messages.push({ message, partition }) });
+  const deadline = Date.now() + opts.timeoutMs;
+  while (!opts.enough(messages) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  if (opts.settleMs) await new Promise((r) => setTimeout(r, opts.settleMs));
+  await consumer.disconnect();
+  return messages;
 }
