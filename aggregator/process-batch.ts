@@ -1,6 +1,6 @@
 // One partition's batch of beacon records -> rows, earnings and dead letters, exactly once.
 // Each event is claimed in the state store under its event_id with its position in the topic and its
-// decision (one atomic step that also applies its state writes):
+// decision; then the state writes of the events this batch owns are applied (idempotent):
 //   - no claim yet: the event is new; it is decided, claimed, and its rows are produced;
 //   - a claim with this position: the same record delivered again (a crash or rebalance before the
 //     commit): the stored decision is reused, and only rows ClickHouse does not hold yet are produced;
@@ -12,13 +12,14 @@ import { attributionRow, earningMessage, eventRow, type AttributionRow, type Eve
 import { stateKeys, type Snapshot, type StateWrite } from './state.js';
 
 export interface Needs { touches: string[]; clicks: string[]; flood: string[] }
-export interface Claim { id: string; value: string; writes: StateWrite[] }
 
 export interface BatchPorts {
   state: {
     load(needs: Needs): Promise<Snapshot>;
     /** Claims each event unless claimed; returns, per claim, the value already there ('' if none). */
-    claim(claims: Claim[]): Promise<string[]>;
+    claim(claims: { id: string; value: string }[]): Promise<string[]>;
+    /** Applies state writes; each is idempotent. */
+    apply(writes: StateWrite[]): Promise<void>;
   };
   /** The rows without those ClickHouse already holds. */
   withoutLanded(rows: { events: EventRow[]; attributions: AttributionRow[] }): Promise<{ events: EventRow[]; attributions: AttributionRow[] }>;
@@ -84,16 +85,22 @@ export async function processBatch(
   // Stored with the claim, so a redelivered earning is the same record, byte for byte.
   const verifiedAt = ports.now();
   for (const d of decisions) if (d.earns) d.verifiedAt = verifiedAt;
-  const previous = await ports.state.claim(events.map((e, i) => ({ id: e.id, value: encodeDecision(e.position, decisions[i]!), writes: writes[i]! })));
+  const previous = await ports.state.claim(events.map((e, i) => ({ id: e.id, value: encodeDecision(e.position, decisions[i]!) })));
 
   const fresh: [InEvent, Decision][] = [];
   const redelivered: [InEvent, Decision][] = [];
+  const owned: StateWrite[] = [];
   events.forEach((e, i) => {
-    if (!previous[i]) return fresh.push([e, decisions[i]!]);
-    const claim = parseClaim(previous[i]);
-    if (claim.position === e.position) redelivered.push([e, claim.decision]);
-    else out.counts.duplicates++;
+    if (!previous[i]) fresh.push([e, decisions[i]!]);
+    else {
+      const claim = parseClaim(previous[i]);
+      if (claim.position !== e.position) return void out.counts.duplicates++;
+      redelivered.push([e, claim.decision]);
+    }
+    owned.push(...writes[i]!);
   });
+  // After the claims: a crash in between leaves claimed events whose writes the redelivery applies.
+  await ports.state.apply(owned);
 
   const rows = (list: [InEvent, Decision][]) => ({
     events: list.map(([e, d]) => eventRow(e, d)),

@@ -1,43 +1,25 @@
-// The attribution state and event claims in Redis (layout: state.ts, lua/claim.lua). Redis keeps
-// them across restarts and shares them between aggregator processes, so a partition can move to
-// another process and carry on; every key expires with its window.
-import { readFileSync } from 'node:fs';
+// The attribution state and event claims in Redis (layout: state.ts). Redis keeps them across
+// restarts and shares them between aggregator processes, so a partition can move to another process
+// and carry on; every key expires with its window.
+// A claim is one `SET c:<event_id> <value> PX <window> NX GET`: the answer is the value that was
+// there (null when this call claimed it). State writes are idempotent (the same member, the same id,
+// the same click), so they are applied after the claims, for new and redelivered events alike: a
+// crash between the two is repaired by the redelivery.
 import type { Redis } from 'ioredis';
-import type { Claim, Needs } from './process-batch.js';
+import type { Needs } from './process-batch.js';
 import { decodeTouch, encodeTouch, type Snapshot, type StateWrite } from './state.js';
 
-const claimLua = readFileSync(new URL('./lua/claim.lua', import.meta.url), 'utf8');
-const CLAIMS_PER_CALL = 1_000; // keeps each script short, so Redis stays responsive
-
-type ClaimCommand = (...args: (string | number)[]) => Promise<string[]>;
+const TRIM_EVERY = 16; // drop expired touches on about one write in 16: trimming on each would double the cost
 
 export function createRedisState(config: { prefix: string; claimTtlMs: number }, deps: { redis: Redis }) {
   const { redis } = deps;
   const p = config.prefix;
-  redis.defineCommand('claimEvents', { numberOfKeys: 0, lua: claimLua });
-  const claimEvents = (redis as unknown as { claimEvents: ClaimCommand }).claimEvents.bind(redis);
 
-  /** A write as (score, member) of its key's group; a click's time travels in its value. */
-  const member = (w: StateWrite): [number, string] => {
-    if (w.op === 'touch') return [w.touch.time, encodeTouch(w.touch)];
-    if (w.op === 'click') return [w.touch.time, `${w.touch.time} ${encodeTouch(w.touch)}`];
-    return [0, w.id];
-  };
-
-  /** Script arguments for one chunk: the claims, then the writes grouped by key (one ZADD per key). */
-  function claimArgs(claims: Claim[]): (string | number)[] {
-    const args: (string | number)[] = [p, config.claimTtlMs, claims.length];
-    const groups = new Map<string, { w: StateWrite; members: (string | number)[] }>();
-    claims.forEach((c, index) => {
-      args.push(c.id, c.value);
-      for (const w of c.writes) {
-        let g = groups.get(w.key);
-        if (!g) groups.set(w.key, (g = { w, members: [] }));
-        g.members.push(index + 1, ...member(w));
-      }
+  async function exec(tx: ReturnType<Redis['pipeline']>): Promise<unknown[]> {
+    return ((await tx.exec()) ?? []).map(([err, value]) => {
+      if (err) throw err;
+      return value;
     });
-    for (const [key, g] of groups) args.push(g.w.op, key, g.w.ttlMs, g.members.length / 3, ...g.members);
-    return args;
   }
 
   return {
@@ -48,21 +30,16 @@ export function createRedisState(config: { prefix: string; claimTtlMs: number },
       for (const key of needs.touches) tx.zrange(p + key, 0, -1, 'WITHSCORES');
       for (const key of needs.flood) tx.scard(p + key);
       if (needs.clicks.length > 0) tx.mget(needs.clicks.map((k) => p + k));
-      const results = (await tx.exec()) ?? [];
-      const value = (i: number) => {
-        const [err, v] = results[i]!;
-        if (err) throw err;
-        return v;
-      };
+      const values = await exec(tx);
       needs.touches.forEach((key, i) => {
-        const flat = value(i) as string[];
+        const flat = values[i] as string[];
         const touches = [];
         for (let j = 0; j < flat.length; j += 2) touches.push(decodeTouch(flat[j]!, Number(flat[j + 1])));
         snapshot.touches.set(key, touches);
       });
-      needs.flood.forEach((key, i) => snapshot.flood.set(key, { count: value(needs.touches.length + i) as number, ids: new Set() }));
+      needs.flood.forEach((key, i) => snapshot.flood.set(key, { count: values[needs.touches.length + i] as number, ids: new Set() }));
       if (needs.clicks.length > 0) {
-        (value(needs.touches.length + needs.flood.length) as (string | null)[]).forEach((v, i) => {
+        (values[needs.touches.length + needs.flood.length] as (string | null)[]).forEach((v, i) => {
           if (!v) return;
           const space = v.indexOf(' ');
           snapshot.clicks.set(needs.clicks[i]!, decodeTouch(v.slice(space + 1), Number(v.slice(0, space))));
@@ -71,12 +48,39 @@ export function createRedisState(config: { prefix: string; claimTtlMs: number },
       return snapshot;
     },
 
-    async claim(claims: Claim[]): Promise<string[]> {
-      const found: string[] = [];
-      for (let start = 0; start < claims.length; start += CLAIMS_PER_CALL) {
-        found.push(...await claimEvents(...claimArgs(claims.slice(start, start + CLAIMS_PER_CALL))));
+    /** Claims each event unless claimed; returns, per claim, the value already there ('' if none). */
+    async claim(claims: { id: string; value: string }[]): Promise<string[]> {
+      const tx = redis.pipeline();
+      for (const c of claims) tx.set(`${p}c:${c.id}`, c.value, 'PX', config.claimTtlMs, 'NX', 'GET');
+      return (await exec(tx)).map((v) => (v as string | null) ?? '');
+    },
+
+    /** Applies state writes, one command per key for all the members it gets. */
+    async apply(writes: StateWrite[]): Promise<void> {
+      const byKey = new Map<string, StateWrite[]>();
+      for (const w of writes) {
+        const list = byKey.get(w.key);
+        if (list) list.push(w);
+        else byKey.set(w.key, [w]);
       }
-      return found;
+      if (byKey.size === 0) return;
+      const tx = redis.pipeline();
+      for (const [key, ws] of byKey) {
+        const first = ws[0]!;
+        if (first.op === 'touch') {
+          const touches = ws.flatMap((w) => (w.op === 'touch' ? [w.touch] : []));
+          tx.zadd(p + key, ...touches.flatMap((t) => [t.time, encodeTouch(t)]));
+          const newest = Math.max(...touches.map((t) => t.time));
+          if (newest % TRIM_EVERY === 0) tx.zremrangebyscore(p + key, '-inf', `(${newest - first.ttlMs}`);
+          tx.pexpire(p + key, first.ttlMs);
+        } else if (first.op === 'click') {
+          tx.set(p + key, `${first.touch.time} ${encodeTouch(first.touch)}`, 'PX', first.ttlMs);
+        } else {
+          tx.sadd(p + key, ...ws.flatMap((w) => (w.op === 'flood' ? [w.id] : [])));
+          tx.pexpire(p + key, first.ttlMs);
+        }
+      }
+      await exec(tx);
     },
   };
 }
