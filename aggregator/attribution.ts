@@ -47,8 +47,6 @@ function latest(touches: Iterable<Touch>, time: number, windowMs: number, accept
   return best;
 }
 
-const isView = (t: Touch) => t.type === EventType.IMPRESSION || t.type === EventType.VIEWABLE;
-
 export function decide(
   events: AttributionEvent[],
   snapshot: Snapshot,
@@ -87,7 +85,7 @@ export function decide(
       case EventType.IMPRESSION:
       case EventType.VIEWABLE:
         // Bot traffic earns no attribution: its touches are not remembered.
-        if (!invalidReason) remember(keys.user, { id: e.id, type: e.type, time: e.time, creativeId: e.creativeId, userId: e.userId, flag: '' });
+        if (!invalidReason) remember(keys.views, { id: e.id, type: e.type, time: e.time, creativeId: e.creativeId, userId: e.userId, flag: '' });
         break;
       case EventType.CLICK: {
         const flood = floodOf(keys.flood);
@@ -100,7 +98,7 @@ export function decide(
         snapshot.clicks.set(keys.ownClick, touch);
         w.push({ op: 'click', key: keys.ownClick, ttlMs: s.clickLookbackMs, touch });
         if (!e.givt) {
-          remember(keys.user, touch);
+          remember(keys.clicks, touch);
           remember(keys.device, touch);
         }
         break;
@@ -110,20 +108,20 @@ export function decide(
         const named = e.clickId ? snapshot.clicks.get(keys.namedClick) : undefined;
         if (named && named.userId !== e.userId) invalidReason ||= 'click_id_other_user';
         else if (named) click = latest([named], e.time, s.clickLookbackMs, () => true);
-        click ??= latest([...touchesOf(keys.user), ...touchesOf(keys.device)], e.time, s.clickLookbackMs, (t) => t.type === EventType.CLICK);
+        click ??= latest([...touchesOf(keys.clicks), ...touchesOf(keys.device)], e.time, s.clickLookbackMs, () => true);
         if (click) {
           attribution = { to: click.id, model: 'click', lagMs: e.time - click.time };
           if (attribution.lagMs < s.minClickToConversionMs) invalidReason ||= 'click_injection';
           invalidReason ||= click.flag;
         } else {
-          const view = latest(touchesOf(keys.user), e.time, s.viewWindowMs, isView);
+          const view = latest(touchesOf(keys.views), e.time, s.viewWindowMs, () => true);
           if (view) attribution = { to: view.id, model: 'view', lagMs: e.time - view.time };
         }
         earns = !!attribution && !invalidReason;
         break;
       }
       case EventType.REWARD_COMPLETE: {
-        const shown = latest(touchesOf(keys.user), e.time, s.completionWindowMs,
+        const shown = latest(touchesOf(keys.views), e.time, s.completionWindowMs,
           (t) => t.type === EventType.IMPRESSION && t.creativeId === e.creativeId);
         if (shown) attribution = { to: shown.id, model: 'view', lagMs: e.time - shown.time };
         earns = !!shown && !invalidReason;

@@ -52,9 +52,9 @@ function needsOf(events: InEvent[]): Needs {
   for (const e of events) {
     const k = stateKeys(e);
     if (e.type === EventType.CONVERSION) {
-      touches.add(k.user).add(k.device);
+      touches.add(k.clicks).add(k.device).add(k.views);
       if (e.clickId) clicks.add(k.namedClick);
-    } else if (e.type === EventType.REWARD_COMPLETE) touches.add(k.user);
+    } else if (e.type === EventType.REWARD_COMPLETE) touches.add(k.views);
     else if (e.type === EventType.CLICK) flood.add(k.flood);
   }
   return { touches: [...touches], clicks: [...clicks], flood: [...flood] };

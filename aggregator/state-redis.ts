@@ -7,9 +7,9 @@
 // crash between the two is repaired by the redelivery.
 import type { Redis } from 'ioredis';
 import type { Needs } from './process-batch.js';
-import { decodeTouch, encodeTouch, type Snapshot, type StateWrite } from './state.js';
+import { decodeTouch, encodeTouch, TOUCHES_KEPT, type Snapshot, type StateWrite } from './state.js';
 
-const TRIM_EVERY = 16; // drop expired touches on about one write in 16: trimming on each would double the cost
+const TRIM_EVERY = 16; // trim a touch set on about one write in 16: trimming on each would double the cost
 
 export function createRedisState(config: { prefix: string; claimTtlMs: number }, deps: { redis: Redis }) {
   const { redis } = deps;
@@ -71,7 +71,10 @@ export function createRedisState(config: { prefix: string; claimTtlMs: number },
           const touches = ws.flatMap((w) => (w.op === 'touch' ? [w.touch] : []));
           tx.zadd(p + key, ...touches.flatMap((t) => [t.time, encodeTouch(t)]));
           const newest = Math.max(...touches.map((t) => t.time));
-          if (newest % TRIM_EVERY === 0) tx.zremrangebyscore(p + key, '-inf', `(${newest - first.ttlMs}`);
+          if (newest % TRIM_EVERY === 0) {
+            tx.zremrangebyscore(p + key, '-inf', `(${newest - first.ttlMs}`);
+            tx.zremrangebyrank(p + key, 0, -(TOUCHES_KEPT + 1));
+          }
           tx.pexpire(p + key, first.ttlMs);
         } else if (first.op === 'click') {
           tx.set(p + key, `${first.touch.time} ${encodeTouch(first.touch)}`, 'PX', first.ttlMs);

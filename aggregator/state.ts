@@ -1,7 +1,10 @@
 // The attribution state's layout, shared by the rules (attribution.ts) and the Redis adapter.
 // Keys (under the configured prefix), each expiring with its window:
-//   t:u:<app>:<user>:<campaign>    sorted set of the user's clicks and impressions, score = event time
+//   t:c:<app>:<user>:<campaign>    sorted set of the user's clicks, score = event time
+//   t:v:<app>:<user>:<campaign>    sorted set of the user's impressions and viewables
 //   t:d:<app>:<device>:<campaign>  sorted set of the device's clicks (device-matched attribution)
+// Each touch set keeps its newest TOUCHES_KEPT members (and none older than its window), so the
+// cost of reading one stays bounded however much a user sees.
 //   k:<app>:<click event_id>       the click itself, for conversions that name it by click_id
 //   f:<app>:<device>:<hour>        set of the device's click ids in that hour (click flooding)
 // A touch is stored as the member JSON [type, event_id, creative_id, user_id, flag] (ids are free
@@ -23,10 +26,12 @@ export interface Snapshot {
 }
 
 export const HOUR_MS = 3_600_000;
+export const TOUCHES_KEPT = 32;
 
 export function stateKeys(e: { appId: string; userId: string; deviceId: string; campaignId: string; id: string; clickId: string; time: number }) {
   return {
-    user: `t:u:${e.appId}:${e.userId}:${e.campaignId}`,
+    clicks: `t:c:${e.appId}:${e.userId}:${e.campaignId}`,
+    views: `t:v:${e.appId}:${e.userId}:${e.campaignId}`,
     device: `t:d:${e.appId}:${e.deviceId}:${e.campaignId}`,
     ownClick: `k:${e.appId}:${e.id}`,
     namedClick: `k:${e.appId}:${e.clickId}`,
