@@ -1,6 +1,6 @@
 // What a decided event becomes: its ads.events row, its ads.attributions row (when attributed) and
 // its earnings.verified.v1 record (when it earns). Column layout: schemas/migrations/clickhouse.
-import { createHash } from 'node:crypto';
+import { nameUuid } from '../common/name-uuid.js';
 import { EventType } from '../schemas/beacon-json.js';
 import { pipeline } from '../schemas/gen/messages.js';
 import type { Decision } from './attribution.js';
@@ -26,14 +26,8 @@ export function attributionRow(e: InEvent, d: Decision) {
 }
 export type AttributionRow = NonNullable<ReturnType<typeof attributionRow>>;
 
-/** A stable UUID (version 8, name-based) from the source event id: replays give the same earning id. */
-export function earningId(sourceEventId: string): string {
-  const h = createHash('sha256').update(`earning/v1/${sourceEventId}`).digest();
-  h[6] = (h[6]! & 0x0f) | 0x80;
-  h[8] = (h[8]! & 0x3f) | 0x80;
-  const x = h.subarray(0, 16).toString('hex');
-  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
-}
+/** A stable earning id from the source event id: replays give the same earning id. */
+export const earningId = (sourceEventId: string): string => nameUuid(`earning/v1/${sourceEventId}`);
 
 export interface OutMessage { key: string; value: Buffer; headers?: Record<string, string> }
 

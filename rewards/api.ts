@@ -1,0 +1,113 @@
+// The user-facing HTTP API (CONTRACTS.md §3): balance, ledger history, WeChat linking and
+// withdrawals. Routing and every 4xx decision live here, independent of the HTTP server (http.ts).
+import { authenticate, mayActFor } from './auth.js';
+import { fen, type Fen } from './ledger.js';
+import type { PayoutsStore, WithdrawalResult } from './payouts-pg.js';
+import type { UsersStore } from './users-pg.js';
+import type { WechatOAuth } from './wechat-oauth.js';
+
+export interface ApiRequest { method: string; path: string; query: URLSearchParams; headers: Record<string, string | undefined>; body: Buffer }
+export interface ApiResponse { status: number; body: unknown; headers?: Record<string, string> }
+
+const error = (status: number, code: string, message: string): ApiResponse => ({ status, body: { error: code, message } });
+const USER_ID = /^[^/]{1,64}$/;
+const MAX_LIMIT = 200;
+
+const withdrawalErrors: Record<Exclude<WithdrawalResult['status'], 'created' | 'exists'>, ApiResponse> = {
+  idempotency_key_reused: error(409, 'idempotency_key_reused', 'this Idempotency-Key was used for a different withdrawal'),
+  insufficient_funds: error(422, 'insufficient_funds', 'the amount exceeds the available balance'),
+  wechat_not_linked: error(422, 'wechat_not_linked', 'link a WeChat account first'),
+};
+
+function jsonBody(req: ApiRequest): Record<string, unknown> | ApiResponse {
+  if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) return error(415, 'unsupported_media_type', 'send application/json');
+  try {
+    const body: unknown = JSON.parse(req.body.toString('utf8'));
+    if (body && typeof body === 'object' && !Array.isArray(body)) return body as Record<string, unknown>;
+  } catch {
+    // answered below
+  }
+  return error(400, 'invalid_json', 'the body must be a JSON object');
+}
+const isResponse = (x: unknown): x is ApiResponse => typeof x === 'object' && x !== null && 'status' in x && 'body' in x;
+
+export function createApi(
+  config: { tokenSecret: string; operatorToken: string; minWithdrawalFen: Fen },
+  deps: { users: UsersStore; payouts: PayoutsStore; oauth: WechatOAuth; now(): number; onPayout(payoutId: string): Promise<void> },
+) {
+  const routes: { method: string; pattern: RegExp; run(userId: string, req: ApiRequest): Promise<ApiResponse> }[] = [
+    { method: 'GET', pattern: /^\/v1\/users\/([^/]+)\/balance$/, run: async (userId) => ({ status: 200, body: await deps.users.balance(userId) }) },
+    {
+      method: 'GET', pattern: /^\/v1\/users\/([^/]+)\/ledger$/,
+      async run(userId, req) {
+        const limit = Number(req.query.get('limit') ?? 50);
+        if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) return error(400, 'invalid_limit', `limit must be an integer 1..${MAX_LIMIT}`);
+        const cursor = req.query.get('cursor');
+        let before: bigint | undefined;
+        if (cursor !== null) {
+          const decoded = Buffer.from(cursor, 'base64url').toString('utf8');
+          if (!/^[1-9]\d{0,18}$/.test(decoded)) return error(400, 'invalid_cursor', 'cursor must be a value returned as next_cursor');
+          before = BigInt(decoded);
+        }
+        const entries = await deps.users.history(userId, { limit, before });
+        const next = entries.length === limit ? Buffer.from(entries.at(-1)!.id).toString('base64url') : null;
+        return { status: 200, body: { entries, next_cursor: next } };
+      },
+    },
+    {
+      method: 'POST', pattern: /^\/v1\/users\/([^/]+)\/wechat\/link$/,
+      async run(userId, req) {
+        const body = jsonBody(req);
+        if (isResponse(body)) return body;
+        if (typeof body.code !== 'string' || !/^[\w-]{1,128}$/.test(body.code)) return error(400, 'invalid_code', 'code must be the OAuth code WeChat returned');
+        const result = await deps.oauth.exchange(body.code);
+        if (!result.ok) {
+          if (result.error === 'invalid_code') return error(422, 'invalid_code', 'WeChat refused the code (expired, used, or for another app)');
+          return error(503, result.error, 'WeChat could not be asked; try again later');
+        }
+        if (!(await deps.users.link(userId, deps.oauth.appid, result.grant, deps.now()))) {
+          return error(409, 'wechat_account_taken', 'this WeChat account is linked to another user');
+        }
+        return { status: 200, body: { linked: true, appid: deps.oauth.appid } };
+      },
+    },
+    {
+      method: 'POST', pattern: /^\/v1\/users\/([^/]+)\/withdrawals$/,
+      async run(userId, req) {
+        const key = req.headers['idempotency-key'];
+        if (!key || !/^[\x21-\x7e]{1,128}$/.test(key)) return error(400, 'missing_idempotency_key', 'send an Idempotency-Key header of 1..128 visible characters');
+        const body = jsonBody(req);
+        if (isResponse(body)) return body;
+        if (!Number.isSafeInteger(body.amount) || (body.amount as number) <= 0) return error(400, 'invalid_amount', 'amount must be a positive integer number of fen');
+        const amountFen = fen(body.amount as number);
+        if (amountFen < config.minWithdrawalFen) return error(422, 'amount_below_minimum', `the minimum withdrawal is ${config.minWithdrawalFen} fen`);
+        const result = await deps.payouts.requestWithdrawal(userId, amountFen, key);
+        if (result.status !== 'created' && result.status !== 'exists') return withdrawalErrors[result.status];
+        if (result.status === 'created') await deps.onPayout(result.payout.payoutId);
+        return {
+          status: 202,
+          body: { payout_id: result.payout.payoutId, amount: Number(result.payout.amountFen), state: 'requested' },
+          headers: result.status === 'exists' ? { 'idempotent-replayed': 'true' } : {},
+        };
+      },
+    },
+  ];
+
+  return async function handle(req: ApiRequest): Promise<ApiResponse> {
+    const matches = routes.filter((r) => r.pattern.test(req.path));
+    if (matches.length === 0) return error(404, 'not_found', `no route ${req.path}`);
+    const route = matches.find((r) => r.method === req.method);
+    if (!route) return { ...error(405, 'method_not_allowed', `use ${matches.map((r) => r.method).join(', ')}`), headers: { allow: matches.map((r) => r.method).join(', ') } };
+    let userId: string;
+    try {
+      userId = decodeURIComponent(route.pattern.exec(req.path)![1]!);
+    } catch {
+      return error(400, 'invalid_user_id', 'the user id is not valid percent-encoding');
+    }
+    if (!USER_ID.test(userId)) return error(400, 'invalid_user_id', 'user ids are 1..64 characters');
+    const auth = authenticate(req.headers.authorization, { secret: config.tokenSecret, operatorToken: config.operatorToken, nowMs: deps.now() });
+    if (!auth.ok) return error(401, auth.error, 'send Authorization: Bearer <token>');
+    if (!mayActFor(auth.principal, userId, req.method !== 'GET')) return error(403, 'forbidden', 'this token may not act for that user');
+    return route.run(userId, req);
+  };
+}

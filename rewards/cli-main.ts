@@ -1,0 +1,56 @@
+// `npm run rewards -- <command>`: the operator's commands for the money side.
+//   rule <campaign_id> --complete <fen> --conversion <fen> [--daily-cap <fen>] [--fee-bps <n>]
+//       a new reward rule version, in effect from now (earnings verified before keep the old one)
+//   fund <campaign_id> <fen> <reference>   advertiser money into the campaign's budget; the
+//       reference (e.g. the advertiser's payment id) makes a repeated command a no-op
+//   token <user_id> [--ttl-s <s>]          a user API token (what an app backend would mint)
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { loadConfig } from '../common/config.js';
+import { loadSql } from '../common/sql.js';
+import { signUserToken } from './auth.js';
+import { rewardsConfig } from './config.js';
+import { fundingTransfer } from './earnings.js';
+import { fen } from './ledger.js';
+import { createPgLedger, refusal } from './ledger-pg.js';
+
+const sql = loadSql(new URL('./sql/', import.meta.url), ['insert-rule'] as const);
+const config = loadConfig(rewardsConfig, process.env);
+const { positionals, values } = parseArgs({
+  allowPositionals: true,
+  options: { complete: { type: 'string' }, conversion: { type: 'string' }, 'daily-cap': { type: 'string' }, 'fee-bps': { type: 'string', default: '0' }, 'ttl-s': { type: 'string', default: '86400' } },
+});
+const [command, subject, ...rest] = positionals;
+const fail = (message: string) => {
+  console.error(message);
+  process.exit(2);
+};
+
+if (command === 'token' && subject) {
+  console.log(signUserToken(config.REWARDS_TOKEN_SECRET, subject, { ttlS: Number(values['ttl-s']), nowMs: Date.now() }));
+} else if ((command === 'rule' || command === 'fund') && subject) {
+  const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 1 });
+  try {
+    if (command === 'rule') {
+      if (values.complete === undefined || values.conversion === undefined) fail('rule needs --complete <fen> and --conversion <fen>');
+      const cap = values['daily-cap'] === undefined ? null : fen(values['daily-cap']).toString();
+      const { rows } = await pool.query<{ effective_from: Date }>(sql['insert-rule'], [
+        subject, config.REWARDS_CURRENCY, fen(values.complete!).toString(), fen(values.conversion!).toString(), cap, Number(values['fee-bps']),
+      ]);
+      console.log(`rule for ${subject} in effect from ${rows[0]!.effective_from.toISOString()}`);
+    } else {
+      const [amount, reference] = rest;
+      if (!amount || !reference) fail('fund needs <fen> <reference>');
+      const amountFen = fen(amount!);
+      const [result] = await createPgLedger({ pool }).post([fundingTransfer(subject, amountFen, reference!, config.REWARDS_CURRENCY)]);
+      const refused = refusal(result!);
+      if (refused) fail(refused.message);
+      console.log(`${result!.status === 'created' ? 'funded' : 'already funded'}: ${subject} +${amountFen} fen (${reference})`);
+    }
+  } finally {
+    await pool.end();
+  }
+} else {
+  fail('usage: rewards rule <campaign_id> --complete <fen> --conversion <fen> [--daily-cap <fen>] [--fee-bps <n>]\n' +
+    '       rewards fund <campaign_id> <fen> <reference>\n       rewards token <user_id> [--ttl-s <s>]');
+}

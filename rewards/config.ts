@@ -1,0 +1,42 @@
+// The rewards service's configuration (README "Configuration"); keys are the env names. The secrets
+// default to development values so the local stack runs as is; main.ts warns when they are in use.
+import { z } from 'zod';
+import { port, stackEnv } from '../common/config.js';
+import { topics } from '../schemas/topics.js';
+import { fen } from './ledger.js';
+
+const count = (fallback: number) => z.coerce.number().int().min(0).default(fallback);
+const fenAmount = (fallback: number) => z.coerce.bigint().min(1n).default(BigInt(fallback)).transform(fen);
+
+export const devSecrets = {
+  REWARDS_TOKEN_SECRET: 'dev-only-token-secret-change-me-0123456789',
+  REWARDS_OPERATOR_TOKEN: 'dev-only-operator-token',
+  REWARDS_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64'),
+} as const;
+
+export const rewardsConfig = z.object({
+  ...stackEnv,
+  REWARDS_HOST: z.string().default('127.0.0.1'),
+  REWARDS_PORT: port(8081),
+  REWARDS_GROUP: z.string().min(1).default('rewards'),
+  REWARDS_TOPIC: z.string().min(1).default(topics.earningsVerified.name),
+  REWARDS_DEADLETTER_TOPIC: z.string().min(1).default(topics.earningsDeadLetter.name),
+  REWARDS_BATCH_MAX: z.coerce.number().int().min(1).max(10_000).default(1_000),
+  REWARDS_PARTITIONS_CONCURRENTLY: z.coerce.number().int().min(1).max(64).default(3),
+  REWARDS_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6_000).default(30_000),
+  REWARDS_PG_POOL: z.coerce.number().int().min(2).max(100).default(8),
+  REWARDS_CURRENCY: z.string().regex(/^[A-Z]{3}$/).default('CNY'),
+  REWARDS_PAYOUT_THRESHOLD_FEN: fenAmount(100),
+  REWARDS_MIN_WITHDRAWAL_FEN: fenAmount(100),
+  REWARDS_PAYOUT_QUEUE_PREFIX: z.string().default('bull'),
+  REWARDS_REQUEUE_INTERVAL_MS: count(30_000),
+  REWARDS_TOKEN_SECRET: z.string().min(32).default(devSecrets.REWARDS_TOKEN_SECRET),
+  REWARDS_OPERATOR_TOKEN: z.string().min(16).default(devSecrets.REWARDS_OPERATOR_TOKEN),
+  REWARDS_ENCRYPTION_KEY: z.string().default(devSecrets.REWARDS_ENCRYPTION_KEY)
+    .refine((s) => Buffer.from(s, 'base64').length === 32, 'must be 32 bytes, base64'),
+  WECHAT_OAUTH_URL: z.url().default('http://127.0.0.1:8090'),
+  WECHAT_APPID: z.string().min(1).default('wxd0000000sandbox'),
+  WECHAT_APP_SECRET: z.string().min(1).default('sandbox-app-secret'),
+  WECHAT_TIMEOUT_MS: count(5_000),
+});
+export type RewardsConfig = z.infer<typeof rewardsConfig>;

@@ -1,0 +1,101 @@
+// The ledger's core, pure (ledger-pg.ts does the I/O). Modelled on TigerBeetle's create_transfers:
+// a batch of transfers is checked in order against a snapshot of the accounts it touches, and each
+// transfer gets a result value; one refused transfer never fails the others.
+import { createHash } from 'node:crypto';
+
+/** Integer minor units (fen for CNY). Never a float. */
+export type Fen = bigint & { readonly __brand: 'Fen' };
+
+export function fen(n: bigint | number | string): Fen {
+  const v = BigInt(n);
+  if (v < 0n) throw new RangeError(`negative amount ${v}`);
+  return v as Fen;
+}
+
+/** Each account type's normal side and whether it may go below zero (as in the account_types table). */
+export const accountTypes = {
+  advertiser_funding: { normal: 'debit', noOverdraft: false },
+  campaign_budget: { normal: 'credit', noOverdraft: true },
+  user_available: { normal: 'credit', noOverdraft: true },
+  user_held: { normal: 'credit', noOverdraft: true },
+  payout_clearing: { normal: 'credit', noOverdraft: true },
+  platform_revenue: { normal: 'credit', noOverdraft: false },
+} as const;
+export type AccountType = keyof typeof accountTypes;
+
+export interface AccountRef { type: AccountType; owner: string; currency: string }
+export interface Account extends AccountRef { id: string; debits: bigint; credits: bigint }
+
+export const accountKey = (a: AccountRef): string => `${a.type}/${a.currency}/${a.owner}`;
+
+export function balanceOf(a: Pick<Account, 'type' | 'debits' | 'credits'>): bigint {
+  return accountTypes[a.type].normal === 'credit' ? a.credits - a.debits : a.debits - a.credits;
+}
+
+export type Kind = 'fund' | 'earning' | 'hold' | 'settle' | 'release' | 'reversal' | 'correction';
+export interface Posting { account: AccountRef; side: 'debit' | 'credit'; amount: Fen }
+/** `key` is the client-chosen idempotency key; `reference` names what it is about (earning, payout). */
+export interface Transfer { key: string; kind: Kind; reference: string; postings: Posting[] }
+
+export type TransferResult =
+  | { status: 'created' }
+  | { status: 'exists' }
+  | { status: 'exists_with_different_content' }
+  | { status: 'exceeds_balance'; account: AccountRef }
+  | { status: 'invalid'; reason: string };
+
+/** What identifies a transfer's content, so a retry can be told from a conflicting reuse of its key. */
+export function contentHash(t: Transfer): Buffer {
+  const postings = t.postings.map((p) => `${accountKey(p.account)} ${p.side} ${p.amount}`);
+  return createHash('sha256').update(JSON.stringify([t.kind, t.reference, postings])).digest();
+}
+
+export function invalidReason(t: Transfer): string | undefined {
+  if (t.key.length === 0 || t.key.length > 200) return 'key must be 1..200 characters';
+  if (t.postings.length < 2) return 'a transfer needs at least two postings';
+  const net = new Map<string, bigint>();
+  for (const p of t.postings) {
+    if (p.amount <= 0n) return 'posting amounts must be positive';
+    net.set(p.account.currency, (net.get(p.account.currency) ?? 0n) + (p.side === 'debit' ? p.amount : -p.amount));
+  }
+  if ([...net.values()].some((v) => v !== 0n)) return 'debits must equal credits in each currency';
+  return undefined;
+}
+
+export interface Existing { hash: Buffer }
+
+/**
+ * Checks `transfers` in order. A created transfer is applied to `accounts` (a snapshot of every
+ * account they touch, keyed by accountKey) in place and added to `existing`, so later transfers
+ * of the batch see it. Returns one result per transfer.
+ */
+export function planTransfers(transfers: Transfer[], state: { accounts: Map<string, Account>; existing: Map<string, Existing> }): TransferResult[] {
+  return transfers.map((t): TransferResult => {
+    const hash = contentHash(t);
+    const previous = state.existing.get(t.key);
+    if (previous) return previous.hash.equals(hash) ? { status: 'exists' } : { status: 'exists_with_different_content' };
+    const reason = invalidReason(t);
+    if (reason) return { status: 'invalid', reason };
+    const after = new Map<string, Account>();
+    for (const p of t.postings) {
+      const key = accountKey(p.account);
+      const a = after.get(key) ?? { ...state.accounts.get(key)! };
+      if (p.side === 'debit') a.debits += p.amount;
+      else a.credits += p.amount;
+      after.set(key, a);
+    }
+    for (const a of after.values()) {
+      if (accountTypes[a.type].noOverdraft && balanceOf(a) < 0n) return { status: 'exceeds_balance', account: a };
+    }
+    for (const [key, a] of after) state.accounts.set(key, a);
+    state.existing.set(t.key, { hash });
+    return { status: 'created' };
+  });
+}
+
+/** The distinct accounts `transfers` touch. */
+export function accountsOf(transfers: Transfer[]): AccountRef[] {
+  const refs = new Map<string, AccountRef>();
+  for (const t of transfers) for (const p of t.postings) refs.set(accountKey(p.account), p.account);
+  return [...refs.values()];
+}

@@ -1,0 +1,54 @@
+// Payout requests (pure): a request reserves the amount at once with a hold (user_available ->
+// user_held), so money asked for can never be spent twice; the payouts service then pays it and
+// settles (held -> payout_clearing) or releases (held -> available) it.
+import { nameUuid } from '../common/name-uuid.js';
+import { accountKey, balanceOf, fen, type Account, type AccountRef, type Fen, type Transfer } from './ledger.js';
+
+export type PayoutSource = 'threshold' | 'withdrawal';
+
+export interface PayoutRequest { payoutId: string; userId: string; amountFen: Fen; currency: string; source: PayoutSource; idempotencyKey: string }
+
+export const userAccount = (type: 'user_available' | 'user_held' | 'payout_clearing', userId: string, currency: string): AccountRef =>
+  ({ type, owner: userId, currency });
+
+/** A request whose id follows from its idempotency key, so a repeated trigger or request names the same payout. */
+export function payoutRequest(userId: string, amountFen: Fen, currency: string, source: PayoutSource, requestKey: string): PayoutRequest {
+  const idempotencyKey = `${source}:${userId}:${requestKey}`;
+  return { payoutId: nameUuid(`payout/v1/${idempotencyKey}`), userId, amountFen, currency, source, idempotencyKey };
+}
+
+export type PayoutPhase = 'hold' | 'settle' | 'release';
+const phaseLegs: Record<PayoutPhase, ['user_available' | 'user_held' | 'payout_clearing', 'user_available' | 'user_held' | 'payout_clearing']> = {
+  hold: ['user_available', 'user_held'],
+  settle: ['user_held', 'payout_clearing'],
+  release: ['user_held', 'user_available'],
+};
+
+/** The ledger transfer of one phase of a payout; its key is the payout id and the phase. */
+export function payoutTransfer(p: Pick<PayoutRequest, 'payoutId' | 'userId' | 'amountFen' | 'currency'>, phase: PayoutPhase): Transfer {
+  const [from, to] = phaseLegs[phase];
+  return {
+    key: `payout:${p.payoutId}:${phase}`, kind: phase, reference: p.payoutId,
+    postings: [
+      { account: userAccount(from, p.userId, p.currency), side: 'debit', amount: p.amountFen },
+      { account: userAccount(to, p.userId, p.currency), side: 'credit', amount: p.amountFen },
+    ],
+  };
+}
+
+/**
+ * The threshold trigger: a linked user whose available balance reached `thresholdFen` and who has no
+ * payout in flight (nothing held) gets a payout of the whole available balance. The request key is
+ * the user's total ever held, which only a new hold changes: triggering twice names one payout.
+ */
+export function thresholdRequests(userIds: Iterable<string>, state: { accounts: Map<string, Account>; linked: Set<string>; thresholdFen: Fen; currency: string }): PayoutRequest[] {
+  const requests: PayoutRequest[] = [];
+  for (const userId of new Set(userIds)) {
+    if (!state.linked.has(userId)) continue;
+    const available = state.accounts.get(accountKey(userAccount('user_available', userId, state.currency)));
+    const held = state.accounts.get(accountKey(userAccount('user_held', userId, state.currency)));
+    if (!available || !held || balanceOf(held) !== 0n || balanceOf(available) < state.thresholdFen) continue;
+    requests.push(payoutRequest(userId, fen(balanceOf(available)), state.currency, 'threshold', held.credits.toString()));
+  }
+  return requests;
+}

@@ -1,0 +1,34 @@
+// Reads a record of the earnings topic (pipeline.v1.VerifiedEarning). A record that cannot be read is
+// poison: it goes to the dead-letter topic with the reason and never blocks the partition.
+import { EventType } from '../schemas/beacon-json.js';
+import { pipeline } from '../schemas/gen/messages.js';
+import type { Earning } from './earnings.js';
+
+const SUPPORTED_VERSION = 1;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export type ReadEarning = { ok: true; earning: Earning } | { ok: false; reason: string };
+
+export function readEarning(value: Buffer | null): ReadEarning {
+  if (!value) return { ok: false, reason: 'empty_value' };
+  let r: pipeline.v1.VerifiedEarning;
+  try {
+    r = pipeline.v1.VerifiedEarning.decode(value);
+  } catch (err) {
+    return { ok: false, reason: `undecodable: ${(err as Error).message}` };
+  }
+  if (r.version !== SUPPORTED_VERSION) return { ok: false, reason: `unknown_version: ${r.version}` };
+  if (!UUID.test(r.earningId) || !UUID.test(r.sourceEventId)) return { ok: false, reason: 'invalid_id' };
+  if (!r.userId || !r.campaignId || !r.appId) return { ok: false, reason: 'missing_field: user_id, campaign_id or app_id' };
+  if (r.type !== EventType.REWARD_COMPLETE && r.type !== EventType.CONVERSION) return { ok: false, reason: `not_rewardable: type ${r.type}` };
+  const eventTime = Number(r.eventTime);
+  const verifiedAt = Number(r.verifiedAt);
+  if (!(eventTime > 0) || !(verifiedAt > 0)) return { ok: false, reason: 'missing_field: event_time or verified_at' };
+  return {
+    ok: true,
+    earning: {
+      earningId: r.earningId.toLowerCase(), sourceEventId: r.sourceEventId.toLowerCase(), appId: r.appId, userId: r.userId,
+      campaignId: r.campaignId, type: r.type === EventType.CONVERSION ? 'CONVERSION' : 'REWARD_COMPLETE', eventTime, verifiedAt,
+    },
+  };
+}

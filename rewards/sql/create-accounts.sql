@@ -1,0 +1,8 @@
+-- Opens the accounts ($1 types, $2 currencies, $3 owners) that do not exist yet, with their type's
+-- normal side and overdraft rule; returns those it created (locked, as they are this transaction's).
+insert into accounts (type, currency, owner, normal, no_overdraft)
+select k.type, k.currency, k.owner, t.normal, t.no_overdraft
+from unnest($1::text[], $2::text[], $3::text[]) as k (type, currency, owner)
+join account_types t using (type)
+on conflict (type, currency, owner) do nothing
+returning account_id, type, currency, owner, debits, credits

@@ -1,0 +1,7 @@
+-- Links user $1 to WeChat: $2 appid, $3 openid MAC, $4..$6 encrypted openid, access and refresh
+-- tokens, $7 scope, $8 token expiry (ms). Relinking the same user replaces the link.
+insert into wechat_links (user_id, appid, openid_mac, openid_enc, access_token_enc, refresh_token_enc, scope, token_expires_at)
+values ($1, $2, $3, $4, $5, $6, $7, to_timestamp($8 / 1000.0))
+on conflict (user_id) do update set appid = excluded.appid, openid_mac = excluded.openid_mac, openid_enc = excluded.openid_enc,
+  access_token_enc = excluded.access_token_enc, refresh_token_enc = excluded.refresh_token_enc, scope = excluded.scope,
+  token_expires_at = excluded.token_expires_at, linked_at = now()
