@@ -4,7 +4,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import kafkajs from 'kafkajs';
 import { loadConfig } from '../common/config.js';
@@ -13,7 +12,7 @@ import { stopAll } from '../common/shutdown.js';
 import { EventType } from '../schemas/beacon-json.js';
 import { pipeline } from '../schemas/gen/messages.js';
 import { ensureTopics, migrateClickhouse, migratePostgres } from '../schemas/migrate.js';
-import { consumeTopic, createTestClickhouse, createTestPostgres, env, silentLog, uniqueName } from '../test/support.js';
+import { consumeTopic, waitDrained, createTestClickhouse, createTestPostgres, env, silentLog, uniqueName } from '../test/support.js';
 import { createAggregator } from './app.js';
 import { aggregatorConfig } from './config.js';
 
@@ -100,26 +99,7 @@ export async function createAggregatorWorld(opts: { partitions?: number; env?: R
     },
 
     /** Waits until the group has committed every record of the beacon topic. */
-    async drained(group = childEnv.AGGREGATOR_GROUP!, timeoutMs = 60_000) {
-      const admin = kafka.admin();
-      await admin.connect();
-      try {
-        const deadline = Date.now() + timeoutMs;
-        for (;;) {
-          const ends = await admin.fetchTopicOffsets(topics.beacons);
-          const [committed] = await admin.fetchOffsets({ groupId: group, topics: [topics.beacons] });
-          const lag = ends.reduce((sum, p) => {
-            const at = Number(committed?.partitions.find((c) => c.partition === p.partition)?.offset ?? -1);
-            return sum + Number(p.high) - Math.max(at, 0);
-          }, 0);
-          if (lag === 0) return;
-          if (Date.now() > deadline) throw new Error(`consumer group ${group} still ${lag} records behind`);
-          await sleep(200);
-        }
-      } finally {
-        await admin.disconnect();
-      }
-    },
+    drained: (group = childEnv.AGGREGATOR_GROUP!, timeoutMs = 60_000) => waitDrained(kafka, { group, topic: topics.beacons, timeoutMs }),
 
     /** Every record of a topic (earnings or dead letters), read from the start by a fresh group. */
     async readTopic(topic: string, expected: number, timeoutMs = 15_000) {

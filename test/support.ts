@@ -1,6 +1,7 @@
 // Shared by integration tests: the stack's connection settings and per-test resources with unique
 // names. Everything a test creates is named *_test_*, and the drop helpers refuse any other name.
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import type { Kafka, KafkaMessage } from 'kafkajs';
 import pg from 'pg';
@@ -73,4 +74,26 @@ export async function consumeTopic(kafka: Kafka, topic: string, opts: { enough(m
   if (opts.settleMs) await new Promise((r) => setTimeout(r, opts.settleMs));
   await consumer.disconnect();
   return messages;
+}
+
+/** Waits until consumer group `group` has committed every record of `topic`. */
+export async function waitDrained(kafka: Kafka, opts: { group: string; topic: string; timeoutMs: number }): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const deadline = Date.now() + opts.timeoutMs;
+    for (;;) {
+      const ends = await admin.fetchTopicOffsets(opts.topic);
+      const [committed] = await admin.fetchOffsets({ groupId: opts.group, topics: [opts.topic] });
+      const lag = ends.reduce((sum, p) => {
+        const at = Number(committed?.partitions.find((c) => c.partition === p.partition)?.offset ?? -1);
+        return sum + Number(p.high) - Math.max(at, 0);
+      }, 0);
+      if (lag === 0) return;
+      if (Date.now() > deadline) throw new Error(`consumer group ${opts.group} still ${lag} records behind on ${opts.topic}`);
+      await sleep(200);
+    }
+  } finally {
+    await admin.disconnect();
+  }
 }

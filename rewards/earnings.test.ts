@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { capDay, decideEarnings, earningAccounts, ruleAt, type Earning, type RewardRule } from './earnings.js';
+import { accountKey, balanceOf, fen, type Account } from './ledger.js';
+
+const T0 = Date.UTC(2026, 10, 20, 12);
+const rule = (over: Partial<RewardRule> = {}): RewardRule => ({
+  campaignId: 'c1', effectiveFrom: T0 - 3_600_000, currency: 'CNY', rewardCompleteFen: fen(10), conversionFen: fen(100),
+  userDailyCapFen: fen(25), feeBps: 1000, ...over,
+});
+let n = 0;
+const earning = (over: Partial<Earning> = {}): Earning => {
+  n++;
+  return { earningId: `e${n}`, sourceEventId: `s${n}`, appId: 'a', userId: 'u1', campaignId: 'c1', type: 'REWARD_COMPLETE', eventTime: T0, verifiedAt: T0, ...over };
+};
+
+function decide(earnings: Earning[], rules: RewardRule[], budgetFen: bigint) {
+  const accounts = new Map<string, Account>();
+  for (const e of earnings) for (const ref of earningAccounts(e, 'CNY')) accounts.set(accountKey(ref), { ...ref, id: accountKey(ref), debits: 0n, credits: 0n });
+  accounts.get(accountKey({ type: 'campaign_budget', owner: 'c1', currency: 'CNY' }))!.credits = budgetFen;
+  const records = decideEarnings(earnings, { rules: () => rules, accounts, daily: new Map(), existing: new Map() });
+  const balance = (type: Account['type'], owner: string) => balanceOf(accounts.get(accountKey({ type, owner, currency: 'CNY' }))!);
+  return { outcomes: records.map((r) => (r.outcome.status === 'posted' ? `posted ${r.amountFen}+${r.feeFen}` : r.outcome.reason)), balance };
+}
+
+describe('decideEarnings', () => {
+  it('pays the rule amount to the user and the fee to the platform, from the budget', () => {
+    const { outcomes, balance } = decide([earning(), earning({ type: 'CONVERSION', userId: 'u2' })], [rule({ userDailyCapFen: null })], 1_000n);
+    expect(outcomes).toEqual(['posted 10+1', 'posted 100+10']);
+    expect(balance('user_available', 'u1')).toBe(10n);
+    expect(balance('platform_revenue', '')).toBe(11n);
+    expect(balance('campaign_budget', 'c1')).toBe(1_000n - 121n);
+  });
+
+  it('refuses, never partly pays, what passes the daily cap or the budget', () => {
+    expect(decide([earning(), earning(), earning(), earning({ userId: 'u2' })], [rule()], 1_000n).outcomes)
+      .toEqual(['posted 10+1', 'posted 10+1', 'daily_cap', 'posted 10+1']);
+    expect(decide([earning(), earning({ userId: 'u2' }), earning({ userId: 'u3' })], [rule()], 22n).outcomes)
+      .toEqual(['posted 10+1', 'posted 10+1', 'budget_exhausted']);
+  });
+
+  it('uses the rule in effect when the earning was verified', () => {
+    const rules = [rule({ userDailyCapFen: null }), rule({ effectiveFrom: T0 + 1_000, rewardCompleteFen: fen(20), userDailyCapFen: null })];
+    expect(decide([earning({ verifiedAt: T0 + 999 }), earning({ verifiedAt: T0 + 1_000 })], rules, 1_000n).outcomes).toEqual(['posted 10+1', 'posted 20+2']);
+    expect(decide([earning({ verifiedAt: T0 - 7_200_000 })], rules, 1_000n).outcomes).toEqual(['no_rule']);
+    expect(decide([earning()], [rule({ rewardCompleteFen: fen(0) })], 1_000n).outcomes).toEqual(['no_reward']);
+  });
+
+  it('counts the daily cap by China calendar day', () => {
+    expect(capDay(Date.UTC(2026, 0, 1, 15, 59))).toBe('2026-01-01');
+    expect(capDay(Date.UTC(2026, 0, 1, 16, 0))).toBe('2026-01-02');
+    expect(ruleAt([], T0)).toBeUndefined();
+  });
+});

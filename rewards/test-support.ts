@@ -1,0 +1,150 @@
+// Integration-test harness: a rewards service's world on the real local stack, private to the test
+// (Postgres database, topics, consumer group, BullMQ prefix), a WeChat sandbox for OAuth, earnings
+// to feed it, rewards services in-process or as killable child processes, and an API client.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import kafkajs from 'kafkajs';
+import pg from 'pg';
+import { loadConfig } from '../common/config.js';
+import { createKafka } from '../common/kafka.js';
+import { nameUuid } from '../common/name-uuid.js';
+import { stopAll } from '../common/shutdown.js';
+import { startSandbox } from '../payouts/sandbox/server.js';
+import { EventType } from '../schemas/beacon-json.js';
+import { pipeline } from '../schemas/gen/messages.js';
+import { ensureTopics, migratePostgres } from '../schemas/migrate.js';
+import { queues } from '../schemas/queues.js';
+import { createTestPostgres, env, silentLog, uniqueName, waitDrained } from '../test/support.js';
+import { createRewards } from './app.js';
+import { audit } from './audit.js';
+import { signUserToken } from './auth.js';
+import { rewardsConfig } from './config.js';
+import { fundingTransfer } from './earnings.js';
+import { fen } from './ledger.js';
+import { createPgLedger } from './ledger-pg.js';
+
+export interface TestEarning { earningId: string; sourceEventId: string; userId: string; campaignId: string; type: 'REWARD_COMPLETE' | 'CONVERSION'; eventTime: number; verifiedAt: number }
+
+export function testEarning(userId: string, campaignId: string, over: Partial<TestEarning> = {}): TestEarning {
+  const sourceEventId = randomUUID();
+  return { earningId: nameUuid(`earning/v1/${sourceEventId}`), sourceEventId, userId, campaignId, type: 'REWARD_COMPLETE', eventTime: Date.now(), verifiedAt: Date.now(), ...over };
+}
+
+export const earningRecord = (e: TestEarning) => ({
+  key: e.userId,
+  value: Buffer.from(pipeline.v1.VerifiedEarning.encode({ version: 1, ...e, appId: 'test.app', type: EventType[e.type] }).finish()),
+});
+
+export async function createRewardsWorld(opts: { partitions?: number; env?: Record<string, string> } = {}) {
+  const db = await createTestPostgres('rewards');
+  await migratePostgres({ DATABASE_URL: db.url }, { log: silentLog, dir: join(import.meta.dirname, '../schemas/migrations/postgres') });
+  const pool = new pg.Pool({ connectionString: db.url, max: 4 });
+  const topics = { earnings: uniqueName('earnings'), deadLetters: uniqueName('edlq') };
+  const kafka = createKafka({ KAFKA_BROKERS: env.KAFKA_BROKERS, clientId: 'rewards-test' }, { log: silentLog });
+  await ensureTopics([
+    { name: topics.earnings, partitions: opts.partitions ?? 3, retentionMs: 3_600_000, key: 'user_id', value: '' },
+    { name: topics.deadLetters, partitions: 1, retentionMs: 3_600_000, key: '', value: '' },
+  ], { kafka, log: silentLog });
+  const sandbox = await startSandbox({ host: '127.0.0.1', port: 0, appid: 'wxtestapp', appSecret: 'test-secret', seed: 'test-seed' }, { log: silentLog, now: Date.now });
+  const queuePrefix = uniqueName('bull');
+  const childEnv: Record<string, string> = {
+    REWARDS_PORT: '0', LOG_LEVEL: 'silent', DATABASE_URL: db.url, REWARDS_TOPIC: topics.earnings, REWARDS_DEADLETTER_TOPIC: topics.deadLetters,
+    REWARDS_GROUP: uniqueName('group'), REWARDS_PAYOUT_QUEUE_PREFIX: queuePrefix, REWARDS_SESSION_TIMEOUT_MS: '6000',
+    WECHAT_OAUTH_URL: `http://127.0.0.1:${sandbox.port}`, WECHAT_APPID: 'wxtestapp', WECHAT_APP_SECRET: 'test-secret', ...opts.env,
+  };
+  const config = loadConfig(rewardsConfig, { ...process.env, ...childEnv });
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: kafkajs.Partitioners.DefaultPartitioner });
+  await producer.connect();
+  const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: null });
+  const queue = new Queue(queues.payoutRequests.name, { connection: redis, prefix: queuePrefix });
+  const children = new Set<ChildProcess>();
+  const running: { stop(): Promise<void> }[] = [];
+  const ledger = createPgLedger({ pool });
+
+  const world = {
+    db, pool, kafka, topics, sandbox, queue, env: childEnv, config,
+    send: (earnings: TestEarning[]) => producer.send({ topic: topics.earnings, messages: earnings.map(earningRecord), acks: -1 }),
+    sendRaw: (messages: { key: string; value: Buffer }[]) => producer.send({ topic: topics.earnings, messages, acks: -1 }),
+
+    async rule(campaignId: string, r: { complete: number; conversion: number; dailyCap?: number; feeBps?: number }) {
+      await pool.query('insert into reward_rules (campaign_id, reward_complete_fen, conversion_fen, user_daily_cap_fen, fee_bps, effective_from) values ($1, $2, $3, $4, $5, clock_timestamp())',
+        [campaignId, r.complete, r.conversion, r.dailyCap ?? null, r.feeBps ?? 0]);
+    },
+    fund: (campaignId: string, amountFen: number) => ledger.post([fundingTransfer(campaignId, fen(amountFen), randomUUID(), 'CNY')]),
+
+    async start(extra: Record<string, string> = {}) {
+      const service = await createRewards(loadConfig(rewardsConfig, { ...process.env, ...childEnv, ...extra }), { log: silentLog });
+      const handle = { ...service, stop: () => stopAll(service.parts, silentLog).then(() => {}) };
+      running.push(handle);
+      return handle;
+    },
+
+    /** A rewards service as a child process; with CRASH_AT it SIGKILLs itself at that step. */
+    spawn(extra: Record<string, string> = {}) {
+      const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'test-crash-main.ts')], {
+        env: { ...process.env, ...childEnv, ...extra }, stdio: ['ignore', 'ignore', 'inherit'],
+      });
+      children.add(child);
+      return { child, exited: new Promise<NodeJS.Signals | number | null>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code))) };
+    },
+
+    drained: (group = childEnv.REWARDS_GROUP!, timeoutMs = 60_000) => waitDrained(kafka, { group, topic: topics.earnings, timeoutMs }),
+
+    token: (userId: string) => signUserToken(config.REWARDS_TOKEN_SECRET, userId, { ttlS: 600, nowMs: Date.now() }),
+
+    /** Calls the API of the service listening on `port`. */
+    async api(port: number, method: string, path: string, opts: { token?: string; body?: unknown; headers?: Record<string, string> } = {}) {
+      const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+        method,
+        headers: {
+          ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
+          ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}), ...opts.headers,
+        },
+        body: opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body),
+      });
+      return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, unknown> };
+    },
+
+    /** A WeChat OAuth code for `wechatUser`, as the sandbox's consent page redirects with. */
+    async oauthCode(wechatUser: string) {
+      const q = new URLSearchParams({ appid: 'wxtestapp', redirect_uri: 'https://app.example/cb', response_type: 'code', scope: 'snsapi_base', state: 's', sandbox_user: wechatUser });
+      const res = await fetch(`http://127.0.0.1:${sandbox.port}/connect/oauth2/authorize?${q}`, { redirect: 'manual' });
+      return new URL(res.headers.get('location')!).searchParams.get('code')!;
+    },
+
+    async balances(): Promise<Map<string, bigint>> {
+      const { rows } = await pool.query<{ owner: string; type: string; balance: string }>('select owner, type, credits - debits as balance from accounts');
+      return new Map(rows.map((r) => [`${r.type}/${r.owner}`, BigInt(r.balance)]));
+    },
+
+    async audit() {
+      const client = await pool.connect();
+      try {
+        return (await audit(client)).filter((r) => r.breaches > 0);
+      } finally {
+        client.release();
+      }
+    },
+
+    async stop() {
+      for (const c of children) c.kill('SIGKILL');
+      for (const r of running) await r.stop().catch(() => {});
+      await producer.disconnect();
+      await queue.obliterate({ force: true }).catch(() => {});
+      await queue.close();
+      await redis.quit();
+      await sandbox.stop();
+      const admin = kafka.admin();
+      await admin.connect();
+      await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => {});
+      await admin.disconnect();
+      await pool.end();
+      await db.drop();
+    },
+  };
+  return world;
+}
+export type RewardsWorld = Awaited<ReturnType<typeof createRewardsWorld>>;
