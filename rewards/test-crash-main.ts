@@ -3,7 +3,7 @@
 import { loadConfig } from '../common/config.js';
 import { createLogger } from '../common/log.js';
 import { handleShutdown } from '../common/shutdown.js';
-import { createRewards, type Step } from './app.js';
+import { createRewards } from './app.js';
 import { rewardsConfig } from './config.js';
 
 const config = loadConfig(rewardsConfig, process.env);

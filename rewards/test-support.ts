@@ -12,7 +12,6 @@ import { loadConfig } from '../common/config.js';
 import { createKafka } from '../common/kafka.js';
 import { nameUuid } from '../common/name-uuid.js';
 import { stopAll } from '../common/shutdown.js';
-import { startSandbox } from '../payouts/sandbox/server.js';
 import { EventType } from '../schemas/beacon-json.js';
 import { pipeline } from '../schemas/gen/messages.js';
 import { ensureTopics, migratePostgres } from '../schemas/migrate.js';
@@ -38,6 +37,24 @@ export const earningRecord = (e: TestEarning) => ({
   value: Buffer.from(pipeline.v1.VerifiedEarning.encode({ version: 1, ...e, appId: 'test.app', type: EventType[e.type] }).finish()),
 });
 
+/** The WeChat Pay sandbox as its own process (as it runs in production's place), on a free port. */
+async function spawnSandbox(extra: Record<string, string>) {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '../payouts/sandbox/main.ts')], {
+    env: { ...process.env, SANDBOX_PORT: '0', LOG_LEVEL: 'info', ...extra }, stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const started = /"port":(\d+)[^\n]*"msg":"sandbox_started"/.exec(out);
+      if (started) resolve(Number(started[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`sandbox exited (${code}) before it started`)));
+  });
+  child.stdout!.resume();
+  return { port, stop: () => new Promise<void>((resolve) => child.once('exit', () => resolve()).kill('SIGTERM')) };
+}
+
 export async function createRewardsWorld(opts: { partitions?: number; env?: Record<string, string> } = {}) {
   const db = await createTestPostgres('rewards');
   await migratePostgres({ DATABASE_URL: db.url }, { log: silentLog, dir: join(import.meta.dirname, '../schemas/migrations/postgres') });
@@ -48,7 +65,7 @@ export async function createRewardsWorld(opts: { partitions?: number; env?: Reco
     { name: topics.earnings, partitions: opts.partitions ?? 3, retentionMs: 3_600_000, key: 'user_id', value: '' },
     { name: topics.deadLetters, partitions: 1, retentionMs: 3_600_000, key: '', value: '' },
   ], { kafka, log: silentLog });
-  const sandbox = await startSandbox({ host: '127.0.0.1', port: 0, appid: 'wxtestapp', appSecret: 'test-secret', seed: 'test-seed' }, { log: silentLog, now: Date.now });
+  const sandbox = await spawnSandbox({ SANDBOX_APPID: 'wxtestapp', SANDBOX_APP_SECRET: 'test-secret' });
   const queuePrefix = uniqueName('bull');
   const childEnv: Record<string, string> = {
     REWARDS_PORT: '0', LOG_LEVEL: 'silent', DATABASE_URL: db.url, REWARDS_TOPIC: topics.earnings, REWARDS_DEADLETTER_TOPIC: topics.deadLetters,
