@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import kafkajs from 'kafkajs';
@@ -109,6 +110,21 @@ export async function createRewardsWorld(opts: { partitions?: number; env?: Reco
     },
 
     drained: (group = childEnv.REWARDS_GROUP!, timeoutMs = 60_000) => waitDrained(kafka, { group, topic: topics.earnings, timeoutMs }),
+
+    /** Waits until the consumer group has `n` members with partitions. */
+    async members(n: number, timeoutMs = 30_000) {
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(200)) {
+          const { groups: [g] } = await admin.describeGroups([childEnv.REWARDS_GROUP!]);
+          if (g?.state === 'Stable' && g.members.length >= n) return;
+        }
+        throw new Error(`the group never had ${n} members`);
+      } finally {
+        await admin.disconnect();
+      }
+    },
 
     token: (userId: string) => signUserToken(config.REWARDS_TOKEN_SECRET, userId, { ttlS: 600, nowMs: Date.now() }),
 
