@@ -1,0 +1,146 @@
+// The ledger against the real Postgres: the database's own guards, and property-based command
+// sequences (earn, replay, rule change, fund, withdraw, settle, release, several at once) that check
+// every money invariant after every step. LEDGER_RUNS sets the number of runs (1,000 in long mode).
+import fc from 'fast-check';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { migratePostgres } from '../schemas/migrate.js';
+import { createTestPostgres, silentLog } from '../test/support.js';
+import { audit } from './audit.js';
+import { createEarningsPoster } from './earnings-pg.js';
+import { fundingTransfer, type Earning } from './earnings.js';
+import { fen } from './ledger.js';
+import { createPgLedger } from './ledger-pg.js';
+import { createPayoutsStore } from './payouts-pg.js';
+import { testEarning } from './test-support.js';
+
+const RUNS = Number(process.env.LEDGER_RUNS ?? 40);
+let db: Awaited<ReturnType<typeof createTestPostgres>>;
+let pool: pg.Pool;
+
+beforeAll(async () => {
+  db = await createTestPostgres('ledger');
+  await migratePostgres({ DATABASE_URL: db.url }, { log: silentLog, dir: join(import.meta.dirname, '../schemas/migrations/postgres') });
+  pool = new pg.Pool({ connectionString: db.url, max: 8 });
+});
+afterAll(async () => {
+  await pool.end();
+  await db.drop();
+});
+
+describe('the database guards', () => {
+  it('refuses an unbalanced transaction, an edit of the journal and an overdraft, whatever the code does', async () => {
+    const ledger = createPgLedger({ pool });
+    await ledger.post([fundingTransfer('guard', fen(100), 'r1', 'CNY')]);
+    const [{ account_id: budget }] = (await pool.query<{ account_id: string }>("select account_id from accounts where owner = 'guard'")).rows as [{ account_id: string }];
+    const sql = async (text: string) => pool.query(text).then(() => 'ok', (err: Error) => err.message);
+    expect(await sql(`with t as (insert into transactions (idempotency_key, kind, content_hash) values ('x', 'correction', '\\x00') returning transaction_id)
+      insert into postings (transaction_id, account_id, currency, debit, credit) select transaction_id, ${budget}, 'CNY', 5, 0 from t`)).toMatch(/does not balance/);
+    expect(await sql('update postings set credit = credit + 1')).toMatch(/append-only/);
+    expect(await sql('delete from transactions')).toMatch(/append-only/);
+    expect(await sql(`update accounts set debits = debits + 101 where account_id = ${budget}`)).toMatch(/account_not_overdrawn/);
+  });
+});
+
+type Op =
+  | { op: 'earn'; user: number; campaign: number; conversion: boolean }
+  | { op: 'replay'; pick: number }
+  | { op: 'rule'; campaign: number; amount: number; cap: number | null }
+  | { op: 'fund'; campaign: number; amount: number }
+  | { op: 'withdraw'; user: number; amount: number; key: number }
+  | { op: 'finish'; pick: number; settle: boolean }
+  | { op: 'concurrent'; ops: Op[] };
+
+const single: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 4, arbitrary: fc.record({ op: fc.constant('earn' as const), user: fc.nat(3), campaign: fc.nat(2), conversion: fc.boolean() }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('replay' as const), pick: fc.nat() }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('rule' as const), campaign: fc.nat(1), amount: fc.integer({ min: 0, max: 80 }), cap: fc.option(fc.integer({ min: 1, max: 200 })) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('fund' as const), campaign: fc.nat(1), amount: fc.integer({ min: 1, max: 300 }) }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('withdraw' as const), user: fc.nat(3), amount: fc.integer({ min: 1, max: 150 }), key: fc.nat(3) }) },
+  { weight: 3, arbitrary: fc.record({ op: fc.constant('finish' as const), pick: fc.nat(), settle: fc.boolean() }) },
+);
+const ops = fc.array(fc.oneof({ weight: 5, arbitrary: single }, { weight: 1, arbitrary: fc.record({ op: fc.constant('concurrent' as const), ops: fc.array(single, { minLength: 2, maxLength: 4 }) }) }), { minLength: 1, maxLength: 20 });
+
+let run = 0;
+const seen = new Set<string>(); // what the runs exercised: a property that never posts proves nothing
+
+describe('ledger properties', () => {
+  it(`keeps every money invariant after every step of random command sequences (${RUNS} runs)`, async () => {
+    const ledger = createPgLedger({ pool });
+    const postEarnings = createEarningsPoster({ thresholdFen: fen(100), currency: 'CNY' }, { ledger });
+    const payouts = createPayoutsStore({ currency: 'CNY' }, { ledger, pool });
+    const client = await pool.connect();
+    try {
+      await fc.assert(fc.asyncProperty(ops, async (sequence) => {
+        run++;
+        const user = (i: number) => `r${run}-u${i}`;
+        const campaign = (i: number) => `r${run}-c${i}`;
+        const sent: Earning[] = [];
+        const credited = new Map<string, bigint>(); // what each earning credited, the first time
+        // Users 0..2 have linked WeChat (so the threshold and withdrawals apply to them), user 3 has not.
+        await pool.query(`insert into wechat_links (user_id, appid, openid_mac, openid_enc, access_token_enc, refresh_token_enc, token_expires_at)
+          select u, 'wx', convert_to(u, 'UTF8'), '\\x00', '\\x00', '\\x00', now() from (select $1 || i as u from generate_series(0, 2) i) x`, [`r${run}-u`]);
+
+        async function step(o: Op, concurrent = false): Promise<void> {
+          if (o.op === 'earn' || o.op === 'replay') {
+            const e = o.op === 'earn'
+              ? { ...testEarning(user(o.user), campaign(o.campaign), { type: o.conversion ? 'CONVERSION' : 'REWARD_COMPLETE' }), appId: 'a' }
+              : sent[o.pick % Math.max(sent.length, 1)];
+            if (!e) return;
+            if (o.op === 'earn') sent.push(e);
+            const { records, replayed, payouts: requested } = await postEarnings([e]);
+            if (requested.length > 0) seen.add('threshold payout');
+            if (replayed > 0) seen.add('earning replayed');
+            expect(records.length + replayed).toBe(1);
+            if (o.op === 'replay' && !concurrent) expect(replayed).toBe(1); // (at once, the replay may be the first to post)
+            for (const r of records) {
+              expect(credited.has(r.earning.earningId)).toBe(false); // at-most-once, seen from the caller
+              credited.set(r.earning.earningId, r.outcome.status === 'posted' ? r.amountFen : 0n);
+              seen.add(`earning ${r.outcome.status === 'posted' ? 'posted' : r.outcome.reason}`);
+            }
+          } else if (o.op === 'rule') {
+            await pool.query('insert into reward_rules (campaign_id, reward_complete_fen, conversion_fen, user_daily_cap_fen, effective_from) values ($1, $2, $3, $4, clock_timestamp())',
+              [campaign(o.campaign), o.amount, o.amount * 2, o.cap]);
+          } else if (o.op === 'fund') {
+            await ledger.post([fundingTransfer(campaign(o.campaign), fen(o.amount), `f${Math.random()}`, 'CNY')]);
+          } else if (o.op === 'withdraw') {
+            const result = await payouts.requestWithdrawal(user(o.user), fen(o.amount), `k${o.key}`);
+            expect(['created', 'exists', 'idempotency_key_reused', 'insufficient_funds', 'wechat_not_linked']).toContain(result.status);
+            seen.add(`withdraw ${result.status}`);
+          } else if (o.op === 'finish') {
+            const { rows } = await pool.query<{ payout_id: string }>('select payout_id from payouts where user_id like $1 order by created_at, payout_id', [`r${run}-%`]);
+            const payout = rows[o.pick % Math.max(rows.length, 1)];
+            if (!payout) return;
+            const result = await payouts.finish(payout.payout_id, o.settle ? 'settle' : 'release');
+            expect(['created', 'exists', 'already_finished']).toContain(result);
+            seen.add(`${o.settle ? 'settle' : 'release'} ${result}`);
+          } else {
+            await Promise.all(o.ops.map((x) => step(x, true)));
+          }
+        }
+
+        // A start that lets money move; the random steps then change rules and budgets as they go.
+        const preamble: Op[] = [{ op: 'rule', campaign: 0, amount: 30, cap: null }, { op: 'rule', campaign: 1, amount: 20, cap: 60 }, { op: 'fund', campaign: 0, amount: 400 }, { op: 'fund', campaign: 1, amount: 50 },
+          ...[0, 0, 0, 0, 1, 1, 1].map((u): Op => ({ op: 'earn', user: u, campaign: 0, conversion: false })), // user 0 reaches the threshold
+          ...[2, 2, 2].map((u): Op => ({ op: 'earn', user: u, campaign: 1, conversion: false }))]; // the third passes campaign 1's budget
+        for (const o of preamble) await step(o);
+        for (const o of sequence) {
+          await step(o);
+          expect((await audit(client)).filter((r) => r.breaches > 0)).toEqual([]);
+        }
+        // Each user's money (available + held + paid out) is exactly what their earnings credited.
+        const { rows } = await pool.query<{ owner: string; total: string }>(
+          "select owner, sum(credits - debits) as total from accounts where owner like $1 and type in ('user_available', 'user_held', 'payout_clearing') group by owner", [`r${run}-%`]);
+        const expected = new Map<string, bigint>();
+        for (const e of sent) expected.set(e.userId, (expected.get(e.userId) ?? 0n) + (credited.get(e.earningId) ?? 0n));
+        for (const r of rows) expect(BigInt(r.total)).toBe(expected.get(r.owner) ?? 0n);
+      }), { numRuns: RUNS });
+    } finally {
+      client.release();
+    }
+    for (const outcome of ['earning posted', 'earning replayed', 'earning no_rule', 'earning daily_cap', 'earning budget_exhausted', 'threshold payout', 'withdraw created', 'withdraw insufficient_funds', 'settle created', 'release created']) {
+      expect([...seen], outcome).toContain(outcome);
+    }
+  }, 30 * 60_000);
+});
