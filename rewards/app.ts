@@ -32,7 +32,7 @@ export async function createRewards(config: RewardsConfig, deps: { log: Logger; 
   const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: config.REWARDS_PG_POOL });
   pool.on('error', (err) => log.warn({ err }, 'pg_idle_client_error'));
   const ledger = createPgLedger({ pool, onRetry: metrics.retried });
-  const postEarnings = createEarningsPoster({ thresholdFen: config.REWARDS_PAYOUT_THRESHOLD_FEN, currency: config.REWARDS_CURRENCY }, { ledger });
+  const postEarnings = createEarningsPoster({ thresholdFen: config.REWARDS_PAYOUT_THRESHOLD_FEN, currency: config.REWARDS_CURRENCY }, { ledger, onContention: () => metrics.retried('23514') });
   const payouts = createPayoutsStore({ currency: config.REWARDS_CURRENCY }, { ledger, pool });
   const box = createSecretBox(Buffer.from(config.REWARDS_ENCRYPTION_KEY, 'base64'));
   const users = createUsersStore({ currency: config.REWARDS_CURRENCY }, { pool, box });

@@ -1,12 +1,14 @@
-// Posts a batch of verified earnings in one unit of work: lock the accounts the batch touches, skip
-// earnings already recorded (a replay), decide the rest, trigger threshold payouts, and write
-// transfers, earning records and payout requests together. Batching is the answer to the hot
-// campaign budget: its row is locked and updated once per batch, not once per earning.
+// Posts a batch of verified earnings in one unit of work: lock what the batch could overdraw (the
+// campaign budgets) and the balances the threshold reads (linked users'), skip earnings already
+// recorded (a replay), decide the rest, trigger threshold payouts, and write transfers, earning
+// records and payout requests together. Batching is the answer to the hot campaign budget: its row
+// is locked and updated once per batch, not once per earning; and the other users' balances, which
+// an earning only adds to, are never locked at all, only updated.
 import type pg from 'pg';
 import { loadSql } from '../common/sql.js';
-import { decideEarnings, earningAccounts, dailyKey, capDay, type Earning, type EarningRecord, type RewardRule } from './earnings.js';
-import { fen, planTransfers, type Fen } from './ledger.js';
-import { snapshot, type PgLedger } from './ledger-pg.js';
+import { decideEarnings, dailyKey, capDay, type Earning, type EarningRecord, type RewardRule } from './earnings.js';
+import { fen, planTransfers, type Account, type Fen } from './ledger.js';
+import type { PgLedger } from './ledger-pg.js';
 import { payoutTransfer, thresholdRequests, userAccount, type PayoutRequest } from './payout-requests.js';
 
 const sql = loadSql(new URL('./sql/', import.meta.url), [
@@ -54,42 +56,60 @@ async function insertEarnings(db: pg.ClientBase, records: EarningRecord[], ids: 
 
 export interface PostedBatch { records: EarningRecord[]; payouts: PayoutRequest[]; replayed: number }
 
-export function createEarningsPoster(config: { thresholdFen: Fen; currency: string }, deps: { ledger: PgLedger }) {
-  return async function postEarnings(batch: Earning[]): Promise<PostedBatch> {
+export function createEarningsPoster(config: { thresholdFen: Fen; currency: string }, deps: { ledger: PgLedger; onContention?(): void }) {
+  /**
+   * With `budgetsLocked` false (the first try), budgets are read, not locked, and debited last, so
+   * concurrent batches hold the hot budget's row lock only from that update to their commit. If a
+   * concurrent batch took what this one needed, the update fails and the batch runs again with the
+   * budgets locked up front.
+   */
+  const attempt = (batch: Earning[], budgetsLocked: boolean) => deps.ledger.unitOfWork(async (tx): Promise<PostedBatch> => {
     const unique = [...new Map(batch.map((e) => [e.earningId, e])).values()];
-    return deps.ledger.unitOfWork(async (tx) => {
-      const rules = await loadRules(tx.db, [...new Set(unique.map((e) => e.campaignId))]);
-      const currencies = (e: Earning) => new Set(rules.get(e.campaignId)?.map((r) => r.currency) ?? [config.currency]);
-      const users = [...new Set(unique.map((e) => e.userId))];
-      const accounts = await tx.lock([
-        ...unique.flatMap((e) => [...currencies(e)].flatMap((c) => earningAccounts(e, c))),
-        ...users.flatMap((u) => [userAccount('user_available', u, config.currency), userAccount('user_held', u, config.currency)]),
-      ]);
-      // Read after locking: a concurrent poster of the same earnings has committed by now.
-      const known = new Set((await tx.db.query<{ earning_id: string }>(sql['known-earnings'], [unique.map((e) => e.earningId)])).rows.map((r) => r.earning_id));
-      const fresh = unique.filter((e) => !known.has(e.earningId));
-      const days = fresh.map((e) => capDay(e.eventTime));
-      const totals = await tx.db.query<{ user_id: string; campaign_id: string; day: string; total_fen: string }>(sql['daily-totals'], [
-        fresh.map((e) => e.userId), fresh.map((e) => e.campaignId), days,
-      ]);
-      const daily = new Map(totals.rows.map((r) => [dailyKey(r.user_id, r.campaign_id, r.day), BigInt(r.total_fen)]));
+    const rules = await loadRules(tx.db, [...new Set(unique.map((e) => e.campaignId))]);
+    const currencies = (e: Earning) => new Set(rules.get(e.campaignId)?.map((r) => r.currency) ?? [config.currency]);
+    const capped = (e: Earning) => rules.get(e.campaignId)?.some((r) => r.userDailyCapFen !== null) ?? false;
+    const linked = new Set((await tx.db.query<{ user_id: string }>(sql['linked-users'], [[...new Set(unique.map((e) => e.userId))]])).rows.map((r) => r.user_id));
+    const budgetRefs = unique.flatMap((e) => [...currencies(e)].map((currency) => ({ type: 'campaign_budget' as const, owner: e.campaignId, currency })));
+    // Locked: what the threshold reads (linked users' balances) and, for the daily cap, the users it counts.
+    const accounts = await tx.lock([
+      ...(budgetsLocked ? budgetRefs : []),
+      ...[...linked].flatMap((u) => [userAccount('user_available', u, config.currency), userAccount('user_held', u, config.currency)]),
+      ...unique.filter(capped).map((e) => userAccount('user_available', e.userId, config.currency)),
+    ]);
+    const late = budgetsLocked ? new Map<string, Account>() : await tx.read(budgetRefs);
+    for (const [key, budget] of late) accounts.set(key, budget);
+    // Read after locking: a concurrent poster of the same earnings has committed by now.
+    const known = new Set((await tx.db.query<{ earning_id: string }>(sql['known-earnings'], [unique.map((e) => e.earningId)])).rows.map((r) => r.earning_id));
+    const fresh = unique.filter((e) => !known.has(e.earningId));
+    const counted = fresh.filter(capped);
+    const totals = counted.length === 0 ? [] : (await tx.db.query<{ user_id: string; campaign_id: string; day: string; total_fen: string }>(sql['daily-totals'], [
+      counted.map((e) => e.userId), counted.map((e) => e.campaignId), counted.map((e) => capDay(e.eventTime)),
+    ])).rows;
+    const daily = new Map(totals.map((r) => [dailyKey(r.user_id, r.campaign_id, r.day), BigInt(r.total_fen)]));
 
-      const before = snapshot(accounts);
-      const records = decideEarnings(fresh, { rules: (c) => rules.get(c) ?? [], accounts, daily, existing: new Map() });
-      const transfers = records.flatMap((r) => (r.outcome.status === 'posted' ? [r.outcome.transfer] : []));
-      const paidUsers = records.filter((r) => r.outcome.status === 'posted').map((r) => r.earning.userId);
-      const linked = paidUsers.length === 0 ? new Set<string>()
-        : new Set((await tx.db.query<{ user_id: string }>(sql['linked-users'], [[...new Set(paidUsers)]])).rows.map((r) => r.user_id));
-      const payouts = thresholdRequests(paidUsers, { accounts, linked, thresholdFen: config.thresholdFen, currency: config.currency });
-      const holds = payouts.map((p) => payoutTransfer(p, 'hold'));
-      if (planTransfers(holds, { accounts, existing: new Map() }).some((r) => r.status !== 'created')) {
-        throw new Error('a threshold hold was refused, though computed from the balance it holds');
-      }
+    const records = decideEarnings(fresh, { rules: (c) => rules.get(c) ?? [], accounts, daily, existing: new Map() });
+    const transfers = records.flatMap((r) => (r.outcome.status === 'posted' ? [r.outcome.transfer] : []));
+    const paidUsers = records.filter((r) => r.outcome.status === 'posted').map((r) => r.earning.userId);
+    const payouts = thresholdRequests(paidUsers, { accounts, linked, thresholdFen: config.thresholdFen, currency: config.currency });
+    const holds = payouts.map((p) => payoutTransfer(p, 'hold'));
+    if (planTransfers(holds, { accounts, existing: new Map() }).some((r) => r.status !== 'created')) {
+      throw new Error('a threshold hold was refused, though computed from the balance it holds');
+    }
 
-      const ids = await tx.write([...transfers, ...holds], before, accounts);
+    await tx.write([...transfers, ...holds], late, async (ids) => {
       await insertEarnings(tx.db, records, ids);
       await insertPayouts(tx.db, payouts);
-      return { records, payouts, replayed: batch.length - fresh.length };
     });
+    return { records, payouts, replayed: batch.length - fresh.length };
+  });
+
+  return async function postEarnings(batch: Earning[]): Promise<PostedBatch> {
+    try {
+      return await attempt(batch, false);
+    } catch (err) {
+      if ((err as { code?: string }).code !== '23514') throw err;
+      deps.onContention?.();
+      return attempt(batch, true);
+    }
   };
 }

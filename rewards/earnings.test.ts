@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { capDay, decideEarnings, earningAccounts, ruleAt, type Earning, type RewardRule } from './earnings.js';
+import { capDay, decideEarnings, earningTransfer, ruleAt, type Earning, type RewardRule } from './earnings.js';
 import { accountKey, balanceOf, fen, type Account } from './ledger.js';
 
 const T0 = Date.UTC(2026, 10, 20, 12);
@@ -15,7 +15,7 @@ const earning = (over: Partial<Earning> = {}): Earning => {
 
 function decide(earnings: Earning[], rules: RewardRule[], budgetFen: bigint) {
   const accounts = new Map<string, Account>();
-  for (const e of earnings) for (const ref of earningAccounts(e, 'CNY')) accounts.set(accountKey(ref), { ...ref, id: accountKey(ref), debits: 0n, credits: 0n });
+  for (const e of earnings) for (const { account: ref } of earningTransfer(e, 'CNY', fen(1), fen(1)).postings) accounts.set(accountKey(ref), { ...ref, id: accountKey(ref), debits: 0n, credits: 0n });
   accounts.get(accountKey({ type: 'campaign_budget', owner: 'c1', currency: 'CNY' }))!.credits = budgetFen;
   const records = decideEarnings(earnings, { rules: () => rules, accounts, daily: new Map(), existing: new Map() });
   const balance = (type: Account['type'], owner: string) => balanceOf(accounts.get(accountKey({ type, owner, currency: 'CNY' }))!);

@@ -57,9 +57,6 @@ export function fundingTransfer(campaignId: string, amountFen: Fen, reference: s
   };
 }
 
-/** Every account an earning may touch, to lock before deciding it. */
-export const earningAccounts = (e: Earning, currency: string) => earningTransfer(e, currency, fen(1), fen(1)).postings.map((p) => p.account);
-
 /**
  * Decides each earning in order against the locked `accounts` (applying the paid ones in place) and
  * `daily` (posted amount per dailyKey, updated in place).

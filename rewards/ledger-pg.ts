@@ -6,10 +6,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { PipelineError } from '../common/errors.js';
 import { loadSql } from '../common/sql.js';
-import { accountKey, accountsOf, contentHash, planTransfers, type Account, type AccountRef, type Existing, type Transfer, type TransferResult } from './ledger.js';
+import { accountKey, accountsOf, balanceChanges, contentHash, planTransfers, type Account, type AccountRef, type Existing, type Transfer, type TransferResult } from './ledger.js';
 
 const sql = loadSql(new URL('./sql/', import.meta.url), [
-  'lock-accounts', 'create-accounts', 'find-transactions', 'insert-transactions', 'insert-postings', 'update-balances',
+  'lock-accounts', 'read-accounts', 'create-accounts', 'find-transactions', 'update-balances', 'insert-transactions',
 ] as const);
 
 // 40001 serialization failure, 40P01 deadlock, 23505 a unique key another transaction took first.
@@ -26,55 +26,78 @@ function ledgerTx(db: pg.ClientBase) {
   return {
     db,
     /** Locks (opening where needed) the accounts named, and returns them keyed by accountKey. */
-    async lock(refs: AccountRef[]): Promise<Map<string, Account>> {
-      const accounts = new Map<string, Account>();
-      const add = (rows: AccountRow[]) => rows.forEach((r) => accounts.set(accountKey(toAccount(r)), toAccount(r)));
-      add((await db.query<AccountRow>(sql['lock-accounts'], columns(refs))).rows);
-      let missing = refs.filter((r) => !accounts.has(accountKey(r)));
-      if (missing.length > 0) add((await db.query<AccountRow>(sql['create-accounts'], columns(missing))).rows);
-      missing = missing.filter((r) => !accounts.has(accountKey(r)));
-      // Opened by a concurrent transaction since our first look: lock them too.
-      if (missing.length > 0) add((await db.query<AccountRow>(sql['lock-accounts'], columns(missing))).rows);
-      return accounts;
-    },
+    lock: (refs: AccountRef[]) => accountsNamed(db, refs, 'lock-accounts'),
+
+    /** The accounts named (opened where needed), not locked: see `write`'s `late`. */
+    read: (refs: AccountRef[]) => accountsNamed(db, refs, 'read-accounts'),
 
     async existing(keys: string[]): Promise<Map<string, Existing>> {
       const { rows } = await db.query<{ idempotency_key: string; content_hash: Buffer }>(sql['find-transactions'], [keys]);
       return new Map(rows.map((r) => [r.idempotency_key, { hash: r.content_hash }]));
     },
 
-    /** Writes `created` transfers and moves each account's balance from `before` to `accounts`. */
-    write: (created: Transfer[], before: Map<string, Account>, accounts: Map<string, Account>) => write(db, created, accounts, before),
+    /**
+     * Writes created transfers: their balance changes, then the transactions with their postings;
+     * key -> transaction id. The changes to the `late` accounts (read, not locked, when the transfers
+     * were planned) are applied last, so their row locks are held only until the commit that
+     * follows (`beforeLate` runs just before them, with the transaction ids); if a concurrent writer
+     * has since taken what they needed, the account_not_overdrawn check fails the statement
+     * (SQLSTATE 23514) and the caller plans again with them locked.
+     */
+    write: (created: Transfer[], late?: Map<string, Account>, beforeLate?: (ids: Map<string, string>) => Promise<void>) => write(db, created, late, beforeLate),
 
     /** Checks `transfers` against the locked accounts and writes the created ones. */
     async post(transfers: Transfer[], accounts: Map<string, Account>) {
-      const before = snapshot(accounts);
       const results = planTransfers(transfers, { accounts, existing: await this.existing(transfers.map((t) => t.key)) });
-      const ids = await write(db, transfers.filter((_, i) => results[i]!.status === 'created'), accounts, before);
+      const ids = await write(db, transfers.filter((_, i) => results[i]!.status === 'created'));
       return { results, ids };
     },
   };
 }
 
-export const snapshot = (accounts: Map<string, Account>) => new Map([...accounts].map(([k, a]) => [k, { ...a }]));
+async function accountsNamed(db: pg.ClientBase, refs: AccountRef[], statement: 'lock-accounts' | 'read-accounts'): Promise<Map<string, Account>> {
+  const accounts = new Map<string, Account>();
+  const add = (rows: AccountRow[]) => rows.forEach((r) => accounts.set(accountKey(r), toAccount(r)));
+  add((await db.query<AccountRow>(sql[statement], columns(refs))).rows);
+  let missing = refs.filter((r) => !accounts.has(accountKey(r)));
+  const zeros = missing.map(() => '0');
+  if (missing.length > 0) add((await db.query<AccountRow>(sql['create-accounts'], [...columns(missing), zeros, zeros])).rows);
+  missing = missing.filter((r) => !accounts.has(accountKey(r)));
+  // Opened by a concurrent transaction since our first look.
+  if (missing.length > 0) add((await db.query<AccountRow>(sql[statement], columns(missing))).rows);
+  return accounts;
+}
 
-async function write(db: pg.ClientBase, created: Transfer[], after: Map<string, Account>, before: Map<string, Account>): Promise<Map<string, string>> {
-  if (created.length === 0) return new Map();
-  const { rows } = await db.query<{ transaction_id: string; idempotency_key: string }>(sql['insert-transactions'], [
+type Change = ReturnType<typeof balanceChanges> extends Map<string, infer C> ? C : never;
+const changeColumns = (changes: Change[]) => [
+  ...columns(changes.map((c) => c.account)), changes.map((c) => c.debits.toString()), changes.map((c) => c.credits.toString()),
+];
+
+async function write(
+  db: pg.ClientBase, created: Transfer[], late = new Map<string, Account>(), beforeLate?: (ids: Map<string, string>) => Promise<void>,
+): Promise<Map<string, string>> {
+  const changes = [...balanceChanges(created)].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const lastly = changes.filter(([k]) => late.has(k)).map(([, c]) => c);
+  let pending = changes.filter(([k]) => !late.has(k)).map(([, c]) => c);
+  const accountIds = new Map([...late].map(([k, a]) => [k, a.id]));
+  // Update the accounts that exist, open the rest with their changes as opening balances, and
+  // update those another transaction opened meanwhile.
+  for (const statement of ['update-balances', 'create-accounts', 'update-balances'] as const) {
+    if (pending.length === 0) break;
+    const { rows } = await db.query<AccountRow>(sql[statement], changeColumns(pending));
+    for (const r of rows) accountIds.set(accountKey(r), r.account_id);
+    pending = pending.filter((c) => !accountIds.has(accountKey(c.account)));
+  }
+  if (pending.length > 0) throw new Error(`accounts neither updated nor opened: ${pending.map((c) => accountKey(c.account)).join(', ')}`);
+  const postings = created.flatMap((t) => t.postings.map((p) => ({ key: t.key, p })));
+  const { rows } = created.length === 0 ? { rows: [] } : await db.query<{ transaction_id: string; idempotency_key: string }>(sql['insert-transactions'], [
     created.map((t) => t.key), created.map((t) => t.kind), created.map((t) => t.reference), created.map(contentHash),
-  ]);
-  const ids = new Map(rows.map((r) => [r.idempotency_key, r.transaction_id]));
-  const postings = created.flatMap((t) => t.postings.map((p) => ({ tx: ids.get(t.key)!, account: after.get(accountKey(p.account))!, p })));
-  await db.query(sql['insert-postings'], [
-    postings.map((x) => x.tx), postings.map((x) => x.account.id), postings.map((x) => x.p.account.currency),
+    postings.map((x) => x.key), postings.map((x) => accountIds.get(accountKey(x.p.account))!), postings.map((x) => x.p.account.currency),
     postings.map((x) => (x.p.side === 'debit' ? x.p.amount : 0n).toString()), postings.map((x) => (x.p.side === 'credit' ? x.p.amount : 0n).toString()),
   ]);
-  const changed = [...after].filter(([k, a]) => a.debits !== before.get(k)!.debits || a.credits !== before.get(k)!.credits);
-  await db.query(sql['update-balances'], [
-    changed.map(([, a]) => a.id),
-    changed.map(([k, a]) => (a.debits - before.get(k)!.debits).toString()),
-    changed.map(([k, a]) => (a.credits - before.get(k)!.credits).toString()),
-  ]);
+  const ids = new Map(rows.map((r) => [r.idempotency_key, r.transaction_id]));
+  await beforeLate?.(ids);
+  if (lastly.length > 0) await db.query(sql['update-balances'], changeColumns(lastly));
   return ids;
 }
 

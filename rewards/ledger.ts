@@ -64,10 +64,14 @@ export function invalidReason(t: Transfer): string | undefined {
 
 export interface Existing { hash: Buffer }
 
+/** Whether a posting can lower a balance that may not go below zero. */
+export const canOverdraw = (p: Posting) => accountTypes[p.account.type].noOverdraft && p.side !== accountTypes[p.account.type].normal;
+
 /**
- * Checks `transfers` in order. A created transfer is applied to `accounts` (a snapshot of every
- * account they touch, keyed by accountKey) in place and added to `existing`, so later transfers
- * of the batch see it. Returns one result per transfer.
+ * Checks `transfers` in order. `accounts` holds a locked snapshot of every account a transfer could
+ * overdraw (keyed by accountKey); accounts that are only ever added to (a user's available balance
+ * credited by an earning) need not be in it. A created transfer is applied to the snapshot in place
+ * and added to `existing`, so later transfers of the batch see it. Returns one result per transfer.
  */
 export function planTransfers(transfers: Transfer[], state: { accounts: Map<string, Account>; existing: Map<string, Existing> }): TransferResult[] {
   return transfers.map((t): TransferResult => {
@@ -79,7 +83,12 @@ export function planTransfers(transfers: Transfer[], state: { accounts: Map<stri
     const after = new Map<string, Account>();
     for (const p of t.postings) {
       const key = accountKey(p.account);
-      const a = after.get(key) ?? { ...state.accounts.get(key)! };
+      const locked = after.get(key) ?? state.accounts.get(key);
+      if (!locked) {
+        if (canOverdraw(p)) return { status: 'invalid', reason: `${key} could be overdrawn but was not locked` };
+        continue;
+      }
+      const a = { ...locked };
       if (p.side === 'debit') a.debits += p.amount;
       else a.credits += p.amount;
       after.set(key, a);
@@ -91,6 +100,21 @@ export function planTransfers(transfers: Transfer[], state: { accounts: Map<stri
     state.existing.set(t.key, { hash });
     return { status: 'created' };
   });
+}
+
+/** What `transfers` add to each account's debits and credits, by accountKey. */
+export function balanceChanges(transfers: Transfer[]): Map<string, { account: AccountRef; debits: bigint; credits: bigint }> {
+  const changes = new Map<string, { account: AccountRef; debits: bigint; credits: bigint }>();
+  for (const t of transfers) {
+    for (const p of t.postings) {
+      const key = accountKey(p.account);
+      const c = changes.get(key) ?? { account: p.account, debits: 0n, credits: 0n };
+      if (p.side === 'debit') c.debits += p.amount;
+      else c.credits += p.amount;
+      changes.set(key, c);
+    }
+  }
+  return changes;
 }
 
 /** The distinct accounts `transfers` touch. */

@@ -158,7 +158,8 @@ start_postgres() {
     rm -f "$lock"
   fi
   (cd / && spawn postgres "$bin/postgres" -D "$pgdata" -p "$POSTGRES_PORT" -c listen_addresses=127.0.0.1 \
-    -c unix_socket_directories= -c max_connections=200 -c shared_buffers=512MB -c fsync=on)
+    -c unix_socket_directories= -c max_connections=200 -c shared_buffers=512MB -c fsync=on \
+    -c max_wal_size=4GB -c checkpoint_timeout=15min -c wal_compression=on)
   RUN_AS=
 }
 

@@ -49,10 +49,12 @@ create table transactions (
   created_at timestamptz not null default now()
 );
 
+-- A transaction and its postings are written in one statement (a data-modifying WITH); the
+-- statement-level checks below validate whole sets at once, instead of a trigger per row.
 create table postings (
   posting_id bigserial primary key,
-  transaction_id bigint not null references transactions,
-  account_id bigint not null references accounts,
+  transaction_id bigint not null,
+  account_id bigint not null,
   currency text not null,
   debit bigint not null default 0 check (debit >= 0),
   credit bigint not null default 0 check (credit >= 0),
@@ -61,9 +63,10 @@ create table postings (
 create index postings_account on postings (account_id, posting_id desc);
 create index postings_transaction on postings (transaction_id);
 
--- Each statement's postings: every transaction balances per currency, its currency is its
--- account's, and all of its postings arrive in that one statement (so nothing can be added to a
--- transaction later). A balanced transaction has at least two postings, as each is one-sided.
+-- Each statement's postings: every transaction balances per currency, names an existing transaction
+-- and an account of its currency, and all of its postings arrive in that one statement (so nothing
+-- can be added to a transaction later). A balanced transaction has at least two postings, as each
+-- is one-sided. (These set-based checks stand in for foreign keys, which would check row by row.)
 create function postings_check() returns trigger language plpgsql as $$
 declare
   bad bigint;
@@ -73,10 +76,11 @@ begin
   if found then
     raise exception 'transaction % does not balance', bad using errcode = '23514';
   end if;
-  select p.transaction_id into bad from new_postings p join accounts a using (account_id)
-    where a.currency <> p.currency limit 1;
+  select p.transaction_id into bad from new_postings p
+    left join accounts a using (account_id) left join transactions t using (transaction_id)
+    where a.account_id is null or t.transaction_id is null or a.currency <> p.currency limit 1;
   if found then
-    raise exception 'transaction % posts to an account of another currency', bad using errcode = '23514';
+    raise exception 'transaction % posts to a missing transaction or account, or one of another currency', bad using errcode = '23503';
   end if;
   select n.transaction_id into bad from (select transaction_id, count(*) k from new_postings group by 1) n
     where n.k <> (select count(*) from postings p where p.transaction_id = n.transaction_id) limit 1;
@@ -85,19 +89,27 @@ begin
   end if;
   return null;
 end $$;
+-- The checks probe by index whatever the statistics say: a plan cached while the tables were empty
+-- must not scan them whole once they are large.
+alter function postings_check() set enable_seqscan = off;
 create trigger postings_check after insert on postings
   referencing new table as new_postings for each statement execute function postings_check();
 
--- A transaction without postings is refused at commit.
-create function transaction_has_postings() returns trigger language plpgsql as $$
+-- A transaction is written with its postings, in the same statement.
+create function transactions_check() returns trigger language plpgsql as $$
+declare
+  bad bigint;
 begin
-  if not exists (select 1 from postings where transaction_id = new.transaction_id) then
-    raise exception 'transaction % has no postings', new.transaction_id using errcode = '23514';
+  select n.transaction_id into bad from new_transactions n
+    where not exists (select 1 from postings p where p.transaction_id = n.transaction_id) limit 1;
+  if found then
+    raise exception 'transaction % has no postings: write a transaction and its postings in one statement', bad using errcode = '23514';
   end if;
   return null;
 end $$;
-create constraint trigger transaction_has_postings after insert on transactions
-  deferrable initially deferred for each row execute function transaction_has_postings();
+alter function transactions_check() set enable_seqscan = off;
+create trigger transactions_check after insert on transactions
+  referencing new table as new_transactions for each statement execute function transactions_check();
 
 -- The journal is append-only: corrections are new transactions.
 create function append_only() returns trigger language plpgsql as $$
@@ -107,6 +119,9 @@ end $$;
 create trigger transactions_append_only before update or delete or truncate on transactions
   for each statement execute function append_only();
 create trigger postings_append_only before update or delete or truncate on postings
+  for each statement execute function append_only();
+-- Accounts change only by their balances; none is ever removed.
+create trigger accounts_kept before delete or truncate on accounts
   for each statement execute function append_only();
 
 -- Reward rules per campaign. An earning uses the rule in effect when it was verified, so a change

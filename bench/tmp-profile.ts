@@ -1,0 +1,32 @@
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { nameUuid } from '../common/name-uuid.js';
+import { createEarningsPoster } from '../rewards/earnings-pg.js';
+import { fundingTransfer, type Earning } from '../rewards/earnings.js';
+import { fen } from '../rewards/ledger.js';
+import { createPgLedger } from '../rewards/ledger-pg.js';
+
+const pool = new pg.Pool({ connectionString: 'postgres://ads:ads@127.0.0.1:15432/x_test_explain', max: 4 });
+const times = new Map<string, number>();
+const orig = pg.Client.prototype.query;
+(pg.Client.prototype as any).query = function (this: any, text: any, ...rest: any[]) {
+  const t = performance.now();
+  const key = typeof text === 'string' ? text.split('\n').find((l: string) => !l.startsWith('--'))!.slice(0, 50) : 'obj';
+  const p = (orig as any).call(this, text, ...rest);
+  if (p && p.then) p.then(() => times.set(key, (times.get(key) ?? 0) + performance.now() - t), () => {});
+  return p;
+};
+await pool.query(`insert into reward_rules (campaign_id, reward_complete_fen, conversion_fen, fee_bps, effective_from) select 'campaign-' || i, 10, 100, 1000, now() - interval '1 hour' from generate_series(0, 19) i on conflict do nothing`);
+const ledger = createPgLedger({ pool });
+await ledger.post(Array.from({ length: 20 }, (_, i) => fundingTransfer(`campaign-${i}`, fen(1e12), `p${Math.random()}`, 'CNY')));
+const post = createEarningsPoster({ thresholdFen: fen(100), currency: 'CNY' }, { ledger });
+const mk = (): Earning => { const s = randomUUID(); const c = Math.random() < 0.5 ? 0 : 1 + Math.floor(Math.random() * 19); return { earningId: nameUuid(s), sourceEventId: s, appId: 'a', userId: `user-${Math.floor(Math.random() * 100000)}`, campaignId: `campaign-${c}`, type: 'REWARD_COMPLETE', eventTime: Date.now(), verifiedAt: Date.now() }; };
+const size = Number(process.argv[2] ?? 1000);
+const n = Number(process.argv[3] ?? 20);
+times.clear();
+const t0 = performance.now();
+for (let i = 0; i < n; i++) await post(Array.from({ length: size }, mk));
+const total = performance.now() - t0;
+console.log(`${n} batches of ${size}: ${(n * size / total * 1000).toFixed(0)} earnings/s`);
+for (const [k, v] of [...times].sort((a, b) => b[1] - a[1])) console.log(v.toFixed(0).padStart(7), 'ms', k);
+await pool.end();
