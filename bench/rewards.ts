@@ -24,7 +24,7 @@ import { median, writeSection } from './results.js';
 import { env, log, root, stackUp } from './setup.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const EARNINGS = { after: Number(process.env.BENCH_EARNINGS ?? 200_000), before: Number(process.env.BENCH_EARNINGS_BEFORE ?? 20_000) };
+const EARNINGS = { after: Number(process.env.BENCH_EARNINGS ?? 200_000), before: Number(process.env.BENCH_EARNINGS_BEFORE ?? 3_000) };
 const STEADY_RATE = Number(process.env.BENCH_STEADY_EARNINGS_PER_S ?? 5_000);
 const STEADY_SECONDS = Number(process.env.BENCH_STEADY_SECONDS ?? 20);
 const USERS = 100_000;

@@ -1,6 +1,7 @@
 // The ledger against the real Postgres: the database's own guards, and property-based command
 // sequences (earn, replay, rule change, fund, withdraw, settle, release, several at once) that check
 // every money invariant after every step. LEDGER_RUNS sets the number of runs (1,000 in long mode).
+import { spawnSync } from 'node:child_process';
 import fc from 'fast-check';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -40,6 +41,27 @@ describe('the database guards', () => {
     expect(await sql('update postings set credit = credit + 1')).toMatch(/append-only/);
     expect(await sql('delete from transactions')).toMatch(/append-only/);
     expect(await sql(`update accounts set debits = debits + 101 where account_id = ${budget}`)).toMatch(/account_not_overdrawn/);
+  });
+});
+
+describe('the audit', () => {
+  it('reports a balance that disagrees with the journal, and the command exits non-zero', async () => {
+    const scratch = await createTestPostgres('audit');
+    try {
+      await migratePostgres({ DATABASE_URL: scratch.url }, { log: silentLog, dir: join(import.meta.dirname, '../schemas/migrations/postgres') });
+      const db = new pg.Pool({ connectionString: scratch.url, max: 1 });
+      await createPgLedger({ pool: db }).post([fundingTransfer('c', fen(100), 'r', 'CNY')]);
+      const runAudit = () => spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'audit-main.ts')], { env: { ...process.env, DATABASE_URL: scratch.url }, encoding: 'utf8' });
+      expect(runAudit().status).toBe(0);
+      await db.query("update accounts set credits = credits + 5 where type = 'campaign_budget'"); // money from nowhere
+      const failed = runAudit();
+      expect(failed.status).toBe(1);
+      expect(failed.stdout).toMatch(/FAIL balances-match-journal/);
+      expect(failed.stdout).toMatch(/FAIL ledger-zero-sum/);
+      await db.end();
+    } finally {
+      await scratch.drop();
+    }
   });
 });
 

@@ -155,7 +155,7 @@ create table earnings (
   reason text not null default '',
   amount_fen bigint not null default 0 check (amount_fen >= 0),
   fee_fen bigint not null default 0 check (fee_fen >= 0),
-  transaction_id bigint unique references transactions,
+  transaction_id bigint, -- the posting transaction (its reference is earning_id); checked by the audit
   recorded_at timestamptz not null default clock_timestamp(),
   check ((status = 'posted') = (transaction_id is not null))
 );
