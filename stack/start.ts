@@ -12,6 +12,8 @@ const node = (entry: string) => [process.execPath, '--max-semi-space-size=16', '
 const services: { name: string; entry: string }[] = [
   { name: 'ingest', entry: 'ingest/main.ts' },
   { name: 'aggregator', entry: 'aggregator/main.ts' },
+  { name: 'wechat-sandbox', entry: 'payouts/sandbox/main.ts' },
+  { name: 'rewards', entry: 'rewards/main.ts' },
 ];
 
 const run = (cmd: string[]) => spawnSync(cmd[0]!, cmd.slice(1), { stdio: 'inherit', cwd: root }).status === 0;
