@@ -25,9 +25,9 @@ export const stackEnv = {
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 };
 
-/** A TCP port; 0 asks the OS for a free one (tests, benchmarks). */
 /** The same Postgres server URL with another database (e.g. 'postgres' to create or drop one). */
 export const withDatabase = (url: string, database: string): string =>
   Object.assign(new URL(url), { pathname: `/${database}` }).href;
 
+/** A TCP port; 0 asks the OS for a free one (tests, benchmarks). */
 export const port = (fallback: number) => z.coerce.number().int().min(0).max(65_535).default(fallback);

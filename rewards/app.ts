@@ -49,9 +49,9 @@ export async function createRewards(config: RewardsConfig, deps: { log: Logger; 
     })));
   }
   // A crash between a commit and its hand-off leaves a request behind: hand such requests off again.
-  const requeue = setInterval(() => {
+  const requeue = config.REWARDS_REQUEUE_INTERVAL_MS > 0 ? setInterval(() => {
     payouts.requested(1_000).then(enqueue).catch((err: unknown) => log.warn({ err }, 'requeue_failed'));
-  }, config.REWARDS_REQUEUE_INTERVAL_MS || 2 ** 31 - 1);
+  }, config.REWARDS_REQUEUE_INTERVAL_MS) : undefined;
 
   const kafka = createKafka({ ...config, clientId: 'rewards' }, { log });
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { consumeTopic } from '../test/support.js';
+import { fen } from './ledger.js';
 import { createSecretBox } from './secretbox.js';
 import { createRewardsWorld, testEarning, type RewardsWorld } from './test-support.js';
 
@@ -61,7 +62,7 @@ describe('rewards consumer', () => {
     world = await createRewardsWorld();
     await world.rule('c1', { complete: 40, conversion: 0 });
     await world.fund('c1', 100_000);
-    const service = await world.start();
+    const service = await world.start({ REWARDS_REQUEUE_INTERVAL_MS: '300' });
     const linked = await world.api(service.port, 'POST', '/v1/users/alice/wechat/link', { token: world.token('alice'), body: { code: await world.oauthCode('wx-alice') } });
     expect(linked).toMatchObject({ status: 200, body: { linked: true } });
 
@@ -84,6 +85,12 @@ describe('rewards consumer', () => {
     expect(await service.payouts.finish(payouts[0]!.payout_id, 'settle')).toBe('exists');
     expect(await service.payouts.finish(payouts[0]!.payout_id, 'release')).toBe('already_finished');
     expect((await world.api(service.port, 'GET', '/v1/users/alice/balance', { token: world.token('alice') })).body).toEqual({ available: 120, held: 0, paid_out: 160 });
+
+    // A request whose hand-off was lost (as in a crash right after its commit) is handed off again.
+    const lost = await service.payouts.requestWithdrawal('alice', fen(100), 'lost-handoff');
+    expect(lost.status).toBe('created');
+    const payoutId = lost.status === 'created' ? lost.payout.payoutId : '';
+    expect((await until(() => world!.queue.getJob(payoutId), (j) => j !== undefined))?.id).toBe(payoutId);
     expect(await world.audit()).toEqual([]);
   });
 });

@@ -3,7 +3,7 @@
 // WeChat link (sealed at rest).
 import type pg from 'pg';
 import { loadSql } from '../common/sql.js';
-import { balanceOf, type Account } from './ledger.js';
+import { balanceOf } from './ledger.js';
 import type { SecretBox } from './secretbox.js';
 import type { OAuthGrant } from './wechat-oauth.js';
 
@@ -18,7 +18,7 @@ export function createUsersStore(config: { currency: string }, deps: { pool: pg.
     async balance(userId: string): Promise<{ available: number; held: number; paid_out: number }> {
       const { rows } = await deps.pool.query<{ type: keyof typeof names; debits: string; credits: string }>(sql['user-balances'], [userId, config.currency]);
       const balance = { available: 0, held: 0, paid_out: 0 };
-      for (const r of rows) balance[names[r.type]] = Number(balanceOf({ type: r.type, debits: BigInt(r.debits), credits: BigInt(r.credits) } as Account));
+      for (const r of rows) balance[names[r.type]] = Number(balanceOf({ type: r.type, debits: BigInt(r.debits), credits: BigInt(r.credits) }));
       return balance;
     },
 
