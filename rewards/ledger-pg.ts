@@ -55,7 +55,8 @@ function ledgerTx(db: pg.ClientBase) {
   };
 }
 
-async function accountsNamed(db: pg.ClientBase, refs: AccountRef[], statement: 'lock-accounts' | 'read-accounts'): Promise<Map<string, Account>> {
+async function accountsNamed(db: pg.ClientBase, named: AccountRef[], statement: 'lock-accounts' | 'read-accounts'): Promise<Map<string, Account>> {
+  const refs = [...new Map(named.map((r) => [accountKey(r), r])).values()];
   const accounts = new Map<string, Account>();
   const add = (rows: AccountRow[]) => rows.forEach((r) => accounts.set(accountKey(r), toAccount(r)));
   add((await db.query<AccountRow>(sql[statement], columns(refs))).rows);
