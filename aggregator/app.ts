@@ -4,7 +4,7 @@
 import { createClient } from '@clickhouse/client';
 import { Redis } from 'ioredis';
 import kafkajs from 'kafkajs';
-import { createKafka } from '../common/kafka.js';
+import { createKafka, withHeartbeats } from '../common/kafka.js';
 import type { Logger } from '../common/log.js';
 import { startOpsServer } from '../common/ops-server.js';
 import type { Stoppable } from '../common/shutdown.js';
@@ -97,8 +97,7 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
       // Keep the group membership alive while a step works or waits (ClickHouse may be down for
       // minutes); a fetch of a long backlog is worked through in steps of bounded size, each
       // committed on its own, so memory stays bounded and no step outlives the session.
-      const beat = setInterval(() => void heartbeat().catch((err: unknown) => log.debug({ err }, 'heartbeat_failed')), HEARTBEAT_MS);
-      try {
+      await withHeartbeats(heartbeat, { intervalMs: HEARTBEAT_MS, log }, async () => {
         const all = [...steps(batch.messages, config.AGGREGATOR_STEP_BYTES)];
         for (const [i, messages] of all.entries()) {
           if (!isRunning() || isStale()) return;
@@ -112,9 +111,7 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
           deps.onStep?.('committed');
           metrics.batch(output.counts, output.earnings.length);
         }
-      } finally {
-        clearInterval(beat);
-      }
+      });
     },
   });
 

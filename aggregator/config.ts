@@ -1,9 +1,7 @@
 // The aggregator's configuration (README "Configuration"); keys are the env names.
 import { z } from 'zod';
-import { port, stackEnv } from '../common/config.js';
+import { count, port, stackEnv } from '../common/config.js';
 import { topics } from '../schemas/topics.js';
-
-const count = (fallback: number) => z.coerce.number().int().min(0).default(fallback);
 
 export const aggregatorConfig = z.object({
   ...stackEnv,

@@ -8,6 +8,7 @@
 import { EventType } from '../schemas/beacon-json.js';
 import { decide, type CampaignSettings, type Decision } from './attribution.js';
 import { readRecord, type InEvent } from './records.js';
+import { deadLetter } from '../schemas/records.js';
 import { attributionRow, earningMessage, eventRow, type AttributionRow, type EventRow, type OutMessage } from './rows.js';
 import { stateKeys, type Snapshot, type StateWrite } from './state.js';
 
@@ -71,10 +72,7 @@ export async function processBatch(
     const read = readRecord(m.value, { topic: batch.topic, partition: batch.partition, offset: m.offset });
     if (read.ok) events.push(...read.events);
     else {
-      out.deadLetters.push({
-        key: m.key?.toString() ?? '', value: m.value ?? Buffer.alloc(0),
-        headers: { dlq_reason: read.reason, dlq_topic: batch.topic, dlq_partition: String(batch.partition), dlq_offset: m.offset },
-      });
+      out.deadLetters.push(deadLetter(m, read.reason, batch));
       out.counts.deadLettered++;
     }
   }

@@ -1,8 +1,8 @@
 // What a decided event becomes: its ads.events row, its ads.attributions row (when attributed) and
 // its earnings.verified.v1 record (when it earns). Column layout: schemas/migrations/clickhouse.
-import { nameUuid } from '../common/name-uuid.js';
 import { EventType } from '../schemas/beacon-json.js';
 import { pipeline } from '../schemas/gen/messages.js';
+import { earningId } from '../schemas/records.js';
 import type { Decision } from './attribution.js';
 import type { InEvent } from './records.js';
 
@@ -25,9 +25,6 @@ export function attributionRow(e: InEvent, d: Decision) {
   };
 }
 export type AttributionRow = NonNullable<ReturnType<typeof attributionRow>>;
-
-/** A stable earning id from the source event id: replays give the same earning id. */
-export const earningId = (sourceEventId: string): string => nameUuid(`earning/v1/${sourceEventId}`);
 
 export interface OutMessage { key: string; value: Buffer; headers?: Record<string, string> }
 

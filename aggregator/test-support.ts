@@ -1,7 +1,7 @@
 // Integration-test harness: an aggregator's world on the real local stack, all of it private to the
 // test (ClickHouse and Postgres databases, topics, consumer group, Redis key prefix), records to feed
 // it, aggregators in-process or as killable child processes, and the waits and counts tests need.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -12,7 +12,7 @@ import { stopAll } from '../common/shutdown.js';
 import { EventType } from '../schemas/beacon-json.js';
 import { pipeline } from '../schemas/gen/messages.js';
 import { ensureTopics, migrateClickhouse, migratePostgres } from '../schemas/migrate.js';
-import { consumeTopic, waitDrained, createTestClickhouse, createTestPostgres, env, silentLog, uniqueName } from '../test/support.js';
+import { consumeTopic, createTestClickhouse, createTestPostgres, env, silentLog, spawnEntry, uniqueName, waitDrained } from '../test/support.js';
 import { createAggregator } from './app.js';
 import { aggregatorConfig } from './config.js';
 
@@ -90,12 +90,9 @@ export async function createAggregatorWorld(opts: { partitions?: number; env?: R
 
     /** An aggregator as a child process; with CRASH_AT it SIGKILLs itself at that step. */
     spawn(extra: Record<string, string> = {}) {
-      const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'test-crash-main.ts')], {
-        env: { ...process.env, ...childEnv, ...extra }, stdio: ['ignore', 'ignore', 'inherit'],
-      });
-      children.add(child);
-      const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code)));
-      return { child, exited };
+      const spawned = spawnEntry(join(import.meta.dirname, 'test-crash-main.ts'), { ...childEnv, ...extra });
+      children.add(spawned.child);
+      return spawned;
     },
 
     /** Waits until the group has committed every record of the beacon topic. */

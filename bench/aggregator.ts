@@ -2,7 +2,7 @@
 // with the consumer group's lag back to zero, next to a bare consume-and-insert baseline measured in
 // the same run (interleaved rounds, medians); then the latency from produce to queryable at a steady
 // rate. Writes its section of bench/RESULTS.md, prints one final line, exits 1 when a target is missed.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,10 +12,11 @@ import kafkajs from 'kafkajs';
 import { createKafka } from '../common/kafka.js';
 import { EventType } from '../schemas/beacon-json.js';
 import { pipeline } from '../schemas/gen/messages.js';
-import { ensureTopics, migrateClickhouse } from '../schemas/migrate.js';
-import { cpuSeconds, rssMb } from './proc.js';
+import { migrateClickhouse } from '../schemas/migrate.js';
+import { groupLag, waitForMembers } from '../test/support.js';
+import { cpuSeconds, rssMb, startService, stopService } from './proc.js';
 import { median, writeSection } from './results.js';
-import { env, log, root, stackUp } from './setup.js';
+import { benchTopics, env, log, root, stackUp } from './setup.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 600_000);
@@ -38,14 +39,7 @@ await admin.connect();
 const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: kafkajs.Partitioners.DefaultPartitioner });
 await producer.connect();
 const redisPrefix = `bench:${run}:`;
-const topicsMade: string[] = [];
-
-async function newTopic(name: string, partitions = 6) {
-  const topic = `bench.${name}.${run}`;
-  await ensureTopics([{ name: topic, partitions, retentionMs: 3_600_000, key: 'user_id', value: '' }], { kafka, log });
-  topicsMade.push(topic);
-  return topic;
-}
+const { newTopic, made: topicsMade } = benchTopics(kafka, run);
 const [earnings, deadLetters] = [await newTopic('earnings', 1), await newTopic('deadletters', 1)];
 
 // Realistic traffic: 20,000 users, records of 10 events of one user, mostly impressions, with the
@@ -80,27 +74,15 @@ async function produce(topic: string, recs: { key: string; value: Buffer }[]) {
 const count = async (database: string) =>
   Number((await (await ch.query({ query: `SELECT count() AS n FROM ${database}.events`, format: 'JSONEachRow' })).json<{ n: string }>())[0]!.n);
 
-async function lag(group: string, topic: string) {
-  const ends = await admin.fetchTopicOffsets(topic);
-  const [committed] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
-  return ends.reduce((s, p) => s + Number(p.high) - Math.max(0, Number(committed?.partitions.find((c) => c.partition === p.partition)?.offset ?? 0)), 0);
-}
 
 function start(kind: 'aggregator' | 'baseline', topic: string, group: string): ChildProcess {
   const entry = kind === 'aggregator' ? 'aggregator/main.ts' : 'bench/baseline-consume.ts';
-  return spawn(process.execPath, ['--max-semi-space-size=16', '--import', 'tsx', join(root, entry)], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env: {
-      ...process.env, LOG_LEVEL: 'warn', CLICKHOUSE_DATABASE: databases[kind], AGGREGATOR_PORT: '0', AGGREGATOR_TOPIC: topic, AGGREGATOR_GROUP: group,
+  return startService(entry, {
+      LOG_LEVEL: 'warn', CLICKHOUSE_DATABASE: databases[kind], AGGREGATOR_PORT: '0', AGGREGATOR_TOPIC: topic, AGGREGATOR_GROUP: group,
       AGGREGATOR_EARNINGS_TOPIC: earnings, AGGREGATOR_DEADLETTER_TOPIC: deadLetters, AGGREGATOR_REDIS_PREFIX: redisPrefix,
       BASELINE_TOPIC: topic, BASELINE_GROUP: group,
-    },
   });
 }
-const stop = async (child: ChildProcess) => {
-  child.kill('SIGTERM');
-  await new Promise((resolve) => child.once('exit', resolve));
-};
 
 interface Round { eventsPerS: number; cpu: number; peakRssMb: number }
 /** Preloads a topic, starts the consumer, and measures from the moment it holds its partitions
@@ -111,11 +93,7 @@ async function throughput(kind: 'aggregator' | 'baseline', round: number): Promi
   const group = `bench-${kind}-${round}-${run}`;
   const before = await count(databases[kind]);
   const child = start(kind, topic, group);
-  for (;;) {
-    const [described] = (await admin.describeGroups([group])).groups;
-    if (described?.state === 'Stable' && described.members.length > 0) break;
-    await sleep(20);
-  }
+  await waitForMembers(admin, group, { members: 1, timeoutMs: 60_000, pollMs: 20 });
   const t0 = performance.now();
   const cpu0 = cpuSeconds(child);
   let peak = 0;
@@ -123,11 +101,11 @@ async function throughput(kind: 'aggregator' | 'baseline', round: number): Promi
     await sleep(50);
     peak = Math.max(peak, rssMb(child));
     const n = (await count(databases[kind])) - before;
-    if (n >= EVENTS && (kind === 'baseline' || (await lag(group, topic)) === 0)) break;
+    if (n >= EVENTS && (kind === 'baseline' || (await groupLag(admin, group, topic)) === 0)) break;
   }
   const seconds = (performance.now() - t0) / 1000;
   const result = { eventsPerS: EVENTS / seconds, cpu: (cpuSeconds(child) - cpu0) / seconds, peakRssMb: peak };
-  await stop(child);
+  await stopService(child);
   return result;
 }
 
@@ -162,7 +140,7 @@ polling = false;
 await poller;
 const latencies = produced.map((p) => seen.find((s) => s.n >= p.total)!.t - p.t).sort((a, b) => a - b);
 const pct = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!;
-await stop(child);
+await stopService(child);
 
 const rounds: Record<'aggregator' | 'baseline', Round[]> = { aggregator: [], baseline: [] };
 for (let r = 1; r <= ROUNDS; r++) {

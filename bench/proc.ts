@@ -1,6 +1,18 @@
-// What a benchmark reads about its child processes from /proc: resident memory and CPU time.
-import type { ChildProcess } from 'node:child_process';
+// A benchmark's child processes: started as the services run in production, stopped with SIGTERM,
+// and what /proc says of them (resident memory and CPU time).
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { root } from './setup.js';
+
+/** A TypeScript entry point (relative to the repository root) as a service process, as `npm start` runs it. */
+export const startService = (entry: string, env: Record<string, string>): ChildProcess =>
+  spawn(process.execPath, ['--max-semi-space-size=16', '--import', 'tsx', join(root, entry)], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...env } });
+
+export async function stopService(child: ChildProcess): Promise<void> {
+  child.kill('SIGTERM');
+  await new Promise((resolve) => child.once('exit', resolve));
+}
 
 export const rssMb = (p: ChildProcess) => {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p.pid}/status`, 'utf8'));

@@ -3,25 +3,28 @@
 // run measures the hot-account problem: the service posting one earning per database transaction
 // ("before") against its batches ("after"), interleaved rounds, medians. Then the posting latency at
 // a steady rate. Writes its section of bench/RESULTS.md, prints one final line, exits 1 on a miss.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Queue } from 'bullmq';
 import kafkajs from 'kafkajs';
 import pg from 'pg';
 import { withDatabase } from '../common/config.js';
 import { createKafka } from '../common/kafka.js';
-import { nameUuid } from '../common/name-uuid.js';
 import { audit } from '../rewards/audit.js';
 import { fundingTransfer } from '../rewards/earnings.js';
 import { fen } from '../rewards/ledger.js';
 import { createPgLedger } from '../rewards/ledger-pg.js';
 import { EventType } from '../schemas/beacon-json.js';
 import { pipeline } from '../schemas/gen/messages.js';
-import { ensureTopics, migratePostgres } from '../schemas/migrate.js';
-import { cpuSeconds, rssMb } from './proc.js';
+import { migratePostgres } from '../schemas/migrate.js';
+import { queues } from '../schemas/queues.js';
+import { earningId } from '../schemas/records.js';
+import { groupLag, waitForMembers } from '../test/support.js';
+import { cpuSeconds, rssMb, startService, stopService } from './proc.js';
 import { median, writeSection } from './results.js';
-import { env, log, root, stackUp } from './setup.js';
+import { benchTopics, env, log, root, stackUp } from './setup.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const EARNINGS = { after: Number(process.env.BENCH_EARNINGS ?? 200_000), before: Number(process.env.BENCH_EARNINGS_BEFORE ?? 3_000) };
@@ -51,13 +54,7 @@ const admin = kafka.admin();
 await admin.connect();
 const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: kafkajs.Partitioners.DefaultPartitioner });
 await producer.connect();
-const topicsMade: string[] = [];
-async function newTopic(name: string, partitions = 6) {
-  const topic = `bench.${name}.${run}`;
-  await ensureTopics([{ name: topic, partitions, retentionMs: 3_600_000, key: 'user_id', value: '' }], { kafka, log });
-  topicsMade.push(topic);
-  return topic;
-}
+const { newTopic, made: topicsMade } = benchTopics(kafka, run);
 const deadLetters = await newTopic('earnings-dlq', 1);
 
 /** `count` earnings: half for the hot campaign, the rest spread over the other 19; random users. */
@@ -67,7 +64,7 @@ function earnings(count: number, verifiedAt = Date.now()) {
     const campaign = Math.random() < 0.5 ? 0 : 1 + Math.floor(Math.random() * (CAMPAIGNS - 1));
     const sourceEventId = randomUUID();
     const value = pipeline.v1.VerifiedEarning.encode({
-      version: 1, earningId: nameUuid(`earning/v1/${sourceEventId}`), sourceEventId, appId: 'bench.app', userId: user, campaignId: `campaign-${campaign}`,
+      version: 1, earningId: earningId(sourceEventId), sourceEventId, appId: 'bench.app', userId: user, campaignId: `campaign-${campaign}`,
       type: Math.random() < 0.9 ? EventType.REWARD_COMPLETE : EventType.CONVERSION, eventTime: verifiedAt - 60_000, verifiedAt,
     }).finish();
     return { key: user, value: Buffer.from(value) };
@@ -78,22 +75,10 @@ async function produce(topic: string, messages: { key: string; value: Buffer }[]
 }
 
 function start(topic: string, group: string, batch: string): ChildProcess {
-  return spawn(process.execPath, ['--max-semi-space-size=16', '--import', 'tsx', join(root, 'rewards/main.ts')], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env: {
-      ...process.env, LOG_LEVEL: 'error', DATABASE_URL: url, REWARDS_PORT: '0', REWARDS_TOPIC: topic, REWARDS_GROUP: group,
-      REWARDS_DEADLETTER_TOPIC: deadLetters, REWARDS_BATCH_MAX: batch, REWARDS_PAYOUT_QUEUE_PREFIX: `bench-${run}`,
-    },
+  return startService('rewards/main.ts', {
+    LOG_LEVEL: 'error', DATABASE_URL: url, REWARDS_PORT: '0', REWARDS_TOPIC: topic, REWARDS_GROUP: group,
+    REWARDS_DEADLETTER_TOPIC: deadLetters, REWARDS_BATCH_MAX: batch, REWARDS_PAYOUT_QUEUE_PREFIX: `bench-${run}`,
   });
-}
-const stop = async (child: ChildProcess) => {
-  child.kill('SIGTERM');
-  await new Promise((resolve) => child.once('exit', resolve));
-};
-async function lag(group: string, topic: string) {
-  const ends = await admin.fetchTopicOffsets(topic);
-  const [committed] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
-  return ends.reduce((s, p) => s + Number(p.high) - Math.max(0, Number(committed?.partitions.find((c) => c.partition === p.partition)?.offset ?? 0)), 0);
 }
 const posted = async () => Number((await pool.query<{ n: string }>('select count(*) as n from earnings')).rows[0]!.n);
 
@@ -104,21 +89,17 @@ async function throughput(mode: 'before' | 'after', round: number): Promise<Roun
   await produce(topic, earnings(EARNINGS[mode]));
   const group = `bench-${mode}-${round}-${run}`;
   const child = start(topic, group, batchMax[mode]);
-  for (;;) {
-    const [described] = (await admin.describeGroups([group])).groups;
-    if (described?.state === 'Stable' && described.members.length > 0) break;
-    await sleep(20);
-  }
+  await waitForMembers(admin, group, { members: 1, timeoutMs: 60_000, pollMs: 20 });
   const t0 = performance.now();
   const cpu0 = cpuSeconds(child);
   let peak = 0;
-  while ((await lag(group, topic)) > 0) {
+  while ((await groupLag(admin, group, topic)) > 0) {
     peak = Math.max(peak, rssMb(child));
     await sleep(50);
   }
   const seconds = (performance.now() - t0) / 1000;
   const result = { earningsPerS: EARNINGS[mode] / seconds, cpu: (cpuSeconds(child) - cpu0) / seconds, peakRssMb: peak };
-  await stop(child);
+  await stopService(child);
   return result;
 }
 
@@ -150,7 +131,7 @@ const { rows: [latency] } = await pool.query<{ p50: number; p99: number }>(`sele
   percentile_cont(0.5) within group (order by extract(epoch from recorded_at - verified_at) * 1000) as p50,
   percentile_cont(0.99) within group (order by extract(epoch from recorded_at - verified_at) * 1000) as p99
   from earnings where verified_at >= $1`, [steadyFrom]);
-await stop(steady);
+await stopService(steady);
 
 const client = await pool.connect();
 const audited = await audit(client);
@@ -158,7 +139,10 @@ client.release();
 const { rows: [totals] } = await pool.query<{ earnings: string; posted: string; payouts: string; transactions: string }>(`select count(*) as earnings,
   count(*) filter (where status = 'posted') as posted, (select count(*) from payouts) as payouts, (select count(*) from transactions) as transactions from earnings`);
 await admin.deleteTopics({ topics: topicsMade });
-await Promise.all([producer.disconnect(), admin.disconnect(), pool.end()]);
+// The payout requests the threshold handed to BullMQ.
+const queue = new Queue(queues.payoutRequests.name, { connection: { url: env.REDIS_URL }, prefix: `bench-${run}` });
+await queue.obliterate({ force: true });
+await Promise.all([producer.disconnect(), admin.disconnect(), pool.end(), queue.close()]);
 const adminDb = new pg.Client({ connectionString: withDatabase(env.DATABASE_URL, 'postgres') });
 await adminDb.connect();
 await adminDb.query(`drop database "${database}" with (force)`);

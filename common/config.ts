@@ -29,5 +29,8 @@ export const stackEnv = {
 export const withDatabase = (url: string, database: string): string =>
   Object.assign(new URL(url), { pathname: `/${database}` }).href;
 
+/** A non-negative integer (a count, a size, a duration in ms). */
+export const count = (fallback: number) => z.coerce.number().int().min(0).default(fallback);
+
 /** A TCP port; 0 asks the OS for a free one (tests, benchmarks). */
 export const port = (fallback: number) => z.coerce.number().int().min(0).max(65_535).default(fallback);

@@ -10,6 +10,19 @@ const levels: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.ERROR]: 'error', [logLevel.WARN]: 'warn', [logLevel.INFO]: 'info', [logLevel.DEBUG]: 'debug',
 };
 
+/**
+ * Runs `work` (an eachBatch's) while heartbeating the group every `intervalMs`: a batch that works
+ * or waits longer than the session would otherwise get its member thrown out and redelivered.
+ */
+export async function withHeartbeats<T>(heartbeat: () => Promise<void>, opts: { intervalMs: number; log: Logger }, work: () => Promise<T>): Promise<T> {
+  const beat = setInterval(() => void heartbeat().catch((err: unknown) => opts.log.debug({ err }, 'heartbeat_failed')), opts.intervalMs);
+  try {
+    return await work();
+  } finally {
+    clearInterval(beat);
+  }
+}
+
 export function createKafka(config: { KAFKA_BROKERS: string[]; clientId: string }, deps: { log: Logger }): Kafka {
   const log = deps.log.child({ mod: 'kafkajs' });
   return new Kafka({

@@ -4,10 +4,11 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { createKafka } from '../common/kafka.js';
+import { createKafka, withHeartbeats } from '../common/kafka.js';
 import type { Logger } from '../common/log.js';
 import type { Stoppable } from '../common/shutdown.js';
 import { queues, type PayoutRequestJob } from '../schemas/queues.js';
+import { deadLetter } from '../schemas/records.js';
 import { createApi } from './api.js';
 import type { RewardsConfig } from './config.js';
 import { createEarningsPoster } from './earnings-pg.js';
@@ -71,16 +72,12 @@ export async function createRewards(config: RewardsConfig, deps: { log: Logger; 
     autoCommit: false,
     partitionsConsumedConcurrently: config.REWARDS_PARTITIONS_CONCURRENTLY,
     eachBatch: async ({ batch, heartbeat, isRunning, isStale }) => {
-      const beat = setInterval(() => void heartbeat().catch((err: unknown) => log.debug({ err }, 'heartbeat_failed')), HEARTBEAT_MS);
-      try {
+      await withHeartbeats(heartbeat, { intervalMs: HEARTBEAT_MS, log }, async () => {
         for (let start = 0; start < batch.messages.length; start += config.REWARDS_BATCH_MAX) {
           if (!isRunning() || isStale()) return;
           const messages = batch.messages.slice(start, start + config.REWARDS_BATCH_MAX);
           const read = messages.map((m) => ({ m, r: readEarning(m.value) }));
-          const deadLetters = read.flatMap(({ m, r }) => (r.ok ? [] : [{
-            key: m.key, value: m.value,
-            headers: { dlq_reason: r.reason, dlq_topic: batch.topic, dlq_partition: String(batch.partition), dlq_offset: m.offset },
-          }]));
+          const deadLetters = read.flatMap(({ m, r }) => (r.ok ? [] : [deadLetter(m, r.reason, batch)]));
           if (deadLetters.length > 0) await producer.send({ topic: config.REWARDS_DEADLETTER_TOPIC, messages: deadLetters, acks: -1 });
           const done = metrics.batchTimer();
           const posted = await postEarnings(read.flatMap(({ r }) => (r.ok ? [r.earning] : [])));
@@ -93,9 +90,7 @@ export async function createRewards(config: RewardsConfig, deps: { log: Logger; 
           metrics.deadLettered(deadLetters.length);
           posted.payouts.forEach((p) => metrics.payoutRequested(p.source));
         }
-      } finally {
-        clearInterval(beat);
-      }
+      });
     },
   });
 

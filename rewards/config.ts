@@ -1,11 +1,10 @@
 // The rewards service's configuration (README "Configuration"); keys are the env names. The secrets
 // default to development values so the local stack runs as is; main.ts warns when they are in use.
 import { z } from 'zod';
-import { port, stackEnv } from '../common/config.js';
+import { count, port, stackEnv } from '../common/config.js';
 import { topics } from '../schemas/topics.js';
 import { fen } from './ledger.js';
 
-const count = (fallback: number) => z.coerce.number().int().min(0).default(fallback);
 const fenAmount = (fallback: number) => z.coerce.bigint().min(1n).default(BigInt(fallback)).transform(fen);
 
 export const devSecrets = {

@@ -44,13 +44,20 @@ export type TransferResult =
   | { status: 'exceeds_balance'; account: AccountRef }
   | { status: 'invalid'; reason: string };
 
+const hashes = new WeakMap<Transfer, Buffer>(); // planned, then written: hashed once
+
 /** What identifies a transfer's content, so a retry can be told from a conflicting reuse of its key. */
 export function contentHash(t: Transfer): Buffer {
-  const postings = t.postings.map((p) => `${accountKey(p.account)} ${p.side} ${p.amount}`);
-  return createHash('sha256').update(JSON.stringify([t.kind, t.reference, postings])).digest();
+  let hash = hashes.get(t);
+  if (!hash) {
+    const postings = t.postings.map((p) => `${accountKey(p.account)} ${p.side} ${p.amount}`);
+    hash = createHash('sha256').update(JSON.stringify([t.kind, t.reference, postings])).digest();
+    hashes.set(t, hash);
+  }
+  return hash;
 }
 
-export function invalidReason(t: Transfer): string | undefined {
+function invalidReason(t: Transfer): string | undefined {
   if (t.key.length === 0 || t.key.length > 200) return 'key must be 1..200 characters';
   if (t.postings.length < 2) return 'a transfer needs at least two postings';
   const net = new Map<string, bigint>();
@@ -65,7 +72,7 @@ export function invalidReason(t: Transfer): string | undefined {
 export interface Existing { hash: Buffer }
 
 /** Whether a posting can lower a balance that may not go below zero. */
-export const canOverdraw = (p: Posting) => accountTypes[p.account.type].noOverdraft && p.side !== accountTypes[p.account.type].normal;
+const canOverdraw = (p: Posting) => accountTypes[p.account.type].noOverdraft && p.side !== accountTypes[p.account.type].normal;
 
 /**
  * Checks `transfers` in order. `accounts` holds a locked snapshot of every account a transfer could

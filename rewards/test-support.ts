@@ -4,20 +4,19 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import kafkajs from 'kafkajs';
 import pg from 'pg';
 import { loadConfig } from '../common/config.js';
 import { createKafka } from '../common/kafka.js';
-import { nameUuid } from '../common/name-uuid.js';
 import { stopAll } from '../common/shutdown.js';
 import { EventType } from '../schemas/beacon-json.js';
 import { pipeline } from '../schemas/gen/messages.js';
 import { ensureTopics, migratePostgres } from '../schemas/migrate.js';
 import { queues } from '../schemas/queues.js';
-import { createTestPostgres, env, silentLog, uniqueName, waitDrained } from '../test/support.js';
+import { earningId } from '../schemas/records.js';
+import { createTestPostgres, env, silentLog, spawnEntry, uniqueName, waitDrained, waitForMembers, withAdmin } from '../test/support.js';
 import { createRewards } from './app.js';
 import { audit } from './audit.js';
 import { signUserToken } from './auth.js';
@@ -30,7 +29,7 @@ export interface TestEarning { earningId: string; sourceEventId: string; userId:
 
 export function testEarning(userId: string, campaignId: string, over: Partial<TestEarning> = {}): TestEarning {
   const sourceEventId = randomUUID();
-  return { earningId: nameUuid(`earning/v1/${sourceEventId}`), sourceEventId, userId, campaignId, type: 'REWARD_COMPLETE', eventTime: Date.now(), verifiedAt: Date.now(), ...over };
+  return { earningId: earningId(sourceEventId), sourceEventId, userId, campaignId, type: 'REWARD_COMPLETE', eventTime: Date.now(), verifiedAt: Date.now(), ...over };
 }
 
 export const earningRecord = (e: TestEarning) => ({
@@ -102,29 +101,16 @@ export async function createRewardsWorld(opts: { partitions?: number; env?: Reco
 
     /** A rewards service as a child process; with CRASH_AT it SIGKILLs itself at that step. */
     spawn(extra: Record<string, string> = {}) {
-      const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'test-crash-main.ts')], {
-        env: { ...process.env, ...childEnv, ...extra }, stdio: ['ignore', 'ignore', 'inherit'],
-      });
-      children.add(child);
-      return { child, exited: new Promise<NodeJS.Signals | number | null>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code))) };
+      const spawned = spawnEntry(join(import.meta.dirname, 'test-crash-main.ts'), { ...childEnv, ...extra });
+      children.add(spawned.child);
+      return spawned;
     },
 
     drained: (group = childEnv.REWARDS_GROUP!, timeoutMs = 60_000) => waitDrained(kafka, { group, topic: topics.earnings, timeoutMs }),
 
     /** Waits until the consumer group has `n` members with partitions. */
-    async members(n: number, timeoutMs = 30_000) {
-      const admin = kafka.admin();
-      await admin.connect();
-      try {
-        for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(200)) {
-          const { groups: [g] } = await admin.describeGroups([childEnv.REWARDS_GROUP!]);
-          if (g?.state === 'Stable' && g.members.length >= n) return;
-        }
-        throw new Error(`the group never had ${n} members`);
-      } finally {
-        await admin.disconnect();
-      }
-    },
+    members: (n: number, timeoutMs = 30_000) =>
+      withAdmin(kafka, (admin) => waitForMembers(admin, childEnv.REWARDS_GROUP!, { members: n, timeoutMs, pollMs: 200 })),
 
     token: (userId: string) => signUserToken(config.REWARDS_TOKEN_SECRET, userId, { ttlS: 600, nowMs: Date.now() }),
 

@@ -1,9 +1,10 @@
 // Shared by integration tests: the stack's connection settings and per-test resources with unique
 // names. Everything a test creates is named *_test_*, and the drop helpers refuse any other name.
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
-import type { Kafka, KafkaMessage } from 'kafkajs';
+import type { Admin, Kafka, KafkaMessage } from 'kafkajs';
 import pg from 'pg';
 import { z } from 'zod';
 import { loadConfig, stackEnv, withDatabase } from '../common/config.js';
@@ -76,24 +77,49 @@ export async function consumeTopic(kafka: Kafka, topic: string, opts: { enough(m
   return messages;
 }
 
-/** Waits until consumer group `group` has committed every record of `topic`. */
-export async function waitDrained(kafka: Kafka, opts: { group: string; topic: string; timeoutMs: number }): Promise<void> {
+/** How many records of `topic` consumer group `group` has not committed yet. */
+export async function groupLag(admin: Admin, group: string, topic: string): Promise<number> {
+  const ends = await admin.fetchTopicOffsets(topic);
+  const [committed] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
+  return ends.reduce((sum, p) => {
+    const at = Number(committed?.partitions.find((c) => c.partition === p.partition)?.offset ?? -1);
+    return sum + Number(p.high) - Math.max(at, 0);
+  }, 0);
+}
+
+/** Waits until consumer group `group` is stable with at least `members` members, polling every `pollMs`. */
+export async function waitForMembers(admin: Admin, group: string, opts: { members: number; timeoutMs: number; pollMs: number }): Promise<void> {
+  for (const deadline = Date.now() + opts.timeoutMs; Date.now() < deadline; await sleep(opts.pollMs)) {
+    const { groups: [g] } = await admin.describeGroups([group]);
+    if (g?.state === 'Stable' && g.members.length >= opts.members) return;
+  }
+  throw new Error(`consumer group ${group} never had ${opts.members} members`);
+}
+
+/** Runs `fn` with a connected admin client. */
+export async function withAdmin<T>(kafka: Kafka, fn: (admin: Admin) => Promise<T>): Promise<T> {
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const deadline = Date.now() + opts.timeoutMs;
-    for (;;) {
-      const ends = await admin.fetchTopicOffsets(opts.topic);
-      const [committed] = await admin.fetchOffsets({ groupId: opts.group, topics: [opts.topic] });
-      const lag = ends.reduce((sum, p) => {
-        const at = Number(committed?.partitions.find((c) => c.partition === p.partition)?.offset ?? -1);
-        return sum + Number(p.high) - Math.max(at, 0);
-      }, 0);
-      if (lag === 0) return;
-      if (Date.now() > deadline) throw new Error(`consumer group ${opts.group} still ${lag} records behind on ${opts.topic}`);
-      await sleep(200);
-    }
+    return await fn(admin);
   } finally {
     await admin.disconnect();
   }
+}
+
+/** Waits until consumer group `group` has committed every record of `topic`. */
+export function waitDrained(kafka: Kafka, opts: { group: string; topic: string; timeoutMs: number }): Promise<void> {
+  return withAdmin(kafka, async (admin) => {
+    for (const deadline = Date.now() + opts.timeoutMs; ; await sleep(200)) {
+      const lag = await groupLag(admin, opts.group, opts.topic);
+      if (lag === 0) return;
+      if (Date.now() > deadline) throw new Error(`consumer group ${opts.group} still ${lag} records behind on ${opts.topic}`);
+    }
+  });
+}
+
+/** A TypeScript entry point as a child process, and its exit (the signal, or else the code). */
+export function spawnEntry(entry: string, env: Record<string, string | undefined>) {
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  return { child, exited: new Promise<NodeJS.Signals | number | null>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code))) };
 }
