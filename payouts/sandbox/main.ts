@@ -1,18 +1,35 @@
 // The WeChat Pay sandbox process (the default payout provider when no merchant credentials are set).
 import { z } from 'zod';
-import { loadConfig, port } from '../../common/config.js';
+import { count, loadConfig, port } from '../../common/config.js';
 import { createLogger } from '../../common/log.js';
 import { handleShutdown } from '../../common/shutdown.js';
+import { sandboxMerchant } from './defaults.js';
 import { startSandbox } from './server.js';
 
 const config = loadConfig(z.object({
   SANDBOX_HOST: z.string().default('127.0.0.1'),
   SANDBOX_PORT: port(8090),
-  SANDBOX_APPID: z.string().min(1).default('wxd0000000sandbox'),
+  SANDBOX_TLS_PORT: port(8091),
+  SANDBOX_CERT_DIR: z.string().default(sandboxMerchant.certDir),
+  SANDBOX_APPID: z.string().min(1).default(sandboxMerchant.appid),
   SANDBOX_APP_SECRET: z.string().min(1).default('sandbox-app-secret'),
   SANDBOX_SEED: z.string().min(1).default('sandbox-seed'),
+  SANDBOX_MCHID: z.string().min(1).default(sandboxMerchant.mchid),
+  SANDBOX_API_V2_KEY: z.string().length(32).default(sandboxMerchant.apiV2Key),
+  SANDBOX_API_V3_KEY: z.string().length(32).default(sandboxMerchant.apiV3Key),
+  SANDBOX_SIGN_WITH: z.enum(['platform', 'public_key']).default('platform'),
+  SANDBOX_BALANCE_FEN: count(100_000_000_00),
+  SANDBOX_USER_DAILY_LIMIT_FEN: count(500_000),
+  SANDBOX_TIME_SCALE: z.coerce.number().positive().max(1).default(0.001),
+  SANDBOX_STEP_MS: count(1_000),
+  SANDBOX_AUTO_CONFIRM_MS: z.coerce.number().int().min(-1).default(2_000),
   LOG_LEVEL: z.string().default('info'),
 }), process.env);
 const log = createLogger('wechat-sandbox', config.LOG_LEVEL);
-const sandbox = await startSandbox({ host: config.SANDBOX_HOST, port: config.SANDBOX_PORT, appid: config.SANDBOX_APPID, appSecret: config.SANDBOX_APP_SECRET, seed: config.SANDBOX_SEED }, { log, now: Date.now });
+const sandbox = await startSandbox({
+  host: config.SANDBOX_HOST, port: config.SANDBOX_PORT, tlsPort: config.SANDBOX_TLS_PORT, certDir: config.SANDBOX_CERT_DIR, seed: config.SANDBOX_SEED,
+  appid: config.SANDBOX_APPID, appSecret: config.SANDBOX_APP_SECRET, mchid: config.SANDBOX_MCHID, apiV2Key: config.SANDBOX_API_V2_KEY, apiV3Key: config.SANDBOX_API_V3_KEY,
+  signWith: config.SANDBOX_SIGN_WITH, balanceFen: config.SANDBOX_BALANCE_FEN, userDailyLimitFen: config.SANDBOX_USER_DAILY_LIMIT_FEN,
+  timeScale: config.SANDBOX_TIME_SCALE, stepMs: config.SANDBOX_STEP_MS, autoConfirmMs: config.SANDBOX_AUTO_CONFIRM_MS,
+}, { log, now: Date.now });
 handleShutdown([{ name: 'sandbox', stop: sandbox.stop }], { log });

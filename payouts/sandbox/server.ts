@@ -1,36 +1,204 @@
-// The WeChat Pay sandbox's HTTP server (a separate process; never mistaken for production: every
-// answer carries `x-sandbox: wechatpay`). It serves the WeChat endpoints the pipeline calls.
-import { createServer } from 'node:http';
+// The WeChat Pay sandbox's servers (a separate process; never mistaken for production: every answer
+// carries `x-sandbox: wechatpay`). The same routes are served over HTTP and over HTTPS; the HTTPS
+// listener asks for a client certificate, which the APIv2 transfer endpoints require, as WeChat's do.
+// Admin routes under /sandbox/ set faults, stand in for the user's confirm tap, and show state.
+import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../../common/log.js';
+import { parseV2Xml, toV2Xml } from '../wechat/v2-protocol.js';
+import { createBatchesSandbox } from './batches.js';
+import { billOf, createBillsSandbox, fundflowCsv } from './bills.js';
+import { createNotifier } from './callbacks.js';
+import { ensureSandboxCerts, sandboxPublicKeyId, serialOf } from './certs.js';
+import { createMerchant, type Faults } from './merchant.js';
 import { createOAuthSandbox } from './oauth.js';
+import { createTimers } from './timers.js';
+import { createTransferBillsSandbox } from './transfer-bills.js';
+import { createV2Sandbox } from './v2-transfers.js';
+import { checkV3Request, signedHeaders, v3Error, type SandboxKeys, type V3Reply } from './v3-auth.js';
 
-export interface SandboxConfig { host: string; port: number; appid: string; appSecret: string; seed: string }
+export interface SandboxConfig {
+  host: string; port: number; tlsPort: number; certDir: string; seed: string;
+  appid: string; appSecret: string; mchid: string; apiV2Key: string; apiV3Key: string;
+  signWith: 'platform' | 'public_key'; balanceFen: number; userDailyLimitFen: number;
+  /** Real durations are multiplied by this (1 = real time); the batch step, callback retries and bill expiry follow it. */
+  timeScale: number; stepMs: number; autoConfirmMs: number;
+}
+
+export function loadSandboxKeys(dir: string, mchid: string, signWith: SandboxKeys['signWith']): SandboxKeys & { tls: { key: Buffer; cert: Buffer; ca: Buffer } } {
+  const file = (name: string) => readFileSync(join(ensureSandboxCerts(dir, mchid), name));
+  const platformCert = file('platform_cert.pem');
+  return {
+    mchid, signWith,
+    merchantCert: new X509Certificate(file('apiclient_cert.pem')),
+    platform: { serial: serialOf(platformCert), privateKey: createPrivateKey(file('platform_key.pem')), publicKey: new X509Certificate(platformCert).publicKey },
+    publicKey: { id: sandboxPublicKeyId, privateKey: createPrivateKey(file('pubkey_key.pem')), publicKey: createPublicKey(file('pubkey.pem')) },
+    tls: { key: file('server_key.pem'), cert: file('server_cert.pem'), ca: file('ca_cert.pem') },
+  };
+}
+
+const readBody = (req: IncomingMessage) => new Promise<string>((resolve, reject) => {
+  const chunks: Buffer[] = [];
+  req.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve(Buffer.concat(chunks).toString('utf8'))).on('error', reject);
+});
+
+/** Routes whose answers the create-time faults apply to. */
+const creates = new Set(['POST /v3/transfer/batches', 'POST /v3/fund-app/mch-transfer/transfer-bills', 'POST /mmpaymkttransfers/promotion/transfers']);
 
 export async function startSandbox(config: SandboxConfig, deps: { log: Logger; now(): number }) {
   const log = deps.log.child({ mod: 'sandbox' });
+  const keys = loadSandboxKeys(config.certDir, config.mchid, config.signWith);
+  const timers = createTimers();
+  const merchant = createMerchant(config, deps);
+  const notifier = createNotifier({ apiV3Key: config.apiV3Key, timeScale: config.timeScale }, { keys, faults: merchant.faults, timers, log, now: deps.now });
+  const shared = { keys, merchant, notifier, timers, now: deps.now };
+  const batches = createBatchesSandbox({ stepMs: config.stepMs }, shared);
+  const bills = createTransferBillsSandbox({ stepMs: config.stepMs, confirmTimeoutMs: 86_400_000 * config.timeScale, autoConfirmMs: config.autoConfirmMs }, shared);
+  const v2 = createV2Sandbox(shared);
   const oauth = createOAuthSandbox(config, deps);
-  const server = createServer((req, res) => {
+  let baseUrl = '';
+  const statements = createBillsSandbox({ merchant, baseUrl: () => baseUrl, now: deps.now });
+  const nowS = () => Math.floor(deps.now() / 1000);
+
+  function v3Route(method: string, path: string, q: URLSearchParams): ((body: string, headers: Record<string, string | undefined>) => V3Reply) | undefined {
+    let m: RegExpExecArray | null;
+    if (method === 'POST' && path === '/v3/transfer/batches') return (body, headers) => batches.create({ method, path, body, headers });
+    if (method === 'GET' && (m = /^\/v3\/transfer\/batches\/out-batch-no\/([^/]+)$/.exec(path))) return () => batches.get(m![1]!, q);
+    if (method === 'GET' && (m = /^\/v3\/transfer\/batches\/out-batch-no\/([^/]+)\/details\/out-detail-no\/([^/]+)$/.exec(path))) return () => batches.detail(m![1]!, m![2]!);
+    if (method === 'POST' && path === '/v3/fund-app/mch-transfer/transfer-bills') return (body, headers) => bills.create({ method, path, body, headers });
+    if (method === 'GET' && (m = /^\/v3\/fund-app\/mch-transfer\/transfer-bills\/out-bill-no\/([^/]+)$/.exec(path))) return () => bills.get(m![1]!);
+    if (method === 'POST' && (m = /^\/v3\/fund-app\/mch-transfer\/transfer-bills\/out-bill-no\/([^/]+)\/cancel$/.exec(path))) return () => bills.cancel(m![1]!);
+    if (method === 'GET' && path === '/v3/bill/fundflowbill') return () => statements.fundflow(q);
+    return undefined;
+  }
+
+  /** The faults that answer before any work is done, for create routes. */
+  function refusal(route: string, v3: boolean): V3Reply | string | undefined {
+    if (!creates.has(route)) return undefined;
+    const f = merchant.faults;
+    if (merchant.take('frequencyLimited')) return v3 ? v3Error(429, 'FREQUENCY_LIMITED', '频率超限') : toV2Xml({ return_code: 'SUCCESS', result_code: 'FAIL', err_code: 'FREQ_LIMIT', err_code_des: '超过频率限制' });
+    if (merchant.take('systemError')) return v3 ? v3Error(500, 'SYSTEM_ERROR', '系统错误') : toV2Xml({ return_code: 'FAIL', return_msg: '系统繁忙', result_code: 'FAIL', err_code: 'SYSTEMERROR', err_code_des: '系统繁忙,请稍后再试' });
+    if (v3 && f.notEnough > 0 && merchant.take('notEnough')) return v3Error(403, 'NOT_ENOUGH', '商户运营账户资金不足');
+    return undefined;
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse, certified: boolean) {
     const url = new URL(req.url ?? '/', 'http://sandbox');
-    const json = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json', 'x-sandbox': 'wechatpay' }).end(JSON.stringify(body));
-    if (req.method === 'GET' && url.pathname === '/healthz') return json(200, { status: 'ok' });
-    if (req.method === 'GET' && url.pathname === '/connect/oauth2/authorize') {
+    const route = `${req.method} ${url.pathname}`;
+    const send = (status: number, body: string, headers: Record<string, string> = {}, type = 'application/json') =>
+      res.writeHead(status, { 'content-type': type, 'x-sandbox': 'wechatpay', ...headers }).end(body);
+    const json = (status: number, body: unknown) => send(status, JSON.stringify(body));
+    const body = await readBody(req);
+    if (route === 'GET /healthz') return json(200, { status: 'ok' });
+    if (route === 'GET /connect/oauth2/authorize') {
       const answer = oauth.authorize(url.searchParams);
-      if ('error' in answer) return json(400, { error: answer.error });
-      return res.writeHead(302, { location: answer.redirect, 'x-sandbox': 'wechatpay' }).end();
+      return 'error' in answer ? json(400, { error: answer.error }) : send(302, '', { location: answer.redirect });
     }
-    if (req.method === 'GET' && url.pathname === '/sns/oauth2/access_token') return json(200, oauth.accessToken(url.searchParams));
-    log.debug({ method: req.method, path: url.pathname }, 'sandbox_unknown_route');
+    if (route === 'GET /sns/oauth2/access_token') return json(200, oauth.accessToken(url.searchParams));
+    if (url.pathname.startsWith('/sandbox/')) return json(...admin(route, body));
+
+    if (merchant.faults.latencyMs > 0) await new Promise((r) => setTimeout(r, merchant.faults.latencyMs));
+    merchant.counted(route.replace(/\/(out-batch-no|out-detail-no|out-bill-no)\/[^/]+/g, '/$1/{no}'));
+    const hang = () => log.debug({ route }, 'sandbox_fault_no_answer');
+    const v3 = url.pathname.startsWith('/v3/');
+    if (v3) {
+      const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : v]));
+      const signed = (reply: V3Reply) => {
+        const text = reply.body === undefined ? '' : JSON.stringify(reply.body);
+        send(reply.status, text, signedHeaders(keys, headers['wechatpay-serial'], text, nowS()));
+      };
+      const unauthorized = checkV3Request(keys, { method: req.method ?? 'GET', path: `${url.pathname}${url.search}`, body, headers }, nowS());
+      if (unauthorized) return signed(unauthorized);
+      if (route === 'GET /v3/billdownload/file') {
+        const file = statements.download(url.searchParams.get('token') ?? '');
+        return file === undefined ? signed(v3Error(404, 'NOT_FOUND', '下载链接已过期')) : send(200, file, {}, 'text/plain; charset=utf-8');
+      }
+      const handler = v3Route(req.method ?? 'GET', url.pathname, url.searchParams);
+      if (!handler) return signed(v3Error(404, 'NOT_FOUND', '接口不存在'));
+      const refused = refusal(route, true);
+      if (refused) return signed(refused as V3Reply);
+      const reply = handler(body, headers);
+      if (creates.has(route) && merchant.take('timeoutAfterWork')) return hang();
+      if (creates.has(route) && merchant.take('systemErrorAfterWork')) return signed(v3Error(500, 'SYSTEM_ERROR', '系统错误'));
+      return signed(reply);
+    }
+    const xml = (text: string) => send(200, text, {}, 'text/xml; charset=utf-8');
+    if (route === 'POST /mmpaymkttransfers/promotion/transfers') {
+      const refused = certified ? refusal(route, false) : undefined;
+      if (refused) return xml(refused as string);
+      const answer = v2.transfer(body, certified);
+      if (merchant.take('timeoutAfterWork')) return hang();
+      if (merchant.take('systemErrorAfterWork')) return xml(toV2Xml({ return_code: 'FAIL', return_msg: '系统繁忙', err_code: 'SYSTEMERROR', err_code_des: '系统繁忙' }));
+      return xml(answer);
+    }
+    if (route === 'POST /mmpaymkttransfers/gettransferinfo') return xml(v2.query(body, certified));
+    if (route === 'POST /pay/downloadfundflow') {
+      const p = v2.admit(body, certified, 'mch_id');
+      if (typeof p === 'string') return xml(p);
+      if (p.sign_type !== 'HMAC-SHA256') return xml(toV2Xml({ return_code: 'FAIL', return_msg: 'sign_type必须为HMAC-SHA256' }));
+      const day = /^(\d{4})(\d{2})(\d{2})$/.exec(p.bill_date ?? '');
+      const flows = day ? billOf(merchant, `${day[1]}-${day[2]}-${day[3]}`, deps.now()) : 'none';
+      if (flows === 'creating') return xml(toV2Xml({ return_code: 'FAIL', return_msg: 'Bill Creating', error_code: '20003' }));
+      if (flows === 'none') return xml(toV2Xml({ return_code: 'FAIL', return_msg: 'No Bill Exist', error_code: '20002' }));
+      return send(200, fundflowCsv(flows, config.mchid), {}, 'text/plain; charset=utf-8');
+    }
+    log.debug({ route }, 'sandbox_unknown_route');
     return json(404, { errcode: 404, errmsg: 'not found' });
+  }
+
+  function admin(route: string, body: string): [number, unknown] {
+    if (route === 'POST /sandbox/faults') {
+      Object.assign(merchant.faults, JSON.parse(body || '{}') as Partial<Faults>);
+      return [200, merchant.faults];
+    }
+    if (route === 'POST /sandbox/topup') {
+      merchant.topUp(Number((JSON.parse(body || '{}') as { amountFen?: number }).amountFen ?? 0));
+      return [200, { balanceFen: merchant.balanceFen }];
+    }
+    const confirm = /^POST \/sandbox\/transfer-bills\/([^/]+)\/confirm$/.exec(route);
+    if (confirm) {
+      const reply = bills.confirm(confirm[1]!);
+      return [reply.status, reply.body];
+    }
+    if (route === 'GET /sandbox/state') {
+      const paid = merchant.flows.reduce((s, f) => s + (f.inOut === '支出' ? f.amountFen : f.business === '充值' ? 0 : -f.amountFen), 0);
+      return [200, { balanceFen: merchant.balanceFen, paidFen: paid, flows: merchant.flows.length, calls: Object.fromEntries(merchant.calls), callbacks: notifier.delivered, faults: merchant.faults }];
+    }
+    return [404, { error: 'unknown sandbox admin route' }];
+  }
+
+  const serve = (certifiedOf: (req: IncomingMessage) => boolean) => (req: IncomingMessage, res: ServerResponse) => {
+    handle(req, res, certifiedOf(req)).catch((err: unknown) => {
+      log.error({ err, url: req.url }, 'sandbox_request_failed');
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json', 'x-sandbox': 'wechatpay' }).end(JSON.stringify({ code: 'SYSTEM_ERROR', message: 'sandbox fault' }));
+    });
+  };
+  const merchantSerial = keys.merchantCert.serialNumber.toUpperCase();
+  const http = createServer(serve(() => false));
+  const https = createTlsServer({ ...keys.tls, requestCert: true, rejectUnauthorized: false }, serve((req) => {
+    const socket = req.socket as TLSSocket;
+    return socket.authorized && socket.getPeerCertificate().serialNumber?.toUpperCase() === merchantSerial;
+  }));
+  const listen = (server: Server, port: number) => new Promise<number>((resolve, reject) =>
+    server.once('error', reject).listen(port, config.host, () => resolve((server.address() as AddressInfo).port)));
+  const ports = { http: await listen(http, config.port), https: await listen(https, config.tlsPort) };
+  baseUrl = `https://127.0.0.1:${ports.https}`;
+  log.info({ port: ports.http, tlsPort: ports.https, signWith: config.signWith, timeScale: config.timeScale }, 'sandbox_started');
+  const close = (server: Server) => new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
   });
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(config.port, config.host, resolve));
-  log.info({ port: (server.address() as AddressInfo).port }, 'sandbox_started');
   return {
-    port: (server.address() as AddressInfo).port,
-    oauth,
-    stop: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
+    port: ports.http, tlsPort: ports.https, oauth, merchant, keys,
+    stop: async () => {
+      timers.stop();
+      await Promise.all([close(http), close(https as unknown as Server)]);
+    },
   };
 }
+export type Sandbox = Awaited<ReturnType<typeof startSandbox>>;

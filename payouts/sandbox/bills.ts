@@ -1,0 +1,54 @@
+// The sandbox's fund-flow bills (reference/wechatpay.md §6): the merchant's money movements of a
+// China calendar day in WeChat's CSV (UTF-8 BOM, backtick-prefixed fields, two summary lines),
+// ready after 10:00 the next day. v3 answers the SHA1 and a download URL; v2 answers the file.
+import { createHash, randomBytes } from 'node:crypto';
+import type { FundFlow, Merchant } from './merchant.js';
+import { v3Error, type V3Reply } from './v3-auth.js';
+
+const DAY_MS = 86_400_000;
+const CHINA_MS = 8 * 3_600_000;
+const yuan = (fen: number) => (fen / 100).toFixed(2);
+const HEADER = '记账时间,微信支付业务单号,资金流水单号,业务名称,业务类型,收支类型,收支金额(元),账户结余(元),资金变更提交申请人,备注,业务凭证号';
+const SUMMARY = '资金流水总笔数,收入笔数,收入金额,支出笔数,支出金额';
+
+export function fundflowCsv(flows: FundFlow[], mchid: string): string {
+  const row = (f: FundFlow) => [
+    new Date(f.at + CHINA_MS).toISOString().slice(0, 19).replace('T', ' '), f.wechatNo, f.flowNo, f.business, f.inOut === '支出' ? '企业付款' : '退款', f.inOut,
+    yuan(f.amountFen), yuan(f.balanceFen), mchid, f.remark, f.voucherNo,
+  ].map((v) => `\`${v}`).join(',');
+  const side = (s: FundFlow['inOut']) => flows.filter((f) => f.inOut === s);
+  const total = (fs: FundFlow[]) => yuan(fs.reduce((n, f) => n + f.amountFen, 0));
+  const summary = [flows.length, side('收入').length, total(side('收入')), side('支出').length, total(side('支出'))].map((v) => `\`${v}`).join(',');
+  return `\uFEFF${HEADER}\n${flows.map(row).join('\n')}${flows.length ? '\n' : ''}${SUMMARY}\n${summary}\n`;
+}
+
+/** The day's movements, or why there is no bill: not made yet (before 10:00 the next day), or none. */
+export function billOf(m: Merchant, day: string, nowMs: number): FundFlow[] | 'creating' | 'none' {
+  const start = Date.parse(`${day}T00:00:00Z`) - CHINA_MS;
+  if (!m.faults.billsAtOnce && nowMs < start + DAY_MS + 10 * 3_600_000) return 'creating';
+  const flows = m.flows.filter((f) => f.at >= start && f.at < start + DAY_MS);
+  return flows.length ? flows : 'none';
+}
+
+export function createBillsSandbox(deps: { merchant: Merchant; baseUrl(): string; now(): number }) {
+  const files = new Map<string, { text: string; expiresAt: number }>();
+  return {
+    /** GET /v3/bill/fundflowbill?bill_date=yyyy-MM-dd&account_type=BASIC */
+    fundflow(q: URLSearchParams): V3Reply {
+      const day = q.get('bill_date') ?? '';
+      if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || !['BASIC', 'OPERATION', 'FEES'].includes(q.get('account_type') ?? 'BASIC')) return v3Error(400, 'PARAM_ERROR', 'bill_date或account_type不正确');
+      const flows = billOf(deps.merchant, day, deps.now());
+      if (flows === 'creating') return v3Error(400, 'STATEMENT_CREATING', '账单生成中');
+      if (flows === 'none') return v3Error(400, 'NO_STATEMENT_EXIST', '要查询的账单不存在');
+      const text = fundflowCsv(flows, deps.merchant.config.mchid);
+      const token = randomBytes(16).toString('hex');
+      files.set(token, { text, expiresAt: deps.now() + 5 * 60_000 });
+      return { status: 200, body: { hash_type: 'SHA1', hash_value: createHash('sha1').update(text).digest('hex'), download_url: `${deps.baseUrl()}/v3/billdownload/file?token=${token}` } };
+    },
+    /** GET /v3/billdownload/file?token=…: the file, unsigned. */
+    download(token: string): string | undefined {
+      const file = files.get(token);
+      return file && file.expiresAt > deps.now() ? file.text : undefined;
+    },
+  };
+}

@@ -1,0 +1,60 @@
+// The sandbox's callbacks (reference/wechatpay.md §3): an encrypted resource in a signed envelope,
+// POSTed to the notify_url until it answers 2xx, on WeChat's retry schedule (15 s … 6 h, 24 h 4 m in
+// all), compressed by `timeScale`. Faults: duplicates, reordering, a bad signature first, SIGNTEST
+// probes; a receiver must verify, dedupe and tolerate all of them.
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../../common/log.js';
+import { encryptResource } from '../wechat/v3-crypto.js';
+import type { Faults } from './merchant.js';
+import type { Timers } from './timers.js';
+import { signedHeaders, type SandboxKeys } from './v3-auth.js';
+
+export const RETRY_SCHEDULE_S = [15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10_800, 10_800, 10_800, 21_600, 21_600];
+
+/** China time, as WeChat writes it: 2025-11-22T10:00:00+08:00. */
+export const chinaTime = (ms: number) => `${new Date(ms + 8 * 3_600_000).toISOString().slice(0, 19)}+08:00`;
+
+export function createNotifier(config: { apiV3Key: string; timeScale: number }, deps: { keys: SandboxKeys; faults: Faults; timers: Timers; log: Logger; now(): number }) {
+  const later = deps.timers.later;
+  const delivered = { acked: 0, attempts: 0 };
+
+  async function post(url: string, body: string, corrupt: 'none' | 'bad' | 'signtest'): Promise<boolean> {
+    const headers = signedHeaders(deps.keys, undefined, body, Math.floor(deps.now() / 1000));
+    if (corrupt === 'bad') headers['wechatpay-signature'] = Buffer.from(`forged-${headers['wechatpay-signature']}`).toString('base64');
+    if (corrupt === 'signtest') headers['wechatpay-signature'] = `WECHATPAY/SIGNTEST/${headers['wechatpay-signature']!.slice(0, 32)}`;
+    delivered.attempts++;
+    try {
+      const res = await fetch(url, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(5_000) });
+      return res.status >= 200 && res.status < 300;
+    } catch {
+      return false;
+    }
+  }
+
+  function deliver(url: string, body: string, attempt: number, badFirst: boolean) {
+    void post(url, body, badFirst ? 'bad' : 'none').then((acked) => {
+      if (acked && !badFirst) return void delivered.acked++;
+      const wait = RETRY_SCHEDULE_S[attempt];
+      if (wait === undefined) return deps.log.warn({ url }, 'sandbox_callback_abandoned');
+      later(wait * 1000 * config.timeScale, () => deliver(url, body, attempt + 1, false));
+    });
+  }
+
+  return {
+    delivered,
+    /** Sends one callback: `resource` is encrypted with the APIv3 key under `originalType`. */
+    notify(url: string | undefined, eventType: string, summary: string, originalType: string, resource: unknown) {
+      if (!url) return;
+      const body = JSON.stringify({
+        id: randomUUID(), create_time: chinaTime(deps.now()), event_type: eventType, resource_type: 'encrypt-resource', summary,
+        resource: encryptResource(config.apiV3Key, JSON.stringify(resource), originalType, originalType),
+      });
+      const badFirst = deps.faults.badCallbackSignature > 0 && deps.faults.badCallbackSignature-- > 0;
+      const delayMs = deps.faults.reorderCallbacks ? 50 + Math.floor(Math.random() * 200) : 0;
+      if (deps.faults.signtestProbe) void post(url, body, 'signtest');
+      later(delayMs, () => deliver(url, body, 0, badFirst));
+      if (deps.faults.duplicateCallbacks) later(delayMs + 10, () => deliver(url, body, 0, false));
+    },
+  };
+}
+export type Notifier = ReturnType<typeof createNotifier>;

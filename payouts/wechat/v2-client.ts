@@ -1,0 +1,52 @@
+// The APIv2 client (reference/wechatpay.md §1, §2, §6): enterprise payment to change, its query, and
+// the bills, over mutual TLS with the merchant certificate. `return_code` says whether the request
+// got through, `result_code`/`err_code` what happened; the err_code is what counts (the official
+// SYSTEMERROR example comes with return_code=FAIL).
+import { randomBytes } from 'node:crypto';
+import { PipelineError } from '../../common/errors.js';
+import { wechatError, type WechatErrorInfo } from './errors.js';
+import type { Transport } from './transport.js';
+import { parseV2Xml, signV2, toV2Xml, verifyV2, type V2Params, type V2SignType } from './v2-protocol.js';
+
+export interface V2Config { mchid: string; appid: string; apiKey: string; signType: V2SignType }
+export type V2Answer = { ok: true; fields: Record<string, string> } | { ok: false; code: string; message: string; error: WechatErrorInfo; fields: Record<string, string> };
+
+export interface Transfer { partner_trade_no: string; openid: string; amount: number; desc: string; check_name: 'NO_CHECK' | 'FORCE_CHECK'; re_user_name?: string; spbill_create_ip: string }
+
+export function createV2Client(config: V2Config, deps: { transport: Transport }) {
+  const signed = (params: V2Params, type = config.signType) => {
+    const all = { ...params, nonce_str: randomBytes(16).toString('hex'), ...(type === 'MD5' ? {} : { sign_type: type }) };
+    return toV2Xml({ ...all, sign: signV2(all, config.apiKey, type) });
+  };
+  async function post(path: string, params: V2Params, opts: { signedAnswer: boolean }): Promise<V2Answer> {
+    const answer = await deps.transport.send('POST', path, { 'content-type': 'text/xml; charset=utf-8' }, signed(params));
+    const fields = parseV2Xml(answer.body.toString('utf8'));
+    if (!fields) throw new PipelineError('wechat_bad_answer', `${path} answered ${answer.status} without XML`, { retriable: true });
+    if (opts.signedAnswer && fields.return_code === 'SUCCESS' && !verifyV2(fields, config.apiKey)) {
+      throw new PipelineError('wechat_unverified_answer', `${path}: the answer's sign does not verify`, { retriable: true });
+    }
+    const code = fields.err_code ?? (fields.return_code === 'SUCCESS' ? undefined : 'SYSTEMERROR');
+    if (fields.return_code === 'SUCCESS' && fields.result_code === 'SUCCESS') return { ok: true, fields };
+    const errCode = code ?? 'SYSTEMERROR';
+    return { ok: false, code: errCode, message: fields.err_code_des ?? fields.return_msg ?? '', error: wechatError(errCode), fields };
+  }
+
+  return {
+    /** Transfer answers are unsigned (the SDKs' SIGNLESS list). */
+    transfer: (t: Transfer) => post('/mmpaymkttransfers/promotion/transfers', { mch_appid: config.appid, mchid: config.mchid, ...t }, { signedAnswer: false }),
+    /** Note the other field names: mch_id and appid. Status is SUCCESS | FAILED | PROCESSING. */
+    getTransferInfo: (partnerTradeNo: string) => post('/mmpaymkttransfers/gettransferinfo', { mch_id: config.mchid, appid: config.appid, partner_trade_no: partnerTradeNo }, { signedAnswer: false }),
+
+    /** The fund-flow bill of `billDate` (yyyyMMdd), as text; an error answer comes back as XML. */
+    async downloadFundflow(billDate: string): Promise<{ ok: true; text: string } | { ok: false; message: string }> {
+      const answer = await deps.transport.send('POST', '/pay/downloadfundflow', { 'content-type': 'text/xml; charset=utf-8' },
+        // downloadfundflow insists on HMAC-SHA256.
+        signed({ mch_id: config.mchid, appid: config.appid, bill_date: billDate, account_type: 'Basic' }, 'HMAC-SHA256'));
+      const text = answer.body.toString('utf8');
+      if (text.startsWith('<xml>')) return { ok: false, message: parseV2Xml(text)?.return_msg ?? text };
+      return { ok: true, text };
+    },
+  };
+}
+
+export type V2Client = ReturnType<typeof createV2Client>;

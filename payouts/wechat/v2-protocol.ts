@@ -1,0 +1,40 @@
+// APIv2's wire format (reference/wechatpay.md §1): flat XML under <xml>, signed with MD5 or
+// HMAC-SHA256 over the non-empty parameters sorted by name, joined as k=v&..., then `&key=<API key>`.
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { XMLParser } from 'fast-xml-parser';
+
+export type V2SignType = 'MD5' | 'HMAC-SHA256';
+export type V2Params = Record<string, string | number | undefined>;
+
+export function signV2(params: V2Params, apiKey: string, type: V2SignType): string {
+  const text = `${Object.keys(params).filter((k) => k !== 'sign' && params[k] !== undefined && params[k] !== '').sort()
+    .map((k) => `${k}=${params[k]}`).join('&')}&key=${apiKey}`;
+  const digest = type === 'MD5' ? createHash('md5').update(text, 'utf8') : createHmac('sha256', apiKey).update(text, 'utf8');
+  return digest.digest('hex').toUpperCase();
+}
+
+/** A 64-character sign is HMAC-SHA256 and a 32-character one MD5, unless `sign_type` says which. */
+export function verifyV2(params: Record<string, string>, apiKey: string): boolean {
+  const sign = params.sign ?? '';
+  const type: V2SignType = params.sign_type === 'HMAC-SHA256' || (!params.sign_type && sign.length === 64) ? 'HMAC-SHA256' : 'MD5';
+  const expected = Buffer.from(signV2(params, apiKey, type));
+  return expected.length === sign.length && timingSafeEqual(expected, Buffer.from(sign));
+}
+
+const cdata = (v: string) => `<![CDATA[${v.replaceAll(']]>', ']]]]><![CDATA[>')}]]>`;
+
+export const toV2Xml = (params: V2Params): string =>
+  `<xml>${Object.entries(params).filter(([, v]) => v !== undefined).map(([k, v]) => `<${k}>${cdata(String(v))}</${k}>`).join('')}</xml>`;
+
+const parser = new XMLParser({ parseTagValue: false, trimValues: false, processEntities: true });
+
+/** The flat fields under <xml>, all strings; undefined when the text is not such a document. */
+export function parseV2Xml(text: string): Record<string, string> | undefined {
+  try {
+    const root = (parser.parse(text) as { xml?: unknown }).xml;
+    if (!root || typeof root !== 'object') return undefined;
+    return Object.fromEntries(Object.entries(root).filter(([, v]) => typeof v === 'string' || typeof v === 'number').map(([k, v]) => [k, String(v)]));
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,91 @@
+// The APIv3 client (reference/wechatpay.md §3-§6): signs every request, verifies every signed answer
+// against the platform keys (certificate serials and PUB_KEY_IDs side by side), and speaks batch
+// transfers, transfer bills and bills. Answers are values; only a fault that leaves the outcome
+// unknown (network, timeout, an answer that does not verify) throws, as a retriable PipelineError.
+import { createHash, type KeyObject } from 'node:crypto';
+import { PipelineError } from '../../common/errors.js';
+import { wechatError, type WechatErrorInfo } from './errors.js';
+import type { Transport } from './transport.js';
+import { authorization, decryptResource, encryptSensitive, verifyWechatpay, type Merchant, type Resource } from './v3-crypto.js';
+
+export interface V3Config extends Merchant {
+  apiV3Key: string;
+  /** Keys that verify WeChat Pay's signatures, by serial (platform certificate serial or PUB_KEY_ID). */
+  platformKeys: ReadonlyMap<string, KeyObject>;
+  /** The serial whose key encrypts sensitive fields, sent as Wechatpay-Serial. */
+  encryptSerial: string;
+}
+
+export type V3Answer<T> = { ok: true; status: number; data: T } | { ok: false; status: number; code: string; message: string; error: WechatErrorInfo };
+
+export interface BatchDetail { out_detail_no: string; transfer_amount: number; transfer_remark: string; openid: string; user_name?: string }
+export interface CreateBatch { appid: string; out_batch_no: string; batch_name: string; batch_remark: string; total_amount: number; total_num: number; transfer_scene_id?: string; notify_url?: string; transfer_detail_list: BatchDetail[] }
+export interface BatchView {
+  transfer_batch: { out_batch_no: string; batch_id: string; batch_status: 'WAIT_PAY' | 'ACCEPTED' | 'PROCESSING' | 'FINISHED' | 'CLOSED'; close_reason?: string; total_num: number; success_num?: number; fail_num?: number };
+  transfer_detail_list?: { detail_id: string; out_detail_no: string; detail_status: 'INIT' | 'WAIT_PAY' | 'PROCESSING' | 'SUCCESS' | 'FAIL' }[];
+}
+export interface DetailView { out_detail_no: string; detail_id: string; detail_status: string; fail_reason?: string; transfer_amount: number; openid: string }
+export interface CreateBill { appid: string; out_bill_no: string; transfer_scene_id: string; openid: string; user_name?: string; transfer_amount: number; transfer_remark: string; notify_url?: string; transfer_scene_report_infos: { info_type: string; info_content: string }[] }
+export type BillState = 'ACCEPTED' | 'PROCESSING' | 'WAIT_USER_CONFIRM' | 'TRANSFERING' | 'SUCCESS' | 'FAIL' | 'CANCELING' | 'CANCELLED';
+export interface BillView { out_bill_no: string; transfer_bill_no: string; state: BillState; fail_reason?: string; package_info?: string; transfer_amount?: number }
+export interface Notification { id: string; create_time: string; event_type: string; resource_type: string; summary: string; resource: Resource }
+
+export function createV3Client(config: V3Config, deps: { transport: Transport; nowS(): number }) {
+  async function call<T>(method: 'GET' | 'POST', path: string, body?: unknown, extra: Record<string, string> = {}): Promise<V3Answer<T>> {
+    const text = body === undefined ? '' : JSON.stringify(body);
+    const headers: Record<string, string> = {
+      accept: 'application/json', 'user-agent': 'ads-rewards-payouts', ...extra,
+      authorization: authorization(config, { method, path, body: text }, { timestampS: deps.nowS() }),
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    };
+    const answer = await deps.transport.send(method, path, headers, text);
+    const raw = answer.body.toString('utf8');
+    const verified = verifyWechatpay(answer.headers, raw, config.platformKeys, deps.nowS());
+    if (!verified.ok) throw new PipelineError('wechat_unverified_answer', `${method} ${path} answered ${answer.status} without a valid signature (${verified.reason})`, { retriable: true });
+    const data = (raw ? JSON.parse(raw) : {}) as T & { code?: string; message?: string };
+    if (answer.status >= 200 && answer.status < 300) return { ok: true, status: answer.status, data };
+    const code = typeof data.code === 'string' ? data.code : `HTTP_${answer.status}`;
+    return { ok: false, status: answer.status, code, message: String(data.message ?? ''), error: wechatError(code) };
+  }
+  const encrypted = { 'wechatpay-serial': config.encryptSerial };
+  const q = (params: Record<string, string | number | boolean>) => new URLSearchParams(Object.entries(params).map(([k, v]): [string, string] => [k, String(v)])).toString();
+
+  return {
+    /** RSA-OAEP under the key named by `encryptSerial`, for `user_name` and `user_id_card`. */
+    encrypt: (plaintext: string) => encryptSensitive(config.platformKeys.get(config.encryptSerial)!, plaintext),
+    createBatch: (body: CreateBatch) => call<{ out_batch_no: string; batch_id: string; create_time: string; batch_status: string }>('POST', '/v3/transfer/batches', body, encrypted),
+    getBatch: (outBatchNo: string, page: { offset: number; limit: number }) =>
+      call<BatchView>('GET', `/v3/transfer/batches/out-batch-no/${outBatchNo}?${q({ need_query_detail: true, offset: page.offset, limit: page.limit, detail_status: 'ALL' })}`),
+    getDetail: (outBatchNo: string, outDetailNo: string) => call<DetailView>('GET', `/v3/transfer/batches/out-batch-no/${outBatchNo}/details/out-detail-no/${outDetailNo}`),
+    createBill: (body: CreateBill) => call<BillView>('POST', '/v3/fund-app/mch-transfer/transfer-bills', body, encrypted),
+    getBill: (outBillNo: string) => call<BillView>('GET', `/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/${outBillNo}`),
+    cancelBill: (outBillNo: string) => call<{ out_bill_no: string; state: BillState }>('POST', `/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/${outBillNo}/cancel`, {}),
+
+    /** The fund-flow bill of `billDate` (yyyy-MM-dd): fetched, downloaded, and checked against its SHA1. */
+    async fundflowBill(billDate: string): Promise<V3Answer<string>> {
+      const meta = await call<{ hash_type: string; hash_value: string; download_url: string }>('GET', `/v3/bill/fundflowbill?${q({ bill_date: billDate, account_type: 'BASIC' })}`);
+      if (!meta.ok) return meta;
+      const url = new URL(meta.data.download_url);
+      const path = `${url.pathname}${url.search}`;
+      // The file itself is not signed: its SHA1, from the signed answer above, vouches for it.
+      const file = await deps.transport.send('GET', path, { authorization: authorization(config, { method: 'GET', path, body: '' }, { timestampS: deps.nowS() }) });
+      if (file.status !== 200) return { ok: false, status: file.status, code: `HTTP_${file.status}`, message: 'bill download failed', error: wechatError('SYSTEM_ERROR') };
+      const sha1 = createHash('sha1').update(file.body).digest('hex');
+      if (sha1 !== meta.data.hash_value.toLowerCase()) throw new PipelineError('wechat_bill_corrupt', `bill ${billDate}: SHA1 ${sha1} is not ${meta.data.hash_value}`, { retriable: true });
+      return { ok: true, status: 200, data: file.body.toString('utf8') };
+    },
+
+    /** A callback: verified against the platform keys, then decrypted; undefined when it does not verify. */
+    readNotification(headers: Record<string, string | undefined>, body: string): { notification: Notification; resource: Record<string, unknown> } | { error: string } {
+      const verified = verifyWechatpay(headers, body, config.platformKeys, deps.nowS());
+      if (!verified.ok) return { error: verified.reason };
+      try {
+        const notification = JSON.parse(body) as Notification;
+        return { notification, resource: JSON.parse(decryptResource(config.apiV3Key, notification.resource)) as Record<string, unknown> };
+      } catch (err) {
+        return { error: `undecryptable: ${(err as Error).message}` };
+      }
+    },
+  };
+}
+export type V3Client = ReturnType<typeof createV3Client>;

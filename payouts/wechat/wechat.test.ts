@@ -1,0 +1,81 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { wechatError } from './errors.js';
+import { parseV2Xml, signV2, toV2Xml, verifyV2 } from './v2-protocol.js';
+import { authorization, decryptResource, decryptSensitive, encryptResource, encryptSensitive, parseAuthorization, verifyLines, verifyWechatpay, wechatpayHeaders } from './v3-crypto.js';
+
+// The worked example of WeChat Pay's APIv2 signature guide (pay.weixin.qq.com wiki, 4_3).
+const official = { appid: 'wxd930ea5d5a258f4f', mch_id: '10000100', device_info: '1000', body: 'test', nonce_str: 'ibuaiVcKdpRxkhJA' };
+const officialKey = '192006250b4c09247ec02edce69f6a2d';
+const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+
+describe('APIv2 signatures', () => {
+  it('reproduces the official MD5 and HMAC-SHA256 examples', () => {
+    expect(signV2(official, officialKey, 'MD5')).toBe('9A0A8659F005D6984697E2CA0A9CF3B7');
+    expect(signV2(official, officialKey, 'HMAC-SHA256')).toBe('6A9AE1657590FD6257D693A078E1C3E4BB6BA4DC30B23E0EE2496E54170DACD6');
+  });
+
+  it('leaves out empty values and the sign itself', () => {
+    expect(signV2({ ...official, empty: '', sign: 'X', none: undefined }, officialKey, 'MD5')).toBe('9A0A8659F005D6984697E2CA0A9CF3B7');
+  });
+
+  it('verifies by the sign length or sign_type, and refuses a changed field', () => {
+    expect(verifyV2({ ...official, sign: '9A0A8659F005D6984697E2CA0A9CF3B7' }, officialKey)).toBe(true);
+    expect(verifyV2({ ...official, sign: '6A9AE1657590FD6257D693A078E1C3E4BB6BA4DC30B23E0EE2496E54170DACD6' }, officialKey)).toBe(true);
+    expect(verifyV2({ ...official, body: 'tes', sign: '9A0A8659F005D6984697E2CA0A9CF3B7' }, officialKey)).toBe(false);
+    expect(verifyV2({ ...official }, officialKey)).toBe(false);
+  });
+
+  it('round-trips XML with CDATA, including a value that contains ]]>', () => {
+    const params = { a: 'x<y>&z', b: 'end]]>here', n: 100 };
+    expect(parseV2Xml(toV2Xml(params))).toEqual({ a: 'x<y>&z', b: 'end]]>here', n: '100' });
+    expect(parseV2Xml('not xml')).toBeUndefined();
+  });
+});
+
+describe('APIv3 crypto', () => {
+  const merchant = { mchid: '1900000109', serial: 'ABC123', privateKey };
+
+  it('signs the five request lines and names every Authorization parameter', () => {
+    const header = authorization(merchant, { method: 'POST', path: '/v3/transfer/batches?x=1', body: '{"a":1}' }, { timestampS: 1_700_000_000, nonce: 'N1' });
+    const p = parseAuthorization(header)!;
+    expect(p).toMatchObject({ mchid: '1900000109', nonce_str: 'N1', timestamp: '1700000000', serial_no: 'ABC123' });
+    expect(verifyLines(publicKey, ['POST', '/v3/transfer/batches?x=1', '1700000000', 'N1', '{"a":1}'], p.signature!)).toBe(true);
+    expect(verifyLines(publicKey, ['POST', '/v3/transfer/batches', '1700000000', 'N1', '{"a":1}'], p.signature!)).toBe(false);
+  });
+
+  it('verifies answers by serial within ±300 s and says why it refuses', () => {
+    const keys = new Map([['PUB_KEY_ID_1', publicKey]]);
+    const headers = wechatpayHeaders(privateKey, 'PUB_KEY_ID_1', '{"ok":true}', 1_700_000_000);
+    expect(verifyWechatpay(headers, '{"ok":true}', keys, 1_700_000_299)).toEqual({ ok: true });
+    expect(verifyWechatpay(headers, '{"ok":true}', keys, 1_700_000_300)).toEqual({ ok: false, reason: 'stale_timestamp' });
+    expect(verifyWechatpay(headers, '{"ok":false}', keys, 1_700_000_000)).toEqual({ ok: false, reason: 'bad_signature' });
+    expect(verifyWechatpay({ ...headers, 'wechatpay-serial': 'OTHER' }, '{"ok":true}', keys, 1_700_000_000)).toEqual({ ok: false, reason: 'unknown_serial' });
+    expect(verifyWechatpay({ ...headers, 'wechatpay-signature': 'WECHATPAY/SIGNTEST/abc' }, '{"ok":true}', keys, 1_700_000_000)).toEqual({ ok: false, reason: 'bad_signature' });
+  });
+
+  it('decrypts what it encrypts, and refuses a resource under another key or altered', () => {
+    const key = 'sandboxApiV3Key0123456789abcdefB';
+    const r = encryptResource(key, '{"out_batch_no":"B1"}', 'mch_payment', 'mch_payment');
+    expect(r.nonce).toHaveLength(12);
+    expect(decryptResource(key, r)).toBe('{"out_batch_no":"B1"}');
+    expect(() => decryptResource('sandboxApiV3Key0123456789abcdefX', r)).toThrow();
+    expect(() => decryptResource(key, { ...r, associated_data: 'other' })).toThrow();
+  });
+
+  it('encrypts sensitive fields with RSA-OAEP so only the private key reads them', () => {
+    const c = encryptSensitive(publicKey, '张三');
+    expect(c).not.toBe(encryptSensitive(publicKey, '张三'));
+    expect(decryptSensitive(privateKey, c)).toBe('张三');
+  });
+});
+
+describe('WeChat error codes', () => {
+  it.each([
+    ['SYSTEMERROR', true, false], ['SYSTEM_ERROR', true, false], ['NOT_FOUND', true, false], ['FREQUENCY_LIMITED', true, false], ['NOT_ENOUGH', true, false],
+    ['NAME_MISMATCH', false, true], ['OPENID_INVALID', false, true], ['SEND_FAILED', false, true], ['ACCOUNT_FROZEN', false, true],
+    ['FATAL_ERROR', false, false], ['INVALID_REQUEST', false, false], ['SIGN_ERROR', false, false], ['SOMETHING_NEW', false, false],
+  ])('%s is retriable=%s, final=%s', (code, retriable, final) => {
+    expect(wechatError(code)).toMatchObject({ retriable, final });
+  });
+});
