@@ -40,7 +40,7 @@ export const earningRecord = (e: TestEarning) => ({
 /** The WeChat Pay sandbox as its own process (as it runs in production's place), on a free port. */
 async function spawnSandbox(extra: Record<string, string>) {
   const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '../payouts/sandbox/main.ts')], {
-    env: { ...process.env, SANDBOX_PORT: '0', LOG_LEVEL: 'info', ...extra }, stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, SANDBOX_PORT: '0', SANDBOX_TLS_PORT: '0', LOG_LEVEL: 'info', ...extra }, stdio: ['ignore', 'pipe', 'inherit'],
   });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../../common/log.js';
-import { parseV2Xml, toV2Xml } from '../wechat/v2-protocol.js';
+import { toV2Xml } from '../wechat/v2-protocol.js';
 import { createBatchesSandbox } from './batches.js';
 import { billOf, createBillsSandbox, fundflowCsv } from './bills.js';
 import { createNotifier } from './callbacks.js';
