@@ -1,15 +1,12 @@
 // The user-facing HTTP API (CONTRACTS.md §3): balance, ledger history, WeChat linking and
-// withdrawals. Routing and every 4xx decision live here, independent of the HTTP server (http.ts).
-import { authenticate, mayActFor } from './auth.js';
+// withdrawals. Routing and every 4xx decision live here, independent of the HTTP server (common/http-server.ts).
+import { authenticate, mayActFor } from '../common/auth.js';
+import { apiError as error, type ApiRequest, type ApiResponse } from '../common/http-server.js';
 import { fen, type Fen } from './ledger.js';
 import type { PayoutsStore, WithdrawalResult } from './payouts-pg.js';
 import type { UsersStore } from './users-pg.js';
 import type { WechatOAuth } from './wechat-oauth.js';
 
-export interface ApiRequest { method: string; path: string; query: URLSearchParams; headers: Record<string, string | undefined>; body: Buffer }
-export interface ApiResponse { status: number; body: unknown; headers?: Record<string, string> }
-
-const error = (status: number, code: string, message: string): ApiResponse => ({ status, body: { error: code, message } });
 const USER_ID = /^[^/]{1,64}$/;
 const MAX_LIMIT = 200;
 

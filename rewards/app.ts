@@ -1,23 +1,23 @@
 // Builds a running rewards service from its config: the earnings-topic consumer that posts to the
 // ledger, the payout-request hand-off to BullMQ, and the user API. main.ts runs one; tests and
 // benchmarks run their own.
-import { Queue } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { createKafka, withHeartbeats } from '../common/kafka.js';
 import type { Logger } from '../common/log.js';
 import type { Stoppable } from '../common/shutdown.js';
-import { queues, type PayoutRequestJob } from '../schemas/queues.js';
+import { payoutOutcomes, queues, type PayoutOutcomeJob, type PayoutRequestJob } from '../schemas/queues.js';
 import { deadLetter } from '../schemas/records.js';
 import { createApi } from './api.js';
 import type { RewardsConfig } from './config.js';
 import { createEarningsPoster } from './earnings-pg.js';
-import { startApiServer } from './http.js';
+import { startApiServer } from '../common/http-server.js';
 import { createPgLedger } from './ledger-pg.js';
 import { createMetrics } from './metrics.js';
 import { createPayoutsStore } from './payouts-pg.js';
 import { readEarning } from './records.js';
-import { createSecretBox } from './secretbox.js';
+import { createSecretBox } from '../common/secretbox.js';
 import { createUsersStore } from './users-pg.js';
 import { createWechatOAuth } from './wechat-oauth.js';
 
@@ -53,6 +53,16 @@ export async function createRewards(config: RewardsConfig, deps: { log: Logger; 
   const requeue = config.REWARDS_REQUEUE_INTERVAL_MS > 0 ? setInterval(() => {
     payouts.requested(1_000).then(enqueue).catch((err: unknown) => log.warn({ err }, 'requeue_failed'));
   }, config.REWARDS_REQUEUE_INTERVAL_MS) : undefined;
+
+  // The payouts service's outcomes, applied to the ledger once each. A reversal that arrives before
+  // its settle fails the job, so BullMQ retries it after the settle.
+  const outcomeWorker = new Worker<PayoutOutcomeJob>(payoutOutcomes.name, async (job) => {
+    const result = await payouts.finish(job.data.payoutId, job.data.outcome, { by: 'payouts' });
+    if (result === 'not_yet') throw new Error(`payout ${job.data.payoutId}: reversal before its settle`);
+    if (result === 'already_finished' || result === 'not_found') log.error({ ...job.data, result }, 'payout_outcome_conflict');
+    metrics.payoutFinished(job.data.outcome, result);
+  }, { connection: redis.duplicate(), prefix: config.REWARDS_PAYOUT_QUEUE_PREFIX, concurrency: 8 });
+  outcomeWorker.on('failed', (job, err) => log.warn({ err, id: job?.id }, 'payout_outcome_failed'));
 
   const kafka = createKafka({ ...config, clientId: 'rewards' }, { log });
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
@@ -114,6 +124,7 @@ export async function createRewards(config: RewardsConfig, deps: { log: Logger; 
       clearInterval(requeue);
       await queue.close();
     } },
+    { name: 'outcomes', stop: () => outcomeWorker.close() },
     { name: 'producer', stop: () => producer.disconnect() },
     { name: 'http', stop: () => server.stop() },
     { name: 'consumer', stop: async () => {

@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { loadConfig } from '../common/config.js';
 import { loadSql } from '../common/sql.js';
-import { signUserToken } from './auth.js';
+import { signUserToken } from '../common/auth.js';
 import { rewardsConfig } from './config.js';
 import { fundingTransfer } from './earnings.js';
 import { fen } from './ledger.js';

@@ -12,6 +12,7 @@ export function createMetrics() {
   const paid = new client.Counter({ name: 'rewards_earned_fen_total', help: 'Fen credited to users', registers: [registry] });
   const deadLetters = new client.Counter({ name: 'rewards_dead_letters_total', help: 'Poison earnings records dead-lettered', registers: [registry] });
   const payouts = new client.Counter({ name: 'rewards_payouts_requested_total', help: 'Payout requests (with their hold) created', labelNames: ['source'], registers: [registry] });
+  const finished = new client.Counter({ name: 'rewards_payouts_finished_total', help: 'Payout outcomes from the payouts service, by outcome and result', labelNames: ['outcome', 'result'], registers: [registry] });
   const retries = new client.Counter({ name: 'rewards_ledger_retries_total', help: 'Units of work retried, by SQLSTATE', labelNames: ['code'], registers: [registry] });
   const batches = new client.Histogram({
     name: 'rewards_batch_seconds', help: 'Time to post one batch of earnings (one database transaction)',
@@ -29,6 +30,7 @@ export function createMetrics() {
     },
     deadLettered: (n: number) => deadLetters.inc(n),
     payoutRequested: (source: string) => payouts.inc({ source }),
+    payoutFinished: (outcome: string, result: string) => finished.inc({ outcome, result }),
     retried: (code: string) => retries.inc({ code }),
     batchTimer: () => batches.startTimer(),
     responded: (status: number) => requests.inc({ status: String(status) }),

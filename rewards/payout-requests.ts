@@ -17,18 +17,20 @@ export function payoutRequest(userId: string, amountFen: Fen, currency: string, 
   return { payoutId: nameUuid(`payout/v1/${idempotencyKey}`), userId, amountFen, currency, source, idempotencyKey };
 }
 
-export type PayoutPhase = 'hold' | 'settle' | 'release';
+export type PayoutPhase = 'hold' | 'settle' | 'release' | 'reverse';
 const phaseLegs: Record<PayoutPhase, ['user_available' | 'user_held' | 'payout_clearing', 'user_available' | 'user_held' | 'payout_clearing']> = {
   hold: ['user_available', 'user_held'],
   settle: ['user_held', 'payout_clearing'],
   release: ['user_held', 'user_available'],
+  // The provider failed a payout after paying it: the money comes back to the user.
+  reverse: ['payout_clearing', 'user_available'],
 };
 
 /** The ledger transfer of one phase of a payout; its key is the payout id and the phase. */
 export function payoutTransfer(p: Pick<PayoutRequest, 'payoutId' | 'userId' | 'amountFen' | 'currency'>, phase: PayoutPhase): Transfer {
   const [from, to] = phaseLegs[phase];
   return {
-    key: `payout:${p.payoutId}:${phase}`, kind: phase, reference: p.payoutId,
+    key: `payout:${p.payoutId}:${phase}`, kind: phase === 'reverse' ? 'reversal' : phase, reference: p.payoutId,
     postings: [
       { account: userAccount(from, p.userId, p.currency), side: 'debit', amount: p.amountFen },
       { account: userAccount(to, p.userId, p.currency), side: 'credit', amount: p.amountFen },

@@ -40,20 +40,26 @@ export function createPayoutsStore(config: { currency: string }, deps: { ledger:
     }),
 
     /**
-     * Settles (paid: held -> payout_clearing) or releases (failed: held -> available) a payout, once:
-     * a second call with the same outcome is a no-op, the other outcome is refused.
+     * Applies what the provider said about a payout, once: settle (paid: held -> payout_clearing),
+     * release (failed: held -> available), or reverse (failed after it was paid: payout_clearing ->
+     * available). A repeat is a no-op ('exists'); settle and release exclude each other; a reversal
+     * before its settle waits ('not_yet').
      */
     finish: (payoutId: string, phase: Exclude<PayoutPhase, 'hold'>, detail: Record<string, unknown> = {}) =>
-      deps.ledger.unitOfWork(async (tx): Promise<'created' | 'exists' | 'already_finished' | 'not_found'> => {
+      deps.ledger.unitOfWork(async (tx): Promise<'created' | 'exists' | 'already_finished' | 'not_yet' | 'not_found'> => {
         const payout = await findPayout(tx.db, { id: payoutId });
         if (!payout) return 'not_found';
-        const accounts = await tx.lock([userAccount('user_held', payout.userId, payout.currency), userAccount(phase === 'settle' ? 'payout_clearing' : 'user_available', payout.userId, payout.currency)]);
-        const other = payoutTransfer(payout, phase === 'settle' ? 'release' : 'settle');
-        if ((await tx.existing([other.key])).size > 0) return 'already_finished';
+        const [from, to] = { settle: ['user_held', 'payout_clearing'], release: ['user_held', 'user_available'], reverse: ['payout_clearing', 'user_available'] }[phase] as ['user_held' | 'payout_clearing', 'payout_clearing' | 'user_available'];
+        const accounts = await tx.lock([userAccount(from, payout.userId, payout.currency), userAccount(to, payout.userId, payout.currency)]);
+        const [settle, release] = [payoutTransfer(payout, 'settle').key, payoutTransfer(payout, 'release').key];
+        const done = await tx.existing([settle, release]);
+        if (phase === 'reverse' && !done.has(settle)) return done.has(release) ? 'already_finished' : 'not_yet';
+        if (phase !== 'reverse' && done.has(phase === 'settle' ? release : settle)) return 'already_finished';
         const { results } = await tx.post([payoutTransfer(payout, phase)], accounts);
         const status = results[0]!.status;
         if (status !== 'created' && status !== 'exists') throw new Error(`payout ${payoutId} ${phase}: ${status}`);
-        if (status === 'created') await tx.db.query(sql['set-payout-state'], [payoutId, phase === 'settle' ? 'paid' : 'released', JSON.stringify(detail)]);
+        const state = { settle: 'paid', release: 'released', reverse: 'reversed' }[phase];
+        if (status === 'created') await tx.db.query(sql['set-payout-state'], [payoutId, state, JSON.stringify(detail)]);
         return status;
       }),
 

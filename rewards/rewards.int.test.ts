@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { consumeTopic } from '../test/support.js';
 import { fen } from './ledger.js';
-import { createSecretBox } from './secretbox.js';
+import { createSecretBox } from '../common/secretbox.js';
 import { createRewardsWorld, testEarning, type RewardsWorld } from './test-support.js';
 
 let world: RewardsWorld | undefined;

@@ -19,7 +19,7 @@ import { earningId } from '../schemas/records.js';
 import { createTestPostgres, env, silentLog, spawnEntry, uniqueName, waitDrained, waitForMembers, withAdmin } from '../test/support.js';
 import { createRewards } from './app.js';
 import { audit } from './audit.js';
-import { signUserToken } from './auth.js';
+import { signUserToken } from '../common/auth.js';
 import { rewardsConfig } from './config.js';
 import { fundingTransfer } from './earnings.js';
 import { fen } from './ledger.js';
@@ -42,20 +42,20 @@ async function spawnSandbox(extra: Record<string, string>) {
   const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '../payouts/sandbox/main.ts')], {
     env: { ...process.env, SANDBOX_PORT: '0', SANDBOX_TLS_PORT: '0', LOG_LEVEL: 'info', ...extra }, stdio: ['ignore', 'pipe', 'inherit'],
   });
-  const port = await new Promise<number>((resolve, reject) => {
+  const [port, tlsPort] = await new Promise<[number, number]>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (chunk: Buffer) => {
       out += chunk.toString();
-      const started = /"port":(\d+)[^\n]*"msg":"sandbox_started"/.exec(out);
-      if (started) resolve(Number(started[1]));
+      const started = /"port":(\d+),"tlsPort":(\d+)[^\n]*"msg":"sandbox_started"/.exec(out);
+      if (started) resolve([Number(started[1]), Number(started[2])]);
     });
     child.once('exit', (code) => reject(new Error(`sandbox exited (${code}) before it started`)));
   });
   child.stdout!.resume();
-  return { port, stop: () => new Promise<void>((resolve) => child.once('exit', () => resolve()).kill('SIGTERM')) };
+  return { port, tlsPort, stop: () => new Promise<void>((resolve) => child.once('exit', () => resolve()).kill('SIGTERM')) };
 }
 
-export async function createRewardsWorld(opts: { partitions?: number; env?: Record<string, string> } = {}) {
+export async function createRewardsWorld(opts: { partitions?: number; env?: Record<string, string>; sandboxEnv?: Record<string, string> } = {}) {
   const db = await createTestPostgres('rewards');
   await migratePostgres({ DATABASE_URL: db.url }, { log: silentLog, dir: join(import.meta.dirname, '../schemas/migrations/postgres') });
   const pool = new pg.Pool({ connectionString: db.url, max: 4 });
@@ -65,7 +65,7 @@ export async function createRewardsWorld(opts: { partitions?: number; env?: Reco
     { name: topics.earnings, partitions: opts.partitions ?? 3, retentionMs: 3_600_000, key: 'user_id', value: '' },
     { name: topics.deadLetters, partitions: 1, retentionMs: 3_600_000, key: '', value: '' },
   ], { kafka, log: silentLog });
-  const sandbox = await spawnSandbox({ SANDBOX_APPID: 'wxtestapp', SANDBOX_APP_SECRET: 'test-secret' });
+  const sandbox = await spawnSandbox({ SANDBOX_APPID: 'wxtestapp', SANDBOX_APP_SECRET: 'test-secret', ...opts.sandboxEnv });
   const queuePrefix = uniqueName('bull');
   const childEnv: Record<string, string> = {
     REWARDS_PORT: '0', LOG_LEVEL: 'silent', DATABASE_URL: db.url, REWARDS_TOPIC: topics.earnings, REWARDS_DEADLETTER_TOPIC: topics.deadLetters,

@@ -4,7 +4,7 @@
 import type pg from 'pg';
 import { loadSql } from '../common/sql.js';
 import { balanceOf } from './ledger.js';
-import type { SecretBox } from './secretbox.js';
+import type { SecretBox } from '../common/secretbox.js';
 import type { OAuthGrant } from './wechat-oauth.js';
 
 const sql = loadSql(new URL('./sql/', import.meta.url), ['user-balances', 'user-ledger', 'upsert-link'] as const);

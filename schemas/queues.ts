@@ -5,3 +5,7 @@ export const queues = {
 } as const;
 
 export interface PayoutRequestJob { payoutId: string }
+
+/** payouts -> rewards: what the provider said, for the ledger. Job id = `<payout_id>-<outcome>`. */
+export const payoutOutcomes = { name: 'payout-outcomes', jobName: 'outcome' } as const;
+export interface PayoutOutcomeJob { payoutId: string; outcome: 'settle' | 'release' | 'reverse' }

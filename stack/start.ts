@@ -14,6 +14,7 @@ const services: { name: string; entry: string }[] = [
   { name: 'aggregator', entry: 'aggregator/main.ts' },
   { name: 'wechat-sandbox', entry: 'payouts/sandbox/main.ts' },
   { name: 'rewards', entry: 'rewards/main.ts' },
+  { name: 'payouts', entry: 'payouts/main.ts' },
 ];
 
 const run = (cmd: string[]) => spawnSync(cmd[0]!, cmd.slice(1), { stdio: 'inherit', cwd: root }).status === 0;

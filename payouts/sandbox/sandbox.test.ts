@@ -205,9 +205,9 @@ describe('an independent client (wechatpay-axios-plugin)', () => {
       baseURL: `http://127.0.0.1:${t.sandbox.port}/`,
     });
     const b = batch([{ amount: 130 }]);
-    const created = await pay.v3.transfer.batches.post(b, { headers: { 'Wechatpay-Serial': t.creds.encryptSerial } });
+    const created = await pay.v3!.transfer!.batches!.post!(b, { headers: { 'Wechatpay-Serial': t.creds.encryptSerial } });
     expect(created.data).toMatchObject({ out_batch_no: b.out_batch_no, batch_status: 'ACCEPTED' });
-    const got = await pay.v3.transfer.batches.outBatchNo._out_batch_no_.get({ params: { need_query_detail: false }, out_batch_no: b.out_batch_no });
+    const got = await pay.v3!.transfer!.batches!.outBatchNo!._out_batch_no_!.get!({ params: { need_query_detail: false }, out_batch_no: b.out_batch_no });
     expect(got.data.transfer_batch.out_batch_no).toBe(b.out_batch_no);
   });
 
@@ -218,7 +218,7 @@ describe('an independent client (wechatpay-axios-plugin)', () => {
       baseURL: `https://127.0.0.1:${t.sandbox.tlsPort}/`,
     });
     const n = no('X');
-    const answer = await pay.v2.mmpaymkttransfers.promotion.transfers({ mch_appid: sandboxMerchant.appid, mchid: sandboxMerchant.mchid, partner_trade_no: n, openid: 'oAxios', check_name: 'NO_CHECK', amount: 100, desc: 'reward', spbill_create_ip: '127.0.0.1' }, { security: true });
+    const answer = await pay.v2!.mmpaymkttransfers!.promotion!.transfers!.post!({ mch_appid: sandboxMerchant.appid, mchid: sandboxMerchant.mchid, partner_trade_no: n, openid: 'oAxios', check_name: 'NO_CHECK', amount: 100, desc: 'reward', spbill_create_ip: '127.0.0.1' }, { security: true });
     expect(answer.data).toMatchObject({ result_code: 'SUCCESS', partner_trade_no: n });
   });
 });

@@ -1,11 +1,16 @@
-// The API's HTTP server: Node's http module, since this API serves people, not beacon floods (the
+// The HTTP server of the rewards and payouts APIs: Node's http module, since this API serves people, not beacon floods (the
 // collector needs uWebSockets.js, this does not), and node:http is the better-known server to run
 // and debug. Bodies are capped; a fault behind a route answers 503 and is logged, never leaked.
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Logger } from '../common/log.js';
-import { opsRoute, type OpsDeps } from '../common/ops-server.js';
-import type { ApiRequest, ApiResponse } from './api.js';
+import type { Logger } from './log.js';
+import { opsRoute, type OpsDeps } from './ops-server.js';
+
+export interface ApiRequest { method: string; path: string; query: URLSearchParams; headers: Record<string, string | undefined>; body: Buffer }
+export interface ApiResponse { status: number; body: unknown; headers?: Record<string, string> }
+
+/** The error body of CONTRACTS.md §3. */
+export const apiError = (status: number, code: string, message: string): ApiResponse => ({ status, body: { error: code, message } });
 
 const MAX_BODY_BYTES = 16 * 1024;
 

@@ -1,0 +1,61 @@
+// The payouts service's HTTP API (CONTRACTS.md §3): a payout's state and history, and WeChat Pay's
+// callbacks. A callback is verified (and decrypted) here and answered at once; the work it asks for
+// (querying the batch it names) is queued, keyed by the notification id so duplicates do it once.
+import { authenticate } from '../common/auth.js';
+import { apiError, type ApiRequest, type ApiResponse } from '../common/http-server.js';
+import type { FlowQueues } from './flow.js';
+import type { PayoutsStore } from './store-pg.js';
+import { parseV2Xml, toV2Xml, verifyV2 } from './wechat/v2-protocol.js';
+import type { V3Client } from './wechat/v3-client.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const xmlReply = (code: 'SUCCESS' | 'FAIL', msg: string): ApiResponse =>
+  ({ status: 200, body: toV2Xml({ return_code: code, return_msg: msg }), headers: { 'content-type': 'text/xml; charset=utf-8' } });
+
+export function createPayoutsApi(
+  config: { tokenSecret: string; operatorToken: string; apiV2Key: string },
+  deps: { store: PayoutsStore; v3: V3Client; queues: Pick<FlowQueues, 'poll'>; callback(result: string): void; now(): number },
+) {
+  /** Queues a query of the batch that carries `requestNo` (or is `batchNo`), rechecking that transfer. */
+  async function recheck(id: string, ref: { batchNo?: string; requestNo?: string }) {
+    const batchNo = ref.batchNo ?? (ref.requestNo ? await deps.store.batchOf(ref.requestNo) : undefined);
+    if (batchNo) await deps.queues.poll(batchNo, { delayMs: 0, id, ...(ref.requestNo ? { recheck: [ref.requestNo] } : {}) });
+    return batchNo !== undefined;
+  }
+
+  return async function handle(req: ApiRequest): Promise<ApiResponse> {
+    if (req.method === 'POST' && req.path === '/v1/wechat/notify') {
+      const read = deps.v3.readNotification(req.headers, req.body.toString('utf8'));
+      if ('error' in read) {
+        deps.callback('rejected');
+        return { status: 401, body: { code: 'SIGN_ERROR', message: `callback refused: ${read.error}` } };
+      }
+      const r = read.resource;
+      const known = await recheck(`notify-${read.notification.id}`, { batchNo: typeof r.out_batch_no === 'string' ? r.out_batch_no : undefined, requestNo: typeof r.out_bill_no === 'string' ? r.out_bill_no : undefined });
+      deps.callback(known ? 'accepted' : 'unknown_reference');
+      return { status: 204, body: '' };
+    }
+    if (req.method === 'POST' && req.path === '/v1/wechat/notify/v2') {
+      const fields = parseV2Xml(req.body.toString('utf8'));
+      if (!fields || !verifyV2(fields, config.apiV2Key)) {
+        deps.callback('rejected');
+        return xmlReply('FAIL', 'sign or XML invalid');
+      }
+      const ref = fields.partner_trade_no ?? fields.out_trade_no;
+      const known = ref ? await recheck(`notify-v2-${ref}-${fields.nonce_str ?? ''}`, { requestNo: ref }) : false;
+      deps.callback(known ? 'accepted' : 'unknown_reference');
+      return xmlReply('SUCCESS', 'OK');
+    }
+    const route = /^\/v1\/payouts\/([^/]+)$/.exec(req.path);
+    if (req.method === 'GET' && route) {
+      const auth = authenticate(req.headers.authorization, { secret: config.tokenSecret, operatorToken: config.operatorToken, nowMs: deps.now() });
+      if (!auth.ok) return apiError(401, auth.error, 'a valid bearer token is required');
+      if (!UUID.test(route[1]!)) return apiError(404, 'not_found', 'no such payout');
+      const payout = await deps.store.view(route[1]!);
+      // Another user's payout is answered like a missing one: its existence is not theirs to know.
+      if (!payout || (auth.principal.kind === 'user' && auth.principal.userId !== payout.user_id)) return apiError(404, 'not_found', 'no such payout');
+      return { status: 200, body: payout };
+    }
+    return apiError(404, 'not_found', `no route ${req.method} ${req.path}`);
+  };
+}

@@ -1,0 +1,115 @@
+// Builds a running payouts service from its config: the BullMQ workers (taking requests up, forming,
+// submitting and querying batches, the sweep), the WeChat Pay client of the configured product, and
+// the HTTP API. main.ts runs one; tests and benchmarks run their own.
+import { createClient } from '@clickhouse/client';
+import { Queue, Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { startApiServer } from '../common/http-server.js';
+import type { Logger } from '../common/log.js';
+import { createSecretBox } from '../common/secretbox.js';
+import type { Stoppable } from '../common/shutdown.js';
+import { payoutOutcomes, queues, type PayoutOutcomeJob, type PayoutRequestJob } from '../schemas/queues.js';
+import { createPayoutsApi } from './api.js';
+import type { PayoutsConfig } from './config.js';
+import { createFraudSignals } from './fraud-signals.js';
+import { createPayoutFlow, type FlowQueues, type FlowStep } from './flow.js';
+import { createMetrics } from './metrics.js';
+import { createV2Provider, createV3BatchProvider, createV3BillProvider, type Provider } from './providers.js';
+import { createPayoutsStore } from './store-pg.js';
+import { loadCredentials, type Credentials } from './wechat/credentials.js';
+import { createTransport, type Transport } from './wechat/transport.js';
+import { createV2Client } from './wechat/v2-client.js';
+import { createV3Client } from './wechat/v3-client.js';
+
+const WORK_QUEUE = 'payouts-work';
+const WEEK_S = 7 * 86_400;
+const retried = { attempts: 12, backoff: { type: 'exponential', delay: 1_000 } };
+
+interface WorkJob { batchNo?: string; recheck?: string[] }
+
+export function createProvider(config: PayoutsConfig, creds: Credentials, deps: { transport: Transport; nowS(): number }) {
+  const v3 = createV3Client({ mchid: config.WECHATPAY_MCHID, serial: creds.serial, privateKey: creds.privateKey, apiV3Key: config.WECHATPAY_API_V3_KEY, platformKeys: creds.platformKeys, encryptSerial: creds.encryptSerial }, deps);
+  const p = {
+    appid: config.WECHATPAY_APPID, remark: config.PAYOUTS_REMARK, notifyUrl: config.PAYOUTS_NOTIFY_URL || undefined, sceneId: config.PAYOUTS_SCENE_ID,
+    sceneReport: [{ info_type: '活动名称', info_content: '广告奖励' }, { info_type: '奖励说明', info_content: '观看广告获得奖励' }], clientIp: '127.0.0.1', maxBatch: config.PAYOUTS_BATCH_MAX,
+  };
+  const provider: Provider = config.PAYOUTS_API === 'v3_batch' ? createV3BatchProvider(p, v3)
+    : config.PAYOUTS_API === 'v3_bill' ? createV3BillProvider(p, v3)
+      : createV2Provider(p, createV2Client({ mchid: config.WECHATPAY_MCHID, appid: config.WECHATPAY_APPID, apiKey: config.WECHATPAY_API_V2_KEY, signType: config.WECHATPAY_V2_SIGN_TYPE }, deps));
+  return { provider, v3 };
+}
+
+export async function createPayouts(config: PayoutsConfig, deps: { log: Logger; onStep?(step: FlowStep): void }) {
+  const log = deps.log.child({ mod: 'payouts' });
+  const metrics = createMetrics();
+  const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 8 });
+  pool.on('error', (err) => log.warn({ err }, 'pg_idle_client_error'));
+  const clickhouse = createClient({ url: config.CLICKHOUSE_URL, database: config.CLICKHOUSE_DATABASE, request_timeout: 10_000 });
+  const box = createSecretBox(Buffer.from(config.REWARDS_ENCRYPTION_KEY, 'base64'));
+  const creds = loadCredentials({
+    certFile: config.WECHATPAY_CERT_FILE, keyFile: config.WECHATPAY_KEY_FILE, platformCertFiles: config.WECHATPAY_PLATFORM_CERT_FILES,
+    publicKeyFile: config.WECHATPAY_PUBLIC_KEY_FILE, publicKeyId: config.WECHATPAY_PUBLIC_KEY_ID, caFile: config.WECHATPAY_CA_FILE,
+  });
+  const transport = createTransport({ baseUrl: config.WECHATPAY_BASE_URL, timeoutMs: config.WECHATPAY_TIMEOUT_MS, tls: creds.tls }, { observe: metrics.called });
+  const { provider, v3 } = createProvider(config, creds, { transport, nowS: () => Math.floor(Date.now() / 1000) });
+  const store = createPayoutsStore({
+    api: provider.api, maxBatch: provider.maxBatch, maxAgeMs: config.PAYOUTS_BATCH_MAX_AGE_MS,
+    risk: { maxDailyCount: config.PAYOUTS_MAX_DAILY_COUNT, maxDailyFen: config.PAYOUTS_MAX_DAILY_FEN, newLinkHoldMs: config.PAYOUTS_NEW_LINK_HOLD_MS, maxPerHour: config.PAYOUTS_MAX_PER_HOUR, realNameFen: config.PAYOUTS_REAL_NAME_FEN },
+  }, { pool, box, fraudReasons: createFraudSignals({ lookbackDays: config.PAYOUTS_FRAUD_LOOKBACK_DAYS }, { clickhouse }), now: Date.now });
+
+  // BullMQ needs maxRetriesPerRequest null; Redis must run with maxmemory-policy noeviction.
+  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  const prefix = config.PAYOUTS_QUEUE_PREFIX;
+  const work = new Queue<WorkJob>(WORK_QUEUE, { connection: redis, prefix });
+  const outcomes = new Queue<PayoutOutcomeJob>(payoutOutcomes.name, { connection: redis, prefix });
+  const queued: FlowQueues = {
+    submit: async (batchNo) => void await work.add('submit', { batchNo }, { jobId: `submit-${batchNo}-${Date.now()}`, ...retried, removeOnComplete: { age: 3_600 }, removeOnFail: { age: WEEK_S } }),
+    poll: async (batchNo, opts) => void await work.add('poll', { batchNo, recheck: opts.recheck }, {
+      jobId: opts.id ?? `poll-${batchNo}-${Date.now()}`, delay: opts.delayMs, ...retried, removeOnComplete: { age: 3_600 }, removeOnFail: { age: WEEK_S },
+    }),
+    outcomes: async (list) => void await outcomes.addBulk(list.map((o) => ({
+      name: payoutOutcomes.jobName, data: o, opts: { jobId: `${o.payoutId}-${o.outcome}`, attempts: 50, backoff: { type: 'exponential', delay: 1_000 }, removeOnComplete: { age: WEEK_S }, removeOnFail: { age: 4 * WEEK_S } },
+    }))),
+  };
+  const flow = createPayoutFlow({ pollMs: config.PAYOUTS_POLL_MS, sweepIdleMs: Math.max(config.PAYOUTS_SWEEP_MS, config.PAYOUTS_POLL_MS * 2) }, { store, provider, queues: queued, metrics, log, onStep: deps.onStep });
+  await work.upsertJobScheduler('form-batches', { every: config.PAYOUTS_TICK_MS }, { name: 'form', data: {}, opts: { removeOnComplete: true, removeOnFail: 100 } });
+  await work.upsertJobScheduler('sweep', { every: config.PAYOUTS_SWEEP_MS }, { name: 'sweep', data: {}, opts: { removeOnComplete: true, removeOnFail: 100 } });
+
+  const workerOpts = { connection: redis.duplicate(), prefix };
+  const intake = new Worker<PayoutRequestJob>(queues.payoutRequests.name, (job) => store.accept(job.data.payoutId), { ...workerOpts, concurrency: 16 });
+  const worker = new Worker<WorkJob>(WORK_QUEUE, async (job: Job<WorkJob>) => {
+    if (job.name === 'form') return flow.form();
+    if (job.name === 'sweep') return flow.sweep();
+    if (job.name === 'submit') return flow.submit(job.data.batchNo!);
+    if (job.name === 'poll') return flow.poll(job.data.batchNo!, job.data.recheck);
+    throw new Error(`unknown job ${job.name}`);
+  }, { ...workerOpts, connection: redis.duplicate(), concurrency: 4, limiter: { max: config.PAYOUTS_RATE_PER_S, duration: 1_000 } });
+  for (const w of [intake, worker]) w.on('failed', (job, err) => log.warn({ err, job: job?.name, id: job?.id, attempt: job?.attemptsMade }, 'payout_job_failed'));
+
+  const handle = createPayoutsApi(
+    { tokenSecret: config.REWARDS_TOKEN_SECRET, operatorToken: config.PAYOUTS_OPERATOR_TOKEN, apiV2Key: config.WECHATPAY_API_V2_KEY },
+    { store, v3, queues: queued, callback: metrics.callback, now: Date.now },
+  );
+  let stopping = false;
+  const server = await startApiServer({ host: config.PAYOUTS_HOST, port: config.PAYOUTS_PORT }, {
+    log, handle, observe: metrics.responded, registry: metrics.registry, ready: () => !stopping && redis.status === 'ready' && worker.isRunning(),
+  });
+  log.info({ port: server.port, api: provider.api, baseUrl: config.WECHATPAY_BASE_URL }, 'payouts_started');
+
+  const parts: Stoppable[] = [
+    { name: 'postgres', stop: () => pool.end() },
+    { name: 'clickhouse', stop: () => clickhouse.close() },
+    { name: 'redis', stop: async () => void await redis.quit() },
+    { name: 'queues', stop: async () => {
+      await Promise.all([work.close(), outcomes.close()]);
+      transport.close();
+    } },
+    { name: 'workers', stop: async () => {
+      stopping = true;
+      await Promise.all([intake.close(), worker.close()]);
+    } },
+    { name: 'http', stop: () => server.stop() },
+  ];
+  return { port: server.port, parts, metrics, store, flow, pool, provider };
+}

@@ -1,0 +1,53 @@
+// The payouts service's configuration (README "Configuration"); keys are the env names. With no
+// merchant credentials configured it talks to the local sandbox with the sandbox merchant's keys.
+import { join } from 'node:path';
+import { z } from 'zod';
+import { count, port, stackEnv } from '../common/config.js';
+import { sandboxMerchant } from './sandbox/defaults.js';
+
+const files = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+const dir = sandboxMerchant.certDir;
+
+export const payoutsConfig = z.object({
+  ...stackEnv,
+  PAYOUTS_HOST: z.string().default('127.0.0.1'),
+  PAYOUTS_PORT: port(8082),
+  PAYOUTS_API: z.enum(['v3_batch', 'v2_transfer', 'v3_bill']).default('v3_batch'),
+  PAYOUTS_BATCH_MAX: z.coerce.number().int().min(1).max(1000).default(1000),
+  PAYOUTS_BATCH_MAX_AGE_MS: count(30_000),
+  PAYOUTS_TICK_MS: z.coerce.number().int().min(50).default(1_000),
+  PAYOUTS_POLL_MS: z.coerce.number().int().min(50).default(60_000),
+  PAYOUTS_RATE_PER_S: z.coerce.number().int().min(1).default(50),
+  PAYOUTS_SWEEP_MS: z.coerce.number().int().min(100).default(30_000),
+  PAYOUTS_QUEUE_PREFIX: z.string().default('bull'),
+  PAYOUTS_REMARK: z.string().min(1).max(32).default('广告奖励提现'),
+  PAYOUTS_SCENE_ID: z.string().default('1000'),
+  PAYOUTS_NOTIFY_URL: z.string().default('http://127.0.0.1:8082/v1/wechat/notify'),
+  PAYOUTS_MAX_DAILY_COUNT: z.coerce.number().int().min(1).default(10),
+  PAYOUTS_MAX_DAILY_FEN: z.coerce.number().int().min(1).default(500_000),
+  PAYOUTS_MAX_PER_HOUR: z.coerce.number().int().min(1).default(5),
+  PAYOUTS_NEW_LINK_HOLD_MS: count(0),
+  PAYOUTS_REAL_NAME_FEN: z.coerce.number().int().min(1).default(200_000),
+  PAYOUTS_FRAUD_LOOKBACK_DAYS: z.coerce.number().int().min(0).default(7),
+  PAYOUTS_OPERATOR_TOKEN: z.string().min(16).default('dev-only-operator-token'),
+  REWARDS_TOKEN_SECRET: z.string().min(32).default('dev-only-token-secret-change-me-0123456789'),
+  REWARDS_ENCRYPTION_KEY: z.string().default(Buffer.alloc(32, 7).toString('base64'))
+    .refine((s) => Buffer.from(s, 'base64').length === 32, 'must be 32 bytes, base64'),
+  WECHATPAY_BASE_URL: z.url().default('https://127.0.0.1:8091'),
+  WECHATPAY_TIMEOUT_MS: count(10_000),
+  WECHATPAY_MCHID: z.string().default(sandboxMerchant.mchid),
+  WECHATPAY_APPID: z.string().default(sandboxMerchant.appid),
+  WECHATPAY_API_V2_KEY: z.string().length(32).default(sandboxMerchant.apiV2Key),
+  WECHATPAY_API_V3_KEY: z.string().length(32).default(sandboxMerchant.apiV3Key),
+  WECHATPAY_V2_SIGN_TYPE: z.enum(['MD5', 'HMAC-SHA256']).default('HMAC-SHA256'),
+  WECHATPAY_CERT_FILE: z.string().default(join(dir, 'apiclient_cert.pem')),
+  WECHATPAY_KEY_FILE: z.string().default(join(dir, 'apiclient_key.pem')),
+  WECHATPAY_PLATFORM_CERT_FILES: files.default([join(dir, 'platform_cert.pem')]),
+  WECHATPAY_PUBLIC_KEY_FILE: z.string().optional(),
+  WECHATPAY_PUBLIC_KEY_ID: z.string().regex(/^PUB_KEY_ID_/).optional(),
+  WECHATPAY_CA_FILE: z.string().default(join(dir, 'ca_cert.pem')),
+});
+export type PayoutsConfig = z.infer<typeof payoutsConfig>;
+
+/** Whether the service runs against the sandbox merchant (no real credentials configured). */
+export const isSandbox = (c: PayoutsConfig) => c.WECHATPAY_MCHID === sandboxMerchant.mchid;

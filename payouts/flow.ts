@@ -1,0 +1,92 @@
+// The payout flow, one step per job: form batches (risk checks first), submit a batch, query it until
+// every transfer is final, and hand each outcome to the ledger. Every step reads its state from
+// Postgres and may run again after a crash: a resubmission or a query reuses the same numbers, and
+// an outcome is recorded before it is handed off (the sweep hands off any a crash dropped).
+import { PipelineError } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
+import type { Metrics } from './metrics.js';
+import type { Answer, ItemResult, Provider } from './providers.js';
+import type { Outcome, PayoutsStore } from './store-pg.js';
+
+export interface FlowQueues {
+  submit(batchNo: string): Promise<void>;
+  poll(batchNo: string, opts: { delayMs: number; id?: string; recheck?: string[] }): Promise<void>;
+  outcomes(outcomes: { payoutId: string; outcome: Outcome }[]): Promise<void>;
+}
+
+/** Test hook: called at each step, so a test can kill the process exactly there. */
+export type FlowStep = 'formed' | 'called' | 'recorded';
+
+export function createPayoutFlow(config: { pollMs: number; sweepIdleMs: number }, deps: { store: PayoutsStore; provider: Provider; queues: FlowQueues; metrics: Metrics; log: Logger; onStep?(step: FlowStep): void }) {
+  const { store, provider, queues, metrics } = deps;
+  const log = deps.log.child({ mod: 'flow' });
+
+  async function record(batchNo: string, results: ItemResult[]): Promise<number> {
+    const moved = await store.record(batchNo, results);
+    deps.onStep?.('recorded');
+    for (const m of moved) metrics.outcome(m.outcome);
+    await queues.outcomes(moved);
+    return results.filter((r) => r.outcome === 'pending').length;
+  }
+
+  /** What to do with an answer that is not a result: retry the job, fail every item, or stop for a person. */
+  async function refused(batchNo: string, answer: Extract<Answer, { ok: false }>, items: { requestNo: string }[]): Promise<void> {
+    if (answer.error.retriable) throw new PipelineError(`wechat_${answer.code}`, `${batchNo}: ${answer.code} ${answer.message}`, { retriable: true });
+    if (answer.error.final) {
+      await record(batchNo, items.map((i) => ({ requestNo: i.requestNo, outcome: 'failed', reason: answer.code })));
+      return store.setBatch(batchNo, 'finished', `${answer.code}: ${answer.message}`);
+    }
+    metrics.attention();
+    log.error({ batchNo, code: answer.code, message: answer.message, meaning: answer.error.meaning }, 'payout_batch_needs_attention');
+    await store.setBatch(batchNo, 'attention', `${answer.code}: ${answer.message}`);
+  }
+
+  return {
+    /** Forms every batch that is due and queues its submission. */
+    async form(): Promise<void> {
+      for (;;) {
+        const { batchNo, held } = await store.formBatch();
+        metrics.held(held);
+        if (!batchNo) return;
+        deps.onStep?.('formed');
+        log.info({ batchNo, api: provider.api }, 'payout_batch_formed');
+        await queues.submit(batchNo);
+      }
+    },
+
+    async submit(batchNo: string): Promise<void> {
+      const batch = await store.batch(batchNo);
+      if (batch.state !== 'formed') return;
+      const answer = await provider.submit(batchNo, batch.pending);
+      deps.onStep?.('called');
+      if (!answer.ok) return refused(batchNo, answer, batch.pending);
+      await store.setBatch(batchNo, 'submitted', '', answer.providerBatchId);
+      if (await record(batchNo, answer.results) === 0) return store.setBatch(batchNo, 'finished');
+      await queues.poll(batchNo, { delayMs: config.pollMs });
+    },
+
+    /** Queries a submitted batch; `recheck` also asks again about transfers already succeeded (a callback said so). */
+    async poll(batchNo: string, recheck: string[] = []): Promise<void> {
+      const batch = await store.batch(batchNo);
+      if (batch.state !== 'submitted' && recheck.length === 0) return;
+      const items = batch.items.filter((i) => i.state === 'batched' || (i.state === 'succeeded' && recheck.includes(i.requestNo)));
+      if (items.length === 0) return store.setBatch(batchNo, 'finished');
+      const answer = await provider.query(batchNo, items);
+      if (!answer.ok) {
+        if (answer.error.retriable) return queues.poll(batchNo, { delayMs: config.pollMs });
+        return refused(batchNo, answer, []);
+      }
+      if (await record(batchNo, answer.results) === 0) return store.setBatch(batchNo, 'finished');
+      await queues.poll(batchNo, { delayMs: config.pollMs });
+    },
+
+    /** Picks up what a crash dropped between a commit and its job: batches to submit or query, outcomes to hand off. */
+    async sweep(): Promise<void> {
+      for (const b of await store.openBatches(config.sweepIdleMs)) {
+        await (b.state === 'formed' ? queues.submit(b.batchNo) : queues.poll(b.batchNo, { delayMs: 0, id: `sweep-${b.batchNo}-${Date.now()}` }));
+      }
+      await queues.outcomes(await store.unappliedOutcomes(1_000));
+    },
+  };
+}
+export type PayoutFlow = ReturnType<typeof createPayoutFlow>;

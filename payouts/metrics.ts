@@ -1,0 +1,26 @@
+// Prometheus metrics of the payouts service (GET /metrics on PAYOUTS_PORT), named payouts_<thing>.
+import client from 'prom-client';
+
+export function createMetrics() {
+  const registry = new client.Registry();
+  client.collectDefaultMetrics({ register: registry, prefix: 'payouts_' });
+  const counter = (name: string, help: string, labelNames: string[] = []) => new client.Counter({ name: `payouts_${name}_total`, help, labelNames, registers: [registry] });
+  const calls = counter('provider_calls', 'WeChat Pay calls by operation and answer code', ['op', 'code']);
+  const outcomes = counter('outcomes', 'Transfer outcomes the provider gave, by outcome', ['outcome']);
+  const held = counter('held_for_review', 'Payouts held for review by the risk checks');
+  const attention = counter('batches_needing_attention', 'Batches a person must look at (configuration, or a number reused with other parameters)');
+  const callbacks = counter('callbacks', 'WeChat Pay callbacks by result', ['result']);
+  const unexplained = new client.Gauge({ name: 'payouts_reconciliation_unexplained', help: 'Discrepancies the last reconciliation could not explain', registers: [registry] });
+  const requests = counter('http_requests', 'API responses by status', ['status']);
+  return {
+    registry,
+    called: (op: string, code: string) => calls.inc({ op, code }),
+    outcome: (outcome: string, n = 1) => outcomes.inc({ outcome }, n),
+    held: (n: number) => held.inc(n),
+    attention: () => attention.inc(),
+    callback: (result: string) => callbacks.inc({ result }),
+    unexplained: (n: number) => unexplained.set(n),
+    responded: (status: number) => requests.inc({ status: String(status) }),
+  };
+}
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,15 @@
+-- Takes up payout $1 (still 'requested'): its transfer, with request number = the payout id without
+-- dashes and the user's sealed openid, and the 'accepted' history entry. Nothing on a repeat.
+with p as (
+  select p.payout_id, p.user_id, p.amount_fen, w.openid_enc
+  from payouts p join wechat_links w using (user_id)
+  where p.payout_id = $1::uuid and p.state = 'requested'
+), t as (
+  insert into payout_transfers (payout_id, request_no, user_id, amount_fen, openid_enc)
+  select payout_id, replace(payout_id::text, '-', ''), user_id, amount_fen, openid_enc from p
+  on conflict do nothing
+  returning payout_id
+), s as (
+  update payouts set state = 'accepted', updated_at = now() where payout_id in (select payout_id from t) returning payout_id
+)
+insert into payout_events (payout_id, state) select payout_id, 'accepted' from s
