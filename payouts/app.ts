@@ -16,6 +16,7 @@ import { createFraudSignals } from './fraud-signals.js';
 import { createPayoutFlow, type FlowQueues, type FlowStep } from './flow.js';
 import { createMetrics } from './metrics.js';
 import { createV2Provider, createV3BatchProvider, createV3BillProvider, type Provider } from './providers.js';
+import { chinaYesterday, createReconciler } from './reconcile-pg.js';
 import { createPayoutsStore } from './store-pg.js';
 import { loadCredentials, type Credentials } from './wechat/credentials.js';
 import { createTransport, type Transport } from './wechat/transport.js';
@@ -26,7 +27,7 @@ const WORK_QUEUE = 'payouts-work';
 const WEEK_S = 7 * 86_400;
 const retried = { attempts: 12, backoff: { type: 'exponential', delay: 1_000 } };
 
-interface WorkJob { batchNo?: string; recheck?: string[] }
+interface WorkJob { batchNo?: string; recheck?: string[]; day?: string }
 
 export function createProvider(config: PayoutsConfig, creds: Credentials, deps: { transport: Transport; nowS(): number }) {
   const v3 = createV3Client({ mchid: config.WECHATPAY_MCHID, serial: creds.serial, privateKey: creds.privateKey, apiV3Key: config.WECHATPAY_API_V3_KEY, platformKeys: creds.platformKeys, encryptSerial: creds.encryptSerial }, deps);
@@ -40,11 +41,11 @@ export function createProvider(config: PayoutsConfig, creds: Credentials, deps: 
   return { provider, v3 };
 }
 
-export async function createPayouts(config: PayoutsConfig, deps: { log: Logger; onStep?(step: FlowStep): void }) {
-  const log = deps.log.child({ mod: 'payouts' });
+/** What both the service and the operator commands need: stores, the provider, the queues. */
+export function createPayoutsCore(config: PayoutsConfig, deps: { log: Logger }) {
   const metrics = createMetrics();
   const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 8 });
-  pool.on('error', (err) => log.warn({ err }, 'pg_idle_client_error'));
+  pool.on('error', (err) => deps.log.warn({ err }, 'pg_idle_client_error'));
   const clickhouse = createClient({ url: config.CLICKHOUSE_URL, database: config.CLICKHOUSE_DATABASE, request_timeout: 10_000 });
   const box = createSecretBox(Buffer.from(config.REWARDS_ENCRYPTION_KEY, 'base64'));
   const creds = loadCredentials({
@@ -72,17 +73,39 @@ export async function createPayouts(config: PayoutsConfig, deps: { log: Logger; 
       name: payoutOutcomes.jobName, data: o, opts: { jobId: `${o.payoutId}-${o.outcome}`, attempts: 50, backoff: { type: 'exponential', delay: 1_000 }, removeOnComplete: { age: WEEK_S }, removeOnFail: { age: 4 * WEEK_S } },
     }))),
   };
+  const reconciler = createReconciler({ pool, provider, store, queues: queued, metrics });
+  return {
+    metrics, pool, store, provider, v3, redis, work, queued, reconciler,
+    /** Stops in reverse order of need: queues, then the connections behind them. */
+    parts: [
+      { name: 'postgres', stop: () => pool.end() },
+      { name: 'clickhouse', stop: () => clickhouse.close() },
+      { name: 'redis', stop: async () => void await redis.quit() },
+      { name: 'queues', stop: async () => {
+        await Promise.all([work.close(), outcomes.close()]);
+        transport.close();
+      } },
+    ] satisfies Stoppable[],
+  };
+}
+
+export async function createPayouts(config: PayoutsConfig, deps: { log: Logger; onStep?(step: FlowStep): void }) {
+  const log = deps.log.child({ mod: 'payouts' });
+  const { metrics, pool, store, provider, v3, redis, work, queued, reconciler, parts: core } = createPayoutsCore(config, { log });
   const flow = createPayoutFlow({ pollMs: config.PAYOUTS_POLL_MS, sweepIdleMs: Math.max(config.PAYOUTS_SWEEP_MS, config.PAYOUTS_POLL_MS * 2) }, { store, provider, queues: queued, metrics, log, onStep: deps.onStep });
   await work.upsertJobScheduler('form-batches', { every: config.PAYOUTS_TICK_MS }, { name: 'form', data: {}, opts: { removeOnComplete: true, removeOnFail: 100 } });
+  // The day's bill is made at 09:00 China time the next day; fetch it after 10:00.
+  await work.upsertJobScheduler('reconcile', { pattern: '30 10 * * *', tz: 'Asia/Shanghai' }, { name: 'reconcile', data: {}, opts: { ...retried, removeOnComplete: 30, removeOnFail: 100 } });
   await work.upsertJobScheduler('sweep', { every: config.PAYOUTS_SWEEP_MS }, { name: 'sweep', data: {}, opts: { removeOnComplete: true, removeOnFail: 100 } });
 
-  const workerOpts = { connection: redis.duplicate(), prefix };
+  const workerOpts = { connection: redis.duplicate(), prefix: config.PAYOUTS_QUEUE_PREFIX };
   const intake = new Worker<PayoutRequestJob>(queues.payoutRequests.name, (job) => store.accept(job.data.payoutId), { ...workerOpts, concurrency: 16 });
   const worker = new Worker<WorkJob>(WORK_QUEUE, async (job: Job<WorkJob>) => {
     if (job.name === 'form') return flow.form();
     if (job.name === 'sweep') return flow.sweep();
     if (job.name === 'submit') return flow.submit(job.data.batchNo!);
     if (job.name === 'poll') return flow.poll(job.data.batchNo!, job.data.recheck);
+    if (job.name === 'reconcile') return void log.info(await reconciler.run(job.data.day ?? chinaYesterday(Date.now())), 'reconciliation_done');
     throw new Error(`unknown job ${job.name}`);
   }, { ...workerOpts, connection: redis.duplicate(), concurrency: 4, limiter: { max: config.PAYOUTS_RATE_PER_S, duration: 1_000 } });
   for (const w of [intake, worker]) w.on('failed', (job, err) => log.warn({ err, job: job?.name, id: job?.id, attempt: job?.attemptsMade }, 'payout_job_failed'));
@@ -98,18 +121,12 @@ export async function createPayouts(config: PayoutsConfig, deps: { log: Logger; 
   log.info({ port: server.port, api: provider.api, baseUrl: config.WECHATPAY_BASE_URL }, 'payouts_started');
 
   const parts: Stoppable[] = [
-    { name: 'postgres', stop: () => pool.end() },
-    { name: 'clickhouse', stop: () => clickhouse.close() },
-    { name: 'redis', stop: async () => void await redis.quit() },
-    { name: 'queues', stop: async () => {
-      await Promise.all([work.close(), outcomes.close()]);
-      transport.close();
-    } },
+    ...core,
     { name: 'workers', stop: async () => {
       stopping = true;
       await Promise.all([intake.close(), worker.close()]);
     } },
     { name: 'http', stop: () => server.stop() },
   ];
-  return { port: server.port, parts, metrics, store, flow, pool, provider };
+  return { port: server.port, parts, metrics, store, flow, pool, provider, reconciler };
 }

@@ -11,8 +11,13 @@ export interface Item { requestNo: string; amountFen: number; openid: string }
 export interface ItemResult { requestNo: string; outcome: 'succeeded' | 'failed' | 'pending'; reason?: string; providerId?: string; packageInfo?: string }
 export type Answer = { ok: true; results: ItemResult[]; providerBatchId?: string } | { ok: false; code: string; message: string; error: WechatErrorInfo };
 
+/** A day's fund-flow bill: its text, none for a day without movements, or not made yet. */
+export type Bill = { ok: true; text: string } | { ok: false; reason: 'creating' | 'failed'; detail: string };
+
 export interface Provider {
   api: Api;
+  /** The fund-flow bill of China calendar day `day` (yyyy-MM-dd). */
+  bill(day: string): Promise<Bill>;
   /** Items per submit: 1000 for v3 batches (WeChat's maximum); the others send one call per item. */
   maxBatch: number;
   submit(batchNo: string, items: Item[]): Promise<Answer>;
@@ -38,9 +43,17 @@ async function each(items: Item[], call: (item: Item) => Promise<ItemResult>): P
   return { ok: true, results };
 }
 
+/** v3: NO_STATEMENT_EXIST is a day without movements, an empty bill. */
+const v3Bill = (client: V3Client) => async (day: string): Promise<Bill> => {
+  const a = await client.fundflowBill(day);
+  if (a.ok) return { ok: true, text: a.data };
+  if (a.code === 'NO_STATEMENT_EXIST') return { ok: true, text: '' };
+  return { ok: false, reason: a.code === 'STATEMENT_CREATING' ? 'creating' : 'failed', detail: `${a.code} ${a.message}` };
+};
+
 export function createV3BatchProvider(config: ProviderConfig, client: V3Client): Provider {
   return {
-    api: 'v3_batch', maxBatch: Math.min(config.maxBatch, 1000),
+    api: 'v3_batch', maxBatch: Math.min(config.maxBatch, 1000), bill: v3Bill(client),
     async submit(batchNo, items) {
       const answer = await client.createBatch({
         appid: config.appid, out_batch_no: batchNo, batch_name: config.remark, batch_remark: config.remark,
@@ -84,6 +97,12 @@ export function createV2Provider(config: ProviderConfig, client: V2Client): Prov
   };
   return {
     api: 'v2_transfer', maxBatch: config.maxBatch,
+    /** v2: error_code 20002 is "No Bill Exist", a day without movements. */
+    async bill(day) {
+      const a = await client.downloadFundflow(day.replaceAll('-', ''));
+      if (a.ok) return a;
+      return a.errorCode === '20002' ? { ok: true, text: '' } : { ok: false, reason: 'failed', detail: `${a.errorCode} ${a.message}` };
+    },
     submit: (_batchNo, items) => each(items, send),
     /** gettransferinfo per item; NOT_FOUND means the transfer never arrived, so it is sent again with the same number. */
     query: (_batchNo, items) => each(items, async (i) => {
@@ -112,7 +131,7 @@ export function createV3BillProvider(config: ProviderConfig, client: V3Client): 
     return a.error.final ? { requestNo: i.requestNo, outcome: 'failed', reason: a.code } : pending(i.requestNo, a.code);
   };
   return {
-    api: 'v3_bill', maxBatch: config.maxBatch,
+    api: 'v3_bill', maxBatch: config.maxBatch, bill: v3Bill(client),
     submit: (_batchNo, items) => each(items, send),
     query: (_batchNo, items) => each(items, async (i) => {
       const a = await client.getBill(i.requestNo);

@@ -88,3 +88,76 @@ describe.each(['v2_transfer', 'v3_bill'] as const)('payouts through %s', (api) =
     expect(await w.world.audit()).toEqual([]);
   });
 });
+
+describe('callbacks, reconciliation and crashes', () => {
+  const today = () => new Date(Date.now() + 8 * 3_600_000).toISOString().slice(0, 10);
+
+  it('applies each batch once through duplicate, reordered, forged and SIGNTEST callbacks', async () => {
+    w = await createPayoutsWorld({ payoutsEnv: { PAYOUTS_POLL_MS: '60000' } });
+    await w.faults({ duplicateCallbacks: true, reorderCallbacks: true, badCallbackSignature: 1, signtestProbe: true });
+    const payouts = await w.start();
+    await w.earn(users('cb', 3), 140);
+    expect(await w.settled(3, ['paid'], 30_000)).toEqual({ paid: 3 });
+    expect((await w.sandboxState()).paidFen).toBe(420);
+    const metrics = await payouts.metrics.registry.getSingleMetricAsString('payouts_callbacks_total');
+    expect(metrics).toMatch(/result="rejected"} [2-9]/);
+    expect(metrics).toMatch(/result="accepted"} [2-9]/);
+    expect(await w.world.audit()).toEqual([]);
+  });
+
+  it('reverses a payout the provider failed after paying, once reconciliation reads the bill', async () => {
+    w = await createPayoutsWorld();
+    await w.faults({ lateFail: 1, billsAtOnce: true });
+    const payouts = await w.start();
+    const list = users('late', 2);
+    await w.earn(list, 160);
+    expect(await w.settled(2, ['paid'])).toEqual({ paid: 2 });
+    await new Promise((r) => setTimeout(r, 1_200)); // the sandbox fails the detail 25 steps (of 40 ms) later
+    const run = await payouts.reconciler.run(today());
+    expect(run).toMatchObject({ billRows: 3, matched: 1, reversed: 1, unexplained: [] });
+    expect(await w.settled(1, ['reversed'])).toEqual({ paid: 1, reversed: 1 });
+    const balances = await Promise.all(list.map(balance));
+    expect(balances).toContainEqual({ available: 160, held: 0, paid_out: 0 });
+    expect(await w.world.audit()).toEqual([]);
+    expect(await payouts.reconciler.run(today())).toMatchObject({ matched: 2, reversed: 0, unexplained: [] });
+  });
+
+  it('reports a payment the ledger does not know, and the audit fails until it is explained', async () => {
+    w = await createPayoutsWorld();
+    await w.faults({ billsAtOnce: true });
+    const payouts = await w.start();
+    await w.earn(users('known', 1), 100);
+    await w.settled(1, ['paid']);
+    // Someone pays from the merchant account outside this system.
+    const { createV2Client } = await import('../payouts/wechat/v2-client.js');
+    const { createTransport } = await import('../payouts/wechat/transport.js');
+    const { sandboxCredentials } = await import('../payouts/sandbox/test-clients.js');
+    const { sandboxMerchant } = await import('../payouts/sandbox/defaults.js');
+    const transport = createTransport({ baseUrl: `https://127.0.0.1:${w.world.sandbox.tlsPort}`, timeoutMs: 2_000, tls: sandboxCredentials().tls });
+    const v2 = createV2Client({ mchid: sandboxMerchant.mchid, appid: 'wxtestapp', apiKey: sandboxMerchant.apiV2Key, signType: 'MD5' }, { transport });
+    expect(await v2.transfer({ partner_trade_no: 'OUTSIDE1', openid: 'oStranger', amount: 500, desc: 'x', check_name: 'NO_CHECK', spbill_create_ip: '127.0.0.1' })).toMatchObject({ ok: true });
+    transport.close();
+    const run = await payouts.reconciler.run(today());
+    expect(run.unexplained).toEqual([{ requestNo: 'OUTSIDE1', kind: 'unknown_to_ledger', detail: expect.stringContaining('500 fen') }]);
+    expect((await w.world.audit()).map((r) => r.name)).toEqual(['reconciliation-explained']);
+  });
+
+  it.each(['formed', 'called', 'recorded'] as const)('pays exactly once when the worker is SIGKILLed right after the batch is %s', async (step) => {
+    w = await createPayoutsWorld();
+    let expectedFen = 0;
+    let total = 0;
+    for (let run = 0; run < 3; run++) {
+      const crashing = w.spawn({ CRASH_AT: step });
+      const list = users(`crash-${step}-${run}`, 3);
+      await w.earn(list, 100 + run);
+      expectedFen += 3 * (100 + run);
+      total += 3;
+      expect(await crashing.exited).toBe('SIGKILL');
+      const payouts = await w.start();
+      expect(await w.settled(total, ['paid'], 60_000)).toEqual({ paid: total });
+      await payouts.stop();
+    }
+    expect((await w.sandboxState()).paidFen).toBe(expectedFen);
+    expect(await w.world.audit()).toEqual([]);
+  });
+});

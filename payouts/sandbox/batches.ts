@@ -43,7 +43,7 @@ function validate(b: CreateBatch, appid: string, decrypt: (c: string) => string 
   return details;
 }
 
-export function createBatchesSandbox(config: { stepMs: number }, deps: { keys: SandboxKeys; merchant: Merchant; notifier: Notifier; timers: Timers; now(): number }) {
+export function createBatchesSandbox(config: { stepMs: number; lateFailMs: number }, deps: { keys: SandboxKeys; merchant: Merchant; notifier: Notifier; timers: Timers; now(): number }) {
   const batches = new Map<string, Batch>();
   const m = deps.merchant;
 
@@ -53,7 +53,7 @@ export function createBatchesSandbox(config: { stepMs: number }, deps: { keys: S
       const failure = m.pay(d.openid, d.transfer_amount, d.out_detail_no, '商家转账到零钱');
       Object.assign(d, failure ? { detail_status: 'FAIL', fail_reason: failure === 'NOT_ENOUGH' ? 'TRANSFER_RISK' : failure } : { detail_status: 'SUCCESS' }, { update_time: time });
       if (!failure && m.take('lateFail')) {
-        deps.timers.later(config.stepMs, () => {
+        deps.timers.later(config.lateFailMs, () => {
           Object.assign(d, { detail_status: 'FAIL', fail_reason: 'ACCOUNT_FROZEN', update_time: chinaTime(deps.now()) });
           m.refund(d.transfer_amount, d.out_detail_no, '商家转账到零钱');
         });

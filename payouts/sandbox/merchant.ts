@@ -15,7 +15,7 @@ export interface Faults {
   frequencyLimited: number;
   /** Openids whose transfers fail, with the reason. */
   failOpenids: Record<string, string>;
-  /** The next n successful payments fail later (the money comes back; the bill shows it). */
+  /** The next n successful payments fail 25 steps later (the money comes back; the bill shows it). */
   lateFail: number;
   duplicateCallbacks: boolean;
   reorderCallbacks: boolean;

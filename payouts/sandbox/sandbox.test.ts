@@ -194,7 +194,7 @@ describe('bills', () => {
     expect(text.trimEnd().split('\n').at(-2)).toBe('资金流水总笔数,收入笔数,收入金额,支出笔数,支出金额');
     const v2 = await t.v2.downloadFundflow(day.replaceAll('-', ''));
     expect(v2).toMatchObject({ ok: true });
-    expect(await t.v2.downloadFundflow('20200101')).toEqual({ ok: false, message: 'No Bill Exist' });
+    expect(await t.v2.downloadFundflow('20200101')).toEqual({ ok: false, errorCode: '20002', message: 'No Bill Exist' });
   });
 });
 

@@ -57,9 +57,11 @@ export async function startSandbox(config: SandboxConfig, deps: { log: Logger; n
   const merchant = createMerchant(config, deps);
   const notifier = createNotifier({ apiV3Key: config.apiV3Key, timeScale: config.timeScale }, { keys, faults: merchant.faults, timers, log, now: deps.now });
   const shared = { keys, merchant, notifier, timers, now: deps.now };
-  const batches = createBatchesSandbox({ stepMs: config.stepMs }, shared);
-  const bills = createTransferBillsSandbox({ stepMs: config.stepMs, confirmTimeoutMs: 86_400_000 * config.timeScale, autoConfirmMs: config.autoConfirmMs }, shared);
-  const v2 = createV2Sandbox(shared);
+  // A late failure comes well after the success was reported: 25 steps later.
+  const lateFailMs = config.stepMs * 25;
+  const batches = createBatchesSandbox({ stepMs: config.stepMs, lateFailMs }, shared);
+  const bills = createTransferBillsSandbox({ stepMs: config.stepMs, lateFailMs, confirmTimeoutMs: 86_400_000 * config.timeScale, autoConfirmMs: config.autoConfirmMs }, shared);
+  const v2 = createV2Sandbox({ lateFailMs }, shared);
   const oauth = createOAuthSandbox(config, deps);
   let baseUrl = '';
   const statements = createBillsSandbox({ merchant, baseUrl: () => baseUrl, now: deps.now });

@@ -13,7 +13,7 @@ import { decryptionKey, v3Error, type SandboxKeys, type V3Reply, type V3Request 
 const NO = /^[A-Za-z0-9]{1,32}$/;
 interface Bill { hash: string; notifyUrl?: string; view: { mch_id: string; out_bill_no: string; transfer_bill_no: string; appid: string; state: BillState; transfer_amount: number; transfer_remark: string; openid: string; fail_reason?: string; create_time: string; update_time: string; package_info?: string } }
 
-export function createTransferBillsSandbox(config: { stepMs: number; confirmTimeoutMs: number; autoConfirmMs: number }, deps: { keys: SandboxKeys; merchant: Merchant; notifier: Notifier; timers: Timers; now(): number }) {
+export function createTransferBillsSandbox(config: { stepMs: number; lateFailMs: number; confirmTimeoutMs: number; autoConfirmMs: number }, deps: { keys: SandboxKeys; merchant: Merchant; notifier: Notifier; timers: Timers; now(): number }) {
   const bills = new Map<string, Bill>();
   const m = deps.merchant;
   const move = (bill: Bill, state: BillState, extra: { fail_reason?: string } = {}) => {
@@ -37,7 +37,7 @@ export function createTransferBillsSandbox(config: { stepMs: number; confirmTime
       if (failure) return move(bill, 'FAIL', { fail_reason: failure });
       move(bill, 'SUCCESS');
       if (m.take('lateFail')) {
-        deps.timers.later(config.stepMs, () => {
+        deps.timers.later(config.lateFailMs, () => {
           m.refund(bill.view.transfer_amount, bill.view.out_bill_no, '商家转账');
           move(bill, 'FAIL', { fail_reason: 'ACCOUNT_FROZEN' });
         });

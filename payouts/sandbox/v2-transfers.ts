@@ -6,11 +6,12 @@ import { createHash } from 'node:crypto';
 import { parseV2Xml, toV2Xml, verifyV2 } from '../wechat/v2-protocol.js';
 import { chinaTime } from './callbacks.js';
 import type { Merchant } from './merchant.js';
+import type { Timers } from './timers.js';
 
 const MIN_FEN = 100;
 interface Paid { hash: string; result: Record<string, string>; status: 'SUCCESS' | 'FAILED'; reason?: string; openid: string; amount: number; desc: string }
 
-export function createV2Sandbox(deps: { merchant: Merchant; now(): number }) {
+export function createV2Sandbox(config: { lateFailMs: number }, deps: { merchant: Merchant; timers: Timers; now(): number }) {
   const m = deps.merchant;
   const transfers = new Map<string, Paid>();
   const fail = (code: string, des: string, extra: Record<string, string> = {}) =>
@@ -51,9 +52,10 @@ export function createV2Sandbox(deps: { merchant: Merchant; now(): number }) {
         : { ...base, result_code: 'SUCCESS', partner_trade_no: p.partner_trade_no!, payment_no: m.newId(), payment_time: chinaTime(deps.now()).slice(0, 19).replace('T', ' ') };
       transfers.set(p.partner_trade_no!, { hash, result, status: failure ? 'FAILED' : 'SUCCESS', reason: failure, openid: p.openid!, amount, desc: p.desc! });
       if (!failure && m.take('lateFail')) {
-        const late = transfers.get(p.partner_trade_no!)!;
-        Object.assign(late, { status: 'FAILED', reason: 'ACCOUNT_FROZEN' });
-        m.refund(amount, p.partner_trade_no!, '企业付款到零钱');
+        deps.timers.later(config.lateFailMs, () => {
+          Object.assign(transfers.get(p.partner_trade_no!)!, { status: 'FAILED', reason: 'ACCOUNT_FROZEN' });
+          m.refund(amount, p.partner_trade_no!, '企业付款到零钱');
+        });
       }
       return toV2Xml(result);
     },

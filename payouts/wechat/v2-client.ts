@@ -38,12 +38,15 @@ export function createV2Client(config: V2Config, deps: { transport: Transport })
     getTransferInfo: (partnerTradeNo: string) => post('/mmpaymkttransfers/gettransferinfo', { mch_id: config.mchid, appid: config.appid, partner_trade_no: partnerTradeNo }, { signedAnswer: false }),
 
     /** The fund-flow bill of `billDate` (yyyyMMdd), as text; an error answer comes back as XML. */
-    async downloadFundflow(billDate: string): Promise<{ ok: true; text: string } | { ok: false; message: string }> {
+    async downloadFundflow(billDate: string): Promise<{ ok: true; text: string } | { ok: false; errorCode: string; message: string }> {
       const answer = await deps.transport.send('POST', '/pay/downloadfundflow', { 'content-type': 'text/xml; charset=utf-8' },
         // downloadfundflow insists on HMAC-SHA256.
         signed({ mch_id: config.mchid, appid: config.appid, bill_date: billDate, account_type: 'Basic' }, 'HMAC-SHA256'));
       const text = answer.body.toString('utf8');
-      if (text.startsWith('<xml>')) return { ok: false, message: parseV2Xml(text)?.return_msg ?? text };
+      if (text.startsWith('<xml>')) {
+        const fields = parseV2Xml(text);
+        return { ok: false, errorCode: fields?.error_code ?? '', message: fields?.return_msg ?? text };
+      }
       return { ok: true, text };
     },
   };

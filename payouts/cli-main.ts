@@ -1,0 +1,45 @@
+// Operator commands: `npm run payouts -- <command>`.
+//   reconcile [yyyy-MM-dd]           reconcile a China calendar day's bill (default: yesterday)
+//   review approve|reject <payout>   decide on a payout the risk checks held for review
+//   discrepancies                    list what reconciliation could not explain
+import { loadConfig } from '../common/config.js';
+import { createLogger } from '../common/log.js';
+import { stopAll } from '../common/shutdown.js';
+import { createPayoutsCore } from './app.js';
+import { payoutsConfig } from './config.js';
+import { chinaYesterday } from './reconcile-pg.js';
+
+const config = loadConfig(payoutsConfig, process.env);
+const log = createLogger('payouts-cli', config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL);
+const [command, ...args] = process.argv.slice(2);
+const core = createPayoutsCore(config, { log });
+let status = 0;
+try {
+  if (command === 'reconcile') {
+    const day = args[0] ?? chinaYesterday(Date.now());
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) throw new Error(`not a day (yyyy-MM-dd): ${day}`);
+    const r = await core.reconciler.run(day);
+    console.log(`${r.day}: ${r.billRows} bill rows, ${r.matched} matched, ${r.settled} settled, ${r.released} released, ${r.reversed} reversed, ${r.unexplained.length} unexplained`);
+    for (const d of r.unexplained) console.log(`  ${d.kind} ${d.requestNo}: ${d.detail}`);
+    status = r.unexplained.length > 0 ? 1 : 0;
+  } else if (command === 'review' && (args[0] === 'approve' || args[0] === 'reject') && args[1]) {
+    const state = await core.store.review(args[1], args[0]);
+    if (!state) throw new Error(`payout ${args[1]} is not held for review`);
+    if (state === 'failed') await core.queued.outcomes([{ payoutId: args[1], outcome: 'release' }]);
+    console.log(`${args[1]}: ${state === 'queued' ? 'approved, queued for the next batch' : 'rejected, its money goes back to the user'}`);
+  } else if (command === 'discrepancies') {
+    const open = await core.reconciler.open();
+    for (const d of open) console.log(`${d.bill_date.toISOString().slice(0, 10)} ${d.kind} ${d.request_no}: ${d.detail}`);
+    console.log(`${open.length} unexplained`);
+    status = open.length > 0 ? 1 : 0;
+  } else {
+    console.error('usage: npm run payouts -- reconcile [yyyy-MM-dd] | review approve|reject <payout_id> | discrepancies');
+    status = 2;
+  }
+} catch (err) {
+  console.error((err as Error).message);
+  status = 1;
+} finally {
+  await stopAll(core.parts, log);
+}
+process.exit(status);
