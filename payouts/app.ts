@@ -1,6 +1,7 @@
 // Builds a running payouts service from its config: the BullMQ workers (taking requests up, forming,
 // submitting and querying batches, the sweep), the WeChat Pay client of the configured product, and
 // the HTTP API. main.ts runs one; tests and benchmarks run their own.
+import { createHash } from 'node:crypto';
 import { createClient } from '@clickhouse/client';
 import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -69,9 +70,11 @@ export function createPayoutsCore(config: PayoutsConfig, deps: { log: Logger }) 
     poll: async (batchNo, opts) => void await work.add('poll', { batchNo, recheck: opts.recheck }, {
       jobId: opts.id ?? `poll-${batchNo}-${Date.now()}`, delay: opts.delayMs, ...retried, removeOnComplete: { age: 3_600 }, removeOnFail: { age: WEEK_S },
     }),
-    outcomes: async (list) => void await outcomes.addBulk(list.map((o) => ({
-      name: payoutOutcomes.jobName, data: o, opts: { jobId: `${o.payoutId}-${o.outcome}`, attempts: 50, backoff: { type: 'exponential', delay: 1_000 }, removeOnComplete: { age: WEEK_S }, removeOnFail: { age: 4 * WEEK_S } },
-    }))),
+    async outcomes(list) {
+      if (list.length === 0) return;
+      const jobId = createHash('sha256').update(list.map((o) => `${o.payoutId}:${o.outcome}`).join(',')).digest('hex');
+      await outcomes.add(payoutOutcomes.jobName, { outcomes: list }, { jobId, attempts: 50, backoff: { type: 'exponential', delay: 1_000 }, removeOnComplete: { age: WEEK_S }, removeOnFail: { age: 4 * WEEK_S } });
+    },
   };
   const reconciler = createReconciler({ pool, provider, store, queues: queued, metrics });
   return {

@@ -44,6 +44,7 @@ export function createPayoutFlow(config: { pollMs: number; sweepIdleMs: number }
   return {
     /** Forms every batch that is due and queues its submission. */
     async form(): Promise<void> {
+      await store.acceptAll(10_000);
       for (;;) {
         const { batchNo, held } = await store.formBatch();
         metrics.held(held);

@@ -57,11 +57,14 @@ export async function createRewards(config: RewardsConfig, deps: { log: Logger; 
   // The payouts service's outcomes, applied to the ledger once each. A reversal that arrives before
   // its settle fails the job, so BullMQ retries it after the settle.
   const outcomeWorker = new Worker<PayoutOutcomeJob>(payoutOutcomes.name, async (job) => {
-    const result = await payouts.finish(job.data.payoutId, job.data.outcome, { by: 'payouts' });
-    if (result === 'not_yet') throw new Error(`payout ${job.data.payoutId}: reversal before its settle`);
-    if (result === 'already_finished' || result === 'not_found') log.error({ ...job.data, result }, 'payout_outcome_conflict');
-    metrics.payoutFinished(job.data.outcome, result);
-  }, { connection: redis.duplicate(), prefix: config.REWARDS_PAYOUT_QUEUE_PREFIX, concurrency: 8 });
+    const list = job.data.outcomes;
+    const results = await payouts.finishMany(list.map((o) => ({ payoutId: o.payoutId, phase: o.outcome })), { by: 'payouts' });
+    results.forEach((result, i) => {
+      metrics.payoutFinished(list[i]!.outcome, result);
+      if (result === 'already_finished' || result === 'not_found') log.error({ ...list[i], result }, 'payout_outcome_conflict');
+    });
+    if (results.includes('not_yet')) throw new Error('a reversal arrived before its settle');
+  }, { connection: redis.duplicate(), prefix: config.REWARDS_PAYOUT_QUEUE_PREFIX, concurrency: 4 });
   outcomeWorker.on('failed', (job, err) => log.warn({ err, id: job?.id }, 'payout_outcome_failed'));
 
   const kafka = createKafka({ ...config, clientId: 'rewards' }, { log });

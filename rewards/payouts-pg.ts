@@ -7,8 +7,9 @@ import { fen, type Fen } from './ledger.js';
 import type { PgLedger } from './ledger-pg.js';
 import { insertPayouts } from './earnings-pg.js';
 import { payoutRequest, payoutTransfer, userAccount, type PayoutPhase, type PayoutRequest } from './payout-requests.js';
+import type { Transfer } from './ledger.js';
 
-const sql = loadSql(new URL('./sql/', import.meta.url), ['find-payout', 'set-payout-state', 'requested-payouts', 'linked-users'] as const);
+const sql = loadSql(new URL('./sql/', import.meta.url), ['find-payout', 'find-payouts', 'set-payout-states', 'requested-payouts', 'linked-users'] as const);
 
 interface PayoutRow { payout_id: string; user_id: string; amount_fen: string; currency: string; source: PayoutRequest['source']; idempotency_key: string; state: string }
 const toRequest = (r: PayoutRow): PayoutRequest & { state: string } => ({
@@ -20,12 +21,17 @@ async function findPayout(db: pg.ClientBase, by: { key?: string; id?: string }) 
   return rows[0] && toRequest(rows[0]);
 }
 
+type Outcome = Exclude<PayoutPhase, 'hold'>;
+export type FinishResult = 'created' | 'exists' | 'already_finished' | 'not_yet' | 'not_found';
+const outcomeAccounts = ['user_held', 'payout_clearing', 'user_available'] as const;
+const phaseState: Record<Outcome, string> = { settle: 'paid', release: 'released', reverse: 'reversed' };
+
 export type WithdrawalResult =
   | { status: 'created' | 'exists'; payout: PayoutRequest }
   | { status: 'idempotency_key_reused' | 'insufficient_funds' | 'wechat_not_linked' };
 
 export function createPayoutsStore(config: { currency: string }, deps: { ledger: PgLedger; pool: pg.Pool }) {
-  return {
+  const store = {
     /** Reserves `amountFen` of the user's available balance for a payout; repeating a request returns the original. */
     requestWithdrawal: (userId: string, amountFen: Fen, requestKey: string) => deps.ledger.unitOfWork(async (tx): Promise<WithdrawalResult> => {
       const request = payoutRequest(userId, amountFen, config.currency, 'withdrawal', requestKey);
@@ -40,33 +46,59 @@ export function createPayoutsStore(config: { currency: string }, deps: { ledger:
     }),
 
     /**
-     * Applies what the provider said about a payout, once: settle (paid: held -> payout_clearing),
-     * release (failed: held -> available), or reverse (failed after it was paid: payout_clearing ->
-     * available). A repeat is a no-op ('exists'); settle and release exclude each other; a reversal
-     * before its settle waits ('not_yet').
+     * Applies what the provider said about payouts, in one unit of work (1,000 settles cost one
+     * transaction, not 1,000), each at most once: settle (paid: held -> payout_clearing), release
+     * (failed: held -> available), or reverse (failed after it was paid: payout_clearing ->
+     * available). A repeat is 'exists'; settle and release exclude each other; a reversal waits for
+     * its settle ('not_yet'), which may come earlier in the same list.
      */
-    finish: (payoutId: string, phase: Exclude<PayoutPhase, 'hold'>, detail: Record<string, unknown> = {}) =>
-      deps.ledger.unitOfWork(async (tx): Promise<'created' | 'exists' | 'already_finished' | 'not_yet' | 'not_found'> => {
-        const payout = await findPayout(tx.db, { id: payoutId });
-        if (!payout) return 'not_found';
-        const [from, to] = { settle: ['user_held', 'payout_clearing'], release: ['user_held', 'user_available'], reverse: ['payout_clearing', 'user_available'] }[phase] as ['user_held' | 'payout_clearing', 'payout_clearing' | 'user_available'];
-        const accounts = await tx.lock([userAccount(from, payout.userId, payout.currency), userAccount(to, payout.userId, payout.currency)]);
-        const [settle, release] = [payoutTransfer(payout, 'settle').key, payoutTransfer(payout, 'release').key];
-        const done = await tx.existing([settle, release]);
-        if (phase === 'reverse' && !done.has(settle)) return done.has(release) ? 'already_finished' : 'not_yet';
-        if (phase !== 'reverse' && done.has(phase === 'settle' ? release : settle)) return 'already_finished';
-        const { results } = await tx.post([payoutTransfer(payout, phase)], accounts);
-        const status = results[0]!.status;
-        if (status !== 'created' && status !== 'exists') throw new Error(`payout ${payoutId} ${phase}: ${status}`);
-        const state = { settle: 'paid', release: 'released', reverse: 'reversed' }[phase];
-        if (status === 'created') await tx.db.query(sql['set-payout-state'], [payoutId, state, JSON.stringify(detail)]);
-        return status;
+    finishMany: (items: { payoutId: string; phase: Outcome }[], detail: Record<string, unknown> = {}) =>
+      deps.ledger.unitOfWork(async (tx): Promise<FinishResult[]> => {
+        const { rows } = await tx.db.query<PayoutRow>(sql['find-payouts'], [[...new Set(items.map((i) => i.payoutId))]]);
+        const payouts = new Map(rows.map((r) => [r.payout_id, toRequest(r)]));
+        const legs = [...payouts.values()].flatMap((p) => outcomeAccounts.map((type) => userAccount(type, p.userId, p.currency)));
+        const accounts = await tx.lock(legs);
+        const done = new Set((await tx.existing([...payouts.values()].flatMap((p) => [payoutTransfer(p, 'settle').key, payoutTransfer(p, 'release').key]))).keys());
+        const results: FinishResult[] = [];
+        const posts: { index: number; transfer: Transfer; state: string }[] = [];
+        for (const { payoutId, phase } of items) {
+          const payout = payouts.get(payoutId);
+          if (!payout) {
+            results.push('not_found');
+            continue;
+          }
+          const [settle, release] = [payoutTransfer(payout, 'settle').key, payoutTransfer(payout, 'release').key];
+          const blocked = phase === 'reverse' ? (done.has(release) ? 'already_finished' : done.has(settle) ? undefined : 'not_yet')
+            : done.has(phase === 'settle' ? release : settle) ? 'already_finished' : undefined;
+          if (blocked) {
+            results.push(blocked);
+            continue;
+          }
+          const transfer = payoutTransfer(payout, phase);
+          done.add(transfer.key);
+          posts.push({ index: results.length, transfer, state: phaseState[phase] });
+          results.push('created');
+        }
+        const { results: posted } = await tx.post(posts.map((p) => p.transfer), accounts);
+        const created: typeof posts = [];
+        posted.forEach((r, i) => {
+          if (r.status !== 'created' && r.status !== 'exists') throw new Error(`payout ${posts[i]!.transfer.reference} ${posts[i]!.transfer.kind}: ${r.status}`);
+          results[posts[i]!.index] = r.status;
+          if (r.status === 'created') created.push(posts[i]!);
+        });
+        if (created.length > 0) await tx.db.query(sql['set-payout-states'], [created.map((c) => c.transfer.reference), created.map((c) => c.state), JSON.stringify(detail)]);
+        return results;
       }),
 
     /** Requests the payouts service has not taken up yet, oldest first. */
     async requested(limit: number): Promise<string[]> {
       return (await deps.pool.query<{ payout_id: string }>(sql['requested-payouts'], [limit])).rows.map((r) => r.payout_id);
     },
+
+    /** One payout's outcome (see finishMany). */
+    finish: async (payoutId: string, phase: Outcome, detail: Record<string, unknown> = {}): Promise<FinishResult> =>
+      (await store.finishMany([{ payoutId, phase }], detail))[0]!,
   };
+  return store;
 }
 export type PayoutsStore = ReturnType<typeof createPayoutsStore>;

@@ -6,6 +6,10 @@ export const queues = {
 
 export interface PayoutRequestJob { payoutId: string }
 
-/** payouts -> rewards: what the provider said, for the ledger. Job id = `<payout_id>-<outcome>`. */
-export const payoutOutcomes = { name: 'payout-outcomes', jobName: 'outcome' } as const;
-export interface PayoutOutcomeJob { payoutId: string; outcome: 'settle' | 'release' | 'reverse' }
+/**
+ * payouts -> rewards: what the provider said about some payouts, applied to the ledger together (a
+ * batch's 1,000 settles in one transaction). Job id = a hash of the list, so a repeat enqueues once.
+ */
+export const payoutOutcomes = { name: 'payout-outcomes', jobName: 'outcomes' } as const;
+export interface PayoutOutcome { payoutId: string; outcome: 'settle' | 'release' | 'reverse' }
+export interface PayoutOutcomeJob { outcomes: PayoutOutcome[] }

@@ -1,8 +1,6 @@
 // Test harness for payouts end to end: a rewards world (private Postgres, topics, BullMQ prefix, the
 // sandbox as its own process with fast time) plus payouts services in-process or as killable child
 // processes, and helpers that make linked users cross the payout threshold.
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { loadConfig } from '../common/config.js';
 import { stopAll } from '../common/shutdown.js';
@@ -10,14 +8,7 @@ import { createPayouts } from '../payouts/app.js';
 import { payoutsConfig } from '../payouts/config.js';
 import { createOAuthSandbox } from '../payouts/sandbox/oauth.js';
 import { createRewardsWorld, testEarning } from '../rewards/test-support.js';
-import { silentLog, spawnEntry } from './support.js';
-
-export const freePort = () => new Promise<number>((resolve) => {
-  const s = createServer().listen(0, '127.0.0.1', () => {
-    const { port } = s.address() as AddressInfo;
-    s.close(() => resolve(port));
-  });
-});
+import { freePort, silentLog, spawnEntry } from './support.js';
 
 export async function createPayoutsWorld(opts: { sandboxEnv?: Record<string, string>; payoutsEnv?: Record<string, string> } = {}) {
   const world = await createRewardsWorld({

@@ -1,5 +1,6 @@
 // Shared by integration tests: the stack's connection settings and per-test resources with unique
 // names. Everything a test creates is named *_test_*, and the drop helpers refuse any other name.
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -123,3 +124,11 @@ export function spawnEntry(entry: string, env: Record<string, string | undefined
   const child = spawn(process.execPath, ['--import', 'tsx', entry], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
   return { child, exited: new Promise<NodeJS.Signals | number | null>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code))) };
 }
+
+/** A TCP port free right now on 127.0.0.1 (for a service that must know its own URL before it starts). */
+export const freePort = () => new Promise<number>((resolve) => {
+  const server = createNetServer().listen(0, '127.0.0.1', () => {
+    const { port } = server.address() as AddressInfo;
+    server.close(() => resolve(port));
+  });
+});

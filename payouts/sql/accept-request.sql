@@ -1,9 +1,12 @@
--- Takes up payout $1 (still 'requested'): its transfer, with request number = the payout id without
--- dashes and the user's sealed openid, and the 'accepted' history entry. Nothing on a repeat.
+-- Takes up payout requests still 'requested': payout $1, or (when $1 is null) the oldest $2. Each
+-- gets its transfer, with request number = the payout id without dashes and the user's sealed
+-- openid, and the 'accepted' history entry. Nothing on a repeat.
 with p as (
   select p.payout_id, p.user_id, p.amount_fen, w.openid_enc
   from payouts p join wechat_links w using (user_id)
-  where p.payout_id = $1::uuid and p.state = 'requested'
+  where p.state = 'requested' and ($1::uuid is null or p.payout_id = $1::uuid)
+  order by p.created_at
+  limit $2
 ), t as (
   insert into payout_transfers (payout_id, request_no, user_id, amount_fen, openid_enc)
   select payout_id, replace(payout_id::text, '-', ''), user_id, amount_fen, openid_enc from p

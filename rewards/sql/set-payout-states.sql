@@ -1,0 +1,8 @@
+-- Moves payouts $1 (uuid[]) to states $2 and records each in its history with detail $3 (jsonb).
+with moved as (
+  update payouts p set state = s.state, updated_at = now()
+  from unnest($1::uuid[], $2::text[]) as s(payout_id, state)
+  where p.payout_id = s.payout_id
+  returning p.payout_id, s.state
+)
+insert into payout_events (payout_id, state, detail) select payout_id, state, $3::jsonb from moved
