@@ -6,12 +6,9 @@
 // line, exits 1 on a miss.
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import kafkajs from 'kafkajs';
-import pg from 'pg';
-import { withDatabase } from '../common/config.js';
 import { createKafka } from '../common/kafka.js';
 import { createSecretBox } from '../common/secretbox.js';
 import { audit } from '../rewards/audit.js';
@@ -21,13 +18,12 @@ import { fen } from '../rewards/ledger.js';
 import { createPgLedger } from '../rewards/ledger-pg.js';
 import { EventType } from '../schemas/beacon-json.js';
 import { pipeline } from '../schemas/gen/messages.js';
-import { migratePostgres } from '../schemas/migrate.js';
 import { payoutOutcomes, queues } from '../schemas/queues.js';
 import { earningId } from '../schemas/records.js';
 import { freePort, waitForMembers } from '../test/support.js';
 import { rssMb, startService, stopService } from './proc.js';
 import { median, writeSection } from './results.js';
-import { benchTopics, env, log, root, stackUp } from './setup.js';
+import { benchDatabase, benchTopics, env, log, stackUp } from './setup.js';
 
 const USERS = Number(process.env.BENCH_PAYOUT_USERS ?? 10_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -37,10 +33,8 @@ type Api = 'v3_batch' | 'v2_transfer';
 
 stackUp();
 const run = randomBytes(3).toString('hex');
-const database = `bench_payouts_${run}`;
-const url = withDatabase(env.DATABASE_URL, database);
-await migratePostgres({ DATABASE_URL: url }, { log, dir: join(root, 'schemas/migrations/postgres') });
-const pool = new pg.Pool({ connectionString: url, max: 2 });
+const db = await benchDatabase(`payouts_${run}`);
+const { url, pool } = db;
 await pool.query(`insert into reward_rules (campaign_id, reward_complete_fen, conversion_fen, effective_from) values ('bench', ${AMOUNT_FEN}, 0, now() - interval '1 hour')`);
 await createPgLedger({ pool }).post([fundingTransfer('bench', fen(1e12), 'bench', 'CNY')]);
 const box = createSecretBox(Buffer.from(devSecrets.REWARDS_ENCRYPTION_KEY, 'base64'));
@@ -137,11 +131,8 @@ for (const name of [queues.payoutRequests.name, payoutOutcomes.name, 'payouts-wo
   await q.obliterate({ force: true });
   await q.close();
 }
-await Promise.all([producer.disconnect(), admin.disconnect(), pool.end()]);
-const adminDb = new pg.Client({ connectionString: withDatabase(env.DATABASE_URL, 'postgres') });
-await adminDb.connect();
-await adminDb.query(`drop database "${database}" with (force)`);
-await adminDb.end();
+await Promise.all([producer.disconnect(), admin.disconnect()]);
+await db.drop();
 
 const m = (api: Api, f: (r: Round) => number) => median(rounds[api].map(f));
 const fig = {

@@ -5,12 +5,9 @@
 // a steady rate. Writes its section of bench/RESULTS.md, prints one final line, exits 1 on a miss.
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import kafkajs from 'kafkajs';
-import pg from 'pg';
-import { withDatabase } from '../common/config.js';
 import { createKafka } from '../common/kafka.js';
 import { audit } from '../rewards/audit.js';
 import { fundingTransfer } from '../rewards/earnings.js';
@@ -18,13 +15,12 @@ import { fen } from '../rewards/ledger.js';
 import { createPgLedger } from '../rewards/ledger-pg.js';
 import { EventType } from '../schemas/beacon-json.js';
 import { pipeline } from '../schemas/gen/messages.js';
-import { migratePostgres } from '../schemas/migrate.js';
 import { queues } from '../schemas/queues.js';
 import { earningId } from '../schemas/records.js';
 import { groupLag, waitForMembers } from '../test/support.js';
 import { cpuSeconds, rssMb, startService, stopService } from './proc.js';
 import { median, writeSection } from './results.js';
-import { benchTopics, env, log, root, stackUp } from './setup.js';
+import { benchDatabase, benchTopics, env, log, stackUp } from './setup.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const EARNINGS = { after: Number(process.env.BENCH_EARNINGS ?? 200_000), before: Number(process.env.BENCH_EARNINGS_BEFORE ?? 3_000) };
@@ -36,10 +32,8 @@ const targets = { earningsPerS: 10_000 };
 
 stackUp();
 const run = randomBytes(3).toString('hex');
-const database = `bench_rewards_${run}`;
-const url = withDatabase(env.DATABASE_URL, database);
-await migratePostgres({ DATABASE_URL: url }, { log, dir: join(root, 'schemas/migrations/postgres') });
-const pool = new pg.Pool({ connectionString: url, max: 2 });
+const db = await benchDatabase(`rewards_${run}`);
+const { url, pool } = db;
 // 20 campaigns with a reward rule and ample budget; a tenth of the users linked to WeChat, so the
 // threshold trigger runs as it would.
 await pool.query(`insert into reward_rules (campaign_id, reward_complete_fen, conversion_fen, fee_bps, effective_from)
@@ -142,11 +136,8 @@ await admin.deleteTopics({ topics: topicsMade });
 // The payout requests the threshold handed to BullMQ.
 const queue = new Queue(queues.payoutRequests.name, { connection: { url: env.REDIS_URL }, prefix: `bench-${run}` });
 await queue.obliterate({ force: true });
-await Promise.all([producer.disconnect(), admin.disconnect(), pool.end(), queue.close()]);
-const adminDb = new pg.Client({ connectionString: withDatabase(env.DATABASE_URL, 'postgres') });
-await adminDb.connect();
-await adminDb.query(`drop database "${database}" with (force)`);
-await adminDb.end();
+await Promise.all([producer.disconnect(), admin.disconnect(), queue.close()]);
+await db.drop();
 
 const m = (mode: 'before' | 'after', f: (r: Round) => number) => median(rounds[mode].map(f));
 const fig = {

@@ -4,9 +4,10 @@ import { execFileSync } from 'node:child_process';
 import type { Kafka } from 'kafkajs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { loadConfig, stackEnv } from '../common/config.js';
+import pg from 'pg';
+import { loadConfig, stackEnv, withDatabase } from '../common/config.js';
 import { createLogger } from '../common/log.js';
-import { ensureTopics } from '../schemas/migrate.js';
+import { ensureTopics, migratePostgres } from '../schemas/migrate.js';
 
 export const root = join(import.meta.dirname, '..');
 export const env = loadConfig(z.object(stackEnv), process.env);
@@ -27,6 +28,24 @@ export function benchTopics(kafka: Kafka, run: string) {
       await ensureTopics([{ name: topic, partitions, retentionMs: 3_600_000, key: 'user_id', value: '' }], { kafka, log });
       made.push(topic);
       return topic;
+    },
+  };
+}
+
+/** A migrated Postgres database of its own for a benchmark run, and a pool on it; `drop` removes both. */
+export async function benchDatabase(name: string) {
+  const database = `bench_${name}`;
+  const url = withDatabase(env.DATABASE_URL, database);
+  await migratePostgres({ DATABASE_URL: url }, { log, dir: join(root, 'schemas/migrations/postgres') });
+  const pool = new pg.Pool({ connectionString: url, max: 2 });
+  return {
+    url, pool,
+    async drop() {
+      await pool.end();
+      const admin = new pg.Client({ connectionString: withDatabase(env.DATABASE_URL, 'postgres') });
+      await admin.connect();
+      await admin.query(`drop database "${database}" with (force)`);
+      await admin.end();
     },
   };
 }

@@ -95,7 +95,7 @@ export function createPayoutsCore(config: PayoutsConfig, deps: { log: Logger }) 
 export async function createPayouts(config: PayoutsConfig, deps: { log: Logger; onStep?(step: FlowStep): void }) {
   const log = deps.log.child({ mod: 'payouts' });
   const { metrics, pool, store, provider, v3, redis, work, queued, reconciler, parts: core } = createPayoutsCore(config, { log });
-  const flow = createPayoutFlow({ pollMs: config.PAYOUTS_POLL_MS, sweepIdleMs: Math.max(config.PAYOUTS_SWEEP_MS, config.PAYOUTS_POLL_MS * 2) }, { store, provider, queues: queued, metrics, log, onStep: deps.onStep });
+  const flow = createPayoutFlow({ pollMs: config.PAYOUTS_POLL_MS, sweepIdleMs: config.PAYOUTS_SWEEP_MS * 2 }, { store, provider, queues: queued, metrics, log, onStep: deps.onStep });
   await work.upsertJobScheduler('form-batches', { every: config.PAYOUTS_TICK_MS }, { name: 'form', data: {}, opts: { removeOnComplete: true, removeOnFail: 100 } });
   // The day's bill is made at 09:00 China time the next day; fetch it after 10:00.
   await work.upsertJobScheduler('reconcile', { pattern: '30 10 * * *', tz: 'Asia/Shanghai' }, { name: 'reconcile', data: {}, opts: { ...retried, removeOnComplete: 30, removeOnFail: 100 } });

@@ -18,7 +18,7 @@ export const payoutsConfig = z.object({
   PAYOUTS_TICK_MS: z.coerce.number().int().min(50).default(1_000),
   PAYOUTS_POLL_MS: z.coerce.number().int().min(50).default(60_000),
   PAYOUTS_RATE_PER_S: z.coerce.number().int().min(1).default(50),
-  PAYOUTS_SWEEP_MS: z.coerce.number().int().min(100).default(30_000),
+  PAYOUTS_SWEEP_MS: z.coerce.number().int().min(100).default(10_000),
   PAYOUTS_QUEUE_PREFIX: z.string().default('bull'),
   PAYOUTS_REMARK: z.string().min(1).max(32).default('广告奖励提现'),
   PAYOUTS_SCENE_ID: z.string().default('1000'),

@@ -1,7 +1,9 @@
 // The payout flow, one step per job: form batches (risk checks first), submit a batch, query it until
 // every transfer is final, and hand each outcome to the ledger. Every step reads its state from
 // Postgres and may run again after a crash: a resubmission or a query reuses the same numbers, and
-// an outcome is recorded before it is handed off (the sweep hands off any a crash dropped).
+// an outcome is recorded before it is handed off. The sweep is the clock: it queries submitted
+// batches every pollMs (a callback queries at once), resubmits formed ones whose job was lost, and
+// hands off outcomes a crash dropped.
 import { PipelineError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { Metrics } from './metrics.js';
@@ -29,17 +31,15 @@ export function createPayoutFlow(config: { pollMs: number; sweepIdleMs: number }
     return results.filter((r) => r.outcome === 'pending').length;
   }
 
-  /** What to do with an answer that is not a result: retry the job, fail every item, or stop for a person. */
-  async function refused(batchNo: string, answer: Extract<Answer, { ok: false }>, items: { requestNo: string }[]): Promise<void> {
-    if (answer.error.retriable) throw new PipelineError(`wechat_${answer.code}`, `${batchNo}: ${answer.code} ${answer.message}`, { retriable: true });
-    if (answer.error.final) {
-      await record(batchNo, items.map((i) => ({ requestNo: i.requestNo, outcome: 'failed', reason: answer.code })));
-      return store.setBatch(batchNo, 'finished', `${answer.code}: ${answer.message}`);
-    }
+  /** A refusal that is neither retriable nor final: the money stays held until a person looks. */
+  async function attention(batchNo: string, answer: Extract<Answer, { ok: false }>): Promise<void> {
     metrics.attention();
     log.error({ batchNo, code: answer.code, message: answer.message, meaning: answer.error.meaning }, 'payout_batch_needs_attention');
     await store.setBatch(batchNo, 'attention', `${answer.code}: ${answer.message}`);
   }
+
+  /** After results: the batch is finished, or stays submitted (touched, so the sweep queries it again in pollMs). */
+  const settle = async (batchNo: string, pending: number) => store.setBatch(batchNo, pending === 0 ? 'finished' : 'submitted');
 
   return {
     /** Forms every batch that is due and queues its submission. */
@@ -60,10 +60,14 @@ export function createPayoutFlow(config: { pollMs: number; sweepIdleMs: number }
       if (batch.state !== 'formed') return;
       const answer = await provider.submit(batchNo, batch.pending);
       deps.onStep?.('called');
-      if (!answer.ok) return refused(batchNo, answer, batch.pending);
+      if (!answer.ok) {
+        if (answer.error.retriable) throw new PipelineError(`wechat_${answer.code}`, `${batchNo}: ${answer.code} ${answer.message}`, { retriable: true });
+        if (!answer.error.final) return attention(batchNo, answer);
+        await record(batchNo, batch.pending.map((i) => ({ requestNo: i.requestNo, outcome: 'failed', reason: answer.code })));
+        return store.setBatch(batchNo, 'finished', `${answer.code}: ${answer.message}`);
+      }
       await store.setBatch(batchNo, 'submitted', '', answer.providerBatchId);
-      if (await record(batchNo, answer.results) === 0) return store.setBatch(batchNo, 'finished');
-      await queues.poll(batchNo, { delayMs: config.pollMs });
+      await settle(batchNo, await record(batchNo, answer.results));
     },
 
     /** Queries a submitted batch; `recheck` also asks again about transfers already succeeded (a callback said so). */
@@ -73,18 +77,15 @@ export function createPayoutFlow(config: { pollMs: number; sweepIdleMs: number }
       const items = batch.items.filter((i) => i.state === 'batched' || (i.state === 'succeeded' && recheck.includes(i.requestNo)));
       if (items.length === 0) return store.setBatch(batchNo, 'finished');
       const answer = await provider.query(batchNo, items);
-      if (!answer.ok) {
-        if (answer.error.retriable) return queues.poll(batchNo, { delayMs: config.pollMs });
-        return refused(batchNo, answer, []);
-      }
-      if (await record(batchNo, answer.results) === 0) return store.setBatch(batchNo, 'finished');
-      await queues.poll(batchNo, { delayMs: config.pollMs });
+      if (!answer.ok) return answer.error.retriable ? settle(batchNo, items.length) : attention(batchNo, answer);
+      await settle(batchNo, await record(batchNo, answer.results));
     },
 
-    /** Picks up what a crash dropped between a commit and its job: batches to submit or query, outcomes to hand off. */
+    /** Queries batches that are due, resubmits formed batches whose job was lost, hands off outcomes a crash dropped. */
     async sweep(): Promise<void> {
-      for (const b of await store.openBatches(config.sweepIdleMs)) {
-        await (b.state === 'formed' ? queues.submit(b.batchNo) : queues.poll(b.batchNo, { delayMs: 0, id: `sweep-${b.batchNo}-${Date.now()}` }));
+      for (const b of await store.openBatches({ formedMs: config.sweepIdleMs, submittedMs: config.pollMs })) {
+        // One job per batch and idle period: a sweep that runs again before the query does adds nothing.
+        await (b.state === 'formed' ? queues.submit(b.batchNo) : queues.poll(b.batchNo, { delayMs: 0, id: `poll-${b.batchNo}-${b.touchedMs}` }));
       }
       await queues.outcomes(await store.unappliedOutcomes(1_000));
     },

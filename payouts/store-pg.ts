@@ -99,9 +99,9 @@ export function createPayoutsStore(config: { api: Api; maxBatch: number; maxAgeM
       ]);
     },
 
-    async openBatches(idleMs: number): Promise<{ batchNo: string; state: 'formed' | 'submitted' }[]> {
-      const { rows } = await deps.pool.query<{ batch_no: string; state: 'formed' | 'submitted' }>(sql['open-batches'], [idleMs]);
-      return rows.map((r) => ({ batchNo: r.batch_no, state: r.state }));
+    async openBatches(idle: { formedMs: number; submittedMs: number }): Promise<{ batchNo: string; state: 'formed' | 'submitted'; touchedMs: string }[]> {
+      const { rows } = await deps.pool.query<{ batch_no: string; state: 'formed' | 'submitted'; touched_ms: string }>(sql['open-batches'], [idle.formedMs, idle.submittedMs]);
+      return rows.map((r) => ({ batchNo: r.batch_no, state: r.state, touchedMs: r.touched_ms }));
     },
 
     async batchOf(requestNo: string): Promise<string | undefined> {

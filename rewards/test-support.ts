@@ -40,7 +40,8 @@ export const earningRecord = (e: TestEarning) => ({
 /** The WeChat Pay sandbox as its own process (as it runs in production's place), on a free port. */
 async function spawnSandbox(extra: Record<string, string>) {
   const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '../payouts/sandbox/main.ts')], {
-    env: { ...process.env, SANDBOX_PORT: '0', SANDBOX_TLS_PORT: '0', LOG_LEVEL: 'info', ...extra }, stdio: ['ignore', 'pipe', 'inherit'],
+    // LOG_LEVEL info: its start line is how its ports are known.
+    env: { ...process.env, SANDBOX_PORT: '0', SANDBOX_TLS_PORT: '0', ...extra, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'inherit'],
   });
   const [port, tlsPort] = await new Promise<[number, number]>((resolve, reject) => {
     let out = '';

@@ -108,6 +108,7 @@ install_missing() {
   command -v java >/dev/null || pkgs+=(openjdk-17-jre-headless)
   command -v mvn >/dev/null || pkgs+=(maven)
   command -v curl >/dev/null || pkgs+=(curl)
+  command -v openssl >/dev/null || pkgs+=(openssl) # the WeChat Pay sandbox's certificates
   ((${#pkgs[@]} == 0)) || apt_install "${pkgs[@]}"
   local java_major
   java_major=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/.*java.specification.version = //p')

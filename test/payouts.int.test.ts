@@ -1,14 +1,21 @@
 // Payouts end to end on the real stack: earnings cross the threshold, rewards holds the money and
 // requests a payout, the payouts service batches and pays it through the sandbox (its own process),
 // and the ledger settles or releases it. The audit passes after every scenario.
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { signV2, toV2Xml } from '../payouts/wechat/v2-protocol.js';
+import { sandboxMerchant } from '../payouts/sandbox/defaults.js';
+import { migrateClickhouse } from '../schemas/migrate.js';
 import { createPayoutsWorld, type PayoutsWorld } from './payouts-world.js';
+import { createTestClickhouse, env, silentLog } from './support.js';
 
 let w: PayoutsWorld | undefined;
 afterEach(async () => {
   await w?.stop();
   w = undefined;
 });
+/** Runs per crash point; PAYOUT_CRASH_RUNS=20 for the long mode. */
+const CRASH_RUNS = Number(process.env.PAYOUT_CRASH_RUNS ?? 3);
 const users = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-${i}-${Date.now()}`);
 
 async function balance(userId: string) {
@@ -73,6 +80,37 @@ describe('payouts through v3 batch transfers', () => {
     expect(await payouts.store.review(rows[0]!.payout_id, 'reject')).toBe('failed');
     expect(await w.settled(1, ['released'])).toEqual({ released: 1 });
     expect(await w.world.audit()).toEqual([]);
+  });
+});
+
+describe('risk checks and the v2 callback', () => {
+  it('holds a user the aggregator flagged for invalid traffic, and pays the others', async () => {
+    const ch = await createTestClickhouse('payouts');
+    try {
+      await migrateClickhouse({ CLICKHOUSE_URL: env.CLICKHOUSE_URL, CLICKHOUSE_DATABASE: ch.name }, { log: silentLog, dir: join(import.meta.dirname, '../schemas/migrations/clickhouse') });
+      w = await createPayoutsWorld({ payoutsEnv: { CLICKHOUSE_DATABASE: ch.name } });
+      await w.start();
+      const [flagged, clean] = users('fraud', 2);
+      const now = new Date().toISOString().slice(0, 19).replace('T', ' ');
+      await ch.client.insert({ table: 'events', format: 'JSONEachRow', values: [{ event_id: 'flood-1', type: 'CLICK', user_id: flagged, event_time: now, received_at: now, invalid_reason: 'click_flooding' }] });
+      await w.earn([flagged!, clean!], 120);
+      await w.settled(1, ['review']);
+      expect(await w.settled(1, ['paid'])).toEqual({ paid: 1, review: 1 });
+      const { rows } = await w.world.pool.query('select user_id, fail_reason from payout_transfers where state = $1', ['review']);
+      expect(rows).toEqual([{ user_id: flagged, fail_reason: 'fraud_signals' }]);
+      expect(await w.world.audit()).toEqual([]);
+    } finally {
+      await ch.drop();
+    }
+  });
+
+  it('answers a signed v2 notification SUCCESS and a forged one FAIL', async () => {
+    w = await createPayoutsWorld();
+    const payouts = await w.start();
+    const post = (fields: Record<string, string>) => fetch(`http://127.0.0.1:${payouts.port}/v1/wechat/notify/v2`, { method: 'POST', body: toV2Xml(fields) }).then((r) => r.text());
+    const fields = { appid: 'wxtestapp', mch_id: sandboxMerchant.mchid, nonce_str: 'n1', result_code: 'SUCCESS', out_trade_no: 'T1' };
+    expect(await post({ ...fields, sign: signV2(fields, sandboxMerchant.apiV2Key, 'MD5') })).toContain('<return_code><![CDATA[SUCCESS]]></return_code>');
+    expect(await post({ ...fields, sign: signV2(fields, 'another-key-0123456789abcdefghij', 'MD5') })).toContain('<return_code><![CDATA[FAIL]]></return_code>');
   });
 });
 
@@ -142,11 +180,11 @@ describe('callbacks, reconciliation and crashes', () => {
     expect((await w.world.audit()).map((r) => r.name)).toEqual(['reconciliation-explained']);
   });
 
-  it.each(['formed', 'called', 'recorded'] as const)('pays exactly once when the worker is SIGKILLed right after the batch is %s', async (step) => {
+  it.each(['formed', 'called', 'recorded'] as const)('pays exactly once when the worker is SIGKILLed right after the batch is %s', { timeout: 60_000 + CRASH_RUNS * 30_000 }, async (step) => {
     w = await createPayoutsWorld();
     let expectedFen = 0;
     let total = 0;
-    for (let run = 0; run < 3; run++) {
+    for (let run = 0; run < CRASH_RUNS; run++) {
       const crashing = w.spawn({ CRASH_AT: step });
       const list = users(`crash-${step}-${run}`, 3);
       await w.earn(list, 100 + run);
