@@ -19,7 +19,7 @@ export function createPayoutsApi(
   /** Queues a query of the batch that carries `requestNo` (or is `batchNo`), rechecking that transfer. */
   async function recheck(id: string, ref: { batchNo?: string; requestNo?: string }) {
     const batchNo = ref.batchNo ?? (ref.requestNo ? await deps.store.batchOf(ref.requestNo) : undefined);
-    if (batchNo) await deps.queues.poll(batchNo, { delayMs: 0, id, ...(ref.requestNo ? { recheck: [ref.requestNo] } : {}) });
+    if (batchNo) await deps.queues.poll(batchNo, { id, ...(ref.requestNo ? { recheck: [ref.requestNo] } : {}) });
     return batchNo !== undefined;
   }
 

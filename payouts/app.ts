@@ -67,9 +67,7 @@ export function createPayoutsCore(config: PayoutsConfig, deps: { log: Logger }) 
   const outcomes = new Queue<PayoutOutcomeJob>(payoutOutcomes.name, { connection: redis, prefix });
   const queued: FlowQueues = {
     submit: async (batchNo) => void await work.add('submit', { batchNo }, { jobId: `submit-${batchNo}-${Date.now()}`, ...retried, removeOnComplete: { age: 3_600 }, removeOnFail: { age: WEEK_S } }),
-    poll: async (batchNo, opts) => void await work.add('poll', { batchNo, recheck: opts.recheck }, {
-      jobId: opts.id ?? `poll-${batchNo}-${Date.now()}`, delay: opts.delayMs, ...retried, removeOnComplete: { age: 3_600 }, removeOnFail: { age: WEEK_S },
-    }),
+    poll: async (batchNo, opts) => void await work.add('poll', { batchNo, recheck: opts.recheck }, { jobId: opts.id, ...retried, removeOnComplete: { age: 3_600 }, removeOnFail: { age: WEEK_S } }),
     async outcomes(list) {
       if (list.length === 0) return;
       const jobId = createHash('sha256').update(list.map((o) => `${o.payoutId}:${o.outcome}`).join(',')).digest('hex');
@@ -101,8 +99,10 @@ export async function createPayouts(config: PayoutsConfig, deps: { log: Logger; 
   await work.upsertJobScheduler('reconcile', { pattern: '30 10 * * *', tz: 'Asia/Shanghai' }, { name: 'reconcile', data: {}, opts: { ...retried, removeOnComplete: 30, removeOnFail: 100 } });
   await work.upsertJobScheduler('sweep', { every: config.PAYOUTS_SWEEP_MS }, { name: 'sweep', data: {}, opts: { removeOnComplete: true, removeOnFail: 100 } });
 
-  const workerOpts = { connection: redis.duplicate(), prefix: config.PAYOUTS_QUEUE_PREFIX };
-  const intake = new Worker<PayoutRequestJob>(queues.payoutRequests.name, (job) => store.accept(job.data.payoutId), { ...workerOpts, concurrency: 16 });
+  // Each worker blocks on its own connection; they are closed with the workers.
+  const connections = [redis.duplicate(), redis.duplicate()] as const;
+  const prefix = config.PAYOUTS_QUEUE_PREFIX;
+  const intake = new Worker<PayoutRequestJob>(queues.payoutRequests.name, (job) => store.accept(job.data.payoutId), { connection: connections[0], prefix, concurrency: 16 });
   const worker = new Worker<WorkJob>(WORK_QUEUE, async (job: Job<WorkJob>) => {
     if (job.name === 'form') return flow.form();
     if (job.name === 'sweep') return flow.sweep();
@@ -110,7 +110,7 @@ export async function createPayouts(config: PayoutsConfig, deps: { log: Logger; 
     if (job.name === 'poll') return flow.poll(job.data.batchNo!, job.data.recheck);
     if (job.name === 'reconcile') return void log.info(await reconciler.run(job.data.day ?? chinaYesterday(Date.now())), 'reconciliation_done');
     throw new Error(`unknown job ${job.name}`);
-  }, { ...workerOpts, connection: redis.duplicate(), concurrency: 4, limiter: { max: config.PAYOUTS_RATE_PER_S, duration: 1_000 } });
+  }, { connection: connections[1], prefix, concurrency: 4, limiter: { max: config.PAYOUTS_RATE_PER_S, duration: 1_000 } });
   for (const w of [intake, worker]) w.on('failed', (job, err) => log.warn({ err, job: job?.name, id: job?.id, attempt: job?.attemptsMade }, 'payout_job_failed'));
 
   const handle = createPayoutsApi(
@@ -128,6 +128,7 @@ export async function createPayouts(config: PayoutsConfig, deps: { log: Logger; 
     { name: 'workers', stop: async () => {
       stopping = true;
       await Promise.all([intake.close(), worker.close()]);
+      await Promise.all(connections.map((c) => c.quit()));
     } },
     { name: 'http', stop: () => server.stop() },
   ];

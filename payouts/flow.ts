@@ -12,7 +12,8 @@ import type { Outcome, PayoutsStore } from './store-pg.js';
 
 export interface FlowQueues {
   submit(batchNo: string): Promise<void>;
-  poll(batchNo: string, opts: { delayMs: number; id?: string; recheck?: string[] }): Promise<void>;
+  /** A query of the batch now; `id` dedupes (a callback's notification id, a sweep's idle period). */
+  poll(batchNo: string, opts: { id: string; recheck?: string[] }): Promise<void>;
   outcomes(outcomes: { payoutId: string; outcome: Outcome }[]): Promise<void>;
 }
 
@@ -85,7 +86,7 @@ export function createPayoutFlow(config: { pollMs: number; sweepIdleMs: number }
     async sweep(): Promise<void> {
       for (const b of await store.openBatches({ formedMs: config.sweepIdleMs, submittedMs: config.pollMs })) {
         // One job per batch and idle period: a sweep that runs again before the query does adds nothing.
-        await (b.state === 'formed' ? queues.submit(b.batchNo) : queues.poll(b.batchNo, { delayMs: 0, id: `poll-${b.batchNo}-${b.touchedMs}` }));
+        await (b.state === 'formed' ? queues.submit(b.batchNo) : queues.poll(b.batchNo, { id: `poll-${b.batchNo}-${b.touchedMs}` }));
       }
       await queues.outcomes(await store.unappliedOutcomes(1_000));
     },

@@ -56,6 +56,7 @@ export async function createRewards(config: RewardsConfig, deps: { log: Logger; 
 
   // The payouts service's outcomes, applied to the ledger once each. A reversal that arrives before
   // its settle fails the job, so BullMQ retries it after the settle.
+  const outcomeConnection = redis.duplicate();
   const outcomeWorker = new Worker<PayoutOutcomeJob>(payoutOutcomes.name, async (job) => {
     const list = job.data.outcomes;
     const results = await payouts.finishMany(list.map((o) => ({ payoutId: o.payoutId, phase: o.outcome })), { by: 'payouts' });
@@ -64,7 +65,7 @@ export async function createRewards(config: RewardsConfig, deps: { log: Logger; 
       if (result === 'already_finished' || result === 'not_found') log.error({ ...list[i], result }, 'payout_outcome_conflict');
     });
     if (results.includes('not_yet')) throw new Error('a reversal arrived before its settle');
-  }, { connection: redis.duplicate(), prefix: config.REWARDS_PAYOUT_QUEUE_PREFIX, concurrency: 4 });
+  }, { connection: outcomeConnection, prefix: config.REWARDS_PAYOUT_QUEUE_PREFIX, concurrency: 4 });
   outcomeWorker.on('failed', (job, err) => log.warn({ err, id: job?.id }, 'payout_outcome_failed'));
 
   const kafka = createKafka({ ...config, clientId: 'rewards' }, { log });
@@ -127,7 +128,10 @@ export async function createRewards(config: RewardsConfig, deps: { log: Logger; 
       clearInterval(requeue);
       await queue.close();
     } },
-    { name: 'outcomes', stop: () => outcomeWorker.close() },
+    { name: 'outcomes', stop: async () => {
+      await outcomeWorker.close();
+      await outcomeConnection.quit();
+    } },
     { name: 'producer', stop: () => producer.disconnect() },
     { name: 'http', stop: () => server.stop() },
     { name: 'consumer', stop: async () => {
