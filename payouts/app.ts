@@ -27,6 +27,8 @@ import { createV3Client } from './wechat/v3-client.js';
 const WORK_QUEUE = 'payouts-work';
 const WEEK_S = 7 * 86_400;
 const retried = { attempts: 12, backoff: { type: 'exponential', delay: 1_000 } };
+/** A job whose worker died is taken up again within ~15 s (running jobs renew their lock every 5 s). */
+const STALLED = { lockDuration: 10_000, stalledInterval: 5_000 };
 
 interface WorkJob { batchNo?: string; recheck?: string[]; day?: string }
 
@@ -51,6 +53,7 @@ export function createPayoutsCore(config: PayoutsConfig, deps: { log: Logger }) 
   const box = createSecretBox(Buffer.from(config.REWARDS_ENCRYPTION_KEY, 'base64'));
   const creds = loadCredentials({
     certFile: config.WECHATPAY_CERT_FILE, keyFile: config.WECHATPAY_KEY_FILE, platformCertFiles: config.WECHATPAY_PLATFORM_CERT_FILES,
+    ...(config.WECHATPAY_P12_FILE ? { p12: { file: config.WECHATPAY_P12_FILE, passphrase: config.WECHATPAY_MCHID } } : {}),
     publicKeyFile: config.WECHATPAY_PUBLIC_KEY_FILE, publicKeyId: config.WECHATPAY_PUBLIC_KEY_ID, caFile: config.WECHATPAY_CA_FILE,
   });
   const transport = createTransport({ baseUrl: config.WECHATPAY_BASE_URL, timeoutMs: config.WECHATPAY_TIMEOUT_MS, tls: creds.tls }, { observe: metrics.called });
@@ -66,7 +69,9 @@ export function createPayoutsCore(config: PayoutsConfig, deps: { log: Logger }) 
   const work = new Queue<WorkJob>(WORK_QUEUE, { connection: redis, prefix });
   const outcomes = new Queue<PayoutOutcomeJob>(payoutOutcomes.name, { connection: redis, prefix });
   const queued: FlowQueues = {
-    submit: async (batchNo) => void await work.add('submit', { batchNo }, { jobId: `submit-${batchNo}-${Date.now()}`, ...retried, removeOnComplete: { age: 3_600 }, removeOnFail: { age: WEEK_S } }),
+    // One submit job per batch at a time: the sweep's re-add is ignored while one waits or runs (and a
+    // crashed run comes back as a stalled job). Removed when done, so a batch still formed can get another.
+    submit: async (batchNo) => void await work.add('submit', { batchNo }, { jobId: `submit-${batchNo}`, ...retried, removeOnComplete: true, removeOnFail: true }),
     poll: async (batchNo, opts) => void await work.add('poll', { batchNo, recheck: opts.recheck }, { jobId: opts.id, ...retried, removeOnComplete: { age: 3_600 }, removeOnFail: { age: WEEK_S } }),
     async outcomes(list) {
       if (list.length === 0) return;
@@ -110,7 +115,7 @@ export async function createPayouts(config: PayoutsConfig, deps: { log: Logger; 
     if (job.name === 'poll') return flow.poll(job.data.batchNo!, job.data.recheck);
     if (job.name === 'reconcile') return void log.info(await reconciler.run(job.data.day ?? chinaYesterday(Date.now())), 'reconciliation_done');
     throw new Error(`unknown job ${job.name}`);
-  }, { connection: connections[1], prefix, concurrency: 4, limiter: { max: config.PAYOUTS_RATE_PER_S, duration: 1_000 } });
+  }, { connection: connections[1], prefix, concurrency: 4, limiter: { max: config.PAYOUTS_RATE_PER_S, duration: 1_000 }, ...STALLED });
   for (const w of [intake, worker]) w.on('failed', (job, err) => log.warn({ err, job: job?.name, id: job?.id, attempt: job?.attemptsMade }, 'payout_job_failed'));
 
   const handle = createPayoutsApi(

@@ -42,6 +42,7 @@ export const payoutsConfig = z.object({
   WECHATPAY_V2_SIGN_TYPE: z.enum(['MD5', 'HMAC-SHA256']).default('HMAC-SHA256'),
   WECHATPAY_CERT_FILE: z.string().default(join(dir, 'apiclient_cert.pem')),
   WECHATPAY_KEY_FILE: z.string().default(join(dir, 'apiclient_key.pem')),
+  WECHATPAY_P12_FILE: z.string().optional(),
   WECHATPAY_PLATFORM_CERT_FILES: files.default([join(dir, 'platform_cert.pem')]),
   WECHATPAY_PUBLIC_KEY_FILE: z.string().optional(),
   WECHATPAY_PUBLIC_KEY_ID: z.string().regex(/^PUB_KEY_ID_/).optional(),

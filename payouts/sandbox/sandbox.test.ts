@@ -195,6 +195,8 @@ describe('bills', () => {
     const v2 = await t.v2.downloadFundflow(day.replaceAll('-', ''));
     expect(v2).toMatchObject({ ok: true });
     expect(await t.v2.downloadFundflow('20200101')).toEqual({ ok: false, errorCode: '20002', message: 'No Bill Exist' });
+    // The sandbox merchant only pays out: its trade bill (no certificate needed) is always empty.
+    expect(await t.v2.downloadBill('20200101')).toEqual({ ok: false, errorCode: '20002', message: 'No Bill Exist' });
   });
 });
 

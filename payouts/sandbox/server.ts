@@ -149,6 +149,15 @@ export async function startSandbox(config: SandboxConfig, deps: { log: Logger; n
       if (flows === 'none') return xml(toV2Xml({ return_code: 'FAIL', return_msg: 'No Bill Exist', error_code: '20002' }));
       return send(200, fundflowCsv(flows, config.mchid), {}, 'text/plain; charset=utf-8');
     }
+    if (route === 'POST /pay/downloadbill') {
+      // No certificate needed. The sandbox merchant only pays out, so it has no trades to bill.
+      const p = v2.admit(body, true, 'mch_id');
+      if (typeof p === 'string') return xml(p);
+      if (!['ALL', 'SUCCESS', 'REFUND', 'RECHARGE_REFUND'].includes(p.bill_type ?? 'ALL')) return xml(toV2Xml({ return_code: 'FAIL', return_msg: 'invalid bill_type', error_code: '20001' }));
+      const day = /^(\d{4})(\d{2})(\d{2})$/.exec(p.bill_date ?? '');
+      if (day && billOf(merchant, `${day[1]}-${day[2]}-${day[3]}`, deps.now()) === 'creating') return xml(toV2Xml({ return_code: 'FAIL', return_msg: 'Bill Creating', error_code: '20003' }));
+      return xml(toV2Xml({ return_code: 'FAIL', return_msg: 'No Bill Exist', error_code: '20002' }));
+    }
     log.debug({ route }, 'sandbox_unknown_route');
     return json(404, { errcode: 404, errmsg: 'not found' });
   }

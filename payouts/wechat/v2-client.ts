@@ -31,24 +31,26 @@ export function createV2Client(config: V2Config, deps: { transport: Transport })
     return { ok: false, code: errCode, message: fields.err_code_des ?? fields.return_msg ?? '', error: wechatError(errCode), fields };
   }
 
+  /** A bill is text; an error comes back as XML with error_code (20002: no bill that day). */
+  async function download(path: string, params: V2Params, type: V2SignType): Promise<{ ok: true; text: string } | { ok: false; errorCode: string; message: string }> {
+    const answer = await deps.transport.send('POST', path, { 'content-type': 'text/xml; charset=utf-8' }, signed(params, type));
+    const text = answer.body.toString('utf8');
+    if (!text.startsWith('<xml>')) return { ok: true, text };
+    const fields = parseV2Xml(text);
+    return { ok: false, errorCode: fields?.error_code ?? '', message: fields?.return_msg ?? text };
+  }
+
   return {
     /** Transfer answers are unsigned (the SDKs' SIGNLESS list). */
     transfer: (t: Transfer) => post('/mmpaymkttransfers/promotion/transfers', { mch_appid: config.appid, mchid: config.mchid, ...t }, { signedAnswer: false }),
     /** Note the other field names: mch_id and appid. Status is SUCCESS | FAILED | PROCESSING. */
     getTransferInfo: (partnerTradeNo: string) => post('/mmpaymkttransfers/gettransferinfo', { mch_id: config.mchid, appid: config.appid, partner_trade_no: partnerTradeNo }, { signedAnswer: false }),
 
-    /** The fund-flow bill of `billDate` (yyyyMMdd), as text; an error answer comes back as XML. */
-    async downloadFundflow(billDate: string): Promise<{ ok: true; text: string } | { ok: false; errorCode: string; message: string }> {
-      const answer = await deps.transport.send('POST', '/pay/downloadfundflow', { 'content-type': 'text/xml; charset=utf-8' },
-        // downloadfundflow insists on HMAC-SHA256.
-        signed({ mch_id: config.mchid, appid: config.appid, bill_date: billDate, account_type: 'Basic' }, 'HMAC-SHA256'));
-      const text = answer.body.toString('utf8');
-      if (text.startsWith('<xml>')) {
-        const fields = parseV2Xml(text);
-        return { ok: false, errorCode: fields?.error_code ?? '', message: fields?.return_msg ?? text };
-      }
-      return { ok: true, text };
-    },
+    /** The fund-flow bill of `billDate` (yyyyMMdd), over mutual TLS; HMAC-SHA256 is required here. */
+    downloadFundflow: (billDate: string) => download('/pay/downloadfundflow', { mch_id: config.mchid, appid: config.appid, bill_date: billDate, account_type: 'Basic' }, 'HMAC-SHA256'),
+    /** The trade bill of `billDate` (yyyyMMdd); payments in, not transfers out. */
+    downloadBill: (billDate: string, billType: 'ALL' | 'SUCCESS' | 'REFUND' | 'RECHARGE_REFUND' = 'ALL') =>
+      download('/pay/downloadbill', { appid: config.appid, mch_id: config.mchid, bill_date: billDate, bill_type: billType }, config.signType),
   };
 }
 
