@@ -162,7 +162,7 @@ settles each payout. Timed from the trigger to the last payout settled. All proc
 | baseline: one call per payout (\`PAYOUTS_API=v2_transfer\`) | ${fig.v2Seconds.toFixed(1)} s | ${n(fig.v2PerS)} | ${n(fig.v2Calls)} | — |
 
 A v3 batch of 1,000 costs 1 create call plus 10 detail pages of 100 once its callback says FINISHED
-(the fallback poll, every 30 s, never fires here). Payout requests were all created ${fig.requested.toFixed(1)} s after the trigger.
+(the sweep's fallback query, due 30 s after a batch last changed, never fires here). Payout requests were all created ${fig.requested.toFixed(1)} s after the trigger.
 Peak RSS of the payouts service: ${n(fig.rss)} MB. Audit at the end: ${breaches.length === 0 ? 'passed' : `FAILED (${breaches.join(', ')})`}.
 
 | target | met |
