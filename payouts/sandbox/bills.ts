@@ -2,6 +2,7 @@
 // China calendar day in WeChat's CSV (UTF-8 BOM, backtick-prefixed fields, two summary lines),
 // ready after 10:00 the next day. v3 answers the SHA1 and a download URL; v2 answers the file.
 import { createHash, randomBytes } from 'node:crypto';
+import { toV2Xml } from '../wechat/v2-protocol.js';
 import type { FundFlow, Merchant } from './merchant.js';
 import { v3Error, type V3Reply } from './v3-auth.js';
 
@@ -30,9 +31,29 @@ export function billOf(m: Merchant, day: string, nowMs: number): FundFlow[] | 'c
   return flows.length ? flows : 'none';
 }
 
+const v2Error = (msg: string, code: string) => ({ xml: toV2Xml({ return_code: 'FAIL', return_msg: msg, error_code: code }) });
+const v2Day = (yyyymmdd: string | undefined) => /^(\d{4})(\d{2})(\d{2})$/.exec(yyyymmdd ?? '')?.slice(1).join('-');
+
 export function createBillsSandbox(deps: { merchant: Merchant; baseUrl(): string; now(): number }) {
   const files = new Map<string, { text: string; expiresAt: number }>();
   return {
+    /** POST /pay/downloadfundflow (signature and certificate checked): the CSV, or WeChat's XML error. */
+    v2Fundflow(p: Record<string, string>): { csv?: string; xml?: string } {
+      if (p.sign_type !== 'HMAC-SHA256') return { xml: toV2Xml({ return_code: 'FAIL', return_msg: 'sign_type必须为HMAC-SHA256' }) };
+      const day = v2Day(p.bill_date);
+      const flows = day ? billOf(deps.merchant, day, deps.now()) : 'none';
+      if (flows === 'creating') return v2Error('Bill Creating', '20003');
+      if (flows === 'none') return v2Error('No Bill Exist', '20002');
+      return { csv: fundflowCsv(flows, deps.merchant.config.mchid) };
+    },
+    /** POST /pay/downloadbill: the sandbox merchant only pays out, so it has no trades to bill. */
+    v2TradeBill(p: Record<string, string>): { csv?: string; xml?: string } {
+      if (!['ALL', 'SUCCESS', 'REFUND', 'RECHARGE_REFUND'].includes(p.bill_type ?? 'ALL')) return v2Error('invalid bill_type', '20001');
+      const day = v2Day(p.bill_date);
+      if (day && billOf(deps.merchant, day, deps.now()) === 'creating') return v2Error('Bill Creating', '20003');
+      return v2Error('No Bill Exist', '20002');
+    },
+
     /** GET /v3/bill/fundflowbill?bill_date=yyyy-MM-dd&account_type=BASIC */
     fundflow(q: URLSearchParams): V3Reply {
       const day = q.get('bill_date') ?? '';

@@ -12,7 +12,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../../common/log.js';
 import { toV2Xml } from '../wechat/v2-protocol.js';
 import { createBatchesSandbox } from './batches.js';
-import { billOf, createBillsSandbox, fundflowCsv } from './bills.js';
+import { createBillsSandbox } from './bills.js';
 import { createNotifier } from './callbacks.js';
 import { ensureSandboxCerts, sandboxPublicKeyId, serialOf } from './certs.js';
 import { createMerchant, type Faults } from './merchant.js';
@@ -139,24 +139,12 @@ export async function startSandbox(config: SandboxConfig, deps: { log: Logger; n
       return xml(answer);
     }
     if (route === 'POST /mmpaymkttransfers/gettransferinfo') return xml(v2.query(body, certified));
-    if (route === 'POST /pay/downloadfundflow') {
-      const p = v2.admit(body, certified, 'mch_id');
+    if (route === 'POST /pay/downloadfundflow' || route === 'POST /pay/downloadbill') {
+      // The trade bill needs no certificate; the fund-flow bill does.
+      const p = v2.admit(body, certified || route === 'POST /pay/downloadbill', 'mch_id');
       if (typeof p === 'string') return xml(p);
-      if (p.sign_type !== 'HMAC-SHA256') return xml(toV2Xml({ return_code: 'FAIL', return_msg: 'sign_type必须为HMAC-SHA256' }));
-      const day = /^(\d{4})(\d{2})(\d{2})$/.exec(p.bill_date ?? '');
-      const flows = day ? billOf(merchant, `${day[1]}-${day[2]}-${day[3]}`, deps.now()) : 'none';
-      if (flows === 'creating') return xml(toV2Xml({ return_code: 'FAIL', return_msg: 'Bill Creating', error_code: '20003' }));
-      if (flows === 'none') return xml(toV2Xml({ return_code: 'FAIL', return_msg: 'No Bill Exist', error_code: '20002' }));
-      return send(200, fundflowCsv(flows, config.mchid), {}, 'text/plain; charset=utf-8');
-    }
-    if (route === 'POST /pay/downloadbill') {
-      // No certificate needed. The sandbox merchant only pays out, so it has no trades to bill.
-      const p = v2.admit(body, true, 'mch_id');
-      if (typeof p === 'string') return xml(p);
-      if (!['ALL', 'SUCCESS', 'REFUND', 'RECHARGE_REFUND'].includes(p.bill_type ?? 'ALL')) return xml(toV2Xml({ return_code: 'FAIL', return_msg: 'invalid bill_type', error_code: '20001' }));
-      const day = /^(\d{4})(\d{2})(\d{2})$/.exec(p.bill_date ?? '');
-      if (day && billOf(merchant, `${day[1]}-${day[2]}-${day[3]}`, deps.now()) === 'creating') return xml(toV2Xml({ return_code: 'FAIL', return_msg: 'Bill Creating', error_code: '20003' }));
-      return xml(toV2Xml({ return_code: 'FAIL', return_msg: 'No Bill Exist', error_code: '20002' }));
+      const bill = route === 'POST /pay/downloadbill' ? statements.v2TradeBill(p) : statements.v2Fundflow(p);
+      return bill.csv ? send(200, bill.csv, {}, 'text/plain; charset=utf-8') : xml(bill.xml!);
     }
     log.debug({ route }, 'sandbox_unknown_route');
     return json(404, { errcode: 404, errmsg: 'not found' });
