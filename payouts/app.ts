@@ -80,8 +80,11 @@ export function createPayoutsCore(config: PayoutsConfig, deps: { log: Logger }) 
     },
   };
   const reconciler = createReconciler({ pool, provider, store, queues: queued, metrics });
+  /** With no platform certificate or public key configured, the certificates are downloaded (and refreshed). */
+  const downloadsCertificates = creds.platformKeys.size === 0;
   return {
     metrics, pool, store, provider, v3, redis, work, queued, reconciler,
+    ready: async () => void (downloadsCertificates && await v3.refreshCertificates()),
     /** Stops in reverse order of need: queues, then the connections behind them. */
     parts: [
       { name: 'postgres', stop: () => pool.end() },
@@ -97,7 +100,10 @@ export function createPayoutsCore(config: PayoutsConfig, deps: { log: Logger }) 
 
 export async function createPayouts(config: PayoutsConfig, deps: { log: Logger; onStep?(step: FlowStep): void }) {
   const log = deps.log.child({ mod: 'payouts' });
-  const { metrics, pool, store, provider, v3, redis, work, queued, reconciler, parts: core } = createPayoutsCore(config, { log });
+  const { metrics, pool, store, provider, v3, redis, work, queued, reconciler, ready, parts: core } = createPayoutsCore(config, { log });
+  await ready();
+  // Platform certificates last five years and overlap when replaced: a daily refresh picks up a new one.
+  const refresh = setInterval(() => ready().catch((err: unknown) => log.warn({ err }, 'certificate_refresh_failed')), 86_400_000);
   const flow = createPayoutFlow({ pollMs: config.PAYOUTS_POLL_MS, sweepIdleMs: config.PAYOUTS_SWEEP_MS * 2 }, { store, provider, queues: queued, metrics, log, onStep: deps.onStep });
   await work.upsertJobScheduler('form-batches', { every: config.PAYOUTS_TICK_MS }, { name: 'form', data: {}, opts: { removeOnComplete: true, removeOnFail: 100 } });
   // The day's bill is made at 09:00 China time the next day; fetch it after 10:00.
@@ -132,6 +138,7 @@ export async function createPayouts(config: PayoutsConfig, deps: { log: Logger; 
     ...core,
     { name: 'workers', stop: async () => {
       stopping = true;
+      clearInterval(refresh);
       await Promise.all([intake.close(), worker.close()]);
       await Promise.all(connections.map((c) => c.quit()));
     } },

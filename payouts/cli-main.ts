@@ -15,6 +15,7 @@ const [command, ...args] = process.argv.slice(2);
 const core = createPayoutsCore(config, { log });
 let status = 0;
 try {
+  await core.ready();
   if (command === 'reconcile') {
     const day = args[0] ?? chinaYesterday(Date.now());
     if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) throw new Error(`not a day (yyyy-MM-dd): ${day}`);

@@ -6,13 +6,10 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../common/log.js';
 import { encryptResource } from '../wechat/v3-crypto.js';
 import type { Faults } from './merchant.js';
-import type { Timers } from './timers.js';
+import { chinaTime, type Timers } from './timers.js';
 import { signedHeaders, type SandboxKeys } from './v3-auth.js';
 
 export const RETRY_SCHEDULE_S = [15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10_800, 10_800, 10_800, 21_600, 21_600];
-
-/** China time, as WeChat writes it: 2025-11-22T10:00:00+08:00. */
-export const chinaTime = (ms: number) => `${new Date(ms + 8 * 3_600_000).toISOString().slice(0, 19)}+08:00`;
 
 export function createNotifier(config: { apiV3Key: string; timeScale: number }, deps: { keys: SandboxKeys; faults: Faults; timers: Timers; log: Logger; now(): number }) {
   const later = deps.timers.later;

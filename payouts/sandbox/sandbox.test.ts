@@ -200,6 +200,34 @@ describe('bills', () => {
   });
 });
 
+describe('platform certificates', () => {
+  it('downloads them (AEAD under the APIv3 key), verifies the list with them, and then verifies everything else', async () => {
+    const keys = new Map<string, import('node:crypto').KeyObject>();
+    const bare = createV3Client({ ...t.creds, mchid: sandboxMerchant.mchid, apiV3Key: sandboxMerchant.apiV3Key, platformKeys: keys, encryptSerial: '' },
+      { transport: createTransport({ baseUrl: `http://127.0.0.1:${t.sandbox.port}`, timeoutMs: 2_000, tls: {} }), nowS: t.nowS });
+    await expect(bare.getBatch('B1', { offset: 0, limit: 20 })).rejects.toThrow(/without a valid signature/);
+    expect(await bare.refreshCertificates()).toEqual([t.sandbox.keys.platform.serial]);
+    expect(await bare.getBatch('B1', { offset: 0, limit: 20 })).toMatchObject({ ok: false, code: 'NOT_FOUND' });
+    expect(bare.encrypt('张三')).toBeTruthy();
+    const wrongKey = createV3Client({ ...t.creds, mchid: sandboxMerchant.mchid, apiV3Key: 'sandboxApiV3Key0123456789abcdefX', platformKeys: new Map(), encryptSerial: '' },
+      { transport: createTransport({ baseUrl: `http://127.0.0.1:${t.sandbox.port}`, timeoutMs: 2_000, tls: {} }), nowS: t.nowS });
+    await expect(wrongKey.refreshCertificates()).rejects.toThrow();
+  });
+
+  it('answers 404 RESOURCE_NOT_EXISTS to a merchant that moved to the WeChat Pay public key', async () => {
+    const other = await startTestSandbox({ signWith: 'public_key' });
+    try {
+      const withPublicKey = new Map([[other.sandbox.keys.publicKey.id, other.sandbox.keys.publicKey.publicKey]]);
+      const client = createV3Client({ ...other.creds, mchid: sandboxMerchant.mchid, apiV3Key: sandboxMerchant.apiV3Key, platformKeys: withPublicKey, encryptSerial: other.sandbox.keys.publicKey.id },
+        { transport: createTransport({ baseUrl: `http://127.0.0.1:${other.sandbox.port}`, timeoutMs: 2_000, tls: {} }), nowS: other.nowS });
+      await expect(client.refreshCertificates()).rejects.toThrow(/RESOURCE_NOT_EXISTS/);
+      expect(await client.getBatch('B1', { offset: 0, limit: 20 })).toMatchObject({ ok: false, code: 'NOT_FOUND' });
+    } finally {
+      await other.stop();
+    }
+  });
+});
+
 describe('an independent client (wechatpay-axios-plugin)', () => {
   it('calls v3 batches and verifies the sandbox\'s signed answers', async () => {
     const pay = new Wechatpay({

@@ -20,7 +20,7 @@ import { createOAuthSandbox } from './oauth.js';
 import { createTimers } from './timers.js';
 import { createTransferBillsSandbox } from './transfer-bills.js';
 import { createV2Sandbox } from './v2-transfers.js';
-import { checkV3Request, signedHeaders, v3Error, type SandboxKeys, type V3Reply } from './v3-auth.js';
+import { certificateList, checkV3Request, signedHeaders, v3Error, type SandboxKeys, type V3Reply } from './v3-auth.js';
 
 export interface SandboxConfig {
   host: string; port: number; tlsPort: number; certDir: string; seed: string;
@@ -36,7 +36,10 @@ export function loadSandboxKeys(dir: string, mchid: string, signWith: SandboxKey
   return {
     mchid, signWith,
     merchantCert: new X509Certificate(file('apiclient_cert.pem')),
-    platform: { serial: serialOf(platformCert), privateKey: createPrivateKey(file('platform_key.pem')), publicKey: new X509Certificate(platformCert).publicKey },
+    platform: (() => {
+      const cert = new X509Certificate(platformCert);
+      return { serial: serialOf(platformCert), privateKey: createPrivateKey(file('platform_key.pem')), publicKey: cert.publicKey, certPem: platformCert.toString('utf8'), validFrom: cert.validFrom, validTo: cert.validTo };
+    })(),
     publicKey: { id: sandboxPublicKeyId, privateKey: createPrivateKey(file('pubkey_key.pem')), publicKey: createPublicKey(file('pubkey.pem')) },
     tls: { key: file('server_key.pem'), cert: file('server_cert.pem'), ca: file('ca_cert.pem') },
   };
@@ -76,6 +79,7 @@ export async function startSandbox(config: SandboxConfig, deps: { log: Logger; n
     if (method === 'GET' && (m = /^\/v3\/fund-app\/mch-transfer\/transfer-bills\/out-bill-no\/([^/]+)$/.exec(path))) return () => bills.get(m![1]!);
     if (method === 'POST' && (m = /^\/v3\/fund-app\/mch-transfer\/transfer-bills\/out-bill-no\/([^/]+)\/cancel$/.exec(path))) return () => bills.cancel(m![1]!);
     if (method === 'GET' && path === '/v3/bill/fundflowbill') return () => statements.fundflow(q);
+    if (method === 'GET' && path === '/v3/certificates') return () => certificateList(keys, config.apiV3Key);
     return undefined;
   }
 

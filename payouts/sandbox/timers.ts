@@ -1,4 +1,9 @@
-// The sandbox's pending work (state changes, callback retries), all stopped together on shutdown.
+// The sandbox's clock: pending work (state changes, callback retries), all stopped together on
+// shutdown, and China time as WeChat writes it.
+
+/** China time, as WeChat writes it: 2025-11-22T10:00:00+08:00. */
+export const chinaTime = (ms: number) => `${new Date(ms + 8 * 3_600_000).toISOString().slice(0, 19)}+08:00`;
+
 export function createTimers() {
   const timers = new Set<NodeJS.Timeout>();
   return {

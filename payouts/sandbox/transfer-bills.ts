@@ -5,9 +5,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { decryptSensitive } from '../wechat/v3-crypto.js';
 import type { BillState, CreateBill } from '../wechat/v3-client.js';
-import { chinaTime, type Notifier } from './callbacks.js';
+import type { Notifier } from './callbacks.js';
 import type { Merchant } from './merchant.js';
-import type { Timers } from './timers.js';
+import { chinaTime, type Timers } from './timers.js';
 import { decryptionKey, v3Error, type SandboxKeys, type V3Reply, type V3Request } from './v3-auth.js';
 
 const NO = /^[A-Za-z0-9]{1,32}$/;

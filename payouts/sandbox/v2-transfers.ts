@@ -4,9 +4,8 @@
 // gettransferinfo query. Transfer answers are unsigned, as WeChat's are.
 import { createHash } from 'node:crypto';
 import { parseV2Xml, toV2Xml, verifyV2 } from '../wechat/v2-protocol.js';
-import { chinaTime } from './callbacks.js';
 import type { Merchant } from './merchant.js';
-import type { Timers } from './timers.js';
+import { chinaTime, type Timers } from './timers.js';
 
 const MIN_FEN = 100;
 interface Paid { hash: string; result: Record<string, string>; status: 'SUCCESS' | 'FAILED'; reason?: string; openid: string; amount: number; desc: string }

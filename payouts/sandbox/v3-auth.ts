@@ -3,13 +3,14 @@
 // SIGN_ERROR with the detail WeChat gives); an answer is signed with the key the request's
 // Wechatpay-Serial names, or with the merchant's configured kind of key when it names none.
 import { randomBytes, type KeyObject, type X509Certificate } from 'node:crypto';
-import { parseAuthorization, verifyLines, wechatpayHeaders, WINDOW_S } from '../wechat/v3-crypto.js';
+import { encryptResource, parseAuthorization, verifyLines, wechatpayHeaders, WINDOW_S } from '../wechat/v3-crypto.js';
+import { chinaTime } from './timers.js';
 
 export interface SandboxKeys {
   mchid: string;
   merchantCert: X509Certificate;
   /** The platform certificate's serial and key, and the WeChat Pay public key's id and key. */
-  platform: { serial: string; privateKey: KeyObject; publicKey: KeyObject };
+  platform: { serial: string; privateKey: KeyObject; publicKey: KeyObject; certPem: string; validFrom: string; validTo: string };
   publicKey: { id: string; privateKey: KeyObject; publicKey: KeyObject };
   /** Which kind of key signs answers that do not choose (a merchant migrating switches this). */
   signWith: 'platform' | 'public_key';
@@ -56,3 +57,16 @@ export function signedHeaders(keys: SandboxKeys, requestedSerial: string | undef
 /** The key whose private half decrypts a sensitive field sent under `serial`. */
 export const decryptionKey = (keys: SandboxKeys, serial: string | undefined): KeyObject | undefined =>
   serial === keys.platform.serial ? keys.platform.privateKey : serial === keys.publicKey.id ? keys.publicKey.privateKey : undefined;
+
+/**
+ * GET /v3/certificates: the platform certificate, AEAD-encrypted under the APIv3 key. A merchant
+ * that has moved to the WeChat Pay public key gets 404 RESOURCE_NOT_EXISTS, as WeChat answers.
+ */
+export function certificateList(keys: SandboxKeys, apiV3Key: string): V3Reply {
+  if (keys.signWith === 'public_key') return v3Error(404, 'RESOURCE_NOT_EXISTS', '无可用的平台证书，请在商户平台-API安全申请使用微信支付公钥');
+  const { serial, certPem, validFrom, validTo } = keys.platform;
+  return {
+    status: 200,
+    body: { data: [{ serial_no: serial, effective_time: chinaTime(Date.parse(validFrom)), expire_time: chinaTime(Date.parse(validTo)), encrypt_certificate: encryptResource(apiV3Key, certPem, 'certificate', 'certificate') }] },
+  };
+}

@@ -22,7 +22,7 @@ export interface Credentials {
   serial: string;
   privateKey: KeyObject;
   platformKeys: Map<string, KeyObject>;
-  /** The serial sensitive fields are encrypted for: the public key's id when there is one (WeChat's advice), else the newest certificate. */
+  /** The serial sensitive fields are encrypted for: the public key's id when there is one (WeChat's advice), else the newest certificate ('' when none is configured). */
   encryptSerial: string;
   tls: { cert: Buffer; key: Buffer; ca?: Buffer };
 }
@@ -53,8 +53,8 @@ export function loadCredentials(files: CredentialFiles): Credentials {
     .sort((a, b) => Date.parse(b.validFrom) - Date.parse(a.validFrom));
   const platformKeys = new Map<string, KeyObject>(platform.map((c) => [c.serialNumber.toUpperCase(), c.publicKey]));
   if (files.publicKeyFile && files.publicKeyId) platformKeys.set(files.publicKeyId, createPublicKey(readFileSync(files.publicKeyFile)));
-  const encryptSerial = files.publicKeyFile && files.publicKeyId ? files.publicKeyId : platform[0]?.serialNumber.toUpperCase();
-  if (!encryptSerial) throw new Error('no key verifies WeChat Pay: configure a platform certificate or the WeChat Pay public key');
+  // With neither, the platform certificates are downloaded at start (v3 refreshCertificates).
+  const encryptSerial = files.publicKeyFile && files.publicKeyId ? files.publicKeyId : platform[0]?.serialNumber.toUpperCase() ?? '';
   return {
     serial: new X509Certificate(cert).serialNumber.toUpperCase(), privateKey: createPrivateKey(key), platformKeys, encryptSerial,
     tls: { cert, key, ...(files.caFile ? { ca: readFileSync(files.caFile) } : {}) },

@@ -2,7 +2,7 @@
 // against the platform keys (certificate serials and PUB_KEY_IDs side by side), and speaks batch
 // transfers, transfer bills and bills. Answers are values; only a fault that leaves the outcome
 // unknown (network, timeout, an answer that does not verify) throws, as a retriable PipelineError.
-import { createHash, type KeyObject } from 'node:crypto';
+import { createHash, X509Certificate, type KeyObject } from 'node:crypto';
 import { PipelineError } from '../../common/errors.js';
 import { wechatError, type WechatErrorInfo } from './errors.js';
 import type { Transport } from './transport.js';
@@ -10,9 +10,9 @@ import { authorization, decryptResource, encryptSensitive, verifyWechatpay, type
 
 export interface V3Config extends Merchant {
   apiV3Key: string;
-  /** Keys that verify WeChat Pay's signatures, by serial (platform certificate serial or PUB_KEY_ID). */
-  platformKeys: ReadonlyMap<string, KeyObject>;
-  /** The serial whose key encrypts sensitive fields, sent as Wechatpay-Serial. */
+  /** Keys that verify WeChat Pay's signatures, by serial (platform certificate serial or PUB_KEY_ID); refreshCertificates adds to it. */
+  platformKeys: Map<string, KeyObject>;
+  /** The serial whose key encrypts sensitive fields, sent as Wechatpay-Serial ('' until certificates are downloaded). */
   encryptSerial: string;
 }
 
@@ -30,8 +30,12 @@ export type BillState = 'ACCEPTED' | 'PROCESSING' | 'WAIT_USER_CONFIRM' | 'TRANS
 export interface BillView { out_bill_no: string; transfer_bill_no: string; state: BillState; fail_reason?: string; package_info?: string; transfer_amount?: number }
 export interface Notification { id: string; create_time: string; event_type: string; resource_type: string; summary: string; resource: Resource }
 
+const CERTIFICATES = '/v3/certificates';
+
 export function createV3Client(config: V3Config, deps: { transport: Transport; nowS(): number }) {
-  async function call<T>(method: 'GET' | 'POST', path: string, body?: unknown, extra: Record<string, string> = {}): Promise<V3Answer<T>> {
+  let encryptSerial = config.encryptSerial;
+  /** A signed request; the answer as it came, unverified. */
+  async function exchange(method: 'GET' | 'POST', path: string, body?: unknown, extra: Record<string, string> = {}) {
     const text = body === undefined ? '' : JSON.stringify(body);
     const headers: Record<string, string> = {
       accept: 'application/json', 'user-agent': 'ads-rewards-payouts', ...extra,
@@ -39,25 +43,48 @@ export function createV3Client(config: V3Config, deps: { transport: Transport; n
       ...(body === undefined ? {} : { 'content-type': 'application/json' }),
     };
     const answer = await deps.transport.send(method, path, headers, text);
-    const raw = answer.body.toString('utf8');
-    const verified = verifyWechatpay(answer.headers, raw, config.platformKeys, deps.nowS());
-    if (!verified.ok) throw new PipelineError('wechat_unverified_answer', `${method} ${path} answered ${answer.status} without a valid signature (${verified.reason})`, { retriable: true });
-    const data = (raw ? JSON.parse(raw) : {}) as T & { code?: string; message?: string };
-    if (answer.status >= 200 && answer.status < 300) return { ok: true, status: answer.status, data };
-    const code = typeof data.code === 'string' ? data.code : `HTTP_${answer.status}`;
-    return { ok: false, status: answer.status, code, message: String(data.message ?? ''), error: wechatError(code) };
+    return { status: answer.status, headers: answer.headers, raw: answer.body.toString('utf8') };
   }
-  const encrypted = { 'wechatpay-serial': config.encryptSerial };
+  /** The answer, verified with `keys`, as a value. */
+  function read<T>(method: string, path: string, a: { status: number; headers: Record<string, string>; raw: string }, keys: ReadonlyMap<string, KeyObject>): V3Answer<T> {
+    const verified = verifyWechatpay(a.headers, a.raw, keys, deps.nowS());
+    if (!verified.ok) throw new PipelineError('wechat_unverified_answer', `${method} ${path} answered ${a.status} without a valid signature (${verified.reason})`, { retriable: true });
+    const data = (a.raw ? JSON.parse(a.raw) : {}) as T & { code?: string; message?: string };
+    if (a.status >= 200 && a.status < 300) return { ok: true, status: a.status, data };
+    const code = typeof data.code === 'string' ? data.code : `HTTP_${a.status}`;
+    return { ok: false, status: a.status, code, message: String(data.message ?? ''), error: wechatError(code) };
+  }
+  const call = async <T>(method: 'GET' | 'POST', path: string, body?: unknown, extra: Record<string, string> = {}): Promise<V3Answer<T>> =>
+    read<T>(method, path, await exchange(method, path, body, extra), config.platformKeys);
+  const encrypted = () => ({ 'wechatpay-serial': encryptSerial });
   const q = (params: Record<string, string | number | boolean>) => new URLSearchParams(Object.entries(params).map(([k, v]): [string, string] => [k, String(v)])).toString();
 
   return {
     /** RSA-OAEP under the key named by `encryptSerial`, for `user_name` and `user_id_card`. */
-    encrypt: (plaintext: string) => encryptSensitive(config.platformKeys.get(config.encryptSerial)!, plaintext),
-    createBatch: (body: CreateBatch) => call<{ out_batch_no: string; batch_id: string; create_time: string; batch_status: string }>('POST', '/v3/transfer/batches', body, encrypted),
+    encrypt: (plaintext: string) => encryptSensitive(config.platformKeys.get(encryptSerial)!, plaintext),
+
+    /**
+     * GET /v3/certificates: the platform certificates, each AEAD-encrypted under the APIv3 key, which
+     * vouches for them. The answer is then verified with the certificates it carries. Adds their keys
+     * to platformKeys and encrypts for the newest from then on. Returns the serials.
+     */
+    async refreshCertificates(): Promise<string[]> {
+      const got = await exchange('GET', CERTIFICATES);
+      const list = got.status === 200 ? (JSON.parse(got.raw) as { data: { serial_no: string; effective_time: string; encrypt_certificate: Resource }[] }).data : [];
+      const certs = list.map((c) => ({ serial: c.serial_no.toUpperCase(), effective: Date.parse(c.effective_time), cert: new X509Certificate(decryptResource(config.apiV3Key, c.encrypt_certificate)) }));
+      const fresh = new Map(certs.map((c) => [c.serial, c.cert.publicKey]));
+      // Verified with the certificates it carries, or (an error, e.g. 404 for a public-key-only merchant) with the keys known.
+      const answer = read<unknown>('GET', CERTIFICATES, got, fresh.size > 0 ? fresh : config.platformKeys);
+      if (!answer.ok) throw new PipelineError(`wechat_${answer.code}`, `GET ${CERTIFICATES}: ${answer.code} ${answer.message}`, { retriable: answer.error.retriable });
+      for (const [serial, key] of fresh) config.platformKeys.set(serial, key);
+      if (!encryptSerial || !encryptSerial.startsWith('PUB_KEY_ID_')) encryptSerial = certs.sort((a, b) => b.effective - a.effective)[0]!.serial;
+      return [...fresh.keys()];
+    },
+    createBatch: (body: CreateBatch) => call<{ out_batch_no: string; batch_id: string; create_time: string; batch_status: string }>('POST', '/v3/transfer/batches', body, encrypted()),
     getBatch: (outBatchNo: string, page: { offset: number; limit: number }) =>
       call<BatchView>('GET', `/v3/transfer/batches/out-batch-no/${outBatchNo}?${q({ need_query_detail: true, offset: page.offset, limit: page.limit, detail_status: 'ALL' })}`),
     getDetail: (outBatchNo: string, outDetailNo: string) => call<DetailView>('GET', `/v3/transfer/batches/out-batch-no/${outBatchNo}/details/out-detail-no/${outDetailNo}`),
-    createBill: (body: CreateBill) => call<BillView>('POST', '/v3/fund-app/mch-transfer/transfer-bills', body, encrypted),
+    createBill: (body: CreateBill) => call<BillView>('POST', '/v3/fund-app/mch-transfer/transfer-bills', body, encrypted()),
     getBill: (outBillNo: string) => call<BillView>('GET', `/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/${outBillNo}`),
     cancelBill: (outBillNo: string) => call<{ out_bill_no: string; state: BillState }>('POST', `/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/${outBillNo}/cancel`, {}),
 
