@@ -1,4 +1,5 @@
 // The sandbox against the real clients, and against an independent client (wechatpay-axios-plugin).
+import type { KeyObject } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -202,7 +203,7 @@ describe('bills', () => {
 
 describe('platform certificates', () => {
   it('downloads them (AEAD under the APIv3 key), verifies the list with them, and then verifies everything else', async () => {
-    const keys = new Map<string, import('node:crypto').KeyObject>();
+    const keys = new Map<string, KeyObject>();
     const bare = createV3Client({ ...t.creds, mchid: sandboxMerchant.mchid, apiV3Key: sandboxMerchant.apiV3Key, platformKeys: keys, encryptSerial: '' },
       { transport: createTransport({ baseUrl: `http://127.0.0.1:${t.sandbox.port}`, timeoutMs: 2_000, tls: {} }), nowS: t.nowS });
     await expect(bare.getBatch('B1', { offset: 0, limit: 20 })).rejects.toThrow(/without a valid signature/);
