@@ -4,6 +4,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Wechatpay } from 'wechatpay-axios-plugin';
+import { wechatError } from '../wechat/errors.js';
 import { createTransport } from '../wechat/transport.js';
 import { createV3Client, type BatchView, type CreateBatch } from '../wechat/v3-client.js';
 import { sandboxMerchant } from './defaults.js';
@@ -154,6 +155,21 @@ describe('v3 transfer bills', () => {
     await new Promise((r) => setTimeout(r, 80));
     expect(await t.v3.getBill(b.out_bill_no)).toMatchObject({ ok: true, data: { state: 'CANCELLED' } });
     expect(await t.v3.createBill({ ...bill(), transfer_scene_report_infos: [] })).toMatchObject({ ok: false, code: 'PARAM_ERROR' });
+  });
+});
+
+describe('v3 transfer bills nobody confirms', () => {
+  it('closes them after 24 hours (time-compressed) as CANCELLED with BLOCK_USER_CONFIRM, a final failure', async () => {
+    const fast = await startTestSandbox({ timeScale: 0.00001 }); // 24 h -> 864 ms
+    try {
+      const b = { appid: sandboxMerchant.appid, out_bill_no: no('E'), transfer_scene_id: '1000', openid: 'oIdle', transfer_amount: 300, transfer_remark: 'reward', transfer_scene_report_infos: [{ info_type: '活动名称', info_content: '看广告得奖励' }] };
+      expect(await fast.v3.createBill(b)).toMatchObject({ ok: true, data: { state: 'WAIT_USER_CONFIRM' } });
+      await new Promise((r) => setTimeout(r, 1_200));
+      expect(await fast.v3.getBill(b.out_bill_no)).toMatchObject({ ok: true, data: { state: 'CANCELLED', fail_reason: 'BLOCK_USER_CONFIRM' } });
+      expect(wechatError('BLOCK_USER_CONFIRM').final).toBe(true);
+    } finally {
+      await fast.stop();
+    }
   });
 });
 
