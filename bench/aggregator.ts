@@ -9,14 +9,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from '@clickhouse/client';
 import { Redis } from 'ioredis';
 import kafkajs from 'kafkajs';
-import { createKafka } from '../common/kafka.js';
 import { EventType } from '../schemas/beacon-json.js';
 import { pipeline } from '../schemas/gen/messages.js';
 import { migrateClickhouse } from '../schemas/migrate.js';
 import { groupLag, waitForMembers } from '../test/support.js';
 import { cpuSeconds, rssMb, startService, stopService } from './proc.js';
 import { median, writeSection } from './results.js';
-import { benchTopics, env, log, root, stackUp } from './setup.js';
+import { benchKafka, env, log, root, stackUp } from './setup.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 600_000);
@@ -33,13 +32,9 @@ for (const database of Object.values(databases)) {
   await migrateClickhouse({ CLICKHOUSE_URL: env.CLICKHOUSE_URL, CLICKHOUSE_DATABASE: database }, { log, dir: join(root, 'schemas/migrations/clickhouse') });
 }
 const ch = createClient({ url: env.CLICKHOUSE_URL });
-const kafka = createKafka({ KAFKA_BROKERS: env.KAFKA_BROKERS, clientId: 'bench' }, { log });
-const admin = kafka.admin();
-await admin.connect();
-const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: kafkajs.Partitioners.DefaultPartitioner });
-await producer.connect();
+const bench = await benchKafka(run);
+const { admin, producer, newTopic } = bench;
 const redisPrefix = `bench:${run}:`;
-const { newTopic, made: topicsMade } = benchTopics(kafka, run);
 const [earnings, deadLetters] = [await newTopic('earnings', 1), await newTopic('deadletters', 1)];
 
 // Realistic traffic: 20,000 users, records of 10 events of one user, mostly impressions, with the
@@ -149,7 +144,7 @@ for (let r = 1; r <= ROUNDS; r++) {
 }
 
 // Clean up everything this run made.
-await admin.deleteTopics({ topics: topicsMade });
+await bench.close();
 for (const database of Object.values(databases)) await ch.command({ query: `DROP DATABASE IF EXISTS ${database}` });
 const redis = new Redis(env.REDIS_URL);
 const redisKeys = await (async () => {
@@ -160,7 +155,7 @@ const redisKeys = await (async () => {
     if ((cursor = next) === '0') return deleted;
   }
 })();
-await Promise.all([redis.quit(), producer.disconnect(), admin.disconnect(), ch.close()]);
+await Promise.all([redis.quit(), ch.close()]);
 
 const m = (kind: 'aggregator' | 'baseline', f: (r: Round) => number) => median(rounds[kind].map(f));
 const fig = {

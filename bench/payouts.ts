@@ -8,11 +8,9 @@ import type { ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
-import kafkajs from 'kafkajs';
-import { createKafka } from '../common/kafka.js';
+import { devSecrets } from '../common/config.js';
 import { createSecretBox } from '../common/secretbox.js';
 import { audit } from '../rewards/audit.js';
-import { devSecrets } from '../rewards/config.js';
 import { fundingTransfer } from '../rewards/earnings.js';
 import { fen } from '../rewards/ledger.js';
 import { createPgLedger } from '../rewards/ledger-pg.js';
@@ -23,7 +21,7 @@ import { earningId } from '../schemas/records.js';
 import { freePort, waitForMembers } from '../test/support.js';
 import { rssMb, startService, stopService } from './proc.js';
 import { median, writeSection } from './results.js';
-import { benchDatabase, benchTopics, env, log, stackUp } from './setup.js';
+import { benchDatabase, benchKafka, env, stackUp } from './setup.js';
 
 const USERS = Number(process.env.BENCH_PAYOUT_USERS ?? 10_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -39,12 +37,8 @@ await pool.query(`insert into reward_rules (campaign_id, reward_complete_fen, co
 await createPgLedger({ pool }).post([fundingTransfer('bench', fen(1e12), 'bench', 'CNY')]);
 const box = createSecretBox(Buffer.from(devSecrets.REWARDS_ENCRYPTION_KEY, 'base64'));
 
-const kafka = createKafka({ KAFKA_BROKERS: env.KAFKA_BROKERS, clientId: 'bench' }, { log });
-const admin = kafka.admin();
-await admin.connect();
-const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: kafkajs.Partitioners.DefaultPartitioner });
-await producer.connect();
-const { newTopic, made: topicsMade } = benchTopics(kafka, run);
+const bench = await benchKafka(run);
+const { admin, producer, newTopic } = bench;
 const topic = await newTopic('earnings');
 const deadLetters = await newTopic('earnings-dlq', 1);
 const prefix = `bench-${run}`;
@@ -125,13 +119,12 @@ const client = await pool.connect();
 const breaches = (await audit(client)).filter((a) => a.breaches > 0).map((a) => a.name);
 client.release();
 await Promise.all([stopService(rewards), stopService(sandbox)]);
-await admin.deleteTopics({ topics: topicsMade });
+await bench.close();
 for (const name of [queues.payoutRequests.name, payoutOutcomes.name, 'payouts-work']) {
   const q = new Queue(name, { connection: { url: env.REDIS_URL }, prefix });
   await q.obliterate({ force: true });
   await q.close();
 }
-await Promise.all([producer.disconnect(), admin.disconnect()]);
 await db.drop();
 
 const m = (api: Api, f: (r: Round) => number) => median(rounds[api].map(f));

@@ -7,8 +7,6 @@ import type { ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
-import kafkajs from 'kafkajs';
-import { createKafka } from '../common/kafka.js';
 import { audit } from '../rewards/audit.js';
 import { fundingTransfer } from '../rewards/earnings.js';
 import { fen } from '../rewards/ledger.js';
@@ -20,7 +18,7 @@ import { earningId } from '../schemas/records.js';
 import { groupLag, waitForMembers } from '../test/support.js';
 import { cpuSeconds, rssMb, startService, stopService } from './proc.js';
 import { median, writeSection } from './results.js';
-import { benchDatabase, benchTopics, env, log, stackUp } from './setup.js';
+import { benchDatabase, benchKafka, env, stackUp } from './setup.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const EARNINGS = { after: Number(process.env.BENCH_EARNINGS ?? 200_000), before: Number(process.env.BENCH_EARNINGS_BEFORE ?? 3_000) };
@@ -43,12 +41,8 @@ if (funded.some((r) => r.status !== 'created')) throw new Error('funding the cam
 await pool.query(`insert into wechat_links (user_id, appid, openid_mac, openid_enc, access_token_enc, refresh_token_enc, token_expires_at)
   select 'user-' || i, 'wx', convert_to('user-' || i, 'UTF8'), '\\x00', '\\x00', '\\x00', now() from generate_series(0, ${USERS - 1}, 10) i`);
 
-const kafka = createKafka({ KAFKA_BROKERS: env.KAFKA_BROKERS, clientId: 'bench' }, { log });
-const admin = kafka.admin();
-await admin.connect();
-const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: kafkajs.Partitioners.DefaultPartitioner });
-await producer.connect();
-const { newTopic, made: topicsMade } = benchTopics(kafka, run);
+const bench = await benchKafka(run);
+const { admin, producer, newTopic } = bench;
 const deadLetters = await newTopic('earnings-dlq', 1);
 
 /** `count` earnings: half for the hot campaign, the rest spread over the other 19; random users. */
@@ -132,11 +126,11 @@ const audited = await audit(client);
 client.release();
 const { rows: [totals] } = await pool.query<{ earnings: string; posted: string; payouts: string; transactions: string }>(`select count(*) as earnings,
   count(*) filter (where status = 'posted') as posted, (select count(*) from payouts) as payouts, (select count(*) from transactions) as transactions from earnings`);
-await admin.deleteTopics({ topics: topicsMade });
+await bench.close();
 // The payout requests the threshold handed to BullMQ.
 const queue = new Queue(queues.payoutRequests.name, { connection: { url: env.REDIS_URL }, prefix: `bench-${run}` });
 await queue.obliterate({ force: true });
-await Promise.all([producer.disconnect(), admin.disconnect(), queue.close()]);
+await queue.close();
 await db.drop();
 
 const m = (mode: 'before' | 'after', f: (r: Round) => number) => median(rounds[mode].map(f));

@@ -1,11 +1,12 @@
 // What every benchmark starts with: the repository root, the stack's settings, a quiet logger, and
 // the local stack up with migrations applied.
 import { execFileSync } from 'node:child_process';
-import type { Kafka } from 'kafkajs';
+import kafkajs from 'kafkajs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import pg from 'pg';
 import { loadConfig, stackEnv, withDatabase } from '../common/config.js';
+import { createKafka } from '../common/kafka.js';
 import { createLogger } from '../common/log.js';
 import { ensureTopics, migratePostgres } from '../schemas/migrate.js';
 
@@ -18,16 +19,28 @@ export function stackUp(): void {
   execFileSync(process.execPath, ['--import', 'tsx', join(root, 'schemas/migrate-main.ts')], { stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
-/** Topics named for this run (`bench.<name>.<run>`), remembered in `made` so the run can delete them. */
-export function benchTopics(kafka: Kafka, run: string) {
+/**
+ * Kafka for a benchmark run: an admin and an idempotent producer, connected, and topics named for the
+ * run (`bench.<name>.<run>`); `close` deletes those topics and disconnects.
+ */
+export async function benchKafka(run: string) {
+  const kafka = createKafka({ KAFKA_BROKERS: env.KAFKA_BROKERS, clientId: 'bench' }, { log });
+  const admin = kafka.admin();
+  await admin.connect();
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: kafkajs.Partitioners.DefaultPartitioner });
+  await producer.connect();
   const made: string[] = [];
   return {
-    made,
+    kafka, admin, producer,
     async newTopic(name: string, partitions = 6) {
       const topic = `bench.${name}.${run}`;
       await ensureTopics([{ name: topic, partitions, retentionMs: 3_600_000, key: 'user_id', value: '' }], { kafka, log });
       made.push(topic);
       return topic;
+    },
+    async close() {
+      await admin.deleteTopics({ topics: made });
+      await Promise.all([producer.disconnect(), admin.disconnect()]);
     },
   };
 }

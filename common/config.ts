@@ -34,3 +34,17 @@ export const count = (fallback: number) => z.coerce.number().int().min(0).defaul
 
 /** A TCP port; 0 asks the OS for a free one (tests, benchmarks). */
 export const port = (fallback: number) => z.coerce.number().int().min(0).max(65_535).default(fallback);
+
+/** Development values of the secrets; each main.ts warns when one is in use. */
+export const devSecrets = {
+  REWARDS_TOKEN_SECRET: 'dev-only-token-secret-change-me-0123456789',
+  REWARDS_OPERATOR_TOKEN: 'dev-only-operator-token',
+  REWARDS_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64'),
+} as const;
+
+/** The secrets the rewards and payouts services share: the user-token key, and the key openids are sealed under. */
+export const sharedSecrets = {
+  REWARDS_TOKEN_SECRET: z.string().min(32).default(devSecrets.REWARDS_TOKEN_SECRET),
+  REWARDS_ENCRYPTION_KEY: z.string().default(devSecrets.REWARDS_ENCRYPTION_KEY)
+    .refine((s) => Buffer.from(s, 'base64').length === 32, 'must be 32 bytes, base64'),
+};

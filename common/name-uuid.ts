@@ -1,4 +1,4 @@
-// Stable ids from names: the same name always gives the same UUID (version 8, from SHA-256), so an
+// UUIDs. Stable ids from names: the same name always gives the same UUID (version 8, from SHA-256), so an
 // id derived from a source id (an earning from its event, a payout from its request) survives replays.
 import { createHash } from 'node:crypto';
 
@@ -9,3 +9,8 @@ export function nameUuid(name: string): string {
   const x = h.subarray(0, 16).toString('hex');
   return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
 }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A UUID in canonical form (8-4-4-4-12 hex digits, either case). */
+export const isUuid = (s: string): boolean => UUID.test(s);

@@ -3,6 +3,7 @@
 // event_time = occurred_at + (received_at - sent_at), the correction clamped to ±maxSkewMs.
 import { EventType, type BeaconEvent } from '../schemas/beacon-json.js';
 import type { DecodedBatch } from './decode.js';
+import { isUuid } from '../common/name-uuid.js';
 
 export interface Limits { maxEvents: number; maxSkewMs: number; maxAgeMs: number; maxFutureMs: number }
 export const contractLimits: Limits = { maxEvents: 500, maxSkewMs: 7 * 86_400_000, maxAgeMs: 7 * 86_400_000, maxFutureMs: 600_000 };
@@ -14,14 +15,13 @@ export type Validated =
   | { ok: false; status: 400 | 401 | 413; error: string; message: string };
 
 export const APP_ID = /^[A-Za-z0-9_.-]{1,64}$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const CURRENCY = /^[A-Z]{3}$/;
 const badId = (v: string | null | undefined) => !v || v.length > 64;
 
 const bad = (status: 400 | 401 | 413, error: string, message: string): Validated => ({ ok: false, status, error, message });
 
 function eventProblem(e: BeaconEvent, eventTime: number, receivedAt: number, limits: Limits): string | undefined {
-  if (!e.eventId || !UUID.test(e.eventId)) return 'event_id: not a canonical UUID';
+  if (!e.eventId || !isUuid(e.eventId)) return 'event_id: not a canonical UUID';
   if (!e.type || !EventType[e.type]) return 'type: unknown event type'; // 0 is EVENT_TYPE_UNSPECIFIED
   // Field by field rather than in a loop over names: this runs for every event on the hot path.
   if (badId(e.userId)) return 'user_id: must be 1..64 characters';
@@ -32,7 +32,7 @@ function eventProblem(e: BeaconEvent, eventTime: number, receivedAt: number, lim
   if (!e.occurredAt || e.occurredAt <= 0) return 'occurred_at: missing';
   if (eventTime < receivedAt - limits.maxAgeMs) return 'occurred_at: more than 7 days old';
   if (eventTime > receivedAt + limits.maxFutureMs) return 'occurred_at: more than 10 minutes in the future';
-  if (e.clickId != null && e.clickId !== '' && !UUID.test(e.clickId)) return 'click_id: not a canonical UUID';
+  if (e.clickId != null && e.clickId !== '' && !isUuid(e.clickId)) return 'click_id: not a canonical UUID';
   if (e.valueMicros != null && e.valueMicros < 0) return 'value_micros: negative';
   if (e.currency != null && e.currency !== '' && !CURRENCY.test(e.currency)) return 'currency: not an ISO 4217 code';
   if (e.attrs) {

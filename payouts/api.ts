@@ -7,8 +7,8 @@ import type { FlowQueues } from './flow.js';
 import type { PayoutsStore } from './store-pg.js';
 import { parseV2Xml, toV2Xml, verifyV2 } from './wechat/v2-protocol.js';
 import type { V3Client } from './wechat/v3-client.js';
+import { isUuid } from '../common/name-uuid.js';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const xmlReply = (code: 'SUCCESS' | 'FAIL', msg: string): ApiResponse =>
   ({ status: 200, body: toV2Xml({ return_code: code, return_msg: msg }), headers: { 'content-type': 'text/xml; charset=utf-8' } });
 
@@ -50,7 +50,7 @@ export function createPayoutsApi(
     if (req.method === 'GET' && route) {
       const auth = authenticate(req.headers.authorization, { secret: config.tokenSecret, operatorToken: config.operatorToken, nowMs: deps.now() });
       if (!auth.ok) return apiError(401, auth.error, 'a valid bearer token is required');
-      if (!UUID.test(route[1]!)) return apiError(404, 'not_found', 'no such payout');
+      if (!isUuid(route[1]!)) return apiError(404, 'not_found', 'no such payout');
       const payout = await deps.store.view(route[1]!);
       // Another user's payout is answered like a missing one: its existence is not theirs to know.
       if (!payout || (auth.principal.kind === 'user' && auth.principal.userId !== payout.user_id)) return apiError(404, 'not_found', 'no such payout');

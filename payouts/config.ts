@@ -2,7 +2,7 @@
 // merchant credentials configured it talks to the local sandbox with the sandbox merchant's keys.
 import { join } from 'node:path';
 import { z } from 'zod';
-import { count, port, stackEnv } from '../common/config.js';
+import { count, devSecrets, port, sharedSecrets, stackEnv } from '../common/config.js';
 import { sandboxMerchant } from './sandbox/defaults.js';
 
 const files = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
@@ -29,10 +29,8 @@ export const payoutsConfig = z.object({
   PAYOUTS_NEW_LINK_HOLD_MS: count(0),
   PAYOUTS_REAL_NAME_FEN: z.coerce.number().int().min(1).default(200_000),
   PAYOUTS_FRAUD_LOOKBACK_DAYS: z.coerce.number().int().min(0).default(7),
-  PAYOUTS_OPERATOR_TOKEN: z.string().min(16).default('dev-only-operator-token'),
-  REWARDS_TOKEN_SECRET: z.string().min(32).default('dev-only-token-secret-change-me-0123456789'),
-  REWARDS_ENCRYPTION_KEY: z.string().default(Buffer.alloc(32, 7).toString('base64'))
-    .refine((s) => Buffer.from(s, 'base64').length === 32, 'must be 32 bytes, base64'),
+  PAYOUTS_OPERATOR_TOKEN: z.string().min(16).default(devSecrets.REWARDS_OPERATOR_TOKEN),
+  ...sharedSecrets,
   WECHATPAY_BASE_URL: z.url().default('https://127.0.0.1:8091'),
   WECHATPAY_TIMEOUT_MS: count(10_000),
   WECHATPAY_MCHID: z.string().default(sandboxMerchant.mchid),

@@ -28,6 +28,9 @@ export interface ProviderConfig { appid: string; remark: string; notifyUrl?: str
 
 const PAGE = 100;
 const pending = (requestNo: string, reason?: string): ItemResult => ({ requestNo, outcome: 'pending', ...(reason ? { reason } : {}) });
+/** A refused send: failed for good when the code is final, else still pending (retried, or a person looks). */
+const refused = (requestNo: string, a: { code: string; error: WechatErrorInfo }): ItemResult =>
+  (a.error.final ? { requestNo, outcome: 'failed', reason: a.code } : pending(requestNo, a.code));
 
 /** An item's call that threw (network, timeout, unverifiable answer): its outcome is unknown, so it stays pending. */
 async function each(items: Item[], call: (item: Item) => Promise<ItemResult>): Promise<Answer> {
@@ -92,8 +95,7 @@ export function createV3BatchProvider(config: ProviderConfig, client: V3Client):
 export function createV2Provider(config: ProviderConfig, client: V2Client): Provider {
   const send = async (i: Item): Promise<ItemResult> => {
     const a = await client.transfer({ partner_trade_no: i.requestNo, openid: i.openid, amount: i.amountFen, desc: config.remark, check_name: 'NO_CHECK', spbill_create_ip: config.clientIp });
-    if (a.ok) return { requestNo: i.requestNo, outcome: 'succeeded', providerId: a.fields.payment_no };
-    return a.error.final ? { requestNo: i.requestNo, outcome: 'failed', reason: a.code } : pending(i.requestNo, a.code);
+    return a.ok ? { requestNo: i.requestNo, outcome: 'succeeded', providerId: a.fields.payment_no } : refused(i.requestNo, a);
   };
   return {
     api: 'v2_transfer', maxBatch: config.maxBatch,
@@ -127,8 +129,7 @@ export function createV3BillProvider(config: ProviderConfig, client: V3Client): 
       appid: config.appid, out_bill_no: i.requestNo, transfer_scene_id: config.sceneId, openid: i.openid, transfer_amount: i.amountFen,
       transfer_remark: config.remark, transfer_scene_report_infos: config.sceneReport, ...(config.notifyUrl ? { notify_url: config.notifyUrl } : {}),
     });
-    if (a.ok) return result(a.data);
-    return a.error.final ? { requestNo: i.requestNo, outcome: 'failed', reason: a.code } : pending(i.requestNo, a.code);
+    return a.ok ? result(a.data) : refused(i.requestNo, a);
   };
   return {
     api: 'v3_bill', maxBatch: config.maxBatch, bill: v3Bill(client),

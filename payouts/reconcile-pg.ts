@@ -25,8 +25,13 @@ export function createReconciler(deps: { pool: pg.Pool; provider: Provider; stor
         sql['reconcile-transfers'], [[...new Set(rows.map((r) => r.voucherNo))], day]);
       const known = found.map((r): KnownTransfer => ({ requestNo: r.request_no, batchNo: r.batch_no, amountFen: Number(r.amount_fen), state: r.state, paidThatDay: r.paid_that_day }));
       const result = reconcile(rows, known);
+      // Recorded per batch, like a query's results, and handed to the ledger as one list.
       const apply = async (list: KnownTransfer[], outcome: 'succeeded' | 'failed', reason: string) => {
-        for (const t of list) await deps.queues.outcomes(await deps.store.record(t.batchNo, [{ requestNo: t.requestNo, outcome, reason }]));
+        const byBatch = new Map<string, string[]>();
+        for (const t of list) byBatch.set(t.batchNo, [...(byBatch.get(t.batchNo) ?? []), t.requestNo]);
+        const moved = [];
+        for (const [batchNo, requestNos] of byBatch) moved.push(...await deps.store.record(batchNo, requestNos.map((requestNo) => ({ requestNo, outcome, reason }))));
+        await deps.queues.outcomes(moved);
       };
       await apply(result.settle, 'succeeded', 'reconciliation: paid in the bill');
       await apply([...result.release, ...result.reverse], 'failed', 'reconciliation: returned in the bill');

@@ -74,9 +74,9 @@ export function createPayoutsStore(config: { api: Api; maxBatch: number; maxAgeM
 
     /** A batch's items (openids unsealed), in the order they are always sent, and the pending ones. */
     async batch(batchNo: string) {
-      const { rows } = await deps.pool.query<{ api: Api; batch_state: string; payout_id: string; request_no: string; amount_fen: string; openid_enc: Buffer; state: string }>(sql['batch-items'], [batchNo]);
+      const { rows } = await deps.pool.query<{ batch_state: string; request_no: string; amount_fen: string; openid_enc: Buffer; state: string }>(sql['batch-items'], [batchNo]);
       const items = rows.map((r): Item & { state: string } => ({ requestNo: r.request_no, amountFen: Number(r.amount_fen), openid: deps.box.open(r.openid_enc), state: r.state }));
-      return { state: rows[0]?.batch_state, api: rows[0]?.api, items, pending: items.filter((i) => i.state === 'batched') };
+      return { state: rows[0]?.batch_state, items, pending: items.filter((i) => i.state === 'batched') };
     },
 
     /** Records results; returns the payouts whose outcome the ledger must now apply. */

@@ -1,17 +1,11 @@
 // The rewards service's configuration (README "Configuration"); keys are the env names. The secrets
 // default to development values so the local stack runs as is; main.ts warns when they are in use.
 import { z } from 'zod';
-import { count, port, stackEnv } from '../common/config.js';
+import { count, devSecrets, port, sharedSecrets, stackEnv } from '../common/config.js';
 import { topics } from '../schemas/topics.js';
 import { fen } from './ledger.js';
 
 const fenAmount = (fallback: number) => z.coerce.bigint().min(1n).default(BigInt(fallback)).transform(fen);
-
-export const devSecrets = {
-  REWARDS_TOKEN_SECRET: 'dev-only-token-secret-change-me-0123456789',
-  REWARDS_OPERATOR_TOKEN: 'dev-only-operator-token',
-  REWARDS_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64'),
-} as const;
 
 export const rewardsConfig = z.object({
   ...stackEnv,
@@ -29,10 +23,8 @@ export const rewardsConfig = z.object({
   REWARDS_MIN_WITHDRAWAL_FEN: fenAmount(100),
   REWARDS_PAYOUT_QUEUE_PREFIX: z.string().default('bull'),
   REWARDS_REQUEUE_INTERVAL_MS: count(30_000),
-  REWARDS_TOKEN_SECRET: z.string().min(32).default(devSecrets.REWARDS_TOKEN_SECRET),
+  ...sharedSecrets,
   REWARDS_OPERATOR_TOKEN: z.string().min(16).default(devSecrets.REWARDS_OPERATOR_TOKEN),
-  REWARDS_ENCRYPTION_KEY: z.string().default(devSecrets.REWARDS_ENCRYPTION_KEY)
-    .refine((s) => Buffer.from(s, 'base64').length === 32, 'must be 32 bytes, base64'),
   WECHAT_OAUTH_URL: z.url().default('http://127.0.0.1:8090'),
   WECHAT_APPID: z.string().min(1).default('wxd0000000sandbox'),
   WECHAT_APP_SECRET: z.string().min(1).default('sandbox-app-secret'),

@@ -1,10 +1,10 @@
 // The rewards process: parses its config, runs the earnings consumer and the API, stops cleanly on
 // SIGTERM/SIGINT.
-import { loadConfig } from '../common/config.js';
+import { devSecrets, loadConfig } from '../common/config.js';
 import { createLogger } from '../common/log.js';
 import { handleShutdown } from '../common/shutdown.js';
 import { createRewards } from './app.js';
-import { devSecrets, rewardsConfig } from './config.js';
+import { rewardsConfig } from './config.js';
 
 const config = loadConfig(rewardsConfig, process.env);
 const log = createLogger('rewards', config.LOG_LEVEL);

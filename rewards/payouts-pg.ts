@@ -1,13 +1,12 @@
-// Payout requests in Postgres: a withdrawal (the API's, with its Idempotency-Key) and the outcome of
-// a payout (settle or release, posted by whoever learns it), each one unit of work with its ledger
-// transfer, so a payout's state and its money never disagree.
+// Payout requests in Postgres: a withdrawal (the API's, with its Idempotency-Key) and the outcomes
+// the payouts service reports (settle, release, reverse), each one unit of work with its ledger
+// transfers, so a payout's state and its money never disagree.
 import type pg from 'pg';
 import { loadSql } from '../common/sql.js';
-import { fen, type Fen } from './ledger.js';
+import { accountsOf, fen, type Fen, type Transfer } from './ledger.js';
 import type { PgLedger } from './ledger-pg.js';
 import { insertPayouts } from './earnings-pg.js';
 import { payoutRequest, payoutTransfer, userAccount, type PayoutPhase, type PayoutRequest } from './payout-requests.js';
-import type { Transfer } from './ledger.js';
 
 const sql = loadSql(new URL('./sql/', import.meta.url), ['find-payout', 'find-payouts', 'set-payout-states', 'requested-payouts', 'linked-users'] as const);
 
@@ -23,7 +22,6 @@ async function findPayout(db: pg.ClientBase, by: { key?: string; id?: string }) 
 
 type Outcome = Exclude<PayoutPhase, 'hold'>;
 export type FinishResult = 'created' | 'exists' | 'already_finished' | 'not_yet' | 'not_found';
-const outcomeAccounts = ['user_held', 'payout_clearing', 'user_available'] as const;
 const phaseState: Record<Outcome, string> = { settle: 'paid', release: 'released', reverse: 'reversed' };
 
 export type WithdrawalResult =
@@ -56,8 +54,10 @@ export function createPayoutsStore(config: { currency: string }, deps: { ledger:
       deps.ledger.unitOfWork(async (tx): Promise<FinishResult[]> => {
         const { rows } = await tx.db.query<PayoutRow>(sql['find-payouts'], [[...new Set(items.map((i) => i.payoutId))]]);
         const payouts = new Map(rows.map((r) => [r.payout_id, toRequest(r)]));
-        const legs = [...payouts.values()].flatMap((p) => outcomeAccounts.map((type) => userAccount(type, p.userId, p.currency)));
-        const accounts = await tx.lock(legs);
+        const accounts = await tx.lock(accountsOf(items.flatMap((i) => {
+          const payout = payouts.get(i.payoutId);
+          return payout ? [payoutTransfer(payout, i.phase)] : [];
+        })));
         const done = new Set((await tx.existing([...payouts.values()].flatMap((p) => [payoutTransfer(p, 'settle').key, payoutTransfer(p, 'release').key]))).keys());
         const results: FinishResult[] = [];
         const posts: { index: number; transfer: Transfer; state: string }[] = [];

@@ -3,9 +3,9 @@
 import { EventType } from '../schemas/beacon-json.js';
 import { pipeline } from '../schemas/gen/messages.js';
 import type { Earning } from './earnings.js';
+import { isUuid } from '../common/name-uuid.js';
 
 const SUPPORTED_VERSION = 1;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export type ReadEarning = { ok: true; earning: Earning } | { ok: false; reason: string };
 
@@ -18,7 +18,7 @@ export function readEarning(value: Buffer | null): ReadEarning {
     return { ok: false, reason: `undecodable: ${(err as Error).message}` };
   }
   if (r.version !== SUPPORTED_VERSION) return { ok: false, reason: `unknown_version: ${r.version}` };
-  if (!UUID.test(r.earningId) || !UUID.test(r.sourceEventId)) return { ok: false, reason: 'invalid_id' };
+  if (!isUuid(r.earningId) || !isUuid(r.sourceEventId)) return { ok: false, reason: 'invalid_id' };
   if (!r.userId || !r.campaignId || !r.appId) return { ok: false, reason: 'missing_field: user_id, campaign_id or app_id' };
   if (r.type !== EventType.REWARD_COMPLETE && r.type !== EventType.CONVERSION) return { ok: false, reason: `not_rewardable: type ${r.type}` };
   const eventTime = Number(r.eventTime);

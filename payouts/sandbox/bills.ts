@@ -4,6 +4,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { toV2Xml } from '../wechat/v2-protocol.js';
 import type { FundFlow, Merchant } from './merchant.js';
+import { chinaTime } from './timers.js';
 import { v3Error, type V3Reply } from './v3-auth.js';
 
 const DAY_MS = 86_400_000;
@@ -14,7 +15,7 @@ const SUMMARY = '资金流水总笔数,收入笔数,收入金额,支出笔数,�
 
 export function fundflowCsv(flows: FundFlow[], mchid: string): string {
   const row = (f: FundFlow) => [
-    new Date(f.at + CHINA_MS).toISOString().slice(0, 19).replace('T', ' '), f.wechatNo, f.flowNo, f.business, f.inOut === '支出' ? '企业付款' : '退款', f.inOut,
+    chinaTime(f.at).slice(0, 19).replace('T', ' '), f.wechatNo, f.flowNo, f.business, f.inOut === '支出' ? '企业付款' : '退款', f.inOut,
     yuan(f.amountFen), yuan(f.balanceFen), mchid, f.remark, f.voucherNo,
   ].map((v) => `\`${v}`).join(',');
   const side = (s: FundFlow['inOut']) => flows.filter((f) => f.inOut === s);

@@ -1,6 +1,7 @@
 // The sandbox merchant: its balance, the money it has paid out (the fund flow the bills are made
 // from), and the faults a test or the demo has asked for. Every transfer API pays through `pay`.
 import { randomBytes } from 'node:crypto';
+import { chinaTime } from './timers.js';
 
 /** Faults to inject, by count (the next n calls) so tests are deterministic; set via POST /sandbox/faults. */
 export interface Faults {
@@ -57,7 +58,7 @@ export function createMerchant(config: MerchantConfig, deps: { now(): number }) 
     pay(openid: string, amountFen: number, voucherNo: string, business: string): string | undefined {
       const failure = faults.failOpenids[openid];
       if (failure) return failure;
-      const day = `${new Date(deps.now() + 8 * 3_600_000).toISOString().slice(0, 10)}/${openid}`;
+      const day = `${chinaTime(deps.now()).slice(0, 10)}/${openid}`;
       if ((receivedToday.get(day) ?? 0) + amountFen > config.userDailyLimitFen) return 'DAY_RECEIVED_QUOTA_EXCEED';
       if (amountFen > balanceFen) return 'NOT_ENOUGH';
       receivedToday.set(day, (receivedToday.get(day) ?? 0) + amountFen);

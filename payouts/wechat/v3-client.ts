@@ -43,7 +43,7 @@ export function createV3Client(config: V3Config, deps: { transport: Transport; n
       ...(body === undefined ? {} : { 'content-type': 'application/json' }),
     };
     const answer = await deps.transport.send(method, path, headers, text);
-    return { status: answer.status, headers: answer.headers, raw: answer.body.toString('utf8') };
+    return { ...answer, raw: answer.body.toString('utf8') };
   }
   /** The answer, verified with `keys`, as a value. */
   function read<T>(method: string, path: string, a: { status: number; headers: Record<string, string>; raw: string }, keys: ReadonlyMap<string, KeyObject>): V3Answer<T> {
@@ -95,14 +95,14 @@ export function createV3Client(config: V3Config, deps: { transport: Transport; n
       const url = new URL(meta.data.download_url);
       const path = `${url.pathname}${url.search}`;
       // The file itself is not signed: its SHA1, from the signed answer above, vouches for it.
-      const file = await deps.transport.send('GET', path, { authorization: authorization(config, { method: 'GET', path, body: '' }, { timestampS: deps.nowS() }) });
+      const file = await exchange('GET', path);
       if (file.status !== 200) return { ok: false, status: file.status, code: `HTTP_${file.status}`, message: 'bill download failed', error: wechatError('SYSTEM_ERROR') };
       const sha1 = createHash('sha1').update(file.body).digest('hex');
       if (sha1 !== meta.data.hash_value.toLowerCase()) throw new PipelineError('wechat_bill_corrupt', `bill ${billDate}: SHA1 ${sha1} is not ${meta.data.hash_value}`, { retriable: true });
-      return { ok: true, status: 200, data: file.body.toString('utf8') };
+      return { ok: true, status: 200, data: file.raw };
     },
 
-    /** A callback: verified against the platform keys, then decrypted; undefined when it does not verify. */
+    /** A callback: verified against the platform keys, then decrypted; an error when it does not verify or decrypt. */
     readNotification(headers: Record<string, string | undefined>, body: string): { notification: Notification; resource: Record<string, unknown> } | { error: string } {
       const verified = verifyWechatpay(headers, body, config.platformKeys, deps.nowS());
       if (!verified.ok) return { error: verified.reason };
