@@ -14,7 +14,7 @@ const ev = (type: keyof typeof EventType, at: number, over: Partial<AttributionE
   id: `e${String(++n).padStart(4, '0')}`, type: EventType[type], time: T0 + at, appId: 'app', userId: 'u1', deviceId: 'd1',
   campaignId: 'c1', creativeId: 'cr1', clickId: '', givt: '', ...over,
 });
-const empty = (): Snapshot => ({ touches: new Map(), clicks: new Map(), flood: new Map() });
+const empty = (): Snapshot => ({ touches: new Map(), clicks: new Map(), flood: new Map(), claims: new Map() });
 const run = (events: AttributionEvent[], max = 20) =>
   decide(events, empty(), { settings: () => defaultCampaign, maxClicksPerDeviceHour: max }).decisions;
 const last = (events: AttributionEvent[], max?: number) => run(events, max).at(-1)!;
@@ -96,6 +96,27 @@ describe('click flooding', () => {
     const clicks = Array.from({ length: 4 }, (_, i) => ev('CLICK', i * MIN));
     const d = run([...clicks, ev('CONVERSION', H - 1)], 3);
     expect(d.map((x) => x.invalidReason)).toEqual(['', '', '', 'click_flooding', 'click_flooding']);
+  });
+
+  it('leaves duplicates out, and keeps a redelivered click\'s stored flag, so neither changes later decisions', () => {
+    const config = { settings: () => defaultCampaign, maxClicksPerDeviceHour: 2 };
+    const first = [ev('CLICK', 0), ev('CLICK', MIN), ev('CLICK', 2 * MIN)];
+    const { decisions: before } = decide(first, empty(), config);
+    expect(before.map((x) => x.invalidReason)).toEqual(['', '', 'click_flooding']);
+    // Later: an SDK retry of the flagged click (a few ms later after skew correction) and a conversion.
+    const retry = { ...first[2]!, time: first[2]!.time + 40 };
+    const conversion = ev('CONVERSION', 7 * MIN);
+    const run = (known: (typeof before[number] | null)[]) => {
+      const snapshot = empty();
+      const key = decide(first, snapshot, config).writes.flat().find((w) => w.op === 'flood')!.key;
+      const later = empty();
+      later.flood.set(key, new Set(first.map((c) => c.id)));
+      later.touches = snapshot.touches;
+      return decide([retry, conversion], later, config, known).decisions;
+    };
+    expect(run([null])[1]).toMatchObject({ invalidReason: 'click_flooding', attribution: { to: retry.id, lagMs: 5 * MIN } });
+    expect(run([before[2]!])[1]).toMatchObject({ invalidReason: 'click_flooding', attribution: { to: retry.id, lagMs: 5 * MIN - 40 } });
+    expect(run([])[1]).toMatchObject({ invalidReason: '' }); // without what the claims say, the retry would launder the flag
   });
 
   it('counts clicks per clock hour, so the next hour starts afresh', () => {

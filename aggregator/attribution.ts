@@ -47,10 +47,15 @@ function latest(touches: Iterable<Touch>, time: number, windowMs: number, accept
   return best;
 }
 
+/**
+ * `known[i]`, when given: null for a duplicate (left out: no decision of its own, no state), or the
+ * decision stored for a redelivered event (kept: its click carries the flag it had then).
+ */
 export function decide(
   events: AttributionEvent[],
   snapshot: Snapshot,
   config: { settings(campaignId: string): CampaignSettings; maxClicksPerDeviceHour: number },
+  known: readonly (Decision | null | undefined)[] = [],
 ): { decisions: Decision[]; writes: StateWrite[][] } {
   // The batch's own touches join the snapshot as they are decided, so a click earlier in the batch
   // counts for a conversion later in it.
@@ -61,13 +66,19 @@ export function decide(
   };
   const floodOf = (key: string) => {
     let seen = snapshot.flood.get(key);
-    if (!seen) snapshot.flood.set(key, (seen = { count: 0, ids: new Set() }));
+    if (!seen) snapshot.flood.set(key, (seen = new Set()));
     return seen;
   };
 
   const decisions: Decision[] = [];
   const writes: StateWrite[][] = [];
-  for (const e of events) {
+  for (const [i, e] of events.entries()) {
+    const stored = known[i];
+    if (stored === null) {
+      decisions.push({ invalidReason: '', earns: false });
+      writes.push([]);
+      continue;
+    }
     const s = config.settings(e.campaignId);
     const keys = stateKeys(e);
     const keepMs = Math.max(s.clickLookbackMs, s.viewWindowMs, s.completionWindowMs);
@@ -88,11 +99,11 @@ export function decide(
         if (!invalidReason) remember(keys.views, { id: e.id, type: e.type, time: e.time, creativeId: e.creativeId, userId: e.userId, flag: '' });
         break;
       case EventType.CLICK: {
+        // The device-hour's click ids, stored and of this batch; a redelivered click keeps its flag.
         const flood = floodOf(keys.flood);
-        if (!flood.ids.has(e.id)) {
-          if (flood.count + flood.ids.size >= config.maxClicksPerDeviceHour) invalidReason ||= 'click_flooding';
-          flood.ids.add(e.id);
-        }
+        if (stored) invalidReason = stored.invalidReason;
+        else if (!flood.has(e.id) && flood.size >= config.maxClicksPerDeviceHour) invalidReason ||= 'click_flooding';
+        flood.add(e.id);
         w.push({ op: 'flood', key: keys.flood, ttlMs: 2 * HOUR_MS, id: e.id });
         const touch: Touch = { id: e.id, type: e.type, time: e.time, creativeId: e.creativeId, userId: e.userId, flag: invalidReason };
         snapshot.clicks.set(keys.ownClick, touch);
@@ -128,7 +139,7 @@ export function decide(
         break;
       }
     }
-    decisions.push({ invalidReason, ...(attribution ? { attribution } : {}), earns });
+    decisions.push(stored ?? { invalidReason, ...(attribution ? { attribution } : {}), earns });
     writes.push(w);
   }
   return { decisions, writes };

@@ -12,7 +12,7 @@ import { deadLetter } from '../schemas/records.js';
 import { attributionRow, earningMessage, eventRow, type AttributionRow, type EventRow, type OutMessage } from './rows.js';
 import { stateKeys, type Snapshot, type StateWrite } from './state.js';
 
-export interface Needs { touches: string[]; clicks: string[]; flood: string[] }
+export interface Needs { touches: string[]; clicks: string[]; flood: string[]; claims: string[] }
 
 export interface BatchPorts {
   state: {
@@ -50,6 +50,7 @@ function needsOf(events: InEvent[]): Needs {
   const touches = new Set<string>();
   const clicks = new Set<string>();
   const flood = new Set<string>();
+  const claims: string[] = [];
   for (const e of events) {
     const k = stateKeys(e);
     if (e.type === EventType.CONVERSION) {
@@ -57,8 +58,10 @@ function needsOf(events: InEvent[]): Needs {
       if (e.clickId) clicks.add(k.namedClick);
     } else if (e.type === EventType.REWARD_COMPLETE) touches.add(k.views);
     else if (e.type === EventType.CLICK) flood.add(k.flood);
+    // The events whose decisions feed the state: a duplicate of one must not feed it again.
+    if (e.type === EventType.CLICK || e.type === EventType.IMPRESSION || e.type === EventType.VIEWABLE) claims.push(e.id);
   }
-  return { touches: [...touches], clicks: [...clicks], flood: [...flood] };
+  return { touches: [...touches], clicks: [...clicks], flood: [...flood], claims };
 }
 
 export async function processBatch(
@@ -79,7 +82,18 @@ export async function processBatch(
   if (events.length === 0) return out;
 
   const snapshot = await ports.state.load(needsOf(events));
-  const { decisions, writes } = decide(events, snapshot, { settings: ports.settings, maxClicksPerDeviceHour: config.maxClicksPerDeviceHour });
+  // What the claims already say: a duplicate (an earlier copy in this batch, or a claim by another
+  // record) is left out of the decisions, and a redelivered event keeps its stored one.
+  const ids = new Set<string>();
+  const known = events.map((e): Decision | null | undefined => {
+    if (ids.has(e.id)) return null;
+    ids.add(e.id);
+    const claim = snapshot.claims.get(e.id);
+    if (!claim) return undefined;
+    const parsed = parseClaim(claim);
+    return parsed.position === e.position ? parsed.decision : null;
+  });
+  const { decisions, writes } = decide(events, snapshot, { settings: ports.settings, maxClicksPerDeviceHour: config.maxClicksPerDeviceHour }, known);
   // Stored with the claim, so a redelivered earning is the same record, byte for byte.
   const verifiedAt = ports.now();
   for (const d of decisions) if (d.earns) d.verifiedAt = verifiedAt;

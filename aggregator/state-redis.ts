@@ -24,12 +24,13 @@ export function createRedisState(config: { prefix: string; claimTtlMs: number },
 
   return {
     async load(needs: Needs): Promise<Snapshot> {
-      const snapshot: Snapshot = { touches: new Map(), clicks: new Map(), flood: new Map() };
-      if (needs.touches.length + needs.clicks.length + needs.flood.length === 0) return snapshot;
+      const snapshot: Snapshot = { touches: new Map(), clicks: new Map(), flood: new Map(), claims: new Map() };
+      if (needs.touches.length + needs.clicks.length + needs.flood.length + needs.claims.length === 0) return snapshot;
       const tx = redis.pipeline();
       for (const key of needs.touches) tx.zrange(p + key, 0, -1, 'WITHSCORES');
-      for (const key of needs.flood) tx.scard(p + key);
+      for (const key of needs.flood) tx.smembers(p + key);
       if (needs.clicks.length > 0) tx.mget(needs.clicks.map((k) => p + k));
+      if (needs.claims.length > 0) tx.mget(needs.claims.map((id) => `${p}c:${id}`));
       const values = await exec(tx);
       needs.touches.forEach((key, i) => {
         const flat = values[i] as string[];
@@ -37,13 +38,16 @@ export function createRedisState(config: { prefix: string; claimTtlMs: number },
         for (let j = 0; j < flat.length; j += 2) touches.push(decodeTouch(flat[j]!, Number(flat[j + 1])));
         snapshot.touches.set(key, touches);
       });
-      needs.flood.forEach((key, i) => snapshot.flood.set(key, { count: values[needs.touches.length + i] as number, ids: new Set() }));
+      needs.flood.forEach((key, i) => snapshot.flood.set(key, new Set(values[needs.touches.length + i] as string[])));
       if (needs.clicks.length > 0) {
         (values[needs.touches.length + needs.flood.length] as (string | null)[]).forEach((v, i) => {
           if (!v) return;
           const space = v.indexOf(' ');
           snapshot.clicks.set(needs.clicks[i]!, decodeTouch(v.slice(space + 1), Number(v.slice(0, space))));
         });
+      }
+      if (needs.claims.length > 0) {
+        (values.at(-1) as (string | null)[]).forEach((v, i) => v && snapshot.claims.set(needs.claims[i]!, v));
       }
       return snapshot;
     },

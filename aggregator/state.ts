@@ -18,11 +18,13 @@ export type StateWrite =
   | { op: 'click'; key: string; ttlMs: number; touch: Touch }
   | { op: 'flood'; key: string; ttlMs: number; id: string };
 
-/** What a batch needs to know before it is decided: touches by key, named clicks, flood counts. */
+/** What a batch needs to know before it is decided: touches by key, named clicks, each device-hour's click ids, and the events' claims. */
 export interface Snapshot {
   touches: Map<string, Touch[]>;
   clicks: Map<string, Touch>;
-  flood: Map<string, { count: number; ids: Set<string> }>;
+  flood: Map<string, Set<string>>;
+  /** Claim values by event id, for events already claimed when the batch was loaded. */
+  claims: Map<string, string>;
 }
 
 export const HOUR_MS = 3_600_000;

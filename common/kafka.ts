@@ -1,6 +1,6 @@
 // Kafka client factory: one place for client id, retry policy, routing kafkajs logs to pino, and
 // the snappy codec (kafkajs ships only gzip), so every producer and consumer can use it.
-import kafkajs, { Kafka, logLevel, type LogEntry } from 'kafkajs';
+import kafkajs, { Kafka, logLevel, type Admin, type LogEntry } from 'kafkajs';
 import SnappyCodec from 'kafkajs-snappy';
 import type { Logger } from './log.js';
 
@@ -37,4 +37,25 @@ export function createKafka(config: { KAFKA_BROKERS: string[]; clientId: string 
       log[levels[level] ?? 'info']({ kafka: label, ...fields }, message);
     },
   });
+}
+
+/** How many records of `topic` consumer group `group` has not committed yet. */
+export async function groupLag(admin: Admin, group: string, topic: string): Promise<number> {
+  const ends = await admin.fetchTopicOffsets(topic);
+  const [committed] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
+  return ends.reduce((sum, p) => {
+    const at = Number(committed?.partitions.find((c) => c.partition === p.partition)?.offset ?? -1);
+    return sum + Number(p.high) - Math.max(at, 0);
+  }, 0);
+}
+
+/** Runs `fn` with a connected admin client. */
+export async function withAdmin<T>(kafka: Kafka, fn: (admin: Admin) => Promise<T>): Promise<T> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    return await fn(admin);
+  } finally {
+    await admin.disconnect();
+  }
 }

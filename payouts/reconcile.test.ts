@@ -10,6 +10,8 @@ describe('reconciliation', () => {
   it('reads WeChat\'s fund-flow CSV (BOM, backticks, summary lines) in fen', () => {
     const text = fundflowCsv([flow('R1', '支出', 1_234), flow('R1', '收入', 1_234)], '1900000109');
     expect(parseFundflowBill(text)).toEqual([{ voucherNo: 'R1', inOut: '支出', amountFen: 1_234 }, { voucherNo: 'R1', inOut: '收入', amountFen: 1_234 }]);
+    expect(parseFundflowBill('')).toEqual([]); // a day without movements: NO_STATEMENT_EXIST
+    expect(() => parseFundflowBill('a,b\n')).toThrow(/no column/);
     expect(yuanToFen('0.1')).toBe(10);
     expect(() => yuanToFen('1.234')).toThrow();
   });

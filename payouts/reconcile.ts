@@ -18,6 +18,7 @@ export function yuanToFen(yuan: string): number {
 /** The rows of a fund-flow bill: UTF-8 BOM, a header, backtick-prefixed fields, two summary lines. */
 export function parseFundflowBill(text: string): BillRow[] {
   const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/).filter((l) => l.length > 0);
+  if (lines.length === 0) return []; // a day without movements has no bill (NO_STATEMENT_EXIST)
   const header = lines[0]?.split(',') ?? [];
   const col = (name: string) => {
     const i = header.indexOf(name);

@@ -58,6 +58,20 @@ describe('rewards consumer', () => {
     expect(await world.audit()).toEqual([]);
   });
 
+  it('counts a daily cap against what was posted before, once however many of a batch share the day', async () => {
+    world = await createRewardsWorld();
+    await world.rule('c1', { complete: 10, conversion: 100, dailyCap: 40 });
+    await world.fund('c1', 10_000);
+    await world.start();
+    await world.send([testEarning('u1', 'c1')]);
+    await world.drained();
+    await world.send(Array.from({ length: 4 }, () => testEarning('u1', 'c1'))); // one batch: 10 + 10 + 10 fit under 40, the last does not
+    await world.drained();
+    const reasons = (await world.pool.query<{ status: string; reason: string; n: string }>('select status, reason, count(*) as n from earnings group by 1, 2 order by 1, 2')).rows;
+    expect(reasons.map((r) => `${r.status}:${r.reason}:${r.n}`)).toEqual(['posted::4', 'refused:daily_cap:1']);
+    expect((await world.balances()).get('user_available/u1')).toBe(40n);
+  });
+
   it('requests one payout, with a hold, when a linked user reaches the threshold', async () => {
     world = await createRewardsWorld();
     await world.rule('c1', { complete: 40, conversion: 0 });

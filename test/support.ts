@@ -9,7 +9,10 @@ import type { Admin, Kafka, KafkaMessage } from 'kafkajs';
 import pg from 'pg';
 import { z } from 'zod';
 import { loadConfig, stackEnv, withDatabase } from '../common/config.js';
+import { groupLag, withAdmin } from '../common/kafka.js';
 import { createLogger } from '../common/log.js';
+
+export { groupLag, withAdmin };
 
 export const env = loadConfig(z.object(stackEnv), process.env);
 export const silentLog = createLogger('test', 'silent');
@@ -78,16 +81,6 @@ export async function consumeTopic(kafka: Kafka, topic: string, opts: { enough(m
   return messages;
 }
 
-/** How many records of `topic` consumer group `group` has not committed yet. */
-export async function groupLag(admin: Admin, group: string, topic: string): Promise<number> {
-  const ends = await admin.fetchTopicOffsets(topic);
-  const [committed] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
-  return ends.reduce((sum, p) => {
-    const at = Number(committed?.partitions.find((c) => c.partition === p.partition)?.offset ?? -1);
-    return sum + Number(p.high) - Math.max(at, 0);
-  }, 0);
-}
-
 /** Waits until consumer group `group` is stable with at least `members` members, polling every `pollMs`. */
 export async function waitForMembers(admin: Admin, group: string, opts: { members: number; timeoutMs: number; pollMs: number }): Promise<void> {
   for (const deadline = Date.now() + opts.timeoutMs; Date.now() < deadline; await sleep(opts.pollMs)) {
@@ -97,16 +90,6 @@ export async function waitForMembers(admin: Admin, group: string, opts: { member
   throw new Error(`consumer group ${group} never had ${opts.members} members`);
 }
 
-/** Runs `fn` with a connected admin client. */
-export async function withAdmin<T>(kafka: Kafka, fn: (admin: Admin) => Promise<T>): Promise<T> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    return await fn(admin);
-  } finally {
-    await admin.disconnect();
-  }
-}
 
 /** Waits until consumer group `group` has committed every record of `topic`. */
 export function waitDrained(kafka: Kafka, opts: { group: string; topic: string; timeoutMs: number }): Promise<void> {

@@ -1,0 +1,109 @@
+// `npm run demo [-- --users N --seed S]`: plays realistic traffic from simulated users of several
+// apps into the running pipeline (`npm start` in another terminal), shows progress, and ends with a
+// summary of what each stage did, beside the ground truth computed from the traffic itself.
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../common/config.js';
+import { aggregatorConfig } from '../aggregator/config.js';
+import { ingestConfig } from '../ingest/config.js';
+import { rewardsConfig } from '../rewards/config.js';
+import { createDriver, type Tally } from './drive.js';
+import { expect, generate } from './traffic.js';
+
+const { values } = parseArgs({ options: { users: { type: 'string', default: '3000' }, seed: { type: 'string' } } });
+const env = process.env;
+const ingest = loadConfig(ingestConfig, env);
+const aggregator = loadConfig(aggregatorConfig, env);
+const rewards = loadConfig(rewardsConfig, env);
+const ingestUrl = `http://${ingest.INGEST_HOST}:${ingest.INGEST_PORT}`;
+
+const ready = await fetch(`${ingestUrl}/readyz`).then((r) => r.ok, () => false);
+if (!ready) {
+  console.error(`The collector at ${ingestUrl} is not ready. Start the pipeline first, in another terminal:\n\n  npm start\n`);
+  process.exit(1);
+}
+
+const now = Date.now();
+const seed = Number(values.seed ?? now % 1_000_000);
+const run = `demo${new Date(now).toISOString().slice(5, 19).replace(/\D/g, '')}`;
+const scenario = generate({ run, users: Number(values.users), seed, now });
+const expected = expect(scenario, { now, maxClicksPerDeviceHour: aggregator.AGGREGATOR_MAX_CLICKS_PER_DEVICE_HOUR });
+const driver = createDriver({
+  env, ingestUrl, rewardsUrl: `http://${rewards.REWARDS_HOST}:${rewards.REWARDS_PORT}`, sandboxUrl: rewards.WECHAT_OAUTH_URL,
+  databaseUrl: rewards.DATABASE_URL, clickhouseUrl: aggregator.CLICKHOUSE_URL, clickhouseDatabase: aggregator.CLICKHOUSE_DATABASE, kafkaBrokers: aggregator.KAFKA_BROKERS,
+  lags: [{ group: aggregator.AGGREGATOR_GROUP, topic: aggregator.AGGREGATOR_TOPIC }, { group: rewards.REWARDS_GROUP, topic: rewards.REWARDS_TOPIC }],
+  tokenSecret: rewards.REWARDS_TOKEN_SECRET, wechatAppid: rewards.WECHAT_APPID,
+});
+
+const tty = process.stdout.isTTY;
+const totalRequests = scenario.users.reduce((n, u) => n + u.requests.reduce((m, r) => m + (r.duplicate ? 2 : 1), 0), 0) + scenario.bad.length;
+let lastShown = -1;
+function bar(done: number, total: number, text: string) {
+  const share = Math.min(1, done / Math.max(1, total));
+  const step = Math.floor(share * 10);
+  if (!tty && step === lastShown) return;
+  lastShown = step;
+  const line = `[${'#'.repeat(Math.round(share * 30)).padEnd(30, '.')}] ${String(Math.round(share * 100)).padStart(3)}% ${text}`;
+  process.stdout.write(tty ? `\r${line}\x1b[K` : `${line}\n`);
+}
+const stage = (text: string) => console.log(`${tty ? '\n' : ''}== ${text}`);
+
+console.log(`demo run ${run} (seed ${seed}): ${scenario.users.length} users of ${scenario.apps.length} apps, ${scenario.campaigns.length} campaigns, ${totalRequests} requests`);
+try {
+  stage('setting up apps, keys, reward rules, funding and WeChat links (npm run apps / npm run rewards)');
+  const keys = await driver.setup(scenario);
+  stage('sending beacons');
+  const tally: Tally = await driver.play(scenario, keys, {
+    onProgress: (t) => bar(t.requests, totalRequests, `${t.requests}/${totalRequests} requests, ${t.accepted} events accepted`),
+  });
+  stage('waiting for the aggregator and the rewards service to catch up');
+  await driver.drained(600_000, (lags) => tty && process.stdout.write(`\r  consumer lag: ${lags.join(' / ')}\x1b[K`));
+  stage('waiting for payouts to settle (batches close after PAYOUTS_BATCH_MAX_AGE_MS, 30 s by default)');
+  await driver.payoutsSettled(scenario, 600_000, (s) => tty && process.stdout.write(`\r  payouts: ${Object.entries(s).map(([k, v]) => `${k} ${v.n}`).join(', ')}\x1b[K`));
+  stage('reconciling today\'s WeChat bill (the sandbox serves it at once; WeChat after 10:00 the next day)');
+  await driver.faults({ billsAtOnce: true });
+  const reconciled = await driver.reconcile(new Date(Date.now() + 8 * 3_600_000).toISOString().slice(0, 10));
+  const audited = await driver.audit();
+  const seen = await driver.observe(scenario);
+
+  const sum = (rec: Record<string, number>, match: (k: string) => boolean = () => true) => Object.entries(rec).reduce((n, [k, v]) => n + (match(k) ? v : 0), 0);
+  const byReason = (rec: Record<string, number>) => Object.entries(rec).sort(([, a], [, b]) => b - a).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
+  const invalid = (rows: Record<string, number>) => {
+    const out: Record<string, number> = {};
+    for (const [k, v] of Object.entries(rows)) if (k.split('/')[1]) out[k.split('/')[1]!] = (out[k.split('/')[1]!] ?? 0) + v;
+    return out;
+  };
+  const models = (m: Map<string, { model: string; invalid: string }>) => {
+    const out: Record<string, number> = {};
+    for (const a of m.values()) if (!a.invalid) out[a.model] = (out[a.model] ?? 0) + 1;
+    return out;
+  };
+  const distinct = sum(seen.rows);
+  const rewardedExpected = [...expected.rewards.values()].reduce((a, b) => a + b, 0);
+  const lines: [string, string, string][] = [
+    ['events accepted (202)', String(tally.accepted), String(expected.accepted)],
+    ['requests rejected, by reason', byReason(tally.rejectedRequests), byReason(expected.rejectedRequests)],
+    ['events rejected, by reason', byReason(tally.rejectedEvents), byReason(expected.rejectedEvents)],
+    ['deduplicated (retries, replays)', String(tally.accepted - distinct), String(expected.accepted - sum(expected.rows))],
+    ['events in ads.events', String(distinct), String(sum(expected.rows))],
+    ['attributed (valid), by model', byReason(models(seen.attributions)), byReason(models(expected.attributions))],
+    ['invalid traffic, by reason', byReason(invalid(seen.rows)), byReason(invalid(expected.rows))],
+    ['earnings, by outcome', byReason(seen.earnings), byReason(expected.earnings)],
+    ['rewarded (fen)', String(seen.rewardedFen), String(rewardedExpected)],
+    ['payouts', byReason(Object.fromEntries(Object.entries(seen.payouts).map(([k, v]) => [k, v.n]))), ''],
+    ['paid out (fen)', String(seen.payouts.paid?.fen ?? 0), ''],
+    ['held for review (fraud signals)', String(seen.review), ''],
+    ['reconciliation', reconciled.out.split('\n')[0] ?? '', ''],
+    ['audit', audited.ok ? 'every invariant holds' : 'BREACH', ''],
+  ];
+  console.log('');
+  for (const [what, got, want] of lines) {
+    const check = want === '' ? '' : want === got ? '  ✓' : `  ✗ ground truth: ${want}`;
+    console.log(`${what.padEnd(34)}${got}${check}`);
+  }
+  if (!audited.ok) console.log(`\n${audited.out}`);
+  const matches = lines.every(([, got, want]) => want === '' || got === want);
+  console.log(`\n${matches ? 'Everything matches the ground truth computed from the traffic.' : 'MISMATCH against the ground truth (see above).'} Explore: npm run report, npm run audit, http://127.0.0.1:${rewards.REWARDS_PORT}/v1/users/${scenario.users[0]!.id}/balance (token: npm run rewards -- token ${scenario.users[0]!.id})`);
+  process.exitCode = matches && audited.ok && reconciled.ok ? 0 : 1;
+} finally {
+  await driver.close();
+}

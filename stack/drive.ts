@@ -1,0 +1,274 @@
+// Drives a running pipeline the way its users do, for the demo, the end-to-end tests and the
+// end-to-end benchmark: operators register apps, reward rules and funding with the npm commands;
+// users link WeChat through the rewards API; SDKs send the scenario's beacons to the collector; and
+// at the end, what the pipeline holds is read back from ClickHouse, Postgres and the sandbox.
+import { execFile } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { promisify } from 'node:util';
+import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
+import pg from 'pg';
+import { signUserToken } from '../common/auth.js';
+import { createKafka, groupLag, withAdmin } from '../common/kafka.js';
+import { createLogger } from '../common/log.js';
+import { beacon } from '../schemas/gen/messages.js';
+import { createBeaconClient, type SendResult } from '../ingest/sdk/client.js';
+import { nodeCommand, root } from './supervisor.js';
+import { APP_UA, BOT_UA, type BadRequest, type Scenario, type SimUser } from './traffic.js';
+
+export interface Target {
+  /** The environment the npm commands run with (DATABASE_URL, CLICKHOUSE_DATABASE, ...). */
+  env: Record<string, string | undefined>;
+  ingestUrl: string; rewardsUrl: string; sandboxUrl: string;
+  databaseUrl: string; clickhouseUrl: string; clickhouseDatabase: string; kafkaBrokers: string[];
+  lags: { group: string; topic: string }[];
+  tokenSecret: string; wechatAppid: string;
+}
+
+export interface Tally { requests: number; accepted: number; rejectedEvents: Record<string, number>; rejectedRequests: Record<string, number> }
+type Keys = Map<number, { keyId: string; secret: string }>;
+
+const exec = promisify(execFile);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const add = (rec: Record<string, number>, key: string, n = 1) => void (rec[key] = (rec[key] ?? 0) + n);
+
+/** Runs `fn` over `items` with at most `limit` at once. */
+async function pool<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await fn(items[next++]!);
+  }));
+}
+
+export function createDriver(target: Target) {
+  const db = new pg.Pool({ connectionString: target.databaseUrl, max: 4 });
+  const clickhouse = createClient({ url: target.clickhouseUrl, database: target.clickhouseDatabase, log: { level: ClickHouseLogLevel.OFF } });
+  const kafka = createKafka({ KAFKA_BROKERS: target.kafkaBrokers, clientId: 'drive' }, { log: createLogger('drive', 'silent') });
+
+  /** An npm command (its entry run directly, without npm's start-up): stdout, and whether it exited 0. */
+  async function command(entry: string, args: string[]) {
+    const [cmd, ...pre] = nodeCommand(entry);
+    try {
+      const { stdout } = await exec(cmd!, [...pre, ...args], { cwd: root, env: { ...process.env, ...target.env, LOG_LEVEL: 'warn' } });
+      return { ok: true, out: stdout.trim() };
+    } catch (err) {
+      const e = err as { stdout?: string; stderr?: string; message: string };
+      return { ok: false, out: `${e.stdout ?? ''}${e.stderr ?? ''}`.trim() || e.message };
+    }
+  }
+  const must = async (entry: string, args: string[]) => {
+    const r = await command(entry, args);
+    if (!r.ok) throw new Error(`${entry} ${args.join(' ')}: ${r.out}`);
+    return r.out;
+  };
+
+  async function api(method: string, path: string, userId: string, body?: unknown) {
+    const token = signUserToken(target.tokenSecret, userId, { ttlS: 3_600, nowMs: Date.now() });
+    const res = await fetch(`${target.rewardsUrl}${path}`, {
+      method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined,
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  }
+
+  /** Links `user` to WeChat: the sandbox's consent page gives an OAuth code, the rewards API exchanges it. */
+  async function link(user: SimUser) {
+    const q = new URLSearchParams({ appid: target.wechatAppid, redirect_uri: 'https://app.example/wechat', response_type: 'code', scope: 'snsapi_base', state: 'demo', sandbox_user: `wx-${user.id}` });
+    const consent = await fetch(`${target.sandboxUrl}/connect/oauth2/authorize?${q}`, { redirect: 'manual' });
+    const code = new URL(consent.headers.get('location') ?? 'x:/').searchParams.get('code');
+    if (!code) throw new Error(`no OAuth code for ${user.id}: HTTP ${consent.status}`);
+    for (let attempt = 1; ; attempt++) {
+      const res = await api('POST', `/v1/users/${user.id}/wechat/link`, user.id, { code });
+      if (res.status === 200) return;
+      if (attempt >= 10 || res.status < 500) throw new Error(`link ${user.id}: ${res.status} ${JSON.stringify(res.body)}`);
+      await sleep(500 * attempt);
+    }
+  }
+
+  /** A request signed by hand: the SDK cannot send the bad ones. */
+  function rawPost(body: Uint8Array, sig: { t: number; keyId: string; secret: string }, ua = APP_UA) {
+    const v1 = createHmac('sha256', sig.secret).update(`${sig.t}.`).update(body).digest('hex');
+    return fetch(`${target.ingestUrl}/v1/beacons`, {
+      method: 'POST', body, headers: { 'content-type': 'application/x-protobuf', 'user-agent': ua, 'beacon-signature': `t=${sig.t},k=${sig.keyId},v1=${v1}` },
+    });
+  }
+
+  async function sendBad(s: Scenario, keys: Keys, b: BadRequest, tally: Tally) {
+    const key = keys.get(b.app)!;
+    const batch = (appId: string) => beacon.v1.BeaconBatch.encode({ appId, sdk: 'demo/1', sentAt: Date.now(), events: b.events }).finish();
+    const t = Date.now();
+    const res = await ({
+      bad_signature: () => rawPost(batch(s.apps[b.app]!), { t, keyId: key.keyId, secret: `${key.secret}x` }),
+      timestamp_too_old: () => rawPost(batch(s.apps[b.app]!), { t: t - 600_000, ...key }),
+      unknown_key: () => rawPost(batch(s.apps[b.app]!), { t, keyId: 'k_0000000000000000', secret: key.secret }),
+      app_mismatch: () => rawPost(batch(s.apps[(b.app + 1) % s.apps.length]!), { t, ...key }),
+      undecodable_body: () => rawPost(new Uint8Array([0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]), { t, ...key }),
+    })[b.kind]();
+    const payload = (await res.json()) as { error?: string };
+    add(tally.rejectedRequests, payload.error ?? `http_${res.status}`);
+    tally.requests++;
+  }
+
+  /** One user's requests, in order, each sent once answered; duplicates sent as the SDK's retry or as a replay of the same bytes. */
+  async function sendUser(s: Scenario, keys: Keys, user: SimUser, tally: Tally) {
+    const key = keys.get(user.app)!;
+    let last: { url: string; init: RequestInit } | undefined;
+    const recording: typeof fetch = (url, init) => {
+      last = { url: String(url), init: { ...init, headers: { ...(init?.headers as Record<string, string>), 'user-agent': user.kind === 'bot' ? BOT_UA : APP_UA } } };
+      return fetch(last.url, last.init);
+    };
+    const client = createBeaconClient({ endpoint: target.ingestUrl, appId: s.apps[user.app]!, ...key, sdk: 'demo/2.4.0', maxAttempts: 30, maxDelayMs: 5_000 }, { fetch: recording });
+    const count = (r: SendResult) => {
+      tally.requests++;
+      tally.accepted += r.accepted;
+      for (const x of r.rejected) add(tally.rejectedEvents, x.reason.split(':')[0]!);
+    };
+    for (const req of user.requests) {
+      count(await client.send(req.events));
+      if (req.duplicate === 'retry') count(await client.send(req.events));
+      if (req.duplicate === 'replay' && last) {
+        const res = await fetch(last.url, last.init);
+        const body = (await res.json()) as { accepted?: number; rejected?: SendResult['rejected'] };
+        if (res.status !== 202) throw new Error(`replay answered ${res.status} ${JSON.stringify(body)}`);
+        count({ status: 202, accepted: body.accepted ?? 0, rejected: body.rejected ?? [], attempts: 1 });
+      }
+    }
+  }
+
+  const lagOf = () => withAdmin(kafka, (admin) => Promise.all(target.lags.map((l) => groupLag(admin, l.group, l.topic))));
+
+
+  async function until<T>(what: string, timeoutMs: number, probe: () => Promise<{ done: boolean; value: T }>, onTick?: (value: T) => void): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const r = await probe().catch(() => ({ done: false, value: undefined as T }));
+      if (r.value !== undefined) onTick?.(r.value);
+      if (r.done) return r.value;
+      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+      await sleep(500);
+    }
+  }
+
+  const users = (s: Scenario) => s.users.map((u) => u.id);
+  async function payoutStates(s: Scenario) {
+    const { rows } = await db.query<{ state: string; n: number; fen: string }>(
+      'select state, count(*)::int as n, sum(amount_fen) as fen from payouts where user_id = any($1) group by state', [users(s)]);
+    return Object.fromEntries(rows.map((r) => [r.state, { n: r.n, fen: Number(r.fen) }]));
+  }
+  async function reviewCount(s: Scenario) {
+    const { rows } = await db.query<{ n: number }>(
+      "select count(*)::int as n from payout_transfers t join payouts p on p.payout_id = t.payout_id where t.state = 'review' and p.user_id = any($1)", [users(s)]);
+    return rows[0]!.n;
+  }
+
+  /** Waits until every consumer group of the target has committed everything on its topic. */
+  const drained = (timeoutMs: number, onTick?: (lags: number[]) => void) =>
+    until('consumer lags to reach zero', timeoutMs, async () => {
+      const lags = await lagOf();
+      return { done: lags.every((l) => l === 0), value: lags };
+    }, onTick);
+
+  return {
+    drained,
+
+    /** Apps and keys, reward rules and funding (through the npm commands), and the users' WeChat links. */
+    async setup(s: Scenario): Promise<Keys> {
+      const keys: Keys = new Map();
+      await Promise.all(s.apps.map(async (app, i) => {
+        const [keyId, secret] = (await must('ingest/apps-main.ts', ['create', app])).split(' ');
+        keys.set(i, { keyId: keyId!, secret: secret! });
+      }));
+      await pool(s.campaigns, 4, async (c) => {
+        await must('rewards/cli-main.ts', ['rule', c.id, '--complete', String(c.rule.complete), '--conversion', String(c.rule.conversion),
+          ...(c.rule.dailyCap ? ['--daily-cap', String(c.rule.dailyCap)] : []), '--fee-bps', String(c.rule.feeBps)]);
+        await must('rewards/cli-main.ts', ['fund', c.id, String(s.users.length * 2_000), `${c.id}-initial`]);
+      });
+      await pool(s.users.filter((u) => u.linked), 16, link);
+      return keys;
+    },
+
+    /**
+     * Sends every user's requests (users in parallel, each user's in order) and the bad requests;
+     * then, once the aggregator has processed them, the requests that name other users' clicks.
+     */
+    async play(s: Scenario, keys: Keys, opts: { concurrency?: number; onProgress?: (tally: Tally) => void } = {}): Promise<Tally> {
+      const tally: Tally = { requests: 0, accepted: 0, rejectedEvents: {}, rejectedRequests: {} };
+      const tick = setInterval(() => opts.onProgress?.(tally), 250);
+      try {
+        const first = s.users.filter((u) => u.kind !== 'claimer');
+        const tasks: (() => Promise<void>)[] = [...first.map((u) => () => sendUser(s, keys, u, tally))];
+        s.bad.forEach((b, i) => tasks.splice(Math.floor((i + 1) * tasks.length / (s.bad.length + 1)), 0, () => sendBad(s, keys, b, tally)));
+        await pool(tasks, opts.concurrency ?? 48, (t) => t());
+        await drained(300_000);
+        await pool(s.users.filter((u) => u.kind === 'claimer'), opts.concurrency ?? 48, (u) => sendUser(s, keys, u, tally));
+      } finally {
+        clearInterval(tick);
+        opts.onProgress?.(tally);
+      }
+      return tally;
+    },
+
+    /** Waits until every payout of the scenario's users is final, except those held for review. */
+    payoutsSettled: (s: Scenario, timeoutMs: number, onTick?: (states: Record<string, { n: number; fen: number }>) => void) =>
+      until('payouts to settle', timeoutMs, async () => {
+        const states = await payoutStates(s);
+        const open = Object.entries(states).reduce((n, [state, v]) => n + (['paid', 'released', 'reversed'].includes(state) ? 0 : v.n), 0);
+        return { done: open === (await reviewCount(s)), value: states };
+      }, onTick),
+
+    /** What the pipeline holds for this scenario. */
+    async observe(s: Scenario) {
+      const q = async <T>(query: string) => (await clickhouse.query({ query, format: 'JSONEachRow' })).json<T>();
+      const list = (xs: string[]) => xs.map((x) => `'${x}'`).join(',');
+      const apps = list(s.apps);
+      const campaignIds = list(s.campaigns.map((c) => c.id));
+      const rows = await q<{ type: string; invalid_reason: string; n: string }>(`SELECT type, invalid_reason, count() AS n FROM events WHERE app_id IN (${apps}) GROUP BY type, invalid_reason`);
+      const attributions = await q<{ event_id: string; attributed_to: string; model: 'click' | 'view'; lag_ms: string; invalid_reason: string }>(
+        `SELECT event_id, attributed_to, model, lag_ms, invalid_reason FROM attributions WHERE app_id IN (${apps})`);
+      const hourly = await q<Record<string, string>>(`SELECT campaign_id, sum(impressions) AS impressions, sum(viewables) AS viewables, sum(clicks) AS clicks,
+        sum(completions) AS completions, sum(conversions) AS conversions, sum(revenue_micros) AS revenue_micros FROM campaign_hourly WHERE campaign_id IN (${campaignIds}) GROUP BY campaign_id`);
+      const distinctUsers = await q<{ campaign_id: string; users: string }>(`SELECT campaign_id, uniqExact(user_id) AS users FROM events WHERE invalid_reason = '' AND campaign_id IN (${campaignIds}) GROUP BY campaign_id`);
+      const { rows: earnings } = await db.query<{ outcome: string; n: number; fen: string }>(
+        "select case when status = 'posted' then 'posted' else reason end as outcome, count(*)::int as n, sum(amount_fen) as fen from earnings where app_id = any($1) group by 1", [s.apps]);
+      const { rows: balances } = await db.query<{ owner: string; type: string; balance: string }>(
+        "select owner, type, credits - debits as balance from accounts where owner = any($1) and type in ('user_available', 'user_held', 'payout_clearing')", [users(s)]);
+      const balance = new Map<string, { available: number; held: number; paid_out: number }>();
+      for (const b of balances) {
+        const v = balance.get(b.owner) ?? { available: 0, held: 0, paid_out: 0 };
+        v[({ user_available: 'available', user_held: 'held', payout_clearing: 'paid_out' } as const)[b.type as 'user_held']] = Number(b.balance);
+        balance.set(b.owner, v);
+      }
+      const perUser = await db.query<{ user_id: string; states: string[] }>('select user_id, array_agg(state) as states from payouts where user_id = any($1) group by user_id', [users(s)]);
+      return {
+        rows: Object.fromEntries(rows.map((r) => [`${r.type}/${r.invalid_reason}`, Number(r.n)])),
+        attributions: new Map(attributions.map((a) => [a.event_id, { to: a.attributed_to, model: a.model, lagMs: Number(a.lag_ms), invalid: a.invalid_reason }])),
+        campaigns: new Map(hourly.map((h) => [h.campaign_id!, {
+          impressions: Number(h.impressions), viewables: Number(h.viewables), clicks: Number(h.clicks), completions: Number(h.completions),
+          conversions: Number(h.conversions), revenue_micros: Number(h.revenue_micros), users: Number(distinctUsers.find((d) => d.campaign_id === h.campaign_id)?.users ?? 0),
+        }])),
+        earnings: Object.fromEntries(earnings.map((e) => [e.outcome, e.n])),
+        rewardedFen: earnings.reduce((sum, e) => sum + (e.outcome === 'posted' ? Number(e.fen) : 0), 0),
+        balances: balance,
+        payouts: await payoutStates(s),
+        payoutsByUser: new Map(perUser.rows.map((r) => [r.user_id, r.states])),
+        review: await reviewCount(s),
+      };
+    },
+
+    /** What the sandbox says it paid, and its calls and callbacks. */
+    sandboxState: async () => (await (await fetch(`${target.sandboxUrl}/sandbox/state`)).json()) as { paidFen: number; calls: Record<string, number>; callbacks: { acked: number } },
+
+    /** Sets sandbox faults (POST /sandbox/faults). */
+    faults: async (faults: Record<string, unknown>) => void await fetch(`${target.sandboxUrl}/sandbox/faults`, { method: 'POST', body: JSON.stringify(faults) }),
+
+    /** `npm run payouts -- reconcile <day>`: its one-line result, and whether everything was explained. */
+    reconcile: (day: string) => command('payouts/cli-main.ts', ['reconcile', day]),
+
+    /** `npm run audit`. */
+    audit: () => command('rewards/audit-main.ts', []),
+
+    async close() {
+      await db.end();
+      await clickhouse.close();
+    },
+  };
+}
+export type Driver = ReturnType<typeof createDriver>;

@@ -1,0 +1,81 @@
+// Runs services as child processes: prefixes their log lines with `[name]`, restarts one that exits
+// (with backoff, reset after a minute of health) and stops them all with SIGTERM (SIGKILL after
+// 30 s). `npm start` uses it, and so do the end-to-end tests and benchmark.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+
+export const root = join(import.meta.dirname, '..');
+
+/** Every long-running service, in start order. */
+export const services = [
+  { name: 'ingest', entry: 'ingest/main.ts' },
+  { name: 'aggregator', entry: 'aggregator/main.ts' },
+  { name: 'wechat-sandbox', entry: 'payouts/sandbox/main.ts' },
+  { name: 'rewards', entry: 'rewards/main.ts' },
+  { name: 'payouts', entry: 'payouts/main.ts' },
+] as const;
+export type ServiceName = (typeof services)[number]['name'];
+
+/** A node command line for a TypeScript entry. A larger young generation: the services allocate many short-lived objects per message. */
+export const nodeCommand = (entry: string) => [process.execPath, '--max-semi-space-size=16', '--import', 'tsx', join(root, entry)];
+
+function prefixed(name: string, stream: NodeJS.ReadableStream, out: NodeJS.WritableStream) {
+  let rest = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    const lines = (rest + chunk).split('\n');
+    rest = lines.pop() ?? '';
+    for (const line of lines) out.write(`[${name}] ${line}\n`);
+  });
+}
+
+export function supervise(opts: { env?: Record<string, string | undefined>; out?: NodeJS.WritableStream; only?: readonly ServiceName[] } = {}) {
+  const out = opts.out ?? process.stdout;
+  const children = new Map<ServiceName, ChildProcess>();
+  const restarts = new Map<ServiceName, number>();
+  let stopping = false;
+
+  function start(svc: (typeof services)[number], attempt = 0) {
+    const [cmd, ...args] = nodeCommand(svc.entry);
+    const child = spawn(cmd!, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+    children.set(svc.name, child);
+    prefixed(svc.name, child.stdout!, out);
+    prefixed(svc.name, child.stderr!, out === process.stdout ? process.stderr : out);
+    const startedAt = Date.now();
+    child.on('exit', (code, signal) => {
+      children.delete(svc.name);
+      if (stopping) return;
+      const next = Date.now() - startedAt > 60_000 ? 0 : attempt + 1;
+      const delayMs = Math.min(30_000, 500 * 2 ** next);
+      restarts.set(svc.name, (restarts.get(svc.name) ?? 0) + 1);
+      out.write(`[start] ${svc.name} exited (${signal ?? code}); restarting in ${delayMs} ms\n`);
+      setTimeout(() => !stopping && start(svc, next), delayMs);
+    });
+  }
+
+  const chosen = services.filter((s) => !opts.only || opts.only.includes(s.name));
+  for (const svc of chosen) start(svc);
+
+  return {
+    names: chosen.map((s) => s.name),
+    restarts,
+    pid: (name: ServiceName) => children.get(name)?.pid,
+    /** Sends `signal` to a running service; the supervisor restarts it. */
+    kill(name: ServiceName, signal: NodeJS.Signals = 'SIGKILL') {
+      children.get(name)?.kill(signal);
+    },
+    async stop() {
+      stopping = true;
+      await Promise.all([...children.values()].map((child) => new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+        child.once('exit', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        child.kill('SIGTERM');
+      })));
+    },
+  };
+}
+export type Supervisor = ReturnType<typeof supervise>;
