@@ -76,10 +76,10 @@ export function createDriver(target: Target) {
     const code = new URL(consent.headers.get('location') ?? 'x:/').searchParams.get('code');
     if (!code) throw new Error(`no OAuth code for ${user.id}: HTTP ${consent.status}`);
     for (let attempt = 1; ; attempt++) {
-      const res = await api('POST', `/v1/users/${user.id}/wechat/link`, user.id, { code });
+      const res = await api('POST', `/v1/users/${user.id}/wechat/link`, user.id, { code }).catch((err: Error) => ({ status: 0, body: { error: err.message } }));
       if (res.status === 200) return;
-      if (attempt >= 10 || res.status < 500) throw new Error(`link ${user.id}: ${res.status} ${JSON.stringify(res.body)}`);
-      await sleep(500 * attempt);
+      if (attempt >= 20 || (res.status > 0 && res.status < 500)) throw new Error(`link ${user.id}: ${res.status} ${JSON.stringify(res.body)}`);
+      await sleep(250 * attempt);
     }
   }
 
@@ -107,6 +107,17 @@ export function createDriver(target: Target) {
     tally.requests++;
   }
 
+  /** The same bytes sent again (within the signature's 300 s), until the collector answers 202. */
+  async function replay(req: { url: string; init: RequestInit }): Promise<SendResult> {
+    for (let attempt = 1; ; attempt++) {
+      const res = await fetch(req.url, req.init).catch(() => undefined);
+      const body = res ? ((await res.json().catch(() => ({}))) as { accepted?: number; rejected?: SendResult['rejected'] }) : {};
+      if (res?.status === 202) return { status: 202, accepted: body.accepted ?? 0, rejected: body.rejected ?? [], attempts: attempt };
+      if (attempt >= 40 || (res && res.status < 500 && res.status !== 429)) throw new Error(`replay answered ${res?.status ?? 'nothing'} ${JSON.stringify(body)}`);
+      await sleep(500);
+    }
+  }
+
   /** One user's requests, in order, each sent once answered; duplicates sent as the SDK's retry or as a replay of the same bytes. */
   async function sendUser(s: Scenario, keys: Keys, user: SimUser, tally: Tally) {
     const key = keys.get(user.app)!;
@@ -124,12 +135,7 @@ export function createDriver(target: Target) {
     for (const req of user.requests) {
       count(await client.send(req.events));
       if (req.duplicate === 'retry') count(await client.send(req.events));
-      if (req.duplicate === 'replay' && last) {
-        const res = await fetch(last.url, last.init);
-        const body = (await res.json()) as { accepted?: number; rejected?: SendResult['rejected'] };
-        if (res.status !== 202) throw new Error(`replay answered ${res.status} ${JSON.stringify(body)}`);
-        count({ status: 202, accepted: body.accepted ?? 0, rejected: body.rejected ?? [], attempts: 1 });
-      }
+      if (req.duplicate === 'replay' && last) count(await replay(last));
     }
   }
 

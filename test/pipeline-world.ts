@@ -1,0 +1,84 @@
+// The whole pipeline on the real local stack, private to one test or benchmark: its own Postgres
+// and ClickHouse databases, topics, consumer groups, Redis prefixes and ports; every service (and the
+// WeChat Pay sandbox) as its own process under the supervisor `npm start` uses; and a driver.
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { devSecrets } from '../common/config.js';
+import { createKafka } from '../common/kafka.js';
+import { sandboxMerchant } from '../payouts/sandbox/defaults.js';
+import { ensureTopics, migrateClickhouse, migratePostgres } from '../schemas/migrate.js';
+import { createDriver } from '../stack/drive.js';
+import { supervise } from '../stack/supervisor.js';
+import { createTestClickhouse, createTestPostgres, env, freePort, silentLog, uniqueName } from './support.js';
+
+const migrations = join(import.meta.dirname, '../schemas/migrations');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function createPipelineWorld(opts: { env?: Record<string, string>; log?: NodeJS.WritableStream } = {}) {
+  const db = await createTestPostgres('e2e');
+  await migratePostgres({ DATABASE_URL: db.url }, { log: silentLog, dir: join(migrations, 'postgres') });
+  const ch = await createTestClickhouse('e2e');
+  await migrateClickhouse({ CLICKHOUSE_URL: env.CLICKHOUSE_URL, CLICKHOUSE_DATABASE: ch.name }, { log: silentLog, dir: join(migrations, 'clickhouse') });
+  const topics = { beacons: uniqueName('beacons'), earnings: uniqueName('earnings'), dlq: uniqueName('dlq'), edlq: uniqueName('edlq') };
+  const kafka = createKafka({ KAFKA_BROKERS: env.KAFKA_BROKERS, clientId: 'e2e-test' }, { log: silentLog });
+  await ensureTopics([
+    { name: topics.beacons, partitions: 6, retentionMs: 3_600_000, key: 'user_id', value: '' },
+    { name: topics.earnings, partitions: 6, retentionMs: 3_600_000, key: 'user_id', value: '' },
+    { name: topics.dlq, partitions: 1, retentionMs: 3_600_000, key: '', value: '' },
+    { name: topics.edlq, partitions: 1, retentionMs: 3_600_000, key: '', value: '' },
+  ], { kafka, log: silentLog });
+  const [ingest, aggregator, rewards, payouts, sandbox, sandboxTls] = await Promise.all(Array.from({ length: 6 }, freePort));
+  const groups = { aggregator: uniqueName('agg'), rewards: uniqueName('rewards') };
+  const prefixes = { aggregator: `${uniqueName('agg')}:`, queues: uniqueName('bull') };
+  const serviceEnv: Record<string, string> = {
+    LOG_LEVEL: 'error', DATABASE_URL: db.url, CLICKHOUSE_DATABASE: ch.name,
+    INGEST_PORT: String(ingest), INGEST_TOPIC: topics.beacons,
+    AGGREGATOR_PORT: String(aggregator), AGGREGATOR_TOPIC: topics.beacons, AGGREGATOR_EARNINGS_TOPIC: topics.earnings,
+    AGGREGATOR_DEADLETTER_TOPIC: topics.dlq, AGGREGATOR_GROUP: groups.aggregator, AGGREGATOR_REDIS_PREFIX: prefixes.aggregator,
+    AGGREGATOR_FLUSH_INTERVAL_MS: '200', AGGREGATOR_SESSION_TIMEOUT_MS: '6000',
+    REWARDS_PORT: String(rewards), REWARDS_TOPIC: topics.earnings, REWARDS_DEADLETTER_TOPIC: topics.edlq, REWARDS_GROUP: groups.rewards,
+    REWARDS_PAYOUT_QUEUE_PREFIX: prefixes.queues, REWARDS_SESSION_TIMEOUT_MS: '6000', REWARDS_REQUEUE_INTERVAL_MS: '1000',
+    WECHAT_OAUTH_URL: `http://127.0.0.1:${sandbox}`,
+    PAYOUTS_PORT: String(payouts), PAYOUTS_QUEUE_PREFIX: prefixes.queues, WECHATPAY_BASE_URL: `https://127.0.0.1:${sandboxTls}`,
+    PAYOUTS_NOTIFY_URL: `http://127.0.0.1:${payouts}/v1/wechat/notify`, PAYOUTS_TICK_MS: '200', PAYOUTS_BATCH_MAX_AGE_MS: '1000',
+    PAYOUTS_POLL_MS: '2000', PAYOUTS_SWEEP_MS: '1000', WECHATPAY_TIMEOUT_MS: '3000',
+    // The ground truth holds only fraud signals for review; the velocity limits are tested in payouts/.
+    PAYOUTS_MAX_PER_HOUR: '1000', PAYOUTS_MAX_DAILY_COUNT: '1000',
+    SANDBOX_PORT: String(sandbox), SANDBOX_TLS_PORT: String(sandboxTls), SANDBOX_STEP_MS: '40', SANDBOX_TIME_SCALE: '0.0001', SANDBOX_AUTO_CONFIRM_MS: '60',
+    ...opts.env,
+  };
+  const supervisor = supervise({ env: serviceEnv, out: opts.log ?? process.stderr });
+  const urls = [`http://127.0.0.1:${ingest}/readyz`, `http://127.0.0.1:${aggregator}/readyz`, `http://127.0.0.1:${rewards}/readyz`, `http://127.0.0.1:${payouts}/readyz`, `http://127.0.0.1:${sandbox}/healthz`];
+  for (const deadline = Date.now() + 60_000; ; await sleep(250)) {
+    const ok = await Promise.all(urls.map((u) => fetch(u).then((r) => r.ok, () => false)));
+    if (ok.every(Boolean)) break;
+    if (Date.now() > deadline) throw new Error(`services not ready: ${urls.filter((_, i) => !ok[i]).join(', ')}`);
+  }
+  const driver = createDriver({
+    env: serviceEnv, ingestUrl: `http://127.0.0.1:${ingest}`, rewardsUrl: `http://127.0.0.1:${rewards}`, sandboxUrl: `http://127.0.0.1:${sandbox}`,
+    databaseUrl: db.url, clickhouseUrl: env.CLICKHOUSE_URL, clickhouseDatabase: ch.name, kafkaBrokers: env.KAFKA_BROKERS,
+    lags: [{ group: groups.aggregator, topic: topics.beacons }, { group: groups.rewards, topic: topics.earnings }],
+    tokenSecret: devSecrets.REWARDS_TOKEN_SECRET, wechatAppid: sandboxMerchant.appid,
+  });
+
+  return {
+    supervisor, driver, env: serviceEnv,
+    async stop() {
+      await supervisor.stop();
+      await driver.close();
+      const redis = new Redis(env.REDIS_URL);
+      for (const prefix of [prefixes.aggregator, `${prefixes.queues}:`]) {
+        const keys = await redis.keys(`${prefix}*`);
+        if (keys.length) await redis.del(...keys);
+      }
+      await redis.quit();
+      const admin = kafka.admin();
+      await admin.connect();
+      await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => {});
+      await admin.disconnect();
+      await ch.drop();
+      await db.drop();
+    },
+  };
+}
+export type PipelineWorld = Awaited<ReturnType<typeof createPipelineWorld>>;
