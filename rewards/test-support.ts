@@ -41,7 +41,7 @@ export const earningRecord = (e: TestEarning) => ({
 async function spawnSandbox(extra: Record<string, string>) {
   const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '../payouts/sandbox/main.ts')], {
     // LOG_LEVEL info: its start line is how its ports are known.
-    env: { ...process.env, SANDBOX_PORT: '0', SANDBOX_TLS_PORT: '0', ...extra, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, SANDBOX_PORT: '0', SANDBOX_TLS_PORT: '0', SANDBOX_JOURNAL_FILE: '', ...extra, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'inherit'],
   });
   const [port, tlsPort] = await new Promise<[number, number]>((resolve, reject) => {
     let out = '';

@@ -44,7 +44,7 @@ export async function createPipelineWorld(opts: { env?: Record<string, string>; 
     PAYOUTS_POLL_MS: '2000', PAYOUTS_SWEEP_MS: '1000', WECHATPAY_TIMEOUT_MS: '3000',
     // The ground truth holds only fraud signals for review; the velocity limits are tested in payouts/.
     PAYOUTS_MAX_PER_HOUR: '1000', PAYOUTS_MAX_DAILY_COUNT: '1000',
-    SANDBOX_PORT: String(sandbox), SANDBOX_TLS_PORT: String(sandboxTls), SANDBOX_STEP_MS: '40', SANDBOX_TIME_SCALE: '0.0001', SANDBOX_AUTO_CONFIRM_MS: '60',
+    SANDBOX_PORT: String(sandbox), SANDBOX_TLS_PORT: String(sandboxTls), SANDBOX_STEP_MS: '40', SANDBOX_TIME_SCALE: '0.0001', SANDBOX_AUTO_CONFIRM_MS: '60', SANDBOX_JOURNAL_FILE: '',
     ...opts.env,
   };
   const supervisor = supervise({ env: serviceEnv, out: opts.log ?? process.stderr });

@@ -1,4 +1,5 @@
 // The WeChat Pay sandbox process (the default payout provider when no merchant credentials are set).
+import { join } from 'node:path';
 import { z } from 'zod';
 import { count, loadConfig, port } from '../../common/config.js';
 import { createLogger } from '../../common/log.js';
@@ -23,6 +24,7 @@ const config = loadConfig(z.object({
   SANDBOX_TIME_SCALE: z.coerce.number().positive().max(1).default(0.001),
   SANDBOX_STEP_MS: count(1_000),
   SANDBOX_AUTO_CONFIRM_MS: z.coerce.number().int().min(-1).default(2_000),
+  SANDBOX_JOURNAL_FILE: z.string().default(join(sandboxMerchant.certDir, 'fundflows.jsonl')),
   LOG_LEVEL: z.string().default('info'),
 }), process.env);
 const log = createLogger('wechat-sandbox', config.LOG_LEVEL);
@@ -30,6 +32,6 @@ const sandbox = await startSandbox({
   host: config.SANDBOX_HOST, port: config.SANDBOX_PORT, tlsPort: config.SANDBOX_TLS_PORT, certDir: config.SANDBOX_CERT_DIR, seed: config.SANDBOX_SEED,
   appid: config.SANDBOX_APPID, appSecret: config.SANDBOX_APP_SECRET, mchid: config.SANDBOX_MCHID, apiV2Key: config.SANDBOX_API_V2_KEY, apiV3Key: config.SANDBOX_API_V3_KEY,
   signWith: config.SANDBOX_SIGN_WITH, balanceFen: config.SANDBOX_BALANCE_FEN, userDailyLimitFen: config.SANDBOX_USER_DAILY_LIMIT_FEN,
-  timeScale: config.SANDBOX_TIME_SCALE, stepMs: config.SANDBOX_STEP_MS, autoConfirmMs: config.SANDBOX_AUTO_CONFIRM_MS,
+  timeScale: config.SANDBOX_TIME_SCALE, stepMs: config.SANDBOX_STEP_MS, autoConfirmMs: config.SANDBOX_AUTO_CONFIRM_MS, journalFile: config.SANDBOX_JOURNAL_FILE,
 }, { log, now: Date.now });
 handleShutdown([{ name: 'sandbox', stop: sandbox.stop }], { log });

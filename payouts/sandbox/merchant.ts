@@ -1,6 +1,7 @@
 // The sandbox merchant: its balance, the money it has paid out (the fund flow the bills are made
 // from), and the faults a test or the demo has asked for. Every transfer API pays through `pay`.
 import { randomBytes } from 'node:crypto';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { chinaTime } from './timers.js';
 
 /** Faults to inject, by count (the next n calls) so tests are deterministic; set via POST /sandbox/faults. */
@@ -34,11 +35,17 @@ export const noFaults = (): Faults => ({
 
 export interface FundFlow { at: number; wechatNo: string; flowNo: string; business: string; inOut: '收入' | '支出'; amountFen: number; balanceFen: number; voucherNo: string; remark: string }
 
-export interface MerchantConfig { mchid: string; appid: string; apiV2Key: string; apiV3Key: string; balanceFen: number; userDailyLimitFen: number }
+export interface MerchantConfig {
+  mchid: string; appid: string; apiV2Key: string; apiV3Key: string; balanceFen: number; userDailyLimitFen: number;
+  /** Where the money movements are journaled (one JSON line each), so the bills survive a restart; none when empty. */
+  journalFile?: string;
+}
 
 export function createMerchant(config: MerchantConfig, deps: { now(): number }) {
-  let balanceFen = config.balanceFen;
-  const flows: FundFlow[] = [];
+  const flows: FundFlow[] = config.journalFile && existsSync(config.journalFile)
+    ? readFileSync(config.journalFile, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as FundFlow)
+    : [];
+  let balanceFen = flows.at(-1)?.balanceFen ?? config.balanceFen;
   const receivedToday = new Map<string, number>();
   const faults = noFaults();
   const calls = new Map<string, number>();
@@ -47,7 +54,9 @@ export function createMerchant(config: MerchantConfig, deps: { now(): number }) 
   const wechatNo = () => `${Date.now()}${randomBytes(6).toString('hex')}`;
   const record = (inOut: FundFlow['inOut'], amountFen: number, voucherNo: string, business: string) => {
     balanceFen += inOut === '收入' ? amountFen : -amountFen;
-    flows.push({ at: deps.now(), wechatNo: wechatNo(), flowNo: wechatNo(), business, inOut, amountFen, balanceFen, voucherNo, remark: business });
+    const flow: FundFlow = { at: deps.now(), wechatNo: wechatNo(), flowNo: wechatNo(), business, inOut, amountFen, balanceFen, voucherNo, remark: business };
+    if (config.journalFile) appendFileSync(config.journalFile, `${JSON.stringify(flow)}\n`);
+    flows.push(flow);
   };
 
   return {

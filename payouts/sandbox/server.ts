@@ -28,6 +28,7 @@ export interface SandboxConfig {
   signWith: 'platform' | 'public_key'; balanceFen: number; userDailyLimitFen: number;
   /** Real durations are multiplied by this (1 = real time); the batch step, callback retries and bill expiry follow it. */
   timeScale: number; stepMs: number; autoConfirmMs: number;
+  journalFile?: string;
 }
 
 export function loadSandboxKeys(dir: string, mchid: string, signWith: SandboxKeys['signWith']): SandboxKeys & { tls: { key: Buffer; cert: Buffer; ca: Buffer } } {
