@@ -95,13 +95,20 @@ export function createDriver(target: Target) {
     const key = keys.get(b.app)!;
     const batch = (appId: string) => beacon.v1.BeaconBatch.encode({ appId, sdk: 'demo/1', sentAt: Date.now(), events: b.events }).finish();
     const t = Date.now();
-    const res = await ({
+    const send = () => ({
       bad_signature: () => rawPost(batch(s.apps[b.app]!), { t, keyId: key.keyId, secret: `${key.secret}x` }),
       timestamp_too_old: () => rawPost(batch(s.apps[b.app]!), { t: t - 600_000, ...key }),
       unknown_key: () => rawPost(batch(s.apps[b.app]!), { t, keyId: 'k_0000000000000000', secret: key.secret }),
       app_mismatch: () => rawPost(batch(s.apps[(b.app + 1) % s.apps.length]!), { t, ...key }),
       undecodable_body: () => rawPost(new Uint8Array([0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]), { t, ...key }),
     })[b.kind]();
+    // Sent again while no collector answers (one restarting), as any client would.
+    let res = await send().catch(() => undefined);
+    for (let attempt = 1; (!res || res.status >= 500) && attempt < 40; attempt++) {
+      await sleep(500);
+      res = await send().catch(() => undefined);
+    }
+    if (!res) throw new Error(`no collector answered the ${b.kind} request`);
     const payload = (await res.json()) as { error?: string };
     add(tally.rejectedRequests, payload.error ?? `http_${res.status}`);
     tally.requests++;
