@@ -14,6 +14,7 @@ const TRIM_EVERY = 16; // trim a touch set on about one write in 16: trimming on
 export function createRedisState(config: { prefix: string; claimTtlMs: number }, deps: { redis: Redis }) {
   const { redis } = deps;
   const p = config.prefix;
+  const claimKey = (id: string) => `${p}c:${id}`;
 
   async function exec(tx: ReturnType<Redis['pipeline']>): Promise<unknown[]> {
     return ((await tx.exec()) ?? []).map(([err, value]) => {
@@ -30,7 +31,7 @@ export function createRedisState(config: { prefix: string; claimTtlMs: number },
       for (const key of needs.touches) tx.zrange(p + key, 0, -1, 'WITHSCORES');
       for (const key of needs.flood) tx.smembers(p + key);
       if (needs.clicks.length > 0) tx.mget(needs.clicks.map((k) => p + k));
-      if (needs.claims.length > 0) tx.mget(needs.claims.map((id) => `${p}c:${id}`));
+      if (needs.claims.length > 0) tx.mget(needs.claims.map(claimKey));
       const values = await exec(tx);
       needs.touches.forEach((key, i) => {
         const flat = values[i] as string[];
@@ -55,7 +56,7 @@ export function createRedisState(config: { prefix: string; claimTtlMs: number },
     /** Claims each event unless claimed; returns, per claim, the value already there ('' if none). */
     async claim(claims: { id: string; value: string }[]): Promise<string[]> {
       const tx = redis.pipeline();
-      for (const c of claims) tx.set(`${p}c:${c.id}`, c.value, 'PX', config.claimTtlMs, 'NX', 'GET');
+      for (const c of claims) tx.set(claimKey(c.id), c.value, 'PX', config.claimTtlMs, 'NX', 'GET');
       return (await exec(tx)).map((v) => (v as string | null) ?? '');
     },
 

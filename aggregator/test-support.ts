@@ -4,7 +4,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import kafkajs from 'kafkajs';
 import { loadConfig } from '../common/config.js';
 import { createKafka } from '../common/kafka.js';
@@ -12,7 +11,7 @@ import { stopAll } from '../common/shutdown.js';
 import { EventType } from '../schemas/beacon-json.js';
 import { pipeline } from '../schemas/gen/messages.js';
 import { ensureTopics, migrateClickhouse, migratePostgres } from '../schemas/migrate.js';
-import { consumeTopic, createTestClickhouse, createTestPostgres, env, silentLog, spawnEntry, uniqueName, waitDrained } from '../test/support.js';
+import { consumeTopic, createTestClickhouse, createTestPostgres, deleteRedisPrefix, deleteTopics, env, silentLog, spawnEntry, uniqueName, waitDrained } from '../test/support.js';
 import { createAggregator } from './app.js';
 import { aggregatorConfig } from './config.js';
 
@@ -108,17 +107,8 @@ export async function createAggregatorWorld(opts: { partitions?: number; env?: R
       for (const c of children) c.kill('SIGKILL');
       for (const r of running) await r.stop().catch(() => {});
       await producer.disconnect();
-      const admin = kafka.admin();
-      await admin.connect();
-      await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => {});
-      await admin.disconnect();
-      const redis = new Redis(env.REDIS_URL);
-      for (let cursor = '0'; ;) {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-        if (keys.length > 0) await redis.del(...keys);
-        if ((cursor = next) === '0') break;
-      }
-      await redis.quit();
+      await deleteTopics(kafka, Object.values(topics));
+      await deleteRedisPrefix(prefix);
       await ch.drop();
       await db.drop();
     },

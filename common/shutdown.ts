@@ -25,6 +25,17 @@ export function handleShutdown(parts: Stoppable[], deps: { log: Logger; timeoutM
   process.on('SIGINT', onSignal);
 }
 
+/**
+ * For crash tests (a test-crash-main.ts): an `onStep` hook that SIGKILLs the process, as a crash
+ * would, the CRASH_AFTER-th time (default 1) it reaches step CRASH_AT.
+ */
+export function crashOnStep(env: { CRASH_AT?: string; CRASH_AFTER?: string }): (step: string) => void {
+  let reached = 0;
+  return (step) => {
+    if (step === env.CRASH_AT && ++reached >= Number(env.CRASH_AFTER ?? 1)) process.kill(process.pid, 'SIGKILL');
+  };
+}
+
 export async function stopAll(parts: Stoppable[], log: Logger): Promise<boolean> {
   let failed = false;
   for (const part of [...parts].reverse()) {

@@ -6,7 +6,7 @@ import pg from 'pg';
 import { loadConfig } from '../common/config.js';
 import { createKafka } from '../common/kafka.js';
 import { ensureTopics, migratePostgres } from '../schemas/migrate.js';
-import { consumeTopic, createTestPostgres, silentLog, uniqueName } from '../test/support.js';
+import { consumeTopic, createTestPostgres, deleteTopics, silentLog, uniqueName } from '../test/support.js';
 import { createIngest } from './app.js';
 import { ingestConfig } from './config.js';
 import { keySql } from './keys-pg.js';
@@ -41,10 +41,7 @@ export async function startTestCollector(env: Record<string, string> = {}) {
     async stop() {
       for (const part of [...ingest.parts].reverse()) await part.stop();
       await sql.end();
-      const admin = kafka.admin();
-      await admin.connect();
-      await admin.deleteTopics({ topics: [config.INGEST_TOPIC] }).catch(() => {});
-      await admin.disconnect();
+      await deleteTopics(kafka, [config.INGEST_TOPIC]);
       await db.drop();
     },
   };

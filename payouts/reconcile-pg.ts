@@ -12,8 +12,10 @@ import type { PayoutsStore } from './store-pg.js';
 
 const sql = loadSql(new URL('./sql/', import.meta.url), ['reconcile-transfers', 'save-reconciliation', 'open-discrepancies'] as const);
 
-/** Yesterday as a China calendar day (yyyy-MM-dd): the day whose bill is ready after 10:00. */
-export const chinaYesterday = (nowMs: number) => new Date(nowMs + 8 * 3_600_000 - 86_400_000).toISOString().slice(0, 10);
+/** The China calendar day (yyyy-MM-dd) at `nowMs`. */
+export const chinaDay = (nowMs: number) => new Date(nowMs + 8 * 3_600_000).toISOString().slice(0, 10);
+/** Yesterday as a China calendar day: the day whose bill is ready after 10:00. */
+export const chinaYesterday = (nowMs: number) => chinaDay(nowMs - 86_400_000);
 
 export function createReconciler(deps: { pool: pg.Pool; provider: Provider; store: PayoutsStore; queues: Pick<FlowQueues, 'outcomes'>; metrics: Metrics }) {
   return {

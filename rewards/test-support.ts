@@ -16,7 +16,7 @@ import { pipeline } from '../schemas/gen/messages.js';
 import { ensureTopics, migratePostgres } from '../schemas/migrate.js';
 import { queues } from '../schemas/queues.js';
 import { earningId } from '../schemas/records.js';
-import { createTestPostgres, env, silentLog, spawnEntry, uniqueName, waitDrained, waitForMembers, withAdmin } from '../test/support.js';
+import { createTestPostgres, deleteTopics, env, silentLog, spawnEntry, uniqueName, waitDrained, waitForMembers, withAdmin } from '../test/support.js';
 import { createRewards } from './app.js';
 import { audit } from './audit.js';
 import { signUserToken } from '../common/auth.js';
@@ -157,10 +157,7 @@ export async function createRewardsWorld(opts: { partitions?: number; env?: Reco
       await queue.close();
       await redis.quit();
       await sandbox.stop();
-      const admin = kafka.admin();
-      await admin.connect();
-      await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => {});
-      await admin.disconnect();
+      await deleteTopics(kafka, Object.values(topics));
       await pool.end();
       await db.drop();
     },

@@ -7,7 +7,7 @@ import { aggregatorConfig } from '../aggregator/config.js';
 import { ingestConfig } from '../ingest/config.js';
 import { rewardsConfig } from '../rewards/config.js';
 import { createDriver, type Tally } from './drive.js';
-import { expect, generate } from './traffic.js';
+import { add, expect, generate } from './traffic.js';
 
 const { values } = parseArgs({ options: { users: { type: 'string', default: '3000' }, seed: { type: 'string' } } });
 const env = process.env;
@@ -61,24 +61,22 @@ try {
   await driver.payoutsSettled(scenario, 600_000, (s) => tty && process.stdout.write(`\r  payouts: ${Object.entries(s).map(([k, v]) => `${k} ${v.n}`).join(', ')}\x1b[K`));
   stage('reconciling today\'s WeChat bill (the sandbox serves it at once; WeChat after 10:00 the next day)');
   await driver.faults({ billsAtOnce: true });
-  const reconciled = await driver.reconcile(new Date(Date.now() + 8 * 3_600_000).toISOString().slice(0, 10));
+  const reconciled = await driver.reconcile();
   const audited = await driver.audit();
   const seen = await driver.observe(scenario);
 
-  const sum = (rec: Record<string, number>, match: (k: string) => boolean = () => true) => Object.entries(rec).reduce((n, [k, v]) => n + (match(k) ? v : 0), 0);
+  const sum = (rec: Record<string, number>) => Object.values(rec).reduce((a, b) => a + b, 0);
   const byReason = (rec: Record<string, number>) => Object.entries(rec).sort(([, a], [, b]) => b - a).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
-  const invalid = (rows: Record<string, number>) => {
+  const counted = (pairs: [string, number][]) => {
     const out: Record<string, number> = {};
-    for (const [k, v] of Object.entries(rows)) if (k.split('/')[1]) out[k.split('/')[1]!] = (out[k.split('/')[1]!] ?? 0) + v;
+    for (const [key, n] of pairs) if (key) add(out, key, n);
     return out;
   };
-  const models = (m: Map<string, { model: string; invalid: string }>) => {
-    const out: Record<string, number> = {};
-    for (const a of m.values()) if (!a.invalid) out[a.model] = (out[a.model] ?? 0) + 1;
-    return out;
-  };
+  /** Rows by invalid reason (rows are keyed `${type}/${reason}`), and valid attributions by model. */
+  const invalid = (rows: Record<string, number>) => counted(Object.entries(rows).map(([k, n]) => [k.split('/')[1]!, n]));
+  const models = (m: Map<string, { model: string; invalid: string }>) => counted([...m.values()].map((a) => [a.invalid ? '' : a.model, 1]));
   const distinct = sum(seen.rows);
-  const rewardedExpected = [...expected.rewards.values()].reduce((a, b) => a + b, 0);
+  const rewardedExpected = sum(Object.fromEntries(expected.rewards));
   const lines: [string, string, string][] = [
     ['events accepted (202)', String(tally.accepted), String(expected.accepted)],
     ['requests rejected, by reason', byReason(tally.rejectedRequests), byReason(expected.rejectedRequests)],

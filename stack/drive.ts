@@ -12,8 +12,9 @@ import { createKafka, groupLag, withAdmin } from '../common/kafka.js';
 import { createLogger } from '../common/log.js';
 import { beacon } from '../schemas/gen/messages.js';
 import { createBeaconClient, type SendResult } from '../ingest/sdk/client.js';
+import { chinaDay } from '../payouts/reconcile-pg.js';
 import { nodeCommand, root } from './supervisor.js';
-import { APP_UA, BOT_UA, type BadRequest, type Scenario, type SimUser } from './traffic.js';
+import { add, APP_UA, BOT_UA, type BadRequest, type Scenario, type SimUser } from './traffic.js';
 
 export interface Target {
   /** The environment the npm commands run with (DATABASE_URL, CLICKHOUSE_DATABASE, ...). */
@@ -29,7 +30,19 @@ type Keys = Map<number, { keyId: string; secret: string }>;
 
 const exec = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const add = (rec: Record<string, number>, key: string, n = 1) => void (rec[key] = (rec[key] ?? 0) + n);
+
+/**
+ * Sends with `send` again, every 500 ms up to 40 times, while nothing answers (a service restarting)
+ * or the answer is 5xx or 429, as any client would; then the answer.
+ */
+async function answered<R extends { status: number }>(what: string, send: () => Promise<R>): Promise<R> {
+  for (let attempt = 1; ; attempt++) {
+    const res = await send().catch(() => undefined);
+    if (res && res.status < 500 && res.status !== 429) return res;
+    if (attempt >= 40) throw new Error(`${what}: ${res ? `HTTP ${res.status}` : 'no answer'} after ${attempt} attempts`);
+    await sleep(500);
+  }
+}
 
 /** Runs `fn` over `items` with at most `limit` at once. */
 async function pool<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -75,12 +88,8 @@ export function createDriver(target: Target) {
     const consent = await fetch(`${target.sandboxUrl}/connect/oauth2/authorize?${q}`, { redirect: 'manual' });
     const code = new URL(consent.headers.get('location') ?? 'x:/').searchParams.get('code');
     if (!code) throw new Error(`no OAuth code for ${user.id}: HTTP ${consent.status}`);
-    for (let attempt = 1; ; attempt++) {
-      const res = await api('POST', `/v1/users/${user.id}/wechat/link`, user.id, { code }).catch((err: Error) => ({ status: 0, body: { error: err.message } }));
-      if (res.status === 200) return;
-      if (attempt >= 20 || (res.status > 0 && res.status < 500)) throw new Error(`link ${user.id}: ${res.status} ${JSON.stringify(res.body)}`);
-      await sleep(250 * attempt);
-    }
+    const res = await answered(`link ${user.id}`, () => api('POST', `/v1/users/${user.id}/wechat/link`, user.id, { code }));
+    if (res.status !== 200) throw new Error(`link ${user.id}: ${res.status} ${JSON.stringify(res.body)}`);
   }
 
   /** A request signed by hand: the SDK cannot send the bad ones. */
@@ -102,27 +111,18 @@ export function createDriver(target: Target) {
       app_mismatch: () => rawPost(batch(s.apps[(b.app + 1) % s.apps.length]!), { t, ...key }),
       undecodable_body: () => rawPost(new Uint8Array([0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]), { t, ...key }),
     })[b.kind]();
-    // Sent again while no collector answers (one restarting), as any client would.
-    let res = await send().catch(() => undefined);
-    for (let attempt = 1; (!res || res.status >= 500) && attempt < 40; attempt++) {
-      await sleep(500);
-      res = await send().catch(() => undefined);
-    }
-    if (!res) throw new Error(`no collector answered the ${b.kind} request`);
+    const res = await answered(`the ${b.kind} request`, send);
     const payload = (await res.json()) as { error?: string };
     add(tally.rejectedRequests, payload.error ?? `http_${res.status}`);
     tally.requests++;
   }
 
-  /** The same bytes sent again (within the signature's 300 s), until the collector answers 202. */
+  /** The same bytes sent again (within the signature's 300 s). */
   async function replay(req: { url: string; init: RequestInit }): Promise<SendResult> {
-    for (let attempt = 1; ; attempt++) {
-      const res = await fetch(req.url, req.init).catch(() => undefined);
-      const body = res ? ((await res.json().catch(() => ({}))) as { accepted?: number; rejected?: SendResult['rejected'] }) : {};
-      if (res?.status === 202) return { status: 202, accepted: body.accepted ?? 0, rejected: body.rejected ?? [], attempts: attempt };
-      if (attempt >= 40 || (res && res.status < 500 && res.status !== 429)) throw new Error(`replay answered ${res?.status ?? 'nothing'} ${JSON.stringify(body)}`);
-      await sleep(500);
-    }
+    const res = await answered('replay', () => fetch(req.url, req.init));
+    const body = (await res.json().catch(() => ({}))) as { accepted?: number; rejected?: SendResult['rejected'] };
+    if (res.status !== 202) throw new Error(`replay answered ${res.status} ${JSON.stringify(body)}`);
+    return { status: 202, accepted: body.accepted ?? 0, rejected: body.rejected ?? [], attempts: 1 };
   }
 
   /** One user's requests, in order, each sent once answered; duplicates sent as the SDK's retry or as a replay of the same bytes. */
@@ -147,7 +147,6 @@ export function createDriver(target: Target) {
   }
 
   const lagOf = () => withAdmin(kafka, (admin) => Promise.all(target.lags.map((l) => groupLag(admin, l.group, l.topic))));
-
 
   async function until<T>(what: string, timeoutMs: number, probe: () => Promise<{ done: boolean; value: T }>, onTick?: (value: T) => void): Promise<T> {
     const deadline = Date.now() + timeoutMs;
@@ -241,15 +240,11 @@ export function createDriver(target: Target) {
       const distinctUsers = await q<{ campaign_id: string; users: string }>(`SELECT campaign_id, uniqExact(user_id) AS users FROM events WHERE invalid_reason = '' AND campaign_id IN (${campaignIds}) GROUP BY campaign_id`);
       const { rows: earnings } = await db.query<{ outcome: string; n: number; fen: string }>(
         "select case when status = 'posted' then 'posted' else reason end as outcome, count(*)::int as n, sum(amount_fen) as fen from earnings where app_id = any($1) group by 1", [s.apps]);
-      const { rows: balances } = await db.query<{ owner: string; type: string; balance: string }>(
-        "select owner, type, credits - debits as balance from accounts where owner = any($1) and type in ('user_available', 'user_held', 'payout_clearing')", [users(s)]);
-      const balance = new Map<string, { available: number; held: number; paid_out: number }>();
-      for (const b of balances) {
-        const v = balance.get(b.owner) ?? { available: 0, held: 0, paid_out: 0 };
-        v[({ user_available: 'available', user_held: 'held', payout_clearing: 'paid_out' } as const)[b.type as 'user_held']] = Number(b.balance);
-        balance.set(b.owner, v);
-      }
-      const perUser = await db.query<{ user_id: string; states: string[] }>('select user_id, array_agg(state) as states from payouts where user_id = any($1) group by user_id', [users(s)]);
+      const { rows: balances } = await db.query<{ owner: string; available: number; held: number; paid_out: number }>(`select owner,
+          coalesce(sum(credits - debits) filter (where type = 'user_available'), 0)::int as available,
+          coalesce(sum(credits - debits) filter (where type = 'user_held'), 0)::int as held,
+          coalesce(sum(credits - debits) filter (where type = 'payout_clearing'), 0)::int as paid_out
+        from accounts where owner = any($1) group by owner`, [users(s)]);
       return {
         rows: Object.fromEntries(rows.map((r) => [`${r.type}/${r.invalid_reason}`, Number(r.n)])),
         attributions: new Map(attributions.map((a) => [a.event_id, { to: a.attributed_to, model: a.model, lagMs: Number(a.lag_ms), invalid: a.invalid_reason }])),
@@ -259,21 +254,20 @@ export function createDriver(target: Target) {
         }])),
         earnings: Object.fromEntries(earnings.map((e) => [e.outcome, e.n])),
         rewardedFen: earnings.reduce((sum, e) => sum + (e.outcome === 'posted' ? Number(e.fen) : 0), 0),
-        balances: balance,
+        balances: new Map(balances.map(({ owner, ...b }) => [owner, b])),
         payouts: await payoutStates(s),
-        payoutsByUser: new Map(perUser.rows.map((r) => [r.user_id, r.states])),
         review: await reviewCount(s),
       };
     },
 
-    /** What the sandbox says it paid, and its calls and callbacks. */
-    sandboxState: async () => (await (await fetch(`${target.sandboxUrl}/sandbox/state`)).json()) as { paidFen: number; calls: Record<string, number>; callbacks: { acked: number } },
+    /** What the sandbox says it paid. */
+    sandboxState: async () => (await (await fetch(`${target.sandboxUrl}/sandbox/state`)).json()) as { paidFen: number },
 
     /** Sets sandbox faults (POST /sandbox/faults). */
     faults: async (faults: Record<string, unknown>) => void await fetch(`${target.sandboxUrl}/sandbox/faults`, { method: 'POST', body: JSON.stringify(faults) }),
 
-    /** `npm run payouts -- reconcile <day>`: its one-line result, and whether everything was explained. */
-    reconcile: (day: string) => command('payouts/cli-main.ts', ['reconcile', day]),
+    /** `npm run payouts -- reconcile <today, China time>`: its one-line result, and whether everything was explained. */
+    reconcile: () => command('payouts/cli-main.ts', ['reconcile', chinaDay(Date.now())]),
 
     /** `npm run audit`. */
     audit: () => command('rewards/audit-main.ts', []),

@@ -29,10 +29,9 @@ function prefixed(name: string, stream: NodeJS.ReadableStream, out: NodeJS.Writa
   });
 }
 
-export function supervise(opts: { env?: Record<string, string | undefined>; out?: NodeJS.WritableStream; only?: readonly ServiceName[] } = {}) {
+export function supervise(opts: { env?: Record<string, string | undefined>; out?: NodeJS.WritableStream } = {}) {
   const out = opts.out ?? process.stdout;
   const children = new Map<ServiceName, ChildProcess>();
-  const restarts = new Map<ServiceName, number>();
   let stopping = false;
 
   function start(svc: (typeof services)[number], attempt = 0) {
@@ -47,19 +46,15 @@ export function supervise(opts: { env?: Record<string, string | undefined>; out?
       if (stopping) return;
       const next = Date.now() - startedAt > 60_000 ? 0 : attempt + 1;
       const delayMs = Math.min(30_000, 500 * 2 ** next);
-      restarts.set(svc.name, (restarts.get(svc.name) ?? 0) + 1);
       out.write(`[start] ${svc.name} exited (${signal ?? code}); restarting in ${delayMs} ms\n`);
       setTimeout(() => !stopping && start(svc, next), delayMs);
     });
   }
 
-  const chosen = services.filter((s) => !opts.only || opts.only.includes(s.name));
-  for (const svc of chosen) start(svc);
+  for (const svc of services) start(svc);
 
   return {
-    names: chosen.map((s) => s.name),
-    restarts,
-    pid: (name: ServiceName) => children.get(name)?.pid,
+    names: services.map((s) => s.name),
     /** Sends `signal` to a running service; the supervisor restarts it. */
     kill(name: ServiceName, signal: NodeJS.Signals = 'SIGKILL') {
       children.get(name)?.kill(signal);

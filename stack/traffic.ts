@@ -8,7 +8,7 @@
 // `expect` computes, from the generated traffic alone and the rules written in the issues (not the
 // aggregator's or the rewards service's code), what the pipeline must end with: the rows of each
 // analyst table, every attribution, every reward in fen and which users' payouts go to review.
-import { createHash } from 'node:crypto';
+import { isUuid, nameUuid } from '../common/name-uuid.js';
 import { EventType, type BeaconEvent } from '../schemas/beacon-json.js';
 
 const MIN = 60_000;
@@ -33,7 +33,7 @@ export interface SimUser {
 }
 export type BadKind = 'bad_signature' | 'timestamp_too_old' | 'unknown_key' | 'app_mismatch' | 'undecodable_body';
 export interface BadRequest { kind: BadKind; app: number; events: BeaconEvent[] }
-export interface Scenario { run: string; apps: string[]; campaigns: Campaign[]; users: SimUser[]; bad: BadRequest[]; threshold: number }
+export interface Scenario { apps: string[]; campaigns: Campaign[]; users: SimUser[]; bad: BadRequest[]; threshold: number }
 
 /** mulberry32: a small, seedable PRNG, so a scenario can be generated again from its seed. */
 function prng(seed: number) {
@@ -53,24 +53,16 @@ function prng(seed: number) {
   };
 }
 
-/** A UUID derived from the run and a counter (valid canonical form, version 4 bits). */
-function uuidMaker(run: string) {
-  let n = 0;
-  return () => {
-    const h = createHash('sha256').update(`${run}/${n++}`).digest('hex');
-    return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
-  };
-}
-
-/** Whether `t` is within 2 minutes of a China midnight (daily caps) or of an hour boundary (click floods), where skew correction could move it across. */
-const nearBoundary = (t: number, period: number, offset = 0) => {
-  const into = (t + offset) % period;
-  return into < 2 * MIN || into > period - 2 * MIN;
+/** Whether `t` is within 2 minutes of a China midnight, where skew correction could move it to another daily-cap day. */
+const nearChinaMidnight = (t: number) => {
+  const into = (t + CHINA) % DAY;
+  return into < 2 * MIN || into > DAY - 2 * MIN;
 };
 
 export function generate(opts: { run: string; users: number; seed: number; now: number; apps?: number }): Scenario {
   const r = prng(opts.seed);
-  const uuid = uuidMaker(`${opts.run}/${opts.seed}`);
+  let made = 0;
+  const uuid = () => nameUuid(`${opts.run}/${opts.seed}/${made++}`);
   const apps = Array.from({ length: opts.apps ?? 3 }, (_, i) => `${opts.run}.${['news', 'game', 'shop', 'video', 'music'][i % 5]}${i >= 5 ? i : ''}`);
   const campaigns: Campaign[] = apps.flatMap((_, app) => [
     { id: `${opts.run}-c${app}-video`, app, kind: 'video' as const, rule: { complete: 25, conversion: 0, dailyCap: 100, feeBps: 0 } },
@@ -82,7 +74,7 @@ export function generate(opts: { run: string; users: number; seed: number; now: 
   const placements = ['feed-top', 'feed-inline', 'interstitial', 'rewarded-slot', 'banner'];
 
   const users: SimUser[] = [];
-  const clicksByApp = new Map<number, { id: string; time: number; user: string }[]>();
+  const clicksByApp = new Map<number, { id: string; time: number }[]>();
   for (let i = 0; i < opts.users; i++) {
     const app = i % apps.length;
     const roll = r.next();
@@ -132,19 +124,19 @@ export function generate(opts: { run: string; users: number; seed: number; now: 
         const cr = r.pick(creatives(c));
         ev(EventType.IMPRESSION, t, c, cr);
         if (r.chance(0.7)) ev(EventType.VIEWABLE, t + 1_500, c, cr);
-        if (c.kind === 'video' && r.chance(0.75) && !nearBoundary(t + 40_000, DAY, CHINA)) ev(EventType.REWARD_COMPLETE, t + r.int(20, 60) * 1000, c, cr);
+        if (c.kind === 'video' && r.chance(0.75) && !nearChinaMidnight(t + 40_000)) ev(EventType.REWARD_COMPLETE, t + r.int(20, 60) * 1000, c, cr);
         if (r.chance(c.kind === 'install' ? 0.3 : 0.05)) {
           const click = ev(EventType.CLICK, t + r.int(3, 15) * 1000, c, cr);
-          if (kind !== 'bot') (clicksByApp.get(app) ?? clicksByApp.set(app, []).get(app)!).push({ id: click.eventId!, time: click.occurredAt as number, user: id });
+          if (kind !== 'bot') (clicksByApp.get(app) ?? clicksByApp.set(app, []).get(app)!).push({ id: click.eventId!, time: click.occurredAt as number });
           // Click-to-conversion: mostly minutes to hours, a long tail over days, never under a minute.
           const lag = Math.max(MIN, Math.round(-Math.log(1 - r.next()) * 45 * MIN));
           const at = (click.occurredAt as number) + lag;
-          if (r.chance(0.4) && at < latestAt && !nearBoundary(at, DAY, CHINA)) {
+          if (r.chance(0.4) && at < latestAt && !nearChinaMidnight(at)) {
             ev(EventType.CONVERSION, at, c, cr, { valueMicros: r.int(1, 200) * 1_000_000, currency: 'CNY', ...(r.chance(0.5) ? { clickId: click.eventId } : {}) });
           }
         } else if (c.kind === 'install' && r.chance(0.08)) {
           const at = t + r.int(5, 20 * 60) * MIN;
-          if (at < latestAt && !nearBoundary(at, DAY, CHINA)) ev(EventType.CONVERSION, at, c, cr, { valueMicros: r.int(1, 50) * 1_000_000, currency: 'CNY' });
+          if (at < latestAt && !nearChinaMidnight(at)) ev(EventType.CONVERSION, at, c, cr, { valueMicros: r.int(1, 50) * 1_000_000, currency: 'CNY' });
         }
         if (r.chance(0.05)) ev(EventType.REWARD_COMPLETE, t + 90_000, video, `${video.id}-never-shown`); // a completion with no impression
         t += r.int(3, 90) * MIN;
@@ -174,8 +166,11 @@ export function generate(opts: { run: string; users: number; seed: number; now: 
     const user = r.pick(users);
     bad.push({ kind: kinds[i % kinds.length]!, app: user.app, events: user.requests[0]?.events.slice(0, 3) ?? [] });
   }
-  return { run: opts.run, apps, campaigns, users, bad, threshold: 100 };
+  return { apps, campaigns, users, bad, threshold: 100 };
 }
+
+/** Adds `n` to `rec[key]`. */
+export const add = (rec: Record<string, number>, key: string, n = 1) => void (rec[key] = (rec[key] ?? 0) + n);
 
 export interface Expected {
   /** Events the collector answers 202 for, duplicates included. */
@@ -196,8 +191,6 @@ export interface Expected {
   flagged: Set<string>;
 }
 
-const isUuid = (s: string) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(s);
-
 /** What the collector rejects an event for, as its per-event reason starts. */
 function eventProblem(e: BeaconEvent, now: number): string | undefined {
   if (!isUuid(e.eventId ?? '')) return 'event_id';
@@ -211,7 +204,6 @@ export function expect(s: Scenario, opts: { now: number; maxClicksPerDeviceHour?
     accepted: 0, rejectedEvents: {}, rejectedRequests: {}, rows: {}, attributions: new Map(), campaigns: new Map(),
     earnings: {}, rewards: new Map(), flagged: new Set(),
   };
-  const add = (rec: Record<string, number>, key: string, n = 1) => void (rec[key] = (rec[key] ?? 0) + n);
   for (const b of s.bad) add(out.rejectedRequests, b.kind);
   const campaign = new Map(s.campaigns.map((c) => [c.id, c]));
   const seen = new Set<string>();

@@ -2,14 +2,13 @@
 // and ClickHouse databases, topics, consumer groups, Redis prefixes and ports; every service (and the
 // WeChat Pay sandbox) as its own process under the supervisor `npm start` uses; and a driver.
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { devSecrets } from '../common/config.js';
 import { createKafka } from '../common/kafka.js';
 import { sandboxMerchant } from '../payouts/sandbox/defaults.js';
 import { ensureTopics, migrateClickhouse, migratePostgres } from '../schemas/migrate.js';
 import { createDriver } from '../stack/drive.js';
 import { supervise } from '../stack/supervisor.js';
-import { createTestClickhouse, createTestPostgres, env, freePort, silentLog, uniqueName } from './support.js';
+import { createTestClickhouse, createTestPostgres, deleteRedisPrefix, deleteTopics, env, freePort, silentLog, uniqueName } from './support.js';
 
 const migrations = join(import.meta.dirname, '../schemas/migrations');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -66,16 +65,8 @@ export async function createPipelineWorld(opts: { env?: Record<string, string>; 
     async stop() {
       await supervisor.stop();
       await driver.close();
-      const redis = new Redis(env.REDIS_URL);
-      for (const prefix of [prefixes.aggregator, `${prefixes.queues}:`]) {
-        const keys = await redis.keys(`${prefix}*`);
-        if (keys.length) await redis.del(...keys);
-      }
-      await redis.quit();
-      const admin = kafka.admin();
-      await admin.connect();
-      await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => {});
-      await admin.disconnect();
+      for (const prefix of [prefixes.aggregator, `${prefixes.queues}:`]) await deleteRedisPrefix(prefix);
+      await deleteTopics(kafka, Object.values(topics));
       await ch.drop();
       await db.drop();
     },

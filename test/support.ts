@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import type { Admin, Kafka, KafkaMessage } from 'kafkajs';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import { z } from 'zod';
 import { loadConfig, stackEnv, withDatabase } from '../common/config.js';
@@ -100,6 +101,24 @@ export function waitDrained(kafka: Kafka, opts: { group: string; topic: string; 
       if (Date.now() > deadline) throw new Error(`consumer group ${opts.group} still ${lag} records behind on ${opts.topic}`);
     }
   });
+}
+
+/** Deletes topics a test made (missing ones are fine). */
+export const deleteTopics = (kafka: Kafka, topics: string[]) => withAdmin(kafka, (admin) => admin.deleteTopics({ topics }).catch(() => {}));
+
+/** Deletes every Redis key under a test prefix (test names only). */
+export async function deleteRedisPrefix(prefix: string): Promise<void> {
+  assertTestName(prefix.replace(/:$/, ''));
+  const redis = new Redis(env.REDIS_URL);
+  try {
+    for (let cursor = '0'; ;) {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      if (keys.length > 0) await redis.del(...keys);
+      if ((cursor = next) === '0') break;
+    }
+  } finally {
+    await redis.quit();
+  }
 }
 
 /** A TypeScript entry point as a child process, and its exit (the signal, or else the code). */
