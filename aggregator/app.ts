@@ -1,10 +1,10 @@
 // Builds a running aggregator from its config: the beacon-topic consumer, the attribution state in
 // Redis, ClickHouse, the earnings and dead-letter producer, and the group commit that ties a batch's
 // offsets to its writes. main.ts runs one; tests and benchmarks run their own.
-import { createClient } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { Redis } from 'ioredis';
 import kafkajs from 'kafkajs';
-import { createKafka, withHeartbeats } from '../common/kafka.js';
+import { createKafka, watchConsumer, withHeartbeats } from '../common/kafka.js';
 import type { Logger } from '../common/log.js';
 import { startOpsServer } from '../common/ops-server.js';
 import type { Stoppable } from '../common/shutdown.js';
@@ -40,9 +40,11 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
   const metrics = createMetrics();
   const campaigns = await createCampaignSettings({ DATABASE_URL: config.DATABASE_URL, refreshMs: config.AGGREGATOR_CAMPAIGN_REFRESH_MS }, { log });
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: true });
+  redis.on('error', (err) => log.warn({ err }, 'redis_error')); // ioredis reconnects by itself
   await redis.connect();
   const clickhouse = createClient({
     url: config.CLICKHOUSE_URL, database: config.CLICKHOUSE_DATABASE, request_timeout: 60_000,
+    log: { level: ClickHouseLogLevel.OFF }, // a failed insert reaches the group commit, which logs and retries it
     keep_alive: { eagerly_destroy_stale_sockets: true }, // a busy event loop must not reuse a socket the server closed
   });
   const warehouse = createClickhouseWarehouse({ clickhouse });
@@ -77,15 +79,7 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
     maxBytesPerPartition: config.AGGREGATOR_FETCH_MAX_BYTES_PER_PARTITION,
     maxBytes: config.AGGREGATOR_FETCH_MAX_BYTES_PER_PARTITION * config.AGGREGATOR_PARTITIONS_CONCURRENTLY,
   });
-  let joined = false;
-  consumer.on(consumer.events.GROUP_JOIN, (e) => {
-    joined = true;
-    log.info({ assigned: e.payload.memberAssignment }, 'aggregator_partitions_assigned');
-  });
-  consumer.on(consumer.events.CRASH, (e) => {
-    joined = false;
-    log.error({ err: e.payload.error, restart: e.payload.restart }, 'aggregator_consumer_crashed');
-  });
+  const membership = watchConsumer(consumer, log);
   await consumer.connect();
   await consumer.subscribe({ topic: config.AGGREGATOR_TOPIC, fromBeginning: true });
 
@@ -117,7 +111,7 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
 
   let stopping = false;
   const ops = await startOpsServer({ host: config.AGGREGATOR_HOST, port: config.AGGREGATOR_PORT }, {
-    registry: metrics.registry, ready: () => joined && !stopping && redis.status === 'ready',
+    registry: metrics.registry, ready: () => membership.joined && !stopping && redis.status === 'ready',
   });
   log.info({ port: ops.port, topic: config.AGGREGATOR_TOPIC, group: config.AGGREGATOR_GROUP }, 'aggregator_started');
 
@@ -135,5 +129,5 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
       await consumer.disconnect();
     } },
   ];
-  return { port: ops.port, parts, metrics };
+  return { port: ops.port, parts, metrics, failed: membership.failed };
 }

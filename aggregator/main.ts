@@ -8,4 +8,4 @@ import { aggregatorConfig } from './config.js';
 const config = loadConfig(aggregatorConfig, process.env);
 const log = createLogger('aggregator', config.LOG_LEVEL);
 const aggregator = await createAggregator(config, { log });
-handleShutdown(aggregator.parts, { log });
+handleShutdown(aggregator.parts, { log, failed: aggregator.failed });

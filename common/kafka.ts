@@ -1,6 +1,6 @@
 // Kafka client factory: one place for client id, retry policy, routing kafkajs logs to pino, and
 // the snappy codec (kafkajs ships only gzip), so every producer and consumer can use it.
-import kafkajs, { Kafka, logLevel, type Admin, type LogEntry } from 'kafkajs';
+import kafkajs, { Kafka, logLevel, type Admin, type Consumer, type LogEntry } from 'kafkajs';
 import SnappyCodec from 'kafkajs-snappy';
 import type { Logger } from './log.js';
 
@@ -37,6 +37,31 @@ export function createKafka(config: { KAFKA_BROKERS: string[]; clientId: string 
       log[levels[level] ?? 'info']({ kafka: label, ...fields }, message);
     },
   });
+}
+
+/**
+ * A consumer's membership: `joined` while it holds its group membership (for readiness), and
+ * `failed`, which resolves when it crashed and kafkajs will not restart it (a non-retriable error,
+ * such as "the coordinator is not aware of this member" after a broker restart): the process
+ * should then stop, so that its supervisor starts a fresh one.
+ */
+export function watchConsumer(consumer: Consumer, log: Logger) {
+  let joined = false;
+  consumer.on(consumer.events.GROUP_JOIN, (e) => {
+    joined = true;
+    log.info({ assigned: e.payload.memberAssignment }, 'partitions_assigned');
+  });
+  const failed = new Promise<unknown>((resolve) => consumer.on(consumer.events.CRASH, (e) => {
+    joined = false;
+    log.error({ err: e.payload.error, restart: e.payload.restart }, 'consumer_crashed');
+    if (!e.payload.restart) resolve(e.payload.error);
+  }));
+  return {
+    get joined() {
+      return joined;
+    },
+    failed,
+  };
 }
 
 /** How many records of `topic` consumer group `group` has not committed yet. */

@@ -1,7 +1,8 @@
 // A table held in memory (hot paths never wait on the database): loaded at start, reloaded on each
 // NOTIFY on `channel` and, in case a notification is missed while the listening connection is
 // down, every `refreshMs`. Used for signing keys (ingest) and campaign settings (aggregator).
-import pg from 'pg';
+import type pg from 'pg';
+import { createPool } from './sql.js';
 import type { Logger } from './log.js';
 
 export async function createPgCache<T>(
@@ -9,7 +10,7 @@ export async function createPgCache<T>(
   deps: { log: Logger; load(db: pg.Pool): Promise<T> },
 ) {
   const log = deps.log.child({ mod: `cache_${config.channel}` });
-  const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 2 });
+  const pool = createPool({ url: config.DATABASE_URL, max: 2 }, { log });
   let value = await deps.load(pool);
   let listener: pg.PoolClient | undefined;
   let stopped = false;

@@ -1,5 +1,7 @@
 // Graceful shutdown: on SIGTERM or SIGINT, stop every long-lived part in reverse start order
-// (so a server stops accepting before the producer behind it flushes), then exit.
+// (so a server stops accepting before the producer behind it flushes), then exit. When `failed`
+// resolves (a part that cannot recover, such as a Kafka consumer that kafkajs will not restart),
+// the same orderly stop, then exit 1, so the supervisor starts a fresh process.
 // A second signal, or a stop that takes longer than `timeoutMs`, exits at once with status 1.
 import type { Logger } from './log.js';
 
@@ -8,21 +10,25 @@ export interface Stoppable {
   stop(): Promise<void>;
 }
 
-export function handleShutdown(parts: Stoppable[], deps: { log: Logger; timeoutMs?: number }): void {
+export function handleShutdown(parts: Stoppable[], deps: { log: Logger; timeoutMs?: number; failed?: Promise<unknown> }): void {
   let stopping = false;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (stopping) process.exit(1);
+  const stop = (fields: Record<string, unknown>, status: number) => {
     stopping = true;
-    deps.log.info({ signal }, 'shutdown_started');
+    deps.log.info(fields, 'shutdown_started');
     const timer = setTimeout(() => {
       deps.log.error('shutdown_timed_out');
       process.exit(1);
     }, deps.timeoutMs ?? 30_000);
     timer.unref();
-    void stopAll(parts, deps.log).then((failed) => process.exit(failed ? 1 : 0));
+    void stopAll(parts, deps.log).then((failed) => process.exit(failed ? 1 : status));
   };
+  const onSignal = (signal: NodeJS.Signals) => (stopping ? process.exit(1) : stop({ signal }, 0));
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  void deps.failed?.then((err) => {
+    deps.log.error({ err }, 'unrecoverable_failure');
+    if (!stopping) stop({ reason: 'unrecoverable_failure' }, 1);
+  });
 }
 
 /**

@@ -2,10 +2,10 @@
 // submitting and querying batches, the sweep), the WeChat Pay client of the configured product, and
 // the HTTP API. main.ts runs one; tests and benchmarks run their own.
 import { createHash } from 'node:crypto';
-import { createClient } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import pg from 'pg';
+import { createPool } from '../common/sql.js';
 import { startApiServer } from '../common/http-server.js';
 import type { Logger } from '../common/log.js';
 import { createSecretBox } from '../common/secretbox.js';
@@ -47,9 +47,8 @@ export function createProvider(config: PayoutsConfig, creds: Credentials, deps: 
 /** What both the service and the operator commands need: stores, the provider, the queues. */
 export function createPayoutsCore(config: PayoutsConfig, deps: { log: Logger }) {
   const metrics = createMetrics();
-  const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 8 });
-  pool.on('error', (err) => deps.log.warn({ err }, 'pg_idle_client_error'));
-  const clickhouse = createClient({ url: config.CLICKHOUSE_URL, database: config.CLICKHOUSE_DATABASE, request_timeout: 10_000 });
+  const pool = createPool({ url: config.DATABASE_URL, max: 8 }, deps);
+  const clickhouse = createClient({ url: config.CLICKHOUSE_URL, database: config.CLICKHOUSE_DATABASE, request_timeout: 10_000, log: { level: ClickHouseLogLevel.OFF } });
   const box = createSecretBox(Buffer.from(config.REWARDS_ENCRYPTION_KEY, 'base64'));
   const creds = loadCredentials({
     certFile: config.WECHATPAY_CERT_FILE, keyFile: config.WECHATPAY_KEY_FILE, platformCertFiles: config.WECHATPAY_PLATFORM_CERT_FILES,
@@ -68,6 +67,7 @@ export function createPayoutsCore(config: PayoutsConfig, deps: { log: Logger }) 
   const prefix = config.PAYOUTS_QUEUE_PREFIX;
   const work = new Queue<WorkJob>(WORK_QUEUE, { connection: redis, prefix });
   const outcomes = new Queue<PayoutOutcomeJob>(payoutOutcomes.name, { connection: redis, prefix });
+  for (const q of [work, outcomes]) q.on('error', (err) => deps.log.warn({ err }, 'queue_error')); // Redis away: BullMQ reconnects
   const queued: FlowQueues = {
     // One submit job per batch at a time: the sweep's re-add is ignored while one waits or runs (and a
     // crashed run comes back as a stalled job). Removed when done, so a batch still formed can get another.
@@ -123,6 +123,7 @@ export async function createPayouts(config: PayoutsConfig, deps: { log: Logger; 
     throw new Error(`unknown job ${job.name}`);
   }, { connection: connections[1], prefix, concurrency: 4, limiter: { max: config.PAYOUTS_RATE_PER_S, duration: 1_000 }, ...STALLED });
   for (const w of [intake, worker]) w.on('failed', (job, err) => log.warn({ err, job: job?.name, id: job?.id, attempt: job?.attemptsMade }, 'payout_job_failed'));
+  for (const w of [intake, worker]) w.on('error', (err) => log.warn({ err }, 'queue_error')); // Redis away: BullMQ reconnects
 
   const handle = createPayoutsApi(
     { tokenSecret: config.REWARDS_TOKEN_SECRET, operatorToken: config.PAYOUTS_OPERATOR_TOKEN, apiV2Key: config.WECHATPAY_API_V2_KEY },

@@ -3,8 +3,8 @@
 // benchmarks run their own.
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import pg from 'pg';
-import { createKafka, withHeartbeats } from '../common/kafka.js';
+import { createPool } from '../common/sql.js';
+import { createKafka, watchConsumer, withHeartbeats } from '../common/kafka.js';
 import type { Logger } from '../common/log.js';
 import type { Stoppable } from '../common/shutdown.js';
 import { payoutOutcomes, queues, type PayoutOutcomeJob, type PayoutRequestJob } from '../schemas/queues.js';
@@ -30,8 +30,7 @@ export type Step = 'posted' | 'committed';
 export async function createRewards(config: RewardsConfig, deps: { log: Logger; onStep?(step: Step): void }) {
   const log = deps.log.child({ mod: 'rewards' });
   const metrics = createMetrics();
-  const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: config.REWARDS_PG_POOL });
-  pool.on('error', (err) => log.warn({ err }, 'pg_idle_client_error'));
+  const pool = createPool({ url: config.DATABASE_URL, max: config.REWARDS_PG_POOL }, { log });
   const ledger = createPgLedger({ pool, onRetry: metrics.retried });
   const postEarnings = createEarningsPoster({ thresholdFen: config.REWARDS_PAYOUT_THRESHOLD_FEN, currency: config.REWARDS_CURRENCY }, { ledger, onContention: () => metrics.retried('23514') });
   const payouts = createPayoutsStore({ currency: config.REWARDS_CURRENCY }, { ledger, pool });
@@ -41,6 +40,7 @@ export async function createRewards(config: RewardsConfig, deps: { log: Logger; 
   // BullMQ needs maxRetriesPerRequest null; Redis must run with maxmemory-policy noeviction.
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
   const queue = new Queue<PayoutRequestJob>(queues.payoutRequests.name, { connection: redis, prefix: config.REWARDS_PAYOUT_QUEUE_PREFIX });
+  queue.on('error', (err) => log.warn({ err }, 'queue_error')); // Redis away: BullMQ reconnects
   /** Hands payout requests to the payouts service; the job id is the payout id, so a repeat is a no-op. */
   async function enqueue(payoutIds: string[]): Promise<void> {
     if (payoutIds.length === 0) return;
@@ -67,6 +67,7 @@ export async function createRewards(config: RewardsConfig, deps: { log: Logger; 
     if (results.includes('not_yet')) throw new Error('a reversal arrived before its settle');
   }, { connection: outcomeConnection, prefix: config.REWARDS_PAYOUT_QUEUE_PREFIX, concurrency: 4 });
   outcomeWorker.on('failed', (job, err) => log.warn({ err, id: job?.id }, 'payout_outcome_failed'));
+  outcomeWorker.on('error', (err) => log.warn({ err }, 'queue_error')); // Redis away: BullMQ reconnects
 
   const kafka = createKafka({ ...config, clientId: 'rewards' }, { log });
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
@@ -74,12 +75,7 @@ export async function createRewards(config: RewardsConfig, deps: { log: Logger; 
   const consumer = kafka.consumer({
     groupId: config.REWARDS_GROUP, sessionTimeout: config.REWARDS_SESSION_TIMEOUT_MS, heartbeatInterval: HEARTBEAT_MS, allowAutoTopicCreation: false,
   });
-  let joined = false;
-  consumer.on(consumer.events.GROUP_JOIN, () => void (joined = true));
-  consumer.on(consumer.events.CRASH, (e) => {
-    joined = false;
-    log.error({ err: e.payload.error, restart: e.payload.restart }, 'rewards_consumer_crashed');
-  });
+  const membership = watchConsumer(consumer, log);
   await consumer.connect();
   await consumer.subscribe({ topic: config.REWARDS_TOPIC, fromBeginning: true });
   await consumer.run({
@@ -115,7 +111,7 @@ export async function createRewards(config: RewardsConfig, deps: { log: Logger; 
   );
   let stopping = false;
   const server = await startApiServer({ host: config.REWARDS_HOST, port: config.REWARDS_PORT }, {
-    log, handle, observe: metrics.responded, registry: metrics.registry, ready: () => joined && !stopping && redis.status === 'ready',
+    log, handle, observe: metrics.responded, registry: metrics.registry, ready: () => membership.joined && !stopping && redis.status === 'ready',
   });
   log.info({ port: server.port, topic: config.REWARDS_TOPIC, group: config.REWARDS_GROUP }, 'rewards_started');
 
@@ -139,5 +135,5 @@ export async function createRewards(config: RewardsConfig, deps: { log: Logger; 
       await consumer.disconnect();
     } },
   ];
-  return { port: server.port, parts, metrics, ledger, payouts, users, pool };
+  return { port: server.port, parts, metrics, ledger, payouts, users, pool, failed: membership.failed };
 }

@@ -11,4 +11,4 @@ const log = createLogger('rewards', config.LOG_LEVEL);
 const insecure = Object.entries(devSecrets).filter(([key, value]) => config[key as keyof typeof devSecrets] === value).map(([key]) => key);
 if (insecure.length > 0) log.warn({ keys: insecure }, 'development_secrets_in_use');
 const rewards = await createRewards(config, { log });
-handleShutdown(rewards.parts, { log });
+handleShutdown(rewards.parts, { log, failed: rewards.failed });

@@ -9,4 +9,4 @@ import { rewardsConfig } from './config.js';
 const config = loadConfig(rewardsConfig, process.env);
 const log = createLogger('rewards', config.LOG_LEVEL);
 const rewards = await createRewards(config, { log, onStep: crashOnStep(process.env) });
-handleShutdown(rewards.parts, { log });
+handleShutdown(rewards.parts, { log, failed: rewards.failed });

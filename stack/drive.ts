@@ -201,14 +201,20 @@ export function createDriver(target: Target) {
      * Sends every user's requests (users in parallel, each user's in order) and the bad requests;
      * then, once the aggregator has processed them, the requests that name other users' clicks.
      */
-    async play(s: Scenario, keys: Keys, opts: { concurrency?: number; onProgress?: (tally: Tally) => void } = {}): Promise<Tally> {
+    async play(s: Scenario, keys: Keys, opts: { concurrency?: number; spreadMs?: number; onProgress?: (tally: Tally) => void } = {}): Promise<Tally> {
       const tally: Tally = { requests: 0, accepted: 0, rejectedEvents: {}, rejectedRequests: {} };
       const tick = setInterval(() => opts.onProgress?.(tally), 250);
       try {
         const first = s.users.filter((u) => u.kind !== 'claimer');
         const tasks: (() => Promise<void>)[] = [...first.map((u) => () => sendUser(s, keys, u, tally))];
         s.bad.forEach((b, i) => tasks.splice(Math.floor((i + 1) * tasks.length / (s.bad.length + 1)), 0, () => sendBad(s, keys, b, tally)));
-        await pool(tasks, opts.concurrency ?? 48, (t) => t());
+        // With spreadMs, the users arrive evenly over that time rather than all at once.
+        const start = Date.now();
+        const due = (i: number) => start + (opts.spreadMs ?? 0) * i / tasks.length;
+        await pool([...tasks.keys()], opts.concurrency ?? 48, async (i) => {
+          await sleep(due(i) - Date.now());
+          await tasks[i]!();
+        });
         await drained(300_000);
         await pool(s.users.filter((u) => u.kind === 'claimer'), opts.concurrency ?? 48, (u) => sendUser(s, keys, u, tally));
       } finally {

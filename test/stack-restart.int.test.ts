@@ -1,28 +1,19 @@
 // Killing any one stack server (SIGKILL) and running `stack.sh up` again brings it back with its data.
 // Skipped when the tests run against servers this project's stack script did not start.
-import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { createClient } from '@clickhouse/client';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createKafka } from '../common/kafka.js';
-import { createTestClickhouse, createTestPostgres, env, silentLog, uniqueName } from './support.js';
+import { createTestClickhouse, createTestPostgres, env, killStackServer, silentLog, stackOwned, stackPid, stackUp, uniqueName, type StackServer } from './support.js';
 
-const root = join(import.meta.dirname, '..');
-const stackDir = join(root, '.stack');
-const owned = ['postgres', 'redis', 'clickhouse', 'kafka'].every((s) => existsSync(join(stackDir, `${s}.pid`)));
-
-function killAndBringBack(service: string): void {
-  const pid = Number(readFileSync(join(stackDir, `${service}.pid`), 'utf8').split(' ')[0]);
-  process.kill(pid, 'SIGKILL');
-  execFileSync('bash', [join(root, 'stack/stack.sh'), 'up'], { stdio: 'pipe', timeout: 180_000 });
-  const [newPid] = readFileSync(join(stackDir, `${service}.pid`), 'utf8').split(' ');
-  expect(Number(newPid)).not.toBe(pid);
+async function killAndBringBack(server: StackServer): Promise<void> {
+  const pid = killStackServer(server);
+  await stackUp();
+  expect(stackPid(server)).not.toBe(pid);
 }
 
-describe.skipIf(!owned)('stack restart after a crash', () => {
+describe.skipIf(!stackOwned)('stack restart after a crash', () => {
   const cleanups: (() => Promise<unknown>)[] = [];
   afterAll(async () => {
     for (const c of cleanups.reverse()) await c();
@@ -35,7 +26,7 @@ describe.skipIf(!owned)('stack restart after a crash', () => {
     await write.connect();
     await write.query("create table kept (v text); insert into kept values ('before crash')");
     write.on('error', () => {}); // its server is about to die
-    killAndBringBack('postgres');
+    await killAndBringBack('postgres');
     await write.end().catch(() => {});
     const read = new pg.Client({ connectionString: db.url });
     await read.connect();
@@ -49,7 +40,7 @@ describe.skipIf(!owned)('stack restart after a crash', () => {
     const before = new Redis(env.REDIS_URL, { maxRetriesPerRequest: 0, retryStrategy: () => null });
     before.on('error', () => {});
     await before.set(key, 'before crash');
-    killAndBringBack('redis');
+    await killAndBringBack('redis');
     before.disconnect();
     const after = new Redis(env.REDIS_URL);
     expect(await after.get(key)).toBe('before crash');
@@ -62,7 +53,7 @@ describe.skipIf(!owned)('stack restart after a crash', () => {
     cleanups.push(() => ch.drop());
     await ch.client.command({ query: 'CREATE TABLE kept (n UInt32) ENGINE = MergeTree ORDER BY n' });
     await ch.client.insert({ table: 'kept', format: 'JSONEachRow', values: [{ n: 1 }, { n: 2 }] });
-    killAndBringBack('clickhouse');
+    await killAndBringBack('clickhouse');
     // A new client: the old one's keep-alive sockets died with the server.
     const after = createClient({ url: env.CLICKHOUSE_URL, database: ch.name });
     const rs = await after.query({ query: 'SELECT sum(n) AS s FROM kept', format: 'JSONEachRow' });
@@ -82,7 +73,7 @@ describe.skipIf(!owned)('stack restart after a crash', () => {
     await producer.send({ topic, acks: -1, messages: [{ value: 'before crash' }] });
     await producer.disconnect();
 
-    killAndBringBack('kafka');
+    await killAndBringBack('kafka');
 
     const consumer = kafka.consumer({ groupId: uniqueName('group') });
     await consumer.connect();

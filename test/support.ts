@@ -1,9 +1,12 @@
 // Shared by integration tests: the stack's connection settings and per-test resources with unique
 // names. Everything a test creates is named *_test_*, and the drop helpers refuse any other name.
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import type { Admin, Kafka, KafkaMessage } from 'kafkajs';
 import { Redis } from 'ioredis';
@@ -134,3 +137,23 @@ export const freePort = () => new Promise<number>((resolve) => {
     server.close(() => resolve(port));
   });
 });
+
+// The local stack's servers, when this project's stack script started them (pid files in .stack/).
+const root = join(import.meta.dirname, '..');
+const stackDir = join(root, '.stack');
+export type StackServer = 'postgres' | 'redis' | 'clickhouse' | 'kafka';
+export const stackOwned = (['postgres', 'redis', 'clickhouse', 'kafka'] as const).every((s) => existsSync(join(stackDir, `${s}.pid`)));
+
+export const stackPid = (server: StackServer) => Number(readFileSync(join(stackDir, `${server}.pid`), 'utf8').split(' ')[0]);
+
+/** SIGKILLs a stack server, as a crash would; returns its pid. */
+export function killStackServer(server: StackServer): number {
+  const pid = stackPid(server);
+  process.kill(pid, 'SIGKILL');
+  return pid;
+}
+
+/** `stack.sh up`: starts every stack server that is not running and waits until each answers. */
+export async function stackUp(): Promise<void> {
+  await promisify(execFile)('bash', [join(root, 'stack/stack.sh'), 'up'], { timeout: 180_000 });
+}
