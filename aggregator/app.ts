@@ -50,7 +50,7 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
   const warehouse = createClickhouseWarehouse({ clickhouse });
   const state = createRedisState({ prefix: config.AGGREGATOR_REDIS_PREFIX, claimTtlMs: config.AGGREGATOR_DEDUP_WINDOW_MS }, { redis });
   const kafka = createKafka({ ...config, clientId: 'aggregator' }, { log });
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: kafkajs.Partitioners.DefaultPartitioner });
   await producer.connect();
 
   async function write(outputs: BatchOutput[], attempt: number): Promise<void> {

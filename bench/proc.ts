@@ -14,7 +14,7 @@ export async function stopService(child: ChildProcess): Promise<void> {
   await new Promise((resolve) => child.once('exit', resolve));
 }
 
-export const rssMb = (p: ChildProcess) => {
+export const rssMb = (p: { pid?: number }) => {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p.pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : 0;
 };

@@ -34,7 +34,10 @@ export function createKafka(config: { KAFKA_BROKERS: string[]; clientId: string 
     logLevel: logLevel.WARN,
     logCreator: () => ({ level, label, log: entry }: LogEntry) => {
       const { message, ...fields } = entry;
-      log[levels[level] ?? 'info']({ kafka: label, ...fields }, message);
+      // Our idempotent producers limit their retries on purpose (a send that cannot land fails and is
+      // retried by its caller); exactly-once comes from event and earning ids, not from kafkajs.
+      const expected = message.startsWith('Limiting retries for the idempotent producer');
+      log[expected ? 'debug' : (levels[level] ?? 'info')]({ kafka: label, ...fields }, message);
     },
   });
 }

@@ -201,7 +201,7 @@ export function createDriver(target: Target) {
      * Sends every user's requests (users in parallel, each user's in order) and the bad requests;
      * then, once the aggregator has processed them, the requests that name other users' clicks.
      */
-    async play(s: Scenario, keys: Keys, opts: { concurrency?: number; spreadMs?: number; onProgress?: (tally: Tally) => void } = {}): Promise<Tally> {
+    async play(s: Scenario, keys: Keys, opts: { concurrency?: number; spreadMs?: number; onProgress?: (tally: Tally) => void; onSent?: () => void } = {}): Promise<Tally> {
       const tally: Tally = { requests: 0, accepted: 0, rejectedEvents: {}, rejectedRequests: {} };
       const tick = setInterval(() => opts.onProgress?.(tally), 250);
       try {
@@ -215,6 +215,7 @@ export function createDriver(target: Target) {
           await sleep(due(i) - Date.now());
           await tasks[i]!();
         });
+        opts.onSent?.();
         await drained(300_000);
         await pool(s.users.filter((u) => u.kind === 'claimer'), opts.concurrency ?? 48, (u) => sendUser(s, keys, u, tally));
       } finally {

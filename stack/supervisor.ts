@@ -55,6 +55,8 @@ export function supervise(opts: { env?: Record<string, string | undefined>; out?
 
   return {
     names: services.map((s) => s.name),
+    /** The process id of a running service. */
+    pid: (name: ServiceName) => children.get(name)?.pid,
     /** Sends `signal` to a running service; the supervisor restarts it. */
     kill(name: ServiceName, signal: NodeJS.Signals = 'SIGKILL') {
       children.get(name)?.kill(signal);

@@ -84,7 +84,8 @@ export function createBeaconClient(config: BeaconClientConfig, deps: BeaconClien
           retryAfterS = Number(res.headers.get('retry-after') ?? 0) || 0;
           payload = (await res.json().catch(() => ({}))) as typeof payload;
         } catch (err) {
-          payload = { error: 'network_error', message: (err as Error).message };
+          const cause = (err as { cause?: { code?: string; message?: string } }).cause; // fetch says only "fetch failed"
+          payload = { error: 'network_error', message: [(err as Error).message, cause?.code ?? cause?.message].filter(Boolean).join(': ') };
         }
         if (status === 202) return { status, accepted: payload.accepted ?? 0, rejected: payload.rejected ?? [], attempts: attempt };
         const retriable = status === 0 || RETRIABLE.has(status);
