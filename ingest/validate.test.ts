@@ -105,4 +105,13 @@ describe('decodeBody', () => {
   ])('refuses %s body %j', (type, body, status, error) => {
     expect(decodeBody(type, Buffer.from(body, 'latin1'))).toMatchObject({ ok: false, status, error });
   });
+
+  // BeaconBatch field 4 (an event) holding Event field 4 (user_id), a string of 2 bytes.
+  it.each([
+    ['a string that is not UTF-8', [0x22, 0x04, 0x22, 0x02, 0xc3, 0x28]],
+    ['an event whose field runs past the event\'s length', [0x22, 0x03, 0x22, 0x02, 0x61, 0x62]],
+    ['an event longer than the body', [0x22, 0x09, 0x22, 0x02, 0x61, 0x62]],
+  ])('refuses protobuf with %s', (_, bytes) => {
+    expect(decodeBody('application/x-protobuf', Uint8Array.from(bytes))).toMatchObject({ ok: false, status: 400, error: 'undecodable_body' });
+  });
 });
