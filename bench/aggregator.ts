@@ -14,7 +14,7 @@ import { pipeline } from '../schemas/gen/messages.js';
 import { migrateClickhouse } from '../schemas/migrate.js';
 import { groupLag, waitForMembers } from '../test/support.js';
 import { cpuSeconds, rssMb, startService, stopService } from './proc.js';
-import { median, writeSection } from './results.js';
+import { median, percentile, writeSection } from './results.js';
 import { benchKafka, env, log, root, stackUp } from './setup.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -133,8 +133,8 @@ while (performance.now() - t0 < STEADY_SECONDS * 1000) {
 while (seen.at(-1)!.n < total) await sleep(100);
 polling = false;
 await poller;
-const latencies = produced.map((p) => seen.find((s) => s.n >= p.total)!.t - p.t).sort((a, b) => a - b);
-const pct = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!;
+const latencies = produced.map((p) => seen.find((s) => s.n >= p.total)!.t - p.t);
+const pct = (q: number) => percentile(latencies, q);
 await stopService(child);
 
 const rounds: Record<'aggregator' | 'baseline', Round[]> = { aggregator: [], baseline: [] };

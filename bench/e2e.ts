@@ -18,8 +18,8 @@ import type { Tally } from '../stack/drive.js';
 import { createPipelineWorld } from '../test/pipeline-world.js';
 import { env, stackOwned, stackPid, type StackServer } from '../test/support.js';
 import { rssMb } from './proc.js';
-import { median, writeSection } from './results.js';
-import { stackUp } from './setup.js';
+import { median, percentile, writeSection } from './results.js';
+import { ledgerLatency, stackUp } from './setup.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const USERS = Number(process.env.BENCH_USERS ?? 8_000);
@@ -34,7 +34,6 @@ const { driver, supervisor } = world;
 const ch = createClient({ url: env.CLICKHOUSE_URL, database: world.env.CLICKHOUSE_DATABASE, log: { level: ClickHouseLogLevel.OFF }, keep_alive: { eagerly_destroy_stale_sockets: true } });
 const db = new pg.Pool({ connectionString: world.env.DATABASE_URL, max: 2 });
 const query = async <T>(q: string) => (await ch.query({ query: q, format: 'JSONEachRow' })).json<T>();
-const percentile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))] ?? NaN;
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
 // Peak resident memory of every process, sampled each second.
@@ -125,12 +124,9 @@ async function measure() {
   await driver.drained(600_000);
   await poller;
   const probeMs = [...seen].map(([id, at]) => at - sent.get(id)!);
-  const { rows: [earn] } = await db.query<{ n: number; p50: number; p99: number }>(`select count(*)::int as n,
-      percentile_cont(0.5) within group (order by extract(epoch from recorded_at - verified_at) * 1000) as p50,
-      percentile_cont(0.99) within group (order by extract(epoch from recorded_at - verified_at) * 1000) as p99
-    from earnings where app_id = any($1)`, [s.apps]);
+  const earn = await ledgerLatency(db, 'app_id = any($1)', [s.apps]);
   const steadyRows = await rowsOf(s, probeUser);
-  return { rounds, absorbed, accepting, exact, s, eventsPerUser, steadyS, probeMs, failedProbes, earn: earn!, steadyRows };
+  return { rounds, absorbed, accepting, exact, s, eventsPerUser, steadyS, probeMs, failedProbes, earn, steadyRows };
 }
 
 let m: Awaited<ReturnType<typeof measure>>;

@@ -18,7 +18,7 @@ import { earningId } from '../schemas/records.js';
 import { groupLag, waitForMembers } from '../test/support.js';
 import { cpuSeconds, rssMb, startService, stopService } from './proc.js';
 import { median, writeSection } from './results.js';
-import { benchDatabase, benchKafka, env, stackUp } from './setup.js';
+import { benchDatabase, benchKafka, env, ledgerLatency, stackUp } from './setup.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const EARNINGS = { after: Number(process.env.BENCH_EARNINGS ?? 200_000), before: Number(process.env.BENCH_EARNINGS_BEFORE ?? 3_000) };
@@ -115,10 +115,7 @@ for (const t0 = performance.now(); performance.now() - t0 < STEADY_SECONDS * 100
   await sleep(Math.max(0, 100 - (performance.now() - tick)));
 }
 while ((await posted()) - before < sent) await sleep(100);
-const { rows: [latency] } = await pool.query<{ p50: number; p99: number }>(`select
-  percentile_cont(0.5) within group (order by extract(epoch from recorded_at - verified_at) * 1000) as p50,
-  percentile_cont(0.99) within group (order by extract(epoch from recorded_at - verified_at) * 1000) as p99
-  from earnings where verified_at >= $1`, [steadyFrom]);
+const latency = await ledgerLatency(pool, 'verified_at >= $1', [steadyFrom]);
 await stopService(steady);
 
 const client = await pool.connect();

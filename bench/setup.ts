@@ -45,6 +45,15 @@ export async function benchKafka(run: string) {
   };
 }
 
+/** Earning-to-ledger latency of the earnings `where` selects: `verified_at` (set by the aggregator) to `recorded_at` (the posting transaction). */
+export async function ledgerLatency(pool: pg.Pool, where: string, params: unknown[]) {
+  const { rows: [r] } = await pool.query<{ n: number; p50: number; p99: number }>(`select count(*)::int as n,
+    percentile_cont(0.5) within group (order by extract(epoch from recorded_at - verified_at) * 1000) as p50,
+    percentile_cont(0.99) within group (order by extract(epoch from recorded_at - verified_at) * 1000) as p99
+    from earnings where ${where}`, params);
+  return r!;
+}
+
 /** A migrated Postgres database of its own for a benchmark run, and a pool on it; `drop` removes both. */
 export async function benchDatabase(name: string) {
   const database = `bench_${name}`;

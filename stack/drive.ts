@@ -2,6 +2,7 @@
 // end-to-end benchmark: operators register apps, reward rules and funding with the npm commands;
 // users link WeChat through the rewards API; SDKs send the scenario's beacons to the collector; and
 // at the end, what the pipeline holds is read back from ClickHouse, Postgres and the sandbox.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { execFile } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { promisify } from 'node:util';
@@ -29,7 +30,6 @@ export interface Tally { requests: number; accepted: number; rejectedEvents: Rec
 type Keys = Map<number, { keyId: string; secret: string }>;
 
 const exec = promisify(execFile);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Sends with `send` again, every 500 ms up to 40 times, while nothing answers (a service restarting)
@@ -212,7 +212,7 @@ export function createDriver(target: Target) {
         const start = Date.now();
         const due = (i: number) => start + (opts.spreadMs ?? 0) * i / tasks.length;
         await pool([...tasks.keys()], opts.concurrency ?? 48, async (i) => {
-          await sleep(due(i) - Date.now());
+          await sleep(Math.max(0, due(i) - Date.now()));
           await tasks[i]!();
         });
         opts.onSent?.();

@@ -5,10 +5,10 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { nodeCommand, root, supervise } from './supervisor.js';
 
-const run = (cmd: string[]) => spawnSync(cmd[0]!, cmd.slice(1), { stdio: 'inherit', cwd: root }).status === 0;
+const run = (cmd: string[], stdio: 'inherit' | 'ignore' = 'inherit') => spawnSync(cmd[0]!, cmd.slice(1), { stdio, cwd: root }).status === 0;
 const stack = (command: string) => ['bash', join(root, 'stack/stack.sh'), command];
 
-const stackWasUp = spawnSync(stack('status')[0]!, stack('status').slice(1), { stdio: 'ignore' }).status === 0;
+const stackWasUp = run(stack('status'), 'ignore');
 if (!run(stack('up')) || !run(nodeCommand('schemas/migrate-main.ts'))) process.exit(1);
 
 const supervisor = supervise();

@@ -1,6 +1,7 @@
 // The whole pipeline on the real local stack, private to one test or benchmark: its own Postgres
 // and ClickHouse databases, topics, consumer groups, Redis prefixes and ports; every service (and the
 // WeChat Pay sandbox) as its own process under the supervisor `npm start` uses; and a driver.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { devSecrets } from '../common/config.js';
 import { createKafka } from '../common/kafka.js';
@@ -11,7 +12,6 @@ import { supervise } from '../stack/supervisor.js';
 import { createTestClickhouse, createTestPostgres, deleteRedisPrefix, deleteTopics, env, freePort, silentLog, uniqueName } from './support.js';
 
 const migrations = join(import.meta.dirname, '../schemas/migrations');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function createPipelineWorld(opts: { env?: Record<string, string>; log?: NodeJS.WritableStream } = {}) {
   const db = await createTestPostgres('e2e');

@@ -2,6 +2,7 @@
 // through every service as its own process, against ClickHouse, the ledger and the sandbox; then the
 // same while services are SIGKILLed at random moments and the sandbox misbehaves; and again while the
 // stack's servers (Kafka, Redis, Postgres, ClickHouse) crash and come back.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Tally } from '../stack/drive.js';
 import type { ServiceName } from '../stack/supervisor.js';
@@ -9,7 +10,6 @@ import { expect as groundTruth, generate, type Expected, type Scenario } from '.
 import { createPipelineWorld, type PipelineWorld } from './pipeline-world.js';
 import { killStackServer, stackOwned, stackUp, type StackServer } from './support.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let world: PipelineWorld | undefined;
 afterEach(async () => {
   await world?.stop();
@@ -84,7 +84,7 @@ describe('the whole pipeline', () => {
     const killed: string[] = [];
     const killer = (async () => {
       for (let i = 0; playing; i++) {
-        await new Promise((r) => setTimeout(r, 1_500 + Math.random() * 3_000));
+        await sleep(1_500 + Math.random() * 3_000);
         if (!playing) break;
         const victim = victims[i % victims.length]!;
         world!.supervisor.kill(victim, 'SIGKILL');

@@ -15,6 +15,7 @@ import { z } from 'zod';
 import { loadConfig, stackEnv, withDatabase } from '../common/config.js';
 import { groupLag, withAdmin } from '../common/kafka.js';
 import { createLogger } from '../common/log.js';
+import { root } from '../stack/supervisor.js';
 
 export { groupLag, withAdmin };
 
@@ -94,7 +95,6 @@ export async function waitForMembers(admin: Admin, group: string, opts: { member
   throw new Error(`consumer group ${group} never had ${opts.members} members`);
 }
 
-
 /** Waits until consumer group `group` has committed every record of `topic`. */
 export function waitDrained(kafka: Kafka, opts: { group: string; topic: string; timeoutMs: number }): Promise<void> {
   return withAdmin(kafka, async (admin) => {
@@ -139,8 +139,7 @@ export const freePort = () => new Promise<number>((resolve) => {
 });
 
 // The local stack's servers, when this project's stack script started them (pid files in .stack/).
-const root = join(import.meta.dirname, '..');
-const stackDir = join(root, '.stack');
+const stackDir = process.env.STACK_DIR ?? join(root, '.stack');
 export type StackServer = 'postgres' | 'redis' | 'clickhouse' | 'kafka';
 export const stackOwned = (['postgres', 'redis', 'clickhouse', 'kafka'] as const).every((s) => existsSync(join(stackDir, `${s}.pid`)));
 
