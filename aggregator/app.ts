@@ -4,7 +4,7 @@
 import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { Redis } from 'ioredis';
 import kafkajs from 'kafkajs';
-import { createKafka, watchConsumer, withHeartbeats } from '../common/kafka.js';
+import { createIdempotentProducer, createKafka, watchConsumer, withHeartbeats } from '../common/kafka.js';
 import type { Logger } from '../common/log.js';
 import { startOpsServer } from '../common/ops-server.js';
 import type { Stoppable } from '../common/shutdown.js';
@@ -50,7 +50,7 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
   const warehouse = createClickhouseWarehouse({ clickhouse });
   const state = createRedisState({ prefix: config.AGGREGATOR_REDIS_PREFIX, claimTtlMs: config.AGGREGATOR_DEDUP_WINDOW_MS }, { redis });
   const kafka = createKafka({ ...config, clientId: 'aggregator' }, { log });
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: kafkajs.Partitioners.DefaultPartitioner });
+  const producer = createIdempotentProducer(kafka, {}, { log });
   await producer.connect();
 
   async function write(outputs: BatchOutput[], attempt: number): Promise<void> {

@@ -4,9 +4,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import kafkajs from 'kafkajs';
 import { loadConfig } from '../common/config.js';
-import { createKafka } from '../common/kafka.js';
+import { createIdempotentProducer, createKafka } from '../common/kafka.js';
 import { stopAll } from '../common/shutdown.js';
 import { EventType } from '../schemas/beacon-json.js';
 import { pipeline } from '../schemas/gen/messages.js';
@@ -63,7 +62,7 @@ export async function createAggregatorWorld(opts: { partitions?: number; env?: R
     AGGREGATOR_GROUP: uniqueName('group'), AGGREGATOR_REDIS_PREFIX: prefix, AGGREGATOR_FLUSH_INTERVAL_MS: '200',
     AGGREGATOR_SESSION_TIMEOUT_MS: '6000', ...opts.env,
   };
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: kafkajs.Partitioners.DefaultPartitioner });
+  const producer = createIdempotentProducer(kafka, {}, { log: silentLog });
   await producer.connect();
   const children = new Set<ChildProcess>();
   const running: { stop(): Promise<void> }[] = [];

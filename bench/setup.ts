@@ -1,12 +1,11 @@
 // What every benchmark starts with: the repository root, the stack's settings, a quiet logger, and
 // the local stack up with migrations applied.
 import { execFileSync } from 'node:child_process';
-import kafkajs from 'kafkajs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import pg from 'pg';
 import { loadConfig, stackEnv, withDatabase } from '../common/config.js';
-import { createKafka } from '../common/kafka.js';
+import { createIdempotentProducer, createKafka } from '../common/kafka.js';
 import { createLogger } from '../common/log.js';
 import { ensureTopics, migratePostgres } from '../schemas/migrate.js';
 
@@ -27,7 +26,7 @@ export async function benchKafka(run: string) {
   const kafka = createKafka({ KAFKA_BROKERS: env.KAFKA_BROKERS, clientId: 'bench' }, { log });
   const admin = kafka.admin();
   await admin.connect();
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: kafkajs.Partitioners.DefaultPartitioner });
+  const producer = createIdempotentProducer(kafka, {}, { log });
   await producer.connect();
   const made: string[] = [];
   return {

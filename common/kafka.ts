@@ -1,6 +1,6 @@
 // Kafka client factory: one place for client id, retry policy, routing kafkajs logs to pino, and
 // the snappy codec (kafkajs ships only gzip), so every producer and consumer can use it.
-import kafkajs, { Kafka, logLevel, type Admin, type Consumer, type LogEntry } from 'kafkajs';
+import kafkajs, { Kafka, logLevel, type Admin, type Consumer, type LogEntry, type Producer, type ProducerBatch, type ProducerConfig, type ProducerRecord } from 'kafkajs';
 import { compressSync, uncompressSync } from 'snappy';
 import type { Logger } from './log.js';
 
@@ -58,6 +58,47 @@ export function createKafka(config: { KAFKA_BROKERS: string[]; clientId: string 
       log[expected ? 'debug' : (levels[level] ?? 'info')]({ kafka: label, ...fields }, message);
     },
   });
+}
+
+/**
+ * An idempotent producer (one send in flight, murmur2 partitioner as the Java client) that is
+ * replaced by a new one after a failed send. kafkajs rolls its partition sequences back when a send
+ * fails, although the broker may have written the batch and only the answer was lost (a broker that
+ * froze or crashed). The next batch of the same size to that partition would reuse those sequences,
+ * and the broker would acknowledge it as a duplicate of the first and drop it: acknowledged, yet not
+ * in Kafka. A new producer gets a new producer id and fresh sequences, so nothing is mistaken.
+ */
+export function createIdempotentProducer(kafka: Kafka, config: Pick<ProducerConfig, 'retry'> = {}, deps: { log: Logger }) {
+  const create = () => kafka.producer({
+    ...config, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: kafkajs.Partitioners.DefaultPartitioner,
+  });
+  let producer = create();
+  let connected = false;
+
+  async function through<T>(send: (p: Producer) => Promise<T>): Promise<T> {
+    const used = producer;
+    try {
+      if (!connected) await used.connect();
+      connected = true;
+      return await send(used);
+    } catch (err) {
+      if (used === producer) {
+        producer = create();
+        connected = false;
+        used.disconnect().catch((e: unknown) => deps.log.debug({ err: e }, 'replaced_producer_disconnect_failed'));
+      }
+      throw err;
+    }
+  }
+  return {
+    connect: async () => {
+      await producer.connect();
+      connected = true;
+    },
+    send: (record: ProducerRecord) => through((p) => p.send(record)),
+    sendBatch: (batch: ProducerBatch) => through((p) => p.sendBatch(batch)),
+    disconnect: () => producer.disconnect(),
+  };
 }
 
 /**

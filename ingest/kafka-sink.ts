@@ -2,6 +2,7 @@
 // health (a failed send marks the broker down, and a probe brings it back without a restart); and
 // a sampled audit trail of rejected requests on beacons.rejected.v1.
 import kafkajs, { type Kafka } from 'kafkajs';
+import { createIdempotentProducer } from '../common/kafka.js';
 import type { Logger } from '../common/log.js';
 import { topics } from '../schemas/topics.js';
 import type { RejectionSample } from './collector.js';
@@ -24,10 +25,7 @@ export async function createKafkaSink(
   // Several idempotent producers, each with one send in flight at a time (kafkajs assigns sequence
   // numbers per send, so one producer must never have two in flight): pipelining without giving
   // up idempotence.
-  const producers = Array.from({ length: config.producers }, () => deps.kafka.producer({
-    idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry,
-    createPartitioner: kafkajs.Partitioners.DefaultPartitioner, // murmur2, as the Java client: same key, same partition
-  }));
+  const producers = Array.from({ length: config.producers }, () => createIdempotentProducer(deps.kafka, { retry }, { log }));
   const idle = [...producers];
   const auditProducer = deps.kafka.producer({
     allowAutoTopicCreation: false, retry: { retries: 1 }, createPartitioner: kafkajs.Partitioners.DefaultPartitioner,

@@ -3,9 +3,8 @@
 // benchmarks run their own.
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import kafkajs from 'kafkajs';
 import { createPool } from '../common/sql.js';
-import { createKafka, watchConsumer, withHeartbeats } from '../common/kafka.js';
+import { createIdempotentProducer, createKafka, watchConsumer, withHeartbeats } from '../common/kafka.js';
 import type { Logger } from '../common/log.js';
 import type { Stoppable } from '../common/shutdown.js';
 import { payoutOutcomes, queues, type PayoutOutcomeJob, type PayoutRequestJob } from '../schemas/queues.js';
@@ -71,7 +70,7 @@ export async function createRewards(config: RewardsConfig, deps: { log: Logger; 
   outcomeWorker.on('error', (err) => log.warn({ err }, 'queue_error')); // Redis away: BullMQ reconnects
 
   const kafka = createKafka({ ...config, clientId: 'rewards' }, { log });
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: kafkajs.Partitioners.DefaultPartitioner });
+  const producer = createIdempotentProducer(kafka, {}, { log });
   await producer.connect();
   const consumer = kafka.consumer({
     groupId: config.REWARDS_GROUP, sessionTimeout: config.REWARDS_SESSION_TIMEOUT_MS, heartbeatInterval: HEARTBEAT_MS, allowAutoTopicCreation: false,

@@ -6,10 +6,9 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import kafkajs from 'kafkajs';
 import pg from 'pg';
 import { loadConfig } from '../common/config.js';
-import { createKafka } from '../common/kafka.js';
+import { createIdempotentProducer, createKafka } from '../common/kafka.js';
 import { stopAll } from '../common/shutdown.js';
 import { EventType } from '../schemas/beacon-json.js';
 import { pipeline } from '../schemas/gen/messages.js';
@@ -74,7 +73,7 @@ export async function createRewardsWorld(opts: { partitions?: number; env?: Reco
     WECHAT_OAUTH_URL: `http://127.0.0.1:${sandbox.port}`, WECHAT_APPID: 'wxtestapp', WECHAT_APP_SECRET: 'test-secret', ...opts.env,
   };
   const config = loadConfig(rewardsConfig, { ...process.env, ...childEnv });
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: kafkajs.Partitioners.DefaultPartitioner });
+  const producer = createIdempotentProducer(kafka, {}, { log: silentLog });
   await producer.connect();
   const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: null });
   const queue = new Queue(queues.payoutRequests.name, { connection: redis, prefix: queuePrefix });
