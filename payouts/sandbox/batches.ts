@@ -2,10 +2,12 @@
 // documents them, idempotency by out_batch_no (same body: the first answer; other body: 400
 // INVALID_REQUEST), states that move over time (ACCEPTED -> PROCESSING -> FINISHED, details
 // SUCCESS | FAIL), one callback per batch, and queries that show details only once FINISHED.
+// Batches are journaled; after a restart one not yet FINISHED finishes, paying each detail once.
 import { createHash } from 'node:crypto';
 import { decryptSensitive } from '../wechat/v3-crypto.js';
 import type { BatchDetail, CreateBatch } from '../wechat/v3-client.js';
 import type { Notifier } from './callbacks.js';
+import type { Journal } from './journal.js';
 import type { Merchant } from './merchant.js';
 import { chinaTime, type Timers } from './timers.js';
 import { decryptionKey, v3Error, type SandboxKeys, type V3Reply, type V3Request } from './v3-auth.js';
@@ -43,8 +45,9 @@ function validate(b: CreateBatch, appid: string, decrypt: (c: string) => string 
   return details;
 }
 
-export function createBatchesSandbox(config: { stepMs: number; lateFailMs: number }, deps: { keys: SandboxKeys; merchant: Merchant; notifier: Notifier; timers: Timers; now(): number }) {
-  const batches = new Map<string, Batch>();
+export function createBatchesSandbox(config: { stepMs: number; lateFailMs: number }, deps: { keys: SandboxKeys; merchant: Merchant; notifier: Notifier; journal: Journal; timers: Timers; now(): number }) {
+  const { records: batches, save: journal } = deps.journal.records<Batch>('batch');
+  const save = (batch: Batch) => journal(batch.view.out_batch_no, batch);
   const m = deps.merchant;
 
   function finish(batch: Batch) {
@@ -56,6 +59,7 @@ export function createBatchesSandbox(config: { stepMs: number; lateFailMs: numbe
         deps.timers.later(config.lateFailMs, () => {
           Object.assign(d, { detail_status: 'FAIL', fail_reason: 'ACCOUNT_FROZEN', update_time: chinaTime(deps.now()) });
           m.refund(d.transfer_amount, d.out_detail_no, '商家转账到零钱');
+          save(batch);
         });
       }
     }
@@ -65,10 +69,13 @@ export function createBatchesSandbox(config: { stepMs: number; lateFailMs: numbe
       batch_status: 'FINISHED', update_time: time, success_num: ok.length, fail_num: failed.length,
       success_amount: ok.reduce((s, d) => s + d.transfer_amount, 0), fail_amount: failed.reduce((s, d) => s + d.transfer_amount, 0),
     });
+    save(batch);
     const { mchid, out_batch_no, batch_id, batch_status, total_amount, total_num, success_amount, success_num, fail_amount, fail_num, update_time } = batch.view;
     deps.notifier.notify(batch.notifyUrl, 'MCHTRANSFER.BATCH.FINISHED', '商家转账批次完成', 'mch_payment',
       { mchid, out_batch_no, batch_id, batch_status, total_amount, total_num, success_amount, success_num, fail_amount, fail_num, update_time });
   }
+
+  for (const batch of batches.values()) if (batch.view.batch_status !== 'FINISHED') deps.timers.later(config.stepMs, () => finish(batch));
 
   return {
     /** POST /v3/transfer/batches */
@@ -104,9 +111,11 @@ export function createBatchesSandbox(config: { stepMs: number; lateFailMs: numbe
       const reply = { status: 200, body: { out_batch_no: body.out_batch_no, batch_id: batchId, create_time: time, batch_status: 'ACCEPTED' } };
       const batch: Batch = { hash, reply, notifyUrl: body.notify_url, view, details };
       batches.set(body.out_batch_no, batch);
+      save(batch);
       deps.timers.later(config.stepMs, () => {
         view.batch_status = 'PROCESSING';
         for (const d of details) d.detail_status = 'PROCESSING';
+        save(batch);
         deps.timers.later(config.stepMs, () => finish(batch));
       });
       return reply;

@@ -24,7 +24,7 @@ const config = loadConfig(z.object({
   SANDBOX_TIME_SCALE: z.coerce.number().positive().max(1).default(0.001),
   SANDBOX_STEP_MS: count(1_000),
   SANDBOX_AUTO_CONFIRM_MS: z.coerce.number().int().min(-1).default(2_000),
-  SANDBOX_JOURNAL_FILE: z.string().default(join(sandboxMerchant.certDir, 'fundflows.jsonl')),
+  SANDBOX_JOURNAL_FILE: z.string().default(join(sandboxMerchant.certDir, 'journal.jsonl')),
   LOG_LEVEL: z.string().default('info'),
 }), process.env);
 const log = createLogger('wechat-sandbox', config.LOG_LEVEL);

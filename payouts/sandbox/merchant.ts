@@ -1,7 +1,7 @@
 // The sandbox merchant: its balance, the money it has paid out (the fund flow the bills are made
 // from), and the faults a test or the demo has asked for. Every transfer API pays through `pay`.
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import type { Journal } from './journal.js';
 import { chinaTime } from './timers.js';
 
 /** Faults to inject, by count (the next n calls) so tests are deterministic; set via POST /sandbox/faults. */
@@ -37,15 +37,13 @@ export interface FundFlow { at: number; wechatNo: string; flowNo: string; busine
 
 export interface MerchantConfig {
   mchid: string; appid: string; apiV2Key: string; apiV3Key: string; balanceFen: number; userDailyLimitFen: number;
-  /** Where the money movements are journaled (one JSON line each), so the bills survive a restart; none when empty. */
-  journalFile?: string;
 }
 
-export function createMerchant(config: MerchantConfig, deps: { now(): number }) {
-  const flows: FundFlow[] = config.journalFile && existsSync(config.journalFile)
-    ? readFileSync(config.journalFile, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as FundFlow)
-    : [];
+export function createMerchant(config: MerchantConfig, deps: { journal: Journal; now(): number }) {
+  const flows = deps.journal.flows<FundFlow>();
   let balanceFen = flows.at(-1)?.balanceFen ?? config.balanceFen;
+  // Request numbers paid: a transfer resumed after a restart that had paid some of it pays the rest only.
+  const paid = new Set(flows.filter((f) => f.inOut === '支出').map((f) => f.voucherNo));
   const receivedToday = new Map<string, number>();
   const faults = noFaults();
   const calls = new Map<string, number>();
@@ -55,7 +53,7 @@ export function createMerchant(config: MerchantConfig, deps: { now(): number }) 
   const record = (inOut: FundFlow['inOut'], amountFen: number, voucherNo: string, business: string) => {
     balanceFen += inOut === '收入' ? amountFen : -amountFen;
     const flow: FundFlow = { at: deps.now(), wechatNo: wechatNo(), flowNo: wechatNo(), business, inOut, amountFen, balanceFen, voucherNo, remark: business };
-    if (config.journalFile) appendFileSync(config.journalFile, `${JSON.stringify(flow)}\n`);
+    deps.journal.addFlow(flow);
     flows.push(flow);
   };
 
@@ -65,6 +63,7 @@ export function createMerchant(config: MerchantConfig, deps: { now(): number }) 
     counted(api: string) { calls.set(api, (calls.get(api) ?? 0) + 1); },
     /** Pays `amountFen` to `openid` under request number `voucherNo`: a fail reason, or undefined when paid. */
     pay(openid: string, amountFen: number, voucherNo: string, business: string): string | undefined {
+      if (paid.has(voucherNo)) return undefined;
       const failure = faults.failOpenids[openid];
       if (failure) return failure;
       const day = `${chinaTime(deps.now()).slice(0, 10)}/${openid}`;
@@ -72,6 +71,7 @@ export function createMerchant(config: MerchantConfig, deps: { now(): number }) 
       if (amountFen > balanceFen) return 'NOT_ENOUGH';
       receivedToday.set(day, (receivedToday.get(day) ?? 0) + amountFen);
       record('支出', amountFen, voucherNo, business);
+      paid.add(voucherNo);
       return undefined;
     },
     /** A payment that failed after it succeeded: the money comes back to the merchant. */

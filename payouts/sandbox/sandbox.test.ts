@@ -1,7 +1,10 @@
 // The sandbox against the real clients, and against an independent client (wechatpay-axios-plugin).
 import type { KeyObject } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Wechatpay } from 'wechatpay-axios-plugin';
 import { wechatError } from '../wechat/errors.js';
@@ -267,5 +270,74 @@ describe('an independent client (wechatpay-axios-plugin)', () => {
     const n = no('X');
     const answer = await pay.v2!.mmpaymkttransfers!.promotion!.transfers!.post!({ mch_appid: sandboxMerchant.appid, mchid: sandboxMerchant.mchid, partner_trade_no: n, openid: 'oAxios', check_name: 'NO_CHECK', amount: 100, desc: 'reward', spbill_create_ip: '127.0.0.1' }, { security: true });
     expect(answer.data).toMatchObject({ result_code: 'SUCCESS', partner_trade_no: n });
+  });
+});
+
+describe('a restarted sandbox', () => {
+  it('keeps what it accepted: finishes a batch in flight paying each detail once, and answers repeats with the first answer', async () => {
+    const journalFile = join(mkdtempSync(join(tmpdir(), 'sandbox-')), 'journal.jsonl');
+    const bill = { appid: sandboxMerchant.appid, out_bill_no: no('R'), transfer_scene_id: '1000', openid: 'oRestart', transfer_amount: 300, transfer_remark: 'reward', transfer_scene_report_infos: [{ info_type: '活动名称', info_content: '看广告得奖励' }] };
+    const v2 = { partner_trade_no: no('R'), openid: 'oRestart', amount: 200, desc: 'reward', check_name: 'NO_CHECK' as const, spbill_create_ip: '127.0.0.1' };
+    const inFlight = batch([{ amount: 150 }, { amount: 250 }]);
+    const first = await startTestSandbox({ journalFile, stepMs: 60_000 }); // nothing finishes before the restart
+    const paidV2 = await first.v2.transfer(v2);
+    const createdBill = await first.v3.createBill(bill);
+    const createdBatch = await first.v3.createBatch(inFlight);
+    expect(createdBatch).toMatchObject({ ok: true, data: { batch_status: 'ACCEPTED' } });
+    const balance = (await first.admin('state')).balanceFen as number;
+    await first.stop();
+
+    const second = await startTestSandbox({ journalFile });
+    try {
+      expect(await second.v3.createBatch(inFlight)).toEqual(createdBatch);
+      const view = await (async () => {
+        for (;;) {
+          const got = await second.v3.getBatch(inFlight.out_batch_no, { offset: 0, limit: 100 });
+          if (got.ok && got.data.transfer_batch.batch_status === 'FINISHED') return got.data;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      })();
+      expect(view.transfer_detail_list!.map((d) => d.detail_status)).toEqual(['SUCCESS', 'SUCCESS']);
+      expect(await second.v3.createBill(bill)).toEqual(createdBill);
+      expect(await second.v3.getBill(bill.out_bill_no)).toMatchObject({ ok: true, data: { state: 'WAIT_USER_CONFIRM' } });
+      expect(await second.v2.transfer(v2)).toEqual(paidV2);
+      expect((await second.admin('state')).balanceFen).toBe(balance - 400);
+    } finally {
+      await second.stop();
+    }
+    // A third start finds the batch finished, and pays nothing again.
+    const third = await startTestSandbox({ journalFile });
+    try {
+      expect(await third.v3.getBatch(inFlight.out_batch_no, { offset: 0, limit: 100 })).toMatchObject({ ok: true, data: { transfer_batch: { batch_status: 'FINISHED', success_num: 2 } } });
+      expect((await third.admin('state')).balanceFen).toBe(balance - 400);
+    } finally {
+      await third.stop();
+    }
+  });
+
+  it('does not pay a detail again when it crashed after paying and before recording the batch finished', async () => {
+    const journalFile = join(mkdtempSync(join(tmpdir(), 'sandbox-')), 'journal.jsonl');
+    const b = batch([{ amount: 150 }, { amount: 250 }]);
+    const first = await startTestSandbox({ journalFile });
+    await first.v3.createBatch(b);
+    for (let s = await first.admin('state'); (s.flows as number) < 2; s = await first.admin('state')) await new Promise((r) => setTimeout(r, 20));
+    const balance = (await first.admin('state')).balanceFen as number;
+    await first.stop();
+    // The crash: both payments are journaled, the batch's FINISHED state is not.
+    const lines = readFileSync(journalFile, 'utf8').trimEnd().split('\n');
+    expect(JSON.parse(lines.at(-1)!)).toMatchObject({ kind: 'batch', value: { view: { batch_status: 'FINISHED' } } });
+    writeFileSync(journalFile, `${lines.slice(0, -1).join('\n')}\n`);
+
+    const second = await startTestSandbox({ journalFile });
+    try {
+      for (;;) {
+        const got = await second.v3.getBatch(b.out_batch_no, { offset: 0, limit: 100 });
+        if (got.ok && got.data.transfer_batch.batch_status === 'FINISHED') break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(await second.admin('state')).toMatchObject({ balanceFen: balance, flows: 2 });
+    } finally {
+      await second.stop();
+    }
   });
 });

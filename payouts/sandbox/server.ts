@@ -15,6 +15,7 @@ import { createBatchesSandbox } from './batches.js';
 import { createBillsSandbox } from './bills.js';
 import { createNotifier } from './callbacks.js';
 import { ensureSandboxCerts, sandboxPublicKeyId, serialOf } from './certs.js';
+import { openJournal } from './journal.js';
 import { createMerchant, type Faults } from './merchant.js';
 import { createOAuthSandbox } from './oauth.js';
 import { createTimers } from './timers.js';
@@ -28,6 +29,7 @@ export interface SandboxConfig {
   signWith: 'platform' | 'public_key'; balanceFen: number; userDailyLimitFen: number;
   /** Real durations are multiplied by this (1 = real time); the batch step, callback retries and bill expiry follow it. */
   timeScale: number; stepMs: number; autoConfirmMs: number;
+  /** The journal (sandbox/journal.ts); none when empty or absent. */
   journalFile?: string;
 }
 
@@ -58,9 +60,10 @@ export async function startSandbox(config: SandboxConfig, deps: { log: Logger; n
   const log = deps.log.child({ mod: 'sandbox' });
   const keys = loadSandboxKeys(config.certDir, config.mchid, config.signWith);
   const timers = createTimers();
-  const merchant = createMerchant(config, deps);
+  const journal = openJournal(config.journalFile);
+  const merchant = createMerchant(config, { journal, now: deps.now });
   const notifier = createNotifier({ apiV3Key: config.apiV3Key, timeScale: config.timeScale }, { keys, faults: merchant.faults, timers, log, now: deps.now });
-  const shared = { keys, merchant, notifier, timers, now: deps.now };
+  const shared = { keys, merchant, notifier, journal, timers, now: deps.now };
   // A late failure comes well after the success was reported: 25 steps later.
   const lateFailMs = config.stepMs * 25;
   const batches = createBatchesSandbox({ stepMs: config.stepMs, lateFailMs }, shared);

@@ -1,11 +1,13 @@
 // The sandbox's 2025 transfer bills (reference/wechatpay.md §5): one transfer per bill that waits for
 // the user to confirm it (WAIT_USER_CONFIRM with package_info), then pays; a bill nobody confirms
 // closes after 24 h (time compressed); cancel goes CANCELING -> CANCELLED. A terminal state sends
-// the MCHTRANSFER.BILL.FINISHED callback. Idempotent by out_bill_no.
+// the MCHTRANSFER.BILL.FINISHED callback. Idempotent by out_bill_no. Bills are journaled; after a
+// restart each carries on from its state.
 import { createHash, randomBytes } from 'node:crypto';
 import { decryptSensitive } from '../wechat/v3-crypto.js';
 import type { BillState, CreateBill } from '../wechat/v3-client.js';
 import type { Notifier } from './callbacks.js';
+import type { Journal } from './journal.js';
 import type { Merchant } from './merchant.js';
 import { chinaTime, type Timers } from './timers.js';
 import { decryptionKey, v3Error, type SandboxKeys, type V3Reply, type V3Request } from './v3-auth.js';
@@ -13,12 +15,13 @@ import { decryptionKey, v3Error, type SandboxKeys, type V3Reply, type V3Request 
 const NO = /^[A-Za-z0-9]{1,32}$/;
 interface Bill { hash: string; notifyUrl?: string; view: { mch_id: string; out_bill_no: string; transfer_bill_no: string; appid: string; state: BillState; transfer_amount: number; transfer_remark: string; openid: string; fail_reason?: string; create_time: string; update_time: string; package_info?: string } }
 
-export function createTransferBillsSandbox(config: { stepMs: number; lateFailMs: number; confirmTimeoutMs: number; autoConfirmMs: number }, deps: { keys: SandboxKeys; merchant: Merchant; notifier: Notifier; timers: Timers; now(): number }) {
-  const bills = new Map<string, Bill>();
+export function createTransferBillsSandbox(config: { stepMs: number; lateFailMs: number; confirmTimeoutMs: number; autoConfirmMs: number }, deps: { keys: SandboxKeys; merchant: Merchant; notifier: Notifier; journal: Journal; timers: Timers; now(): number }) {
+  const { records: bills, save } = deps.journal.records<Bill>('bill');
   const m = deps.merchant;
   const move = (bill: Bill, state: BillState, extra: { fail_reason?: string } = {}) => {
     Object.assign(bill.view, { state, update_time: chinaTime(deps.now()), ...extra });
     if (state !== 'WAIT_USER_CONFIRM') delete bill.view.package_info;
+    save(bill.view.out_bill_no, bill);
     if (state === 'SUCCESS' || state === 'FAIL' || state === 'CANCELLED') {
       const { package_info: _p, ...shown } = bill.view;
       deps.notifier.notify(bill.notifyUrl, 'MCHTRANSFER.BILL.FINISHED', '商家转账单据终态通知', 'mch_payment', shown);
@@ -29,21 +32,34 @@ export function createTransferBillsSandbox(config: { stepMs: number; lateFailMs:
     return { status: 200, body: { out_bill_no, transfer_bill_no, create_time, state, ...(fail_reason ? { fail_reason } : {}), ...(package_info ? { package_info } : {}) } };
   };
 
+  const transfer = (bill: Bill) => deps.timers.later(config.stepMs, () => {
+    const failure = m.pay(bill.view.openid, bill.view.transfer_amount, bill.view.out_bill_no, '商家转账');
+    if (failure) return move(bill, 'FAIL', { fail_reason: failure });
+    move(bill, 'SUCCESS');
+    if (m.take('lateFail')) {
+      deps.timers.later(config.lateFailMs, () => {
+        m.refund(bill.view.transfer_amount, bill.view.out_bill_no, '商家转账');
+        move(bill, 'FAIL', { fail_reason: 'ACCOUNT_FROZEN' });
+      });
+    }
+  });
   function confirm(bill: Bill): V3Reply | undefined {
     if (bill.view.state !== 'WAIT_USER_CONFIRM') return v3Error(400, 'INVALID_REQUEST', '单据状态不允许确认');
     move(bill, 'TRANSFERING');
-    deps.timers.later(config.stepMs, () => {
-      const failure = m.pay(bill.view.openid, bill.view.transfer_amount, bill.view.out_bill_no, '商家转账');
-      if (failure) return move(bill, 'FAIL', { fail_reason: failure });
-      move(bill, 'SUCCESS');
-      if (m.take('lateFail')) {
-        deps.timers.later(config.lateFailMs, () => {
-          m.refund(bill.view.transfer_amount, bill.view.out_bill_no, '商家转账');
-          move(bill, 'FAIL', { fail_reason: 'ACCOUNT_FROZEN' });
-        });
-      }
-    });
+    transfer(bill);
     return undefined;
+  }
+  /** A bill waiting for its user closes unconfirmed after the timeout, or is confirmed by the stand-in user. */
+  function awaitUser(bill: Bill) {
+    deps.timers.later(config.confirmTimeoutMs, () => bill.view.state === 'WAIT_USER_CONFIRM' && move(bill, 'CANCELLED', { fail_reason: 'BLOCK_USER_CONFIRM' }));
+    if (config.autoConfirmMs >= 0) deps.timers.later(config.autoConfirmMs, () => bill.view.state === 'WAIT_USER_CONFIRM' && confirm(bill));
+  }
+  const cancelled = (bill: Bill) => deps.timers.later(config.stepMs, () => move(bill, 'CANCELLED'));
+
+  for (const bill of bills.values()) {
+    if (bill.view.state === 'WAIT_USER_CONFIRM') awaitUser(bill);
+    else if (bill.view.state === 'TRANSFERING') transfer(bill);
+    else if (bill.view.state === 'CANCELING') cancelled(bill);
   }
 
   return {
@@ -85,8 +101,8 @@ export function createTransferBillsSandbox(config: { stepMs: number; lateFailMs:
         },
       };
       bills.set(b.out_bill_no, bill);
-      deps.timers.later(config.confirmTimeoutMs, () => bill.view.state === 'WAIT_USER_CONFIRM' && move(bill, 'CANCELLED', { fail_reason: 'BLOCK_USER_CONFIRM' }));
-      if (config.autoConfirmMs >= 0) deps.timers.later(config.autoConfirmMs, () => bill.view.state === 'WAIT_USER_CONFIRM' && confirm(bill));
+      save(b.out_bill_no, bill);
+      awaitUser(bill);
       return reply(bill);
     },
 
@@ -104,7 +120,7 @@ export function createTransferBillsSandbox(config: { stepMs: number; lateFailMs:
       if (!bill) return v3Error(404, 'NOT_FOUND', '记录不存在');
       if (!['ACCEPTED', 'PROCESSING', 'WAIT_USER_CONFIRM'].includes(bill.view.state)) return v3Error(400, 'INVALID_REQUEST', '单据状态不允许撤销');
       move(bill, 'CANCELING');
-      deps.timers.later(config.stepMs, () => move(bill, 'CANCELLED'));
+      cancelled(bill);
       return { status: 200, body: { out_bill_no: outBillNo, transfer_bill_no: bill.view.transfer_bill_no, state: 'CANCELING', update_time: bill.view.update_time } };
     },
 

@@ -1,18 +1,19 @@
 // The sandbox's APIv2 enterprise payment to change (reference/wechatpay.md §2): mutual TLS with the
 // merchant certificate, MD5 or HMAC-SHA256 signatures, idempotency by partner_trade_no over the
 // parameters (FATAL_ERROR on a mismatch), the documented limits, a synchronous result, and the
-// gettransferinfo query. Transfer answers are unsigned, as WeChat's are.
+// gettransferinfo query. Transfer answers are unsigned, as WeChat's are. Transfers are journaled.
 import { createHash } from 'node:crypto';
 import { parseV2Xml, toV2Xml, verifyV2 } from '../wechat/v2-protocol.js';
+import type { Journal } from './journal.js';
 import type { Merchant } from './merchant.js';
 import { chinaTime, type Timers } from './timers.js';
 
 const MIN_FEN = 100;
 interface Paid { hash: string; result: Record<string, string>; status: 'SUCCESS' | 'FAILED'; reason?: string; openid: string; amount: number; desc: string }
 
-export function createV2Sandbox(config: { lateFailMs: number }, deps: { merchant: Merchant; timers: Timers; now(): number }) {
+export function createV2Sandbox(config: { lateFailMs: number }, deps: { merchant: Merchant; journal: Journal; timers: Timers; now(): number }) {
   const m = deps.merchant;
-  const transfers = new Map<string, Paid>();
+  const { records: transfers, save } = deps.journal.records<Paid>('v2');
   const fail = (code: string, des: string, extra: Record<string, string> = {}) =>
     toV2Xml({ return_code: 'SUCCESS', return_msg: '', result_code: 'FAIL', err_code: code, err_code_des: des, ...extra });
   /** A request that never got through: CA_ERROR, XML_ERROR, SIGN_ERROR and the like. */
@@ -49,11 +50,14 @@ export function createV2Sandbox(config: { lateFailMs: number }, deps: { merchant
       const result = failure
         ? { ...base, result_code: 'FAIL', err_code: failure === 'DAY_RECEIVED_QUOTA_EXCEED' ? 'RECEIVED_MONEY_LIMIT' : failure, err_code_des: '付款失败', partner_trade_no: p.partner_trade_no! }
         : { ...base, result_code: 'SUCCESS', partner_trade_no: p.partner_trade_no!, payment_no: m.newId(), payment_time: chinaTime(deps.now()).slice(0, 19).replace('T', ' ') };
-      transfers.set(p.partner_trade_no!, { hash, result, status: failure ? 'FAILED' : 'SUCCESS', reason: failure, openid: p.openid!, amount, desc: p.desc! });
+      const paid: Paid = { hash, result, status: failure ? 'FAILED' : 'SUCCESS', reason: failure, openid: p.openid!, amount, desc: p.desc! };
+      transfers.set(p.partner_trade_no!, paid);
+      save(p.partner_trade_no!, paid);
       if (!failure && m.take('lateFail')) {
         deps.timers.later(config.lateFailMs, () => {
-          Object.assign(transfers.get(p.partner_trade_no!)!, { status: 'FAILED', reason: 'ACCOUNT_FROZEN' });
+          Object.assign(paid, { status: 'FAILED', reason: 'ACCOUNT_FROZEN' });
           m.refund(amount, p.partner_trade_no!, '企业付款到零钱');
+          save(p.partner_trade_no!, paid);
         });
       }
       return toV2Xml(result);

@@ -1,0 +1,32 @@
+// The sandbox's journal: one JSON line per change, either a money movement or the latest state of a
+// request it accepted (a v3 batch, a transfer bill, a v2 transfer). A restarted sandbox reads it
+// back, so it has its balance and bills, answers a repeated request number with the first answer,
+// and finishes what was in flight, as WeChat does. Without a file, everything stays in memory.
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+
+export type RecordKind = 'batch' | 'bill' | 'v2';
+type Entry = { kind: 'flow'; flow: unknown } | { kind: RecordKind; id: string; value: unknown };
+
+export function openJournal(file: string | undefined) {
+  const entries: Entry[] = file && existsSync(file)
+    ? readFileSync(file, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as Entry)
+    : [];
+  const append = (entry: Entry) => {
+    if (file) appendFileSync(file, `${JSON.stringify(entry)}\n`);
+  };
+  return {
+    /** The money movements, oldest first. */
+    flows: <T>() => entries.flatMap((e) => (e.kind === 'flow' ? [e.flow as T] : [])),
+    addFlow: (flow: unknown) => append({ kind: 'flow', flow }),
+    /**
+     * The records of `kind` by id, as last saved, and `save`, which journals a record's current
+     * state: call it after each change. The map is the module's own state from then on.
+     */
+    records<T>(kind: RecordKind) {
+      const records = new Map<string, T>();
+      for (const e of entries) if (e.kind === kind) records.set(e.id, e.value as T);
+      return { records, save: (id: string, value: T) => append({ kind, id, value }) };
+    },
+  };
+}
+export type Journal = ReturnType<typeof openJournal>;
