@@ -1,8 +1,10 @@
 // The whole pipeline on the real local stack, private to one test or benchmark: its own Postgres
 // and ClickHouse databases, topics, consumer groups, Redis prefixes and ports; every service (and the
 // WeChat Pay sandbox) as its own process under the supervisor `npm start` uses; and a driver.
-import { setTimeout as sleep } from 'node:timers/promises';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { devSecrets } from '../common/config.js';
 import { createKafka } from '../common/kafka.js';
 import { sandboxMerchant } from '../payouts/sandbox/defaults.js';
@@ -27,6 +29,7 @@ export async function createPipelineWorld(opts: { env?: Record<string, string>; 
     { name: topics.edlq, partitions: 1, retentionMs: 3_600_000, key: '', value: '' },
   ], { kafka, log: silentLog });
   const [ingest, aggregator, rewards, payouts, sandbox, sandboxTls] = await Promise.all(Array.from({ length: 6 }, freePort));
+  const sandboxDir = mkdtempSync(join(tmpdir(), 'e2e-sandbox-')); // its journal, so that it survives being killed
   const groups = { aggregator: uniqueName('agg'), rewards: uniqueName('rewards') };
   const prefixes = { aggregator: `${uniqueName('agg')}:`, queues: uniqueName('bull') };
   const serviceEnv: Record<string, string> = {
@@ -43,16 +46,21 @@ export async function createPipelineWorld(opts: { env?: Record<string, string>; 
     PAYOUTS_POLL_MS: '2000', PAYOUTS_SWEEP_MS: '1000', WECHATPAY_TIMEOUT_MS: '3000',
     // The ground truth holds only fraud signals for review; the velocity limits are tested in payouts/.
     PAYOUTS_MAX_PER_HOUR: '1000', PAYOUTS_MAX_DAILY_COUNT: '1000',
-    SANDBOX_PORT: String(sandbox), SANDBOX_TLS_PORT: String(sandboxTls), SANDBOX_STEP_MS: '40', SANDBOX_TIME_SCALE: '0.0001', SANDBOX_AUTO_CONFIRM_MS: '60', SANDBOX_JOURNAL_FILE: '',
+    SANDBOX_PORT: String(sandbox), SANDBOX_TLS_PORT: String(sandboxTls), SANDBOX_STEP_MS: '40', SANDBOX_TIME_SCALE: '0.0001', SANDBOX_AUTO_CONFIRM_MS: '60',
+    SANDBOX_JOURNAL_FILE: join(sandboxDir, 'journal.jsonl'),
     ...opts.env,
   };
   const supervisor = supervise({ env: serviceEnv, out: opts.log ?? process.stderr });
   const urls = [`http://127.0.0.1:${ingest}/readyz`, `http://127.0.0.1:${aggregator}/readyz`, `http://127.0.0.1:${rewards}/readyz`, `http://127.0.0.1:${payouts}/readyz`, `http://127.0.0.1:${sandbox}/healthz`];
-  for (const deadline = Date.now() + 60_000; ; await sleep(250)) {
-    const ok = await Promise.all(urls.map((u) => fetch(u).then((r) => r.ok, () => false)));
-    if (ok.every(Boolean)) break;
-    if (Date.now() > deadline) throw new Error(`services not ready: ${urls.filter((_, i) => !ok[i]).join(', ')}`);
+  /** Waits until every service answers ready (after a start, or after a service was killed and restarted). */
+  async function ready(): Promise<void> {
+    for (const deadline = Date.now() + 60_000; ; await sleep(250)) {
+      const ok = await Promise.all(urls.map((u) => fetch(u).then((r) => r.ok, () => false)));
+      if (ok.every(Boolean)) return;
+      if (Date.now() > deadline) throw new Error(`services not ready: ${urls.filter((_, i) => !ok[i]).join(', ')}`);
+    }
   }
+  await ready();
   const driver = createDriver({
     env: serviceEnv, ingestUrl: `http://127.0.0.1:${ingest}`, rewardsUrl: `http://127.0.0.1:${rewards}`, sandboxUrl: `http://127.0.0.1:${sandbox}`,
     databaseUrl: db.url, clickhouseUrl: env.CLICKHOUSE_URL, clickhouseDatabase: ch.name, kafkaBrokers: env.KAFKA_BROKERS,
@@ -61,7 +69,7 @@ export async function createPipelineWorld(opts: { env?: Record<string, string>; 
   });
 
   return {
-    supervisor, driver, env: serviceEnv,
+    supervisor, driver, env: serviceEnv, ready,
     async stop() {
       await supervisor.stop();
       await driver.close();
@@ -69,6 +77,7 @@ export async function createPipelineWorld(opts: { env?: Record<string, string>; 
       await deleteTopics(kafka, Object.values(topics));
       await ch.drop();
       await db.drop();
+      rmSync(sandboxDir, { recursive: true, force: true });
     },
   };
 }

@@ -7,10 +7,21 @@ import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 export type RecordKind = 'batch' | 'bill' | 'v2';
 type Entry = { kind: 'flow'; flow: unknown } | { kind: RecordKind; id: string; value: unknown };
 
+/** The entries of a journal file; a torn last line (the process died while writing it) is dropped. */
+function read(file: string): Entry[] {
+  const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+  return lines.flatMap((line, i) => {
+    try {
+      return [JSON.parse(line) as Entry];
+    } catch (err) {
+      if (i === lines.length - 1) return [];
+      throw new Error(`${file}: line ${i + 1} is not JSON`, { cause: err });
+    }
+  });
+}
+
 export function openJournal(file: string | undefined) {
-  const entries: Entry[] = file && existsSync(file)
-    ? readFileSync(file, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as Entry)
-    : [];
+  const entries = file && existsSync(file) ? read(file) : [];
   const append = (entry: Entry) => {
     if (file) appendFileSync(file, `${JSON.stringify(entry)}\n`);
   };
