@@ -1,5 +1,6 @@
 // Kafka client factory: one place for client id, retry policy, routing kafkajs logs to pino, and
-// the snappy codec (kafkajs ships only gzip), so every producer and consumer can use it.
+// the snappy codec (kafkajs ships only gzip), so every producer and consumer can use it; the
+// idempotent producer every service writes with; and a consumer's group membership.
 import kafkajs, { Kafka, logLevel, type Admin, type Consumer, type LogEntry, type Producer, type ProducerBatch, type ProducerConfig, type ProducerRecord } from 'kafkajs';
 import { compressSync, uncompressSync } from 'snappy';
 import type { Logger } from './log.js';
