@@ -9,7 +9,7 @@ import type { Redis } from 'ioredis';
 import type { Needs } from './process-batch.js';
 import { decodeTouch, encodeTouch, TOUCHES_KEPT, type Snapshot, type StateWrite } from './state.js';
 
-const TRIM_EVERY = 16; // trim a touch set on about one write in 16: trimming on each would double the cost
+const TRIM_EVERY = 16; // trim a touch set on about one write in 16 (a last hex digit 0): trimming on each would double the cost
 
 export function createRedisState(config: { prefix: string; claimTtlMs: number }, deps: { redis: Redis }) {
   const { redis } = deps;
@@ -76,7 +76,10 @@ export function createRedisState(config: { prefix: string; claimTtlMs: number },
           const touches = ws.flatMap((w) => (w.op === 'touch' ? [w.touch] : []));
           tx.zadd(p + key, ...touches.flatMap((t) => [t.time, encodeTouch(t)]));
           const newest = Math.max(...touches.map((t) => t.time));
-          if (newest % TRIM_EVERY === 0) {
+          // Which writes trim is chosen by event id (random hex digits), not by time: timestamps are
+          // often round (whole seconds, fixed steps), and a choice by time would then trim never.
+          const last = touches.at(-1)!.id;
+          if (last.charCodeAt(last.length - 1) % TRIM_EVERY === 0) {
             tx.zremrangebyscore(p + key, '-inf', `(${newest - first.ttlMs}`);
             tx.zremrangebyrank(p + key, 0, -(TOUCHES_KEPT + 1));
           }
