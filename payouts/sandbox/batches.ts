@@ -46,8 +46,9 @@ function validate(b: CreateBatch, appid: string, decrypt: (c: string) => string 
 }
 
 export function createBatchesSandbox(config: { stepMs: number; lateFailMs: number }, deps: { keys: SandboxKeys; merchant: Merchant; notifier: Notifier; journal: Journal; timers: Timers; now(): number }) {
-  const { records: batches, save: journal } = deps.journal.records<Batch>('batch');
-  const save = (batch: Batch) => journal(batch.view.out_batch_no, batch);
+  const journaled = deps.journal.records<Batch>('batch');
+  const batches = journaled.records;
+  const save = (batch: Batch) => journaled.save(batch.view.out_batch_no, batch);
   const m = deps.merchant;
 
   function finish(batch: Batch) {
