@@ -95,9 +95,9 @@ async function measure() {
       const eventId = randomUUID();
       sent.set(eventId, Date.now());
       await probe.send([{ eventId, type: EventType.IMPRESSION, occurredAt: Date.now(), userId: probeUser, deviceId: probeUser, campaignId: s.campaigns[0]!.id, creativeId: `${s.campaigns[0]!.id}-cr0`, placementId: 'feed-top' }]).catch((err: unknown) => {
-      sent.delete(eventId);
-      failedProbes.push(String(err));
-    });
+        sent.delete(eventId);
+        failedProbes.push(String(err));
+      });
       await sleep(200);
     }
   })();

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTopics } from '../schemas/migrate.js';
-import { consumeTopic, deleteTopics, env, silentLog, stackOwned, stackPid, stackUp, uniqueName } from '../test/support.js';
+import { consumeTopic, deleteTopics, env, killStackServer, silentLog, stackOwned, stackUp, uniqueName } from '../test/support.js';
 import { createKafkaSink } from './kafka-sink.js';
 import { createBeaconClient, EventType, type BeaconClient } from './sdk/client.js';
 import { readTopic, startTestCollector } from './test-support.js';
@@ -30,7 +30,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   if (stackOwned) {
-    process.kill(stackPid('kafka'), 'SIGCONT');
+    killStackServer('kafka', 'SIGCONT');
     await stackUp(); // whatever happened, leave Kafka up
   }
   await c?.stop();
@@ -40,7 +40,7 @@ describe.skipIf(!stackOwned)('Kafka outage', () => {
   it('answers 503 while the broker is down, never 202, and recovers by itself', async () => {
     for (let i = 0; i < 20; i++) expect((await sendOne(i)).status).toBe(202);
 
-    process.kill(stackPid('kafka'), 'SIGKILL');
+    killStackServer('kafka');
     const during: number[] = [];
     for (let i = 0; i < 30; i++) during.push((await sendOne(100 + i)).status);
     expect(new Set(during)).toEqual(new Set([503]));
@@ -76,16 +76,16 @@ describe.skipIf(!stackOwned)('Kafka outage', () => {
     const record = (value: string) => [{ key: 'u', value: Buffer.from(value), events: 1 }];
     try {
       await sink.send(record('before'));
-      process.kill(stackPid('kafka'), 'SIGSTOP');
+      killStackServer('kafka', 'SIGSTOP');
       await expect(sink.send(record('unanswered'))).rejects.toThrow();
-      process.kill(stackPid('kafka'), 'SIGCONT');
+      killStackServer('kafka', 'SIGCONT');
       while (!sink.healthy()) await sleep(100);
       await sink.send(record('after'));
       const values = (await consumeTopic(kafka, topic, { timeoutMs: 20_000, settleMs: 1_000, enough: (m) => m.some((x) => String(x.message.value) === 'after') }))
         .map((m) => String(m.message.value));
       expect(values).toContain('after');
     } finally {
-      process.kill(stackPid('kafka'), 'SIGCONT');
+      killStackServer('kafka', 'SIGCONT');
       await sink.stop();
       await deleteTopics(kafka, [topic]);
     }

@@ -145,10 +145,10 @@ export const stackOwned = (['postgres', 'redis', 'clickhouse', 'kafka'] as const
 
 export const stackPid = (server: StackServer) => Number(readFileSync(join(stackDir, `${server}.pid`), 'utf8').split(' ')[0]);
 
-/** SIGKILLs a stack server, as a crash would; returns its pid. */
-export function killStackServer(server: StackServer): number {
+/** Signals a stack server: SIGKILL (the default) as a crash would, SIGSTOP and SIGCONT to freeze and thaw it; returns its pid. */
+export function killStackServer(server: StackServer, signal: NodeJS.Signals = 'SIGKILL'): number {
   const pid = stackPid(server);
-  process.kill(pid, 'SIGKILL');
+  process.kill(pid, signal);
   return pid;
 }
 

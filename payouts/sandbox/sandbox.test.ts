@@ -47,9 +47,15 @@ const batch = (details: { amount: number; openid?: string; name?: string }[], ex
   return { appid: sandboxMerchant.appid, out_batch_no: outBatchNo, batch_name: 'rewards', batch_remark: 'rewards', total_amount: list.reduce((s, d) => s + d.transfer_amount, 0), total_num: list.length, transfer_detail_list: list, ...extra };
 };
 
-async function finished(outBatchNo: string): Promise<BatchView> {
+const bill = (amount = 300) => ({
+  appid: sandboxMerchant.appid, out_bill_no: no('T'), transfer_scene_id: '1000', openid: 'oBillUser', transfer_amount: amount, transfer_remark: 'reward',
+  notify_url: notifyUrl, transfer_scene_report_infos: [{ info_type: '活动名称', info_content: '看广告得奖励' }],
+});
+const transfer = (partnerTradeNo: string, amount = 200) => ({ partner_trade_no: partnerTradeNo, openid: 'oV2User', amount, desc: 'reward', check_name: 'NO_CHECK' as const, spbill_create_ip: '127.0.0.1' });
+
+async function finished(outBatchNo: string, v3 = t.v3): Promise<BatchView> {
   for (;;) {
-    const got = await t.v3.getBatch(outBatchNo, { offset: 0, limit: 100 });
+    const got = await v3.getBatch(outBatchNo, { offset: 0, limit: 100 });
     if (got.ok && got.data.transfer_batch.batch_status === 'FINISHED') return got.data;
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -137,10 +143,6 @@ describe('v3 batch transfers', () => {
 });
 
 describe('v3 transfer bills', () => {
-  const bill = (amount = 300) => ({
-    appid: sandboxMerchant.appid, out_bill_no: no('T'), transfer_scene_id: '1000', openid: 'oBillUser', transfer_amount: amount, transfer_remark: 'reward',
-    notify_url: notifyUrl, transfer_scene_report_infos: [{ info_type: '活动名称', info_content: '看广告得奖励' }],
-  });
 
   it('waits for the user with package_info, pays once confirmed, and calls back', async () => {
     const b = bill();
@@ -177,7 +179,6 @@ describe('v3 transfer bills nobody confirms', () => {
 });
 
 describe('v2 enterprise payment to change', () => {
-  const transfer = (partnerTradeNo: string, amount = 200) => ({ partner_trade_no: partnerTradeNo, openid: 'oV2User', amount, desc: 'reward', check_name: 'NO_CHECK' as const, spbill_create_ip: '127.0.0.1' });
 
   it('requires the merchant certificate', async () => {
     const plain = await fetch(`http://127.0.0.1:${t.sandbox.port}/mmpaymkttransfers/promotion/transfers`, { method: 'POST', body: '<xml></xml>' });
@@ -276,12 +277,12 @@ describe('an independent client (wechatpay-axios-plugin)', () => {
 describe('a restarted sandbox', () => {
   it('keeps what it accepted: finishes a batch in flight paying each detail once, and answers repeats with the first answer', async () => {
     const journalFile = join(mkdtempSync(join(tmpdir(), 'sandbox-')), 'journal.jsonl');
-    const bill = { appid: sandboxMerchant.appid, out_bill_no: no('R'), transfer_scene_id: '1000', openid: 'oRestart', transfer_amount: 300, transfer_remark: 'reward', transfer_scene_report_infos: [{ info_type: '活动名称', info_content: '看广告得奖励' }] };
-    const v2 = { partner_trade_no: no('R'), openid: 'oRestart', amount: 200, desc: 'reward', check_name: 'NO_CHECK' as const, spbill_create_ip: '127.0.0.1' };
+    const b = bill();
+    const v2 = transfer(no('R'));
     const inFlight = batch([{ amount: 150 }, { amount: 250 }]);
     const first = await startTestSandbox({ journalFile, stepMs: 60_000 }); // nothing finishes before the restart
     const paidV2 = await first.v2.transfer(v2);
-    const createdBill = await first.v3.createBill(bill);
+    const createdBill = await first.v3.createBill(b);
     const createdBatch = await first.v3.createBatch(inFlight);
     expect(createdBatch).toMatchObject({ ok: true, data: { batch_status: 'ACCEPTED' } });
     const balance = (await first.admin('state')).balanceFen as number;
@@ -290,16 +291,10 @@ describe('a restarted sandbox', () => {
     const second = await startTestSandbox({ journalFile });
     try {
       expect(await second.v3.createBatch(inFlight)).toEqual(createdBatch);
-      const view = await (async () => {
-        for (;;) {
-          const got = await second.v3.getBatch(inFlight.out_batch_no, { offset: 0, limit: 100 });
-          if (got.ok && got.data.transfer_batch.batch_status === 'FINISHED') return got.data;
-          await new Promise((r) => setTimeout(r, 20));
-        }
-      })();
+      const view = await finished(inFlight.out_batch_no, second.v3);
       expect(view.transfer_detail_list!.map((d) => d.detail_status)).toEqual(['SUCCESS', 'SUCCESS']);
-      expect(await second.v3.createBill(bill)).toEqual(createdBill);
-      expect(await second.v3.getBill(bill.out_bill_no)).toMatchObject({ ok: true, data: { state: 'WAIT_USER_CONFIRM' } });
+      expect(await second.v3.createBill(b)).toEqual(createdBill);
+      expect(await second.v3.getBill(b.out_bill_no)).toMatchObject({ ok: true, data: { state: 'WAIT_USER_CONFIRM' } });
       expect(await second.v2.transfer(v2)).toEqual(paidV2);
       expect((await second.admin('state')).balanceFen).toBe(balance - 400);
     } finally {
@@ -330,11 +325,7 @@ describe('a restarted sandbox', () => {
 
     const second = await startTestSandbox({ journalFile });
     try {
-      for (;;) {
-        const got = await second.v3.getBatch(b.out_batch_no, { offset: 0, limit: 100 });
-        if (got.ok && got.data.transfer_batch.batch_status === 'FINISHED') break;
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await finished(b.out_batch_no, second.v3);
       expect(await second.admin('state')).toMatchObject({ balanceFen: balance, flows: 2 });
     } finally {
       await second.stop();
