@@ -14,8 +14,8 @@ export function loadSql<N extends string>(dir: URL, names: readonly N[]): Record
  * the queries on it and is replaced; without these listeners, node-postgres would also raise its
  * 'error' event with no one listening, idle or checked out, and take the process down.
  */
-export function createPool(config: { url: string; max: number }, deps: { log: Logger }): pg.Pool {
-  const pool = new pg.Pool({ connectionString: config.url, max: config.max });
+export function createPool(config: { url: string; max: number; options?: string }, deps: { log: Logger }): pg.Pool {
+  const pool = new pg.Pool({ connectionString: config.url, max: config.max, options: config.options });
   const lost = (err: Error) => deps.log.warn({ err }, 'pg_connection_lost');
   pool.on('error', lost);
   pool.on('connect', (client) => client.on('error', lost));

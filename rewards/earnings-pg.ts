@@ -7,7 +7,7 @@
 import type pg from 'pg';
 import { loadSql } from '../common/sql.js';
 import { decideEarnings, dailyKey, capDay, type Earning, type EarningRecord, type RewardRule } from './earnings.js';
-import { fen, planTransfers, type Account, type Fen } from './ledger.js';
+import { fen, planTransfers, type Fen } from './ledger.js';
 import type { PgLedger } from './ledger-pg.js';
 import { payoutTransfer, thresholdRequests, userAccount, type PayoutRequest } from './payout-requests.js';
 
@@ -58,10 +58,10 @@ export interface PostedBatch { records: EarningRecord[]; payouts: PayoutRequest[
 
 export function createEarningsPoster(config: { thresholdFen: Fen; currency: string }, deps: { ledger: PgLedger; onContention?(): void }) {
   /**
-   * With `budgetsLocked` false (the first try), budgets are read, not locked, and debited last, so
-   * concurrent batches hold the hot budget's row lock only from that update to their commit. If a
-   * concurrent batch took what this one needed, the update fails and the batch runs again with the
-   * budgets locked up front.
+   * The platform's fee account, which every batch credits, is changed last, so concurrent batches
+   * hold its row lock only from that update to their commit. With `budgetsLocked` false (the first
+   * try), the budgets too are read, not locked, and debited last. If a concurrent batch took what
+   * this one needed, the update fails and the batch runs again with the budgets locked up front.
    */
   const attempt = (batch: Earning[], budgetsLocked: boolean) => deps.ledger.unitOfWork(async (tx): Promise<PostedBatch> => {
     const unique = [...new Map(batch.map((e) => [e.earningId, e])).values()];
@@ -70,13 +70,15 @@ export function createEarningsPoster(config: { thresholdFen: Fen; currency: stri
     const capped = (e: Earning) => rules.get(e.campaignId)?.some((r) => r.userDailyCapFen !== null) ?? false;
     const linked = new Set((await tx.db.query<{ user_id: string }>(sql['linked-users'], [[...new Set(unique.map((e) => e.userId))]])).rows.map((r) => r.user_id));
     const budgetRefs = unique.flatMap((e) => [...currencies(e)].map((currency) => ({ type: 'campaign_budget' as const, owner: e.campaignId, currency })));
+    // Every batch credits the platform's fee account: like the budgets, it is changed last.
+    const revenueRefs = [...new Set(budgetRefs.map((r) => r.currency))].map((currency) => ({ type: 'platform_revenue' as const, owner: '', currency }));
     // Locked: what the threshold reads (linked users' balances) and, for the daily cap, the users it counts.
     const accounts = await tx.lock([
       ...(budgetsLocked ? budgetRefs : []),
       ...[...linked].flatMap((u) => [userAccount('user_available', u, config.currency), userAccount('user_held', u, config.currency)]),
       ...unique.filter(capped).map((e) => userAccount('user_available', e.userId, config.currency)),
     ]);
-    const late = budgetsLocked ? new Map<string, Account>() : await tx.read(budgetRefs);
+    const late = await tx.read(budgetsLocked ? revenueRefs : [...budgetRefs, ...revenueRefs]);
     for (const [key, budget] of late) accounts.set(key, budget);
     // Read after locking: a concurrent poster of the same earnings has committed by now.
     const known = new Set((await tx.db.query<{ earning_id: string }>(sql['known-earnings'], [unique.map((e) => e.earningId)])).rows.map((r) => r.earning_id));

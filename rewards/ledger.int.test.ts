@@ -38,6 +38,12 @@ describe('the database guards', () => {
     const sql = async (text: string) => pool.query(text).then(() => 'ok', (err: Error) => err.message);
     expect(await sql(`with t as (insert into transactions (idempotency_key, kind, content_hash) values ('x', 'correction', '\\x00') returning transaction_id)
       insert into postings (transaction_id, account_id, currency, debit, credit) select transaction_id, ${budget}, 'CNY', 5, 0 from t`)).toMatch(/does not balance/);
+    expect(await sql(`with t as (insert into transactions (idempotency_key, kind, content_hash) values ('y', 'correction', '\\x00') returning transaction_id)
+      insert into postings (transaction_id, account_id, currency, debit, credit) select transaction_id, a, 'CNY', 5 * (a = ${budget})::int, 5 * (a <> ${budget})::int
+      from t, unnest(array[${budget}, -1]) a`)).toMatch(/account -1 is missing/);
+    expect(await sql(`insert into postings (transaction_id, account_id, currency, debit, credit) values (-7, ${budget}, 'CNY', 5, 0), (-7, ${budget}, 'CNY', 0, 5)`)).toMatch(/transaction -7 does not exist/);
+    expect(await sql(`insert into postings (transaction_id, account_id, currency, debit, credit)
+      select transaction_id, ${budget}, 'CNY', d, 5 - d from transactions, unnest(array[0, 5]) d`)).toMatch(/already has postings/);
     expect(await sql('update postings set credit = credit + 1')).toMatch(/append-only/);
     expect(await sql('delete from transactions')).toMatch(/append-only/);
     expect(await sql(`update accounts set debits = debits + 101 where account_id = ${budget}`)).toMatch(/account_not_overdrawn/);
