@@ -161,8 +161,9 @@ until its lag is zero. Kafka, Postgres and the service share the 2 cores.
 
 Before, every earning is its own transaction that debits the hot campaign's budget row, so the three
 partitions worked at once queue on that row. After, a batch touches it once, and last: budgets are
-read unlocked and debited by the final statement before commit, so the row lock is held only to the
-commit (rewards/README.md "The hot account").
+read unlocked and debited by the final statement before commit, with the platform's fee account,
+which every batch credits, so their row locks are held only to the commit (rewards/README.md "The
+hot account").
 Posting latency at a steady ${n(STEADY_RATE)} earnings/s for ${STEADY_SECONDS} s (verified_at = produce time, to the row's insert
 inside the committing transaction): p50 ${n(fig.p50)} ms, p99 ${n(fig.p99)} ms.
 Ledger at the end: ${n(Number(totals!.earnings))} earnings recorded (${n(Number(totals!.posted))} posted), ${n(Number(totals!.transactions))} transactions, ${n(Number(totals!.payouts))} threshold payouts; audit: ${breaches.length === 0 ? 'passed' : `FAILED (${breaches.join(', ')})`}.

@@ -1,7 +1,7 @@
 // The ledger's core, pure (ledger-pg.ts does the I/O). Modelled on TigerBeetle's create_transfers:
 // a batch of transfers is checked in order against a snapshot of the accounts it touches, and each
 // transfer gets a result value; one refused transfer never fails the others.
-import { createHash } from 'node:crypto';
+import { hash as cryptoHash } from 'node:crypto';
 
 /** Integer minor units (fen for CNY). Never a float. */
 export type Fen = bigint & { readonly __brand: 'Fen' };
@@ -51,7 +51,7 @@ export function contentHash(t: Transfer): Buffer {
   let hash = hashes.get(t);
   if (!hash) {
     const postings = t.postings.map((p) => `${accountKey(p.account)} ${p.side} ${p.amount}`);
-    hash = createHash('sha256').update(JSON.stringify([t.kind, t.reference, postings])).digest();
+    hash = cryptoHash('sha256', JSON.stringify([t.kind, t.reference, postings]), 'buffer');
     hashes.set(t, hash);
   }
   return hash;
