@@ -70,7 +70,6 @@ export function createEarningsPoster(config: { thresholdFen: Fen; currency: stri
     const capped = (e: Earning) => rules.get(e.campaignId)?.some((r) => r.userDailyCapFen !== null) ?? false;
     const linked = new Set((await tx.db.query<{ user_id: string }>(sql['linked-users'], [[...new Set(unique.map((e) => e.userId))]])).rows.map((r) => r.user_id));
     const budgetRefs = unique.flatMap((e) => [...currencies(e)].map((currency) => ({ type: 'campaign_budget' as const, owner: e.campaignId, currency })));
-    // Every batch credits the platform's fee account: like the budgets, it is changed last.
     const revenueRefs = [...new Set(budgetRefs.map((r) => r.currency))].map((currency) => ({ type: 'platform_revenue' as const, owner: '', currency }));
     // Locked: what the threshold reads (linked users' balances) and, for the daily cap, the users it counts.
     const accounts = await tx.lock([
@@ -79,7 +78,7 @@ export function createEarningsPoster(config: { thresholdFen: Fen; currency: stri
       ...unique.filter(capped).map((e) => userAccount('user_available', e.userId, config.currency)),
     ]);
     const late = await tx.read(budgetsLocked ? revenueRefs : [...budgetRefs, ...revenueRefs]);
-    for (const [key, budget] of late) accounts.set(key, budget);
+    for (const [key, account] of late) accounts.set(key, account);
     // Read after locking: a concurrent poster of the same earnings has committed by now.
     const known = new Set((await tx.db.query<{ earning_id: string }>(sql['known-earnings'], [unique.map((e) => e.earningId)])).rows.map((r) => r.earning_id));
     const fresh = unique.filter((e) => !known.has(e.earningId));
