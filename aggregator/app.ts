@@ -3,8 +3,8 @@
 // offsets to its writes. main.ts runs one; tests and benchmarks run their own.
 import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { Redis } from 'ioredis';
-import kafkajs from 'kafkajs';
-import { createIdempotentProducer, createKafka, watchConsumer, withHeartbeats } from '../common/kafka.js';
+import { createKafka, watchConsumer, withHeartbeats } from '../common/kafka.js';
+import { createProducer } from '../common/kafka-producer.js';
 import type { Logger } from '../common/log.js';
 import { startOpsServer } from '../common/ops-server.js';
 import type { Stoppable } from '../common/shutdown.js';
@@ -50,7 +50,7 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
   const warehouse = createClickhouseWarehouse({ clickhouse });
   const state = createRedisState({ prefix: config.AGGREGATOR_REDIS_PREFIX, claimTtlMs: config.AGGREGATOR_DEDUP_WINDOW_MS }, { redis });
   const kafka = createKafka({ ...config, clientId: 'aggregator' }, { log });
-  const producer = createIdempotentProducer(kafka, {}, { log });
+  const producer = createProducer({ ...config, clientId: 'aggregator' }, { log });
   await producer.connect();
 
   async function write(outputs: BatchOutput[], attempt: number): Promise<void> {
@@ -63,11 +63,11 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
     const topicMessages = [
       { topic: config.AGGREGATOR_EARNINGS_TOPIC, messages: outputs.flatMap((o) => o.earnings) },
       { topic: config.AGGREGATOR_DEADLETTER_TOPIC, messages: outputs.flatMap((o) => o.deadLetters) },
-    ].filter((t) => t.messages.length > 0);
+    ];
     const done = metrics.writeTimer();
     await warehouse.insert(rows);
     deps.onStep?.('inserted');
-    if (topicMessages.length > 0) await producer.sendBatch({ topicMessages, acks: -1, compression: kafkajs.CompressionTypes.Snappy });
+    await producer.send(topicMessages, { compression: 'snappy' });
     log.debug({ batches: outputs.length, events: rows.events.length, seconds: done() }, 'group_written');
   }
   const group = createGroupCommit<{ rows: number; backlog: boolean; output: BatchOutput }>({

@@ -5,7 +5,8 @@ import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { loadConfig } from '../common/config.js';
-import { createIdempotentProducer, createKafka } from '../common/kafka.js';
+import { createKafka } from '../common/kafka.js';
+import { createProducer } from '../common/kafka-producer.js';
 import { stopAll } from '../common/shutdown.js';
 import { EventType } from '../schemas/beacon-json.js';
 import { pipeline } from '../schemas/gen/messages.js';
@@ -62,7 +63,7 @@ export async function createAggregatorWorld(opts: { partitions?: number; env?: R
     AGGREGATOR_GROUP: uniqueName('group'), AGGREGATOR_REDIS_PREFIX: prefix, AGGREGATOR_FLUSH_INTERVAL_MS: '200',
     AGGREGATOR_SESSION_TIMEOUT_MS: '6000', ...opts.env,
   };
-  const producer = createIdempotentProducer(kafka, {}, { log: silentLog });
+  const producer = createProducer({ KAFKA_BROKERS: env.KAFKA_BROKERS, clientId: 'aggregator-test' }, { log: silentLog });
   await producer.connect();
   const children = new Set<ChildProcess>();
   const running: { stop(): Promise<void> }[] = [];
@@ -75,7 +76,7 @@ export async function createAggregatorWorld(opts: { partitions?: number; env?: R
     ch, db, kafka, topics, env: childEnv,
     query,
     count: async (sql: string) => Number((await query<{ n: string }>(sql))[0]?.n ?? 0),
-    send: (records: { key: string; value: Buffer }[]) => producer.send({ topic: topics.beacons, messages: records, acks: -1 }),
+    send: (records: { key: string; value: Buffer }[]) => producer.send([{ topic: topics.beacons, messages: records }]),
 
     /** An aggregator in this process (group member); `stop` leaves the group cleanly. */
     async start(extra: Record<string, string> = {}) {

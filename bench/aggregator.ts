@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from '@clickhouse/client';
 import { Redis } from 'ioredis';
-import kafkajs from 'kafkajs';
 import { EventType } from '../schemas/beacon-json.js';
 import { pipeline } from '../schemas/gen/messages.js';
 import { migrateClickhouse } from '../schemas/migrate.js';
@@ -62,7 +61,7 @@ function records(count: number, receivedAt = Date.now()) {
 }
 async function produce(topic: string, recs: { key: string; value: Buffer }[]) {
   for (let i = 0; i < recs.length; i += 2_000) {
-    await producer.send({ topic, messages: recs.slice(i, i + 2_000), acks: -1, compression: kafkajs.CompressionTypes.Snappy });
+    await producer.send([{ topic, messages: recs.slice(i, i + 2_000) }], { compression: 'snappy' });
   }
 }
 
@@ -125,7 +124,7 @@ const t0 = performance.now();
 while (performance.now() - t0 < STEADY_SECONDS * 1000) {
   const chunk = records(STEADY_RATE / EVENTS_PER_RECORD / (1000 / tick));
   const t = performance.now();
-  await producer.send({ topic: steadyTopic, messages: chunk, acks: -1, compression: kafkajs.CompressionTypes.Snappy });
+  await producer.send([{ topic: steadyTopic, messages: chunk }], { compression: 'snappy' });
   total += chunk.length * EVENTS_PER_RECORD;
   produced.push({ t, total });
   await sleep(Math.max(0, tick - (performance.now() - t)));

@@ -82,11 +82,11 @@ async function round(api: Api, r: number): Promise<Round> {
   const before = await sandboxState();
   const t0 = performance.now();
   for (let i = 0; i < users.length; i += 5_000) {
-    await producer.send({ topic, acks: -1, messages: users.slice(i, i + 5_000).map((userId) => {
+    await producer.send([{ topic, messages: users.slice(i, i + 5_000).map((userId) => {
       const sourceEventId = randomUUID();
       const value = pipeline.v1.VerifiedEarning.encode({ version: 1, earningId: earningId(sourceEventId), sourceEventId, appId: 'bench.app', userId, campaignId: 'bench', type: EventType.REWARD_COMPLETE, eventTime: Date.now(), verifiedAt: Date.now() }).finish();
       return { key: userId, value: Buffer.from(value) };
-    }) });
+    }) }]);
   }
   let peak = 0;
   const inRound = `user_id like '${api}-${r}-${run}-%'`;

@@ -59,7 +59,7 @@ function earnings(count: number, verifiedAt = Date.now()) {
   });
 }
 async function produce(topic: string, messages: { key: string; value: Buffer }[]) {
-  for (let i = 0; i < messages.length; i += 5_000) await producer.send({ topic, messages: messages.slice(i, i + 5_000), acks: -1 });
+  for (let i = 0; i < messages.length; i += 5_000) await producer.send([{ topic, messages: messages.slice(i, i + 5_000) }]);
 }
 
 function start(topic: string, group: string, batch: string): ChildProcess {
@@ -110,7 +110,7 @@ let sent = 0;
 for (const t0 = performance.now(); performance.now() - t0 < STEADY_SECONDS * 1000;) {
   const tick = performance.now();
   const chunk = earnings(STEADY_RATE / 10);
-  await producer.send({ topic: steadyTopic, messages: chunk, acks: -1 });
+  await producer.send([{ topic: steadyTopic, messages: chunk }]);
   sent += chunk.length;
   await sleep(Math.max(0, 100 - (performance.now() - tick)));
 }

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import pg from 'pg';
 import { loadConfig, stackEnv, withDatabase } from '../common/config.js';
-import { createIdempotentProducer, createKafka } from '../common/kafka.js';
+import { createKafka } from '../common/kafka.js';
+import { createProducer } from '../common/kafka-producer.js';
 import { createLogger } from '../common/log.js';
 import { ensureTopics, migratePostgres } from '../schemas/migrate.js';
 
@@ -26,7 +27,7 @@ export async function benchKafka(run: string) {
   const kafka = createKafka({ KAFKA_BROKERS: env.KAFKA_BROKERS, clientId: 'bench' }, { log });
   const admin = kafka.admin();
   await admin.connect();
-  const producer = createIdempotentProducer(kafka, {}, { log });
+  const producer = createProducer({ KAFKA_BROKERS: env.KAFKA_BROKERS, clientId: 'bench' }, { log });
   await producer.connect();
   const made: string[] = [];
   return {

@@ -1,13 +1,13 @@
-// Kafka client factory: one place for client id, retry policy, routing kafkajs logs to pino, and
-// the snappy codec (kafkajs ships only gzip), so every producer and consumer can use it; the
-// idempotent producer every service writes with; and a consumer's group membership.
-import kafkajs, { Kafka, logLevel, type Admin, type Consumer, type LogEntry, type Producer, type ProducerBatch, type ProducerConfig, type ProducerRecord } from 'kafkajs';
+// The kafkajs client factory (consumers and admin; producing is kafka-producer.ts): one place for
+// client id, retry policy, routing kafkajs logs to pino, and the snappy codec (kafkajs ships only
+// gzip); and a consumer's group membership.
+import kafkajs, { Kafka, logLevel, type Admin, type Consumer, type LogEntry } from 'kafkajs';
 import { compressSync, uncompressSync } from 'snappy';
 import type { Logger } from './log.js';
 
-// Snappy through the native library (pure-JS snappy was an eighth of the collector's CPU). Producers
-// write raw snappy blocks; Java producers write the xerial framing (an 8-byte magic, two version
-// words, then length-prefixed blocks), which consumers must read too.
+// Snappy through the native library. Our producer writes raw snappy blocks; Java producers write the
+// xerial framing (an 8-byte magic, two version words, then length-prefixed blocks), which consumers
+// must read too.
 const XERIAL_MAGIC = Buffer.from([0x82, 0x53, 0x4e, 0x41, 0x50, 0x50, 0x59, 0x00]);
 function uncompress(buffer: Buffer): Buffer {
   if (!buffer.subarray(0, 8).equals(XERIAL_MAGIC)) return uncompressSync(buffer) as Buffer;
@@ -53,53 +53,9 @@ export function createKafka(config: { KAFKA_BROKERS: string[]; clientId: string 
     logLevel: logLevel.WARN,
     logCreator: () => ({ level, label, log: entry }: LogEntry) => {
       const { message, ...fields } = entry;
-      // Our idempotent producers limit their retries on purpose (a send that cannot land fails and is
-      // retried by its caller); exactly-once comes from event and earning ids, not from kafkajs.
-      const expected = message.startsWith('Limiting retries for the idempotent producer');
-      log[expected ? 'debug' : (levels[level] ?? 'info')]({ kafka: label, ...fields }, message);
+      log[levels[level] ?? 'info']({ kafka: label, ...fields }, message);
     },
   });
-}
-
-/**
- * An idempotent producer (one send in flight, murmur2 partitioner as the Java client) that is
- * replaced by a new one after a failed send. kafkajs rolls its partition sequences back when a send
- * fails, although the broker may have written the batch and only the answer was lost (a broker that
- * froze or crashed). The next batch of the same size to that partition would reuse those sequences,
- * and the broker would acknowledge it as a duplicate of the first and drop it: acknowledged, yet not
- * in Kafka. A new producer gets a new producer id and fresh sequences, so nothing is mistaken.
- */
-export function createIdempotentProducer(kafka: Kafka, config: Pick<ProducerConfig, 'retry'> = {}, deps: { log: Logger }) {
-  const create = () => kafka.producer({
-    ...config, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: kafkajs.Partitioners.DefaultPartitioner,
-  });
-  let producer = create();
-  let connected = false;
-
-  async function through<T>(send: (p: Producer) => Promise<T>): Promise<T> {
-    const used = producer;
-    try {
-      if (!connected) await used.connect();
-      connected = true;
-      return await send(used);
-    } catch (err) {
-      if (used === producer) {
-        producer = create();
-        connected = false;
-        used.disconnect().catch((e: unknown) => deps.log.debug({ err: e }, 'replaced_producer_disconnect_failed'));
-      }
-      throw err;
-    }
-  }
-  return {
-    connect: async () => {
-      await producer.connect();
-      connected = true;
-    },
-    send: (record: ProducerRecord) => through((p) => p.send(record)),
-    sendBatch: (batch: ProducerBatch) => through((p) => p.sendBatch(batch)),
-    disconnect: () => producer.disconnect(),
-  };
 }
 
 /**

@@ -1,7 +1,6 @@
 // Builds a running collector from its config: key cache, Kafka sink, produce queue, collector and
 // server. main.ts runs one; integration tests and benchmarks run their own on port 0.
 import { readFileSync } from 'node:fs';
-import { createKafka } from '../common/kafka.js';
 import type { Logger } from '../common/log.js';
 import type { Stoppable } from '../common/shutdown.js';
 import { createCollector } from './collector.js';
@@ -21,9 +20,9 @@ export async function createIngest(config: IngestConfig, deps: { log: Logger }) 
   const keys = await createPgKeyStore({ DATABASE_URL: config.DATABASE_URL, refreshMs: config.INGEST_KEY_REFRESH_MS }, { log });
   const metrics = createMetrics();
   const sink = await createKafkaSink({
-    topic: config.INGEST_TOPIC, producers: config.INGEST_PRODUCERS, compression: config.KAFKA_COMPRESSION, sendTimeoutMs: config.INGEST_SEND_TIMEOUT_MS,
+    KAFKA_BROKERS: config.KAFKA_BROKERS, topic: config.INGEST_TOPIC, producers: config.INGEST_PRODUCERS, compression: config.KAFKA_COMPRESSION, sendTimeoutMs: config.INGEST_SEND_TIMEOUT_MS,
     auditSampleRate: config.INGEST_AUDIT_SAMPLE_RATE, auditMaxPerS: config.INGEST_AUDIT_MAX_PER_S,
-  }, { kafka: createKafka({ ...config, clientId: 'ingest' }, { log }), log, onAudit: metrics.audit });
+  }, { log, onAudit: metrics.audit });
   const queue = createProduceQueue({
     maxEvents: config.INGEST_QUEUE_MAX_EVENTS, maxBytes: config.INGEST_QUEUE_MAX_BYTES,
     lingerMs: config.INGEST_LINGER_MS, maxBatchBytes: config.INGEST_MAX_BATCH_BYTES, concurrency: config.INGEST_PRODUCERS,

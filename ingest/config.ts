@@ -16,7 +16,7 @@ export const ingestConfig = z.object({
   INGEST_DATACENTER_CIDRS_FILE: z.string().default(new URL('./datacenter-cidrs.txt', import.meta.url).pathname),
   INGEST_QUEUE_MAX_EVENTS: positive(200_000),
   INGEST_QUEUE_MAX_BYTES: positive(64 * 1024 * 1024),
-  INGEST_LINGER_MS: positive(2),
+  INGEST_LINGER_MS: positive(0),
   INGEST_PRODUCERS: z.coerce.number().int().min(1).max(32).default(4),
   INGEST_MAX_BATCH_BYTES: positive(1024 * 1024),
   INGEST_SEND_TIMEOUT_MS: positive(5_000),

@@ -63,15 +63,15 @@ describe.skipIf(!stackOwned)('Kafka outage', () => {
   });
 
   it('never takes a send for the duplicate of one whose answer was lost', async () => {
-    // A send the broker wrote but never answered (the broker froze): kafkajs fails it after its
-    // retries and rolls the partition's sequence back. A next send of the same size with that
-    // sequence would be acknowledged as the duplicate of the first, and silently dropped.
+    // A send the broker may have written but never answered (the broker froze) fails after its
+    // delivery timeout. Had the next send reused its sequence numbers, the broker would acknowledge
+    // it as the duplicate of the first and drop it: a 202 for data not in Kafka.
     const kafka = new Kafka({ clientId: 'outage-test', brokers: env.KAFKA_BROKERS, requestTimeout: 1_000, logLevel: logLevel.NOTHING });
     const topic = uniqueName('beacons');
     await ensureTopics([{ name: topic, partitions: 1, retentionMs: 3_600_000, key: 'user_id', value: '' }], { kafka, log: silentLog });
     const sink = await createKafkaSink(
-      { topic, producers: 1, compression: 'none', sendTimeoutMs: 500, auditSampleRate: 0, auditMaxPerS: 0 },
-      { kafka, log: silentLog, onAudit: () => {} },
+      { KAFKA_BROKERS: env.KAFKA_BROKERS, topic, producers: 1, compression: 'none', sendTimeoutMs: 500, auditSampleRate: 0, auditMaxPerS: 0 },
+      { log: silentLog, onAudit: () => {} },
     );
     const record = (value: string) => [{ key: 'u', value: Buffer.from(value), events: 1 }];
     try {

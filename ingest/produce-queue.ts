@@ -20,16 +20,22 @@ export function createProduceQueue(config: ProduceQueueConfig, deps: ProduceQueu
   let bytes = 0;
   const sending = new Set<Promise<void>>();
   let timer: NodeJS.Timeout | undefined;
+  let immediate: NodeJS.Immediate | undefined;
 
+  // With no linger, a send takes what arrived in this turn of the event loop, and while every
+  // producer is busy, requests gather for the next send: batches grow with the load by themselves.
   function schedule() {
     if (sending.size >= config.concurrency || pending.length === 0) return;
     if (pendingBytes >= config.maxBatchBytes) void flushOnce();
+    else if (config.lingerMs === 0) immediate ??= setImmediate(() => void flushOnce());
     else timer ??= setTimeout(() => void flushOnce(), config.lingerMs);
   }
 
   async function flushOnce(): Promise<void> {
     clearTimeout(timer);
+    clearImmediate(immediate);
     timer = undefined;
+    immediate = undefined;
     if (sending.size >= config.concurrency || pending.length === 0) return;
     let n = 0;
     let take = 0;

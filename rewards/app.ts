@@ -4,7 +4,8 @@
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createPool } from '../common/sql.js';
-import { createIdempotentProducer, createKafka, watchConsumer, withHeartbeats } from '../common/kafka.js';
+import { createKafka, watchConsumer, withHeartbeats } from '../common/kafka.js';
+import { createProducer } from '../common/kafka-producer.js';
 import type { Logger } from '../common/log.js';
 import type { Stoppable } from '../common/shutdown.js';
 import { payoutOutcomes, queues, type PayoutOutcomeJob, type PayoutRequestJob } from '../schemas/queues.js';
@@ -72,7 +73,7 @@ export async function createRewards(config: RewardsConfig, deps: { log: Logger; 
   outcomeWorker.on('error', (err) => log.warn({ err }, 'queue_error')); // Redis away: BullMQ reconnects
 
   const kafka = createKafka({ ...config, clientId: 'rewards' }, { log });
-  const producer = createIdempotentProducer(kafka, {}, { log });
+  const producer = createProducer({ ...config, clientId: 'rewards' }, { log });
   await producer.connect();
   const consumer = kafka.consumer({
     groupId: config.REWARDS_GROUP, sessionTimeout: config.REWARDS_SESSION_TIMEOUT_MS, heartbeatInterval: HEARTBEAT_MS, allowAutoTopicCreation: false,
@@ -90,7 +91,7 @@ export async function createRewards(config: RewardsConfig, deps: { log: Logger; 
           const messages = batch.messages.slice(start, start + config.REWARDS_BATCH_MAX);
           const read = messages.map((m) => ({ m, r: readEarning(m.value) }));
           const deadLetters = read.flatMap(({ m, r }) => (r.ok ? [] : [deadLetter(m, r.reason, batch)]));
-          if (deadLetters.length > 0) await producer.send({ topic: config.REWARDS_DEADLETTER_TOPIC, messages: deadLetters, acks: -1 });
+          await producer.send([{ topic: config.REWARDS_DEADLETTER_TOPIC, messages: deadLetters }]);
           const done = metrics.batchTimer();
           const posted = await postEarnings(read.flatMap(({ r }) => (r.ok ? [r.earning] : [])));
           done();

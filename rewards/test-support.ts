@@ -8,7 +8,8 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { loadConfig } from '../common/config.js';
-import { createIdempotentProducer, createKafka } from '../common/kafka.js';
+import { createKafka } from '../common/kafka.js';
+import { createProducer } from '../common/kafka-producer.js';
 import { stopAll } from '../common/shutdown.js';
 import { EventType } from '../schemas/beacon-json.js';
 import { pipeline } from '../schemas/gen/messages.js';
@@ -73,7 +74,7 @@ export async function createRewardsWorld(opts: { partitions?: number; env?: Reco
     WECHAT_OAUTH_URL: `http://127.0.0.1:${sandbox.port}`, WECHAT_APPID: 'wxtestapp', WECHAT_APP_SECRET: 'test-secret', ...opts.env,
   };
   const config = loadConfig(rewardsConfig, { ...process.env, ...childEnv });
-  const producer = createIdempotentProducer(kafka, {}, { log: silentLog });
+  const producer = createProducer({ KAFKA_BROKERS: env.KAFKA_BROKERS, clientId: 'rewards-test' }, { log: silentLog });
   await producer.connect();
   const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: null });
   const queue = new Queue(queues.payoutRequests.name, { connection: redis, prefix: queuePrefix });
@@ -83,8 +84,8 @@ export async function createRewardsWorld(opts: { partitions?: number; env?: Reco
 
   const world = {
     db, pool, kafka, topics, sandbox, queue, env: childEnv, config,
-    send: (earnings: TestEarning[]) => producer.send({ topic: topics.earnings, messages: earnings.map(earningRecord), acks: -1 }),
-    sendRaw: (messages: { key: string; value: Buffer }[]) => producer.send({ topic: topics.earnings, messages, acks: -1 }),
+    send: (earnings: TestEarning[]) => producer.send([{ topic: topics.earnings, messages: earnings.map(earningRecord) }]),
+    sendRaw: (messages: { key: string; value: Buffer }[]) => producer.send([{ topic: topics.earnings, messages }]),
 
     async rule(campaignId: string, r: { complete: number; conversion: number; dailyCap?: number; feeBps?: number }) {
       await pool.query('insert into reward_rules (campaign_id, reward_complete_fen, conversion_fen, user_daily_cap_fen, fee_bps, effective_from) values ($1, $2, $3, $4, $5, clock_timestamp())',

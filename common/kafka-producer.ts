@@ -1,0 +1,261 @@
+// The idempotent producer every service writes to Kafka with: acks=all, one send at a time, keys
+// partitioned as the Java client does. A send that fails with a retriable error is resent with the
+// same producer id and sequence numbers until its delivery timeout, so the broker drops what it had
+// already written. A send that still fails gives up that producer id: the next send starts a new one,
+// so no later batch can be taken for a duplicate of a batch whose fate is unknown. It speaks the wire
+// protocol itself (kafka-wire.ts) because kafkajs spent 20-30 µs of CPU per record, more than the
+// collector's whole pipeline per single-event request; consumers and admin stay on kafkajs.
+import { connect, type Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { PipelineError } from './errors.js';
+import {
+  apiKeys, DUPLICATE_SEQUENCE, frame, initProducerIdRequest, kafkaError, metadataRequest, partitionOf, produceRequest,
+  Reader, readInitProducerId, readMetadata, readProduce, recordBatch, type Compression, type PartitionData, type WireRecord, type Writer,
+} from './kafka-wire.js';
+import type { Logger } from './log.js';
+
+export type { Compression } from './kafka-wire.js';
+export interface Message { key: string | Buffer | null; value: Buffer | Uint8Array | string; headers?: Record<string, string> }
+export interface TopicMessages { topic: string; messages: Message[] }
+
+const METADATA_MAX_AGE_MS = 300_000;
+const CONNECT_TIMEOUT_MS = 3_000;
+
+/** One broker connection: framed requests, matched to their answers by correlation id. */
+function createConnection(address: string, clientId: string) {
+  const host = address.slice(0, address.lastIndexOf(':'));
+  const port = Number(address.slice(address.lastIndexOf(':') + 1));
+  const waiting = new Map<number, { resolve(r: Reader): void; reject(e: Error): void }>();
+  let live: { socket: Socket; ready: Promise<void>; drop(err: Error): void } | undefined;
+  let inbox: Buffer = Buffer.alloc(0);
+  let nextId = 0;
+
+  function onData(chunk: Buffer) {
+    inbox = inbox.length ? Buffer.concat([inbox, chunk]) : chunk;
+    while (inbox.length >= 4 && inbox.length >= 4 + inbox.readInt32BE(0)) {
+      const size = inbox.readInt32BE(0);
+      const r = new Reader(inbox.subarray(4, 4 + size));
+      inbox = inbox.subarray(4 + size);
+      const id = r.i32();
+      waiting.get(id)?.resolve(r);
+      waiting.delete(id);
+    }
+  }
+  /** The live socket, or a new one; a socket's failure fails only what was asked on it. */
+  function open() {
+    if (live) return live;
+    const socket = connect({ host, port, noDelay: true, timeout: CONNECT_TIMEOUT_MS });
+    let failConnect!: (err: Error) => void;
+    const ready = new Promise<void>((resolve, reject) => {
+      failConnect = reject;
+      socket.once('connect', () => {
+        socket.setTimeout(0);
+        resolve();
+      });
+    });
+    const conn = {
+      socket, ready,
+      drop(err: Error) {
+        failConnect(err);
+        if (live !== conn) return;
+        live = undefined;
+        inbox = Buffer.alloc(0);
+        socket.destroy();
+        for (const w of waiting.values()) w.reject(err);
+        waiting.clear();
+      },
+    };
+    socket.on('data', onData);
+    socket.on('error', (err) => conn.drop(err));
+    socket.once('timeout', () => conn.drop(new Error(`connecting to ${address} timed out`)));
+    socket.once('close', () => conn.drop(new Error(`connection to ${address} closed`)));
+    return (live = conn);
+  }
+
+  return {
+    async request(apiKey: number, version: number, body: (w: Writer) => void, timeoutMs: number, size?: number): Promise<Reader> {
+      const c = open();
+      await c.ready;
+      const id = (nextId = (nextId + 1) | 0);
+      return new Promise<Reader>((resolve, reject) => {
+        const timer = setTimeout(() => c.drop(new Error(`no answer from ${address} in ${timeoutMs} ms`)), timeoutMs);
+        waiting.set(id, {
+          resolve: (r) => (clearTimeout(timer), resolve(r)),
+          reject: (e) => (clearTimeout(timer), reject(e)),
+        });
+        c.socket.write(frame(apiKey, version, id, clientId, body, size));
+      });
+    },
+    close: () => live?.drop(new Error('connection closed by the producer')),
+  };
+}
+
+type Pending = PartitionData & { topic: string };
+
+const toBuffer = (v: Buffer | Uint8Array | string) =>
+  (typeof v === 'string' ? Buffer.from(v) : Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength));
+
+/** The next sequence number after `n` records, wrapping at 2^31 as the broker does. */
+const advance = (sequence: number, n: number) => (sequence + n) % 2 ** 31;
+
+export function createProducer(
+  config: { KAFKA_BROKERS: string[]; clientId: string; deliveryTimeoutMs?: number; requestTimeoutMs?: number; retryBackoffMs?: number },
+  deps: { log: Logger },
+) {
+  const log = deps.log.child({ mod: 'kafka_producer' });
+  const deliveryTimeoutMs = config.deliveryTimeoutMs ?? 30_000;
+  const requestTimeoutMs = config.requestTimeoutMs ?? 10_000;
+  const backoffMs = config.retryBackoffMs ?? 100;
+  const connections = new Map<string, ReturnType<typeof createConnection>>();
+  const conn = (address: string) => connections.get(address) ?? connections.set(address, createConnection(address, config.clientId)).get(address)!;
+  let brokers = new Map<number, string>();
+  const leaders = new Map<string, { leaders: number[]; at: number }>(); // topic -> leader per partition
+  let producer: { producerId: bigint; producerEpoch: number; sequences: Map<string, number> } | undefined;
+  let roundRobin = 0;
+  let queue: Promise<unknown> = Promise.resolve();
+
+  /** Asks each known broker in turn (bootstrap list first). */
+  async function anyBroker<T>(ask: (c: ReturnType<typeof createConnection>) => Promise<T>): Promise<T> {
+    let last: unknown;
+    for (const address of new Set([...config.KAFKA_BROKERS, ...brokers.values()])) {
+      try {
+        return await ask(conn(address));
+      } catch (err) {
+        last = err;
+      }
+    }
+    throw new PipelineError('kafka_unreachable', `no Kafka broker answered (${(last as Error)?.message})`, { retriable: true, cause: last });
+  }
+
+  async function refreshMetadata(topics: string[], timeoutMs: number): Promise<void> {
+    const meta = await anyBroker(async (c) => readMetadata(await c.request(apiKeys.metadata, 7, metadataRequest(topics), timeoutMs)));
+    brokers = meta.brokers;
+    for (const t of meta.topics) {
+      const { name, retriable } = kafkaError(t.errorCode);
+      if (t.errorCode) throw new PipelineError(name, `metadata of topic ${t.name}: ${name}`, { retriable });
+      leaders.set(t.name, { leaders: t.partitions.sort((a, b) => a.partition - b.partition).map((p) => p.leader), at: Date.now() });
+    }
+  }
+
+  async function ensureProducer(timeoutMs: number) {
+    if (producer) return producer;
+    const r = await anyBroker(async (c) => readInitProducerId(await c.request(apiKeys.initProducerId, 1, initProducerIdRequest, timeoutMs)));
+    if (r.errorCode) {
+      const { name, retriable } = kafkaError(r.errorCode);
+      throw new PipelineError(name, `InitProducerId: ${name}`, { retriable });
+    }
+    return (producer = { producerId: r.producerId, producerEpoch: r.producerEpoch, sequences: new Map() });
+  }
+
+  /** Retries `step` on retriable faults (a broker restarting, a leader moving) until `deadline`. */
+  async function retrying<T>(deadline: number, step: (attempt: number) => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await step(attempt);
+      } catch (err) {
+        const retriable = !(err instanceof PipelineError) || err.retriable;
+        const waitMs = Math.min(backoffMs * 2 ** attempt, 1_000);
+        if (!retriable || Date.now() + waitMs >= deadline) throw err;
+        log.debug({ err, attempt }, 'produce_retry');
+        await sleep(waitMs);
+      }
+    }
+  }
+
+  /** Encodes each partition's records once, with its next sequence numbers: a resend repeats these bytes. */
+  function encode(batches: TopicMessages[], compression: Compression, p: NonNullable<typeof producer>): Pending[] {
+    const byPartition = new Map<string, { topic: string; partition: number; records: WireRecord[] }>();
+    for (const { topic, messages } of batches) {
+      const count = leaders.get(topic)!.leaders.length;
+      for (const m of messages) {
+        const key = m.key === null ? null : toBuffer(m.key);
+        const partition = key ? partitionOf(key, count) : roundRobin++ % count;
+        const tp = `${topic}/${partition}`;
+        let entry = byPartition.get(tp);
+        if (!entry) byPartition.set(tp, (entry = { topic, partition, records: [] }));
+        entry.records.push({ key, value: toBuffer(m.value), headers: m.headers && Object.entries(m.headers).map(([k, v]) => [Buffer.from(k), Buffer.from(v)]) });
+      }
+    }
+    const now = Date.now();
+    return [...byPartition].map(([tp, { topic, partition, records }]) => {
+      const baseSequence = p.sequences.get(tp) ?? 0;
+      p.sequences.set(tp, advance(baseSequence, records.length));
+      return { topic, partition, batch: recordBatch(records, { ...p, baseSequence }, compression, now) };
+    });
+  }
+
+  /** Sends `pending` to the partitions' leaders; returns those to send again. A non-retriable answer throws. */
+  async function produceOnce(pending: Pending[], timeoutMs: number): Promise<Pending[]> {
+    const byLeader = new Map<string, Map<string, Pending[]>>();
+    for (const b of pending) {
+      const address = brokers.get(leaders.get(b.topic)!.leaders[b.partition]!) ?? '';
+      const topics = byLeader.get(address) ?? byLeader.set(address, new Map()).get(address)!;
+      (topics.get(b.topic) ?? topics.set(b.topic, []).get(b.topic)!).push(b);
+    }
+    const again: Pending[] = [];
+    let fault: PipelineError | undefined;
+    await Promise.all([...byLeader].map(async ([address, topics]) => {
+      const sent = [...topics.values()].flat();
+      try {
+        if (!address) throw new Error('a partition has no leader');
+        const size = sent.reduce((n, b) => n + b.batch.length + 8, 64);
+        for (const r of readProduce(await conn(address).request(apiKeys.produce, 7, produceRequest(topics, timeoutMs), timeoutMs, size))) {
+          if (r.errorCode === 0 || r.errorCode === DUPLICATE_SEQUENCE) continue;
+          const { name, retriable } = kafkaError(r.errorCode);
+          if (!retriable) fault ??= new PipelineError(name, `producing to ${r.topic}/${r.partition}: ${name}`, { retriable });
+          again.push(sent.find((b) => b.topic === r.topic && b.partition === r.partition)!);
+        }
+      } catch (err) {
+        again.push(...sent); // no answer: the request may or may not have been written
+        log.debug({ err, address }, 'produce_request_failed');
+      }
+    }));
+    if (fault) throw fault;
+    return again;
+  }
+
+  async function deliver(batches: TopicMessages[], compression: Compression): Promise<void> {
+    if (batches.length === 0) return;
+    const deadline = Date.now() + deliveryTimeoutMs;
+    const attemptMs = () => Math.max(Math.min(deadline - Date.now(), requestTimeoutMs), 1);
+    let pending = await retrying(deadline, async () => {
+      const stale = [...new Set(batches.map((b) => b.topic))].filter((t) => !leaders.has(t) || Date.now() - leaders.get(t)!.at > METADATA_MAX_AGE_MS);
+      if (stale.length) await refreshMetadata(stale, attemptMs());
+      return encode(batches, compression, await ensureProducer(attemptMs()));
+    });
+    try {
+      await retrying(deadline, async (attempt) => {
+        if (attempt > 0) await refreshMetadata([...new Set(pending.map((b) => b.topic))], attemptMs());
+        pending = await produceOnce(pending, attemptMs());
+        if (pending.length) throw new PipelineError('kafka_send_timeout', `${pending.length} partition batches not acknowledged in ${deliveryTimeoutMs} ms`, { retriable: true });
+      });
+    } catch (err) {
+      producer = undefined; // the failed batches' fate is unknown: never reuse their sequence numbers
+      throw err;
+    }
+  }
+
+  return {
+    /** Connects, gets a producer id, and reads the metadata of `topics` (an error if one is missing). */
+    connect: (topics: string[] = []) => {
+      const run = queue.then(async () => {
+        await ensureProducer(deliveryTimeoutMs);
+        if (topics.length) await refreshMetadata(topics, deliveryTimeoutMs);
+      });
+      queue = run.catch(() => {});
+      return run;
+    },
+    /** Resolves once every message is acknowledged by all in-sync replicas; sends run one at a time. */
+    send(batches: TopicMessages[], opts: { compression?: Compression } = {}): Promise<void> {
+      const run = queue.then(() => deliver(batches.filter((b) => b.messages.length > 0), opts.compression ?? 'none'));
+      queue = run.catch(() => {});
+      return run;
+    },
+    async disconnect(): Promise<void> {
+      await queue;
+      for (const c of connections.values()) c.close();
+      connections.clear();
+    },
+  };
+}
+export type Producer = ReturnType<typeof createProducer>;
