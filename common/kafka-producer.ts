@@ -76,9 +76,15 @@ function createConnection(address: string, clientId: string) {
     async request(apiKey: number, version: number, body: (w: Writer) => void, timeoutMs: number, size?: number): Promise<Reader> {
       const c = open();
       await c.ready;
+      if (live !== c) throw new Error(`connection to ${address} lost`);
       const id = (nextId = (nextId + 1) | 0);
       return new Promise<Reader>((resolve, reject) => {
-        const timer = setTimeout(() => c.drop(new Error(`no answer from ${address} in ${timeoutMs} ms`)), timeoutMs);
+        const timer = setTimeout(() => {
+          const err = new Error(`no answer from ${address} in ${timeoutMs} ms`);
+          waiting.delete(id);
+          reject(err);
+          c.drop(err); // a late answer must not be read as the answer to a later request
+        }, timeoutMs);
         waiting.set(id, {
           resolve: (r) => (clearTimeout(timer), resolve(r)),
           reject: (e) => (clearTimeout(timer), reject(e)),
@@ -199,11 +205,13 @@ export function createProducer(
       try {
         if (!address) throw new Error('a partition has no leader');
         const size = sent.reduce((n, b) => n + b.batch.length + 8, 64);
-        for (const r of readProduce(await conn(address).request(apiKeys.produce, 7, produceRequest(topics, timeoutMs), timeoutMs, size))) {
-          if (r.errorCode === 0 || r.errorCode === DUPLICATE_SEQUENCE) continue;
-          const { name, retriable } = kafkaError(r.errorCode);
-          if (!retriable) fault ??= new PipelineError(name, `producing to ${r.topic}/${r.partition}: ${name}`, { retriable });
-          again.push(sent.find((b) => b.topic === r.topic && b.partition === r.partition)!);
+        const answers = readProduce(await conn(address).request(apiKeys.produce, 7, produceRequest(topics, timeoutMs), timeoutMs, size));
+        for (const b of sent) {
+          const errorCode = answers.find((r) => r.topic === b.topic && r.partition === b.partition)?.errorCode ?? -1;
+          if (errorCode === 0 || errorCode === DUPLICATE_SEQUENCE) continue;
+          const { name, retriable } = kafkaError(errorCode);
+          if (!retriable) fault ??= new PipelineError(name, `producing to ${b.topic}/${b.partition}: ${name}`, { retriable });
+          again.push(b);
         }
       } catch (err) {
         again.push(...sent); // no answer: the request may or may not have been written
@@ -238,10 +246,11 @@ export function createProducer(
   return {
     /** Connects, gets a producer id, and reads the metadata of `topics` (an error if one is missing). */
     connect: (topics: string[] = []) => {
-      const run = queue.then(async () => {
-        await ensureProducer(deliveryTimeoutMs);
-        if (topics.length) await refreshMetadata(topics, deliveryTimeoutMs);
-      });
+      const deadline = Date.now() + deliveryTimeoutMs;
+      const run = queue.then(() => retrying(deadline, async () => {
+        await ensureProducer(Math.max(deadline - Date.now(), 1));
+        if (topics.length) await refreshMetadata(topics, Math.max(deadline - Date.now(), 1));
+      }));
       queue = run.catch(() => {});
       return run;
     },

@@ -245,7 +245,9 @@ export const kafkaErrors: Record<number, { name: string; retriable: boolean }> =
   7: { name: 'request_timed_out', retriable: true },
   10: { name: 'message_too_large', retriable: false },
   13: { name: 'network_exception', retriable: true },
+  14: { name: 'coordinator_load_in_progress', retriable: true }, // a fresh broker loading its producer state
   15: { name: 'coordinator_not_available', retriable: true },
+  16: { name: 'not_coordinator', retriable: true },
   19: { name: 'not_enough_replicas', retriable: true },
   20: { name: 'not_enough_replicas_after_append', retriable: true },
   29: { name: 'topic_authorization_failed', retriable: false },

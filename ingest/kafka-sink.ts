@@ -22,7 +22,10 @@ export async function createKafkaSink(
   let healthy = false;
   let probing: NodeJS.Timeout | undefined;
 
+  let probeRunning = false;
   async function probe(): Promise<void> {
+    if (probeRunning) return; // a frozen broker makes a probe last its whole timeout
+    probeRunning = true;
     try {
       await Promise.all(producers.map((p) => p.connect([config.topic])));
       if (!healthy) log.info('broker_available');
@@ -31,6 +34,8 @@ export async function createKafkaSink(
       probing = undefined;
     } catch (err) {
       log.debug({ err }, 'broker_probe_failed');
+    } finally {
+      probeRunning = false;
     }
   }
   function markDown(err: unknown) {
