@@ -1,4 +1,5 @@
-// The attribution state in the real Redis: touch sets stay bounded however regular the event times.
+// The attribution state in the real Redis: touch sets stay bounded however regular the event times,
+// and claims keep the first value.
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -28,5 +29,16 @@ describe('touch sets', () => {
     const members = await redis.zrange(prefix + key, 0, -1);
     expect(members.length).toBeLessThan(TOUCHES_KEPT + 16);
     expect(members.at(-1)).toContain(ids.at(-1));
+  });
+});
+
+describe('claims', () => {
+  it('claim each event once, answer with what an earlier claim holds, and outlive a flushed script cache', async () => {
+    const state = createRedisState({ prefix, claimTtlMs: 60_000 }, { redis });
+    expect(await state.claim([{ id: 'a', value: 'p:1' }, { id: 'b', value: 'p:2' }])).toEqual(['', '']);
+    await redis.script('FLUSH'); // as after a Redis restart: the next call loads the script again
+    expect(await state.claim([{ id: 'a', value: 'p:3' }, { id: 'c', value: 'p:4' }])).toEqual(['p:1', '']);
+    expect(await redis.get(`${prefix}c:a`)).toBe('p:1');
+    expect(await redis.pttl(`${prefix}c:c`)).toBeGreaterThan(50_000);
   });
 });

@@ -1,15 +1,33 @@
 // The attribution state and event claims in Redis (layout: state.ts). Redis keeps them across
 // restarts and shares them between aggregator processes, so a partition can move to another process
 // and carry on; every key expires with its window.
-// A claim is one `SET c:<event_id> <value> PX <window> NX GET`: the answer is the value that was
-// there (null when this call claimed it). State writes are idempotent (the same member, the same id,
-// the same click), so they are applied after the claims, for new and redelivered events alike: a
-// crash between the two is repaired by the redelivery.
+// A batch's claims are one script (lua/claim.lua: `SET c:<event_id> <value> PX <window> NX GET` per
+// event), and so are its state writes (lua/apply.lua): one command per batch, not one per event,
+// whose client-side cost was most of the aggregator's. State writes are idempotent (the same member,
+// the same id, the same click), so they are applied after the claims, for new and redelivered events
+// alike: a crash between the two is repaired by the redelivery.
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { Needs } from './process-batch.js';
 import { decodeTouch, encodeTouch, TOUCHES_KEPT, type Snapshot, type StateWrite } from './state.js';
 
 const TRIM_EVERY = 16; // trim a touch set on about one write in 16 (a last hex digit 0): trimming on each would double the cost
+const script = (name: string) => {
+  const lua = readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
+  return { lua, sha: createHash('sha1').update(lua).digest('hex') };
+};
+const scripts = { claim: script('claim'), apply: script('apply') };
+
+/** Runs a script by its SHA-1, and by its text when Redis does not know it (after a restart). */
+async function run(redis: Redis, s: { lua: string; sha: string }, keys: string[], args: (string | number)[]): Promise<unknown> {
+  try {
+    return await redis.evalsha(s.sha, keys.length, ...keys, ...args);
+  } catch (err) {
+    if ((err as Error).message.split(' ', 1)[0] !== 'NOSCRIPT') throw err; // Redis errors start with their code
+    return redis.eval(s.lua, keys.length, ...keys, ...args);
+  }
+}
 
 export function createRedisState(config: { prefix: string; claimTtlMs: number }, deps: { redis: Redis }) {
   const { redis } = deps;
@@ -55,12 +73,11 @@ export function createRedisState(config: { prefix: string; claimTtlMs: number },
 
     /** Claims each event unless claimed; returns, per claim, the value already there ('' if none). */
     async claim(claims: { id: string; value: string }[]): Promise<string[]> {
-      const tx = redis.pipeline();
-      for (const c of claims) tx.set(claimKey(c.id), c.value, 'PX', config.claimTtlMs, 'NX', 'GET');
-      return (await exec(tx)).map((v) => (v as string | null) ?? '');
+      if (claims.length === 0) return [];
+      return (await run(redis, scripts.claim, claims.map((c) => claimKey(c.id)), [config.claimTtlMs, ...claims.map((c) => c.value)])) as string[];
     },
 
-    /** Applies state writes, one command per key for all the members it gets. */
+    /** Applies state writes, one entry per key for all the members it gets (layout: lua/apply.lua). */
     async apply(writes: StateWrite[]): Promise<void> {
       const byKey = new Map<string, StateWrite[]>();
       for (const w of writes) {
@@ -69,29 +86,28 @@ export function createRedisState(config: { prefix: string; claimTtlMs: number },
         else byKey.set(w.key, [w]);
       }
       if (byKey.size === 0) return;
-      const tx = redis.pipeline();
+      const keys: string[] = [];
+      const args: (string | number)[] = [TOUCHES_KEPT];
       for (const [key, ws] of byKey) {
         const first = ws[0]!;
+        keys.push(p + key);
         if (first.op === 'touch') {
           const touches = ws.flatMap((w) => (w.op === 'touch' ? [w.touch] : []));
-          tx.zadd(p + key, ...touches.flatMap((t) => [t.time, encodeTouch(t)]));
           const newest = Math.max(...touches.map((t) => t.time));
           // Which writes trim is chosen by event id (random hex digits), not by time: timestamps are
           // often round (whole seconds, fixed steps), and a choice by time would then trim never.
           const last = touches.at(-1)!.id;
-          if (last.charCodeAt(last.length - 1) % TRIM_EVERY === 0) {
-            tx.zremrangebyscore(p + key, '-inf', `(${newest - first.ttlMs}`);
-            tx.zremrangebyrank(p + key, 0, -(TOUCHES_KEPT + 1));
-          }
-          tx.pexpire(p + key, first.ttlMs);
+          const trim = last.charCodeAt(last.length - 1) % TRIM_EVERY === 0;
+          args.push('touch', first.ttlMs, trim ? newest - first.ttlMs : '', touches.length);
+          for (const t of touches) args.push(t.time, encodeTouch(t));
         } else if (first.op === 'click') {
-          tx.set(p + key, `${first.touch.time} ${encodeTouch(first.touch)}`, 'PX', first.ttlMs);
+          args.push('click', first.ttlMs, `${first.touch.time} ${encodeTouch(first.touch)}`);
         } else {
-          tx.sadd(p + key, ...ws.flatMap((w) => (w.op === 'flood' ? [w.id] : [])));
-          tx.pexpire(p + key, first.ttlMs);
+          const ids = ws.flatMap((w) => (w.op === 'flood' ? [w.id] : []));
+          args.push('flood', first.ttlMs, ids.length, ...ids);
         }
       }
-      await exec(tx);
+      await run(redis, scripts.apply, keys, args);
     },
   };
 }
