@@ -2,10 +2,10 @@
 // restarts and shares them between aggregator processes, so a partition can move to another process
 // and carry on; every key expires with its window.
 // A batch's claims are one script (lua/claim.lua: `SET c:<event_id> <value> PX <window> NX GET` per
-// event), and so are its state writes (lua/apply.lua): one command per batch, not one per event,
-// whose client-side cost was most of the aggregator's. State writes are idempotent (the same member,
-// the same id, the same click), so they are applied after the claims, for new and redelivered events
-// alike: a crash between the two is repaired by the redelivery.
+// event), and so are its state writes (lua/apply.lua): one command per batch rather than one per
+// event, as each ioredis command costs microseconds of CPU. State writes are idempotent (the same
+// member, the same id, the same click), so they are applied after the claims, for new and
+// redelivered events alike: a crash between the two is repaired by the redelivery.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
