@@ -10,7 +10,7 @@ import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PipelineError } from './errors.js';
 import {
-  apiKeys, DUPLICATE_SEQUENCE, frame, initProducerIdRequest, kafkaError, metadataRequest, partitionOf, produceRequest,
+  apiKeys, DUPLICATE_SEQUENCE, frame, initProducerIdRequest, kafkaFault, metadataRequest, partitionOf, produceRequest,
   Reader, readInitProducerId, readMetadata, readProduce, recordBatch, type Compression, type PartitionData, type WireRecord, type Writer,
 } from './kafka-wire.js';
 import type { Logger } from './log.js';
@@ -120,6 +120,14 @@ export function createProducer(
   let producer: { producerId: bigint; producerEpoch: number; sequences: Map<string, number> } | undefined;
   let roundRobin = 0;
   let queue: Promise<unknown> = Promise.resolve();
+  /** Runs `work` after everything asked before it: one request to the brokers at a time. */
+  function serially<T>(work: () => Promise<T>): Promise<T> {
+    const run = queue.then(work);
+    queue = run.catch(() => {});
+    return run;
+  }
+  /** How long one request may take: the request timeout, within what is left before `deadline`. */
+  const attemptMs = (deadline: number) => Math.max(Math.min(deadline - Date.now(), requestTimeoutMs), 1);
 
   /** Asks each known broker in turn (bootstrap list first). */
   async function anyBroker<T>(ask: (c: ReturnType<typeof createConnection>) => Promise<T>): Promise<T> {
@@ -138,8 +146,7 @@ export function createProducer(
     const meta = await anyBroker(async (c) => readMetadata(await c.request(apiKeys.metadata, 7, metadataRequest(topics), timeoutMs)));
     brokers = meta.brokers;
     for (const t of meta.topics) {
-      const { name, retriable } = kafkaError(t.errorCode);
-      if (t.errorCode) throw new PipelineError(name, `metadata of topic ${t.name}: ${name}`, { retriable });
+      if (t.errorCode) throw kafkaFault(t.errorCode, `metadata of topic ${t.name}`);
       leaders.set(t.name, { leaders: t.partitions.sort((a, b) => a.partition - b.partition).map((p) => p.leader), at: Date.now() });
     }
   }
@@ -147,10 +154,7 @@ export function createProducer(
   async function ensureProducer(timeoutMs: number) {
     if (producer) return producer;
     const r = await anyBroker(async (c) => readInitProducerId(await c.request(apiKeys.initProducerId, 1, initProducerIdRequest, timeoutMs)));
-    if (r.errorCode) {
-      const { name, retriable } = kafkaError(r.errorCode);
-      throw new PipelineError(name, `InitProducerId: ${name}`, { retriable });
-    }
+    if (r.errorCode) throw kafkaFault(r.errorCode, 'InitProducerId');
     return (producer = { producerId: r.producerId, producerEpoch: r.producerEpoch, sequences: new Map() });
   }
 
@@ -210,8 +214,8 @@ export function createProducer(
         for (const b of sent) {
           const errorCode = answers.find((r) => r.topic === b.topic && r.partition === b.partition)?.errorCode ?? -1;
           if (errorCode === 0 || errorCode === DUPLICATE_SEQUENCE) continue;
-          const { name, retriable } = kafkaError(errorCode);
-          if (!retriable) fault ??= new PipelineError(name, `producing to ${b.topic}/${b.partition}: ${name}`, { retriable });
+          const answer = kafkaFault(errorCode, `producing to ${b.topic}/${b.partition}`);
+          if (!answer.retriable) fault ??= answer;
           again.push(b);
         }
       } catch (err) {
@@ -226,16 +230,15 @@ export function createProducer(
   async function deliver(batches: TopicMessages[], compression: Compression): Promise<void> {
     if (batches.length === 0) return;
     const deadline = Date.now() + deliveryTimeoutMs;
-    const attemptMs = () => Math.max(Math.min(deadline - Date.now(), requestTimeoutMs), 1);
     let pending = await retrying(deadline, async () => {
       const stale = [...new Set(batches.map((b) => b.topic))].filter((t) => !leaders.has(t) || Date.now() - leaders.get(t)!.at > METADATA_MAX_AGE_MS);
-      if (stale.length) await refreshMetadata(stale, attemptMs());
-      return encode(batches, compression, await ensureProducer(attemptMs()));
+      if (stale.length) await refreshMetadata(stale, attemptMs(deadline));
+      return encode(batches, compression, await ensureProducer(attemptMs(deadline)));
     });
     try {
       await retrying(deadline, async (attempt) => {
-        if (attempt > 0) await refreshMetadata([...new Set(pending.map((b) => b.topic))], attemptMs());
-        pending = await produceOnce(pending, attemptMs());
+        if (attempt > 0) await refreshMetadata([...new Set(pending.map((b) => b.topic))], attemptMs(deadline));
+        pending = await produceOnce(pending, attemptMs(deadline));
         if (pending.length) throw new PipelineError('kafka_send_timeout', `${pending.length} partition batches not acknowledged in ${deliveryTimeoutMs} ms`, { retriable: true });
       });
     } catch (err) {
@@ -246,21 +249,16 @@ export function createProducer(
 
   return {
     /** Connects, gets a producer id, and reads the metadata of `topics` (an error if one is missing). */
-    connect: (topics: string[] = []) => {
+    connect: (topics: string[] = []) => serially(() => {
       const deadline = Date.now() + deliveryTimeoutMs;
-      const run = queue.then(() => retrying(deadline, async () => {
-        await ensureProducer(Math.max(deadline - Date.now(), 1));
-        if (topics.length) await refreshMetadata(topics, Math.max(deadline - Date.now(), 1));
-      }));
-      queue = run.catch(() => {});
-      return run;
-    },
+      return retrying(deadline, async () => {
+        await ensureProducer(attemptMs(deadline));
+        if (topics.length) await refreshMetadata(topics, attemptMs(deadline));
+      });
+    }),
     /** Resolves once every message is acknowledged by all in-sync replicas; sends run one at a time. */
-    send(batches: TopicMessages[], opts: { compression?: Compression } = {}): Promise<void> {
-      const run = queue.then(() => deliver(batches.filter((b) => b.messages.length > 0), opts.compression ?? 'none'));
-      queue = run.catch(() => {});
-      return run;
-    },
+    send: (batches: TopicMessages[], opts: { compression?: Compression } = {}): Promise<void> =>
+      serially(() => deliver(batches.filter((b) => b.messages.length > 0), opts.compression ?? 'none')),
     async disconnect(): Promise<void> {
       await queue;
       for (const c of connections.values()) c.close();

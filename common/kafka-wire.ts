@@ -3,6 +3,7 @@
 // record batches (magic 2) with their CRC-32C, and the Java client's murmur2 partitioner.
 import { gzipSync } from 'node:zlib';
 import { compressSync } from 'snappy';
+import { PipelineError } from './errors.js';
 
 export const apiKeys = { produce: 0, metadata: 3, initProducerId: 22 } as const;
 
@@ -236,7 +237,7 @@ export function readInitProducerId(r: Reader) {
 }
 
 /** The broker error codes a producer meets; anything else is not retriable. */
-export const kafkaErrors: Record<number, { name: string; retriable: boolean }> = {
+const kafkaErrors: Record<number, { name: string; retriable: boolean }> = {
   [-1]: { name: 'unknown_server_error', retriable: false },
   2: { name: 'corrupt_message', retriable: false },
   3: { name: 'unknown_topic_or_partition', retriable: true },
@@ -259,4 +260,8 @@ export const kafkaErrors: Record<number, { name: string; retriable: boolean }> =
   87: { name: 'invalid_record', retriable: false },
 };
 export const DUPLICATE_SEQUENCE = 46;
-export const kafkaError = (code: number) => kafkaErrors[code] ?? { name: `kafka_error_${code}`, retriable: false };
+/** A broker's error code as a fault, named after the code, with whether the same request may succeed later. */
+export function kafkaFault(code: number, where: string): PipelineError {
+  const { name, retriable } = kafkaErrors[code] ?? { name: `kafka_error_${code}`, retriable: false };
+  return new PipelineError(name, `${where}: ${name}`, { retriable });
+}
