@@ -1,12 +1,13 @@
 // Posts a batch of verified earnings in one unit of work: lock what the batch could overdraw (the
 // campaign budgets) and the balances the threshold reads (linked users'), skip earnings already
 // recorded (a replay), decide the rest, trigger threshold payouts, and write transfers, earning
-// records and payout requests together. Batching is the answer to the hot campaign budget: its row
-// is locked and updated once per batch, not once per earning; and the other users' balances, which
-// an earning only adds to, are never locked at all, only updated.
+// records and payout requests together. The batch's earnings are paid by one ledger transaction
+// (earnings.ts `batchTransfer`). Batching is the answer to the hot campaign budget: its row is
+// locked, updated and posted to once per batch, not once per earning; and the other users' balances,
+// which an earning only adds to, are never locked at all, only updated.
 import type pg from 'pg';
 import { loadSql } from '../common/sql.js';
-import { decideEarnings, dailyKey, capDay, type Earning, type EarningRecord, type RewardRule } from './earnings.js';
+import { batchTransfer, decideEarnings, dailyKey, capDay, type Earning, type EarningRecord, type RewardRule } from './earnings.js';
 import { fen, planTransfers, type Fen } from './ledger.js';
 import type { PgLedger } from './ledger-pg.js';
 import { payoutTransfer, thresholdRequests, userAccount, type PayoutRequest } from './payout-requests.js';
@@ -42,7 +43,7 @@ export async function insertPayouts(db: pg.ClientBase, payouts: PayoutRequest[])
   ]);
 }
 
-async function insertEarnings(db: pg.ClientBase, records: EarningRecord[], ids: Map<string, string>): Promise<void> {
+async function insertEarnings(db: pg.ClientBase, records: EarningRecord[], transactionId: string | undefined): Promise<void> {
   if (records.length === 0) return;
   const col = <T>(f: (r: EarningRecord) => T) => records.map(f);
   await db.query(sql['insert-earnings'], [
@@ -50,7 +51,7 @@ async function insertEarnings(db: pg.ClientBase, records: EarningRecord[], ids: 
     col((r) => r.earning.campaignId), col((r) => r.earning.type), col((r) => r.earning.eventTime), col((r) => r.earning.verifiedAt),
     col((r) => r.day), col((r) => r.outcome.status), col((r) => (r.outcome.status === 'refused' ? r.outcome.reason : '')),
     col((r) => r.amountFen.toString()), col((r) => r.feeFen.toString()),
-    col((r) => (r.outcome.status === 'posted' ? ids.get(r.outcome.transfer.key)! : null)),
+    col((r) => (r.outcome.status === 'posted' ? transactionId! : null)),
   ]);
 }
 
@@ -89,7 +90,7 @@ export function createEarningsPoster(config: { thresholdFen: Fen; currency: stri
     const daily = new Map(totals.map((r) => [dailyKey(r.user_id, r.campaign_id, r.day), BigInt(r.total_fen)]));
 
     const records = decideEarnings(fresh, { rules: (c) => rules.get(c) ?? [], accounts, daily, existing: new Map() });
-    const transfers = records.flatMap((r) => (r.outcome.status === 'posted' ? [r.outcome.transfer] : []));
+    const paid = batchTransfer(records);
     const paidUsers = records.filter((r) => r.outcome.status === 'posted').map((r) => r.earning.userId);
     const payouts = thresholdRequests(paidUsers, { accounts, linked, thresholdFen: config.thresholdFen, currency: config.currency });
     const holds = payouts.map((p) => payoutTransfer(p, 'hold'));
@@ -97,8 +98,8 @@ export function createEarningsPoster(config: { thresholdFen: Fen; currency: stri
       throw new Error('a threshold hold was refused, though computed from the balance it holds');
     }
 
-    await tx.write([...transfers, ...holds], late, async (ids) => {
-      await insertEarnings(tx.db, records, ids);
+    await tx.write([...(paid ? [paid] : []), ...holds], late, async (ids) => {
+      await insertEarnings(tx.db, records, paid && ids.get(paid.key));
       await insertPayouts(tx.db, payouts);
     });
     return { records, payouts, replayed: batch.length - fresh.length };

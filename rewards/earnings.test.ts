@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { capDay, decideEarnings, earningTransfer, ruleAt, type Earning, type RewardRule } from './earnings.js';
+import { batchTransfer, capDay, decideEarnings, earningTransfer, ruleAt, type Earning, type RewardRule } from './earnings.js';
 import { accountKey, balanceOf, fen, type Account } from './ledger.js';
 
 const T0 = Date.UTC(2026, 10, 20, 12);
@@ -19,7 +19,7 @@ function decide(earnings: Earning[], rules: RewardRule[], budgetFen: bigint) {
   accounts.get(accountKey({ type: 'campaign_budget', owner: 'c1', currency: 'CNY' }))!.credits = budgetFen;
   const records = decideEarnings(earnings, { rules: () => rules, accounts, daily: new Map(), existing: new Map() });
   const balance = (type: Account['type'], owner: string) => balanceOf(accounts.get(accountKey({ type, owner, currency: 'CNY' }))!);
-  return { outcomes: records.map((r) => (r.outcome.status === 'posted' ? `posted ${r.amountFen}+${r.feeFen}` : r.outcome.reason)), balance };
+  return { records, outcomes: records.map((r) => (r.outcome.status === 'posted' ? `posted ${r.amountFen}+${r.feeFen}` : r.outcome.reason)), balance };
 }
 
 describe('decideEarnings', () => {
@@ -49,5 +49,19 @@ describe('decideEarnings', () => {
     expect(capDay(Date.UTC(2026, 0, 1, 15, 59))).toBe('2026-01-01');
     expect(capDay(Date.UTC(2026, 0, 1, 16, 0))).toBe('2026-01-02');
     expect(ruleAt([], T0)).toBeUndefined();
+  });
+
+  it('pays a batch with one transfer: a reward posting per earning, budgets and fees summed', () => {
+    const earnings = [earning(), earning({ userId: 'u2' }), earning({ type: 'CONVERSION' }), earning({ userId: 'u3' })];
+    const { records } = decide(earnings, [rule({ userDailyCapFen: null })], 132n);
+    const t = batchTransfer(records)!;
+    const postings = t.postings.map((p) => `${p.side} ${p.account.type}/${p.account.owner} ${p.amount}${p.reference ? ` ${p.reference}` : ''}`);
+    expect(postings).toEqual([
+      'debit campaign_budget/c1 132', 'credit platform_revenue/ 12',
+      `credit user_available/u1 10 ${earnings[0]!.earningId}`, `credit user_available/u2 10 ${earnings[1]!.earningId}`,
+      `credit user_available/u1 100 ${earnings[2]!.earningId}`, // the fourth: budget_exhausted
+    ]);
+    expect(t.key).toBe(batchTransfer([...records].reverse())!.key); // the batch's earnings, in any order
+    expect(batchTransfer(records.slice(3))).toBeUndefined();
   });
 });

@@ -1,7 +1,8 @@
 // What a verified earning is worth and whether it may be paid (pure). An earning uses its campaign's
 // rule in effect when it was verified; it is refused, never partly paid, when there is no reward,
 // when it would pass the user's daily cap, or when the campaign's budget cannot cover it.
-import { fen, planTransfers, type Account, type Existing, type Fen, type Transfer } from './ledger.js';
+import { hash as cryptoHash } from 'node:crypto';
+import { accountKey, fen, planTransfers, type Account, type Existing, type Fen, type Posting, type Transfer } from './ledger.js';
 
 export type EarningType = 'REWARD_COMPLETE' | 'CONVERSION';
 
@@ -36,14 +37,44 @@ export function ruleAt(rules: readonly RewardRule[], at: number): RewardRule | u
 
 export const dailyKey = (userId: string, campaignId: string, day: string) => `${userId}\u0000${campaignId}\u0000${day}`;
 
-/** The transfer that pays an earning: the campaign's budget pays the user's reward and the platform's fee. */
+/**
+ * What pays an earning: the campaign's budget pays the user's reward and the platform's fee. It is
+ * planned on its own, and written as part of its batch's transfer (`batchTransfer`).
+ */
 export function earningTransfer(e: Earning, currency: string, amountFen: Fen, feeFen: Fen): Transfer {
-  const postings: Transfer['postings'] = [
+  const postings: Posting[] = [
     { account: { type: 'campaign_budget', owner: e.campaignId, currency }, side: 'debit', amount: fen(amountFen + feeFen) },
-    { account: { type: 'user_available', owner: e.userId, currency }, side: 'credit', amount: amountFen },
+    { account: { type: 'user_available', owner: e.userId, currency }, side: 'credit', amount: amountFen, reference: e.earningId },
   ];
   if (feeFen > 0n) postings.push({ account: { type: 'platform_revenue', owner: '', currency }, side: 'credit', amount: feeFen });
   return { key: `earning:${e.earningId}`, kind: 'earning', reference: e.earningId, postings };
+}
+
+/**
+ * The one transfer that pays a batch's posted earnings. Each user's reward stays a posting of its
+ * own, naming its earning; the budgets' debits and the platform's fees are summed per account. So
+ * an earning costs the journal one posting, not three postings and a transaction. The key follows
+ * from the batch's earning ids, so the same batch posted twice is one transfer.
+ */
+export function batchTransfer(records: EarningRecord[]): Transfer | undefined {
+  const summed = new Map<string, Posting>();
+  const rewards: Posting[] = [];
+  const ids: string[] = [];
+  for (const r of records) {
+    if (r.outcome.status !== 'posted') continue;
+    ids.push(r.earning.earningId);
+    for (const p of r.outcome.transfer.postings) {
+      if (p.reference !== undefined) {
+        rewards.push(p);
+        continue;
+      }
+      const key = `${accountKey(p.account)} ${p.side}`;
+      const sum = summed.get(key);
+      summed.set(key, sum ? { ...sum, amount: fen(sum.amount + p.amount) } : p);
+    }
+  }
+  if (ids.length === 0) return undefined;
+  return { key: `earnings:${cryptoHash('sha256', ids.sort().join(' '), 'hex')}`, kind: 'earning', reference: '', postings: [...summed.values(), ...rewards] };
 }
 
 /** Advertiser money into a campaign's budget; `reference` (e.g. the advertiser's payment id) keys it. */

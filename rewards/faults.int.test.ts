@@ -19,9 +19,9 @@ async function scenario(w: RewardsWorld) {
 }
 
 async function expectExactlyOnce(w: RewardsWorld, earnings: number) {
-  const { rows: [r] } = await w.pool.query<{ posted: string; credited: string; transactions: string }>(
-    "select count(*) filter (where status = 'posted') as posted, (select sum(credits - debits) from accounts where type = 'user_available') as credited, (select count(*) from transactions where kind = 'earning') as transactions from earnings");
-  expect(r).toEqual({ posted: String(earnings), credited: String(earnings * 10), transactions: String(earnings) });
+  const { rows: [r] } = await w.pool.query<{ posted: string; credited: string; rewards: string }>(
+    "select count(*) filter (where status = 'posted') as posted, (select sum(credits - debits) from accounts where type = 'user_available') as credited, (select count(*) from postings where reference is not null) as rewards from earnings");
+  expect(r).toEqual({ posted: String(earnings), credited: String(earnings * 10), rewards: String(earnings) });
   expect(await w.audit()).toEqual([]);
 }
 

@@ -95,6 +95,7 @@ async function write(
     created.map((t) => t.key), created.map((t) => t.kind), created.map((t) => t.reference), created.map(contentHash),
     postings.map((x) => x.key), postings.map((x) => accountIds.get(accountKey(x.p.account))!), postings.map((x) => x.p.account.currency),
     postings.map((x) => (x.p.side === 'debit' ? x.p.amount : 0n).toString()), postings.map((x) => (x.p.side === 'credit' ? x.p.amount : 0n).toString()),
+    postings.map((x) => x.p.reference ?? null),
   ]);
   const ids = new Map(rows.map((r) => [r.idempotency_key, r.transaction_id]));
   await beforeLate?.(ids);

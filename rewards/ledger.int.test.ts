@@ -2,6 +2,7 @@
 // sequences (earn, replay, rule change, fund, withdraw, settle, release, several at once) that check
 // every money invariant after every step. LEDGER_RUNS sets the number of runs (1,000 in long mode).
 import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -64,6 +65,13 @@ describe('the audit', () => {
       expect(failed.status).toBe(1);
       expect(failed.stdout).toMatch(/FAIL balances-match-journal/);
       expect(failed.stdout).toMatch(/FAIL ledger-zero-sum/);
+      expect(failed.stdout).toMatch(/ok {3}earnings-credited-once/);
+      // A reward that no earning record names: money credited outside the rewards flow.
+      await createPgLedger({ pool: db }).post([{ key: 'stray', kind: 'earning', reference: '', postings: [
+        { account: { type: 'campaign_budget', owner: 'c', currency: 'CNY' }, side: 'debit', amount: fen(5) },
+        { account: { type: 'user_available', owner: 'u', currency: 'CNY' }, side: 'credit', amount: fen(5), reference: randomUUID() },
+      ] }]);
+      expect(runAudit().stdout).toMatch(/FAIL earnings-credited-once/);
       await db.end();
     } finally {
       await scratch.drop();

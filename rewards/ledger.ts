@@ -33,8 +33,9 @@ export function balanceOf(a: Pick<Account, 'type' | 'debits' | 'credits'>): bigi
 }
 
 export type Kind = 'fund' | 'earning' | 'hold' | 'settle' | 'release' | 'reversal' | 'correction';
-export interface Posting { account: AccountRef; side: 'debit' | 'credit'; amount: Fen }
-/** `key` is the client-chosen idempotency key; `reference` names what it is about (earning, payout). */
+/** `reference` names what the posting is about when its transfer covers several things (an earning of a batch). */
+export interface Posting { account: AccountRef; side: 'debit' | 'credit'; amount: Fen; reference?: string }
+/** `key` is the client-chosen idempotency key; `reference` names what it is about (payout, funding). */
 export interface Transfer { key: string; kind: Kind; reference: string; postings: Posting[] }
 
 export type TransferResult =
@@ -50,7 +51,8 @@ const hashes = new WeakMap<Transfer, Buffer>(); // planned, then written: hashed
 export function contentHash(t: Transfer): Buffer {
   let hash = hashes.get(t);
   if (!hash) {
-    const postings = t.postings.map((p) => `${accountKey(p.account)} ${p.side} ${p.amount}`);
+    // A reference is added only where there is one, so the hashes of transfers without stay as they were.
+    const postings = t.postings.map((p) => `${accountKey(p.account)} ${p.side} ${p.amount}${p.reference === undefined ? '' : ` ${p.reference}`}`);
     hash = cryptoHash('sha256', JSON.stringify([t.kind, t.reference, postings]), 'buffer');
     hashes.set(t, hash);
   }
@@ -82,9 +84,8 @@ const canOverdraw = (p: Posting) => accountTypes[p.account.type].noOverdraft && 
  */
 export function planTransfers(transfers: Transfer[], state: { accounts: Map<string, Account>; existing: Map<string, Existing> }): TransferResult[] {
   return transfers.map((t): TransferResult => {
-    const hash = contentHash(t);
     const previous = state.existing.get(t.key);
-    if (previous) return previous.hash.equals(hash) ? { status: 'exists' } : { status: 'exists_with_different_content' };
+    if (previous) return previous.hash.equals(contentHash(t)) ? { status: 'exists' } : { status: 'exists_with_different_content' };
     const reason = invalidReason(t);
     if (reason) return { status: 'invalid', reason };
     const after = new Map<string, Account>();
@@ -104,7 +105,7 @@ export function planTransfers(transfers: Transfer[], state: { accounts: Map<stri
       if (accountTypes[a.type].noOverdraft && balanceOf(a) < 0n) return { status: 'exceeds_balance', account: a };
     }
     for (const [key, a] of after) state.accounts.set(key, a);
-    state.existing.set(t.key, { hash });
+    state.existing.set(t.key, { get hash() { return contentHash(t); } }); // hashed only if asked: rarely
     return { status: 'created' };
   });
 }

@@ -1,6 +1,6 @@
 -- The user $1's ledger entries, newest first: postings on their accounts older than posting $2
 -- (null for the newest), at most $3.
-select p.posting_id, a.type as account, a.currency, p.debit, p.credit, t.kind, t.reference, t.created_at
+select p.posting_id, a.type as account, a.currency, p.debit, p.credit, t.kind, coalesce(p.reference, t.reference) as reference, t.created_at
 from accounts a
 join postings p on p.account_id = a.account_id
 join transactions t on t.transaction_id = p.transaction_id
