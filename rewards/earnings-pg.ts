@@ -81,8 +81,8 @@ export function createEarningsPoster(config: { thresholdFen: Fen; currency: stri
     const late = await tx.read(budgetsLocked ? revenueRefs : [...budgetRefs, ...revenueRefs]);
     for (const [key, account] of late) accounts.set(key, account);
     // Read after locking: a concurrent poster of the same earnings has committed by now.
-    const known = new Set((await tx.db.query<{ earning_id: string }>(sql['known-earnings'], [unique.map((e) => e.earningId)])).rows.map((r) => r.earning_id));
-    const fresh = unique.filter((e) => !known.has(e.earningId));
+    const known = new Set((await tx.db.query<{ source_event_id: string }>(sql['known-earnings'], [unique.map((e) => e.sourceEventId)])).rows.map((r) => r.source_event_id));
+    const fresh = unique.filter((e) => !known.has(e.sourceEventId));
     const counted = fresh.filter(capped);
     const totals = counted.length === 0 ? [] : (await tx.db.query<{ user_id: string; campaign_id: string; day: string; total_fen: string }>(sql['daily-totals'], [
       counted.map((e) => e.userId), counted.map((e) => e.campaignId), counted.map((e) => capDay(e.eventTime)),

@@ -70,7 +70,8 @@ export function batchTransfer(records: EarningRecord[]): Transfer | undefined {
       }
       const key = `${accountKey(p.account)} ${p.side}`;
       const sum = summed.get(key);
-      summed.set(key, sum ? { ...sum, amount: fen(sum.amount + p.amount) } : p);
+      if (sum) sum.amount = fen(sum.amount + p.amount);
+      else summed.set(key, { ...p });
     }
   }
   if (ids.length === 0) return undefined;

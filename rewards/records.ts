@@ -4,6 +4,7 @@ import { EventType } from '../schemas/beacon-json.js';
 import { pipeline } from '../schemas/gen/messages.js';
 import type { Earning } from './earnings.js';
 import { isUuid } from '../common/name-uuid.js';
+import { earningId } from '../schemas/records.js';
 
 const SUPPORTED_VERSION = 1;
 
@@ -18,7 +19,10 @@ export function readEarning(value: Buffer | null): ReadEarning {
     return { ok: false, reason: `undecodable: ${(err as Error).message}` };
   }
   if (r.version !== SUPPORTED_VERSION) return { ok: false, reason: `unknown_version: ${r.version}` };
-  if (!isUuid(r.earningId) || !isUuid(r.sourceEventId)) return { ok: false, reason: 'invalid_id' };
+  if (!isUuid(r.sourceEventId)) return { ok: false, reason: 'invalid_id' };
+  const sourceEventId = r.sourceEventId.toLowerCase();
+  // The ledger knows an earning by its source event, so the earning's id must be the one derived from it.
+  if (r.earningId.toLowerCase() !== earningId(sourceEventId)) return { ok: false, reason: 'invalid_id: earning_id is not derived from source_event_id' };
   if (!r.userId || !r.campaignId || !r.appId) return { ok: false, reason: 'missing_field: user_id, campaign_id or app_id' };
   if (r.type !== EventType.REWARD_COMPLETE && r.type !== EventType.CONVERSION) return { ok: false, reason: `not_rewardable: type ${r.type}` };
   const eventTime = Number(r.eventTime);
@@ -27,7 +31,7 @@ export function readEarning(value: Buffer | null): ReadEarning {
   return {
     ok: true,
     earning: {
-      earningId: r.earningId.toLowerCase(), sourceEventId: r.sourceEventId.toLowerCase(), appId: r.appId, userId: r.userId,
+      earningId: r.earningId.toLowerCase(), sourceEventId, appId: r.appId, userId: r.userId,
       campaignId: r.campaignId, type: r.type === EventType.CONVERSION ? 'CONVERSION' : 'REWARD_COMPLETE', eventTime, verifiedAt,
     },
   };

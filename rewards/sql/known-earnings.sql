@@ -1,2 +1,2 @@
--- Which of the earning ids $1 are already recorded (posted or refused).
-select earning_id from earnings where earning_id = any ($1::uuid[])
+-- Which of the source events $1 already have their earning recorded (posted or refused).
+select source_event_id from earnings where source_event_id = any ($1::uuid[])
