@@ -14,7 +14,7 @@ export const rewardsConfig = z.object({
   REWARDS_GROUP: z.string().min(1).default('rewards'),
   REWARDS_TOPIC: z.string().min(1).default(topics.earningsVerified.name),
   REWARDS_DEADLETTER_TOPIC: z.string().min(1).default(topics.earningsDeadLetter.name),
-  REWARDS_BATCH_MAX: z.coerce.number().int().min(1).max(10_000).default(1_000),
+  REWARDS_BATCH_MAX: z.coerce.number().int().min(1).max(10_000).default(2_000),
   REWARDS_PARTITIONS_CONCURRENTLY: z.coerce.number().int().min(1).max(64).default(3),
   REWARDS_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6_000).default(30_000),
   REWARDS_PG_POOL: z.coerce.number().int().min(2).max(100).default(8),
