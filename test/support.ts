@@ -2,7 +2,7 @@
 // names. Everything a test creates is named *_test_*, and the drop helpers refuse any other name.
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -149,7 +149,26 @@ export const stackPid = (server: StackServer) => Number(readFileSync(join(stackD
 export function killStackServer(server: StackServer, signal: NodeJS.Signals = 'SIGKILL'): number {
   const pid = stackPid(server);
   process.kill(pid, signal);
+  // A stop reaches the threads one by one: until the last has stopped, the server may still answer.
+  if (signal === 'SIGSTOP') {
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    for (const until = Date.now() + 5_000; !allThreadsStopped(pid);) {
+      if (Date.now() > until) throw new Error(`${server} (pid ${pid}) did not stop`);
+      Atomics.wait(pause, 0, 0, 1);
+    }
+  }
   return pid;
+}
+
+function allThreadsStopped(pid: number): boolean {
+  return readdirSync(`/proc/${pid}/task`).every((tid) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      return 'tT'.includes(stat[stat.lastIndexOf(')') + 2]!);
+    } catch {
+      return true; // the thread has exited
+    }
+  });
 }
 
 /** `stack.sh up`: starts every stack server that is not running and waits until each answers. */
