@@ -6,31 +6,22 @@
 // event, as each ioredis command costs microseconds of CPU. State writes are idempotent (the same
 // member, the same id, the same click), so they are applied after the claims, for new and
 // redelivered events alike: a crash between the two is repaired by the redelivery.
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { Needs } from './process-batch.js';
 import { decodeTouch, encodeTouch, TOUCHES_KEPT, type Snapshot, type StateWrite } from './state.js';
 
 const TRIM_EVERY = 16; // trim a touch set on about one write in 16 (a last hex digit 0): trimming on each would double the cost
-const script = (name: string) => {
-  const lua = readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
-  return { lua, sha: createHash('sha1').update(lua).digest('hex') };
-};
-const scripts = { claim: script('claim'), apply: script('apply') };
-
-/** Runs a script by its SHA-1, and by its text when Redis does not know it (after a restart). */
-async function run(redis: Redis, s: { lua: string; sha: string }, keys: string[], args: (string | number)[]): Promise<unknown> {
-  try {
-    return await redis.evalsha(s.sha, keys.length, ...keys, ...args);
-  } catch (err) {
-    if ((err as Error).message.split(' ', 1)[0] !== 'NOSCRIPT') throw err; // Redis errors start with their code
-    return redis.eval(s.lua, keys.length, ...keys, ...args);
-  }
-}
+const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
+const scripts = { claim: lua('claim'), apply: lua('apply') };
+type Script = (numKeys: number, ...keysAndArgs: (string | number)[]) => Promise<unknown>;
 
 export function createRedisState(config: { prefix: string; claimTtlMs: number }, deps: { redis: Redis }) {
   const { redis } = deps;
+  // ioredis runs a defined command by EVALSHA, and by its text when Redis does not know it (after a restart).
+  for (const [name, text] of Object.entries(scripts)) redis.defineCommand(`aggregator_${name}`, { lua: text });
+  const run = (name: keyof typeof scripts, keys: string[], args: (string | number)[]) =>
+    (redis as unknown as Record<string, Script>)[`aggregator_${name}`]!(keys.length, ...keys, ...args);
   const p = config.prefix;
   const claimKey = (id: string) => `${p}c:${id}`;
 
@@ -74,7 +65,7 @@ export function createRedisState(config: { prefix: string; claimTtlMs: number },
     /** Claims each event unless claimed; returns, per claim, the value already there ('' if none). */
     async claim(claims: { id: string; value: string }[]): Promise<string[]> {
       if (claims.length === 0) return [];
-      return (await run(redis, scripts.claim, claims.map((c) => claimKey(c.id)), [config.claimTtlMs, ...claims.map((c) => c.value)])) as string[];
+      return (await run('claim', claims.map((c) => claimKey(c.id)), [config.claimTtlMs, ...claims.map((c) => c.value)])) as string[];
     },
 
     /** Applies state writes, one entry per key for all the members it gets (layout: lua/apply.lua). */
@@ -107,7 +98,7 @@ export function createRedisState(config: { prefix: string; claimTtlMs: number },
           args.push('flood', first.ttlMs, ids.length, ...ids);
         }
       }
-      await run(redis, scripts.apply, keys, args);
+      await run('apply', keys, args);
     },
   };
 }
