@@ -154,6 +154,7 @@ const redisKeys = await (async () => {
     if ((cursor = next) === '0') return deleted;
   }
 })();
+await redis.bgrewriteaof(); // the append-only log still holds them: compact it (stack.sh start_redis)
 await Promise.all([redis.quit(), ch.close()]);
 
 const m = (kind: 'aggregator' | 'baseline', f: (r: Round) => number) => median(rounds[kind].map(f));
