@@ -22,7 +22,8 @@ export function readEarning(value: Buffer | null): ReadEarning {
   if (!isUuid(r.sourceEventId)) return { ok: false, reason: 'invalid_id' };
   const sourceEventId = r.sourceEventId.toLowerCase();
   // The ledger knows an earning by its source event, so the earning's id must be the one derived from it.
-  if (r.earningId.toLowerCase() !== earningId(sourceEventId)) return { ok: false, reason: 'invalid_id: earning_id is not derived from source_event_id' };
+  const id = earningId(sourceEventId);
+  if (r.earningId.toLowerCase() !== id) return { ok: false, reason: 'invalid_id: earning_id is not derived from source_event_id' };
   if (!r.userId || !r.campaignId || !r.appId) return { ok: false, reason: 'missing_field: user_id, campaign_id or app_id' };
   if (r.type !== EventType.REWARD_COMPLETE && r.type !== EventType.CONVERSION) return { ok: false, reason: `not_rewardable: type ${r.type}` };
   const eventTime = Number(r.eventTime);
@@ -31,7 +32,7 @@ export function readEarning(value: Buffer | null): ReadEarning {
   return {
     ok: true,
     earning: {
-      earningId: r.earningId.toLowerCase(), sourceEventId, appId: r.appId, userId: r.userId,
+      earningId: id, sourceEventId, appId: r.appId, userId: r.userId,
       campaignId: r.campaignId, type: r.type === EventType.CONVERSION ? 'CONVERSION' : 'REWARD_COMPLETE', eventTime, verifiedAt,
     },
   };
