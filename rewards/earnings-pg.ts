@@ -89,8 +89,12 @@ export function createEarningsPoster(config: { thresholdFen: Fen; currency: stri
     ])).rows;
     const daily = new Map(totals.map((r) => [dailyKey(r.user_id, r.campaign_id, r.day), BigInt(r.total_fen)]));
 
-    const records = decideEarnings(fresh, { rules: (c) => rules.get(c) ?? [], accounts, daily, existing: new Map() });
+    const records = decideEarnings(fresh, { rules: (c) => rules.get(c) ?? [], accounts, daily });
     const paid = batchTransfer(records);
+    // Applied to the accounts, so the threshold sees the balances the earnings leave.
+    if (paid && planTransfers([paid], { accounts, existing: new Map() })[0]!.status !== 'created') {
+      throw new Error('a batch of earnings was refused, though decided against the balances it posts to');
+    }
     const paidUsers = records.filter((r) => r.outcome.status === 'posted').map((r) => r.earning.userId);
     const payouts = thresholdRequests(paidUsers, { accounts, linked, thresholdFen: config.thresholdFen, currency: config.currency });
     const holds = payouts.map((p) => payoutTransfer(p, 'hold'));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { batchTransfer, capDay, decideEarnings, earningTransfer, ruleAt, type Earning, type RewardRule } from './earnings.js';
-import { accountKey, balanceOf, fen, type Account } from './ledger.js';
+import { batchTransfer, capDay, decideEarnings, ruleAt, type Earning, type RewardRule } from './earnings.js';
+import { accountKey, balanceOf, fen, planTransfers, type Account, type AccountRef } from './ledger.js';
 
 const T0 = Date.UTC(2026, 10, 20, 12);
 const rule = (over: Partial<RewardRule> = {}): RewardRule => ({
@@ -15,17 +15,21 @@ const earning = (over: Partial<Earning> = {}): Earning => {
 
 function decide(earnings: Earning[], rules: RewardRule[], budgetFen: bigint) {
   const accounts = new Map<string, Account>();
-  for (const e of earnings) for (const { account: ref } of earningTransfer(e, 'CNY', fen(1), fen(1)).postings) accounts.set(accountKey(ref), { ...ref, id: accountKey(ref), debits: 0n, credits: 0n });
-  accounts.get(accountKey({ type: 'campaign_budget', owner: 'c1', currency: 'CNY' }))!.credits = budgetFen;
-  const records = decideEarnings(earnings, { rules: () => rules, accounts, daily: new Map(), existing: new Map() });
+  const refs: AccountRef[] = [{ type: 'campaign_budget', owner: 'c1', currency: 'CNY' }, { type: 'platform_revenue', owner: '', currency: 'CNY' },
+    ...earnings.map((e): AccountRef => ({ type: 'user_available', owner: e.userId, currency: 'CNY' }))];
+  for (const ref of refs) accounts.set(accountKey(ref), { ...ref, id: accountKey(ref), debits: 0n, credits: ref.type === 'campaign_budget' ? budgetFen : 0n });
+  const records = decideEarnings(earnings, { rules: () => rules, accounts, daily: new Map() });
+  const paid = batchTransfer(records);
+  const planned = paid ? planTransfers([paid], { accounts, existing: new Map() }) : [];
   const balance = (type: Account['type'], owner: string) => balanceOf(accounts.get(accountKey({ type, owner, currency: 'CNY' }))!);
-  return { records, outcomes: records.map((r) => (r.outcome.status === 'posted' ? `posted ${r.amountFen}+${r.feeFen}` : r.outcome.reason)), balance };
+  return { records, planned, outcomes: records.map((r) => (r.outcome.status === 'posted' ? `posted ${r.amountFen}+${r.feeFen}` : r.outcome.reason)), balance };
 }
 
 describe('decideEarnings', () => {
   it('pays the rule amount to the user and the fee to the platform, from the budget', () => {
-    const { outcomes, balance } = decide([earning(), earning({ type: 'CONVERSION', userId: 'u2' })], [rule({ userDailyCapFen: null })], 1_000n);
+    const { outcomes, planned, balance } = decide([earning(), earning({ type: 'CONVERSION', userId: 'u2' })], [rule({ userDailyCapFen: null })], 1_000n);
     expect(outcomes).toEqual(['posted 10+1', 'posted 100+10']);
+    expect(planned).toEqual([{ status: 'created' }]);
     expect(balance('user_available', 'u1')).toBe(10n);
     expect(balance('platform_revenue', '')).toBe(11n);
     expect(balance('campaign_budget', 'c1')).toBe(1_000n - 121n);
@@ -34,8 +38,10 @@ describe('decideEarnings', () => {
   it('refuses, never partly pays, what passes the daily cap or the budget', () => {
     expect(decide([earning(), earning(), earning(), earning({ userId: 'u2' })], [rule()], 1_000n).outcomes)
       .toEqual(['posted 10+1', 'posted 10+1', 'daily_cap', 'posted 10+1']);
-    expect(decide([earning(), earning({ userId: 'u2' }), earning({ userId: 'u3' })], [rule()], 22n).outcomes)
-      .toEqual(['posted 10+1', 'posted 10+1', 'budget_exhausted']);
+    const exhausted = decide([earning(), earning({ userId: 'u2' }), earning({ userId: 'u3' })], [rule()], 22n);
+    expect(exhausted.outcomes).toEqual(['posted 10+1', 'posted 10+1', 'budget_exhausted']);
+    expect(exhausted.planned).toEqual([{ status: 'created' }]); // what was decided fits the budget
+    expect(exhausted.balance('campaign_budget', 'c1')).toBe(0n);
   });
 
   it('uses the rule in effect when the earning was verified', () => {

@@ -2,7 +2,7 @@
 // rule in effect when it was verified; it is refused, never partly paid, when there is no reward,
 // when it would pass the user's daily cap, or when the campaign's budget cannot cover it.
 import { hash as cryptoHash } from 'node:crypto';
-import { accountKey, fen, planTransfers, type Account, type Existing, type Fen, type Posting, type Transfer } from './ledger.js';
+import { accountKey, balanceOf, fen, type Account, type AccountRef, type Fen, type Posting, type Transfer } from './ledger.js';
 
 export type EarningType = 'REWARD_COMPLETE' | 'CONVERSION';
 
@@ -18,15 +18,23 @@ export interface RewardRule {
 
 export type RefusalReason = 'no_rule' | 'no_reward' | 'daily_cap' | 'budget_exhausted';
 
+/** An earning decided: posted (paid by its batch's transfer, `batchTransfer`) or refused. */
 export interface EarningRecord {
-  earning: Earning; day: string; amountFen: Fen; feeFen: Fen;
-  outcome: { status: 'posted'; transfer: Transfer } | { status: 'refused'; reason: RefusalReason };
+  earning: Earning; day: string; currency: string; amountFen: Fen; feeFen: Fen;
+  outcome: { status: 'posted' } | { status: 'refused'; reason: RefusalReason };
 }
 
 const CHINA_OFFSET_MS = 8 * 3_600_000; // China has one time zone and no daylight saving
 
+const DAY_MS = 86_400_000;
+let lastDay = { start: 0, name: '1970-01-01' }; // a batch's earnings mostly fall on one day
+
 /** The calendar day (YYYY-MM-DD, China time) a daily cap counts an earning in. */
-export const capDay = (eventTime: number): string => new Date(eventTime + CHINA_OFFSET_MS).toISOString().slice(0, 10);
+export function capDay(eventTime: number): string {
+  const start = Math.floor((eventTime + CHINA_OFFSET_MS) / DAY_MS) * DAY_MS;
+  if (start !== lastDay.start) lastDay = { start, name: new Date(start).toISOString().slice(0, 10) };
+  return lastDay.name;
+}
 
 /** The rule in effect at `at`: the latest whose effectiveFrom is not after it. */
 export function ruleAt(rules: readonly RewardRule[], at: number): RewardRule | undefined {
@@ -38,41 +46,28 @@ export function ruleAt(rules: readonly RewardRule[], at: number): RewardRule | u
 export const dailyKey = (userId: string, campaignId: string, day: string) => `${userId}\u0000${campaignId}\u0000${day}`;
 
 /**
- * What pays an earning: the campaign's budget pays the user's reward and the platform's fee. It is
- * planned on its own, and written as part of its batch's transfer (`batchTransfer`).
- */
-export function earningTransfer(e: Earning, currency: string, amountFen: Fen, feeFen: Fen): Transfer {
-  const postings: Posting[] = [
-    { account: { type: 'campaign_budget', owner: e.campaignId, currency }, side: 'debit', amount: fen(amountFen + feeFen) },
-    { account: { type: 'user_available', owner: e.userId, currency }, side: 'credit', amount: amountFen, reference: e.earningId },
-  ];
-  if (feeFen > 0n) postings.push({ account: { type: 'platform_revenue', owner: '', currency }, side: 'credit', amount: feeFen });
-  return { key: `earning:${e.earningId}`, kind: 'earning', reference: e.earningId, postings };
-}
-
-/**
- * The one transfer that pays a batch's posted earnings. Each user's reward stays a posting of its
- * own, naming its earning; the budgets' debits and the platform's fees are summed per account. So
- * an earning costs the journal one posting, not three postings and a transaction. The key follows
- * from the batch's earning ids, so the same batch posted twice is one transfer.
+ * The one transfer that pays a batch's posted earnings: the campaign budgets pay the users' rewards
+ * and the platform's fees. Each user's reward is a posting of its own, naming its earning; the
+ * budgets' debits and the fees are summed per account. So an earning costs the journal one posting,
+ * not three postings and a transaction of its own. The key follows from the batch's earning ids,
+ * so the same batch posted twice is one transfer.
  */
 export function batchTransfer(records: EarningRecord[]): Transfer | undefined {
   const summed = new Map<string, Posting>();
+  const add = (account: AccountRef, side: Posting['side'], amount: Fen) => {
+    const key = `${accountKey(account)} ${side}`;
+    const sum = summed.get(key);
+    if (sum) sum.amount = fen(sum.amount + amount);
+    else summed.set(key, { account, side, amount });
+  };
   const rewards: Posting[] = [];
   const ids: string[] = [];
-  for (const r of records) {
-    if (r.outcome.status !== 'posted') continue;
-    ids.push(r.earning.earningId);
-    for (const p of r.outcome.transfer.postings) {
-      if (p.reference !== undefined) {
-        rewards.push(p);
-        continue;
-      }
-      const key = `${accountKey(p.account)} ${p.side}`;
-      const sum = summed.get(key);
-      if (sum) sum.amount = fen(sum.amount + p.amount);
-      else summed.set(key, { ...p });
-    }
+  for (const { earning: e, outcome, currency, amountFen, feeFen } of records) {
+    if (outcome.status !== 'posted') continue;
+    ids.push(e.earningId);
+    add({ type: 'campaign_budget', owner: e.campaignId, currency }, 'debit', fen(amountFen + feeFen));
+    if (feeFen > 0n) add({ type: 'platform_revenue', owner: '', currency }, 'credit', feeFen);
+    rewards.push({ account: { type: 'user_available', owner: e.userId, currency }, side: 'credit', amount: amountFen, reference: e.earningId });
   }
   if (ids.length === 0) return undefined;
   return { key: `earnings:${cryptoHash('sha256', ids.sort().join(' '), 'hex')}`, kind: 'earning', reference: '', postings: [...summed.values(), ...rewards] };
@@ -90,30 +85,34 @@ export function fundingTransfer(campaignId: string, amountFen: Fen, reference: s
 }
 
 /**
- * Decides each earning in order against the locked `accounts` (applying the paid ones in place) and
- * `daily` (posted amount per dailyKey, updated in place).
+ * Decides each earning in order against the campaign budgets in `accounts` (keyed by accountKey)
+ * and `daily` (posted amount per dailyKey, updated in place). The accounts are not changed: the
+ * caller plans the batch's transfer against them (planTransfers), which then cannot be refused.
  */
 export function decideEarnings(
   earnings: Earning[],
-  state: { rules(campaignId: string): readonly RewardRule[]; accounts: Map<string, Account>; daily: Map<string, bigint>; existing: Map<string, Existing> },
+  state: { rules(campaignId: string): readonly RewardRule[]; accounts: Map<string, Account>; daily: Map<string, bigint> },
 ): EarningRecord[] {
+  const spent = new Map<string, bigint>(); // by budget accountKey: what this batch's posted earnings take
   return earnings.map((earning): EarningRecord => {
     const day = capDay(earning.eventTime);
-    const refused = (reason: RefusalReason, amountFen = fen(0), feeFen = fen(0)): EarningRecord =>
-      ({ earning, day, amountFen, feeFen, outcome: { status: 'refused', reason } });
     const rule = ruleAt(state.rules(earning.campaignId), earning.verifiedAt);
-    if (!rule) return refused('no_rule');
+    if (!rule) return { earning, day, currency: '', amountFen: fen(0), feeFen: fen(0), outcome: { status: 'refused', reason: 'no_rule' } };
+    const { currency } = rule;
     const amountFen = earning.type === 'REWARD_COMPLETE' ? rule.rewardCompleteFen : rule.conversionFen;
-    if (amountFen === 0n) return refused('no_reward');
     const feeFen = fen((amountFen * BigInt(rule.feeBps)) / 10_000n);
+    const decided = (outcome: EarningRecord['outcome']): EarningRecord => ({ earning, day, currency, amountFen, feeFen, outcome });
+    if (amountFen === 0n) return decided({ status: 'refused', reason: 'no_reward' });
     const key = dailyKey(earning.userId, earning.campaignId, day);
     const today = state.daily.get(key) ?? 0n;
-    if (rule.userDailyCapFen !== null && today + amountFen > rule.userDailyCapFen) return refused('daily_cap', amountFen, feeFen);
-    const transfer = earningTransfer(earning, rule.currency, amountFen, feeFen);
-    const [result] = planTransfers([transfer], state);
-    if (result!.status === 'exceeds_balance') return refused('budget_exhausted', amountFen, feeFen);
-    if (result!.status !== 'created') throw new Error(`earning ${earning.earningId}: unexpected ${result!.status}`);
+    if (rule.userDailyCapFen !== null && today + amountFen > rule.userDailyCapFen) return decided({ status: 'refused', reason: 'daily_cap' });
+    const budgetKey = accountKey({ type: 'campaign_budget', owner: earning.campaignId, currency });
+    const budget = state.accounts.get(budgetKey);
+    if (!budget) throw new Error(`earning ${earning.earningId}: the budget ${budgetKey} was not read`);
+    const spending = (spent.get(budgetKey) ?? 0n) + amountFen + feeFen;
+    if (balanceOf(budget) < spending) return decided({ status: 'refused', reason: 'budget_exhausted' });
+    spent.set(budgetKey, spending);
     state.daily.set(key, today + amountFen);
-    return { earning, day, amountFen, feeFen, outcome: { status: 'posted', transfer } };
+    return decided({ status: 'posted' });
   });
 }
