@@ -18,7 +18,7 @@ export interface RewardRule {
 
 export type RefusalReason = 'no_rule' | 'no_reward' | 'daily_cap' | 'budget_exhausted';
 
-/** An earning decided: posted (paid by its batch's transfer, `batchTransfer`) or refused. */
+/** An earning decided: posted (paid by its batch's transfer, `batchTransfer`) or refused; `currency` is its rule's ('' when it has none). */
 export interface EarningRecord {
   earning: Earning; day: string; currency: string; amountFen: Fen; feeFen: Fen;
   outcome: { status: 'posted' } | { status: 'refused'; reason: RefusalReason };
