@@ -2,7 +2,8 @@
 // request it accepted (a v3 batch, a transfer bill, a v2 transfer). A restarted sandbox reads it
 // back, so it has its balance and bills, answers a repeated request number with the first answer,
 // and finishes what was in flight, as WeChat does. Without a file, everything stays in memory.
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+// Opening compacts the file: a record's earlier states are dropped, every money movement is kept.
+import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 
 export type RecordKind = 'batch' | 'bill' | 'v2';
 type Entry = { kind: 'flow'; flow: unknown } | { kind: RecordKind; id: string; value: unknown };
@@ -20,8 +21,21 @@ function read(file: string): Entry[] {
   });
 }
 
+/** The money movements in order, then each record's latest state; the same reading as `entries`. */
+function compacted(entries: Entry[]): Entry[] {
+  const latest = new Map<string, Entry>();
+  for (const e of entries) if (e.kind !== 'flow') latest.set(`${e.kind}:${e.id}`, e);
+  return [...entries.filter((e) => e.kind === 'flow'), ...latest.values()];
+}
+
 export function openJournal(file: string | undefined) {
-  const entries = file && existsSync(file) ? read(file) : [];
+  let entries = file && existsSync(file) ? read(file) : [];
+  if (file && entries.length > 0) {
+    entries = compacted(entries);
+    // Written aside and renamed over the journal, so a crash leaves either file whole.
+    writeFileSync(`${file}.tmp`, entries.map((e) => `${JSON.stringify(e)}\n`).join(''));
+    renameSync(`${file}.tmp`, file);
+  }
   const append = (entry: Entry) => {
     if (file) appendFileSync(file, `${JSON.stringify(entry)}\n`);
   };
