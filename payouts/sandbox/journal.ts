@@ -1,11 +1,13 @@
 // The sandbox's journal: one JSON line per change, either a money movement or the latest state of a
-// request it accepted (a v3 batch, a transfer bill, a v2 transfer). A restarted sandbox reads it
-// back, so it has its balance and bills, answers a repeated request number with the first answer,
-// and finishes what was in flight, as WeChat does. Without a file, everything stays in memory.
-// Opening compacts the file: a record's earlier states are dropped, every money movement is kept.
+// request it accepted (a v3 batch, a transfer bill, a v2 transfer) or a callback it still owes. A
+// restarted sandbox reads it back, so it has its balance and bills, answers a repeated request
+// number with the first answer, and finishes what was in flight, as WeChat does. Without a file,
+// everything stays in memory. Opening compacts the file: a record's earlier states and dropped
+// records go, every money movement stays.
 import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 
-export type RecordKind = 'batch' | 'bill' | 'v2';
+export type RecordKind = 'batch' | 'bill' | 'v2' | 'callback';
+/** A record's value null: the record was dropped. */
 type Entry = { kind: 'flow'; flow: unknown } | { kind: RecordKind; id: string; value: unknown };
 
 /** The entries of a journal file; a torn last line (the process died while writing it) is dropped. */
@@ -21,11 +23,11 @@ function read(file: string): Entry[] {
   });
 }
 
-/** The money movements in order, then each record's latest state; the same reading as `entries`. */
+/** The money movements in order, then each record's latest state unless dropped; the same reading as `entries`. */
 function compacted(entries: Entry[]): Entry[] {
   const latest = new Map<string, Entry>();
   for (const e of entries) if (e.kind !== 'flow') latest.set(`${e.kind}:${e.id}`, e);
-  return [...entries.filter((e) => e.kind === 'flow'), ...latest.values()];
+  return [...entries.filter((e) => e.kind === 'flow'), ...[...latest.values()].filter((e) => e.kind === 'flow' || e.value !== null)];
 }
 
 export function openJournal(file: string | undefined) {
@@ -44,13 +46,18 @@ export function openJournal(file: string | undefined) {
     flows: <T>() => entries.flatMap((e) => (e.kind === 'flow' ? [e.flow as T] : [])),
     addFlow: (flow: unknown) => append({ kind: 'flow', flow }),
     /**
-     * The records of `kind` by id, as last saved, and `save`, which journals a record's current
-     * state: call it after each change. The map is the module's own state from then on.
+     * The records of `kind` by id, as last saved; `save`, which journals a record's current state
+     * (call it after each change); and `drop`, which forgets a record that is done with. The map
+     * is the module's own state from then on.
      */
     records<T>(kind: RecordKind) {
       const records = new Map<string, T>();
-      for (const e of entries) if (e.kind === kind) records.set(e.id, e.value as T);
-      return { records, save: (id: string, value: T) => append({ kind, id, value }) };
+      for (const e of entries) {
+        if (e.kind !== kind) continue;
+        if (e.value === null) records.delete(e.id);
+        else records.set(e.id, e.value as T);
+      }
+      return { records, save: (id: string, value: T) => append({ kind, id, value }), drop: (id: string) => append({ kind, id, value: null }) };
     },
   };
 }

@@ -310,6 +310,46 @@ describe('a restarted sandbox', () => {
     }
   });
 
+  it('carries on with a callback it still owed, and owes none once it was acknowledged', async () => {
+    const journalFile = join(mkdtempSync(join(tmpdir(), 'sandbox-')), 'journal.jsonl');
+    let accepting = false;
+    const got: { headers: Record<string, string | undefined>; body: string }[] = [];
+    const flaky = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c)).on('end', () => {
+        if (!accepting) return void res.writeHead(503).end();
+        got.push({ headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v[0] : v])), body: Buffer.concat(chunks).toString('utf8') });
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((resolve) => flaky.listen(0, '127.0.0.1', resolve));
+    const b = batch([{ amount: 130 }], { notify_url: `http://127.0.0.1:${(flaky.address() as AddressInfo).port}/v1/wechat/notify` });
+    const first = await startTestSandbox({ journalFile, timeScale: 1 }); // the first retry would wait 15 s
+    try {
+      await first.v3.createBatch(b);
+      await finished(b.out_batch_no, first.v3);
+      const attempts = async () => ((await first.admin('state')).callbacks as { attempts: number }).attempts;
+      while ((await attempts()) < 1) await new Promise((r) => setTimeout(r, 20));
+    } finally {
+      await first.stop();
+    }
+    accepting = true;
+    const second = await startTestSandbox({ journalFile });
+    try {
+      await waitFor(() => got.length >= 1);
+      expect(second.v3.readNotification(got[0]!.headers, got[0]!.body)).toMatchObject({
+        notification: { event_type: 'MCHTRANSFER.BATCH.FINISHED' }, resource: { out_batch_no: b.out_batch_no, batch_status: 'FINISHED' },
+      });
+    } finally {
+      await second.stop();
+    }
+    const third = await startTestSandbox({ journalFile });
+    await new Promise((r) => setTimeout(r, 100));
+    await third.stop();
+    flaky.close();
+    expect(got).toHaveLength(1);
+  });
+
   it('does not pay a detail again when it crashed after paying and before recording the batch finished', async () => {
     const journalFile = join(mkdtempSync(join(tmpdir(), 'sandbox-')), 'journal.jsonl');
     const b = batch([{ amount: 150 }, { amount: 250 }]);

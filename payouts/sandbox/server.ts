@@ -62,7 +62,7 @@ export async function startSandbox(config: SandboxConfig, deps: { log: Logger; n
   const timers = createTimers();
   const journal = openJournal(config.journalFile);
   const merchant = createMerchant(config, { journal, now: deps.now });
-  const notifier = createNotifier({ apiV3Key: config.apiV3Key, timeScale: config.timeScale }, { keys, faults: merchant.faults, timers, log, now: deps.now });
+  const notifier = createNotifier({ apiV3Key: config.apiV3Key, timeScale: config.timeScale }, { keys, faults: merchant.faults, journal, timers, log, now: deps.now });
   const shared = { keys, merchant, notifier, journal, timers, now: deps.now };
   // A late failure comes well after the success was reported: 25 steps later.
   const lateFailMs = config.stepMs * 25;
