@@ -17,7 +17,8 @@ const NAME_REQUIRED_FEN = 200_000;
 const NO = /^[A-Za-z0-9]{1,32}$/;
 
 interface Detail { out_detail_no: string; detail_id: string; transfer_amount: number; transfer_remark: string; openid: string; user_name?: string; detail_status: string; fail_reason?: string; initiate_time: string; update_time: string }
-interface Batch { hash: string; reply: V3Reply; notifyUrl?: string; view: Record<string, unknown> & { batch_status: string; out_batch_no: string; batch_id: string }; details: Detail[] }
+/** `lateFails`: details paid that an injected fault will fail later (journaled, so a restart still does). */
+interface Batch { hash: string; reply: V3Reply; notifyUrl?: string; view: Record<string, unknown> & { batch_status: string; out_batch_no: string; batch_id: string }; details: Detail[]; lateFails?: string[] }
 
 /** Validates a create request; an error reply, or the details with their names decrypted. */
 function validate(b: CreateBatch, appid: string, decrypt: (c: string) => string | undefined): V3Reply | BatchDetail[] {
@@ -51,18 +52,20 @@ export function createBatchesSandbox(config: { stepMs: number; lateFailMs: numbe
   const save = (batch: Batch) => journaled.save(batch.view.out_batch_no, batch);
   const m = deps.merchant;
 
+  const failLater = (batch: Batch, outDetailNo: string) => deps.timers.later(config.lateFailMs, () => {
+    const d = batch.details.find((x) => x.out_detail_no === outDetailNo)!;
+    Object.assign(d, { detail_status: 'FAIL', fail_reason: 'ACCOUNT_FROZEN', update_time: chinaTime(deps.now()) });
+    m.refund(d.transfer_amount, d.out_detail_no, '商家转账到零钱');
+    batch.lateFails = batch.lateFails!.filter((no) => no !== outDetailNo);
+    save(batch);
+  });
+
   function finish(batch: Batch) {
     const time = chinaTime(deps.now());
     for (const d of batch.details) {
       const failure = m.pay(d.openid, d.transfer_amount, d.out_detail_no, '商家转账到零钱');
       Object.assign(d, failure ? { detail_status: 'FAIL', fail_reason: failure === 'NOT_ENOUGH' ? 'TRANSFER_RISK' : failure } : { detail_status: 'SUCCESS' }, { update_time: time });
-      if (!failure && m.take('lateFail')) {
-        deps.timers.later(config.lateFailMs, () => {
-          Object.assign(d, { detail_status: 'FAIL', fail_reason: 'ACCOUNT_FROZEN', update_time: chinaTime(deps.now()) });
-          m.refund(d.transfer_amount, d.out_detail_no, '商家转账到零钱');
-          save(batch);
-        });
-      }
+      if (!failure && m.take('lateFail')) (batch.lateFails ??= []).push(d.out_detail_no);
     }
     const sum = (status: string) => batch.details.filter((d) => d.detail_status === status);
     const [ok, failed] = [sum('SUCCESS'), sum('FAIL')];
@@ -71,12 +74,16 @@ export function createBatchesSandbox(config: { stepMs: number; lateFailMs: numbe
       success_amount: ok.reduce((s, d) => s + d.transfer_amount, 0), fail_amount: failed.reduce((s, d) => s + d.transfer_amount, 0),
     });
     save(batch);
+    for (const no of batch.lateFails ?? []) failLater(batch, no);
     const { mchid, out_batch_no, batch_id, batch_status, total_amount, total_num, success_amount, success_num, fail_amount, fail_num, update_time } = batch.view;
     deps.notifier.notify(batch.notifyUrl, 'MCHTRANSFER.BATCH.FINISHED', '商家转账批次完成', 'mch_payment',
       { mchid, out_batch_no, batch_id, batch_status, total_amount, total_num, success_amount, success_num, fail_amount, fail_num, update_time });
   }
 
-  for (const batch of batches.values()) if (batch.view.batch_status !== 'FINISHED') deps.timers.later(config.stepMs, () => finish(batch));
+  for (const batch of batches.values()) {
+    if (batch.view.batch_status !== 'FINISHED') deps.timers.later(config.stepMs, () => finish(batch));
+    else for (const no of batch.lateFails ?? []) failLater(batch, no);
+  }
 
   return {
     /** POST /v3/transfer/batches */

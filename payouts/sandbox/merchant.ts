@@ -42,8 +42,10 @@ export interface MerchantConfig {
 export function createMerchant(config: MerchantConfig, deps: { journal: Journal; now(): number }) {
   const flows = deps.journal.flows<FundFlow>();
   let balanceFen = flows.at(-1)?.balanceFen ?? config.balanceFen;
-  // Request numbers paid: a transfer resumed after a restart that had paid some of it pays the rest only.
+  // Request numbers paid, and refunded: a transfer resumed after a restart that had paid some of it
+  // pays the rest only, and a late failure resumed refunds once.
   const paid = new Set(flows.filter((f) => f.inOut === '支出').map((f) => f.voucherNo));
+  const refunded = new Set(flows.filter((f) => f.inOut === '收入').map((f) => f.voucherNo));
   const receivedToday = new Map<string, number>();
   const faults = noFaults();
   const calls = new Map<string, number>();
@@ -76,7 +78,9 @@ export function createMerchant(config: MerchantConfig, deps: { journal: Journal;
     },
     /** A payment that failed after it succeeded: the money comes back to the merchant. */
     refund(amountFen: number, voucherNo: string, business: string) {
+      if (refunded.has(voucherNo)) return;
       record('收入', amountFen, voucherNo, `${business}退回`);
+      refunded.add(voucherNo);
     },
     topUp(amountFen: number) {
       record('收入', amountFen, `topup${deps.now()}`, '充值');

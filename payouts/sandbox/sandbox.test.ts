@@ -350,6 +350,35 @@ describe('a restarted sandbox', () => {
     expect(got).toHaveLength(1);
   });
 
+  it('still fails, once, the payments an injected late failure was due to fail', async () => {
+    const journalFile = join(mkdtempSync(join(tmpdir(), 'sandbox-')), 'journal.jsonl');
+    const b = batch([{ amount: 140 }]);
+    const v2 = transfer(no('L'), 160);
+    const first = await startTestSandbox({ journalFile, stepMs: 200 }); // late failures come 25 steps (5 s) after payment
+    const balance = (await first.admin('state')).balanceFen as number;
+    try {
+      await first.admin('faults', { lateFail: 2 });
+      expect(await first.v2.transfer(v2)).toMatchObject({ ok: true });
+      await first.v3.createBatch(b);
+      expect((await finished(b.out_batch_no, first.v3)).transfer_detail_list!.map((d) => d.detail_status)).toEqual(['SUCCESS']);
+    } finally {
+      await first.stop();
+    }
+    const second = await startTestSandbox({ journalFile, stepMs: 4 });
+    try {
+      for (let i = 0; i < 200; i++) {
+        const [got, info] = [await second.v3.getBatch(b.out_batch_no, { offset: 0, limit: 100 }), await second.v2.getTransferInfo(v2.partner_trade_no)];
+        if (got.ok && got.data.transfer_detail_list![0]!.detail_status === 'FAIL' && info.ok && info.fields.status === 'FAILED') break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(await second.v2.getTransferInfo(v2.partner_trade_no)).toMatchObject({ ok: true, fields: { status: 'FAILED', reason: 'ACCOUNT_FROZEN' } });
+      expect(await second.v3.getBatch(b.out_batch_no, { offset: 0, limit: 100 })).toMatchObject({ ok: true, data: { transfer_detail_list: [{ detail_status: 'FAIL' }] } });
+      expect(await second.admin('state')).toMatchObject({ balanceFen: balance, flows: 4 }); // two payments, two refunds
+    } finally {
+      await second.stop();
+    }
+  });
+
   it('does not pay a detail again when it crashed after paying and before recording the batch finished', async () => {
     const journalFile = join(mkdtempSync(join(tmpdir(), 'sandbox-')), 'journal.jsonl');
     const b = batch([{ amount: 150 }, { amount: 250 }]);

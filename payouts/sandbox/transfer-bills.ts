@@ -13,7 +13,8 @@ import { chinaTime, type Timers } from './timers.js';
 import { decryptionKey, v3Error, type SandboxKeys, type V3Reply, type V3Request } from './v3-auth.js';
 
 const NO = /^[A-Za-z0-9]{1,32}$/;
-interface Bill { hash: string; notifyUrl?: string; view: { mch_id: string; out_bill_no: string; transfer_bill_no: string; appid: string; state: BillState; transfer_amount: number; transfer_remark: string; openid: string; fail_reason?: string; create_time: string; update_time: string; package_info?: string } }
+/** `lateFail`: paid, and an injected fault will fail it later (journaled, so a restart still does). */
+interface Bill { hash: string; notifyUrl?: string; lateFail?: boolean; view: { mch_id: string; out_bill_no: string; transfer_bill_no: string; appid: string; state: BillState; transfer_amount: number; transfer_remark: string; openid: string; fail_reason?: string; create_time: string; update_time: string; package_info?: string } }
 
 export function createTransferBillsSandbox(config: { stepMs: number; lateFailMs: number; confirmTimeoutMs: number; autoConfirmMs: number }, deps: { keys: SandboxKeys; merchant: Merchant; notifier: Notifier; journal: Journal; timers: Timers; now(): number }) {
   const { records: bills, save } = deps.journal.records<Bill>('bill');
@@ -32,16 +33,17 @@ export function createTransferBillsSandbox(config: { stepMs: number; lateFailMs:
     return { status: 200, body: { out_bill_no, transfer_bill_no, create_time, state, ...(fail_reason ? { fail_reason } : {}), ...(package_info ? { package_info } : {}) } };
   };
 
+  const failLater = (bill: Bill) => deps.timers.later(config.lateFailMs, () => {
+    m.refund(bill.view.transfer_amount, bill.view.out_bill_no, '商家转账');
+    delete bill.lateFail;
+    move(bill, 'FAIL', { fail_reason: 'ACCOUNT_FROZEN' });
+  });
   const transfer = (bill: Bill) => deps.timers.later(config.stepMs, () => {
     const failure = m.pay(bill.view.openid, bill.view.transfer_amount, bill.view.out_bill_no, '商家转账');
     if (failure) return move(bill, 'FAIL', { fail_reason: failure });
+    if (m.take('lateFail')) bill.lateFail = true;
     move(bill, 'SUCCESS');
-    if (m.take('lateFail')) {
-      deps.timers.later(config.lateFailMs, () => {
-        m.refund(bill.view.transfer_amount, bill.view.out_bill_no, '商家转账');
-        move(bill, 'FAIL', { fail_reason: 'ACCOUNT_FROZEN' });
-      });
-    }
+    if (bill.lateFail) failLater(bill);
   });
   function confirm(bill: Bill): V3Reply | undefined {
     if (bill.view.state !== 'WAIT_USER_CONFIRM') return v3Error(400, 'INVALID_REQUEST', '单据状态不允许确认');
@@ -60,6 +62,7 @@ export function createTransferBillsSandbox(config: { stepMs: number; lateFailMs:
     if (bill.view.state === 'WAIT_USER_CONFIRM') awaitUser(bill);
     else if (bill.view.state === 'TRANSFERING') transfer(bill);
     else if (bill.view.state === 'CANCELING') cancelled(bill);
+    else if (bill.view.state === 'SUCCESS' && bill.lateFail) failLater(bill);
   }
 
   return {

@@ -9,7 +9,8 @@ import type { Merchant } from './merchant.js';
 import { chinaTime, type Timers } from './timers.js';
 
 const MIN_FEN = 100;
-interface Paid { hash: string; result: Record<string, string>; status: 'SUCCESS' | 'FAILED'; reason?: string; openid: string; amount: number; desc: string }
+/** `lateFail`: paid, and an injected fault will fail it later (journaled, so a restart still does). */
+interface Paid { hash: string; result: Record<string, string>; status: 'SUCCESS' | 'FAILED'; reason?: string; openid: string; amount: number; desc: string; lateFail?: boolean }
 
 export function createV2Sandbox(config: { lateFailMs: number }, deps: { merchant: Merchant; journal: Journal; timers: Timers; now(): number }) {
   const m = deps.merchant;
@@ -18,6 +19,12 @@ export function createV2Sandbox(config: { lateFailMs: number }, deps: { merchant
     toV2Xml({ return_code: 'SUCCESS', return_msg: '', result_code: 'FAIL', err_code: code, err_code_des: des, ...extra });
   /** A request that never got through: CA_ERROR, XML_ERROR, SIGN_ERROR and the like. */
   const refuse = (code: string, msg: string) => toV2Xml({ return_code: 'FAIL', return_msg: msg, result_code: 'FAIL', err_code: code, err_code_des: msg });
+  const failLater = (partnerTradeNo: string, paid: Paid) => deps.timers.later(config.lateFailMs, () => {
+    m.refund(paid.amount, partnerTradeNo, '企业付款到零钱');
+    Object.assign(paid, { status: 'FAILED', reason: 'ACCOUNT_FROZEN', lateFail: undefined });
+    save(partnerTradeNo, paid);
+  });
+  for (const [no, paid] of transfers) if (paid.status === 'SUCCESS' && paid.lateFail) failLater(no, paid);
 
   /** The request's fields, or the XML refusing it (certificate, XML, signature, merchant). */
   function admit(body: string, certified: boolean, merchantField: 'mchid' | 'mch_id'): Record<string, string> | string {
@@ -50,16 +57,10 @@ export function createV2Sandbox(config: { lateFailMs: number }, deps: { merchant
       const result = failure
         ? { ...base, result_code: 'FAIL', err_code: failure === 'DAY_RECEIVED_QUOTA_EXCEED' ? 'RECEIVED_MONEY_LIMIT' : failure, err_code_des: '付款失败', partner_trade_no: p.partner_trade_no! }
         : { ...base, result_code: 'SUCCESS', partner_trade_no: p.partner_trade_no!, payment_no: m.newId(), payment_time: chinaTime(deps.now()).slice(0, 19).replace('T', ' ') };
-      const paid: Paid = { hash, result, status: failure ? 'FAILED' : 'SUCCESS', reason: failure, openid: p.openid!, amount, desc: p.desc! };
+      const paid: Paid = { hash, result, status: failure ? 'FAILED' : 'SUCCESS', reason: failure, openid: p.openid!, amount, desc: p.desc!, ...(!failure && m.take('lateFail') ? { lateFail: true } : {}) };
       transfers.set(p.partner_trade_no!, paid);
       save(p.partner_trade_no!, paid);
-      if (!failure && m.take('lateFail')) {
-        deps.timers.later(config.lateFailMs, () => {
-          Object.assign(paid, { status: 'FAILED', reason: 'ACCOUNT_FROZEN' });
-          m.refund(amount, p.partner_trade_no!, '企业付款到零钱');
-          save(p.partner_trade_no!, paid);
-        });
-      }
+      if (paid.lateFail) failLater(p.partner_trade_no!, paid);
       return toV2Xml(result);
     },
 
