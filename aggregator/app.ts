@@ -17,6 +17,12 @@ import { createRedisState } from './state-redis.js';
 import { createClickhouseWarehouse } from './warehouse-clickhouse.js';
 
 const HEARTBEAT_MS = 3_000;
+const CLICKHOUSE_TIMEOUT_MS = 60_000;
+// A member whose partitions are being revoked finishes the insert it has in flight, then writes
+// nothing more (group-commit.ts) and rejoins. The coordinator must wait that long for it before
+// handing its partitions on: an insert's timeout, then a retry's longest wait (10 s), a heartbeat
+// and a margin.
+const REBALANCE_TIMEOUT_MS = CLICKHOUSE_TIMEOUT_MS + 30_000;
 
 /** Consecutive runs of messages of at most `maxBytes` of values (at least one message each). */
 function* steps<M extends { value: Buffer | null }>(messages: M[], maxBytes: number): Generator<M[]> {
@@ -43,7 +49,7 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
   redis.on('error', (err) => log.warn({ err }, 'redis_error')); // ioredis reconnects by itself
   await redis.connect();
   const clickhouse = createClient({
-    url: config.CLICKHOUSE_URL, database: config.CLICKHOUSE_DATABASE, request_timeout: 60_000,
+    url: config.CLICKHOUSE_URL, database: config.CLICKHOUSE_DATABASE, request_timeout: CLICKHOUSE_TIMEOUT_MS,
     log: { level: ClickHouseLogLevel.OFF }, // a failed insert reaches the group commit, which logs and retries it
     keep_alive: { eagerly_destroy_stale_sockets: true }, // a busy event loop must not reuse a socket the server closed
   });
@@ -70,16 +76,21 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
     await producer.send(topicMessages, { compression: 'snappy' });
     log.debug({ batches: outputs.length, events: rows.events.length, seconds: done() }, 'group_written');
   }
+  // Set when a heartbeat says this member's partitions are being revoked, cleared when it is assigned
+  // partitions again: meanwhile the group commit writes nothing (README "Rebalance").
+  let revoked: Error | undefined;
   const group = createGroupCommit<{ rows: number; backlog: boolean; output: BatchOutput }>({
     intervalMs: config.AGGREGATOR_FLUSH_INTERVAL_MS, lingerMs: config.AGGREGATOR_FLUSH_LINGER_MS, maxRows: config.AGGREGATOR_FLUSH_MAX_ROWS,
-  }, { write: (items, attempt) => write(items.map((i) => i.output), attempt), log, now: Date.now });
+  }, { write: (items, attempt) => write(items.map((i) => i.output), attempt), revoked: () => revoked, log, now: Date.now });
 
   const consumer = kafka.consumer({
     groupId: config.AGGREGATOR_GROUP, sessionTimeout: config.AGGREGATOR_SESSION_TIMEOUT_MS, heartbeatInterval: HEARTBEAT_MS, allowAutoTopicCreation: false,
+    rebalanceTimeout: REBALANCE_TIMEOUT_MS,
     maxBytesPerPartition: config.AGGREGATOR_FETCH_MAX_BYTES_PER_PARTITION,
     maxBytes: config.AGGREGATOR_FETCH_MAX_BYTES_PER_PARTITION * config.AGGREGATOR_PARTITIONS_CONCURRENTLY,
   });
   const membership = watchConsumer(consumer, log);
+  consumer.on(consumer.events.GROUP_JOIN, () => void (revoked = undefined));
   await consumer.connect();
   await consumer.subscribe({ topic: config.AGGREGATOR_TOPIC, fromBeginning: true });
 
@@ -91,7 +102,7 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
       // Keep the group membership alive while a step works or waits (ClickHouse may be down for
       // minutes); a fetch of a long backlog is worked through in steps of bounded size, each
       // committed on its own, so memory stays bounded and no step outlives the session.
-      await withHeartbeats(heartbeat, { intervalMs: HEARTBEAT_MS, log }, async () => {
+      await withHeartbeats(heartbeat, { intervalMs: HEARTBEAT_MS, log, onRevoked: (err) => void (revoked = err) }, async () => {
         const all = [...steps(batch.messages, config.AGGREGATOR_STEP_BYTES)];
         for (const [i, messages] of all.entries()) {
           if (!isRunning() || isStale()) return;

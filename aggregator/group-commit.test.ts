@@ -53,6 +53,27 @@ describe('group commit', () => {
     expect(attempts).toEqual([0, 1, 2]);
   });
 
+  it('stops retrying once the partitions are revoked, refusing the group with the revocation', async () => {
+    let revoked: Error | undefined;
+    const attempts: number[] = [];
+    const group = createGroupCommit({ intervalMs: 0, lingerMs: 0, maxRows: 1_000, retryMs: 10 }, {
+      write: async (_items, attempt) => {
+        attempts.push(attempt);
+        if (attempts.length > 1) return;
+        revoked = Object.assign(new Error('the group is rebalancing'), { type: 'REBALANCE_IN_PROGRESS' });
+        throw new Error('clickhouse down');
+      },
+      revoked: () => revoked, log: silentLog, now: Date.now,
+    });
+    await expect(group.submit(item(1))).rejects.toMatchObject({ type: 'REBALANCE_IN_PROGRESS' });
+    expect(attempts).toEqual([0]);
+    await expect(group.submit(item(1))).rejects.toThrow('rebalancing'); // nothing more is written meanwhile
+    expect(attempts).toEqual([0]);
+    revoked = undefined; // partitions assigned again
+    await group.submit(item(1));
+    expect(attempts).toEqual([0, 0]);
+  });
+
   it('refuses what is still waiting when stopped', async () => {
     const group = createGroupCommit({ intervalMs: 0, lingerMs: 10_000, maxRows: 1_000 }, { write: async () => {}, log: silentLog, now: Date.now });
     const waiting = group.submit(item(1));

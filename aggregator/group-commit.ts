@@ -4,13 +4,16 @@
 // item says more records are already waiting), groups go out back to back. A failed write is retried with
 // backoff until it succeeds or the group is stopped: no batch is acknowledged before it is written.
 // `write` is told the attempt number: a retry may follow a write that partly or silently succeeded.
+// While `revoked` names a reason (the consumer's partitions are being taken away in a rebalance),
+// nothing is written: the group is refused with that reason, and the partitions' next owner
+// redelivers the batches. So an old owner never writes what its successor writes too.
 import type { Logger } from '../common/log.js';
 
 interface Waiting<T> { item: T; resolve(): void; reject(err: Error): void }
 
 export function createGroupCommit<T extends { rows: number; backlog?: boolean }>(
   config: { intervalMs: number; lingerMs: number; maxRows: number; retryMs?: number; maxRetryMs?: number },
-  deps: { write(items: T[], attempt: number): Promise<void>; log: Logger; now(): number },
+  deps: { write(items: T[], attempt: number): Promise<void>; revoked?(): Error | undefined; log: Logger; now(): number },
 ) {
   let waiting: Waiting<T>[] = [];
   let rows = 0;
@@ -39,6 +42,11 @@ export function createGroupCommit<T extends { rows: number; backlog?: boolean }>
     writing = true;
     let delay = config.retryMs ?? 500;
     for (let attempt = 0; ; attempt++) {
+      const revoked = deps.revoked?.();
+      if (revoked) {
+        for (const w of group) w.reject(revoked);
+        break;
+      }
       try {
         await deps.write(group.map((w) => w.item), attempt);
         for (const w of group) w.resolve();

@@ -29,12 +29,22 @@ const levels: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.ERROR]: 'error', [logLevel.WARN]: 'warn', [logLevel.INFO]: 'info', [logLevel.DEBUG]: 'debug',
 };
 
+// What a heartbeat answers when this member's partitions are being taken away (kafkajs treats the
+// first three as a rebalance; an unknown member has lost them already).
+const REVOKING = new Set(['REBALANCE_IN_PROGRESS', 'NOT_COORDINATOR_FOR_GROUP', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID']);
+
 /**
  * Runs `work` (an eachBatch's) while heartbeating the group every `intervalMs`: a batch that works
  * or waits longer than the session would otherwise get its member thrown out and redelivered.
+ * `onRevoked` hears of a heartbeat answer that the member's partitions are being taken away.
  */
-export async function withHeartbeats<T>(heartbeat: () => Promise<void>, opts: { intervalMs: number; log: Logger }, work: () => Promise<T>): Promise<T> {
-  const beat = setInterval(() => void heartbeat().catch((err: unknown) => opts.log.debug({ err }, 'heartbeat_failed')), opts.intervalMs);
+export async function withHeartbeats<T>(
+  heartbeat: () => Promise<void>, opts: { intervalMs: number; log: Logger; onRevoked?(err: Error): void }, work: () => Promise<T>,
+): Promise<T> {
+  const beat = setInterval(() => void heartbeat().catch((err: unknown) => {
+    opts.log.debug({ err }, 'heartbeat_failed');
+    if (REVOKING.has((err as { type?: string }).type ?? '')) opts.onRevoked?.(err as Error);
+  }), opts.intervalMs);
   try {
     return await work();
   } finally {
