@@ -40,6 +40,7 @@ export function createNotifier(
   /** Attempt `attempt` of callback `id`; a duplicate (a fault) has no id and is not journaled. */
   function deliver(id: string | undefined, url: string, body: string, attempt: number, badFirst: boolean) {
     void post(url, body, badFirst ? 'bad' : 'none').then((acked) => {
+      if (deps.timers.stopped) return; // as if the sandbox died mid-request: the journal says what it owed before
       if (acked && !badFirst) {
         delivered.acked++;
         if (id) owed.drop(id);

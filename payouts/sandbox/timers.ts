@@ -6,15 +6,23 @@ export const chinaTime = (ms: number) => `${new Date(ms + 8 * 3_600_000).toISOSt
 
 export function createTimers() {
   const timers = new Set<NodeJS.Timeout>();
+  let stopped = false;
   return {
+    /** Runs `fn` after `ms`, unless stopped first; nothing is scheduled once stopped. */
     later(ms: number, fn: () => void) {
+      if (stopped) return;
       const t = setTimeout(() => {
         timers.delete(t);
         fn();
       }, ms);
       timers.add(t);
     },
+    /** Stopped, as a process that died: work finishing after it changes nothing. */
+    get stopped() {
+      return stopped;
+    },
     stop() {
+      stopped = true;
       for (const t of timers) clearTimeout(t);
       timers.clear();
     },
