@@ -26,8 +26,12 @@ function read(file: string): Entry[] {
 /** The money movements in order, then each record's latest state unless dropped; the same reading as `entries`. */
 function compacted(entries: Entry[]): Entry[] {
   const latest = new Map<string, Entry>();
-  for (const e of entries) if (e.kind !== 'flow') latest.set(`${e.kind}:${e.id}`, e);
-  return [...entries.filter((e) => e.kind === 'flow'), ...[...latest.values()].filter((e) => e.kind === 'flow' || e.value !== null)];
+  for (const e of entries) {
+    if (e.kind === 'flow') continue;
+    if (e.value === null) latest.delete(`${e.kind}:${e.id}`);
+    else latest.set(`${e.kind}:${e.id}`, e);
+  }
+  return [...entries.filter((e) => e.kind === 'flow'), ...latest.values()];
 }
 
 export function openJournal(file: string | undefined) {
@@ -52,11 +56,7 @@ export function openJournal(file: string | undefined) {
      */
     records<T>(kind: RecordKind) {
       const records = new Map<string, T>();
-      for (const e of entries) {
-        if (e.kind !== kind) continue;
-        if (e.value === null) records.delete(e.id);
-        else records.set(e.id, e.value as T);
-      }
+      for (const e of entries) if (e.kind === kind) records.set(e.id, e.value as T); // compacted: none dropped
       return { records, save: (id: string, value: T) => append({ kind, id, value }), drop: (id: string) => append({ kind, id, value: null }) };
     },
   };

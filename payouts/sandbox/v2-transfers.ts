@@ -21,7 +21,8 @@ export function createV2Sandbox(config: { lateFailMs: number }, deps: { merchant
   const refuse = (code: string, msg: string) => toV2Xml({ return_code: 'FAIL', return_msg: msg, result_code: 'FAIL', err_code: code, err_code_des: msg });
   const failLater = (partnerTradeNo: string, paid: Paid) => deps.timers.later(config.lateFailMs, () => {
     m.refund(paid.amount, partnerTradeNo, '企业付款到零钱');
-    Object.assign(paid, { status: 'FAILED', reason: 'ACCOUNT_FROZEN', lateFail: undefined });
+    Object.assign(paid, { status: 'FAILED', reason: 'ACCOUNT_FROZEN' });
+    delete paid.lateFail;
     save(partnerTradeNo, paid);
   });
   for (const [no, paid] of transfers) if (paid.status === 'SUCCESS' && paid.lateFail) failLater(no, paid);
