@@ -56,23 +56,22 @@ export function createCollector(config: { limits: Limits; signatureToleranceMs: 
     });
   }
 
+  /** A request refused as invalid (not for load: 429 and 503 are not audited), sampled for audit. */
+  function refuse(req: BeaconRequest, receivedAt: number, status: number, error: string, message: string, ids: { appId?: string; keyId?: string } = {}) {
+    deps.audit({ status, error, appId: ids.appId ?? '', keyId: ids.keyId ?? '', receivedAt, body: req.body });
+    return fail(status, error, message);
+  }
+
   async function handle(req: BeaconRequest): Promise<BeaconResponse> {
     const receivedAt = deps.now();
-    const refuse = (status: number, error: string, message: string, ids: { appId?: string; keyId?: string } = {}) => {
-      if (status !== 503 && status !== 429) {
-        deps.audit({ status, error, appId: ids.appId ?? '', keyId: ids.keyId ?? '', receivedAt, body: req.body });
-      }
-      return fail(status, error, message);
-    };
-
     const sig = verifySignature(req.signature, req.body, receivedAt, deps.keys, config.signatureToleranceMs);
-    if (!sig.ok) return refuse(401, sig.error, 'the Beacon-Signature header does not authenticate this body');
+    if (!sig.ok) return refuse(req, receivedAt, 401, sig.error, 'the Beacon-Signature header does not authenticate this body');
 
     const decoded = decodeBody(req.contentType, req.body);
-    if (!decoded.ok) return refuse(decoded.status, decoded.error, decoded.message, sig);
+    if (!decoded.ok) return refuse(req, receivedAt, decoded.status, decoded.error, decoded.message, sig);
 
     const v = validateBatch(decoded.batch, sig.appId, receivedAt, config.limits);
-    if (!v.ok) return refuse(v.status, v.error, v.message, sig);
+    if (!v.ok) return refuse(req, receivedAt, v.status, v.error, v.message, sig);
     for (const r of v.rejected) deps.metrics.eventsRejected(r.reason.split(/[:.]/, 1)[0]!, 1);
     if (v.accepted.length === 0) return { status: 202, body: { accepted: 0, rejected: v.rejected } };
 

@@ -9,6 +9,7 @@ import { opsRoute } from '../common/ops-server.js';
 import { clientIp, handleSafely, notFound, statusLine, tooLarge, type ServerConfig, type ServerDeps } from './http.js';
 
 interface Socket { ip: string; userAgent: string; seq: number; closed: boolean }
+interface Request { done: boolean }
 
 const text = (ab: ArrayBuffer) => Buffer.from(ab).toString();
 
@@ -16,6 +17,13 @@ export function createUwsServer(config: ServerConfig, deps: ServerDeps) {
   const app = uWS.App();
   let listenSocket: uWS.us_listen_socket | false = false;
   let inFlight = 0;
+
+  // Answered or aborted, once. (Per-request closures stay anonymous: under tsx, a named one costs
+  // a defineProperty call each time it is created.)
+  function finish(request: Request): void {
+    if (!request.done) inFlight--;
+    request.done = true;
+  }
 
   const write = (res: uWS.HttpResponse, r: BeaconResponse): void => {
     res.cork(() => {
@@ -32,28 +40,24 @@ export function createUwsServer(config: ServerConfig, deps: ServerDeps) {
     const ip = clientIp(text(res.getRemoteAddressAsText()), req.getHeader('x-forwarded-for'), config.trustProxy);
     if (Number(req.getHeader('content-length') || 0) > config.maxBodyBytes) return write(res, tooLarge(config.maxBodyBytes));
 
-    let done = false;
+    const request: Request = { done: false };
     inFlight++;
-    const finish = () => {
-      if (!done) inFlight--;
-      done = true;
-    };
-    res.onAborted(finish);
+    res.onAborted(() => finish(request));
     const chunks: Buffer[] = [];
     let size = 0;
     res.onData((chunk, isLast) => {
-      if (done) return;
+      if (request.done) return;
       size += chunk.byteLength;
       if (size > config.maxBodyBytes) {
-        finish();
+        finish(request);
         return write(res, tooLarge(config.maxBodyBytes));
       }
       chunks.push(Buffer.from(chunk.slice(0))); // uWS reuses the chunk's memory after this call
       if (!isLast) return;
       const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
       void handleSafely(deps, { contentType, signature, body, ip, userAgent }).then((r) => {
-        if (!done) write(res, r);
-        finish();
+        if (!request.done) write(res, r);
+        finish(request);
       });
     });
   });
