@@ -17,7 +17,7 @@ export const ingestConfig = z.object({
   INGEST_QUEUE_MAX_EVENTS: positive(200_000),
   INGEST_QUEUE_MAX_BYTES: positive(64 * 1024 * 1024),
   INGEST_LINGER_MS: positive(0),
-  INGEST_PRODUCERS: z.coerce.number().int().min(1).max(32).default(4),
+  INGEST_PRODUCERS: z.coerce.number().int().min(1).max(32).default(1),
   INGEST_MAX_BATCH_BYTES: positive(1024 * 1024),
   INGEST_SEND_TIMEOUT_MS: positive(5_000),
   INGEST_APP_EVENTS_PER_S: positive(500_000),

@@ -15,7 +15,8 @@ export async function createKafkaSink(
   // A request must get its 503 within seconds when the broker is gone, so a send gives up after
   // sendTimeoutMs. A send that failed may still have landed; the aggregator deduplicates by event_id.
   const newProducer = () => createProducer({ KAFKA_BROKERS: config.KAFKA_BROKERS, clientId: 'ingest', deliveryTimeoutMs: config.sendTimeoutMs }, { log });
-  // Several producers, each with one send in flight: pipelining, with each send's order kept.
+  // Each producer has one send in flight, so each send keeps its order. More than one pipelines
+  // sends, at the price of smaller ones (README, Performance).
   const producers = Array.from({ length: config.producers }, newProducer);
   const idle = [...producers];
   const auditProducer = newProducer();
