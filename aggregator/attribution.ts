@@ -104,7 +104,7 @@ export function decide(
         if (stored) invalidReason = stored.invalidReason;
         else if (!flood.has(e.id) && flood.size >= config.maxClicksPerDeviceHour) invalidReason ||= 'click_flooding';
         flood.add(e.id);
-        w.push({ op: 'flood', key: keys.flood, ttlMs: 2 * HOUR_MS, id: e.id });
+        w.push({ op: 'flood', key: keys.flood, ttlMs: 2 * HOUR_MS, id: e.id, limit: config.maxClicksPerDeviceHour });
         const touch: Touch = { id: e.id, type: e.type, time: e.time, creativeId: e.creativeId, userId: e.userId, flag: invalidReason };
         snapshot.clicks.set(keys.ownClick, touch);
         w.push({ op: 'click', key: keys.ownClick, ttlMs: s.clickLookbackMs, touch });

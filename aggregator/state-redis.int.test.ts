@@ -1,5 +1,5 @@
 // The attribution state in the real Redis: touch sets stay bounded however regular the event times,
-// and claims keep the first value.
+// click flood sets stop at their limit, and claims keep the first value.
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -29,6 +29,19 @@ describe('touch sets', () => {
     const members = await redis.zrange(prefix + key, 0, -1);
     expect(members.length).toBeLessThan(TOUCHES_KEPT + 16);
     expect(members.at(-1)).toContain(ids.at(-1));
+  });
+});
+
+describe('click flood sets', () => {
+  it('keep a device-hour\'s first clicks up to the limit and no more, so a flooding device\'s set stays small', async () => {
+    const state = createRedisState({ prefix, claimTtlMs: 60_000 }, { redis });
+    const key = 'f:app:device:493000';
+    const ids = Array.from({ length: 50 }, (_, i) => `click-${i}`);
+    const write = (id: string) => ({ op: 'flood' as const, key, ttlMs: 7_200_000, id, limit: 20 });
+    await state.apply(ids.slice(0, 15).map(write));
+    await state.apply([...ids.slice(10, 15), ...ids.slice(15)].map(write)); // five redelivered, then 35 new
+    expect((await redis.smembers(prefix + key)).sort()).toEqual(ids.slice(0, 20).sort());
+    expect(await redis.pttl(prefix + key)).toBeGreaterThan(7_000_000);
   });
 });
 

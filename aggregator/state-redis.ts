@@ -95,7 +95,7 @@ export function createRedisState(config: { prefix: string; claimTtlMs: number },
           args.push('click', first.ttlMs, `${first.touch.time} ${encodeTouch(first.touch)}`);
         } else {
           const ids = ws.flatMap((w) => (w.op === 'flood' ? [w.id] : []));
-          args.push('flood', first.ttlMs, ids.length, ...ids);
+          args.push('flood', first.ttlMs, first.limit, ids.length, ...ids);
         }
       }
       await run('apply', keys, args);

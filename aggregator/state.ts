@@ -6,7 +6,9 @@
 // Each touch set keeps its newest TOUCHES_KEPT members (and none older than its window), so the
 // cost of reading one stays bounded however much a user sees.
 //   k:<app>:<click event_id>       the click itself, for conversions that name it by click_id
-//   f:<app>:<device>:<hour>        set of the device's click ids in that hour (click flooding)
+//   f:<app>:<device>:<hour>        set of the device's first click ids in that hour (click flooding),
+//                                  at most the hourly limit: past it, every new click is flagged anyway,
+//                                  and a flooding device must not make each load of its set bigger
 // A touch is stored as the member JSON [type, event_id, creative_id, user_id, flag] (ids are free
 // text, so no separator character is safe).
 import type { EventType } from '../schemas/beacon-json.js';
@@ -16,7 +18,7 @@ export interface Touch { id: string; type: EventType; time: number; creativeId: 
 export type StateWrite =
   | { op: 'touch'; key: string; ttlMs: number; touch: Touch }
   | { op: 'click'; key: string; ttlMs: number; touch: Touch }
-  | { op: 'flood'; key: string; ttlMs: number; id: string };
+  | { op: 'flood'; key: string; ttlMs: number; id: string; limit: number };
 
 /** What a batch needs to know before it is decided: touches by key, named clicks, each device-hour's click ids, and the events' claims. */
 export interface Snapshot {

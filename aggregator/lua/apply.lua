@@ -4,7 +4,7 @@
 --   'touch', lifetime (ms), oldest score kept ('' for no trim), n, then n (score, member) pairs:
 --            ZADD; when trimming, also drop the members below that score and all but the newest kept
 --   'click', lifetime (ms), value: SET
---   'flood', lifetime (ms), n, then n members: SADD
+--   'flood', lifetime (ms), limit, n, then n members: SADD each while the set holds fewer than limit
 -- Each key's lifetime starts again (PEXPIRE).
 local kept = tonumber(ARGV[1])
 
@@ -31,10 +31,13 @@ for _, key in ipairs(KEYS) do
     redis.call('SET', key, ARGV[at + 2], 'PX', ttl)
     at = at + 3
   else
-    local n = tonumber(ARGV[at + 2])
-    sliced('SADD', key, at + 3, at + 2 + n, 1000)
+    local room, n = tonumber(ARGV[at + 2]) - redis.call('SCARD', key), tonumber(ARGV[at + 3])
+    for i = at + 4, at + 3 + n do
+      if room <= 0 then break end
+      room = room - redis.call('SADD', key, ARGV[i])
+    end
     redis.call('PEXPIRE', key, ttl)
-    at = at + 3 + n
+    at = at + 4 + n
   end
 end
 return #KEYS
