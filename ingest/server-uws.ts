@@ -9,7 +9,7 @@ import { opsRoute } from '../common/ops-server.js';
 import { clientIp, handleSafely, notFound, statusLine, tooLarge, type ServerConfig, type ServerDeps } from './http.js';
 
 interface Socket { ip: string; userAgent: string; seq: number; closed: boolean }
-interface Request { done: boolean }
+interface RequestState { done: boolean }
 
 const text = (ab: ArrayBuffer) => Buffer.from(ab).toString();
 
@@ -20,7 +20,7 @@ export function createUwsServer(config: ServerConfig, deps: ServerDeps) {
 
   // Answered or aborted, once. (Per-request closures stay anonymous: under tsx, a named one costs
   // a defineProperty call each time it is created.)
-  function finish(request: Request): void {
+  function finish(request: RequestState): void {
     if (!request.done) inFlight--;
     request.done = true;
   }
@@ -40,7 +40,7 @@ export function createUwsServer(config: ServerConfig, deps: ServerDeps) {
     const ip = clientIp(text(res.getRemoteAddressAsText()), req.getHeader('x-forwarded-for'), config.trustProxy);
     if (Number(req.getHeader('content-length') || 0) > config.maxBodyBytes) return write(res, tooLarge(config.maxBodyBytes));
 
-    const request: Request = { done: false };
+    const request: RequestState = { done: false };
     inFlight++;
     res.onAborted(() => finish(request));
     const chunks: Buffer[] = [];
