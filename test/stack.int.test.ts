@@ -73,7 +73,9 @@ describe('local stack', () => {
     const connection = new Redis(env.REDIS_URL, { maxRetriesPerRequest: null });
     const name = uniqueName('queue');
     const queue = new Queue(name, { connection });
-    const events = new QueueEvents(name, { connection: connection.duplicate() });
+    // Read the fresh queue's event stream from its start: with the default '$' a completion written
+    // before the first XREAD is issued would be missed, and the wait would time out.
+    const events = new QueueEvents(name, { connection: connection.duplicate(), lastEventId: '0-0' });
     const worker = new Worker(name, async (job) => ({ doubled: (job.data as { n: number }).n * 2 }), { connection: connection.duplicate() });
     cleanups.push(async () => {
       await worker.close();
