@@ -129,7 +129,7 @@ describe('state writes', () => {
   it('remembers views and clicks under the user apart, clicks also under the device and by id', () => {
     const click = ev('CLICK', 0);
     const { writes } = decide([ev('IMPRESSION', 0), click], empty(), { settings: () => defaultCampaign, maxClicksPerDeviceHour: 20 });
-    expect(writes[0]!.map((w) => w.key)).toEqual(['t:v:app:u1:c1']);
-    expect(writes[1]!.map((w) => w.key).sort()).toEqual([`f:app:d1:${Math.floor(T0 / H)}`, `k:app:${click.id}`, 't:c:app:u1:c1', 't:d:app:d1:c1']);
+    expect(writes[0]!.map((w) => w.key)).toEqual(['l:v:app:u1:c1']);
+    expect(writes[1]!.map((w) => w.key).sort()).toEqual([`f:app:d1:${Math.floor(T0 / H)}`, `k:app:${click.id}`, 'l:c:app:u1:c1', 'l:d:app:d1:c1']);
   });
 });

@@ -1,4 +1,4 @@
-// The attribution state in the real Redis: touch sets stay bounded however regular the event times,
+// The attribution state in the real Redis: touch lists stay bounded and keep their newest touches,
 // click flood sets stop at their limit, and claims keep the first value.
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
@@ -15,20 +15,37 @@ afterAll(async () => {
   await redis.quit();
 });
 
-describe('touch sets', () => {
-  it('keep their newest touches, bounded, when every event time is a whole second plus the same offset', async () => {
+describe('touch lists', () => {
+  it('keep their newest distinct touches, bounded, through redelivered writes, and read back whole', async () => {
     const state = createRedisState({ prefix, claimTtlMs: 60_000 }, { redis });
-    const key = 't:v:app:user:campaign';
-    const base = 1_763_800_000_001; // whole seconds + 1 ms: a time-based choice of when to trim never trims
-    const ids: string[] = [];
-    for (let k = 0; k < 400; k++) {
-      const id = `${randomUUID().slice(0, 35)}${(k % 16).toString(16)}`; // the last hex digit, as random ids have them
-      ids.push(id);
-      await state.apply([{ op: 'touch', key, ttlMs: 86_400_000, touch: { id, type: EventType.IMPRESSION, time: base + k * 1_000, creativeId: 'cr', userId: 'user', flag: '' } }]);
+    const key = 'l:v:app:user:campaign';
+    const base = 1_763_800_000_001;
+    const touches = Array.from({ length: 400 }, (_, k) => ({
+      id: randomUUID(), type: EventType.IMPRESSION, time: base + k * 1_000, creativeId: `cr "${k % 3}"\n`, userId: 'user', flag: '',
+    }));
+    for (const touch of touches) {
+      const write = { op: 'touch' as const, key, ttlMs: 86_400_000, touch };
+      await state.apply([write]);
+      await state.apply([write]); // redelivered
     }
-    const members = await redis.zrange(prefix + key, 0, -1);
-    expect(members.length).toBeLessThan(TOUCHES_KEPT + 16);
-    expect(members.at(-1)).toContain(ids.at(-1));
+    const lines = (await redis.get(prefix + key))!.split('\n').slice(0, -1);
+    expect(lines.length).toBeLessThanOrEqual(2 * TOUCHES_KEPT);
+    const loaded = (await state.load({ touches: [key], clicks: [], flood: [], claims: [] })).touches.get(key)!;
+    const newest = touches.slice(-TOUCHES_KEPT);
+    expect(newest.every((t) => loaded.some((l) => l.id === t.id))).toBe(true);
+    const last = loaded.find((l) => l.id === touches.at(-1)!.id)!;
+    expect({ ...touches.at(-1)! }).toEqual({ id: last.id, type: last.type, time: last.time, creativeId: last.creativeId, userId: last.userId, flag: last.flag });
+    expect(await redis.pttl(prefix + key)).toBeGreaterThan(86_000_000);
+  });
+
+  it('drop touches older than the window when cut', async () => {
+    const state = createRedisState({ prefix, claimTtlMs: 60_000 }, { redis });
+    const key = 'l:c:app:user:campaign';
+    const touch = (time: number) => ({ op: 'touch' as const, key, ttlMs: 60_000, touch: { id: randomUUID(), type: EventType.CLICK, time, creativeId: 'cr', userId: 'user', flag: '' } });
+    await state.apply([touch(1_000)]);
+    await state.apply(Array.from({ length: 2 * TOUCHES_KEPT }, (_, k) => touch(100_000 + k)));
+    const loaded = (await state.load({ touches: [key], clicks: [], flood: [], claims: [] })).touches.get(key)!;
+    expect(loaded.map((t) => t.time).sort((a, b) => a - b)).toEqual(Array.from({ length: TOUCHES_KEPT }, (_, k) => 100_000 + TOUCHES_KEPT + k));
   });
 });
 

@@ -4,14 +4,14 @@
 // A batch's claims are one script (lua/claim.lua: `SET c:<event_id> <value> PX <window> NX GET` per
 // event), and so are its state writes (lua/apply.lua): one command per batch rather than one per
 // event, as each ioredis command costs microseconds of CPU. State writes are idempotent (the same
-// member, the same id, the same click), so they are applied after the claims, for new and
-// redelivered events alike: a crash between the two is repaired by the redelivery.
+// id, the same click; a touch line appended twice is the same touch, and the next cut keeps one), so
+// they are applied after the claims, for new and redelivered events alike: a crash between the two
+// is repaired by the redelivery. A batch's loads are one pipeline of a few commands.
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { Needs } from './process-batch.js';
-import { decodeTouch, encodeTouch, TOUCHES_KEPT, type Snapshot, type StateWrite } from './state.js';
+import { readTouches, touchLine, TOUCHES_KEPT, type Snapshot, type StateWrite } from './state.js';
 
-const TRIM_EVERY = 16; // trim a touch set on about one write in 16 (a last hex digit 0): trimming on each would double the cost
 const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
 const scripts = { claim: lua('claim'), apply: lua('apply') };
 type Script = (numKeys: number, ...keysAndArgs: (string | number)[]) => Promise<unknown>;
@@ -36,29 +36,23 @@ export function createRedisState(config: { prefix: string; claimTtlMs: number },
     async load(needs: Needs): Promise<Snapshot> {
       const snapshot: Snapshot = { touches: new Map(), clicks: new Map(), flood: new Map(), claims: new Map() };
       if (needs.touches.length + needs.clicks.length + needs.flood.length + needs.claims.length === 0) return snapshot;
+      // The touch lists, named clicks and claims: an MGET each (when any), then each flood set.
+      const lists = [needs.touches, needs.clicks, needs.claims.map((id) => `c:${id}`)];
       const tx = redis.pipeline();
-      for (const key of needs.touches) tx.zrange(p + key, 0, -1, 'WITHSCORES');
+      for (const keys of lists) if (keys.length > 0) tx.mget(keys.map((k) => p + k));
       for (const key of needs.flood) tx.smembers(p + key);
-      if (needs.clicks.length > 0) tx.mget(needs.clicks.map((k) => p + k));
-      if (needs.claims.length > 0) tx.mget(needs.claims.map(claimKey));
       const values = await exec(tx);
-      needs.touches.forEach((key, i) => {
-        const flat = values[i] as string[];
-        const touches = [];
-        for (let j = 0; j < flat.length; j += 2) touches.push(decodeTouch(flat[j]!, Number(flat[j + 1])));
-        snapshot.touches.set(key, touches);
+      const [touches, clicks, claims] = lists.map((keys) => (keys.length > 0 ? values.shift() : []) as (string | null)[]);
+      needs.touches.forEach((key, i) => snapshot.touches.set(key, readTouches(touches![i] ?? '')));
+      needs.clicks.forEach((key, i) => {
+        const line = clicks![i];
+        if (line) snapshot.clicks.set(key, readTouches(line)[0]!);
       });
-      needs.flood.forEach((key, i) => snapshot.flood.set(key, new Set(values[needs.touches.length + i] as string[])));
-      if (needs.clicks.length > 0) {
-        (values[needs.touches.length + needs.flood.length] as (string | null)[]).forEach((v, i) => {
-          if (!v) return;
-          const space = v.indexOf(' ');
-          snapshot.clicks.set(needs.clicks[i]!, decodeTouch(v.slice(space + 1), Number(v.slice(0, space))));
-        });
-      }
-      if (needs.claims.length > 0) {
-        (values.at(-1) as (string | null)[]).forEach((v, i) => v && snapshot.claims.set(needs.claims[i]!, v));
-      }
+      needs.claims.forEach((id, i) => {
+        const claim = claims![i];
+        if (claim) snapshot.claims.set(id, claim);
+      });
+      needs.flood.forEach((key, i) => snapshot.flood.set(key, new Set(values[i] as string[])));
       return snapshot;
     },
 
@@ -83,16 +77,13 @@ export function createRedisState(config: { prefix: string; claimTtlMs: number },
         const first = ws[0]!;
         keys.push(p + key);
         if (first.op === 'touch') {
-          const touches = ws.flatMap((w) => (w.op === 'touch' ? [w.touch] : []));
-          const newest = Math.max(...touches.map((t) => t.time));
-          // Which writes trim is chosen by event id (random hex digits), not by time: timestamps are
-          // often round (whole seconds, fixed steps), and a choice by time would then trim never.
-          const last = touches.at(-1)!.id;
-          const trim = last.charCodeAt(last.length - 1) % TRIM_EVERY === 0;
-          args.push('touch', first.ttlMs, trim ? newest - first.ttlMs : '', touches.length);
-          for (const t of touches) args.push(t.time, encodeTouch(t));
+          const lines = ws.flatMap((w) => (w.op === 'touch' ? [touchLine(w.touch)] : []));
+          const newest = Math.max(...ws.map((w) => (w.op === 'touch' ? w.touch.time : -Infinity)));
+          // Cut back once the list holds about twice the lines kept (judged by these lines' length).
+          const cutAt = 2 * TOUCHES_KEPT * Math.max(...lines.map((l) => l.length));
+          args.push('touch', first.ttlMs, newest - first.ttlMs, cutAt, lines.join(''));
         } else if (first.op === 'click') {
-          args.push('click', first.ttlMs, `${first.touch.time} ${encodeTouch(first.touch)}`);
+          args.push('click', first.ttlMs, touchLine(first.touch));
         } else {
           const ids = ws.flatMap((w) => (w.op === 'flood' ? [w.id] : []));
           args.push('flood', first.ttlMs, first.limit, ids.length, ...ids);

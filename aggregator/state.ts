@@ -1,16 +1,18 @@
 // The attribution state's layout, shared by the rules (attribution.ts) and the Redis adapter.
 // Keys (under the configured prefix), each expiring with its window:
-//   t:c:<app>:<user>:<campaign>    sorted set of the user's clicks, score = event time
-//   t:v:<app>:<user>:<campaign>    sorted set of the user's impressions and viewables
-//   t:d:<app>:<device>:<campaign>  sorted set of the device's clicks (device-matched attribution)
-// Each touch set keeps its newest TOUCHES_KEPT members (and none older than its window), so the
-// cost of reading one stays bounded however much a user sees.
-//   k:<app>:<click event_id>       the click itself, for conversions that name it by click_id
+//   l:c:<app>:<user>:<campaign>    touch list of the user's clicks
+//   l:v:<app>:<user>:<campaign>    touch list of the user's impressions and viewables
+//   l:d:<app>:<device>:<campaign>  touch list of the device's clicks (device-matched attribution)
+//   k:<app>:<click event_id>       the click itself (one touch line), for conversions that name it by click_id
 //   f:<app>:<device>:<hour>        set of the device's first click ids in that hour (click flooding),
 //                                  at most the hourly limit: past it, every new click is flagged anyway,
 //                                  and a flooding device must not make each load of its set bigger
-// A touch is stored as the member JSON [type, event_id, creative_id, user_id, flag] (ids are free
-// text, so no separator character is safe).
+// A touch list is a string of touch lines, appended to as touches arrive and cut back to its newest
+// TOUCHES_KEPT distinct lines (none older than its window) once it outgrows twice that: reading one
+// is a single string, whatever the user has seen. A line is `<time> <json>\n`, the JSON being
+// [type, event_id, creative_id, user_id, flag] (ids are free text, so no separator inside is safe;
+// JSON never holds a raw newline). A touch is decoded only when more than its time is read: most
+// of a list is passed over by time alone.
 import type { EventType } from '../schemas/beacon-json.js';
 
 export interface Touch { id: string; type: EventType; time: number; creativeId: string; userId: string; flag: string }
@@ -34,18 +36,40 @@ export const TOUCHES_KEPT = 32;
 
 export function stateKeys(e: { appId: string; userId: string; deviceId: string; campaignId: string; id: string; clickId: string; time: number }) {
   return {
-    clicks: `t:c:${e.appId}:${e.userId}:${e.campaignId}`,
-    views: `t:v:${e.appId}:${e.userId}:${e.campaignId}`,
-    device: `t:d:${e.appId}:${e.deviceId}:${e.campaignId}`,
+    clicks: `l:c:${e.appId}:${e.userId}:${e.campaignId}`,
+    views: `l:v:${e.appId}:${e.userId}:${e.campaignId}`,
+    device: `l:d:${e.appId}:${e.deviceId}:${e.campaignId}`,
     ownClick: `k:${e.appId}:${e.id}`,
     namedClick: `k:${e.appId}:${e.clickId}`,
     flood: `f:${e.appId}:${e.deviceId}:${Math.floor(e.time / HOUR_MS)}`,
   };
 }
 
-export const encodeTouch = (t: Touch) => JSON.stringify([t.type, t.id, t.creativeId, t.userId, t.flag]);
+/** A touch as a line of a touch list (layout above). */
+export const touchLine = (t: Touch) => `${t.time} ${JSON.stringify([t.type, t.id, t.creativeId, t.userId, t.flag])}\n`;
 
-export function decodeTouch(member: string, time: number): Touch {
-  const [type, id, creativeId, userId, flag] = JSON.parse(member) as [EventType, string, string, string, string];
-  return { type, id, creativeId, userId, flag, time };
+/** A touch read back: its time at once, the rest from its JSON when first asked for. */
+class StoredTouch implements Touch {
+  private fields?: [EventType, string, string, string, string];
+  constructor(readonly time: number, private readonly json: string) {}
+  private get f() {
+    return (this.fields ??= JSON.parse(this.json) as [EventType, string, string, string, string]);
+  }
+  get type() { return this.f[0]; }
+  get id() { return this.f[1]; }
+  get creativeId() { return this.f[2]; }
+  get userId() { return this.f[3]; }
+  get flag() { return this.f[4]; }
+}
+
+/** The touches of a string of touch lines. */
+export function readTouches(lines: string): Touch[] {
+  const touches: Touch[] = [];
+  for (let at = 0; at < lines.length;) {
+    const space = lines.indexOf(' ', at);
+    const end = lines.indexOf('\n', space);
+    touches.push(new StoredTouch(Number(lines.slice(at, space)), lines.slice(space + 1, end)));
+    at = end + 1;
+  }
+  return touches;
 }
