@@ -3,7 +3,7 @@
 // carry several keys and several signatures during a rotation; one valid pair is enough.
 import { createHmac, timingSafeEqual, type KeyObject } from 'node:crypto';
 
-/** `secret` as a KeyObject (crypto.createSecretKey): HMAC setup per request is then cheap. */
+/** `secret` as a KeyObject (crypto.createSecretKey): the secret's bytes stay out of the JS heap. */
 export interface SigningKey { appId: string; secret: KeyObject; revoked: boolean }
 export interface KeyLookup { get(keyId: string): SigningKey | undefined }
 
