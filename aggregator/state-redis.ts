@@ -37,9 +37,9 @@ export function createRedisState(config: { prefix: string; claimTtlMs: number },
       const snapshot: Snapshot = { touches: new Map(), clicks: new Map(), flood: new Map(), claims: new Map() };
       if (needs.touches.length + needs.clicks.length + needs.flood.length + needs.claims.length === 0) return snapshot;
       // The touch lists, named clicks and claims: an MGET each (when any), then each flood set.
-      const lists = [needs.touches, needs.clicks, needs.claims.map((id) => `c:${id}`)];
+      const lists = [needs.touches.map((k) => p + k), needs.clicks.map((k) => p + k), needs.claims.map(claimKey)];
       const tx = redis.pipeline();
-      for (const keys of lists) if (keys.length > 0) tx.mget(keys.map((k) => p + k));
+      for (const keys of lists) if (keys.length > 0) tx.mget(keys);
       for (const key of needs.flood) tx.smembers(p + key);
       const values = await exec(tx);
       const [touches, clicks, claims] = lists.map((keys) => (keys.length > 0 ? values.shift() : []) as (string | null)[]);

@@ -68,6 +68,7 @@ export function readTouches(lines: string): Touch[] {
   for (let at = 0; at < lines.length;) {
     const space = lines.indexOf(' ', at);
     const end = lines.indexOf('\n', space);
+    if (space < 0 || end < 0) break; // every line ends in a newline: nothing else is written
     touches.push(new StoredTouch(Number(lines.slice(at, space)), lines.slice(space + 1, end)));
     at = end + 1;
   }
