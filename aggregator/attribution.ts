@@ -47,6 +47,26 @@ function latest(touches: Iterable<Touch>, time: number, windowMs: number, accept
   return best;
 }
 
+// The batch's own touches join the snapshot as they are decided, so a click earlier in the batch
+// counts for a conversion later in it. (Helpers at module level: under tsx, a named closure made
+// per event costs a defineProperty each time.)
+function touchesOf(snapshot: Snapshot, key: string): Touch[] {
+  let list = snapshot.touches.get(key);
+  if (!list) snapshot.touches.set(key, (list = []));
+  return list;
+}
+
+function floodOf(snapshot: Snapshot, key: string): Set<string> {
+  let seen = snapshot.flood.get(key);
+  if (!seen) snapshot.flood.set(key, (seen = new Set()));
+  return seen;
+}
+
+function remember(snapshot: Snapshot, writes: StateWrite[], key: string, ttlMs: number, touch: Touch): void {
+  touchesOf(snapshot, key).push(touch); // a duplicate touch is harmless: `latest` picks the same one
+  writes.push({ op: 'touch', key, ttlMs, touch });
+}
+
 /**
  * `known[i]`, when given: null for a duplicate (left out: no decision of its own, no state), or the
  * decision stored for a redelivered event (kept: its click carries the flag it had then).
@@ -57,19 +77,6 @@ export function decide(
   config: { settings(campaignId: string): CampaignSettings; maxClicksPerDeviceHour: number },
   known: readonly (Decision | null | undefined)[] = [],
 ): { decisions: Decision[]; writes: StateWrite[][] } {
-  // The batch's own touches join the snapshot as they are decided, so a click earlier in the batch
-  // counts for a conversion later in it.
-  const touchesOf = (key: string) => {
-    let list = snapshot.touches.get(key);
-    if (!list) snapshot.touches.set(key, (list = []));
-    return list;
-  };
-  const floodOf = (key: string) => {
-    let seen = snapshot.flood.get(key);
-    if (!seen) snapshot.flood.set(key, (seen = new Set()));
-    return seen;
-  };
-
   const decisions: Decision[] = [];
   const writes: StateWrite[][] = [];
   for (const [i, e] of events.entries()) {
@@ -87,20 +94,15 @@ export function decide(
     let attribution: Attribution | undefined;
     let earns = false;
 
-    const remember = (key: string, touch: Touch) => {
-      touchesOf(key).push(touch); // a duplicate touch is harmless: `latest` picks the same one
-      w.push({ op: 'touch', key, ttlMs: keepMs, touch });
-    };
-
     switch (e.type) {
       case EventType.IMPRESSION:
       case EventType.VIEWABLE:
         // Bot traffic earns no attribution: its touches are not remembered.
-        if (!invalidReason) remember(keys.views, { id: e.id, type: e.type, time: e.time, creativeId: e.creativeId, userId: e.userId, flag: '' });
+        if (!invalidReason) remember(snapshot, w, keys.views, keepMs, { id: e.id, type: e.type, time: e.time, creativeId: e.creativeId, userId: e.userId, flag: '' });
         break;
       case EventType.CLICK: {
         // The device-hour's click ids, stored and of this batch; a redelivered click keeps its flag.
-        const flood = floodOf(keys.flood);
+        const flood = floodOf(snapshot, keys.flood);
         if (stored) invalidReason = stored.invalidReason;
         else if (!flood.has(e.id) && flood.size >= config.maxClicksPerDeviceHour) invalidReason ||= 'click_flooding';
         flood.add(e.id);
@@ -109,8 +111,8 @@ export function decide(
         snapshot.clicks.set(keys.ownClick, touch);
         w.push({ op: 'click', key: keys.ownClick, ttlMs: s.clickLookbackMs, touch });
         if (!e.givt) {
-          remember(keys.clicks, touch);
-          remember(keys.device, touch);
+          remember(snapshot, w, keys.clicks, keepMs, touch);
+          remember(snapshot, w, keys.device, keepMs, touch);
         }
         break;
       }
@@ -119,20 +121,20 @@ export function decide(
         const named = e.clickId ? snapshot.clicks.get(keys.namedClick) : undefined;
         if (named && named.userId !== e.userId) invalidReason ||= 'click_id_other_user';
         else if (named) click = latest([named], e.time, s.clickLookbackMs, () => true);
-        click ??= latest([...touchesOf(keys.clicks), ...touchesOf(keys.device)], e.time, s.clickLookbackMs, () => true);
+        click ??= latest([...touchesOf(snapshot, keys.clicks), ...touchesOf(snapshot, keys.device)], e.time, s.clickLookbackMs, () => true);
         if (click) {
           attribution = { to: click.id, model: 'click', lagMs: e.time - click.time };
           if (attribution.lagMs < s.minClickToConversionMs) invalidReason ||= 'click_injection';
           invalidReason ||= click.flag;
         } else {
-          const view = latest(touchesOf(keys.views), e.time, s.viewWindowMs, () => true);
+          const view = latest(touchesOf(snapshot, keys.views), e.time, s.viewWindowMs, () => true);
           if (view) attribution = { to: view.id, model: 'view', lagMs: e.time - view.time };
         }
         earns = !!attribution && !invalidReason;
         break;
       }
       case EventType.REWARD_COMPLETE: {
-        const shown = latest(touchesOf(keys.views), e.time, s.completionWindowMs,
+        const shown = latest(touchesOf(snapshot, keys.views), e.time, s.completionWindowMs,
           (t) => t.type === EventType.IMPRESSION && t.creativeId === e.creativeId);
         if (shown) attribution = { to: shown.id, model: 'view', lagMs: e.time - shown.time };
         earns = !!shown && !invalidReason;
