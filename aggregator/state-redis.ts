@@ -42,7 +42,8 @@ export function createRedisState(config: { prefix: string; claimTtlMs: number },
       for (const keys of lists) if (keys.length > 0) tx.mget(keys);
       for (const key of needs.flood) tx.smembers(p + key);
       const values = await exec(tx);
-      const [touches, clicks, claims] = lists.map((keys) => (keys.length > 0 ? values.shift() : []) as (string | null)[]);
+      let next = 0;
+      const [touches, clicks, claims] = lists.map((keys) => (keys.length > 0 ? values[next++] : []) as (string | null)[]);
       needs.touches.forEach((key, i) => snapshot.touches.set(key, readTouches(touches![i] ?? '')));
       needs.clicks.forEach((key, i) => {
         const line = clicks![i];
@@ -52,7 +53,7 @@ export function createRedisState(config: { prefix: string; claimTtlMs: number },
         const claim = claims![i];
         if (claim) snapshot.claims.set(id, claim);
       });
-      needs.flood.forEach((key, i) => snapshot.flood.set(key, new Set(values[i] as string[])));
+      needs.flood.forEach((key, i) => snapshot.flood.set(key, new Set(values[next + i] as string[])));
       return snapshot;
     },
 
@@ -77,8 +78,9 @@ export function createRedisState(config: { prefix: string; claimTtlMs: number },
         const first = ws[0]!;
         keys.push(p + key);
         if (first.op === 'touch') {
-          const lines = ws.flatMap((w) => (w.op === 'touch' ? [touchLine(w.touch)] : []));
-          const newest = Math.max(...ws.map((w) => (w.op === 'touch' ? w.touch.time : -Infinity)));
+          const touches = ws.flatMap((w) => (w.op === 'touch' ? [w.touch] : []));
+          const lines = touches.map(touchLine);
+          const newest = Math.max(...touches.map((t) => t.time));
           // Cut back once the list holds about twice the lines kept (judged by these lines' length).
           const cutAt = 2 * TOUCHES_KEPT * Math.max(...lines.map((l) => l.length));
           args.push('touch', first.ttlMs, newest - first.ttlMs, cutAt, lines.join(''));
