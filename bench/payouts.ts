@@ -43,8 +43,8 @@ const topic = await newTopic('earnings');
 const deadLetters = await newTopic('earnings-dlq', 1);
 const prefix = `bench-${run}`;
 
-const [sandboxPort, sandboxTlsPort, payoutsPort] = [await freePort(), await freePort(), await freePort()];
-const sandbox = startService('payouts/sandbox/main.ts', { LOG_LEVEL: 'warn', SANDBOX_PORT: String(sandboxPort), SANDBOX_TLS_PORT: String(sandboxTlsPort), SANDBOX_STEP_MS: '1000', SANDBOX_AUTO_CONFIRM_MS: '-1' });
+const [sandboxPort, sandboxTlsPort, sandboxAdminPort, payoutsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+const sandbox = startService('payouts/sandbox/main.ts', { LOG_LEVEL: 'warn', SANDBOX_PORT: String(sandboxPort), SANDBOX_TLS_PORT: String(sandboxTlsPort), SANDBOX_ADMIN_PORT: String(sandboxAdminPort), SANDBOX_STEP_MS: '1000', SANDBOX_AUTO_CONFIRM_MS: '-1' });
 const group = `bench-rewards-${run}`;
 const rewards = startService('rewards/main.ts', {
   LOG_LEVEL: 'error', DATABASE_URL: url, REWARDS_PORT: '0', REWARDS_TOPIC: topic, REWARDS_GROUP: group, REWARDS_DEADLETTER_TOPIC: deadLetters,
@@ -66,7 +66,7 @@ async function until<T>(what: string, read: () => Promise<T>, done: (v: T) => bo
     await sleep(50);
   }
 }
-const sandboxState = async () => (await (await fetch(`http://127.0.0.1:${sandboxPort}/sandbox/state`)).json()) as { paidFen: number; calls: Record<string, number> };
+const sandboxState = async () => (await (await fetch(`http://127.0.0.1:${sandboxAdminPort}/sandbox/state`)).json()) as { paidFen: number; calls: Record<string, number> };
 const totalCalls = (s: { calls: Record<string, number> }) => Object.entries(s.calls).filter(([route]) => !route.startsWith('GET /healthz')).reduce((n, [, c]) => n + c, 0);
 const count = async (q: string, args: unknown[]) => Number((await pool.query<{ n: string }>(q, args)).rows[0]!.n);
 

@@ -1,11 +1,12 @@
 // The payouts service's HTTP API (CONTRACTS.md §3): a payout's state and history, and WeChat Pay's
 // callbacks. A callback is verified (and decrypted) here and answered at once; the work it asks for
-// (querying the batch it names) is queued, keyed by the notification id so duplicates do it once.
+// (querying the batch it names) is queued, keyed by the notification id (v3) or the reference (v2,
+// whose repeats differ only in their nonce) so duplicates do it once.
 import { authenticate } from '../common/auth.js';
 import { apiError, type ApiRequest, type ApiResponse } from '../common/http-server.js';
 import type { FlowQueues } from './flow.js';
 import type { PayoutsStore } from './store-pg.js';
-import { parseV2Xml, toV2Xml, verifyV2 } from './wechat/v2-protocol.js';
+import { parseV2Xml, toV2Xml, verifyV2, type V2SignType } from './wechat/v2-protocol.js';
 import type { V3Client } from './wechat/v3-client.js';
 import { isUuid } from '../common/name-uuid.js';
 
@@ -13,7 +14,7 @@ const xmlReply = (code: 'SUCCESS' | 'FAIL', msg: string): ApiResponse =>
   ({ status: 200, body: toV2Xml({ return_code: code, return_msg: msg }), headers: { 'content-type': 'text/xml; charset=utf-8' } });
 
 export function createPayoutsApi(
-  config: { tokenSecret: string; operatorToken: string; apiV2Key: string },
+  config: { tokenSecret: string; operatorToken: string; apiV2Key: string; v2SignType: V2SignType },
   deps: { store: PayoutsStore; v3: V3Client; queues: Pick<FlowQueues, 'poll'>; callback(result: string): void; now(): number },
 ) {
   /** Queues a query of the batch that carries `requestNo` (or is `batchNo`), rechecking that transfer. */
@@ -37,12 +38,14 @@ export function createPayoutsApi(
     }
     if (req.method === 'POST' && req.path === '/v1/wechat/notify/v2') {
       const fields = parseV2Xml(req.body.toString('utf8'));
-      if (!fields || !verifyV2(fields, config.apiV2Key)) {
+      // Verified with the configured algorithm only: a message does not get to pick a weaker one.
+      if (!fields || !verifyV2(fields, config.apiV2Key, config.v2SignType)) {
         deps.callback('rejected');
         return xmlReply('FAIL', 'sign or XML invalid');
       }
       const ref = fields.partner_trade_no ?? fields.out_trade_no;
-      const known = ref ? await recheck(`notify-v2-${ref}-${fields.nonce_str ?? ''}`, { requestNo: ref }) : false;
+      // Keyed by the reference alone: repeats (a new nonce each) queue one query, not one each.
+      const known = ref ? await recheck(`notify-v2-${ref}`, { requestNo: ref }) : false;
       deps.callback(known ? 'accepted' : 'unknown_reference');
       return xmlReply('SUCCESS', 'OK');
     }

@@ -126,7 +126,7 @@ export async function createPayouts(config: PayoutsConfig, deps: { log: Logger; 
   for (const w of [intake, worker]) w.on('error', (err) => log.warn({ err }, 'queue_error')); // Redis away: BullMQ reconnects
 
   const handle = createPayoutsApi(
-    { tokenSecret: config.REWARDS_TOKEN_SECRET, operatorToken: config.PAYOUTS_OPERATOR_TOKEN, apiV2Key: config.WECHATPAY_API_V2_KEY },
+    { tokenSecret: config.REWARDS_TOKEN_SECRET, operatorToken: config.PAYOUTS_OPERATOR_TOKEN, apiV2Key: config.WECHATPAY_API_V2_KEY, v2SignType: config.WECHATPAY_V2_SIGN_TYPE },
     { store, v3, queues: queued, callback: metrics.callback, now: Date.now },
   );
   let stopping = false;

@@ -3,12 +3,14 @@
 // Postgres and may run again after a crash: a resubmission or a query reuses the same numbers, and
 // an outcome is recorded before it is handed off. The sweep is the clock: it queries submitted
 // batches every pollMs (a callback queries at once), resubmits formed ones whose job was lost, and
-// hands off outcomes a crash dropped.
+// hands off outcomes a crash dropped. Every batch move names the state it starts from (a guarded
+// update): one that finds the batch elsewhere changes nothing and is logged. Only a submit moves a
+// formed batch, so a batch that was never sent is never taken for one that was.
 import { PipelineError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { Metrics } from './metrics.js';
 import type { Answer, ItemResult, Provider } from './providers.js';
-import type { Outcome, PayoutsStore } from './store-pg.js';
+import type { BatchState, Outcome, PayoutsStore } from './store-pg.js';
 
 export interface FlowQueues {
   submit(batchNo: string): Promise<void>;
@@ -32,15 +34,26 @@ export function createPayoutFlow(config: { pollMs: number; sweepIdleMs: number }
     return results.filter((r) => r.outcome === 'pending').length;
   }
 
-  /** A refusal that is neither retriable nor final: the money stays held until a person looks. */
-  async function attention(batchNo: string, answer: Extract<Answer, { ok: false }>): Promise<void> {
-    metrics.attention();
-    log.error({ batchNo, code: answer.code, message: answer.message, meaning: answer.error.meaning }, 'payout_batch_needs_attention');
-    await store.setBatch(batchNo, 'attention', `${answer.code}: ${answer.message}`);
+  /** Moves the batch from `from` to `to`; when another worker moved it first, nothing changes (logged). */
+  async function move(batchNo: string, from: BatchState, to: BatchState, opts: { detail?: string; providerBatchId?: string } = {}): Promise<void> {
+    if (!await store.moveBatch(batchNo, from, to, opts)) log.warn({ batchNo, from, to }, 'payout_batch_transition_skipped');
   }
 
-  /** After results: the batch is finished, or stays submitted (touched, so the sweep queries it again in pollMs). */
-  const settle = async (batchNo: string, pending: number) => store.setBatch(batchNo, pending === 0 ? 'finished' : 'submitted');
+  /** A refusal that is neither retriable nor final: the money stays held until a person looks. */
+  async function attention(batchNo: string, from: BatchState, answer: Extract<Answer, { ok: false }>): Promise<void> {
+    metrics.attention();
+    log.error({ batchNo, code: answer.code, message: answer.message, meaning: answer.error.meaning }, 'payout_batch_needs_attention');
+    if (from !== 'finished') await move(batchNo, from, 'attention', { detail: `${answer.code}: ${answer.message}` });
+  }
+
+  /**
+   * After results: a batch with nothing pending is finished; a submitted one still pending is touched,
+   * so the sweep queries it again in pollMs. A finished batch (a recheck) stays as it is.
+   */
+  async function settle(batchNo: string, from: BatchState, pending: number, providerBatchId?: string): Promise<void> {
+    if (pending === 0 && from !== 'finished') return move(batchNo, from, 'finished', { providerBatchId });
+    if (pending > 0 && from === 'submitted') return move(batchNo, from, 'submitted', { providerBatchId });
+  }
 
   return {
     /** Forms every batch that is due and queues its submission. */
@@ -63,23 +76,31 @@ export function createPayoutFlow(config: { pollMs: number; sweepIdleMs: number }
       deps.onStep?.('called');
       if (!answer.ok) {
         if (answer.error.retriable) throw new PipelineError(`wechat_${answer.code}`, `${batchNo}: ${answer.code} ${answer.message}`, { retriable: true });
-        if (!answer.error.final) return attention(batchNo, answer);
+        if (!answer.error.final) return attention(batchNo, 'formed', answer);
         await record(batchNo, batch.pending.map((i) => ({ requestNo: i.requestNo, outcome: 'failed', reason: answer.code })));
-        return store.setBatch(batchNo, 'finished', `${answer.code}: ${answer.message}`);
+        return move(batchNo, 'formed', 'finished', { detail: `${answer.code}: ${answer.message}` });
       }
-      await store.setBatch(batchNo, 'submitted', '', answer.providerBatchId);
-      await settle(batchNo, await record(batchNo, answer.results));
+      await move(batchNo, 'formed', 'submitted', { providerBatchId: answer.providerBatchId });
+      await settle(batchNo, 'submitted', await record(batchNo, answer.results));
     },
 
-    /** Queries a submitted batch; `recheck` also asks again about transfers already succeeded (a callback said so). */
+    /**
+     * Queries a submitted batch; `recheck` also asks again about transfers already succeeded (a callback
+     * said so). A batch still formed was never sent: a query would find nothing and prove nothing, so
+     * its submit is queued instead (a callback or a sweep may come before the submit job runs).
+     */
     async poll(batchNo: string, recheck: string[] = []): Promise<void> {
       const batch = await store.batch(batchNo);
-      if (batch.state !== 'submitted' && recheck.length === 0) return;
+      if (batch.state === 'formed') {
+        log.info({ batchNo }, 'payout_poll_of_unsent_batch');
+        return queues.submit(batchNo);
+      }
+      if (batch.state === undefined || (batch.state !== 'submitted' && recheck.length === 0)) return;
       const items = batch.items.filter((i) => i.state === 'batched' || (i.state === 'succeeded' && recheck.includes(i.requestNo)));
-      if (items.length === 0) return store.setBatch(batchNo, 'finished');
+      if (items.length === 0) return settle(batchNo, batch.state, 0);
       const answer = await provider.query(batchNo, items);
-      if (!answer.ok) return answer.error.retriable ? settle(batchNo, items.length) : attention(batchNo, answer);
-      await settle(batchNo, await record(batchNo, answer.results));
+      if (!answer.ok) return answer.error.retriable ? settle(batchNo, batch.state, items.length) : attention(batchNo, batch.state, answer);
+      await settle(batchNo, batch.state, await record(batchNo, answer.results), answer.providerBatchId);
     },
 
     /** Queries batches that are due, resubmits formed batches whose job was lost, hands off outcomes a crash dropped. */

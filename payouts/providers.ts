@@ -55,23 +55,28 @@ const v3Bill = (client: V3Client) => async (day: string): Promise<Bill> => {
 };
 
 export function createV3BatchProvider(config: ProviderConfig, client: V3Client): Provider {
+  const submit: Provider['submit'] = async (batchNo, items) => {
+    const answer = await client.createBatch({
+      appid: config.appid, out_batch_no: batchNo, batch_name: config.remark, batch_remark: config.remark,
+      total_amount: items.reduce((s, i) => s + i.amountFen, 0), total_num: items.length, transfer_scene_id: config.sceneId,
+      ...(config.notifyUrl ? { notify_url: config.notifyUrl } : {}),
+      transfer_detail_list: items.map((i) => ({ out_detail_no: i.requestNo, transfer_amount: i.amountFen, transfer_remark: config.remark, openid: i.openid })),
+    });
+    if (!answer.ok) return answer;
+    return { ok: true, providerBatchId: answer.data.batch_id, results: items.map((i) => pending(i.requestNo)) };
+  };
   return {
-    api: 'v3_batch', maxBatch: Math.min(config.maxBatch, 1000), bill: v3Bill(client),
-    async submit(batchNo, items) {
-      const answer = await client.createBatch({
-        appid: config.appid, out_batch_no: batchNo, batch_name: config.remark, batch_remark: config.remark,
-        total_amount: items.reduce((s, i) => s + i.amountFen, 0), total_num: items.length, transfer_scene_id: config.sceneId,
-        ...(config.notifyUrl ? { notify_url: config.notifyUrl } : {}),
-        transfer_detail_list: items.map((i) => ({ out_detail_no: i.requestNo, transfer_amount: i.amountFen, transfer_remark: config.remark, openid: i.openid })),
-      });
-      if (!answer.ok) return answer;
-      return { ok: true, providerBatchId: answer.data.batch_id, results: items.map((i) => pending(i.requestNo)) };
-    },
-    /** One call while the batch is in flight; once FINISHED, one per 100 details, plus one per failed detail for its reason. */
+    api: 'v3_batch', maxBatch: Math.min(config.maxBatch, 1000), bill: v3Bill(client), submit,
+    /**
+     * One call while the batch is in flight; once FINISHED, one per 100 details, plus one per failed
+     * detail for its reason. A batch WeChat does not know never arrived: it is sent again, with the
+     * same number and body (a batch it does know answers with itself, so this cannot pay twice).
+     */
     async query(batchNo, items) {
       const results = new Map<string, ItemResult>();
       for (let offset = 0; ; offset += PAGE) {
         const page = await client.getBatch(batchNo, { offset, limit: PAGE });
+        if (!page.ok && offset === 0 && page.code === 'NOT_FOUND') return submit(batchNo, items);
         if (!page.ok) return page;
         const { batch_status: status, close_reason: closeReason, total_num: total } = page.data.transfer_batch;
         if (status === 'CLOSED') return { ok: true, results: items.map((i) => ({ requestNo: i.requestNo, outcome: 'failed', reason: closeReason ?? 'CLOSED' })) };

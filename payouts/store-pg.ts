@@ -9,10 +9,12 @@ import type { Api, Item, ItemResult } from './providers.js';
 import { reviewReason, type RiskConfig, type RiskReason } from './risk.js';
 
 const sql = loadSql(new URL('./sql/', import.meta.url), [
-  'accept-request', 'queued-transfers', 'form-batch', 'batch-items', 'record-results', 'set-batch', 'unapplied-outcomes', 'open-batches', 'payout-view', 'review-decision', 'batch-of',
+  'accept-request', 'queued-transfers', 'form-batch', 'batch-items', 'record-results', 'move-batch', 'unapplied-outcomes', 'open-batches', 'payout-view', 'review-decision', 'batch-of',
 ] as const);
 
 export type Outcome = 'settle' | 'release' | 'reverse';
+/** A batch's states (payout_batches.state): formed (numbers committed, never sent), submitted, finished, attention. */
+export type BatchState = 'formed' | 'submitted' | 'finished' | 'attention';
 export const outcomeOf = { succeeded: 'settle', failed: 'release', reversed: 'reverse' } as const satisfies Record<string, Outcome>;
 
 interface Queued { payout_id: string; request_no: string; user_id: string; amount_fen: string; created_at: Date; linked_at: Date; day_count: string; day_fen: string; hour_count: string }
@@ -74,7 +76,7 @@ export function createPayoutsStore(config: { api: Api; maxBatch: number; maxAgeM
 
     /** A batch's items (openids unsealed), in the order they are always sent, and the pending ones. */
     async batch(batchNo: string) {
-      const { rows } = await deps.pool.query<{ batch_state: string; request_no: string; amount_fen: string; openid_enc: Buffer; state: string }>(sql['batch-items'], [batchNo]);
+      const { rows } = await deps.pool.query<{ batch_state: BatchState; request_no: string; amount_fen: string; openid_enc: Buffer; state: string }>(sql['batch-items'], [batchNo]);
       const items = rows.map((r): Item & { state: string } => ({ requestNo: r.request_no, amountFen: Number(r.amount_fen), openid: deps.box.open(r.openid_enc), state: r.state }));
       return { state: rows[0]?.batch_state, items, pending: items.filter((i) => i.state === 'batched') };
     },
@@ -88,8 +90,9 @@ export function createPayoutsStore(config: { api: Api; maxBatch: number; maxAgeM
       return rows.map((r) => ({ payoutId: r.payout_id, outcome: outcomeOf[r.state] }));
     },
 
-    setBatch: async (batchNo: string, state: 'submitted' | 'finished' | 'attention', detail = '', providerBatchId?: string) =>
-      void await deps.pool.query(sql['set-batch'], [batchNo, state, providerBatchId ?? null, detail]),
+    /** Moves a batch from state `from` to `to`; false (nothing changed) when it is not in `from`. */
+    moveBatch: async (batchNo: string, from: BatchState, to: BatchState, opts: { detail?: string; providerBatchId?: string } = {}): Promise<boolean> =>
+      ((await deps.pool.query(sql['move-batch'], [batchNo, from, to, opts.providerBatchId ?? null, opts.detail ?? ''])).rowCount ?? 0) > 0,
 
     async unappliedOutcomes(limit: number): Promise<{ payoutId: string; outcome: Outcome }[]> {
       const { rows } = await deps.pool.query<{ payout_id: string; state: keyof typeof outcomeOf; payout_state: string }>(sql['unapplied-outcomes'], [limit]);

@@ -6,6 +6,8 @@ import type pg from 'pg';
 
 const dir = new URL('./sql/audit/', import.meta.url);
 const SAMPLE = 5;
+/** Money held this long with no provider outcome is stranded (check stale-holds): two days, well past a transfer bill's 24 h wait for the user. */
+export const DEFAULT_STALE_HOLD_MS = 48 * 3_600_000;
 
 export interface CheckResult { name: string; invariant: string; breaches: number; sample: Record<string, unknown>[] }
 
@@ -17,10 +19,14 @@ export function readChecks(): { name: string; invariant: string; sql: string }[]
   });
 }
 
-/** Runs every check in one repeatable-read snapshot, so concurrent posting cannot cause false alarms. */
-export async function audit(db: pg.ClientBase): Promise<CheckResult[]> {
+/**
+ * Runs every check in one repeatable-read snapshot, so concurrent posting cannot cause false alarms.
+ * The checks read their settings from the transaction (`audit.stale_hold_ms`).
+ */
+export async function audit(db: pg.ClientBase, opts: { staleHoldMs?: number } = {}): Promise<CheckResult[]> {
   await db.query('begin isolation level repeatable read read only');
   try {
+    await db.query("select set_config('audit.stale_hold_ms', $1, true)", [String(opts.staleHoldMs ?? DEFAULT_STALE_HOLD_MS)]);
     const results: CheckResult[] = [];
     for (const check of readChecks()) {
       const { rows } = await db.query<Record<string, unknown>>(check.sql);

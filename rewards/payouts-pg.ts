@@ -2,6 +2,7 @@
 // the payouts service reports (settle, release, reverse), each one unit of work with its ledger
 // transfers, so a payout's state and its money never disagree.
 import type pg from 'pg';
+import { PipelineError } from '../common/errors.js';
 import { loadSql } from '../common/sql.js';
 import { accountsOf, fen, type Fen, type Transfer } from './ledger.js';
 import type { PgLedger } from './ledger-pg.js';
@@ -86,7 +87,15 @@ export function createPayoutsStore(config: { currency: string }, deps: { ledger:
           results[posts[i]!.index] = r.status;
           if (r.status === 'created') created.push(posts[i]!);
         });
-        if (created.length > 0) await tx.db.query(sql['set-payout-states'], [created.map((c) => c.transfer.reference), created.map((c) => c.state), JSON.stringify(detail)]);
+        // States move forward only (sql/set-payout-states.sql): paid or released first, then reversed,
+        // so a settle and its reversal in one list both apply. The ledger allowed each of these moves,
+        // so a payout found in another state is a conflict: refused, and the unit of work rolls back.
+        for (const states of [['paid', 'released'], ['reversed']]) {
+          const pass = [...new Map(created.filter((c) => states.includes(c.state)).map((c) => [c.transfer.reference, c])).values()];
+          if (pass.length === 0) continue;
+          const moved = await tx.db.query(sql['set-payout-states'], [pass.map((c) => c.transfer.reference), pass.map((c) => c.state), JSON.stringify(detail)]);
+          if (moved.rowCount !== pass.length) throw new PipelineError('payout_state_conflict', `moved ${moved.rowCount ?? 0} of ${pass.length} payouts to ${pass.map((c) => `${c.transfer.reference}=${c.state}`).join(',')}: another state was found`, { retriable: false });
+        }
         return results;
       }),
 

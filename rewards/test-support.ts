@@ -41,19 +41,19 @@ export const earningRecord = (e: TestEarning) => ({
 async function spawnSandbox(extra: Record<string, string>) {
   const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '../payouts/sandbox/main.ts')], {
     // LOG_LEVEL info: its start line is how its ports are known.
-    env: { ...process.env, SANDBOX_PORT: '0', SANDBOX_TLS_PORT: '0', SANDBOX_JOURNAL_FILE: '', ...extra, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, SANDBOX_PORT: '0', SANDBOX_TLS_PORT: '0', SANDBOX_ADMIN_PORT: '0', SANDBOX_JOURNAL_FILE: '', ...extra, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'inherit'],
   });
-  const [port, tlsPort] = await new Promise<[number, number]>((resolve, reject) => {
+  const [port, tlsPort, adminPort] = await new Promise<[number, number, number]>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (chunk: Buffer) => {
       out += chunk.toString();
-      const started = /"port":(\d+),"tlsPort":(\d+)[^\n]*"msg":"sandbox_started"/.exec(out);
-      if (started) resolve([Number(started[1]), Number(started[2])]);
+      const started = /"port":(\d+),"tlsPort":(\d+),"adminPort":(\d+)[^\n]*"msg":"sandbox_started"/.exec(out);
+      if (started) resolve([Number(started[1]), Number(started[2]), Number(started[3])]);
     });
     child.once('exit', (code) => reject(new Error(`sandbox exited (${code}) before it started`)));
   });
   child.stdout!.resume();
-  return { port, tlsPort, stop: () => new Promise<void>((resolve) => child.once('exit', () => resolve()).kill('SIGTERM')) };
+  return { port, tlsPort, adminPort, stop: () => new Promise<void>((resolve) => child.once('exit', () => resolve()).kill('SIGTERM')) };
 }
 
 export async function createRewardsWorld(opts: { partitions?: number; env?: Record<string, string>; sandboxEnv?: Record<string, string> } = {}) {

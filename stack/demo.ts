@@ -2,7 +2,8 @@
 // apps into the running pipeline (`npm start` in another terminal), shows progress, and ends with a
 // summary of what each stage did, beside the ground truth computed from the traffic itself.
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../common/config.js';
+import { z } from 'zod';
+import { loadConfig, port } from '../common/config.js';
 import { aggregatorConfig } from '../aggregator/config.js';
 import { ingestConfig } from '../ingest/config.js';
 import { rewardsConfig } from '../rewards/config.js';
@@ -15,6 +16,8 @@ const ingest = loadConfig(ingestConfig, env);
 const aggregator = loadConfig(aggregatorConfig, env);
 const rewards = loadConfig(rewardsConfig, env);
 const ingestUrl = `http://${ingest.INGEST_HOST}:${ingest.INGEST_PORT}`;
+// The sandbox's admin listener (payouts/README.md, "The sandbox"): always on loopback.
+const sandboxAdmin = loadConfig(z.object({ SANDBOX_ADMIN_PORT: port(8092) }), env);
 
 const ready = await fetch(`${ingestUrl}/readyz`).then((r) => r.ok, () => false);
 if (!ready) {
@@ -29,6 +32,7 @@ const scenario = generate({ run, users: Number(values.users), seed, now });
 const expected = expect(scenario, { now, maxClicksPerDeviceHour: aggregator.AGGREGATOR_MAX_CLICKS_PER_DEVICE_HOUR });
 const driver = createDriver({
   env, ingestUrl, rewardsUrl: `http://${rewards.REWARDS_HOST}:${rewards.REWARDS_PORT}`, sandboxUrl: rewards.WECHAT_OAUTH_URL,
+  sandboxAdminUrl: `http://127.0.0.1:${sandboxAdmin.SANDBOX_ADMIN_PORT}`,
   databaseUrl: rewards.DATABASE_URL, clickhouseUrl: aggregator.CLICKHOUSE_URL, clickhouseDatabase: aggregator.CLICKHOUSE_DATABASE, kafkaBrokers: aggregator.KAFKA_BROKERS,
   lags: [{ group: aggregator.AGGREGATOR_GROUP, topic: aggregator.AGGREGATOR_TOPIC }, { group: rewards.REWARDS_GROUP, topic: rewards.REWARDS_TOPIC }],
   tokenSecret: rewards.REWARDS_TOKEN_SECRET, wechatAppid: rewards.WECHAT_APPID,

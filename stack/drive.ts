@@ -21,6 +21,8 @@ export interface Target {
   /** The environment the npm commands run with (DATABASE_URL, CLICKHOUSE_DATABASE, ...). */
   env: Record<string, string | undefined>;
   ingestUrl: string; rewardsUrl: string; sandboxUrl: string;
+  /** The sandbox's admin listener (faults, state), on loopback apart from its public ports. */
+  sandboxAdminUrl: string;
   databaseUrl: string; clickhouseUrl: string; clickhouseDatabase: string; kafkaBrokers: string[];
   lags: { group: string; topic: string }[];
   tokenSecret: string; wechatAppid: string;
@@ -268,10 +270,10 @@ export function createDriver(target: Target) {
     },
 
     /** What the sandbox says it paid. */
-    sandboxState: async () => (await (await fetch(`${target.sandboxUrl}/sandbox/state`)).json()) as { paidFen: number },
+    sandboxState: async () => (await (await fetch(`${target.sandboxAdminUrl}/sandbox/state`)).json()) as { paidFen: number },
 
     /** Sets sandbox faults (POST /sandbox/faults). */
-    faults: async (faults: Record<string, unknown>) => void await fetch(`${target.sandboxUrl}/sandbox/faults`, { method: 'POST', body: JSON.stringify(faults) }),
+    faults: async (faults: Record<string, unknown>) => void await fetch(`${target.sandboxAdminUrl}/sandbox/faults`, { method: 'POST', body: JSON.stringify(faults) }),
 
     /** `npm run payouts -- reconcile <today, China time>`: its one-line result, and whether everything was explained. */
     reconcile: () => command('payouts/cli-main.ts', ['reconcile', chinaDay(Date.now())]),

@@ -22,7 +22,7 @@ export async function createPayoutsWorld(opts: { sandboxEnv?: Record<string, str
     WECHATPAY_BASE_URL: `https://127.0.0.1:${world.sandbox.tlsPort}`, WECHATPAY_APPID: 'wxtestapp', PAYOUTS_NOTIFY_URL: `http://127.0.0.1:${port}/v1/wechat/notify`,
     PAYOUTS_TICK_MS: '100', PAYOUTS_BATCH_MAX_AGE_MS: '300', PAYOUTS_POLL_MS: '1500', PAYOUTS_SWEEP_MS: '500', ...opts.payoutsEnv,
   };
-  const sandboxUrl = `http://127.0.0.1:${world.sandbox.port}/sandbox`;
+  const sandboxUrl = `http://127.0.0.1:${world.sandbox.adminPort}/sandbox`; // the admin listener
   const openids = createOAuthSandbox({ appid: 'wxtestapp', appSecret: '', seed: 'sandbox-seed' }, { now: Date.now });
   const running: { stop(): Promise<void> }[] = [];
   let campaign = 0;

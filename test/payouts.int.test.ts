@@ -1,10 +1,16 @@
 // Payouts end to end on the real stack: earnings cross the threshold, rewards holds the money and
 // requests a payout, the payouts service batches and pays it through the sandbox (its own process),
 // and the ledger settles or releases it. The audit passes after every scenario.
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { signV2, toV2Xml } from '../payouts/wechat/v2-protocol.js';
+import { signV2, toV2Xml, type V2SignType } from '../payouts/wechat/v2-protocol.js';
+import { encryptResource } from '../payouts/wechat/v3-crypto.js';
 import { sandboxMerchant } from '../payouts/sandbox/defaults.js';
+import { loadSandboxKeys } from '../payouts/sandbox/server.js';
+import { signedHeaders } from '../payouts/sandbox/v3-auth.js';
+import { audit } from '../rewards/audit.js';
 import { migrateClickhouse } from '../schemas/migrate.js';
 import { createPayoutsWorld, type PayoutsWorld } from './payouts-world.js';
 import { createTestClickhouse, env, silentLog } from './support.js';
@@ -20,6 +26,35 @@ const users = (prefix: string, n: number) => Array.from({ length: n }, (_, i) =>
 
 async function balance(userId: string) {
   return (await w!.world.api(w!.rewards.port, 'GET', `/v1/users/${userId}/balance`, { token: w!.world.token(userId) })).body;
+}
+
+/** A v2 notification naming `fields`, signed with `type` (and `key`) as WeChat would; the reply's return_code. */
+async function notifyV2(port: number, fields: Record<string, string>, type: V2SignType = 'HMAC-SHA256', key: string = sandboxMerchant.apiV2Key) {
+  const reply = await fetch(`http://127.0.0.1:${port}/v1/wechat/notify/v2`, { method: 'POST', body: toV2Xml({ ...fields, sign: signV2(fields, key, type) }) }).then((r) => r.text());
+  return /<return_code><!\[CDATA\[(\w+)]]>/.exec(reply)?.[1];
+}
+const v2Fields = (ref: string, nonce: string) => ({ appid: 'wxtestapp', mch_id: sandboxMerchant.mchid, nonce_str: nonce, result_code: 'SUCCESS', partner_trade_no: ref, sign_type: 'HMAC-SHA256' });
+
+/** A v3 callback carrying `resource`, encrypted and signed with the sandbox's platform key, as WeChat would; the reply's status. */
+async function notifyV3(port: number, resource: Record<string, unknown>) {
+  const keys = loadSandboxKeys(sandboxMerchant.certDir, sandboxMerchant.mchid, 'platform');
+  const body = JSON.stringify({
+    id: randomUUID(), create_time: new Date().toISOString(), event_type: 'MCHTRANSFER.BATCH.FINISHED', resource_type: 'encrypt-resource', summary: 'finished',
+    resource: encryptResource(sandboxMerchant.apiV3Key, JSON.stringify(resource), 'mch_payment', 'mch_payment'),
+  });
+  const headers = signedHeaders(keys, undefined, body, Math.floor(Date.now() / 1000));
+  return (await fetch(`http://127.0.0.1:${port}/v1/wechat/notify`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body })).status;
+}
+
+/** The payouts the audit's stale-hold check reports when money held longer than `ageMs` counts as stale. */
+async function staleHolds(ageMs: number): Promise<string[]> {
+  const client = await w!.world.pool.connect();
+  try {
+    const check = (await audit(client, { staleHoldMs: ageMs })).find((r) => r.name === 'stale-holds');
+    return (check?.sample ?? [{ id: 'no stale-holds check' }]).map((r) => String(r.id)).sort();
+  } finally {
+    client.release();
+  }
 }
 
 describe('payouts through v3 batch transfers', () => {
@@ -104,13 +139,67 @@ describe('risk checks and the v2 callback', () => {
     }
   });
 
-  it('answers a signed v2 notification SUCCESS and a forged one FAIL', async () => {
+  it('answers a v2 notification signed as configured (HMAC-SHA256) SUCCESS, and refuses one signed with MD5 or another key', async () => {
     w = await createPayoutsWorld();
     const payouts = await w.start();
-    const post = (fields: Record<string, string>) => fetch(`http://127.0.0.1:${payouts.port}/v1/wechat/notify/v2`, { method: 'POST', body: toV2Xml(fields) }).then((r) => r.text());
     const fields = { appid: 'wxtestapp', mch_id: sandboxMerchant.mchid, nonce_str: 'n1', result_code: 'SUCCESS', out_trade_no: 'T1' };
-    expect(await post({ ...fields, sign: signV2(fields, sandboxMerchant.apiV2Key, 'MD5') })).toContain('<return_code><![CDATA[SUCCESS]]></return_code>');
-    expect(await post({ ...fields, sign: signV2(fields, 'another-key-0123456789abcdefghij', 'MD5') })).toContain('<return_code><![CDATA[FAIL]]></return_code>');
+    expect(await notifyV2(payouts.port, { ...fields, sign_type: 'HMAC-SHA256' })).toBe('SUCCESS');
+    expect(await notifyV2(payouts.port, fields)).toBe('SUCCESS');
+    // MD5 with the right key is a downgrade: refused, whether or not the message names its sign_type.
+    expect(await notifyV2(payouts.port, fields, 'MD5')).toBe('FAIL');
+    expect(await notifyV2(payouts.port, { ...fields, sign_type: 'MD5' }, 'MD5')).toBe('FAIL');
+    expect(await notifyV2(payouts.port, fields, 'HMAC-SHA256', 'another-key-0123456789abcdefghij')).toBe('FAIL');
+    expect(await payouts.metrics.registry.getSingleMetricAsString('payouts_callbacks_total')).toMatch(/result="rejected"} 3/);
+  });
+
+  it('queues one query for repeated v2 notifications of one reference, whatever their nonces', async () => {
+    w = await createPayoutsWorld({ payoutsEnv: { PAYOUTS_API: 'v2_transfer' } });
+    const payouts = await w.start();
+    await w.earn(users('repeat', 1), 130);
+    await w.settled(1, ['paid']);
+    const { rows } = await w.world.pool.query<{ request_no: string }>('select request_no from payout_transfers');
+    const queries = async () => (await w!.sandboxState()).calls['POST /mmpaymkttransfers/gettransferinfo'] ?? 0;
+    expect(await queries()).toBe(0);
+    for (let i = 0; i < 8; i++) expect(await notifyV2(payouts.port, v2Fields(rows[0]!.request_no, `nonce-${i}`))).toBe('SUCCESS');
+    for (let i = 0; i < 100 && await queries() === 0; i++) await sleep(100);
+    await sleep(1_500); // time for any further queries to show up
+    expect(await queries()).toBe(1);
+  });
+});
+
+describe('a callback for a batch never sent', () => {
+  // A worker SIGKILLed right after forming leaves its batch formed with no submit job. The sweep would
+  // resubmit it only after 2 × PAYOUTS_SWEEP_MS (here 20 minutes), so the callback is all that acts.
+  const notify = {
+    'a v2 notification naming a transfer': (port: number, t: { request_no: string }) => notifyV2(port, v2Fields(t.request_no, 'n1')).then((c) => expect(c).toBe('SUCCESS')),
+    'a v3 notification naming a transfer': (port: number, t: { request_no: string }) => notifyV3(port, { out_bill_no: t.request_no, state: 'SUCCESS' }).then((s) => expect(s).toBe(204)),
+    'a v3 notification naming the batch': (port: number, t: { batch_no: string }) => notifyV3(port, { out_batch_no: t.batch_no, batch_status: 'FINISHED' }).then((s) => expect(s).toBe(204)),
+  } as const;
+  it.each([
+    ['v3_batch', 'a v2 notification naming a transfer'],
+    ['v3_batch', 'a v3 notification naming a transfer'],
+    ['v3_batch', 'a v3 notification naming the batch'],
+    ['v2_transfer', 'a v2 notification naming a transfer'],
+    ['v3_bill', 'a v3 notification naming a transfer'],
+  ] as const)('%s: %s sends the formed batch and pays it, never strands it; the stale-hold check flags the money while it waits', { timeout: 90_000 }, async (api, kind) => {
+    w = await createPayoutsWorld({ payoutsEnv: { PAYOUTS_API: api, PAYOUTS_SWEEP_MS: '600000' } });
+    const crashing = w.spawn({ CRASH_AT: 'formed' });
+    await w.earn(users(`unsent-${api}`, 2), 120);
+    expect(await crashing.exited).toBe('SIGKILL');
+    const { rows } = await w.world.pool.query<{ payout_id: string; request_no: string; batch_no: string; state: string }>(
+      'select t.payout_id, t.request_no, t.batch_no, b.state from payout_transfers t join payout_batches b using (batch_no) order by t.request_no');
+    expect(rows.map((r) => r.state)).toEqual(['formed', 'formed']);
+    expect(await staleHolds(1)).toEqual(rows.map((r) => r.payout_id).sort());
+    expect(await w.world.audit()).toEqual([]); // a fresh hold is not stale at the default age
+
+    const payouts = await w.start();
+    await notify[kind](payouts.port, rows[0]!);
+    expect(await w.settled(2, ['paid'], 30_000)).toEqual({ paid: 2 });
+    expect((await w.sandboxState()).paidFen).toBe(240);
+    const { rows: batches } = await w.world.pool.query('select state from payout_batches');
+    expect(batches).toEqual([{ state: 'finished' }]);
+    expect(await staleHolds(1)).toEqual([]);
+    expect(await w.world.audit()).toEqual([]);
   });
 });
 

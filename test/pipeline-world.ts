@@ -28,7 +28,7 @@ export async function createPipelineWorld(opts: { env?: Record<string, string>; 
     { name: topics.dlq, partitions: 1, retentionMs: 3_600_000, key: '', value: '' },
     { name: topics.edlq, partitions: 1, retentionMs: 3_600_000, key: '', value: '' },
   ], { kafka, log: silentLog });
-  const [ingest, aggregator, rewards, payouts, sandbox, sandboxTls] = await Promise.all(Array.from({ length: 6 }, freePort));
+  const [ingest, aggregator, rewards, payouts, sandbox, sandboxTls, sandboxAdmin] = await Promise.all(Array.from({ length: 7 }, freePort));
   const sandboxDir = mkdtempSync(join(tmpdir(), 'e2e-sandbox-')); // its journal, so that it survives being killed
   const groups = { aggregator: uniqueName('agg'), rewards: uniqueName('rewards') };
   const prefixes = { aggregator: `${uniqueName('agg')}:`, queues: uniqueName('bull') };
@@ -46,7 +46,7 @@ export async function createPipelineWorld(opts: { env?: Record<string, string>; 
     PAYOUTS_POLL_MS: '2000', PAYOUTS_SWEEP_MS: '1000', WECHATPAY_TIMEOUT_MS: '3000',
     // The ground truth holds only fraud signals for review; the velocity limits are tested in payouts/.
     PAYOUTS_MAX_PER_HOUR: '1000', PAYOUTS_MAX_DAILY_COUNT: '1000',
-    SANDBOX_PORT: String(sandbox), SANDBOX_TLS_PORT: String(sandboxTls), SANDBOX_STEP_MS: '40', SANDBOX_TIME_SCALE: '0.0001', SANDBOX_AUTO_CONFIRM_MS: '60',
+    SANDBOX_PORT: String(sandbox), SANDBOX_TLS_PORT: String(sandboxTls), SANDBOX_ADMIN_PORT: String(sandboxAdmin), SANDBOX_STEP_MS: '40', SANDBOX_TIME_SCALE: '0.0001', SANDBOX_AUTO_CONFIRM_MS: '60',
     SANDBOX_JOURNAL_FILE: join(sandboxDir, 'journal.jsonl'),
     ...opts.env,
   };
@@ -62,7 +62,7 @@ export async function createPipelineWorld(opts: { env?: Record<string, string>; 
   }
   await ready();
   const driver = createDriver({
-    env: serviceEnv, ingestUrl: `http://127.0.0.1:${ingest}`, rewardsUrl: `http://127.0.0.1:${rewards}`, sandboxUrl: `http://127.0.0.1:${sandbox}`,
+    env: serviceEnv, ingestUrl: `http://127.0.0.1:${ingest}`, rewardsUrl: `http://127.0.0.1:${rewards}`, sandboxUrl: `http://127.0.0.1:${sandbox}`, sandboxAdminUrl: `http://127.0.0.1:${sandboxAdmin}`,
     databaseUrl: db.url, clickhouseUrl: env.CLICKHOUSE_URL, clickhouseDatabase: ch.name, kafkaBrokers: env.KAFKA_BROKERS,
     lags: [{ group: groups.aggregator, topic: topics.beacons }, { group: groups.rewards, topic: topics.earnings }],
     tokenSecret: devSecrets.REWARDS_TOKEN_SECRET, wechatAppid: sandboxMerchant.appid,

@@ -11,6 +11,7 @@ const config = loadConfig(z.object({
   SANDBOX_HOST: z.string().default('127.0.0.1'),
   SANDBOX_PORT: port(8090),
   SANDBOX_TLS_PORT: port(8091),
+  SANDBOX_ADMIN_PORT: port(8092),
   SANDBOX_CERT_DIR: z.string().default(sandboxMerchant.certDir),
   SANDBOX_APPID: z.string().min(1).default(sandboxMerchant.appid),
   SANDBOX_APP_SECRET: z.string().min(1).default('sandbox-app-secret'),
@@ -29,7 +30,7 @@ const config = loadConfig(z.object({
 }), process.env);
 const log = createLogger('wechat-sandbox', config.LOG_LEVEL);
 const sandbox = await startSandbox({
-  host: config.SANDBOX_HOST, port: config.SANDBOX_PORT, tlsPort: config.SANDBOX_TLS_PORT, certDir: config.SANDBOX_CERT_DIR, seed: config.SANDBOX_SEED,
+  host: config.SANDBOX_HOST, port: config.SANDBOX_PORT, tlsPort: config.SANDBOX_TLS_PORT, adminPort: config.SANDBOX_ADMIN_PORT, certDir: config.SANDBOX_CERT_DIR, seed: config.SANDBOX_SEED,
   appid: config.SANDBOX_APPID, appSecret: config.SANDBOX_APP_SECRET, mchid: config.SANDBOX_MCHID, apiV2Key: config.SANDBOX_API_V2_KEY, apiV3Key: config.SANDBOX_API_V3_KEY,
   signWith: config.SANDBOX_SIGN_WITH, balanceFen: config.SANDBOX_BALANCE_FEN, userDailyLimitFen: config.SANDBOX_USER_DAILY_LIMIT_FEN,
   timeScale: config.SANDBOX_TIME_SCALE, stepMs: config.SANDBOX_STEP_MS, autoConfirmMs: config.SANDBOX_AUTO_CONFIRM_MS, journalFile: config.SANDBOX_JOURNAL_FILE,

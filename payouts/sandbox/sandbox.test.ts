@@ -178,6 +178,30 @@ describe('v3 transfer bills nobody confirms', () => {
   });
 });
 
+describe('admin routes', () => {
+  const routes = [['GET', '/sandbox/state'], ['POST', '/sandbox/faults'], ['POST', '/sandbox/topup'], ['POST', '/sandbox/transfer-bills/T1/confirm']] as const;
+
+  it.each(routes)('does not serve %s %s on the public HTTP or HTTPS listener (with the merchant certificate)', async (method, path) => {
+    const https = createTransport({ baseUrl: `https://127.0.0.1:${t.sandbox.tlsPort}`, timeoutMs: 2_000, tls: t.creds.tls });
+    try {
+      const body = method === 'POST' ? JSON.stringify({ systemError: 5, amountFen: 1 }) : '';
+      const plain = await fetch(`http://127.0.0.1:${t.sandbox.port}${path}`, { method, ...(body ? { body } : {}) });
+      expect(plain.status).toBe(404);
+      expect((await https.send(method, path, {}, body)).status).toBe(404);
+      expect((await t.admin('state')).faults).toMatchObject({ systemError: 0 });
+    } finally {
+      https.close();
+    }
+  });
+
+  it('serves them on the admin listener, on loopback only', async () => {
+    expect(t.sandbox.adminPort).toEqual(expect.any(Number));
+    expect(t.sandbox.adminPort).not.toBe(t.sandbox.port);
+    expect(await t.admin('state')).toMatchObject({ balanceFen: expect.any(Number) });
+    expect(await t.admin('faults', { latencyMs: 0 })).toMatchObject({ latencyMs: 0 });
+  });
+});
+
 describe('v2 enterprise payment to change', () => {
 
   it('requires the merchant certificate', async () => {

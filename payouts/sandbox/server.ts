@@ -1,7 +1,8 @@
 // The WeChat Pay sandbox's servers (a separate process; never mistaken for production: every answer
 // carries `x-sandbox: wechatpay`). The same routes are served over HTTP and over HTTPS; the HTTPS
 // listener asks for a client certificate, which the APIv2 transfer endpoints require, as WeChat's do.
-// Admin routes under /sandbox/ set faults, stand in for the user's confirm tap, and show state.
+// Admin routes under /sandbox/ set faults, stand in for the user's confirm tap, and show state; they
+// are served only on their own listener, on loopback (adminPort), never on the public ports.
 import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -25,6 +26,8 @@ import { certificateList, checkV3Request, signedHeaders, v3Error, type SandboxKe
 
 export interface SandboxConfig {
   host: string; port: number; tlsPort: number; certDir: string; seed: string;
+  /** The admin listener's port (127.0.0.1 only; 0 picks a free one). */
+  adminPort: number;
   appid: string; appSecret: string; mchid: string; apiV2Key: string; apiV3Key: string;
   signWith: 'platform' | 'public_key'; balanceFen: number; userDailyLimitFen: number;
   /** Real durations are multiplied by this (1 = real time); the batch step, callback retries and bill expiry follow it. */
@@ -110,7 +113,8 @@ export async function startSandbox(config: SandboxConfig, deps: { log: Logger; n
       return 'error' in answer ? json(400, { error: answer.error }) : send(302, '', { location: answer.redirect });
     }
     if (route === 'GET /sns/oauth2/access_token') return json(200, oauth.accessToken(url.searchParams));
-    if (url.pathname.startsWith('/sandbox/')) return json(...admin(route, body));
+    // Admin routes live on the admin listener only: here they are unknown, like any other path.
+    if (url.pathname.startsWith('/sandbox/')) return json(404, { errcode: 404, errmsg: 'not found' });
 
     if (merchant.faults.latencyMs > 0) await new Promise((r) => setTimeout(r, merchant.faults.latencyMs));
     merchant.counted(route.replace(/\/(out-batch-no|out-detail-no|out-bill-no)\/[^/]+/g, '/$1/{no}'));
@@ -186,25 +190,33 @@ export async function startSandbox(config: SandboxConfig, deps: { log: Logger; n
     });
   };
   const merchantSerial = keys.merchantCert.serialNumber.toUpperCase();
+  const adminServer = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://sandbox');
+    const reply = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json', 'x-sandbox': 'wechatpay' }).end(JSON.stringify(body));
+    readBody(req).then((body) => reply(...admin(`${req.method} ${url.pathname}`, body))).catch((err: unknown) => {
+      log.error({ err, url: req.url }, 'sandbox_admin_request_failed');
+      if (!res.headersSent) reply(400, { error: (err as Error).message });
+    });
+  });
   const http = createServer(serve(() => false));
   const https = createTlsServer({ ...keys.tls, requestCert: true, rejectUnauthorized: false }, serve((req) => {
     const socket = req.socket as TLSSocket;
     return socket.authorized && socket.getPeerCertificate().serialNumber?.toUpperCase() === merchantSerial;
   }));
-  const listen = (server: Server, port: number) => new Promise<number>((resolve, reject) =>
-    server.once('error', reject).listen(port, config.host, () => resolve((server.address() as AddressInfo).port)));
-  const ports = { http: await listen(http, config.port), https: await listen(https, config.tlsPort) };
+  const listen = (server: Server, port: number, host = config.host) => new Promise<number>((resolve, reject) =>
+    server.once('error', reject).listen(port, host, () => resolve((server.address() as AddressInfo).port)));
+  const ports = { http: await listen(http, config.port), https: await listen(https, config.tlsPort), admin: await listen(adminServer, config.adminPort, '127.0.0.1') };
   baseUrl = `https://127.0.0.1:${ports.https}`;
-  log.info({ port: ports.http, tlsPort: ports.https, signWith: config.signWith, timeScale: config.timeScale }, 'sandbox_started');
+  log.info({ port: ports.http, tlsPort: ports.https, adminPort: ports.admin, signWith: config.signWith, timeScale: config.timeScale }, 'sandbox_started');
   const close = (server: Server) => new Promise<void>((resolve) => {
     server.close(() => resolve());
     server.closeAllConnections();
   });
   return {
-    port: ports.http, tlsPort: ports.https, oauth, merchant, keys,
+    port: ports.http, tlsPort: ports.https, adminPort: ports.admin, oauth, merchant, keys,
     stop: async () => {
       timers.stop();
-      await Promise.all([close(http), close(https as unknown as Server)]);
+      await Promise.all([close(http), close(https as unknown as Server), close(adminServer)]);
     },
   };
 }

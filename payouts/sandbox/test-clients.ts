@@ -15,7 +15,7 @@ export const sandboxCredentials = (dir = sandboxMerchant.certDir) => loadCredent
 
 export async function startTestSandbox(overrides: Partial<SandboxConfig> = {}) {
   const sandbox = await startSandbox({
-    host: '127.0.0.1', port: 0, tlsPort: 0, certDir: sandboxMerchant.certDir, seed: 'test-seed', appid: sandboxMerchant.appid, appSecret: 'secret',
+    host: '127.0.0.1', port: 0, tlsPort: 0, adminPort: 0, certDir: sandboxMerchant.certDir, seed: 'test-seed', appid: sandboxMerchant.appid, appSecret: 'secret',
     mchid: sandboxMerchant.mchid, apiV2Key: sandboxMerchant.apiV2Key, apiV3Key: sandboxMerchant.apiV3Key, signWith: 'platform',
     balanceFen: 1_000_000_00, userDailyLimitFen: 500_000, timeScale: 0.0001, stepMs: 30, autoConfirmMs: -1, ...overrides,
   }, { log: silentLog, now: Date.now });
@@ -26,7 +26,7 @@ export async function startTestSandbox(overrides: Partial<SandboxConfig> = {}) {
   const v3 = createV3Client({ mchid: sandboxMerchant.mchid, serial: creds.serial, privateKey: creds.privateKey, apiV3Key: sandboxMerchant.apiV3Key, platformKeys: creds.platformKeys, encryptSerial: creds.encryptSerial }, { transport: http, nowS });
   const v2 = createV2Client({ mchid: sandboxMerchant.mchid, appid: sandboxMerchant.appid, apiKey: sandboxMerchant.apiV2Key, signType: 'HMAC-SHA256' }, { transport: https });
   const admin = async (path: string, body?: unknown) =>
-    (await fetch(`http://127.0.0.1:${sandbox.port}/sandbox/${path}`, { method: body === undefined ? 'GET' : 'POST', body: body === undefined ? undefined : JSON.stringify(body) })).json() as Promise<Record<string, unknown>>;
+    (await fetch(`http://127.0.0.1:${sandbox.adminPort}/sandbox/${path}`, { method: body === undefined ? 'GET' : 'POST', body: body === undefined ? undefined : JSON.stringify(body) })).json() as Promise<Record<string, unknown>>;
   return {
     sandbox, creds, v3, v2, admin, nowS,
     stop: async () => {

@@ -3,7 +3,7 @@
 // parameters (FATAL_ERROR on a mismatch), the documented limits, a synchronous result, and the
 // gettransferinfo query. Transfer answers are unsigned, as WeChat's are. Transfers are journaled.
 import { createHash } from 'node:crypto';
-import { parseV2Xml, toV2Xml, verifyV2 } from '../wechat/v2-protocol.js';
+import { declaredSignType, parseV2Xml, toV2Xml, verifyV2 } from '../wechat/v2-protocol.js';
 import type { Journal } from './journal.js';
 import type { Merchant } from './merchant.js';
 import { chinaTime, type Timers } from './timers.js';
@@ -32,7 +32,7 @@ export function createV2Sandbox(config: { lateFailMs: number }, deps: { merchant
     if (!certified) return refuse('CA_ERROR', '请求未携带证书或证书错误');
     const p = parseV2Xml(body);
     if (!p) return refuse('XML_ERROR', '输入xml格式有误');
-    if (!verifyV2(p, m.config.apiV2Key)) return refuse('SIGN_ERROR', '签名错误');
+    if (!verifyV2(p, m.config.apiV2Key, declaredSignType(p))) return refuse('SIGN_ERROR', '签名错误');
     if (p[merchantField] !== m.config.mchid) return refuse('PARAM_ERROR', `${merchantField}与证书不匹配`);
     return p;
   }

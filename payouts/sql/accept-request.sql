@@ -13,6 +13,6 @@ with p as (
   on conflict do nothing
   returning payout_id
 ), s as (
-  update payouts set state = 'accepted', updated_at = now() where payout_id in (select payout_id from t) returning payout_id
+  update payouts set state = 'accepted', updated_at = now() where payout_id in (select payout_id from t) and state = 'requested' returning payout_id
 )
 insert into payout_events (payout_id, state) select payout_id, 'accepted' from s

@@ -1,5 +1,6 @@
 -- Forms batch $1 for api $2 from transfers $3 (request numbers) and holds transfers $4 for review
--- with reasons $5; each payout's state and history follow.
+-- with reasons $5; each payout's state (accepted -> batched | review) and history follow. Only queued
+-- transfers move.
 with b as (
   insert into payout_batches (batch_no, api) select $1, $2 where cardinality($3::text[]) > 0 returning batch_no
 ), batched as (
@@ -12,7 +13,7 @@ with b as (
 ), moved as (
   update payouts p set state = x.state, updated_at = now()
   from (select payout_id, 'batched' as state from batched union all select payout_id, 'review' from held) x
-  where p.payout_id = x.payout_id returning p.payout_id
+  where p.payout_id = x.payout_id and p.state = 'accepted' returning p.payout_id
 )
 insert into payout_events (payout_id, state, detail)
 select payout_id, 'batched', jsonb_build_object('batch_no', batch_no, 'api', $2::text) from batched

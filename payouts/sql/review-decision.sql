@@ -6,7 +6,7 @@ with t as (
   where payout_id = $1::uuid and state = 'review'
   returning payout_id, state
 ), p as (
-  update payouts set state = 'accepted', updated_at = now() where payout_id in (select payout_id from t where state = 'queued')
+  update payouts set state = 'accepted', updated_at = now() where payout_id in (select payout_id from t where state = 'queued') and state = 'review'
 ), e as (
   insert into payout_events (payout_id, state, detail) select payout_id, case when state = 'queued' then 'approved' else 'rejected' end, '{}' from t
 )

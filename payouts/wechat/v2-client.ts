@@ -22,7 +22,7 @@ export function createV2Client(config: V2Config, deps: { transport: Transport })
     const answer = await deps.transport.send('POST', path, { 'content-type': 'text/xml; charset=utf-8' }, signed(params));
     const fields = parseV2Xml(answer.body.toString('utf8'));
     if (!fields) throw new PipelineError('wechat_bad_answer', `${path} answered ${answer.status} without XML`, { retriable: true });
-    if (opts.signedAnswer && fields.return_code === 'SUCCESS' && !verifyV2(fields, config.apiKey)) {
+    if (opts.signedAnswer && fields.return_code === 'SUCCESS' && !verifyV2(fields, config.apiKey, config.signType)) {
       throw new PipelineError('wechat_unverified_answer', `${path}: the answer's sign does not verify`, { retriable: true });
     }
     const code = fields.err_code ?? (fields.return_code === 'SUCCESS' ? undefined : 'SYSTEMERROR');

@@ -13,10 +13,17 @@ export function signV2(params: V2Params, apiKey: string, type: V2SignType): stri
   return digest.digest('hex').toUpperCase();
 }
 
-/** A 64-character sign is HMAC-SHA256 and a 32-character one MD5, unless `sign_type` says which. */
-export function verifyV2(params: Record<string, string>, apiKey: string): boolean {
+/** The algorithm a request declares: its `sign_type`, else a 64-character sign is HMAC-SHA256 and a 32-character one MD5. */
+export const declaredSignType = (params: Record<string, string>): V2SignType =>
+  params.sign_type === 'HMAC-SHA256' || (!params.sign_type && (params.sign ?? '').length === 64) ? 'HMAC-SHA256' : 'MD5';
+
+/**
+ * Whether `params` carry a valid sign made with `type`. The caller picks the algorithm (the one it
+ * configured); the message never does, or an MD5 message would pass where HMAC-SHA256 is required.
+ */
+export function verifyV2(params: Record<string, string>, apiKey: string, type: V2SignType): boolean {
   const sign = params.sign ?? '';
-  const type: V2SignType = params.sign_type === 'HMAC-SHA256' || (!params.sign_type && sign.length === 64) ? 'HMAC-SHA256' : 'MD5';
+  if (params.sign_type !== undefined && params.sign_type !== type) return false;
   const expected = Buffer.from(signV2(params, apiKey, type));
   return expected.length === sign.length && timingSafeEqual(expected, Buffer.from(sign));
 }

@@ -1,7 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { wechatError } from './errors.js';
-import { parseV2Xml, signV2, toV2Xml, verifyV2 } from './v2-protocol.js';
+import { declaredSignType, parseV2Xml, signV2, toV2Xml, verifyV2 } from './v2-protocol.js';
 import { authorization, decryptResource, decryptSensitive, encryptResource, encryptSensitive, parseAuthorization, verifyLines, verifyWechatpay, wechatpayHeaders } from './v3-crypto.js';
 
 // The worked example of WeChat Pay's APIv2 signature guide (pay.weixin.qq.com wiki, 4_3).
@@ -19,11 +19,25 @@ describe('APIv2 signatures', () => {
     expect(signV2({ ...official, empty: '', sign: 'X', none: undefined }, officialKey, 'MD5')).toBe('9A0A8659F005D6984697E2CA0A9CF3B7');
   });
 
-  it('verifies by the sign length or sign_type, and refuses a changed field', () => {
-    expect(verifyV2({ ...official, sign: '9A0A8659F005D6984697E2CA0A9CF3B7' }, officialKey)).toBe(true);
-    expect(verifyV2({ ...official, sign: '6A9AE1657590FD6257D693A078E1C3E4BB6BA4DC30B23E0EE2496E54170DACD6' }, officialKey)).toBe(true);
-    expect(verifyV2({ ...official, body: 'tes', sign: '9A0A8659F005D6984697E2CA0A9CF3B7' }, officialKey)).toBe(false);
-    expect(verifyV2({ ...official }, officialKey)).toBe(false);
+  const md5 = '9A0A8659F005D6984697E2CA0A9CF3B7';
+  const hmac = '6A9AE1657590FD6257D693A078E1C3E4BB6BA4DC30B23E0EE2496E54170DACD6';
+  // The algorithm is the one configured, never the one the message names: MD5 under HMAC-SHA256 is a downgrade.
+  it.each([
+    ['an HMAC-SHA256 sign under HMAC-SHA256', { ...official, sign: hmac }, 'HMAC-SHA256', true],
+    ['an MD5 sign under MD5', { ...official, sign: md5 }, 'MD5', true],
+    ['an MD5 sign under HMAC-SHA256', { ...official, sign: md5 }, 'HMAC-SHA256', false],
+    ['an MD5 sign declaring sign_type MD5 under HMAC-SHA256', { ...official, sign_type: 'MD5', sign: signV2({ ...official, sign_type: 'MD5' }, officialKey, 'MD5') }, 'HMAC-SHA256', false],
+    ['an HMAC-SHA256 sign under MD5', { ...official, sign: hmac }, 'MD5', false],
+    ['a changed field', { ...official, body: 'tes', sign: md5 }, 'MD5', false],
+    ['no sign', { ...official }, 'MD5', false],
+  ] as const)('verifies only the configured algorithm: %s', (_name, params, type, ok) => {
+    expect(verifyV2(params, officialKey, type)).toBe(ok);
+  });
+
+  it('tells the algorithm a request declares (what WeChat\'s own server goes by)', () => {
+    expect(declaredSignType({ sign: md5 })).toBe('MD5');
+    expect(declaredSignType({ sign: hmac })).toBe('HMAC-SHA256');
+    expect(declaredSignType({ sign_type: 'HMAC-SHA256', sign: md5 })).toBe('HMAC-SHA256');
   });
 
   it('round-trips XML with CDATA, including a value that contains ]]>', () => {

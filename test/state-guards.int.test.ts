@@ -1,0 +1,84 @@
+// The payout state machine's guards in Postgres: every state column refuses a state the code does not
+// know (CHECK constraints), and every move names the state it starts from, so a move that finds the
+// row elsewhere changes nothing instead of forcing it.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSecretBox } from '../common/secretbox.js';
+import { createPayoutsStore, type BatchState } from '../payouts/store-pg.js';
+import { migratePostgres } from '../schemas/migrate.js';
+import { createTestPostgres, silentLog } from './support.js';
+
+let db: Awaited<ReturnType<typeof createTestPostgres>>;
+let pool: pg.Pool;
+beforeAll(async () => {
+  db = await createTestPostgres('states');
+  await migratePostgres({ DATABASE_URL: db.url }, { log: silentLog, dir: join(import.meta.dirname, '../schemas/migrations/postgres') });
+  pool = new pg.Pool({ connectionString: db.url, max: 2 });
+});
+afterAll(async () => {
+  await pool.end();
+  await db.drop();
+});
+
+/** A payout in `state`, with its transfer in batch `batchNo` (created in `batchState`). */
+async function payout(state: string, batchNo = `B${randomBytes(8).toString('hex')}`, batchState: BatchState = 'formed') {
+  const id = randomUUID();
+  await pool.query("insert into payouts (payout_id, user_id, amount_fen, source, idempotency_key, state) values ($1, 'u1', 100, 'threshold', $2, $3)", [id, `key-${id}`, state]);
+  await pool.query("insert into payout_batches (batch_no, api, state) values ($1, 'v3_batch', $2)", [batchNo, batchState]);
+  await pool.query("insert into payout_transfers (payout_id, request_no, user_id, amount_fen, openid_enc, batch_no, state) values ($1, $2, 'u1', 100, '\\x00', $3, 'batched')", [id, id.replaceAll('-', ''), batchNo]);
+  return { id, batchNo };
+}
+
+describe('state columns', () => {
+  it.each([
+    ['payouts.state', "update payouts set state = 'sent' where payout_id = $1"],
+    ['payout_events.state', "insert into payout_events (payout_id, state) values ($1, 'sent')"],
+    ['payout_batches.state', "update payout_batches set state = 'sent' where batch_no = (select batch_no from payout_transfers where payout_id = $1)"],
+    ['payout_transfers.state', "update payout_transfers set state = 'sent' where payout_id = $1"],
+  ])('%s refuses a state the code does not know', async (_column, statement) => {
+    const { id } = await payout('batched');
+    await expect(pool.query(statement, [id])).rejects.toMatchObject({ code: '23514' });
+  });
+});
+
+describe('batch moves', () => {
+  const risk = { maxDailyCount: 10, maxDailyFen: 1, newLinkHoldMs: 0, maxPerHour: 1, realNameFen: 1 };
+  const store = () => createPayoutsStore({ api: 'v3_batch', maxBatch: 1000, maxAgeMs: 0, risk }, { pool, box: createSecretBox(randomBytes(32)), fraudReasons: async () => new Map(), now: Date.now });
+  it.each([
+    ['formed', 'formed', 'submitted', true],
+    ['submitted', 'submitted', 'finished', true],
+    ['submitted', 'submitted', 'submitted', true],
+    ['submitted', 'formed', 'submitted', false],
+    ['formed', 'submitted', 'submitted', false],
+    ['finished', 'submitted', 'attention', false],
+    ['attention', 'formed', 'finished', false],
+  ] as const)('a %s batch moved from %s to %s: %s', async (state, from, to, moves) => {
+    const { batchNo } = await payout('batched', undefined, state);
+    expect(await store().moveBatch(batchNo, from, to)).toBe(moves);
+    const { rows } = await pool.query('select state from payout_batches where batch_no = $1', [batchNo]);
+    expect(rows[0].state).toBe(moves ? to : state);
+  });
+});
+
+describe('payout outcomes (rewards/sql/set-payout-states.sql)', () => {
+  const setStates = readFileSync(join(import.meta.dirname, '../rewards/sql/set-payout-states.sql'), 'utf8');
+  it.each([
+    ['batched', 'paid', true],
+    ['batched', 'released', true],
+    ['review', 'released', true],
+    ['paid', 'reversed', true],
+    ['released', 'paid', false],
+    ['paid', 'released', false],
+    ['reversed', 'paid', false],
+    ['batched', 'reversed', false],
+  ])('a %s payout moved to %s: %s', async (state, to, moves) => {
+    const { id } = await payout(state);
+    const moved = await pool.query(setStates, [[id], [to], '{}']);
+    expect(moved.rowCount).toBe(moves ? 1 : 0);
+    const { rows } = await pool.query('select state from payouts where payout_id = $1', [id]);
+    expect(rows[0].state).toBe(moves ? to : state);
+  });
+});
