@@ -9,5 +9,7 @@ export default defineConfig({
     fileParallelism: false,
     testTimeout: 60_000,
     hookTimeout: 120_000,
+    // The services the tests start use the secrets published in this repository.
+    env: { DEV_MODE: 'true' },
   },
 });

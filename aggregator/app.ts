@@ -3,6 +3,7 @@
 // offsets to its writes. main.ts runs one; tests and benchmarks run their own.
 import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { Redis } from 'ioredis';
+import { createFailureTracker } from '../common/consumer-faults.js';
 import { createKafka, watchConsumer, withHeartbeats } from '../common/kafka.js';
 import { createProducer } from '../common/kafka-producer.js';
 import type { Logger } from '../common/log.js';
@@ -12,8 +13,9 @@ import { createCampaignSettings } from './campaigns-pg.js';
 import type { AggregatorConfig } from './config.js';
 import { createGroupCommit } from './group-commit.js';
 import { createMetrics } from './metrics.js';
-import { processBatch, type BatchOutput } from './process-batch.js';
+import { processBatch, type BatchOutput, type KafkaMessage } from './process-batch.js';
 import { createRedisState } from './state-redis.js';
+import { createPoisonedWriter } from './write-poisoned.js';
 import { createClickhouseWarehouse } from './warehouse-clickhouse.js';
 
 const HEARTBEAT_MS = 3_000;
@@ -44,6 +46,8 @@ export type Step = 'claimed' | 'inserted' | 'written' | 'committed';
 export async function createAggregator(config: AggregatorConfig, deps: { log: Logger; onStep?(step: Step): void }) {
   const log = deps.log.child({ mod: 'aggregator' });
   const metrics = createMetrics();
+  // Consecutive failures of the group write and of each partition's steps (README "Failure semantics").
+  const faults = createFailureTracker({ service: 'aggregator', stallAfter: config.AGGREGATOR_STALL_AFTER_FAILURES }, { registry: metrics.registry });
   const campaigns = await createCampaignSettings({ DATABASE_URL: config.DATABASE_URL, refreshMs: config.AGGREGATOR_CAMPAIGN_REFRESH_MS }, { log });
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: true });
   redis.on('error', (err) => log.warn({ err }, 'redis_error')); // ioredis reconnects by itself
@@ -76,12 +80,19 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
     await producer.send(topicMessages, { compression: 'snappy' });
     log.debug({ batches: outputs.length, events: rows.events.length, seconds: done() }, 'group_written');
   }
+  const writePoisoned = createPoisonedWriter({ earningsTopic: config.AGGREGATOR_EARNINGS_TOPIC, deadLetterTopic: config.AGGREGATOR_DEADLETTER_TOPIC }, {
+    warehouse, send: (topicMessages) => producer.send(topicMessages, { compression: 'snappy' }), log,
+  });
+
   // Set when a heartbeat says this member's partitions are being revoked, cleared when it is assigned
   // partitions again: meanwhile the group commit writes nothing (README "Rebalance").
   let revoked: Error | undefined;
   const group = createGroupCommit<{ rows: number; backlog: boolean; output: BatchOutput }>({
     intervalMs: config.AGGREGATOR_FLUSH_INTERVAL_MS, lingerMs: config.AGGREGATOR_FLUSH_LINGER_MS, maxRows: config.AGGREGATOR_FLUSH_MAX_ROWS,
-  }, { write: (items, attempt) => write(items.map((i) => i.output), attempt), revoked: () => revoked, log, now: Date.now });
+  }, {
+    write: (items, attempt) => write(items.map((i) => i.output), attempt), poisoned: (item, attempt) => writePoisoned(item.output, attempt),
+    failed: (err) => void faults.failed('group', err), written: () => faults.succeeded('group'), revoked: () => revoked, log, now: Date.now,
+  });
 
   const consumer = kafka.consumer({
     groupId: config.AGGREGATOR_GROUP, sessionTimeout: config.AGGREGATOR_SESSION_TIMEOUT_MS, heartbeatInterval: HEARTBEAT_MS, allowAutoTopicCreation: false,
@@ -90,11 +101,28 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
     maxBytes: config.AGGREGATOR_FETCH_MAX_BYTES_PER_PARTITION * config.AGGREGATOR_PARTITIONS_CONCURRENTLY,
   });
   const membership = watchConsumer(consumer, log);
-  consumer.on(consumer.events.GROUP_JOIN, () => void (revoked = undefined));
+  consumer.on(consumer.events.GROUP_JOIN, (e) => {
+    revoked = undefined;
+    faults.retain(e.payload.memberAssignment); // a partition moved away no longer stalls this process
+  });
   await consumer.connect();
   await consumer.subscribe({ topic: config.AGGREGATOR_TOPIC, fromBeginning: true });
 
   const ports = { state, withoutLanded: warehouse.withoutLanded, settings: campaigns.settings, now: Date.now };
+  /** One step of a partition: claimed and decided, written with the group, committed. */
+  async function step(batch: { topic: string; partition: number }, messages: KafkaMessage[], backlog: boolean): Promise<void> {
+    const output = await processBatch({ maxClicksPerDeviceHour: config.AGGREGATOR_MAX_CLICKS_PER_DEVICE_HOUR }, ports, { topic: batch.topic, partition: batch.partition, messages });
+    deps.onStep?.('claimed');
+    await group.submit({ rows: output.events.length + output.attributions.length, output, backlog });
+    deps.onStep?.('written');
+    // If the partition moved meanwhile, this commit fails and its new owner redelivers the
+    // records, which the claims then recognise as a redelivery.
+    await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(messages.at(-1)!.offset) + 1n).toString() }]);
+    deps.onStep?.('committed');
+    metrics.batch(output.counts, output.earnings.length);
+    faults.poisoned(output.counts.deadLettered);
+  }
+
   await consumer.run({
     autoCommit: false,
     partitionsConsumedConcurrently: config.AGGREGATOR_PARTITIONS_CONCURRENTLY,
@@ -104,25 +132,24 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
       // committed on its own, so memory stays bounded and no step outlives the session.
       await withHeartbeats(heartbeat, { intervalMs: HEARTBEAT_MS, log, onRevoked: (err) => void (revoked = err) }, async () => {
         const all = [...steps(batch.messages, config.AGGREGATOR_STEP_BYTES)];
+        const key = `${batch.topic}:${batch.partition}`;
         for (const [i, messages] of all.entries()) {
           if (!isRunning() || isStale()) return;
-          const output = await processBatch({ maxClicksPerDeviceHour: config.AGGREGATOR_MAX_CLICKS_PER_DEVICE_HOUR }, ports, { topic: batch.topic, partition: batch.partition, messages });
-          deps.onStep?.('claimed');
-          await group.submit({ rows: output.events.length + output.attributions.length, output, backlog: i < all.length - 1 });
-          deps.onStep?.('written');
-          // If the partition moved meanwhile, this commit fails and its new owner redelivers the
-          // records, which the claims then recognise as a redelivery.
-          await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(messages.at(-1)!.offset) + 1n).toString() }]);
-          deps.onStep?.('committed');
-          metrics.batch(output.counts, output.earnings.length);
+          try {
+            await step(batch, messages, i < all.length - 1);
+            faults.succeeded(key);
+          } catch (err) {
+            const fault = faults.failed(key, err);
+            log.warn({ err, kind: fault.kind, code: fault.code, topic: batch.topic, partition: batch.partition }, 'beacon_step_failed');
+            throw err; // kafkajs retries the batch with backoff
+          }
         }
       });
     },
   });
-
   let stopping = false;
   const ops = await startOpsServer({ host: config.AGGREGATOR_HOST, port: config.AGGREGATOR_PORT }, {
-    registry: metrics.registry, ready: () => membership.joined && !stopping && redis.status === 'ready',
+    registry: metrics.registry, ready: () => membership.joined && !stopping && redis.status === 'ready' && !faults.stalled,
   });
   log.info({ port: ops.port, topic: config.AGGREGATOR_TOPIC, group: config.AGGREGATOR_GROUP }, 'aggregator_started');
 

@@ -22,5 +22,6 @@ export const aggregatorConfig = z.object({
   AGGREGATOR_PARTITIONS_CONCURRENTLY: z.coerce.number().int().min(1).max(64).default(6),
   AGGREGATOR_FETCH_MAX_BYTES_PER_PARTITION: count(4 * 1024 * 1024),
   AGGREGATOR_CAMPAIGN_REFRESH_MS: count(5_000),
+  AGGREGATOR_STALL_AFTER_FAILURES: z.coerce.number().int().min(1).default(5),
 });
 export type AggregatorConfig = z.infer<typeof aggregatorConfig>;

@@ -53,6 +53,39 @@ describe('group commit', () => {
     expect(attempts).toEqual([0, 1, 2]);
   });
 
+  it('splits a group whose write is poison until the item at fault is alone, writes the others, and hands that one to poisoned', async () => {
+    const written: number[] = [];
+    const poisoned: { rows: number; attempt: number }[] = [];
+    const failures: unknown[] = [];
+    const unparsable = Object.assign(new Error('Code: 27, Cannot parse input'), { code: '27', type: 'SERVER_ERROR' });
+    const group = createGroupCommit({ intervalMs: 0, lingerMs: 20, maxRows: 1_000, retryMs: 10 }, {
+      write: async (items) => {
+        if (items.some((i) => i.rows === 3)) throw unparsable;
+        written.push(...items.map((i) => i.rows));
+      },
+      poisoned: async (item, attempt) => void poisoned.push({ rows: item.rows, attempt }),
+      failed: (err) => void failures.push(err),
+      log: silentLog, now: Date.now,
+    });
+    await Promise.all([1, 2, 3, 4].map((rows) => group.submit(item(rows))));
+    expect(written.sort()).toEqual([1, 2, 4]);
+    expect(poisoned).toEqual([{ rows: 3, attempt: 1 }]);
+    expect(failures).toEqual([]); // poison set aside is no failed attempt: nothing stalls
+  });
+
+  it('reports each failed attempt and each written group, for the stall signal', async () => {
+    const events: string[] = [];
+    const group = createGroupCommit({ intervalMs: 0, lingerMs: 0, maxRows: 1_000, retryMs: 10 }, {
+      write: async (_items, attempt) => {
+        if (attempt < 2) throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+      },
+      failed: (err) => void events.push(`failed ${(err as { code: string }).code}`), written: () => void events.push('written'),
+      log: silentLog, now: Date.now,
+    });
+    await group.submit(item(1));
+    expect(events).toEqual(['failed ECONNREFUSED', 'failed ECONNREFUSED', 'written']);
+  });
+
   it('stops retrying once the partitions are revoked, refusing the group with the revocation', async () => {
     let revoked: Error | undefined;
     const attempts: number[] = [];

@@ -7,14 +7,40 @@
 // While `revoked` names a reason (the consumer's partitions are being taken away in a rebalance),
 // nothing is written: the group is refused with that reason, and the partitions' next owner
 // redelivers the batches. So an old owner never writes what its successor writes too.
+// A write that fails with poison (classify) is never retried as it is: see `poisoned`.
+import { classify, isolate } from '../common/consumer-faults.js';
 import type { Logger } from '../common/log.js';
 
 interface Waiting<T> { item: T; resolve(): void; reject(err: Error): void }
 
 export function createGroupCommit<T extends { rows: number; backlog?: boolean }>(
   config: { intervalMs: number; lingerMs: number; maxRows: number; retryMs?: number; maxRetryMs?: number },
-  deps: { write(items: T[], attempt: number): Promise<void>; revoked?(): Error | undefined; log: Logger; now(): number },
+  deps: {
+    write(items: T[], attempt: number): Promise<void>;
+    /**
+     * Given, a poisoned write is split (isolate) until the item at fault is alone; the others are
+     * written, and that item comes here, to write what it can of itself and dead-letter the rest.
+     */
+    poisoned?(item: T, attempt: number): Promise<void>;
+    /** Each failed attempt (retried), and each group written: the stall signal. */
+    failed?(err: unknown): void;
+    written?(): void;
+    revoked?(): Error | undefined; log: Logger; now(): number;
+  },
 ) {
+  async function writeOrSetAside(items: T[], attempt: number): Promise<void> {
+    try {
+      await deps.write(items, attempt);
+    } catch (err) {
+      const fault = classify(err);
+      if (!deps.poisoned || fault.kind !== 'poison') throw err;
+      deps.log.warn({ err, code: fault.code, items: items.length }, 'group_write_poisoned');
+      // The failed write may have landed in part (one table of two): every later write is a retry.
+      const { poison } = items.length === 1 ? { poison: [{ item: items[0]! }] } : await isolate(items, (part) => deps.write(part, attempt + 1));
+      for (const p of poison) await deps.poisoned(p.item, attempt + 1);
+    }
+  }
+
   let waiting: Waiting<T>[] = [];
   let rows = 0;
   let timer: NodeJS.Timeout | undefined;
@@ -48,10 +74,12 @@ export function createGroupCommit<T extends { rows: number; backlog?: boolean }>
         break;
       }
       try {
-        await deps.write(group.map((w) => w.item), attempt);
+        await writeOrSetAside(group.map((w) => w.item), attempt);
+        deps.written?.();
         for (const w of group) w.resolve();
         break;
       } catch (err) {
+        deps.failed?.(err);
         if (stopped) {
           for (const w of group) w.reject(new Error('stopped before the batch was written', { cause: err }));
           break;

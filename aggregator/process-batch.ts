@@ -35,6 +35,9 @@ export interface BatchOutput {
   earnings: OutMessage[];
   deadLetters: OutMessage[];
   counts: { events: number; duplicates: number; redelivered: number; deadLettered: number };
+  /** The records read, and the offset of the record each row's event came from: what a row ClickHouse refuses dead-letters. */
+  source: { topic: string; partition: number; messages: KafkaMessage[] };
+  origins: Map<string, string>;
 }
 
 const encodeDecision = (position: string, d: Decision) =>
@@ -69,7 +72,10 @@ export async function processBatch(
   ports: BatchPorts,
   batch: { topic: string; partition: number; messages: KafkaMessage[] },
 ): Promise<BatchOutput> {
-  const out: BatchOutput = { events: [], attributions: [], earnings: [], deadLetters: [], counts: { events: 0, duplicates: 0, redelivered: 0, deadLettered: 0 } };
+  const out: BatchOutput = {
+    events: [], attributions: [], earnings: [], deadLetters: [], counts: { events: 0, duplicates: 0, redelivered: 0, deadLettered: 0 },
+    source: batch, origins: new Map(),
+  };
   const events: InEvent[] = [];
   for (const m of batch.messages) {
     const read = readRecord(m.value, { topic: batch.topic, partition: batch.partition, offset: m.offset });
@@ -125,6 +131,8 @@ export async function processBatch(
   out.events = [...fromFresh.events, ...fromRedelivered.events];
   out.attributions = [...fromFresh.attributions, ...fromRedelivered.attributions];
   out.counts.events = out.events.length;
+  // The position is "<topic>:<partition>:<offset>:<index>" (a topic name has no colon).
+  for (const [e] of [...fresh, ...redelivered]) out.origins.set(e.id, e.position.split(':').at(-2)!);
   // Earnings are produced again on redelivery: the rewards service posts each earning id once.
   for (const [e, d] of [...fresh, ...redelivered]) if (d.earns) out.earnings.push(earningMessage(e, d.verifiedAt ?? 0));
   return out;

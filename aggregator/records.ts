@@ -3,6 +3,7 @@
 // it is dead-lettered whole with the reason, never retried.
 import { EventType } from '../schemas/beacon-json.js';
 import { pipeline, type beacon } from '../schemas/gen/messages.js';
+import { firstUnstorable } from '../common/storable-text.js';
 import type { AttributionEvent } from './attribution.js';
 
 export interface InEvent extends AttributionEvent {
@@ -35,6 +36,9 @@ export function readRecord(value: Buffer | null, at: { topic: string; partition:
   }
   if (record.version !== SUPPORTED_VERSION) return { ok: false, reason: `unknown_version: ${record.version}` };
   if (!record.appId || !record.receivedAt) return { ok: false, reason: 'missing_field: app_id or received_at' };
+  // Text Postgres refuses (NUL: the earning's user) or cannot keep (a lone surrogate) poisons the record.
+  const recordText = firstUnstorable({ app_id: record.appId, sdk: record.sdk, ip_hash: record.ipHash, ua_class: record.uaClass, country: record.country, invalid_reason: record.invalidReason });
+  if (recordText) return { ok: false, reason: `invalid_text: ${recordText}` };
 
   const events: InEvent[] = [];
   for (const [index, accepted] of record.events.entries()) {
@@ -42,6 +46,11 @@ export function readRecord(value: Buffer | null, at: { topic: string; partition:
     const missing = e ? required.find((f) => !e[f]) : 'event';
     if (!e || missing) return { ok: false, reason: `invalid_event: ${index}: ${missing} missing` };
     if (!EventType[e.type] || e.type === EventType.EVENT_TYPE_UNSPECIFIED) return { ok: false, reason: `invalid_event: ${index}: type ${e.type}` };
+    const text = firstUnstorable({
+      event_id: e.eventId, user_id: e.userId, device_id: e.deviceId, campaign_id: e.campaignId, creative_id: e.creativeId,
+      placement_id: e.placementId, click_id: e.clickId, currency: e.currency, attrs: Object.entries(e.attrs).flat().join('\n'),
+    });
+    if (text) return { ok: false, reason: `invalid_text: event ${index} ${text}` };
     events.push({
       id: e.eventId, type: e.type, time: Number(accepted.eventTime), appId: record.appId, userId: e.userId, deviceId: e.deviceId,
       campaignId: e.campaignId, creativeId: e.creativeId, clickId: e.clickId ?? '', givt: record.invalidReason,

@@ -7,6 +7,15 @@ import type { AttributionRow, EventRow } from './rows.js';
 const IDS_PER_QUERY = 2_000; // stays under ClickHouse's default max_query_size (256 KiB)
 const quote = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 
+/**
+ * The server's error code on the error, for classify (common/fault-codes.ts). @clickhouse/client
+ * reads it from current servers' answers only; 18.16 answers `Code: <n>, e.displayText() = ...`.
+ */
+function withServerCode(err: unknown): unknown {
+  const code = err instanceof Error && !('code' in err) ? /^Code: (\d+),/.exec(err.message)?.[1] : undefined;
+  return code ? Object.assign(err as Error, { code, type: 'SERVER_ERROR' }) : err;
+}
+
 export interface Rows { events: EventRow[]; attributions: AttributionRow[] }
 
 export function createClickhouseWarehouse(deps: { clickhouse: ClickHouseClient }) {
@@ -36,7 +45,9 @@ export function createClickhouseWarehouse(deps: { clickhouse: ClickHouseClient }
       await Promise.all([
         rows.events.length > 0 && ch.insert({ table: 'events', values: rows.events, format: 'JSONEachRow' }),
         rows.attributions.length > 0 && ch.insert({ table: 'attributions', values: rows.attributions, format: 'JSONEachRow' }),
-      ]);
+      ]).catch((err: unknown) => {
+        throw withServerCode(err);
+      });
     },
     /** `rows` without those ClickHouse already holds (a write that landed, or landed in part). */
     async withoutLanded(rows: Rows): Promise<Rows> {

@@ -36,7 +36,7 @@ await db.query(keySql['create-key'], ['bench.app', key.keyId, key.secret]);
 
 async function startProcess(name: string, entry: string, extra: Record<string, string>, portPattern: RegExp) {
   const child = spawn(process.execPath, ['--max-semi-space-size=16', '--import', 'tsx', join(root, entry)], {
-    env: { ...process.env, ...extra }, stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, DEV_MODE: 'true', ...extra }, stdio: ['ignore', 'pipe', 'inherit'],
   });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
@@ -52,7 +52,7 @@ async function startProcess(name: string, entry: string, extra: Record<string, s
 }
 
 const collectorEnv = (server: string) => ({
-  INGEST_PORT: '0', INGEST_SERVER: server, INGEST_TOPIC: topic, LOG_LEVEL: 'info',
+  INGEST_PORT: '0', INGEST_OPS_PORT: '0', INGEST_SERVER: server, INGEST_TOPIC: topic, LOG_LEVEL: 'info',
   INGEST_DEVICE_REQUESTS_PER_S: '0', INGEST_APP_EVENTS_PER_S: '0', INGEST_AUDIT_SAMPLE_RATE: '0',
 });
 const listening = /"port":(\d+)[^\n]*ingest_listening/;

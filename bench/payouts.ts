@@ -47,11 +47,11 @@ const [sandboxPort, sandboxTlsPort, sandboxAdminPort, payoutsPort] = [await free
 const sandbox = startService('payouts/sandbox/main.ts', { LOG_LEVEL: 'warn', SANDBOX_PORT: String(sandboxPort), SANDBOX_TLS_PORT: String(sandboxTlsPort), SANDBOX_ADMIN_PORT: String(sandboxAdminPort), SANDBOX_STEP_MS: '1000', SANDBOX_AUTO_CONFIRM_MS: '-1' });
 const group = `bench-rewards-${run}`;
 const rewards = startService('rewards/main.ts', {
-  LOG_LEVEL: 'error', DATABASE_URL: url, REWARDS_PORT: '0', REWARDS_TOPIC: topic, REWARDS_GROUP: group, REWARDS_DEADLETTER_TOPIC: deadLetters,
+  LOG_LEVEL: 'error', DATABASE_URL: url, REWARDS_PORT: '0', REWARDS_OPS_PORT: '0', REWARDS_TOPIC: topic, REWARDS_GROUP: group, REWARDS_DEADLETTER_TOPIC: deadLetters,
   REWARDS_PAYOUT_QUEUE_PREFIX: prefix, WECHAT_OAUTH_URL: `http://127.0.0.1:${sandboxPort}`,
 });
 const payoutsEnv = (api: Api) => ({
-  LOG_LEVEL: 'error', DATABASE_URL: url, PAYOUTS_PORT: String(payoutsPort), PAYOUTS_QUEUE_PREFIX: prefix, PAYOUTS_API: api,
+  LOG_LEVEL: 'error', DATABASE_URL: url, PAYOUTS_PORT: String(payoutsPort), PAYOUTS_OPS_PORT: '0', PAYOUTS_QUEUE_PREFIX: prefix, PAYOUTS_API: api,
   WECHATPAY_BASE_URL: `https://127.0.0.1:${sandboxTlsPort}`, PAYOUTS_NOTIFY_URL: `http://127.0.0.1:${payoutsPort}/v1/wechat/notify`,
   PAYOUTS_TICK_MS: '250', PAYOUTS_BATCH_MAX_AGE_MS: '5000', PAYOUTS_POLL_MS: '30000', PAYOUTS_RATE_PER_S: '100',
 });

@@ -5,9 +5,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { root } from './setup.js';
 
-/** A TypeScript entry point (relative to the repository root) as a service process, as `npm start` runs it. */
+/** A TypeScript entry point (relative to the repository root) as a service process, as `npm start` runs it (in development mode: the benchmarks use the published secrets). */
 export const startService = (entry: string, env: Record<string, string>): ChildProcess =>
-  spawn(process.execPath, ['--max-semi-space-size=16', '--import', 'tsx', join(root, entry)], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...env } });
+  spawn(process.execPath, ['--max-semi-space-size=16', '--import', 'tsx', join(root, entry)], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DEV_MODE: 'true', ...env } });
 
 export async function stopService(child: ChildProcess): Promise<void> {
   child.kill('SIGTERM');

@@ -64,7 +64,7 @@ async function produce(topic: string, messages: { key: string; value: Buffer }[]
 
 function start(topic: string, group: string, batch: string): ChildProcess {
   return startService('rewards/main.ts', {
-    LOG_LEVEL: 'error', DATABASE_URL: url, REWARDS_PORT: '0', REWARDS_TOPIC: topic, REWARDS_GROUP: group,
+    LOG_LEVEL: 'error', DATABASE_URL: url, REWARDS_PORT: '0', REWARDS_OPS_PORT: '0', REWARDS_TOPIC: topic, REWARDS_GROUP: group,
     REWARDS_DEADLETTER_TOPIC: deadLetters, REWARDS_BATCH_MAX: batch, REWARDS_PAYOUT_QUEUE_PREFIX: `bench-${run}`,
   });
 }

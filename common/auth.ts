@@ -1,36 +1,94 @@
 // Who is calling: `Authorization: Bearer <token>` is either the operator token from config, or a user
 // token, an HS256 JWT whose `sub` is the one user it may act for (minted by the app's backend, or
-// by `npm run rewards -- token`). Only HS256 is accepted: the header cannot pick the algorithm.
-import { createHmac, timingSafeEqual } from 'node:crypto';
+// by `npm run rewards -- token`). Decoded strictly (RFC 8725): HS256 only, whatever the header says,
+// canonical base64url, each claim once, numeric `exp` and `iat` required, and a bounded lifetime.
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { unstorable } from './storable-text.js';
 
 export type Principal = { kind: 'user'; userId: string } | { kind: 'operator' };
-export type AuthResult = { ok: true; principal: Principal } | { ok: false; error: 'missing_token' | 'invalid_token' | 'token_expired' };
+export type AuthResult =
+  | { ok: true; principal: Principal }
+  | { ok: false; error: 'missing_token' | 'invalid_token' | 'token_expired'; reason: string };
+
+/** What a token is checked against: `maxTtlS` bounds exp - iat, whatever the minting server chose. */
+export interface TokenRules { secret: string; operatorToken: string; maxTtlS: number; nowMs: number }
+
+/** The longest lifetime (exp - iat) a user token may have by default: 30 days. */
+export const TOKEN_MAX_TTL_S = 30 * 86_400;
+
+/** How far a minting server's clock may run ahead of ours, for `iat` and `nbf` (not `exp`). */
+export const CLOCK_LEEWAY_S = 30;
+
+/** A user id as the APIs take it: 1..64 characters, none of them '/', NUL or a lone surrogate. */
+export const isUserId = (s: string): boolean => s.length >= 1 && s.length <= 64 && !s.includes('/') && unstorable(s) === undefined;
 
 const HEADER = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toString('base64url');
 const mac = (secret: string, data: string) => createHmac('sha256', secret).update(data).digest();
-const sameBytes = (a: Buffer, b: Buffer) => a.length === b.length && timingSafeEqual(a, b);
+const digest = (s: string) => createHash('sha256').update(s).digest();
+const invalid = (reason: string): AuthResult => ({ ok: false, error: 'invalid_token', reason });
+const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
 export function signUserToken(secret: string, userId: string, opts: { ttlS: number; nowMs: number }): string {
-  const payload = Buffer.from(JSON.stringify({ sub: userId, iat: Math.floor(opts.nowMs / 1000), exp: Math.floor(opts.nowMs / 1000) + opts.ttlS })).toString('base64url');
+  const iat = Math.floor(opts.nowMs / 1000);
+  const payload = Buffer.from(JSON.stringify({ sub: userId, iat, exp: iat + opts.ttlS })).toString('base64url');
   return `${HEADER}.${payload}.${mac(secret, `${HEADER}.${payload}`).toString('base64url')}`;
 }
 
-export function authenticate(authorization: string | undefined, config: { secret: string; operatorToken: string; nowMs: number }): AuthResult {
-  const token = /^Bearer (\S+)$/i.exec(authorization ?? '')?.[1];
-  if (!token) return { ok: false, error: 'missing_token' };
-  if (sameBytes(Buffer.from(token), Buffer.from(config.operatorToken))) return { ok: true, principal: { kind: 'operator' } };
-  const [header, payload, signature, extra] = token.split('.');
-  if (header !== HEADER || !payload || !signature || extra !== undefined) return { ok: false, error: 'invalid_token' };
-  if (!sameBytes(Buffer.from(signature, 'base64url'), mac(config.secret, `${header}.${payload}`))) return { ok: false, error: 'invalid_token' };
-  let claims: { sub?: unknown; exp?: unknown };
+/** The bytes of a canonical base64url segment (no padding, no stray characters, no unused bits set). */
+function segment(s: string): Buffer | undefined {
+  if (!/^[A-Za-z0-9_-]+$/.test(s)) return undefined;
+  const bytes = Buffer.from(s, 'base64url');
+  return bytes.toString('base64url') === s ? bytes : undefined;
+}
+
+/** A JSON object in strict UTF-8 whose top-level keys each appear once (one meaning per claim), or undefined. */
+function jsonObject(bytes: Buffer): Record<string, unknown> | undefined {
+  let text: string;
+  let value: unknown;
   try {
-    claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as typeof claims;
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+    value = JSON.parse(text);
   } catch {
-    return { ok: false, error: 'invalid_token' };
+    return undefined;
   }
-  if (typeof claims.sub !== 'string' || typeof claims.exp !== 'number') return { ok: false, error: 'invalid_token' };
-  if (claims.exp * 1000 <= config.nowMs) return { ok: false, error: 'token_expired' };
-  return { ok: true, principal: { kind: 'user', userId: claims.sub } };
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  // Valid JSON, so every string is matched whole; a string followed by ':' at depth 1 is a top-level key.
+  const keys: string[] = [];
+  let depth = 0;
+  for (const [token, key] of text.matchAll(/("(?:[^"\\]|\\.)*")\s*:|"(?:[^"\\]|\\.)*"|[{[]|[}\]]/g)) {
+    if (token === '{' || token === '[') depth++;
+    else if (token === '}' || token === ']') depth--;
+    else if (key !== undefined && depth === 1) keys.push(JSON.parse(key) as string);
+  }
+  return new Set(keys).size === keys.length ? value as Record<string, unknown> : undefined;
+}
+
+export function authenticate(authorization: string | undefined, rules: TokenRules): AuthResult {
+  const token = /^Bearer ([\x21-\x7e]+)$/i.exec(authorization ?? '')?.[1];
+  if (!token) return { ok: false, error: 'missing_token', reason: 'send Authorization: Bearer <token>' };
+  // Compared as digests: equal lengths, so the time taken says nothing about the operator token.
+  if (timingSafeEqual(digest(token), digest(rules.operatorToken))) return { ok: true, principal: { kind: 'operator' } };
+  const parts = token.split('.');
+  if (parts.length !== 3) return invalid('a token has three segments');
+  const [header, payload, signature] = parts.map(segment);
+  if (!header || !payload || !signature) return invalid('each segment must be canonical base64url');
+  const h = jsonObject(header);
+  if (!h || h.alg !== 'HS256' || Object.keys(h).some((k) => k !== 'alg' && !(k === 'typ' && h.typ === 'JWT'))) {
+    return invalid('the header must be {"alg":"HS256","typ":"JWT"} (typ optional)');
+  }
+  const expected = mac(rules.secret, `${parts[0]}.${parts[1]}`);
+  if (signature.length !== expected.length || !timingSafeEqual(signature, expected)) return invalid('bad signature');
+  const claims = jsonObject(payload);
+  if (!claims) return invalid('the payload must be a JSON object with each claim once');
+  const { sub, iat, exp, nbf } = claims;
+  if (!isNumber(exp) || !isNumber(iat) || (nbf !== undefined && !isNumber(nbf))) return invalid('exp and iat are required, and exp, iat and nbf must be numbers');
+  if (typeof sub !== 'string' || !isUserId(sub)) return invalid('sub must be a user id: 1..64 characters, no "/", NUL or lone surrogate');
+  const nowS = rules.nowMs / 1000;
+  if (exp - iat > rules.maxTtlS) return invalid(`the token lives longer than ${rules.maxTtlS} s (exp - iat)`);
+  if (iat > nowS + CLOCK_LEEWAY_S) return invalid('iat is in the future');
+  if (nbf !== undefined && nbf > nowS + CLOCK_LEEWAY_S) return invalid('the token is not valid yet (nbf)');
+  if (exp <= nowS) return { ok: false, error: 'token_expired', reason: 'the token has expired (exp)' };
+  return { ok: true, principal: { kind: 'user', userId: sub } };
 }
 
 /** Whether `principal` may read (or, when `write`, move) `userId`'s money; the operator only reads. */

@@ -4,10 +4,13 @@ export class PipelineError extends Error {
   override name = 'PipelineError';
   readonly code: string;
   readonly retriable: boolean;
+  /** Whose code `code` is, when it maps an external one (e.g. 'kafka': a broker's error code). */
+  readonly source: string | undefined;
 
-  constructor(code: string, message: string, opts: { retriable: boolean; cause?: unknown }) {
+  constructor(code: string, message: string, opts: { retriable: boolean; cause?: unknown; source?: string }) {
     super(message, { cause: opts.cause });
     this.code = code;
     this.retriable = opts.retriable;
+    this.source = opts.source;
   }
 }

@@ -263,5 +263,5 @@ export const DUPLICATE_SEQUENCE = 46;
 /** A broker's error code as a fault, named after the code, with whether the same request may succeed later. */
 export function kafkaFault(code: number, where: string): PipelineError {
   const { name, retriable } = kafkaErrors[code] ?? { name: `kafka_error_${code}`, retriable: false };
-  return new PipelineError(name, `${where}: ${name}`, { retriable });
+  return new PipelineError(name, `${where}: ${name}`, { retriable, source: 'kafka' });
 }

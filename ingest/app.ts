@@ -2,6 +2,7 @@
 // server. main.ts runs one; integration tests and benchmarks run their own on port 0.
 import { readFileSync } from 'node:fs';
 import type { Logger } from '../common/log.js';
+import { startOpsServer } from '../common/ops-server.js';
 import type { Stoppable } from '../common/shutdown.js';
 import { createCollector } from './collector.js';
 import type { IngestConfig } from './config.js';
@@ -39,15 +40,19 @@ export async function createIngest(config: IngestConfig, deps: { log: Logger }) 
   });
 
   let stopping = false;
+  const ready = () => !stopping && sink.healthy();
+  // /metrics on its own listener (loopback by default), never on the public port.
+  const ops = await startOpsServer({ host: config.INGEST_OPS_HOST, port: config.INGEST_OPS_PORT }, { registry: metrics.registry, ready });
   const serverConfig = { host: config.INGEST_HOST, port: config.INGEST_PORT, maxBodyBytes: 256 * 1024, trustProxy: config.INGEST_TRUST_PROXY };
-  const serverDeps = { collector, registry: metrics.registry, ready: () => !stopping && sink.healthy(), log };
+  const serverDeps = { collector, ready, log };
   const server = config.INGEST_SERVER === 'uws' ? createUwsServer(serverConfig, serverDeps) : createNodeServer(serverConfig, serverDeps);
   const boundPort = await server.listen();
-  log.info({ port: boundPort, server: config.INGEST_SERVER, keys: keys.size }, 'ingest_listening');
+  log.info({ port: boundPort, opsPort: ops.port, server: config.INGEST_SERVER, keys: keys.size }, 'ingest_listening');
 
   // Stopped in reverse: the server stops accepting and finishes in-flight requests, then what is
-  // still queued is flushed to Kafka, then the producer and the key cache close.
+  // still queued is flushed to Kafka, then the producer and the key cache close, and the ops listener last.
   const parts: Stoppable[] = [
+    { name: 'ops', stop: () => ops.stop() },
     { name: 'keys', stop: () => keys.stop() },
     { name: 'kafka', stop: () => sink.stop() },
     { name: 'queue', stop: () => queue.drain().catch((err: unknown) => log.error({ err }, 'queue_drain_failed')) },
@@ -57,5 +62,5 @@ export async function createIngest(config: IngestConfig, deps: { log: Logger }) 
       await server.stop();
     } },
   ];
-  return { port: boundPort, parts };
+  return { port: boundPort, opsPort: ops.port, parts };
 }

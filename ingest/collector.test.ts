@@ -2,7 +2,7 @@ import { createSecretKey } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { EventType, type BeaconEvent } from '../schemas/beacon-json.js';
 import { beacon, pipeline } from '../schemas/gen/messages.js';
-import { createCollector, type RejectionSample } from './collector.js';
+import { createCollector, reasonLabel, type RejectionSample } from './collector.js';
 import { createProduceQueue, type OutRecord } from './produce-queue.js';
 import { createRateLimiter } from './rate-limit.js';
 import { sign, type SigningKey } from './signature.js';
@@ -99,5 +99,17 @@ describe('createCollector', () => {
     expect((await device.post([event('a', 1)])).status).toBe(202);
     expect((await device.post([event('a', 2)])).status).toBe(202);
     expect(await device.post([event('a', 3)])).toMatchObject({ status: 429, body: { error: 'device_rate_limited' } });
+  });
+});
+
+describe('reasonLabel', () => {
+  it.each([
+    ['occurred_at: more than 7 days old', 'occurred_at'],
+    ['attrs.k: value contains NUL', 'attrs'],
+    ['user_id: contains NUL', 'user_id'],
+    ['unknown field "x1"', 'malformed'],
+    ['made_up_by_a_client: whatever', 'malformed'],
+  ])('labels %j as %j, never with text the client chose', (reason, label) => {
+    expect(reasonLabel(reason)).toBe(label);
   });
 });

@@ -9,6 +9,16 @@ import type { createRateLimiter } from './rate-limit.js';
 import { verifySignature, type KeyLookup } from './signature.js';
 import { validateBatch, type AcceptedEvent, type Limits } from './validate.js';
 
+// The metric's label is the field a reason names. Reasons can carry text the client chose (a JSON
+// field name it made up), so only the contract's field names become labels: anyone holding an app
+// key could otherwise grow the label set without bound.
+const FIELD_LABELS = new Set(['event', 'event_id', 'type', 'occurred_at', 'user_id', 'device_id', 'campaign_id', 'creative_id',
+  'placement_id', 'click_id', 'value_micros', 'currency', 'attrs', 'protobuf']);
+export const reasonLabel = (reason: string) => {
+  const field = reason.split(/[:.]/, 1)[0]!;
+  return FIELD_LABELS.has(field) ? field : 'malformed';
+};
+
 export interface BeaconRequest { contentType?: string; signature?: string; body: Uint8Array; ip: string; userAgent: string }
 export interface BeaconResponse { status: number; body: Record<string, unknown>; retryAfterS?: number }
 
@@ -72,7 +82,7 @@ export function createCollector(config: { limits: Limits; signatureToleranceMs: 
 
     const v = validateBatch(decoded.batch, sig.appId, receivedAt, config.limits);
     if (!v.ok) return refuse(req, receivedAt, v.status, v.error, v.message, sig);
-    for (const r of v.rejected) deps.metrics.eventsRejected(r.reason.split(/[:.]/, 1)[0]!, 1);
+    for (const r of v.rejected) deps.metrics.eventsRejected(reasonLabel(r.reason), 1);
     if (v.accepted.length === 0) return { status: 202, body: { accepted: 0, rejected: v.rejected } };
 
     const appWait = deps.appLimiter.take(sig.appId, v.accepted.length, receivedAt);

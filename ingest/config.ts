@@ -1,6 +1,6 @@
 // The collector's configuration (README "Configuration"); keys are the env names.
 import { z } from 'zod';
-import { port, stackEnv } from '../common/config.js';
+import { devSecrets, port, stackEnv } from '../common/config.js';
 import { topics } from '../schemas/topics.js';
 
 const positive = (fallback: number) => z.coerce.number().int().min(0).default(fallback);
@@ -9,10 +9,12 @@ export const ingestConfig = z.object({
   ...stackEnv,
   INGEST_HOST: z.string().default('127.0.0.1'),
   INGEST_PORT: port(8080),
+  INGEST_OPS_HOST: z.string().default('127.0.0.1'),
+  INGEST_OPS_PORT: port(9080),
   INGEST_SERVER: z.enum(['uws', 'node']).default('uws'),
   INGEST_TOPIC: z.string().min(1).default(topics.beaconsAccepted.name),
   INGEST_TRUST_PROXY: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
-  INGEST_IP_SALT: z.string().min(8).default('local-dev-salt-change-me'),
+  INGEST_IP_SALT: z.string().min(8).default(devSecrets.INGEST_IP_SALT),
   INGEST_DATACENTER_CIDRS_FILE: z.string().default(new URL('./datacenter-cidrs.txt', import.meta.url).pathname),
   INGEST_QUEUE_MAX_EVENTS: positive(200_000),
   INGEST_QUEUE_MAX_BYTES: positive(64 * 1024 * 1024),

@@ -18,7 +18,8 @@ let seed = 20261122;
 const rnd = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
 const pick = <T>(xs: T[]): T => xs[Math.floor(rnd() * xs.length)]!;
 const uuid = () => crypto.randomUUID();
-const weird = () => pick<unknown>(['', 'x'.repeat(70), -1, 0, 1.5, null, true, [], {}, '2', uuid(), 'CLICK', 99, 'é'.repeat(40), '9'.repeat(30)]);
+const weird = () => pick<unknown>(['', 'x'.repeat(70), -1, 0, 1.5, null, true, [], {}, '2', uuid(), 'CLICK', 99, 'é'.repeat(40), '9'.repeat(30),
+  'a\u0000b', '\uD800', 'x\uDC00', '😀', { k: '\u0000' }, { '\uD83D': 'v' }]);
 
 function validEvent(now: number) {
   return {
@@ -53,6 +54,8 @@ function body(now: number): { type: string; bytes: Buffer } {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const ID = (s: string | null | undefined) => typeof s === 'string' && s.length >= 1 && s.length <= 64;
+// Storable as sent: no NUL, and UTF-8 round trip unchanged (a lone surrogate comes back as U+FFFD).
+const storable = (s: string | null | undefined) => s == null || (!s.includes('\u0000') && Buffer.from(s).toString() === s);
 
 describe('collector fuzzing', () => {
   it('survives 3,000 hostile bodies and accepts only contract-valid events', async () => {
@@ -83,6 +86,8 @@ describe('collector fuzzing', () => {
     for (const { event: e } of events) {
       expect(UUID.test(e!.eventId!) && e!.type! >= 1 && e!.type! <= 5 && e!.occurredAt! > 0).toBe(true);
       expect([e!.userId, e!.deviceId, e!.campaignId, e!.creativeId, e!.placementId].every(ID)).toBe(true);
+      expect([e!.userId, e!.deviceId, e!.campaignId, e!.creativeId, e!.placementId, e!.clickId, e!.currency,
+        ...Object.entries(e!.attrs ?? {}).flat()].every(storable)).toBe(true);
     }
   });
 });

@@ -1,12 +1,12 @@
 // What both HTTP servers (uWebSockets.js and node:http) share: the status lines, the response
-// headers of a collector answer. The operational routes are common/ops-server.ts's opsRoute.
+// headers of a collector answer, the health routes. /metrics is served on the ops listener only.
 import { STATUS_CODES } from 'node:http';
 import type { Logger } from '../common/log.js';
-import type { OpsDeps } from '../common/ops-server.js';
 import type { BeaconRequest, BeaconResponse } from './collector.js';
 
-export interface ServerDeps extends OpsDeps {
+export interface ServerDeps {
   collector: { handle(req: BeaconRequest): Promise<BeaconResponse> };
+  ready(): boolean;
   log: Logger;
 }
 
@@ -25,6 +25,16 @@ export const tooLarge = (maxBodyBytes: number): BeaconResponse =>
   ({ status: 413, body: { error: 'body_too_large', message: `the body exceeds ${maxBodyBytes} bytes` } });
 
 export const notFound: BeaconResponse = { status: 404, body: { error: 'not_found', message: 'no such route' } };
+
+/**
+ * GET /healthz and /readyz, which load balancers probe on the public port (`path` without its query).
+ * Any other path, /metrics included, is not found here: metrics go to the ops listener only.
+ */
+export function healthRoute(path: string, ready: () => boolean): BeaconResponse | undefined {
+  if (path === '/healthz') return { status: 200, body: { status: 'ok' } };
+  if (path === '/readyz') return ready() ? { status: 200, body: { status: 'ready' } } : { status: 503, body: { status: 'not_ready' } };
+  return undefined;
+}
 
 /** The client address: the first X-Forwarded-For hop when behind a trusted proxy. */
 export const clientIp = (remote: string, forwardedFor: string, trustProxy: boolean) =>

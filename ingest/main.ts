@@ -1,5 +1,5 @@
 // The collector process: parses its config, runs the collector, stops it cleanly on SIGTERM/SIGINT.
-import { loadConfig } from '../common/config.js';
+import { devSecrets, exitOnPublishedSecrets, loadConfig } from '../common/config.js';
 import { createLogger } from '../common/log.js';
 import { handleShutdown } from '../common/shutdown.js';
 import { createIngest } from './app.js';
@@ -7,5 +7,6 @@ import { ingestConfig } from './config.js';
 
 const config = loadConfig(ingestConfig, process.env);
 const log = createLogger('ingest', config.LOG_LEVEL);
+exitOnPublishedSecrets(config, { devMode: config.DEV_MODE, published: devSecrets }, log);
 const ingest = await createIngest(config, { log });
 handleShutdown(ingest.parts, { log });

@@ -2,8 +2,7 @@
 // benchmark can show what uWebSockets.js buys on the same pipeline.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { BeaconResponse } from './collector.js';
-import { opsRoute } from '../common/ops-server.js';
-import { clientIp, handleSafely, notFound, tooLarge, type ServerConfig, type ServerDeps } from './http.js';
+import { clientIp, handleSafely, healthRoute, notFound, tooLarge, type ServerConfig, type ServerDeps } from './http.js';
 
 export function createNodeServer(config: ServerConfig, deps: ServerDeps) {
   const write = (res: ServerResponse, r: BeaconResponse) => {
@@ -36,10 +35,7 @@ export function createNodeServer(config: ServerConfig, deps: ServerDeps) {
   const server = createServer({ keepAliveTimeout: 10_000 }, (req, res) => {
     if (req.method === 'POST' && req.url === '/v1/beacons') return beacons(req, res);
     if (req.method !== 'GET') return write(res, notFound);
-    void opsRoute(req.url ?? '', deps).then((route) => {
-      if (!route) return write(res, notFound);
-      res.writeHead(route[0], { 'content-type': route[1] }).end(route[2]);
-    });
+    write(res, healthRoute((req.url ?? '').split('?', 1)[0]!, deps.ready) ?? notFound);
   });
 
   return {

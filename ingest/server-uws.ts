@@ -1,14 +1,14 @@
-// The collector on uWebSockets.js: POST /v1/beacons (body read as it streams, refused past the size
-// limit), the /v1/stream WebSocket (one JSON ack per binary frame, `seq` counting from 0), and the
-// operational GET routes. Stops by closing the listen socket and waiting for in-flight requests.
+// The collector on uWebSockets.js: POST /v1/beacons (streamed, refused past the size limit), the
+// /v1/stream WebSocket (one JSON ack per binary frame, in `seq` order from 0), /healthz and /readyz.
+// Stops by closing the listen socket, then waits for the requests in flight.
 import { setTimeout as sleep } from 'node:timers/promises';
 import uWS from 'uWebSockets.js';
 import { beacon } from '../schemas/gen/messages.js';
 import type { BeaconResponse } from './collector.js';
-import { opsRoute } from '../common/ops-server.js';
-import { clientIp, handleSafely, notFound, statusLine, tooLarge, type ServerConfig, type ServerDeps } from './http.js';
+import { clientIp, handleSafely, healthRoute, notFound, statusLine, tooLarge, type ServerConfig, type ServerDeps } from './http.js';
 
-interface Socket { ip: string; userAgent: string; seq: number; closed: boolean }
+/** `acks`: the last ack queued; each ack is sent after the one before it. */
+interface Socket { ip: string; userAgent: string; seq: number; closed: boolean; acks: Promise<void> }
 interface RequestState { done: boolean }
 
 const text = (ab: ArrayBuffer) => Buffer.from(ab).toString();
@@ -71,44 +71,40 @@ export function createUwsServer(config: ServerConfig, deps: ServerDeps) {
     closeOnBackpressureLimit: 1,
     upgrade: (res, req, context) => {
       const ip = clientIp(text(res.getRemoteAddressAsText()), req.getHeader('x-forwarded-for'), config.trustProxy);
-      res.upgrade<Socket>({ ip, userAgent: req.getHeader('user-agent'), seq: 0, closed: false },
+      res.upgrade<Socket>({ ip, userAgent: req.getHeader('user-agent'), seq: 0, closed: false, acks: Promise.resolve() },
         req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
     },
     message: (ws, message, isBinary) => {
       const s = ws.getUserData();
       const seq = s.seq++;
-      const reply = (r: BeaconResponse) => {
+      const answer = answerFrame(s, message, isBinary);
+      // Acks go out in seq order: a frame refused at once waits for an earlier one still waiting on Kafka.
+      s.acks = s.acks.then(() => answer).then((r) => {
         if (!s.closed) ws.send(JSON.stringify({ seq, status: r.status, ...r.body, ...(r.retryAfterS ? { retry_after: r.retryAfterS } : {}) }), false);
-      };
-      if (!isBinary) return reply({ status: 400, body: { error: 'text_frame', message: 'send SignedBatch frames as binary' } });
-      let frame: beacon.v1.SignedBatch;
-      try {
-        frame = beacon.v1.SignedBatch.decode(new Uint8Array(message.slice(0)));
-      } catch (err) {
-        return reply({ status: 400, body: { error: 'undecodable_frame', message: `SignedBatch: ${(err as Error).message}` } });
-      }
-      inFlight++;
-      void handleSafely(deps, {
-        contentType: 'application/x-protobuf', signature: `t=${frame.t},k=${frame.keyId},v1=${frame.signature}`,
-        body: frame.batch, ip: s.ip, userAgent: s.userAgent,
-      }).then(reply).finally(() => inFlight--);
+      });
     },
     close: (ws) => {
       ws.getUserData().closed = true;
     },
   });
 
-  app.get('/*', (res, req) => {
-    let aborted = false;
-    res.onAborted(() => (aborted = true));
-    void opsRoute(req.getUrl(), deps).then((route) => {
-      if (aborted) return;
-      if (!route) return write(res, notFound);
-      res.cork(() => {
-        res.writeStatus(statusLine(route[0])).writeHeader('content-type', route[1]).end(route[2]);
-      });
-    });
-  });
+  /** The answer to one frame; `message` is only valid during the message callback, so it is read now. */
+  function answerFrame(s: Socket, message: ArrayBuffer, isBinary: boolean): Promise<BeaconResponse> {
+    if (!isBinary) return Promise.resolve({ status: 400, body: { error: 'text_frame', message: 'send SignedBatch frames as binary' } });
+    let frame: beacon.v1.SignedBatch;
+    try {
+      frame = beacon.v1.SignedBatch.decode(new Uint8Array(message.slice(0)));
+    } catch (err) {
+      return Promise.resolve({ status: 400, body: { error: 'undecodable_frame', message: `SignedBatch: ${(err as Error).message}` } });
+    }
+    inFlight++;
+    return handleSafely(deps, {
+      contentType: 'application/x-protobuf', signature: `t=${frame.t},k=${frame.keyId},v1=${frame.signature}`,
+      body: frame.batch, ip: s.ip, userAgent: s.userAgent,
+    }).finally(() => inFlight--);
+  }
+
+  app.get('/*', (res, req) => write(res, healthRoute(req.getUrl(), deps.ready) ?? notFound));
   app.any('/*', (res) => write(res, notFound));
 
   return {

@@ -1,6 +1,8 @@
-import client from 'prom-client';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { createLogger } from '../common/log.js';
+import { beacon } from '../schemas/gen/messages.js';
 import type { BeaconRequest } from './collector.js';
 import { createNodeServer } from './server-node.js';
 import { createUwsServer } from './server-uws.js';
@@ -13,9 +15,9 @@ afterEach(async () => {
 });
 
 describe.each(Object.entries(servers))('%s server', (_name, create) => {
-  async function start(handle: (req: BeaconRequest) => Promise<never> | Promise<{ status: number; body: Record<string, unknown> }>) {
+  async function start(handle: (req: BeaconRequest) => Promise<never> | Promise<{ status: number; body: Record<string, unknown> }>, ready = () => true) {
     const server = create({ host: '127.0.0.1', port: 0, maxBodyBytes: 1024, trustProxy: true }, {
-      collector: { handle }, registry: new client.Registry(), ready: () => true, log: createLogger('t', 'silent'),
+      collector: { handle }, ready, log: createLogger('t', 'silent'),
     });
     const port = await server.listen();
     stop = () => server.stop();
@@ -52,5 +54,42 @@ describe.each(Object.entries(servers))('%s server', (_name, create) => {
     expect((await post(url, 'x'.repeat(2048))).status).toBe(413);
     expect((await fetch(`${url}/nope`)).status).toBe(404);
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
+  });
+
+  it('serves /healthz and /readyz to load balancers but never /metrics on the public port', async () => {
+    let ready = true;
+    const url = await start(async () => ({ status: 202, body: {} }), () => ready);
+    const status = async (path: string) => (await fetch(`${url}${path}`)).status;
+    expect([await status('/healthz'), await status('/readyz'), await status('/readyz?probe=1')]).toEqual([200, 200, 200]);
+    ready = false;
+    expect(await status('/readyz')).toBe(503);
+    expect([await status('/metrics'), await status('/metrics?x=1')]).toEqual([404, 404]);
+  });
+});
+
+describe('uws server WebSocket', () => {
+  it('sends acks in seq order, a slow frame\'s answer before a later frame\'s quick one', async () => {
+    // Frame 0 waits (as on Kafka); frame 1 is answered at once; frame 2 is not a SignedBatch.
+    const delays = [150, 0];
+    const server = createUwsServer({ host: '127.0.0.1', port: 0, maxBodyBytes: 1024, trustProxy: false }, {
+      collector: { handle: async () => {
+        await sleep(delays.shift() ?? 0);
+        return { status: 202, body: { accepted: 1, rejected: [] } };
+      } },
+      ready: () => true, log: createLogger('t', 'silent'),
+    });
+    const port = await server.listen();
+    stop = () => server.stop();
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/stream`);
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    const acks: { seq: number; status: number }[] = [];
+    ws.on('message', (data) => acks.push(JSON.parse(String(data))));
+    const frame = beacon.v1.SignedBatch.encode({ keyId: 'k', t: 1, signature: 's', batch: Buffer.from([0x0a, 0x01, 0x61]) }).finish();
+    ws.send(frame);
+    ws.send(frame);
+    ws.send(Buffer.from('not a frame'));
+    for (let i = 0; i < 100 && acks.length < 3; i++) await sleep(20);
+    ws.close();
+    expect(acks.map((a) => [a.seq, a.status])).toEqual([[0, 202], [1, 202], [2, 400]]);
   });
 });

@@ -22,6 +22,13 @@ describe('verifySignature', () => {
     ['no v1', `t=${now},k=k_live`, { ok: false, error: 'malformed_signature' }],
     ['v1 before any k', `t=${now},v1=${v1('s3cret')},k=k_live`, { ok: false, error: 'malformed_signature' }],
     ['a non-numeric t', `t=soon,k=k_live,v1=${v1('s3cret')}`, { ok: false, error: 'malformed_signature' }],
+    // One signature, one spelling of t: anything but a plain decimal would let a captured request be
+    // replayed under another header.
+    ['t with leading zeros', `t=000${now},k=k_live,v1=${v1('s3cret')}`, { ok: false, error: 'malformed_signature' }],
+    ['t with a sign', `t=+${now},k=k_live,v1=${v1('s3cret')}`, { ok: false, error: 'malformed_signature' }],
+    ['t with an exponent', `t=1.7e12,k=k_live,v1=${v1('s3cret', 1.7e12)}`, { ok: false, error: 'malformed_signature' }],
+    ['t with a fraction', `t=${now}.0,k=k_live,v1=${v1('s3cret')}`, { ok: false, error: 'malformed_signature' }],
+    ['t with spaces', `t= ${now} ,k=k_live,v1=${v1('s3cret')}`, { ok: false, error: 'malformed_signature' }],
     ['a stale t', `t=${now - 300_001},k=k_live,v1=${v1('s3cret', now - 300_001)}`, { ok: false, error: 'timestamp_too_old' }],
     ['a future t', `t=${now + 300_001},k=k_live,v1=${v1('s3cret', now + 300_001)}`, { ok: false, error: 'timestamp_in_future' }],
     ['an unknown key', `t=${now},k=k_nope,v1=${v1('s3cret')}`, { ok: false, error: 'unknown_key' }],

@@ -15,6 +15,9 @@ export type Verified = { ok: true; keyId: string; appId: string; t: number } | {
 
 interface Parsed { t: number; pairs: { keyId: string; sig: string }[] }
 
+/** A plain decimal integer: no sign, leading zero, space, fraction or exponent. */
+const CANONICAL_T = /^(?:0|[1-9]\d{0,15})$/;
+
 export function parseSignatureHeader(header: string): Parsed | undefined {
   let t: number | undefined;
   let keyId: string | undefined;
@@ -25,7 +28,9 @@ export function parseSignatureHeader(header: string): Parsed | undefined {
     const name = part.slice(0, eq).trim();
     const value = part.slice(eq + 1).trim();
     if (name === 't') {
-      if (t !== undefined || !/^\d{1,16}$/.test(value)) return undefined;
+      // The HMAC covers t's number, so only its one canonical spelling is taken, untrimmed: with
+      // leading zeros or spaces allowed, one signature would be valid under several headers.
+      if (t !== undefined || !CANONICAL_T.test(part.slice(eq + 1))) return undefined;
       t = Number(value);
     } else if (name === 'k') {
       if (!value || value.length > 128) return undefined;

@@ -15,7 +15,7 @@ export async function startTestCollector(env: Record<string, string> = {}) {
   const db = await createTestPostgres('ingest');
   await migratePostgres({ DATABASE_URL: db.url }, { log: silentLog, dir: join(import.meta.dirname, '../schemas/migrations/postgres') });
   const config = loadConfig(ingestConfig, {
-    ...process.env, INGEST_PORT: '0', INGEST_DEVICE_REQUESTS_PER_S: '0', LOG_LEVEL: 'silent', ...env,
+    ...process.env, INGEST_PORT: '0', INGEST_OPS_PORT: '0', INGEST_DEVICE_REQUESTS_PER_S: '0', LOG_LEVEL: 'silent', ...env,
     DATABASE_URL: db.url, INGEST_TOPIC: uniqueName('beacons'), INGEST_KEY_REFRESH_MS: '500',
   });
   const kafka = createKafka({ ...config, clientId: 'ingest-test' }, { log: silentLog });
@@ -33,6 +33,8 @@ export async function startTestCollector(env: Record<string, string> = {}) {
   return {
     url: `http://127.0.0.1:${ingest.port}`,
     port: ingest.port,
+    /** The ops listener (/metrics). */
+    opsUrl: `http://127.0.0.1:${ingest.opsPort}`,
     topic: config.INGEST_TOPIC,
     kafka,
     key,
@@ -47,8 +49,11 @@ export async function startTestCollector(env: Record<string, string> = {}) {
   };
 }
 
-/** Every record on `topic` until `count` events were seen (or the timeout passed). */
-export async function readTopic(kafka: ReturnType<typeof createKafka>, topic: string, count: number, timeoutMs = 20_000) {
+/**
+ * Every record on `topic` (each decoded, strictly) until `count` events were seen, or until `until`
+ * holds for the event ids seen, or the timeout passed.
+ */
+export async function readTopic(kafka: ReturnType<typeof createKafka>, topic: string, count: number | ((eventIds: string[]) => boolean), timeoutMs = 20_000) {
   const { pipeline } = await import('../schemas/gen/messages.js');
   const decoded = new WeakMap<object, InstanceType<typeof pipeline.v1.AcceptedBeacons>>();
   const decode = (m: { message: { value: Buffer | null } }) => {
@@ -56,6 +61,9 @@ export async function readTopic(kafka: ReturnType<typeof createKafka>, topic: st
     if (!v) decoded.set(m.message, (v = pipeline.v1.AcceptedBeacons.decode(m.message.value!)));
     return v;
   };
-  const messages = await consumeTopic(kafka, topic, { timeoutMs, enough: (seen) => seen.reduce((n, m) => n + decode(m).events.length, 0) >= count });
+  const enough = typeof count === 'number'
+    ? (seen: { message: { value: Buffer | null } }[]) => seen.reduce((n, m) => n + decode(m).events.length, 0) >= count
+    : (seen: { message: { value: Buffer | null } }[]) => count(seen.flatMap((m) => decode(m).events.map((e) => e.event!.eventId!)));
+  const messages = await consumeTopic(kafka, topic, { timeoutMs, enough });
   return messages.map((m) => ({ key: String(m.message.key), partition: m.partition, value: decode(m) }));
 }

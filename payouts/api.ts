@@ -14,7 +14,7 @@ const xmlReply = (code: 'SUCCESS' | 'FAIL', msg: string): ApiResponse =>
   ({ status: 200, body: toV2Xml({ return_code: code, return_msg: msg }), headers: { 'content-type': 'text/xml; charset=utf-8' } });
 
 export function createPayoutsApi(
-  config: { tokenSecret: string; operatorToken: string; apiV2Key: string; v2SignType: V2SignType },
+  config: { tokenSecret: string; operatorToken: string; tokenMaxTtlS: number; apiV2Key: string; v2SignType: V2SignType },
   deps: { store: PayoutsStore; v3: V3Client; queues: Pick<FlowQueues, 'poll'>; callback(result: string): void; now(): number },
 ) {
   /** Queues a query of the batch that carries `requestNo` (or is `batchNo`), rechecking that transfer. */
@@ -51,9 +51,10 @@ export function createPayoutsApi(
     }
     const route = /^\/v1\/payouts\/([^/]+)$/.exec(req.path);
     if (req.method === 'GET' && route) {
-      const auth = authenticate(req.headers.authorization, { secret: config.tokenSecret, operatorToken: config.operatorToken, nowMs: deps.now() });
-      if (!auth.ok) return apiError(401, auth.error, 'a valid bearer token is required');
-      if (!isUuid(route[1]!)) return apiError(404, 'not_found', 'no such payout');
+      // Checked before anything reads it: a NUL or any other non-UUID is bad input (400), not a fault.
+      if (!isUuid(route[1]!)) return apiError(400, 'invalid_payout_id', 'a payout id is a UUID');
+      const auth = authenticate(req.headers.authorization, { secret: config.tokenSecret, operatorToken: config.operatorToken, maxTtlS: config.tokenMaxTtlS, nowMs: deps.now() });
+      if (!auth.ok) return apiError(401, auth.error, auth.reason);
       const payout = await deps.store.view(route[1]!);
       // Another user's payout is answered like a missing one: its existence is not theirs to know.
       if (!payout || (auth.principal.kind === 'user' && auth.principal.userId !== payout.user_id)) return apiError(404, 'not_found', 'no such payout');

@@ -3,10 +3,13 @@
 // the HTTP API. main.ts runs one; tests and benchmarks run their own.
 import { createHash } from 'node:crypto';
 import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
-import { Queue, Worker, type Job } from 'bullmq';
+import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createPool } from '../common/sql.js';
+import { createFailureTracker, trackJob } from '../common/consumer-faults.js';
+import { PipelineError } from '../common/errors.js';
 import { startApiServer } from '../common/http-server.js';
+import { startOpsServer } from '../common/ops-server.js';
 import type { Logger } from '../common/log.js';
 import { createSecretBox } from '../common/secretbox.js';
 import type { Stoppable } from '../common/shutdown.js';
@@ -113,29 +116,40 @@ export async function createPayouts(config: PayoutsConfig, deps: { log: Logger; 
   // Each worker blocks on its own connection; they are closed with the workers.
   const connections = [redis.duplicate(), redis.duplicate()] as const;
   const prefix = config.PAYOUTS_QUEUE_PREFIX;
-  const intake = new Worker<PayoutRequestJob>(queues.payoutRequests.name, (job) => store.accept(job.data.payoutId), { connection: connections[0], prefix, concurrency: 16 });
-  const worker = new Worker<WorkJob>(WORK_QUEUE, async (job: Job<WorkJob>) => {
+  // A job that fails with poison goes to the failed set with its reason, never retried; a retriable
+  // fault keeps its backoff, and a kind of job that keeps failing shows in /readyz and a metric.
+  const faults = createFailureTracker({ service: 'payouts', stallAfter: config.PAYOUTS_STALL_AFTER_FAILURES }, { registry: metrics.registry });
+  const tracked = <D, R>(queue: string, run: (job: Job<D>) => Promise<R>) => (job: Job<D>) =>
+    trackJob(faults, `${queue}/${job.name}`, () => run(job), (reason) => new UnrecoverableError(reason));
+  const intake = new Worker<PayoutRequestJob>(queues.payoutRequests.name, tracked(queues.payoutRequests.name, (job: Job<PayoutRequestJob>) => store.accept(job.data.payoutId)), { connection: connections[0], prefix, concurrency: 16 });
+  const worker = new Worker<WorkJob>(WORK_QUEUE, tracked(WORK_QUEUE, async (job: Job<WorkJob>) => {
     if (job.name === 'form') return flow.form();
     if (job.name === 'sweep') return flow.sweep();
     if (job.name === 'submit') return flow.submit(job.data.batchNo!);
     if (job.name === 'poll') return flow.poll(job.data.batchNo!, job.data.recheck);
     if (job.name === 'reconcile') return void log.info(await reconciler.run(job.data.day ?? chinaYesterday(Date.now())), 'reconciliation_done');
-    throw new Error(`unknown job ${job.name}`);
-  }, { connection: connections[1], prefix, concurrency: 4, limiter: { max: config.PAYOUTS_RATE_PER_S, duration: 1_000 }, ...STALLED });
+    throw new PipelineError('unknown_job', `unknown job ${job.name}`, { retriable: false });
+  }), { connection: connections[1], prefix, concurrency: 4, limiter: { max: config.PAYOUTS_RATE_PER_S, duration: 1_000 }, ...STALLED });
   for (const w of [intake, worker]) w.on('failed', (job, err) => log.warn({ err, job: job?.name, id: job?.id, attempt: job?.attemptsMade }, 'payout_job_failed'));
   for (const w of [intake, worker]) w.on('error', (err) => log.warn({ err }, 'queue_error')); // Redis away: BullMQ reconnects
 
   const handle = createPayoutsApi(
-    { tokenSecret: config.REWARDS_TOKEN_SECRET, operatorToken: config.PAYOUTS_OPERATOR_TOKEN, apiV2Key: config.WECHATPAY_API_V2_KEY, v2SignType: config.WECHATPAY_V2_SIGN_TYPE },
+    { tokenSecret: config.REWARDS_TOKEN_SECRET, operatorToken: config.PAYOUTS_OPERATOR_TOKEN, tokenMaxTtlS: config.REWARDS_TOKEN_MAX_TTL_S, apiV2Key: config.WECHATPAY_API_V2_KEY, v2SignType: config.WECHATPAY_V2_SIGN_TYPE },
     { store, v3, queues: queued, callback: metrics.callback, now: Date.now },
   );
   let stopping = false;
-  const server = await startApiServer({ host: config.PAYOUTS_HOST, port: config.PAYOUTS_PORT }, {
-    log, handle, observe: metrics.responded, registry: metrics.registry, ready: () => !stopping && redis.status === 'ready' && worker.isRunning(),
-  });
-  log.info({ port: server.port, api: provider.api, baseUrl: config.WECHATPAY_BASE_URL }, 'payouts_started');
+  const isReady = () => !stopping && redis.status === 'ready' && worker.isRunning() && !faults.stalled;
+  const limits = {
+    requestTimeoutMs: config.PAYOUTS_HTTP_REQUEST_TIMEOUT_MS, keepAliveTimeoutMs: config.PAYOUTS_HTTP_KEEPALIVE_TIMEOUT_MS,
+    idleTimeoutMs: config.PAYOUTS_HTTP_IDLE_TIMEOUT_MS, maxConnections: config.PAYOUTS_HTTP_MAX_CONNECTIONS,
+  };
+  const server = await startApiServer({ host: config.PAYOUTS_HOST, port: config.PAYOUTS_PORT, limits }, { log, handle, observe: metrics.responded, ready: isReady });
+  // /metrics on a listener of its own (loopback by default), never on the public port WeChat Pay calls back.
+  const ops = await startOpsServer({ host: config.PAYOUTS_OPS_HOST, port: config.PAYOUTS_OPS_PORT }, { registry: metrics.registry, ready: isReady });
+  log.info({ port: server.port, opsPort: ops.port, api: provider.api, baseUrl: config.WECHATPAY_BASE_URL }, 'payouts_started');
 
   const parts: Stoppable[] = [
+    { name: 'ops', stop: () => ops.stop() },
     ...core,
     { name: 'workers', stop: async () => {
       stopping = true;
@@ -145,5 +159,5 @@ export async function createPayouts(config: PayoutsConfig, deps: { log: Logger; 
     } },
     { name: 'http', stop: () => server.stop() },
   ];
-  return { port: server.port, parts, metrics, store, flow, pool, provider, reconciler };
+  return { port: server.port, opsPort: ops.port, parts, metrics, store, flow, pool, provider, reconciler };
 }

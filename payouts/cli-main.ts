@@ -2,15 +2,16 @@
 //   reconcile [yyyy-MM-dd]           reconcile a China calendar day's bill (default: yesterday)
 //   review approve|reject <payout>   decide on a payout the risk checks held for review
 //   discrepancies                    list what reconciliation could not explain
-import { loadConfig } from '../common/config.js';
+import { exitOnPublishedSecrets, loadConfig } from '../common/config.js';
 import { createLogger } from '../common/log.js';
 import { stopAll } from '../common/shutdown.js';
 import { createPayoutsCore } from './app.js';
-import { payoutsConfig } from './config.js';
+import { payoutsConfig, payoutsSecretRule } from './config.js';
 import { chinaYesterday } from './reconcile-pg.js';
 
 const config = loadConfig(payoutsConfig, process.env);
 const log = createLogger('payouts-cli', config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL);
+exitOnPublishedSecrets(config, payoutsSecretRule(config));
 const [command, ...args] = process.argv.slice(2);
 const core = createPayoutsCore(config, { log });
 let status = 0;

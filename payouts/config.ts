@@ -1,8 +1,10 @@
 // The payouts service's configuration (README "Configuration"); keys are the env names. With no
 // merchant credentials configured it talks to the local sandbox with the sandbox merchant's keys.
-import { join } from 'node:path';
+import { join, resolve, sep } from 'node:path';
 import { z } from 'zod';
-import { count, devSecrets, port, sharedSecrets, stackEnv } from '../common/config.js';
+import { count, devSecrets, port, sharedSecrets, stackEnv, type SecretRule } from '../common/config.js';
+import { TOKEN_MAX_TTL_S } from '../common/auth.js';
+import { defaultHttpLimits } from '../common/http-limits.js';
 import { sandboxMerchant } from './sandbox/defaults.js';
 
 const files = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
@@ -12,6 +14,13 @@ export const payoutsConfig = z.object({
   ...stackEnv,
   PAYOUTS_HOST: z.string().default('127.0.0.1'),
   PAYOUTS_PORT: port(8082),
+  PAYOUTS_OPS_HOST: z.string().default('127.0.0.1'),
+  PAYOUTS_OPS_PORT: port(9082),
+  PAYOUTS_HTTP_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1).default(defaultHttpLimits.requestTimeoutMs),
+  PAYOUTS_HTTP_KEEPALIVE_TIMEOUT_MS: z.coerce.number().int().min(1).default(defaultHttpLimits.keepAliveTimeoutMs),
+  PAYOUTS_HTTP_IDLE_TIMEOUT_MS: z.coerce.number().int().min(1).default(defaultHttpLimits.idleTimeoutMs),
+  PAYOUTS_HTTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).default(defaultHttpLimits.maxConnections),
+  REWARDS_TOKEN_MAX_TTL_S: z.coerce.number().int().min(1).default(TOKEN_MAX_TTL_S),
   PAYOUTS_API: z.enum(['v3_batch', 'v2_transfer', 'v3_bill']).default('v3_batch'),
   PAYOUTS_BATCH_MAX: z.coerce.number().int().min(1).max(1000).default(1000),
   PAYOUTS_BATCH_MAX_AGE_MS: count(30_000),
@@ -19,6 +28,7 @@ export const payoutsConfig = z.object({
   PAYOUTS_POLL_MS: z.coerce.number().int().min(50).default(60_000),
   PAYOUTS_RATE_PER_S: z.coerce.number().int().min(1).default(50),
   PAYOUTS_SWEEP_MS: z.coerce.number().int().min(100).default(10_000),
+  PAYOUTS_STALL_AFTER_FAILURES: z.coerce.number().int().min(1).default(5),
   PAYOUTS_QUEUE_PREFIX: z.string().default('bull'),
   PAYOUTS_REMARK: z.string().min(1).max(32).default('广告奖励提现'),
   PAYOUTS_SCENE_ID: z.string().default('1000'),
@@ -29,7 +39,7 @@ export const payoutsConfig = z.object({
   PAYOUTS_NEW_LINK_HOLD_MS: count(0),
   PAYOUTS_REAL_NAME_FEN: z.coerce.number().int().min(1).default(200_000),
   PAYOUTS_FRAUD_LOOKBACK_DAYS: z.coerce.number().int().min(0).default(7),
-  PAYOUTS_OPERATOR_TOKEN: z.string().min(16).default(devSecrets.REWARDS_OPERATOR_TOKEN),
+  PAYOUTS_OPERATOR_TOKEN: z.string().min(16).default(devSecrets.PAYOUTS_OPERATOR_TOKEN),
   ...sharedSecrets,
   WECHATPAY_BASE_URL: z.url().default('https://127.0.0.1:8091'),
   WECHATPAY_TIMEOUT_MS: count(10_000),
@@ -50,3 +60,21 @@ export type PayoutsConfig = z.infer<typeof payoutsConfig>;
 
 /** Whether the service runs against the sandbox merchant (no real credentials configured). */
 export const isSandbox = (c: PayoutsConfig) => c.WECHATPAY_MCHID === sandboxMerchant.mchid;
+
+const inSandboxDir = (v: unknown) => [v].flat().some((f) => typeof f === 'string' && f !== '' && resolve(f).startsWith(dir + sep));
+
+/**
+ * The published secrets payouts refuses outside development mode. The sandbox merchant's (its id,
+ * keys, and any file of the sandbox's directory) work only against a loopback WECHATPAY_BASE_URL,
+ * so a real merchant never runs with one of them filled in by default.
+ */
+export function payoutsSecretRule(c: PayoutsConfig): SecretRule {
+  const sandbox = {
+    WECHATPAY_MCHID: sandboxMerchant.mchid, WECHATPAY_API_V2_KEY: sandboxMerchant.apiV2Key, WECHATPAY_API_V3_KEY: sandboxMerchant.apiV3Key,
+    // A .p12 replaces the PEM pair, whose defaults then go unread.
+    WECHATPAY_CERT_FILE: (v: unknown) => !c.WECHATPAY_P12_FILE && inSandboxDir(v),
+    WECHATPAY_KEY_FILE: (v: unknown) => !c.WECHATPAY_P12_FILE && inSandboxDir(v),
+    WECHATPAY_P12_FILE: inSandboxDir, WECHATPAY_PLATFORM_CERT_FILES: inSandboxDir, WECHATPAY_PUBLIC_KEY_FILE: inSandboxDir, WECHATPAY_CA_FILE: inSandboxDir,
+  };
+  return { devMode: c.DEV_MODE, published: { ...devSecrets, ...sandbox }, loopbackOnly: { urlKey: 'WECHATPAY_BASE_URL', keys: Object.keys(sandbox) } };
+}

@@ -1,4 +1,4 @@
-// Prometheus metrics of the payouts service (GET /metrics on PAYOUTS_PORT), named payouts_<thing>.
+// Prometheus metrics of the payouts service (GET /metrics on the ops listener, PAYOUTS_OPS_PORT), named payouts_<thing>.
 import client from 'prom-client';
 
 export function createMetrics() {

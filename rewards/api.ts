@@ -1,14 +1,17 @@
 // The user-facing HTTP API (CONTRACTS.md §3): balance, ledger history, WeChat linking and
 // withdrawals. Routing and every 4xx decision live here, independent of the HTTP server (common/http-server.ts).
-import { authenticate, mayActFor } from '../common/auth.js';
+// Input is checked at this edge, so what no query can take (a NUL, a number past int8) is a 400, never a 503.
+import { authenticate, isUserId, mayActFor } from '../common/auth.js';
 import { apiError as error, type ApiRequest, type ApiResponse } from '../common/http-server.js';
+import { unstorable } from '../common/storable-text.js';
 import { fen, type Fen } from './ledger.js';
 import type { PayoutsStore, WithdrawalResult } from './payouts-pg.js';
 import type { UsersStore } from './users-pg.js';
 import type { WechatOAuth } from './wechat-oauth.js';
 
-const USER_ID = /^[^/]{1,64}$/;
 const MAX_LIMIT = 200;
+const INT8_MAX = 2n ** 63n - 1n;
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
 
 const withdrawalErrors: Record<Exclude<WithdrawalResult['status'], 'created' | 'exists'>, ApiResponse> = {
   idempotency_key_reused: error(409, 'idempotency_key_reused', 'this Idempotency-Key was used for a different withdrawal'),
@@ -16,20 +19,35 @@ const withdrawalErrors: Record<Exclude<WithdrawalResult['status'], 'created' | '
   wechat_not_linked: error(422, 'wechat_not_linked', 'link a WeChat account first'),
 };
 
+/** The body as a JSON object in strict UTF-8 whose every key and string Postgres can store. */
 function jsonBody(req: ApiRequest): Record<string, unknown> | ApiResponse {
   if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) return error(415, 'unsupported_media_type', 'send application/json');
+  let bad: string | undefined;
   try {
-    const body: unknown = JSON.parse(req.body.toString('utf8'));
+    const body: unknown = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(req.body), (key, value: unknown) => {
+      bad ??= unstorable(key) ?? (typeof value === 'string' ? unstorable(value) : undefined);
+      return value;
+    });
+    if (bad) return error(400, 'invalid_json', `the body holds a string with a ${bad === 'nul' ? 'NUL' : 'lone surrogate'}`);
     if (body && typeof body === 'object' && !Array.isArray(body)) return body as Record<string, unknown>;
   } catch {
     // answered below
   }
-  return error(400, 'invalid_json', 'the body must be a JSON object');
+  return error(400, 'invalid_json', 'the body must be a JSON object in UTF-8');
+}
+
+/** The ledger cursor's id: a next_cursor we returned is base64url of a positive int8. */
+function cursorId(cursor: string): bigint | undefined {
+  if (!/^[A-Za-z0-9_-]{1,28}$/.test(cursor)) return undefined;
+  const decoded = Buffer.from(cursor, 'base64url').toString('latin1');
+  if (!/^[1-9]\d{0,18}$/.test(decoded)) return undefined;
+  const id = BigInt(decoded);
+  return id <= INT8_MAX ? id : undefined;
 }
 const isResponse = (x: unknown): x is ApiResponse => typeof x === 'object' && x !== null && 'status' in x && 'body' in x;
 
 export function createApi(
-  config: { tokenSecret: string; operatorToken: string; minWithdrawalFen: Fen },
+  config: { tokenSecret: string; operatorToken: string; tokenMaxTtlS: number; minWithdrawalFen: Fen },
   deps: { users: UsersStore; payouts: PayoutsStore; oauth: WechatOAuth; now(): number; onPayout(payoutId: string): Promise<void> },
 ) {
   const routes: { method: string; pattern: RegExp; run(userId: string, req: ApiRequest): Promise<ApiResponse> }[] = [
@@ -37,15 +55,12 @@ export function createApi(
     {
       method: 'GET', pattern: /^\/v1\/users\/([^/]+)\/ledger$/,
       async run(userId, req) {
-        const limit = Number(req.query.get('limit') ?? 50);
-        if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) return error(400, 'invalid_limit', `limit must be an integer 1..${MAX_LIMIT}`);
+        const limitText = req.query.get('limit') ?? '50';
+        const limit = /^[1-9]\d{0,2}$/.test(limitText) ? Number(limitText) : 0;
+        if (limit < 1 || limit > MAX_LIMIT) return error(400, 'invalid_limit', `limit must be an integer 1..${MAX_LIMIT}`);
         const cursor = req.query.get('cursor');
-        let before: bigint | undefined;
-        if (cursor !== null) {
-          const decoded = Buffer.from(cursor, 'base64url').toString('utf8');
-          if (!/^[1-9]\d{0,18}$/.test(decoded)) return error(400, 'invalid_cursor', 'cursor must be a value returned as next_cursor');
-          before = BigInt(decoded);
-        }
+        const before = cursor === null ? undefined : cursorId(cursor);
+        if (cursor !== null && before === undefined) return error(400, 'invalid_cursor', 'cursor must be a value returned as next_cursor');
         const entries = await deps.users.history(userId, { limit, before });
         const next = entries.length === limit ? Buffer.from(entries.at(-1)!.id).toString('base64url') : null;
         return { status: 200, body: { entries, next_cursor: next } };
@@ -72,7 +87,8 @@ export function createApi(
       method: 'POST', pattern: /^\/v1\/users\/([^/]+)\/withdrawals$/,
       async run(userId, req) {
         const key = req.headers['idempotency-key'];
-        if (!key || !/^[\x21-\x7e]{1,128}$/.test(key)) return error(400, 'missing_idempotency_key', 'send an Idempotency-Key header of 1..128 visible characters');
+        if (!key) return error(400, 'missing_idempotency_key', 'send an Idempotency-Key header of 1..128 visible ASCII characters');
+        if (!IDEMPOTENCY_KEY.test(key)) return error(400, 'invalid_idempotency_key', 'an Idempotency-Key is 1..128 visible ASCII characters');
         const body = jsonBody(req);
         if (isResponse(body)) return body;
         if (!Number.isSafeInteger(body.amount) || (body.amount as number) <= 0) return error(400, 'invalid_amount', 'amount must be a positive integer number of fen');
@@ -101,9 +117,9 @@ export function createApi(
     } catch {
       return error(400, 'invalid_user_id', 'the user id is not valid percent-encoding');
     }
-    if (!USER_ID.test(userId)) return error(400, 'invalid_user_id', 'user ids are 1..64 characters');
-    const auth = authenticate(req.headers.authorization, { secret: config.tokenSecret, operatorToken: config.operatorToken, nowMs: deps.now() });
-    if (!auth.ok) return error(401, auth.error, 'send Authorization: Bearer <token>');
+    if (!isUserId(userId)) return error(400, 'invalid_user_id', 'user ids are 1..64 characters, without "/", NUL or lone surrogates');
+    const auth = authenticate(req.headers.authorization, { secret: config.tokenSecret, operatorToken: config.operatorToken, maxTtlS: config.tokenMaxTtlS, nowMs: deps.now() });
+    if (!auth.ok) return error(401, auth.error, auth.reason);
     if (!mayActFor(auth.principal, userId, req.method !== 'GET')) return error(403, 'forbidden', 'this token may not act for that user');
     return route.run(userId, req);
   };

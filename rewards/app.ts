@@ -1,9 +1,11 @@
 // Builds a running rewards service from its config: the earnings-topic consumer that posts to the
 // ledger, the payout-request hand-off to BullMQ, and the user API. main.ts runs one; tests and
 // benchmarks run their own.
-import { Queue, Worker } from 'bullmq';
+import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createPool } from '../common/sql.js';
+import { createFailureTracker, isolate, trackJob } from '../common/consumer-faults.js';
+import { PipelineError } from '../common/errors.js';
 import { createKafka, watchConsumer, withHeartbeats } from '../common/kafka.js';
 import { createProducer } from '../common/kafka-producer.js';
 import type { Logger } from '../common/log.js';
@@ -14,6 +16,7 @@ import { createApi } from './api.js';
 import type { RewardsConfig } from './config.js';
 import { createEarningsPoster } from './earnings-pg.js';
 import { startApiServer } from '../common/http-server.js';
+import { startOpsServer } from '../common/ops-server.js';
 import { createPgLedger } from './ledger-pg.js';
 import { createMetrics } from './metrics.js';
 import { createPayoutsStore } from './payouts-pg.js';
@@ -31,6 +34,8 @@ export type Step = 'posted' | 'committed';
 export async function createRewards(config: RewardsConfig, deps: { log: Logger; onStep?(step: Step): void }) {
   const log = deps.log.child({ mod: 'rewards' });
   const metrics = createMetrics();
+  // Consecutive failures of the earnings partitions and the outcome queue (README "Failure semantics").
+  const faults = createFailureTracker({ service: 'rewards', stallAfter: config.REWARDS_STALL_AFTER_FAILURES }, { registry: metrics.registry });
   // Every statement here finds rows by key. Planned on the statistics of young tables (a new
   // deployment, a burst of new users), Postgres would scan a whole table per batch instead; and
   // costing an index probe as a random disk read (the default 4), it would rather walk a whole
@@ -60,17 +65,18 @@ export async function createRewards(config: RewardsConfig, deps: { log: Logger; 
   }, config.REWARDS_REQUEUE_INTERVAL_MS) : undefined;
 
   // The payouts service's outcomes, applied to the ledger once each. A reversal that arrives before
-  // its settle fails the job, so BullMQ retries it after the settle.
+  // its settle fails the job, so BullMQ retries it after the settle; poison (a payout found in
+  // another state) goes to the failed set with its reason, never retried.
   const outcomeConnection = redis.duplicate();
-  const outcomeWorker = new Worker<PayoutOutcomeJob>(payoutOutcomes.name, async (job) => {
+  const outcomeWorker = new Worker<PayoutOutcomeJob>(payoutOutcomes.name, (job) => trackJob(faults, payoutOutcomes.name, async () => {
     const list = job.data.outcomes;
     const results = await payouts.finishMany(list.map((o) => ({ payoutId: o.payoutId, phase: o.outcome })), { by: 'payouts' });
     results.forEach((result, i) => {
       metrics.payoutFinished(list[i]!.outcome, result);
       if (result === 'already_finished' || result === 'not_found') log.error({ ...list[i], result }, 'payout_outcome_conflict');
     });
-    if (results.includes('not_yet')) throw new Error('a reversal arrived before its settle');
-  }, { connection: outcomeConnection, prefix: config.REWARDS_PAYOUT_QUEUE_PREFIX, concurrency: 4 });
+    if (results.includes('not_yet')) throw new PipelineError('reversal_before_settle', 'a reversal arrived before its settle', { retriable: true });
+  }, (reason) => new UnrecoverableError(reason)), { connection: outcomeConnection, prefix: config.REWARDS_PAYOUT_QUEUE_PREFIX, concurrency: 4 });
   outcomeWorker.on('failed', (job, err) => log.warn({ err, id: job?.id }, 'payout_outcome_failed'));
   outcomeWorker.on('error', (err) => log.warn({ err }, 'queue_error')); // Redis away: BullMQ reconnects
 
@@ -81,6 +87,38 @@ export async function createRewards(config: RewardsConfig, deps: { log: Logger; 
     groupId: config.REWARDS_GROUP, sessionTimeout: config.REWARDS_SESSION_TIMEOUT_MS, heartbeatInterval: HEARTBEAT_MS, allowAutoTopicCreation: false,
   });
   const membership = watchConsumer(consumer, log);
+  consumer.on(consumer.events.GROUP_JOIN, (e) => faults.retain(e.payload.memberAssignment)); // a partition moved away no longer stalls this process
+
+  /**
+   * One step of a partition's records: what cannot be read, and any record Postgres refuses as
+   * poison (found by splitting the step until it is alone), is dead-lettered with its reason; the
+   * rest is posted, handed off, and the offsets committed past all of it.
+   */
+  async function step(batch: { topic: string; partition: number }, messages: { key: Buffer | null; value: Buffer | null; offset: string }[]): Promise<void> {
+    const read = messages.map((m) => ({ m, r: readEarning(m.value) }));
+    const valid = read.flatMap(({ m, r }) => (r.ok ? [{ m, earning: r.earning }] : []));
+    const done = metrics.batchTimer();
+    const { results, poison } = await isolate(valid, (part) => postEarnings(part.map((v) => v.earning)));
+    done();
+    const deadLetters = [
+      ...read.flatMap(({ m, r }) => (r.ok ? [] : [deadLetter(m, r.reason, batch)])),
+      ...poison.map(({ item, fault }) => deadLetter(item.m, fault.reason, batch)),
+    ];
+    for (const d of deadLetters) log.warn({ reason: d.headers.dlq_reason, partition: batch.partition, offset: d.headers.dlq_offset }, 'earning_dead_lettered');
+    await producer.send([{ topic: config.REWARDS_DEADLETTER_TOPIC, messages: deadLetters }]);
+    deps.onStep?.('posted');
+    const payoutIds = results.flatMap((posted) => posted.payouts.map((p) => p.payoutId));
+    await enqueue(payoutIds);
+    await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(messages.at(-1)!.offset) + 1n).toString() }]);
+    deps.onStep?.('committed');
+    for (const posted of results) {
+      metrics.posted(posted.records, posted.replayed);
+      posted.payouts.forEach((p) => metrics.payoutRequested(p.source));
+    }
+    metrics.deadLettered(deadLetters.length);
+    faults.poisoned(deadLetters.length);
+  }
+
   await consumer.connect();
   await consumer.subscribe({ topic: config.REWARDS_TOPIC, fromBeginning: true });
   await consumer.run({
@@ -88,22 +126,18 @@ export async function createRewards(config: RewardsConfig, deps: { log: Logger; 
     partitionsConsumedConcurrently: config.REWARDS_PARTITIONS_CONCURRENTLY,
     eachBatch: async ({ batch, heartbeat, isRunning, isStale }) => {
       await withHeartbeats(heartbeat, { intervalMs: HEARTBEAT_MS, log }, async () => {
+        const key = `${batch.topic}:${batch.partition}`;
         for (let start = 0; start < batch.messages.length; start += config.REWARDS_BATCH_MAX) {
           if (!isRunning() || isStale()) return;
           const messages = batch.messages.slice(start, start + config.REWARDS_BATCH_MAX);
-          const read = messages.map((m) => ({ m, r: readEarning(m.value) }));
-          const deadLetters = read.flatMap(({ m, r }) => (r.ok ? [] : [deadLetter(m, r.reason, batch)]));
-          await producer.send([{ topic: config.REWARDS_DEADLETTER_TOPIC, messages: deadLetters }]);
-          const done = metrics.batchTimer();
-          const posted = await postEarnings(read.flatMap(({ r }) => (r.ok ? [r.earning] : [])));
-          done();
-          deps.onStep?.('posted');
-          await enqueue(posted.payouts.map((p) => p.payoutId));
-          await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(messages.at(-1)!.offset) + 1n).toString() }]);
-          deps.onStep?.('committed');
-          metrics.posted(posted.records, posted.replayed);
-          metrics.deadLettered(deadLetters.length);
-          posted.payouts.forEach((p) => metrics.payoutRequested(p.source));
+          try {
+            await step(batch, messages);
+            faults.succeeded(key);
+          } catch (err) {
+            const fault = faults.failed(key, err); // thrown on: kafkajs retries the batch with backoff
+            log.warn({ err, kind: fault.kind, code: fault.code, topic: batch.topic, partition: batch.partition }, 'earnings_step_failed');
+            throw err;
+          }
         }
       });
     },
@@ -111,18 +145,24 @@ export async function createRewards(config: RewardsConfig, deps: { log: Logger; 
 
   const oauth = createWechatOAuth({ baseUrl: config.WECHAT_OAUTH_URL, appid: config.WECHAT_APPID, secret: config.WECHAT_APP_SECRET, timeoutMs: config.WECHAT_TIMEOUT_MS });
   const handle = createApi(
-    { tokenSecret: config.REWARDS_TOKEN_SECRET, operatorToken: config.REWARDS_OPERATOR_TOKEN, minWithdrawalFen: config.REWARDS_MIN_WITHDRAWAL_FEN },
+    { tokenSecret: config.REWARDS_TOKEN_SECRET, operatorToken: config.REWARDS_OPERATOR_TOKEN, tokenMaxTtlS: config.REWARDS_TOKEN_MAX_TTL_S, minWithdrawalFen: config.REWARDS_MIN_WITHDRAWAL_FEN },
     { users, payouts, oauth, now: Date.now, onPayout: (id) => enqueue([id]).catch((err: unknown) => log.warn({ err }, 'payout_handoff_deferred')) },
   );
   let stopping = false;
-  const server = await startApiServer({ host: config.REWARDS_HOST, port: config.REWARDS_PORT }, {
-    log, handle, observe: metrics.responded, registry: metrics.registry, ready: () => membership.joined && !stopping && redis.status === 'ready',
-  });
-  log.info({ port: server.port, topic: config.REWARDS_TOPIC, group: config.REWARDS_GROUP }, 'rewards_started');
+  const ready = () => membership.joined && !stopping && redis.status === 'ready' && !faults.stalled;
+  const limits = {
+    requestTimeoutMs: config.REWARDS_HTTP_REQUEST_TIMEOUT_MS, keepAliveTimeoutMs: config.REWARDS_HTTP_KEEPALIVE_TIMEOUT_MS,
+    idleTimeoutMs: config.REWARDS_HTTP_IDLE_TIMEOUT_MS, maxConnections: config.REWARDS_HTTP_MAX_CONNECTIONS,
+  };
+  const server = await startApiServer({ host: config.REWARDS_HOST, port: config.REWARDS_PORT, limits }, { log, handle, observe: metrics.responded, ready });
+  // /metrics on a listener of its own (loopback by default), never on the public API port.
+  const ops = await startOpsServer({ host: config.REWARDS_OPS_HOST, port: config.REWARDS_OPS_PORT }, { registry: metrics.registry, ready });
+  log.info({ port: server.port, opsPort: ops.port, topic: config.REWARDS_TOPIC, group: config.REWARDS_GROUP }, 'rewards_started');
 
   // Stopped in reverse: the consumer finishes its batch and leaves the group, the API stops
   // accepting, then the hand-off and the stores close.
   const parts: Stoppable[] = [
+    { name: 'ops', stop: () => ops.stop() },
     { name: 'postgres', stop: () => pool.end() },
     { name: 'redis', stop: async () => void await redis.quit() },
     { name: 'queue', stop: async () => {
@@ -140,5 +180,5 @@ export async function createRewards(config: RewardsConfig, deps: { log: Logger; 
       await consumer.disconnect();
     } },
   ];
-  return { port: server.port, parts, metrics, ledger, payouts, users, pool, failed: membership.failed };
+  return { port: server.port, opsPort: ops.port, parts, metrics, ledger, payouts, users, pool, failed: membership.failed };
 }

@@ -6,11 +6,11 @@
 //   token <user_id> [--ttl-s <s>]          a user API token (what an app backend would mint)
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { loadConfig } from '../common/config.js';
+import { devSecrets, exitOnPublishedSecrets, loadConfig } from '../common/config.js';
 import { loadSql } from '../common/sql.js';
 import { signUserToken } from '../common/auth.js';
 import { rewardsConfig } from './config.js';
-import { fundingTransfer } from './earnings.js';
+import { fundCampaign } from './funding-pg.js';
 import { fen } from './ledger.js';
 import { createPgLedger, refusal } from './ledger-pg.js';
 
@@ -27,7 +27,10 @@ const fail = (message: string) => {
 };
 
 if (command === 'token' && subject) {
-  console.log(signUserToken(config.REWARDS_TOKEN_SECRET, subject, { ttlS: Number(values['ttl-s']), nowMs: Date.now() }));
+  exitOnPublishedSecrets(config, { devMode: config.DEV_MODE, published: { REWARDS_TOKEN_SECRET: devSecrets.REWARDS_TOKEN_SECRET } });
+  const ttlS = Number(values['ttl-s']);
+  if (!Number.isInteger(ttlS) || ttlS < 1 || ttlS > config.REWARDS_TOKEN_MAX_TTL_S) fail(`--ttl-s must be 1..${config.REWARDS_TOKEN_MAX_TTL_S} (REWARDS_TOKEN_MAX_TTL_S): the services refuse longer-lived tokens`);
+  console.log(signUserToken(config.REWARDS_TOKEN_SECRET, subject, { ttlS, nowMs: Date.now() }));
 } else if ((command === 'rule' || command === 'fund') && subject) {
   const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 1 });
   try {
@@ -42,10 +45,10 @@ if (command === 'token' && subject) {
       const [amount, reference] = rest;
       if (!amount || !reference) fail('fund needs <fen> <reference>');
       const amountFen = fen(amount!);
-      const [result] = await createPgLedger({ pool }).post([fundingTransfer(subject, amountFen, reference!, config.REWARDS_CURRENCY)]);
-      const refused = refusal(result!);
+      const result = await fundCampaign(createPgLedger({ pool }), subject, amountFen, reference!, config.REWARDS_CURRENCY);
+      const refused = refusal(result);
       if (refused) fail(refused.message);
-      console.log(`${result!.status === 'created' ? 'funded' : 'already funded'}: ${subject} +${amountFen} fen (${reference})`);
+      console.log(`${result.status === 'created' ? 'funded' : 'already funded'}: ${subject} +${amountFen} fen (${reference})`);
     }
   } finally {
     await pool.end();

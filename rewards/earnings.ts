@@ -2,7 +2,7 @@
 // rule in effect when it was verified; it is refused, never partly paid, when there is no reward,
 // when it would pass the user's daily cap, or when the campaign's budget cannot cover it.
 import { hash as cryptoHash } from 'node:crypto';
-import { accountKey, balanceOf, fen, type Account, type AccountRef, type Fen, type Posting, type Transfer } from './ledger.js';
+import { accountKey, balanceOf, fen, idempotencyKey, type Account, type AccountRef, type Fen, type Posting, type Transfer } from './ledger.js';
 
 export type EarningType = 'REWARD_COMPLETE' | 'CONVERSION';
 
@@ -76,7 +76,7 @@ export function batchTransfer(records: EarningRecord[]): Transfer | undefined {
 /** Advertiser money into a campaign's budget; `reference` (e.g. the advertiser's payment id) keys it. */
 export function fundingTransfer(campaignId: string, amountFen: Fen, reference: string, currency: string): Transfer {
   return {
-    key: `fund:${campaignId}:${reference}`, kind: 'fund', reference,
+    key: idempotencyKey('fund', campaignId, reference), kind: 'fund', reference,
     postings: [
       { account: { type: 'advertiser_funding', owner: '', currency }, side: 'debit', amount: amountFen },
       { account: { type: 'campaign_budget', owner: campaignId, currency }, side: 'credit', amount: amountFen },

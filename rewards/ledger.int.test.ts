@@ -12,7 +12,8 @@ import { createTestPostgres, silentLog } from '../test/support.js';
 import { audit } from './audit.js';
 import { createEarningsPoster } from './earnings-pg.js';
 import { fundingTransfer, type Earning } from './earnings.js';
-import { fen } from './ledger.js';
+import { fundCampaign } from './funding-pg.js';
+import { fen, legacyKey } from './ledger.js';
 import { createPgLedger } from './ledger-pg.js';
 import { createPayoutsStore } from './payouts-pg.js';
 import { testEarning } from './test-support.js';
@@ -48,6 +49,20 @@ describe('the database guards', () => {
     expect(await sql('update postings set credit = credit + 1')).toMatch(/append-only/);
     expect(await sql('delete from transactions')).toMatch(/append-only/);
     expect(await sql(`update accounts set debits = debits + 101 where account_id = ${budget}`)).toMatch(/account_not_overdrawn/);
+  });
+});
+
+describe('funding', () => {
+  it('posts a funding once, also when the first was posted under the old key form, and keeps colliding campaigns apart', async () => {
+    const ledger = createPgLedger({ pool });
+    const budget = async (campaign: string) => (await pool.query<{ b: string }>("select credits - debits as b from accounts where type = 'campaign_budget' and owner = $1", [campaign])).rows[0]?.b;
+    // Posted before the upgrade, as "fund:a:b:c" (campaign a:b, reference c).
+    await ledger.post([{ ...fundingTransfer('a:b', fen(100), 'c', 'CNY'), key: legacyKey('fund', 'a:b', 'c') }]);
+    expect(await fundCampaign(ledger, 'a:b', fen(100), 'c', 'CNY')).toEqual({ status: 'exists' });
+    // Campaign a, reference b:c: the same old key, another funding.
+    expect(await fundCampaign(ledger, 'a', fen(70), 'b:c', 'CNY')).toEqual({ status: 'created' });
+    expect(await fundCampaign(ledger, 'a', fen(70), 'b:c', 'CNY')).toEqual({ status: 'exists' });
+    expect([await budget('a:b'), await budget('a')]).toEqual(['100', '70']);
   });
 });
 

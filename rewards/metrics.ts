@@ -1,4 +1,4 @@
-// Prometheus metrics of the rewards service (GET /metrics on REWARDS_PORT), named rewards_<thing>.
+// Prometheus metrics of the rewards service (GET /metrics on the ops listener, REWARDS_OPS_PORT), named rewards_<thing>.
 import client from 'prom-client';
 import type { EarningRecord } from './earnings.js';
 

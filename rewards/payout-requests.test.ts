@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { accountKey, type Account } from './ledger.js';
-import { fen } from './ledger.js';
+import { fundingTransfer } from './earnings.js';
+import { accountKey, fen, legacyKey, type Account } from './ledger.js';
 import { payoutRequest, thresholdRequests, userAccount } from './payout-requests.js';
 
 function accounts(users: Record<string, { available: bigint; held: bigint; everHeld?: bigint }>) {
@@ -31,5 +31,24 @@ describe('thresholdRequests', () => {
     expect(again[0]!.payoutId).toBe(first[0]!.payoutId);
     expect(later[0]!.payoutId).not.toBe(first[0]!.payoutId);
     expect(payoutRequest('u', fen(1), 'CNY', 'withdrawal', 'k').payoutId).toBe(payoutRequest('u', fen(2), 'CNY', 'withdrawal', 'k').payoutId);
+  });
+});
+
+describe('idempotency keys', () => {
+  it.each([
+    ['a user id with ":" against a key with ":"', ['a:b', 'c'], ['a', 'b:c']],
+    ['a trailing ":" against a leading one', ['a:', 'b'], ['a', ':b']],
+    ['a user id that looks like the old form', ['withdrawal:a', 'b'], ['withdrawal', 'a:b']],
+    ['quotes and commas', ['a","b', 'c'], ['a', 'b","c']],
+  ])('keeps two requests apart: %s', (_name, [userA, keyA], [userB, keyB]) => {
+    const [a, b] = [payoutRequest(userA!, fen(100), 'CNY', 'withdrawal', keyA!), payoutRequest(userB!, fen(100), 'CNY', 'withdrawal', keyB!)];
+    expect(a.idempotencyKey).not.toBe(b.idempotencyKey);
+    expect(a.payoutId).not.toBe(b.payoutId);
+    expect(fundingTransfer(userA!, fen(1), keyA!, 'CNY').key).not.toBe(fundingTransfer(userB!, fen(1), keyB!, 'CNY').key);
+  });
+
+  it('never reads like a key of the old form', () => {
+    expect(payoutRequest('a', fen(1), 'CNY', 'withdrawal', 'b:c').idempotencyKey).toBe('["withdrawal","a","b:c"]');
+    expect(legacyKey('withdrawal', 'a', 'b:c')).toBe('withdrawal:a:b:c');
   });
 });

@@ -2,7 +2,7 @@
 // user_held), so money asked for can never be spent twice; the payouts service then pays it and
 // settles (held -> payout_clearing) or releases (held -> available) it.
 import { nameUuid } from '../common/name-uuid.js';
-import { accountKey, balanceOf, fen, type Account, type AccountRef, type Fen, type Transfer } from './ledger.js';
+import { accountKey, balanceOf, fen, idempotencyKey, type Account, type AccountRef, type Fen, type Transfer } from './ledger.js';
 
 export type PayoutSource = 'threshold' | 'withdrawal';
 
@@ -13,8 +13,8 @@ export const userAccount = (type: 'user_available' | 'user_held' | 'payout_clear
 
 /** A request whose id follows from its idempotency key, so a repeated trigger or request names the same payout. */
 export function payoutRequest(userId: string, amountFen: Fen, currency: string, source: PayoutSource, requestKey: string): PayoutRequest {
-  const idempotencyKey = `${source}:${userId}:${requestKey}`;
-  return { payoutId: nameUuid(`payout/v1/${idempotencyKey}`), userId, amountFen, currency, source, idempotencyKey };
+  const key = idempotencyKey(source, userId, requestKey);
+  return { payoutId: nameUuid(`payout/v1/${key}`), userId, amountFen, currency, source, idempotencyKey: key };
 }
 
 export type PayoutPhase = 'hold' | 'settle' | 'release' | 'reverse';

@@ -4,7 +4,7 @@
 import type pg from 'pg';
 import { PipelineError } from '../common/errors.js';
 import { loadSql } from '../common/sql.js';
-import { accountsOf, fen, type Fen, type Transfer } from './ledger.js';
+import { accountsOf, fen, legacyKey, type Fen, type Transfer } from './ledger.js';
 import type { PgLedger } from './ledger-pg.js';
 import { insertPayouts } from './earnings-pg.js';
 import { payoutRequest, payoutTransfer, userAccount, type PayoutPhase, type PayoutRequest } from './payout-requests.js';
@@ -16,8 +16,9 @@ const toRequest = (r: PayoutRow): PayoutRequest & { state: string } => ({
   payoutId: r.payout_id, userId: r.user_id, amountFen: fen(r.amount_fen), currency: r.currency, source: r.source, idempotencyKey: r.idempotency_key, state: r.state,
 });
 
-async function findPayout(db: pg.ClientBase, by: { key?: string; id?: string }) {
-  const { rows } = await db.query<PayoutRow>(sql['find-payout'], [by.key ?? null, by.id ?? null]);
+/** The user's payout request stored under `key`, or under `oldKey` (the key's form before JSON arrays). */
+async function findPayout(db: pg.ClientBase, userId: string, key: string, oldKey: string) {
+  const { rows } = await db.query<PayoutRow>(sql['find-payout'], [userId, key, oldKey]);
   return rows[0] && toRequest(rows[0]);
 }
 
@@ -35,7 +36,7 @@ export function createPayoutsStore(config: { currency: string }, deps: { ledger:
     requestWithdrawal: (userId: string, amountFen: Fen, requestKey: string) => deps.ledger.unitOfWork(async (tx): Promise<WithdrawalResult> => {
       const request = payoutRequest(userId, amountFen, config.currency, 'withdrawal', requestKey);
       const accounts = await tx.lock([userAccount('user_available', userId, config.currency), userAccount('user_held', userId, config.currency)]);
-      const previous = await findPayout(tx.db, { key: request.idempotencyKey });
+      const previous = await findPayout(tx.db, userId, request.idempotencyKey, legacyKey('withdrawal', userId, requestKey));
       if (previous) return previous.amountFen === amountFen ? { status: 'exists', payout: previous } : { status: 'idempotency_key_reused' };
       if ((await tx.db.query(sql['linked-users'], [[userId]])).rowCount === 0) return { status: 'wechat_not_linked' };
       const { results } = await tx.post([payoutTransfer(request, 'hold')], accounts);

@@ -23,5 +23,7 @@ describe('readEarning', () => {
     expect(readEarning(record({ sourceEventId: 'not-a-uuid' }))).toEqual({ ok: false, reason: 'invalid_id' });
     expect(readEarning(record({ version: 2 }))).toEqual({ ok: false, reason: 'unknown_version: 2' });
     expect(readEarning(record({ type: EventType.CLICK }))).toEqual({ ok: false, reason: 'not_rewardable: type 3' });
+    expect(readEarning(record({ userId: 'u\u0000x' }))).toEqual({ ok: false, reason: 'invalid_text: user_id: nul' });
+    expect(readEarning(record({ campaignId: 'c\u0000' }))).toEqual({ ok: false, reason: 'invalid_text: campaign_id: nul' });
   });
 });

@@ -4,6 +4,7 @@ import { EventType } from '../schemas/beacon-json.js';
 import { pipeline } from '../schemas/gen/messages.js';
 import type { Earning } from './earnings.js';
 import { isUuid } from '../common/name-uuid.js';
+import { firstUnstorable } from '../common/storable-text.js';
 import { earningId } from '../schemas/records.js';
 
 const SUPPORTED_VERSION = 1;
@@ -25,6 +26,9 @@ export function readEarning(value: Buffer | null): ReadEarning {
   const id = earningId(sourceEventId);
   if (r.earningId.toLowerCase() !== id) return { ok: false, reason: 'invalid_id: earning_id is not derived from source_event_id' };
   if (!r.userId || !r.campaignId || !r.appId) return { ok: false, reason: 'missing_field: user_id, campaign_id or app_id' };
+  // Postgres would refuse the whole step over one of these (NUL) or store another value (a lone surrogate).
+  const unstorable = firstUnstorable({ user_id: r.userId, campaign_id: r.campaignId, app_id: r.appId });
+  if (unstorable) return { ok: false, reason: `invalid_text: ${unstorable}` };
   if (r.type !== EventType.REWARD_COMPLETE && r.type !== EventType.CONVERSION) return { ok: false, reason: `not_rewardable: type ${r.type}` };
   const eventTime = Number(r.eventTime);
   const verifiedAt = Number(r.verifiedAt);

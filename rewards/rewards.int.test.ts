@@ -1,8 +1,10 @@
+import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { consumeTopic } from '../test/support.js';
 import { fen } from './ledger.js';
 import { createSecretBox } from '../common/secretbox.js';
+import { signUserToken } from '../common/auth.js';
 import { createRewardsWorld, testEarning, type RewardsWorld } from './test-support.js';
 
 let world: RewardsWorld | undefined;
@@ -172,6 +174,135 @@ describe('rewards API', () => {
       'earning available 100', 'earning available 100',
     ]);
     expect(page2.body.next_cursor).not.toBeNull();
+    expect(await world.audit()).toEqual([]);
+  });
+});
+
+/**
+ * A raw HTTP/1.0 request, one byte per character (for what fetch refuses to send: a NUL in a header,
+ * bytes that are not UTF-8): status and JSON body. HTTP/1.0, so the answer is not chunked.
+ */
+function rawRequest(port: number, request: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    let reply = '';
+    const socket = connect(port, '127.0.0.1', () => socket.end(request, 'latin1'));
+    socket.on('data', (chunk) => (reply += chunk.toString('latin1')));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const [head = '', body = ''] = reply.split('\r\n\r\n', 2);
+      try {
+        resolve({ status: Number(/^HTTP\/1\.\d (\d{3})/.exec(head)?.[1]), body: (body ? JSON.parse(body) : {}) as Record<string, unknown> });
+      } catch (err) {
+        reject(err as Error);
+      }
+    });
+  });
+}
+
+describe('rewards API edges (issue 21)', () => {
+  it('answers bad bytes and out-of-range input with 400, never 503', async () => {
+    world = await createRewardsWorld();
+    const s = await world.start();
+    const operator = world.config.REWARDS_OPERATOR_TOKEN;
+    const alice = world.token('alice');
+    const api = (method: string, path: string, opts: Parameters<RewardsWorld['api']>[3] = {}) => world!.api(s.port, method, path, opts);
+    const cursor = (text: string) => Buffer.from(text).toString('base64url');
+    const withdraw = (key: string, body: unknown = { amount: 100 }) => api('POST', '/v1/users/alice/withdrawals', { token: alice, body, headers: { 'idempotency-key': key } });
+    const raw = (headers: string, body: string) => rawRequest(s.port, `POST /v1/users/alice/withdrawals HTTP/1.0\r\nHost: x\r\nAuthorization: Bearer ${alice}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n${headers}\r\n${body}`);
+
+    const table: [string, { status: number; body: Record<string, unknown> }, string][] = [
+      ['a NUL user id', await api('GET', '/v1/users/%00/balance', { token: operator }), 'invalid_user_id'],
+      ['a NUL inside a user id', await api('GET', '/v1/users/a%00b/ledger', { token: operator }), 'invalid_user_id'],
+      ['a lone surrogate (invalid UTF-8) user id', await api('GET', '/v1/users/%ED%A0%80/balance', { token: operator }), 'invalid_user_id'],
+      ['invalid percent-encoding', await api('GET', '/v1/users/%E0%A4%A/balance', { token: operator }), 'invalid_user_id'],
+      ['a slash in a user id', await api('GET', '/v1/users/a%2Fb/balance', { token: operator }), 'invalid_user_id'],
+      ['a user id over 64 characters', await api('GET', `/v1/users/${'u'.repeat(65)}/balance`, { token: operator }), 'invalid_user_id'],
+      ['a cursor past int8', await api('GET', `/v1/users/alice/ledger?cursor=${cursor('9223372036854775808')}`, { token: alice }), 'invalid_cursor'],
+      ['a cursor of 19 nines', await api('GET', `/v1/users/alice/ledger?cursor=${cursor('9999999999999999999')}`, { token: alice }), 'invalid_cursor'],
+      ['a cursor that is not a number', await api('GET', `/v1/users/alice/ledger?cursor=${cursor('12abc')}`, { token: alice }), 'invalid_cursor'],
+      ['a cursor that is not base64url', await api('GET', '/v1/users/alice/ledger?cursor=MT%00k', { token: alice }), 'invalid_cursor'],
+      ['a limit over the maximum', await api('GET', '/v1/users/alice/ledger?limit=201', { token: alice }), 'invalid_limit'],
+      ['a negative limit', await api('GET', '/v1/users/alice/ledger?limit=-1', { token: alice }), 'invalid_limit'],
+      ['a limit in exponent form', await api('GET', '/v1/users/alice/ledger?limit=1e2', { token: alice }), 'invalid_limit'],
+      ['a huge limit', await api('GET', `/v1/users/alice/ledger?limit=${'9'.repeat(400)}`, { token: alice }), 'invalid_limit'],
+      ['an Idempotency-Key over 128 characters', await withdraw('k'.repeat(129)), 'invalid_idempotency_key'],
+      ['an Idempotency-Key with a space', await withdraw('a b'), 'invalid_idempotency_key'],
+      ['an Idempotency-Key with a NUL', await raw('Idempotency-Key: a\0b\r\n', '{"amount":100}'), 'bad_request'],
+      ['a body string with a NUL', await withdraw('k1', '{"amount":100,"note":"a\\u0000b"}'), 'invalid_json'],
+      ['a body key with a lone surrogate', await withdraw('k1', '{"amount":100,"\\ud800":1}'), 'invalid_json'],
+      ['a body that is not UTF-8', await raw('Idempotency-Key: k1\r\n', '{"amount":100,"note":"\xff"}'), 'invalid_json'],
+      ['a NUL in an OAuth code', await api('POST', '/v1/users/alice/wechat/link', { token: alice, body: '{"code":"a\\u0000"}' }), 'invalid_json'],
+      ['a request target that is no URL', await rawRequest(s.port, 'GET // HTTP/1.0\r\nHost: x\r\n\r\n'), 'bad_request'],
+    ];
+    for (const [name, res, code] of table) expect({ name, status: res.status, error: res.body.error, message: typeof res.body.message }).toEqual({ name, status: 400, error: code, message: 'string' });
+    expect((await api('GET', '/v1/users/alice/balance', { token: alice })).status).toBe(200); // and the service is still up
+  });
+
+  it('serves /metrics on the ops listener only, and /healthz and /readyz on the public port', async () => {
+    world = await createRewardsWorld();
+    const s = await world.start();
+    expect(s.opsPort).not.toBe(s.port);
+    const status = async (port: number, path: string) => (await fetch(`http://127.0.0.1:${port}${path}`)).status;
+    expect(await status(s.port, '/metrics')).toBe(404);
+    expect(await status(s.port, '/healthz')).toBe(200);
+    expect([200, 503]).toContain(await status(s.port, '/readyz'));
+    const metrics = await fetch(`http://127.0.0.1:${s.opsPort}/metrics`);
+    expect([metrics.status, await metrics.text()]).toEqual([200, expect.stringContaining('rewards_http_requests_total')]);
+    expect(await status(s.opsPort, '/healthz')).toBe(200);
+  });
+
+  it('refuses forged and over-long tokens with 401', async () => {
+    world = await createRewardsWorld();
+    const s = await world.start({ REWARDS_TOKEN_MAX_TTL_S: '3600' });
+    const [header, payload] = world.token('alice').split('.');
+    const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const now = Math.floor(Date.now() / 1000);
+    const forged: [string, string][] = [
+      ['alg none', `${b64({ alg: 'none', typ: 'JWT' })}.${payload}.`],
+      ['HS512 header', `${b64({ alg: 'HS512', typ: 'JWT' })}.${payload}.${world.token('alice').split('.')[2]}`],
+      ['another user in the payload', `${header}.${b64({ sub: 'bob', iat: now, exp: now + 60 })}.${world.token('alice').split('.')[2]}`],
+      ['a lifetime over REWARDS_TOKEN_MAX_TTL_S', signUserToken(world.config.REWARDS_TOKEN_SECRET, 'alice', { ttlS: 3_601, nowMs: Date.now() })],
+      ['another secret', signUserToken('z'.repeat(40), 'alice', { ttlS: 60, nowMs: Date.now() })],
+    ];
+    for (const [name, token] of forged) {
+      const res = await world.api(s.port, 'GET', '/v1/users/alice/balance', { token });
+      expect({ name, status: res.status, error: res.body.error }).toEqual({ name, status: 401, error: 'invalid_token' });
+    }
+    expect((await world.api(s.port, 'GET', '/v1/users/alice/balance', { token: world.token('alice') })).status).toBe(200);
+  });
+
+  it('gives users whose ids contain ":" their own withdrawals (a:b with key c, a with key b:c)', async () => {
+    world = await createRewardsWorld();
+    await world.rule('c1', { complete: 250, conversion: 0 });
+    await world.fund('c1', 100_000);
+    const s = await world.start();
+    const users = ['a:b', 'a'];
+    await world.send(users.map((u) => testEarning(u, 'c1'))); // earned before linking: no threshold payout takes it
+    await world.drained();
+    for (const u of users) {
+      const linked = await world.api(s.port, 'POST', `/v1/users/${encodeURIComponent(u)}/wechat/link`, { token: world.token(u), body: { code: await world.oauthCode(`wx-${u}`) } });
+      expect(linked.status).toBe(200);
+    }
+    const withdraw = (user: string, key: string) =>
+      world!.api(s.port, 'POST', `/v1/users/${encodeURIComponent(user)}/withdrawals`, { token: world!.token(user), body: { amount: 100 }, headers: { 'idempotency-key': key } });
+    const first = await withdraw('a:b', 'c');
+    const second = await withdraw('a', 'b:c');
+    expect([first.status, second.status, second.headers.get('idempotent-replayed')]).toEqual([202, 202, null]);
+    expect(second.body.payout_id).not.toBe(first.body.payout_id);
+    const rows = (await world.pool.query<{ user_id: string; amount_fen: string }>('select user_id, amount_fen from payouts order by user_id')).rows;
+    expect(rows).toEqual([{ user_id: 'a', amount_fen: '100' }, { user_id: 'a:b', amount_fen: '100' }]);
+    for (const u of users) expect((await world.api(s.port, 'GET', `/v1/users/${encodeURIComponent(u)}/balance`, { token: world.token(u) })).body).toEqual({ available: 150, held: 100, paid_out: 0 });
+
+    // A withdrawal made before the upgrade (stored under the old key form) is found again by its
+    // own user's retry, and never by another user whose old key reads the same.
+    const before = await withdraw('a:b', 'x');
+    await world.pool.query("update payouts set idempotency_key = 'withdrawal:a:b:x' where payout_id = $1", [before.body.payout_id]);
+    const retried = await withdraw('a:b', 'x');
+    expect([retried.status, retried.headers.get('idempotent-replayed'), retried.body.payout_id]).toEqual([202, 'true', before.body.payout_id]);
+    const other = await withdraw('a', 'b:x');
+    expect([other.status, other.headers.get('idempotent-replayed')]).toEqual([202, null]);
+    expect(other.body.payout_id).not.toBe(before.body.payout_id);
+    for (const u of users) expect((await world.api(s.port, 'GET', `/v1/users/${encodeURIComponent(u)}/balance`, { token: world.token(u) })).body).toEqual({ available: 50, held: 200, paid_out: 0 });
     expect(await world.audit()).toEqual([]);
   });
 });

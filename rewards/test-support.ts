@@ -69,7 +69,7 @@ export async function createRewardsWorld(opts: { partitions?: number; env?: Reco
   const sandbox = await spawnSandbox({ SANDBOX_APPID: 'wxtestapp', SANDBOX_APP_SECRET: 'test-secret', ...opts.sandboxEnv });
   const queuePrefix = uniqueName('bull');
   const childEnv: Record<string, string> = {
-    REWARDS_PORT: '0', LOG_LEVEL: 'silent', DATABASE_URL: db.url, REWARDS_TOPIC: topics.earnings, REWARDS_DEADLETTER_TOPIC: topics.deadLetters,
+    REWARDS_PORT: '0', REWARDS_OPS_PORT: '0', LOG_LEVEL: 'silent', DATABASE_URL: db.url, REWARDS_TOPIC: topics.earnings, REWARDS_DEADLETTER_TOPIC: topics.deadLetters,
     REWARDS_GROUP: uniqueName('group'), REWARDS_PAYOUT_QUEUE_PREFIX: queuePrefix, REWARDS_SESSION_TIMEOUT_MS: '6000',
     WECHAT_OAUTH_URL: `http://127.0.0.1:${sandbox.port}`, WECHAT_APPID: 'wxtestapp', WECHAT_APP_SECRET: 'test-secret', ...opts.env,
   };

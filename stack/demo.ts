@@ -11,7 +11,8 @@ import { createDriver, type Tally } from './drive.js';
 import { add, expect, generate } from './traffic.js';
 
 const { values } = parseArgs({ options: { users: { type: 'string', default: '3000' }, seed: { type: 'string' } } });
-const env = process.env;
+// Local development: the npm commands it runs may use the secrets published in this repository.
+const env = { ...process.env, DEV_MODE: 'true' };
 const ingest = loadConfig(ingestConfig, env);
 const aggregator = loadConfig(aggregatorConfig, env);
 const rewards = loadConfig(rewardsConfig, env);
@@ -104,7 +105,7 @@ try {
   }
   if (!audited.ok) console.log(`\n${audited.out}`);
   const matches = lines.every(([, got, want]) => want === '' || got === want);
-  console.log(`\n${matches ? 'Everything matches the ground truth computed from the traffic.' : 'MISMATCH against the ground truth (see above).'} Explore: npm run report, npm run audit, http://127.0.0.1:${rewards.REWARDS_PORT}/v1/users/${scenario.users[0]!.id}/balance (token: npm run rewards -- token ${scenario.users[0]!.id})`);
+  console.log(`\n${matches ? 'Everything matches the ground truth computed from the traffic.' : 'MISMATCH against the ground truth (see above).'} Explore: npm run report, npm run audit, http://127.0.0.1:${rewards.REWARDS_PORT}/v1/users/${scenario.users[0]!.id}/balance (token: DEV_MODE=true npm run rewards -- token ${scenario.users[0]!.id})`);
   process.exitCode = matches && audited.ok && reconciled.ok ? 0 : 1;
 } finally {
   await driver.close();

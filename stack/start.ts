@@ -11,7 +11,8 @@ const stack = (command: string) => ['bash', join(root, 'stack/stack.sh'), comman
 const stackWasUp = run(stack('status'), 'ignore');
 if (!run(stack('up')) || !run(nodeCommand('schemas/migrate-main.ts'))) process.exit(1);
 
-const supervisor = supervise();
+// Local development: the services may use the secrets published in this repository.
+const supervisor = supervise({ env: { DEV_MODE: 'true' } });
 console.log(`[start] running: ${supervisor.names.join(', ')}. Ctrl-C stops everything; \`npm run demo\` in another terminal plays traffic.`);
 
 let stopping = false;

@@ -18,7 +18,7 @@ export async function createPayoutsWorld(opts: { sandboxEnv?: Record<string, str
   const rewards = await world.start();
   const port = await freePort();
   const payoutsEnv: Record<string, string> = {
-    DATABASE_URL: world.db.url, LOG_LEVEL: 'silent', PAYOUTS_PORT: String(port), PAYOUTS_QUEUE_PREFIX: world.env.REWARDS_PAYOUT_QUEUE_PREFIX!,
+    DATABASE_URL: world.db.url, LOG_LEVEL: 'silent', PAYOUTS_PORT: String(port), PAYOUTS_OPS_PORT: '0', PAYOUTS_QUEUE_PREFIX: world.env.REWARDS_PAYOUT_QUEUE_PREFIX!,
     WECHATPAY_BASE_URL: `https://127.0.0.1:${world.sandbox.tlsPort}`, WECHATPAY_APPID: 'wxtestapp', PAYOUTS_NOTIFY_URL: `http://127.0.0.1:${port}/v1/wechat/notify`,
     PAYOUTS_TICK_MS: '100', PAYOUTS_BATCH_MAX_AGE_MS: '300', PAYOUTS_POLL_MS: '1500', PAYOUTS_SWEEP_MS: '500', ...opts.payoutsEnv,
   };

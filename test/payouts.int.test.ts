@@ -288,3 +288,25 @@ describe('callbacks, reconciliation and crashes', () => {
     expect(await w.world.audit()).toEqual([]);
   });
 });
+
+describe('payouts API edges (issue 21)', () => {
+  it('serves /metrics on the ops listener only, answers a malformed payout id with 400, and refuses a forged token', async () => {
+    w = await createPayoutsWorld();
+    const payouts = await w.start();
+    const get = (port: number, path: string, token?: string) => w!.world.api(port, 'GET', path, { token });
+    const operator = w.world.config.REWARDS_OPERATOR_TOKEN;
+    expect((await fetch(`http://127.0.0.1:${payouts.port}/metrics`)).status).toBe(404);
+    expect((await fetch(`http://127.0.0.1:${payouts.port}/healthz`)).status).toBe(200);
+    const metrics = await fetch(`http://127.0.0.1:${payouts.opsPort}/metrics`);
+    expect([metrics.status, await metrics.text()]).toEqual([200, expect.stringContaining('payouts_callbacks_total')]);
+
+    for (const id of ['%00', 'a%00b', '%ED%A0%80', 'not-a-uuid', `${randomUUID()}x`]) {
+      const res = await get(payouts.port, `/v1/payouts/${id}`, operator);
+      expect({ id, status: res.status, error: res.body.error }).toEqual({ id, status: 400, error: 'invalid_payout_id' });
+    }
+    expect((await get(payouts.port, `/v1/payouts/${randomUUID()}`, operator)).status).toBe(404);
+    const alg = Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url');
+    const forged = `${alg}.${w.world.token('u1').split('.')[1]}.`;
+    expect((await get(payouts.port, `/v1/payouts/${randomUUID()}`, forged)).body.error).toBe('invalid_token');
+  });
+});

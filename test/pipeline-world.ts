@@ -33,15 +33,15 @@ export async function createPipelineWorld(opts: { env?: Record<string, string>; 
   const groups = { aggregator: uniqueName('agg'), rewards: uniqueName('rewards') };
   const prefixes = { aggregator: `${uniqueName('agg')}:`, queues: uniqueName('bull') };
   const serviceEnv: Record<string, string> = {
-    LOG_LEVEL: 'error', DATABASE_URL: db.url, CLICKHOUSE_DATABASE: ch.name,
-    INGEST_PORT: String(ingest), INGEST_TOPIC: topics.beacons,
+    LOG_LEVEL: 'error', DEV_MODE: 'true', DATABASE_URL: db.url, CLICKHOUSE_DATABASE: ch.name,
+    INGEST_PORT: String(ingest), INGEST_OPS_PORT: '0', INGEST_TOPIC: topics.beacons,
     AGGREGATOR_PORT: String(aggregator), AGGREGATOR_TOPIC: topics.beacons, AGGREGATOR_EARNINGS_TOPIC: topics.earnings,
     AGGREGATOR_DEADLETTER_TOPIC: topics.dlq, AGGREGATOR_GROUP: groups.aggregator, AGGREGATOR_REDIS_PREFIX: prefixes.aggregator,
     AGGREGATOR_FLUSH_INTERVAL_MS: '200', AGGREGATOR_SESSION_TIMEOUT_MS: '6000',
-    REWARDS_PORT: String(rewards), REWARDS_TOPIC: topics.earnings, REWARDS_DEADLETTER_TOPIC: topics.edlq, REWARDS_GROUP: groups.rewards,
+    REWARDS_PORT: String(rewards), REWARDS_OPS_PORT: '0', REWARDS_TOPIC: topics.earnings, REWARDS_DEADLETTER_TOPIC: topics.edlq, REWARDS_GROUP: groups.rewards,
     REWARDS_PAYOUT_QUEUE_PREFIX: prefixes.queues, REWARDS_SESSION_TIMEOUT_MS: '6000', REWARDS_REQUEUE_INTERVAL_MS: '1000',
     WECHAT_OAUTH_URL: `http://127.0.0.1:${sandbox}`,
-    PAYOUTS_PORT: String(payouts), PAYOUTS_QUEUE_PREFIX: prefixes.queues, WECHATPAY_BASE_URL: `https://127.0.0.1:${sandboxTls}`,
+    PAYOUTS_PORT: String(payouts), PAYOUTS_OPS_PORT: '0', PAYOUTS_QUEUE_PREFIX: prefixes.queues, WECHATPAY_BASE_URL: `https://127.0.0.1:${sandboxTls}`,
     PAYOUTS_NOTIFY_URL: `http://127.0.0.1:${payouts}/v1/wechat/notify`, PAYOUTS_TICK_MS: '200', PAYOUTS_BATCH_MAX_AGE_MS: '1000',
     PAYOUTS_POLL_MS: '2000', PAYOUTS_SWEEP_MS: '1000', WECHATPAY_TIMEOUT_MS: '3000',
     // The ground truth holds only fraud signals for review; the velocity limits are tested in payouts/.

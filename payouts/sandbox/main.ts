@@ -1,7 +1,7 @@
 // The WeChat Pay sandbox process (the default payout provider when no merchant credentials are set).
 import { join } from 'node:path';
 import { z } from 'zod';
-import { count, loadConfig, port } from '../../common/config.js';
+import { count, devModeEnv, devSecrets, exitOnPublishedSecrets, loadConfig, port } from '../../common/config.js';
 import { createLogger } from '../../common/log.js';
 import { handleShutdown } from '../../common/shutdown.js';
 import { sandboxMerchant } from './defaults.js';
@@ -14,7 +14,7 @@ const config = loadConfig(z.object({
   SANDBOX_ADMIN_PORT: port(8092),
   SANDBOX_CERT_DIR: z.string().default(sandboxMerchant.certDir),
   SANDBOX_APPID: z.string().min(1).default(sandboxMerchant.appid),
-  SANDBOX_APP_SECRET: z.string().min(1).default('sandbox-app-secret'),
+  SANDBOX_APP_SECRET: z.string().min(1).default(devSecrets.WECHAT_APP_SECRET),
   SANDBOX_SEED: z.string().min(1).default('sandbox-seed'),
   SANDBOX_MCHID: z.string().min(1).default(sandboxMerchant.mchid),
   SANDBOX_API_V2_KEY: z.string().length(32).default(sandboxMerchant.apiV2Key),
@@ -27,8 +27,13 @@ const config = loadConfig(z.object({
   SANDBOX_AUTO_CONFIRM_MS: z.coerce.number().int().min(-1).default(2_000),
   SANDBOX_JOURNAL_FILE: z.string().default(join(sandboxMerchant.certDir, 'journal.jsonl')),
   LOG_LEVEL: z.string().default('info'),
+  ...devModeEnv,
 }), process.env);
 const log = createLogger('wechat-sandbox', config.LOG_LEVEL);
+// It serves the sandbox merchant's published keys: development only, unless given keys of its own.
+exitOnPublishedSecrets(config, { devMode: config.DEV_MODE, published: {
+  SANDBOX_APP_SECRET: devSecrets.WECHAT_APP_SECRET, SANDBOX_MCHID: sandboxMerchant.mchid, SANDBOX_API_V2_KEY: sandboxMerchant.apiV2Key, SANDBOX_API_V3_KEY: sandboxMerchant.apiV3Key,
+} }, log);
 const sandbox = await startSandbox({
   host: config.SANDBOX_HOST, port: config.SANDBOX_PORT, tlsPort: config.SANDBOX_TLS_PORT, adminPort: config.SANDBOX_ADMIN_PORT, certDir: config.SANDBOX_CERT_DIR, seed: config.SANDBOX_SEED,
   appid: config.SANDBOX_APPID, appSecret: config.SANDBOX_APP_SECRET, mchid: config.SANDBOX_MCHID, apiV2Key: config.SANDBOX_API_V2_KEY, apiV3Key: config.SANDBOX_API_V3_KEY,
