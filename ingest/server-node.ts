@@ -1,6 +1,7 @@
 // The same collector on Node's http module (INGEST_SERVER=node): HTTP routes only, kept so the
 // benchmark can show what uWebSockets.js buys on the same pipeline.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createLimitedServer, defaultHttpLimits } from '../common/http-limits.js';
 import type { BeaconResponse } from './collector.js';
 import { clientIp, handleSafely, healthRoute, notFound, tooLarge, type ServerConfig, type ServerDeps } from './http.js';
 
@@ -32,7 +33,7 @@ export function createNodeServer(config: ServerConfig, deps: ServerDeps) {
     });
   }
 
-  const server = createServer({ keepAliveTimeout: 10_000 }, (req, res) => {
+  const server = createLimitedServer({ ...defaultHttpLimits, keepAliveTimeoutMs: 10_000 }, (req, res) => {
     if (req.method === 'POST' && req.url === '/v1/beacons') return beacons(req, res);
     if (req.method !== 'GET') return write(res, notFound);
     write(res, healthRoute((req.url ?? '').split('?', 1)[0]!, deps.ready) ?? notFound);
