@@ -41,7 +41,7 @@ export function createPoisonedWriter(
       let rows = { events: part.flatMap((u) => u.events), attributions: part.flatMap((u) => u.attributions) };
       if (attempt > 0) rows = await deps.warehouse.withoutLanded(rows); // one table of two may have taken a failed part
       await deps.warehouse.insert(rows);
-    });
+    }, { allPoisonRetriable: true });
     const refused = new Set(poison.map((p) => p.item.offset));
     const bySource = new Map(output.source.messages.map((m) => [m.offset, m]));
     const deadLetters = poison.flatMap(({ item, fault }) => {

@@ -79,6 +79,20 @@ describe('isolate', () => {
     expect(r.runs).toHaveLength(runs);
   });
 
+  it('with allPoisonRetriable, throws a retriable fault when every record of a step fails alone', async () => {
+    const r = runner(new Set([1, 2, 3]));
+    await expect(isolate([1, 2, 3], r.run, { allPoisonRetriable: true })).rejects.toMatchObject({ code: 'every_record_refused', retriable: true });
+    expect(r.done).toEqual([]);
+  });
+
+  it.each([
+    { name: 'one poisoned record among good ones', items: [1, 2, 3], bad: [2], poison: [2] },
+    { name: 'a lone poisoned record', items: [9], bad: [9], poison: [9] },
+  ])('with allPoisonRetriable, still sets aside $name', async ({ items, bad, poison }) => {
+    const out = await isolate(items, runner(new Set(bad)).run, { allPoisonRetriable: true });
+    expect(out.poison.map((p) => p.item)).toEqual(poison);
+  });
+
   it('throws a retriable fault at once, without splitting', async () => {
     const r = runner(new Set([2]), () => pgError('40001'));
     await expect(isolate([1, 2, 3, 4], r.run)).rejects.toMatchObject({ code: '40001' });

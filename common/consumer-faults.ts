@@ -2,6 +2,7 @@
 // (`isolate` splits a failed step until the record at fault is alone) and set aside with its reason
 // so the consumer moves on; a retriable fault is retried, and a consumer that keeps failing shows it.
 import client from 'prom-client';
+import { PipelineError } from './errors.js';
 import { classify, type Fault } from './fault-codes.js';
 
 export { classify, type Fault } from './fault-codes.js';
@@ -11,8 +12,15 @@ export { classify, type Fault } from './fault-codes.js';
  * runs on its own, until the item at fault is alone: it is returned with its fault, and every other
  * item is run. A retriable fault is thrown (the caller retries the whole step, so `run` must be
  * idempotent: a half that ran is run again). Results come in item order.
+ *
+ * With `allPoisonRetriable`, a step of several records that each fail alone is not set aside but
+ * thrown as a retriable fault: when nothing passes, the fault is the deployment's (a column or a
+ * check that the code and a migration disagree on), not every record's, and the consumer stalls
+ * visibly instead of dead-lettering a whole partition.
  */
-export async function isolate<T, R>(items: T[], run: (items: T[]) => Promise<R>, deps: { classify?(err: unknown): Fault } = {}): Promise<{ results: R[]; poison: { item: T; fault: Fault }[] }> {
+export async function isolate<T, R>(
+  items: T[], run: (items: T[]) => Promise<R>, deps: { classify?(err: unknown): Fault; allPoisonRetriable?: boolean } = {},
+): Promise<{ results: R[]; poison: { item: T; fault: Fault }[] }> {
   const sort = deps.classify ?? classify;
   const results: R[] = [];
   const poison: { item: T; fault: Fault }[] = [];
@@ -30,6 +38,9 @@ export async function isolate<T, R>(items: T[], run: (items: T[]) => Promise<R>,
     }
   }
   await visit(items);
+  if (deps.allPoisonRetriable && items.length > 1 && poison.length === items.length) {
+    throw new PipelineError('every_record_refused', `all ${items.length} records of the step failed alone (${poison[0]!.fault.reason}): a deployment fault, retried`, { retriable: true, cause: poison[0]!.fault });
+  }
   return { results, poison };
 }
 

@@ -11,6 +11,9 @@ export interface FaultCode { source: 'postgres' | 'clickhouse' | 'node' | 'kafka
 export const faultCodes: readonly FaultCode[] = [
   { source: 'postgres', code: '08', retriable: true, meaning: 'connection exception' },
   { source: 'postgres', code: '22', retriable: false, meaning: 'data exception: a value Postgres cannot store (NUL, bad encoding, too long, out of range)' },
+  // A unique violation is a race the ledger retries (ledger-pg.ts); one that outlasts its retries is
+  // still a race, not the record's fault.
+  { source: 'postgres', code: '23505', retriable: true, meaning: 'unique violation: a concurrent writer' },
   { source: 'postgres', code: '23', retriable: false, meaning: 'integrity constraint violation (check, not null, foreign key, unique)' },
   { source: 'postgres', code: '25', retriable: true, meaning: 'invalid transaction state' },
   { source: 'postgres', code: '40', retriable: true, meaning: 'transaction rollback: serialization failure, deadlock' },

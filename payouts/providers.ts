@@ -69,14 +69,13 @@ export function createV3BatchProvider(config: ProviderConfig, client: V3Client):
     api: 'v3_batch', maxBatch: Math.min(config.maxBatch, 1000), bill: v3Bill(client), submit,
     /**
      * One call while the batch is in flight; once FINISHED, one per 100 details, plus one per failed
-     * detail for its reason. A batch WeChat does not know never arrived: it is sent again, with the
-     * same number and body (a batch it does know answers with itself, so this cannot pay twice).
+     * detail for its reason. Only a batch whose create call WeChat answered is queried, so a NOT_FOUND
+     * is its query lagging (retriable, asked again later), never a reason to send the batch again.
      */
     async query(batchNo, items) {
       const results = new Map<string, ItemResult>();
       for (let offset = 0; ; offset += PAGE) {
         const page = await client.getBatch(batchNo, { offset, limit: PAGE });
-        if (!page.ok && offset === 0 && page.code === 'NOT_FOUND') return submit(batchNo, items);
         if (!page.ok) return page;
         const { batch_status: status, close_reason: closeReason, total_num: total } = page.data.transfer_batch;
         if (status === 'CLOSED') return { ok: true, results: items.map((i) => ({ requestNo: i.requestNo, outcome: 'failed', reason: closeReason ?? 'CLOSED' })) };

@@ -98,7 +98,7 @@ export async function createRewards(config: RewardsConfig, deps: { log: Logger; 
     const read = messages.map((m) => ({ m, r: readEarning(m.value) }));
     const valid = read.flatMap(({ m, r }) => (r.ok ? [{ m, earning: r.earning }] : []));
     const done = metrics.batchTimer();
-    const { results, poison } = await isolate(valid, (part) => postEarnings(part.map((v) => v.earning)));
+    const { results, poison } = await isolate(valid, (part) => postEarnings(part.map((v) => v.earning)), { allPoisonRetriable: true });
     done();
     const deadLetters = [
       ...read.flatMap(({ m, r }) => (r.ok ? [] : [deadLetter(m, r.reason, batch)])),
