@@ -138,14 +138,17 @@ export async function createPayouts(config: PayoutsConfig, deps: { log: Logger; 
     { store, v3, queues: queued, callback: metrics.callback, now: Date.now },
   );
   let stopping = false;
-  const isReady = () => !stopping && redis.status === 'ready' && worker.isRunning() && !faults.stalled;
+  // The public port's /readyz says whether the API can serve (WeChat's callbacks must keep arriving
+  // through a WeChat outage); the ops port's also says whether a kind of job keeps failing.
+  const isReady = () => !stopping && redis.status === 'ready' && worker.isRunning();
+  const opsReady = () => isReady() && !faults.stalled;
   const limits = {
     requestTimeoutMs: config.PAYOUTS_HTTP_REQUEST_TIMEOUT_MS, keepAliveTimeoutMs: config.PAYOUTS_HTTP_KEEPALIVE_TIMEOUT_MS,
     idleTimeoutMs: config.PAYOUTS_HTTP_IDLE_TIMEOUT_MS, maxConnections: config.PAYOUTS_HTTP_MAX_CONNECTIONS,
   };
   const server = await startApiServer({ host: config.PAYOUTS_HOST, port: config.PAYOUTS_PORT, limits }, { log, handle, observe: metrics.responded, ready: isReady });
   // /metrics on a listener of its own (loopback by default), never on the public port WeChat Pay calls back.
-  const ops = await startOpsServer({ host: config.PAYOUTS_OPS_HOST, port: config.PAYOUTS_OPS_PORT }, { registry: metrics.registry, ready: isReady });
+  const ops = await startOpsServer({ host: config.PAYOUTS_OPS_HOST, port: config.PAYOUTS_OPS_PORT }, { registry: metrics.registry, ready: opsReady });
   log.info({ port: server.port, opsPort: ops.port, api: provider.api, baseUrl: config.WECHATPAY_BASE_URL }, 'payouts_started');
 
   const parts: Stoppable[] = [

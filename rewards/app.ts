@@ -149,14 +149,17 @@ export async function createRewards(config: RewardsConfig, deps: { log: Logger; 
     { users, payouts, oauth, now: Date.now, onPayout: (id) => enqueue([id]).catch((err: unknown) => log.warn({ err }, 'payout_handoff_deferred')) },
   );
   let stopping = false;
-  const ready = () => membership.joined && !stopping && redis.status === 'ready' && !faults.stalled;
+  // The public port's /readyz says whether the API can serve (a load balancer routes by it); the ops
+  // port's also says whether the consumer keeps failing, for whoever watches the pipeline.
+  const ready = () => membership.joined && !stopping && redis.status === 'ready';
+  const opsReady = () => ready() && !faults.stalled;
   const limits = {
     requestTimeoutMs: config.REWARDS_HTTP_REQUEST_TIMEOUT_MS, keepAliveTimeoutMs: config.REWARDS_HTTP_KEEPALIVE_TIMEOUT_MS,
     idleTimeoutMs: config.REWARDS_HTTP_IDLE_TIMEOUT_MS, maxConnections: config.REWARDS_HTTP_MAX_CONNECTIONS,
   };
   const server = await startApiServer({ host: config.REWARDS_HOST, port: config.REWARDS_PORT, limits }, { log, handle, observe: metrics.responded, ready });
   // /metrics on a listener of its own (loopback by default), never on the public API port.
-  const ops = await startOpsServer({ host: config.REWARDS_OPS_HOST, port: config.REWARDS_OPS_PORT }, { registry: metrics.registry, ready });
+  const ops = await startOpsServer({ host: config.REWARDS_OPS_HOST, port: config.REWARDS_OPS_PORT }, { registry: metrics.registry, ready: opsReady });
   log.info({ port: server.port, opsPort: ops.port, topic: config.REWARDS_TOPIC, group: config.REWARDS_GROUP }, 'rewards_started');
 
   // Stopped in reverse: the consumer finishes its batch and leaves the group, the API stops

@@ -59,13 +59,14 @@ describe('rewards consumer and poison', () => {
     // A deploy whose migration has not run yet: an undefined table is retried, never dead-lettered.
     await world.pool.query('alter table earnings rename to earnings_moved');
     await world.send([testEarning('u1', 'c1')]);
-    await until(async () => (await readyz(service.port)) === 503);
+    await until(async () => (await readyz(service.opsPort)) === 503);
+    expect(await readyz(service.port)).toBe(200); // the API still serves users
     expect(await metric(service, 'rewards_consumer_stalled')).toBe(1);
     expect(await metric(service, 'rewards_consumer_failures_total', { kind: 'retriable' })).toBeGreaterThanOrEqual(2);
 
     await world.pool.query('alter table earnings_moved rename to earnings');
     await world.drained(undefined, 60_000);
-    await until(async () => (await readyz(service.port)) === 200);
+    await until(async () => (await readyz(service.opsPort)) === 200);
     expect(await metric(service, 'rewards_consumer_stalled')).toBe(0);
     expect((await world.pool.query("select 1 from earnings where user_id = 'u1' and status = 'posted'")).rowCount).toBe(1);
     expect(await metric(service, 'rewards_consumer_failures_total', { kind: 'poison' })).toBe(0);
