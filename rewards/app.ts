@@ -66,16 +66,23 @@ export async function createRewards(config: RewardsConfig, deps: { log: Logger; 
 
   // The payouts service's outcomes, applied to the ledger once each. A reversal that arrives before
   // its settle fails the job, so BullMQ retries it after the settle; poison (a payout found in
-  // another state) goes to the failed set with its reason, never retried.
+  // another state) is logged with its reason and set aside, never retried.
   const outcomeConnection = redis.duplicate();
   const outcomeWorker = new Worker<PayoutOutcomeJob>(payoutOutcomes.name, (job) => trackJob(faults, payoutOutcomes.name, async () => {
-    const list = job.data.outcomes;
-    const results = await payouts.finishMany(list.map((o) => ({ payoutId: o.payoutId, phase: o.outcome })), { by: 'payouts' });
-    results.forEach((result, i) => {
-      metrics.payoutFinished(list[i]!.outcome, result);
-      if (result === 'already_finished' || result === 'not_found') log.error({ ...list[i], result }, 'payout_outcome_conflict');
+    // One payout in a state its outcome cannot follow is set aside alone (finishMany is idempotent),
+    // so it never holds back the other payouts of its list.
+    const { results: parts, poison } = await isolate(job.data.outcomes, async (part) => {
+      const results = await payouts.finishMany(part.map((o) => ({ payoutId: o.payoutId, phase: o.outcome })), { by: 'payouts' });
+      return part.map((o, i) => [o, results[i]!] as const);
     });
-    if (results.includes('not_yet')) throw new PipelineError('reversal_before_settle', 'a reversal arrived before its settle', { retriable: true });
+    for (const { item, fault } of poison) log.error({ ...item, reason: fault.reason }, 'payout_outcome_poisoned');
+    faults.poisoned(poison.length);
+    const results = parts.flat();
+    for (const [o, result] of results) {
+      metrics.payoutFinished(o.outcome, result);
+      if (result === 'already_finished' || result === 'not_found') log.error({ ...o, result }, 'payout_outcome_conflict');
+    }
+    if (results.some(([, result]) => result === 'not_yet')) throw new PipelineError('reversal_before_settle', 'a reversal arrived before its settle', { retriable: true });
   }, (reason) => new UnrecoverableError(reason)), { connection: outcomeConnection, prefix: config.REWARDS_PAYOUT_QUEUE_PREFIX, concurrency: 4 });
   outcomeWorker.on('failed', (job, err) => log.warn({ err, id: job?.id }, 'payout_outcome_failed'));
   outcomeWorker.on('error', (err) => log.warn({ err }, 'queue_error')); // Redis away: BullMQ reconnects
