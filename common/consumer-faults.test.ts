@@ -161,6 +161,15 @@ describe('failure tracker', () => {
   });
 });
 
+it('trackJob counts a scheduled job\'s poison towards the stall: it has no record to set aside', async () => {
+  const tracker = createFailureTracker({ service: 'test', stallAfter: 1 }, { registry: new client.Registry() });
+  const work = trackJob(tracker, 'q/form', async () => {
+    throw new PipelineError('payout_state_conflict', 'moved 0 of 1', { retriable: false });
+  }, (reason) => new Error(`unrecoverable: ${reason}`), { scheduled: true });
+  await expect(work).rejects.toThrow('unrecoverable: payout_state_conflict');
+  expect(tracker.stalled).toBe(true);
+});
+
 describe('unstorable', () => {
   it.each([
     ['plain text', 'user-1', undefined],

@@ -95,13 +95,21 @@ export type FailureTracker = ReturnType<typeof createFailureTracker>;
  * UnrecoverableError: the job goes to the failed set with its reason, never retried); a retriable
  * fault is thrown as it is, so the queue's backoff retries it.
  */
-export async function trackJob<R>(tracker: FailureTracker, key: string, work: () => Promise<R>, unrecoverable: (reason: string) => Error): Promise<R> {
+export async function trackJob<R>(
+  tracker: FailureTracker, key: string, work: () => Promise<R>, unrecoverable: (reason: string) => Error, opts: { scheduled?: boolean } = {},
+): Promise<R> {
   try {
     const result = await work();
     tracker.succeeded(key);
     return result;
   } catch (err) {
     const fault = classify(err);
+    // A scheduled job (forming batches, a sweep) carries no record to set aside: its poison fails
+    // every run alike, so it counts towards the stall, or payouts would halt with no signal.
+    if (fault.kind === 'poison' && opts.scheduled) {
+      tracker.failed(key, err);
+      throw unrecoverable(fault.reason);
+    }
     if (fault.kind === 'poison') {
       tracker.poisoned(1);
       throw unrecoverable(fault.reason);

@@ -119,8 +119,9 @@ export async function createPayouts(config: PayoutsConfig, deps: { log: Logger; 
   // A job that fails with poison goes to the failed set with its reason, never retried; a retriable
   // fault keeps its backoff, and a kind of job that keeps failing shows in /readyz and a metric.
   const faults = createFailureTracker({ service: 'payouts', stallAfter: config.PAYOUTS_STALL_AFTER_FAILURES }, { registry: metrics.registry });
+  const scheduled = new Set(['form', 'sweep', 'reconcile']); // no record of their own to set aside
   const tracked = <D, R>(queue: string, run: (job: Job<D>) => Promise<R>) => (job: Job<D>) =>
-    trackJob(faults, `${queue}/${job.name}`, () => run(job), (reason) => new UnrecoverableError(reason));
+    trackJob(faults, `${queue}/${job.name}`, () => run(job), (reason) => new UnrecoverableError(reason), { scheduled: scheduled.has(job.name) });
   const intake = new Worker<PayoutRequestJob>(queues.payoutRequests.name, tracked(queues.payoutRequests.name, (job: Job<PayoutRequestJob>) => store.accept(job.data.payoutId)), { connection: connections[0], prefix, concurrency: 16 });
   const worker = new Worker<WorkJob>(WORK_QUEUE, tracked(WORK_QUEUE, async (job: Job<WorkJob>) => {
     if (job.name === 'form') return flow.form();
