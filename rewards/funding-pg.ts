@@ -9,10 +9,11 @@ export function fundCampaign(ledger: PgLedger, campaignId: string, amountFen: Fe
   const transfer = fundingTransfer(campaignId, amountFen, reference, currency);
   return ledger.unitOfWork(async (tx) => {
     const accounts = await tx.lock(accountsOf([transfer]));
-    // The same content under the old key is this funding; other content there is another campaign's
-    // (the old form was ambiguous: "a:b" + "c" = "a" + "b:c"), so this one is posted.
+    // The old key was ambiguous ("a:b" + "c" = "a" + "b:c"). A transaction there with this reference
+    // is this campaign's funding (same key, same reference: same campaign), refused if its content
+    // differs; one with another reference is another campaign's, so this one is posted.
     const old = (await tx.existing([legacyKey('fund', campaignId, reference)])).values().next().value;
-    if (old?.hash.equals(contentHash(transfer))) return { status: 'exists' };
+    if (old?.reference === reference) return old.hash.equals(contentHash(transfer)) ? { status: 'exists' } : { status: 'exists_with_different_content' };
     return (await tx.post([transfer], accounts)).results[0]!;
   });
 }

@@ -32,8 +32,8 @@ function ledgerTx(db: pg.ClientBase) {
     read: (refs: AccountRef[]) => accountsNamed(db, refs, 'read-accounts'),
 
     async existing(keys: string[]): Promise<Map<string, Existing>> {
-      const { rows } = await db.query<{ idempotency_key: string; content_hash: Buffer }>(sql['find-transactions'], [keys]);
-      return new Map(rows.map((r) => [r.idempotency_key, { hash: r.content_hash }]));
+      const { rows } = await db.query<{ idempotency_key: string; content_hash: Buffer; reference: string }>(sql['find-transactions'], [keys]);
+      return new Map(rows.map((r) => [r.idempotency_key, { hash: r.content_hash, reference: r.reference }]));
     },
 
     /**

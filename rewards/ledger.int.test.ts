@@ -59,6 +59,8 @@ describe('funding', () => {
     // Posted before the upgrade, as "fund:a:b:c" (campaign a:b, reference c).
     await ledger.post([{ ...fundingTransfer('a:b', fen(100), 'c', 'CNY'), key: legacyKey('fund', 'a:b', 'c') }]);
     expect(await fundCampaign(ledger, 'a:b', fen(100), 'c', 'CNY')).toEqual({ status: 'exists' });
+    // The same campaign and reference with another amount is refused, as before the upgrade.
+    expect(await fundCampaign(ledger, 'a:b', fen(150), 'c', 'CNY')).toEqual({ status: 'exists_with_different_content' });
     // Campaign a, reference b:c: the same old key, another funding.
     expect(await fundCampaign(ledger, 'a', fen(70), 'b:c', 'CNY')).toEqual({ status: 'created' });
     expect(await fundCampaign(ledger, 'a', fen(70), 'b:c', 'CNY')).toEqual({ status: 'exists' });

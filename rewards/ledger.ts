@@ -81,7 +81,7 @@ function invalidReason(t: Transfer): string | undefined {
   return undefined;
 }
 
-export interface Existing { hash: Buffer }
+export interface Existing { hash: Buffer; reference?: string }
 
 /** Whether a posting can lower a balance that may not go below zero. */
 const canOverdraw = (p: Posting) => accountTypes[p.account.type].noOverdraft && p.side !== accountTypes[p.account.type].normal;
