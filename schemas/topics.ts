@@ -25,6 +25,10 @@ export const topics = {
     name: 'beacons.deadletter.v1', partitions: 1, retentionMs: 30 * DAY_MS,
     key: 'original key', value: 'original bytes; headers dlq_reason, dlq_topic, dlq_partition, dlq_offset',
   },
+  confirmations: {
+    name: 'confirmations.v1', partitions: 6, retentionMs: 30 * DAY_MS,
+    key: 'user_id', value: 'pipeline.v1.Confirmation (protobuf): a verified S2S callback or postback',
+  },
   earningsVerified: {
     name: 'earnings.verified.v1', partitions: 6, retentionMs: 30 * DAY_MS,
     key: 'user_id', value: 'pipeline.v1.VerifiedEarning (protobuf)',
