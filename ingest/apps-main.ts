@@ -1,15 +1,18 @@
-// `npm run apps -- create <app_id> | revoke <key_id> | list`: manages apps and their signing keys.
-// `create` prints one line "<key_id> <secret>"; running collectors pick changes up within seconds.
+// `npm run apps -- create <app_id> | revoke <key_id> | list`: manages apps and their signing keys, and
+// (apps-s2s.ts) what they own: campaigns, network secrets, ad units. Running collectors pick changes
+// up within seconds. `create` prints one line "<key_id> <secret>".
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { z } from 'zod';
 import { loadConfig, stackEnv } from '../common/config.js';
+import { assignCampaign, createNetworkSecret, listS2s, registerAdUnit, revokeNetworkSecret } from './apps-s2s.js';
 import { keySql, listKeys } from './keys-pg.js';
 import { APP_ID } from './validate.js';
 
-const usage = 'usage: npm run apps -- create <app_id> | revoke <key_id> | list';
+const usage = 'usage: npm run apps -- create <app_id> | revoke <key_id> | list | campaign <campaign_id> <app_id>\n'
+  + '  | network <network> <app_id> | network-revoke <secret_id> | ad-unit <network> <ad_unit> <app_id>';
 const { DATABASE_URL } = loadConfig(z.object(stackEnv), process.env);
-const [command, arg] = process.argv.slice(2);
+const [command, arg, arg2, arg3] = process.argv.slice(2);
 const db = new pg.Client({ connectionString: DATABASE_URL });
 await db.connect();
 try {
@@ -27,6 +30,15 @@ try {
     for (const k of await listKeys(db)) {
       console.log([k.app_id, k.key_id, k.revoked_at ? `revoked ${k.revoked_at.toISOString()}` : 'active', k.created_at.toISOString()].join('\t'));
     }
+    for (const line of await listS2s(db)) console.log(line);
+  } else if (command === 'campaign' && arg && arg2) {
+    console.log(await assignCampaign(db, arg, arg2));
+  } else if (command === 'network' && arg && arg2) {
+    console.log(await createNetworkSecret(db, arg, arg2));
+  } else if (command === 'network-revoke' && arg) {
+    console.log(await revokeNetworkSecret(db, arg));
+  } else if (command === 'ad-unit' && arg && arg2 && arg3) {
+    console.log(await registerAdUnit(db, arg, arg2, arg3));
   } else {
     console.error(usage);
     process.exitCode = 2;

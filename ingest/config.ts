@@ -13,6 +13,10 @@ export const ingestConfig = z.object({
   INGEST_OPS_PORT: port(9080),
   INGEST_SERVER: z.enum(['uws', 'node']).default('uws'),
   INGEST_TOPIC: z.string().min(1).default(topics.beaconsAccepted.name),
+  INGEST_CONFIRMATIONS_TOPIC: z.string().min(1).default(topics.confirmations.name),
+  // Google's published verifier keys for AdMob SSV; a file:// URL in tests and the demo.
+  INGEST_ADMOB_KEYS_URL: z.string().regex(/^(https?|file):\/\//, 'an http(s):// or file:// URL').default('https://www.gstatic.com/admob/reward/verifier-keys.json'),
+  INGEST_ADMOB_KEYS_REFRESH_MS: z.coerce.number().int().min(1_000).default(86_400_000),
   INGEST_TRUST_PROXY: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
   INGEST_IP_SALT: z.string().min(8).default(devSecrets.INGEST_IP_SALT),
   INGEST_DATACENTER_CIDRS_FILE: z.string().default(new URL('./datacenter-cidrs.txt', import.meta.url).pathname),

@@ -3,9 +3,12 @@
 import { STATUS_CODES } from 'node:http';
 import type { Logger } from '../common/log.js';
 import type { BeaconRequest, BeaconResponse } from './collector.js';
+import type { Confirmations } from './confirmations.js';
 
 export interface ServerDeps {
   collector: { handle(req: BeaconRequest): Promise<BeaconResponse> };
+  /** The S2S endpoints (CONTRACTS.md §7). */
+  s2s: Confirmations;
   ready(): boolean;
   log: Logger;
 }

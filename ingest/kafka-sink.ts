@@ -1,6 +1,7 @@
 // Kafka side of the collector: the idempotent, acks=all producers behind the produce queue; broker
 // health (a failed send marks the broker down, and a probe brings it back without a restart); and
-// a sampled audit trail of rejected requests on beacons.rejected.v1.
+// a sampled audit trail of rejected requests on beacons.rejected.v1. Records go to `topic` (beacons)
+// unless they name their own (S2S confirmations, `extraTopics`).
 import { createProducer, type Compression } from '../common/kafka-producer.js';
 import type { Logger } from '../common/log.js';
 import { topics } from '../schemas/topics.js';
@@ -8,7 +9,7 @@ import type { RejectionSample } from './collector.js';
 import type { OutRecord } from './produce-queue.js';
 
 export async function createKafkaSink(
-  config: { KAFKA_BROKERS: string[]; topic: string; producers: number; compression: Compression; sendTimeoutMs: number; auditSampleRate: number; auditMaxPerS: number },
+  config: { KAFKA_BROKERS: string[]; topic: string; extraTopics?: string[]; producers: number; compression: Compression; sendTimeoutMs: number; auditSampleRate: number; auditMaxPerS: number },
   deps: { log: Logger; onAudit(result: 'sent' | 'failed' | 'skipped'): void },
 ) {
   const log = deps.log.child({ mod: 'kafka_sink' });
@@ -28,7 +29,7 @@ export async function createKafkaSink(
     if (probeRunning) return; // a frozen broker makes a probe last its whole timeout
     probeRunning = true;
     try {
-      await Promise.all(producers.map((p) => p.connect([config.topic])));
+      await Promise.all(producers.map((p) => p.connect([config.topic, ...config.extraTopics ?? []])));
       if (!healthy) log.info('broker_available');
       healthy = true;
       clearInterval(probing);
@@ -57,7 +58,7 @@ export async function createKafkaSink(
       const producer = idle.pop();
       if (!producer) throw new Error('more concurrent sends than producers'); // the queue prevents this
       try {
-        await producer.send([{ topic: config.topic, messages: records }], { compression: config.compression });
+        await producer.send(byTopic(config.topic, records), { compression: config.compression });
       } catch (err) {
         markDown(err);
         throw err;
@@ -81,4 +82,15 @@ export async function createKafkaSink(
       await Promise.allSettled([...producers, auditProducer].map((p) => p.disconnect()));
     },
   };
+}
+
+/** One produce call's records by topic; beacons alone (the hot path) need no grouping. */
+export function byTopic(topic: string, records: OutRecord[]): { topic: string; messages: OutRecord[] }[] {
+  if (!records.some((r) => r.topic)) return [{ topic, messages: records }];
+  const groups = new Map<string, OutRecord[]>();
+  for (const r of records) {
+    const t = r.topic ?? topic;
+    (groups.get(t) ?? groups.set(t, []).get(t)!).push(r);
+  }
+  return [...groups].map(([t, messages]) => ({ topic: t, messages }));
 }

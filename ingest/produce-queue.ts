@@ -3,7 +3,8 @@
 // them (or refused them). At most `concurrency` produce calls are in flight: the sink gives each
 // its own idempotent producer, which must not have two sends in flight. Records of one request go
 // in one call. A full queue or an unhealthy broker refuses at once.
-export interface OutRecord { key: string; value: Uint8Array; events: number }
+/** `topic`: the sink's own topic (beacons) when absent. */
+export interface OutRecord { key: string; value: Uint8Array; events: number; topic?: string }
 export type Refusal = 'queue_full' | 'broker_unavailable';
 export type Enqueued = { ok: true; acked: Promise<void> } | { ok: false; reason: Refusal };
 

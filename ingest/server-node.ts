@@ -3,7 +3,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createLimitedServer, defaultHttpLimits } from '../common/http-limits.js';
 import type { BeaconResponse } from './collector.js';
-import { clientIp, handleSafely, healthRoute, notFound, tooLarge, type ServerConfig, type ServerDeps } from './http.js';
+import { clientIp, tooLarge, type ServerConfig, type ServerDeps } from './http.js';
+import { readHeaders, route, takesBody, type Incoming } from './routes.js';
+
+const EMPTY = new Uint8Array(0);
 
 export function createNodeServer(config: ServerConfig, deps: ServerDeps) {
   const write = (res: ServerResponse, r: BeaconResponse) => {
@@ -11,7 +14,19 @@ export function createNodeServer(config: ServerConfig, deps: ServerDeps) {
     res.end(JSON.stringify(r.body));
   };
 
-  function beacons(req: IncomingMessage, res: ServerResponse) {
+  /** Reads the body (bounded) of a route that takes one, then writes what routes.ts answers. */
+  function handle(req: IncomingMessage, res: ServerResponse) {
+    const method = req.method ?? '';
+    const url = req.url ?? '';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    const header = (name: string) => req.headers[name] as string | undefined;
+    const incoming = (body: Uint8Array): Incoming => ({
+      method, path, query: q < 0 ? '' : url.slice(q + 1), headers: readHeaders(header), body,
+      ip: clientIp(req.socket.remoteAddress ?? '', header('x-forwarded-for') ?? '', config.trustProxy),
+    });
+    if (!takesBody(method, path)) return void route(deps, incoming(EMPTY)).then((r) => write(res, r));
+
     if (Number(req.headers['content-length'] ?? 0) > config.maxBodyBytes) return write(res, tooLarge(config.maxBodyBytes));
     const chunks: Buffer[] = [];
     let size = 0;
@@ -24,20 +39,11 @@ export function createNodeServer(config: ServerConfig, deps: ServerDeps) {
     });
     req.on('end', () => {
       if (size > config.maxBodyBytes) return;
-      const header = (name: string) => (req.headers[name] as string | undefined) ?? '';
-      void handleSafely(deps, {
-        contentType: header('content-type'), signature: header('beacon-signature'), userAgent: header('user-agent'),
-        ip: clientIp(req.socket.remoteAddress ?? '', header('x-forwarded-for'), config.trustProxy),
-        body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks),
-      }).then((r) => write(res, r));
+      void route(deps, incoming(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks))).then((r) => write(res, r));
     });
   }
 
-  const server = createLimitedServer({ ...defaultHttpLimits, keepAliveTimeoutMs: 10_000 }, (req, res) => {
-    if (req.method === 'POST' && req.url === '/v1/beacons') return beacons(req, res);
-    if (req.method !== 'GET') return write(res, notFound);
-    write(res, healthRoute((req.url ?? '').split('?', 1)[0]!, deps.ready) ?? notFound);
-  });
+  const server = createLimitedServer({ ...defaultHttpLimits, keepAliveTimeoutMs: 10_000 }, handle);
 
   return {
     listen: () => new Promise<number>((resolve, reject) => {

@@ -1,17 +1,19 @@
-// The collector on uWebSockets.js: POST /v1/beacons (streamed, refused past the size limit), the
-// /v1/stream WebSocket (one JSON ack per binary frame, in `seq` order from 0), /healthz and /readyz.
+// The collector on uWebSockets.js: the HTTP routes of routes.ts (POST bodies streamed, refused past
+// the size limit), and the /v1/stream WebSocket (one JSON ack per binary frame, in `seq` order from 0).
 // Stops by closing the listen socket, then waits for the requests in flight.
 import { setTimeout as sleep } from 'node:timers/promises';
 import uWS from 'uWebSockets.js';
 import { beacon } from '../schemas/gen/messages.js';
 import type { BeaconResponse } from './collector.js';
-import { clientIp, handleSafely, healthRoute, notFound, statusLine, tooLarge, type ServerConfig, type ServerDeps } from './http.js';
+import { clientIp, handleSafely, notFound, statusLine, tooLarge, type ServerConfig, type ServerDeps } from './http.js';
+import { readHeaders, route, takesBody, type Incoming } from './routes.js';
 
 /** `acks`: the last ack queued; each ack is sent after the one before it. */
 interface Socket { ip: string; userAgent: string; seq: number; closed: boolean; acks: Promise<void> }
 interface RequestState { done: boolean }
 
 const text = (ab: ArrayBuffer) => Buffer.from(ab).toString();
+const EMPTY = new Uint8Array(0);
 
 export function createUwsServer(config: ServerConfig, deps: ServerDeps) {
   const app = uWS.App();
@@ -33,10 +35,20 @@ export function createUwsServer(config: ServerConfig, deps: ServerDeps) {
     });
   };
 
-  app.post('/v1/beacons', (res, req) => {
-    const contentType = req.getHeader('content-type');
-    const signature = req.getHeader('beacon-signature');
-    const userAgent = req.getHeader('user-agent');
+  /** Writes the answer unless the client went away, then counts the request done. */
+  const answer = (res: uWS.HttpResponse, request: RequestState, incoming: Incoming): void => {
+    void route(deps, incoming).then((r) => {
+      if (!request.done) write(res, r);
+      finish(request);
+    });
+  };
+
+  // POST routes read their body as it streams, refused past the size limit (routes.ts says which).
+  app.post('/*', (res, req) => {
+    const path = req.getUrl();
+    if (!takesBody('POST', path)) return write(res, notFound);
+    const headers = readHeaders((name) => req.getHeader(name));
+    const query = req.getQuery() ?? '';
     const ip = clientIp(text(res.getRemoteAddressAsText()), req.getHeader('x-forwarded-for'), config.trustProxy);
     if (Number(req.getHeader('content-length') || 0) > config.maxBodyBytes) return write(res, tooLarge(config.maxBodyBytes));
 
@@ -55,10 +67,7 @@ export function createUwsServer(config: ServerConfig, deps: ServerDeps) {
       chunks.push(Buffer.from(chunk.slice(0))); // uWS reuses the chunk's memory after this call
       if (!isLast) return;
       const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-      void handleSafely(deps, { contentType, signature, body, ip, userAgent }).then((r) => {
-        if (!request.done) write(res, r);
-        finish(request);
-      });
+      answer(res, request, { method: 'POST', path, query, headers, ip, body });
     });
   });
 
@@ -104,7 +113,16 @@ export function createUwsServer(config: ServerConfig, deps: ServerDeps) {
     }).finally(() => inFlight--);
   }
 
-  app.get('/*', (res, req) => write(res, healthRoute(req.getUrl(), deps.ready) ?? notFound));
+  app.get('/*', (res, req) => {
+    const incoming: Incoming = {
+      method: 'GET', path: req.getUrl(), query: req.getQuery() ?? '', headers: readHeaders((name) => req.getHeader(name)),
+      ip: clientIp(text(res.getRemoteAddressAsText()), req.getHeader('x-forwarded-for'), config.trustProxy), body: EMPTY,
+    };
+    const request: RequestState = { done: false };
+    inFlight++;
+    res.onAborted(() => finish(request));
+    answer(res, request, incoming);
+  });
   app.any('/*', (res) => write(res, notFound));
 
   return {

@@ -3,11 +3,20 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createLogger } from '../common/log.js';
 import { beacon } from '../schemas/gen/messages.js';
-import type { BeaconRequest } from './collector.js';
+import type { BeaconRequest, BeaconResponse } from './collector.js';
+import type { Confirmations, PostbackRequest } from './confirmations.js';
 import { createNodeServer } from './server-node.js';
 import { createUwsServer } from './server-uws.js';
 
 const servers = { uws: createUwsServer, node: createNodeServer };
+/** S2S handlers that record what they were given and answer with it. */
+const seenS2s: unknown[] = [];
+const fakeS2s: Confirmations = {
+  admob: async (query: string) => (seenS2s.push(['admob', query]), { status: 200, body: { status: 'recorded' } }),
+  network: async (network: string, query: string) => (seenS2s.push([network, query]), { status: 403, body: { error: 'unknown_network', message: '' } }),
+  postback: async (req: PostbackRequest) => (seenS2s.push(['postback', req.contentType, req.signature, Buffer.from(req.body).toString()]),
+    { status: 503, body: { error: 'queue_full', message: '' }, retryAfterS: 2 } as BeaconResponse),
+};
 let stop: (() => Promise<void>) | undefined;
 afterEach(async () => {
   await stop?.();
@@ -17,7 +26,7 @@ afterEach(async () => {
 describe.each(Object.entries(servers))('%s server', (_name, create) => {
   async function start(handle: (req: BeaconRequest) => Promise<never> | Promise<{ status: number; body: Record<string, unknown> }>, ready = () => true) {
     const server = create({ host: '127.0.0.1', port: 0, maxBodyBytes: 1024, trustProxy: true }, {
-      collector: { handle }, ready, log: createLogger('t', 'silent'),
+      collector: { handle }, s2s: fakeS2s, ready, log: createLogger('t', 'silent'),
     });
     const port = await server.listen();
     stop = () => server.stop();
@@ -49,6 +58,21 @@ describe.each(Object.entries(servers))('%s server', (_name, create) => {
     expect((await post(url, '{}')).status).toBe(202);
   });
 
+  it('routes the S2S endpoints with the raw query and the postback body and header, and writes Retry-After', async () => {
+    seenS2s.length = 0;
+    const url = await start(async () => ({ status: 202, body: {} }));
+    const query = 'ad_unit=a%2Fb&custom_data=x+y&signature=MEU-_&key_id=3';
+    const admob = await fetch(`${url}/v1/ssv/admob?${query}`);
+    expect([admob.status, await admob.json()]).toEqual([200, { status: 'recorded' }]);
+    expect((await fetch(`${url}/v1/ssv/pangle?app_id=a&signature=00`)).status).toBe(403);
+    const postback = await fetch(`${url}/v1/postbacks`, { method: 'POST', body: '{"a":1}', headers: { 'content-type': 'application/json', 'postback-signature': 't=1,v1=ab' } });
+    expect([postback.status, postback.headers.get('retry-after')]).toEqual([503, '2']);
+    expect((await fetch(`${url}/v1/postbacks`, { method: 'POST', body: 'x'.repeat(2048) })).status).toBe(413);
+    expect((await fetch(`${url}/v1/ssv/admob?${query}`, { method: 'POST' })).status).toBe(404);
+    expect((await fetch(`${url}/v1/postbacks`)).status).toBe(404);
+    expect(seenS2s).toEqual([['admob', query], ['pangle', 'app_id=a&signature=00'], ['postback', 'application/json', 't=1,v1=ab', '{"a":1}']]);
+  });
+
   it('answers 413 for a body over the limit and 404 elsewhere', async () => {
     const url = await start(async () => ({ status: 202, body: {} }));
     expect((await post(url, 'x'.repeat(2048))).status).toBe(413);
@@ -76,7 +100,7 @@ describe('uws server WebSocket', () => {
         await sleep(delays.shift() ?? 0);
         return { status: 202, body: { accepted: 1, rejected: [] } };
       } },
-      ready: () => true, log: createLogger('t', 'silent'),
+      s2s: fakeS2s, ready: () => true, log: createLogger('t', 'silent'),
     });
     const port = await server.listen();
     stop = () => server.stop();

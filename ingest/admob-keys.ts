@@ -1,0 +1,95 @@
+// AdMob's verifier keys (`{"keys":[{"keyId":n,"pem":"...","base64":"..."}]}`), cached: loaded at
+// start, refreshed every refreshMs (Google rotates them; its guide says cache at most a day), and
+// re-fetched when a callback names a key_id the cache lacks, at most once per refetchMinMs. A failed
+// load keeps the keys already held.
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { PipelineError } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
+
+/** A key, or why there is none: 'unknown' (the list is current and lacks it), 'unavailable' (the list could not be loaded). */
+export type KeyAnswer = { ok: true; key: KeyObject } | { ok: false; why: 'unknown' | 'unavailable' };
+export interface AdmobKeyLookup { get(keyId: string): Promise<KeyAnswer> }
+
+const isP256 = (k: KeyObject) => k.asymmetricKeyType === 'ec' && k.asymmetricKeyDetails?.namedCurve === 'prime256v1';
+
+/** The P-256 public keys of a verifier-key list by key id; throws a PipelineError for a list it cannot read. */
+export function parseVerifierKeys(text: string): Map<string, KeyObject> {
+  let list: unknown;
+  try {
+    list = (JSON.parse(text) as { keys?: unknown }).keys;
+  } catch (cause) {
+    throw new PipelineError('admob_keys_malformed', 'the AdMob verifier-key list is not JSON', { retriable: true, cause });
+  }
+  if (!Array.isArray(list)) throw new PipelineError('admob_keys_malformed', 'the AdMob verifier-key list has no "keys" array', { retriable: true });
+  const keys = new Map<string, KeyObject>();
+  for (const entry of list as { keyId?: unknown; pem?: unknown; base64?: unknown }[]) {
+    if (typeof entry?.keyId !== 'number' && typeof entry?.keyId !== 'string') continue;
+    try {
+      const key = typeof entry.pem === 'string' ? createPublicKey(entry.pem)
+        : createPublicKey({ key: Buffer.from(String(entry.base64), 'base64'), format: 'der', type: 'spki' });
+      if (isP256(key)) keys.set(String(entry.keyId), key);
+    } catch {
+      // a key this runtime cannot read verifies nothing; the others still do
+    }
+  }
+  return keys;
+}
+
+/** The list's text from an https:// (or http://) URL, or from a file:// URL (tests, the demo). */
+export async function readKeysText(url: string, timeoutMs: number): Promise<string> {
+  if (url.startsWith('file:')) return readFile(fileURLToPath(url), 'utf8');
+  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  if (!res.ok) throw new PipelineError('admob_keys_http', `GET ${url} answered ${res.status}`, { retriable: true });
+  return res.text();
+}
+
+export function createAdmobKeys(
+  config: { refreshMs: number; refetchMinMs: number },
+  deps: { load(): Promise<string>; now(): number; log: Logger },
+) {
+  const log = deps.log.child({ mod: 'admob_keys' });
+  let keys = new Map<string, KeyObject>();
+  let loaded = false; // the last load succeeded
+  let loading: Promise<void> | undefined;
+  let lastAttemptMs = -Infinity;
+
+  function refresh(): Promise<void> {
+    lastAttemptMs = deps.now();
+    loading ??= deps.load().then(parseVerifierKeys).then((fresh) => {
+      keys = fresh;
+      loaded = true;
+      log.info({ keys: fresh.size }, 'admob_keys_loaded');
+    }, (err: unknown) => {
+      loaded = false;
+      log.warn({ err, kept: keys.size }, 'admob_keys_load_failed');
+    }).finally(() => (loading = undefined));
+    return loading;
+  }
+
+  const started = refresh();
+  const timer = setInterval(() => void refresh(), config.refreshMs);
+  timer.unref();
+
+  const lookup: AdmobKeyLookup & { started: Promise<void>; readonly size: number; stop(): void } = {
+    started,
+    get size() {
+      return keys.size;
+    },
+    async get(keyId) {
+      let key = keys.get(keyId);
+      if (!key && loading) {
+        await loading;
+        key = keys.get(keyId);
+      }
+      if (!key && deps.now() - lastAttemptMs >= config.refetchMinMs) {
+        await refresh();
+        key = keys.get(keyId);
+      }
+      return key ? { ok: true, key } : { ok: false, why: loaded ? 'unknown' : 'unavailable' };
+    },
+    stop: () => clearInterval(timer),
+  };
+  return lookup;
+}

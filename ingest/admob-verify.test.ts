@@ -1,0 +1,117 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { createLogger } from '../common/log.js';
+import { createAdmobKeys } from './admob-keys.js';
+import { verifyAdmob } from './admob-verify.js';
+import { signAdmobQuery } from './s2s-signing.js';
+
+const log = createLogger('t', 'silent');
+const pair = () => generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+const google = pair();
+const other = pair();
+const keyList = (entries: [number, typeof google][]) =>
+  JSON.stringify({ keys: entries.map(([keyId, k]) => ({ keyId, pem: k.publicKey.export({ type: 'spki', format: 'pem' }), base64: '' })) });
+
+const EVENT = '0b7c2a4e-5d1f-4c3b-9a8e-7f6d5c4b3a21';
+const params = {
+  ad_network: '5450213213286189855', ad_unit: 'ca-app-pub-1/2', custom_data: EVENT, reward_amount: 10, reward_item: 'coins',
+  timestamp: 1_700_000_000_000, transaction_id: '18fa792de1bca816048293fc71035638', user_id: 'u 1',
+};
+const signed = (p: Record<string, string | number> = params, keyId = 1, privateKey = google.privateKey) => signAdmobQuery(p, { keyId, privateKey });
+
+function setup(list = keyList([[1, google]])) {
+  let loads = 0;
+  let now = 0;
+  const keys = createAdmobKeys({ refreshMs: 86_400_000, refetchMinMs: 60_000 }, { load: async () => (loads++, list), now: () => now, log });
+  const verify = (query: string) => verifyAdmob(query, { keys, adUnitApp: (unit) => (unit === 'ca-app-pub-1/2' ? 'app.a' : undefined) });
+  return { keys, verify, loads: () => loads, advance: (ms: number) => (now += ms) };
+}
+
+/** A signed query whose signature's base64 needs padding (DER signatures vary in length). */
+function signedNeedingPadding(): string {
+  for (;;) {
+    const q = signed();
+    if (/signature=([^&]+)/.exec(q)![1]!.length % 4 !== 0) return q;
+  }
+}
+/** The signature's base64url text in `query`, with `f` applied. */
+const editSignature = (query: string, f: (sig: string) => string) => query.replace(/signature=([^&]+)/, (_, sig: string) => `signature=${f(sig)}`);
+
+describe('verifyAdmob', () => {
+  const rows: [string, () => string, object][] = [
+    ['a callback as Google signs it', () => signed(), { ok: true, value: { appId: 'app.a', keyId: '1', eventId: EVENT, userId: 'u 1', rewardAmount: 10, adUnit: 'ca-app-pub-1/2' } }],
+    ['its signature padded with "="', () => editSignature(signedNeedingPadding(), (s) => s.padEnd(Math.ceil(s.length / 4) * 4, '=')), { ok: true }],
+    ['its padding percent-encoded', () => editSignature(signedNeedingPadding(), (s) => s + '%3D'.repeat((4 - (s.length % 4)) % 4)), { ok: true }],
+    ['a tampered parameter', () => signed().replace('user_id=u%201', 'user_id=u%202'), { ok: false, status: 401, error: 'bad_signature' }],
+    ['a parameter inserted before the signature', () => signed().replace('&signature=', '&user_id=evil&signature='), { ok: false, status: 401, error: 'bad_signature' }],
+    ['a signature by another key under a known key_id', () => signed(params, 1, other.privateKey), { ok: false, status: 401, error: 'bad_signature' }],
+    ['a parameter after key_id (unsigned)', () => `${signed()}&user_id=evil`, { ok: false, status: 401, error: 'malformed_signature' }],
+    ['key_id before the signature', () => signed().replace(/&signature=([^&]+)&key_id=1$/, '&key_id=1&signature=$1'), { ok: false, status: 401, error: 'malformed_signature' }],
+    ['a standard base64 signature (not URL-safe)', () => editSignature(signed(), (s) => `${s.slice(0, -1)}%2B`), { ok: false, status: 401, error: 'malformed_signature' }],
+    ['no signature', () => 'ad_unit=x&user_id=u', { ok: false, status: 401, error: 'missing_signature' }],
+    ['a valid signature over an unregistered ad unit', () => signed({ ...params, ad_unit: 'ca-app-pub-9/9' }), { ok: false, status: 403, error: 'unknown_ad_unit' }],
+    ['custom_data that is not an event id', () => signed({ ...params, custom_data: 'level-3' }), { ok: false, status: 400, error: 'invalid_custom_data' }],
+    ['no transaction_id', () => signed({ ...params, transaction_id: '' }), { ok: false, status: 400, error: 'invalid_transaction_id' }],
+    ['a reward_amount that is not an integer', () => signed({ ...params, reward_amount: '1.5' }), { ok: false, status: 400, error: 'invalid_reward_amount' }],
+    ['a NUL in user_id', () => signed({ ...params, user_id: 'u\u0000' }), { ok: false, status: 400, error: 'malformed_query' }],
+  ];
+  it.each(rows)('%s', async (_name, query, expected) => {
+    expect(await setup().verify(query())).toMatchObject(expected);
+  });
+
+  it('lower-cases the event id, as beacons do', async () => {
+    expect(await setup().verify(signed({ ...params, custom_data: EVENT.toUpperCase() }))).toMatchObject({ ok: true, value: { eventId: EVENT } });
+  });
+
+  it('re-fetches the key list once for an unknown key_id, at most once a minute', async () => {
+    const s = setup();
+    await s.keys.started;
+    expect(await s.verify(signed(params, 7))).toMatchObject({ ok: false, status: 403, error: 'unknown_key' });
+    expect(s.loads()).toBe(1); // the list was fetched less than a minute ago, at start
+    s.advance(60_000);
+    expect(await s.verify(signed(params, 7))).toMatchObject({ ok: false, status: 403, error: 'unknown_key' });
+    expect(s.loads()).toBe(2);
+    expect(await s.verify(signed(params, 7))).toMatchObject({ status: 403 });
+    expect(s.loads()).toBe(2);
+    s.advance(60_000);
+    expect(await s.verify(signed(params, 8))).toMatchObject({ status: 403 });
+    expect(s.loads()).toBe(3);
+    expect(await s.verify(signed())).toMatchObject({ ok: true }); // a known key never fetches
+    expect(s.loads()).toBe(3);
+    s.keys.stop();
+  });
+
+  it('verifies with a key that the re-fetch brought (rotation)', async () => {
+    let list = keyList([[1, google]]);
+    let now = 0;
+    const keys = createAdmobKeys({ refreshMs: 86_400_000, refetchMinMs: 60_000 }, { load: async () => list, now: () => now, log });
+    await keys.started;
+    list = keyList([[1, google], [2, other]]);
+    now += 60_000;
+    expect(await verifyAdmob(signed(params, 2, other.privateKey), { keys, adUnitApp: () => 'app.a' })).toMatchObject({ ok: true, value: { keyId: '2' } });
+    keys.stop();
+  });
+
+  it('answers 503 while the key list cannot be loaded, and keeps the old list when a refresh fails', async () => {
+    let fail = true;
+    let now = 0;
+    const keys = createAdmobKeys({ refreshMs: 86_400_000, refetchMinMs: 60_000 }, {
+      load: async () => {
+        if (fail) throw new Error('offline');
+        return keyList([[1, google]]);
+      },
+      now: () => now, log,
+    });
+    await keys.started;
+    const verify = (q: string) => verifyAdmob(q, { keys, adUnitApp: () => 'app.a' });
+    expect(await verify(signed())).toMatchObject({ ok: false, status: 503, error: 'keys_unavailable' });
+    fail = false;
+    now += 60_000;
+    expect(await verify(signed())).toMatchObject({ ok: true });
+    fail = true;
+    now += 60_000;
+    expect(await verify(signed(params, 5))).toMatchObject({ status: 503 }); // unknown, and the list could not be checked
+    expect(await verify(signed())).toMatchObject({ ok: true }); // the old list still verifies
+    keys.stop();
+  });
+});

@@ -1,0 +1,98 @@
+// The ownership commands of `npm run apps` against a real (test) Postgres: who may own a campaign,
+// a network secret, an ad unit, and what each command prints.
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migratePostgres } from '../schemas/migrate.js';
+import { createTestPostgres, silentLog } from '../test/support.js';
+import { assignCampaign, createNetworkSecret, listS2s, registerAdUnit, revokeNetworkSecret } from './apps-s2s.js';
+import { keySql } from './keys-pg.js';
+
+let db: Awaited<ReturnType<typeof createTestPostgres>>;
+let sql: pg.Client;
+beforeAll(async () => {
+  db = await createTestPostgres('apps');
+  await migratePostgres({ DATABASE_URL: db.url }, { log: silentLog, dir: join(import.meta.dirname, '../schemas/migrations/postgres') });
+  sql = new pg.Client({ connectionString: db.url });
+  await sql.connect();
+  for (const app of ['app.a', 'app.b']) await sql.query(keySql['create-key'], [app, `k_${app}`, 'secret']);
+});
+afterAll(async () => {
+  await sql?.end();
+  await db?.drop();
+});
+
+const SECRET = /^[0-9a-f]{64}$/;
+
+describe('apps campaign', () => {
+  it('creates the campaign for the app with a new secret, and prints the same secret when asked again', async () => {
+    const [id, secret] = (await assignCampaign(sql, 'c1', 'app.a')).split(' ');
+    expect([id, SECRET.test(secret!)]).toEqual(['c1', true]);
+    expect(await assignCampaign(sql, 'c1', 'app.a')).toBe(`c1 ${secret}`);
+  });
+
+  it('refuses a campaign another app owns, and leaves it as it was', async () => {
+    const before = await assignCampaign(sql, 'c2', 'app.a');
+    await expect(assignCampaign(sql, 'c2', 'app.b')).rejects.toThrow('campaign c2 belongs to app app.a');
+    expect(await assignCampaign(sql, 'c2', 'app.a')).toBe(before);
+  });
+
+  it('assigns a pre-migration campaign (no app) and gives it a secret, keeping its settings', async () => {
+    await sql.query('insert into campaigns (campaign_id, click_lookback_s) values ($1, 7200)', ['old']);
+    expect(await assignCampaign(sql, 'old', 'app.b')).toMatch(/^old [0-9a-f]{64}$/);
+    const { rows } = await sql.query('select app_id, click_lookback_s from campaigns where campaign_id = $1', ['old']);
+    expect(rows).toEqual([{ app_id: 'app.b', click_lookback_s: 7200 }]);
+  });
+
+  it.each([
+    ['an app that is not registered', 'c3', 'app.z', 'no app app.z'],
+    ['an app id with a colon', 'c3', 'a:b', 'app_id must be'],
+    ['a campaign id over 64 characters', 'c'.repeat(65), 'app.a', 'campaign_id must be'],
+  ])('refuses %s', async (_name, campaign, app, message) => {
+    await expect(assignCampaign(sql, campaign, app)).rejects.toThrow(message);
+  });
+});
+
+describe('apps network and network-revoke', () => {
+  it('issues a secret per call and revokes one by id', async () => {
+    const [id, secret] = (await createNetworkSecret(sql, 'pangle', 'app.a')).split(' ');
+    expect([/^\d+$/.test(id!), SECRET.test(secret!)]).toEqual([true, true]);
+    expect(await revokeNetworkSecret(sql, id!)).toBe(`revoked ${id} (pangle, app app.a)`);
+    await expect(revokeNetworkSecret(sql, '999999')).rejects.toThrow('no network secret 999999');
+  });
+
+  it.each([
+    ['admob, which signs with Google\'s keys', 'admob', 'app.a', 'not admob'],
+    ['a network name with capitals', 'Pangle', 'app.a', 'network must be'],
+    ['an app that is not registered', 'pangle', 'app.z', 'no app app.z'],
+  ])('refuses %s', async (_name, network, app, message) => {
+    await expect(createNetworkSecret(sql, network, app)).rejects.toThrow(message);
+  });
+});
+
+describe('apps ad-unit', () => {
+  it('registers a unit to an app, again for the same app, and refuses it to another', async () => {
+    expect(await registerAdUnit(sql, 'admob', 'ca-app-pub-1/1', 'app.a')).toBe('admob ca-app-pub-1/1 app.a');
+    expect(await registerAdUnit(sql, 'admob', 'ca-app-pub-1/1', 'app.a')).toBe('admob ca-app-pub-1/1 app.a');
+    await expect(registerAdUnit(sql, 'admob', 'ca-app-pub-1/1', 'app.b')).rejects.toThrow('belongs to app app.a');
+  });
+
+  it('lists campaigns, network secrets (without the secret) and ad units', async () => {
+    const lines = await listS2s(sql);
+    expect(lines).toContain('campaign\tc1\tapp.a\tpostback secret set');
+    expect(lines).toContain('ad_unit\tadmob\tca-app-pub-1/1\tapp.a');
+    expect(lines.some((l) => /^network\tpangle\tapp\.a\t\d+\trevoked /.test(l))).toBe(true);
+    expect(lines.join('\n')).not.toMatch(/[0-9a-f]{64}/);
+  });
+});
+
+describe('npm run apps', () => {
+  it('prints "<campaign_id> <postback_secret>" and exits 0; exits 1 with a reason when refused', async () => {
+    const run = (...args: string[]) => promisify(execFile)(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'apps-main.ts'), ...args], { env: { ...process.env, DATABASE_URL: db.url } });
+    const { stdout } = await run('campaign', 'cli-camp', 'app.a');
+    expect(stdout).toMatch(/^cli-camp [0-9a-f]{64}\n$/);
+    await expect(run('campaign', 'cli-camp', 'app.b')).rejects.toMatchObject({ code: 1, stderr: 'apps: campaign cli-camp belongs to app app.a\n' });
+  });
+});

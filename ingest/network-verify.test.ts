@@ -1,0 +1,40 @@
+import { createSecretKey } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { verifyNetwork } from './network-verify.js';
+import { signNetworkQuery } from './s2s-signing.js';
+
+const EVENT = '0b7c2a4e-5d1f-4c3b-9a8e-7f6d5c4b3a21';
+const params = { app_id: 'app.a', user_id: 'u1', custom_data: EVENT, transaction_id: 'tx-1', reward_amount: 5, reward_item: 'gems', timestamp: 1_700_000_000_000 };
+// app.a has a revoked secret and a live one; app.b its own.
+const secrets: Record<string, { secretId: string; secret: string }[]> = {
+  'pangle/app.a': [{ secretId: '2', secret: 'secret-a-new' }],
+  'pangle/app.b': [{ secretId: '3', secret: 'secret-b' }],
+};
+const deps = {
+  secrets: (network: string, appId: string) =>
+    (secrets[`${network}/${appId}`] ?? []).map((s) => ({ secretId: s.secretId, secret: createSecretKey(Buffer.from(s.secret)) })),
+};
+
+describe('verifyNetwork', () => {
+  const rows: [string, string, () => string, object][] = [
+    ['a callback signed with the app\'s live secret', 'pangle', () => signNetworkQuery(params, 'secret-a-new'),
+      { ok: true, value: { appId: 'app.a', keyId: '2', eventId: EVENT, userId: 'u1', transactionId: 'tx-1', rewardAmount: 5, occurredAt: 1_700_000_000_000 } }],
+    ['a revoked (or any other) secret', 'pangle', () => signNetworkQuery(params, 'secret-a-old'), { ok: false, status: 401, error: 'bad_signature' }],
+    ['app A\'s secret claiming app B', 'pangle', () => signNetworkQuery({ ...params, app_id: 'app.b' }, 'secret-a-new'), { ok: false, status: 401, error: 'bad_signature' }],
+    ['a tampered parameter', 'pangle', () => signNetworkQuery(params, 'secret-a-new').replace('user_id=u1', 'user_id=u2'), { ok: false, status: 401, error: 'bad_signature' }],
+    ['a parameter after the signature', 'pangle', () => `${signNetworkQuery(params, 'secret-a-new')}&user_id=u2`, { ok: false, status: 401, error: 'malformed_signature' }],
+    ['an upper-case hex signature', 'pangle', () => signNetworkQuery(params, 'secret-a-new').replace(/signature=(.+)$/, (_, h: string) => `signature=${h.toUpperCase()}`),
+      { ok: false, status: 401, error: 'malformed_signature' }],
+    ['an app the network has no secret for', 'pangle', () => signNetworkQuery({ ...params, app_id: 'app.c' }, 'x'), { ok: false, status: 403, error: 'unknown_network' }],
+    ['a network with no secrets', 'gdt', () => signNetworkQuery(params, 'secret-a-new'), { ok: false, status: 403, error: 'unknown_network' }],
+    ['a network name outside [a-z0-9_-]{1,32}', 'Pangle', () => signNetworkQuery(params, 'secret-a-new'), { ok: false, status: 403, error: 'unknown_network' }],
+    ['a repeated parameter', 'pangle', () => signNetworkQuery(params, 'secret-a-new').replace('user_id=u1', 'user_id=u1&user_id=u2'), { ok: false, status: 400, error: 'malformed_query' }],
+    ['a bad percent-encoding', 'pangle', () => signNetworkQuery({ ...params, reward_item: 'x' }, 'secret-a-new').replace('reward_item=x', 'reward_item=%C3%28'),
+      { ok: false, status: 400, error: 'malformed_query' }],
+    ['no user_id', 'pangle', () => signNetworkQuery({ ...params, user_id: '' }, 'secret-a-new'), { ok: false, status: 400, error: 'invalid_user_id' }],
+    ['no timestamp', 'pangle', () => signNetworkQuery({ ...params, timestamp: 'soon' }, 'secret-a-new'), { ok: false, status: 400, error: 'invalid_timestamp' }],
+  ];
+  it.each(rows)('%s', (_name, network, query, expected) => {
+    expect(verifyNetwork(network, query(), deps)).toMatchObject(expected);
+  });
+});
