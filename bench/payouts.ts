@@ -11,6 +11,7 @@ import { Queue } from 'bullmq';
 import { devSecrets } from '../common/config.js';
 import { createSecretBox } from '../common/secretbox.js';
 import { audit } from '../rewards/audit.js';
+import { personKey } from '../common/person.js';
 import { fundingTransfer } from '../rewards/earnings.js';
 import { fen } from '../rewards/ledger.js';
 import { createPgLedger } from '../rewards/ledger-pg.js';
@@ -33,6 +34,10 @@ stackUp();
 const run = randomBytes(3).toString('hex');
 const db = await benchDatabase(`payouts_${run}`);
 const { url, pool } = db;
+const APP = 'bench.app';
+// The campaign belongs to the users' app: only then do their (confirmed) earnings earn.
+await pool.query('insert into apps (app_id) values ($1)', [APP]);
+await pool.query("insert into campaigns (campaign_id, app_id) values ('bench', $1)", [APP]);
 await pool.query(`insert into reward_rules (campaign_id, reward_complete_fen, conversion_fen, effective_from) values ('bench', ${AMOUNT_FEN}, 0, now() - interval '1 hour')`);
 await createPgLedger({ pool }).post([fundingTransfer('bench', fen(1e12), 'bench', 'CNY')]);
 const box = createSecretBox(Buffer.from(devSecrets.REWARDS_ENCRYPTION_KEY, 'base64'));
@@ -76,7 +81,7 @@ async function round(api: Api, r: number): Promise<Round> {
   const users = Array.from({ length: USERS }, (_, i) => `${api}-${r}-${run}-${i}`);
   await pool.query(`insert into wechat_links (user_id, appid, openid_mac, openid_enc, access_token_enc, refresh_token_enc, token_expires_at)
     select u, 'wxd0000000sandbox', convert_to(u, 'UTF8'), o, '\\x00', '\\x00', now() from unnest($1::text[], $2::bytea[]) as x(u, o)`,
-  [users, users.map((u) => box.seal(`o${u.replace(/[^A-Za-z0-9]/g, '').slice(-27).padStart(27, 'x')}`))]);
+  [users.map((userId) => personKey({ appId: APP, userId })), users.map((u) => box.seal(`o${u.replace(/[^A-Za-z0-9]/g, '').slice(-27).padStart(27, 'x')}`))]);
   const payouts: ChildProcess = startService('payouts/main.ts', payoutsEnv(api));
   await until('payouts ready', () => fetch(`http://127.0.0.1:${payoutsPort}/readyz`).then((res) => res.status).catch(() => 0), (s) => s === 200, 60_000);
   const before = await sandboxState();
@@ -84,12 +89,16 @@ async function round(api: Api, r: number): Promise<Round> {
   for (let i = 0; i < users.length; i += 5_000) {
     await producer.send([{ topic, messages: users.slice(i, i + 5_000).map((userId) => {
       const sourceEventId = randomUUID();
-      const value = pipeline.v1.VerifiedEarning.encode({ version: 1, earningId: earningId(sourceEventId), sourceEventId, appId: 'bench.app', userId, campaignId: 'bench', type: EventType.REWARD_COMPLETE, eventTime: Date.now(), verifiedAt: Date.now() }).finish();
+      const now = Date.now();
+      const value = pipeline.v1.VerifiedEarning.encode({
+        version: 1, earningId: earningId(sourceEventId), sourceEventId, appId: APP, userId, campaignId: 'bench', type: EventType.REWARD_COMPLETE, eventTime: now, verifiedAt: now,
+        deviceId: `device-${userId}`, receivedAt: now, confirmation: `admob:${sourceEventId}`, confirmedAt: now,
+      }).finish();
       return { key: userId, value: Buffer.from(value) };
     }) }]);
   }
   let peak = 0;
-  const inRound = `user_id like '${api}-${r}-${run}-%'`;
+  const inRound = `user_id like '${personKey({ appId: APP, userId: `${api}-${r}-${run}-%` })}'`;
   await until('payout requests', () => count(`select count(*) as n from payouts where ${inRound}`, []), (n) => n >= USERS);
   const requestedS = (performance.now() - t0) / 1000;
   await until('payouts paid', async () => {

@@ -7,6 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
+import { personKey } from '../common/person.js';
 import { audit } from '../rewards/audit.js';
 import { fundingTransfer } from '../rewards/earnings.js';
 import { fen } from '../rewards/ledger.js';
@@ -27,33 +28,38 @@ const USERS = 100_000;
 const CAMPAIGNS = 20;
 const batchMax = { before: '1', after: '2000' } as const; // after: the service's default
 const targets = { earningsPerS: 10_000 };
+const APP = 'bench.app';
 
 stackUp();
 const run = randomBytes(3).toString('hex');
 const db = await benchDatabase(`rewards_${run}`);
 const { url, pool } = db;
-// 20 campaigns with a reward rule and ample budget; a tenth of the users linked to WeChat, so the
-// threshold trigger runs as it would.
+// 20 campaigns of the app with a reward rule and ample budget; a tenth of the users linked to WeChat,
+// so the threshold trigger runs as it would.
+await pool.query('insert into apps (app_id) values ($1)', [APP]);
+await pool.query(`insert into campaigns (campaign_id, app_id) select 'campaign-' || i, $1 from generate_series(0, ${CAMPAIGNS - 1}) i`, [APP]);
 await pool.query(`insert into reward_rules (campaign_id, reward_complete_fen, conversion_fen, fee_bps, effective_from)
   select 'campaign-' || i, 10, 100, 1000, now() - interval '1 hour' from generate_series(0, ${CAMPAIGNS - 1}) i`);
 const funded = await createPgLedger({ pool }).post(Array.from({ length: CAMPAIGNS }, (_, i) => fundingTransfer(`campaign-${i}`, fen(1e12), 'bench', 'CNY')));
 if (funded.some((r) => r.status !== 'created')) throw new Error('funding the campaigns failed');
 await pool.query(`insert into wechat_links (user_id, appid, openid_mac, openid_enc, access_token_enc, refresh_token_enc, token_expires_at)
-  select 'user-' || i, 'wx', convert_to('user-' || i, 'UTF8'), '\\x00', '\\x00', '\\x00', now() from generate_series(0, ${USERS - 1}, 10) i`);
+  select $1 || i, 'wx', convert_to('user-' || i, 'UTF8'), '\\x00', '\\x00', '\\x00', now() from generate_series(0, ${USERS - 1}, 10) i`, [personKey({ appId: APP, userId: 'user-' })]);
 
 const bench = await benchKafka(run);
 const { admin, producer, newTopic } = bench;
 const deadLetters = await newTopic('earnings-dlq', 1);
 
-/** `count` earnings: half for the hot campaign, the rest spread over the other 19; random users. */
+/** `count` confirmed earnings: half for the hot campaign, the rest spread over the other 19; random users, a device each. */
 function earnings(count: number, verifiedAt = Date.now()) {
   return Array.from({ length: count }, () => {
-    const user = `user-${Math.floor(Math.random() * USERS)}`;
+    const n = Math.floor(Math.random() * USERS);
+    const user = `user-${n}`;
     const campaign = Math.random() < 0.5 ? 0 : 1 + Math.floor(Math.random() * (CAMPAIGNS - 1));
     const sourceEventId = randomUUID();
     const value = pipeline.v1.VerifiedEarning.encode({
-      version: 1, earningId: earningId(sourceEventId), sourceEventId, appId: 'bench.app', userId: user, campaignId: `campaign-${campaign}`,
+      version: 1, earningId: earningId(sourceEventId), sourceEventId, appId: APP, userId: user, campaignId: `campaign-${campaign}`,
       type: Math.random() < 0.9 ? EventType.REWARD_COMPLETE : EventType.CONVERSION, eventTime: verifiedAt - 60_000, verifiedAt,
+      deviceId: `device-${n}`, receivedAt: verifiedAt - 60_000, confirmation: `admob:${sourceEventId}`, confirmedAt: verifiedAt,
     }).finish();
     return { key: user, value: Buffer.from(value) };
   });

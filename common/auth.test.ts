@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createHmac } from 'node:crypto';
-import { authenticate, isUserId, mayActFor, signUserToken } from './auth.js';
+import { authenticate, isUserId, mayActFor, requestedPerson, signUserToken } from './auth.js';
+import { parsePerson, personKey } from './person.js';
 import { createSecretBox } from './secretbox.js';
 
 const secret = 'x'.repeat(32);
@@ -15,12 +16,13 @@ function forge(header: string, payload: string, key = secret): string {
 }
 const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 const HS256 = '{"alg":"HS256","typ":"JWT"}';
-const claims = (over: Record<string, unknown> = {}) => JSON.stringify({ sub: 'u1', iat: nowS, exp: nowS + 60, ...over });
-const accepted = { ok: true, principal: { kind: 'user', userId: 'u1' } };
+const claims = (over: Record<string, unknown> = {}) => JSON.stringify({ sub: 'u1', app: 'app.a', iat: nowS, exp: nowS + 60, ...over });
+const u1 = { appId: 'app.a', userId: 'u1' };
+const accepted = { ok: true, principal: { kind: 'user', person: u1 } };
 const invalid = { ok: false, error: 'invalid_token' };
 
 describe('authenticate', () => {
-  const token = signUserToken(secret, 'u1', { ttlS: 60, nowMs: config.nowMs });
+  const token = signUserToken(secret, u1, { ttlS: 60, nowMs: config.nowMs });
   const [header, payload, signature] = token.split('.') as [string, string, string];
   it.each([
     ['accepts a user token', `Bearer ${token}`, accepted],
@@ -31,8 +33,9 @@ describe('authenticate', () => {
     ['accepts an nbf that has passed', `Bearer ${forge(HS256, claims({ nbf: nowS - 1 }))}`, accepted],
     ['rejects a missing header', undefined, { ok: false, error: 'missing_token' }],
     ['rejects a scheme other than Bearer', `Basic ${token}`, { ok: false, error: 'missing_token' }],
-    ['rejects a token signed with another secret', `Bearer ${signUserToken('y'.repeat(32), 'u1', { ttlS: 60, nowMs: config.nowMs })}`, invalid],
+    ['rejects a token signed with another secret', `Bearer ${signUserToken('y'.repeat(32), u1, { ttlS: 60, nowMs: config.nowMs })}`, invalid],
     ['rejects a token whose payload was changed', `Bearer ${header}.${b64(claims({ sub: 'u2' }))}.${signature}`, invalid],
+    ['rejects a token whose app was changed', `Bearer ${header}.${b64(claims({ app: 'app.b' }))}.${signature}`, invalid],
     ['rejects an alg=none token', `Bearer ${b64('{"alg":"none"}')}.${payload}.`, invalid],
     ['rejects an alg=none token with a signature', `Bearer ${b64('{"alg":"none","typ":"JWT"}')}.${payload}.${signature}`, invalid],
     ['rejects an RS256 header', `Bearer ${forge('{"alg":"RS256","typ":"JWT"}', claims())}`, invalid],
@@ -66,6 +69,11 @@ describe('authenticate', () => {
     ['rejects a sub with a NUL', `Bearer ${forge(HS256, claims({ sub: 'u\u0000' }))}`, invalid],
     ['rejects a sub with a lone surrogate', `Bearer ${forge(HS256, claims({ sub: 'u\ud800' }))}`, invalid],
     ['rejects a sub with a slash', `Bearer ${forge(HS256, claims({ sub: 'u/1' }))}`, invalid],
+    // A token of before issue 22 named a user but no app: whose "u1" it meant is unknown, so it is refused.
+    ['rejects a token without app', `Bearer ${forge(HS256, claims({ app: undefined }))}`, invalid],
+    ['rejects an app that is not a string', `Bearer ${forge(HS256, claims({ app: 7 }))}`, invalid],
+    ['rejects an app with a ":"', `Bearer ${forge(HS256, claims({ app: 'a:b' }))}`, invalid],
+    ['rejects an app over 64 characters', `Bearer ${forge(HS256, claims({ app: 'a'.repeat(65) }))}`, invalid],
   ])('%s', (_name, authorization, expected) => {
     expect(authenticate(authorization, config)).toMatchObject(expected);
   });
@@ -78,9 +86,39 @@ describe('authenticate', () => {
     expect(authenticate(`Bearer ${token}`, { ...config, nowMs: config.nowMs + 60_000 })).toMatchObject({ ok: false, error: 'token_expired' });
   });
 
-  it('lets a user act only for themselves, and the operator only read', () => {
-    expect([mayActFor({ kind: 'user', userId: 'u1' }, 'u1', true), mayActFor({ kind: 'user', userId: 'u1' }, 'u2', false)]).toEqual([true, false]);
-    expect([mayActFor({ kind: 'operator' }, 'u1', false), mayActFor({ kind: 'operator' }, 'u1', true)]).toEqual([true, false]);
+  it('lets a user act only for themselves, in their own app, and the operator only read', () => {
+    const user = { kind: 'user', person: u1 } as const;
+    expect([mayActFor(user, u1, true), mayActFor(user, { ...u1, userId: 'u2' }, false), mayActFor(user, { ...u1, appId: 'app.b' }, false)]).toEqual([true, false, false]);
+    expect([mayActFor({ kind: 'operator' }, u1, false), mayActFor({ kind: 'operator' }, u1, true)]).toEqual([true, false]);
+  });
+});
+
+describe('requestedPerson', () => {
+  const user = { kind: 'user', person: u1 } as const;
+  it.each([
+    ['a user token: the token\'s app', user, undefined, { ok: true, person: { appId: 'app.a', userId: 'u9' } }],
+    ['a user token with its own App-Id', user, 'app.a', { ok: true, person: { appId: 'app.a', userId: 'u9' } }],
+    ['a user token with another App-Id', user, 'app.b', { ok: false, status: 403, error: 'forbidden' }],
+    ['the operator with App-Id', { kind: 'operator' } as const, 'app.b', { ok: true, person: { appId: 'app.b', userId: 'u9' } }],
+    ['the operator without App-Id', { kind: 'operator' } as const, undefined, { ok: false, status: 400, error: 'missing_app_id' }],
+    ['the operator with a malformed App-Id', { kind: 'operator' } as const, 'a:b', { ok: false, status: 400, error: 'invalid_app_id' }],
+  ])('%s', (_name, principal, header, expected) => {
+    expect(requestedPerson(principal, 'u9', header)).toMatchObject(expected);
+  });
+});
+
+describe('person keys', () => {
+  it.each([
+    [{ appId: 'app.a', userId: 'u1' }, 'app.a:u1'],
+    [{ appId: 'a', userId: 'b:c' }, 'a:b:c'], // the first ':' splits: app ids hold none
+    [{ appId: 'a-b_c.d', userId: ':' }, 'a-b_c.d::'],
+  ])('%j <-> %s', (person, key) => {
+    expect(personKey(person)).toBe(key);
+    expect(parsePerson(key)).toEqual(person);
+  });
+
+  it.each(['u1', ':u1', 'a b:u1', `${'a'.repeat(65)}:u1`])('%j names no person', (key) => {
+    expect(parsePerson(key)).toBeUndefined();
   });
 });
 

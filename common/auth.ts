@@ -1,11 +1,14 @@
 // Who is calling: `Authorization: Bearer <token>` is either the operator token from config, or a user
-// token, an HS256 JWT whose `sub` is the one user it may act for (minted by the app's backend, or
-// by `npm run rewards -- token`). Decoded strictly (RFC 8725): HS256 only, whatever the header says,
-// canonical base64url, each claim once, numeric `exp` and `iat` required, and a bounded lifetime.
+// token, an HS256 JWT whose `sub` and `app` claims name the one person (app, user) it may act for
+// (minted by the app's backend, or by `npm run rewards -- token`). Decoded strictly (RFC 8725): HS256
+// only, whatever the header says, canonical base64url, each claim once, numeric `exp` and `iat`
+// required, and a bounded lifetime.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { unstorable } from './storable-text.js';
+import { isAppId, isUserId, type Person } from './person.js';
 
-export type Principal = { kind: 'user'; userId: string } | { kind: 'operator' };
+export { isUserId };
+
+export type Principal = { kind: 'user'; person: Person } | { kind: 'operator' };
 export type AuthResult =
   | { ok: true; principal: Principal }
   | { ok: false; error: 'missing_token' | 'invalid_token' | 'token_expired'; reason: string };
@@ -19,18 +22,16 @@ export const TOKEN_MAX_TTL_S = 30 * 86_400;
 /** How far a minting server's clock may run ahead of ours, for `iat` and `nbf` (not `exp`). */
 export const CLOCK_LEEWAY_S = 30;
 
-/** A user id as the APIs take it: 1..64 characters, none of them '/', NUL or a lone surrogate. */
-export const isUserId = (s: string): boolean => s.length >= 1 && s.length <= 64 && !s.includes('/') && unstorable(s) === undefined;
-
 const HEADER = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toString('base64url');
 const mac = (secret: string, data: string) => createHmac('sha256', secret).update(data).digest();
 const digest = (s: string) => createHash('sha256').update(s).digest();
 const invalid = (reason: string): AuthResult => ({ ok: false, error: 'invalid_token', reason });
 const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
-export function signUserToken(secret: string, userId: string, opts: { ttlS: number; nowMs: number }): string {
+/** A user token for `person`: `sub` is the user id, `app` the app id. */
+export function signUserToken(secret: string, person: Person, opts: { ttlS: number; nowMs: number }): string {
   const iat = Math.floor(opts.nowMs / 1000);
-  const payload = Buffer.from(JSON.stringify({ sub: userId, iat, exp: iat + opts.ttlS })).toString('base64url');
+  const payload = Buffer.from(JSON.stringify({ sub: person.userId, app: person.appId, iat, exp: iat + opts.ttlS })).toString('base64url');
   return `${HEADER}.${payload}.${mac(secret, `${HEADER}.${payload}`).toString('base64url')}`;
 }
 
@@ -80,17 +81,38 @@ export function authenticate(authorization: string | undefined, rules: TokenRule
   if (signature.length !== expected.length || !timingSafeEqual(signature, expected)) return invalid('bad signature');
   const claims = jsonObject(payload);
   if (!claims) return invalid('the payload must be a JSON object with each claim once');
-  const { sub, iat, exp, nbf } = claims;
+  const { sub, app, iat, exp, nbf } = claims;
   if (!isNumber(exp) || !isNumber(iat) || (nbf !== undefined && !isNumber(nbf))) return invalid('exp and iat are required, and exp, iat and nbf must be numbers');
   if (typeof sub !== 'string' || !isUserId(sub)) return invalid('sub must be a user id: 1..64 characters, no "/", NUL or lone surrogate');
+  // A user id means nothing without its app (two apps' "u1" are two people), so a token must name both.
+  if (typeof app !== 'string' || !isAppId(app)) return invalid('app must be the app id (1..64 of A-Z a-z 0-9 _ . -): a token binds one person, (app, user)');
   const nowS = rules.nowMs / 1000;
   if (exp - iat > rules.maxTtlS) return invalid(`the token lives longer than ${rules.maxTtlS} s (exp - iat)`);
   if (iat > nowS + CLOCK_LEEWAY_S) return invalid('iat is in the future');
   if (nbf !== undefined && nbf > nowS + CLOCK_LEEWAY_S) return invalid('the token is not valid yet (nbf)');
   if (exp <= nowS) return { ok: false, error: 'token_expired', reason: 'the token has expired (exp)' };
-  return { ok: true, principal: { kind: 'user', userId: sub } };
+  return { ok: true, principal: { kind: 'user', person: { appId: app, userId: sub } } };
 }
 
-/** Whether `principal` may read (or, when `write`, move) `userId`'s money; the operator only reads. */
-export const mayActFor = (principal: Principal, userId: string, write: boolean) =>
-  principal.kind === 'operator' ? !write : principal.userId === userId;
+/** Whether `principal` may read (or, when `write`, move) `person`'s money; the operator only reads. */
+export const mayActFor = (principal: Principal, person: Person, write: boolean) =>
+  principal.kind === 'operator' ? !write : principal.person.appId === person.appId && principal.person.userId === person.userId;
+
+export type RequestedPerson =
+  | { ok: true; person: Person }
+  | { ok: false; status: 400 | 403; error: 'missing_app_id' | 'invalid_app_id' | 'forbidden'; reason: string };
+
+/**
+ * The person a `/v1/users/{user_id}/…` request is about. Paths name only the user, so the app is the
+ * user token's; the operator, who has no app, names it in the `App-Id` header. A user token sent
+ * with another App-Id than its own is refused, never reinterpreted.
+ */
+export function requestedPerson(principal: Principal, userId: string, appIdHeader: string | undefined): RequestedPerson {
+  if (principal.kind === 'user') {
+    if (appIdHeader !== undefined && appIdHeader !== principal.person.appId) return { ok: false, status: 403, error: 'forbidden', reason: 'App-Id names another app than the token' };
+    return { ok: true, person: { appId: principal.person.appId, userId } };
+  }
+  if (appIdHeader === undefined) return { ok: false, status: 400, error: 'missing_app_id', reason: 'the operator names the user\'s app in the App-Id header' };
+  if (!isAppId(appIdHeader)) return { ok: false, status: 400, error: 'invalid_app_id', reason: 'App-Id is 1..64 of A-Z a-z 0-9 _ . -' };
+  return { ok: true, person: { appId: appIdHeader, userId } };
+}

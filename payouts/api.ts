@@ -9,6 +9,7 @@ import type { PayoutsStore } from './store-pg.js';
 import { parseV2Xml, toV2Xml, verifyV2, type V2SignType } from './wechat/v2-protocol.js';
 import type { V3Client } from './wechat/v3-client.js';
 import { isUuid } from '../common/name-uuid.js';
+import { personKey } from '../common/person.js';
 
 const xmlReply = (code: 'SUCCESS' | 'FAIL', msg: string): ApiResponse =>
   ({ status: 200, body: toV2Xml({ return_code: code, return_msg: msg }), headers: { 'content-type': 'text/xml; charset=utf-8' } });
@@ -56,9 +57,10 @@ export function createPayoutsApi(
       const auth = authenticate(req.headers.authorization, { secret: config.tokenSecret, operatorToken: config.operatorToken, maxTtlS: config.tokenMaxTtlS, nowMs: deps.now() });
       if (!auth.ok) return apiError(401, auth.error, auth.reason);
       const payout = await deps.store.view(route[1]!);
-      // Another user's payout is answered like a missing one: its existence is not theirs to know.
-      if (!payout || (auth.principal.kind === 'user' && auth.principal.userId !== payout.user_id)) return apiError(404, 'not_found', 'no such payout');
-      return { status: 200, body: payout };
+      // Another person's payout (another user, or the same user id in another app) is answered like a
+      // missing one: its existence is not theirs to know.
+      if (!payout || (auth.principal.kind === 'user' && personKey(auth.principal.person) !== payout.person)) return apiError(404, 'not_found', 'no such payout');
+      return { status: 200, body: payout.body };
     }
     return apiError(404, 'not_found', `no route ${req.method} ${req.path}`);
   };

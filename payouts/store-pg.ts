@@ -3,6 +3,7 @@
 // before any call that carries them.
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
+import { parsePerson } from '../common/person.js';
 import type { SecretBox } from '../common/secretbox.js';
 import { loadSql } from '../common/sql.js';
 import type { Api, Item, ItemResult } from './providers.js';
@@ -111,9 +112,14 @@ export function createPayoutsStore(config: { api: Api; maxBatch: number; maxAgeM
       return (await deps.pool.query<{ batch_no: string }>(sql['batch-of'], [requestNo])).rows[0]?.batch_no;
     },
 
-    async view(payoutId: string): Promise<Record<string, unknown> | undefined> {
-      const { rows } = await deps.pool.query<Record<string, unknown> & { amount_fen: string }>(sql['payout-view'], [payoutId]);
-      return rows[0] && { ...rows[0], amount_fen: Number(rows[0].amount_fen) };
+    /** Payout `payoutId` as the API shows it (`body`: its app and user apart), and its person key, whose token may read it. */
+    async view(payoutId: string): Promise<{ person: string; body: Record<string, unknown> } | undefined> {
+      const { rows } = await deps.pool.query<Record<string, unknown> & { amount_fen: string; user_id: string }>(sql['payout-view'], [payoutId]);
+      const row = rows[0];
+      if (!row) return undefined;
+      const { user_id: person, ...rest } = row;
+      const { appId = null, userId = person } = parsePerson(person) ?? {};
+      return { person, body: { ...rest, app_id: appId, user_id: userId, amount_fen: Number(row.amount_fen) } };
     },
 
     /** An operator's decision on a payout held for review: the transfer's new state, or undefined when it was not in review. */

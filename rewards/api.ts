@@ -1,7 +1,9 @@
 // The user-facing HTTP API (CONTRACTS.md §3): balance, ledger history, WeChat linking and
 // withdrawals. Routing and every 4xx decision live here, independent of the HTTP server (common/http-server.ts).
 // Input is checked at this edge, so what no query can take (a NUL, a number past int8) is a 400, never a 503.
-import { authenticate, isUserId, mayActFor } from '../common/auth.js';
+// A path names a user; the person (app, user) takes the app from the user token, or from App-Id for the operator.
+import { authenticate, isUserId, mayActFor, requestedPerson } from '../common/auth.js';
+import { personKey, type Person } from '../common/person.js';
 import { apiError as error, type ApiRequest, type ApiResponse } from '../common/http-server.js';
 import { unstorable } from '../common/storable-text.js';
 import { fen, type Fen } from './ledger.js';
@@ -50,25 +52,25 @@ export function createApi(
   config: { tokenSecret: string; operatorToken: string; tokenMaxTtlS: number; minWithdrawalFen: Fen },
   deps: { users: UsersStore; payouts: PayoutsStore; oauth: WechatOAuth; now(): number; onPayout(payoutId: string): Promise<void> },
 ) {
-  const routes: { method: string; pattern: RegExp; run(userId: string, req: ApiRequest): Promise<ApiResponse> }[] = [
-    { method: 'GET', pattern: /^\/v1\/users\/([^/]+)\/balance$/, run: async (userId) => ({ status: 200, body: await deps.users.balance(userId) }) },
+  const routes: { method: string; pattern: RegExp; run(person: Person, req: ApiRequest): Promise<ApiResponse> }[] = [
+    { method: 'GET', pattern: /^\/v1\/users\/([^/]+)\/balance$/, run: async (person) => ({ status: 200, body: await deps.users.balance(personKey(person)) }) },
     {
       method: 'GET', pattern: /^\/v1\/users\/([^/]+)\/ledger$/,
-      async run(userId, req) {
+      async run(person, req) {
         const limitText = req.query.get('limit') ?? '50';
         const limit = /^[1-9]\d{0,2}$/.test(limitText) ? Number(limitText) : 0;
         if (limit < 1 || limit > MAX_LIMIT) return error(400, 'invalid_limit', `limit must be an integer 1..${MAX_LIMIT}`);
         const cursor = req.query.get('cursor');
         const before = cursor === null ? undefined : cursorId(cursor);
         if (cursor !== null && before === undefined) return error(400, 'invalid_cursor', 'cursor must be a value returned as next_cursor');
-        const entries = await deps.users.history(userId, { limit, before });
+        const entries = await deps.users.history(personKey(person), { limit, before });
         const next = entries.length === limit ? Buffer.from(entries.at(-1)!.id).toString('base64url') : null;
         return { status: 200, body: { entries, next_cursor: next } };
       },
     },
     {
       method: 'POST', pattern: /^\/v1\/users\/([^/]+)\/wechat\/link$/,
-      async run(userId, req) {
+      async run(person, req) {
         const body = jsonBody(req);
         if (isResponse(body)) return body;
         if (typeof body.code !== 'string' || !/^[\w-]{1,128}$/.test(body.code)) return error(400, 'invalid_code', 'code must be the OAuth code WeChat returned');
@@ -77,7 +79,7 @@ export function createApi(
           if (result.error === 'invalid_code') return error(422, 'invalid_code', 'WeChat refused the code (expired, used, or for another app)');
           return error(503, result.error, 'WeChat could not be asked; try again later');
         }
-        if (!(await deps.users.link(userId, deps.oauth.appid, result.grant, deps.now()))) {
+        if (!(await deps.users.link(personKey(person), deps.oauth.appid, result.grant, deps.now()))) {
           return error(409, 'wechat_account_taken', 'this WeChat account is linked to another user');
         }
         return { status: 200, body: { linked: true, appid: deps.oauth.appid } };
@@ -85,7 +87,7 @@ export function createApi(
     },
     {
       method: 'POST', pattern: /^\/v1\/users\/([^/]+)\/withdrawals$/,
-      async run(userId, req) {
+      async run(person, req) {
         const key = req.headers['idempotency-key'];
         if (!key) return error(400, 'missing_idempotency_key', 'send an Idempotency-Key header of 1..128 visible ASCII characters');
         if (!IDEMPOTENCY_KEY.test(key)) return error(400, 'invalid_idempotency_key', 'an Idempotency-Key is 1..128 visible ASCII characters');
@@ -94,7 +96,7 @@ export function createApi(
         if (!Number.isSafeInteger(body.amount) || (body.amount as number) <= 0) return error(400, 'invalid_amount', 'amount must be a positive integer number of fen');
         const amountFen = fen(body.amount as number);
         if (amountFen < config.minWithdrawalFen) return error(422, 'amount_below_minimum', `the minimum withdrawal is ${config.minWithdrawalFen} fen`);
-        const result = await deps.payouts.requestWithdrawal(userId, amountFen, key);
+        const result = await deps.payouts.requestWithdrawal(person, amountFen, key);
         if (result.status !== 'created' && result.status !== 'exists') return withdrawalErrors[result.status];
         if (result.status === 'created') await deps.onPayout(result.payout.payoutId);
         return {
@@ -120,7 +122,9 @@ export function createApi(
     if (!isUserId(userId)) return error(400, 'invalid_user_id', 'user ids are 1..64 characters, without "/", NUL or lone surrogates');
     const auth = authenticate(req.headers.authorization, { secret: config.tokenSecret, operatorToken: config.operatorToken, maxTtlS: config.tokenMaxTtlS, nowMs: deps.now() });
     if (!auth.ok) return error(401, auth.error, auth.reason);
-    if (!mayActFor(auth.principal, userId, req.method !== 'GET')) return error(403, 'forbidden', 'this token may not act for that user');
-    return route.run(userId, req);
+    const person = requestedPerson(auth.principal, userId, req.headers['app-id']);
+    if (!person.ok) return error(person.status, person.error, person.reason);
+    if (!mayActFor(auth.principal, person.person, req.method !== 'GET')) return error(403, 'forbidden', 'this token may not act for that user');
+    return route.run(person.person, req);
   };
 }

@@ -42,7 +42,11 @@ export async function createRewards(config: RewardsConfig, deps: { log: Logger; 
   // index in order than probe it once per key (the balances of a batch's users: README "Plans").
   const pool = createPool({ url: config.DATABASE_URL, max: config.REWARDS_PG_POOL, options: '-c enable_seqscan=off -c random_page_cost=1.1' }, { log });
   const ledger = createPgLedger({ pool, onRetry: metrics.retried });
-  const postEarnings = createEarningsPoster({ thresholdFen: config.REWARDS_PAYOUT_THRESHOLD_FEN, currency: config.REWARDS_CURRENCY }, { ledger, onContention: () => metrics.retried('23514') });
+  const money = {
+    userDailyLimitFen: config.REWARDS_USER_DAILY_LIMIT_FEN, deviceDailyLimitFen: config.REWARDS_DEVICE_DAILY_LIMIT_FEN,
+    timezoneOffsetMs: config.REWARDS_MONEY_TIMEZONE_OFFSET_MIN * 60_000,
+  };
+  const postEarnings = createEarningsPoster({ thresholdFen: config.REWARDS_PAYOUT_THRESHOLD_FEN, currency: config.REWARDS_CURRENCY, money }, { ledger, onContention: () => metrics.retried('23514') });
   const payouts = createPayoutsStore({ currency: config.REWARDS_CURRENCY }, { ledger, pool });
   const box = createSecretBox(Buffer.from(config.REWARDS_ENCRYPTION_KEY, 'base64'));
   const users = createUsersStore({ currency: config.REWARDS_CURRENCY }, { pool, box });

@@ -3,16 +3,22 @@
 //       a new reward rule version, in effect from now (earnings verified before keep the old one)
 //   fund <campaign_id> <fen> <reference>   advertiser money into the campaign's budget; the
 //       reference (e.g. the advertiser's payment id) makes a repeated command a no-op
-//   token <user_id> [--ttl-s <s>]          a user API token (what an app backend would mint)
+//   token <app_id> <user_id> [--ttl-s <s>] a user API token for the person (app, user), as an app
+//       backend would mint it
+//   review approve|reject <earning_id>     decide on an earning held for review (a platform daily
+//       limit): approve pays it from its budget, once; reject records that it is not paid
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { devSecrets, exitOnPublishedSecrets, loadConfig } from '../common/config.js';
+import { isUuid } from '../common/name-uuid.js';
+import { isAppId, isUserId } from '../common/person.js';
 import { loadSql } from '../common/sql.js';
 import { signUserToken } from '../common/auth.js';
 import { rewardsConfig } from './config.js';
 import { fundCampaign } from './funding-pg.js';
 import { fen } from './ledger.js';
 import { createPgLedger, refusal } from './ledger-pg.js';
+import { createEarningReviews, type ReviewResult } from './reviews-pg.js';
 
 const sql = loadSql(new URL('./sql/', import.meta.url), ['insert-rule'] as const);
 const config = loadConfig(rewardsConfig, process.env);
@@ -26,11 +32,31 @@ const fail = (message: string) => {
   process.exit(2);
 };
 
-if (command === 'token' && subject) {
+const reviewed: Record<ReviewResult, string> = {
+  approved: 'approved: paid from its campaign\'s budget', rejected: 'rejected: it will not be paid',
+  not_found: 'no earning with this id was held for review', already_decided: 'already decided; a decision is made once',
+  budget_exhausted: 'refused: its campaign\'s budget cannot cover it (still in review)', no_rule: 'refused: its campaign has no rule for when it was verified (still in review)',
+};
+
+if (command === 'token') {
   exitOnPublishedSecrets(config, { devMode: config.DEV_MODE, published: { REWARDS_TOKEN_SECRET: devSecrets.REWARDS_TOKEN_SECRET } });
+  const [userId] = rest;
+  if (!subject || !isAppId(subject) || !userId || !isUserId(userId)) fail('token needs <app_id> <user_id>: a token binds one person (app, user)');
   const ttlS = Number(values['ttl-s']);
   if (!Number.isInteger(ttlS) || ttlS < 1 || ttlS > config.REWARDS_TOKEN_MAX_TTL_S) fail(`--ttl-s must be 1..${config.REWARDS_TOKEN_MAX_TTL_S} (REWARDS_TOKEN_MAX_TTL_S): the services refuse longer-lived tokens`);
-  console.log(signUserToken(config.REWARDS_TOKEN_SECRET, subject, { ttlS, nowMs: Date.now() }));
+  console.log(signUserToken(config.REWARDS_TOKEN_SECRET, { appId: subject!, userId: userId! }, { ttlS, nowMs: Date.now() }));
+} else if (command === 'review' && (subject === 'approve' || subject === 'reject')) {
+  const [earningId] = rest;
+  if (!earningId || !isUuid(earningId)) fail('review approve|reject needs <earning_id> (a UUID)');
+  const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 1 });
+  try {
+    const reviews = createEarningReviews({ ledger: createPgLedger({ pool }) });
+    const result = await (subject === 'approve' ? reviews.approve(earningId!) : reviews.reject(earningId!));
+    console.log(`${earningId}: ${reviewed[result]}`);
+    process.exitCode = result === 'approved' || result === 'rejected' ? 0 : 1;
+  } finally {
+    await pool.end();
+  }
 } else if ((command === 'rule' || command === 'fund') && subject) {
   const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 1 });
   try {
@@ -55,5 +81,6 @@ if (command === 'token' && subject) {
   }
 } else {
   fail('usage: rewards rule <campaign_id> --complete <fen> --conversion <fen> [--daily-cap <fen>] [--fee-bps <n>]\n' +
-    '       rewards fund <campaign_id> <fen> <reference>\n       rewards token <user_id> [--ttl-s <s>]');
+    '       rewards fund <campaign_id> <fen> <reference>\n       rewards token <app_id> <user_id> [--ttl-s <s>]\n' +
+    '       rewards review approve|reject <earning_id>');
 }

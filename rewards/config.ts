@@ -8,6 +8,8 @@ import { topics } from '../schemas/topics.js';
 import { fen } from './ledger.js';
 
 const fenAmount = (fallback: number) => z.coerce.bigint().min(1n).default(BigInt(fallback)).transform(fen);
+/** A fen amount that may be left unset (null: no limit); an empty value is unset too. */
+const optionalFen = z.preprocess((v) => (v === '' ? undefined : v), z.coerce.bigint().min(1n).optional()).transform((v) => (v === undefined ? null : fen(v)));
 
 export const rewardsConfig = z.object({
   ...stackEnv,
@@ -30,6 +32,11 @@ export const rewardsConfig = z.object({
   REWARDS_CURRENCY: z.string().regex(/^[A-Z]{3}$/).default('CNY'),
   REWARDS_PAYOUT_THRESHOLD_FEN: fenAmount(100),
   REWARDS_MIN_WITHDRAWAL_FEN: fenAmount(100),
+  // Platform-wide daily earning limits (unset: none): past one, an earning is held for review.
+  REWARDS_USER_DAILY_LIMIT_FEN: optionalFen,
+  REWARDS_DEVICE_DAILY_LIMIT_FEN: optionalFen,
+  // The zone the money day is counted in (daily caps and limits), minutes east of UTC: China time.
+  REWARDS_MONEY_TIMEZONE_OFFSET_MIN: z.coerce.number().int().min(-720).max(840).default(480),
   REWARDS_PAYOUT_QUEUE_PREFIX: z.string().default('bull'),
   REWARDS_REQUEUE_INTERVAL_MS: count(30_000),
   REWARDS_STALL_AFTER_FAILURES: z.coerce.number().int().min(1).default(5),

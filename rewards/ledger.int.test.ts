@@ -11,12 +11,12 @@ import { migratePostgres } from '../schemas/migrate.js';
 import { createTestPostgres, silentLog } from '../test/support.js';
 import { audit } from './audit.js';
 import { createEarningsPoster } from './earnings-pg.js';
-import { fundingTransfer, type Earning } from './earnings.js';
+import { CHINA_OFFSET_MS, fundingTransfer, type Earning } from './earnings.js';
 import { fundCampaign } from './funding-pg.js';
 import { fen, legacyKey } from './ledger.js';
 import { createPgLedger } from './ledger-pg.js';
 import { createPayoutsStore } from './payouts-pg.js';
-import { testEarning } from './test-support.js';
+import { person, TEST_APP, testEarning } from './test-support.js';
 
 const RUNS = Number(process.env.LEDGER_RUNS ?? 40);
 let db: Awaited<ReturnType<typeof createTestPostgres>>;
@@ -96,6 +96,30 @@ describe('the audit', () => {
   });
 });
 
+describe('platform daily limits', () => {
+  it('hold across concurrent batches: never more than a limit is posted per person or per device', async () => {
+    const money = { userDailyLimitFen: fen(50), deviceDailyLimitFen: fen(70), timezoneOffsetMs: CHINA_OFFSET_MS };
+    const post = createEarningsPoster({ thresholdFen: fen(1_000_000), currency: 'CNY', money }, { ledger: createPgLedger({ pool }) });
+    await pool.query('insert into apps (app_id) values ($1) on conflict do nothing', [TEST_APP]);
+    await pool.query("insert into campaigns (campaign_id, app_id) values ('limits', $1)", [TEST_APP]);
+    await pool.query("insert into reward_rules (campaign_id, reward_complete_fen, conversion_fen, effective_from) values ('limits', 10, 10, now() - interval '1 minute')");
+    await createPgLedger({ pool }).post([fundingTransfer('limits', fen(100_000), 'limits', 'CNY')]);
+    // One person on 16 devices, and 16 persons on one device, each earning alone in its own batch, all at once.
+    const onePerson = Array.from({ length: 16 }, (_, i) => testEarning('limit-person', 'limits', { deviceId: `own-device-${i}` }));
+    const oneDevice = Array.from({ length: 16 }, (_, i) => testEarning(`limit-user-${i}`, 'limits', { deviceId: 'limit-device' }));
+    await Promise.all([...onePerson, ...oneDevice].map((e) => post([e])));
+    const { rows } = await pool.query<{ who: string; status: string; fen: string; n: string }>(`select case when device_id = 'limit-device' then 'device' else 'person' end as who,
+      status, sum(amount_fen) as fen, count(*) as n from earnings where campaign_id = 'limits' group by 1, 2 order by 1, 2`);
+    expect(rows.map((r) => `${r.who} ${r.status} ${r.fen} ${r.n}`)).toEqual(['device posted 70 7', 'device review 90 9', 'person posted 50 5', 'person review 110 11']);
+    const client = await pool.connect();
+    try {
+      expect((await audit(client)).filter((r) => r.breaches > 0)).toEqual([]);
+    } finally {
+      client.release();
+    }
+  });
+});
+
 type Op =
   | { op: 'earn'; user: number; campaign: number; conversion: boolean }
   | { op: 'replay'; pick: number }
@@ -133,12 +157,15 @@ describe('ledger properties', () => {
         const credited = new Map<string, bigint>(); // what each earning credited, the first time
         // Users 0..2 have linked WeChat (so the threshold and withdrawals apply to them), user 3 has not.
         await pool.query(`insert into wechat_links (user_id, appid, openid_mac, openid_enc, access_token_enc, refresh_token_enc, token_expires_at)
-          select u, 'wx', convert_to(u, 'UTF8'), '\\x00', '\\x00', '\\x00', now() from (select $1 || i as u from generate_series(0, 2) i) x`, [`r${run}-u`]);
+          select u, 'wx', convert_to(u, 'UTF8'), '\\x00', '\\x00', '\\x00', now() from (select $1 || i as u from generate_series(0, 2) i) x`, [person(`r${run}-u`)]);
+        // The campaigns belong to the users' app, so their confirmed earnings can earn.
+        await pool.query('insert into apps (app_id) values ($1) on conflict do nothing', [TEST_APP]);
+        await pool.query('insert into campaigns (campaign_id, app_id) select $1 || i, $2 from generate_series(0, 2) i', [`r${run}-c`, TEST_APP]);
 
         async function step(o: Op, concurrent = false): Promise<void> {
           if (o.op === 'earn' || o.op === 'replay') {
             const e = o.op === 'earn'
-              ? { ...testEarning(user(o.user), campaign(o.campaign), { type: o.conversion ? 'CONVERSION' : 'REWARD_COMPLETE' }), appId: 'a' }
+              ? testEarning(user(o.user), campaign(o.campaign), { type: o.conversion ? 'CONVERSION' : 'REWARD_COMPLETE' })
               : sent[o.pick % Math.max(sent.length, 1)];
             if (!e) return;
             if (o.op === 'earn') sent.push(e);
@@ -166,11 +193,11 @@ describe('ledger properties', () => {
           } else if (o.op === 'fund') {
             await ledger.post([fundingTransfer(campaign(o.campaign), fen(o.amount), `f${Math.random()}`, 'CNY')]);
           } else if (o.op === 'withdraw') {
-            const result = await payouts.requestWithdrawal(user(o.user), fen(o.amount), `k${o.key}`);
+            const result = await payouts.requestWithdrawal({ appId: TEST_APP, userId: user(o.user) }, fen(o.amount), `k${o.key}`);
             expect(['created', 'exists', 'idempotency_key_reused', 'insufficient_funds', 'wechat_not_linked']).toContain(result.status);
             seen.add(`withdraw ${result.status}`);
           } else if (o.op === 'finish') {
-            const { rows } = await pool.query<{ payout_id: string }>('select payout_id from payouts where user_id like $1 order by created_at, payout_id', [`r${run}-%`]);
+            const { rows } = await pool.query<{ payout_id: string }>('select payout_id from payouts where user_id like $1 order by created_at, payout_id', [person(`r${run}-%`)]);
             const payout = rows[o.pick % Math.max(rows.length, 1)];
             if (!payout) return;
             const result = await payouts.finish(payout.payout_id, o.settle ? 'settle' : 'release');
@@ -192,9 +219,9 @@ describe('ledger properties', () => {
         }
         // Each user's money (available + held + paid out) is exactly what their earnings credited.
         const { rows } = await pool.query<{ owner: string; total: string }>(
-          "select owner, sum(credits - debits) as total from accounts where owner like $1 and type in ('user_available', 'user_held', 'payout_clearing') group by owner", [`r${run}-%`]);
+          "select owner, sum(credits - debits) as total from accounts where owner like $1 and type in ('user_available', 'user_held', 'payout_clearing') group by owner", [person(`r${run}-%`)]);
         const expected = new Map<string, bigint>();
-        for (const e of sent) expected.set(e.userId, (expected.get(e.userId) ?? 0n) + (credited.get(e.earningId) ?? 0n));
+        for (const e of sent) expected.set(person(e.userId), (expected.get(person(e.userId)) ?? 0n) + (credited.get(e.earningId) ?? 0n));
         for (const r of rows) expect(BigInt(r.total)).toBe(expected.get(r.owner) ?? 0n);
       }), { numRuns: RUNS });
     } finally {

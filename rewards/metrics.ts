@@ -6,7 +6,7 @@ export function createMetrics() {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, prefix: 'rewards_' });
   const earnings = new client.Counter({
-    name: 'rewards_earnings_total', help: 'Earnings read, by outcome (posted, replayed, refused) and refusal reason',
+    name: 'rewards_earnings_total', help: 'Earnings read, by outcome (posted, replayed, refused, review) and the reason of a refusal or a hold',
     labelNames: ['outcome', 'reason'], registers: [registry],
   });
   const paid = new client.Counter({ name: 'rewards_earned_fen_total', help: 'Fen credited to users', registers: [registry] });
@@ -25,7 +25,7 @@ export function createMetrics() {
       earnings.inc({ outcome: 'replayed', reason: '' }, replayed);
       for (const r of records) {
         if (r.outcome.status === 'posted') paid.inc(Number(r.amountFen));
-        earnings.inc({ outcome: r.outcome.status, reason: r.outcome.status === 'refused' ? r.outcome.reason : '' });
+        earnings.inc({ outcome: r.outcome.status, reason: r.outcome.status === 'posted' ? '' : r.outcome.reason });
       }
     },
     deadLettered: (n: number) => deadLetters.inc(n),

@@ -21,7 +21,7 @@ describe('thresholdRequests', () => {
     const got = thresholdRequests(['at', 'below', 'unlinked', 'busy', 'at'], state(['at', 'below', 'busy'], {
       at: { available: 150n, held: 0n }, below: { available: 99n, held: 0n }, unlinked: { available: 500n, held: 0n }, busy: { available: 500n, held: 100n },
     }));
-    expect(got.map((p) => [p.userId, p.amountFen])).toEqual([['at', 150n]]);
+    expect(got.map((p) => [p.person, p.amountFen])).toEqual([['at', 150n]]);
   });
 
   it('names the same payout when triggered twice, and a new one after the previous payout', () => {
@@ -45,6 +45,11 @@ describe('idempotency keys', () => {
     expect(a.idempotencyKey).not.toBe(b.idempotencyKey);
     expect(a.payoutId).not.toBe(b.payoutId);
     expect(fundingTransfer(userA!, fen(1), keyA!, 'CNY').key).not.toBe(fundingTransfer(userB!, fen(1), keyB!, 'CNY').key);
+  });
+
+  it('keeps two apps\' users of one id apart', () => {
+    const [a, b] = [payoutRequest('app.a:u1', fen(100), 'CNY', 'withdrawal', 'k'), payoutRequest('app.b:u1', fen(100), 'CNY', 'withdrawal', 'k')];
+    expect(a.payoutId).not.toBe(b.payoutId);
   });
 
   it('never reads like a key of the old form', () => {

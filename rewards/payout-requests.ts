@@ -6,15 +6,17 @@ import { accountKey, balanceOf, fen, idempotencyKey, type Account, type AccountR
 
 export type PayoutSource = 'threshold' | 'withdrawal';
 
-export interface PayoutRequest { payoutId: string; userId: string; amountFen: Fen; currency: string; source: PayoutSource; idempotencyKey: string }
+/** `person` is the person key, `<app_id>:<user_id>` (common/person.ts). */
+export interface PayoutRequest { payoutId: string; person: string; amountFen: Fen; currency: string; source: PayoutSource; idempotencyKey: string }
 
-export const userAccount = (type: 'user_available' | 'user_held' | 'payout_clearing', userId: string, currency: string): AccountRef =>
-  ({ type, owner: userId, currency });
+/** A person's account of `type`; the owner is the person key. */
+export const userAccount = (type: 'user_available' | 'user_held' | 'payout_clearing', person: string, currency: string): AccountRef =>
+  ({ type, owner: person, currency });
 
 /** A request whose id follows from its idempotency key, so a repeated trigger or request names the same payout. */
-export function payoutRequest(userId: string, amountFen: Fen, currency: string, source: PayoutSource, requestKey: string): PayoutRequest {
-  const key = idempotencyKey(source, userId, requestKey);
-  return { payoutId: nameUuid(`payout/v1/${key}`), userId, amountFen, currency, source, idempotencyKey: key };
+export function payoutRequest(person: string, amountFen: Fen, currency: string, source: PayoutSource, requestKey: string): PayoutRequest {
+  const key = idempotencyKey(source, person, requestKey);
+  return { payoutId: nameUuid(`payout/v1/${key}`), person, amountFen, currency, source, idempotencyKey: key };
 }
 
 export type PayoutPhase = 'hold' | 'settle' | 'release' | 'reverse';
@@ -27,30 +29,30 @@ const phaseLegs: Record<PayoutPhase, ['user_available' | 'user_held' | 'payout_c
 };
 
 /** The ledger transfer of one phase of a payout; its key is the payout id and the phase. */
-export function payoutTransfer(p: Pick<PayoutRequest, 'payoutId' | 'userId' | 'amountFen' | 'currency'>, phase: PayoutPhase): Transfer {
+export function payoutTransfer(p: Pick<PayoutRequest, 'payoutId' | 'person' | 'amountFen' | 'currency'>, phase: PayoutPhase): Transfer {
   const [from, to] = phaseLegs[phase];
   return {
     key: `payout:${p.payoutId}:${phase}`, kind: phase === 'reverse' ? 'reversal' : phase, reference: p.payoutId,
     postings: [
-      { account: userAccount(from, p.userId, p.currency), side: 'debit', amount: p.amountFen },
-      { account: userAccount(to, p.userId, p.currency), side: 'credit', amount: p.amountFen },
+      { account: userAccount(from, p.person, p.currency), side: 'debit', amount: p.amountFen },
+      { account: userAccount(to, p.person, p.currency), side: 'credit', amount: p.amountFen },
     ],
   };
 }
 
 /**
- * The threshold trigger: a linked user whose available balance reached `thresholdFen` and who has no
- * payout in flight (nothing held) gets a payout of the whole available balance. The request key is
- * the user's total ever held, which only a new hold changes: triggering twice names one payout.
+ * The threshold trigger: a linked person whose available balance reached `thresholdFen` and who has
+ * no payout in flight (nothing held) gets a payout of the whole available balance. The request key is
+ * the person's total ever held, which only a new hold changes: triggering twice names one payout.
  */
-export function thresholdRequests(userIds: Iterable<string>, state: { accounts: Map<string, Account>; linked: Set<string>; thresholdFen: Fen; currency: string }): PayoutRequest[] {
+export function thresholdRequests(persons: Iterable<string>, state: { accounts: Map<string, Account>; linked: Set<string>; thresholdFen: Fen; currency: string }): PayoutRequest[] {
   const requests: PayoutRequest[] = [];
-  for (const userId of new Set(userIds)) {
-    if (!state.linked.has(userId)) continue;
-    const available = state.accounts.get(accountKey(userAccount('user_available', userId, state.currency)));
-    const held = state.accounts.get(accountKey(userAccount('user_held', userId, state.currency)));
+  for (const person of new Set(persons)) {
+    if (!state.linked.has(person)) continue;
+    const available = state.accounts.get(accountKey(userAccount('user_available', person, state.currency)));
+    const held = state.accounts.get(accountKey(userAccount('user_held', person, state.currency)));
     if (!available || !held || balanceOf(held) !== 0n || balanceOf(available) < state.thresholdFen) continue;
-    requests.push(payoutRequest(userId, fen(balanceOf(available)), state.currency, 'threshold', held.credits.toString()));
+    requests.push(payoutRequest(person, fen(balanceOf(available)), state.currency, 'threshold', held.credits.toString()));
   }
   return requests;
 }

@@ -3,8 +3,9 @@
 // transfers, so a payout's state and its money never disagree.
 import type pg from 'pg';
 import { PipelineError } from '../common/errors.js';
+import { personKey, type Person } from '../common/person.js';
 import { loadSql } from '../common/sql.js';
-import { accountsOf, fen, legacyKey, type Fen, type Transfer } from './ledger.js';
+import { accountsOf, fen, idempotencyKey, legacyKey, type Fen, type Transfer } from './ledger.js';
 import type { PgLedger } from './ledger-pg.js';
 import { insertPayouts } from './earnings-pg.js';
 import { payoutRequest, payoutTransfer, userAccount, type PayoutPhase, type PayoutRequest } from './payout-requests.js';
@@ -13,14 +14,22 @@ const sql = loadSql(new URL('./sql/', import.meta.url), ['find-payout', 'find-pa
 
 interface PayoutRow { payout_id: string; user_id: string; amount_fen: string; currency: string; source: PayoutRequest['source']; idempotency_key: string; state: string }
 const toRequest = (r: PayoutRow): PayoutRequest & { state: string } => ({
-  payoutId: r.payout_id, userId: r.user_id, amountFen: fen(r.amount_fen), currency: r.currency, source: r.source, idempotencyKey: r.idempotency_key, state: r.state,
+  payoutId: r.payout_id, person: r.user_id, amountFen: fen(r.amount_fen), currency: r.currency, source: r.source, idempotencyKey: r.idempotency_key, state: r.state,
 });
 
-/** The user's payout request stored under `key`, or under `oldKey` (the key's form before JSON arrays). */
-async function findPayout(db: pg.ClientBase, userId: string, key: string, oldKey: string) {
-  const { rows } = await db.query<PayoutRow>(sql['find-payout'], [userId, key, oldKey]);
+/** The person's payout request stored under the first of `keys` found (the current form first). */
+async function findPayout(db: pg.ClientBase, person: string, keys: string[]) {
+  const { rows } = await db.query<PayoutRow>(sql['find-payout'], [person, keys]);
   return rows[0] && toRequest(rows[0]);
 }
+
+/**
+ * The keys a withdrawal may have been stored under: the current one (of the person), and those of
+ * before persons (of the bare user id, which migration 0009 gave this person's payouts) and before
+ * JSON-array keys (`withdrawal:<user>:<key>`). find-payout.sql also requires the payout's person.
+ */
+const withdrawalKeys = (person: Person, current: string, requestKey: string) =>
+  [current, idempotencyKey('withdrawal', person.userId, requestKey), legacyKey('withdrawal', person.userId, requestKey)];
 
 type Outcome = Exclude<PayoutPhase, 'hold'>;
 export type FinishResult = 'created' | 'exists' | 'already_finished' | 'not_yet' | 'not_found';
@@ -32,13 +41,14 @@ export type WithdrawalResult =
 
 export function createPayoutsStore(config: { currency: string }, deps: { ledger: PgLedger; pool: pg.Pool }) {
   const store = {
-    /** Reserves `amountFen` of the user's available balance for a payout; repeating a request returns the original. */
-    requestWithdrawal: (userId: string, amountFen: Fen, requestKey: string) => deps.ledger.unitOfWork(async (tx): Promise<WithdrawalResult> => {
-      const request = payoutRequest(userId, amountFen, config.currency, 'withdrawal', requestKey);
-      const accounts = await tx.lock([userAccount('user_available', userId, config.currency), userAccount('user_held', userId, config.currency)]);
-      const previous = await findPayout(tx.db, userId, request.idempotencyKey, legacyKey('withdrawal', userId, requestKey));
+    /** Reserves `amountFen` of the person's available balance for a payout; repeating a request returns the original. */
+    requestWithdrawal: (person: Person, amountFen: Fen, requestKey: string) => deps.ledger.unitOfWork(async (tx): Promise<WithdrawalResult> => {
+      const key = personKey(person);
+      const request = payoutRequest(key, amountFen, config.currency, 'withdrawal', requestKey);
+      const accounts = await tx.lock([userAccount('user_available', key, config.currency), userAccount('user_held', key, config.currency)]);
+      const previous = await findPayout(tx.db, key, withdrawalKeys(person, request.idempotencyKey, requestKey));
       if (previous) return previous.amountFen === amountFen ? { status: 'exists', payout: previous } : { status: 'idempotency_key_reused' };
-      if ((await tx.db.query(sql['linked-users'], [[userId]])).rowCount === 0) return { status: 'wechat_not_linked' };
+      if ((await tx.db.query(sql['linked-users'], [[key]])).rowCount === 0) return { status: 'wechat_not_linked' };
       const { results } = await tx.post([payoutTransfer(request, 'hold')], accounts);
       if (results[0]!.status === 'exceeds_balance') return { status: 'insufficient_funds' };
       await insertPayouts(tx.db, [request]);

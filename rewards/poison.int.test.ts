@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { consumeTopic } from '../test/support.js';
-import { createRewardsWorld, testEarning, type RewardsWorld } from './test-support.js';
+import { createRewardsWorld, person, testEarning, type RewardsWorld } from './test-support.js';
 
 let world: RewardsWorld | undefined;
 afterEach(async () => {
@@ -37,7 +37,7 @@ describe('rewards consumer and poison', () => {
     await world.drained(undefined, 30_000); // offsets committed past the poison
 
     const posted = (await world.pool.query<{ user_id: string }>("select user_id from earnings where status = 'posted' order by user_id")).rows;
-    expect(posted.map((r) => r.user_id)).toEqual(['u-after', 'u-before']);
+    expect(posted.map((r) => r.user_id)).toEqual([person('u-after'), person('u-before')]);
     const dead = await consumeTopic(world.kafka, world.topics.deadLetters, { enough: (m) => m.length >= 2, timeoutMs: 10_000, settleMs: 300 });
     const reasons = new Map(dead.map((d) => [d.message.key!.toString(), d.message.headers?.dlq_reason?.toString()]));
     expect(reasons).toEqual(new Map([
@@ -68,7 +68,7 @@ describe('rewards consumer and poison', () => {
     await world.drained(undefined, 60_000);
     await until(async () => (await readyz(service.opsPort)) === 200);
     expect(await metric(service, 'rewards_consumer_stalled')).toBe(0);
-    expect((await world.pool.query("select 1 from earnings where user_id = 'u1' and status = 'posted'")).rowCount).toBe(1);
+    expect((await world.pool.query("select 1 from earnings where user_id = $1 and status = 'posted'", [person('u1')])).rowCount).toBe(1);
     expect(await metric(service, 'rewards_consumer_failures_total', { kind: 'poison' })).toBe(0);
   }, 90_000);
 });

@@ -4,6 +4,7 @@ import { EventType } from '../schemas/beacon-json.js';
 import { pipeline } from '../schemas/gen/messages.js';
 import type { Earning } from './earnings.js';
 import { isUuid } from '../common/name-uuid.js';
+import { isAppId } from '../common/person.js';
 import { firstUnstorable } from '../common/storable-text.js';
 import { earningId } from '../schemas/records.js';
 
@@ -26,18 +27,23 @@ export function readEarning(value: Buffer | null): ReadEarning {
   const id = earningId(sourceEventId);
   if (r.earningId.toLowerCase() !== id) return { ok: false, reason: 'invalid_id: earning_id is not derived from source_event_id' };
   if (!r.userId || !r.campaignId || !r.appId) return { ok: false, reason: 'missing_field: user_id, campaign_id or app_id' };
+  // The person is `<app_id>:<user_id>`: an app id with a ':' would make it name someone else.
+  if (!isAppId(r.appId)) return { ok: false, reason: 'invalid_app_id' };
   // Postgres would refuse the whole step over one of these (NUL) or store another value (a lone surrogate).
-  const unstorable = firstUnstorable({ user_id: r.userId, campaign_id: r.campaignId, app_id: r.appId });
+  const unstorable = firstUnstorable({ user_id: r.userId, campaign_id: r.campaignId, app_id: r.appId, device_id: r.deviceId, confirmation: r.confirmation });
   if (unstorable) return { ok: false, reason: `invalid_text: ${unstorable}` };
   if (r.type !== EventType.REWARD_COMPLETE && r.type !== EventType.CONVERSION) return { ok: false, reason: `not_rewardable: type ${r.type}` };
   const eventTime = Number(r.eventTime);
   const verifiedAt = Number(r.verifiedAt);
   if (!(eventTime > 0) || !(verifiedAt > 0)) return { ok: false, reason: 'missing_field: event_time or verified_at' };
+  // A record without a confirmation is read (and refused as 'unconfirmed' in the ledger's record),
+  // not dead-lettered: the refusal is an outcome to count and audit, not a fault.
   return {
     ok: true,
     earning: {
       earningId: id, sourceEventId, appId: r.appId, userId: r.userId,
       campaignId: r.campaignId, type: r.type === EventType.CONVERSION ? 'CONVERSION' : 'REWARD_COMPLETE', eventTime, verifiedAt,
+      deviceId: r.deviceId, receivedAt: Number(r.receivedAt), confirmation: r.confirmation, confirmedAt: Number(r.confirmedAt),
     },
   };
 }

@@ -1,11 +1,16 @@
+import { spawnSync } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { connect } from 'node:net';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { consumeTopic } from '../test/support.js';
 import { fen } from './ledger.js';
 import { createSecretBox } from '../common/secretbox.js';
 import { signUserToken } from '../common/auth.js';
-import { createRewardsWorld, testEarning, type RewardsWorld } from './test-support.js';
+import { createEarningReviews } from './reviews-pg.js';
+import { createPgLedger } from './ledger-pg.js';
+import { createRewardsWorld, person, testEarning, type RewardsWorld } from './test-support.js';
 
 let world: RewardsWorld | undefined;
 afterEach(async () => {
@@ -29,6 +34,7 @@ describe('rewards consumer', () => {
     await world.fund('c1', 10_000);
     await world.rule('poor', { complete: 10, conversion: 100 });
     await world.fund('poor', 25);
+    await world.campaign('no-rule');
     const earnings = [
       ...Array.from({ length: 20 }, (_, i) => testEarning(`u${i % 5}`, 'c1')), // 4 each: the 4th passes the 30-fen cap
       testEarning('u9', 'c1', { type: 'CONVERSION' }), // 100 fen: over the cap on its own
@@ -43,8 +49,8 @@ describe('rewards consumer', () => {
     const reasons = (await world.pool.query<{ status: string; reason: string; n: string }>('select status, reason, count(*) as n from earnings group by 1, 2 order by 1, 2')).rows;
     expect(reasons.map((r) => `${r.status}:${r.reason}:${r.n}`)).toEqual(['posted::17', 'refused:budget_exhausted:1', 'refused:daily_cap:6', 'refused:no_rule:1']);
     const balances = await world.balances();
-    expect(balances.get('user_available/u0')).toBe(30n);
-    expect(balances.get('user_available/u9')).toBe(0n);
+    expect(balances.get(`user_available/${person('u0')}`)).toBe(30n);
+    expect(balances.get(`user_available/${person('u9')}`)).toBe(0n);
     expect(balances.get('campaign_budget/c1')).toBe(10_000n - 5n * 33n);
     expect(balances.get('campaign_budget/poor')).toBe(5n);
     expect(balances.get('platform_revenue/')).toBe(5n * 3n);
@@ -71,7 +77,89 @@ describe('rewards consumer', () => {
     await world.drained();
     const reasons = (await world.pool.query<{ status: string; reason: string; n: string }>('select status, reason, count(*) as n from earnings group by 1, 2 order by 1, 2')).rows;
     expect(reasons.map((r) => `${r.status}:${r.reason}:${r.n}`)).toEqual(['posted::4', 'refused:daily_cap:1']);
-    expect((await world.balances()).get('user_available/u1')).toBe(40n);
+    expect((await world.balances()).get(`user_available/${person('u1')}`)).toBe(40n);
+  });
+
+  it('mints nothing for an unconfirmed earning, a campaign of another app or none, or backdated device times within one server day', async () => {
+    world = await createRewardsWorld();
+    await world.rule('c1', { complete: 10, conversion: 100, dailyCap: 20 });
+    await world.fund('c1', 10_000);
+    await world.campaign('theirs', 'other.app');
+    await world.rule('theirs', { complete: 10, conversion: 100 });
+    await world.fund('theirs', 10_000);
+    await world.campaign('orphan', null);
+    await world.rule('orphan', { complete: 10, conversion: 100 });
+    await world.fund('orphan', 10_000);
+    await world.start();
+    const day = 86_400_000;
+    await world.send([
+      testEarning('forger', 'c1', { confirmation: '' }), // a forged beacon: no server confirmed it
+      testEarning('crosser', 'theirs'), // test.app's key against other.app's campaign
+      testEarning('crosser', 'orphan'),
+      // Backdated: each claims another day by its device time, all verified (received) today.
+      ...[0, 1, 2, 3].map((d) => testEarning('backdater', 'c1', { eventTime: Date.now() - d * day })),
+    ]);
+    await world.drained();
+    const rows = (await world.pool.query<{ user_id: string; status: string; reason: string; n: string }>(
+      'select user_id, status, reason, count(*) as n from earnings group by 1, 2, 3 order by 1, 2, 3')).rows;
+    expect(rows.map((r) => `${r.user_id} ${r.status}:${r.reason}:${r.n}`)).toEqual([
+      `${person('backdater')} posted::2`, `${person('backdater')} refused:daily_cap:2`,
+      `${person('crosser')} refused:campaign_not_in_app:2`, `${person('forger')} refused:unconfirmed:1`,
+    ]);
+    const balances = await world.balances();
+    expect([...balances].filter(([k, v]) => k.startsWith('user_available/') && v > 0n)).toEqual([[`user_available/${person('backdater')}`, 20n]]);
+    expect(await world.audit()).toEqual([]);
+  });
+
+  it('holds what passes a platform daily limit for review, and pays it once when approved', async () => {
+    world = await createRewardsWorld({ partitions: 1 }); // one partition: the earnings are decided in the order sent
+    await world.rule('c1', { complete: 10, conversion: 100, feeBps: 1000 });
+    await world.fund('c1', 1_000);
+    await world.start({ REWARDS_USER_DAILY_LIMIT_FEN: '20', REWARDS_DEVICE_DAILY_LIMIT_FEN: '30' });
+    await world.send([
+      ...[1, 2, 3].map(() => testEarning('busy', 'c1')), // 10 + 10 under the user limit, the third is held
+      ...['p1', 'p2', 'p3', 'p4'].map((u) => testEarning(u, 'c1', { deviceId: 'farm-1' })), // one device: 30, the fourth is held
+    ]);
+    await world.drained();
+    const held = (await world.pool.query<{ earning_id: string; user_id: string; reason: string }>("select earning_id, user_id, reason from earnings where status = 'review' order by user_id")).rows;
+    expect(held.map((r) => [r.user_id, r.reason])).toEqual([[person('busy'), 'user_daily_limit'], [person('p4'), 'device_daily_limit']]);
+    const balance = async (u: string) => (await world!.balances()).get(`user_available/${person(u)}`) ?? 0n;
+    expect([await balance('busy'), await balance('p4')]).toEqual([20n, 0n]);
+
+    // Approved by the command: paid once from the budget, with its fee; a second decision is refused.
+    const review = (decision: string, id: string) => spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'cli-main.ts'), 'review', decision, id],
+      { env: { ...process.env, ...world!.env, DEV_MODE: 'true' }, encoding: 'utf8' });
+    const approved = review('approve', held[0]!.earning_id);
+    expect([approved.status, approved.stdout]).toEqual([0, expect.stringContaining('approved')]);
+    expect(review('approve', held[0]!.earning_id).status).toBe(1);
+    const reviews = createEarningReviews({ ledger: createPgLedger({ pool: world.pool }) });
+    expect(await reviews.reject(held[0]!.earning_id)).toBe('already_decided');
+    expect(await reviews.reject(held[1]!.earning_id)).toBe('rejected');
+    expect(await reviews.approve(held[1]!.earning_id)).toBe('already_decided');
+    expect(await reviews.approve(testEarning('nobody', 'c1').earningId)).toBe('not_found');
+    expect([await balance('busy'), await balance('p4')]).toEqual([30n, 0n]);
+    expect((await world.balances()).get('campaign_budget/c1')).toBe(1_000n - 6n * 11n);
+    const decided = (await world.pool.query<{ status: string; n: string }>('select status, count(*) as n from earnings where reviewed_at is not null group by 1 order by 1')).rows;
+    expect(decided.map((r) => `${r.status}:${r.n}`)).toEqual(['posted:1', 'refused:1']);
+    // The database refuses any other change of a recorded earning.
+    expect(await world.pool.query("update earnings set amount_fen = 1 where status = 'posted'").then(() => 'ok', (err: Error) => err.message)).toMatch(/append-only/);
+    expect(await world.audit()).toEqual([]);
+  });
+
+  it('refuses to approve what the budget cannot cover, and leaves it in review', async () => {
+    world = await createRewardsWorld();
+    await world.rule('c1', { complete: 10, conversion: 100 });
+    await world.fund('c1', 15);
+    await world.start({ REWARDS_USER_DAILY_LIMIT_FEN: '10' });
+    await world.send([testEarning('u1', 'c1'), testEarning('u1', 'c1')]);
+    await world.drained();
+    const [held] = (await world.pool.query<{ earning_id: string }>("select earning_id from earnings where status = 'review'")).rows;
+    const reviews = createEarningReviews({ ledger: createPgLedger({ pool: world.pool }) });
+    expect(await reviews.approve(held!.earning_id)).toBe('budget_exhausted');
+    await world.fund('c1', 100);
+    expect(await reviews.approve(held!.earning_id)).toBe('approved');
+    expect((await world.balances()).get(`user_available/${person('u1')}`)).toBe(20n);
+    expect(await world.audit()).toEqual([]);
   });
 
   it('requests one payout, with a hold, when a linked user reaches the threshold', async () => {
@@ -90,7 +178,7 @@ describe('rewards consumer', () => {
     await world.send([alice(), alice(), alice()]); // past the threshold again, but a payout is in flight
     await world.drained();
     const payouts = (await world.pool.query<{ payout_id: string; user_id: string; amount_fen: string; source: string }>('select * from payouts')).rows;
-    expect(payouts.map((p) => [p.user_id, p.amount_fen, p.source])).toEqual([['alice', '160', 'threshold']]);
+    expect(payouts.map((p) => [p.user_id, p.amount_fen, p.source])).toEqual([[person('alice'), '160', 'threshold']]);
     const job = await until(() => world!.queue.getJob(payouts[0]!.payout_id), (j) => j !== undefined);
     expect(job?.data).toEqual({ payoutId: payouts[0]!.payout_id });
     const balance = await world.api(service.port, 'GET', '/v1/users/alice/balance', { token: world.token('alice') });
@@ -103,7 +191,7 @@ describe('rewards consumer', () => {
     expect((await world.api(service.port, 'GET', '/v1/users/alice/balance', { token: world.token('alice') })).body).toEqual({ available: 120, held: 0, paid_out: 160 });
 
     // A request whose hand-off was lost (as in a crash right after its commit) is handed off again.
-    const lost = await service.payouts.requestWithdrawal('alice', fen(100), 'lost-handoff');
+    const lost = await service.payouts.requestWithdrawal({ appId: 'test.app', userId: 'alice' }, fen(100), 'lost-handoff');
     expect(lost.status).toBe('created');
     const payoutId = lost.status === 'created' ? lost.payout.payoutId : '';
     expect((await until(() => world!.queue.getJob(payoutId), (j) => j !== undefined))?.id).toBe(payoutId);
@@ -124,7 +212,10 @@ describe('rewards API', () => {
       ['no token', await api('GET', '/v1/users/alice/balance'), 401, 'missing_token'],
       ['a forged token', await api('GET', '/v1/users/alice/balance', { token: `${alice}x` }), 401, 'invalid_token'],
       ['another user', await api('GET', '/v1/users/bob/balance', { token: alice }), 403, 'forbidden'],
-      ['the operator moving money', await api('POST', '/v1/users/alice/withdrawals', { token: world.config.REWARDS_OPERATOR_TOKEN, body: { amount: 100 }, headers: { 'idempotency-key': 'k' } }), 403, 'forbidden'],
+      ['the operator moving money', await api('POST', '/v1/users/alice/withdrawals', { token: world.config.REWARDS_OPERATOR_TOKEN, body: { amount: 100 }, headers: { 'idempotency-key': 'k', 'app-id': 'test.app' } }), 403, 'forbidden'],
+      ['the operator naming no app', await api('GET', '/v1/users/alice/balance', { token: world.config.REWARDS_OPERATOR_TOKEN }), 400, 'missing_app_id'],
+      ['the operator naming a malformed app', await api('GET', '/v1/users/alice/balance', { token: world.config.REWARDS_OPERATOR_TOKEN, headers: { 'app-id': 'a:b' } }), 400, 'invalid_app_id'],
+      ['a user token naming another app', await api('GET', '/v1/users/alice/balance', { token: alice, headers: { 'app-id': 'other.app' } }), 403, 'forbidden'],
       ['an unknown path', await api('GET', '/v1/nothing', { token: alice }), 404, 'not_found'],
       ['a wrong method', await api('DELETE', '/v1/users/alice/balance', { token: alice }), 405, 'method_not_allowed'],
       ['a bad limit', await api('GET', '/v1/users/alice/ledger?limit=0', { token: alice }), 400, 'invalid_limit'],
@@ -163,7 +254,20 @@ describe('rewards API', () => {
     const reused = await api('POST', '/v1/users/alice/withdrawals', { token: alice, body: { amount: 150 }, headers: { 'idempotency-key': 'w1' } });
     expect([w1.status, again.status, again.headers.get('idempotent-replayed'), again.body.payout_id]).toEqual([202, 202, 'true', w1.body.payout_id]);
     expect([reused.status, reused.body.error]).toEqual([409, 'idempotency_key_reused']);
-    expect((await api('GET', '/v1/users/alice/balance', { token: world.config.REWARDS_OPERATOR_TOKEN })).body).toEqual({ available: 50, held: 250, paid_out: 0 });
+    expect((await api('GET', '/v1/users/alice/balance', { token: world.config.REWARDS_OPERATOR_TOKEN, headers: { 'app-id': 'test.app' } })).body).toEqual({ available: 50, held: 250, paid_out: 0 });
+    expect((await api('GET', '/v1/users/alice/balance', { token: alice, headers: { 'app-id': 'test.app' } })).body).toEqual({ available: 50, held: 250, paid_out: 0 });
+
+    // Another app's "alice" is another person: her token reads and moves only her own (empty) money.
+    const otherAlice = world.token('alice', 'other.app');
+    expect((await api('GET', '/v1/users/alice/balance', { token: otherAlice })).body).toEqual({ available: 0, held: 0, paid_out: 0 });
+    expect((await api('GET', '/v1/users/alice/ledger', { token: otherAlice })).body).toEqual({ entries: [], next_cursor: null });
+    // The same Idempotency-Key as test.app's alice used: not her payout replayed, a request of her own.
+    const otherW1 = await api('POST', '/v1/users/alice/withdrawals', { token: otherAlice, body: { amount: 250 }, headers: { 'idempotency-key': 'w1' } });
+    expect([otherW1.status, otherW1.body.error]).toEqual([422, 'wechat_not_linked']);
+    expect((await api('GET', '/v1/users/alice/balance', { token: world.config.REWARDS_OPERATOR_TOKEN, headers: { 'app-id': 'other.app' } })).body).toEqual({ available: 0, held: 0, paid_out: 0 });
+    // And she cannot link the WeChat account test.app's alice linked: one WeChat wallet, one person.
+    const taken2 = await api('POST', '/v1/users/alice/wechat/link', { token: otherAlice, body: { code: await world.oauthCode('wx-alice') } });
+    expect([taken2.status, taken2.body.error]).toEqual([409, 'wechat_account_taken']);
 
     // History, newest first, two pages of 4 then the rest.
     const page1 = await api('GET', '/v1/users/alice/ledger?limit=4', { token: alice });
@@ -261,8 +365,13 @@ describe('rewards API edges (issue 21)', () => {
       ['alg none', `${b64({ alg: 'none', typ: 'JWT' })}.${payload}.`],
       ['HS512 header', `${b64({ alg: 'HS512', typ: 'JWT' })}.${payload}.${world.token('alice').split('.')[2]}`],
       ['another user in the payload', `${header}.${b64({ sub: 'bob', iat: now, exp: now + 60 })}.${world.token('alice').split('.')[2]}`],
-      ['a lifetime over REWARDS_TOKEN_MAX_TTL_S', signUserToken(world.config.REWARDS_TOKEN_SECRET, 'alice', { ttlS: 3_601, nowMs: Date.now() })],
-      ['another secret', signUserToken('z'.repeat(40), 'alice', { ttlS: 60, nowMs: Date.now() })],
+      ['a lifetime over REWARDS_TOKEN_MAX_TTL_S', signUserToken(world.config.REWARDS_TOKEN_SECRET, { appId: 'test.app', userId: 'alice' }, { ttlS: 3_601, nowMs: Date.now() })],
+      ['another secret', signUserToken('z'.repeat(40), { appId: 'test.app', userId: 'alice' }, { ttlS: 60, nowMs: Date.now() })],
+      // Validly signed, but of before issue 22: a user id with no app names no one person.
+      ['no app claim', (() => {
+        const signed = `${header}.${b64({ sub: 'alice', iat: now, exp: now + 60 })}`;
+        return `${signed}.${createHmac('sha256', world.config.REWARDS_TOKEN_SECRET).update(signed).digest('base64url')}`;
+      })()],
     ];
     for (const [name, token] of forged) {
       const res = await world.api(s.port, 'GET', '/v1/users/alice/balance', { token });
@@ -290,7 +399,7 @@ describe('rewards API edges (issue 21)', () => {
     expect([first.status, second.status, second.headers.get('idempotent-replayed')]).toEqual([202, 202, null]);
     expect(second.body.payout_id).not.toBe(first.body.payout_id);
     const rows = (await world.pool.query<{ user_id: string; amount_fen: string }>('select user_id, amount_fen from payouts order by user_id')).rows;
-    expect(rows).toEqual([{ user_id: 'a', amount_fen: '100' }, { user_id: 'a:b', amount_fen: '100' }]);
+    expect(rows).toEqual([{ user_id: person('a'), amount_fen: '100' }, { user_id: person('a:b'), amount_fen: '100' }]);
     for (const u of users) expect((await world.api(s.port, 'GET', `/v1/users/${encodeURIComponent(u)}/balance`, { token: world.token(u) })).body).toEqual({ available: 150, held: 100, paid_out: 0 });
 
     // A withdrawal made before the upgrade (stored under the old key form) is found again by its
@@ -303,6 +412,17 @@ describe('rewards API edges (issue 21)', () => {
     expect([other.status, other.headers.get('idempotent-replayed')]).toEqual([202, null]);
     expect(other.body.payout_id).not.toBe(before.body.payout_id);
     for (const u of users) expect((await world.api(s.port, 'GET', `/v1/users/${encodeURIComponent(u)}/balance`, { token: world.token(u) })).body).toEqual({ available: 50, held: 200, paid_out: 0 });
+
+    // A withdrawal made before persons (its key names the bare user id; migration 0009 gave the payout
+    // its person) is found again by that person's retry, and by no other app's user of the same id.
+    await world.send([testEarning('a:b', 'c1')]); // 250 more: a payout is in flight, so the threshold leaves it
+    await world.drained();
+    const beforePersons = await withdraw('a:b', 'y');
+    await world.pool.query('update payouts set idempotency_key = $2 where payout_id = $1', [beforePersons.body.payout_id, JSON.stringify(['withdrawal', 'a:b', 'y'])]);
+    const retriedAcross = await withdraw('a:b', 'y');
+    expect([retriedAcross.status, retriedAcross.headers.get('idempotent-replayed'), retriedAcross.body.payout_id]).toEqual([202, 'true', beforePersons.body.payout_id]);
+    const otherApp = await world.api(s.port, 'POST', `/v1/users/${encodeURIComponent('a:b')}/withdrawals`, { token: world.token('a:b', 'other.app'), body: { amount: 100 }, headers: { 'idempotency-key': 'y' } });
+    expect([otherApp.status, otherApp.body.error]).toEqual([422, 'wechat_not_linked']);
     expect(await world.audit()).toEqual([]);
   });
 });

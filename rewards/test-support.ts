@@ -21,20 +21,32 @@ import { createRewards } from './app.js';
 import { audit } from './audit.js';
 import { signUserToken } from '../common/auth.js';
 import { rewardsConfig } from './config.js';
-import { fundingTransfer } from './earnings.js';
+import { fundingTransfer, type Earning } from './earnings.js';
+import { personKey } from '../common/person.js';
 import { fen } from './ledger.js';
 import { createPgLedger } from './ledger-pg.js';
 
-export interface TestEarning { earningId: string; sourceEventId: string; userId: string; campaignId: string; type: 'REWARD_COMPLETE' | 'CONVERSION'; eventTime: number; verifiedAt: number }
+/** The app of the tests' users and campaigns, unless a test names another. */
+export const TEST_APP = 'test.app';
 
+export type TestEarning = Earning;
+
+/** A confirmed earning of `userId` in TEST_APP (a device of its own), as the aggregator produces it. */
 export function testEarning(userId: string, campaignId: string, over: Partial<TestEarning> = {}): TestEarning {
   const sourceEventId = randomUUID();
-  return { earningId: earningId(sourceEventId), sourceEventId, userId, campaignId, type: 'REWARD_COMPLETE', eventTime: Date.now(), verifiedAt: Date.now(), ...over };
+  const now = Date.now();
+  return {
+    earningId: earningId(sourceEventId), sourceEventId, appId: TEST_APP, userId, campaignId, type: 'REWARD_COMPLETE', eventTime: now, verifiedAt: now,
+    deviceId: `device-${userId}`, receivedAt: now, confirmation: `test:${sourceEventId}`, confirmedAt: now, ...over,
+  };
 }
+
+/** The person key of `userId` in `appId` (an account owner, as the ledger keys it). */
+export const person = (userId: string, appId = TEST_APP) => personKey({ appId, userId });
 
 export const earningRecord = (e: TestEarning) => ({
   key: e.userId,
-  value: Buffer.from(pipeline.v1.VerifiedEarning.encode({ version: 1, ...e, appId: 'test.app', type: EventType[e.type] }).finish()),
+  value: Buffer.from(pipeline.v1.VerifiedEarning.encode({ version: 1, ...e, type: EventType[e.type] }).finish()),
 });
 
 /** The WeChat Pay sandbox as its own process (as it runs in production's place), on a free port. */
@@ -87,7 +99,15 @@ export async function createRewardsWorld(opts: { partitions?: number; env?: Reco
     send: (earnings: TestEarning[]) => producer.send([{ topic: topics.earnings, messages: earnings.map(earningRecord) }]),
     sendRaw: (messages: { key: string; value: Buffer }[]) => producer.send([{ topic: topics.earnings, messages }]),
 
+    /** Registers `appId` and the campaign, owned by it (null: by no app), unless the campaign has a row. */
+    async campaign(campaignId: string, appId: string | null = TEST_APP) {
+      if (appId !== null) await pool.query('insert into apps (app_id) values ($1) on conflict do nothing', [appId]);
+      await pool.query('insert into campaigns (campaign_id, app_id) values ($1, $2) on conflict (campaign_id) do nothing', [campaignId, appId]);
+    },
+
+    /** A reward rule for the campaign, which TEST_APP owns unless `campaign` gave it another owner first. */
     async rule(campaignId: string, r: { complete: number; conversion: number; dailyCap?: number; feeBps?: number }) {
+      await world.campaign(campaignId);
       await pool.query('insert into reward_rules (campaign_id, reward_complete_fen, conversion_fen, user_daily_cap_fen, fee_bps, effective_from) values ($1, $2, $3, $4, $5, clock_timestamp())',
         [campaignId, r.complete, r.conversion, r.dailyCap ?? null, r.feeBps ?? 0]);
     },
@@ -113,7 +133,8 @@ export async function createRewardsWorld(opts: { partitions?: number; env?: Reco
     members: (n: number, timeoutMs = 30_000) =>
       withAdmin(kafka, (admin) => waitForMembers(admin, childEnv.REWARDS_GROUP!, { members: n, timeoutMs, pollMs: 200 })),
 
-    token: (userId: string) => signUserToken(config.REWARDS_TOKEN_SECRET, userId, { ttlS: 600, nowMs: Date.now() }),
+    /** A user token of the person (appId, userId). */
+    token: (userId: string, appId = TEST_APP) => signUserToken(config.REWARDS_TOKEN_SECRET, { appId, userId }, { ttlS: 600, nowMs: Date.now() }),
 
     /** Calls the API of the service listening on `port`. */
     async api(port: number, method: string, path: string, opts: { token?: string; body?: unknown; headers?: Record<string, string> } = {}) {

@@ -1,6 +1,6 @@
 -- Takes up payout requests still 'requested': payout $1, or (when $1 is null) the oldest $2. Each
 -- gets its transfer, with request number = the payout id without dashes and the user's sealed
--- openid, and the 'accepted' history entry. Nothing on a repeat.
+-- openid (wechat_links by person, <app_id>:<user_id>), and the 'accepted' history entry. Nothing on a repeat.
 with p as (
   select p.payout_id, p.user_id, p.amount_fen, w.openid_enc
   from payouts p join wechat_links w using (user_id)

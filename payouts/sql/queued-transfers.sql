@@ -1,5 +1,5 @@
 -- The oldest queued transfers, up to $1, locked for batch forming (skipping any another worker
--- holds), with what the risk checks need: when the user linked WeChat and the user's other
+-- holds), with what the risk checks need: when the person (user_id: <app_id>:<user_id>) linked WeChat and their other
 -- transfers on their way or paid in the last 24 hours and the last hour.
 select t.payout_id, t.request_no, t.user_id, t.amount_fen, t.created_at, w.linked_at,
   (select count(*) from payout_transfers o where o.user_id = t.user_id and o.state in ('batched', 'succeeded') and o.created_at > now() - interval '1 day') as day_count,

@@ -1,4 +1,4 @@
--- Posted reward per (user, campaign, day) for the triples ($1 users, $2 campaigns, $3 days). The
+-- Posted reward per (person, campaign, day) for the triples ($1 persons, $2 campaigns, $3 days). The
 -- triples are made distinct first: a repeated one would otherwise count its earnings again.
 select e.user_id, e.campaign_id, e.day::text as day, sum(e.amount_fen) as total_fen
 from earnings e

@@ -1,4 +1,4 @@
--- New payout requests and their first history entry: $1 payout ids, $2 users, $3 amounts,
+-- New payout requests and their first history entry: $1 payout ids, $2 persons (<app_id>:<user_id>), $3 amounts,
 -- $4 currencies, $5 sources, $6 idempotency keys.
 with created as (
   insert into payouts (payout_id, user_id, amount_fen, currency, source, idempotency_key)

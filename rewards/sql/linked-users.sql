@@ -1,2 +1,2 @@
--- Which of the users $1 have linked a WeChat account.
+-- Which of the persons $1 (<app_id>:<user_id>) have linked a WeChat account.
 select user_id from wechat_links where user_id = any ($1::text[])

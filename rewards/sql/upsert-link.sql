@@ -1,5 +1,5 @@
--- Links user $1 to WeChat: $2 appid, $3 openid MAC, $4..$6 encrypted openid, access and refresh
--- tokens, $7 scope, $8 token expiry (ms). Relinking the same user replaces the link.
+-- Links person $1 (<app_id>:<user_id>) to WeChat: $2 appid, $3 openid MAC, $4..$6 encrypted openid, access and refresh
+-- tokens, $7 scope, $8 token expiry (ms). Relinking the same person replaces the link; an openid links one person.
 insert into wechat_links (user_id, appid, openid_mac, openid_enc, access_token_enc, refresh_token_enc, scope, token_expires_at)
 values ($1, $2, $3, $4, $5, $6, $7, to_timestamp($8 / 1000.0))
 on conflict (user_id) do update set appid = excluded.appid, openid_mac = excluded.openid_mac, openid_enc = excluded.openid_enc,

@@ -1,4 +1,4 @@
--- The user $1's ledger entries, newest first: postings on their accounts older than posting $2
+-- The person $1's (<app_id>:<user_id>) ledger entries, newest first: postings on their accounts older than posting $2
 -- (null for the newest), at most $3.
 select p.posting_id, a.type as account, a.currency, p.debit, p.credit, t.kind, coalesce(p.reference, t.reference) as reference, t.created_at
 from accounts a
