@@ -1,13 +1,18 @@
 // `npm run demo [-- --users N --seed S]`: plays realistic traffic from simulated users of several
-// apps into the running pipeline (`npm start` in another terminal), shows progress, and ends with a
-// summary of what each stage did, beside the ground truth computed from the traffic itself.
+// apps into the running pipeline (`npm start` in another terminal), with the ad networks and
+// advertisers (the simulator `npm start` runs) confirming what they saw, and attackers forging what
+// they did not; shows progress, and ends with a summary of what each stage did, beside the ground
+// truth computed from the traffic itself.
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { join } from 'node:path';
 import { loadConfig, port } from '../common/config.js';
 import { aggregatorConfig } from '../aggregator/config.js';
 import { ingestConfig } from '../ingest/config.js';
 import { rewardsConfig } from '../rewards/config.js';
+import { verifierKeysUrl } from './ad-network/keys.js';
 import { createDriver, type Tally } from './drive.js';
+import { root } from './supervisor.js';
 import { add, expect, generate } from './traffic.js';
 
 const { values } = parseArgs({ options: { users: { type: 'string', default: '3000' }, seed: { type: 'string' } } });
@@ -19,10 +24,13 @@ const rewards = loadConfig(rewardsConfig, env);
 const ingestUrl = `http://${ingest.INGEST_HOST}:${ingest.INGEST_PORT}`;
 // The sandbox's admin listener (payouts/README.md, "The sandbox"): always on loopback.
 const sandboxAdmin = loadConfig(z.object({ SANDBOX_ADMIN_PORT: port(8092) }), env);
+// The ad-network simulator (stack/ad-network/), and the AdMob verifier keys `npm start` gave the collector.
+const adnet = loadConfig(z.object({ ADNET_PORT: port(8093), STACK_DIR: z.string().default(join(root, '.stack')), ADNET_DIR: z.string().optional() }), env);
+const adnetUrl = `http://127.0.0.1:${adnet.ADNET_PORT}`;
 
-const ready = await fetch(`${ingestUrl}/readyz`).then((r) => r.ok, () => false);
-if (!ready) {
-  console.error(`The collector at ${ingestUrl} is not ready. Start the pipeline first, in another terminal:\n\n  npm start\n`);
+const ready = await Promise.all([`${ingestUrl}/readyz`, `${adnetUrl}/healthz`].map((u) => fetch(u).then((r) => r.ok, () => false)));
+if (!ready.every(Boolean)) {
+  console.error(`The collector at ${ingestUrl} or the ad-network simulator at ${adnetUrl} is not ready. Start the pipeline first, in another terminal:\n\n  npm start\n`);
   process.exit(1);
 }
 
@@ -34,13 +42,17 @@ const expected = expect(scenario, { now, maxClicksPerDeviceHour: aggregator.AGGR
 const driver = createDriver({
   env, ingestUrl, rewardsUrl: `http://${rewards.REWARDS_HOST}:${rewards.REWARDS_PORT}`, sandboxUrl: rewards.WECHAT_OAUTH_URL,
   sandboxAdminUrl: `http://127.0.0.1:${sandboxAdmin.SANDBOX_ADMIN_PORT}`,
+  adnetUrl, admobKeysUrl: ingest.INGEST_ADMOB_KEYS_URL.startsWith('file:') ? ingest.INGEST_ADMOB_KEYS_URL : verifierKeysUrl(adnet.ADNET_DIR ?? join(adnet.STACK_DIR, 'adnet')),
   databaseUrl: rewards.DATABASE_URL, clickhouseUrl: aggregator.CLICKHOUSE_URL, clickhouseDatabase: aggregator.CLICKHOUSE_DATABASE, kafkaBrokers: aggregator.KAFKA_BROKERS,
-  lags: [{ group: aggregator.AGGREGATOR_GROUP, topic: aggregator.AGGREGATOR_TOPIC }, { group: rewards.REWARDS_GROUP, topic: rewards.REWARDS_TOPIC }],
+  lags: [
+    { group: aggregator.AGGREGATOR_GROUP, topic: aggregator.AGGREGATOR_TOPIC }, { group: aggregator.AGGREGATOR_GROUP, topic: aggregator.AGGREGATOR_CONFIRMATIONS_TOPIC },
+    { group: rewards.REWARDS_GROUP, topic: rewards.REWARDS_TOPIC },
+  ],
   tokenSecret: rewards.REWARDS_TOKEN_SECRET, wechatAppid: rewards.WECHAT_APPID,
 });
 
 const tty = process.stdout.isTTY;
-const totalRequests = scenario.users.reduce((n, u) => n + u.requests.reduce((m, r) => m + (r.duplicate ? 2 : 1), 0), 0) + scenario.bad.length;
+const totalRequests = scenario.users.reduce((n, u) => n + u.requests.reduce((m, r) => m + (r.duplicate ? 2 : 1), 0), 0) + scenario.bad.length + scenario.forged.length;
 let lastShown = -1;
 function bar(done: number, total: number, text: string) {
   const share = Math.min(1, done / Math.max(1, total));
@@ -54,12 +66,14 @@ const stage = (text: string) => console.log(`${tty ? '\n' : ''}== ${text}`);
 
 console.log(`demo run ${run} (seed ${seed}): ${scenario.users.length} users of ${scenario.apps.length} apps, ${scenario.campaigns.length} campaigns, ${totalRequests} requests`);
 try {
-  stage('setting up apps, keys, reward rules, funding and WeChat links (npm run apps / npm run rewards)');
+  stage('setting up apps, keys, campaigns, network secrets, ad units, reward rules, funding and WeChat links (npm run apps / npm run rewards)');
   const keys = await driver.setup(scenario);
-  stage('sending beacons');
+  const adnetBefore = await driver.s2s.stats();
+  stage('sending beacons; the ad networks and advertisers confirm (some late, some twice, some never)');
   const tally: Tally = await driver.play(scenario, keys, {
-    onProgress: (t) => bar(t.requests, totalRequests, `${t.requests}/${totalRequests} requests, ${t.accepted} events accepted`),
+    onProgress: (t) => bar(t.requests, totalRequests, `${t.requests}/${totalRequests} requests, ${t.accepted} events accepted, ${t.confirmsAsked} confirmations asked`),
   });
+  const adnetAfter = await driver.s2s.delivered(300_000);
   stage('waiting for the aggregator and the rewards service to catch up');
   await driver.drained(600_000, (lags) => tty && process.stdout.write(`\r  consumer lag: ${lags.join(' / ')}\x1b[K`));
   stage('waiting for payouts to settle (batches close after PAYOUTS_BATCH_MAX_AGE_MS, 30 s by default)');
@@ -82,6 +96,11 @@ try {
   const models = (m: Map<string, { model: string; invalid: string }>) => counted([...m.values()].map((a) => [a.invalid ? '' : a.model, 1]));
   const distinct = sum(seen.rows);
   const rewardedExpected = sum(Object.fromEntries(expected.rewards));
+  // Confirmations: the simulator's deliveries in this run, against what the pipeline recorded once.
+  const delivered = adnetAfter.delivered - adnetBefore.delivered;
+  const confirmed = (c: { matched: Record<string, number>; noMatch: number }, duplicates: number) => `${sum(c.matched)} / ${duplicates} / ${c.noMatch}`;
+  const reasons = (m: Record<string, number>) => byReason(Object.fromEntries(Object.entries(m).map(([k, v]) => [k || 'earns', v])));
+  const refused = Object.fromEntries([...expected.forged].map(([kind, f]) => [kind, f.refused]));
   const lines: [string, string, string][] = [
     ['events accepted (202)', String(tally.accepted), String(expected.accepted)],
     ['requests rejected, by reason', byReason(tally.rejectedRequests), byReason(expected.rejectedRequests)],
@@ -90,6 +109,12 @@ try {
     ['events in ads.events', String(distinct), String(sum(expected.rows))],
     ['attributed (valid), by model', byReason(models(seen.attributions)), byReason(models(expected.attributions))],
     ['invalid traffic, by reason', byReason(invalid(seen.rows)), byReason(invalid(expected.rows))],
+    ['confirmations never sent', String(adnetAfter.dropped - adnetBefore.dropped), String(expected.confirmations.dropped)],
+    ['confirmations matched / duplicate / no event', confirmed(seen.confirmations, delivered - seen.confirmations.recorded), confirmed(expected.confirmations, expected.confirmations.duplicates)],
+    ['confirmations matched, by outcome', reasons(seen.confirmations.matched), reasons(expected.confirmations.matched)],
+    ['unverified (no confirmation)', String(seen.unconfirmed), String(expected.unconfirmed)],
+    ['forged events, refused', byReason(seen.forged), byReason(refused)],
+    ['forged callbacks, refused', byReason(tally.forgedCallbacks), byReason(expected.forgedCallbacks)],
     ['earnings, by outcome', byReason(seen.earnings), byReason(expected.earnings)],
     ['rewarded (fen)', String(seen.rewardedFen), String(rewardedExpected)],
     ['payouts', byReason(Object.fromEntries(Object.entries(seen.payouts).map(([k, v]) => [k, v.n]))), ''],
@@ -101,11 +126,12 @@ try {
   console.log('');
   for (const [what, got, want] of lines) {
     const check = want === '' ? '' : want === got ? '  ✓' : `  ✗ ground truth: ${want}`;
-    console.log(`${what.padEnd(34)}${got}${check}`);
+    console.log(`${what.padEnd(46)}${got}${check}`);
   }
   if (!audited.ok) console.log(`\n${audited.out}`);
   const matches = lines.every(([, got, want]) => want === '' || got === want);
-  console.log(`\n${matches ? 'Everything matches the ground truth computed from the traffic.' : 'MISMATCH against the ground truth (see above).'} Explore: npm run report, npm run audit, http://127.0.0.1:${rewards.REWARDS_PORT}/v1/users/${scenario.users[0]!.id}/balance (token: DEV_MODE=true npm run rewards -- token ${scenario.users[0]!.id})`);
+  const first = scenario.users[0]!;
+  console.log(`\n${matches ? 'Everything matches the ground truth computed from the traffic.' : 'MISMATCH against the ground truth (see above).'} Explore: npm run report, npm run audit, http://127.0.0.1:${rewards.REWARDS_PORT}/v1/users/${first.id}/balance (token: DEV_MODE=true npm run rewards -- token ${scenario.apps[first.app]} ${first.id})`);
   process.exitCode = matches && audited.ok && reconciled.ok ? 0 : 1;
 } finally {
   await driver.close();

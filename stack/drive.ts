@@ -1,7 +1,9 @@
 // Drives a running pipeline the way its users do, for the demo, the end-to-end tests and the
-// end-to-end benchmark: operators register apps, reward rules and funding with the npm commands;
-// users link WeChat through the rewards API; SDKs send the scenario's beacons to the collector; and
-// at the end, what the pipeline holds is read back from ClickHouse, Postgres and the sandbox.
+// end-to-end benchmark: operators register apps, campaigns, network secrets, ad units, reward rules
+// and funding with the npm commands; users link WeChat through the rewards API; SDKs send the
+// scenario's beacons to the collector while the ad networks and advertisers (the simulator,
+// drive-s2s.ts) confirm what they saw; attackers forge; and at the end, what the pipeline holds is
+// read back from ClickHouse, Postgres, the sandbox and the simulator.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execFile } from 'node:child_process';
 import { createHmac } from 'node:crypto';
@@ -9,13 +11,17 @@ import { promisify } from 'node:util';
 import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import pg from 'pg';
 import { signUserToken } from '../common/auth.js';
+import type { Person } from '../common/person.js';
 import { createKafka, groupLag, withAdmin } from '../common/kafka.js';
 import { createLogger } from '../common/log.js';
+import { EventType } from '../schemas/beacon-json.js';
 import { beacon } from '../schemas/gen/messages.js';
 import { createBeaconClient, type SendResult } from '../ingest/sdk/client.js';
 import { chinaDay } from '../payouts/reconcile-pg.js';
+import { createS2sDriver } from './drive-s2s.js';
 import { nodeCommand, root } from './supervisor.js';
-import { add, APP_UA, BOT_UA, type BadRequest, type Scenario, type SimUser } from './traffic.js';
+import { FORGED_BY_KIND as FORGED } from './ground-truth.js';
+import { add, APP_UA, BOT_UA, person, type BadRequest, type Scenario, type SimUser } from './traffic.js';
 
 export interface Target {
   /** The environment the npm commands run with (DATABASE_URL, CLICKHOUSE_DATABASE, ...). */
@@ -23,12 +29,18 @@ export interface Target {
   ingestUrl: string; rewardsUrl: string; sandboxUrl: string;
   /** The sandbox's admin listener (faults, state), on loopback apart from its public ports. */
   sandboxAdminUrl: string;
+  /** The ad-network simulator, and the AdMob verifier-key list the collector trusts (a file:// URL). */
+  adnetUrl: string; admobKeysUrl: string;
   databaseUrl: string; clickhouseUrl: string; clickhouseDatabase: string; kafkaBrokers: string[];
   lags: { group: string; topic: string }[];
   tokenSecret: string; wechatAppid: string;
 }
 
-export interface Tally { requests: number; accepted: number; rejectedEvents: Record<string, number>; rejectedRequests: Record<string, number> }
+export interface Tally {
+  requests: number; accepted: number; rejectedEvents: Record<string, number>; rejectedRequests: Record<string, number>;
+  /** Confirmations asked of the simulator; forged callbacks by the collector's answer. */
+  confirmsAsked: number; forgedCallbacks: Record<string, number>;
+}
 type Keys = Map<number, { keyId: string; secret: string }>;
 
 const exec = promisify(execFile);
@@ -58,6 +70,7 @@ export function createDriver(target: Target) {
   const db = new pg.Pool({ connectionString: target.databaseUrl, max: 4 });
   const clickhouse = createClient({ url: target.clickhouseUrl, database: target.clickhouseDatabase, log: { level: ClickHouseLogLevel.OFF } });
   const kafka = createKafka({ KAFKA_BROKERS: target.kafkaBrokers, clientId: 'drive' }, { log: createLogger('drive', 'silent') });
+  const s2s = createS2sDriver(target);
 
   /** An npm command (its entry run directly, without npm's start-up): stdout, and whether it exited 0. */
   async function command(entry: string, args: string[]) {
@@ -76,8 +89,8 @@ export function createDriver(target: Target) {
     return r.out;
   };
 
-  async function api(method: string, path: string, userId: string, body?: unknown) {
-    const token = signUserToken(target.tokenSecret, userId, { ttlS: 3_600, nowMs: Date.now() });
+  async function api(method: string, path: string, who: Person, body?: unknown) {
+    const token = signUserToken(target.tokenSecret, who, { ttlS: 3_600, nowMs: Date.now() });
     const res = await fetch(`${target.rewardsUrl}${path}`, {
       method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined,
     });
@@ -85,12 +98,13 @@ export function createDriver(target: Target) {
   }
 
   /** Links `user` to WeChat: the sandbox's consent page gives an OAuth code, the rewards API exchanges it. */
-  async function link(user: SimUser) {
-    const q = new URLSearchParams({ appid: target.wechatAppid, redirect_uri: 'https://app.example/wechat', response_type: 'code', scope: 'snsapi_base', state: 'demo', sandbox_user: `wx-${user.id}` });
+  async function link(s: Scenario, user: SimUser) {
+    // One WeChat account per person: another app's user of the same id is someone else.
+    const q = new URLSearchParams({ appid: target.wechatAppid, redirect_uri: 'https://app.example/wechat', response_type: 'code', scope: 'snsapi_base', state: 'demo', sandbox_user: `wx-${person(s, user)}` });
     const consent = await fetch(`${target.sandboxUrl}/connect/oauth2/authorize?${q}`, { redirect: 'manual' });
     const code = new URL(consent.headers.get('location') ?? 'x:/').searchParams.get('code');
     if (!code) throw new Error(`no OAuth code for ${user.id}: HTTP ${consent.status}`);
-    const res = await answered(`link ${user.id}`, () => api('POST', `/v1/users/${user.id}/wechat/link`, user.id, { code }));
+    const res = await answered(`link ${user.id}`, () => api('POST', `/v1/users/${encodeURIComponent(user.id)}/wechat/link`, { appId: s.apps[user.app]!, userId: user.id }, { code }));
     if (res.status !== 200) throw new Error(`link ${user.id}: ${res.status} ${JSON.stringify(res.body)}`);
   }
 
@@ -142,6 +156,11 @@ export function createDriver(target: Target) {
       for (const x of r.rejected) add(tally.rejectedEvents, x.reason.split(':')[0]!);
     };
     for (const req of user.requests) {
+      // The network's or advertiser's confirmation is asked for first: by its plan it may reach the collector before the beacon.
+      for (const c of req.confirms ?? []) {
+        await s2s.ask(s, c);
+        tally.confirmsAsked++;
+      }
       count(await client.send(req.events));
       if (req.duplicate === 'retry') count(await client.send(req.events));
       if (req.duplicate === 'replay' && last) count(await replay(last));
@@ -161,7 +180,8 @@ export function createDriver(target: Target) {
     }
   }
 
-  const users = (s: Scenario) => s.users.map((u) => u.id);
+  /** The scenario's people, as rewards and payouts key them (`<app_id>:<user_id>`). */
+  const users = (s: Scenario) => s.users.map((u) => person(s, u));
   async function payoutStates(s: Scenario) {
     const { rows } = await db.query<{ state: string; n: number; fen: string }>(
       'select state, count(*)::int as n, sum(amount_fen) as fen from payouts where user_id = any($1) group by state', [users(s)]);
@@ -183,19 +203,33 @@ export function createDriver(target: Target) {
   return {
     drained,
 
-    /** Apps and keys, reward rules and funding (through the npm commands), and the users' WeChat links. */
+    s2s,
+
+    /**
+     * Apps and keys, each app's campaigns (with their postback secrets), network secrets and ad units
+     * (`npm run apps`), handed to the simulator as the networks and advertisers would hold them; reward
+     * rules and funding (`npm run rewards`); and the users' WeChat links.
+     */
     async setup(s: Scenario): Promise<Keys> {
       const keys: Keys = new Map();
+      const networks: { network: string; app_id: string; secret: string }[] = [];
       await Promise.all(s.apps.map(async (app, i) => {
         const [keyId, secret] = (await must('ingest/apps-main.ts', ['create', app])).split(' ');
         keys.set(i, { keyId: keyId!, secret: secret! });
+        if (s.networks[i] === 'admob') await must('ingest/apps-main.ts', ['ad-unit', 'admob', s.adUnits[i]!, app]);
+        else networks.push({ network: s.networks[i]!, app_id: app, secret: (await must('ingest/apps-main.ts', ['network', s.networks[i]!, app])).split(' ')[1]! });
       }));
+      const campaigns: { campaign_id: string; secret: string }[] = [];
       await pool(s.campaigns, 4, async (c) => {
+        campaigns.push({ campaign_id: c.id, secret: (await must('ingest/apps-main.ts', ['campaign', c.id, s.apps[c.app]!])).split(' ')[1]! });
         await must('rewards/cli-main.ts', ['rule', c.id, '--complete', String(c.rule.complete), '--conversion', String(c.rule.conversion),
           ...(c.rule.dailyCap ? ['--daily-cap', String(c.rule.dailyCap)] : []), '--fee-bps', String(c.rule.feeBps)]);
         await must('rewards/cli-main.ts', ['fund', c.id, String(s.users.length * 2_000), `${c.id}-initial`]);
       });
-      await pool(s.users.filter((u) => u.linked), 16, link);
+      await s2s.secrets({ networks, campaigns });
+      await pool(s.users.filter((u) => u.linked), 16, (u) => link(s, u));
+      // Running services reload apps, campaigns and secrets on NOTIFY, within moments; give them those.
+      await sleep(1_000);
       return keys;
     },
 
@@ -204,12 +238,13 @@ export function createDriver(target: Target) {
      * then, once the aggregator has processed them, the requests that name other users' clicks.
      */
     async play(s: Scenario, keys: Keys, opts: { concurrency?: number; spreadMs?: number; onProgress?: (tally: Tally) => void; onSent?: () => void } = {}): Promise<Tally> {
-      const tally: Tally = { requests: 0, accepted: 0, rejectedEvents: {}, rejectedRequests: {} };
+      const tally: Tally = { requests: 0, accepted: 0, rejectedEvents: {}, rejectedRequests: {}, confirmsAsked: 0, forgedCallbacks: {} };
       const tick = setInterval(() => opts.onProgress?.(tally), 250);
       try {
         const first = s.users.filter((u) => u.kind !== 'claimer');
         const tasks: (() => Promise<void>)[] = [...first.map((u) => () => sendUser(s, keys, u, tally))];
         s.bad.forEach((b, i) => tasks.splice(Math.floor((i + 1) * tasks.length / (s.bad.length + 1)), 0, () => sendBad(s, keys, b, tally)));
+        s.forged.forEach((f, i) => tasks.splice(Math.floor((i + 1) * tasks.length / (s.forged.length + 1)), 0, async () => add(tally.forgedCallbacks, await s2s.forge(s, f))));
         // With spreadMs, the users arrive evenly over that time rather than all at once.
         const start = Date.now();
         const due = (i: number) => start + (opts.spreadMs ?? 0) * i / tasks.length;
@@ -218,8 +253,10 @@ export function createDriver(target: Target) {
           await tasks[i]!();
         });
         opts.onSent?.();
+        await s2s.delivered(300_000);
         await drained(300_000);
         await pool(s.users.filter((u) => u.kind === 'claimer'), opts.concurrency ?? 48, (u) => sendUser(s, keys, u, tally));
+        await s2s.delivered(300_000);
       } finally {
         clearInterval(tick);
         opts.onProgress?.(tally);
@@ -254,7 +291,30 @@ export function createDriver(target: Target) {
           coalesce(sum(credits - debits) filter (where type = 'user_held'), 0)::int as held,
           coalesce(sum(credits - debits) filter (where type = 'payout_clearing'), 0)::int as paid_out
         from accounts where owner = any($1) group by owner`, [users(s)]);
+      // The confirmations: recorded, matched (by reason), matching nothing; and what nothing confirmed.
+      const count = async (query: string) => Number((await q<{ n: string }>(query))[0]?.n ?? 0);
+      const verified = `SELECT concat(source, ':', transaction_id) FROM verifications WHERE app_id IN (${apps})`;
+      const matched = await q<{ reason: string; n: string }>(`SELECT reason, count() AS n FROM verifications WHERE app_id IN (${apps}) GROUP BY reason`);
+      const confirmations = {
+        recorded: await count(`SELECT count() AS n FROM confirmations WHERE app_id IN (${apps})`),
+        matched: Object.fromEntries(matched.map((m) => [m.reason, Number(m.n)])),
+        noMatch: await count(`SELECT count() AS n FROM confirmations WHERE app_id IN (${apps}) AND concat(source, ':', transaction_id) NOT IN (${verified})`),
+      };
+      const unconfirmed = await count(`SELECT count() AS n FROM attributions WHERE app_id IN (${apps}) AND invalid_reason = ''
+        AND event_id NOT IN (SELECT event_id FROM verifications WHERE app_id IN (${apps}))`);
+      // The attackers' rewardable events that earned nothing, by what they tried.
+      const attempts = new Map<string, string[]>();
+      for (const u of s.users) {
+        const kind = FORGED[u.kind as keyof typeof FORGED];
+        if (!kind) continue;
+        const ids = u.requests.flatMap((r) => r.events).filter((e) => e.type === EventType.REWARD_COMPLETE || e.type === EventType.CONVERSION).map((e) => e.eventId!);
+        attempts.set(kind, [...(attempts.get(kind) ?? []), ...ids]);
+      }
+      const { rows: paidAttempts } = await db.query<{ id: string }>("select source_event_id::text as id from earnings where status = 'posted' and source_event_id = any($1::uuid[])", [[...attempts.values()].flat()]);
+      const paid = new Set(paidAttempts.map((r) => r.id));
+      const forged = Object.fromEntries([...attempts].map(([kind, ids]) => [kind, ids.filter((id) => !paid.has(id)).length]));
       return {
+        confirmations, unconfirmed, forged,
         rows: Object.fromEntries(rows.map((r) => [`${r.type}/${r.invalid_reason}`, Number(r.n)])),
         attributions: new Map(attributions.map((a) => [a.event_id, { to: a.attributed_to, model: a.model, lagMs: Number(a.lag_ms), invalid: a.invalid_reason }])),
         campaigns: new Map(hourly.map((h) => [h.campaign_id!, {

@@ -11,6 +11,7 @@ export const services = [
   { name: 'ingest', entry: 'ingest/main.ts' },
   { name: 'aggregator', entry: 'aggregator/main.ts' },
   { name: 'wechat-sandbox', entry: 'payouts/sandbox/main.ts' },
+  { name: 'ad-network', entry: 'stack/ad-network/main.ts' },
   { name: 'rewards', entry: 'rewards/main.ts' },
   { name: 'payouts', entry: 'payouts/main.ts' },
 ] as const;

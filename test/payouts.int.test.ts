@@ -12,6 +12,7 @@ import { loadSandboxKeys } from '../payouts/sandbox/server.js';
 import { signedHeaders } from '../payouts/sandbox/v3-auth.js';
 import { audit } from '../rewards/audit.js';
 import { migrateClickhouse } from '../schemas/migrate.js';
+import { person, TEST_APP } from '../rewards/test-support.js';
 import { createPayoutsWorld, type PayoutsWorld } from './payouts-world.js';
 import { createTestClickhouse, env, silentLog } from './support.js';
 
@@ -70,9 +71,12 @@ describe('payouts through v3 batch transfers', () => {
     expect(sandbox.calls['POST /v3/transfer/batches']).toBe(1);
     const { rows } = await w.world.pool.query<{ payout_id: string; user_id: string }>('select payout_id, user_id from payouts limit 1');
     const [{ payout_id: id, user_id: owner }] = rows as [{ payout_id: string; user_id: string }];
-    const mine = await w.world.api(payouts.port, 'GET', `/v1/payouts/${id}`, { token: w.world.token(owner) });
+    const ownerId = list.find((u) => person(u) === owner)!; // the payout's person is (TEST_APP, that user)
+    const mine = await w.world.api(payouts.port, 'GET', `/v1/payouts/${id}`, { token: w.world.token(ownerId) });
     expect(mine.status).toBe(200);
-    expect(mine.body).toMatchObject({ state: 'paid', amount_fen: 150, api: 'v3_batch' });
+    expect(mine.body).toMatchObject({ state: 'paid', amount_fen: 150, api: 'v3_batch', app_id: TEST_APP, user_id: ownerId });
+    // The same user id in another app is another person: as for a stranger, the payout does not exist.
+    expect((await w.world.api(payouts.port, 'GET', `/v1/payouts/${id}`, { token: w.world.token(ownerId, 'other.app') })).status).toBe(404);
     expect((mine.body.history as { state: string }[]).map((h) => h.state)).toEqual(['requested', 'accepted', 'batched', 'provider_succeeded', 'paid']);
     expect((await w.world.api(payouts.port, 'GET', `/v1/payouts/${id}`, { token: w.world.token('someone-else') })).status).toBe(404);
     expect((await w.world.api(payouts.port, 'GET', `/v1/payouts/${id}`, { token: w.world.config.REWARDS_OPERATOR_TOKEN })).status).toBe(200);
@@ -127,12 +131,16 @@ describe('risk checks and the v2 callback', () => {
       await w.start();
       const [flagged, clean] = users('fraud', 2);
       const now = new Date().toISOString().slice(0, 19).replace('T', ' ');
-      await ch.client.insert({ table: 'events', format: 'JSONEachRow', values: [{ event_id: 'flood-1', type: 'CLICK', user_id: flagged, event_time: now, received_at: now, invalid_reason: 'click_flooding' }] });
+      await ch.client.insert({ table: 'events', format: 'JSONEachRow', values: [
+        { event_id: 'flood-1', type: 'CLICK', app_id: TEST_APP, user_id: flagged, event_time: now, received_at: now, invalid_reason: 'click_flooding' },
+        // The same user id flagged in another app says nothing about this app's user of that id.
+        { event_id: 'flood-2', type: 'CLICK', app_id: 'other.app', user_id: clean, event_time: now, received_at: now, invalid_reason: 'click_flooding' },
+      ] });
       await w.earn([flagged!, clean!], 120);
       await w.settled(1, ['review']);
       expect(await w.settled(1, ['paid'])).toEqual({ paid: 1, review: 1 });
       const { rows } = await w.world.pool.query('select user_id, fail_reason from payout_transfers where state = $1', ['review']);
-      expect(rows).toEqual([{ user_id: flagged, fail_reason: 'fraud_signals' }]);
+      expect(rows).toEqual([{ user_id: person(flagged!), fail_reason: 'fraud_signals' }]);
       expect(await w.world.audit()).toEqual([]);
     } finally {
       await ch.drop();

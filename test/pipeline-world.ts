@@ -1,6 +1,7 @@
 // The whole pipeline on the real local stack, private to one test or benchmark: its own Postgres
 // and ClickHouse databases, topics, consumer groups, Redis prefixes and ports; every service (and the
-// WeChat Pay sandbox) as its own process under the supervisor `npm start` uses; and a driver.
+// WeChat Pay sandbox and the ad-network simulator, whose AdMob key the collector trusts) as its own
+// process under the supervisor `npm start` uses; and a driver.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +10,7 @@ import { devSecrets } from '../common/config.js';
 import { createKafka } from '../common/kafka.js';
 import { sandboxMerchant } from '../payouts/sandbox/defaults.js';
 import { ensureTopics, migrateClickhouse, migratePostgres } from '../schemas/migrate.js';
+import { ensureAdmobKey } from '../stack/ad-network/keys.js';
 import { createDriver } from '../stack/drive.js';
 import { supervise } from '../stack/supervisor.js';
 import { createTestClickhouse, createTestPostgres, deleteRedisPrefix, deleteTopics, env, freePort, silentLog, uniqueName } from './support.js';
@@ -20,22 +22,26 @@ export async function createPipelineWorld(opts: { env?: Record<string, string>; 
   await migratePostgres({ DATABASE_URL: db.url }, { log: silentLog, dir: join(migrations, 'postgres') });
   const ch = await createTestClickhouse('e2e');
   await migrateClickhouse({ CLICKHOUSE_URL: env.CLICKHOUSE_URL, CLICKHOUSE_DATABASE: ch.name }, { log: silentLog, dir: join(migrations, 'clickhouse') });
-  const topics = { beacons: uniqueName('beacons'), earnings: uniqueName('earnings'), dlq: uniqueName('dlq'), edlq: uniqueName('edlq') };
+  const topics = { beacons: uniqueName('beacons'), confirmations: uniqueName('confirmations'), earnings: uniqueName('earnings'), dlq: uniqueName('dlq'), edlq: uniqueName('edlq') };
   const kafka = createKafka({ KAFKA_BROKERS: env.KAFKA_BROKERS, clientId: 'e2e-test' }, { log: silentLog });
   await ensureTopics([
     { name: topics.beacons, partitions: 6, retentionMs: 3_600_000, key: 'user_id', value: '' },
+    { name: topics.confirmations, partitions: 6, retentionMs: 3_600_000, key: 'user_id', value: '' },
     { name: topics.earnings, partitions: 6, retentionMs: 3_600_000, key: 'user_id', value: '' },
     { name: topics.dlq, partitions: 1, retentionMs: 3_600_000, key: '', value: '' },
     { name: topics.edlq, partitions: 1, retentionMs: 3_600_000, key: '', value: '' },
   ], { kafka, log: silentLog });
-  const [ingest, aggregator, rewards, payouts, sandbox, sandboxTls, sandboxAdmin] = await Promise.all(Array.from({ length: 7 }, freePort));
+  const [ingest, aggregator, rewards, payouts, sandbox, sandboxTls, sandboxAdmin, adnet] = await Promise.all(Array.from({ length: 8 }, freePort));
   const sandboxDir = mkdtempSync(join(tmpdir(), 'e2e-sandbox-')); // its journal, so that it survives being killed
+  // The simulator's AdMob key, made before the collector first reads the verifier-key list.
+  const adnetDir = join(sandboxDir, 'adnet');
+  const admob = ensureAdmobKey(adnetDir);
   const groups = { aggregator: uniqueName('agg'), rewards: uniqueName('rewards') };
   const prefixes = { aggregator: `${uniqueName('agg')}:`, queues: uniqueName('bull') };
   const serviceEnv: Record<string, string> = {
     LOG_LEVEL: 'error', DEV_MODE: 'true', DATABASE_URL: db.url, CLICKHOUSE_DATABASE: ch.name,
-    INGEST_PORT: String(ingest), INGEST_OPS_PORT: '0', INGEST_TOPIC: topics.beacons,
-    AGGREGATOR_PORT: String(aggregator), AGGREGATOR_TOPIC: topics.beacons, AGGREGATOR_EARNINGS_TOPIC: topics.earnings,
+    INGEST_PORT: String(ingest), INGEST_OPS_PORT: '0', INGEST_TOPIC: topics.beacons, INGEST_CONFIRMATIONS_TOPIC: topics.confirmations, INGEST_ADMOB_KEYS_URL: admob.verifierUrl,
+    AGGREGATOR_PORT: String(aggregator), AGGREGATOR_TOPIC: topics.beacons, AGGREGATOR_CONFIRMATIONS_TOPIC: topics.confirmations, AGGREGATOR_EARNINGS_TOPIC: topics.earnings,
     AGGREGATOR_DEADLETTER_TOPIC: topics.dlq, AGGREGATOR_GROUP: groups.aggregator, AGGREGATOR_REDIS_PREFIX: prefixes.aggregator,
     AGGREGATOR_FLUSH_INTERVAL_MS: '200', AGGREGATOR_SESSION_TIMEOUT_MS: '6000',
     REWARDS_PORT: String(rewards), REWARDS_OPS_PORT: '0', REWARDS_TOPIC: topics.earnings, REWARDS_DEADLETTER_TOPIC: topics.edlq, REWARDS_GROUP: groups.rewards,
@@ -48,10 +54,11 @@ export async function createPipelineWorld(opts: { env?: Record<string, string>; 
     PAYOUTS_MAX_PER_HOUR: '1000', PAYOUTS_MAX_DAILY_COUNT: '1000',
     SANDBOX_PORT: String(sandbox), SANDBOX_TLS_PORT: String(sandboxTls), SANDBOX_ADMIN_PORT: String(sandboxAdmin), SANDBOX_STEP_MS: '40', SANDBOX_TIME_SCALE: '0.0001', SANDBOX_AUTO_CONFIRM_MS: '60',
     SANDBOX_JOURNAL_FILE: join(sandboxDir, 'journal.jsonl'),
+    ADNET_PORT: String(adnet), ADNET_DIR: adnetDir, ADNET_COLLECTOR_URL: `http://127.0.0.1:${ingest}`,
     ...opts.env,
   };
   const supervisor = supervise({ env: serviceEnv, out: opts.log ?? process.stderr });
-  const urls = [`http://127.0.0.1:${ingest}/readyz`, `http://127.0.0.1:${aggregator}/readyz`, `http://127.0.0.1:${rewards}/readyz`, `http://127.0.0.1:${payouts}/readyz`, `http://127.0.0.1:${sandbox}/healthz`];
+  const urls = [`http://127.0.0.1:${ingest}/readyz`, `http://127.0.0.1:${aggregator}/readyz`, `http://127.0.0.1:${rewards}/readyz`, `http://127.0.0.1:${payouts}/readyz`, `http://127.0.0.1:${sandbox}/healthz`, `http://127.0.0.1:${adnet}/healthz`];
   /** Waits until every service answers ready (after a start, or after a service was killed and restarted). */
   async function ready(): Promise<void> {
     for (const deadline = Date.now() + 60_000; ; await sleep(250)) {
@@ -63,13 +70,16 @@ export async function createPipelineWorld(opts: { env?: Record<string, string>; 
   await ready();
   const driver = createDriver({
     env: serviceEnv, ingestUrl: `http://127.0.0.1:${ingest}`, rewardsUrl: `http://127.0.0.1:${rewards}`, sandboxUrl: `http://127.0.0.1:${sandbox}`, sandboxAdminUrl: `http://127.0.0.1:${sandboxAdmin}`,
+    adnetUrl: `http://127.0.0.1:${adnet}`, admobKeysUrl: admob.verifierUrl,
     databaseUrl: db.url, clickhouseUrl: env.CLICKHOUSE_URL, clickhouseDatabase: ch.name, kafkaBrokers: env.KAFKA_BROKERS,
-    lags: [{ group: groups.aggregator, topic: topics.beacons }, { group: groups.rewards, topic: topics.earnings }],
+    lags: [{ group: groups.aggregator, topic: topics.beacons }, { group: groups.aggregator, topic: topics.confirmations }, { group: groups.rewards, topic: topics.earnings }],
     tokenSecret: devSecrets.REWARDS_TOKEN_SECRET, wechatAppid: sandboxMerchant.appid,
   });
 
   return {
     supervisor, driver, env: serviceEnv, ready,
+    /** The simulator's AdMob key (the one the collector trusts), for tests that sign or tamper callbacks themselves. */
+    admob,
     async stop() {
       await supervisor.stop();
       await driver.close();

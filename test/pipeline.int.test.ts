@@ -1,4 +1,5 @@
-// End to end: generated traffic with a ground truth computed from the traffic alone (stack/traffic.ts)
+// End to end: generated traffic with a ground truth computed from the traffic alone (stack/traffic.ts),
+// the ad networks' and advertisers' confirmations (the simulator) and attackers' attempts included,
 // through every service as its own process, against ClickHouse, the ledger and the sandbox; then the
 // same while services are SIGKILLed at random moments and the sandbox misbehaves; and again while the
 // stack's servers (Kafka, Redis, Postgres, ClickHouse) crash and come back.
@@ -6,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Tally } from '../stack/drive.js';
 import type { ServiceName } from '../stack/supervisor.js';
-import { expect as groundTruth, generate, type Expected, type Scenario } from '../stack/traffic.js';
+import { expect as groundTruth, generate, person, type Expected, type Scenario } from '../stack/traffic.js';
 import { createPipelineWorld, type PipelineWorld } from './pipeline-world.js';
 import { killStackServer, stackOwned, stackUp, type StackServer } from './support.js';
 
@@ -37,17 +38,22 @@ async function verify(w: PipelineWorld, s: Scenario, truth: Expected) {
     expect(Math.abs(got.lagMs - a.lagMs)).toBeLessThan(2_000); // skew correction moves each request by its network delay
   }
   expect(seen.earnings).toEqual(truth.earnings);
+  // Only what a network or advertiser confirmed earns; every attacker's attempt earns nothing.
+  expect(seen.confirmations).toEqual({ recorded: truth.confirmations.recorded, matched: truth.confirmations.matched, noMatch: truth.confirmations.noMatch });
+  expect(seen.unconfirmed).toBe(truth.unconfirmed);
+  expect(seen.forged).toEqual(Object.fromEntries([...truth.forged].map(([kind, f]) => [kind, f.refused])));
 
   // Every fen: earned = available + held + paid out; who is paid, who waits for review, who is not linked.
   let paidOut = 0;
   for (const u of s.users) {
-    const reward = truth.rewards.get(u.id) ?? 0;
-    const b = seen.balances.get(u.id) ?? { available: 0, held: 0, paid_out: 0 };
+    const who = person(s, u);
+    const reward = truth.rewards.get(who) ?? 0;
+    const b = seen.balances.get(who) ?? { available: 0, held: 0, paid_out: 0 };
     paidOut += b.paid_out;
-    const where = { user: u.id, kind: u.kind, linked: u.linked };
+    const where = { user: who, kind: u.kind, linked: u.linked };
     expect({ ...where, total: b.available + b.held + b.paid_out }).toEqual({ ...where, total: reward });
     if (!u.linked || reward < s.threshold) expect({ ...where, ...b }).toEqual({ ...where, available: reward, held: 0, paid_out: 0 });
-    else if (truth.flagged.has(u.id)) expect({ ...where, paid: b.paid_out, reviewed: b.held >= s.threshold }).toEqual({ ...where, paid: 0, reviewed: true });
+    else if (truth.flagged.has(who)) expect({ ...where, paid: b.paid_out, reviewed: b.held >= s.threshold }).toEqual({ ...where, paid: 0, reviewed: true });
     else expect({ ...where, held: b.held, paid: b.paid_out >= s.threshold }).toEqual({ ...where, held: 0, paid: true });
   }
   expect(seen.payouts.paid?.fen ?? 0).toBe(paidOut);
@@ -70,6 +76,7 @@ describe('the whole pipeline', () => {
     expect(tally.accepted).toBe(truth.accepted);
     expect(tally.rejectedEvents).toEqual(truth.rejectedEvents);
     expect(tally.rejectedRequests).toEqual(truth.rejectedRequests);
+    expect(tally.forgedCallbacks).toEqual(truth.forgedCallbacks);
     await verify(world, s, truth);
   }, 480_000);
 
