@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { pipeline } from '../schemas/gen/messages.js';
-import { acceptedRecord, createAggregatorWorld, testEvent, type AggregatorWorld, type TestEvent } from './test-support.js';
+import { acceptedRecord, confirmationRecord, createAggregatorWorld, testEvent, type AggregatorWorld, type TestEvent } from './test-support.js';
 
 const MIN = 60_000;
 let world: AggregatorWorld;
@@ -19,16 +19,21 @@ function records(events: TestEvent[], size = 5) {
 }
 
 describe('aggregator on the real stack', () => {
-  it('counts every event exactly once with 30 % duplicates from SDK retries, replays and a full redelivery', async () => {
+  it('counts every event and confirmation exactly once with 30 % duplicates from SDK retries, replays, network retries and a full redelivery', async () => {
     const t0 = Date.now() - 50 * MIN;
     const types = ['IMPRESSION', 'IMPRESSION', 'IMPRESSION', 'VIEWABLE', 'CLICK', 'REWARD_COMPLETE', 'CONVERSION'] as const;
     const events = Array.from({ length: 1_400 }, (_, i) => testEvent(types[i % types.length]!, t0 + i * 1_000, { campaignId: `campaign-${i % 3}` }));
     const original = records(events);
     const retried = records(events.filter((_, i) => i % 7 === 0), 3); // same event ids in new requests
     const replayed = original.filter((_, i) => i % 7 === 3); // the same request bytes again
+    // Every rewardable event confirmed by its ad network or advertiser; a third of the callbacks retried.
+    const rewardable = events.filter((e) => e.type === 'REWARD_COMPLETE' || e.type === 'CONVERSION');
+    const confirmations = rewardable.map((e) => confirmationRecord(e));
     await world.start();
     await world.send(original);
+    await world.confirm(confirmations);
     await world.send([...retried, ...replayed]);
+    await world.confirm(confirmations.filter((_, i) => i % 3 === 0));
     await world.drained();
 
     const expectTotals = async () => {
@@ -45,12 +50,21 @@ describe('aggregator on the real stack', () => {
     const attributions = await world.count('SELECT count() AS n FROM attributions');
     expect(attributions).toBeGreaterThan(0);
     const earned = await world.count("SELECT count() AS n FROM attributions WHERE invalid_reason = ''");
+    const expectJoin = async () => {
+      expect(await world.count('SELECT count() AS n FROM confirmations')).toBe(rewardable.length);
+      expect(await world.count('SELECT count() AS n FROM verifications')).toBe(rewardable.length);
+      expect(await world.count('SELECT uniqExact(event_id) AS n FROM verifications')).toBe(rewardable.length);
+      expect(await world.count("SELECT count() AS n FROM verifications WHERE reason = ''")).toBe(earned);
+      expect(await world.count('SELECT count() AS n FROM verification_deadlines')).toBe(attributions);
+    };
+    await expectJoin();
 
     // A second group reads the whole topic again: every record is a redelivery of itself.
     const again = await world.start({ AGGREGATOR_GROUP: `${world.env.AGGREGATOR_GROUP}_again` });
     await world.drained(`${world.env.AGGREGATOR_GROUP}_again`);
     await expectTotals();
     expect(await world.count('SELECT count() AS n FROM attributions')).toBe(attributions);
+    await expectJoin();
     expect((await again.metrics.registry.getSingleMetric('aggregator_events_total')!.get()).values.find((v) => v.labels.outcome === 'inserted')?.value).toBe(0);
 
     const earnings = await world.readTopic(world.topics.earnings, earned);
@@ -83,6 +97,9 @@ describe('aggregator on the real stack', () => {
       await world.send([acceptedRecord(batch)]);
       await world.drained();
     }
+    // Confirmed by their networks and advertisers, except conv6 and late7.
+    await world.confirm([conv1, done2, done3, conv4, conv5].map((e) => confirmationRecord(e)));
+    await world.drained();
 
     const rows = await world.query<Record<string, string | number>>(
       'SELECT event_id, attributed_to, model, toString(lag_ms) AS lag_ms, invalid_reason FROM attributions ORDER BY event_id');
@@ -99,6 +116,11 @@ describe('aggregator on the real stack', () => {
 
     const earnings = (await world.readTopic(world.topics.earnings, 3)).map((m) => pipeline.v1.VerifiedEarning.decode(m.value!));
     expect(earnings.map((e) => e.sourceEventId).sort()).toEqual([conv1.id, done2.id, conv4.id].sort());
+    const reasons = await world.query<{ event_id: string; reason: string }>('SELECT event_id, reason FROM verifications ORDER BY event_id');
+    expect(reasons).toEqual([
+      { event_id: conv1.id, reason: '' }, { event_id: done2.id, reason: '' }, { event_id: done3.id, reason: 'not_attributed' },
+      { event_id: conv4.id, reason: '' }, { event_id: conv5.id, reason: 'click_injection' },
+    ].sort((a, b) => a.event_id.localeCompare(b.event_id)));
     const hourly = await world.query<{ conversions: string; revenue_micros: string }>('SELECT sum(conversions) AS conversions, sum(revenue_micros) AS revenue_micros FROM campaign_hourly');
     expect(hourly[0]).toEqual({ conversions: '3', revenue_micros: '990000' }); // conv1, conv4, late7 (valid, unattributed)
   });

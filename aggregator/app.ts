@@ -1,6 +1,7 @@
-// Builds a running aggregator from its config: the beacon-topic consumer, the attribution state in
-// Redis, ClickHouse, the earnings and dead-letter producer, and the group commit that ties a batch's
-// offsets to its writes. main.ts runs one; tests and benchmarks run their own.
+// Builds a running aggregator from its config: the consumer of the beacon and confirmation topics,
+// the attribution and pairing state in Redis, ClickHouse, the earnings and dead-letter producer, and
+// the group commit that ties a batch's offsets to its writes. main.ts runs one; tests and benchmarks
+// run their own.
 import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { Redis } from 'ioredis';
 import { createFailureTracker } from '../common/consumer-faults.js';
@@ -14,6 +15,8 @@ import type { AggregatorConfig } from './config.js';
 import { createGroupCommit } from './group-commit.js';
 import { createMetrics } from './metrics.js';
 import { processBatch, type BatchOutput, type KafkaMessage } from './process-batch.js';
+import { processConfirmations } from './process-confirmations.js';
+import { rowCount, type Rows } from './rows.js';
 import { createRedisState } from './state-redis.js';
 import { createPoisonedWriter } from './write-poisoned.js';
 import { createClickhouseWarehouse } from './warehouse-clickhouse.js';
@@ -48,7 +51,9 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
   const metrics = createMetrics();
   // Consecutive failures of the group write and of each partition's steps (README "Failure semantics").
   const faults = createFailureTracker({ service: 'aggregator', stallAfter: config.AGGREGATOR_STALL_AFTER_FAILURES }, { registry: metrics.registry });
-  const campaigns = await createCampaignSettings({ DATABASE_URL: config.DATABASE_URL, refreshMs: config.AGGREGATOR_CAMPAIGN_REFRESH_MS }, { log });
+  const campaigns = await createCampaignSettings({
+    DATABASE_URL: config.DATABASE_URL, refreshMs: config.AGGREGATOR_CAMPAIGN_REFRESH_MS, verificationWindowMs: config.AGGREGATOR_VERIFICATION_WINDOW_MS,
+  }, { log });
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: true });
   redis.on('error', (err) => log.warn({ err }, 'redis_error')); // ioredis reconnects by itself
   await redis.connect();
@@ -64,7 +69,10 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
   await producer.connect();
 
   async function write(outputs: BatchOutput[], attempt: number): Promise<void> {
-    let rows = { events: outputs.flatMap((o) => o.events), attributions: outputs.flatMap((o) => o.attributions) };
+    let rows: Rows = {
+      events: outputs.flatMap((o) => o.events), attributions: outputs.flatMap((o) => o.attributions), deadlines: outputs.flatMap((o) => o.deadlines),
+      confirmations: outputs.flatMap((o) => o.confirmations), verifications: outputs.flatMap((o) => o.verifications),
+    };
     if (attempt > 0) {
       // The failed attempt may have landed in part, or landed and then lost its answer.
       metrics.writeFailed();
@@ -106,20 +114,26 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
     faults.retain(e.payload.memberAssignment); // a partition moved away no longer stalls this process
   });
   await consumer.connect();
-  await consumer.subscribe({ topic: config.AGGREGATOR_TOPIC, fromBeginning: true });
+  // One group for both topics: a rewardable event and its confirmation meet in Redis (pairing.ts),
+  // whichever partitions and processes they reach.
+  await consumer.subscribe({ topics: [config.AGGREGATOR_TOPIC, config.AGGREGATOR_CONFIRMATIONS_TOPIC], fromBeginning: true });
 
-  const ports = { state, withoutLanded: warehouse.withoutLanded, settings: campaigns.settings, now: Date.now };
-  /** One step of a partition: claimed and decided, written with the group, committed. */
+  const ports = { state, withoutLanded: warehouse.withoutLanded, settings: campaigns.settings };
+  const batchConfig = { maxClicksPerDeviceHour: config.AGGREGATOR_MAX_CLICKS_PER_DEVICE_HOUR, pairingMarginMs: config.AGGREGATOR_PAIRING_MARGIN_MS };
+  const confirmationsConfig = { pairingMarginMs: config.AGGREGATOR_PAIRING_MARGIN_MS, defaultWindowMs: config.AGGREGATOR_VERIFICATION_WINDOW_MS };
+  /** One step of a partition: claimed and decided (and paired), written with the group, committed. */
   async function step(batch: { topic: string; partition: number }, messages: KafkaMessage[], backlog: boolean): Promise<void> {
-    const output = await processBatch({ maxClicksPerDeviceHour: config.AGGREGATOR_MAX_CLICKS_PER_DEVICE_HOUR }, ports, { topic: batch.topic, partition: batch.partition, messages });
+    const confirmations = batch.topic === config.AGGREGATOR_CONFIRMATIONS_TOPIC;
+    const source = { topic: batch.topic, partition: batch.partition, messages };
+    const output = confirmations ? await processConfirmations(confirmationsConfig, ports, source) : await processBatch(batchConfig, ports, source);
     deps.onStep?.('claimed');
-    await group.submit({ rows: output.events.length + output.attributions.length, output, backlog });
+    await group.submit({ rows: rowCount(output), output, backlog });
     deps.onStep?.('written');
     // If the partition moved meanwhile, this commit fails and its new owner redelivers the
     // records, which the claims then recognise as a redelivery.
     await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(messages.at(-1)!.offset) + 1n).toString() }]);
     deps.onStep?.('committed');
-    metrics.batch(output.counts, output.earnings.length);
+    metrics.batch(confirmations ? 'confirmations' : 'events', output);
     faults.poisoned(output.counts.deadLettered);
   }
 
@@ -151,7 +165,7 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
   const ops = await startOpsServer({ host: config.AGGREGATOR_HOST, port: config.AGGREGATOR_PORT }, {
     registry: metrics.registry, ready: () => membership.joined && !stopping && redis.status === 'ready' && !faults.stalled,
   });
-  log.info({ port: ops.port, topic: config.AGGREGATOR_TOPIC, group: config.AGGREGATOR_GROUP }, 'aggregator_started');
+  log.info({ port: ops.port, topic: config.AGGREGATOR_TOPIC, confirmations: config.AGGREGATOR_CONFIRMATIONS_TOPIC, group: config.AGGREGATOR_GROUP }, 'aggregator_started');
 
   // Stopped in reverse: the consumer finishes its batches (whose writes complete) and leaves the
   // group, then the writers and stores close.

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { EventType } from '../schemas/beacon-json.js';
 import { decide, defaultCampaign, type AttributionEvent } from './attribution.js';
-import type { Snapshot } from './state.js';
+import { readTouches, type Snapshot } from './state.js';
 
 const T0 = Date.UTC(2026, 10, 1, 12);
 const S = 1_000;
@@ -11,7 +11,7 @@ const D = 24 * H;
 
 let n = 0;
 const ev = (type: keyof typeof EventType, at: number, over: Partial<AttributionEvent> = {}): AttributionEvent => ({
-  id: `e${String(++n).padStart(4, '0')}`, type: EventType[type], time: T0 + at, appId: 'app', userId: 'u1', deviceId: 'd1',
+  id: `e${String(++n).padStart(4, '0')}`, type: EventType[type], time: T0 + at, receivedAt: T0 + at, appId: 'app', userId: 'u1', deviceId: 'd1',
   campaignId: 'c1', creativeId: 'cr1', clickId: '', givt: '', ...over,
 });
 const empty = (): Snapshot => ({ touches: new Map(), clicks: new Map(), flood: new Map(), claims: new Map() });
@@ -88,6 +88,48 @@ describe('rewarded completion', () => {
 
   it('is not paid when flagged invalid', () => {
     expect(last([ev('IMPRESSION', 0), ev('REWARD_COMPLETE', MIN, { givt: 'bot_user_agent' })])).toMatchObject({ earns: false, invalidReason: 'bot_user_agent' });
+  });
+});
+
+describe('receive times', () => {
+  // Device times order the touches, but a device can set them: a touch that reached the collector
+  // after the event did cannot have caused it, whatever its occurred_at says.
+  it.each([
+    ['a click', 'CLICK', 'CONVERSION'],
+    ['an impression (view-through)', 'IMPRESSION', 'CONVERSION'],
+    ['the impression of a completion', 'IMPRESSION', 'REWARD_COMPLETE'],
+  ] as const)('never lets %s received after the event be its cause, though its device time is earlier', (_name, touch, type) => {
+    const early = ev(touch, 0, { receivedAt: T0 + 5 * MIN });
+    expect(last([early, ev(type, MIN, { receivedAt: T0 + 4 * MIN })]).attribution).toBeUndefined();
+    const inTime = ev(touch, 0, { receivedAt: T0 + 4 * MIN });
+    expect(last([inTime, ev(type, MIN, { receivedAt: T0 + 4 * MIN })]).attribution?.to).toBe(inTime.id);
+  });
+
+  it('never lets a click named by click_id and received after the conversion be its cause', () => {
+    const named = ev('CLICK', 0, { receivedAt: T0 + 2 * H });
+    expect(last([named, ev('CONVERSION', H, { clickId: named.id, receivedAt: T0 + H })]).attribution).toBeUndefined();
+  });
+
+  it('counts a stored touch without a receipt time (written before it was kept) as received at its device time', () => {
+    const click = ev('CLICK', 0);
+    const snapshot = empty();
+    snapshot.touches.set('l:c:app:u1:c1', readTouches(`${T0} ${JSON.stringify([EventType.CLICK, click.id, 'cr1', 'u1', ''])}\n`));
+    const decide1 = (receivedAt: number) => decide([ev('CONVERSION', H, { receivedAt })], snapshot, { settings: () => defaultCampaign, maxClicksPerDeviceHour: 20 }).decisions[0]!;
+    expect(decide1(T0 + H).attribution?.to).toBe(click.id);
+    expect(decide1(T0 - 1).attribution).toBeUndefined();
+  });
+});
+
+describe('campaign ownership', () => {
+  const owned = (appId: string | null) => ({ settings: () => ({ ...defaultCampaign, appId }), maxClicksPerDeviceHour: 20 });
+  it.each([
+    ['another app', 'other.app', 'campaign_not_in_app', false],
+    ['this app', 'app', '', true],
+    ['no app yet (rewards refuses it)', null, '', true],
+  ] as const)('flags an event of a campaign owned by %s accordingly', (_name, appId, reason, earns) => {
+    const { decisions } = decide([ev('IMPRESSION', 0), ev('REWARD_COMPLETE', MIN)], empty(), owned(appId));
+    expect(decisions.map((d) => d.invalidReason)).toEqual([reason, reason]);
+    expect(decisions[1]!.earns).toBe(earns);
   });
 });
 

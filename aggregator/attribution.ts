@@ -1,6 +1,7 @@
 // The attribution rules, pure: for each event of a batch, in delivery order, its invalid-traffic
-// reason, what it is attributed to and whether it earns a reward, from the state loaded before the
-// batch plus the batch's own earlier events; and the state writes it implies.
+// reason, what it is attributed to and whether it may earn (once a trusted server confirms it:
+// pairing.ts), from the state loaded before the batch plus the batch's own earlier events; and the
+// state writes it implies.
 import { EventType } from '../schemas/beacon-json.js';
 import { HOUR_MS, stateKeys, type Snapshot, type StateWrite, type Touch } from './state.js';
 
@@ -9,15 +10,23 @@ export interface CampaignSettings {
   viewWindowMs: number;
   completionWindowMs: number;
   minClickToConversionMs: number;
+  /** How long a rewardable event and its confirmation may be received apart (server clock). */
+  verificationWindowMs: number;
+  /** The app that owns the campaign; null: nobody yet (rewards refuses its earnings). */
+  appId: string | null;
 }
 export const defaultCampaign: CampaignSettings = {
   clickLookbackMs: 7 * 86_400_000, viewWindowMs: 86_400_000, completionWindowMs: 1_800_000, minClickToConversionMs: 10_000,
+  verificationWindowMs: 3_600_000, appId: null,
 };
 
 export interface AttributionEvent {
   id: string;
   type: EventType;
+  /** Device clock, skew-corrected: orders touches. */
   time: number;
+  /** The collector's clock: a touch received after the event never caused it. */
+  receivedAt: number;
   appId: string;
   userId: string;
   deviceId: string;
@@ -32,16 +41,19 @@ export interface Attribution { to: string; model: 'click' | 'view'; lagMs: numbe
 export interface Decision {
   invalidReason: string;
   attribution?: Attribution;
+  /** Valid and attributed: a rewardable event that earns once confirmed (pairing.ts). */
   earns: boolean;
-  /** When an earning was verified (set by the caller: it is stored with the decision). */
-  verifiedAt?: number;
 }
 
-/** The latest touch at or before `time` and not older than `windowMs`; ties go to the greater id. */
-function latest(touches: Iterable<Touch>, time: number, windowMs: number, accept: (t: Touch) => boolean): Touch | undefined {
+/**
+ * The latest touch at or before `e.time` and not older than `windowMs`, received no later than `e`;
+ * ties go to the greater id.
+ */
+function latest(touches: Iterable<Touch>, e: AttributionEvent, windowMs: number, accept: (t: Touch) => boolean): Touch | undefined {
   let best: Touch | undefined;
+  const time = e.time;
   for (const t of touches) {
-    if (t.time > time || t.time < time - windowMs || !accept(t)) continue;
+    if (t.time > time || t.time < time - windowMs || t.receivedAt > e.receivedAt || !accept(t)) continue;
     if (!best || t.time > best.time || (t.time === best.time && t.id > best.id)) best = t;
   }
   return best;
@@ -90,7 +102,9 @@ export function decide(
     const keys = stateKeys(e);
     const keepMs = Math.max(s.clickLookbackMs, s.viewWindowMs, s.completionWindowMs);
     const w: StateWrite[] = [];
-    let invalidReason = e.givt;
+    // A campaign of another app earns this app nothing (CONTRACTS §8); one without an owner is
+    // refused by rewards instead, so its analyst figures stay as they were.
+    let invalidReason = e.givt || (s.appId !== null && s.appId !== e.appId ? 'campaign_not_in_app' : '');
     let attribution: Attribution | undefined;
     let earns = false;
 
@@ -98,7 +112,7 @@ export function decide(
       case EventType.IMPRESSION:
       case EventType.VIEWABLE:
         // Bot traffic earns no attribution: its touches are not remembered.
-        if (!invalidReason) remember(snapshot, w, keys.views, keepMs, { id: e.id, type: e.type, time: e.time, creativeId: e.creativeId, userId: e.userId, flag: '' });
+        if (!invalidReason) remember(snapshot, w, keys.views, keepMs, { id: e.id, type: e.type, time: e.time, receivedAt: e.receivedAt, creativeId: e.creativeId, userId: e.userId, flag: '' });
         break;
       case EventType.CLICK: {
         // The device-hour's click ids, stored and of this batch; a redelivered click keeps its flag.
@@ -107,7 +121,7 @@ export function decide(
         else if (!flood.has(e.id) && flood.size >= config.maxClicksPerDeviceHour) invalidReason ||= 'click_flooding';
         flood.add(e.id);
         w.push({ op: 'flood', key: keys.flood, ttlMs: 2 * HOUR_MS, id: e.id, limit: config.maxClicksPerDeviceHour });
-        const touch: Touch = { id: e.id, type: e.type, time: e.time, creativeId: e.creativeId, userId: e.userId, flag: invalidReason };
+        const touch: Touch = { id: e.id, type: e.type, time: e.time, receivedAt: e.receivedAt, creativeId: e.creativeId, userId: e.userId, flag: invalidReason };
         snapshot.clicks.set(keys.ownClick, touch);
         w.push({ op: 'click', key: keys.ownClick, ttlMs: s.clickLookbackMs, touch });
         if (!e.givt) {
@@ -120,21 +134,21 @@ export function decide(
         let click: Touch | undefined;
         const named = e.clickId ? snapshot.clicks.get(keys.namedClick) : undefined;
         if (named && named.userId !== e.userId) invalidReason ||= 'click_id_other_user';
-        else if (named) click = latest([named], e.time, s.clickLookbackMs, () => true);
-        click ??= latest([...touchesOf(snapshot, keys.clicks), ...touchesOf(snapshot, keys.device)], e.time, s.clickLookbackMs, () => true);
+        else if (named) click = latest([named], e, s.clickLookbackMs, () => true);
+        click ??= latest([...touchesOf(snapshot, keys.clicks), ...touchesOf(snapshot, keys.device)], e, s.clickLookbackMs, () => true);
         if (click) {
           attribution = { to: click.id, model: 'click', lagMs: e.time - click.time };
           if (attribution.lagMs < s.minClickToConversionMs) invalidReason ||= 'click_injection';
           invalidReason ||= click.flag;
         } else {
-          const view = latest(touchesOf(snapshot, keys.views), e.time, s.viewWindowMs, () => true);
+          const view = latest(touchesOf(snapshot, keys.views), e, s.viewWindowMs, () => true);
           if (view) attribution = { to: view.id, model: 'view', lagMs: e.time - view.time };
         }
         earns = !!attribution && !invalidReason;
         break;
       }
       case EventType.REWARD_COMPLETE: {
-        const shown = latest(touchesOf(snapshot, keys.views), e.time, s.completionWindowMs,
+        const shown = latest(touchesOf(snapshot, keys.views), e, s.completionWindowMs,
           (t) => t.type === EventType.IMPRESSION && t.creativeId === e.creativeId);
         if (shown) attribution = { to: shown.id, model: 'view', lagMs: e.time - shown.time };
         earns = !!shown && !invalidReason;

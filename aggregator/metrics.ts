@@ -9,7 +9,15 @@ export function createMetrics() {
     labelNames: ['outcome'], registers: [registry],
   });
   const deadLetters = new client.Counter({ name: 'aggregator_dead_letters_total', help: 'Poison records sent to the dead-letter topic', registers: [registry] });
-  const earnings = new client.Counter({ name: 'aggregator_earnings_total', help: 'Verified earnings produced', registers: [registry] });
+  const confirmations = new client.Counter({
+    name: 'aggregator_confirmations_total', help: 'Confirmations read from the confirmations topic, by outcome (inserted, duplicate, redelivered)',
+    labelNames: ['outcome'], registers: [registry],
+  });
+  const verifications = new client.Counter({
+    name: 'aggregator_verifications_total', help: "Pairs and lone confirmations decided, by reason ('' earns)",
+    labelNames: ['reason'], registers: [registry],
+  });
+  const earnings = new client.Counter({ name: 'aggregator_earnings_total', help: 'Verified earnings produced (confirmed pairs that earn)', registers: [registry] });
   const writes = new client.Histogram({
     name: 'aggregator_group_write_seconds', help: 'Time to write one group (ClickHouse inserts and Kafka produce)',
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10], registers: [registry],
@@ -17,12 +25,16 @@ export function createMetrics() {
   const failures = new client.Counter({ name: 'aggregator_group_write_failures_total', help: 'Group writes that failed and were retried', registers: [registry] });
   return {
     registry,
-    batch(counts: { events: number; duplicates: number; redelivered: number; deadLettered: number }, earned: number) {
-      events.inc({ outcome: 'inserted' }, counts.events);
-      events.inc({ outcome: 'duplicate' }, counts.duplicates);
-      events.inc({ outcome: 'redelivered' }, counts.redelivered);
+    /** A written step of the beacon topic ('events') or of the confirmations topic. */
+    batch(kind: 'events' | 'confirmations', output: { counts: { events: number; duplicates: number; redelivered: number; deadLettered: number }; verifications: { reason: string }[]; earnings: unknown[] }) {
+      const { counts } = output;
+      const read = kind === 'events' ? events : confirmations;
+      read.inc({ outcome: 'inserted' }, counts.events);
+      read.inc({ outcome: 'duplicate' }, counts.duplicates);
+      read.inc({ outcome: 'redelivered' }, counts.redelivered);
       deadLetters.inc(counts.deadLettered);
-      earnings.inc(earned);
+      for (const v of output.verifications) verifications.inc({ reason: v.reason });
+      earnings.inc(output.earnings.length);
     },
     writeTimer: () => writes.startTimer(),
     writeFailed: () => failures.inc(),

@@ -5,11 +5,14 @@
 //   - a claim with this position: the same record delivered again (a crash or rebalance before the
 //     commit): the stored decision is reused, and only rows ClickHouse does not hold yet are produced;
 //   - a claim with another position: a duplicate (SDK retry, replay); it is dropped and counted.
+// Then the rewardable events it owns are offered to the pairing (pairing.ts); an event earns only
+// with its confirmation, in the batch of whichever of the two completes the pair.
 import { EventType } from '../schemas/beacon-json.js';
 import { decide, type CampaignSettings, type Decision } from './attribution.js';
 import { readRecord, type InEvent } from './records.js';
 import { deadLetter } from '../schemas/records.js';
-import { attributionRow, earningMessage, eventRow, type AttributionRow, type EventRow, type OutMessage } from './rows.js';
+import { decided, eventOffer, type Emission, type Offer } from './pairing.js';
+import { attributionRow, deadlineRow, emptyRows, eventRow, type OutMessage, type Rows, type VerificationRow } from './rows.js';
 import { stateKeys, type Snapshot, type StateWrite } from './state.js';
 
 export interface Needs { touches: string[]; clicks: string[]; flood: string[]; claims: string[] }
@@ -21,23 +24,50 @@ export interface BatchPorts {
     claim(claims: { id: string; value: string }[]): Promise<string[]>;
     /** Applies state writes; each is idempotent. */
     apply(writes: StateWrite[]): Promise<void>;
+    /** Offers sides to the pairing, atomically and idempotently (lua/pair.lua). */
+    pair(offers: Offer[]): Promise<Emission[]>;
   };
   /** The rows without those ClickHouse already holds. */
-  withoutLanded(rows: { events: EventRow[]; attributions: AttributionRow[] }): Promise<{ events: EventRow[]; attributions: AttributionRow[] }>;
+  withoutLanded(rows: Rows): Promise<Rows>;
   settings(campaignId: string): CampaignSettings;
-  now(): number;
 }
 
 export interface KafkaMessage { offset: string; key: Buffer | null; value: Buffer | null }
-export interface BatchOutput {
-  events: EventRow[];
-  attributions: AttributionRow[];
+export interface BatchOutput extends Rows {
   earnings: OutMessage[];
   deadLetters: OutMessage[];
   counts: { events: number; duplicates: number; redelivered: number; deadLettered: number };
-  /** The records read, and the offset of the record each row's event came from: what a row ClickHouse refuses dead-letters. */
+  /**
+   * The records read, and the offset of the record each row and earning came from (keys: rowOrigin,
+   * write-poisoned.ts): what a row ClickHouse refuses dead-letters.
+   */
   source: { topic: string; partition: number; messages: KafkaMessage[] };
   origins: Map<string, string>;
+}
+
+/** The key under which `origins` holds the offset a row or earning came from. */
+export const rowOrigin = {
+  event: (eventId: string) => eventId,
+  confirmation: (r: { source: string; transaction_id: string }) => `c:${r.source}:${r.transaction_id}`,
+  verification: (r: { source: string; transaction_id: string }) => `v:${r.source}:${r.transaction_id}`,
+  earning: (sourceEventId: string) => `earning:${sourceEventId}`,
+};
+
+/** The offset in a position "<topic>:<partition>:<offset>:<index>" (a topic name has no colon). */
+export const offsetOf = (position: string) => position.split(':').at(-2)!;
+
+/** Verification rows and earnings of the pairing's emissions, each noted in `out.origins`. */
+export function addEmissions(out: BatchOutput, offers: Offer[], emissions: Emission[]): VerificationRow[] {
+  return emissions.map((emission) => {
+    const { verification, earning } = decided(emission);
+    const offset = offsetOf(offers[emission.offer]!.position);
+    out.origins.set(rowOrigin.verification(verification), offset);
+    if (earning) {
+      out.earnings.push(earning);
+      out.origins.set(rowOrigin.earning(verification.event_id), offset);
+    }
+    return verification;
+  });
 }
 
 const encodeDecision = (position: string, d: Decision) =>
@@ -67,15 +97,16 @@ function needsOf(events: InEvent[]): Needs {
   return { touches: [...touches], clicks: [...clicks], flood: [...flood], claims };
 }
 
+export const emptyOutput = (batch: BatchOutput['source']): BatchOutput => ({
+  ...emptyRows(), earnings: [], deadLetters: [], counts: { events: 0, duplicates: 0, redelivered: 0, deadLettered: 0 }, source: batch, origins: new Map(),
+});
+
 export async function processBatch(
-  config: { maxClicksPerDeviceHour: number },
+  config: { maxClicksPerDeviceHour: number; pairingMarginMs: number },
   ports: BatchPorts,
   batch: { topic: string; partition: number; messages: KafkaMessage[] },
 ): Promise<BatchOutput> {
-  const out: BatchOutput = {
-    events: [], attributions: [], earnings: [], deadLetters: [], counts: { events: 0, duplicates: 0, redelivered: 0, deadLettered: 0 },
-    source: batch, origins: new Map(),
-  };
+  const out = emptyOutput(batch);
   const events: InEvent[] = [];
   for (const m of batch.messages) {
     const read = readRecord(m.value, { topic: batch.topic, partition: batch.partition, offset: m.offset });
@@ -100,9 +131,6 @@ export async function processBatch(
     return parsed.position === e.position ? parsed.decision : null;
   });
   const { decisions, writes } = decide(events, snapshot, { settings: ports.settings, maxClicksPerDeviceHour: config.maxClicksPerDeviceHour }, known);
-  // Stored with the claim, so a redelivered earning is the same record, byte for byte.
-  const verifiedAt = ports.now();
-  for (const d of decisions) if (d.earns) d.verifiedAt = verifiedAt;
   const previous = await ports.state.claim(events.map((e, i) => ({ id: e.id, value: encodeDecision(e.position, decisions[i]!) })));
 
   const fresh: [InEvent, Decision][] = [];
@@ -120,20 +148,37 @@ export async function processBatch(
   // After the claims: a crash in between leaves claimed events whose writes the redelivery applies.
   await ports.state.apply(owned);
 
-  const rows = (list: [InEvent, Decision][]) => ({
+  // After the claims too: a duplicate never offers. A redelivered event offers again, and re-emits
+  // the pair only if its record completed it (then with the same earning).
+  const windowOf = (e: InEvent) => ports.settings(e.campaignId).verificationWindowMs;
+  const offers: Offer[] = [];
+  const freshOffers = new Set<number>();
+  for (const [list, isFresh] of [[fresh, true], [redelivered, false]] as const) {
+    for (const [e, d] of list) {
+      const offer = eventOffer(e, d, windowOf(e), config.pairingMarginMs);
+      if (offer && isFresh) freshOffers.add(offers.length);
+      if (offer) offers.push(offer);
+    }
+  }
+  const emissions = await ports.state.pair(offers);
+  const verifications = addEmissions(out, offers, emissions);
+
+  const rows = (list: [InEvent, Decision][]): Rows => ({
+    ...emptyRows(),
     events: list.map(([e, d]) => eventRow(e, d)),
     attributions: list.flatMap(([e, d]) => attributionRow(e, d) ?? []),
+    deadlines: list.flatMap(([e, d]) => deadlineRow(e, d, windowOf(e)) ?? []),
   });
-  const fromFresh = rows(fresh);
+  const fromFresh = { ...rows(fresh), verifications: verifications.filter((_, i) => freshOffers.has(emissions[i]!.offer)) };
   // A redelivered event may already be in ClickHouse (the crash came after the insert): ask.
-  const fromRedelivered = redelivered.length > 0 ? await ports.withoutLanded(rows(redelivered)) : rows([]);
+  const again = { ...rows(redelivered), verifications: verifications.filter((_, i) => !freshOffers.has(emissions[i]!.offer)) };
+  const fromRedelivered = again.events.length + again.verifications.length > 0 ? await ports.withoutLanded(again) : emptyRows();
   out.counts.redelivered = redelivered.length;
   out.events = [...fromFresh.events, ...fromRedelivered.events];
   out.attributions = [...fromFresh.attributions, ...fromRedelivered.attributions];
+  out.deadlines = [...fromFresh.deadlines, ...fromRedelivered.deadlines];
+  out.verifications = [...fromFresh.verifications, ...fromRedelivered.verifications];
   out.counts.events = out.events.length;
-  // The position is "<topic>:<partition>:<offset>:<index>" (a topic name has no colon).
-  for (const [e] of [...fresh, ...redelivered]) out.origins.set(e.id, e.position.split(':').at(-2)!);
-  // Earnings are produced again on redelivery: the rewards service posts each earning id once.
-  for (const [e, d] of [...fresh, ...redelivered]) if (d.earns) out.earnings.push(earningMessage(e, d.verifiedAt ?? 0));
+  for (const [e] of [...fresh, ...redelivered]) out.origins.set(rowOrigin.event(e.id), offsetOf(e.position));
   return out;
 }

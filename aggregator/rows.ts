@@ -1,9 +1,13 @@
-// What a decided event becomes: its ads.events row, its ads.attributions row (when attributed) and
-// its earnings.verified.v1 record (when it earns). Column layout: schemas/migrations/clickhouse.
+// What a decided event becomes: its ads.events row, its ads.attributions row and deadline (when
+// attributed); what a confirmation becomes: its ads.confirmations row; what a decided pair becomes:
+// its ads.verifications row and, when it earns, its earnings.verified.v1 record. Column layout:
+// schemas/migrations/clickhouse.
 import { EventType } from '../schemas/beacon-json.js';
 import { pipeline } from '../schemas/gen/messages.js';
 import { earningId } from '../schemas/records.js';
 import type { Decision } from './attribution.js';
+import type { InConfirmation } from './confirmations.js';
+import type { ConfirmationSide, EventSide } from './matching.js';
 import type { InEvent } from './records.js';
 
 const seconds = (ms: number) => Math.floor(ms / 1000);
@@ -26,12 +30,51 @@ export function attributionRow(e: InEvent, d: Decision) {
 }
 export type AttributionRow = NonNullable<ReturnType<typeof attributionRow>>;
 
+/** By when an attributed rewardable event must be confirmed (ads.unverified reads it). */
+export function deadlineRow(e: InEvent, d: Decision, windowMs: number) {
+  if (!d.attribution) return undefined;
+  return {
+    event_id: e.id, event_type: EventType[e.type], app_id: e.appId, user_id: e.userId, campaign_id: e.campaignId,
+    event_time: seconds(e.time), received_at_ms: e.receivedAt, verify_by_ms: e.receivedAt + windowMs, invalid_reason: d.invalidReason,
+  };
+}
+export type DeadlineRow = NonNullable<ReturnType<typeof deadlineRow>>;
+
+export const confirmationRow = (c: InConfirmation, windowMs: number) => ({
+  source: c.source, transaction_id: c.transactionId, app_id: c.appId, user_id: c.userId, campaign_id: c.campaignId,
+  event_id: c.eventId, click_id: c.clickId, received_at: seconds(c.receivedAt), received_at_ms: c.receivedAt, occurred_at: c.occurredAt,
+  key_id: c.keyId, ad_unit: c.adUnit, reward_item: c.rewardItem, reward_amount: c.rewardAmount, value_micros: c.valueMicros,
+  currency: c.currency, verify_by_ms: c.receivedAt + windowMs,
+});
+export type ConfirmationRow = ReturnType<typeof confirmationRow>;
+
+/** A decided pair, or a confirmation alone (`e` undefined). Deterministic: a re-emitted pair gives the same row. */
+export const verificationRow = (e: EventSide | undefined, k: ConfirmationSide, reason: string) => ({
+  event_id: e?.id ?? k.eventId, event_type: e ? EventType[e.type] : '', source: k.source, transaction_id: k.transactionId,
+  app_id: e?.appId ?? k.appId, user_id: e?.userId ?? k.userId, campaign_id: e?.campaignId ?? k.campaignId,
+  event_received_at_ms: e?.receivedAt ?? 0, confirmed_at_ms: k.receivedAt, decided_at: seconds(Math.max(e?.receivedAt ?? 0, k.receivedAt)), reason,
+});
+export type VerificationRow = ReturnType<typeof verificationRow>;
+
 export interface OutMessage { key: string; value: Buffer; headers?: Record<string, string> }
 
-export function earningMessage(e: InEvent, verifiedAt: number): OutMessage {
+/** The earning of a pair that earns: verified at the later of the two receipts (server clock). */
+export function earningMessage(e: EventSide, k: ConfirmationSide): OutMessage {
   const value = pipeline.v1.VerifiedEarning.encode({
     version: 1, earningId: earningId(e.id), sourceEventId: e.id, appId: e.appId, userId: e.userId,
-    campaignId: e.campaignId, type: e.type, eventTime: e.time, verifiedAt,
+    campaignId: e.campaignId, type: e.type, eventTime: e.time, verifiedAt: Math.max(e.receivedAt, k.receivedAt),
+    deviceId: e.deviceId, receivedAt: e.receivedAt, confirmation: `${k.source}:${k.transactionId}`, confirmedAt: k.receivedAt,
   }).finish();
   return { key: e.userId, value: Buffer.from(value) };
 }
+
+/** What one write inserts, table by table. */
+export interface Rows {
+  events: EventRow[];
+  attributions: AttributionRow[];
+  deadlines: DeadlineRow[];
+  confirmations: ConfirmationRow[];
+  verifications: VerificationRow[];
+}
+export const emptyRows = (): Rows => ({ events: [], attributions: [], deadlines: [], confirmations: [], verifications: [] });
+export const rowCount = (r: Rows) => r.events.length + r.attributions.length + r.deadlines.length + r.confirmations.length + r.verifications.length;

@@ -21,7 +21,7 @@ describe('touch lists', () => {
     const key = 'l:v:app:user:campaign';
     const base = 1_763_800_000_001;
     const touches = Array.from({ length: 400 }, (_, k) => ({
-      id: randomUUID(), type: EventType.IMPRESSION, time: base + k * 1_000, creativeId: `cr "${k % 3}"\n`, userId: 'user', flag: '',
+      id: randomUUID(), type: EventType.IMPRESSION, time: base + k * 1_000, receivedAt: base + k * 1_000 + 7, creativeId: `cr "${k % 3}"\n`, userId: 'user', flag: '',
     }));
     for (const touch of touches) {
       const write = { op: 'touch' as const, key, ttlMs: 86_400_000, touch };
@@ -34,14 +34,14 @@ describe('touch lists', () => {
     const newest = touches.slice(-TOUCHES_KEPT);
     expect(newest.every((t) => loaded.some((l) => l.id === t.id))).toBe(true);
     const last = loaded.find((l) => l.id === touches.at(-1)!.id)!;
-    expect({ ...touches.at(-1)! }).toEqual({ id: last.id, type: last.type, time: last.time, creativeId: last.creativeId, userId: last.userId, flag: last.flag });
+    expect({ ...touches.at(-1)! }).toEqual({ id: last.id, type: last.type, time: last.time, receivedAt: last.receivedAt, creativeId: last.creativeId, userId: last.userId, flag: last.flag });
     expect(await redis.pttl(prefix + key)).toBeGreaterThan(86_000_000);
   });
 
   it('drop touches older than the window when cut', async () => {
     const state = createRedisState({ prefix, claimTtlMs: 60_000 }, { redis });
     const key = 'l:c:app:user:campaign';
-    const touch = (time: number) => ({ op: 'touch' as const, key, ttlMs: 60_000, touch: { id: randomUUID(), type: EventType.CLICK, time, creativeId: 'cr', userId: 'user', flag: '' } });
+    const touch = (time: number) => ({ op: 'touch' as const, key, ttlMs: 60_000, touch: { id: randomUUID(), type: EventType.CLICK, time, receivedAt: time, creativeId: 'cr', userId: 'user', flag: '' } });
     await state.apply([touch(1_000)]);
     await state.apply(Array.from({ length: 2 * TOUCHES_KEPT }, (_, k) => touch(100_000 + k)));
     const loaded = (await state.load({ touches: [key], clicks: [], flood: [], claims: [] })).touches.get(key)!;

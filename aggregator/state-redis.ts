@@ -6,14 +6,16 @@
 // event, as each ioredis command costs microseconds of CPU. State writes are idempotent (the same
 // id, the same click; a touch line appended twice is the same touch, and the next cut keeps one), so
 // they are applied after the claims, for new and redelivered events alike: a crash between the two
-// is repaired by the redelivery. A batch's loads are one pipeline of a few commands.
+// is repaired by the redelivery. A batch's loads are one pipeline of a few commands. The pairing of
+// rewardable events and confirmations is one script per batch step too (lua/pair.lua).
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
+import type { Emission, Offer } from './pairing.js';
 import type { Needs } from './process-batch.js';
 import { readTouches, touchLine, TOUCHES_KEPT, type Snapshot, type StateWrite } from './state.js';
 
 const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
-const scripts = { claim: lua('claim'), apply: lua('apply') };
+const scripts = { claim: lua('claim'), apply: lua('apply'), pair: lua('pair') };
 type Script = (numKeys: number, ...keysAndArgs: (string | number)[]) => Promise<unknown>;
 
 export function createRedisState(config: { prefix: string; claimTtlMs: number }, deps: { redis: Redis }) {
@@ -61,6 +63,14 @@ export function createRedisState(config: { prefix: string; claimTtlMs: number },
     async claim(claims: { id: string; value: string }[]): Promise<string[]> {
       if (claims.length === 0) return [];
       return (await run('claim', claims.map((c) => claimKey(c.id)), [config.claimTtlMs, ...claims.map((c) => c.value)])) as string[];
+    },
+
+    /** Offers each side to the pairing, in order; returns what it emitted (layout: lua/pair.lua). */
+    async pair(offers: Offer[]): Promise<Emission[]> {
+      if (offers.length === 0) return [];
+      const args = offers.flatMap((o) => [o.side, o.eventId, o.clickId, o.position, o.ttlMs, o.payload]);
+      const out = (await run('pair', [], [p, ...args])) as [number, 'pair' | 'second', string, string][];
+      return out.map(([offer, kind, e, k]) => ({ offer, kind, e, k }));
     },
 
     /** Applies state writes, one entry per key for all the members it gets (layout: lua/apply.lua). */

@@ -9,13 +9,15 @@
 //                                  and a flooding device must not make each load of its set bigger
 // A touch list is a string of touch lines, appended to as touches arrive and cut back to its newest
 // TOUCHES_KEPT distinct lines (none older than its window) once it outgrows twice that: reading one
-// is a single string, whatever the user has seen. A line is `<time> <json>\n`, the JSON being
-// [type, event_id, creative_id, user_id, flag] (ids are free text, so no separator inside is safe;
-// JSON never holds a raw newline). A touch is decoded only when more than its time is read: most
-// of a list is passed over by time alone.
+// is a single string, whatever the user has seen. A line is `<time> <received_at> <json>\n`, the JSON
+// being [type, event_id, creative_id, user_id, flag] (ids are free text, so no separator inside is
+// safe; JSON never holds a raw newline). A touch is decoded only when more than its times are read:
+// most of a list is passed over by time alone. A line written before received_at (the collector's
+// clock) was added is `<time> <json>\n`: that touch counts as received at its device time.
 import type { EventType } from '../schemas/beacon-json.js';
 
-export interface Touch { id: string; type: EventType; time: number; creativeId: string; userId: string; flag: string }
+/** `time`: device clock (skew-corrected), for ordering; `receivedAt`: the collector's clock. */
+export interface Touch { id: string; type: EventType; time: number; receivedAt: number; creativeId: string; userId: string; flag: string }
 
 export type StateWrite =
   | { op: 'touch'; key: string; ttlMs: number; touch: Touch }
@@ -46,12 +48,12 @@ export function stateKeys(e: { appId: string; userId: string; deviceId: string; 
 }
 
 /** A touch as a line of a touch list (layout above). */
-export const touchLine = (t: Touch) => `${t.time} ${JSON.stringify([t.type, t.id, t.creativeId, t.userId, t.flag])}\n`;
+export const touchLine = (t: Touch) => `${t.time} ${t.receivedAt} ${JSON.stringify([t.type, t.id, t.creativeId, t.userId, t.flag])}\n`;
 
-/** A touch read back: its time at once, the rest from its JSON when first asked for. */
+/** A touch read back: its times at once, the rest from its JSON when first asked for. */
 class StoredTouch implements Touch {
   private fields?: [EventType, string, string, string, string];
-  constructor(readonly time: number, private readonly json: string) {}
+  constructor(readonly time: number, readonly receivedAt: number, private readonly json: string) {}
   private get f() {
     return (this.fields ??= JSON.parse(this.json) as [EventType, string, string, string, string]);
   }
@@ -69,7 +71,11 @@ export function readTouches(lines: string): Touch[] {
     const space = lines.indexOf(' ', at);
     const end = lines.indexOf('\n', space);
     if (space < 0 || end < 0) break; // every line ends in a newline: nothing else is written
-    touches.push(new StoredTouch(Number(lines.slice(at, space)), lines.slice(space + 1, end)));
+    const time = Number(lines.slice(at, space));
+    // A line of the older layout has its JSON right after the time (layout above).
+    const second = lines.charCodeAt(space + 1) === 0x5b /* [ */ ? space : lines.indexOf(' ', space + 1);
+    const receivedAt = second === space ? time : Number(lines.slice(space + 1, second));
+    touches.push(new StoredTouch(time, receivedAt, lines.slice(second + 1, end)));
     at = end + 1;
   }
   return touches;

@@ -29,9 +29,9 @@ export function testEvent(type: TestEvent['type'], time: number, over: Partial<T
 }
 
 /** One AcceptedBeacons record, as the collector writes it, keyed by the first event's user. */
-export function acceptedRecord(events: TestEvent[], meta: { appId?: string; invalidReason?: string; version?: number } = {}) {
+export function acceptedRecord(events: TestEvent[], meta: { appId?: string; invalidReason?: string; version?: number; receivedAt?: number } = {}) {
   const value = pipeline.v1.AcceptedBeacons.encode({
-    version: meta.version ?? 1, appId: meta.appId ?? 'test.app', sdk: 'test/1', keyId: 'k_test', sentAt: Date.now(), receivedAt: Date.now(),
+    version: meta.version ?? 1, appId: meta.appId ?? 'test.app', sdk: 'test/1', keyId: 'k_test', sentAt: Date.now(), receivedAt: meta.receivedAt ?? Date.now(),
     ipHash: 'ab', uaClass: 'app', country: '', invalidReason: meta.invalidReason ?? '',
     events: events.map((e) => ({
       eventTime: e.time,
@@ -44,22 +44,41 @@ export function acceptedRecord(events: TestEvent[], meta: { appId?: string; inva
   return { key: events[0]?.userId ?? 'none', value: Buffer.from(value) };
 }
 
+let transactions = 0;
+/**
+ * A Confirmation record as the collector writes it for a verified callback, keyed by its user: by
+ * default an ad network's ('admob') for `event` (a REWARD_COMPLETE); `postback` for a CONVERSION.
+ */
+export function confirmationRecord(event: TestEvent | undefined, over: Partial<pipeline.v1.Confirmation.$Properties> = {}) {
+  const source = over.source ?? (event?.type === 'CONVERSION' ? 'postback' : 'admob');
+  const ref = over.eventId ?? (over.clickId ? '' : event?.id ?? '');
+  const fields: pipeline.v1.Confirmation.$Properties = {
+    version: 1, source, appId: 'test.app', userId: event?.userId ?? 'nobody', eventId: ref, receivedAt: Date.now(), occurredAt: Date.now(),
+    campaignId: source === 'postback' ? event?.campaignId ?? '' : '', keyId: 'key-1',
+    ...(source === 'postback' ? {} : { adUnit: 'unit-1', rewardItem: 'coins', rewardAmount: 10 }),
+    ...over,
+  };
+  fields.transactionId ??= source === 'postback' ? `${fields.campaignId}:${fields.eventId || fields.clickId}` : `tx-${++transactions}-${randomUUID()}`;
+  return { key: fields.userId!, value: Buffer.from(pipeline.v1.Confirmation.encode(fields).finish()) };
+}
+
 export async function createAggregatorWorld(opts: { partitions?: number; env?: Record<string, string> } = {}) {
   const ch = await createTestClickhouse('agg');
   await migrateClickhouse({ CLICKHOUSE_URL: env.CLICKHOUSE_URL, CLICKHOUSE_DATABASE: ch.name }, { log: silentLog, dir: join(migrations, 'clickhouse') });
   const db = await createTestPostgres('agg');
   await migratePostgres({ DATABASE_URL: db.url }, { log: silentLog, dir: join(migrations, 'postgres') });
-  const topics = { beacons: uniqueName('beacons'), earnings: uniqueName('earnings'), deadLetters: uniqueName('dlq') };
+  const topics = { beacons: uniqueName('beacons'), confirmations: uniqueName('confirmations'), earnings: uniqueName('earnings'), deadLetters: uniqueName('dlq') };
   const kafka = createKafka({ KAFKA_BROKERS: env.KAFKA_BROKERS, clientId: 'aggregator-test' }, { log: silentLog });
   await ensureTopics([
     { name: topics.beacons, partitions: opts.partitions ?? 3, retentionMs: 3_600_000, key: 'user_id', value: '' },
+    { name: topics.confirmations, partitions: opts.partitions ?? 3, retentionMs: 3_600_000, key: 'user_id', value: '' },
     { name: topics.earnings, partitions: 1, retentionMs: 3_600_000, key: 'user_id', value: '' },
     { name: topics.deadLetters, partitions: 1, retentionMs: 3_600_000, key: '', value: '' },
   ], { kafka, log: silentLog });
   const prefix = `${uniqueName('agg')}:`;
   const childEnv: Record<string, string> = {
     AGGREGATOR_PORT: '0', LOG_LEVEL: 'silent', CLICKHOUSE_DATABASE: ch.name, DATABASE_URL: db.url,
-    AGGREGATOR_TOPIC: topics.beacons, AGGREGATOR_EARNINGS_TOPIC: topics.earnings, AGGREGATOR_DEADLETTER_TOPIC: topics.deadLetters,
+    AGGREGATOR_TOPIC: topics.beacons, AGGREGATOR_CONFIRMATIONS_TOPIC: topics.confirmations, AGGREGATOR_EARNINGS_TOPIC: topics.earnings, AGGREGATOR_DEADLETTER_TOPIC: topics.deadLetters,
     AGGREGATOR_GROUP: uniqueName('group'), AGGREGATOR_REDIS_PREFIX: prefix, AGGREGATOR_FLUSH_INTERVAL_MS: '200',
     AGGREGATOR_SESSION_TIMEOUT_MS: '6000', ...opts.env,
   };
@@ -77,6 +96,7 @@ export async function createAggregatorWorld(opts: { partitions?: number; env?: R
     query,
     count: async (sql: string) => Number((await query<{ n: string }>(sql))[0]?.n ?? 0),
     send: (records: { key: string; value: Buffer }[]) => producer.send([{ topic: topics.beacons, messages: records }]),
+    confirm: (records: { key: string; value: Buffer }[]) => producer.send([{ topic: topics.confirmations, messages: records }]),
 
     /** An aggregator in this process (group member); `stop` leaves the group cleanly. */
     async start(extra: Record<string, string> = {}) {
@@ -94,8 +114,11 @@ export async function createAggregatorWorld(opts: { partitions?: number; env?: R
       return spawned;
     },
 
-    /** Waits until the group has committed every record of the beacon topic. */
-    drained: (group = childEnv.AGGREGATOR_GROUP!, timeoutMs = 60_000) => waitDrained(kafka, { group, topic: topics.beacons, timeoutMs }),
+    /** Waits until the group has committed every record of the beacon and confirmation topics. */
+    drained: async (group = childEnv.AGGREGATOR_GROUP!, timeoutMs = 60_000) => {
+      await waitDrained(kafka, { group, topic: topics.beacons, timeoutMs });
+      await waitDrained(kafka, { group, topic: topics.confirmations, timeoutMs });
+    },
 
     /** Every record of a topic (earnings or dead letters), read from the start by a fresh group. */
     async readTopic(topic: string, expected: number, timeoutMs = 15_000) {

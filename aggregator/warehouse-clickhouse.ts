@@ -1,8 +1,10 @@
-// ClickHouse side of the aggregator: batched inserts into ads.events and ads.attributions, and
-// "which of these rows are already there?", asked for redelivered events and for a retried write.
+// ClickHouse side of the aggregator: batched inserts into the ads tables it fills, and "which of
+// these rows are already there?", asked for redelivered records and for a retried write.
 // ClickHouse 18.16 has no query parameters, so ids are quoted here.
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { AttributionRow, EventRow } from './rows.js';
+import type { Rows } from './rows.js';
+
+export type { Rows } from './rows.js';
 
 const IDS_PER_QUERY = 2_000; // stays under ClickHouse's default max_query_size (256 KiB)
 const quote = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
@@ -16,46 +18,58 @@ function withServerCode(err: unknown): unknown {
   return code ? Object.assign(err as Error, { code, type: 'SERVER_ERROR' }) : err;
 }
 
-export interface Rows { events: EventRow[]; attributions: AttributionRow[] }
+/** A row's identity in its table, as SQL, and how to read it, with the row's time, from a row to insert. */
+interface Identity<R> { sql: string; time: string; of(r: R): [id: string, seconds: number] }
+const byEvent = <R extends { event_id: string; event_time: number }>(): Identity<R> => ({ sql: 'event_id', time: 'event_time', of: (r) => [r.event_id, r.event_time] });
+const byConfirmation = <R extends { source: string; transaction_id: string }>(time: string, at: (r: R) => number): Identity<R> =>
+  ({ sql: "concat(source, ':', transaction_id)", time, of: (r) => [`${r.source}:${r.transaction_id}`, at(r)] });
+
+/** Table names in ClickHouse (schemas/migrations/clickhouse). */
+const tableName: Record<keyof Rows, string> = {
+  events: 'events', attributions: 'attributions', deadlines: 'verification_deadlines', confirmations: 'confirmations', verifications: 'verifications',
+};
+const tables = Object.keys(tableName) as (keyof Rows)[];
 
 export function createClickhouseWarehouse(deps: { clickhouse: ClickHouseClient }) {
   const ch = deps.clickhouse;
 
-  /** The event ids of `rows` that `table` holds (rows carry event_time in seconds, which bounds the scan). */
-  async function landed(table: 'events' | 'attributions', rows: { event_id: string; event_time: number }[]): Promise<Set<string>> {
+  /** `rows` of `table` without those it holds; the time column (the partition key) bounds the search. */
+  async function notLanded<R>(table: keyof Rows, rows: R[], identity: Identity<R>): Promise<R[]> {
+    if (rows.length === 0) return rows;
     const found = new Set<string>();
     for (let i = 0; i < rows.length; i += IDS_PER_QUERY) {
-      const chunk = rows.slice(i, i + IDS_PER_QUERY);
+      const chunk = rows.slice(i, i + IDS_PER_QUERY).map(identity.of);
       let from = Infinity;
       let to = -Infinity;
-      for (const r of chunk) [from, to] = [Math.min(from, r.event_time), Math.max(to, r.event_time)];
+      for (const [, t] of chunk) [from, to] = [Math.min(from, t), Math.max(to, t)];
       const rs = await ch.query({
-        query: `SELECT event_id FROM ${table}
-          WHERE event_time BETWEEN toDateTime(${from}) AND toDateTime(${to})
-            AND event_id IN (${chunk.map((r) => quote(r.event_id)).join(',')})`,
+        query: `SELECT ${identity.sql} AS id FROM ${tableName[table]}
+          WHERE ${identity.time} BETWEEN toDateTime(${from}) AND toDateTime(${to})
+            AND ${identity.sql} IN (${chunk.map(([id]) => quote(id)).join(',')})`,
         format: 'JSONEachRow',
       });
-      for (const r of await rs.json<{ event_id: string }>()) found.add(r.event_id);
+      for (const r of await rs.json<{ id: string }>()) found.add(r.id);
     }
-    return found;
+    return rows.filter((r) => !found.has(identity.of(r)[0]));
   }
 
   return {
     async insert(rows: Rows): Promise<void> {
-      await Promise.all([
-        rows.events.length > 0 && ch.insert({ table: 'events', values: rows.events, format: 'JSONEachRow' }),
-        rows.attributions.length > 0 && ch.insert({ table: 'attributions', values: rows.attributions, format: 'JSONEachRow' }),
-      ]).catch((err: unknown) => {
-        throw withServerCode(err);
-      });
+      await Promise.all(tables.map((t) => rows[t].length > 0 && ch.insert({ table: tableName[t], values: rows[t] as object[], format: 'JSONEachRow' })))
+        .catch((err: unknown) => {
+          throw withServerCode(err);
+        });
     },
     /** `rows` without those ClickHouse already holds (a write that landed, or landed in part). */
     async withoutLanded(rows: Rows): Promise<Rows> {
-      const [inEvents, inAttributions] = await Promise.all([landed('events', rows.events), landed('attributions', rows.attributions)]);
-      return {
-        events: rows.events.filter((r) => !inEvents.has(r.event_id)),
-        attributions: rows.attributions.filter((r) => !inAttributions.has(r.event_id)),
-      };
+      const [events, attributions, deadlines, confirmations, verifications] = await Promise.all([
+        notLanded('events', rows.events, byEvent()),
+        notLanded('attributions', rows.attributions, byEvent()),
+        notLanded('deadlines', rows.deadlines, byEvent()),
+        notLanded('confirmations', rows.confirmations, byConfirmation('received_at', (r) => r.received_at)),
+        notLanded('verifications', rows.verifications, byConfirmation('decided_at', (r) => r.decided_at)),
+      ]);
+      return { events, attributions, deadlines, confirmations, verifications };
     },
   };
 }

@@ -5,11 +5,10 @@ import { isolate } from '../common/consumer-faults.js';
 import type { Logger } from '../common/log.js';
 import { pipeline } from '../schemas/gen/messages.js';
 import { deadLetter } from '../schemas/records.js';
-import type { BatchOutput } from './process-batch.js';
-import type { OutMessage } from './rows.js';
-import type { Rows } from './warehouse-clickhouse.js';
+import { rowOrigin, type BatchOutput } from './process-batch.js';
+import { emptyRows, type OutMessage, type Rows } from './rows.js';
 
-interface Unit { offset: string; events: Rows['events']; attributions: Rows['attributions']; earnings: OutMessage[] }
+interface Unit extends Rows { offset: string; earnings: OutMessage[] }
 
 export function createPoisonedWriter(
   config: { earningsTopic: string; deadLetterTopic: string },
@@ -22,15 +21,18 @@ export function createPoisonedWriter(
   /** One unit per source record (by offset): its rows and its earnings. */
   function unitsOf(output: BatchOutput): Unit[] {
     const units = new Map<string, Unit>();
-    const unit = (eventId: string) => {
-      const offset = output.origins.get(eventId) ?? '';
+    const unit = (origin: string) => {
+      const offset = output.origins.get(origin) ?? '';
       let u = units.get(offset);
-      if (!u) units.set(offset, u = { offset, events: [], attributions: [], earnings: [] });
+      if (!u) units.set(offset, u = { offset, ...emptyRows(), earnings: [] });
       return u;
     };
-    for (const r of output.events) unit(r.event_id).events.push(r);
-    for (const r of output.attributions) unit(r.event_id).attributions.push(r);
-    for (const m of output.earnings) unit(pipeline.v1.VerifiedEarning.decode(m.value).sourceEventId).earnings.push(m);
+    for (const r of output.events) unit(rowOrigin.event(r.event_id)).events.push(r);
+    for (const r of output.attributions) unit(rowOrigin.event(r.event_id)).attributions.push(r);
+    for (const r of output.deadlines) unit(rowOrigin.event(r.event_id)).deadlines.push(r);
+    for (const r of output.confirmations) unit(rowOrigin.confirmation(r)).confirmations.push(r);
+    for (const r of output.verifications) unit(rowOrigin.verification(r)).verifications.push(r);
+    for (const m of output.earnings) unit(rowOrigin.earning(pipeline.v1.VerifiedEarning.decode(m.value).sourceEventId)).earnings.push(m);
     return [...units.values()];
   }
 
@@ -38,7 +40,10 @@ export function createPoisonedWriter(
   return async function writePoisoned(output: BatchOutput, attempt: number): Promise<void> {
     const units = unitsOf(output);
     const { poison } = await isolate(units, async (part) => {
-      let rows = { events: part.flatMap((u) => u.events), attributions: part.flatMap((u) => u.attributions) };
+      let rows: Rows = {
+        events: part.flatMap((u) => u.events), attributions: part.flatMap((u) => u.attributions), deadlines: part.flatMap((u) => u.deadlines),
+        confirmations: part.flatMap((u) => u.confirmations), verifications: part.flatMap((u) => u.verifications),
+      };
       if (attempt > 0) rows = await deps.warehouse.withoutLanded(rows); // one table of two may have taken a failed part
       await deps.warehouse.insert(rows);
     }, { allPoisonRetriable: true });
@@ -50,7 +55,7 @@ export function createPoisonedWriter(
       return m ? [deadLetter(m, fault.reason, output.source)] : [];
     });
     output.counts.deadLettered += deadLetters.length;
-    output.counts.events -= units.filter((u) => refused.has(u.offset)).reduce((n, u) => n + u.events.length, 0);
+    output.counts.events -= units.filter((u) => refused.has(u.offset)).reduce((n, u) => n + u.events.length + u.confirmations.length, 0);
     output.earnings = units.filter((u) => !refused.has(u.offset)).flatMap((u) => u.earnings);
     await deps.send([
       { topic: config.earningsTopic, messages: output.earnings },

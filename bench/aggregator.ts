@@ -1,7 +1,8 @@
-// `npm run bench:aggregator`: events/s from Kafka through dedup and attribution into ClickHouse,
-// with the consumer group's lag back to zero, next to a bare consume-and-insert baseline measured in
-// the same run (interleaved rounds, medians); then the latency from produce to queryable at a steady
-// rate. Writes its section of bench/RESULTS.md, prints one final line, exits 1 when a target is missed.
+// `npm run bench:aggregator`: events/s from Kafka through dedup, attribution and the join with their
+// confirmations into ClickHouse, with the consumer group's lag back to zero on both topics, next to a
+// bare consume-and-insert baseline of the same two topics measured in the same run (interleaved
+// rounds, medians); then the latency from produce to queryable at a steady rate. Writes its section
+// of bench/RESULTS.md, prints one final line, exits 1 when a target is missed.
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
@@ -37,27 +38,40 @@ const redisPrefix = `bench:${run}:`;
 const [earnings, deadLetters] = [await newTopic('earnings', 1), await newTopic('deadletters', 1)];
 
 // Realistic traffic: 20,000 users, records of 10 events of one user, mostly impressions, with the
-// clicks, completions and conversions that attribution works on.
+// clicks, completions and conversions that attribution works on. Each completion and conversion has
+// its confirmation (an ad network's callback, an advertiser's postback), a second later, on the
+// confirmations topic: the aggregator pairs them (one in ten events).
 const mix = ['IMPRESSION', 'IMPRESSION', 'IMPRESSION', 'IMPRESSION', 'IMPRESSION', 'IMPRESSION', 'VIEWABLE', 'VIEWABLE', 'CLICK', 'REWARD_COMPLETE', 'IMPRESSION', 'IMPRESSION', 'IMPRESSION', 'VIEWABLE', 'CLICK', 'IMPRESSION', 'IMPRESSION', 'IMPRESSION', 'CONVERSION', 'IMPRESSION'] as const;
 let seq = 0;
-function records(count: number, receivedAt = Date.now()) {
-  return Array.from({ length: count }, () => {
+type Rec = { key: string; value: Buffer };
+function confirmation(e: { eventId: string; type: EventType; userId: string; campaignId: string }, receivedAt: number): Rec {
+  const postback = e.type === EventType.CONVERSION;
+  const value = pipeline.v1.Confirmation.encode({
+    version: 1, source: postback ? 'postback' : 'admob', transactionId: postback ? `${e.campaignId}:${e.eventId}` : randomUUID(),
+    appId: 'bench.app', userId: e.userId, campaignId: postback ? e.campaignId : '', eventId: e.eventId, receivedAt, occurredAt: receivedAt,
+    keyId: 'bench-key', ...(postback ? {} : { adUnit: 'bench-unit', rewardItem: 'coins', rewardAmount: 10 }),
+  }).finish();
+  return { key: e.userId, value: Buffer.from(value) };
+}
+function traffic(count: number, receivedAt = Date.now()): { beacons: Rec[]; confirmations: Rec[] } {
+  const confirmations: Rec[] = [];
+  const beacons = Array.from({ length: count }, () => {
     const user = seq % 20_000;
     const events = Array.from({ length: EVENTS_PER_RECORD }, () => {
       const t = receivedAt - 600_000 + (seq % 600) * 1_000;
-      return {
-        eventTime: t,
-        event: {
-          eventId: randomUUID(), type: EventType[mix[seq++ % mix.length]!],
-          occurredAt: t, userId: `user-${user}`, deviceId: `device-${user}`, campaignId: `campaign-${user % 40}`, creativeId: `creative-${user % 7}`, placementId: `placement-${user % 13}`,
-        },
+      const event = {
+        eventId: randomUUID(), type: EventType[mix[seq++ % mix.length]!],
+        occurredAt: t, userId: `user-${user}`, deviceId: `device-${user}`, campaignId: `campaign-${user % 40}`, creativeId: `creative-${user % 7}`, placementId: `placement-${user % 13}`,
       };
+      if (event.type === EventType.REWARD_COMPLETE || event.type === EventType.CONVERSION) confirmations.push(confirmation(event, receivedAt + 1_000));
+      return { eventTime: t, event };
     });
     const value = pipeline.v1.AcceptedBeacons.encode({
       version: 1, appId: 'bench.app', sdk: 'bench/1', keyId: 'k_bench', sentAt: receivedAt, receivedAt, ipHash: 'ab', uaClass: 'app', country: '', invalidReason: '', events,
     }).finish();
     return { key: `user-${user}`, value: Buffer.from(value) };
   });
+  return { beacons, confirmations };
 }
 async function produce(topic: string, recs: { key: string; value: Buffer }[]) {
   for (let i = 0; i < recs.length; i += 2_000) {
@@ -65,28 +79,32 @@ async function produce(topic: string, recs: { key: string; value: Buffer }[]) {
   }
 }
 
-const count = async (database: string) =>
-  Number((await (await ch.query({ query: `SELECT count() AS n FROM ${database}.events`, format: 'JSONEachRow' })).json<{ n: string }>())[0]!.n);
+const count = async (database: string, table: 'events' | 'confirmations' = 'events') =>
+  Number((await (await ch.query({ query: `SELECT count() AS n FROM ${database}.${table}`, format: 'JSONEachRow' })).json<{ n: string }>())[0]!.n);
 
 
-function start(kind: 'aggregator' | 'baseline', topic: string, group: string): ChildProcess {
+function start(kind: 'aggregator' | 'baseline', topics: { beacons: string; confirmations: string }, group: string): ChildProcess {
   const entry = kind === 'aggregator' ? 'aggregator/main.ts' : 'bench/baseline-consume.ts';
   return startService(entry, {
-      LOG_LEVEL: 'warn', CLICKHOUSE_DATABASE: databases[kind], AGGREGATOR_PORT: '0', AGGREGATOR_TOPIC: topic, AGGREGATOR_GROUP: group,
+      LOG_LEVEL: 'warn', CLICKHOUSE_DATABASE: databases[kind], AGGREGATOR_PORT: '0', AGGREGATOR_TOPIC: topics.beacons,
+      AGGREGATOR_CONFIRMATIONS_TOPIC: topics.confirmations, AGGREGATOR_GROUP: group,
       AGGREGATOR_EARNINGS_TOPIC: earnings, AGGREGATOR_DEADLETTER_TOPIC: deadLetters, AGGREGATOR_REDIS_PREFIX: redisPrefix,
-      BASELINE_TOPIC: topic, BASELINE_GROUP: group,
+      BASELINE_TOPIC: topics.beacons, BASELINE_CONFIRMATIONS_TOPIC: topics.confirmations, BASELINE_GROUP: group,
   });
 }
 
 interface Round { eventsPerS: number; cpu: number; peakRssMb: number }
-/** Preloads a topic, starts the consumer, and measures from the moment it holds its partitions
- * (the group is stable) until every event is in ClickHouse and, for the aggregator, no lag is left. */
+/** Preloads the topics, starts the consumer, and measures from the moment it holds its partitions
+ * (the group is stable) until every event and confirmation is in ClickHouse and, for the aggregator,
+ * no lag is left on either topic. */
 async function throughput(kind: 'aggregator' | 'baseline', round: number): Promise<Round> {
-  const topic = await newTopic(`${kind}${round}`);
-  await produce(topic, records(EVENTS / EVENTS_PER_RECORD));
+  const topics = { beacons: await newTopic(`${kind}${round}`), confirmations: await newTopic(`${kind}${round}conf`) };
+  const load = traffic(EVENTS / EVENTS_PER_RECORD);
+  await produce(topics.beacons, load.beacons);
+  await produce(topics.confirmations, load.confirmations);
   const group = `bench-${kind}-${round}-${run}`;
-  const before = await count(databases[kind]);
-  const child = start(kind, topic, group);
+  const before = { events: await count(databases[kind]), confirmations: await count(databases[kind], 'confirmations') };
+  const child = start(kind, topics, group);
   await waitForMembers(admin, group, { members: 1, timeoutMs: 60_000, pollMs: 20 });
   const t0 = performance.now();
   const cpu0 = cpuSeconds(child);
@@ -94,8 +112,10 @@ async function throughput(kind: 'aggregator' | 'baseline', round: number): Promi
   for (;;) {
     await sleep(50);
     peak = Math.max(peak, rssMb(child));
-    const n = (await count(databases[kind])) - before;
-    if (n >= EVENTS && (kind === 'baseline' || (await groupLag(admin, group, topic)) === 0)) break;
+    const n = (await count(databases[kind])) - before.events;
+    if (n < EVENTS || (await count(databases[kind], 'confirmations')) - before.confirmations < load.confirmations.length) continue;
+    if (kind === 'baseline') break;
+    if ((await groupLag(admin, group, topics.beacons)) === 0 && (await groupLag(admin, group, topics.confirmations)) === 0) break;
   }
   const seconds = (performance.now() - t0) / 1000;
   const result = { eventsPerS: EVENTS / seconds, cpu: (cpuSeconds(child) - cpu0) / seconds, peakRssMb: peak };
@@ -104,9 +124,9 @@ async function throughput(kind: 'aggregator' | 'baseline', round: number): Promi
 }
 
 // Latency at a steady rate, measured first, on a quiet machine: each produced chunk is queryable when ClickHouse's count passes it.
-const steadyTopic = await newTopic('steady');
+const steadyTopics = { beacons: await newTopic('steady'), confirmations: await newTopic('steadyconf') };
 const steadyGroup = `bench-steady-${run}`;
-const child = start('aggregator', steadyTopic, steadyGroup);
+const child = start('aggregator', steadyTopics, steadyGroup);
 await sleep(8_000); // started and joined the group
 const base = await count(databases.aggregator);
 const produced: { t: number; total: number }[] = [];
@@ -122,10 +142,10 @@ const tick = 100;
 let total = 0;
 const t0 = performance.now();
 while (performance.now() - t0 < STEADY_SECONDS * 1000) {
-  const chunk = records(STEADY_RATE / EVENTS_PER_RECORD / (1000 / tick));
+  const chunk = traffic(STEADY_RATE / EVENTS_PER_RECORD / (1000 / tick));
   const t = performance.now();
-  await producer.send([{ topic: steadyTopic, messages: chunk }], { compression: 'snappy' });
-  total += chunk.length * EVENTS_PER_RECORD;
+  await producer.send([{ topic: steadyTopics.beacons, messages: chunk.beacons }, { topic: steadyTopics.confirmations, messages: chunk.confirmations }], { compression: 'snappy' });
+  total += chunk.beacons.length * EVENTS_PER_RECORD;
   produced.push({ t, total });
   await sleep(Math.max(0, tick - (performance.now() - t)));
 }
@@ -175,13 +195,14 @@ writeSection('aggregator', `## aggregator: dedup and attribution into ClickHouse
 
 Run ${new Date().toISOString().slice(0, 16)}Z: ${ROUNDS} interleaved rounds (medians), each a fresh topic of 6 partitions preloaded
 with ${n(EVENTS)} events (records of ${EVENTS_PER_RECORD} events of one user; 20,000 users; impressions, viewables, clicks,
-completions, conversions), timed from the moment the consumer holds its partitions until every
-event is in \`events\` and the group's lag is zero. Kafka, ClickHouse, Redis and the consumer share the 2 cores.
+completions, conversions), and a confirmations topic of 6 partitions with one confirmation per completion and
+conversion (${n(EVENTS / 10)}), timed from the moment the consumer holds its partitions until every event and
+confirmation is in ClickHouse and the group's lag is zero on both. Kafka, ClickHouse, Redis and the consumer share the 2 cores.
 
 | what | events/s | consumer CPU (cores) | peak RSS MB |
 |---|---:|---:|---:|
-| baseline: bare consumer, decode, insert the same rows (no claims, no attribution) | ${n(fig.baselineEventsPerS)} | ${fig.baselineCpu.toFixed(2)} | ${n(fig.baselineRss)} |
-| aggregator: claims in Redis, attribution, group commit, earnings to Kafka | ${n(fig.eventsPerS)} (${((fig.eventsPerS / fig.baselineEventsPerS) * 100).toFixed(0)} % of baseline) | ${fig.cpu.toFixed(2)} | ${n(fig.rss)} |
+| baseline: bare consumer of both topics, decode, insert the same event and confirmation rows (no claims, no attribution, no join) | ${n(fig.baselineEventsPerS)} | ${fig.baselineCpu.toFixed(2)} | ${n(fig.baselineRss)} |
+| aggregator: claims in Redis, attribution, the join with confirmations, group commit, earnings to Kafka | ${n(fig.eventsPerS)} (${((fig.eventsPerS / fig.baselineEventsPerS) * 100).toFixed(0)} % of baseline) | ${fig.cpu.toFixed(2)} | ${n(fig.rss)} |
 
 Latency from produce (acks=all) to queryable in ClickHouse at a steady ${n(STEADY_RATE)} events/s for ${STEADY_SECONDS} s
 (flush interval 1 s; ClickHouse polled every 50 ms): p50 ${n(fig.p50)} ms, p99 ${n(fig.p99)} ms.

@@ -1,0 +1,75 @@
+// The matching rules, pure (CONTRACTS §7): whether a rewardable event and the confirmation that names
+// it earn, and if not, why. The two sides are what pairing stores of each (lua/pair.lua), so the
+// same pair is decided the same way however often it is emitted.
+import { EventType } from '../schemas/beacon-json.js';
+import { POSTBACK } from './confirmations.js';
+
+/** What a REWARD_COMPLETE or CONVERSION offers to the pairing: its decision and what its earning carries. */
+export interface EventSide {
+  id: string;
+  type: EventType;
+  appId: string;
+  userId: string;
+  deviceId: string;
+  campaignId: string;
+  /** Device clock (skew-corrected), ms. */
+  time: number;
+  /** Server clock, ms. */
+  receivedAt: number;
+  invalidReason: string;
+  attributed: boolean;
+  /** The campaign's verification window when the event was decided. */
+  windowMs: number;
+}
+
+/** What a confirmation offers. */
+export interface ConfirmationSide {
+  source: string;
+  transactionId: string;
+  appId: string;
+  userId: string;
+  campaignId: string;
+  eventId: string;
+  clickId: string;
+  /** Server clock, ms. */
+  receivedAt: number;
+}
+
+/** '' earns; anything else is why not (the event's invalid_reason among them). */
+export type Reason = string;
+
+/** The reason of a pair, the first rule it breaks in this order. */
+export function matchReason(e: EventSide, k: ConfirmationSide): Reason {
+  const fits = k.source === POSTBACK ? EventType.CONVERSION : EventType.REWARD_COMPLETE;
+  if (e.type !== fits) return 'type_mismatch';
+  if (e.invalidReason) return e.invalidReason;
+  if (!e.attributed) return 'not_attributed';
+  if (e.appId !== k.appId) return 'app_mismatch';
+  if (e.userId !== k.userId) return 'user_mismatch';
+  if (k.source === POSTBACK && k.campaignId !== e.campaignId) return 'campaign_mismatch';
+  if (Math.abs(k.receivedAt - e.receivedAt) > e.windowMs) return 'confirmation_late';
+  return '';
+}
+
+/** A confirmation of an event another confirmation already claimed: recorded, never earns. */
+export const ALREADY_CONFIRMED = 'already_confirmed';
+
+// The sides as stored in Redis: JSON arrays, in the order of the fields above (a pairing hash lives
+// for the verification window and a margin, one per rewardable event, so the names are left out).
+export const encodeEventSide = (e: EventSide) =>
+  JSON.stringify([e.id, e.type, e.appId, e.userId, e.deviceId, e.campaignId, e.time, e.receivedAt, e.invalidReason, e.attributed ? 1 : 0, e.windowMs]);
+
+export function decodeEventSide(json: string): EventSide {
+  const [id, type, appId, userId, deviceId, campaignId, time, receivedAt, invalidReason, attributed, windowMs] =
+    JSON.parse(json) as [string, EventType, string, string, string, string, number, number, string, number, number];
+  return { id, type, appId, userId, deviceId, campaignId, time, receivedAt, invalidReason, attributed: attributed === 1, windowMs };
+}
+
+export const encodeConfirmationSide = (k: ConfirmationSide) =>
+  JSON.stringify([k.source, k.transactionId, k.appId, k.userId, k.campaignId, k.eventId, k.clickId, k.receivedAt]);
+
+export function decodeConfirmationSide(json: string): ConfirmationSide {
+  const [source, transactionId, appId, userId, campaignId, eventId, clickId, receivedAt] =
+    JSON.parse(json) as [string, string, string, string, string, string, string, number];
+  return { source, transactionId, appId, userId, campaignId, eventId, clickId, receivedAt };
+}

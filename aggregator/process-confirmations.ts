@@ -1,0 +1,60 @@
+// One partition's batch of confirmation records -> ads.confirmations rows, the pairs they complete
+// (ads.verifications rows, earnings) and dead letters, exactly once. Each confirmation is claimed as
+// "conf:<source>:<transaction_id>" with its position, as events are (process-batch.ts): new, a
+// redelivery (only rows ClickHouse lacks), or a duplicate (a network's retry: dropped, counted).
+import { deadLetter } from '../schemas/records.js';
+import { POSTBACK, readConfirmation, type InConfirmation } from './confirmations.js';
+import { confirmationOffer } from './pairing.js';
+import { addEmissions, emptyOutput, offsetOf, rowOrigin, type BatchOutput, type BatchPorts, type KafkaMessage } from './process-batch.js';
+import { confirmationRow, emptyRows } from './rows.js';
+
+export async function processConfirmations(
+  config: { pairingMarginMs: number; defaultWindowMs: number },
+  ports: Pick<BatchPorts, 'state' | 'withoutLanded' | 'settings'>,
+  batch: { topic: string; partition: number; messages: KafkaMessage[] },
+): Promise<BatchOutput> {
+  const out = emptyOutput(batch);
+  const read: InConfirmation[] = [];
+  for (const m of batch.messages) {
+    const r = readConfirmation(m.value, { topic: batch.topic, partition: batch.partition, offset: m.offset });
+    if (r.ok) read.push(r.confirmation);
+    else {
+      out.deadLetters.push(deadLetter(m, r.reason, batch));
+      out.counts.deadLettered++;
+    }
+  }
+  if (read.length === 0) return out;
+
+  const previous = await ports.state.claim(read.map((c) => ({ id: `conf:${c.key}`, value: c.position })));
+  const fresh: InConfirmation[] = [];
+  const redelivered: InConfirmation[] = [];
+  read.forEach((c, i) => {
+    if (!previous[i]) fresh.push(c);
+    else if (previous[i] === c.position) redelivered.push(c);
+    else out.counts.duplicates++;
+  });
+
+  // An ad network's confirmation has no campaign: the default window. A postback has its campaign's.
+  const windowOf = (c: InConfirmation) => (c.source === POSTBACK ? ports.settings(c.campaignId).verificationWindowMs : config.defaultWindowMs);
+  const owned = [...fresh, ...redelivered];
+  const offers = owned.map((c) => confirmationOffer(c, windowOf(c), config.pairingMarginMs));
+  const emissions = await ports.state.pair(offers);
+  const verifications = addEmissions(out, offers, emissions);
+  const isFresh = (offer: number) => offer < fresh.length;
+
+  const fromFresh = {
+    ...emptyRows(), confirmations: fresh.map((c) => confirmationRow(c, windowOf(c))),
+    verifications: verifications.filter((_, i) => isFresh(emissions[i]!.offer)),
+  };
+  const again = {
+    ...emptyRows(), confirmations: redelivered.map((c) => confirmationRow(c, windowOf(c))),
+    verifications: verifications.filter((_, i) => !isFresh(emissions[i]!.offer)),
+  };
+  const fromRedelivered = redelivered.length > 0 ? await ports.withoutLanded(again) : emptyRows();
+  out.confirmations = [...fromFresh.confirmations, ...fromRedelivered.confirmations];
+  out.verifications = [...fromFresh.verifications, ...fromRedelivered.verifications];
+  out.counts.redelivered = redelivered.length;
+  out.counts.events = out.confirmations.length; // counted as confirmations (app.ts)
+  for (const c of owned) out.origins.set(rowOrigin.confirmation({ source: c.source, transaction_id: c.transactionId }), offsetOf(c.position));
+  return out;
+}
