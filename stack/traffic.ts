@@ -191,9 +191,13 @@ export function generate(opts: { run: string; users: number; seed: number; now: 
     // An SDK that flushes an old offline queue late: its requests arrive out of order.
     if (kind === 'late' && requests.length > 1) requests.reverse();
     // The networks and advertisers confirm (or not) each rewarded event, with the request that carries it.
+    // A postback names the click instead of the conversion only for a user's one conversion: with
+    // two conversions on one click it would confirm whichever the pipeline saw first (an install
+    // postback names its click; there is one install per click).
+    const oneConversion = events.filter((e) => e.type === EventType.CONVERSION).length === 1;
     for (const req of requests) {
       const confirms = req.events.filter((e) => e.type === EventType.REWARD_COMPLETE || e.type === EventType.CONVERSION)
-        .map((e) => confirmOf(e, { id, app }, honestPlan(rc, opts.lateMaxMs), kind === 'normal' && e.clickId !== undefined && rc.chance(0.5)));
+        .map((e) => confirmOf(e, { id, app }, honestPlan(rc, opts.lateMaxMs), kind === 'normal' && oneConversion && e.clickId !== undefined && rc.chance(0.5)));
       if (confirms.length) req.confirms = confirms;
     }
     // A network confirms a rewarded ad whose beacon the SDK lost: the confirmation matches nothing.
