@@ -102,6 +102,13 @@ describe('requestedPerson', () => {
     ['the operator with App-Id', { kind: 'operator' } as const, 'app.b', { ok: true, person: { appId: 'app.b', userId: 'u9' } }],
     ['the operator without App-Id', { kind: 'operator' } as const, undefined, { ok: false, status: 400, error: 'missing_app_id' }],
     ['the operator with a malformed App-Id', { kind: 'operator' } as const, 'a:b', { ok: false, status: 400, error: 'invalid_app_id' }],
+    // App ids are case-sensitive and matched whole: no other spelling of the token's app is its app.
+    ['a user token with its App-Id in other case', user, 'APP.A', { ok: false, status: 403, error: 'forbidden' }],
+    ['a user token with its App-Id padded', user, ' app.a', { ok: false, status: 403, error: 'forbidden' }],
+    ['a user token with an empty App-Id', user, '', { ok: false, status: 403, error: 'forbidden' }],
+    ['a user token with two App-Id headers (joined)', user, 'app.a, app.b', { ok: false, status: 403, error: 'forbidden' }],
+    ['the operator with two App-Id headers (joined)', { kind: 'operator' } as const, 'app.a, app.b', { ok: false, status: 400, error: 'invalid_app_id' }],
+    ['the operator with an empty App-Id', { kind: 'operator' } as const, '', { ok: false, status: 400, error: 'invalid_app_id' }],
   ])('%s', (_name, principal, header, expected) => {
     expect(requestedPerson(principal, 'u9', header)).toMatchObject(expected);
   });

@@ -7,6 +7,7 @@
 //       backend would mint it
 //   review approve|reject <earning_id>     decide on an earning held for review (a platform daily
 //       limit): approve pays it from its budget, once; reject records that it is not paid
+//   review list [--limit <n>]              the earnings waiting for a decision, oldest first
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { devSecrets, exitOnPublishedSecrets, loadConfig } from '../common/config.js';
@@ -24,7 +25,10 @@ const sql = loadSql(new URL('./sql/', import.meta.url), ['insert-rule'] as const
 const config = loadConfig(rewardsConfig, process.env);
 const { positionals, values } = parseArgs({
   allowPositionals: true,
-  options: { complete: { type: 'string' }, conversion: { type: 'string' }, 'daily-cap': { type: 'string' }, 'fee-bps': { type: 'string', default: '0' }, 'ttl-s': { type: 'string', default: '86400' } },
+  options: {
+    complete: { type: 'string' }, conversion: { type: 'string' }, 'daily-cap': { type: 'string' }, 'fee-bps': { type: 'string', default: '0' },
+    'ttl-s': { type: 'string', default: '86400' }, limit: { type: 'string', default: '100' },
+  },
 });
 const [command, subject, ...rest] = positionals;
 const fail = (message: string) => {
@@ -35,7 +39,8 @@ const fail = (message: string) => {
 const reviewed: Record<ReviewResult, string> = {
   approved: 'approved: paid from its campaign\'s budget', rejected: 'rejected: it will not be paid',
   not_found: 'no earning with this id was held for review', already_decided: 'already decided; a decision is made once',
-  budget_exhausted: 'refused: its campaign\'s budget cannot cover it (still in review)', no_rule: 'refused: its campaign has no rule for when it was verified (still in review)',
+  budget_exhausted: 'refused: its campaign\'s budget cannot cover it (still in review)',
+  daily_cap: 'refused: it would pass its campaign\'s daily cap for this person on its day (still in review; reject it)', no_rule: 'refused: its campaign has no rule for when it was verified (still in review)',
 };
 
 if (command === 'token') {
@@ -45,6 +50,20 @@ if (command === 'token') {
   const ttlS = Number(values['ttl-s']);
   if (!Number.isInteger(ttlS) || ttlS < 1 || ttlS > config.REWARDS_TOKEN_MAX_TTL_S) fail(`--ttl-s must be 1..${config.REWARDS_TOKEN_MAX_TTL_S} (REWARDS_TOKEN_MAX_TTL_S): the services refuse longer-lived tokens`);
   console.log(signUserToken(config.REWARDS_TOKEN_SECRET, { appId: subject!, userId: userId! }, { ttlS, nowMs: Date.now() }));
+} else if (command === 'review' && subject === 'list') {
+  const limit = Number(values.limit);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) fail('--limit must be 1..10000');
+  const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 1 });
+  try {
+    // One line each: <earning_id> <app_id> <user_id> <campaign_id> <reason> <amount_fen> <fee_fen> <day>
+    // (a user or campaign id with a space, a non-ASCII character or a leading quote is JSON-quoted).
+    const word = (s: string) => (/^[\x21-\x7e]+$/.test(s) && !s.startsWith('"') ? s : JSON.stringify(s));
+    for (const h of await createEarningReviews({ ledger: createPgLedger({ pool }) }).held(limit)) {
+      console.log([h.earningId, h.appId, word(h.userId), word(h.campaignId), h.reason, h.amountFen, h.feeFen, h.day].join(' '));
+    }
+  } finally {
+    await pool.end();
+  }
 } else if (command === 'review' && (subject === 'approve' || subject === 'reject')) {
   const [earningId] = rest;
   if (!earningId || !isUuid(earningId)) fail('review approve|reject needs <earning_id> (a UUID)');
@@ -82,5 +101,5 @@ if (command === 'token') {
 } else {
   fail('usage: rewards rule <campaign_id> --complete <fen> --conversion <fen> [--daily-cap <fen>] [--fee-bps <n>]\n' +
     '       rewards fund <campaign_id> <fen> <reference>\n       rewards token <app_id> <user_id> [--ttl-s <s>]\n' +
-    '       rewards review approve|reject <earning_id>');
+    '       rewards review approve|reject <earning_id>\n       rewards review list [--limit <n>]');
 }

@@ -104,17 +104,24 @@ describe('migration 0009 (person identity)', () => {
     const payout = await d.withdraw('a:b', 100, 'k1');
     await d.link('lonely'); // linked, never earned, and two apps: which one is unknown
     await d.withdraw('lonely', 100, 'k'); // refused for want of money, but it opened empty accounts
-    await d.link('app.a:newer'); // already a person key
+    await d.earn('app.a:x', 'app.a', 40); // a bare id that looks like a person key: still the user "app.a:x"
+    await d.link('app.a:x');
+    await d.earn('x', 'app.a', 20); // and app.a's "x", someone else
+    await d.withdraw('app.a:y', 100, 'k'); // a user "app.a:y" without earnings (empty accounts), and app.a's "y" with some
+    await d.earn('y', 'app.a', 10);
     const journal = (await d.pool.query('select * from postings order by posting_id')).rows;
     const before = (await d.pool.query('select account_id, debits, credits from accounts order by account_id')).rows;
 
     expect(await d.upgrade()).toBe(1);
 
     expect(await d.owners()).toEqual([
-      'user_available app.a:a:b 150', 'user_held app.a:a:b 100', 'user_available app.b:u1 50', 'user_available lonely 0', 'user_held lonely 0',
+      // Empty accounts of users with no app to tell, aside where no person key can name them.
+      'user_available :app.a:y 0', 'user_held :app.a:y 0', 'user_available :lonely 0', 'user_held :lonely 0',
+      'user_available app.a:a:b 150', 'user_held app.a:a:b 100', 'user_available app.a:app.a:x 40', 'user_available app.a:x 20',
+      'user_available app.a:y 10', 'user_available app.b:u1 50',
     ]);
-    expect(await d.column('earnings')).toEqual(['app.a:a:b', 'app.a:u3', 'app.b:u1']);
-    expect(await d.column('wechat_links')).toEqual(['app.a:a:b', 'app.a:newer']); // lonely links again
+    expect(await d.column('earnings')).toEqual(['app.a:a:b', 'app.a:app.a:x', 'app.a:u3', 'app.a:x', 'app.a:y', 'app.b:u1']);
+    expect(await d.column('wechat_links')).toEqual(['app.a:a:b', 'app.a:app.a:x']); // lonely links again
     expect(await d.column('payouts')).toEqual(['app.a:a:b']);
     // Nothing in the journal moved, and every balance is where it was, by account.
     expect((await d.pool.query('select * from postings order by posting_id')).rows).toEqual(journal);

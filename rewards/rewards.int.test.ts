@@ -127,8 +127,13 @@ describe('rewards consumer', () => {
     expect([await balance('busy'), await balance('p4')]).toEqual([20n, 0n]);
 
     // Approved by the command: paid once from the budget, with its fee; a second decision is refused.
-    const review = (decision: string, id: string) => spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'cli-main.ts'), 'review', decision, id],
+    const review = (decision: string, id?: string) => spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'cli-main.ts'), 'review', decision, ...(id ? [id] : [])],
       { env: { ...process.env, ...world!.env, DEV_MODE: 'true' }, encoding: 'utf8' });
+    // The operator finds what waits for a decision with the command, not in SQL.
+    const listed = review('list');
+    expect([listed.status, listed.stdout.trim().split('\n').map((line) => line.split(' ').slice(0, 5).join(' ')).sort()]).toEqual([0, [
+      `${held[0]!.earning_id} test.app busy c1 user_daily_limit`, `${held[1]!.earning_id} test.app p4 c1 device_daily_limit`,
+    ].sort()]);
     const approved = review('approve', held[0]!.earning_id);
     expect([approved.status, approved.stdout]).toEqual([0, expect.stringContaining('approved')]);
     expect(review('approve', held[0]!.earning_id).status).toBe(1);
@@ -159,6 +164,28 @@ describe('rewards consumer', () => {
     await world.fund('c1', 100);
     expect(await reviews.approve(held!.earning_id)).toBe('approved');
     expect((await world.balances()).get(`user_available/${person('u1')}`)).toBe(20n);
+    expect(await world.audit()).toEqual([]);
+  });
+
+  it('approves no held earning past its campaign\'s daily cap, and decides each once under concurrent decisions', async () => {
+    world = await createRewardsWorld({ partitions: 1 });
+    await world.rule('c1', { complete: 10, conversion: 100, dailyCap: 30 });
+    await world.fund('c1', 1_000);
+    await world.start({ REWARDS_USER_DAILY_LIMIT_FEN: '10' });
+    // 10 posted; each of the next three fits the cap against what was posted (20 ≤ 30), so each is held by the user limit.
+    await world.send(Array.from({ length: 4 }, () => testEarning('u1', 'c1')));
+    await world.drained();
+    const held = (await world.pool.query<{ earning_id: string }>("select earning_id from earnings where status = 'review' order by earning_id")).rows.map((r) => r.earning_id);
+    expect(held).toHaveLength(3);
+    const reviews = createEarningReviews({ ledger: createPgLedger({ pool: world.pool }) });
+    // Two operators approve the first at once, a third rejects it: one decision wins.
+    const raced = await Promise.all([reviews.approve(held[0]!), reviews.approve(held[0]!), reviews.reject(held[0]!)]);
+    expect(raced.filter((r) => r === 'approved' || r === 'rejected')).toHaveLength(1);
+    expect(raced.filter((r) => r === 'already_decided')).toHaveLength(2);
+    const results = await Promise.all(held.slice(1).map((id) => reviews.approve(id)));
+    const balance = (await world.balances()).get(`user_available/${person('u1')}`)!;
+    expect(balance).toBeLessThanOrEqual(30n); // the advertiser's cap, whoever approves
+    expect(results.filter((r) => r === 'daily_cap').length).toBe(raced.includes('approved') ? 1 : 0);
     expect(await world.audit()).toEqual([]);
   });
 

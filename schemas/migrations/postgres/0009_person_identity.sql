@@ -21,16 +21,17 @@ drop trigger earnings_append_only on earnings;
 -- accounts, WeChat link and payouts move together, so every reward posting still names its earning
 -- record's owner (the audit's earnings-credited-once). A user with no earnings (a link, no money)
 -- takes the only app when exactly one exists; otherwise their WeChat link is removed (they link
--- again) and their empty accounts keep the bare owner, which no key of the new form can name.
--- A value already in the new form is left alone: an earning whose user_id starts with its own
--- app_id and ':', and elsewhere a value that starts with a registered app id and ':'. (No code wrote
--- such values before this migration, so only a bare id that itself starts so is read that way.)
+-- again) and their empty accounts (never posted to) move aside to `:<user_id>`, which no person key
+-- can be (an app id is never empty), so they cannot collide with a person's accounts.
+-- Every value is bare, also one that looks like a person key ("app.a:x" is the user "app.a:x"):
+-- this migration is the first to write person keys, and it runs before the services that write
+-- them start (top README, "In production"), so none can be here yet. Guessing that a
+-- value was converted already would hand one user's money and WeChat link to another.
 create temporary table person_map (bare text primary key, person text) on commit drop;
 
 insert into person_map (bare, person)
 select distinct on (user_id) user_id, app_id || ':' || user_id
 from earnings
-where left(user_id, length(app_id) + 1) <> app_id || ':'
 order by user_id, verified_at, recorded_at, source_event_id;
 
 insert into person_map (bare, person)
@@ -41,8 +42,7 @@ from (
   union select user_id from payouts
   union select user_id from payout_transfers
 ) x
-where not exists (select 1 from person_map m where m.bare = x.v)
-  and not (v ~ '^[A-Za-z0-9_.-]{1,64}:' and exists (select 1 from apps a where a.app_id = split_part(x.v, ':', 1)));
+where not exists (select 1 from person_map m where m.bare = x.v);
 
 -- Money with no app to give it to is not guessed at: the migration stops and names the user.
 do $$
@@ -61,6 +61,8 @@ begin
 end $$;
 
 delete from wechat_links w using person_map m where w.user_id = m.bare and m.person is null;
+update accounts a set owner = ':' || m.bare from person_map m
+where a.owner = m.bare and m.person is null and a.type in ('user_available', 'user_held', 'payout_clearing');
 update wechat_links w set user_id = m.person from person_map m where w.user_id = m.bare and m.person is not null;
 -- accounts are the materialised rows of the journal: postings name accounts by id, so changing an
 -- owner in place keeps every posting, transaction and balance as it was.
