@@ -59,7 +59,7 @@ async function measure() {
   const rounds: Round[] = [];
   for (let k = 1; k <= ROUNDS; k++) {
     const now = Date.now();
-    const s = generate({ run: `bench${now}`, users: USERS, seed: k, now });
+    const s = generate({ run: `bench${now}`, users: USERS, seed: k, now, lateMaxMs: 2_000 }); // late callbacks would time the waits, not the pipeline
     const truth = groundTruth(s, { now });
     const keys = await driver.setup(s);
     const t0 = performance.now();
@@ -82,7 +82,7 @@ async function measure() {
   const steadyRate = absorbed / 2;
   const now = Date.now();
   const eventsPerUser = median(rounds.map((r) => r.eventsPerUser));
-  const s = generate({ run: `benchl${now}`, users: Math.max(100, Math.round(steadyRate * STEADY_SECONDS / eventsPerUser)), seed: 99, now });
+  const s = generate({ run: `benchl${now}`, users: Math.max(100, Math.round(steadyRate * STEADY_SECONDS / eventsPerUser)), seed: 99, now, lateMaxMs: 2_000 });
   const keys = await driver.setup(s);
   const probeUser = `probe-${now}`;
   const probe = createBeaconClient({ endpoint: `http://127.0.0.1:${world.env.INGEST_PORT}`, appId: s.apps[0]!, ...keys.get(0)!, sdk: 'bench/1' });
