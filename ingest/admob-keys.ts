@@ -1,8 +1,8 @@
 // AdMob's verifier keys (`{"keys":[{"keyId":n,"pem":"...","base64":"..."}]}`), cached: loaded at
 // start, refreshed every refreshMs (Google rotates them; its guide says cache at most a day), and
 // re-fetched when a callback names a key_id the cache lacks, at most once per refetchMinMs. A failed
-// load keeps the keys already held.
-import { readFile } from 'node:fs/promises';
+// load (unreachable, slow, too big, not a list, no usable key) keeps the keys already held.
+import { readFile, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { PipelineError } from '../common/errors.js';
@@ -14,7 +14,10 @@ export interface AdmobKeyLookup { get(keyId: string): Promise<KeyAnswer> }
 
 const isP256 = (k: KeyObject) => k.asymmetricKeyType === 'ec' && k.asymmetricKeyDetails?.namedCurve === 'prime256v1';
 
-/** The P-256 public keys of a verifier-key list by key id; throws a PipelineError for a list it cannot read. */
+/**
+ * The P-256 public keys of a verifier-key list by key id; throws a PipelineError for a list it cannot
+ * read or that holds no usable key (as Google's verifier does), so a refresh never empties what is held.
+ */
 export function parseVerifierKeys(text: string): Map<string, KeyObject> {
   let list: unknown;
   try {
@@ -34,15 +37,41 @@ export function parseVerifierKeys(text: string): Map<string, KeyObject> {
       // a key this runtime cannot read verifies nothing; the others still do
     }
   }
+  if (keys.size === 0) throw new PipelineError('admob_keys_empty', 'the AdMob verifier-key list holds no P-256 key', { retriable: true });
   return keys;
 }
 
-/** The list's text from an https:// (or http://) URL, or from a file:// URL (tests, the demo). */
+/** Far above Google's list (a few keys, about 1 KiB): a bigger answer is not a key list. */
+export const MAX_KEYS_BYTES = 1024 * 1024;
+const tooLarge = () => new PipelineError('admob_keys_too_large', `the AdMob verifier-key list exceeds ${MAX_KEYS_BYTES} bytes`, { retriable: true });
+
+/**
+ * The list's text from an https:// (or loopback http://) URL, or from a file:// URL (tests, the demo):
+ * within timeoutMs, body included, and at most MAX_KEYS_BYTES (read no further).
+ */
 export async function readKeysText(url: string, timeoutMs: number): Promise<string> {
-  if (url.startsWith('file:')) return readFile(fileURLToPath(url), 'utf8');
+  if (url.startsWith('file:')) {
+    const path = fileURLToPath(url);
+    if ((await stat(path)).size > MAX_KEYS_BYTES) throw tooLarge();
+    return readFile(path, 'utf8');
+  }
   const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-  if (!res.ok) throw new PipelineError('admob_keys_http', `GET ${url} answered ${res.status}`, { retriable: true });
-  return res.text();
+  if (!res.ok || !res.body) {
+    await res.body?.cancel();
+    throw new PipelineError('admob_keys_http', `GET ${url} answered ${res.status}`, { retriable: true });
+  }
+  if (Number(res.headers.get('content-length') ?? 0) > MAX_KEYS_BYTES) {
+    await res.body.cancel();
+    throw tooLarge();
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of res.body) {
+    size += chunk.byteLength;
+    if (size > MAX_KEYS_BYTES) throw tooLarge(); // leaving the loop cancels the body
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 export function createAdmobKeys(

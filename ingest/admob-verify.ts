@@ -1,10 +1,10 @@
 // Verifies an AdMob SSV callback as Google sends it: ECDSA P-256 / SHA-256 (DER, URL-safe base64)
-// over the raw query up to `&signature=`, which must end `&signature=<sig>&key_id=<n>`; key_id picks
-// Google's public key. Only then are the parameters read, and the ad unit must be registered to an app.
+// over the query up to `&signature=`, percent-decoded (s2s-query.ts admobMessage), which must end
+// `&signature=<sig>&key_id=<n>`; key_id picks Google's public key; the ad unit must be registered to an app.
 import { verify } from 'node:crypto';
 import type { AdmobKeyLookup } from './admob-keys.js';
 import { callbackFields, type CallbackFields } from './s2s-fields.js';
-import { parseParams, splitSigned, type Problem } from './s2s-query.js';
+import { admobMessage, parseParams, splitSigned, type Problem } from './s2s-query.js';
 
 export interface AdmobVerified extends CallbackFields { appId: string; keyId: string; adUnit: string }
 export type AdmobResult = { ok: true; value: AdmobVerified } | Problem | { ok: false; status: 403 | 503; error: string; message: string };
@@ -18,18 +18,21 @@ export async function verifyAdmob(query: string, deps: { keys: AdmobKeyLookup; a
   const [, sig, , keyId] = split.trailer as unknown as [string, string, string, string];
   if (sig.length % 4 === 1) return { ok: false, status: 401, error: 'malformed_signature', message: 'the signature is not base64' };
 
+  // Google signs the decoded query ('+' being itself), so the parameters are read first, as it wrote them.
+  const parsed = parseParams(split.signed, 'literal');
+  if (!parsed.ok) return parsed;
+  const signedText = admobMessage(split.signed, parsed.params);
+  if (!signedText.ok) return signedText;
+
   const found = await deps.keys.get(keyId);
   if (!found.ok) {
     return found.why === 'unknown'
       ? { ok: false, status: 403, error: 'unknown_key', message: `key_id ${keyId} is not among AdMob's verifier keys` }
       : { ok: false, status: 503, error: 'keys_unavailable', message: "AdMob's verifier keys could not be loaded; retry later" };
   }
-  if (!verify('sha256', Buffer.from(split.signed), { key: found.key, dsaEncoding: 'der' }, Buffer.from(sig, 'base64url'))) {
+  if (!verify('sha256', Buffer.from(signedText.message), { key: found.key, dsaEncoding: 'der' }, Buffer.from(sig, 'base64url'))) {
     return { ok: false, status: 401, error: 'bad_signature', message: 'the signature does not verify with this key_id' };
   }
-
-  const parsed = parseParams(split.signed);
-  if (!parsed.ok) return parsed;
   const adUnit = parsed.params.get('ad_unit') ?? '';
   const appId = deps.adUnitApp(adUnit);
   if (!appId) return { ok: false, status: 403, error: 'unknown_ad_unit', message: `ad unit "${adUnit}" is not registered to an app` };

@@ -65,6 +65,7 @@ describe('apps network and network-revoke', () => {
 
   it.each([
     ['admob, which signs with Google\'s keys', 'admob', 'app.a', 'not admob'],
+    ['postback, the source name of advertisers\' postbacks', 'postback', 'app.a', 'not admob or postback'],
     ['a network name with capitals', 'Pangle', 'app.a', 'network must be'],
     ['an app that is not registered', 'pangle', 'app.z', 'no app app.z'],
   ])('refuses %s', async (_name, network, app, message) => {
@@ -74,15 +75,22 @@ describe('apps network and network-revoke', () => {
 
 describe('apps ad-unit', () => {
   it('registers a unit to an app, again for the same app, and refuses it to another', async () => {
-    expect(await registerAdUnit(sql, 'admob', 'ca-app-pub-1/1', 'app.a')).toBe('admob ca-app-pub-1/1 app.a');
-    expect(await registerAdUnit(sql, 'admob', 'ca-app-pub-1/1', 'app.a')).toBe('admob ca-app-pub-1/1 app.a');
-    await expect(registerAdUnit(sql, 'admob', 'ca-app-pub-1/1', 'app.b')).rejects.toThrow('belongs to app app.a');
+    expect(await registerAdUnit(sql, 'pangle', 'p/1', 'app.a')).toBe('pangle p/1 app.a');
+    expect(await registerAdUnit(sql, 'pangle', 'p/1', 'app.a')).toBe('pangle p/1 app.a');
+    await expect(registerAdUnit(sql, 'pangle', 'p/1', 'app.b')).rejects.toThrow('belongs to app app.a');
+  });
+
+  it('registers an AdMob unit by the number its callbacks carry, so either spelling names one unit', async () => {
+    expect(await registerAdUnit(sql, 'admob', 'ca-app-pub-1/1', 'app.a')).toBe('admob 1 app.a');
+    expect(await registerAdUnit(sql, 'admob', '1', 'app.a')).toBe('admob 1 app.a');
+    await expect(registerAdUnit(sql, 'admob', '1', 'app.b')).rejects.toThrow('belongs to app app.a');
+    await expect(registerAdUnit(sql, 'admob', 'ca-app-pub-2/1', 'app.b')).rejects.toThrow('belongs to app app.a');
   });
 
   it('lists campaigns, network secrets (without the secret) and ad units', async () => {
     const lines = await listS2s(sql);
     expect(lines).toContain('campaign\tc1\tapp.a\tpostback secret set');
-    expect(lines).toContain('ad_unit\tadmob\tca-app-pub-1/1\tapp.a');
+    expect(lines).toContain('ad_unit\tadmob\t1\tapp.a');
     expect(lines.some((l) => /^network\tpangle\tapp\.a\t\d+\trevoked /.test(l))).toBe(true);
     expect(lines.join('\n')).not.toMatch(/[0-9a-f]{64}/);
   });

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { listAdUnits, listCampaignOwners, listNetworkSecrets, s2sSql } from './s2s-keys-pg.js';
-import { NETWORK } from './network-verify.js';
+import { isHmacNetwork, NETWORK } from './network-verify.js';
 import { APP_ID } from './validate.js';
 
 const newSecret = () => randomBytes(32).toString('hex');
@@ -36,7 +36,7 @@ export async function assignCampaign(db: pg.ClientBase, campaignId: string, appI
 /** Issues a secret for (network, app); prints `<secret_id> <secret>`. */
 export async function createNetworkSecret(db: pg.ClientBase, network: string, appId: string): Promise<string> {
   checkApp(appId);
-  if (!NETWORK.test(network) || network === 'admob') throw new Error('network must be 1..32 of [a-z0-9_-], not admob (AdMob signs with Google\'s keys)');
+  if (!isHmacNetwork(network)) throw new Error('network must be 1..32 of [a-z0-9_-], not admob or postback (AdMob signs with Google\'s keys; postback names advertisers\' postbacks)');
   const secret = newSecret();
   const { rows } = await withApp(appId, () => db.query<{ secret_id: string }>(s2sSql['create-network-secret'], [network, appId, secret]));
   return `${rows[0]!.secret_id} ${secret}`;
@@ -49,10 +49,14 @@ export async function revokeNetworkSecret(db: pg.ClientBase, secretId: string): 
   return `revoked ${secretId} (${rows[0]!.network}, app ${rows[0]!.app_id})`;
 }
 
-/** Registers an ad unit of a network to an app (again for the same app is fine). */
-export async function registerAdUnit(db: pg.ClientBase, network: string, adUnit: string, appId: string): Promise<string> {
+/**
+ * Registers an ad unit of a network to an app (again for the same app is fine). An AdMob unit is
+ * stored by its number, the text after the '/' of "ca-app-pub-…/<number>": that is what its callbacks carry.
+ */
+export async function registerAdUnit(db: pg.ClientBase, network: string, givenUnit: string, appId: string): Promise<string> {
   checkApp(appId);
   if (!NETWORK.test(network)) throw new Error('network must be 1..32 of [a-z0-9_-]');
+  const adUnit = network === 'admob' ? givenUnit.slice(givenUnit.lastIndexOf('/') + 1) : givenUnit;
   if (!adUnit || adUnit.length > 128) throw new Error('ad_unit must be 1..128 characters');
   const { rows } = await withApp(appId, () => db.query<{ app_id: string }>(s2sSql['register-ad-unit'], [network, adUnit, appId]));
   if (rows[0]!.app_id !== appId) throw new Error(`ad unit ${adUnit} of ${network} belongs to app ${rows[0]!.app_id}`);

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { pipeline } from '../schemas/gen/messages.js';
 import { createConfirmations } from './confirmations.js';
 import type { Enqueued, OutRecord } from './produce-queue.js';
-import { signNetworkQuery } from './s2s-signing.js';
+import { signNetworkQuery, signPostback } from './s2s-signing.js';
 
 const NOW = 1_700_000_000_000;
 
@@ -48,6 +48,24 @@ describe('confirmations', () => {
     expect(pipeline.v1.Confirmation.decode(t.sent[0]!.value)).toMatchObject({
       version: 1, source: 'pangle', transactionId: 't1', appId: 'app.a', userId: 'u1', eventId, receivedAt: NOW, occurredAt: NOW - 5, keyId: '9',
     });
+  });
+
+  it('records a postback the advertiser sent again (same body, new t) under the same transaction_id', async () => {
+    const secret = createSecretKey(Buffer.from('pb'));
+    const sent: OutRecord[] = [];
+    const s2s = createConfirmations({ topic: 'conf_test', signatureToleranceMs: 300_000 }, {
+      admobKeys: { get: async () => ({ ok: false, why: 'unknown' }) },
+      keys: { adUnitApp: () => undefined, networkSecrets: () => [], campaign: (id) => (id === 'camp-a' ? { appId: 'app.a', secret } : undefined) },
+      queue: { enqueue: (records) => (sent.push(...records), { ok: true, acked: Promise.resolve() }) },
+      metrics: { confirmation: () => undefined },
+      now: () => NOW,
+    });
+    const eventId = randomUUID();
+    const body = JSON.stringify({ campaign_id: 'camp-a', event_id: eventId.toUpperCase(), user_id: 'u1', occurred_at: NOW - 1_000 });
+    for (const t of [NOW - 200_000, NOW]) {
+      expect(await s2s.postback({ contentType: 'application/json', signature: signPostback(body, 'pb', t), body: Buffer.from(body) })).toMatchObject({ status: 200 });
+    }
+    expect(sent.map((r) => pipeline.v1.Confirmation.decode(r.value).transactionId)).toEqual([`camp-a:${eventId}`, `camp-a:${eventId}`]);
   });
 
   it('records nothing for a refused callback', async () => {

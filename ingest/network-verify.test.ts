@@ -9,6 +9,9 @@ const params = { app_id: 'app.a', user_id: 'u1', custom_data: EVENT, transaction
 const secrets: Record<string, { secretId: string; secret: string }[]> = {
   'pangle/app.a': [{ secretId: '2', secret: 'secret-a-new' }],
   'pangle/app.b': [{ secretId: '3', secret: 'secret-b' }],
+  // Rows the CLI would refuse today: names the aggregator reads as other sources.
+  'postback/app.a': [{ secretId: '4', secret: 'secret-pb' }],
+  'admob/app.a': [{ secretId: '5', secret: 'secret-am' }],
 };
 const deps = {
   secrets: (network: string, appId: string) =>
@@ -27,6 +30,9 @@ describe('verifyNetwork', () => {
       { ok: false, status: 401, error: 'malformed_signature' }],
     ['an app the network has no secret for', 'pangle', () => signNetworkQuery({ ...params, app_id: 'app.c' }, 'x'), { ok: false, status: 403, error: 'unknown_network' }],
     ['a network with no secrets', 'gdt', () => signNetworkQuery(params, 'secret-a-new'), { ok: false, status: 403, error: 'unknown_network' }],
+    ['"postback", which the aggregator reads as an advertiser\'s postback (its transaction ids <campaign>:<event>)', 'postback',
+      () => signNetworkQuery({ ...params, transaction_id: `camp-a:${EVENT}` }, 'secret-pb'), { ok: false, status: 403, error: 'unknown_network' }],
+    ['"admob", which signs with Google\'s keys', 'admob', () => signNetworkQuery(params, 'secret-am'), { ok: false, status: 403, error: 'unknown_network' }],
     ['a network name outside [a-z0-9_-]{1,32}', 'Pangle', () => signNetworkQuery(params, 'secret-a-new'), { ok: false, status: 403, error: 'unknown_network' }],
     ['a repeated parameter', 'pangle', () => signNetworkQuery(params, 'secret-a-new').replace('user_id=u1', 'user_id=u1&user_id=u2'), { ok: false, status: 400, error: 'malformed_query' }],
     ['a bad percent-encoding', 'pangle', () => signNetworkQuery({ ...params, reward_item: 'x' }, 'secret-a-new').replace('reward_item=x', 'reward_item=%C3%28'),

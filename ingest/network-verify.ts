@@ -11,10 +11,16 @@ export interface NetworkVerified extends CallbackFields { appId: string; keyId: 
 export type NetworkResult = { ok: true; value: NetworkVerified } | Problem | { ok: false; status: 403; error: string; message: string };
 
 export const NETWORK = /^[a-z0-9_-]{1,32}$/;
+/**
+ * Names no HMAC network may take: the confirmation's source is the network's name, and the aggregator
+ * reads 'postback' as an advertiser's (whose transaction ids a network could then claim first) and
+ * 'admob' as Google's.
+ */
+export const isHmacNetwork = (name: string) => NETWORK.test(name) && name !== 'admob' && name !== 'postback';
 const TRAILER = /^signature=([0-9a-f]{64})$/;
 
 export function verifyNetwork(network: string, query: string, deps: { secrets(network: string, appId: string): NetworkSecret[] }): NetworkResult {
-  if (!NETWORK.test(network) || network === 'admob') return unknown(`no network "${network}"`);
+  if (!isHmacNetwork(network)) return unknown(`no network "${network}"`);
   const split = splitSigned(query, TRAILER);
   if (!split.ok) return split;
   const parsed = parseParams(split.signed);

@@ -28,9 +28,12 @@ export function parseInteger(s: string | undefined): number | undefined {
 
 export function callbackFields(params: Map<string, string>): { ok: true; fields: CallbackFields } | Problem {
   const eventId = params.get('custom_data');
-  if (!eventId || !isUuid(eventId)) return invalid('custom_data', 'must be the event_id (a canonical UUID) of the event it confirms');
+  // AdMob leaves custom_data and user_id out when the app set no SSV options: nothing to confirm.
+  if (!eventId) return invalid('custom_data', 'absent: the app must pass the event_id of the event it confirms as the ad\'s SSV custom data');
+  if (!isUuid(eventId)) return invalid('custom_data', 'must be the event_id (a canonical UUID) of the event it confirms');
   const userId = params.get('user_id');
-  if (!userId || userId.length > 64) return invalid('user_id', 'must be 1..64 characters');
+  if (!userId) return invalid('user_id', 'absent: the app must pass its user_id as the ad\'s SSV user id');
+  if (userId.length > 64) return invalid('user_id', 'must be 1..64 characters');
   const transactionId = params.get('transaction_id');
   if (!transactionId || !TOKEN.test(transactionId)) return invalid('transaction_id', 'must be 1..128 printable characters without spaces');
   const occurredAt = parseInteger(params.get('timestamp'));

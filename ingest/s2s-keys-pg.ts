@@ -28,9 +28,28 @@ interface Tables { adUnits: Map<string, string>; secrets: Map<string, NetworkSec
 /** Map keys joining two names: '/' appears in neither a network name nor an app id. */
 const pair = (a: string, b: string) => `${a}/${b}`;
 
+/**
+ * An ad unit as the collector looks it up. AdMob's callbacks carry the unit's number ("2747237135"),
+ * not its full id ("ca-app-pub-<publisher>/2747237135"): an AdMob unit is known by the text after its last '/'.
+ */
+export const unitKey = (network: string, adUnit: string) => pair(network, network === 'admob' ? adUnit.slice(adUnit.lastIndexOf('/') + 1) : adUnit);
+
+/** Units by unitKey; a key two apps' rows claim (written before the CLI refused that) names no app. */
+function unitOwners(units: AdUnitRow[]): Map<string, string> {
+  const owners = new Map<string, string>();
+  const ambiguous = new Set<string>();
+  for (const u of units) {
+    const k = unitKey(u.network, u.ad_unit);
+    if (owners.has(k) && owners.get(k) !== u.app_id) ambiguous.add(k);
+    owners.set(k, u.app_id);
+  }
+  for (const k of ambiguous) owners.delete(k);
+  return owners;
+}
+
 export async function loadS2sTables(db: Db): Promise<Tables> {
   const [units, secretRows, campaignRows] = await Promise.all([listAdUnits(db), listNetworkSecrets(db), listCampaignOwners(db)]);
-  const adUnits = new Map(units.map((u) => [pair(u.network, u.ad_unit), u.app_id]));
+  const adUnits = unitOwners(units);
   const secrets = new Map<string, NetworkSecret[]>();
   for (const s of secretRows) {
     if (s.revoked_at) continue;
@@ -50,7 +69,7 @@ export async function createPgS2sKeys(config: { DATABASE_URL: string; refreshMs:
   });
   const keys: S2sKeys & { stop(): Promise<void> } = {
     // An ad unit's name may hold '/' (AdMob's "ca-app-pub-…/…"); the network name never does.
-    adUnitApp: (network, adUnit) => cache.value.adUnits.get(pair(network, adUnit)),
+    adUnitApp: (network, adUnit) => cache.value.adUnits.get(unitKey(network, adUnit)),
     networkSecrets: (network, appId) => cache.value.secrets.get(pair(network, appId)) ?? [],
     campaign: (campaignId) => cache.value.campaigns.get(campaignId),
     stop: () => cache.stop(),

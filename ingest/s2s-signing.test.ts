@@ -1,4 +1,4 @@
-import { createHmac, generateKeyPairSync } from 'node:crypto';
+import { createHmac, generateKeyPairSync, verify } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { signAdmobQuery, signNetworkQuery, signPostback } from './s2s-signing.js';
 
@@ -7,6 +7,14 @@ describe('s2s signing (what senders put on the wire)', () => {
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
     const q = signAdmobQuery({ user_id: 'a b', ad_unit: 'ca-app-pub-1/2', custom_data: 'x&y' }, { keyId: 3335741209, privateKey });
     expect(q).toMatch(/^ad_unit=ca-app-pub-1%2F2&custom_data=x%26y&user_id=a%20b&signature=[A-Za-z0-9_-]{90,96}&key_id=3335741209$/);
+  });
+
+  it('signs an AdMob query in its decoded form, as Google\'s verifier (Tink) checks it', () => {
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const q = signAdmobQuery({ user_id: 'erik@web.de', reward_item: 'Key Doubler' }, { keyId: 1, privateKey });
+    const sig = Buffer.from(/&signature=([^&]+)/.exec(q)![1]!, 'base64url');
+    expect(q.startsWith('reward_item=Key%20Doubler&user_id=erik%40web.de&')).toBe(true);
+    expect(verify('sha256', Buffer.from('reward_item=Key Doubler&user_id=erik@web.de'), { key: publicKey, dsaEncoding: 'der' }, sig)).toBe(true);
   });
 
   it('signs an HMAC network query over the raw query before &signature=, in lowercase hex', () => {

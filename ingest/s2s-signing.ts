@@ -10,16 +10,17 @@ const encodeQuery = (params: QueryParams) =>
   Object.entries(params).map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`).join('&');
 
 /**
- * An AdMob SSV query string as Google sends it: the parameters in alphabetical order, then
- * `&signature=<ECDSA P-256 SHA-256, DER, URL-safe base64 without padding>&key_id=<n>`, the signature
- * over everything before `&signature=`. `privateKey`: a KeyObject or PEM text.
+ * An AdMob SSV query string as Google sends it: the parameters in alphabetical order, percent-encoded,
+ * then `&signature=<ECDSA P-256 SHA-256, DER, URL-safe base64 without padding>&key_id=<n>`, the
+ * signature over everything before `&signature=` with the escapes decoded (what Google's verifier,
+ * Tink's RewardedAdsVerifier, checks). `privateKey`: a KeyObject or PEM text.
  */
 export function signAdmobQuery(params: QueryParams, signer: { keyId: number | string; privateKey: KeyObject | string }): string {
   const sorted = Object.fromEntries(Object.entries(params).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-  const message = encodeQuery(sorted);
+  const query = encodeQuery(sorted);
   const key = typeof signer.privateKey === 'string' ? createPrivateKey(signer.privateKey) : signer.privateKey;
-  const signature = sign('sha256', Buffer.from(message), { key, dsaEncoding: 'der' }).toString('base64url');
-  return `${message}&signature=${signature}&key_id=${signer.keyId}`;
+  const signature = sign('sha256', Buffer.from(decodeURIComponent(query)), { key, dsaEncoding: 'der' }).toString('base64url');
+  return `${query}&signature=${signature}&key_id=${signer.keyId}`;
 }
 
 /**

@@ -98,6 +98,28 @@ describe('S2S endpoints (real Kafka and Postgres)', () => {
     expect(r!.value.appId).toBe('other.app');
   });
 
+  it('takes the query as sent (escapes and all) and verifies it as Google signs it', async () => {
+    const query = admobQuery(c, { ad_unit: '1', user_id: 'erik.boscher@web.de', reward_item: 'Key Doubler', transaction_id: 'escaped' });
+    expect(query).toContain('user_id=erik.boscher%40web.de');
+    expect(await get(c, `/v1/ssv/admob?${query}`)).toMatchObject({ status: 200 });
+    const [r] = (await readConfirmations(c.kafka, c.confirmationsTopic, (rs) => rs.some((x) => x.value.transactionId === 'escaped')))
+      .filter((x) => x.value.transactionId === 'escaped');
+    expect(r).toMatchObject({ key: 'erik.boscher@web.de', value: { userId: 'erik.boscher@web.de', rewardItem: 'Key Doubler' } });
+  });
+
+  it('matches the ad unit number Google\'s callbacks carry ("…/1") to the unit registered as "ca-app-pub-…/1"', async () => {
+    expect(await get(c, `/v1/ssv/admob?${admobQuery(c, { ad_unit: '1', transaction_id: 'unit-number' })}`)).toMatchObject({ status: 200 });
+    const [r] = (await readConfirmations(c.kafka, c.confirmationsTopic, (rs) => rs.some((x) => x.value.transactionId === 'unit-number')))
+      .filter((x) => x.value.transactionId === 'unit-number');
+    expect(r!.value).toMatchObject({ appId: 'test.app', adUnit: '1' });
+  });
+
+  it('confirms for no app an ad unit number two apps\' rows claim (rows written before the CLI refused that)', async () => {
+    await c.query("insert into ad_units (network, ad_unit, app_id) values ('admob', 'ca-app-pub-7/77', 'test.app'), ('admob', '77', 'other.app'), ('admob', '88', 'test.app')");
+    await eventually(async () => (await get(c, `/v1/ssv/admob?${admobQuery(c, { ad_unit: '88' })}`)).status === 200); // the cache reloaded
+    for (const unit of ['77', 'ca-app-pub-7/77']) expect(await get(c, `/v1/ssv/admob?${admobQuery(c, { ad_unit: unit })}`)).toMatchObject({ status: 403, body: { error: 'unknown_ad_unit' } });
+  });
+
   it.each<[string, () => string, number, string]>([
     ['a Google-valid callback for an ad unit registered to no app here', () => `/v1/ssv/admob?${admobQuery(c, { ad_unit: 'ca-app-pub-9/9' })}`, 403, 'unknown_ad_unit'],
     ['an AdMob key_id Google does not publish', () => `/v1/ssv/admob?${admobQuery(c, {}, 77)}`, 403, 'unknown_key'],
