@@ -113,13 +113,13 @@ describe('the ad-network simulator', () => {
 
   it('sends AdMob callbacks the collector\'s verifier accepts, with the key list read from the file', async () => {
     const n = start();
-    n.rewarded(admob({ user_id: 'user with spaces & symbols/é' }));
+    n.rewarded(admob({ user_id: 'user with spaces, symbols/é' }));
     await n.idle();
     const keys = parseVerifierKeys(readFileSync(key.verifierFile, 'utf8'));
     const got = await verifyAdmob(received[0]!.query, {
       keys: { get: async (id) => (keys.has(id) ? { ok: true, key: keys.get(id)! } : { ok: false, why: 'unknown' }) }, adUnitApp: (u) => (u === 'unit-1' ? 'app.one' : undefined),
     });
-    expect(got).toMatchObject({ ok: true, value: { appId: 'app.one', userId: 'user with spaces & symbols/é', eventId: event, rewardAmount: 25 } });
+    expect(got).toMatchObject({ ok: true, value: { appId: 'app.one', userId: 'user with spaces, symbols/é', eventId: event, rewardAmount: 25 } });
   });
 
   it('sends an HMAC network callback signed with that network\'s secret for the app', async () => {
