@@ -4,8 +4,10 @@ import { authenticate, isUserId, mayActFor, requestedPerson, signUserToken } fro
 import { parsePerson, personKey } from './person.js';
 import { createSecretBox } from './secretbox.js';
 
-const secret = 'x'.repeat(32);
-const config = { secret, operatorToken: 'operator-token-0123', maxTtlS: 3_600, nowMs: 1_000_000_000_000 };
+const secret = 'x'.repeat(32); // the platform's own key (REWARDS_TOKEN_SECRET)
+/** Each app's live token secrets; app.a has two (a rotation), app.c none. */
+const appSecrets: Record<string, string[]> = { 'app.a': ['a1'.repeat(16), 'a2'.repeat(16)], 'app.b': ['b1'.repeat(16)] };
+const config = { platformSecret: secret, appSecrets: (appId: string) => appSecrets[appId] ?? [], operatorToken: 'operator-token-0123', maxTtlS: 3_600, nowMs: 1_000_000_000_000 };
 
 const nowS = config.nowMs / 1000;
 const b64 = (text: string) => Buffer.from(text).toString('base64url');
@@ -76,6 +78,28 @@ describe('authenticate', () => {
     ['rejects an app over 64 characters', `Bearer ${forge(HS256, claims({ app: 'a'.repeat(65) }))}`, invalid],
   ])('%s', (_name, authorization, expected) => {
     expect(authenticate(authorization, config)).toMatchObject(expected);
+  });
+
+  // CONTRACTS §8: a token binds a person only if no one but that person's app (and the platform) can mint it.
+  const mint = (key: string, appId: string) => `Bearer ${signUserToken(key, { appId, userId: 'u1' }, { ttlS: 60, nowMs: config.nowMs })}`;
+  const asPerson = (appId: string) => ({ ok: true, principal: { kind: 'user', person: { appId, userId: 'u1' } } });
+  it.each([
+    ['accepts app A\'s secret for app A\'s user', mint('a1'.repeat(16), 'app.a'), asPerson('app.a')],
+    ['accepts app A\'s second secret (a rotation)', mint('a2'.repeat(16), 'app.a'), asPerson('app.a')],
+    ['refuses app A\'s secret for app B\'s user', mint('a1'.repeat(16), 'app.b'), invalid],
+    ['refuses app B\'s secret for app A\'s user', mint('b1'.repeat(16), 'app.a'), invalid],
+    ['refuses app A\'s secret for an app with no secret', mint('a1'.repeat(16), 'app.c'), invalid],
+    ['refuses a revoked secret (no longer among the app\'s)', mint('a0'.repeat(16), 'app.a'), invalid],
+    ['accepts the platform secret for every app', mint(secret, 'app.b'), asPerson('app.b')],
+    ['accepts the platform secret for an app with no secret', mint(secret, 'app.c'), asPerson('app.c')],
+  ])('%s', (_name, authorization, expected) => {
+    expect(authenticate(authorization, config)).toMatchObject(expected);
+  });
+
+  it('asks for the secrets of the app the token names, and of no other', () => {
+    const asked: string[] = [];
+    authenticate(mint('a1'.repeat(16), 'app.b'), { ...config, appSecrets: (appId) => (asked.push(appId), appSecrets[appId] ?? []) });
+    expect(asked).toEqual(['app.b']);
   });
 
   it('says why a token was refused', () => {

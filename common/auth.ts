@@ -1,7 +1,7 @@
 // Who is calling: `Authorization: Bearer <token>` is either the operator token from config, or a user
-// token, an HS256 JWT whose `sub` and `app` claims name the one person (app, user) it may act for
-// (minted by the app's backend, or by `npm run rewards -- token`). Decoded strictly (RFC 8725): HS256
-// only, whatever the header says, canonical base64url, each claim once, numeric `exp` and `iat`
+// token, an HS256 JWT whose `sub` and `app` claims name the one person (app, user) it may act for,
+// signed with a secret of that app (its backend's) or the platform's own. Decoded strictly (RFC 8725):
+// HS256 only, whatever the header says, canonical base64url, each claim once, numeric `exp` and `iat`
 // required, and a bounded lifetime.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { isAppId, isUserId, type Person } from './person.js';
@@ -13,8 +13,19 @@ export type AuthResult =
   | { ok: true; principal: Principal }
   | { ok: false; error: 'missing_token' | 'invalid_token' | 'token_expired'; reason: string };
 
-/** What a token is checked against: `maxTtlS` bounds exp - iat, whatever the minting server chose. */
-export interface TokenRules { secret: string; operatorToken: string; maxTtlS: number; nowMs: number }
+/**
+ * What a token is checked against. A user token verifies with a live secret of the app its `app`
+ * claim names (`appSecrets`: several during a rotation; revoked ones left out), or with
+ * `platformSecret`, the platform's own key, which signs for every app and so is never given to one.
+ * `maxTtlS` bounds exp - iat, whatever the minting server chose.
+ */
+export interface TokenRules {
+  platformSecret: string;
+  appSecrets(appId: string): readonly string[];
+  operatorToken: string;
+  maxTtlS: number;
+  nowMs: number;
+}
 
 /** The longest lifetime (exp - iat) a user token may have by default: 30 days. */
 export const TOKEN_MAX_TTL_S = 30 * 86_400;
@@ -64,6 +75,20 @@ function jsonObject(bytes: Buffer): Record<string, unknown> | undefined {
   return new Set(keys).size === keys.length ? value as Record<string, unknown> : undefined;
 }
 
+/**
+ * Whether `signature` is the HMAC of `signed` under the platform's secret or a live secret of `appId`.
+ * Every candidate is compared in constant time, and all of them always, so the time taken says
+ * neither which one matched nor how much of it.
+ */
+function signedFor(appId: string, signed: string, signature: Buffer, rules: TokenRules): boolean {
+  let ok = false;
+  for (const key of [rules.platformSecret, ...rules.appSecrets(appId)]) {
+    const expected = mac(key, signed);
+    ok = (signature.length === expected.length && timingSafeEqual(signature, expected)) || ok;
+  }
+  return ok;
+}
+
 export function authenticate(authorization: string | undefined, rules: TokenRules): AuthResult {
   const token = /^Bearer ([\x21-\x7e]+)$/i.exec(authorization ?? '')?.[1];
   if (!token) return { ok: false, error: 'missing_token', reason: 'send Authorization: Bearer <token>' };
@@ -77,15 +102,16 @@ export function authenticate(authorization: string | undefined, rules: TokenRule
   if (!h || h.alg !== 'HS256' || Object.keys(h).some((k) => k !== 'alg' && !(k === 'typ' && h.typ === 'JWT'))) {
     return invalid('the header must be {"alg":"HS256","typ":"JWT"} (typ optional)');
   }
-  const expected = mac(rules.secret, `${parts[0]}.${parts[1]}`);
-  if (signature.length !== expected.length || !timingSafeEqual(signature, expected)) return invalid('bad signature');
+  // The claims are read before the signature is checked, as a `kid` would be: the app they name picks
+  // the keys. Nothing else of them counts until the signature verifies.
   const claims = jsonObject(payload);
   if (!claims) return invalid('the payload must be a JSON object with each claim once');
   const { sub, app, iat, exp, nbf } = claims;
-  if (!isNumber(exp) || !isNumber(iat) || (nbf !== undefined && !isNumber(nbf))) return invalid('exp and iat are required, and exp, iat and nbf must be numbers');
-  if (typeof sub !== 'string' || !isUserId(sub)) return invalid('sub must be a user id: 1..64 characters, no "/", NUL or lone surrogate');
   // A user id means nothing without its app (two apps' "u1" are two people), so a token must name both.
   if (typeof app !== 'string' || !isAppId(app)) return invalid('app must be the app id (1..64 of A-Z a-z 0-9 _ . -): a token binds one person, (app, user)');
+  if (!signedFor(app, `${parts[0]}.${parts[1]}`, signature, rules)) return invalid('bad signature: not signed with a live secret of the app it names');
+  if (!isNumber(exp) || !isNumber(iat) || (nbf !== undefined && !isNumber(nbf))) return invalid('exp and iat are required, and exp, iat and nbf must be numbers');
+  if (typeof sub !== 'string' || !isUserId(sub)) return invalid('sub must be a user id: 1..64 characters, no "/", NUL or lone surrogate');
   const nowS = rules.nowMs / 1000;
   if (exp - iat > rules.maxTtlS) return invalid(`the token lives longer than ${rules.maxTtlS} s (exp - iat)`);
   if (iat > nowS + CLOCK_LEEWAY_S) return invalid('iat is in the future');

@@ -15,8 +15,12 @@ const xmlReply = (code: 'SUCCESS' | 'FAIL', msg: string): ApiResponse =>
   ({ status: 200, body: toV2Xml({ return_code: code, return_msg: msg }), headers: { 'content-type': 'text/xml; charset=utf-8' } });
 
 export function createPayoutsApi(
-  config: { tokenSecret: string; operatorToken: string; tokenMaxTtlS: number; apiV2Key: string; v2SignType: V2SignType },
-  deps: { store: PayoutsStore; v3: V3Client; queues: Pick<FlowQueues, 'poll'>; callback(result: string): void; now(): number },
+  config: { platformTokenSecret: string; operatorToken: string; tokenMaxTtlS: number; apiV2Key: string; v2SignType: V2SignType },
+  deps: {
+    store: PayoutsStore; v3: V3Client; queues: Pick<FlowQueues, 'poll'>; callback(result: string): void; now(): number;
+    /** The live user-token secrets of an app (token-secrets-pg.ts). */
+    appSecrets(appId: string): readonly string[];
+  },
 ) {
   /** Queues a query of the batch that carries `requestNo` (or is `batchNo`), rechecking that transfer. */
   async function recheck(id: string, ref: { batchNo?: string; requestNo?: string }) {
@@ -54,7 +58,9 @@ export function createPayoutsApi(
     if (req.method === 'GET' && route) {
       // Checked before anything reads it: a NUL or any other non-UUID is bad input (400), not a fault.
       if (!isUuid(route[1]!)) return apiError(400, 'invalid_payout_id', 'a payout id is a UUID');
-      const auth = authenticate(req.headers.authorization, { secret: config.tokenSecret, operatorToken: config.operatorToken, maxTtlS: config.tokenMaxTtlS, nowMs: deps.now() });
+      const auth = authenticate(req.headers.authorization, {
+        platformSecret: config.platformTokenSecret, appSecrets: deps.appSecrets, operatorToken: config.operatorToken, maxTtlS: config.tokenMaxTtlS, nowMs: deps.now(),
+      });
       if (!auth.ok) return apiError(401, auth.error, auth.reason);
       const payout = await deps.store.view(route[1]!);
       // Another person's payout (another user, or the same user id in another app) is answered like a

@@ -22,6 +22,7 @@ import { createMetrics } from './metrics.js';
 import { createV2Provider, createV3BatchProvider, createV3BillProvider, type Provider } from './providers.js';
 import { chinaYesterday, createReconciler } from './reconcile-pg.js';
 import { createPayoutsStore } from './store-pg.js';
+import { createTokenSecrets } from '../common/token-secrets-pg.js';
 import { loadCredentials, type Credentials } from './wechat/credentials.js';
 import { createTransport, type Transport } from './wechat/transport.js';
 import { createV2Client } from './wechat/v2-client.js';
@@ -105,6 +106,7 @@ export async function createPayouts(config: PayoutsConfig, deps: { log: Logger; 
   const log = deps.log.child({ mod: 'payouts' });
   const { metrics, pool, store, provider, v3, redis, work, queued, reconciler, ready, parts: core } = createPayoutsCore(config, { log });
   await ready();
+  const tokenSecrets = await createTokenSecrets({ DATABASE_URL: config.DATABASE_URL, refreshMs: config.REWARDS_TOKEN_SECRETS_REFRESH_MS }, { log });
   // Platform certificates last five years and overlap when replaced: a daily refresh picks up a new one.
   const refresh = setInterval(() => ready().catch((err: unknown) => log.warn({ err }, 'certificate_refresh_failed')), 86_400_000);
   const flow = createPayoutFlow({ pollMs: config.PAYOUTS_POLL_MS, sweepIdleMs: config.PAYOUTS_SWEEP_MS * 2 }, { store, provider, queues: queued, metrics, log, onStep: deps.onStep });
@@ -135,8 +137,8 @@ export async function createPayouts(config: PayoutsConfig, deps: { log: Logger; 
   for (const w of [intake, worker]) w.on('error', (err) => log.warn({ err }, 'queue_error')); // Redis away: BullMQ reconnects
 
   const handle = createPayoutsApi(
-    { tokenSecret: config.REWARDS_TOKEN_SECRET, operatorToken: config.PAYOUTS_OPERATOR_TOKEN, tokenMaxTtlS: config.REWARDS_TOKEN_MAX_TTL_S, apiV2Key: config.WECHATPAY_API_V2_KEY, v2SignType: config.WECHATPAY_V2_SIGN_TYPE },
-    { store, v3, queues: queued, callback: metrics.callback, now: Date.now },
+    { platformTokenSecret: config.REWARDS_TOKEN_SECRET, operatorToken: config.PAYOUTS_OPERATOR_TOKEN, tokenMaxTtlS: config.REWARDS_TOKEN_MAX_TTL_S, apiV2Key: config.WECHATPAY_API_V2_KEY, v2SignType: config.WECHATPAY_V2_SIGN_TYPE },
+    { store, v3, queues: queued, callback: metrics.callback, now: Date.now, appSecrets: tokenSecrets.appSecrets },
   );
   let stopping = false;
   // The public port's /readyz says whether the API can serve (WeChat's callbacks must keep arriving
@@ -155,6 +157,7 @@ export async function createPayouts(config: PayoutsConfig, deps: { log: Logger; 
   const parts: Stoppable[] = [
     { name: 'ops', stop: () => ops.stop() },
     ...core,
+    { name: 'token_secrets', stop: () => tokenSecrets.stop() },
     { name: 'workers', stop: async () => {
       stopping = true;
       clearInterval(refresh);

@@ -21,6 +21,7 @@ export const payoutsConfig = z.object({
   PAYOUTS_HTTP_IDLE_TIMEOUT_MS: z.coerce.number().int().min(1).default(defaultHttpLimits.idleTimeoutMs),
   PAYOUTS_HTTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).default(defaultHttpLimits.maxConnections),
   REWARDS_TOKEN_MAX_TTL_S: z.coerce.number().int().min(1).default(TOKEN_MAX_TTL_S),
+  REWARDS_TOKEN_SECRETS_REFRESH_MS: z.coerce.number().int().min(100).default(5_000),
   PAYOUTS_API: z.enum(['v3_batch', 'v2_transfer', 'v3_bill']).default('v3_batch'),
   PAYOUTS_BATCH_MAX: z.coerce.number().int().min(1).max(1000).default(1000),
   PAYOUTS_BATCH_MAX_AGE_MS: count(30_000),

@@ -49,8 +49,12 @@ function cursorId(cursor: string): bigint | undefined {
 const isResponse = (x: unknown): x is ApiResponse => typeof x === 'object' && x !== null && 'status' in x && 'body' in x;
 
 export function createApi(
-  config: { tokenSecret: string; operatorToken: string; tokenMaxTtlS: number; minWithdrawalFen: Fen },
-  deps: { users: UsersStore; payouts: PayoutsStore; oauth: WechatOAuth; now(): number; onPayout(payoutId: string): Promise<void> },
+  config: { platformTokenSecret: string; operatorToken: string; tokenMaxTtlS: number; minWithdrawalFen: Fen },
+  deps: {
+    users: UsersStore; payouts: PayoutsStore; oauth: WechatOAuth; now(): number; onPayout(payoutId: string): Promise<void>;
+    /** The live user-token secrets of an app (token-secrets-pg.ts). */
+    appSecrets(appId: string): readonly string[];
+  },
 ) {
   const routes: { method: string; pattern: RegExp; run(person: Person, req: ApiRequest): Promise<ApiResponse> }[] = [
     { method: 'GET', pattern: /^\/v1\/users\/([^/]+)\/balance$/, run: async (person) => ({ status: 200, body: await deps.users.balance(personKey(person)) }) },
@@ -120,7 +124,9 @@ export function createApi(
       return error(400, 'invalid_user_id', 'the user id is not valid percent-encoding');
     }
     if (!isUserId(userId)) return error(400, 'invalid_user_id', 'user ids are 1..64 characters, without "/", NUL or lone surrogates');
-    const auth = authenticate(req.headers.authorization, { secret: config.tokenSecret, operatorToken: config.operatorToken, maxTtlS: config.tokenMaxTtlS, nowMs: deps.now() });
+    const auth = authenticate(req.headers.authorization, {
+      platformSecret: config.platformTokenSecret, appSecrets: deps.appSecrets, operatorToken: config.operatorToken, maxTtlS: config.tokenMaxTtlS, nowMs: deps.now(),
+    });
     if (!auth.ok) return error(401, auth.error, auth.reason);
     const person = requestedPerson(auth.principal, userId, req.headers['app-id']);
     if (!person.ok) return error(person.status, person.error, person.reason);

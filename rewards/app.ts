@@ -22,6 +22,7 @@ import { createMetrics } from './metrics.js';
 import { createPayoutsStore } from './payouts-pg.js';
 import { readEarning } from './records.js';
 import { createSecretBox } from '../common/secretbox.js';
+import { createTokenSecrets } from '../common/token-secrets-pg.js';
 import { createUsersStore } from './users-pg.js';
 import { createWechatOAuth } from './wechat-oauth.js';
 
@@ -50,6 +51,8 @@ export async function createRewards(config: RewardsConfig, deps: { log: Logger; 
   const payouts = createPayoutsStore({ currency: config.REWARDS_CURRENCY }, { ledger, pool });
   const box = createSecretBox(Buffer.from(config.REWARDS_ENCRYPTION_KEY, 'base64'));
   const users = createUsersStore({ currency: config.REWARDS_CURRENCY }, { pool, box });
+  // Every app's live user-token secrets, for the API (README "Auth").
+  const tokenSecrets = await createTokenSecrets({ DATABASE_URL: config.DATABASE_URL, refreshMs: config.REWARDS_TOKEN_SECRETS_REFRESH_MS }, { log });
 
   // BullMQ needs maxRetriesPerRequest null; Redis must run with maxmemory-policy noeviction.
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
@@ -156,8 +159,11 @@ export async function createRewards(config: RewardsConfig, deps: { log: Logger; 
 
   const oauth = createWechatOAuth({ baseUrl: config.WECHAT_OAUTH_URL, appid: config.WECHAT_APPID, secret: config.WECHAT_APP_SECRET, timeoutMs: config.WECHAT_TIMEOUT_MS });
   const handle = createApi(
-    { tokenSecret: config.REWARDS_TOKEN_SECRET, operatorToken: config.REWARDS_OPERATOR_TOKEN, tokenMaxTtlS: config.REWARDS_TOKEN_MAX_TTL_S, minWithdrawalFen: config.REWARDS_MIN_WITHDRAWAL_FEN },
-    { users, payouts, oauth, now: Date.now, onPayout: (id) => enqueue([id]).catch((err: unknown) => log.warn({ err }, 'payout_handoff_deferred')) },
+    { platformTokenSecret: config.REWARDS_TOKEN_SECRET, operatorToken: config.REWARDS_OPERATOR_TOKEN, tokenMaxTtlS: config.REWARDS_TOKEN_MAX_TTL_S, minWithdrawalFen: config.REWARDS_MIN_WITHDRAWAL_FEN },
+    {
+      users, payouts, oauth, now: Date.now, appSecrets: tokenSecrets.appSecrets,
+      onPayout: (id) => enqueue([id]).catch((err: unknown) => log.warn({ err }, 'payout_handoff_deferred')),
+    },
   );
   let stopping = false;
   // The public port's /readyz says whether the API can serve (a load balancer routes by it); the ops
@@ -178,6 +184,7 @@ export async function createRewards(config: RewardsConfig, deps: { log: Logger; 
   const parts: Stoppable[] = [
     { name: 'ops', stop: () => ops.stop() },
     { name: 'postgres', stop: () => pool.end() },
+    { name: 'token_secrets', stop: () => tokenSecrets.stop() },
     { name: 'redis', stop: async () => void await redis.quit() },
     { name: 'queue', stop: async () => {
       clearInterval(requeue);

@@ -3,11 +3,15 @@
 //       a new reward rule version, in effect from now (earnings verified before keep the old one)
 //   fund <campaign_id> <fen> <reference>   advertiser money into the campaign's budget; the
 //       reference (e.g. the advertiser's payment id) makes a repeated command a no-op
-//   token <app_id> <user_id> [--ttl-s <s>] a user API token for the person (app, user), as an app
-//       backend would mint it
+//   token <app_id> <user_id> [--ttl-s <s>] a user API token for the person (app, user), signed with
+//       the platform's own REWARDS_TOKEN_SECRET
+//   app-secret <app_id>                    issues a user-token secret for the app's backend, printing
+//       `<secret_id> <secret>`: it mints tokens for that app's users only
+//   app-secret-revoke <secret_id>          revokes one; running services refuse it within seconds
 //   review approve|reject <earning_id>     decide on an earning held for review (a platform daily
 //       limit): approve pays it from its budget, once; reject records that it is not paid
 //   review list [--limit <n>]              the earnings waiting for a decision, oldest first
+import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { devSecrets, exitOnPublishedSecrets, loadConfig } from '../common/config.js';
@@ -21,7 +25,7 @@ import { fen } from './ledger.js';
 import { createPgLedger, refusal } from './ledger-pg.js';
 import { createEarningReviews, type ReviewResult } from './reviews-pg.js';
 
-const sql = loadSql(new URL('./sql/', import.meta.url), ['insert-rule'] as const);
+const sql = loadSql(new URL('./sql/', import.meta.url), ['insert-rule', 'insert-app-token-secret', 'revoke-app-token-secret'] as const);
 const config = loadConfig(rewardsConfig, process.env);
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -50,6 +54,27 @@ if (command === 'token') {
   const ttlS = Number(values['ttl-s']);
   if (!Number.isInteger(ttlS) || ttlS < 1 || ttlS > config.REWARDS_TOKEN_MAX_TTL_S) fail(`--ttl-s must be 1..${config.REWARDS_TOKEN_MAX_TTL_S} (REWARDS_TOKEN_MAX_TTL_S): the services refuse longer-lived tokens`);
   console.log(signUserToken(config.REWARDS_TOKEN_SECRET, { appId: subject!, userId: userId! }, { ttlS, nowMs: Date.now() }));
+} else if (command === 'app-secret' || command === 'app-secret-revoke') {
+  if (command === 'app-secret' && (!subject || !isAppId(subject))) fail('app-secret needs <app_id>');
+  if (command === 'app-secret-revoke' && !/^[1-9]\d{0,18}$/.test(subject ?? '')) fail('app-secret-revoke needs <secret_id> (a positive integer)');
+  const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 1 });
+  try {
+    if (command === 'app-secret') {
+      const secret = randomBytes(32).toString('base64url');
+      const { rows } = await pool.query<{ secret_id: string }>(sql['insert-app-token-secret'], [subject, secret]);
+      if (!rows.length) fail(`no app ${subject}: register it first (npm run apps -- create ${subject})`);
+      else console.log(`${rows[0]!.secret_id} ${secret}`);
+    } else {
+      const { rows } = await pool.query<{ app_id: string }>(sql['revoke-app-token-secret'], [subject]);
+      if (rows.length) console.log(`revoked ${subject} (app ${rows[0]!.app_id})`);
+      else {
+        console.error(`no app token secret ${subject}`);
+        process.exitCode = 1;
+      }
+    }
+  } finally {
+    await pool.end();
+  }
 } else if (command === 'review' && subject === 'list') {
   const limit = Number(values.limit);
   if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) fail('--limit must be 1..10000');
@@ -101,5 +126,6 @@ if (command === 'token') {
 } else {
   fail('usage: rewards rule <campaign_id> --complete <fen> --conversion <fen> [--daily-cap <fen>] [--fee-bps <n>]\n' +
     '       rewards fund <campaign_id> <fen> <reference>\n       rewards token <app_id> <user_id> [--ttl-s <s>]\n' +
+    '       rewards app-secret <app_id>\n       rewards app-secret-revoke <secret_id>\n' +
     '       rewards review approve|reject <earning_id>\n       rewards review list [--limit <n>]');
 }

@@ -22,6 +22,8 @@ export const rewardsConfig = z.object({
   REWARDS_HTTP_IDLE_TIMEOUT_MS: z.coerce.number().int().min(1).default(defaultHttpLimits.idleTimeoutMs),
   REWARDS_HTTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).default(defaultHttpLimits.maxConnections),
   REWARDS_TOKEN_MAX_TTL_S: z.coerce.number().int().min(1).default(TOKEN_MAX_TTL_S),
+  // The apps' user-token secrets are reloaded on NOTIFY, and every this often in case one was missed.
+  REWARDS_TOKEN_SECRETS_REFRESH_MS: z.coerce.number().int().min(100).default(5_000),
   REWARDS_GROUP: z.string().min(1).default('rewards'),
   REWARDS_TOPIC: z.string().min(1).default(topics.earningsVerified.name),
   REWARDS_DEADLETTER_TOPIC: z.string().min(1).default(topics.earningsDeadLetter.name),

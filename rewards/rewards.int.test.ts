@@ -407,6 +407,56 @@ describe('rewards API edges (issue 21)', () => {
     expect((await world.api(s.port, 'GET', '/v1/users/alice/balance', { token: world.token('alice') })).status).toBe(200);
   });
 
+  it('accepts a user token only under a live secret of its own app: app A cannot mint for app B\'s user, and a revoke takes effect without restart', async () => {
+    world = await createRewardsWorld();
+    await world.campaign('ca', 'app.a');
+    await world.campaign('cb', 'app.b');
+    await world.rule('cb', { complete: 300, conversion: 0 });
+    await world.fund('cb', 100_000);
+    const s = await world.start({ REWARDS_TOKEN_SECRETS_REFRESH_MS: '60000' }); // NOTIFY, not the timer, must carry the revoke
+    const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'cli-main.ts'), ...args], { env: { ...process.env, ...world!.env, DEV_MODE: 'true' }, encoding: 'utf8' });
+    const issue = (appId: string) => {
+      const out = cli('app-secret', appId);
+      expect([out.status, out.stdout]).toEqual([0, expect.stringMatching(/^\d+ [A-Za-z0-9_-]{43}\n$/)]);
+      const [id, secret] = out.stdout.trim().split(' ') as [string, string];
+      return { id, secret };
+    };
+    const unknown = cli('app-secret', 'no.such.app');
+    expect([unknown.status, unknown.stderr]).toEqual([2, expect.stringContaining('no app no.such.app')]);
+    const [a, b1, b2] = [issue('app.a'), issue('app.b'), issue('app.b')];
+    const mint = (secret: string, appId: string) => signUserToken(secret, { appId, userId: 'u1' }, { ttlS: 600, nowMs: Date.now() });
+    // B's u1 has money (earned before linking: no threshold payout takes it) and a WeChat link.
+    await world.send([testEarning('u1', 'cb', { appId: 'app.b' })]);
+    await world.drained();
+    const linked = await world.api(s.port, 'POST', '/v1/users/u1/wechat/link', { token: mint(b1.secret, 'app.b'), body: { code: await world.oauthCode('wx-b-u1') } });
+    expect(linked.status).toBe(200);
+
+    const balance = (token: string) => world!.api(s.port, 'GET', '/v1/users/u1/balance', { token });
+    const withdraw = (token: string, key: string) => world!.api(s.port, 'POST', '/v1/users/u1/withdrawals', { token, body: { amount: 100 }, headers: { 'idempotency-key': key } });
+    const relink = (token: string) => world!.api(s.port, 'POST', '/v1/users/u1/wechat/link', { token, body: { code: 'abc' } });
+    // App A's backend, holding only A's secret, mints a token for (app.b, u1): refused everywhere.
+    const forged = mint(a.secret, 'app.b');
+    for (const [name, res] of [['balance', await balance(forged)], ['withdrawal', await withdraw(forged, 'f1')], ['relink', await relink(forged)]] as const) {
+      expect({ name, status: res.status, error: res.body.error }).toEqual({ name, status: 401, error: 'invalid_token' });
+    }
+    expect((await world.pool.query('select 1 from payouts')).rowCount).toBe(0);
+    // B's own secrets (both, a rotation) and the platform's key act for B's u1; A's secret for A's u1.
+    for (const token of [mint(b1.secret, 'app.b'), mint(b2.secret, 'app.b'), mint(world.config.REWARDS_TOKEN_SECRET, 'app.b')]) {
+      expect((await balance(token)).body).toEqual({ available: 300, held: 0, paid_out: 0 });
+    }
+    expect((await balance(mint(a.secret, 'app.a'))).status).toBe(200);
+
+    // Revoked by the command: refused within moments by the running service; b2 still works.
+    const revoked = cli('app-secret-revoke', b1.id);
+    expect([revoked.status, revoked.stdout]).toEqual([0, expect.stringContaining(`revoked ${b1.id} (app app.b)`)]);
+    const refused = await until(() => balance(mint(b1.secret, 'app.b')), (r) => r.status === 401, 5_000);
+    expect([refused.status, refused.body.error]).toEqual([401, 'invalid_token']);
+    expect((await withdraw(mint(b1.secret, 'app.b'), 'r1')).status).toBe(401);
+    expect((await balance(mint(b2.secret, 'app.b'))).status).toBe(200);
+    expect(cli('app-secret-revoke', '999999').status).toBe(1);
+    expect(await world.audit()).toEqual([]);
+  });
+
   it('gives users whose ids contain ":" their own withdrawals (a:b with key c, a with key b:c)', async () => {
     world = await createRewardsWorld();
     await world.rule('c1', { complete: 250, conversion: 0 });

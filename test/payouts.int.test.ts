@@ -10,6 +10,7 @@ import { encryptResource } from '../payouts/wechat/v3-crypto.js';
 import { sandboxMerchant } from '../payouts/sandbox/defaults.js';
 import { loadSandboxKeys } from '../payouts/sandbox/server.js';
 import { signedHeaders } from '../payouts/sandbox/v3-auth.js';
+import { signUserToken } from '../common/auth.js';
 import { audit } from '../rewards/audit.js';
 import { migrateClickhouse } from '../schemas/migrate.js';
 import { person, TEST_APP } from '../rewards/test-support.js';
@@ -316,5 +317,27 @@ describe('payouts API edges (issue 21)', () => {
     const alg = Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url');
     const forged = `${alg}.${w.world.token('u1').split('.')[1]}.`;
     expect((await get(payouts.port, `/v1/payouts/${randomUUID()}`, forged)).body.error).toBe('invalid_token');
+  });
+
+  it('accepts a user token only under a live secret of its own app, and refuses a revoked one without restart', async () => {
+    w = await createPayoutsWorld();
+    const payouts = await w.start({ REWARDS_TOKEN_SECRETS_REFRESH_MS: '60000' }); // NOTIFY, not the timer, must carry the revoke
+    const db = w.world.pool;
+    await db.query("insert into apps (app_id) values ('app.a'), ('app.b') on conflict do nothing");
+    const [a, b] = ['a'.repeat(43), 'b'.repeat(43)] as const;
+    const { rows } = await db.query<{ secret_id: string }>("insert into app_token_secrets (app_id, secret) values ('app.a', $1), ('app.b', $2) returning secret_id::text", [a, b]);
+    const mint = (secret: string, appId: string) => signUserToken(secret, { appId, userId: 'u1' }, { ttlS: 600, nowMs: Date.now() });
+    // 404 (no such payout) means the token was accepted; 401 that it was refused.
+    const status = async (token: string) => (await w!.world.api(payouts.port, 'GET', `/v1/payouts/${randomUUID()}`, { token })).status;
+    const until = async (token: string, want: number) => {
+      for (const deadline = Date.now() + 5_000; Date.now() < deadline; await sleep(100)) if (await status(token) === want) break;
+      return status(token);
+    };
+    expect(await until(mint(b, 'app.b'), 404)).toBe(404); // the insert's NOTIFY reached the running service
+    expect(await status(mint(a, 'app.b'))).toBe(401); // app A's secret mints nothing for app B's user
+    expect(await status(mint(w.world.config.REWARDS_TOKEN_SECRET, 'app.b'))).toBe(404); // the platform's key, for every app
+    await db.query('update app_token_secrets set revoked_at = now() where secret_id = $1', [rows[1]!.secret_id]);
+    expect(await until(mint(b, 'app.b'), 401)).toBe(401);
+    expect(await status(mint(a, 'app.a'))).toBe(404);
   });
 });
