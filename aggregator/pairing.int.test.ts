@@ -26,11 +26,11 @@ const WINDOW = 60 * MIN;
 const MARGIN = 10 * MIN;
 
 /** A world of named records: X a completion, Y a conversion attributed to click L; their confirmations. */
-function world() {
+function world(claimTtlMs = 60_000) {
   const prefix = `${uniqueName('pair')}:`;
   prefixes.push(prefix);
-  const state = createRedisState({ prefix, claimTtlMs: 60_000 }, { redis });
-  const ids = { X: randomUUID(), Y: randomUUID(), L: randomUUID() };
+  const state = createRedisState({ prefix, claimTtlMs }, { redis });
+  const ids = { X: randomUUID(), Y: randomUUID(), Y2: randomUUID(), L: randomUUID() };
   const event = (name: string, id: string, type: EventType, d: Decision, offset: number): [string, Offer] => {
     const e = { id, type, appId: 'app', userId: 'u1', deviceId: 'd1', campaignId: 'c1', time: T0, receivedAt: T0, position: `beacons:0:${offset}:1` } as InEvent;
     return [name, eventOffer(e, d, WINDOW, MARGIN)!];
@@ -46,6 +46,7 @@ function world() {
   const offers = new Map<string, Offer>([
     event('X', ids.X, EventType.REWARD_COMPLETE, { invalidReason: '', earns: true, attribution: { to: 'imp', model: 'view', lagMs: 1 } }, 10),
     event('Y', ids.Y, EventType.CONVERSION, { invalidReason: '', earns: true, attribution: { to: ids.L, model: 'click', lagMs: 60_000 } }, 11),
+    event('Y2', ids.Y2, EventType.CONVERSION, { invalidReason: '', earns: true, attribution: { to: ids.L, model: 'click', lagMs: 90_000 } }, 12),
     confirmation('K1', {}, 20),
     confirmation('K2', {}, 21),
     confirmation('K3', { eventId: ids.Y }, 25),
@@ -126,6 +127,16 @@ describe('pairing', () => {
   ])('%s', async (_name, steps) => {
     const w = world();
     for (const [batch, expected] of steps) expect(await w.step(batch)).toEqual(expected);
+  });
+
+  it('pays a click-named postback once: redelivered after the pair hashes expired, it never pairs with a later conversion on the click', async () => {
+    const w = world(7 * 86_400_000);
+    expect(await w.step(['Y'])).toEqual([]);
+    expect(await w.step(['P2'])).toEqual(['pair Y P2 by P2 -> earns']);
+    // Time passes beyond the window and the margin: what lives only that long expires.
+    for (const key of await redis.keys(`${w.prefix}*`)) if (await redis.pttl(key) <= WINDOW + MARGIN) await redis.del(key);
+    expect(await w.step(['Y2'])).toEqual([]); // a later conversion on the same click
+    expect(await w.step(['P2'])).toEqual([]); // the postback redelivered (its claim says so): no second earning
   });
 
   it('keeps a hash for the verification window and the margin after its last offer, never shortening it', async () => {

@@ -1,5 +1,5 @@
 -- Offers a batch's rewardable events and confirmations to the pairing, in order, atomically (README
--- "The join"). ARGV[1] is the key prefix; then 6 arguments per offer: side ('e' event, 'k'
+-- "The join"). ARGV[1] is the key prefix, ARGV[2] the claims' lifetime (ms); then 6 arguments per offer: side ('e' event, 'k'
 -- confirmation), event id ('' for a confirmation naming a click), click id (an event: the click its
 -- model-click attribution names, or ''; a confirmation: the click it names when no event), position
 -- of the offering record, lifetime (ms), payload.
@@ -8,12 +8,18 @@
 --                    done: the position of the record that completed the pair
 --   v:click:<id>     e: the event id of the first conversion attributed to that click; k, kp: a
 --                    confirmation that named the click before any such conversion (parked), handed
---                    to that conversion's hash by the conversion's record
+--                    to that conversion's hash by the conversion's record. It lives as long as
+--                    the claims: a redelivered confirmation that named the click must find the
+--                    conversion it paired with, never a later one on the same click
 -- A side is set once (HSETNX). A pair is emitted by the record that completes it, and again by that
 -- record only (a redelivery); another confirmation of the same event is emitted as 'second' by its
 -- own record, or, when it was parked, by the event's. Lifetimes only grow.
 -- Returns, per emission: { offer index (0-based), 'pair' | 'second', event payload or '', confirmation payload }.
 local prefix = ARGV[1]
+-- A click index lives as long as the claims, and never shorter than the offer's hash.
+local function clickTtl(ttl)
+  return math.max(tonumber(ARGV[2]), tonumber(ttl))
+end
 local out = {}
 
 local function keep(h, ttl)
@@ -48,9 +54,9 @@ local function confirm(i, h, pos, ttl, payload)
   else emit(i, 'second', redis.call('HGET', h, 'e'), payload) end
 end
 
-local n = (#ARGV - 1) / 6
+local n = (#ARGV - 2) / 6
 for j = 0, n - 1 do
-  local a = 2 + j * 6
+  local a = 3 + j * 6
   local side, id, click, pos, ttl, payload = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
   if side == 'e' then
     local h = prefix .. 'v:e:' .. id
@@ -58,7 +64,7 @@ for j = 0, n - 1 do
     if click ~= '' then
       local c = prefix .. 'v:click:' .. click
       redis.call('HSETNX', c, 'e', id)
-      keep(c, ttl)
+      keep(c, clickTtl(ttl))
       local parked = redis.call('HGET', c, 'e') == id and redis.call('HGET', c, 'k')
       if parked and not put(h, 'k', redis.call('HGET', c, 'kp'), parked, ttl) then
         emit(j, 'second', redis.call('HGET', h, 'e'), parked)
@@ -74,7 +80,7 @@ for j = 0, n - 1 do
       -- Parked here before: the conversion's record hands it over and decides (or will).
     elseif target then
       confirm(j, prefix .. 'v:e:' .. target, pos, ttl, payload)
-    elseif not put(c, 'k', pos, payload, ttl) then
+    elseif not put(c, 'k', pos, payload, clickTtl(ttl)) then
       emit(j, 'second', '', payload)
     end
   end
