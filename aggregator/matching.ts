@@ -2,7 +2,7 @@
 // it earn, and if not, why. The two sides are what pairing stores of each (lua/pair.lua), so the
 // same pair is decided the same way however often it is emitted.
 import { EventType } from '../schemas/beacon-json.js';
-import { POSTBACK } from './confirmations.js';
+import { POSTBACK, type InConfirmation } from './confirmations.js';
 
 /** What a REWARD_COMPLETE or CONVERSION offers to the pairing: its decision and what its earning carries. */
 export interface EventSide {
@@ -22,18 +22,8 @@ export interface EventSide {
   windowMs: number;
 }
 
-/** What a confirmation offers. */
-export interface ConfirmationSide {
-  source: string;
-  transactionId: string;
-  appId: string;
-  userId: string;
-  campaignId: string;
-  eventId: string;
-  clickId: string;
-  /** Server clock, ms. */
-  receivedAt: number;
-}
+/** What a confirmation offers: the fields of it the rules and the earning need. */
+export type ConfirmationSide = Pick<InConfirmation, 'source' | 'transactionId' | 'appId' | 'userId' | 'campaignId' | 'eventId' | 'clickId' | 'receivedAt'>;
 
 /** '' earns; anything else is why not (the event's invalid_reason among them). */
 export type Reason = string;
