@@ -14,7 +14,7 @@ const ev = (type: keyof typeof EventType, at: number, over: Partial<AttributionE
   id: `e${String(++n).padStart(4, '0')}`, type: EventType[type], time: T0 + at, receivedAt: T0 + at, appId: 'app', userId: 'u1', deviceId: 'd1',
   campaignId: 'c1', creativeId: 'cr1', clickId: '', givt: '', ...over,
 });
-const empty = (): Snapshot => ({ touches: new Map(), clicks: new Map(), flood: new Map(), claims: new Map() });
+const empty = (): Snapshot => ({ touches: new Map(), clicks: new Map(), flood: new Map(), claims: new Map(), flags: new Map() });
 const run = (events: AttributionEvent[], max = 20) =>
   decide(events, empty(), { settings: () => defaultCampaign, maxClicksPerDeviceHour: max }).decisions;
 const last = (events: AttributionEvent[], max?: number) => run(events, max).at(-1)!;
@@ -173,5 +173,36 @@ describe('state writes', () => {
     const { writes } = decide([ev('IMPRESSION', 0), click], empty(), { settings: () => defaultCampaign, maxClicksPerDeviceHour: 20 });
     expect(writes[0]!.map((w) => w.key)).toEqual(['l:v:app:u1:c1']);
     expect(writes[1]!.map((w) => w.key).sort()).toEqual([`f:app:d1:${Math.floor(T0 / H)}`, `k:app:${click.id}`, 'l:c:app:u1:c1', 'l:d:app:d1:c1']);
+  });
+});
+
+describe('person flags', () => {
+  const settings = { settings: () => defaultCampaign, maxClicksPerDeviceHour: 20 };
+
+  it('flag the person with each invalid reason, and an event that earns later carries the flags so far', () => {
+    const click = ev('CLICK', 0);
+    const injected = ev('CONVERSION', 3 * S, { clickId: click.id });
+    const shown = ev('IMPRESSION', H, { creativeId: 'cr2' });
+    const completion = ev('REWARD_COMPLETE', H + 30 * S, { creativeId: 'cr2' });
+    const { decisions, writes } = decide([click, injected, shown, completion], empty(), settings);
+    expect(decisions[1]).toMatchObject({ invalidReason: 'click_injection', earns: false });
+    expect(writes[1]).toContainEqual({ op: 'flag', key: 'u:app:u1', ttlMs: 30 * D, reason: 'click_injection' });
+    expect(decisions[3]).toMatchObject({ earns: true, userFlags: ['click_injection'] });
+  });
+
+  it('carry the flags stored before the batch, and none for a person never flagged or for events before the flag', () => {
+    const snapshot = empty();
+    snapshot.flags.set('u:app:u1', new Set(['click_flooding', 'bot_user_agent']));
+    const flagged = decide([ev('IMPRESSION', 0), ev('REWARD_COMPLETE', 30 * S)], snapshot, settings).decisions[1]!;
+    expect(flagged.userFlags).toEqual(['bot_user_agent', 'click_flooding']);
+    const clean = decide([ev('IMPRESSION', 0, { userId: 'u2' }), ev('REWARD_COMPLETE', 30 * S, { userId: 'u2' })], empty(), settings).decisions[1]!;
+    expect(clean).toEqual({ invalidReason: '', earns: true, attribution: expect.anything() });
+  });
+
+  it('flag from a redelivered event\'s stored decision, so a redelivery carries the same flags', () => {
+    const stored = { invalidReason: 'click_flooding', earns: false };
+    const { decisions, writes } = decide([ev('CLICK', 0), ev('IMPRESSION', MIN), ev('REWARD_COMPLETE', MIN + 30 * S)], empty(), settings, [stored, undefined, undefined]);
+    expect(writes[0]).toContainEqual({ op: 'flag', key: 'u:app:u1', ttlMs: 30 * D, reason: 'click_flooding' });
+    expect(decisions[2]!.userFlags).toEqual(['click_flooding']);
   });
 });

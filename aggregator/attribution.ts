@@ -3,7 +3,7 @@
 // pairing.ts), from the state loaded before the batch plus the batch's own earlier events; and the
 // state writes it implies.
 import { EventType } from '../schemas/beacon-json.js';
-import { HOUR_MS, stateKeys, type Snapshot, type StateWrite, type Touch } from './state.js';
+import { FLAGS_TTL_MS, HOUR_MS, stateKeys, type Snapshot, type StateWrite, type Touch } from './state.js';
 
 export interface CampaignSettings {
   clickLookbackMs: number;
@@ -43,6 +43,8 @@ export interface Decision {
   attribution?: Attribution;
   /** Valid and attributed: a rewardable event that earns once confirmed (pairing.ts). */
   earns: boolean;
+  /** An event that earns: its person's flags from their events before it (state.ts `u:`), sorted; absent when none. */
+  userFlags?: string[];
 }
 
 /**
@@ -66,6 +68,12 @@ function touchesOf(snapshot: Snapshot, key: string): Touch[] {
   let list = snapshot.touches.get(key);
   if (!list) snapshot.touches.set(key, (list = []));
   return list;
+}
+
+function flagsOf(snapshot: Snapshot, key: string): Set<string> {
+  let flags = snapshot.flags.get(key);
+  if (!flags) snapshot.flags.set(key, (flags = new Set()));
+  return flags;
 }
 
 function floodOf(snapshot: Snapshot, key: string): Set<string> {
@@ -155,7 +163,16 @@ export function decide(
         break;
       }
     }
-    decisions.push(stored ?? { invalidReason, ...(attribution ? { attribution } : {}), earns });
+    // An invalid event flags its person from here on; an event that earns carries the flags so far,
+    // so the money path knows them however late ClickHouse gets the rows (payouts' risk check).
+    const flags = flagsOf(snapshot, keys.flags);
+    const userFlags = earns && flags.size > 0 ? { userFlags: [...flags].sort() } : {};
+    const decision = stored ?? { invalidReason, ...(attribution ? { attribution } : {}), earns, ...userFlags };
+    if (decision.invalidReason) {
+      flags.add(decision.invalidReason);
+      w.push({ op: 'flag', key: keys.flags, ttlMs: FLAGS_TTL_MS, reason: decision.invalidReason });
+    }
+    decisions.push(decision);
     writes.push(w);
   }
   return { decisions, writes };

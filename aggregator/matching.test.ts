@@ -6,7 +6,7 @@ const T0 = Date.UTC(2026, 10, 1, 12);
 const MIN = 60_000;
 const completion: EventSide = {
   id: 'e1', type: EventType.REWARD_COMPLETE, appId: 'app', userId: 'u1', deviceId: 'd1', campaignId: 'c1', time: T0 - 5_000,
-  receivedAt: T0, invalidReason: '', attributed: true, windowMs: 60 * MIN,
+  receivedAt: T0, invalidReason: '', attributed: true, windowMs: 60 * MIN, flags: [],
 };
 const conversion: EventSide = { ...completion, id: 'e2', type: EventType.CONVERSION };
 const admob: ConfirmationSide = { source: 'admob', transactionId: 't1', appId: 'app', userId: 'u1', campaignId: '', eventId: 'e1', clickId: '', receivedAt: T0 + MIN };

@@ -20,6 +20,8 @@ export interface EventSide {
   attributed: boolean;
   /** The campaign's verification window when the event was decided. */
   windowMs: number;
+  /** The person's flags when the event was decided (Decision.userFlags): the earning carries them. */
+  flags: string[];
 }
 
 /** What a confirmation offers: the fields of it the rules and the earning need. */
@@ -47,12 +49,13 @@ export const ALREADY_CONFIRMED = 'already_confirmed';
 // The sides as stored in Redis: JSON arrays, in the order of the fields above (a pairing hash lives
 // for the verification window and a margin, one per rewardable event, so the names are left out).
 export const encodeEventSide = (e: EventSide) =>
-  JSON.stringify([e.id, e.type, e.appId, e.userId, e.deviceId, e.campaignId, e.time, e.receivedAt, e.invalidReason, e.attributed ? 1 : 0, e.windowMs]);
+  JSON.stringify([e.id, e.type, e.appId, e.userId, e.deviceId, e.campaignId, e.time, e.receivedAt, e.invalidReason, e.attributed ? 1 : 0, e.windowMs, e.flags]);
 
 export function decodeEventSide(json: string): EventSide {
-  const [id, type, appId, userId, deviceId, campaignId, time, receivedAt, invalidReason, attributed, windowMs] =
-    JSON.parse(json) as [string, EventType, string, string, string, string, number, number, string, number, number];
-  return { id, type, appId, userId, deviceId, campaignId, time, receivedAt, invalidReason, attributed: attributed === 1, windowMs };
+  const [id, type, appId, userId, deviceId, campaignId, time, receivedAt, invalidReason, attributed, windowMs, flags] =
+    JSON.parse(json) as [string, EventType, string, string, string, string, number, number, string, number, number, string[]?];
+  // A side stored before flags were carried has none.
+  return { id, type, appId, userId, deviceId, campaignId, time, receivedAt, invalidReason, attributed: attributed === 1, windowMs, flags: flags ?? [] };
 }
 
 export const encodeConfirmationSide = (k: ConfirmationSide) =>

@@ -25,7 +25,7 @@ export function eventOffer(e: InEvent, d: Decision, windowMs: number, marginMs: 
   if (!isRewardable(e.type)) return undefined;
   const payload = encodeEventSide({
     id: e.id, type: e.type, appId: e.appId, userId: e.userId, deviceId: e.deviceId, campaignId: e.campaignId, time: e.time,
-    receivedAt: e.receivedAt, invalidReason: d.invalidReason, attributed: !!d.attribution, windowMs,
+    receivedAt: e.receivedAt, invalidReason: d.invalidReason, attributed: !!d.attribution, windowMs, flags: d.userFlags ?? [],
   });
   const clickId = e.type === EventType.CONVERSION && d.attribution?.model === 'click' ? d.attribution.to : '';
   return { side: 'e', eventId: e.id, clickId, position: e.position, ttlMs: windowMs + marginMs, payload };

@@ -15,7 +15,7 @@ import { decided, eventOffer, type Emission, type Offer } from './pairing.js';
 import { attributionRow, deadlineRow, emptyRows, eventRow, type OutMessage, type Rows, type VerificationRow } from './rows.js';
 import { stateKeys, type Snapshot, type StateWrite } from './state.js';
 
-export interface Needs { touches: string[]; clicks: string[]; flood: string[]; claims: string[] }
+export interface Needs { touches: string[]; clicks: string[]; flood: string[]; claims: string[]; flags: string[] }
 
 export interface BatchPorts {
   state: {
@@ -83,18 +83,22 @@ function needsOf(events: InEvent[]): Needs {
   const touches = new Set<string>();
   const clicks = new Set<string>();
   const flood = new Set<string>();
+  const flags = new Set<string>();
   const claims: string[] = [];
   for (const e of events) {
     const k = stateKeys(e);
     if (e.type === EventType.CONVERSION) {
       touches.add(k.clicks).add(k.device).add(k.views);
       if (e.clickId) clicks.add(k.namedClick);
-    } else if (e.type === EventType.REWARD_COMPLETE) touches.add(k.views);
-    else if (e.type === EventType.CLICK) flood.add(k.flood);
+      flags.add(k.flags);
+    } else if (e.type === EventType.REWARD_COMPLETE) {
+      touches.add(k.views);
+      flags.add(k.flags);
+    } else if (e.type === EventType.CLICK) flood.add(k.flood);
     // The events whose decisions feed the state: a duplicate of one must not feed it again.
     if (e.type === EventType.CLICK || e.type === EventType.IMPRESSION || e.type === EventType.VIEWABLE) claims.push(e.id);
   }
-  return { touches: [...touches], clicks: [...clicks], flood: [...flood], claims };
+  return { touches: [...touches], clicks: [...clicks], flood: [...flood], claims, flags: [...flags] };
 }
 
 export const emptyOutput = (batch: BatchOutput['source']): BatchOutput => ({

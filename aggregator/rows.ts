@@ -64,6 +64,7 @@ export function earningMessage(e: EventSide, k: ConfirmationSide): OutMessage {
     version: 1, earningId: earningId(e.id), sourceEventId: e.id, appId: e.appId, userId: e.userId,
     campaignId: e.campaignId, type: e.type, eventTime: e.time, verifiedAt: Math.max(e.receivedAt, k.receivedAt),
     deviceId: e.deviceId, receivedAt: e.receivedAt, confirmation: `${k.source}:${k.transactionId}`, confirmedAt: k.receivedAt,
+    userFlags: e.flags,
   }).finish();
   return { key: e.userId, value: Buffer.from(value) };
 }

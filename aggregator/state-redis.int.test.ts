@@ -30,7 +30,7 @@ describe('touch lists', () => {
     }
     const lines = (await redis.get(prefix + key))!.split('\n').slice(0, -1);
     expect(lines.length).toBeLessThanOrEqual(2 * TOUCHES_KEPT);
-    const loaded = (await state.load({ touches: [key], clicks: [], flood: [], claims: [] })).touches.get(key)!;
+    const loaded = (await state.load({ touches: [key], clicks: [], flood: [], claims: [], flags: [] })).touches.get(key)!;
     const newest = touches.slice(-TOUCHES_KEPT);
     expect(newest.every((t) => loaded.some((l) => l.id === t.id))).toBe(true);
     const last = loaded.find((l) => l.id === touches.at(-1)!.id)!;
@@ -44,7 +44,7 @@ describe('touch lists', () => {
     const touch = (time: number) => ({ op: 'touch' as const, key, ttlMs: 60_000, touch: { id: randomUUID(), type: EventType.CLICK, time, receivedAt: time, creativeId: 'cr', userId: 'user', flag: '' } });
     await state.apply([touch(1_000)]);
     await state.apply(Array.from({ length: 2 * TOUCHES_KEPT }, (_, k) => touch(100_000 + k)));
-    const loaded = (await state.load({ touches: [key], clicks: [], flood: [], claims: [] })).touches.get(key)!;
+    const loaded = (await state.load({ touches: [key], clicks: [], flood: [], claims: [], flags: [] })).touches.get(key)!;
     expect(loaded.map((t) => t.time).sort((a, b) => a - b)).toEqual(Array.from({ length: TOUCHES_KEPT }, (_, k) => 100_000 + TOUCHES_KEPT + k));
   });
 });
@@ -59,6 +59,20 @@ describe('click flood sets', () => {
     await state.apply([...ids.slice(10, 15), ...ids.slice(15)].map(write)); // five redelivered, then 35 new
     expect((await redis.smembers(prefix + key)).sort()).toEqual(ids.slice(0, 20).sort());
     expect(await redis.pttl(prefix + key)).toBeGreaterThan(7_000_000);
+  });
+});
+
+describe('person flags', () => {
+  it('hold each invalid reason once, whatever is redelivered, and load as a set', async () => {
+    const state = createRedisState({ prefix, claimTtlMs: 60_000 }, { redis });
+    const key = 'u:app:user';
+    const flag = (reason: string) => ({ op: 'flag' as const, key, ttlMs: 86_400_000, reason });
+    await state.apply([flag('click_injection'), flag('click_injection')]);
+    await state.apply([flag('click_flooding'), flag('click_injection')]); // a redelivery, then a new reason
+    expect(await redis.get(prefix + key)).toBe('click_injection click_flooding ');
+    expect((await state.load({ touches: [], clicks: [], flood: [], claims: [], flags: [key, 'u:app:other'] })).flags)
+      .toEqual(new Map([[key, new Set(['click_injection', 'click_flooding'])], ['u:app:other', new Set()]]));
+    expect(await redis.pttl(prefix + key)).toBeGreaterThan(86_000_000);
   });
 });
 

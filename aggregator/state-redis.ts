@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { Emission, Offer } from './pairing.js';
 import type { Needs } from './process-batch.js';
-import { readTouches, touchLine, TOUCHES_KEPT, type Snapshot, type StateWrite } from './state.js';
+import { readFlags, readTouches, touchLine, TOUCHES_KEPT, type Snapshot, type StateWrite } from './state.js';
 
 const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
 const scripts = { claim: lua('claim'), apply: lua('apply'), pair: lua('pair') };
@@ -36,16 +36,16 @@ export function createRedisState(config: { prefix: string; claimTtlMs: number },
 
   return {
     async load(needs: Needs): Promise<Snapshot> {
-      const snapshot: Snapshot = { touches: new Map(), clicks: new Map(), flood: new Map(), claims: new Map() };
-      if (needs.touches.length + needs.clicks.length + needs.flood.length + needs.claims.length === 0) return snapshot;
-      // The touch lists, named clicks and claims: an MGET each (when any), then each flood set.
-      const lists = [needs.touches.map((k) => p + k), needs.clicks.map((k) => p + k), needs.claims.map(claimKey)];
+      const snapshot: Snapshot = { touches: new Map(), clicks: new Map(), flood: new Map(), claims: new Map(), flags: new Map() };
+      if (needs.touches.length + needs.clicks.length + needs.flood.length + needs.claims.length + needs.flags.length === 0) return snapshot;
+      // The touch lists, named clicks, claims and flags: an MGET each (when any), then each flood set.
+      const lists = [needs.touches.map((k) => p + k), needs.clicks.map((k) => p + k), needs.claims.map(claimKey), needs.flags.map((k) => p + k)];
       const tx = redis.pipeline();
       for (const keys of lists) if (keys.length > 0) tx.mget(keys);
       for (const key of needs.flood) tx.smembers(p + key);
       const values = await exec(tx);
       let next = 0;
-      const [touches, clicks, claims] = lists.map((keys) => (keys.length > 0 ? values[next++] : []) as (string | null)[]);
+      const [touches, clicks, claims, flags] = lists.map((keys) => (keys.length > 0 ? values[next++] : []) as (string | null)[]);
       needs.touches.forEach((key, i) => snapshot.touches.set(key, readTouches(touches![i] ?? '')));
       needs.clicks.forEach((key, i) => {
         const line = clicks![i];
@@ -55,6 +55,7 @@ export function createRedisState(config: { prefix: string; claimTtlMs: number },
         const claim = claims![i];
         if (claim) snapshot.claims.set(id, claim);
       });
+      needs.flags.forEach((key, i) => snapshot.flags.set(key, readFlags(flags![i])));
       needs.flood.forEach((key, i) => snapshot.flood.set(key, new Set(values[next + i] as string[])));
       return snapshot;
     },
@@ -96,6 +97,9 @@ export function createRedisState(config: { prefix: string; claimTtlMs: number },
           args.push('touch', first.ttlMs, newest - first.ttlMs, cutAt, lines.join(''));
         } else if (first.op === 'click') {
           args.push('click', first.ttlMs, touchLine(first.touch));
+        } else if (first.op === 'flag') {
+          const reasons = [...new Set(ws.flatMap((w) => (w.op === 'flag' ? [w.reason] : [])))];
+          args.push('flag', first.ttlMs, reasons.length, ...reasons);
         } else {
           const ids = ws.flatMap((w) => (w.op === 'flood' ? [w.id] : []));
           args.push('flood', first.ttlMs, first.limit, ids.length, ...ids);

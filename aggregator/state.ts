@@ -7,6 +7,9 @@
 //   f:<app>:<device>:<hour>        set of the device's first click ids in that hour (click flooding),
 //                                  at most the hourly limit: past it, every new click is flagged anyway,
 //                                  and a flooding device must not make each load of its set bigger
+//   u:<app>:<user>                 the person's flags: the invalid reasons of their events so far,
+//                                  each once, space-terminated ("click_injection bot_user_agent ");
+//                                  an earning carries them (VerifiedEarning.user_flags), FLAGS_TTL_MS
 // A touch list is a string of touch lines, appended to as touches arrive and cut back to its newest
 // TOUCHES_KEPT distinct lines (none older than its window) once it outgrows twice that: reading one
 // is a single string, whatever the user has seen. A line is `<time> <received_at> <json>\n`, the JSON
@@ -22,7 +25,8 @@ export interface Touch { id: string; type: EventType; time: number; receivedAt: 
 export type StateWrite =
   | { op: 'touch'; key: string; ttlMs: number; touch: Touch }
   | { op: 'click'; key: string; ttlMs: number; touch: Touch }
-  | { op: 'flood'; key: string; ttlMs: number; id: string; limit: number };
+  | { op: 'flood'; key: string; ttlMs: number; id: string; limit: number }
+  | { op: 'flag'; key: string; ttlMs: number; reason: string };
 
 /** What a batch needs to know before it is decided: touches by key, named clicks, each device-hour's click ids, and the events' claims. */
 export interface Snapshot {
@@ -31,10 +35,14 @@ export interface Snapshot {
   flood: Map<string, Set<string>>;
   /** Claim values by event id, for events already claimed when the batch was loaded. */
   claims: Map<string, string>;
+  /** Each person's flags (invalid reasons so far) by key. */
+  flags: Map<string, Set<string>>;
 }
 
 export const HOUR_MS = 3_600_000;
 export const TOUCHES_KEPT = 32;
+/** How long a person stays flagged after their last invalid event: longer than the payouts' fraud lookback (PAYOUTS_FRAUD_LOOKBACK_DAYS, 7 by default). */
+export const FLAGS_TTL_MS = 30 * 86_400_000;
 
 export function stateKeys(e: { appId: string; userId: string; deviceId: string; campaignId: string; id: string; clickId: string; time: number }) {
   return {
@@ -44,6 +52,7 @@ export function stateKeys(e: { appId: string; userId: string; deviceId: string; 
     ownClick: `k:${e.appId}:${e.id}`,
     namedClick: `k:${e.appId}:${e.clickId}`,
     flood: `f:${e.appId}:${e.deviceId}:${Math.floor(e.time / HOUR_MS)}`,
+    flags: `u:${e.appId}:${e.userId}`,
   };
 }
 
@@ -63,6 +72,9 @@ class StoredTouch implements Touch {
   get userId() { return this.f[3]; }
   get flag() { return this.f[4]; }
 }
+
+/** A person's flags as stored ("a b "). */
+export const readFlags = (value: string | null | undefined) => new Set((value ?? '').split(' ').filter(Boolean));
 
 /** The touches of a string of touch lines. */
 export function readTouches(lines: string): Touch[] {

@@ -64,7 +64,7 @@ export function createPayoutsCore(config: PayoutsConfig, deps: { log: Logger }) 
   const store = createPayoutsStore({
     api: provider.api, maxBatch: provider.maxBatch, maxAgeMs: config.PAYOUTS_BATCH_MAX_AGE_MS,
     risk: { maxDailyCount: config.PAYOUTS_MAX_DAILY_COUNT, maxDailyFen: config.PAYOUTS_MAX_DAILY_FEN, newLinkHoldMs: config.PAYOUTS_NEW_LINK_HOLD_MS, maxPerHour: config.PAYOUTS_MAX_PER_HOUR, realNameFen: config.PAYOUTS_REAL_NAME_FEN },
-  }, { pool, box, fraudReasons: createFraudSignals({ lookbackDays: config.PAYOUTS_FRAUD_LOOKBACK_DAYS }, { clickhouse }), now: Date.now });
+  }, { pool, box, fraudReasons: createFraudSignals({ lookbackDays: config.PAYOUTS_FRAUD_LOOKBACK_DAYS }, { clickhouse, pool }), now: Date.now });
 
   // BullMQ needs maxRetriesPerRequest null; Redis must run with maxmemory-policy noeviction.
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });

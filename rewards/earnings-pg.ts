@@ -87,6 +87,7 @@ async function insertEarnings(db: pg.ClientBase, records: EarningRecord[], trans
     col((r) => r.day), col((r) => r.outcome.status), col((r) => (r.outcome.status === 'posted' ? '' : r.outcome.reason)),
     col((r) => r.amountFen.toString()), col((r) => r.feeFen.toString()),
     col((r) => (r.outcome.status === 'posted' ? transactionId! : null)), col((r) => r.earning.confirmation), col((r) => r.earning.deviceId),
+    col((r) => r.earning.userFlags.join(' ')),
   ]);
 }
 

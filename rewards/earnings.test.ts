@@ -12,7 +12,7 @@ const earning = (over: Partial<Earning> = {}): Earning => {
   n++;
   return {
     earningId: `e${n}`, sourceEventId: `s${n}`, appId: 'a', userId: 'u1', campaignId: 'c1', type: 'REWARD_COMPLETE', eventTime: T0, verifiedAt: T0,
-    deviceId: 'd1', receivedAt: T0, confirmation: `admob:t${n}`, confirmedAt: T0, ...over,
+    deviceId: 'd1', receivedAt: T0, confirmation: `admob:t${n}`, confirmedAt: T0, userFlags: [], ...over,
   };
 };
 const owners: Record<string, string | null> = { c1: 'a', orphan: null, theirs: 'b' };

@@ -14,6 +14,8 @@ export interface Earning {
   earningId: string; sourceEventId: string; appId: string; userId: string; campaignId: string;
   type: EarningType; eventTime: number; verifiedAt: number;
   deviceId: string; receivedAt: number; confirmation: string; confirmedAt: number;
+  /** The aggregator's flags on the person when it was decided (invalid reasons of earlier traffic). */
+  userFlags: string[];
 }
 
 export interface RewardRule {

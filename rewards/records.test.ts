@@ -31,6 +31,10 @@ describe('readEarning', () => {
     expect(readEarning(record({ campaignId: 'c\u0000' }))).toEqual({ ok: false, reason: 'invalid_text: campaign_id: nul' });
     expect(readEarning(record({ deviceId: 'd\u0000' }))).toEqual({ ok: false, reason: 'invalid_text: device_id: nul' });
     expect(readEarning(record({ appId: 'a:b' }))).toEqual({ ok: false, reason: 'invalid_app_id' }); // would name another person
+    expect(readEarning(record({ userFlags: ['click_injection', 'two words'] }))).toEqual({ ok: false, reason: 'invalid_flag' }); // stored space-separated
+  });
 
+  it('reads the flags the aggregator put on the person', () => {
+    expect(readEarning(record({ userFlags: ['click_flooding', 'declared_bot'] }))).toMatchObject({ ok: true, earning: { userFlags: ['click_flooding', 'declared_bot'] } });
   });
 });

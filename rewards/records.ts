@@ -9,6 +9,7 @@ import { firstUnstorable } from '../common/storable-text.js';
 import { earningId } from '../schemas/records.js';
 
 const SUPPORTED_VERSION = 1;
+const FLAG = /^[a-z0-9_]{1,64}$/;
 
 export type ReadEarning = { ok: true; earning: Earning } | { ok: false; reason: string };
 
@@ -32,6 +33,8 @@ export function readEarning(value: Buffer | null): ReadEarning {
   // Postgres would refuse the whole step over one of these (NUL) or store another value (a lone surrogate).
   const unstorable = firstUnstorable({ user_id: r.userId, campaign_id: r.campaignId, app_id: r.appId, device_id: r.deviceId, confirmation: r.confirmation });
   if (unstorable) return { ok: false, reason: `invalid_text: ${unstorable}` };
+  // Flags are stored space-separated (earnings.user_flags): a reason is one plain word.
+  if (r.userFlags.some((f) => !FLAG.test(f))) return { ok: false, reason: 'invalid_flag' };
   if (r.type !== EventType.REWARD_COMPLETE && r.type !== EventType.CONVERSION) return { ok: false, reason: `not_rewardable: type ${r.type}` };
   const eventTime = Number(r.eventTime);
   const verifiedAt = Number(r.verifiedAt);
@@ -44,6 +47,7 @@ export function readEarning(value: Buffer | null): ReadEarning {
       earningId: id, sourceEventId, appId: r.appId, userId: r.userId,
       campaignId: r.campaignId, type: r.type === EventType.CONVERSION ? 'CONVERSION' : 'REWARD_COMPLETE', eventTime, verifiedAt,
       deviceId: r.deviceId, receivedAt: Number(r.receivedAt), confirmation: r.confirmation, confirmedAt: Number(r.confirmedAt),
+      userFlags: r.userFlags,
     },
   };
 }

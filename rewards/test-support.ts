@@ -37,7 +37,7 @@ export function testEarning(userId: string, campaignId: string, over: Partial<Te
   const now = Date.now();
   return {
     earningId: earningId(sourceEventId), sourceEventId, appId: TEST_APP, userId, campaignId, type: 'REWARD_COMPLETE', eventTime: now, verifiedAt: now,
-    deviceId: `device-${userId}`, receivedAt: now, confirmation: `test:${sourceEventId}`, confirmedAt: now, ...over,
+    deviceId: `device-${userId}`, receivedAt: now, confirmation: `test:${sourceEventId}`, confirmedAt: now, userFlags: [], ...over,
   };
 }
 

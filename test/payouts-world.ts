@@ -7,7 +7,7 @@ import { stopAll } from '../common/shutdown.js';
 import { createPayouts } from '../payouts/app.js';
 import { payoutsConfig } from '../payouts/config.js';
 import { createOAuthSandbox } from '../payouts/sandbox/oauth.js';
-import { createRewardsWorld, testEarning } from '../rewards/test-support.js';
+import { createRewardsWorld, testEarning, type TestEarning } from '../rewards/test-support.js';
 import { freePort, silentLog, spawnEntry } from './support.js';
 
 export async function createPayoutsWorld(opts: { sandboxEnv?: Record<string, string>; payoutsEnv?: Record<string, string> } = {}) {
@@ -42,8 +42,8 @@ export async function createPayoutsWorld(opts: { sandboxEnv?: Record<string, str
     faults: async (faults: Record<string, unknown>) => void await fetch(`${sandboxUrl}/faults`, { method: 'POST', body: JSON.stringify(faults) }),
     sandboxState: async () => (await (await fetch(`${sandboxUrl}/state`)).json()) as { paidFen: number; calls: Record<string, number>; callbacks: { acked: number } },
 
-    /** Links `users` to WeChat (as wx-<user>) and credits each `amountFen`, which crosses the threshold. */
-    async earn(users: string[], amountFen: number) {
+    /** Links `users` to WeChat (as wx-<user>) and credits each `amountFen`, which crosses the threshold; `over` shapes a user's earning. */
+    async earn(users: string[], amountFen: number, over: (user: string) => Partial<TestEarning> = () => ({})) {
       const id = `camp-${campaign++}-${Date.now()}`;
       await world.rule(id, { complete: amountFen, conversion: 0 });
       await world.fund(id, amountFen * users.length * 2);
@@ -51,7 +51,7 @@ export async function createPayoutsWorld(opts: { sandboxEnv?: Record<string, str
         const linked = await world.api(rewards.port, 'POST', `/v1/users/${u}/wechat/link`, { token: world.token(u), body: { code: await world.oauthCode(`wx-${u}`) } });
         if (linked.status !== 200) throw new Error(`link ${u}: ${JSON.stringify(linked.body)}`);
       }
-      await world.send(users.map((u) => testEarning(u, id)));
+      await world.send(users.map((u) => testEarning(u, id, over(u))));
     },
 
     /** Payout states, counted. */

@@ -124,24 +124,24 @@ describe('payouts through v3 batch transfers', () => {
 });
 
 describe('risk checks and the v2 callback', () => {
-  it('holds a user the aggregator flagged for invalid traffic, and pays the others', async () => {
+  it('holds a user the aggregator flagged, in ClickHouse or on their earning (before ClickHouse has the rows), and pays the others', async () => {
     const ch = await createTestClickhouse('payouts');
     try {
       await migrateClickhouse({ CLICKHOUSE_URL: env.CLICKHOUSE_URL, CLICKHOUSE_DATABASE: ch.name }, { log: silentLog, dir: join(import.meta.dirname, '../schemas/migrations/clickhouse') });
       w = await createPayoutsWorld({ payoutsEnv: { CLICKHOUSE_DATABASE: ch.name } });
       await w.start();
-      const [flagged, clean] = users('fraud', 2);
+      const [inClickhouse, onEarning, clean] = users('fraud', 3);
       const now = new Date().toISOString().slice(0, 19).replace('T', ' ');
       await ch.client.insert({ table: 'events', format: 'JSONEachRow', values: [
-        { event_id: 'flood-1', type: 'CLICK', app_id: TEST_APP, user_id: flagged, event_time: now, received_at: now, invalid_reason: 'click_flooding' },
+        { event_id: 'flood-1', type: 'CLICK', app_id: TEST_APP, user_id: inClickhouse, event_time: now, received_at: now, invalid_reason: 'click_flooding' },
         // The same user id flagged in another app says nothing about this app's user of that id.
         { event_id: 'flood-2', type: 'CLICK', app_id: 'other.app', user_id: clean, event_time: now, received_at: now, invalid_reason: 'click_flooding' },
       ] });
-      await w.earn([flagged!, clean!], 120);
-      await w.settled(1, ['review']);
-      expect(await w.settled(1, ['paid'])).toEqual({ paid: 1, review: 1 });
-      const { rows } = await w.world.pool.query('select user_id, fail_reason from payout_transfers where state = $1', ['review']);
-      expect(rows).toEqual([{ user_id: person(flagged!), fail_reason: 'fraud_signals' }]);
+      await w.earn([inClickhouse!, onEarning!, clean!], 120, (u) => ({ userFlags: u === onEarning ? ['click_injection'] : [] }));
+      expect(await w.settled(3, ['paid', 'review'])).toEqual({ paid: 1, review: 2 });
+      const { rows } = await w.world.pool.query('select user_id, fail_reason from payout_transfers where state = $1 and user_id = any($2) order by user_id',
+        ['review', [inClickhouse, onEarning, clean].map((u) => person(u!))]);
+      expect(rows).toEqual([inClickhouse, onEarning].map((u) => ({ user_id: person(u!), fail_reason: 'fraud_signals' })).sort((a, b) => a.user_id.localeCompare(b.user_id)));
       expect(await w.world.audit()).toEqual([]);
     } finally {
       await ch.drop();
