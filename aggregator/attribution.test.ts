@@ -40,9 +40,9 @@ describe('conversion attribution', () => {
     expect(last([ev('CLICK', 2 * H), ev('CONVERSION', H)]).attribution).toBeUndefined(); // a late click does not count
   });
 
-  it('matches a click made by another user on the same device', () => {
+  it('matches a click made by another user on the same device, and says it was another user\'s', () => {
     const click = ev('CLICK', 0, { userId: 'u2' });
-    expect(last([click, ev('CONVERSION', H)]).attribution?.to).toBe(click.id);
+    expect(last([click, ev('CONVERSION', H)]).attribution).toEqual({ to: click.id, model: 'click', lagMs: H, otherUser: true });
   });
 
   it('breaks a tie between clicks at the same time by the greater event id', () => {

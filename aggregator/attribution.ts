@@ -37,7 +37,11 @@ export interface AttributionEvent {
   givt: string;
 }
 
-export interface Attribution { to: string; model: 'click' | 'view'; lagMs: number }
+export interface Attribution {
+  to: string; model: 'click' | 'view'; lagMs: number;
+  /** Model click: the click was another user's (matched by device), so a postback naming it is not this event's (pairing.ts). */
+  otherUser?: true;
+}
 export interface Decision {
   invalidReason: string;
   attribution?: Attribution;
@@ -145,7 +149,7 @@ export function decide(
         else if (named) click = latest([named], e, s.clickLookbackMs, () => true);
         click ??= latest([...touchesOf(snapshot, keys.clicks), ...touchesOf(snapshot, keys.device)], e, s.clickLookbackMs, () => true);
         if (click) {
-          attribution = { to: click.id, model: 'click', lagMs: e.time - click.time };
+          attribution = { to: click.id, model: 'click', lagMs: e.time - click.time, ...(click.userId !== e.userId ? { otherUser: true as const } : {}) };
           if (attribution.lagMs < s.minClickToConversionMs) invalidReason ||= 'click_injection';
           invalidReason ||= click.flag;
         } else {

@@ -9,7 +9,8 @@ const completion: EventSide = {
   receivedAt: T0, invalidReason: '', attributed: true, windowMs: 60 * MIN, flags: [],
 };
 const conversion: EventSide = { ...completion, id: 'e2', type: EventType.CONVERSION };
-const admob: ConfirmationSide = { source: 'admob', transactionId: 't1', appId: 'app', userId: 'u1', campaignId: '', eventId: 'e1', clickId: '', receivedAt: T0 + MIN };
+// An ad network's confirmation is for its ad unit's campaign (ingest/ad-unit.ts).
+const admob: ConfirmationSide = { source: 'admob', transactionId: 't1', appId: 'app', userId: 'u1', campaignId: 'c1', eventId: 'e1', clickId: '', receivedAt: T0 + MIN };
 const postback: ConfirmationSide = { ...admob, source: 'postback', transactionId: 'c1:e2', campaignId: 'c1', eventId: 'e2' };
 
 describe('matchReason', () => {
@@ -24,9 +25,12 @@ describe('matchReason', () => {
     ['an event flagged invalid', { ...completion, invalidReason: 'bot_user_agent' }, admob, 'bot_user_agent'],
     ['an event of a campaign of another app', { ...completion, invalidReason: 'campaign_not_in_app' }, admob, 'campaign_not_in_app'],
     ['an event attributed to nothing', { ...completion, attributed: false }, admob, 'not_attributed'],
-    ['a confirmation for another app', completion, { ...admob, appId: 'other.app' }, 'app_mismatch'],
     ['a confirmation for another user', completion, { ...admob, userId: 'u2' }, 'user_mismatch'],
     ['a postback of another campaign', conversion, { ...postback, campaignId: 'c2' }, 'campaign_mismatch'],
+    ['AdMob confirming, for its ad unit\'s campaign, a completion the beacon claims for another campaign', completion, { ...admob, campaignId: 'c2' }, 'campaign_mismatch'],
+    ['an HMAC network confirming for another campaign', completion, { ...admob, source: 'pangle', campaignId: 'c2' }, 'campaign_mismatch'],
+    ['an ad network\'s confirmation recorded before it carried a campaign', completion, { ...admob, campaignId: '' }, 'campaign_mismatch'],
+    ['another campaign and a late confirmation: the campaign first', completion, { ...admob, campaignId: 'c2', receivedAt: T0 + 61 * MIN }, 'campaign_mismatch'],
     ['a confirmation received after the window', completion, { ...admob, receivedAt: T0 + 60 * MIN + 1 }, 'confirmation_late'],
     ['a confirmation received long before the event', completion, { ...admob, receivedAt: T0 - 61 * MIN }, 'confirmation_late'],
     ['the campaign\'s own window, not the default', { ...completion, windowMs: 10 * MIN }, admob, ''],

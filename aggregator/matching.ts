@@ -30,15 +30,16 @@ export type ConfirmationSide = Pick<InConfirmation, 'source' | 'transactionId' |
 /** '' earns; anything else is why not (the event's invalid_reason among them). */
 export type Reason = string;
 
-/** The reason of a pair, the first rule it breaks in this order. */
+/** The reason of a pair, the first rule it breaks in this order. Both are of one app: pairing keys are per app (lua/pair.lua). */
 export function matchReason(e: EventSide, k: ConfirmationSide): Reason {
   const fits = k.source === POSTBACK ? EventType.CONVERSION : EventType.REWARD_COMPLETE;
   if (e.type !== fits) return 'type_mismatch';
   if (e.invalidReason) return e.invalidReason;
   if (!e.attributed) return 'not_attributed';
-  if (e.appId !== k.appId) return 'app_mismatch';
   if (e.userId !== k.userId) return 'user_mismatch';
-  if (k.source === POSTBACK && k.campaignId !== e.campaignId) return 'campaign_mismatch';
+  // Every confirmation is for a campaign: a postback's secret's, an ad network's ad unit's (the client
+  // chose the event's campaign; an ad network's confirmation from before it carried one has none).
+  if (k.campaignId !== e.campaignId) return 'campaign_mismatch';
   if (Math.abs(k.receivedAt - e.receivedAt) > e.windowMs) return 'confirmation_late';
   return '';
 }

@@ -11,15 +11,17 @@ import type { InEvent } from './records.js';
 import { earningMessage, verificationRow, type OutMessage, type VerificationRow } from './rows.js';
 
 /** One side offered (layout: lua/pair.lua). */
-export interface Offer { side: 'e' | 'k'; eventId: string; clickId: string; position: string; ttlMs: number; payload: string }
+export interface Offer { side: 'e' | 'k'; appId: string; eventId: string; clickId: string; position: string; ttlMs: number; payload: string }
 /** What the pairing emitted for offer number `offer`: a pair to decide, or another confirmation of a claimed event. */
 export interface Emission { offer: number; kind: 'pair' | 'second'; e: string; k: string }
 
 export const isRewardable = (type: EventType) => type === EventType.REWARD_COMPLETE || type === EventType.CONVERSION;
 
 /**
- * A rewardable event's offer, under its id and, for a conversion attributed to a click, under that
- * click too. The hash lives for the campaign's verification window and `marginMs` after each offer.
+ * A rewardable event's offer, under its app and id and, for a valid conversion attributed to its own
+ * user's click, under that click too: a postback naming a click confirms the conversion the click
+ * caused, never an invalid one (click injection, flooding) or another user's on the same device.
+ * The hash lives for the campaign's verification window and `marginMs` after each offer.
  */
 export function eventOffer(e: InEvent, d: Decision, windowMs: number, marginMs: number): Offer | undefined {
   if (!isRewardable(e.type)) return undefined;
@@ -27,21 +29,25 @@ export function eventOffer(e: InEvent, d: Decision, windowMs: number, marginMs: 
     id: e.id, type: e.type, appId: e.appId, userId: e.userId, deviceId: e.deviceId, campaignId: e.campaignId, time: e.time,
     receivedAt: e.receivedAt, invalidReason: d.invalidReason, attributed: !!d.attribution, windowMs, flags: d.userFlags ?? [],
   });
-  const clickId = e.type === EventType.CONVERSION && d.attribution?.model === 'click' ? d.attribution.to : '';
-  return { side: 'e', eventId: e.id, clickId, position: e.position, ttlMs: windowMs + marginMs, payload };
+  const a = d.attribution;
+  const clickId = e.type === EventType.CONVERSION && a?.model === 'click' && !a.otherUser && d.invalidReason === '' ? a.to : '';
+  return { side: 'e', appId: e.appId, eventId: e.id, clickId, position: e.position, ttlMs: windowMs + marginMs, payload };
 }
 
-/** A confirmation's offer, under the event it names, else under the click it names. */
+/** A confirmation's offer, under its app (verified by the collector) and the event it names, else the click it names. */
 export function confirmationOffer(c: InConfirmation, windowMs: number, marginMs: number): Offer {
   const payload = encodeConfirmationSide(c);
-  return { side: 'k', eventId: c.eventId, clickId: c.eventId ? '' : c.clickId, position: c.position, ttlMs: windowMs + marginMs, payload };
+  return { side: 'k', appId: c.appId, eventId: c.eventId, clickId: c.eventId ? '' : c.clickId, position: c.position, ttlMs: windowMs + marginMs, payload };
 }
 
-/** An emission's row and, when the pair earns, its earning. */
+/**
+ * An emission's row and, when the pair earns, its earning. A 'second' is the confirmation's alone:
+ * whichever record emits it, and whenever, it is the same row (so a redelivery finds it landed).
+ */
 export function decided(emission: Emission): { verification: VerificationRow; earning?: OutMessage } {
   const k = decodeConfirmationSide(emission.k);
   const e = emission.e ? decodeEventSide(emission.e) : undefined;
-  if (emission.kind === 'second' || !e) return { verification: verificationRow(e, k, ALREADY_CONFIRMED) };
+  if (emission.kind === 'second' || !e) return { verification: verificationRow(undefined, k, ALREADY_CONFIRMED) };
   const reason = matchReason(e, k);
   return { verification: verificationRow(e, k, reason), ...(reason === '' ? { earning: earningMessage(e, k) } : {}) };
 }

@@ -3,7 +3,7 @@
 // "conf:<source>:<transaction_id>" with its position, as events are (process-batch.ts): new, a
 // redelivery (only rows ClickHouse lacks), or a duplicate (a network's retry: dropped, counted).
 import { deadLetter } from '../schemas/records.js';
-import { POSTBACK, readConfirmation, type InConfirmation } from './confirmations.js';
+import { readConfirmation, type InConfirmation } from './confirmations.js';
 import { confirmationOffer } from './pairing.js';
 import { addEmissions, emptyOutput, offsetOf, rowOrigin, type BatchOutput, type BatchPorts, type KafkaMessage } from './process-batch.js';
 import { confirmationRow, emptyRows } from './rows.js';
@@ -34,8 +34,9 @@ export async function processConfirmations(
     else out.counts.duplicates++;
   });
 
-  // An ad network's confirmation has no campaign: the default window. A postback has its campaign's.
-  const windowOf = (c: InConfirmation) => (c.source === POSTBACK ? ports.settings(c.campaignId).verificationWindowMs : config.defaultWindowMs);
+  // Its campaign's window (a postback's, an ad network's ad unit's); the default for one recorded before
+  // ad-network confirmations carried a campaign.
+  const windowOf = (c: InConfirmation) => (c.campaignId ? ports.settings(c.campaignId).verificationWindowMs : config.defaultWindowMs);
   const owned = [...fresh, ...redelivered];
   const offers = owned.map((c) => confirmationOffer(c, windowOf(c), config.pairingMarginMs));
   const emissions = await ports.state.pair(offers);

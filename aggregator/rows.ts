@@ -48,7 +48,10 @@ export const confirmationRow = (c: InConfirmation, windowMs: number) => ({
 });
 export type ConfirmationRow = ReturnType<typeof confirmationRow>;
 
-/** A decided pair, or a confirmation alone (`e` undefined). Deterministic: a re-emitted pair gives the same row. */
+/**
+ * A decided pair, or a confirmation alone (`e` undefined: an already_confirmed one, from its own
+ * fields, decided at its receipt). Deterministic: a re-emitted pair or confirmation gives the same row.
+ */
 export const verificationRow = (e: EventSide | undefined, k: ConfirmationSide, reason: string) => ({
   event_id: e?.id ?? k.eventId, event_type: e ? EventType[e.type] : '', source: k.source, transaction_id: k.transactionId,
   app_id: e?.appId ?? k.appId, user_id: e?.userId ?? k.userId, campaign_id: e?.campaignId ?? k.campaignId,

@@ -69,7 +69,7 @@ export function createRedisState(config: { prefix: string; claimTtlMs: number },
     /** Offers each side to the pairing, in order; returns what it emitted (layout: lua/pair.lua). */
     async pair(offers: Offer[]): Promise<Emission[]> {
       if (offers.length === 0) return [];
-      const args = offers.flatMap((o) => [o.side, o.eventId, o.clickId, o.position, o.ttlMs, o.payload]);
+      const args = offers.flatMap((o) => [o.side, o.appId, o.eventId, o.clickId, o.position, o.ttlMs, o.payload]);
       const out = (await run('pair', [], [p, config.claimTtlMs, ...args])) as [number, 'pair' | 'second', string, string][];
       return out.map(([offer, kind, e, k]) => ({ offer, kind, e, k }));
     },

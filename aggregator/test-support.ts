@@ -47,14 +47,16 @@ export function acceptedRecord(events: TestEvent[], meta: { appId?: string; inva
 let transactions = 0;
 /**
  * A Confirmation record as the collector writes it for a verified callback, keyed by its user: by
- * default an ad network's ('admob') for `event` (a REWARD_COMPLETE); `postback` for a CONVERSION.
+ * default an ad network's ('admob') for `event` (a REWARD_COMPLETE); `postback` for a CONVERSION; for
+ * the event's campaign.
  */
 export function confirmationRecord(event: TestEvent | undefined, over: Partial<pipeline.v1.Confirmation.$Properties> = {}) {
   const source = over.source ?? (event?.type === 'CONVERSION' ? 'postback' : 'admob');
   const ref = over.eventId ?? (over.clickId ? '' : event?.id ?? '');
   const fields: pipeline.v1.Confirmation.$Properties = {
     version: 1, source, appId: 'test.app', userId: event?.userId ?? 'nobody', eventId: ref, receivedAt: Date.now(), occurredAt: Date.now(),
-    campaignId: source === 'postback' ? event?.campaignId ?? '' : '', keyId: 'key-1',
+    // A postback's campaign, or the ad unit's (registered with the event's campaign, as it should be).
+    campaignId: event?.campaignId ?? '', keyId: 'key-1',
     ...(source === 'postback' ? {} : { adUnit: 'unit-1', rewardItem: 'coins', rewardAmount: 10 }),
     ...over,
   };

@@ -48,7 +48,7 @@ function confirmation(e: { eventId: string; type: EventType; userId: string; cam
   const postback = e.type === EventType.CONVERSION;
   const value = pipeline.v1.Confirmation.encode({
     version: 1, source: postback ? 'postback' : 'admob', transactionId: postback ? `${e.campaignId}:${e.eventId}` : randomUUID(),
-    appId: 'bench.app', userId: e.userId, campaignId: postback ? e.campaignId : '', eventId: e.eventId, receivedAt, occurredAt: receivedAt,
+    appId: 'bench.app', userId: e.userId, campaignId: e.campaignId, eventId: e.eventId, receivedAt, occurredAt: receivedAt, // the ad unit's campaign
     keyId: 'bench-key', ...(postback ? {} : { adUnit: 'bench-unit', rewardItem: 'coins', rewardAmount: 10 }),
   }).finish();
   return { key: e.userId, value: Buffer.from(value) };

@@ -1,6 +1,7 @@
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../common/log.js';
+import type { AdUnit } from './ad-unit.js';
 import { createAdmobKeys } from './admob-keys.js';
 import { verifyAdmob } from './admob-verify.js';
 import { signAdmobQuery } from './s2s-signing.js';
@@ -17,13 +18,15 @@ const params = {
   ad_network: '5450213213286189855', ad_unit: 'ca-app-pub-1/2', custom_data: EVENT, reward_amount: 10, reward_item: 'coins',
   timestamp: 1_700_000_000_000, transaction_id: '18fa792de1bca816048293fc71035638', user_id: 'u 1',
 };
+// Units as registered: one bound to its app's campaign, one registered before migration 0011 (no campaign).
+const units = new Map<string, AdUnit>([['ca-app-pub-1/2', { appId: 'app.a', campaignId: 'camp.video' }], ['ca-app-pub-1/3', { appId: 'app.a', campaignId: null }]]);
 const signed = (p: Record<string, string | number> = params, keyId = 1, privateKey = google.privateKey) => signAdmobQuery(p, { keyId, privateKey });
 
 function setup(list = keyList([[1, google]])) {
   let loads = 0;
   let now = 0;
   const keys = createAdmobKeys({ refreshMs: 86_400_000, refetchMinMs: 60_000 }, { load: async () => (loads++, list), now: () => now, log });
-  const verify = (query: string) => verifyAdmob(query, { keys, adUnitApp: (unit) => (unit === 'ca-app-pub-1/2' ? 'app.a' : undefined) });
+  const verify = (query: string) => verifyAdmob(query, { keys, adUnit: (unit) => units.get(unit) });
   return { keys, verify, loads: () => loads, advance: (ms: number) => (now += ms) };
 }
 
@@ -66,14 +69,14 @@ describe('verifyAdmob against what Google sends', () => {
   ];
   it.each(rows)('%s', async (_name, query, expected) => {
     const s = setup();
-    expect(await verifyAdmob(query(), { keys: s.keys, adUnitApp: (unit) => (unit === '2' ? 'app.a' : undefined) })).toMatchObject(expected);
+    expect(await verifyAdmob(query(), { keys: s.keys, adUnit: (unit) => (unit === '2' ? units.get('ca-app-pub-1/2') : undefined) })).toMatchObject(expected);
     s.keys.stop();
   });
 });
 
 describe('verifyAdmob', () => {
   const rows: [string, () => string, object][] = [
-    ['a callback as Google signs it', () => signed(), { ok: true, value: { appId: 'app.a', keyId: '1', eventId: EVENT, userId: 'u 1', rewardAmount: 10, adUnit: 'ca-app-pub-1/2' } }],
+    ['a callback as Google signs it', () => signed(), { ok: true, value: { appId: 'app.a', campaignId: 'camp.video', keyId: '1', eventId: EVENT, userId: 'u 1', rewardAmount: 10, adUnit: 'ca-app-pub-1/2' } }],
     ['its signature padded with "="', () => editSignature(signedNeedingPadding(), (s) => s.padEnd(Math.ceil(s.length / 4) * 4, '=')), { ok: true }],
     ['its padding percent-encoded', () => editSignature(signedNeedingPadding(), (s) => s + '%3D'.repeat((4 - (s.length % 4)) % 4)), { ok: true }],
     ['a tampered parameter', () => signed().replace('user_id=u%201', 'user_id=u%202'), { ok: false, status: 401, error: 'bad_signature' }],
@@ -85,6 +88,12 @@ describe('verifyAdmob', () => {
     ['a standard base64 signature (not URL-safe)', () => editSignature(signed(), (s) => `${s.slice(0, -1)}%2B`), { ok: false, status: 401, error: 'malformed_signature' }],
     ['no signature', () => 'ad_unit=x&user_id=u', { ok: false, status: 401, error: 'missing_signature' }],
     ['a valid signature over an unregistered ad unit', () => signed({ ...params, ad_unit: 'ca-app-pub-9/9' }), { ok: false, status: 403, error: 'unknown_ad_unit' }],
+    ['a valid signature over a unit registered with no campaign (before migration 0011)', () => signed({ ...params, ad_unit: 'ca-app-pub-1/3' }),
+      { ok: false, status: 403, error: 'ad_unit_without_campaign' }],
+    ['a valid signature with no ad unit', () => {
+      const { ad_unit: _a, ...rest } = params;
+      return signed(rest);
+    }, { ok: false, status: 400, error: 'invalid_ad_unit' }],
     ['custom_data that is not an event id', () => signed({ ...params, custom_data: 'level-3' }), { ok: false, status: 400, error: 'invalid_custom_data' }],
     ['no transaction_id', () => signed({ ...params, transaction_id: '' }), { ok: false, status: 400, error: 'invalid_transaction_id' }],
     ['an app that set no SSV options (AdMob leaves out custom_data and user_id)', () => {
@@ -129,7 +138,7 @@ describe('verifyAdmob', () => {
     await keys.started;
     list = keyList([[1, google], [2, other]]);
     now += 60_000;
-    expect(await verifyAdmob(signed(params, 2, other.privateKey), { keys, adUnitApp: () => 'app.a' })).toMatchObject({ ok: true, value: { keyId: '2' } });
+    expect(await verifyAdmob(signed(params, 2, other.privateKey), { keys, adUnit: () => units.get('ca-app-pub-1/2') })).toMatchObject({ ok: true, value: { keyId: '2' } });
     keys.stop();
   });
 
@@ -144,7 +153,7 @@ describe('verifyAdmob', () => {
       now: () => now, log,
     });
     await keys.started;
-    const verify = (q: string) => verifyAdmob(q, { keys, adUnitApp: () => 'app.a' });
+    const verify = (q: string) => verifyAdmob(q, { keys, adUnit: () => units.get('ca-app-pub-1/2') });
     expect(await verify(signed())).toMatchObject({ ok: false, status: 503, error: 'keys_unavailable' });
     fail = false;
     now += 60_000;

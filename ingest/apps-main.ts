@@ -10,9 +10,9 @@ import { keySql, listKeys } from './keys-pg.js';
 import { APP_ID } from './validate.js';
 
 const usage = 'usage: npm run apps -- create <app_id> | revoke <key_id> | list | campaign <campaign_id> <app_id>\n'
-  + '  | network <network> <app_id> | network-revoke <secret_id> | ad-unit <network> <ad_unit> <app_id>';
+  + '  | network <network> <app_id> | network-revoke <secret_id> | ad-unit <network> <ad_unit> <app_id> <campaign_id>';
 const { DATABASE_URL } = loadConfig(z.object(stackEnv), process.env);
-const [command, arg, arg2, arg3] = process.argv.slice(2);
+const [command, arg, arg2, arg3, arg4] = process.argv.slice(2);
 const db = new pg.Client({ connectionString: DATABASE_URL });
 await db.connect();
 try {
@@ -37,8 +37,8 @@ try {
     console.log(await createNetworkSecret(db, arg, arg2));
   } else if (command === 'network-revoke' && arg) {
     console.log(await revokeNetworkSecret(db, arg));
-  } else if (command === 'ad-unit' && arg && arg2 && arg3) {
-    console.log(await registerAdUnit(db, arg, arg2, arg3));
+  } else if (command === 'ad-unit' && arg && arg2 && arg3 && arg4) {
+    console.log(await registerAdUnit(db, arg, arg2, arg3, arg4));
   } else {
     console.error(usage);
     process.exitCode = 2;

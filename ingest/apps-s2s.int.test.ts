@@ -74,33 +74,59 @@ describe('apps network and network-revoke', () => {
 });
 
 describe('apps ad-unit', () => {
-  it('registers a unit to an app, again for the same app, and refuses it to another', async () => {
-    expect(await registerAdUnit(sql, 'pangle', 'p/1', 'app.a')).toBe('pangle p/1 app.a');
-    expect(await registerAdUnit(sql, 'pangle', 'p/1', 'app.a')).toBe('pangle p/1 app.a');
-    await expect(registerAdUnit(sql, 'pangle', 'p/1', 'app.b')).rejects.toThrow('belongs to app app.a');
+  it('registers a unit to an app and one of its campaigns, again with another of its campaigns, and refuses it to another app', async () => {
+    expect(await registerAdUnit(sql, 'pangle', 'p/1', 'app.a', 'c1')).toBe('pangle p/1 app.a c1');
+    expect(await registerAdUnit(sql, 'pangle', 'p/1', 'app.a', 'c2')).toBe('pangle p/1 app.a c2');
+    await expect(registerAdUnit(sql, 'pangle', 'p/1', 'app.b', 'old')).rejects.toThrow('belongs to app app.a');
+    const { rows } = await sql.query("select app_id, campaign_id from ad_units where network = 'pangle' and ad_unit = 'p/1'");
+    expect(rows).toEqual([{ app_id: 'app.a', campaign_id: 'c2' }]);
   });
 
   it('registers an AdMob unit by the number its callbacks carry, so either spelling names one unit', async () => {
-    expect(await registerAdUnit(sql, 'admob', 'ca-app-pub-1/1', 'app.a')).toBe('admob 1 app.a');
-    expect(await registerAdUnit(sql, 'admob', '1', 'app.a')).toBe('admob 1 app.a');
-    await expect(registerAdUnit(sql, 'admob', '1', 'app.b')).rejects.toThrow('belongs to app app.a');
-    await expect(registerAdUnit(sql, 'admob', 'ca-app-pub-2/1', 'app.b')).rejects.toThrow('belongs to app app.a');
+    expect(await registerAdUnit(sql, 'admob', 'ca-app-pub-1/1', 'app.a', 'c1')).toBe('admob 1 app.a c1');
+    expect(await registerAdUnit(sql, 'admob', '1', 'app.a', 'c1')).toBe('admob 1 app.a c1');
+    await expect(registerAdUnit(sql, 'admob', '1', 'app.b', 'old')).rejects.toThrow('belongs to app app.a');
+    await expect(registerAdUnit(sql, 'admob', 'ca-app-pub-2/1', 'app.b', 'old')).rejects.toThrow('belongs to app app.a');
   });
 
-  it('lists campaigns, network secrets (without the secret) and ad units', async () => {
+  it.each([
+    ['a campaign of another app', 'old', 'campaign old belongs to app app.b, not to app app.a'],
+    ['a campaign that does not exist', 'nope', 'no campaign nope'],
+    ['a campaign of no app', 'unowned', 'campaign unowned belongs to no app'],
+  ])('refuses %s, and registers nothing', async (_name, campaign, message) => {
+    await sql.query("insert into campaigns (campaign_id) values ('unowned') on conflict do nothing");
+    await expect(registerAdUnit(sql, 'admob', '5', 'app.a', campaign)).rejects.toThrow(message);
+    expect((await sql.query("select 1 from ad_units where ad_unit = '5'")).rows).toEqual([]);
+  });
+
+  it('keeps a unit and its campaign in one app in the database itself, past the command', async () => {
+    await expect(sql.query("insert into ad_units (network, ad_unit, app_id, campaign_id) values ('admob', '6', 'app.a', 'old')"))
+      .rejects.toMatchObject({ constraint: 'ad_units_campaign_of_app' });
+    await expect(sql.query("update campaigns set app_id = 'app.b' where campaign_id = 'c1'")).rejects.toMatchObject({ constraint: 'ad_units_campaign_of_app' });
+  });
+
+  it('lists campaigns, network secrets (without the secret) and ad units with their campaigns', async () => {
+    await sql.query("insert into ad_units (network, ad_unit, app_id) values ('admob', '7', 'app.a')"); // registered before migration 0011
     const lines = await listS2s(sql);
     expect(lines).toContain('campaign\tc1\tapp.a\tpostback secret set');
-    expect(lines).toContain('ad_unit\tadmob\t1\tapp.a');
+    expect(lines).toContain('ad_unit\tadmob\t1\tapp.a\tc1');
+    expect(lines).toContain('ad_unit\tadmob\t7\tapp.a\t(no campaign: callbacks refused)');
     expect(lines.some((l) => /^network\tpangle\tapp\.a\t\d+\trevoked /.test(l))).toBe(true);
     expect(lines.join('\n')).not.toMatch(/[0-9a-f]{64}/);
   });
 });
 
 describe('npm run apps', () => {
+  const run = (...args: string[]) => promisify(execFile)(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'apps-main.ts'), ...args], { env: { ...process.env, DATABASE_URL: db.url } });
+
   it('prints "<campaign_id> <postback_secret>" and exits 0; exits 1 with a reason when refused', async () => {
-    const run = (...args: string[]) => promisify(execFile)(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'apps-main.ts'), ...args], { env: { ...process.env, DATABASE_URL: db.url } });
     const { stdout } = await run('campaign', 'cli-camp', 'app.a');
     expect(stdout).toMatch(/^cli-camp [0-9a-f]{64}\n$/);
     await expect(run('campaign', 'cli-camp', 'app.b')).rejects.toMatchObject({ code: 1, stderr: 'apps: campaign cli-camp belongs to app app.a\n' });
+  });
+
+  it('registers an ad unit with its campaign; without one, prints the usage and exits 2', async () => {
+    expect((await run('ad-unit', 'admob', 'ca-app-pub-3/33', 'app.a', 'cli-camp')).stdout).toBe('admob 33 app.a cli-camp\n');
+    await expect(run('ad-unit', 'admob', '34', 'app.a')).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('ad-unit <network> <ad_unit> <app_id> <campaign_id>') });
   });
 });

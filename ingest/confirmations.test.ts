@@ -13,7 +13,7 @@ function setup(enqueue: (records: OutRecord[]) => Enqueued) {
   const s2s = createConfirmations({ topic: 'conf_test', signatureToleranceMs: 300_000 }, {
     admobKeys: { get: async () => ({ ok: false, why: 'unknown' }) },
     keys: {
-      adUnitApp: () => undefined,
+      adUnit: (network, unit) => (network === 'pangle' && unit === 'a.rewarded' ? { appId: 'app.a', campaignId: 'a-video' } : undefined),
       networkSecrets: (network, appId) => (network === 'pangle' && appId === 'app.a' ? [{ secretId: '9', secret: createSecretKey(Buffer.from('s')) }] : []),
       campaign: () => undefined,
     },
@@ -24,7 +24,7 @@ function setup(enqueue: (records: OutRecord[]) => Enqueued) {
   return { s2s, counted, sent };
 }
 const query = (eventId = randomUUID()) =>
-  signNetworkQuery({ app_id: 'app.a', user_id: 'u1', custom_data: eventId, transaction_id: 't1', timestamp: NOW - 5 }, 's');
+  signNetworkQuery({ app_id: 'app.a', ad_unit: 'a.rewarded', user_id: 'u1', custom_data: eventId, transaction_id: 't1', timestamp: NOW - 5 }, 's');
 
 describe('confirmations', () => {
   it.each<[string, () => Enqueued, number, Record<string, unknown>, string]>([
@@ -39,14 +39,15 @@ describe('confirmations', () => {
     expect(t.counted).toEqual([['hmac', outcome]]);
   });
 
-  it('enqueues one Confirmation for the confirmations topic, keyed by user_id, with the server\'s receive time', async () => {
+  it('enqueues one Confirmation for the confirmations topic, keyed by user_id, with the server\'s receive time and the ad unit\'s campaign', async () => {
     const t = setup(() => ({ ok: true, acked: Promise.resolve() }));
     const eventId = randomUUID();
     await t.s2s.network('pangle', query(eventId));
     expect(t.sent).toHaveLength(1);
     expect(t.sent[0]).toMatchObject({ topic: 'conf_test', key: 'u1', events: 1 });
     expect(pipeline.v1.Confirmation.decode(t.sent[0]!.value)).toMatchObject({
-      version: 1, source: 'pangle', transactionId: 't1', appId: 'app.a', userId: 'u1', eventId, receivedAt: NOW, occurredAt: NOW - 5, keyId: '9',
+      version: 1, source: 'pangle', transactionId: 't1', appId: 'app.a', userId: 'u1', campaignId: 'a-video', adUnit: 'a.rewarded', eventId,
+      receivedAt: NOW, occurredAt: NOW - 5, keyId: '9',
     });
   });
 
@@ -55,7 +56,7 @@ describe('confirmations', () => {
     const sent: OutRecord[] = [];
     const s2s = createConfirmations({ topic: 'conf_test', signatureToleranceMs: 300_000 }, {
       admobKeys: { get: async () => ({ ok: false, why: 'unknown' }) },
-      keys: { adUnitApp: () => undefined, networkSecrets: () => [], campaign: (id) => (id === 'camp-a' ? { appId: 'app.a', secret } : undefined) },
+      keys: { adUnit: () => undefined, networkSecrets: () => [], campaign: (id) => (id === 'camp-a' ? { appId: 'app.a', secret } : undefined) },
       queue: { enqueue: (records) => (sent.push(...records), { ok: true, acked: Promise.resolve() }) },
       metrics: { confirmation: () => undefined },
       now: () => NOW,

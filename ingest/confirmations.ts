@@ -2,6 +2,7 @@
 // on the confirmations topic (key user_id) through the collector's bounded produce queue, and 200 only
 // once Kafka acknowledged it (acks=all). A retried callback is recorded again; the aggregator dedupes.
 import { pipeline } from '../schemas/gen/messages.js';
+import type { AdUnit } from './ad-unit.js';
 import type { AdmobKeyLookup } from './admob-keys.js';
 import { verifyAdmob } from './admob-verify.js';
 import type { BeaconResponse } from './collector.js';
@@ -14,7 +15,7 @@ export type SourceLabel = 'admob' | 'hmac' | 'postback';
 export interface ConfirmationMetrics { confirmation(source: SourceLabel, outcome: string): void }
 
 export interface S2sKeys {
-  adUnitApp(network: string, adUnit: string): string | undefined;
+  adUnit(network: string, adUnit: string): AdUnit | undefined;
   networkSecrets(network: string, appId: string): NetworkSecret[];
   campaign(campaignId: string): CampaignSecret | undefined;
 }
@@ -56,23 +57,23 @@ export function createConfirmations(config: { topic: string; signatureToleranceM
   return {
     admob: (query: string) => counted('admob', (async () => {
       const receivedAt = deps.now();
-      const v = await verifyAdmob(query, { keys: deps.admobKeys, adUnitApp: (unit) => deps.keys.adUnitApp('admob', unit) });
+      const v = await verifyAdmob(query, { keys: deps.admobKeys, adUnit: (unit) => deps.keys.adUnit('admob', unit) });
       if (!v.ok) return refusal(v);
       const c = v.value;
       return record({
-        version: 1, source: 'admob', transactionId: c.transactionId, appId: c.appId, userId: c.userId, eventId: c.eventId,
+        version: 1, source: 'admob', transactionId: c.transactionId, appId: c.appId, userId: c.userId, campaignId: c.campaignId, eventId: c.eventId,
         receivedAt, occurredAt: c.occurredAt, keyId: c.keyId, adUnit: c.adUnit, rewardItem: c.rewardItem, rewardAmount: c.rewardAmount,
       });
     })()),
 
     network: (network: string, query: string) => counted('hmac', (async () => {
       const receivedAt = deps.now();
-      const v = verifyNetwork(network, query, { secrets: deps.keys.networkSecrets });
+      const v = verifyNetwork(network, query, { secrets: deps.keys.networkSecrets, adUnit: deps.keys.adUnit });
       if (!v.ok) return refusal(v);
       const c = v.value;
       return record({
-        version: 1, source: network, transactionId: c.transactionId, appId: c.appId, userId: c.userId, eventId: c.eventId,
-        receivedAt, occurredAt: c.occurredAt, keyId: c.keyId, rewardItem: c.rewardItem, rewardAmount: c.rewardAmount,
+        version: 1, source: network, transactionId: c.transactionId, appId: c.appId, userId: c.userId, campaignId: c.campaignId, eventId: c.eventId,
+        receivedAt, occurredAt: c.occurredAt, keyId: c.keyId, adUnit: c.adUnit, rewardItem: c.rewardItem, rewardAmount: c.rewardAmount,
       });
     })()),
 

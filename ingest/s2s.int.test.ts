@@ -15,7 +15,7 @@ const admobQuery = (c: Collector, over: Record<string, string | number> = {}, ke
   timestamp: Date.now(), transaction_id: randomUUID().replace(/-/g, ''), user_id: 'alice', ...over,
 }, { keyId, privateKey: c.admob.privateKey });
 const networkQuery = (secret: string, over: Record<string, string | number> = {}) => signNetworkQuery({
-  app_id: 'test.app', user_id: 'bob', custom_data: randomUUID(), transaction_id: `tx-${randomUUID()}`, reward_amount: 5, reward_item: 'gems', timestamp: Date.now(), ...over,
+  app_id: 'test.app', ad_unit: 'a.rewarded', user_id: 'bob', custom_data: randomUUID(), transaction_id: `tx-${randomUUID()}`, reward_amount: 5, reward_item: 'gems', timestamp: Date.now(), ...over,
 }, secret);
 const postbackBody = (over: Record<string, unknown> = {}) =>
   JSON.stringify({ campaign_id: 'camp-a', event_id: randomUUID(), user_id: 'carol', value_micros: 2_500_000, currency: 'CNY', occurred_at: Date.now(), ...over });
@@ -42,19 +42,22 @@ describe('S2S endpoints (real Kafka and Postgres)', () => {
   beforeAll(async () => {
     c = await startTestCollector();
     await c.createKey('other.app');
-    await c.apps.adUnit('admob', UNIT_A, 'test.app');
-    await c.apps.adUnit('admob', UNIT_B, 'other.app');
+    s.campA = secretOf(await c.apps.campaign('camp-a', 'test.app'));
+    s.campB = secretOf(await c.apps.campaign('camp-b', 'other.app'));
+    await c.apps.campaign('camp-a2', 'test.app');
+    await c.apps.adUnit('admob', UNIT_A, 'test.app', 'camp-a');
+    await c.apps.adUnit('admob', UNIT_B, 'other.app', 'camp-b');
+    await c.apps.adUnit('pangle', 'a.rewarded', 'test.app', 'camp-a');
+    await c.apps.adUnit('pangle', 'b.rewarded', 'other.app', 'camp-b');
     const a = await c.apps.network('pangle', 'test.app');
     [s.networkAId, s.networkA] = a.split(' ') as [string, string];
     s.networkB = secretOf(await c.apps.network('pangle', 'other.app'));
-    s.campA = secretOf(await c.apps.campaign('camp-a', 'test.app'));
-    s.campB = secretOf(await c.apps.campaign('camp-b', 'other.app'));
     await c.query("insert into campaigns (campaign_id) values ('camp-unowned')");
     await eventually(async () => (await postback(c, postbackBody(), s.campA)).status === 200);
   });
   afterAll(() => c?.stop());
 
-  it('records a verified AdMob callback as a Confirmation keyed by user_id, and a retry of it again', async () => {
+  it('records a verified AdMob callback as a Confirmation keyed by user_id, for its ad unit\'s app and campaign, and a retry of it again', async () => {
     const eventId = randomUUID().toUpperCase();
     const query = admobQuery(c, { custom_data: eventId, transaction_id: 'abc123', user_id: 'alice', timestamp: 1_700_000_000_123 });
     const before = Date.now();
@@ -66,18 +69,20 @@ describe('S2S endpoints (real Kafka and Postgres)', () => {
     expect(records[0]).toMatchObject({
       key: 'alice',
       value: {
-        version: 1, source: 'admob', transactionId: 'abc123', appId: 'test.app', userId: 'alice', campaignId: '', eventId: eventId.toLowerCase(),
+        version: 1, source: 'admob', transactionId: 'abc123', appId: 'test.app', userId: 'alice', campaignId: 'camp-a', eventId: eventId.toLowerCase(),
         clickId: '', occurredAt: 1_700_000_000_123, keyId: String(c.admob.keyId), adUnit: UNIT_A, rewardItem: 'coins', rewardAmount: 10,
       },
     });
     expect(records[0]!.value.receivedAt).toBeGreaterThanOrEqual(before);
   });
 
-  it('records an HMAC network callback with the app and secret that verified it', async () => {
+  it('records an HMAC network callback with the app and secret that verified it, and its ad unit\'s campaign', async () => {
     const eventId = randomUUID();
     expect(await get(c, `/v1/ssv/pangle?${networkQuery(s.networkA, { custom_data: eventId, transaction_id: 'pg-1' })}`)).toMatchObject({ status: 200 });
     const [r] = (await readConfirmations(c.kafka, c.confirmationsTopic, (rs) => rs.some((x) => x.value.transactionId === 'pg-1'))).filter((x) => x.value.transactionId === 'pg-1');
-    expect(r).toMatchObject({ key: 'bob', value: { source: 'pangle', appId: 'test.app', userId: 'bob', eventId, keyId: s.networkAId, rewardAmount: 5, rewardItem: 'gems' } });
+    expect(r).toMatchObject({
+      key: 'bob', value: { source: 'pangle', appId: 'test.app', userId: 'bob', campaignId: 'camp-a', adUnit: 'a.rewarded', eventId, keyId: s.networkAId, rewardAmount: 5, rewardItem: 'gems' },
+    });
   });
 
   it('records a conversion postback with its campaign, and the transaction id <campaign_id>:<event_id|click_id>', async () => {
@@ -95,7 +100,7 @@ describe('S2S endpoints (real Kafka and Postgres)', () => {
   it('gives a Google-signed callback the app of its ad unit: another app\'s unit confirms for that app only', async () => {
     expect((await get(c, `/v1/ssv/admob?${admobQuery(c, { ad_unit: UNIT_B, transaction_id: 'unit-b' })}`)).status).toBe(200);
     const [r] = (await readConfirmations(c.kafka, c.confirmationsTopic, (rs) => rs.some((x) => x.value.transactionId === 'unit-b'))).filter((x) => x.value.transactionId === 'unit-b');
-    expect(r!.value.appId).toBe('other.app');
+    expect(r!.value).toMatchObject({ appId: 'other.app', campaignId: 'camp-b' });
   });
 
   it('takes the query as sent (escapes and all) and verifies it as Google signs it', async () => {
@@ -114,10 +119,24 @@ describe('S2S endpoints (real Kafka and Postgres)', () => {
     expect(r!.value).toMatchObject({ appId: 'test.app', adUnit: '1' });
   });
 
-  it('confirms for no app an ad unit number two apps\' rows claim (rows written before the CLI refused that)', async () => {
-    await c.query("insert into ad_units (network, ad_unit, app_id) values ('admob', 'ca-app-pub-7/77', 'test.app'), ('admob', '77', 'other.app'), ('admob', '88', 'test.app')");
+  it('confirms for no app an ad unit number two rows claim for two apps or two campaigns (rows written before the CLI refused that)', async () => {
+    await c.query(`insert into ad_units (network, ad_unit, app_id, campaign_id) values ('admob', 'ca-app-pub-7/77', 'test.app', 'camp-a'), ('admob', '77', 'other.app', 'camp-b'),
+      ('admob', 'ca-app-pub-6/66', 'test.app', 'camp-a'), ('admob', '66', 'test.app', 'camp-a2'), ('admob', '88', 'test.app', 'camp-a')`);
     await eventually(async () => (await get(c, `/v1/ssv/admob?${admobQuery(c, { ad_unit: '88' })}`)).status === 200); // the cache reloaded
-    for (const unit of ['77', 'ca-app-pub-7/77']) expect(await get(c, `/v1/ssv/admob?${admobQuery(c, { ad_unit: unit })}`)).toMatchObject({ status: 403, body: { error: 'unknown_ad_unit' } });
+    for (const unit of ['77', 'ca-app-pub-7/77', '66']) expect(await get(c, `/v1/ssv/admob?${admobQuery(c, { ad_unit: unit })}`)).toMatchObject({ status: 403, body: { error: 'unknown_ad_unit' } });
+  });
+
+  it('refuses callbacks of a unit registered before migration 0011 (no campaign), until it is registered again with one', async () => {
+    await c.query("insert into ad_units (network, ad_unit, app_id) values ('admob', '99', 'test.app'), ('pangle', 'a.old', 'test.app')");
+    const admobOld = admobQuery(c, { ad_unit: '99', transaction_id: 'old-unit' });
+    await eventually(async () => (await get(c, `/v1/ssv/admob?${admobOld}`)).body.error === 'ad_unit_without_campaign'); // the cache reloaded
+    expect(await get(c, `/v1/ssv/admob?${admobOld}`)).toMatchObject({ status: 403, body: { error: 'ad_unit_without_campaign' } });
+    expect(await get(c, `/v1/ssv/pangle?${networkQuery(s.networkA, { ad_unit: 'a.old' })}`)).toMatchObject({ status: 403, body: { error: 'ad_unit_without_campaign' } });
+    // The operator registers it again with its campaign; the network's retry of the same callback then records it.
+    expect(await c.apps.adUnit('admob', '99', 'test.app', 'camp-a2')).toBe('admob 99 test.app camp-a2');
+    await eventually(async () => (await get(c, `/v1/ssv/admob?${admobOld}`)).status === 200);
+    const [r] = (await readConfirmations(c.kafka, c.confirmationsTopic, (rs) => rs.some((x) => x.value.transactionId === 'old-unit'))).filter((x) => x.value.transactionId === 'old-unit');
+    expect(r!.value).toMatchObject({ appId: 'test.app', campaignId: 'camp-a2', adUnit: '99' });
   });
 
   it.each<[string, () => string, number, string]>([
@@ -128,6 +147,9 @@ describe('S2S endpoints (real Kafka and Postgres)', () => {
     ['an AdMob callback whose custom_data is not an event id', () => `/v1/ssv/admob?${admobQuery(c, { custom_data: 'x' })}`, 400, 'invalid_custom_data'],
     ['app A\'s network secret claiming app B', () => `/v1/ssv/pangle?${networkQuery(s.networkA, { app_id: 'other.app' })}`, 401, 'bad_signature'],
     ['a network with no secret for the app', () => `/v1/ssv/gdt?${networkQuery(s.networkA)}`, 403, 'unknown_network'],
+    ['an HMAC callback with no ad unit', () => `/v1/ssv/pangle?${networkQuery(s.networkA, { ad_unit: '' })}`, 400, 'invalid_ad_unit'],
+    ['an HMAC callback naming an ad unit registered nowhere', () => `/v1/ssv/pangle?${networkQuery(s.networkA, { ad_unit: 'x.rewarded' })}`, 403, 'unknown_ad_unit'],
+    ['an HMAC callback naming another app\'s ad unit under its own app\'s secret', () => `/v1/ssv/pangle?${networkQuery(s.networkA, { ad_unit: 'b.rewarded' })}`, 403, 'unknown_ad_unit'],
     ['an HMAC callback without a signature', () => '/v1/ssv/pangle?app_id=test.app&user_id=bob', 401, 'missing_signature'],
   ])('refuses %s', async (_name, path, status, error) => {
     expect(await get(c, path())).toMatchObject({ status, body: { error } });
@@ -149,7 +171,7 @@ describe('S2S endpoints (real Kafka and Postgres)', () => {
     await eventually(async () => (await get(c, `/v1/ssv/pangle?${networkQuery(s.networkA)}`)).status === 403);
     const unit = 'ca-app-pub-3/3';
     expect((await get(c, `/v1/ssv/admob?${admobQuery(c, { ad_unit: unit })}`)).status).toBe(403);
-    await c.apps.adUnit('admob', unit, 'test.app');
+    await c.apps.adUnit('admob', unit, 'test.app', 'camp-a');
     await eventually(async () => (await get(c, `/v1/ssv/admob?${admobQuery(c, { ad_unit: unit })}`)).status === 200);
   });
 
@@ -167,9 +189,10 @@ describe('S2S endpoints when Kafka cannot take a record now (node:http server)',
   let c: Collector;
   beforeAll(async () => {
     c = await startTestCollector({ INGEST_QUEUE_MAX_EVENTS: '0', INGEST_SERVER: 'node' });
-    await c.apps.adUnit('admob', UNIT_A, 'test.app');
-    await c.apps.network('pangle', 'test.app').then((line) => (networkSecret = secretOf(line)));
     campaignSecret = secretOf(await c.apps.campaign('camp-a', 'test.app'));
+    await c.apps.adUnit('admob', UNIT_A, 'test.app', 'camp-a');
+    await c.apps.adUnit('pangle', 'a.rewarded', 'test.app', 'camp-a');
+    await c.apps.network('pangle', 'test.app').then((line) => (networkSecret = secretOf(line)));
   });
   afterAll(() => c?.stop());
   let networkSecret = '';

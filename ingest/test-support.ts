@@ -59,7 +59,7 @@ export async function startTestCollector(env: Record<string, string> = {}) {
     apps: {
       campaign: (campaignId: string, appId: string) => assignCampaign(sql, campaignId, appId),
       network: (network: string, appId: string) => createNetworkSecret(sql, network, appId),
-      adUnit: (network: string, adUnit: string, appId: string) => registerAdUnit(sql, network, adUnit, appId),
+      adUnit: (network: string, adUnit: string, appId: string, campaignId: string) => registerAdUnit(sql, network, adUnit, appId, campaignId),
     },
     /** Runs a statement on the test database (e.g. to revoke a network secret). */
     query: (text: string, values: unknown[] = []) => sql.query(text, values),

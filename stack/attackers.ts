@@ -2,7 +2,10 @@
 // impression, a click and a conversion 14 s later, and a rewarded completion, in one request that no
 // network or advertiser ever confirms, then forges the confirmations; a crosser uses its own app's
 // key on another app's campaign and user, with its own network confirming; a backdater watches eight
-// rewarded ads today (all confirmed) but dates them over the past days to get past the daily cap.
+// rewarded ads today (all confirmed) but dates them over the past days to get past the daily cap; a
+// swapper really watches twelve rewarded ads, each confirmed by its app's network for the video
+// campaign of the ad unit, but its beacons name the app's install campaign (10 fen a completion, no
+// daily cap: 120 fen, where the video campaign's cap stops at 100).
 import { EventType, type BeaconEvent } from '../schemas/beacon-json.js';
 import type { Prng } from './prng.js';
 import type { Campaign, Confirm, ForgedCallback, SimUser } from './traffic.js';
@@ -68,6 +71,22 @@ export function addAttackers(
         confirms.push({ kind: 'ssv', app, campaign: video.id, userId: id, eventId: completion.eventId!, occurredAt: s.now, plan: { delayMs: r.int(0, 2_000), copies: 1, drop: false } });
       }
       s.users.push({ id, app, device: `${s.run}-bd${i}`, kind: 'backdater', linked: true, requests: [{ events, confirms }] });
+    }
+    {
+      const app = r.int(0, s.apps.length - 1);
+      const id = `${s.run}-s${i}`;
+      const ev = maker(id, `${s.run}-sd${i}`);
+      const [video, install] = [campaignOf(app, 'video'), campaignOf(app, 'install')];
+      const events: BeaconEvent[] = [];
+      const confirms: Confirm[] = [];
+      for (let k = 12; k >= 1; k--) {
+        const t = s.now - k * 4 * MIN - r.int(0, 60_000);
+        const completion = ev(EventType.REWARD_COMPLETE, t + 30_000, install);
+        events.push(ev(EventType.IMPRESSION, t, install), completion);
+        // The network's callback names the event, and the ad unit it was shown in: the video campaign's.
+        confirms.push({ kind: 'ssv', app, campaign: video.id, userId: id, eventId: completion.eventId!, occurredAt: t + 31_000, plan: { delayMs: r.int(0, 2_000), copies: 1, drop: false } });
+      }
+      s.users.push({ id, app, device: `${s.run}-sd${i}`, kind: 'swapper', linked: true, requests: [{ events, confirms }] });
     }
   }
   return forged;

@@ -46,7 +46,8 @@ export function createS2sDriver(target: S2sTarget) {
       }
       const network = s.networks[c.app]!;
       return post('/v1/rewarded', {
-        network, ...(network === 'admob' ? { ad_unit: s.adUnits[c.app] } : { app_id: s.apps[c.app] }),
+        // The app's rewarded ad unit (registered with its video campaign); an HMAC network also names the app.
+        network, ad_unit: s.adUnits[c.app], ...(network === 'admob' ? {} : { app_id: s.apps[c.app] }),
         user_id: c.userId, custom_data: c.eventId, reward_amount: 1, reward_item: 'coins', plan: c.plan,
       });
     },
@@ -60,7 +61,7 @@ export function createS2sDriver(target: S2sTarget) {
         const query = signAdmobQuery({ ad_network: ADMOB_AD_NETWORK, ad_unit: s.adUnits[f.app]!, ...common }, { keyId: await publishedKeyId(), privateKey: forgerKey });
         send = () => fetch(`${target.ingestUrl}/v1/ssv/admob?${query}`);
       } else if (f.kind === 'network_guessed_secret') {
-        const query = signNetworkQuery({ app_id: s.apps[f.app]!, ...common }, randomBytes(32).toString('hex'));
+        const query = signNetworkQuery({ app_id: s.apps[f.app]!, ad_unit: s.adUnits[f.app]!, ...common }, randomBytes(32).toString('hex'));
         send = () => fetch(`${target.ingestUrl}/v1/ssv/${s.networks[f.app]}?${query}`);
       } else {
         const body = JSON.stringify({ campaign_id: f.campaign, event_id: f.eventId, user_id: f.userId, value_micros: 99_000_000, currency: 'CNY', occurred_at: now });

@@ -20,7 +20,7 @@ import { createBeaconClient, type SendResult } from '../ingest/sdk/client.js';
 import { chinaDay } from '../payouts/reconcile-pg.js';
 import { createS2sDriver } from './drive-s2s.js';
 import { nodeCommand, root } from './supervisor.js';
-import { FORGED_BY_KIND as FORGED } from './ground-truth.js';
+import { FORGED_BY_KIND as FORGED, rewardedCampaign } from './ground-truth.js';
 import { add, APP_UA, BOT_UA, person, type BadRequest, type Scenario, type SimUser } from './traffic.js';
 
 export interface Target {
@@ -216,8 +216,7 @@ export function createDriver(target: Target) {
       await Promise.all(s.apps.map(async (app, i) => {
         const [keyId, secret] = (await must('ingest/apps-main.ts', ['create', app])).split(' ');
         keys.set(i, { keyId: keyId!, secret: secret! });
-        if (s.networks[i] === 'admob') await must('ingest/apps-main.ts', ['ad-unit', 'admob', s.adUnits[i]!, app]);
-        else networks.push({ network: s.networks[i]!, app_id: app, secret: (await must('ingest/apps-main.ts', ['network', s.networks[i]!, app])).split(' ')[1]! });
+        if (s.networks[i] !== 'admob') networks.push({ network: s.networks[i]!, app_id: app, secret: (await must('ingest/apps-main.ts', ['network', s.networks[i]!, app])).split(' ')[1]! });
       }));
       const campaigns: { campaign_id: string; secret: string }[] = [];
       await pool(s.campaigns, 4, async (c) => {
@@ -226,6 +225,8 @@ export function createDriver(target: Target) {
           ...(c.rule.dailyCap ? ['--daily-cap', String(c.rule.dailyCap)] : []), '--fee-bps', String(c.rule.feeBps)]);
         await must('rewards/cli-main.ts', ['fund', c.id, String(s.users.length * 2_000), `${c.id}-initial`]);
       });
+      // Each app's rewarded ad unit, at its network, confirms for the app's video campaign alone.
+      await Promise.all(s.apps.map((app, i) => must('ingest/apps-main.ts', ['ad-unit', s.networks[i]!, s.adUnits[i]!, app, rewardedCampaign(s, i)!])));
       await s2s.secrets({ networks, campaigns });
       await pool(s.users.filter((u) => u.linked), 16, (u) => link(s, u));
       // Running services reload apps, campaigns and secrets on NOTIFY, within moments; give them those.

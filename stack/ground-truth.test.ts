@@ -31,7 +31,7 @@ describe('the ground truth', () => {
     { what: 'a confirmation never sent earns nothing', events: () => watched(video), confirms: (e: BeaconEvent[]) => [ssv(e[1]!, { plan: { ...ok, drop: true } })], matched: {}, posted: 0, unconfirmed: 1, noMatch: 0 },
     { what: 'a confirmation sent three times earns once', events: () => watched(video), confirms: (e: BeaconEvent[]) => [ssv(e[1]!, { plan: { ...ok, copies: 3 } })], matched: { '': 1 }, posted: 1, unconfirmed: 0, noMatch: 0 },
     { what: 'a confirmed completion no impression preceded is not attributed', events: () => watched(video).slice(1), confirms: (e: BeaconEvent[]) => [ssv(e[0]!)], matched: { not_attributed: 1 }, posted: 0, unconfirmed: 0, noMatch: 0 },
-    { what: "another app's network confirming is an app mismatch", events: () => watched(video), confirms: (e: BeaconEvent[]) => [ssv(e[1]!, { app: 1 })], matched: { app_mismatch: 1 }, posted: 0, unconfirmed: 0, noMatch: 0 },
+    { what: "another app's network confirming meets nothing (pairing is per app), and leaves the event unconfirmed", events: () => watched(video), confirms: (e: BeaconEvent[]) => [ssv(e[1]!, { app: 1 })], matched: {}, posted: 0, unconfirmed: 1, noMatch: 1 },
     { what: 'a confirmation for another user is a user mismatch', events: () => watched(video), confirms: (e: BeaconEvent[]) => [ssv(e[1]!, { userId: 'u2' })], matched: { user_mismatch: 1 }, posted: 0, unconfirmed: 0, noMatch: 0 },
     { what: 'a postback for a completion is a type mismatch', events: () => watched(video), confirms: (e: BeaconEvent[]) => [postback(e[1]!)], matched: { type_mismatch: 1 }, posted: 0, unconfirmed: 0, noMatch: 0 },
     { what: 'a confirmation naming no event matches nothing', events: () => watched(video), confirms: () => [ssv(ev(EventType.REWARD_COMPLETE, now, video))], matched: {}, posted: 0, unconfirmed: 1, noMatch: 1 },
@@ -41,9 +41,18 @@ describe('the ground truth', () => {
       confirms: (e: BeaconEvent[]) => [postback(e[2]!, { eventId: undefined, clickId: e[1]!.eventId! })], matched: { '': 1 }, posted: 1, unconfirmed: 0, noMatch: 0,
     },
     {
+      what: 'a postback naming the click of an injected conversion (5 s after it) meets nothing: a click confirms only a valid conversion',
+      events: () => { const k = ev(EventType.CLICK, now - 8 * MIN, install); return [k, ev(EventType.CONVERSION, now - 8 * MIN + 5_000, install, { clickId: k.eventId! })]; },
+      confirms: (e: BeaconEvent[]) => [postback(e[1]!, { eventId: undefined, clickId: e[0]!.eventId! })], matched: {}, posted: 0, unconfirmed: 0, noMatch: 1,
+    },
+    {
       what: "a postback for another campaign's conversion is a campaign mismatch",
       events: () => { const k = ev(EventType.CLICK, now - 8 * MIN, install); return [k, ev(EventType.CONVERSION, now - MIN, install, { clickId: k.eventId! })]; },
       confirms: (e: BeaconEvent[]) => [postback(e[1]!, { campaign: video.id })], matched: { campaign_mismatch: 1 }, posted: 0, unconfirmed: 0, noMatch: 0,
+    },
+    {
+      what: "a network's confirmation (for its ad unit's video campaign) of a completion the beacon claims for the app's install campaign is a campaign mismatch",
+      events: () => watched(install), confirms: (e: BeaconEvent[]) => [ssv(e[1]!)], matched: { campaign_mismatch: 1 }, posted: 0, unconfirmed: 0, noMatch: 0,
     },
     { what: "a completion on another app's campaign, confirmed by its own app's network, earns nothing", events: () => watched(otherVideo), confirms: (e: BeaconEvent[]) => [ssv(e[1]!)], matched: { campaign_not_in_app: 1 }, posted: 0, unconfirmed: 0, noMatch: 0 },
   ])('$what', ({ events, confirms, matched, posted, unconfirmed, noMatch }) => {
@@ -92,8 +101,11 @@ describe('generated traffic', () => {
     expect(truth.forged.get(FORGED.crossApp)!.refused).toBe(truth.forged.get(FORGED.crossApp)!.events.length);
     const backdaters = s.users.filter((u) => u.kind === 'backdater').length;
     expect(truth.forged.get(FORGED.cap)).toMatchObject({ refused: 4 * backdaters });
+    const swaps = truth.forged.get(FORGED.campaignSwap)!;
+    expect(swaps.events).toHaveLength(12 * s.users.filter((u) => u.kind === 'swapper').length);
+    expect(swaps.refused).toBe(swaps.events.length);
     expect(truth.forgedCallbacks).toEqual({ bad_signature: s.forged.length });
-    for (const u of s.users.filter((x) => x.kind === 'forger' || x.kind === 'crosser')) expect(truth.rewards.get(`${s.apps[u.app]}:${u.id}`)).toBeUndefined();
+    for (const u of s.users.filter((x) => x.kind === 'forger' || x.kind === 'crosser' || x.kind === 'swapper')) expect(truth.rewards.get(`${s.apps[u.app]}:${u.id}`)).toBeUndefined();
   });
 
   it('has confirmations of every kind: matched, duplicated, never sent, matching nothing, and events left unconfirmed', () => {
@@ -101,6 +113,7 @@ describe('generated traffic', () => {
     expect(truth.confirmations.matched.declared_bot).toBeGreaterThan(0);
     expect(truth.confirmations.matched.not_attributed).toBeGreaterThan(0);
     expect(truth.confirmations.matched.campaign_not_in_app).toBeGreaterThan(0);
+    expect(truth.confirmations.matched.campaign_mismatch).toBe(truth.forged.get(FORGED.campaignSwap)!.events.length); // the swappers' alone
     expect(truth.confirmations).toMatchObject({ duplicates: expect.any(Number), dropped: expect.any(Number), noMatch: expect.any(Number) });
     expect(Math.min(truth.confirmations.duplicates, truth.confirmations.dropped, truth.confirmations.noMatch, truth.unconfirmed)).toBeGreaterThan(0);
     // Everything that earns was confirmed: posted + no_reward + daily_cap = matched with no reason.

@@ -16,9 +16,17 @@ const CHINA = 8 * HOUR;
 export const add = (rec: Record<string, number>, key: string, n = 1) => void (rec[key] = (rec[key] ?? 0) + n);
 
 /** The demo's names for what the attackers tried (each must earn nothing). */
-export const FORGED = { unconfirmed: 'no confirmation', crossApp: "another app's campaign", cap: 'past the daily cap' } as const;
+export const FORGED = {
+  unconfirmed: 'no confirmation', crossApp: "another app's campaign", cap: 'past the daily cap', campaignSwap: "another campaign's watch",
+} as const;
 /** What each kind of attacker tries (attackers.ts). */
-export const FORGED_BY_KIND = { forger: FORGED.unconfirmed, crosser: FORGED.crossApp, backdater: FORGED.cap } as const;
+export const FORGED_BY_KIND = { forger: FORGED.unconfirmed, crosser: FORGED.crossApp, backdater: FORGED.cap, swapper: FORGED.campaignSwap } as const;
+
+/**
+ * The campaign an app's rewarded ad unit is registered with (`npm run apps -- ad-unit`, drive.ts): its
+ * video campaign. The network's callbacks for that unit confirm events of that campaign alone.
+ */
+export const rewardedCampaign = (s: Pick<Scenario, 'campaigns'>, app: number) => s.campaigns.find((c) => c.app === app && c.kind === 'video')?.id;
 
 export interface Expected {
   /** Events the collector answers 202 for, duplicates included. */
@@ -65,13 +73,13 @@ function eventProblem(e: BeaconEvent, now: number): string | undefined {
 }
 
 /** Why a confirmation does not make its event earn ('' when it does), in the order the design lists them. */
-function verification(c: Confirm, e: BeaconEvent, u: SimUser, invalid: string, attributed: boolean): string {
+function verification(c: Confirm, e: BeaconEvent, u: SimUser, invalid: string, attributed: boolean, s: Pick<Scenario, 'campaigns'>): string {
   if ((c.kind === 'ssv') !== (e.type === EventType.REWARD_COMPLETE)) return 'type_mismatch';
   if (invalid) return invalid;
   if (!attributed) return 'not_attributed';
-  if (c.app !== u.app) return 'app_mismatch';
   if (c.userId !== u.id) return 'user_mismatch';
-  if (c.kind === 'postback' && c.campaign !== e.campaignId) return 'campaign_mismatch';
+  // A postback is for its secret's campaign, a network's callback for its ad unit's.
+  if ((c.kind === 'postback' ? c.campaign : rewardedCampaign(s, c.app)) !== e.campaignId) return 'campaign_mismatch';
   return '';
 }
 
@@ -105,8 +113,9 @@ export function expect(s: Scenario, opts: { now: number; maxClicksPerDeviceHour?
       }
       out.confirmations.recorded++;
       out.confirmations.duplicates += c.plan.copies - 1;
-      if (c.eventId) byEvent.set(c.eventId, c);
-      else byClick.set(c.clickId!, c);
+      // Per app: a confirmation of another app meets nothing (the aggregator pairs within an app).
+      if (c.eventId) byEvent.set(`${c.app}/${c.eventId}`, c);
+      else byClick.set(`${c.app}/${c.clickId}`, c);
     }
   }
   const forged = (kind: string, eventId: string, refused: boolean) => {
@@ -184,12 +193,13 @@ export function expect(s: Scenario, opts: { now: number; maxClicksPerDeviceHour?
         if (e.type !== EventType.CONVERSION && e.type !== EventType.REWARD_COMPLETE) continue;
 
         // The confirmation naming this event, or (a postback) the click it is attributed to.
-        const byItsClick = e.type === EventType.CONVERSION && attribution?.model === 'click' ? byClick.get(attribution.to) : undefined;
-        const confirm = [byEvent.get(e.eventId!), byItsClick].find((x) => x !== undefined && !matched.has(x));
+        // A click confirms only a valid conversion of its own user (here every attributed click is the user's own).
+        const byItsClick = e.type === EventType.CONVERSION && attribution?.model === 'click' && !invalid ? byClick.get(`${u.app}/${attribution.to}`) : undefined;
+        const confirm = [byEvent.get(`${u.app}/${e.eventId}`), byItsClick].find((x) => x !== undefined && !matched.has(x));
         let earned = false;
         if (confirm) {
           matched.add(confirm);
-          const reason = verification(confirm, e, u, invalid, !!attribution);
+          const reason = verification(confirm, e, u, invalid, !!attribution, s);
           add(out.confirmations.matched, reason);
           if (reason === '') {
             // A verified earning: the campaign's rule prices it, within the daily cap of the server's day.
@@ -208,7 +218,7 @@ export function expect(s: Scenario, opts: { now: number; maxClicksPerDeviceHour?
         } else if (attribution && !invalid) out.unconfirmed++;
 
         if (u.kind === 'forger' || u.kind === 'crosser') forged(FORGED_BY_KIND[u.kind], e.eventId!, true);
-        else if (u.kind === 'backdater') forged(FORGED.cap, e.eventId!, !earned);
+        else if (u.kind === 'backdater' || u.kind === 'swapper') forged(FORGED_BY_KIND[u.kind], e.eventId!, !earned);
       }
     }
   }

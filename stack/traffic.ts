@@ -7,7 +7,7 @@
 // Beside each rewarded completion and conversion, what the ad network or the advertiser does (the
 // ad-network simulator, stack/ad-network/): confirm it, late, several times, or never; and attackers
 // with a real app key: forged events nobody confirms, another app's campaign and user, backdated
-// events against a daily cap, and forged callbacks.
+// events against a daily cap, real rewarded watches claimed by another campaign, and forged callbacks.
 //
 // `expect` (ground-truth.ts) computes, from the generated traffic alone and the rules written in the
 // issues (not the aggregator's or the rewards service's code), what the pipeline must end with.
@@ -38,7 +38,10 @@ export interface Confirm {
   kind: 'ssv' | 'postback';
   /** Whose network or ad unit signs (ssv). */
   app: number;
-  /** The campaign whose postback secret signs (postback). */
+  /**
+   * The campaign whose postback secret signs (postback). A network's callback (ssv) is for the campaign
+   * its app's ad unit is registered with (ground-truth.ts rewardedCampaign), whatever this says.
+   */
   campaign: string;
   userId: string; eventId?: string; clickId?: string;
   occurredAt: number; valueMicros?: number; currency?: string;
@@ -46,7 +49,7 @@ export interface Confirm {
 }
 /** Sent in order, each once answered; the confirmations are asked for just before the request is sent. */
 export interface Request { events: BeaconEvent[]; duplicate?: Duplicate; confirms?: Confirm[] }
-export type Attacker = 'forger' | 'crosser' | 'backdater';
+export type Attacker = 'forger' | 'crosser' | 'backdater' | 'swapper';
 export interface SimUser {
   /** The app's user id; the person is (app, id). A crosser uses the id of another app's user. */
   id: string; app: number; device: string; linked: boolean;

@@ -83,6 +83,16 @@ const noCallback = user(`${run}-nocallback`, 0, 'normal', (ev) => {
   const completion = ev(EventType.REWARD_COMPLETE, now - 9 * MIN, videoA);
   return { events: [ev(EventType.IMPRESSION, now - 10 * MIN, videoA), completion], confirms: [ssv(0, completion, never)] };
 });
+// Real rewarded ads, really watched: the app's network (AdMob for app A, Pangle for app B) confirms each
+// for its ad unit, registered with the app's video campaign; the beacons claim the app's install
+// campaign instead, which pays 10 fen a completion with no daily cap: twelve would earn 120 fen, where
+// the video campaign's cap stops at 100.
+const swapper = (app: number) => user(`${run}-swapper${app}`, app, 'swapper', (ev) => {
+  const [video, install] = app === 0 ? [videoA, installA] : [videoB, installB];
+  const events = [12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1].flatMap((k) => [ev(EventType.IMPRESSION, now - k * 4 * MIN, install), ev(EventType.REWARD_COMPLETE, now - k * 4 * MIN + 30_000, install)]);
+  return { events, confirms: events.filter((e) => e.type === EventType.REWARD_COMPLETE).map((e) => ({ ...ssv(app, e), campaign: video.id })) };
+});
+const swappers = [swapper(0), swapper(1)];
 // A completion whose genuine callback the test captures and replays.
 const replayed = user(`${run}-replayed`, 0, 'normal', (ev) => ({ events: [ev(EventType.IMPRESSION, now - 10 * MIN, videoA), ev(EventType.REWARD_COMPLETE, now - 9 * MIN, videoA)] }));
 
@@ -92,7 +102,7 @@ const forged: ForgedCallback[] = [
   { kind: 'network_guessed_secret', app: 1, campaign: videoB.id, userId: forger.id, eventId: forgedCompletion.eventId! },
   { kind: 'postback_guessed_secret', app: 0, campaign: installA.id, userId: forger.id, eventId: forgedConversion.eventId! },
 ];
-const users = [legit, forger, crosser, backdater, noPostback, noCallback, replayed];
+const users = [legit, forger, crosser, backdater, noPostback, noCallback, replayed, ...swappers];
 const s: Scenario = {
   apps, networks: ['admob', 'pangle'], adUnits: apps.map((a) => `${a}.rewarded`), campaigns: [videoA, installA, videoB, installB],
   users, bad: [], forged, threshold: 100,
@@ -203,6 +213,18 @@ describe('the attacks of issue 22, against the whole pipeline', () => {
     expect(got.filter((e) => e.status === 'posted').map((e) => e.amount)).toEqual([25, 25, 25, 25]);
     expect(got.filter((e) => e.status !== 'posted').map((e) => e.reason)).toEqual(Array(4).fill('daily_cap'));
     expect(await credited(person(backdater))).toBe(100);
+  });
+
+  it("pays nothing for real rewarded watches that the network confirmed for its ad unit's video campaign, claimed by the install campaign", async () => {
+    for (const [u, network, video] of [[swappers[0]!, 'admob', videoA], [swappers[1]!, 'pangle', videoB]] as const) {
+      const completions = rewardable(u);
+      const confirmed = await clickhouse<{ source: string; campaign_id: string }>(`SELECT source, campaign_id FROM confirmations WHERE event_id IN (${ids(completions)})`);
+      expect(confirmed).toEqual(Array(12).fill({ source: network, campaign_id: video.id }));
+      const verified = await clickhouse<{ reason: string }>(`SELECT reason FROM verifications WHERE event_id IN (${ids(completions)})`);
+      expect(verified).toEqual(Array(12).fill({ reason: 'campaign_mismatch' }));
+      expect(await earnings(u.events)).toEqual([]);
+      expect(await credited(person(u))).toBe(0);
+    }
   });
 
   it('pays nothing for a conversion the advertiser never confirmed', async () => {

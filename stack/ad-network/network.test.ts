@@ -117,20 +117,20 @@ describe('the ad-network simulator', () => {
     await n.idle();
     const keys = parseVerifierKeys(readFileSync(key.verifierFile, 'utf8'));
     const got = await verifyAdmob(received[0]!.query, {
-      keys: { get: async (id) => (keys.has(id) ? { ok: true, key: keys.get(id)! } : { ok: false, why: 'unknown' }) }, adUnitApp: (u) => (u === 'unit-1' ? 'app.one' : undefined),
+      keys: { get: async (id) => (keys.has(id) ? { ok: true, key: keys.get(id)! } : { ok: false, why: 'unknown' }) }, adUnit: (u) => (u === 'unit-1' ? { appId: 'app.one', campaignId: 'c1' } : undefined),
     });
-    expect(got).toMatchObject({ ok: true, value: { appId: 'app.one', userId: 'user with spaces, symbols/é', eventId: event, rewardAmount: 25 } });
+    expect(got).toMatchObject({ ok: true, value: { appId: 'app.one', campaignId: 'c1', userId: 'user with spaces, symbols/é', eventId: event, rewardAmount: 25 } });
   });
 
-  it('sends an HMAC network callback signed with that network\'s secret for the app', async () => {
+  it('sends an HMAC network callback signed with that network\'s secret for the app, naming its ad unit', async () => {
     const n = start();
-    expect(n.rewarded({ network: 'pangle', app_id: 'app.one', user_id: 'u1', custom_data: event })).toMatchObject({ ok: true });
+    expect(n.rewarded({ network: 'pangle', app_id: 'app.one', ad_unit: 'one.rewarded', user_id: 'u1', custom_data: event })).toMatchObject({ ok: true });
     await n.idle();
     const [r] = received;
     expect(r).toMatchObject({ method: 'GET', path: '/v1/ssv/pangle' });
     const at = r!.query.indexOf('&signature=');
     expect(r!.query.slice(at + '&signature='.length)).toBe(createHmac('sha256', 'network-secret-1').update(r!.query.slice(0, at)).digest('hex'));
-    expect(Object.fromEntries(params(r!.query))).toMatchObject({ app_id: 'app.one', user_id: 'u1', custom_data: event, transaction_id: expect.any(String), timestamp: expect.any(String) });
+    expect(Object.fromEntries(params(r!.query))).toMatchObject({ app_id: 'app.one', ad_unit: 'one.rewarded', user_id: 'u1', custom_data: event, transaction_id: expect.any(String), timestamp: expect.any(String) });
   });
 
   it('sends a postback signed with the campaign\'s secret over t.body, signed again at each retry', async () => {
@@ -194,7 +194,8 @@ describe('the ad-network simulator', () => {
   });
 
   it.each([
-    ['a network with no secret for the app', (n: AdNetwork) => n.rewarded({ network: 'pangle', app_id: 'app.two', user_id: 'u1', custom_data: event }), 422],
+    ['a network with no secret for the app', (n: AdNetwork) => n.rewarded({ network: 'pangle', app_id: 'app.two', ad_unit: 'two.rewarded', user_id: 'u1', custom_data: event }), 422],
+    ['an HMAC network reward without an ad unit', (n: AdNetwork) => n.rewarded({ network: 'pangle', app_id: 'app.one', user_id: 'u1', custom_data: event }), 400],
     ['a campaign with no postback secret', (n: AdNetwork) => n.conversion({ campaign_id: 'c2', event_id: event, user_id: 'u1', occurred_at: 1 }), 422],
     ['an AdMob reward without an ad unit', (n: AdNetwork) => n.rewarded({ network: 'admob', user_id: 'u1', custom_data: event }), 400],
     ['a postback naming both an event and a click', (n: AdNetwork) => n.conversion({ campaign_id: 'c1', event_id: event, click_id: 'x', user_id: 'u1', occurred_at: 1 }), 400],
@@ -208,7 +209,7 @@ describe('the ad-network simulator', () => {
   it('learns secrets it is told and sends with them', async () => {
     const n = start();
     expect(n.setSecrets({ networks: [{ network: 'pangle', app_id: 'app.two', secret: 's2' }] })).toEqual({ ok: true });
-    n.rewarded({ network: 'pangle', app_id: 'app.two', user_id: 'u1', custom_data: event });
+    n.rewarded({ network: 'pangle', app_id: 'app.two', ad_unit: 'two.rewarded', user_id: 'u1', custom_data: event });
     await n.idle();
     const q = received[0]!.query;
     const at = q.indexOf('&signature=');

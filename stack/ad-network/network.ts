@@ -84,9 +84,10 @@ export function createAdNetwork(config: AdNetworkConfig, deps: { fetch: typeof f
       const transactionId = r.transaction_id ?? randomBytes(16).toString('hex');
       const common = { custom_data: r.custom_data, reward_amount: String(r.reward_amount), reward_item: r.reward_item };
       let sign: (timestamp: string) => string;
+      // Every network names the ad unit the ad was shown in: the collector confirms for its app and campaign.
+      if (!r.ad_unit) return { ok: false, status: 400, error: 'invalid_request', message: `${r.network} needs ad_unit` };
+      const adUnit = r.ad_unit;
       if (r.network === 'admob') {
-        if (!r.ad_unit) return { ok: false, status: 400, error: 'invalid_request', message: 'admob needs ad_unit' };
-        const adUnit = r.ad_unit;
         // AdMob's parameter order; the signature covers the query string as sent.
         sign = (timestamp) => signAdmobQuery({ ad_network: ADMOB_AD_NETWORK, ad_unit: adUnit, ...common, timestamp, transaction_id: transactionId, user_id: r.user_id }, config.admob);
       } else {
@@ -94,7 +95,9 @@ export function createAdNetwork(config: AdNetworkConfig, deps: { fetch: typeof f
         const secret = networkSecrets.get(`${r.network}/${r.app_id}`);
         if (!secret) return { ok: false, status: 422, error: 'unknown_secret', message: `no secret for network ${r.network} and app ${r.app_id}` };
         const appId = r.app_id;
-        sign = (timestamp) => signNetworkQuery({ app_id: appId, user_id: r.user_id, custom_data: r.custom_data, transaction_id: transactionId, reward_amount: common.reward_amount, reward_item: r.reward_item, timestamp }, secret);
+        sign = (timestamp) => signNetworkQuery({
+          app_id: appId, ad_unit: adUnit, user_id: r.user_id, custom_data: r.custom_data, transaction_id: transactionId, reward_amount: common.reward_amount, reward_item: r.reward_item, timestamp,
+        }, secret);
       }
       // Signed once, when first sent; retries and copies send the very same URL, as networks do.
       let url: string | undefined;

@@ -1,6 +1,6 @@
 // The simulator's HTTP face, on loopback only: the SDK's and the advertiser's reports in, the
 // secrets the operator's npm commands printed, and counts for the demo to wait on.
-//   POST /v1/rewarded      {network, ad_unit | app_id, user_id, custom_data, reward_amount?, reward_item?, plan?}
+//   POST /v1/rewarded      {network, ad_unit, app_id (HMAC networks), user_id, custom_data, reward_amount?, reward_item?, plan?}
 //   POST /v1/conversions   {campaign_id, event_id | click_id, user_id, value_micros?, currency?, occurred_at, plan?}
 //   POST /v1/admin/secrets {networks: [{network, app_id, secret}], campaigns: [{campaign_id, secret}]}
 //   GET  /v1/stats, GET /healthz
