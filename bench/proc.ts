@@ -6,8 +6,11 @@ import { join } from 'node:path';
 import { root } from './setup.js';
 
 /** A TypeScript entry point (relative to the repository root) as a service process, as `npm start` runs it (in development mode: the benchmarks use the published secrets). */
-export const startService = (entry: string, env: Record<string, string>): ChildProcess =>
-  spawn(process.execPath, ['--max-semi-space-size=16', '--import', 'tsx', join(root, entry)], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DEV_MODE: 'true', ...env } });
+/** `BENCH_CPU_PROF=<dir>` writes each service's CPU profile there (.cpuprofile, for Chrome DevTools). */
+export const startService = (entry: string, env: Record<string, string>): ChildProcess => {
+  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  return spawn(process.execPath, ['--max-semi-space-size=16', ...prof, '--import', 'tsx', join(root, entry)], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DEV_MODE: 'true', ...env } });
+};
 
 export async function stopService(child: ChildProcess): Promise<void> {
   child.kill('SIGTERM');

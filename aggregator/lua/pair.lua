@@ -24,8 +24,9 @@ local function clickTtl(ttl)
 end
 local out = {}
 
-local function keep(h, ttl)
-  if redis.call('PTTL', h) < tonumber(ttl) then redis.call('PEXPIRE', h, ttl) end
+-- Lifetimes only grow; a hash this offer created has none to compare.
+local function keep(h, ttl, created)
+  if created or redis.call('PTTL', h) < tonumber(ttl) then redis.call('PEXPIRE', h, ttl) end
 end
 
 -- Sets `side` of `h` to `payload`, owned by `owner`, unless set; true when `owner` holds it.
@@ -39,21 +40,44 @@ local function emit(i, kind, e, k)
   out[#out + 1] = { i, kind, e, k }
 end
 
--- The side `owner` offered to event hash `h` is in: completes the pair, or re-emits it for the record that did.
-local function decide(i, h, owner)
-  local done = redis.call('HGET', h, 'done')
-  if done == owner then
-    emit(i, 'pair', redis.call('HGET', h, 'e'), redis.call('HGET', h, 'k'))
-  elseif not done and redis.call('HEXISTS', h, 'e') == 1 and redis.call('HEXISTS', h, 'k') == 1 then
-    redis.call('HSET', h, 'done', owner)
-    emit(i, 'pair', redis.call('HGET', h, 'e'), redis.call('HGET', h, 'k'))
+-- An event hash read once and written once per offer (each Redis call from a script costs about
+-- as much as the command itself): its fields, and the ones this offer sets.
+local function open(h)
+  local v = redis.call('HMGET', h, 'e', 'ep', 'k', 'kp', 'done')
+  return { h = h, e = v[1], k = v[3], kp = v[4], done = v[5], created = not v[1] and not v[3], set = {} }
+end
+
+local function set(s, field, value)
+  s[field] = value
+  s.set[#s.set + 1] = field
+  s.set[#s.set + 1] = value
+end
+
+local function close(s, ttl)
+  if #s.set > 0 then redis.call('HSET', s.h, unpack(s.set)) end
+  keep(s.h, ttl, s.created)
+end
+
+-- The side `owner` offered is in: completes the pair, or re-emits it for the record that did.
+local function decide(i, s, owner)
+  if s.done == owner then
+    emit(i, 'pair', s.e, s.k)
+  elseif not s.done and s.e and s.k then
+    set(s, 'done', owner)
+    emit(i, 'pair', s.e, s.k)
   end
 end
 
 -- A confirmation offered to event hash `h`: the pair, or 'second' when another confirmation holds it.
 local function confirm(i, h, pos, ttl, payload)
-  if put(h, 'k', pos, payload, ttl) then decide(i, h, pos)
+  local s = open(h)
+  if not s.k then
+    set(s, 'k', payload)
+    set(s, 'kp', pos)
+  end
+  if s.kp == pos then decide(i, s, pos)
   else emit(i, 'second', '', payload) end
+  close(s, ttl)
 end
 
 local n = (#ARGV - 2) / 7
@@ -62,27 +86,36 @@ for j = 0, n - 1 do
   local side, app, id, click, pos, ttl, payload = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6]
   local events = prefix .. 'v:e:' .. app .. ':'
   if side == 'e' then
-    local h = events .. id
-    put(h, 'e', pos, payload, ttl)
+    local s = open(events .. id)
+    if not s.e then
+      set(s, 'e', payload)
+      set(s, 'ep', pos)
+    end
     if click ~= '' then
       local c = prefix .. 'v:click:' .. app .. ':' .. click
       redis.call('HSETNX', c, 'e', id)
       keep(c, clickTtl(ttl))
-      local parked = redis.call('HGET', c, 'e') == id and redis.call('HGET', c, 'k')
-      if parked and not put(h, 'k', redis.call('HGET', c, 'kp'), parked, ttl) then
-        emit(j, 'second', '', parked)
+      local parked = redis.call('HMGET', c, 'e', 'k', 'kp')
+      if parked[1] == id and parked[2] then
+        -- Parked on the click before this conversion: handed over, unless the event has its confirmation.
+        if not s.k then
+          set(s, 'k', parked[2])
+          set(s, 'kp', parked[3])
+        end
+        if s.kp ~= parked[3] then emit(j, 'second', '', parked[2]) end
       end
     end
-    decide(j, h, pos)
+    decide(j, s, pos)
+    close(s, ttl)
   elseif id ~= '' then
     confirm(j, events .. id, pos, ttl, payload)
   else
     local c = prefix .. 'v:click:' .. app .. ':' .. click
-    local target = redis.call('HGET', c, 'e')
-    if redis.call('HGET', c, 'kp') == pos then
+    local index = redis.call('HMGET', c, 'e', 'kp')
+    if index[2] == pos then
       -- Parked here before: the conversion's record hands it over and decides (or will).
-    elseif target then
-      confirm(j, events .. target, pos, ttl, payload)
+    elseif index[1] then
+      confirm(j, events .. index[1], pos, ttl, payload)
     elseif not put(c, 'k', pos, payload, clickTtl(ttl)) then
       emit(j, 'second', '', payload)
     end
