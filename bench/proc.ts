@@ -6,10 +6,13 @@ import { join } from 'node:path';
 import { root } from './setup.js';
 
 /** A TypeScript entry point (relative to the repository root) as a service process, as `npm start` runs it (in development mode: the benchmarks use the published secrets). */
-/** `BENCH_CPU_PROF=<dir>` writes each service's CPU profile there (.cpuprofile, for Chrome DevTools). */
+/**
+ * `BENCH_NODE_FLAGS` adds Node flags to every service and shows their stdout, e.g. "--cpu-prof
+ * --cpu-prof-dir=/tmp/prof" (profiles for Chrome DevTools) or "--trace-gc".
+ */
 export const startService = (entry: string, env: Record<string, string>): ChildProcess => {
-  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-  return spawn(process.execPath, ['--max-semi-space-size=16', ...prof, '--import', 'tsx', join(root, entry)], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DEV_MODE: 'true', ...env } });
+  const flags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  return spawn(process.execPath, ['--max-semi-space-size=16', ...flags, '--import', 'tsx', join(root, entry)], { stdio: ['ignore', process.env.BENCH_NODE_FLAGS ? 'inherit' : 'ignore', 'inherit'], env: { ...process.env, DEV_MODE: 'true', ...env } });
 };
 
 export async function stopService(child: ChildProcess): Promise<void> {
