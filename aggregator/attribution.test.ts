@@ -186,7 +186,7 @@ describe('person flags', () => {
     const completion = ev('REWARD_COMPLETE', H + 30 * S, { creativeId: 'cr2' });
     const { decisions, writes } = decide([click, injected, shown, completion], empty(), settings);
     expect(decisions[1]).toMatchObject({ invalidReason: 'click_injection', earns: false });
-    expect(writes[1]).toContainEqual({ op: 'flag', key: 'u:app:u1', ttlMs: 30 * D, reason: 'click_injection' });
+    expect(writes[1]).toContainEqual({ op: 'flag', key: 'u:app:u1', ttlMs: 7 * D, reason: 'click_injection' });
     expect(decisions[3]).toMatchObject({ earns: true, userFlags: ['click_injection'] });
   });
 
@@ -202,7 +202,24 @@ describe('person flags', () => {
   it('flag from a redelivered event\'s stored decision, so a redelivery carries the same flags', () => {
     const stored = { invalidReason: 'click_flooding', earns: false };
     const { decisions, writes } = decide([ev('CLICK', 0), ev('IMPRESSION', MIN), ev('REWARD_COMPLETE', MIN + 30 * S)], empty(), settings, [stored, undefined, undefined]);
-    expect(writes[0]).toContainEqual({ op: 'flag', key: 'u:app:u1', ttlMs: 30 * D, reason: 'click_flooding' });
+    expect(writes[0]).toContainEqual({ op: 'flag', key: 'u:app:u1', ttlMs: 7 * D, reason: 'click_flooding' });
     expect(decisions[2]!.userFlags).toEqual(['click_flooding']);
+  });
+
+  it('take nothing from a duplicate, and a redelivered conversion flags with what it decided the first time', () => {
+    const click = ev('CLICK', 0);
+    const copy = ev('CONVERSION', 3 * S, { clickId: click.id }); // would be click_injection if decided afresh
+    const redelivered = ev('CONVERSION', 2 * MIN, { clickId: click.id });
+    const later = [ev('IMPRESSION', H), ev('REWARD_COMPLETE', H + 30 * S)];
+    const stored = { invalidReason: 'click_flooding', earns: false };
+    const { decisions, writes } = decide([click, copy, redelivered, ...later], empty(), settings, [undefined, null, stored, undefined, undefined]);
+    expect(writes[1]).toEqual([]);
+    expect(writes[2]).toEqual([{ op: 'flag', key: 'u:app:u1', ttlMs: 7 * D, reason: 'click_flooding' }]);
+    expect(decisions[4]!.userFlags).toEqual(['click_flooding']);
+  });
+
+  it('keep a flag one plain word, whatever the reason', () => {
+    const { writes } = decide([ev('IMPRESSION', 0, { givt: 'bot: UA-x' })], empty(), settings);
+    expect(writes[0]).toEqual([{ op: 'flag', key: 'u:app:u1', ttlMs: 7 * D, reason: 'bot__ua_x' }]);
   });
 });

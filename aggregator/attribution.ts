@@ -74,6 +74,9 @@ function touchesOf(snapshot: Snapshot, key: string): Touch[] {
   return list;
 }
 
+/** A reason as a flag: one plain word (stored space-separated; rewards dead-letters anything else). */
+const asFlag = (reason: string) => reason.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 64);
+
 function flagsOf(snapshot: Snapshot, key: string): Set<string> {
   let flags = snapshot.flags.get(key);
   if (!flags) snapshot.flags.set(key, (flags = new Set()));
@@ -173,8 +176,9 @@ export function decide(
     const userFlags = earns && flags.size > 0 ? { userFlags: [...flags].sort() } : {};
     const decision = stored ?? { invalidReason, ...(attribution ? { attribution } : {}), earns, ...userFlags };
     if (decision.invalidReason) {
-      flags.add(decision.invalidReason);
-      w.push({ op: 'flag', key: keys.flags, ttlMs: FLAGS_TTL_MS, reason: decision.invalidReason });
+      const reason = asFlag(decision.invalidReason);
+      flags.add(reason);
+      w.push({ op: 'flag', key: keys.flags, ttlMs: FLAGS_TTL_MS, reason });
     }
     decisions.push(decision);
     writes.push(w);

@@ -159,15 +159,15 @@ describe('pairing', () => {
       [['Y'], []],
       [['P2'], ['pair Y P2 by P2 -> earns']],
     ]],
-    ['an invalid conversion on the click leaves it to a valid one: a postback naming the click pairs with that', [
+    ['an invalid conversion first on the click keeps it: a later conversion on it cannot take the postback', [
       [['Yi'], []],
       [['Y'], []],
-      [['P2'], ['pair Y P2 by P2 -> earns']],
+      [['P2'], ['pair Yi P2 by P2 -> click_injection']],
     ]],
     ['the same, the postback parked on the click first', [
       [['P2'], []],
-      [['Yi'], []],
-      [['Y'], ['pair Y P2 by Y -> earns']],
+      [['Yi'], ['pair Yi P2 by Yi -> click_injection']],
+      [['Y'], []],
     ]],
     ["another user's conversion on the click's device leaves the click to its own user's conversion", [
       [['Yo'], []],

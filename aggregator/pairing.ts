@@ -18,9 +18,11 @@ export interface Emission { offer: number; kind: 'pair' | 'second'; e: string; k
 export const isRewardable = (type: EventType) => type === EventType.REWARD_COMPLETE || type === EventType.CONVERSION;
 
 /**
- * A rewardable event's offer, under its app and id and, for a valid conversion attributed to its own
- * user's click, under that click too: a postback naming a click confirms the conversion the click
- * caused, never an invalid one (click injection, flooding) or another user's on the same device.
+ * A rewardable event's offer, under its app and id and, for a conversion attributed to its own
+ * user's click, under that click too: a postback naming a click is decided against the first
+ * conversion the click's own user made on it, valid or not (a click-injected conversion keeps it, so
+ * a later conversion forged on the same click cannot take its postback), never another user's on
+ * the same device.
  * The hash lives for the campaign's verification window and `marginMs` after each offer.
  */
 export function eventOffer(e: InEvent, d: Decision, windowMs: number, marginMs: number): Offer | undefined {
@@ -30,7 +32,7 @@ export function eventOffer(e: InEvent, d: Decision, windowMs: number, marginMs: 
     receivedAt: e.receivedAt, invalidReason: d.invalidReason, attributed: !!d.attribution, windowMs, flags: d.userFlags ?? [],
   });
   const a = d.attribution;
-  const clickId = e.type === EventType.CONVERSION && a?.model === 'click' && !a.otherUser && d.invalidReason === '' ? a.to : '';
+  const clickId = e.type === EventType.CONVERSION && a?.model === 'click' && !a.otherUser ? a.to : '';
   return { side: 'e', appId: e.appId, eventId: e.id, clickId, position: e.position, ttlMs: windowMs + marginMs, payload };
 }
 

@@ -95,8 +95,9 @@ function needsOf(events: InEvent[]): Needs {
       touches.add(k.views);
       flags.add(k.flags);
     } else if (e.type === EventType.CLICK) flood.add(k.flood);
-    // The events whose decisions feed the state: a duplicate of one must not feed it again.
-    if (e.type === EventType.CLICK || e.type === EventType.IMPRESSION || e.type === EventType.VIEWABLE) claims.push(e.id);
+    // Every event's decision feeds the state (touches, clicks, its person's flags): a duplicate must
+    // not feed it again, and a redelivered event feeds what it decided the first time.
+    claims.push(e.id);
   }
   return { touches: [...touches], clicks: [...clicks], flood: [...flood], claims, flags: [...flags] };
 }

@@ -41,8 +41,12 @@ export interface Snapshot {
 
 export const HOUR_MS = 3_600_000;
 export const TOUCHES_KEPT = 32;
-/** How long a person stays flagged after their last invalid event: longer than the payouts' fraud lookback (PAYOUTS_FRAUD_LOOKBACK_DAYS, 7 by default). */
-export const FLAGS_TTL_MS = 30 * 86_400_000;
+/**
+ * How long a person stays flagged after their last invalid event: the payouts' fraud lookback by
+ * default (PAYOUTS_FRAUD_LOOKBACK_DAYS, 7), and the claims' lifetime (a key per flagged person costs
+ * no more than the claims of their events).
+ */
+export const FLAGS_TTL_MS = 7 * 86_400_000;
 
 export function stateKeys(e: { appId: string; userId: string; deviceId: string; campaignId: string; id: string; clickId: string; time: number }) {
   return {

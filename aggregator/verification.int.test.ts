@@ -56,7 +56,7 @@ describe('the join of events and confirmations', () => {
       otherCampaign: conversion('u-other-campaign'),
     };
     // A click a postback names: first a conversion of another user on the click's device (attributed to
-    // it by device), then one 5 s after the click (click injection), then its own user's valid one.
+    // it by device), then one 5 s after the click (click injection), then a later one of its own user.
     const named = testEvent('CLICK', now - 30 * MIN, { userId: 'u-clicker', deviceId: 'shared-phone' });
     const byDevice = testEvent('CONVERSION', now - 3 * MIN, { userId: 'u-same-phone', deviceId: 'shared-phone' });
     const injected = testEvent('CONVERSION', named.time + 5_000, { userId: 'u-clicker', deviceId: 'shared-phone' });
@@ -100,12 +100,13 @@ describe('the join of events and confirmations', () => {
       ['userMismatch', 'user_mismatch'], ['late', 'confirmation_late'],
       ['foreign', 'campaign_not_in_app'], ['shortWindow', 'confirmation_late'], ['otherCampaign', 'campaign_mismatch'],
     ];
-    // The postback naming the click pairs with neither the other user's nor the injected conversion.
-    expect(reasons).toEqual(new Map([...expected.map(([k, reason]): [string, string] => [done(k).id, reason]), [clickers.id, '']]));
+    // The postback naming the click is decided against the first conversion of the click's own user
+    // (the injected one), never the other user's, and the later conversion cannot take it.
+    expect(reasons).toEqual(new Map([...expected.map(([k, reason]): [string, string] => [done(k).id, reason]), [injected.id, 'click_injection']]));
     expect(await world.count('SELECT count() AS n FROM confirmations')).toBe(expected.length + 3); // and the click's, the foreign one, the one naming nothing
     expect(await world.count("SELECT count() AS n FROM events WHERE invalid_reason = 'campaign_not_in_app'")).toBe(2);
 
-    const earners = [...expected.filter(([, reason]) => reason === '').map(([k]) => done(k)), clickers];
+    const earners = expected.filter(([, reason]) => reason === '').map(([k]) => done(k));
     const earnings = (await world.readTopic(world.topics.earnings, earners.length)).map((m) => pipeline.v1.VerifiedEarning.decode(m.value!));
     expect(earnings.map((e) => e.earningId).sort()).toEqual(earners.map((e) => earningId(e.id)).sort());
     const first = earnings.find((e) => e.sourceEventId === done('eventFirst').id)!;

@@ -89,7 +89,7 @@ describe('verifyAdmob', () => {
     ['no signature', () => 'ad_unit=x&user_id=u', { ok: false, status: 401, error: 'missing_signature' }],
     ['a valid signature over an unregistered ad unit', () => signed({ ...params, ad_unit: 'ca-app-pub-9/9' }), { ok: false, status: 403, error: 'unknown_ad_unit' }],
     ['a valid signature over a unit registered with no campaign (before migration 0011)', () => signed({ ...params, ad_unit: 'ca-app-pub-1/3' }),
-      { ok: false, status: 403, error: 'ad_unit_without_campaign' }],
+      { ok: false, status: 503, error: 'ad_unit_without_campaign' }],
     ['a valid signature with no ad unit', () => {
       const { ad_unit: _a, ...rest } = params;
       return signed(rest);

@@ -41,7 +41,7 @@ describe('verifyNetwork', () => {
       { ok: false, status: 403, error: 'unknown_ad_unit' }],
     ['the app\'s unit at another network', 'pangle', () => signNetworkQuery({ ...params, ad_unit: 'a.gdt' }, 'secret-a-new'), { ok: false, status: 403, error: 'unknown_ad_unit' }],
     ['a unit registered with no campaign (before migration 0011)', 'pangle', () => signNetworkQuery({ ...params, ad_unit: 'a.old' }, 'secret-a-new'),
-      { ok: false, status: 403, error: 'ad_unit_without_campaign' }],
+      { ok: false, status: 503, error: 'ad_unit_without_campaign' }],
     ['a signed ad unit swapped for another', 'pangle', () => signNetworkQuery({ ...params, ad_unit: 'a.old' }, 'secret-a-new').replace('ad_unit=a.old', 'ad_unit=a.rewarded'),
       { ok: false, status: 401, error: 'bad_signature' }],
     ['a revoked (or any other) secret', 'pangle', () => signNetworkQuery(params, 'secret-a-old'), { ok: false, status: 401, error: 'bad_signature' }],

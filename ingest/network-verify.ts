@@ -10,7 +10,7 @@ import { APP_ID } from './validate.js';
 
 export interface NetworkSecret { secretId: string; secret: KeyObject }
 export interface NetworkVerified extends CallbackFields { appId: string; campaignId: string; keyId: string; adUnit: string }
-export type NetworkResult = { ok: true; value: NetworkVerified } | Problem | { ok: false; status: 400 | 403; error: string; message: string };
+export type NetworkResult = { ok: true; value: NetworkVerified } | Problem | { ok: false; status: 400 | 403 | 503; error: string; message: string };
 
 export const NETWORK = /^[a-z0-9_-]{1,32}$/;
 /**

@@ -130,8 +130,8 @@ describe('S2S endpoints (real Kafka and Postgres)', () => {
     await c.query("insert into ad_units (network, ad_unit, app_id) values ('admob', '99', 'test.app'), ('pangle', 'a.old', 'test.app')");
     const admobOld = admobQuery(c, { ad_unit: '99', transaction_id: 'old-unit' });
     await eventually(async () => (await get(c, `/v1/ssv/admob?${admobOld}`)).body.error === 'ad_unit_without_campaign'); // the cache reloaded
-    expect(await get(c, `/v1/ssv/admob?${admobOld}`)).toMatchObject({ status: 403, body: { error: 'ad_unit_without_campaign' } });
-    expect(await get(c, `/v1/ssv/pangle?${networkQuery(s.networkA, { ad_unit: 'a.old' })}`)).toMatchObject({ status: 403, body: { error: 'ad_unit_without_campaign' } });
+    expect(await get(c, `/v1/ssv/admob?${admobOld}`)).toMatchObject({ status: 503, body: { error: 'ad_unit_without_campaign' } });
+    expect(await get(c, `/v1/ssv/pangle?${networkQuery(s.networkA, { ad_unit: 'a.old' })}`)).toMatchObject({ status: 503, body: { error: 'ad_unit_without_campaign' } });
     // The operator registers it again with its campaign; the network's retry of the same callback then records it.
     expect(await c.apps.adUnit('admob', '99', 'test.app', 'camp-a2')).toBe('admob 99 test.app camp-a2');
     await eventually(async () => (await get(c, `/v1/ssv/admob?${admobOld}`)).status === 200);

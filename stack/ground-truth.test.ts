@@ -41,9 +41,9 @@ describe('the ground truth', () => {
       confirms: (e: BeaconEvent[]) => [postback(e[2]!, { eventId: undefined, clickId: e[1]!.eventId! })], matched: { '': 1 }, posted: 1, unconfirmed: 0, noMatch: 0,
     },
     {
-      what: 'a postback naming the click of an injected conversion (5 s after it) meets nothing: a click confirms only a valid conversion',
+      what: 'a postback naming the click of an injected conversion (5 s after it) is decided against it: click_injection, nothing earned',
       events: () => { const k = ev(EventType.CLICK, now - 8 * MIN, install); return [k, ev(EventType.CONVERSION, now - 8 * MIN + 5_000, install, { clickId: k.eventId! })]; },
-      confirms: (e: BeaconEvent[]) => [postback(e[1]!, { eventId: undefined, clickId: e[0]!.eventId! })], matched: {}, posted: 0, unconfirmed: 0, noMatch: 1,
+      confirms: (e: BeaconEvent[]) => [postback(e[1]!, { eventId: undefined, clickId: e[0]!.eventId! })], matched: { click_injection: 1 }, posted: 0, unconfirmed: 0, noMatch: 0,
     },
     {
       what: "a postback for another campaign's conversion is a campaign mismatch",

@@ -193,8 +193,8 @@ export function expect(s: Scenario, opts: { now: number; maxClicksPerDeviceHour?
         if (e.type !== EventType.CONVERSION && e.type !== EventType.REWARD_COMPLETE) continue;
 
         // The confirmation naming this event, or (a postback) the click it is attributed to.
-        // A click confirms only a valid conversion of its own user (here every attributed click is the user's own).
-        const byItsClick = e.type === EventType.CONVERSION && attribution?.model === 'click' && !invalid ? byClick.get(`${u.app}/${attribution.to}`) : undefined;
+        // A click confirms the first conversion its own user made on it, valid or not (here every attributed click is the user's own).
+        const byItsClick = e.type === EventType.CONVERSION && attribution?.model === 'click' ? byClick.get(`${u.app}/${attribution.to}`) : undefined;
         const confirm = [byEvent.get(`${u.app}/${e.eventId}`), byItsClick].find((x) => x !== undefined && !matched.has(x));
         let earned = false;
         if (confirm) {
