@@ -19,7 +19,10 @@ import type { PayoutsConfig } from './config.js';
 import { createFraudSignals } from './fraud-signals.js';
 import { createPayoutFlow, type FlowQueues, type FlowStep } from './flow.js';
 import { createMetrics } from './metrics.js';
-import { createV2Provider, createV3BatchProvider, createV3BillProvider, type Provider } from './providers.js';
+import type { BatchParams, Provider } from './providers/provider.js';
+import { createV2Provider } from './providers/v2.js';
+import { createV3BatchProvider } from './providers/v3-batch.js';
+import { createV3BillProvider } from './providers/v3-bill.js';
 import { chinaYesterday, createReconciler } from './reconcile-pg.js';
 import { createPayoutsStore } from './store-pg.js';
 import { createTokenSecrets } from '../common/token-secrets-pg.js';
@@ -38,15 +41,18 @@ interface WorkJob { batchNo?: string; recheck?: string[]; day?: string }
 
 export function createProvider(config: PayoutsConfig, creds: Credentials, deps: { transport: Transport; nowS(): number }) {
   const v3 = createV3Client({ mchid: config.WECHATPAY_MCHID, serial: creds.serial, privateKey: creds.privateKey, apiV3Key: config.WECHATPAY_API_V3_KEY, platformKeys: creds.platformKeys, encryptSerial: creds.encryptSerial }, deps);
-  const p = {
-    appid: config.WECHATPAY_APPID, remark: config.PAYOUTS_REMARK, notifyUrl: config.PAYOUTS_NOTIFY_URL || undefined, sceneId: config.PAYOUTS_SCENE_ID,
-    sceneReport: [{ info_type: '活动名称', info_content: '广告奖励' }, { info_type: '奖励说明', info_content: '观看广告获得奖励' }], clientIp: '127.0.0.1', maxBatch: config.PAYOUTS_BATCH_MAX,
-  };
+  const p = { appid: config.WECHATPAY_APPID, clientIp: '127.0.0.1', maxBatch: config.PAYOUTS_BATCH_MAX };
   const provider: Provider = config.PAYOUTS_API === 'v3_batch' ? createV3BatchProvider(p, v3)
     : config.PAYOUTS_API === 'v3_bill' ? createV3BillProvider(p, v3)
       : createV2Provider(p, createV2Client({ mchid: config.WECHATPAY_MCHID, appid: config.WECHATPAY_APPID, apiKey: config.WECHATPAY_API_V2_KEY, signType: config.WECHATPAY_V2_SIGN_TYPE }, deps));
   return { provider, v3 };
 }
+
+/** The request parameters new batches are formed with (stored with each batch). */
+export const batchParams = (config: PayoutsConfig): BatchParams => ({
+  remark: config.PAYOUTS_REMARK, sceneId: config.PAYOUTS_SCENE_ID, sceneReport: config.PAYOUTS_SCENE_REPORT_INFOS[config.PAYOUTS_SCENE_ID] ?? [],
+  ...(config.PAYOUTS_NOTIFY_URL ? { notifyUrl: config.PAYOUTS_NOTIFY_URL } : {}),
+});
 
 /** What both the service and the operator commands need: stores, the provider, the queues. */
 export function createPayoutsCore(config: PayoutsConfig, deps: { log: Logger }) {
@@ -62,7 +68,7 @@ export function createPayoutsCore(config: PayoutsConfig, deps: { log: Logger }) 
   const transport = createTransport({ baseUrl: config.WECHATPAY_BASE_URL, timeoutMs: config.WECHATPAY_TIMEOUT_MS, tls: creds.tls }, { observe: metrics.called });
   const { provider, v3 } = createProvider(config, creds, { transport, nowS: () => Math.floor(Date.now() / 1000) });
   const store = createPayoutsStore({
-    api: provider.api, maxBatch: provider.maxBatch, maxAgeMs: config.PAYOUTS_BATCH_MAX_AGE_MS,
+    api: provider.api, maxBatch: provider.maxBatch, maxAgeMs: config.PAYOUTS_BATCH_MAX_AGE_MS, params: batchParams(config),
     risk: { maxDailyCount: config.PAYOUTS_MAX_DAILY_COUNT, maxDailyFen: config.PAYOUTS_MAX_DAILY_FEN, newLinkHoldMs: config.PAYOUTS_NEW_LINK_HOLD_MS, maxPerHour: config.PAYOUTS_MAX_PER_HOUR, realNameFen: config.PAYOUTS_REAL_NAME_FEN },
   }, { pool, box, fraudReasons: createFraudSignals({ lookbackDays: config.PAYOUTS_FRAUD_LOOKBACK_DAYS }, { clickhouse, pool }), now: Date.now });
 

@@ -7,6 +7,22 @@ import { TOKEN_MAX_TTL_S } from '../common/auth.js';
 import { defaultHttpLimits } from '../common/http-limits.js';
 import { sandboxMerchant } from './sandbox/defaults.js';
 
+/**
+ * The report entries WeChat requires per transfer scene (transfer_scene_report_infos): without them a
+ * bill is refused with PARAM_ERROR "需传入转账场景报备信息". Scenes not listed here are the merchant's to know.
+ */
+export const sceneReportTypes: Record<string, string[]> = { 1000: ['活动名称', '奖励说明'] };
+const reportInfo = z.object({ info_type: z.string().min(1), info_content: z.string().min(1).max(32) });
+export type SceneReportInfo = z.infer<typeof reportInfo>;
+const sceneReports = z.string().transform((s, ctx) => {
+  try {
+    return z.record(z.string(), z.array(reportInfo).min(1)).parse(JSON.parse(s));
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `PAYOUTS_SCENE_REPORT_INFOS is not {"<scene id>": [{"info_type": .., "info_content": ..}]}: ${String(err).slice(0, 200)}` });
+    return z.NEVER;
+  }
+});
+
 const files = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
 const dir = sandboxMerchant.certDir;
 
@@ -23,6 +39,10 @@ export const payoutsConfig = z.object({
   REWARDS_TOKEN_MAX_TTL_S: z.coerce.number().int().min(1).default(TOKEN_MAX_TTL_S),
   REWARDS_TOKEN_SECRETS_REFRESH_MS: z.coerce.number().int().min(100).default(5_000),
   PAYOUTS_API: z.enum(['v3_batch', 'v2_transfer', 'v3_bill']).default('v3_batch'),
+  PAYOUTS_BILL_CONFIRM_MODE: z.enum(['page', 'authorized']).default('page'),
+  PAYOUTS_PACKAGE_MAX_AGE_MS: z.coerce.number().int().min(1_000).default(3_600_000),
+  PAYOUTS_BILL_WAIT_POLL_MS: z.coerce.number().int().min(50).default(3_600_000),
+  PAYOUTS_PROVIDER_QPS: z.coerce.number().int().min(1).optional(),
   PAYOUTS_BATCH_MAX: z.coerce.number().int().min(1).max(1000).default(1000),
   PAYOUTS_BATCH_MAX_AGE_MS: count(30_000),
   PAYOUTS_TICK_MS: z.coerce.number().int().min(50).default(1_000),
@@ -33,6 +53,7 @@ export const payoutsConfig = z.object({
   PAYOUTS_QUEUE_PREFIX: z.string().default('bull'),
   PAYOUTS_REMARK: z.string().min(1).max(32).default('广告奖励提现'),
   PAYOUTS_SCENE_ID: z.string().default('1000'),
+  PAYOUTS_SCENE_REPORT_INFOS: sceneReports.prefault(JSON.stringify({ 1000: [{ info_type: '活动名称', info_content: '广告奖励' }, { info_type: '奖励说明', info_content: '观看广告获得奖励' }] })),
   PAYOUTS_NOTIFY_URL: z.string().default('http://127.0.0.1:8082/v1/wechat/notify'),
   PAYOUTS_MAX_DAILY_COUNT: z.coerce.number().int().min(1).default(10),
   PAYOUTS_MAX_DAILY_FEN: z.coerce.number().int().min(1).default(500_000),
@@ -49,6 +70,7 @@ export const payoutsConfig = z.object({
   WECHATPAY_API_V2_KEY: z.string().length(32).default(sandboxMerchant.apiV2Key),
   WECHATPAY_API_V3_KEY: z.string().length(32).default(sandboxMerchant.apiV3Key),
   WECHATPAY_V2_SIGN_TYPE: z.enum(['MD5', 'HMAC-SHA256']).default('HMAC-SHA256'),
+  WECHATPAY_V2_TRANSFER_SIGN_TYPE: z.enum(['MD5', 'HMAC-SHA256']).default('MD5'),
   WECHATPAY_CERT_FILE: z.string().default(join(dir, 'apiclient_cert.pem')),
   WECHATPAY_KEY_FILE: z.string().default(join(dir, 'apiclient_key.pem')),
   WECHATPAY_P12_FILE: z.string().optional(),
@@ -56,11 +78,24 @@ export const payoutsConfig = z.object({
   WECHATPAY_PUBLIC_KEY_FILE: z.string().optional(),
   WECHATPAY_PUBLIC_KEY_ID: z.string().regex(/^PUB_KEY_ID_/).optional(),
   WECHATPAY_CA_FILE: z.string().default(join(dir, 'ca_cert.pem')),
+  WECHATPAY_CA_REPLACES_ROOTS: z.stringbool().optional(),
+}).superRefine((c, ctx) => {
+  const infos = c.PAYOUTS_SCENE_REPORT_INFOS[c.PAYOUTS_SCENE_ID] ?? [];
+  const missing = (sceneReportTypes[c.PAYOUTS_SCENE_ID] ?? []).filter((t) => !infos.some((i) => i.info_type === t));
+  if (c.PAYOUTS_API === 'v3_bill' && (infos.length === 0 || missing.length > 0)) {
+    ctx.addIssue({ code: 'custom', path: ['PAYOUTS_SCENE_REPORT_INFOS'], message: `PAYOUTS_SCENE_REPORT_INFOS has no ${missing.length > 0 ? missing.join(', ') : 'entries'} for scene ${c.PAYOUTS_SCENE_ID} (PAYOUTS_SCENE_ID); WeChat refuses its transfer bills without them` });
+  }
 });
 export type PayoutsConfig = z.infer<typeof payoutsConfig>;
 
 /** Whether the service runs against the sandbox merchant (no real credentials configured). */
 export const isSandbox = (c: PayoutsConfig) => c.WECHATPAY_MCHID === sandboxMerchant.mchid;
+
+/** Calls per second to WeChat, merchant-wide (bills: 100 QPS; batch queries: 50). */
+export const providerQps = (c: PayoutsConfig) => c.PAYOUTS_PROVIDER_QPS ?? (c.PAYOUTS_API === 'v3_bill' ? 100 : 50);
+
+/** The sandbox's CA stands in for the public roots; a real merchant's CA file is added to them. */
+export const caReplacesRoots = (c: PayoutsConfig) => c.WECHATPAY_CA_REPLACES_ROOTS ?? isSandbox(c);
 
 const inSandboxDir = (v: unknown) => [v].flat().some((f) => typeof f === 'string' && f !== '' && resolve(f).startsWith(dir + sep));
 

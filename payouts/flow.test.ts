@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { createLogger } from '../common/log.js';
 import { createPayoutFlow } from './flow.js';
 import { createMetrics } from './metrics.js';
-import type { Answer, Item, Provider } from './providers.js';
+import type { Answer, Item, Provider } from './providers/provider.js';
 import type { BatchState, PayoutsStore } from './store-pg.js';
 import { wechatError } from './wechat/errors.js';
 

@@ -9,7 +9,7 @@
 import { PipelineError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { Metrics } from './metrics.js';
-import type { Answer, ItemResult, Provider } from './providers.js';
+import type { Answer, ItemResult, Provider } from './providers/provider.js';
 import type { BatchState, Outcome, PayoutsStore } from './store-pg.js';
 
 export interface FlowQueues {
@@ -72,7 +72,7 @@ export function createPayoutFlow(config: { pollMs: number; sweepIdleMs: number }
     async submit(batchNo: string): Promise<void> {
       const batch = await store.batch(batchNo);
       if (batch.state !== 'formed') return;
-      const answer = await provider.submit(batchNo, batch.pending);
+      const answer = await provider.submit(batchNo, batch.pending, batch.params!);
       deps.onStep?.('called');
       if (!answer.ok) {
         if (answer.error.retriable) throw new PipelineError(`wechat_${answer.code}`, `${batchNo}: ${answer.code} ${answer.message}`, { retriable: true });
@@ -98,7 +98,7 @@ export function createPayoutFlow(config: { pollMs: number; sweepIdleMs: number }
       if (batch.state === undefined || (batch.state !== 'submitted' && recheck.length === 0)) return;
       const items = batch.items.filter((i) => i.state === 'batched' || (i.state === 'succeeded' && recheck.includes(i.requestNo)));
       if (items.length === 0) return settle(batchNo, batch.state, 0);
-      const answer = await provider.query(batchNo, items);
+      const answer = await provider.query(batchNo, items, batch.params!);
       if (!answer.ok) return answer.error.retriable ? settle(batchNo, batch.state, items.length) : attention(batchNo, batch.state, answer);
       await settle(batchNo, batch.state, await record(batchNo, answer.results), answer.providerBatchId);
     },

@@ -6,7 +6,7 @@ import { PipelineError } from '../common/errors.js';
 import { loadSql } from '../common/sql.js';
 import type { FlowQueues } from './flow.js';
 import type { Metrics } from './metrics.js';
-import type { Provider } from './providers.js';
+import type { Provider } from './providers/provider.js';
 import { parseFundflowBill, reconcile, type KnownTransfer } from './reconcile.js';
 import type { PayoutsStore } from './store-pg.js';
 

@@ -1,16 +1,16 @@
 // The payouts service's Postgres: taking requests up, forming batches (risk checks included), and
 // recording what the provider said, each one statement (sql/). Request numbers are in Postgres
 // before any call that carries them.
-import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { parsePerson } from '../common/person.js';
 import type { SecretBox } from '../common/secretbox.js';
 import { loadSql } from '../common/sql.js';
-import type { Api, Item, ItemResult } from './providers.js';
-import { reviewReason, type RiskConfig, type RiskReason } from './risk.js';
+import type { Api, BatchParams, Item, ItemResult } from './providers/provider.js';
+import { createBatchFormer } from './form-pg.js';
+import type { RiskConfig } from './risk.js';
 
 const sql = loadSql(new URL('./sql/', import.meta.url), [
-  'accept-request', 'queued-transfers', 'form-batch', 'batch-items', 'record-results', 'move-batch', 'unapplied-outcomes', 'open-batches', 'payout-view', 'review-decision', 'batch-of',
+  'accept-request', 'batch-items', 'record-results', 'move-batch', 'unapplied-outcomes', 'open-batches', 'payout-view', 'review-decision', 'batch-of',
 ] as const);
 
 export type Outcome = 'settle' | 'release' | 'reverse';
@@ -18,68 +18,21 @@ export type Outcome = 'settle' | 'release' | 'reverse';
 export type BatchState = 'formed' | 'submitted' | 'finished' | 'attention';
 export const outcomeOf = { succeeded: 'settle', failed: 'release', reversed: 'reverse' } as const satisfies Record<string, Outcome>;
 
-interface Queued { payout_id: string; request_no: string; user_id: string; amount_fen: string; created_at: Date; linked_at: Date; day_count: string; day_fen: string; hour_count: string }
-
-/** A batch number: B + time + randomness, 32 alphanumerics at most, as WeChat requires. */
-export const newBatchNo = (nowMs: number) => `B${nowMs.toString(36).toUpperCase()}${randomBytes(10).toString('hex').toUpperCase()}`;
-
-export function createPayoutsStore(config: { api: Api; maxBatch: number; maxAgeMs: number; risk: RiskConfig }, deps: { pool: pg.Pool; box: SecretBox; fraudReasons(userIds: string[]): Promise<Map<string, string[]>>; now(): number }) {
+export function createPayoutsStore(config: { api: Api; maxBatch: number; maxAgeMs: number; risk: RiskConfig; params: BatchParams }, deps: { pool: pg.Pool; box: SecretBox; fraudReasons(userIds: string[]): Promise<Map<string, string[]>>; now(): number }) {
   return {
+    ...createBatchFormer(config, deps),
+
     /** Takes a payout request up (once): its transfer row, queued for batching. */
     accept: async (payoutId: string) => void await deps.pool.query(sql['accept-request'], [payoutId, 1]),
 
     /** Takes up every request still waiting, in bulk (faster than one job each when many arrive at once). */
     acceptAll: async (limit: number) => void await deps.pool.query(sql['accept-request'], [null, limit]),
 
-    /**
-     * Forms one batch when enough transfers are queued or the oldest has waited long enough; runs the
-     * risk checks on each transfer first and holds the risky ones for review. Returns the batch
-     * number, or undefined when there is nothing to send yet.
-     */
-    async formBatch(): Promise<{ batchNo?: string; held: number }> {
-      const client = await deps.pool.connect();
-      try {
-        await client.query('begin');
-        const { rows } = await client.query<Queued>(sql['queued-transfers'], [config.maxBatch]);
-        const nowMs = deps.now();
-        if (rows.length === 0 || (rows.length < config.maxBatch && nowMs - rows[0]!.created_at.getTime() < config.maxAgeMs)) {
-          await client.query('rollback');
-          return { held: 0 };
-        }
-        const fraud = await deps.fraudReasons([...new Set(rows.map((r) => r.user_id))]);
-        const send: string[] = [];
-        const held: [string, RiskReason][] = [];
-        const seen = new Map<string, { count: number; fen: number }>();
-        for (const r of rows) {
-          const earlier = seen.get(r.user_id) ?? { count: 0, fen: 0 };
-          const amountFen = Number(r.amount_fen);
-          const reason = reviewReason(config.risk, {
-            amountFen, linkedAtMs: r.linked_at.getTime(), fraudReasons: fraud.get(r.user_id) ?? [],
-            dayCount: Number(r.day_count) + earlier.count, dayFen: Number(r.day_fen) + earlier.fen, hourCount: Number(r.hour_count) + earlier.count,
-          }, nowMs);
-          if (reason) held.push([r.request_no, reason]);
-          else {
-            send.push(r.request_no);
-            seen.set(r.user_id, { count: earlier.count + 1, fen: earlier.fen + amountFen });
-          }
-        }
-        const batchNo = send.length > 0 ? newBatchNo(nowMs) : undefined;
-        await client.query(sql['form-batch'], [batchNo ?? '', config.api, send, held.map((h) => h[0]), held.map((h) => h[1])]);
-        await client.query('commit');
-        return { batchNo, held: held.length };
-      } catch (err) {
-        await client.query('rollback').catch(() => undefined);
-        throw err;
-      } finally {
-        client.release();
-      }
-    },
-
     /** A batch's items (openids unsealed), in the order they are always sent, and the pending ones. */
     async batch(batchNo: string) {
-      const { rows } = await deps.pool.query<{ batch_state: BatchState; request_no: string; amount_fen: string; openid_enc: Buffer; state: string }>(sql['batch-items'], [batchNo]);
+      const { rows } = await deps.pool.query<{ batch_state: BatchState; params: BatchParams; request_no: string; amount_fen: string; openid_enc: Buffer; state: string }>(sql['batch-items'], [batchNo]);
       const items = rows.map((r): Item & { state: string } => ({ requestNo: r.request_no, amountFen: Number(r.amount_fen), openid: deps.box.open(r.openid_enc), state: r.state }));
-      return { state: rows[0]?.batch_state, items, pending: items.filter((i) => i.state === 'batched') };
+      return { state: rows[0]?.batch_state, params: rows[0]?.params, items, pending: items.filter((i) => i.state === 'batched') };
     },
 
     /** Records results; returns the payouts whose outcome the ledger must now apply. */

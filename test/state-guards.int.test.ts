@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSecretBox } from '../common/secretbox.js';
+import type { BatchParams } from '../payouts/providers/provider.js';
 import { createPayoutsStore, type BatchState } from '../payouts/store-pg.js';
 import { migratePostgres } from '../schemas/migrate.js';
 import { createTestPostgres, silentLog } from './support.js';
@@ -44,9 +45,27 @@ describe('state columns', () => {
   });
 });
 
+const risk = { maxDailyCount: 10, maxDailyFen: 1, newLinkHoldMs: 0, maxPerHour: 1, realNameFen: 1 };
+const params: BatchParams = { remark: 'reward', sceneId: '1000', sceneReport: [{ info_type: '活动名称', info_content: 'a' }] };
+
+describe('batch parameters', () => {
+  // A batch sent again (a lost submit, a bill created again for its package) must carry the body it
+  // was first sent with: WeChat refuses the same number with other parameters, and the money is stuck.
+  it('a batch keeps the parameters it was formed with, whatever the config says later', async () => {
+    const box = createSecretBox(randomBytes(32));
+    const id = randomUUID();
+    await pool.query("insert into wechat_links (user_id, appid, openid_mac, openid_enc, access_token_enc, refresh_token_enc, token_expires_at) values ('app.p:u1', 'wx', '\\x01', '\\x00', '\\x00', '\\x00', now())");
+    await pool.query("insert into payouts (payout_id, user_id, amount_fen, source, idempotency_key, state) values ($1, 'app.p:u1', 100, 'threshold', $2, 'accepted')", [id, `key-${id}`]);
+    await pool.query("insert into payout_transfers (payout_id, request_no, user_id, amount_fen, openid_enc) values ($1, $2, 'app.p:u1', 100, $3)", [id, id.replaceAll('-', ''), box.seal('o1')]);
+    const make = (p: BatchParams) => createPayoutsStore({ api: 'v3_bill', maxBatch: 1, maxAgeMs: 0, risk: { ...risk, maxDailyFen: 1_000, realNameFen: 1_000 }, params: p }, { pool, box, fraudReasons: async () => new Map(), now: Date.now });
+    const { batchNo } = await make(params).formBatch();
+    const later = await make({ ...params, remark: 'changed', notifyUrl: 'https://example.com/n' }).batch(batchNo!);
+    expect(later.params).toEqual(params);
+  });
+});
+
 describe('batch moves', () => {
-  const risk = { maxDailyCount: 10, maxDailyFen: 1, newLinkHoldMs: 0, maxPerHour: 1, realNameFen: 1 };
-  const store = () => createPayoutsStore({ api: 'v3_batch', maxBatch: 1000, maxAgeMs: 0, risk }, { pool, box: createSecretBox(randomBytes(32)), fraudReasons: async () => new Map(), now: Date.now });
+  const store = () => createPayoutsStore({ api: 'v3_batch', maxBatch: 1000, maxAgeMs: 0, risk, params }, { pool, box: createSecretBox(randomBytes(32)), fraudReasons: async () => new Map(), now: Date.now });
   it.each([
     ['formed', 'formed', 'submitted', true],
     ['submitted', 'submitted', 'finished', true],

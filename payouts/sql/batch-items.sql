@@ -1,5 +1,6 @@
--- The state of batch $1 and its transfers, in request-number order (so a resubmission sends the same body).
-select b.state as batch_state, t.request_no, t.amount_fen, t.openid_enc, t.state
+-- The state and parameters of batch $1 and its transfers, in request-number order (so a resubmission
+-- sends the same body).
+select b.state as batch_state, b.params, t.request_no, t.amount_fen, t.openid_enc, t.state
 from payout_batches b join payout_transfers t using (batch_no)
 where b.batch_no = $1
 order by t.request_no

@@ -1,8 +1,8 @@
--- Forms batch $1 for api $2 from transfers $3 (request numbers) and holds transfers $4 for review
--- with reasons $5; each payout's state (accepted -> batched | review) and history follow. Only queued
+-- Forms batch $1 for api $2 with request parameters $6 (jsonb) from transfers $3 (request numbers) and
+-- holds transfers $4 for review with reasons $5; each payout's state (accepted -> batched | review) and history follow. Only queued
 -- transfers move.
 with b as (
-  insert into payout_batches (batch_no, api) select $1, $2 where cardinality($3::text[]) > 0 returning batch_no
+  insert into payout_batches (batch_no, api, params) select $1, $2, $6::jsonb where cardinality($3::text[]) > 0 returning batch_no
 ), batched as (
   update payout_transfers set state = 'batched', batch_no = (select batch_no from b), updated_at = now()
   where request_no = any($3::text[]) and state = 'queued' returning payout_id, batch_no

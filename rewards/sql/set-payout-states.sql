@@ -5,7 +5,7 @@ with moved as (
   update payouts p set state = s.state, updated_at = now()
   from unnest($1::uuid[], $2::text[]) as s(payout_id, state)
   where p.payout_id = s.payout_id
-    and ((s.state in ('paid', 'released') and p.state in ('requested', 'accepted', 'batched', 'review'))
+    and ((s.state in ('paid', 'released') and p.state in ('requested', 'accepted', 'batched', 'review', 'awaiting_name'))
       or (s.state = 'reversed' and p.state = 'paid'))
   returning p.payout_id, s.state
 )

@@ -2,12 +2,16 @@
 // providers, instead of being reported pending forever; a v3 batch is never sent again from a query,
 // since only a batch WeChat accepted is queried. Fake clients record what would go out.
 import { describe, expect, it } from 'vitest';
-import { createV2Provider, createV3BatchProvider, createV3BillProvider, type Item, type ProviderConfig } from './providers.js';
-import { wechatError } from './wechat/errors.js';
-import type { V2Client } from './wechat/v2-client.js';
-import type { V3Client } from './wechat/v3-client.js';
+import type { BatchParams, Item, ProviderConfig } from './provider.js';
+import { createV2Provider } from './v2.js';
+import { createV3BatchProvider } from './v3-batch.js';
+import { createV3BillProvider } from './v3-bill.js';
+import { wechatError } from '../wechat/errors.js';
+import type { V2Client } from '../wechat/v2-client.js';
+import type { V3Client } from '../wechat/v3-client.js';
 
-const config: ProviderConfig = { appid: 'wxapp', remark: 'reward', sceneId: '1000', sceneReport: [], clientIp: '127.0.0.1', maxBatch: 1000 };
+const config: ProviderConfig = { appid: 'wxapp', clientIp: '127.0.0.1', maxBatch: 1000 };
+const params: BatchParams = { remark: 'reward', sceneId: '1000', sceneReport: [] };
 const items: Item[] = [{ requestNo: 'R1', amountFen: 100, openid: 'o1' }, { requestNo: 'R2', amountFen: 200, openid: 'o2' }];
 const notFound = { ok: false as const, status: 404, code: 'NOT_FOUND', message: '记录不存在', error: wechatError('NOT_FOUND'), fields: {} };
 
@@ -41,7 +45,7 @@ describe('querying what the provider does not know', () => {
     ['v3_bill', (f: ReturnType<typeof fakes>) => createV3BillProvider(config, f.v3), ['bill R1', 'bill R2'], { outcomes: ['pending', 'pending'] }],
   ] as const)('%s sends it again with the same numbers', async (_api, make, sent, expected) => {
     const f = fakes();
-    const answer = await make(f).query('B1', items);
+    const answer = await make(f).query('B1', items, params);
     expect(f.sent).toEqual(sent);
     expect(answer.ok && answer.results.map((r) => r.outcome)).toEqual(expected.outcomes);
   });
@@ -51,7 +55,7 @@ describe('querying what the provider does not know', () => {
   // of the items, it could pay twice; so the query answers NOT_FOUND (retriable) and asks again later.
   it('v3_batch never sends a queried batch again, and reports the NOT_FOUND', async () => {
     const f = fakes();
-    const answer = await createV3BatchProvider(config, f.v3).query('B1', items);
+    const answer = await createV3BatchProvider(config, f.v3).query('B1', items, params);
     expect(f.sent).toEqual([]);
     expect(answer).toMatchObject({ ok: false, code: 'NOT_FOUND' });
     expect(!answer.ok && answer.error.retriable).toBe(true);

@@ -1,0 +1,63 @@
+// The three WeChat transfer products behind one interface: a batch of items is submitted, then
+// queried until every item is final. Resubmitting and querying always reuse the item's request
+// number and exact parameters, so neither can pay twice. Which product a merchant uses is config.
+// One file per product beside this one; here the interface and what they share.
+import { PipelineError } from '../../common/errors.js';
+import type { WechatErrorInfo } from '../wechat/errors.js';
+import type { V3Client } from '../wechat/v3-client.js';
+
+export type Api = 'v2_transfer' | 'v3_batch' | 'v3_bill';
+/** A transfer as sent: `userName` (plain; the client encrypts it) only where WeChat's real-name rule needs it. */
+export interface Item { requestNo: string; amountFen: number; openid: string; userName?: string }
+/** What the provider said of a transfer; `providerState` is WeChat's own state word (a bill's ACCEPTED ... SUCCESS). */
+export interface ItemResult { requestNo: string; outcome: 'succeeded' | 'failed' | 'pending'; reason?: string; providerId?: string; packageInfo?: string; providerState?: string }
+export type Answer = { ok: true; results: ItemResult[]; providerBatchId?: string } | { ok: false; code: string; message: string; error: WechatErrorInfo };
+
+/** A day's fund-flow bill: its text, none for a day without movements, or not made yet. */
+export type Bill = { ok: true; text: string } | { ok: false; reason: 'creating' | 'failed'; detail: string };
+
+export interface Provider {
+  api: Api;
+  /** The fund-flow bill of China calendar day `day` (yyyy-MM-dd). */
+  bill(day: string): Promise<Bill>;
+  /** Items per submit: 1000 for v3 batches (WeChat's maximum); the others send one call per item. */
+  maxBatch: number;
+  submit(batchNo: string, items: Item[], params: BatchParams): Promise<Answer>;
+  query(batchNo: string, items: Item[], params: BatchParams): Promise<Answer>;
+}
+
+/**
+ * The request parameters a batch is formed with, stored with it (payout_batches.params): a resubmit
+ * or a re-create sends exactly these, so a config change never turns into "单号已存在但信息不一致".
+ */
+export interface BatchParams { remark: string; sceneId: string; sceneReport: { info_type: string; info_content: string }[]; notifyUrl?: string }
+
+export interface ProviderConfig { appid: string; clientIp: string; maxBatch: number }
+
+export const pending = (requestNo: string, reason?: string): ItemResult => ({ requestNo, outcome: 'pending', ...(reason ? { reason } : {}) });
+/** A refused send: failed for good when the code is final, else still pending (retried, or a person looks). */
+export const refused = (requestNo: string, a: { code: string; error: WechatErrorInfo }): ItemResult =>
+  (a.error.final ? { requestNo, outcome: 'failed', reason: a.code } : pending(requestNo, a.code));
+
+/** An item's call that threw (network, timeout, unverifiable answer): its outcome is unknown, so it stays pending. */
+export async function each(items: Item[], call: (item: Item) => Promise<ItemResult>): Promise<Answer> {
+  const results: ItemResult[] = [];
+  for (const item of items) {
+    try {
+      results.push(await call(item));
+    } catch (err) {
+      if (!(err instanceof PipelineError && err.retriable)) throw err;
+      results.push(pending(item.requestNo, err.code));
+    }
+  }
+  return { ok: true, results };
+}
+
+/** v3: NO_STATEMENT_EXIST is a day without movements, an empty bill. */
+export const v3Bill = (client: V3Client) => async (day: string): Promise<Bill> => {
+  const a = await client.fundflowBill(day);
+  if (a.ok) return { ok: true, text: a.data };
+  if (a.code === 'NO_STATEMENT_EXIST') return { ok: true, text: '' };
+  return { ok: false, reason: a.code === 'STATEMENT_CREATING' ? 'creating' : 'failed', detail: `${a.code} ${a.message}` };
+};
+
