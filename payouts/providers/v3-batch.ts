@@ -1,7 +1,7 @@
 // The v3 batch transfer (发起商家转账, /v3/transfer/batches): up to 1,000 details per call. Closed to
 // new merchants since 2025-01-15; kept for merchants that still have it (README "Which product").
 import type { V3Client } from '../wechat/v3-client.js';
-import { pending, v3Bill, type ItemResult, type Provider, type BatchParams, type ProviderConfig } from './provider.js';
+import { pending, v3Bill, type ItemResult, type Provider, type ProviderConfig } from './provider.js';
 
 const PAGE = 100;
 
