@@ -1,5 +1,5 @@
-// The user-facing HTTP API (CONTRACTS.md §3): balance, ledger history, WeChat linking and
-// withdrawals. Routing and every 4xx decision live here, independent of the HTTP server (common/http-server.ts).
+// The user-facing HTTP API (CONTRACTS.md §3): balance, ledger history, WeChat linking, the real
+// name for it, and withdrawals. Routing and every 4xx decision live here, independent of the HTTP server (common/http-server.ts).
 // Input is checked at this edge, so what no query can take (a NUL, a number past int8) is a 400, never a 503.
 // A path names a user; the person (app, user) takes the app from the user token, or from App-Id for the operator.
 import { authenticate, isUserId, mayActFor, requestedPerson } from '../common/auth.js';
@@ -19,7 +19,18 @@ const withdrawalErrors: Record<Exclude<WithdrawalResult['status'], 'created' | '
   idempotency_key_reused: error(409, 'idempotency_key_reused', 'this Idempotency-Key was used for a different withdrawal'),
   insufficient_funds: error(422, 'insufficient_funds', 'the amount exceeds the available balance'),
   wechat_not_linked: error(422, 'wechat_not_linked', 'link a WeChat account first'),
+  payout_in_flight: error(409, 'payout_in_flight', 'a payout is already on its way; withdraw again once it is paid or released'),
 };
+
+/** Why `name` cannot go to WeChat's name check as the person's real name; undefined when it can. */
+function realNameProblem(name: unknown): string | undefined {
+  if (typeof name !== 'string') return 'name must be a string';
+  const length = [...name].length;
+  if (length < 1 || length > 64) return 'name must be 1..64 characters';
+  if (/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u.test(name)) return 'name must hold no control or format characters';
+  if (name.trim() !== name) return 'name must not start or end with a space';
+  return undefined;
+}
 
 /** The body as a JSON object in strict UTF-8 whose every key and string Postgres can store. */
 function jsonBody(req: ApiRequest): Record<string, unknown> | ApiResponse {
@@ -56,7 +67,8 @@ export function createApi(
     appSecrets(appId: string): readonly string[];
   },
 ) {
-  const routes: { method: string; pattern: RegExp; run(person: Person, req: ApiRequest): Promise<ApiResponse> }[] = [
+  /** `operator`: the operator may call this route though it writes (it moves no money). */
+  const routes: { method: string; pattern: RegExp; operator?: true; run(person: Person, req: ApiRequest): Promise<ApiResponse> }[] = [
     { method: 'GET', pattern: /^\/v1\/users\/([^/]+)\/balance$/, run: async (person) => ({ status: 200, body: await deps.users.balance(personKey(person)) }) },
     {
       method: 'GET', pattern: /^\/v1\/users\/([^/]+)\/ledger$/,
@@ -87,6 +99,19 @@ export function createApi(
           return error(409, 'wechat_account_taken', 'this WeChat account is linked to another user');
         }
         return { status: 200, body: { linked: true, appid: deps.oauth.appid } };
+      },
+    },
+    {
+      // The person's real name, for WeChat's name check from 2,000 yuan: sealed at rest, never logged, never echoed.
+      method: 'PUT', pattern: /^\/v1\/users\/([^/]+)\/wechat\/real-name$/, operator: true,
+      async run(person, req) {
+        const body = jsonBody(req);
+        if (isResponse(body)) return body;
+        const problem = realNameProblem(body.name);
+        if (problem) return error(400, 'invalid_name', problem);
+        const at = await deps.users.setRealName(personKey(person), body.name as string, deps.now());
+        if (!at) return error(409, 'not_linked', 'link a WeChat account first: the name is checked against it');
+        return { status: 200, body: { real_name_at: at.toISOString() } };
       },
     },
     {
@@ -130,7 +155,7 @@ export function createApi(
     if (!auth.ok) return error(401, auth.error, auth.reason);
     const person = requestedPerson(auth.principal, userId, req.headers['app-id']);
     if (!person.ok) return error(person.status, person.error, person.reason);
-    if (!mayActFor(auth.principal, person.person, req.method !== 'GET')) return error(403, 'forbidden', 'this token may not act for that user');
+    if (!mayActFor(auth.principal, person.person, req.method !== 'GET' && !route.operator)) return error(403, 'forbidden', 'this token may not act for that user');
     return route.run(person.person, req);
   };
 }

@@ -194,7 +194,7 @@ describe('ledger properties', () => {
             await ledger.post([fundingTransfer(campaign(o.campaign), fen(o.amount), `f${Math.random()}`, 'CNY')]);
           } else if (o.op === 'withdraw') {
             const result = await payouts.requestWithdrawal({ appId: TEST_APP, userId: user(o.user) }, fen(o.amount), `k${o.key}`);
-            expect(['created', 'exists', 'idempotency_key_reused', 'insufficient_funds', 'wechat_not_linked']).toContain(result.status);
+            expect(['created', 'exists', 'idempotency_key_reused', 'insufficient_funds', 'wechat_not_linked', 'payout_in_flight']).toContain(result.status);
             seen.add(`withdraw ${result.status}`);
           } else if (o.op === 'finish') {
             const { rows } = await pool.query<{ payout_id: string }>('select payout_id from payouts where user_id like $1 order by created_at, payout_id', [person(`r${run}-%`)]);

@@ -5,7 +5,7 @@ import type pg from 'pg';
 import { PipelineError } from '../common/errors.js';
 import { personKey, type Person } from '../common/person.js';
 import { loadSql } from '../common/sql.js';
-import { accountsOf, fen, idempotencyKey, legacyKey, type Fen, type Transfer } from './ledger.js';
+import { accountKey, accountsOf, balanceOf, fen, idempotencyKey, legacyKey, type Fen, type Transfer } from './ledger.js';
 import type { PgLedger } from './ledger-pg.js';
 import { insertPayouts } from './earnings-pg.js';
 import { payoutRequest, payoutTransfer, userAccount, type PayoutPhase, type PayoutRequest } from './payout-requests.js';
@@ -37,11 +37,15 @@ const phaseState: Record<Outcome, string> = { settle: 'paid', release: 'released
 
 export type WithdrawalResult =
   | { status: 'created' | 'exists'; payout: PayoutRequest }
-  | { status: 'idempotency_key_reused' | 'insufficient_funds' | 'wechat_not_linked' };
+  | { status: 'idempotency_key_reused' | 'insufficient_funds' | 'wechat_not_linked' | 'payout_in_flight' };
 
 export function createPayoutsStore(config: { currency: string }, deps: { ledger: PgLedger; pool: pg.Pool }) {
   const store = {
-    /** Reserves `amountFen` of the person's available balance for a payout; repeating a request returns the original. */
+    /**
+     * Reserves `amountFen` of the person's available balance for a payout; repeating a request returns
+     * the original. Refused while another payout is in flight (money held: requested … awaiting_name),
+     * as the threshold is, so a person never has two at once.
+     */
     requestWithdrawal: (person: Person, amountFen: Fen, requestKey: string) => deps.ledger.unitOfWork(async (tx): Promise<WithdrawalResult> => {
       const key = personKey(person);
       const request = payoutRequest(key, amountFen, config.currency, 'withdrawal', requestKey);
@@ -49,6 +53,8 @@ export function createPayoutsStore(config: { currency: string }, deps: { ledger:
       const previous = await findPayout(tx.db, key, withdrawalKeys(person, request.idempotencyKey, requestKey));
       if (previous) return previous.amountFen === amountFen ? { status: 'exists', payout: previous } : { status: 'idempotency_key_reused' };
       if ((await tx.db.query(sql['linked-users'], [[key]])).rowCount === 0) return { status: 'wechat_not_linked' };
+      const held = accounts.get(accountKey(userAccount('user_held', key, config.currency)));
+      if (held && balanceOf(held) !== 0n) return { status: 'payout_in_flight' };
       const { results } = await tx.post([payoutTransfer(request, 'hold')], accounts);
       if (results[0]!.status === 'exceeds_balance') return { status: 'insufficient_funds' };
       await insertPayouts(tx.db, [request]);

@@ -457,6 +457,36 @@ describe('rewards API edges (issue 21)', () => {
     expect(await world.audit()).toEqual([]);
   });
 
+  it('refuses a withdrawal while a payout is in flight (409 payout_in_flight), replays the one in flight, and takes one again once it is finished', async () => {
+    world = await createRewardsWorld();
+    await world.rule('c1', { complete: 500, conversion: 0 });
+    await world.fund('c1', 100_000);
+    const s = await world.start();
+    await world.send([testEarning('alice', 'c1')]); // earned before linking: no threshold payout takes it
+    await world.drained();
+    expect((await world.api(s.port, 'POST', '/v1/users/alice/wechat/link', { token: world.token('alice'), body: { code: await world.oauthCode('wx-alice') } })).status).toBe(200);
+    const withdraw = (key: string, amount = 100) => world!.api(s.port, 'POST', '/v1/users/alice/withdrawals', { token: world!.token('alice'), body: { amount }, headers: { 'idempotency-key': key } });
+    const first = await withdraw('w1');
+    expect(first.status).toBe(202);
+    const payoutId = first.body.payout_id as string;
+    // The payouts service's states on the way (accepted, batched, held for review, waiting for a real name): still in flight.
+    for (const state of ['requested', 'accepted', 'batched', 'review', 'awaiting_name']) {
+      await world.pool.query('update payouts set state = $2 where payout_id = $1', [payoutId, state]);
+      const second = await withdraw(`w2-${state}`);
+      expect({ state, status: second.status, error: second.body.error }).toEqual({ state, status: 409, error: 'payout_in_flight' });
+    }
+    const replayed = await withdraw('w1');
+    expect([replayed.status, replayed.headers.get('idempotent-replayed'), replayed.body.payout_id]).toEqual([202, 'true', payoutId]);
+    expect((await world.api(s.port, 'GET', '/v1/users/alice/balance', { token: world.token('alice') })).body).toEqual({ available: 400, held: 100, paid_out: 0 });
+
+    await world.pool.query("update payouts set state = 'batched' where payout_id = $1", [payoutId]);
+    expect(await s.payouts.finish(payoutId, 'release')).toBe('created');
+    const after = await withdraw('w3', 300);
+    expect(after.status).toBe(202);
+    expect((await world.api(s.port, 'GET', '/v1/users/alice/balance', { token: world.token('alice') })).body).toEqual({ available: 200, held: 300, paid_out: 0 });
+    expect(await world.audit()).toEqual([]);
+  });
+
   it('gives users whose ids contain ":" their own withdrawals (a:b with key c, a with key b:c)', async () => {
     world = await createRewardsWorld();
     await world.rule('c1', { complete: 250, conversion: 0 });
@@ -478,6 +508,7 @@ describe('rewards API edges (issue 21)', () => {
     const rows = (await world.pool.query<{ user_id: string; amount_fen: string }>('select user_id, amount_fen from payouts order by user_id')).rows;
     expect(rows).toEqual([{ user_id: person('a'), amount_fen: '100' }, { user_id: person('a:b'), amount_fen: '100' }]);
     for (const u of users) expect((await world.api(s.port, 'GET', `/v1/users/${encodeURIComponent(u)}/balance`, { token: world.token(u) })).body).toEqual({ available: 150, held: 100, paid_out: 0 });
+    for (const p of [first, second]) await s.payouts.finish(p.body.payout_id as string, 'settle'); // one payout in flight at a time
 
     // A withdrawal made before the upgrade (stored under the old key form) is found again by its
     // own user's retry, and never by another user whose old key reads the same.
@@ -488,12 +519,13 @@ describe('rewards API edges (issue 21)', () => {
     const other = await withdraw('a', 'b:x');
     expect([other.status, other.headers.get('idempotent-replayed')]).toEqual([202, null]);
     expect(other.body.payout_id).not.toBe(before.body.payout_id);
-    for (const u of users) expect((await world.api(s.port, 'GET', `/v1/users/${encodeURIComponent(u)}/balance`, { token: world.token(u) })).body).toEqual({ available: 50, held: 200, paid_out: 0 });
+    for (const u of users) expect((await world.api(s.port, 'GET', `/v1/users/${encodeURIComponent(u)}/balance`, { token: world.token(u) })).body).toEqual({ available: 50, held: 100, paid_out: 100 });
 
     // A withdrawal made before persons (its key names the bare user id; migration 0009 gave the payout
     // its person) is found again by that person's retry, and by no other app's user of the same id.
     await world.send([testEarning('a:b', 'c1')]); // 250 more: a payout is in flight, so the threshold leaves it
     await world.drained();
+    await s.payouts.finish(before.body.payout_id as string, 'settle');
     const beforePersons = await withdraw('a:b', 'y');
     await world.pool.query('update payouts set idempotency_key = $2 where payout_id = $1', [beforePersons.body.payout_id, JSON.stringify(['withdrawal', 'a:b', 'y'])]);
     const retriedAcross = await withdraw('a:b', 'y');

@@ -7,7 +7,7 @@ import { balanceOf } from './ledger.js';
 import type { SecretBox } from '../common/secretbox.js';
 import type { OAuthGrant } from './wechat-oauth.js';
 
-const sql = loadSql(new URL('./sql/', import.meta.url), ['user-balances', 'user-ledger', 'upsert-link'] as const);
+const sql = loadSql(new URL('./sql/', import.meta.url), ['user-balances', 'user-ledger', 'upsert-link', 'set-real-name'] as const);
 
 const names = { user_available: 'available', user_held: 'held', payout_clearing: 'paid_out' } as const;
 
@@ -44,6 +44,12 @@ export function createUsersStore(config: { currency: string }, deps: { pool: pg.
         if ((err as { code?: string }).code === '23505') return false;
         throw err;
       }
+    },
+
+    /** Stores the person's real name, sealed, for their WeChat link; when it was given, or undefined without a link. */
+    async setRealName(person: string, name: string, nowMs: number): Promise<Date | undefined> {
+      const { rows } = await deps.pool.query<{ real_name_at: Date }>(sql['set-real-name'], [person, deps.box.seal(name), nowMs]);
+      return rows[0]?.real_name_at;
     },
   };
 }

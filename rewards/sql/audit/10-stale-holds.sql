@@ -1,6 +1,8 @@
 -- No money is held longer than the stale-hold age with no provider activity: a payout neither paid,
 -- released nor reversed, nor held for review, whose hold and last provider outcome are both older
--- than audit.stale_hold_ms (REWARDS_AUDIT_STALE_HOLD_MS, default 48 h) is stranded.
+-- than audit.stale_hold_ms (REWARDS_AUDIT_STALE_HOLD_MS, default 48 h) is stranded. A payout waiting
+-- for its payee's real name (awaiting_name, from 2,000 yuan) is left out like review: its money waits
+-- by the user's choice, not by a fault, until they give the name or an operator rejects it.
 with age as (
   select make_interval(secs => coalesce(nullif(current_setting('audit.stale_hold_ms', true), ''), '172800000')::double precision / 1000) as stale
 )
@@ -15,6 +17,6 @@ left join lateral (
 ) e on true
 cross join age
 where p.state not in ('paid', 'released', 'reversed')
-  and t.state is distinct from 'review'
+  and (t.state is null or t.state not in ('review', 'awaiting_name'))
   and greatest(h.created_at, e.last_outcome_at) < now() - age.stale
 order by h.created_at
