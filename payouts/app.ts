@@ -15,7 +15,7 @@ import { createSecretBox } from '../common/secretbox.js';
 import type { Stoppable } from '../common/shutdown.js';
 import { payoutOutcomes, queues, type PayoutOutcomeJob, type PayoutRequestJob } from '../schemas/queues.js';
 import { createPayoutsApi } from './api.js';
-import type { PayoutsConfig } from './config.js';
+import { caReplacesRoots, providerQps, type PayoutsConfig } from './config.js';
 import { createFraudSignals } from './fraud-signals.js';
 import { createPayoutFlow, type FlowQueues, type FlowStep } from './flow.js';
 import { createMetrics } from './metrics.js';
@@ -37,14 +37,14 @@ const retried = { attempts: 12, backoff: { type: 'exponential', delay: 1_000 } }
 /** A job whose worker died is taken up again within ~15 s (running jobs renew their lock every 5 s). */
 const STALLED = { lockDuration: 10_000, stalledInterval: 5_000 };
 
-interface WorkJob { batchNo?: string; recheck?: string[]; day?: string }
+interface WorkJob { batchNo?: string; recheck?: string[]; only?: string[]; day?: string }
 
 export function createProvider(config: PayoutsConfig, creds: Credentials, deps: { transport: Transport; nowS(): number }) {
   const v3 = createV3Client({ mchid: config.WECHATPAY_MCHID, serial: creds.serial, privateKey: creds.privateKey, apiV3Key: config.WECHATPAY_API_V3_KEY, platformKeys: creds.platformKeys, encryptSerial: creds.encryptSerial }, deps);
   const p = { appid: config.WECHATPAY_APPID, clientIp: '127.0.0.1', maxBatch: config.PAYOUTS_BATCH_MAX };
   const provider: Provider = config.PAYOUTS_API === 'v3_batch' ? createV3BatchProvider(p, v3)
     : config.PAYOUTS_API === 'v3_bill' ? createV3BillProvider(p, v3)
-      : createV2Provider(p, createV2Client({ mchid: config.WECHATPAY_MCHID, appid: config.WECHATPAY_APPID, apiKey: config.WECHATPAY_API_V2_KEY, signType: config.WECHATPAY_V2_SIGN_TYPE }, deps));
+      : createV2Provider(p, createV2Client({ mchid: config.WECHATPAY_MCHID, appid: config.WECHATPAY_APPID, apiKey: config.WECHATPAY_API_V2_KEY, signType: config.WECHATPAY_V2_SIGN_TYPE, transferSignType: config.WECHATPAY_V2_TRANSFER_SIGN_TYPE }, deps));
   return { provider, v3 };
 }
 
@@ -64,11 +64,13 @@ export function createPayoutsCore(config: PayoutsConfig, deps: { log: Logger }) 
     certFile: config.WECHATPAY_CERT_FILE, keyFile: config.WECHATPAY_KEY_FILE, platformCertFiles: config.WECHATPAY_PLATFORM_CERT_FILES,
     ...(config.WECHATPAY_P12_FILE ? { p12: { file: config.WECHATPAY_P12_FILE, passphrase: config.WECHATPAY_MCHID } } : {}),
     publicKeyFile: config.WECHATPAY_PUBLIC_KEY_FILE, publicKeyId: config.WECHATPAY_PUBLIC_KEY_ID, caFile: config.WECHATPAY_CA_FILE,
+    caReplacesRoots: caReplacesRoots(config),
   });
-  const transport = createTransport({ baseUrl: config.WECHATPAY_BASE_URL, timeoutMs: config.WECHATPAY_TIMEOUT_MS, tls: creds.tls }, { observe: metrics.called });
+  const transport = createTransport({ baseUrl: config.WECHATPAY_BASE_URL, timeoutMs: config.WECHATPAY_TIMEOUT_MS, tls: creds.tls, callsPerSecond: providerQps(config) }, { observe: metrics.called });
   const { provider, v3 } = createProvider(config, creds, { transport, nowS: () => Math.floor(Date.now() / 1000) });
   const store = createPayoutsStore({
     api: provider.api, maxBatch: provider.maxBatch, maxAgeMs: config.PAYOUTS_BATCH_MAX_AGE_MS, params: batchParams(config),
+    polls: { pollMs: config.PAYOUTS_POLL_MS, waitPollMs: config.PAYOUTS_BILL_WAIT_POLL_MS, packageMaxAgeMs: config.PAYOUTS_PACKAGE_MAX_AGE_MS }, confirmMode: config.PAYOUTS_BILL_CONFIRM_MODE,
     risk: { maxDailyCount: config.PAYOUTS_MAX_DAILY_COUNT, maxDailyFen: config.PAYOUTS_MAX_DAILY_FEN, newLinkHoldMs: config.PAYOUTS_NEW_LINK_HOLD_MS, maxPerHour: config.PAYOUTS_MAX_PER_HOUR, realNameFen: config.PAYOUTS_REAL_NAME_FEN },
   }, { pool, box, fraudReasons: createFraudSignals({ lookbackDays: config.PAYOUTS_FRAUD_LOOKBACK_DAYS }, { clickhouse, pool }), now: Date.now });
 
@@ -82,7 +84,7 @@ export function createPayoutsCore(config: PayoutsConfig, deps: { log: Logger }) 
     // One submit job per batch at a time: the sweep's re-add is ignored while one waits or runs (and a
     // crashed run comes back as a stalled job). Removed when done, so a batch still formed can get another.
     submit: async (batchNo) => void await work.add('submit', { batchNo }, { jobId: `submit-${batchNo}`, ...retried, removeOnComplete: true, removeOnFail: true }),
-    poll: async (batchNo, opts) => void await work.add('poll', { batchNo, recheck: opts.recheck }, { jobId: opts.id, ...retried, removeOnComplete: { age: 3_600 }, removeOnFail: { age: WEEK_S } }),
+    poll: async (batchNo, opts) => void await work.add('poll', { batchNo, recheck: opts.recheck, only: opts.only }, { jobId: opts.id, ...retried, removeOnComplete: { age: 3_600 }, removeOnFail: { age: WEEK_S } }),
     async outcomes(list) {
       if (list.length === 0) return;
       const jobId = createHash('sha256').update(list.map((o) => `${o.payoutId}:${o.outcome}`).join(',')).digest('hex');
@@ -135,15 +137,16 @@ export async function createPayouts(config: PayoutsConfig, deps: { log: Logger; 
     if (job.name === 'form') return flow.form();
     if (job.name === 'sweep') return flow.sweep();
     if (job.name === 'submit') return flow.submit(job.data.batchNo!);
-    if (job.name === 'poll') return flow.poll(job.data.batchNo!, job.data.recheck);
+    if (job.name === 'poll') return flow.poll(job.data.batchNo!, job.data.recheck, job.data.only);
     if (job.name === 'reconcile') return void log.info(await reconciler.run(job.data.day ?? chinaYesterday(Date.now())), 'reconciliation_done');
     throw new PipelineError('unknown_job', `unknown job ${job.name}`, { retriable: false });
-  }), { connection: connections[1], prefix, concurrency: 4, limiter: { max: config.PAYOUTS_RATE_PER_S, duration: 1_000 }, ...STALLED });
+  }), { connection: connections[1], prefix, concurrency: 4, ...STALLED });
   for (const w of [intake, worker]) w.on('failed', (job, err) => log.warn({ err, job: job?.name, id: job?.id, attempt: job?.attemptsMade }, 'payout_job_failed'));
   for (const w of [intake, worker]) w.on('error', (err) => log.warn({ err }, 'queue_error')); // Redis away: BullMQ reconnects
 
   const handle = createPayoutsApi(
-    { platformTokenSecret: config.REWARDS_TOKEN_SECRET, operatorToken: config.PAYOUTS_OPERATOR_TOKEN, tokenMaxTtlS: config.REWARDS_TOKEN_MAX_TTL_S, apiV2Key: config.WECHATPAY_API_V2_KEY, v2SignType: config.WECHATPAY_V2_SIGN_TYPE },
+    { platformTokenSecret: config.REWARDS_TOKEN_SECRET, operatorToken: config.PAYOUTS_OPERATOR_TOKEN, tokenMaxTtlS: config.REWARDS_TOKEN_MAX_TTL_S, apiV2Key: config.WECHATPAY_API_V2_KEY, v2SignType: config.WECHATPAY_V2_SIGN_TYPE,
+      mchId: config.WECHATPAY_MCHID, appId: config.WECHATPAY_APPID },
     { store, v3, queues: queued, callback: metrics.callback, now: Date.now, appSecrets: tokenSecrets.appSecrets },
   );
   let stopping = false;

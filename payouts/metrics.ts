@@ -12,6 +12,8 @@ export function createMetrics() {
   const callbacks = counter('callbacks', 'WeChat Pay callbacks by result', ['result']);
   const unexplained = new client.Gauge({ name: 'payouts_reconciliation_unexplained', help: 'Discrepancies the last reconciliation could not explain', registers: [registry] });
   const requests = counter('http_requests', 'API responses by status', ['status']);
+  const cancels = counter('bill_cancels', 'Transfer-bill cancel calls by WeChat\'s answer (its state, or a refusal code)', ['answer']);
+  const packages = counter('bill_packages_refreshed', 'Confirm-page packages fetched again (a bill created again with the same number)');
   return {
     registry,
     called: (op: string, code: string) => calls.inc({ op, code }),
@@ -21,6 +23,8 @@ export function createMetrics() {
     callback: (result: string) => callbacks.inc({ result }),
     unexplained: (n: number) => unexplained.set(n),
     responded: (status: number) => requests.inc({ status: String(status) }),
+    cancelCalled: (answer: string) => cancels.inc({ answer }),
+    packages: (n: number) => packages.inc(n),
   };
 }
 export type Metrics = ReturnType<typeof createMetrics>;

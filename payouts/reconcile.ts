@@ -1,12 +1,36 @@
-// Reconciliation (pure): a day's fund-flow bill against the transfers the ledger knows. The bill
-// proves what was paid (支出 rows) and what came back (收入 rows under the same voucher, the request
-// number); what it proves is applied (settle a transfer still in flight, reverse one failed after
-// paying); what neither side explains is reported.
-export interface BillRow { voucherNo: string; inOut: string; amountFen: number }
-export interface KnownTransfer { requestNo: string; batchNo: string; amountFen: number; state: string; paidThatDay: boolean }
-export type DiscrepancyKind = 'unknown_to_ledger' | 'amount_mismatch' | 'paid_not_in_bill';
+// Reconciliation (pure): the operating account's fund flows, kept across every day read, against
+// the transfers the ledger knows. Per voucher (业务凭证号: the request number, or WeChat's id) the
+// net of its debits and refunds is what WeChat kept. For a v3 batch or v2 transfer a debit is a
+// payment: what it proves is applied (settle, release, reverse). For a transfer bill a debit is a
+// lock taken at WAIT_USER_CONFIRM and given back on close or cancel: reconciliation settles nothing
+// (queries do), it explains the money (locked, released) and queues a query where the two disagree.
+// What nothing explains is reported.
+export type Api = 'v3_bill' | 'v3_batch' | 'v2_transfer';
+/** One row of a fund-flow bill. */
+export interface BillRow { flowNo: string; wechatNo: string; business: string; inOut: string; amountFen: number; remark: string; voucherNo: string }
+/** A row kept in operating_flows, with the China day of the bill it came from. */
+export interface Flow { voucherNo: string; wechatNo: string; inOut: 'in' | 'out'; amountFen: number; billDate: string }
+/** `failedOn`: the China day WeChat's failure was recorded here, if it was. */
+export interface KnownTransfer { requestNo: string; providerId: string; batchNo: string; api: Api; amountFen: number; state: string; paidThatDay: boolean; failedOn?: string }
+export type DiscrepancyKind = 'unknown_to_ledger' | 'amount_mismatch' | 'paid_not_in_bill' | 'refund_missing';
 export interface Discrepancy { requestNo: string; kind: DiscrepancyKind; detail: string }
-export interface Reconciliation { settle: KnownTransfer[]; release: KnownTransfer[]; reverse: KnownTransfer[]; matched: number; discrepancies: Discrepancy[] }
+export interface Reconciliation {
+  settle: KnownTransfer[]; release: KnownTransfer[]; reverse: KnownTransfer[];
+  /** Transfer bills to query again: the bill shows their money back while the ledger has them in flight or paid. */
+  query: KnownTransfer[];
+  /** Explained: the bill and the ledger agree (paid, or released/reversed with the money back). */
+  matched: number;
+  /** Explained: a transfer bill's money is out of the account while it waits for its user, or its refund is not in a bill read yet. */
+  locked: number;
+  discrepancies: Discrepancy[];
+  /** Every request number (or unknown voucher) looked at, so discrepancies no longer found resolve. */
+  evaluated: string[];
+}
+
+/** A failed bill's refund may land a day after its failure was seen here; from two days on, it is missing. */
+const REFUND_GRACE_DAYS = 2;
+const FIELD_SEPARATOR = ',`';
+const SUMMARY_HEADER = '资金流水总笔数';
 
 /** Yuan with two decimals ("12.30") to fen, without floating point. */
 export function yuanToFen(yuan: string): number {
@@ -15,51 +39,121 @@ export function yuanToFen(yuan: string): number {
   return Number(m[1]) * 100 + Number((m[2] ?? '').padEnd(2, '0'));
 }
 
-/** The rows of a fund-flow bill: UTF-8 BOM, a header, backtick-prefixed fields, two summary lines. */
+/**
+ * The rows of a fund-flow bill in WeChat's format: UTF-8 BOM, a plain header, then rows whose every
+ * field starts with a backtick, so a field may hold commas and quotes as they are (fields are split
+ * on "," followed by a backtick, never on a bare comma), then the plain summary header and its values.
+ */
 export function parseFundflowBill(text: string): BillRow[] {
   const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/).filter((l) => l.length > 0);
   if (lines.length === 0) return []; // a day without movements has no bill (NO_STATEMENT_EXIST)
-  const header = lines[0]?.split(',') ?? [];
+  const header = lines[0]!.split(',');
   const col = (name: string) => {
     const i = header.indexOf(name);
     if (i < 0) throw new Error(`the bill has no column ${name}`);
     return i;
   };
-  const [inOut, amount, voucher] = [col('收支类型'), col('收支金额(元)'), col('业务凭证号')];
-  const end = lines.findIndex((l) => l.startsWith('资金流水总笔数'));
-  return lines.slice(1, end < 0 ? undefined : end).map((line) => {
-    const f = line.split(',').map((v) => v.replace(/^`/, ''));
-    return { voucherNo: f[voucher]!, inOut: f[inOut]!, amountFen: yuanToFen(f[amount]!) };
+  const at = {
+    flowNo: col('资金流水单号'), wechatNo: col('微信支付业务单号'), business: col('业务名称'), inOut: col('收支类型'),
+    amount: col('收支金额(元)'), remark: col('备注'), voucherNo: col('业务凭证号'),
+  };
+  const end = lines.findIndex((l) => l.startsWith(SUMMARY_HEADER));
+  return lines.slice(1, end < 0 ? undefined : end).map((line, i) => {
+    if (!line.startsWith('`')) throw new Error(`bill row ${i + 1} does not start with a backtick`);
+    const f = line.slice(1).split(FIELD_SEPARATOR);
+    if (f.length !== header.length) throw new Error(`bill row ${i + 1} has ${f.length} fields, the header ${header.length}`);
+    return { flowNo: f[at.flowNo]!, wechatNo: f[at.wechatNo]!, business: f[at.business]!, inOut: f[at.inOut]!, amountFen: yuanToFen(f[at.amount]!), remark: f[at.remark]!, voucherNo: f[at.voucherNo]! };
   });
 }
 
-export function reconcile(bill: BillRow[], known: KnownTransfer[]): Reconciliation {
-  const byNo = new Map(known.map((t) => [t.requestNo, t]));
-  const net = new Map<string, { paid: number; back: number }>();
-  for (const r of bill) {
-    const n = net.get(r.voucherNo) ?? { paid: 0, back: 0 };
-    if (r.inOut === '支出') n.paid += r.amountFen;
-    else if (r.inOut === '收入') n.back += r.amountFen;
-    net.set(r.voucherNo, n);
+/** A bill row as kept: 收入 is money in, 支出 money out. */
+export const toFlow = (r: BillRow, billDate: string): Flow => ({ voucherNo: r.voucherNo, wechatNo: r.wechatNo, inOut: r.inOut === '支出' ? 'out' : 'in', amountFen: r.amountFen, billDate });
+
+const daysBetween = (from: string, to: string) => Math.round((Date.parse(to) - Date.parse(from)) / 86_400_000);
+
+/**
+ * Reconciles day `day`: the vouchers with a flow that day, those of `recheck` (open discrepancies)
+ * and those of failed bills whose refund is due, each over all of its flows in `flows` (every day
+ * read), against `known`.
+ */
+export function reconcile(input: { day: string; flows: Flow[]; known: KnownTransfer[]; recheck?: string[] }): Reconciliation {
+  const { day, flows, known } = input;
+  const byKey = new Map<string, KnownTransfer>();
+  for (const t of known) {
+    byKey.set(t.requestNo, t);
+    if (t.providerId) byKey.set(t.providerId, t);
   }
-  const out: Reconciliation = { settle: [], release: [], reverse: [], matched: 0, discrepancies: [] };
+  // Flows per transfer (by request number or WeChat id), or per voucher nobody knows.
+  const groups = new Map<string, { t?: KnownTransfer; voucher: string; out: number; back: number; today: boolean; debitedBy?: string }>();
+  for (const f of flows) {
+    const t = byKey.get(f.voucherNo) ?? byKey.get(f.wechatNo);
+    const key = t?.requestNo ?? f.voucherNo;
+    const g = groups.get(key) ?? { t, voucher: f.voucherNo, out: 0, back: 0, today: false };
+    if (f.inOut === 'out') {
+      g.out += f.amountFen;
+      if (!g.debitedBy || f.billDate < g.debitedBy) g.debitedBy = f.billDate;
+    } else g.back += f.amountFen;
+    g.today ||= f.billDate === day;
+    groups.set(key, g);
+  }
+  const recheck = new Set(input.recheck ?? []);
+  const out: Reconciliation = { settle: [], release: [], reverse: [], query: [], matched: 0, locked: 0, discrepancies: [], evaluated: [] };
   const report = (requestNo: string, kind: DiscrepancyKind, detail: string) => out.discrepancies.push({ requestNo, kind, detail });
-  for (const [no, { paid, back }] of net) {
-    if (paid === 0) continue; // money in that is not a returned transfer: a top-up
-    const t = byNo.get(no);
-    const kept = paid - back;
-    if (!t) report(no, 'unknown_to_ledger', `the bill shows ${kept} fen paid under a number the ledger does not know`);
-    else if (kept > 0 && kept !== t.amountFen) report(no, 'amount_mismatch', `the bill shows ${kept} fen, the ledger ${t.amountFen}`);
-    else if (kept > 0) {
+
+  // A failed bill's refund is looked for again once its grace is over, whether or not it has a flow that day.
+  const refundDue = (t?: KnownTransfer) => t?.api === 'v3_bill' && t.state === 'failed' && !!t.failedOn && daysBetween(t.failedOn, day) >= REFUND_GRACE_DAYS;
+  for (const [key, g] of groups) {
+    if (!g.today && !recheck.has(key) && !refundDue(g.t)) continue;
+    out.evaluated.push(key);
+    if (g.out === 0) continue; // money in that is not a returned transfer: a top-up, a move between accounts
+    const t = g.t;
+    const kept = g.out - g.back;
+    if (!t) {
+      report(key, 'unknown_to_ledger', `the bill shows ${kept} fen paid under a number the ledger does not know`);
+      continue;
+    }
+    if (kept !== 0 && kept !== t.amountFen) {
+      report(key, 'amount_mismatch', `the bill shows ${kept} fen, the ledger ${t.amountFen}`);
+      continue;
+    }
+    if (t.api === 'v3_bill') bill(t, kept);
+    else payment(t, kept);
+  }
+
+  /** v3 batches and v2: a debit is the payment. */
+  function payment(t: KnownTransfer, kept: number) {
+    if (kept > 0) {
       if (t.state === 'batched') out.settle.push(t);
       else if (t.state === 'succeeded') out.matched++;
-      else report(no, 'unknown_to_ledger', `the bill shows ${kept} fen paid, the ledger has the transfer ${t.state}`);
+      else report(t.requestNo, 'unknown_to_ledger', `the bill shows ${kept} fen paid, the ledger has the transfer ${t.state}`);
     } else if (t.state === 'succeeded') out.reverse.push(t);
     else if (t.state === 'batched') out.release.push(t);
     else out.matched++;
   }
+  /** Transfer bills: a debit is a lock until the user confirms; closed or cancelled, it comes back. */
+  function bill(t: KnownTransfer, kept: number) {
+    if (kept > 0) {
+      if (t.state === 'batched') out.locked++;
+      else if (t.state === 'succeeded') out.matched++;
+      else if (t.state === 'failed' && (!t.failedOn || daysBetween(t.failedOn, day) < REFUND_GRACE_DAYS)) out.locked++;
+      else if (t.state === 'failed') report(t.requestNo, 'refund_missing', `the bill failed on ${t.failedOn}; the ${kept} fen it locked have not come back in any bill read`);
+      else report(t.requestNo, 'unknown_to_ledger', `the bill shows ${kept} fen paid, the ledger has the transfer ${t.state}`);
+    } else if (t.state === 'batched') out.query.push(t); // the money came back: a query will show the bill closed or cancelled
+    else if (t.state === 'succeeded') {
+      out.query.push(t);
+      report(t.requestNo, 'unknown_to_ledger', 'the bill shows the money back, the ledger has the transfer paid; a query is queued');
+    } else out.matched++;
+  }
+
+  // Paid this day (or reported so before), with no debit in any bill read up to this day.
   for (const t of known) {
-    if (t.paidThatDay && t.state === 'succeeded' && !net.has(t.requestNo)) report(t.requestNo, 'paid_not_in_bill', `the ledger paid ${t.amountFen} fen this day; the bill does not show it`);
+    const again = recheck.has(t.requestNo);
+    if (!t.paidThatDay && !again) continue;
+    if (!out.evaluated.includes(t.requestNo)) out.evaluated.push(t.requestNo);
+    const debitedBy = groups.get(t.requestNo)?.debitedBy;
+    if (t.state === 'succeeded' && (!debitedBy || (t.paidThatDay && debitedBy > day))) {
+      report(t.requestNo, 'paid_not_in_bill', `the ledger paid ${t.amountFen} fen; no bill read up to its day shows it`);
+    }
   }
   return out;
 }

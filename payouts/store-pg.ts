@@ -6,21 +6,49 @@ import { parsePerson } from '../common/person.js';
 import type { SecretBox } from '../common/secretbox.js';
 import { loadSql } from '../common/sql.js';
 import type { Api, BatchParams, Item, ItemResult } from './providers/provider.js';
+import { createAuthorizationStore, type ConfirmMode } from './authorizations-pg.js';
 import { createBatchFormer } from './form-pg.js';
 import type { RiskConfig } from './risk.js';
 
 const sql = loadSql(new URL('./sql/', import.meta.url), [
   'accept-request', 'batch-items', 'record-results', 'move-batch', 'unapplied-outcomes', 'open-batches', 'payout-view', 'review-decision', 'batch-of',
+  'due-bills', 'cancel-request', 'claimable', 'batch-pending',
 ] as const);
 
 export type Outcome = 'settle' | 'release' | 'reverse';
 /** A batch's states (payout_batches.state): formed (numbers committed, never sent), submitted, finished, attention. */
 export type BatchState = 'formed' | 'submitted' | 'finished' | 'attention';
 export const outcomeOf = { succeeded: 'settle', failed: 'release', reversed: 'reverse' } as const satisfies Record<string, Outcome>;
+/** What a transfer bill needs after its results: a fresh package (a create sent again), or the cancel asked for. */
+export interface BillNeed { requestNo: string; need: 'package' | 'cancel' }
+/**
+ * When to query a transfer of the per-transfer products again (v3 batches are queried whole, by
+ * batch): `waitPollMs` while a bill waits for its user, else `pollMs`; and when a package is stale.
+ */
+export interface PollConfig { pollMs: number; waitPollMs: number; packageMaxAgeMs: number }
+/** The config's defaults (PAYOUTS_POLL_MS, PAYOUTS_BILL_WAIT_POLL_MS, PAYOUTS_PACKAGE_MAX_AGE_MS), for stores made without them. */
+const defaultPolls: PollConfig = { pollMs: 60_000, waitPollMs: 3_600_000, packageMaxAgeMs: 3_600_000 };
 
-export function createPayoutsStore(config: { api: Api; maxBatch: number; maxAgeMs: number; risk: RiskConfig; params: BatchParams }, deps: { pool: pg.Pool; box: SecretBox; fraudReasons(userIds: string[]): Promise<Map<string, string[]>>; now(): number }) {
+export function createPayoutsStore(config: { api: Api; maxBatch: number; maxAgeMs: number; risk: RiskConfig; params: BatchParams; polls?: PollConfig; confirmMode?: ConfirmMode }, deps: { pool: pg.Pool; box: SecretBox; fraudReasons(userIds: string[]): Promise<Map<string, string[]>>; now(): number }) {
+  /** Records results; returns the payouts whose outcome the ledger must now apply, and what bills need next. */
+  async function recordResults(batchNo: string, results: ItemResult[]): Promise<{ moved: { payoutId: string; outcome: Outcome }[]; needs: BillNeed[] }> {
+    const col = (f: (r: ItemResult) => string | undefined) => results.map((r) => f(r) ?? '');
+    const polls = config.polls ?? defaultPolls;
+    const { rows } = await deps.pool.query<{ payout_id: string; request_no: string; state: keyof typeof outcomeOf | 'batched'; need: BillNeed['need'] | null }>(sql['record-results'], [
+      batchNo, col((r) => r.requestNo), col((r) => r.outcome), col((r) => r.reason), col((r) => r.providerId), col((r) => r.packageInfo), col((r) => r.providerState),
+      config.api === 'v3_batch' ? null : polls.pollMs, polls.waitPollMs, polls.packageMaxAgeMs,
+    ]);
+    return {
+      moved: rows.flatMap((r) => (r.state === 'batched' ? [] : [{ payoutId: r.payout_id, outcome: outcomeOf[r.state] }])),
+      needs: rows.flatMap((r) => (r.need ? [{ requestNo: r.request_no, need: r.need }] : [])),
+    };
+  }
+
+  const authorizations = createAuthorizationStore({ mode: config.confirmMode ?? 'page', params: config.params }, deps);
   return {
     ...createBatchFormer(config, deps),
+    /** PAYOUTS_BILL_CONFIRM_MODE=authorized: the persons' authorizations (authorizations-pg.ts). */
+    authorizations,
 
     /** Takes a payout request up (once): its transfer row, queued for batching. */
     accept: async (payoutId: string) => void await deps.pool.query(sql['accept-request'], [payoutId, 1]),
@@ -30,18 +58,50 @@ export function createPayoutsStore(config: { api: Api; maxBatch: number; maxAgeM
 
     /** A batch's items (openids unsealed), in the order they are always sent, and the pending ones. */
     async batch(batchNo: string) {
-      const { rows } = await deps.pool.query<{ batch_state: BatchState; params: BatchParams; request_no: string; amount_fen: string; openid_enc: Buffer; state: string }>(sql['batch-items'], [batchNo]);
-      const items = rows.map((r): Item & { state: string } => ({ requestNo: r.request_no, amountFen: Number(r.amount_fen), openid: deps.box.open(r.openid_enc), state: r.state }));
+      // Transfer bills: how each is sent (with an authorization, or for the confirm page), fixed before its first send.
+      const authorized = config.api === 'v3_bill' ? await authorizations.decide(batchNo) : undefined;
+      const { rows } = await deps.pool.query<{ batch_state: BatchState; params: BatchParams; request_no: string; amount_fen: string; openid_enc: Buffer; user_name_enc: Buffer | null; state: string }>(sql['batch-items'], [batchNo]);
+      const items = rows.map((r): Item & { state: string } => ({
+        requestNo: r.request_no, amountFen: Number(r.amount_fen), openid: deps.box.open(r.openid_enc), state: r.state,
+        ...(r.user_name_enc ? { userName: deps.box.open(r.user_name_enc) } : {}), // the real name snapshotted when formed (form-pg.ts)
+        ...(authorized?.has(r.request_no) ? { authorizationId: authorized.get(r.request_no)! } : {}),
+      }));
       return { state: rows[0]?.batch_state, params: rows[0]?.params, items, pending: items.filter((i) => i.state === 'batched') };
     },
 
+    recordResults,
+
     /** Records results; returns the payouts whose outcome the ledger must now apply. */
     async record(batchNo: string, results: ItemResult[]): Promise<{ payoutId: string; outcome: Outcome }[]> {
-      const col = (f: (r: ItemResult) => string | undefined) => results.map((r) => f(r) ?? '');
-      const { rows } = await deps.pool.query<{ payout_id: string; state: keyof typeof outcomeOf }>(sql['record-results'], [
-        batchNo, col((r) => r.requestNo), col((r) => r.outcome), col((r) => r.reason), col((r) => r.providerId), col((r) => r.packageInfo),
-      ]);
-      return rows.map((r) => ({ payoutId: r.payout_id, outcome: outcomeOf[r.state] }));
+      return (await recordResults(batchNo, results)).moved;
+    },
+
+    /** How many of the batch's transfers are still in flight, now. */
+    pendingIn: async (batchNo: string): Promise<number> => (await deps.pool.query<{ n: number }>(sql['batch-pending'], [batchNo])).rows[0]!.n,
+
+    /** Transfers of the per-transfer products whose next query is due (never recorded: their batch idle `idleMs`). */
+    async dueTransfers(idleMs: number, limit: number) {
+      const { rows } = await deps.pool.query<{ batch_no: string; request_no: string; payout_id: string; user_id: string; provider_state: string | null; cancel_requested: boolean; due_ms: string }>(sql['due-bills'], [idleMs, limit]);
+      return rows.map((r) => ({ batchNo: r.batch_no, requestNo: r.request_no, payoutId: r.payout_id, person: r.user_id, providerState: r.provider_state, cancelRequested: r.cancel_requested, dueMs: r.due_ms }));
+    },
+
+    /** Asks for payout `payoutId`'s bill to be cancelled (`detail`: who asked, why); undefined when it is not in flight. */
+    async requestCancel(payoutId: string, detail: Record<string, unknown>): Promise<{ batchNo: string; requestNo: string } | undefined> {
+      const row = (await deps.pool.query<{ batch_no: string; request_no: string }>(sql['cancel-request'], [payoutId, detail])).rows[0];
+      return row && { batchNo: row.batch_no, requestNo: row.request_no };
+    },
+
+    /** The aggregator's fraud signals for persons, now (the risk re-check of bills waiting for their users). */
+    fraudReasons: (persons: string[]) => deps.fraudReasons(persons),
+
+    /**
+     * Person `person`'s bills waiting for confirmation, openids unsealed; `packageInfo` null when
+     * missing or stale. `formedAt`: when its batch was formed (the bill was created after).
+     */
+    async claimable(person: string) {
+      const { rows } = await deps.pool.query<{ payout_id: string; request_no: string; batch_no: string; amount_fen: string; openid_enc: Buffer; formed_at: Date; package_info: string | null }>(
+        sql.claimable, [person, (config.polls ?? defaultPolls).packageMaxAgeMs]);
+      return rows.map((r) => ({ payoutId: r.payout_id, requestNo: r.request_no, batchNo: r.batch_no, amountFen: Number(r.amount_fen), openid: deps.box.open(r.openid_enc), formedAt: r.formed_at, packageInfo: r.package_info }));
     },
 
     /** Moves a batch from state `from` to `to`; false (nothing changed) when it is not in `from`. */

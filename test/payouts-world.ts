@@ -1,6 +1,7 @@
 // Test harness for payouts end to end: a rewards world (private Postgres, topics, BullMQ prefix, the
 // sandbox as its own process with fast time) plus payouts services in-process or as killable child
 // processes, and helpers that make linked users cross the payout threshold.
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { loadConfig } from '../common/config.js';
 import { stopAll } from '../common/shutdown.js';
@@ -19,7 +20,7 @@ export async function createPayoutsWorld(opts: { sandboxEnv?: Record<string, str
   const port = await freePort();
   const payoutsEnv: Record<string, string> = {
     DATABASE_URL: world.db.url, LOG_LEVEL: 'silent', PAYOUTS_PORT: String(port), PAYOUTS_OPS_PORT: '0', PAYOUTS_QUEUE_PREFIX: world.env.REWARDS_PAYOUT_QUEUE_PREFIX!,
-    WECHATPAY_BASE_URL: `https://127.0.0.1:${world.sandbox.tlsPort}`, WECHATPAY_APPID: 'wxtestapp', PAYOUTS_NOTIFY_URL: `http://127.0.0.1:${port}/v1/wechat/notify`,
+    WECHATPAY_BASE_URL: `https://127.0.0.1:${world.sandbox.tlsPort}`, WECHATPAY_APPID: 'wxtestapp', PAYOUTS_NOTIFY_URL: `https://127.0.0.1:${port}/v1/wechat/notify`,
     PAYOUTS_TICK_MS: '100', PAYOUTS_BATCH_MAX_AGE_MS: '300', PAYOUTS_POLL_MS: '1500', PAYOUTS_SWEEP_MS: '500', ...opts.payoutsEnv,
   };
   const sandboxUrl = `http://127.0.0.1:${world.sandbox.adminPort}/sandbox`; // the admin listener
@@ -40,6 +41,20 @@ export async function createPayoutsWorld(opts: { sandboxEnv?: Record<string, str
     /** The openid the sandbox gives WeChat user `wechatUser`. */
     openid: (wechatUser: string) => openids.openid('wxtestapp', wechatUser),
     faults: async (faults: Record<string, unknown>) => void await fetch(`${sandboxUrl}/faults`, { method: 'POST', body: JSON.stringify(faults) }),
+    /** The bills waiting for `user`'s confirmation, as their app lists them (GET /v1/payouts?awaiting=confirmation). */
+    claim: (user: string) => world.api(port, 'GET', '/v1/payouts?awaiting=confirmation', { token: world.token(user) }),
+    /** The user's tap on WeChat's confirm page for bill `outBillNo` (the sandbox's admin route). */
+    async confirm(outBillNo: string) {
+      const res = await fetch(`${sandboxUrl}/transfer-bills/${outBillNo}/confirm`, { method: 'POST' });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    },
+    /** `user` gives their real name through the rewards API (PUT /v1/users/{id}/wechat/real-name). */
+    realName: (user: string, name: string) => world.api(rewards.port, 'PUT', `/v1/users/${encodeURIComponent(user)}/wechat/real-name`, { token: world.token(user), body: { name } }),
+    /** `npm run payouts -- <args>` against this world: its exit code and output. */
+    cli: (args: string[]) => new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '../payouts/cli-main.ts'), ...args], { env: { ...process.env, ...payoutsEnv } },
+        (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }));
+    }),
     sandboxState: async () => (await (await fetch(`${sandboxUrl}/state`)).json()) as { paidFen: number; calls: Record<string, number>; callbacks: { acked: number } },
 
     /** Links `users` to WeChat (as wx-<user>) and credits each `amountFen`, which crosses the threshold; `over` shapes a user's earning. */

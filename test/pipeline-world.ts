@@ -48,7 +48,7 @@ export async function createPipelineWorld(opts: { env?: Record<string, string>; 
     REWARDS_PAYOUT_QUEUE_PREFIX: prefixes.queues, REWARDS_SESSION_TIMEOUT_MS: '6000', REWARDS_REQUEUE_INTERVAL_MS: '1000',
     WECHAT_OAUTH_URL: `http://127.0.0.1:${sandbox}`,
     PAYOUTS_PORT: String(payouts), PAYOUTS_OPS_PORT: '0', PAYOUTS_QUEUE_PREFIX: prefixes.queues, WECHATPAY_BASE_URL: `https://127.0.0.1:${sandboxTls}`,
-    PAYOUTS_NOTIFY_URL: `http://127.0.0.1:${payouts}/v1/wechat/notify`, PAYOUTS_TICK_MS: '200', PAYOUTS_BATCH_MAX_AGE_MS: '1000',
+    PAYOUTS_NOTIFY_URL: `https://127.0.0.1:${payouts}/v1/wechat/notify`, PAYOUTS_TICK_MS: '200', PAYOUTS_BATCH_MAX_AGE_MS: '1000',
     PAYOUTS_POLL_MS: '2000', PAYOUTS_SWEEP_MS: '1000', WECHATPAY_TIMEOUT_MS: '3000',
     // The ground truth holds only fraud signals for review; the velocity limits are tested in payouts/.
     PAYOUTS_MAX_PER_HOUR: '1000', PAYOUTS_MAX_DAILY_COUNT: '1000',

@@ -7,8 +7,11 @@ import type { WechatErrorInfo } from '../wechat/errors.js';
 import type { V3Client } from '../wechat/v3-client.js';
 
 export type Api = 'v2_transfer' | 'v3_batch' | 'v3_bill';
-/** A transfer as sent: `userName` (plain; the client encrypts it) only where WeChat's real-name rule needs it. */
-export interface Item { requestNo: string; amountFen: number; openid: string; userName?: string }
+/**
+ * A transfer as sent: `userName` (plain; the client encrypts it) only where WeChat's real-name rule needs it;
+ * `authorizationId`: a transfer bill sent with the payee's no-confirmation authorization (no confirm page).
+ */
+export interface Item { requestNo: string; amountFen: number; openid: string; userName?: string; authorizationId?: string }
 /** What the provider said of a transfer; `providerState` is WeChat's own state word (a bill's ACCEPTED ... SUCCESS). */
 export interface ItemResult { requestNo: string; outcome: 'succeeded' | 'failed' | 'pending'; reason?: string; providerId?: string; packageInfo?: string; providerState?: string }
 export type Answer = { ok: true; results: ItemResult[]; providerBatchId?: string } | { ok: false; code: string; message: string; error: WechatErrorInfo };
@@ -24,6 +27,13 @@ export interface Provider {
   maxBatch: number;
   submit(batchNo: string, items: Item[], params: BatchParams): Promise<Answer>;
   query(batchNo: string, items: Item[], params: BatchParams): Promise<Answer>;
+  /** Transfer bills: a fresh confirm-page package, by creating each bill again (same number, same body). */
+  refresh?(batchNo: string, items: Item[], params: BatchParams): Promise<Answer>;
+  /**
+   * Transfer bills: asks WeChat to cancel a bill its user has not confirmed. The answer is never an
+   * outcome (always `pending`, with WeChat's state or refusal code): only a query's CANCELLED releases.
+   */
+  cancel?(requestNo: string): Promise<ItemResult>;
 }
 
 /**
@@ -35,16 +45,30 @@ export interface BatchParams { remark: string; sceneId: string; sceneReport: { i
 export interface ProviderConfig { appid: string; clientIp: string; maxBatch: number }
 
 export const pending = (requestNo: string, reason?: string): ItemResult => ({ requestNo, outcome: 'pending', ...(reason ? { reason } : {}) });
-/** A refused send: failed for good when the code is final, else still pending (retried, or a person looks). */
-export const refused = (requestNo: string, a: { code: string; error: WechatErrorInfo }): ItemResult =>
-  (a.error.final ? { requestNo, outcome: 'failed', reason: a.code } : pending(requestNo, a.code));
+/** A refusal of the whole call: a person must look (configuration, a key, a product the merchant lacks). */
+export type Refusal = Extract<Answer, { ok: false }>;
+type Refused = { code: string; message: string; error: WechatErrorInfo };
+const refusal = (a: Refused): Refusal => ({ ok: false, code: a.code, message: a.message, error: a.error });
+/**
+ * A refused send: failed for good when the code is final, pending when it may be sent again; any other
+ * code (SIGN_ERROR, NO_AUTH, PARAM_ERROR ...) refuses the call, so the batch goes to attention.
+ */
+export const refused = (requestNo: string, a: Refused): ItemResult | Refusal =>
+  (a.error.final ? { requestNo, outcome: 'failed', reason: a.code } : a.error.retriable ? pending(requestNo, a.code) : refusal(a));
+/** A refused query: never an outcome; pending when it may be asked again, else the call is refused. */
+export const unanswered = (requestNo: string, a: Refused): ItemResult | Refusal => (a.error.retriable ? pending(requestNo, a.code) : refusal(a));
 
-/** An item's call that threw (network, timeout, unverifiable answer): its outcome is unknown, so it stays pending. */
-export async function each(items: Item[], call: (item: Item) => Promise<ItemResult>): Promise<Answer> {
+/**
+ * One call per item. A call that threw (network, timeout, unverifiable answer) leaves its outcome
+ * unknown, so the item stays pending; a refusal a person must look at stops the round and is the answer.
+ */
+export async function each(items: Item[], call: (item: Item) => Promise<ItemResult | Refusal>): Promise<Answer> {
   const results: ItemResult[] = [];
   for (const item of items) {
     try {
-      results.push(await call(item));
+      const r = await call(item);
+      if ('ok' in r) return r;
+      results.push(r);
     } catch (err) {
       if (!(err instanceof PipelineError && err.retriable)) throw err;
       results.push(pending(item.requestNo, err.code));

@@ -61,3 +61,93 @@ describe('querying what the provider does not know', () => {
     expect(!answer.ok && answer.error.retriable).toBe(true);
   });
 });
+
+// A transfer bill's life: WeChat's own state word goes with every result (the flow polls a bill
+// waiting for its user less often, and fetches a package for it); a package comes only from a
+// create, so a refresh creates the bill again with the very body first sent; a cancel is a request,
+// never an outcome, whatever WeChat answers it.
+describe('transfer bills', () => {
+  function bills(view: Record<string, unknown>, cancelled: { ok: true; state: string } | { ok: false; code: string }) {
+    const bodies: string[] = [];
+    const v3 = {
+      getBill: async (no: string) => ({ ok: true, status: 200, data: { out_bill_no: no, transfer_bill_no: `WX${no}`, ...view } }),
+      createBill: async (b: { out_bill_no: string }) => {
+        bodies.push(JSON.stringify(b));
+        return { ok: true, status: 200, data: { out_bill_no: b.out_bill_no, transfer_bill_no: `WX${b.out_bill_no}`, state: 'WAIT_USER_CONFIRM', package_info: 'pkg' } };
+      },
+      cancelBill: async (no: string) => (cancelled.ok ? { ok: true, status: 200, data: { out_bill_no: no, state: cancelled.state } }
+        : { ok: false, status: 400, code: cancelled.code, message: 'refused', error: wechatError(cancelled.code) }),
+    } as unknown as V3Client;
+    return { bodies, provider: createV3BillProvider(config, v3) };
+  }
+
+  it.each([
+    ['ACCEPTED', { state: 'ACCEPTED' }, { outcome: 'pending', providerState: 'ACCEPTED' }],
+    ['WAIT_USER_CONFIRM', { state: 'WAIT_USER_CONFIRM' }, { outcome: 'pending', providerState: 'WAIT_USER_CONFIRM' }],
+    ['SUCCESS', { state: 'SUCCESS' }, { outcome: 'succeeded', providerState: 'SUCCESS' }],
+    ['FAIL (closed unconfirmed)', { state: 'FAIL', fail_reason: 'TRANSFER_TIMEOUT' }, { outcome: 'failed', providerState: 'FAIL', reason: 'TRANSFER_TIMEOUT' }],
+    ['CANCELLED', { state: 'CANCELLED' }, { outcome: 'failed', providerState: 'CANCELLED', reason: 'CANCELLED' }],
+  ] as const)('a query of a bill in %s reports its state word', async (_name, view, expected) => {
+    const answer = await bills(view, { ok: true, state: 'CANCELING' }).provider.query('B1', [items[0]!], params);
+    expect(answer.ok && answer.results).toEqual([{ requestNo: 'R1', providerId: 'WXR1', ...expected }]);
+  });
+
+  it('refreshes a package by creating the bill again with the body first sent', async () => {
+    const b = bills({ state: 'WAIT_USER_CONFIRM' }, { ok: true, state: 'CANCELING' });
+    await b.provider.submit('B1', [items[0]!], params);
+    const answer = await b.provider.refresh!('B1', [items[0]!], params);
+    expect(b.bodies).toHaveLength(2);
+    expect(b.bodies[1]).toBe(b.bodies[0]);
+    expect(answer.ok && answer.results).toEqual([{ requestNo: 'R1', outcome: 'pending', providerId: 'WXR1', providerState: 'WAIT_USER_CONFIRM', packageInfo: 'pkg' }]);
+  });
+
+  it.each([
+    ['accepted (CANCELING)', { ok: true, state: 'CANCELING' } as const, { requestNo: 'R1', outcome: 'pending', providerState: 'CANCELING' }],
+    ['refused: the user confirmed first', { ok: false, code: 'INVALID_REQUEST' } as const, { requestNo: 'R1', outcome: 'pending', reason: 'INVALID_REQUEST' }],
+    ['refused with a code that is final for a create', { ok: false, code: 'ACCOUNT_FROZEN' } as const, { requestNo: 'R1', outcome: 'pending', reason: 'ACCOUNT_FROZEN' }],
+  ])('a cancel %s is never an outcome', async (_name, cancelled, expected) => {
+    expect(wechatError('ACCOUNT_FROZEN').final).toBe(true);
+    expect(await bills({ state: 'WAIT_USER_CONFIRM' }, cancelled).provider.cancel!('R1')).toEqual(expected);
+  });
+});
+
+describe('v2 transfers', () => {
+  /** A v2 client that records each transfer's fields and answers `answers` in turn (then SUCCESS). */
+  function v2(answers: ({ ok: true; fields: Record<string, string> } | { ok: false; code: string })[] = []) {
+    const transfers: Record<string, unknown>[] = [];
+    const queries = [...answers];
+    const client = {
+      transfer: async (t: Record<string, unknown>) => (transfers.push(t), { ok: true, fields: { payment_no: 'P1' } }),
+      getTransferInfo: async () => {
+        const a = queries.shift() ?? { ok: true, fields: { status: 'SUCCESS', detail_id: 'D1' } };
+        return a.ok ? a : { ...a, message: '', error: wechatError(a.code), fields: {} };
+      },
+    } as unknown as V2Client;
+    return { transfers, provider: createV2Provider(config, client) };
+  }
+
+  // The real name goes where WeChat's rule needs it: plain, with FORCE_CHECK (reference/wechatpay.md §2).
+  it.each([
+    ['a named transfer is checked against the name', { userName: '张三' }, { check_name: 'FORCE_CHECK', re_user_name: '张三' }],
+    ['an unnamed one is not', {}, { check_name: 'NO_CHECK' }],
+  ] as const)('%s', async (_name, named, fields) => {
+    const { transfers, provider } = v2();
+    await provider.submit('B1', [{ ...items[0]!, ...named }], params);
+    expect(transfers[0]).toMatchObject(fields);
+    if (!('userName' in named)) expect(transfers[0]).not.toHaveProperty('re_user_name');
+  });
+
+  it('keeps a transfer WeChat answers PROCESSING pending, then settles it', async () => {
+    const { provider } = v2([{ ok: true, fields: { status: 'PROCESSING' } }]);
+    const first = await provider.query('B1', [items[0]!], params);
+    expect(first.ok && first.results).toEqual([{ requestNo: 'R1', outcome: 'pending' }]);
+    const second = await provider.query('B1', [items[0]!], params);
+    expect(second.ok && second.results).toEqual([{ requestNo: 'R1', outcome: 'succeeded', providerId: 'D1' }]);
+  });
+
+  // A code a person must look at (a key, a permission) stops the round: the batch goes to attention.
+  it('answers a refusal that needs a person for the whole call, not as a pending transfer', async () => {
+    const { provider } = v2([{ ok: false, code: 'NO_AUTH' }]);
+    expect(await provider.query('B1', items, params)).toMatchObject({ ok: false, code: 'NO_AUTH' });
+  });
+});

@@ -1,11 +1,13 @@
 // The APIv2 transfer to change (企业付款到零钱, /mmpaymkttransfers/promotion/transfers): one call per
 // transfer, queried by gettransferinfo. Being withdrawn; kept for merchants that still have it.
 import type { V2Client } from '../wechat/v2-client.js';
-import { each, pending, refused, type Item, type ItemResult, type Provider, type BatchParams, type ProviderConfig } from './provider.js';
+import { each, pending, refused, unanswered, type Item, type ItemResult, type Provider, type BatchParams, type ProviderConfig, type Refusal } from './provider.js';
 
 export function createV2Provider(config: ProviderConfig, client: V2Client): Provider {
-  const send = async (i: Item, params: BatchParams): Promise<ItemResult> => {
-    const a = await client.transfer({ partner_trade_no: i.requestNo, openid: i.openid, amount: i.amountFen, desc: params.remark, check_name: 'NO_CHECK', spbill_create_ip: config.clientIp });
+  const send = async (i: Item, params: BatchParams): Promise<ItemResult | Refusal> => {
+    const a = await client.transfer({ partner_trade_no: i.requestNo, openid: i.openid, amount: i.amountFen, desc: params.remark, spbill_create_ip: config.clientIp,
+      // The real name, where WeChat's rule needs it (reference/wechatpay.md §2: plain, FORCE_CHECK).
+      ...(i.userName ? { check_name: 'FORCE_CHECK' as const, re_user_name: i.userName } : { check_name: 'NO_CHECK' as const }) });
     return a.ok ? { requestNo: i.requestNo, outcome: 'succeeded', providerId: a.fields.payment_no } : refused(i.requestNo, a);
   };
   return {
@@ -20,7 +22,7 @@ export function createV2Provider(config: ProviderConfig, client: V2Client): Prov
     /** gettransferinfo per item; NOT_FOUND means the transfer never arrived, so it is sent again with the same number. */
     query: (_batchNo, items, params) => each(items, async (i) => {
       const a = await client.getTransferInfo(i.requestNo);
-      if (!a.ok) return a.code === 'NOT_FOUND' ? send(i, params) : pending(i.requestNo, a.code);
+      if (!a.ok) return a.code === 'NOT_FOUND' ? send(i, params) : unanswered(i.requestNo, a);
       const status = a.fields.status;
       if (status === 'SUCCESS') return { requestNo: i.requestNo, outcome: 'succeeded', providerId: a.fields.detail_id };
       if (status === 'FAILED') return { requestNo: i.requestNo, outcome: 'failed', reason: a.fields.reason || 'FAILED' };

@@ -1,9 +1,26 @@
 // The v3 batch transfer (发起商家转账, /v3/transfer/batches): up to 1,000 details per call. Closed to
 // new merchants since 2025-01-15; kept for merchants that still have it (README "Which product").
-import type { V3Client } from '../wechat/v3-client.js';
-import { pending, v3Bill, type ItemResult, type Provider, type ProviderConfig } from './provider.js';
+import { PipelineError } from '../../common/errors.js';
+import type { BatchDetail, V3Client } from '../wechat/v3-client.js';
+import { pending, v3Bill, type BatchParams, type Item, type ItemResult, type Provider, type ProviderConfig } from './provider.js';
 
 const PAGE = 100;
+
+/**
+ * The parameters of a batch whose details all carry the payee's real name (form-pg.ts forms them
+ * apart: WeChat takes names on all details of a batch or on none). Stored with the batch, so a
+ * resubmission is named too.
+ */
+export const namedParams = (p: BatchParams): BatchParams & { realNames: true } => ({ ...p, realNames: true });
+const isNamed = (p: BatchParams) => (p as { realNames?: unknown }).realNames === true;
+
+/** A detail; in a named batch with `user_name` encrypted for the key named by the Wechatpay-Serial header. */
+function detail(i: Item, params: BatchParams, encrypt: (plain: string) => string): BatchDetail {
+  const base = { out_detail_no: i.requestNo, transfer_amount: i.amountFen, transfer_remark: params.remark, openid: i.openid };
+  if (!isNamed(params)) return base;
+  if (i.userName === undefined) throw new PipelineError('real_name_missing', `${i.requestNo}: a named batch's transfer has no real name`, { retriable: false });
+  return { ...base, user_name: encrypt(i.userName) };
+}
 
 export function createV3BatchProvider(config: ProviderConfig, client: V3Client): Provider {
   const submit: Provider['submit'] = async (batchNo, items, params) => {
@@ -11,7 +28,7 @@ export function createV3BatchProvider(config: ProviderConfig, client: V3Client):
       appid: config.appid, out_batch_no: batchNo, batch_name: params.remark, batch_remark: params.remark,
       total_amount: items.reduce((s, i) => s + i.amountFen, 0), total_num: items.length, transfer_scene_id: params.sceneId,
       ...(params.notifyUrl ? { notify_url: params.notifyUrl } : {}),
-      transfer_detail_list: items.map((i) => ({ out_detail_no: i.requestNo, transfer_amount: i.amountFen, transfer_remark: params.remark, openid: i.openid })),
+      transfer_detail_list: items.map((i) => detail(i, params, client.encrypt)),
     });
     if (!answer.ok) return answer;
     return { ok: true, providerBatchId: answer.data.batch_id, results: items.map((i) => pending(i.requestNo)) };

@@ -1,9 +1,11 @@
-// The sandbox's fund-flow bills (reference/wechatpay.md §6): the merchant's money movements of a
-// China calendar day in WeChat's CSV (UTF-8 BOM, backtick-prefixed fields, two summary lines),
-// ready after 10:00 the next day. v3 answers the SHA1 and a download URL; v2 answers the file.
+// The sandbox's fund-flow bills (reference/wechatpay.md §6): one account's money movements of a
+// China calendar day in WeChat's CSV (UTF-8 BOM, a plain header, backtick-prefixed fields that may
+// hold commas and quotes as they are, two summary lines), ready after 10:00 the next day. Transfers
+// move in the OPERATION account, top-ups land in BASIC; an account without movements that day has
+// no bill (NO_STATEMENT_EXIST). v3 answers the SHA1 and a download URL; v2 answers the file.
 import { createHash, randomBytes } from 'node:crypto';
 import { toV2Xml } from '../wechat/v2-protocol.js';
-import type { FundFlow, Merchant } from './merchant.js';
+import type { Account, FundFlow, Merchant } from './merchant.js';
 import { chinaTime } from './timers.js';
 import { v3Error, type V3Reply } from './v3-auth.js';
 
@@ -12,10 +14,13 @@ const CHINA_MS = 8 * 3_600_000;
 const yuan = (fen: number) => (fen / 100).toFixed(2);
 const HEADER = '记账时间,微信支付业务单号,资金流水单号,业务名称,业务类型,收支类型,收支金额(元),账户结余(元),资金变更提交申请人,备注,业务凭证号';
 const SUMMARY = '资金流水总笔数,收入笔数,收入金额,支出笔数,支出金额';
+/** 业务类型 of the flows that are not a payout or its refund. */
+const TYPES: Record<string, string> = { 充值: '充值', 内部转账: '内部转账' };
+const V2_ACCOUNTS: Record<string, Account | 'FEES'> = { Basic: 'BASIC', Operation: 'OPERATION', Fees: 'FEES' };
 
 export function fundflowCsv(flows: FundFlow[], mchid: string): string {
   const row = (f: FundFlow) => [
-    chinaTime(f.at).slice(0, 19).replace('T', ' '), f.wechatNo, f.flowNo, f.business, f.inOut === '支出' ? '企业付款' : '退款', f.inOut,
+    chinaTime(f.at).slice(0, 19).replace('T', ' '), f.wechatNo, f.flowNo, f.business, TYPES[f.business] ?? (f.inOut === '支出' ? '企业付款' : '退款'), f.inOut,
     yuan(f.amountFen), yuan(f.balanceFen), mchid, f.remark, f.voucherNo,
   ].map((v) => `\`${v}`).join(',');
   const side = (s: FundFlow['inOut']) => flows.filter((f) => f.inOut === s);
@@ -24,11 +29,11 @@ export function fundflowCsv(flows: FundFlow[], mchid: string): string {
   return `\uFEFF${HEADER}\n${flows.map(row).join('\n')}${flows.length ? '\n' : ''}${SUMMARY}\n${summary}\n`;
 }
 
-/** The day's movements, or why there is no bill: not made yet (before 10:00 the next day), or none. */
-export function billOf(m: Merchant, day: string, nowMs: number): FundFlow[] | 'creating' | 'none' {
+/** The account's movements of the day, or why there is no bill: not made yet (before 10:00 the next day), or none. */
+export function billOf(m: Merchant, day: string, account: Account | 'FEES', nowMs: number): FundFlow[] | 'creating' | 'none' {
   const start = Date.parse(`${day}T00:00:00Z`) - CHINA_MS;
   if (!m.faults.billsAtOnce && nowMs < start + DAY_MS + 10 * 3_600_000) return 'creating';
-  const flows = m.flows.filter((f) => f.at >= start && f.at < start + DAY_MS);
+  const flows = account === 'FEES' ? [] : m.flowsOf(account).filter((f) => f.at >= start && f.at < start + DAY_MS);
   return flows.length ? flows : 'none';
 }
 
@@ -41,8 +46,10 @@ export function createBillsSandbox(deps: { merchant: Merchant; baseUrl(): string
     /** POST /pay/downloadfundflow (signature and certificate checked): the CSV, or WeChat's XML error. */
     v2Fundflow(p: Record<string, string>): { csv?: string; xml?: string } {
       if (p.sign_type !== 'HMAC-SHA256') return { xml: toV2Xml({ return_code: 'FAIL', return_msg: 'sign_type必须为HMAC-SHA256' }) };
+      const account = V2_ACCOUNTS[p.account_type ?? ''];
+      if (!account) return v2Error('invalid account_type', '20001');
       const day = v2Day(p.bill_date);
-      const flows = day ? billOf(deps.merchant, day, deps.now()) : 'none';
+      const flows = day ? billOf(deps.merchant, day, account, deps.now()) : 'none';
       if (flows === 'creating') return v2Error('Bill Creating', '20003');
       if (flows === 'none') return v2Error('No Bill Exist', '20002');
       return { csv: fundflowCsv(flows, deps.merchant.config.mchid) };
@@ -51,15 +58,16 @@ export function createBillsSandbox(deps: { merchant: Merchant; baseUrl(): string
     v2TradeBill(p: Record<string, string>): { csv?: string; xml?: string } {
       if (!['ALL', 'SUCCESS', 'REFUND', 'RECHARGE_REFUND'].includes(p.bill_type ?? 'ALL')) return v2Error('invalid bill_type', '20001');
       const day = v2Day(p.bill_date);
-      if (day && billOf(deps.merchant, day, deps.now()) === 'creating') return v2Error('Bill Creating', '20003');
+      if (day && billOf(deps.merchant, day, 'FEES', deps.now()) === 'creating') return v2Error('Bill Creating', '20003');
       return v2Error('No Bill Exist', '20002');
     },
 
-    /** GET /v3/bill/fundflowbill?bill_date=yyyy-MM-dd&account_type=BASIC */
+    /** GET /v3/bill/fundflowbill?bill_date=yyyy-MM-dd&account_type=BASIC|OPERATION|FEES (BASIC when absent) */
     fundflow(q: URLSearchParams): V3Reply {
       const day = q.get('bill_date') ?? '';
-      if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || !['BASIC', 'OPERATION', 'FEES'].includes(q.get('account_type') ?? 'BASIC')) return v3Error(400, 'PARAM_ERROR', 'bill_date或account_type不正确');
-      const flows = billOf(deps.merchant, day, deps.now());
+      const account = q.get('account_type') ?? 'BASIC';
+      if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || (account !== 'BASIC' && account !== 'OPERATION' && account !== 'FEES')) return v3Error(400, 'PARAM_ERROR', 'bill_date或account_type不正确');
+      const flows = billOf(deps.merchant, day, account, deps.now());
       if (flows === 'creating') return v3Error(400, 'STATEMENT_CREATING', '账单生成中');
       if (flows === 'none') return v3Error(400, 'NO_STATEMENT_EXIST', '要查询的账单不存在');
       const text = fundflowCsv(flows, deps.merchant.config.mchid);

@@ -3,6 +3,9 @@
 // all), compressed by `timeScale`. Faults: duplicates, reordering, a bad signature first, SIGNTEST
 // probes; a receiver must verify, dedupe and tolerate all of them. A callback not yet acknowledged
 // is journaled with its next attempt, so a restarted sandbox carries on retrying it.
+// A notify_url is https (the create refuses anything else, as WeChat does), but the sandbox delivers
+// over plain HTTP to the same host and port: a stand-in for the TLS terminator in front of the
+// merchant's service, which the local stack does not run.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../common/log.js';
 import { encryptResource } from '../wechat/v3-crypto.js';
@@ -30,7 +33,7 @@ export function createNotifier(
     if (corrupt === 'signtest') headers['wechatpay-signature'] = `WECHATPAY/SIGNTEST/${headers['wechatpay-signature']!.slice(0, 32)}`;
     delivered.attempts++;
     try {
-      const res = await fetch(url, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(5_000) });
+      const res = await fetch(url.replace(/^https:/, 'http:'), { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(5_000) });
       return res.status >= 200 && res.status < 300;
     } catch {
       return false;

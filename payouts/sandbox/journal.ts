@@ -6,7 +6,7 @@
 // records go, every money movement stays.
 import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 
-export type RecordKind = 'batch' | 'bill' | 'v2' | 'callback';
+export type RecordKind = 'batch' | 'bill' | 'v2' | 'callback' | 'authorization';
 /** A record's value null: the record was dropped. */
 type Entry = { kind: 'flow'; flow: unknown } | { kind: RecordKind; id: string; value: unknown };
 

@@ -5,6 +5,7 @@ import { count, devModeEnv, devSecrets, exitOnPublishedSecrets, loadConfig, port
 import { createLogger } from '../../common/log.js';
 import { handleShutdown } from '../../common/shutdown.js';
 import { sandboxMerchant } from './defaults.js';
+import { products, type Product } from './merchant.js';
 import { startSandbox } from './server.js';
 
 const config = loadConfig(z.object({
@@ -24,7 +25,15 @@ const config = loadConfig(z.object({
   SANDBOX_USER_DAILY_LIMIT_FEN: count(500_000),
   SANDBOX_TIME_SCALE: z.coerce.number().positive().max(1).default(0.001),
   SANDBOX_STEP_MS: count(1_000),
-  SANDBOX_AUTO_CONFIRM_MS: z.coerce.number().int().min(-1).default(2_000),
+  SANDBOX_AUTO_CONFIRM_MS: z.coerce.number().int().min(-1).default(-1),
+  SANDBOX_AUTO_CONFIRM_SHARE: z.coerce.number().min(0).max(1).default(1),
+  SANDBOX_BILL_CLOSE_STATE: z.enum(['FAIL', 'CANCELLED']).default('FAIL'),
+  SANDBOX_BILL_DEBIT_AT: z.enum(['wait', 'confirm']).default('wait'),
+  SANDBOX_PRODUCTS: z.string().default(products.join(',')).transform((s, ctx) => {
+    const list = s.split(',').map((p) => p.trim()).filter(Boolean);
+    for (const p of list) if (!products.includes(p as Product)) ctx.addIssue({ code: 'custom', message: `SANDBOX_PRODUCTS: ${p} is not one of ${products.join(', ')}` });
+    return list as Product[];
+  }),
   SANDBOX_JOURNAL_FILE: z.string().default(join(sandboxMerchant.certDir, 'journal.jsonl')),
   LOG_LEVEL: z.string().default('info'),
   ...devModeEnv,
@@ -38,6 +47,7 @@ const sandbox = await startSandbox({
   host: config.SANDBOX_HOST, port: config.SANDBOX_PORT, tlsPort: config.SANDBOX_TLS_PORT, adminPort: config.SANDBOX_ADMIN_PORT, certDir: config.SANDBOX_CERT_DIR, seed: config.SANDBOX_SEED,
   appid: config.SANDBOX_APPID, appSecret: config.SANDBOX_APP_SECRET, mchid: config.SANDBOX_MCHID, apiV2Key: config.SANDBOX_API_V2_KEY, apiV3Key: config.SANDBOX_API_V3_KEY,
   signWith: config.SANDBOX_SIGN_WITH, balanceFen: config.SANDBOX_BALANCE_FEN, userDailyLimitFen: config.SANDBOX_USER_DAILY_LIMIT_FEN,
-  timeScale: config.SANDBOX_TIME_SCALE, stepMs: config.SANDBOX_STEP_MS, autoConfirmMs: config.SANDBOX_AUTO_CONFIRM_MS, journalFile: config.SANDBOX_JOURNAL_FILE,
+  timeScale: config.SANDBOX_TIME_SCALE, stepMs: config.SANDBOX_STEP_MS, autoConfirmMs: config.SANDBOX_AUTO_CONFIRM_MS, autoConfirmShare: config.SANDBOX_AUTO_CONFIRM_SHARE, journalFile: config.SANDBOX_JOURNAL_FILE,
+  billCloseState: config.SANDBOX_BILL_CLOSE_STATE, billDebitAt: config.SANDBOX_BILL_DEBIT_AT, products: config.SANDBOX_PRODUCTS,
 }, { log, now: Date.now });
 handleShutdown([{ name: 'sandbox', stop: sandbox.stop }], { log });

@@ -1,91 +1,114 @@
-// The sandbox merchant: its balance, the money it has paid out (the fund flow the bills are made
-// from), and the faults a test or the demo has asked for. Every transfer API pays through `pay`.
+// The sandbox merchant: its two accounts (BASIC, where top-ups land, and OPERATION, which every
+// transfer API pays from), the fund flow of each (what the bills are made from), the products it
+// may use, and the faults a test or the demo has asked for.
 import { randomBytes } from 'node:crypto';
+import { noFaults, takeFault } from './faults.js';
 import type { Journal } from './journal.js';
 import { chinaTime } from './timers.js';
 
-/** Faults to inject, by count (the next n calls) so tests are deterministic; set via POST /sandbox/faults. */
-export interface Faults {
-  latencyMs: number;
-  /** Answer 500 SYSTEM_ERROR (v2: SYSTEMERROR) without doing anything. */
-  systemError: number;
-  /** Do the work, then answer 500 SYSTEM_ERROR: the caller cannot know it succeeded. */
-  systemErrorAfterWork: number;
-  /** Do the work, then never answer (the caller times out). */
-  timeoutAfterWork: number;
-  notEnough: number;
-  frequencyLimited: number;
-  /** Openids whose transfers fail, with the reason. */
-  failOpenids: Record<string, string>;
-  /** The next n successful payments fail 25 steps later (the money comes back; the bill shows it). */
-  lateFail: number;
-  duplicateCallbacks: boolean;
-  reorderCallbacks: boolean;
-  /** The next n callbacks carry a bad signature first (then the real one follows on retry). */
-  badCallbackSignature: number;
-  /** Send a WECHATPAY/SIGNTEST probe before each callback. */
-  signtestProbe: boolean;
-  /** Serve bills for any day at once (instead of after 10:00 the next day). */
-  billsAtOnce: boolean;
-}
-export const noFaults = (): Faults => ({
-  latencyMs: 0, systemError: 0, systemErrorAfterWork: 0, timeoutAfterWork: 0, notEnough: 0, frequencyLimited: 0, failOpenids: {},
-  lateFail: 0, duplicateCallbacks: false, reorderCallbacks: false, badCallbackSignature: 0, signtestProbe: false, billsAtOnce: false,
-});
+export type { Faults } from './faults.js';
+export type Account = 'BASIC' | 'OPERATION';
+export const products = ['v3_bill', 'v3_batch', 'v2_transfer'] as const;
+export type Product = (typeof products)[number];
 
-export interface FundFlow { at: number; wechatNo: string; flowNo: string; business: string; inOut: '收入' | '支出'; amountFen: number; balanceFen: number; voucherNo: string; remark: string }
+export interface FundFlow { at: number; wechatNo: string; flowNo: string; business: string; inOut: '收入' | '支出'; amountFen: number; balanceFen: number; voucherNo: string; remark: string; account?: Account }
+const TOP_UP = '充值';
+const MOVE = '内部转账';
+/** A flow's account: journal lines from before accounts read as OPERATION for payouts, BASIC for top-ups. */
+export const accountOf = (f: FundFlow): Account => f.account ?? (f.business === TOP_UP ? 'BASIC' : 'OPERATION');
+/** A payout's own flows (a debit or its refund), not money moved in. */
+const isPayout = (f: FundFlow) => f.business !== TOP_UP && f.business !== MOVE;
 
 export interface MerchantConfig {
-  mchid: string; appid: string; apiV2Key: string; apiV3Key: string; balanceFen: number; userDailyLimitFen: number;
+  mchid: string; appid: string; apiV2Key: string; apiV3Key: string; balanceFen: number; userDailyLimitFen: number; products: Product[];
 }
 
 export function createMerchant(config: MerchantConfig, deps: { journal: Journal; now(): number }) {
   const flows = deps.journal.flows<FundFlow>();
-  let balanceFen = flows.at(-1)?.balanceFen ?? config.balanceFen;
-  // Request numbers paid, and refunded: a transfer resumed after a restart that had paid some of it
-  // pays the rest only, and a late failure resumed refunds once.
-  const paid = new Set(flows.filter((f) => f.inOut === '支出').map((f) => f.voucherNo));
-  const refunded = new Set(flows.filter((f) => f.inOut === '收入').map((f) => f.voucherNo));
+  // Each account's balance is its last flow's; before accounts, every line was the operating account's.
+  const balances: Record<Account, number> = { BASIC: 0, OPERATION: config.balanceFen };
+  for (const f of flows) balances[f.account ?? 'OPERATION'] = f.balanceFen;
+  // Request numbers debited, and refunded: a transfer resumed after a restart that had paid some of
+  // it pays the rest only, and a late failure resumed refunds once.
+  const payouts = flows.filter((f) => accountOf(f) === 'OPERATION' && isPayout(f));
+  const debited = new Set(payouts.filter((f) => f.inOut === '支出').map((f) => f.voucherNo));
+  const refunded = new Set(payouts.filter((f) => f.inOut === '收入').map((f) => f.voucherNo));
   const receivedToday = new Map<string, number>();
   const faults = noFaults();
+  const allowed = new Set<Product>(config.products);
   const calls = new Map<string, number>();
-  const take = (name: 'systemError' | 'systemErrorAfterWork' | 'timeoutAfterWork' | 'notEnough' | 'frequencyLimited' | 'lateFail' | 'badCallbackSignature') =>
-    faults[name] > 0 ? (faults[name]--, true) : false;
+  const topUpListeners: (() => void)[] = [];
   const wechatNo = () => `${Date.now()}${randomBytes(6).toString('hex')}`;
-  const record = (inOut: FundFlow['inOut'], amountFen: number, voucherNo: string, business: string) => {
-    balanceFen += inOut === '收入' ? amountFen : -amountFen;
-    const flow: FundFlow = { at: deps.now(), wechatNo: wechatNo(), flowNo: wechatNo(), business, inOut, amountFen, balanceFen, voucherNo, remark: business };
+  const record = (account: Account, inOut: FundFlow['inOut'], amountFen: number, voucherNo: string, business: string, remark: string) => {
+    balances[account] += inOut === '收入' ? amountFen : -amountFen;
+    const flow: FundFlow = { at: deps.now(), wechatNo: wechatNo(), flowNo: wechatNo(), business, inOut, amountFen, balanceFen: balances[account], voucherNo, remark: faults.billRemark || remark, account };
     deps.journal.addFlow(flow);
     flows.push(flow);
   };
+  const dayKey = (openid: string) => `${chinaTime(deps.now()).slice(0, 10)}/${openid}`;
 
-  return {
-    config, faults, flows, calls, take,
-    get balanceFen() { return balanceFen; },
+  const merchant = {
+    config, faults, flows, calls,
+    take: (name: Parameters<typeof takeFault>[1]) => takeFault(faults, name),
+    /** The operating account's balance: what transfers are paid from. */
+    get balanceFen() { return balances.OPERATION; },
+    get basicBalanceFen() { return balances.BASIC; },
+    /** Money paid to users, net of what came back (debits of bills still waiting included). */
+    get netPaidFen() { return flows.filter((f) => accountOf(f) === 'OPERATION' && isPayout(f)).reduce((s, f) => s + (f.inOut === '支出' ? f.amountFen : -f.amountFen), 0); },
+    flowsOf: (account: Account) => flows.filter((f) => accountOf(f) === account),
     counted(api: string) { calls.set(api, (calls.get(api) ?? 0) + 1); },
-    /** Pays `amountFen` to `openid` under request number `voucherNo`: a fail reason, or undefined when paid. */
-    pay(openid: string, amountFen: number, voucherNo: string, business: string): string | undefined {
-      if (paid.has(voucherNo)) return undefined;
+    /** Whether the merchant has the product (else NO_AUTH); SANDBOX_PRODUCTS, or POST /sandbox/products. */
+    has: (product: Product) => allowed.has(product),
+    get products() { return [...allowed]; },
+    setProducts(list: Product[]) {
+      allowed.clear();
+      for (const p of list) allowed.add(p);
+    },
+    /** Why `openid` cannot receive `amountFen` now (an injected failure, the daily limit), or undefined. */
+    refusal(openid: string, amountFen: number): string | undefined {
       const failure = faults.failOpenids[openid];
       if (failure) return failure;
-      const day = `${chinaTime(deps.now()).slice(0, 10)}/${openid}`;
-      if ((receivedToday.get(day) ?? 0) + amountFen > config.userDailyLimitFen) return 'DAY_RECEIVED_QUOTA_EXCEED';
-      if (amountFen > balanceFen) return 'NOT_ENOUGH';
-      receivedToday.set(day, (receivedToday.get(day) ?? 0) + amountFen);
-      record('支出', amountFen, voucherNo, business);
-      paid.add(voucherNo);
+      if ((receivedToday.get(dayKey(openid)) ?? 0) + amountFen > config.userDailyLimitFen) return 'DAY_RECEIVED_QUOTA_EXCEED';
       return undefined;
     },
-    /** A payment that failed after it succeeded: the money comes back to the merchant. */
-    refund(amountFen: number, voucherNo: string, business: string) {
-      if (refunded.has(voucherNo)) return;
-      record('收入', amountFen, voucherNo, `${business}退回`);
+    /** Counts `amountFen` against the user's daily limit. */
+    received(openid: string, amountFen: number) { receivedToday.set(dayKey(openid), (receivedToday.get(dayKey(openid)) ?? 0) + amountFen); },
+    /** Takes `amountFen` from the operating account under `voucherNo` (once): 'NOT_ENOUGH', or undefined when taken. */
+    debit(amountFen: number, voucherNo: string, business: string, remark: string): 'NOT_ENOUGH' | undefined {
+      if (debited.has(voucherNo)) return undefined;
+      if (amountFen > balances.OPERATION) return 'NOT_ENOUGH';
+      record('OPERATION', '支出', amountFen, voucherNo, business, remark);
+      debited.add(voucherNo);
+      return undefined;
+    },
+    isDebited: (voucherNo: string) => debited.has(voucherNo) && !refunded.has(voucherNo),
+    /** Pays `amountFen` to `openid` under request number `voucherNo`: a fail reason, or undefined when paid. */
+    pay(openid: string, amountFen: number, voucherNo: string, business: string, remark: string): string | undefined {
+      if (debited.has(voucherNo)) return undefined;
+      const refused = merchant.refusal(openid, amountFen) ?? merchant.debit(amountFen, voucherNo, business, remark);
+      if (!refused) merchant.received(openid, amountFen);
+      return refused;
+    },
+    /** Money taken under `voucherNo` comes back (a late failure, a bill closed or cancelled): once, and only if taken. */
+    refund(amountFen: number, voucherNo: string, business: string, remark: string) {
+      if (!debited.has(voucherNo) || refunded.has(voucherNo)) return;
+      record('OPERATION', '收入', amountFen, voucherNo, `${business}退回`, remark);
       refunded.add(voucherNo);
     },
-    topUp(amountFen: number) {
-      record('收入', amountFen, `topup${deps.now()}`, '充值');
+    /** A top-up lands in the basic account and is moved to the operating account at once, unless `move` is false. */
+    topUp(amountFen: number, move = true) {
+      const voucherNo = `topup${wechatNo()}`;
+      if (amountFen > 0) record('BASIC', '收入', amountFen, voucherNo, TOP_UP, TOP_UP);
+      if (amountFen > 0 && move) {
+        record('BASIC', '支出', amountFen, voucherNo, MOVE, '转入运营账户');
+        record('OPERATION', '收入', amountFen, voucherNo, MOVE, '基本账户转入');
+      }
+      for (const fn of topUpListeners) fn();
     },
+    /** Runs `fn` after each top-up (transfers waiting for money try again). */
+    onTopUp(fn: () => void) { topUpListeners.push(fn); },
     newId: wechatNo,
   };
+  return merchant;
 }
 export type Merchant = ReturnType<typeof createMerchant>;

@@ -1,8 +1,9 @@
 // The WeChat Pay sandbox's servers (a separate process; never mistaken for production: every answer
 // carries `x-sandbox: wechatpay`). The same routes are served over HTTP and over HTTPS; the HTTPS
 // listener asks for a client certificate, which the APIv2 transfer endpoints require, as WeChat's do.
-// Admin routes under /sandbox/ set faults, stand in for the user's confirm tap, and show state; they
-// are served only on their own listener, on loopback (adminPort), never on the public ports.
+// Admin routes under /sandbox/ (admin.ts) set faults, products and the clock, stand in for the
+// user's confirm tap, and show state; they are served only on their own listener, on loopback
+// (adminPort), never on the public ports.
 import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -12,15 +13,17 @@ import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../../common/log.js';
 import { toV2Xml } from '../wechat/v2-protocol.js';
+import { createAdmin } from './admin.js';
 import { createBatchesSandbox } from './batches.js';
 import { createBillsSandbox } from './bills.js';
 import { createNotifier } from './callbacks.js';
 import { ensureSandboxCerts, sandboxPublicKeyId, serialOf } from './certs.js';
 import { openJournal } from './journal.js';
-import { createMerchant, type Faults } from './merchant.js';
+import { createMerchant, products, type Product } from './merchant.js';
 import { createOAuthSandbox } from './oauth.js';
-import { createTimers } from './timers.js';
-import { createTransferBillsSandbox } from './transfer-bills.js';
+import { createClock, createTimers } from './timers.js';
+import { createAuthorizationsSandbox } from './authorizations.js';
+import { createTransferBillsSandbox, type TransferBillsConfig } from './transfer-bills.js';
 import { createV2Sandbox } from './v2-transfers.js';
 import { certificateList, checkV3Request, signedHeaders, v3Error, type SandboxKeys, type V3Reply } from './v3-auth.js';
 
@@ -31,7 +34,11 @@ export interface SandboxConfig {
   appid: string; appSecret: string; mchid: string; apiV2Key: string; apiV3Key: string;
   signWith: 'platform' | 'public_key'; balanceFen: number; userDailyLimitFen: number;
   /** Real durations are multiplied by this (1 = real time); the batch step, callback retries and bill expiry follow it. */
-  timeScale: number; stepMs: number; autoConfirmMs: number;
+  timeScale: number; stepMs: number; autoConfirmMs: number; autoConfirmShare?: number;
+  /** Transfer bills: the state an unconfirmed one closes in, and when the operating account is debited. */
+  billCloseState?: TransferBillsConfig['closeState']; billDebitAt?: TransferBillsConfig['debitAt'];
+  /** The transfer products the merchant has; the others answer NO_AUTH. All three when absent. */
+  products?: Product[];
   /** The journal (sandbox/journal.ts); none when empty or absent. */
   journalFile?: string;
 }
@@ -56,25 +63,41 @@ const readBody = (req: IncomingMessage) => new Promise<string>((resolve, reject)
   req.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve(Buffer.concat(chunks).toString('utf8'))).on('error', reject);
 });
 
+/** The product a route belongs to: a merchant without it gets NO_AUTH. */
+const productOf = (path: string): Product | undefined =>
+  path.startsWith('/v3/transfer/batches') ? 'v3_batch' : path.startsWith('/v3/fund-app/mch-transfer/') ? 'v3_bill' : path.startsWith('/mmpaymkttransfers/') ? 'v2_transfer' : undefined;
+const NO_AUTH: Record<Product, string> = {
+  v3_batch: '当前商户号接入升级版本功能,暂不支持使用升级前功能,请在产品中心-商家转账-前往功能查看接口文档',
+  v3_bill: '商户号未开通商家转账权限,请在产品中心开通',
+  v2_transfer: '产品权限验证失败,请查看您当前是否具有该产品的权限',
+};
+
 /** Routes whose answers the create-time faults apply to. */
-const creates = new Set(['POST /v3/transfer/batches', 'POST /v3/fund-app/mch-transfer/transfer-bills', 'POST /mmpaymkttransfers/promotion/transfers']);
+const creates = new Set(['POST /v3/transfer/batches', 'POST /v3/fund-app/mch-transfer/transfer-bills', 'POST /v3/fund-app/mch-transfer/transfer-bills/transfer', 'POST /mmpaymkttransfers/promotion/transfers']);
 
 export async function startSandbox(config: SandboxConfig, deps: { log: Logger; now(): number }) {
   const log = deps.log.child({ mod: 'sandbox' });
   const keys = loadSandboxKeys(config.certDir, config.mchid, config.signWith);
   const timers = createTimers();
   const journal = openJournal(config.journalFile);
-  const merchant = createMerchant(config, { journal, now: deps.now });
+  // Money and bill states follow the business clock, which a test may move; signatures keep real time.
+  const clock = createClock(deps.now);
+  const merchant = createMerchant({ ...config, products: config.products ?? [...products] }, { journal, now: clock.now });
   const notifier = createNotifier({ apiV3Key: config.apiV3Key, timeScale: config.timeScale }, { keys, faults: merchant.faults, journal, timers, log, now: deps.now });
-  const shared = { keys, merchant, notifier, journal, timers, now: deps.now };
+  const shared = { keys, merchant, notifier, journal, timers, now: clock.now };
   // A late failure comes well after the success was reported: 25 steps later.
   const lateFailMs = config.stepMs * 25;
   const batches = createBatchesSandbox({ stepMs: config.stepMs, lateFailMs }, shared);
-  const bills = createTransferBillsSandbox({ stepMs: config.stepMs, lateFailMs, confirmTimeoutMs: 86_400_000 * config.timeScale, autoConfirmMs: config.autoConfirmMs }, shared);
+  const bills = createTransferBillsSandbox({
+    stepMs: config.stepMs, lateFailMs, confirmTimeoutMs: 86_400_000 * config.timeScale, autoConfirmMs: config.autoConfirmMs, autoConfirmShare: config.autoConfirmShare,
+    closeState: config.billCloseState ?? 'FAIL', debitAt: config.billDebitAt ?? 'wait',
+  }, shared);
   const v2 = createV2Sandbox({ lateFailMs }, shared);
   const oauth = createOAuthSandbox(config, deps);
   let baseUrl = '';
-  const statements = createBillsSandbox({ merchant, baseUrl: () => baseUrl, now: deps.now });
+  const statements = createBillsSandbox({ merchant, baseUrl: () => baseUrl, now: clock.now });
+  const authorizations = createAuthorizationsSandbox({ merchant, journal, now: clock.now, createBill: bills.create });
+  const admin = createAdmin({ merchant, bills, authorizations, notifier, clock });
   const nowS = () => Math.floor(deps.now() / 1000);
 
   function v3Route(method: string, path: string, q: URLSearchParams): ((body: string, headers: Record<string, string | undefined>) => V3Reply) | undefined {
@@ -83,6 +106,9 @@ export async function startSandbox(config: SandboxConfig, deps: { log: Logger; n
     if (method === 'GET' && (m = /^\/v3\/transfer\/batches\/out-batch-no\/([^/]+)$/.exec(path))) return () => batches.get(m![1]!, q);
     if (method === 'GET' && (m = /^\/v3\/transfer\/batches\/out-batch-no\/([^/]+)\/details\/out-detail-no\/([^/]+)$/.exec(path))) return () => batches.detail(m![1]!, m![2]!);
     if (method === 'POST' && path === '/v3/fund-app/mch-transfer/transfer-bills') return (body, headers) => bills.create({ method, path, body, headers });
+    if (method === 'POST' && path === '/v3/fund-app/mch-transfer/transfer-bills/transfer') return (body, headers) => authorizations.transfer({ method, path, body, headers });
+    if (method === 'POST' && path === '/v3/fund-app/mch-transfer/user-confirm-authorization') return (body, headers) => authorizations.create({ method, path, body, headers });
+    if (method === 'GET' && (m = /^\/v3\/fund-app\/mch-transfer\/user-confirm-authorization\/out-authorization-no\/([^/]+)$/.exec(path))) return () => authorizations.get(m![1]!);
     if (method === 'GET' && (m = /^\/v3\/fund-app\/mch-transfer\/transfer-bills\/out-bill-no\/([^/]+)$/.exec(path))) return () => bills.get(m![1]!);
     if (method === 'POST' && (m = /^\/v3\/fund-app\/mch-transfer\/transfer-bills\/out-bill-no\/([^/]+)\/cancel$/.exec(path))) return () => bills.cancel(m![1]!);
     if (method === 'GET' && path === '/v3/bill/fundflowbill') return () => statements.fundflow(q);
@@ -117,7 +143,7 @@ export async function startSandbox(config: SandboxConfig, deps: { log: Logger; n
     if (url.pathname.startsWith('/sandbox/')) return json(404, { errcode: 404, errmsg: 'not found' });
 
     if (merchant.faults.latencyMs > 0) await new Promise((r) => setTimeout(r, merchant.faults.latencyMs));
-    merchant.counted(route.replace(/\/(out-batch-no|out-detail-no|out-bill-no)\/[^/]+/g, '/$1/{no}'));
+    merchant.counted(route.replace(/\/(out-batch-no|out-detail-no|out-bill-no|out-authorization-no)\/[^/]+/g, '/$1/{no}'));
     const hang = () => log.debug({ route }, 'sandbox_fault_no_answer');
     const v3 = url.pathname.startsWith('/v3/');
     if (v3) {
@@ -127,13 +153,16 @@ export async function startSandbox(config: SandboxConfig, deps: { log: Logger; n
         send(reply.status, text, signedHeaders(keys, headers['wechatpay-serial'], text, nowS()));
       };
       const unauthorized = checkV3Request(keys, { method: req.method ?? 'GET', path: `${url.pathname}${url.search}`, body, headers }, nowS());
-      if (unauthorized) return signed(unauthorized);
+      // As WeChat: a request whose signature fails gets an unsigned answer (nothing to sign it for).
+      if (unauthorized) return send(unauthorized.status, JSON.stringify(unauthorized.body));
       if (route === 'GET /v3/billdownload/file') {
         const file = statements.download(url.searchParams.get('token') ?? '');
         return file === undefined ? signed(v3Error(404, 'NOT_FOUND', '下载链接已过期')) : send(200, file, {}, 'text/plain; charset=utf-8');
       }
       const handler = v3Route(req.method ?? 'GET', url.pathname, url.searchParams);
       if (!handler) return signed(v3Error(404, 'NOT_FOUND', '接口不存在'));
+      const product = productOf(url.pathname);
+      if (product && !merchant.has(product)) return signed(v3Error(403, 'NO_AUTH', NO_AUTH[product]));
       const refused = refusal(route, true);
       if (refused) return signed(refused as V3Reply);
       const reply = handler(body, headers);
@@ -160,27 +189,6 @@ export async function startSandbox(config: SandboxConfig, deps: { log: Logger; n
     }
     log.debug({ route }, 'sandbox_unknown_route');
     return json(404, { errcode: 404, errmsg: 'not found' });
-  }
-
-  function admin(route: string, body: string): [number, unknown] {
-    if (route === 'POST /sandbox/faults') {
-      Object.assign(merchant.faults, JSON.parse(body || '{}') as Partial<Faults>);
-      return [200, merchant.faults];
-    }
-    if (route === 'POST /sandbox/topup') {
-      merchant.topUp(Number((JSON.parse(body || '{}') as { amountFen?: number }).amountFen ?? 0));
-      return [200, { balanceFen: merchant.balanceFen }];
-    }
-    const confirm = /^POST \/sandbox\/transfer-bills\/([^/]+)\/confirm$/.exec(route);
-    if (confirm) {
-      const reply = bills.confirm(confirm[1]!);
-      return [reply.status, reply.body];
-    }
-    if (route === 'GET /sandbox/state') {
-      const paid = merchant.flows.reduce((s, f) => s + (f.inOut === '支出' ? f.amountFen : f.business === '充值' ? 0 : -f.amountFen), 0);
-      return [200, { balanceFen: merchant.balanceFen, paidFen: paid, flows: merchant.flows.length, calls: Object.fromEntries(merchant.calls), callbacks: notifier.delivered, faults: merchant.faults }];
-    }
-    return [404, { error: 'unknown sandbox admin route' }];
   }
 
   const serve = (certifiedOf: (req: IncomingMessage) => boolean) => (req: IncomingMessage, res: ServerResponse) => {

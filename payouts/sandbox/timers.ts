@@ -1,5 +1,5 @@
 // The sandbox's clock: pending work (state changes, callback retries), all stopped together on
-// shutdown, and China time as WeChat writes it.
+// shutdown; the business clock; and China time as WeChat writes it.
 
 /** China time, as WeChat writes it: 2025-11-22T10:00:00+08:00. */
 export const chinaTime = (ms: number) => `${new Date(ms + 8 * 3_600_000).toISOString().slice(0, 19)}+08:00`;
@@ -29,3 +29,22 @@ export function createTimers() {
   };
 }
 export type Timers = ReturnType<typeof createTimers>;
+
+/**
+ * The business clock: real time plus an offset (POST /sandbox/clock), which dates money movements
+ * and bill states and decides which bills are ready, so a test can put a debit on day D and its
+ * refund on D+1. Signatures and their ±300 s window keep real time.
+ */
+export function createClock(now: () => number) {
+  let offsetMs = 0;
+  return {
+    now: () => now() + offsetMs,
+    get offsetMs() {
+      return offsetMs;
+    },
+    set(ms: number) {
+      offsetMs = ms;
+    },
+  };
+}
+export type Clock = ReturnType<typeof createClock>;

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ensureSandboxCerts } from '../sandbox/certs.js';
 import { sandboxMerchant } from '../sandbox/defaults.js';
+import { rootCertificates } from 'node:tls';
 import { loadCredentials } from './credentials.js';
 
 const dir = ensureSandboxCerts(sandboxMerchant.certDir, sandboxMerchant.mchid);
@@ -33,3 +34,15 @@ describe('merchant credentials', () => {
 function fromSerial(files: typeof pem) {
   return loadCredentials(files).encryptSerial;
 }
+
+describe('trust for WeChat Pay\'s server', () => {
+  // Production is under public CAs: a CA file configured there is added to the roots, never put in their place.
+  it.each([
+    ['adds the CA file to the system roots by default', undefined, rootCertificates.length + 1],
+    ['trusts the CA file alone when it replaces the roots (the sandbox)', true, 1],
+  ] as const)('%s', (_name, caReplacesRoots, n) => {
+    const { tls } = loadCredentials({ ...pem, caFile: join(dir, 'ca_cert.pem'), ...(caReplacesRoots === undefined ? {} : { caReplacesRoots }) });
+    expect(tls.ca).toHaveLength(n);
+    expect(String(tls.ca!.at(-1))).toContain('BEGIN CERTIFICATE');
+  });
+});

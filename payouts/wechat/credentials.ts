@@ -6,6 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { createPrivateKey, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { rootCertificates } from 'node:tls';
 
 export interface CredentialFiles {
   certFile: string;
@@ -16,6 +17,11 @@ export interface CredentialFiles {
   publicKeyFile?: string;
   publicKeyId?: string;
   caFile?: string;
+  /**
+   * Whether `caFile` is the only trust (the sandbox) or is added to the system's roots (the default:
+   * production WeChat is under public CAs, and a private CA must never take their place there).
+   */
+  caReplacesRoots?: boolean;
 }
 
 export interface Credentials {
@@ -24,7 +30,7 @@ export interface Credentials {
   platformKeys: Map<string, KeyObject>;
   /** The serial sensitive fields are encrypted for: the public key's id when there is one (WeChat's advice), else the newest certificate ('' when none is configured). */
   encryptSerial: string;
-  tls: { cert: Buffer; key: Buffer; ca?: Buffer };
+  tls: { cert: Buffer; key: Buffer; ca?: (string | Buffer)[] };
 }
 
 /**
@@ -57,6 +63,6 @@ export function loadCredentials(files: CredentialFiles): Credentials {
   const encryptSerial = files.publicKeyFile && files.publicKeyId ? files.publicKeyId : platform[0]?.serialNumber.toUpperCase() ?? '';
   return {
     serial: new X509Certificate(cert).serialNumber.toUpperCase(), privateKey: createPrivateKey(key), platformKeys, encryptSerial,
-    tls: { cert, key, ...(files.caFile ? { ca: readFileSync(files.caFile) } : {}) },
+    tls: { cert, key, ...(files.caFile ? { ca: [...(files.caReplacesRoots ? [] : rootCertificates), readFileSync(files.caFile)] } : {}) },
   };
 }

@@ -1,23 +1,26 @@
 // HTTP(S) to WeChat Pay (or the sandbox): one keep-alive agent carrying the merchant certificate for
-// mutual TLS (APIv2 transfers and queries need it). A network error or timeout is a retriable
-// fault: the request may or may not have been carried out.
+// mutual TLS (APIv2 transfers and queries need it), each call within the provider's rate limit. A
+// network error or timeout is a retriable fault: the request may or may not have been carried out.
 import http from 'node:http';
 import https from 'node:https';
 import { PipelineError } from '../../common/errors.js';
+import { createRateLimit } from './rate-limit.js';
 
 export interface HttpAnswer { status: number; headers: Record<string, string>; body: Buffer }
-export interface TlsOptions { ca?: Buffer; cert?: Buffer; key?: Buffer; pfx?: Buffer; passphrase?: string }
+export interface TlsOptions { ca?: (string | Buffer)[]; cert?: Buffer; key?: Buffer; pfx?: Buffer; passphrase?: string }
 
 /** The operation a path names, for metrics: request numbers replaced by {no}, query dropped. */
 export const operation = (method: string, path: string) =>
   `${method} ${path.split('?')[0]!.replace(/\/(out-batch-no|out-detail-no|out-bill-no)\/[^/]+/g, '/$1/{no}')}`;
 
-export function createTransport(config: { baseUrl: string; timeoutMs: number; tls: TlsOptions }, deps: { observe?(op: string, outcome: string): void } = {}) {
+export function createTransport(config: { baseUrl: string; timeoutMs: number; tls: TlsOptions; callsPerSecond?: number }, deps: { observe?(op: string, outcome: string): void } = {}) {
   const base = new URL(config.baseUrl);
   const secure = base.protocol === 'https:';
   const agent = secure ? new https.Agent({ keepAlive: true, ...config.tls }) : new http.Agent({ keepAlive: true });
+  const limit = config.callsPerSecond ? createRateLimit({ perSecond: config.callsPerSecond }) : undefined;
   return {
-    send(method: string, path: string, headers: Record<string, string>, body = ''): Promise<HttpAnswer> {
+    async send(method: string, path: string, headers: Record<string, string>, body = ''): Promise<HttpAnswer> {
+      await limit?.take();
       return new Promise((resolve, reject) => {
         const req = (secure ? https : http).request({
           protocol: base.protocol, hostname: base.hostname, port: base.port, method, path, agent, timeout: config.timeoutMs,

@@ -8,18 +8,23 @@ import { wechatError, type WechatErrorInfo } from './errors.js';
 import type { Transport } from './transport.js';
 import { parseV2Xml, signV2, toV2Xml, verifyV2, type V2Params, type V2SignType } from './v2-protocol.js';
 
-export interface V2Config { mchid: string; appid: string; apiKey: string; signType: V2SignType }
+/**
+ * `transferSignType` signs promotion/transfers and gettransferinfo, which take no `sign_type` field
+ * (reference/wechatpay.md, "v2 transfers": MD5 is the safe one there); `signType` the other calls.
+ */
+export interface V2Config { mchid: string; appid: string; apiKey: string; signType: V2SignType; transferSignType: V2SignType }
 export type V2Answer = { ok: true; fields: Record<string, string> } | { ok: false; code: string; message: string; error: WechatErrorInfo; fields: Record<string, string> };
 
 export interface Transfer { partner_trade_no: string; openid: string; amount: number; desc: string; check_name: 'NO_CHECK' | 'FORCE_CHECK'; re_user_name?: string; spbill_create_ip: string }
 
 export function createV2Client(config: V2Config, deps: { transport: Transport }) {
-  const signed = (params: V2Params, type = config.signType) => {
-    const all = { ...params, nonce_str: randomBytes(16).toString('hex'), ...(type === 'MD5' ? {} : { sign_type: type }) };
+  const signed = (params: V2Params, type = config.signType, typeField = type !== 'MD5') => {
+    const all = { ...params, nonce_str: randomBytes(16).toString('hex'), ...(typeField ? { sign_type: type } : {}) };
     return toV2Xml({ ...all, sign: signV2(all, config.apiKey, type) });
   };
-  async function post(path: string, params: V2Params, opts: { signedAnswer: boolean }): Promise<V2Answer> {
-    const answer = await deps.transport.send('POST', path, { 'content-type': 'text/xml; charset=utf-8' }, signed(params));
+  async function post(path: string, params: V2Params, opts: { signedAnswer: boolean; transfer?: boolean }): Promise<V2Answer> {
+    const body = opts.transfer ? signed(params, config.transferSignType, false) : signed(params);
+    const answer = await deps.transport.send('POST', path, { 'content-type': 'text/xml; charset=utf-8' }, body);
     const fields = parseV2Xml(answer.body.toString('utf8'));
     if (!fields) throw new PipelineError('wechat_bad_answer', `${path} answered ${answer.status} without XML`, { retriable: true });
     if (opts.signedAnswer && fields.return_code === 'SUCCESS' && !verifyV2(fields, config.apiKey, config.signType)) {
@@ -42,12 +47,15 @@ export function createV2Client(config: V2Config, deps: { transport: Transport })
 
   return {
     /** Transfer answers are unsigned (the SDKs' SIGNLESS list). */
-    transfer: (t: Transfer) => post('/mmpaymkttransfers/promotion/transfers', { mch_appid: config.appid, mchid: config.mchid, ...t }, { signedAnswer: false }),
+    transfer: (t: Transfer) => post('/mmpaymkttransfers/promotion/transfers', { mch_appid: config.appid, mchid: config.mchid, ...t }, { signedAnswer: false, transfer: true }),
     /** Note the other field names: mch_id and appid. Status is SUCCESS | FAILED | PROCESSING. */
-    getTransferInfo: (partnerTradeNo: string) => post('/mmpaymkttransfers/gettransferinfo', { mch_id: config.mchid, appid: config.appid, partner_trade_no: partnerTradeNo }, { signedAnswer: false }),
+    getTransferInfo: (partnerTradeNo: string) => post('/mmpaymkttransfers/gettransferinfo', { mch_id: config.mchid, appid: config.appid, partner_trade_no: partnerTradeNo }, { signedAnswer: false, transfer: true }),
 
-    /** The fund-flow bill of `billDate` (yyyyMMdd), over mutual TLS; HMAC-SHA256 is required here. */
-    downloadFundflow: (billDate: string) => download('/pay/downloadfundflow', { mch_id: config.mchid, appid: config.appid, bill_date: billDate, account_type: 'Basic' }, 'HMAC-SHA256'),
+    /**
+     * The fund-flow bill of `billDate` (yyyyMMdd) of the operating account, where transfers move, over
+     * mutual TLS; HMAC-SHA256 is required here.
+     */
+    downloadFundflow: (billDate: string) => download('/pay/downloadfundflow', { mch_id: config.mchid, appid: config.appid, bill_date: billDate, account_type: 'Operation' }, 'HMAC-SHA256'),
     /** The trade bill of `billDate` (yyyyMMdd); payments in, not transfers out. */
     downloadBill: (billDate: string, billType: 'ALL' | 'SUCCESS' | 'REFUND' | 'RECHARGE_REFUND' = 'ALL') =>
       download('/pay/downloadbill', { appid: config.appid, mch_id: config.mchid, bill_date: billDate, bill_type: billType }, config.signType),

@@ -2,6 +2,8 @@
 // against the platform keys (certificate serials and PUB_KEY_IDs side by side), and speaks batch
 // transfers, transfer bills and bills. Answers are values; only a fault that leaves the outcome
 // unknown (network, timeout, an answer that does not verify) throws, as a retriable PipelineError.
+// WeChat leaves unsigned only its 4xx answers to requests whose own signature failed (a key or serial
+// wrong here): such an answer is read as WeChat's, but, being unauthenticated, it never ends a transfer.
 import { createHash, X509Certificate, type KeyObject } from 'node:crypto';
 import { PipelineError } from '../../common/errors.js';
 import { wechatError, type WechatErrorInfo } from './errors.js';
@@ -28,6 +30,13 @@ export interface DetailView { out_detail_no: string; detail_id: string; detail_s
 export interface CreateBill { appid: string; out_bill_no: string; transfer_scene_id: string; openid: string; user_name?: string; transfer_amount: number; transfer_remark: string; notify_url?: string; transfer_scene_report_infos: { info_type: string; info_content: string }[] }
 export type BillState = 'ACCEPTED' | 'PROCESSING' | 'WAIT_USER_CONFIRM' | 'TRANSFERING' | 'SUCCESS' | 'FAIL' | 'CANCELING' | 'CANCELLED';
 export interface BillView { out_bill_no: string; transfer_bill_no: string; state: BillState; fail_reason?: string; package_info?: string; transfer_amount?: number }
+/**
+ * 免确认收款授权 [U: the shapes come from SDKs generated from WeChat's docs]: the user authorizes once on a
+ * page the package opens; a transfer (transfer-bills/transfer) then names the authorization, not the openid.
+ */
+export interface CreateAuthorization { out_authorization_no: string; appid: string; openid: string; transfer_scene_id: string; user_display_name?: string; user_recv_perception?: string; authorization_notify_url?: string }
+export interface AuthorizationView { out_authorization_no: string; state: string; authorization_id?: string; package_info?: string; openid?: string }
+export type AuthorizedTransfer = Omit<CreateBill, 'openid'> & { authorization_id: string };
 export interface Notification { id: string; create_time: string; event_type: string; resource_type: string; summary: string; resource: Resource }
 
 const CERTIFICATES = '/v3/certificates';
@@ -35,11 +44,13 @@ const CERTIFICATES = '/v3/certificates';
 export function createV3Client(config: V3Config, deps: { transport: Transport; nowS(): number }) {
   let encryptSerial = config.encryptSerial;
   /** A signed request; the answer as it came, unverified. */
-  async function exchange(method: 'GET' | 'POST', path: string, body?: unknown, extra: Record<string, string> = {}) {
+  async function exchange(method: 'GET' | 'POST', path: string, body?: unknown) {
     const text = body === undefined ? '' : JSON.stringify(body);
     const headers: Record<string, string> = {
-      accept: 'application/json', 'user-agent': 'ads-rewards-payouts', ...extra,
+      accept: 'application/json', 'user-agent': 'ads-rewards-payouts',
       authorization: authorization(config, { method, path, body: text }, { timestampS: deps.nowS() }),
+      // On every request, as the official SDKs do: during a move to the public key, the answer's key follows it.
+      ...(encryptSerial ? { 'wechatpay-serial': encryptSerial } : {}),
       ...(body === undefined ? {} : { 'content-type': 'application/json' }),
     };
     const answer = await deps.transport.send(method, path, headers, text);
@@ -48,15 +59,29 @@ export function createV3Client(config: V3Config, deps: { transport: Transport; n
   /** The answer, verified with `keys`, as a value. */
   function read<T>(method: string, path: string, a: { status: number; headers: Record<string, string>; raw: string }, keys: ReadonlyMap<string, KeyObject>): V3Answer<T> {
     const verified = verifyWechatpay(a.headers, a.raw, keys, deps.nowS());
+    if (!verified.ok && a.status >= 400 && a.status < 500 && !Object.keys(a.headers).some((h) => h.toLowerCase().startsWith('wechatpay-'))) return unsigned(a);
     if (!verified.ok) throw new PipelineError('wechat_unverified_answer', `${method} ${path} answered ${a.status} without a valid signature (${verified.reason})`, { retriable: true });
     const data = (a.raw ? JSON.parse(a.raw) : {}) as T & { code?: string; message?: string };
     if (a.status >= 200 && a.status < 300) return { ok: true, status: a.status, data };
     const code = typeof data.code === 'string' ? data.code : `HTTP_${a.status}`;
     return { ok: false, status: a.status, code, message: String(data.message ?? ''), error: wechatError(code) };
   }
-  const call = async <T>(method: 'GET' | 'POST', path: string, body?: unknown, extra: Record<string, string> = {}): Promise<V3Answer<T>> =>
-    read<T>(method, path, await exchange(method, path, body, extra), config.platformKeys);
-  const encrypted = () => ({ 'wechatpay-serial': encryptSerial });
+  /**
+   * An unsigned 4xx: WeChat's own refusal of a request it could not verify (SIGN_ERROR), or anyone's on
+   * the path. Its code is read, but a code that would end the transfer (final) is taken as one a person
+   * must look at: a forged "failed" must never release money WeChat may still pay.
+   */
+  function unsigned(a: { status: number; raw: string }): V3Answer<never> {
+    let body: { code?: unknown; message?: unknown } = {};
+    try {
+      body = JSON.parse(a.raw) as typeof body;
+    } catch { /* not JSON: the status alone */ }
+    const code = typeof body.code === 'string' ? body.code : `HTTP_${a.status}`;
+    const info = wechatError(code);
+    return { ok: false, status: a.status, code, message: `${String(body.message ?? '')} (unsigned answer)`, error: info.final ? { ...info, final: false } : info };
+  }
+  const call = async <T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<V3Answer<T>> =>
+    read<T>(method, path, await exchange(method, path, body), config.platformKeys);
   const q = (params: Record<string, string | number | boolean>) => new URLSearchParams(Object.entries(params).map(([k, v]): [string, string] => [k, String(v)])).toString();
 
   return {
@@ -80,17 +105,20 @@ export function createV3Client(config: V3Config, deps: { transport: Transport; n
       if (!encryptSerial || !encryptSerial.startsWith('PUB_KEY_ID_')) encryptSerial = certs.sort((a, b) => b.effective - a.effective)[0]!.serial;
       return [...fresh.keys()];
     },
-    createBatch: (body: CreateBatch) => call<{ out_batch_no: string; batch_id: string; create_time: string; batch_status: string }>('POST', '/v3/transfer/batches', body, encrypted()),
+    createBatch: (body: CreateBatch) => call<{ out_batch_no: string; batch_id: string; create_time: string; batch_status: string }>('POST', '/v3/transfer/batches', body),
     getBatch: (outBatchNo: string, page: { offset: number; limit: number }) =>
       call<BatchView>('GET', `/v3/transfer/batches/out-batch-no/${outBatchNo}?${q({ need_query_detail: true, offset: page.offset, limit: page.limit, detail_status: 'ALL' })}`),
     getDetail: (outBatchNo: string, outDetailNo: string) => call<DetailView>('GET', `/v3/transfer/batches/out-batch-no/${outBatchNo}/details/out-detail-no/${outDetailNo}`),
-    createBill: (body: CreateBill) => call<BillView>('POST', '/v3/fund-app/mch-transfer/transfer-bills', body, encrypted()),
+    createBill: (body: CreateBill) => call<BillView>('POST', '/v3/fund-app/mch-transfer/transfer-bills', body),
     getBill: (outBillNo: string) => call<BillView>('GET', `/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/${outBillNo}`),
+    createAuthorization: (body: CreateAuthorization) => call<AuthorizationView>('POST', '/v3/fund-app/mch-transfer/user-confirm-authorization', body),
+    getAuthorization: (outNo: string) => call<AuthorizationView>('GET', `/v3/fund-app/mch-transfer/user-confirm-authorization/out-authorization-no/${outNo}`),
+    transferBill: (body: AuthorizedTransfer) => call<BillView>('POST', '/v3/fund-app/mch-transfer/transfer-bills/transfer', body),
     cancelBill: (outBillNo: string) => call<{ out_bill_no: string; state: BillState }>('POST', `/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/${outBillNo}/cancel`, {}),
 
     /** The fund-flow bill of `billDate` (yyyy-MM-dd): fetched, downloaded, and checked against its SHA1. */
     async fundflowBill(billDate: string): Promise<V3Answer<string>> {
-      const meta = await call<{ hash_type: string; hash_value: string; download_url: string }>('GET', `/v3/bill/fundflowbill?${q({ bill_date: billDate, account_type: 'BASIC' })}`);
+      const meta = await call<{ hash_type: string; hash_value: string; download_url: string }>('GET', `/v3/bill/fundflowbill?${q({ bill_date: billDate, account_type: 'OPERATION' })}`);
       if (!meta.ok) return meta;
       const url = new URL(meta.data.download_url);
       const path = `${url.pathname}${url.search}`;

@@ -1,6 +1,8 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { wechatError } from './errors.js';
+import type { Transport } from './transport.js';
+import { createV2Client } from './v2-client.js';
 import { declaredSignType, parseV2Xml, signV2, toV2Xml, verifyV2 } from './v2-protocol.js';
 import { authorization, decryptResource, decryptSensitive, encryptResource, encryptSensitive, parseAuthorization, verifyLines, verifyWechatpay, wechatpayHeaders } from './v3-crypto.js';
 
@@ -44,6 +46,39 @@ describe('APIv2 signatures', () => {
     const params = { a: 'x<y>&z', b: 'end]]>here', n: 100 };
     expect(parseV2Xml(toV2Xml(params))).toEqual({ a: 'x<y>&z', b: 'end]]>here', n: '100' });
     expect(parseV2Xml('not xml')).toBeUndefined();
+  });
+});
+
+describe('APIv2 requests', () => {
+  /** The XML fields each call sends, through a transport that answers SUCCESS. */
+  function recorded(signType: 'MD5' | 'HMAC-SHA256', transferSignType: 'MD5' | 'HMAC-SHA256') {
+    const sent: Record<string, string>[] = [];
+    const transport = { send: async (_m: string, _p: string, _h: Record<string, string>, body = '') => {
+      sent.push(parseV2Xml(body)!);
+      return { status: 200, headers: {}, body: Buffer.from(toV2Xml({ return_code: 'SUCCESS', result_code: 'SUCCESS' })) };
+    } } as unknown as Transport;
+    return { sent, client: createV2Client({ mchid: '1900000109', appid: 'wx1', apiKey: officialKey, signType, transferSignType }, { transport }) };
+  }
+
+  // promotion/transfers and gettransferinfo take no sign_type field: WeChat verifies them as MD5.
+  it.each(['MD5', 'HMAC-SHA256'] as const)('signs transfers and their queries with the transfer sign type and no sign_type field, other calls with %s', async (signType) => {
+    const { sent, client } = recorded(signType, 'MD5');
+    await client.transfer({ partner_trade_no: 'R1', openid: 'o1', amount: 100, desc: 'x', check_name: 'NO_CHECK', spbill_create_ip: '127.0.0.1' });
+    await client.getTransferInfo('R1');
+    await client.downloadBill('20261204');
+    const [transfer, query, bill] = sent;
+    for (const fields of [transfer!, query!]) {
+      expect(fields.sign_type).toBeUndefined();
+      expect(verifyV2(fields, officialKey, 'MD5')).toBe(true);
+    }
+    expect(verifyV2(bill!, officialKey, signType)).toBe(true);
+  });
+
+  it('reads the operating account\'s fund-flow bill, signed HMAC-SHA256', async () => {
+    const { sent, client } = recorded('MD5', 'MD5');
+    await client.downloadFundflow('20261204');
+    expect(sent[0]).toMatchObject({ account_type: 'Operation', sign_type: 'HMAC-SHA256' });
+    expect(verifyV2(sent[0]!, officialKey, 'HMAC-SHA256')).toBe(true);
   });
 });
 
