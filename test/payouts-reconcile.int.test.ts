@@ -138,3 +138,24 @@ describe('the accounts', () => {
     expect(payouts.every((p) => operation.includes(p))).toBe(true);
   });
 });
+
+describe('the bill format', () => {
+  // WeChat's fields start with a backtick and may hold commas and quotes (a remark typed by a person).
+  it('reconciles paid bills whose remarks hold commas and quotes, with nothing unexplained', { timeout: 60_000 }, async () => {
+    const payouts = await start();
+    const day = await clock(20);
+    await admin('faults', { billRemark: '奖励, "双倍", 第2轮' });
+    const [a, b] = [user('comma-a'), user('comma-b')];
+    await w.earn([a, b], 130);
+    await Promise.all([waiting(a), waiting(b)]);
+    for (const u of [a, b]) expect((await admin(`transfer-bills/${(await transfer(u))!.request_no}/confirm`, {})).state).toBe('TRANSFERING');
+    await until('both paid', async () => [await transfer(a), await transfer(b)].map((t) => t?.state), (s) => s.every((x) => x === 'succeeded'));
+    const text = ((await readFundflow(w.world.sandbox.port, 'OPERATION', day)) as { text: string }).text;
+    expect(text).toContain('双倍');
+    const rows = parseFundflowBill(text);
+    expect(rows.filter((r) => r.remark.includes('"双倍"'))).toHaveLength(2);
+    expect(await payouts.reconciler.run(day)).toMatchObject({ billRows: 2, unexplained: [] });
+    await admin('faults', { billRemark: '' });
+    await clock(0);
+  });
+});

@@ -50,6 +50,9 @@ export async function createPipelineWorld(opts: { env?: Record<string, string>; 
     PAYOUTS_PORT: String(payouts), PAYOUTS_OPS_PORT: '0', PAYOUTS_QUEUE_PREFIX: prefixes.queues, WECHATPAY_BASE_URL: `https://127.0.0.1:${sandboxTls}`,
     PAYOUTS_NOTIFY_URL: `https://127.0.0.1:${payouts}/v1/wechat/notify`, PAYOUTS_TICK_MS: '200', PAYOUTS_BATCH_MAX_AGE_MS: '1000',
     PAYOUTS_POLL_MS: '2000', PAYOUTS_SWEEP_MS: '1000', WECHATPAY_TIMEOUT_MS: '3000',
+    // The sandbox runs 10,000 times faster than real time: a bill waiting for its user is asked about
+    // every 2 s, not every hour, in case its callback was lost while payouts was down.
+    PAYOUTS_BILL_WAIT_POLL_MS: '2000',
     // The ground truth holds only fraud signals for review; the velocity limits are tested in payouts/.
     PAYOUTS_MAX_PER_HOUR: '1000', PAYOUTS_MAX_DAILY_COUNT: '1000',
     SANDBOX_PORT: String(sandbox), SANDBOX_TLS_PORT: String(sandboxTls), SANDBOX_ADMIN_PORT: String(sandboxAdmin), SANDBOX_STEP_MS: '40', SANDBOX_TIME_SCALE: '0.0001', SANDBOX_AUTO_CONFIRM_MS: '60',
