@@ -24,6 +24,7 @@ const rewards = loadConfig(rewardsConfig, env);
 const ingestUrl = `http://${ingest.INGEST_HOST}:${ingest.INGEST_PORT}`;
 // The sandbox's admin listener (payouts/README.md, "The sandbox"): always on loopback.
 const sandboxAdmin = loadConfig(z.object({ SANDBOX_ADMIN_PORT: port(8092) }), env);
+const payouts = loadConfig(z.object({ PAYOUTS_HOST: z.string().default('127.0.0.1'), PAYOUTS_PORT: port(8082) }), env);
 // The ad-network simulator (stack/ad-network/), and the AdMob verifier keys `npm start` gave the collector.
 const adnet = loadConfig(z.object({ ADNET_PORT: port(8093), STACK_DIR: z.string().default(join(root, '.stack')), ADNET_DIR: z.string().optional() }), env);
 const adnetUrl = `http://127.0.0.1:${adnet.ADNET_PORT}`;
@@ -41,7 +42,7 @@ const scenario = generate({ run, users: Number(values.users), seed, now });
 const expected = expect(scenario, { now, maxClicksPerDeviceHour: aggregator.AGGREGATOR_MAX_CLICKS_PER_DEVICE_HOUR });
 const driver = createDriver({
   env, ingestUrl, rewardsUrl: `http://${rewards.REWARDS_HOST}:${rewards.REWARDS_PORT}`, sandboxUrl: rewards.WECHAT_OAUTH_URL,
-  sandboxAdminUrl: `http://127.0.0.1:${sandboxAdmin.SANDBOX_ADMIN_PORT}`,
+  sandboxAdminUrl: `http://127.0.0.1:${sandboxAdmin.SANDBOX_ADMIN_PORT}`, payoutsUrl: `http://${payouts.PAYOUTS_HOST}:${payouts.PAYOUTS_PORT}`,
   adnetUrl, admobKeysUrl: ingest.INGEST_ADMOB_KEYS_URL.startsWith('file:') ? ingest.INGEST_ADMOB_KEYS_URL : verifierKeysUrl(adnet.ADNET_DIR ?? join(adnet.STACK_DIR, 'adnet')),
   databaseUrl: rewards.DATABASE_URL, clickhouseUrl: aggregator.CLICKHOUSE_URL, clickhouseDatabase: aggregator.CLICKHOUSE_DATABASE, kafkaBrokers: aggregator.KAFKA_BROKERS,
   lags: [
@@ -65,10 +66,12 @@ function bar(done: number, total: number, text: string) {
 const stage = (text: string) => console.log(`${tty ? '\n' : ''}== ${text}`);
 
 console.log(`demo run ${run} (seed ${seed}): ${scenario.users.length} users of ${scenario.apps.length} apps, ${scenario.campaigns.length} campaigns, ${totalRequests} requests`);
+let claims: { stop(): Promise<void> } | undefined;
 try {
   stage('setting up apps, keys, campaigns, network secrets, ad units, reward rules, funding and WeChat links (npm run apps / npm run rewards)');
   const keys = await driver.setup(scenario);
   const adnetBefore = await driver.s2s.stats();
+  claims = driver.claims(scenario);
   stage('sending beacons; the ad networks and advertisers confirm (some late, some twice, some never)');
   const tally: Tally = await driver.play(scenario, keys, {
     onProgress: (t) => bar(t.requests, totalRequests, `${t.requests}/${totalRequests} requests, ${t.accepted} events accepted, ${t.confirmsAsked} confirmations asked`),
@@ -76,16 +79,18 @@ try {
   const adnetAfter = await driver.s2s.delivered(300_000);
   stage('waiting for the aggregator and the rewards service to catch up');
   await driver.drained(600_000, (lags) => tty && process.stdout.write(`\r  consumer lag: ${lags.join(' / ')}\x1b[K`));
-  stage('waiting for payouts to settle (batches close after PAYOUTS_BATCH_MAX_AGE_MS, 30 s by default)');
+  stage('waiting for payouts to settle: people confirm their transfer bills in WeChat, some never do (WeChat closes those after 24 h, here 86 s), the operator cancels a few');
   await driver.payoutsSettled(scenario, 600_000, (s) => tty && process.stdout.write(`\r  payouts: ${Object.entries(s).map(([k, v]) => `${k} ${v.n}`).join(', ')}\x1b[K`));
+  await claims.stop();
   stage('reconciling today\'s WeChat bill (the sandbox serves it at once; WeChat after 10:00 the next day)');
   await driver.faults({ billsAtOnce: true });
   const reconciled = await driver.reconcile();
   const audited = await driver.audit();
   const seen = await driver.observe(scenario);
 
+  const billsLine = (rec: Record<string, number>) => ['paid', 'expired and released', 'cancelled'].map((k) => rec[k] ?? 0).join(' / ');
   const sum = (rec: Record<string, number>) => Object.values(rec).reduce((a, b) => a + b, 0);
-  const byReason = (rec: Record<string, number>) => Object.entries(rec).sort(([, a], [, b]) => b - a).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
+  const byReason = (rec: Record<string, number>) => Object.entries(rec).sort(([ka, a], [kb, b]) => b - a || ka.localeCompare(kb)).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
   const counted = (pairs: [string, number][]) => {
     const out: Record<string, number> = {};
     for (const [key, n] of pairs) if (key) add(out, key, n);
@@ -118,6 +123,7 @@ try {
     ['earnings, by outcome', byReason(seen.earnings), byReason(expected.earnings)],
     ['rewarded (fen)', String(seen.rewardedFen), String(rewardedExpected)],
     ['payouts', byReason(Object.fromEntries(Object.entries(seen.payouts).map(([k, v]) => [k, v.n]))), ''],
+    ['bills: paid / expired, released / cancelled', billsLine(seen.bills.seen), billsLine(seen.bills.truth)],
     ['paid out (fen)', String(seen.payouts.paid?.fen ?? 0), ''],
     ['held for review (fraud signals)', String(seen.review), ''],
     ['reconciliation', reconciled.out.split('\n')[0] ?? '', ''],
@@ -134,5 +140,6 @@ try {
   console.log(`\n${matches ? 'Everything matches the ground truth computed from the traffic.' : 'MISMATCH against the ground truth (see above).'} Explore: npm run report, npm run audit, http://127.0.0.1:${rewards.REWARDS_PORT}/v1/users/${first.id}/balance (token: DEV_MODE=true npm run rewards -- token ${scenario.apps[first.app]} ${first.id})`);
   process.exitCode = matches && audited.ok && reconciled.ok ? 0 : 1;
 } finally {
+  await claims?.stop();
   await driver.close();
 }

@@ -21,12 +21,14 @@ import { chinaDay } from '../payouts/reconcile-pg.js';
 import { createS2sDriver } from './drive-s2s.js';
 import { nodeCommand, root } from './supervisor.js';
 import { FORGED_BY_KIND as FORGED, rewardedCampaign } from './ground-truth.js';
-import { add, APP_UA, BOT_UA, person, type BadRequest, type Scenario, type SimUser } from './traffic.js';
+import { add, APP_UA, BOT_UA, claimHabit, person, type BadRequest, type Scenario, type SimUser } from './traffic.js';
 
 export interface Target {
   /** The environment the npm commands run with (DATABASE_URL, CLICKHOUSE_DATABASE, ...). */
   env: Record<string, string | undefined>;
   ingestUrl: string; rewardsUrl: string; sandboxUrl: string;
+  /** The payouts API, where a user's app lists the transfer bills waiting for them (the claim loop). */
+  payoutsUrl?: string;
   /** The sandbox's admin listener (faults, state), on loopback apart from its public ports. */
   sandboxAdminUrl: string;
   /** The ad-network simulator, and the AdMob verifier-key list the collector trusts (a file:// URL). */
@@ -89,9 +91,9 @@ export function createDriver(target: Target) {
     return r.out;
   };
 
-  async function api(method: string, path: string, who: Person, body?: unknown) {
+  async function api(method: string, path: string, who: Person, body?: unknown, base = target.rewardsUrl) {
     const token = signUserToken(target.tokenSecret, who, { ttlS: 3_600, nowMs: Date.now() });
-    const res = await fetch(`${target.rewardsUrl}${path}`, {
+    const res = await fetch(`${base}${path}`, {
       method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined,
     });
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
@@ -187,6 +189,25 @@ export function createDriver(target: Target) {
       'select state, count(*)::int as n, sum(amount_fen) as fen from payouts where user_id = any($1) group by state', [users(s)]);
     return Object.fromEntries(rows.map((r) => [r.state, { n: r.n, fen: Number(r.fen) }]));
   }
+  /**
+   * The scenario's final transfer bills: how each ended (paid; released after WeChat closed it
+   * unconfirmed; released after the operator cancelled it), and what their people's habits say they
+   * should have (traffic.ts claimHabit).
+   */
+  async function billOutcomes(s: Scenario) {
+    const { rows } = await db.query<{ user_id: string; outcome: string }>(`select p.user_id,
+        case when p.state = 'paid' then 'paid' when t.cancel_requested_at is not null then 'cancelled' else 'expired and released' end as outcome
+      from payouts p join payout_transfers t using (payout_id) join payout_batches b using (batch_no)
+      where b.api = 'v3_bill' and p.state in ('paid', 'released') and p.user_id = any($1)`, [users(s)]);
+    const seen: Record<string, number> = {};
+    const truth: Record<string, number> = {};
+    const expected = { confirm: 'paid', ignore: 'expired and released', cancelled: 'cancelled' } as const;
+    for (const r of rows) {
+      add(seen, r.outcome);
+      add(truth, expected[claimHabit(r.user_id)]);
+    }
+    return { seen, truth };
+  }
   async function reviewCount(s: Scenario) {
     const { rows } = await db.query<{ n: number }>(
       "select count(*)::int as n from payout_transfers t join payouts p on p.payout_id = t.payout_id where t.state = 'review' and p.user_id = any($1)", [users(s)]);
@@ -265,6 +286,41 @@ export function createDriver(target: Target) {
       return tally;
     },
 
+    /**
+     * Plays the people's side of transfer bills until stopped: a person with a bill waiting (as their
+     * app learns from a push) lists it through the payouts API; one who confirms opens WeChat's page
+     * with the listed package (the sandbox's stand-in for the tap); for one the operator cancels,
+     * `npm run payouts -- cancel` runs; one who ignores it lets WeChat close it.
+     */
+    claims(s: Scenario) {
+      const people = new Map(s.users.filter((u) => u.linked).map((u) => [person(s, u), u]));
+      const seen = { confirmed: new Set<string>(), cancelled: new Set<string>() };
+      let running = true;
+      const loop = (async () => {
+        while (running) {
+          const { rows } = await db.query<{ user_id: string }>("select distinct user_id from payouts where state = 'batched' and user_id = any($1)", [[...people.keys()]]);
+          const cancel: string[] = [];
+          await pool(rows, 8, async ({ user_id: key }) => {
+            const u = people.get(key)!;
+            const habit = claimHabit(key);
+            if (habit === 'ignore') return;
+            const listed = await api('GET', '/v1/payouts?awaiting=confirmation', { appId: s.apps[u.app]!, userId: u.id }, undefined, target.payoutsUrl);
+            for (const p of (listed.body.payouts ?? []) as { payout_id: string; package: string | null }[]) {
+              if (habit === 'cancelled' && !seen.cancelled.has(p.payout_id)) cancel.push(p.payout_id);
+              if (habit !== 'confirm' || !p.package || seen.confirmed.has(p.payout_id)) continue;
+              const tap = await fetch(`${target.sandboxAdminUrl}/sandbox/transfer-bills/confirm`, { method: 'POST', body: JSON.stringify({ package: p.package }) });
+              if (tap.ok) seen.confirmed.add(p.payout_id);
+            }
+          });
+          // One command for the tick's cancels. One the bill outran (closed first) is refused; the payout then ends as WeChat says.
+          if (cancel.length > 0) await command('payouts/cli-main.ts', ['cancel', ...cancel]);
+          for (const id of cancel) seen.cancelled.add(id);
+          await sleep(1_000);
+        }
+      })();
+      return { stop: async () => void (running = false, await loop) };
+    },
+
     /** Waits until every payout of the scenario's users is final, except those held for review. */
     payoutsSettled: (s: Scenario, timeoutMs: number, onTick?: (states: Record<string, { n: number; fen: number }>) => void) =>
       until('payouts to settle', timeoutMs, async () => {
@@ -327,6 +383,7 @@ export function createDriver(target: Target) {
         balances: new Map(balances.map(({ owner, ...b }) => [owner, b])),
         payouts: await payoutStates(s),
         review: await reviewCount(s),
+        bills: await billOutcomes(s),
       };
     },
 

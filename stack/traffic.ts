@@ -11,6 +11,7 @@
 //
 // `expect` (ground-truth.ts) computes, from the generated traffic alone and the rules written in the
 // issues (not the aggregator's or the rewards service's code), what the pipeline must end with.
+import { createHash } from 'node:crypto';
 import { nameUuid } from '../common/name-uuid.js';
 import { EventType, type BeaconEvent } from '../schemas/beacon-json.js';
 import { addAttackers } from './attackers.js';
@@ -71,6 +72,18 @@ export interface Scenario {
 
 /** The person key the rewards service uses: `<app_id>:<user_id>` (CONTRACTS.md §8). */
 export const person = (s: Pick<Scenario, 'apps'>, u: Pick<SimUser, 'app' | 'id'>) => `${s.apps[u.app]}:${u.id}`;
+
+/** What a person does with a transfer bill waiting for them in WeChat (payouts/README.md "The claim flow"). */
+export type ClaimHabit = 'confirm' | 'ignore' | 'cancelled';
+/**
+ * From the person's id alone (not the scenario's random stream, which the rest of the traffic
+ * follows): most confirm on WeChat's page; some never do, so WeChat closes the bill; the operator
+ * cancels a few before they confirm.
+ */
+export function claimHabit(personKey: string): ClaimHabit {
+  const x = createHash('sha256').update(personKey).digest().readUInt16BE(0) / 65_536;
+  return x < 0.8 ? 'confirm' : x < 0.9 ? 'ignore' : 'cancelled';
+}
 
 /**
  * The network's or advertiser's side of an honest rewarded event: mostly confirmed (a quarter of those
