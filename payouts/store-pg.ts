@@ -26,14 +26,12 @@ export interface BillNeed { requestNo: string; need: 'package' | 'cancel' }
  * batch): `waitPollMs` while a bill waits for its user, else `pollMs`; and when a package is stale.
  */
 export interface PollConfig { pollMs: number; waitPollMs: number; packageMaxAgeMs: number }
-/** The config's defaults (PAYOUTS_POLL_MS, PAYOUTS_BILL_WAIT_POLL_MS, PAYOUTS_PACKAGE_MAX_AGE_MS), for stores made without them. */
-const defaultPolls: PollConfig = { pollMs: 60_000, waitPollMs: 3_600_000, packageMaxAgeMs: 3_600_000 };
 
-export function createPayoutsStore(config: { api: Api; maxBatch: number; maxAgeMs: number; risk: RiskConfig; params: BatchParams; polls?: PollConfig; confirmMode?: ConfirmMode }, deps: { pool: pg.Pool; box: SecretBox; fraudReasons(userIds: string[]): Promise<Map<string, string[]>>; now(): number }) {
+export function createPayoutsStore(config: { api: Api; maxBatch: number; maxAgeMs: number; risk: RiskConfig; params: BatchParams; polls: PollConfig; confirmMode: ConfirmMode }, deps: { pool: pg.Pool; box: SecretBox; fraudReasons(userIds: string[]): Promise<Map<string, string[]>>; now(): number }) {
   /** Records results; returns the payouts whose outcome the ledger must now apply, and what bills need next. */
   async function recordResults(batchNo: string, results: ItemResult[]): Promise<{ moved: { payoutId: string; outcome: Outcome }[]; needs: BillNeed[] }> {
     const col = (f: (r: ItemResult) => string | undefined) => results.map((r) => f(r) ?? '');
-    const polls = config.polls ?? defaultPolls;
+    const { polls } = config;
     const { rows } = await deps.pool.query<{ payout_id: string; request_no: string; state: keyof typeof outcomeOf | 'batched'; need: BillNeed['need'] | null }>(sql['record-results'], [
       batchNo, col((r) => r.requestNo), col((r) => r.outcome), col((r) => r.reason), col((r) => r.providerId), col((r) => r.packageInfo), col((r) => r.providerState),
       config.api === 'v3_batch' ? null : polls.pollMs, polls.waitPollMs, polls.packageMaxAgeMs,
@@ -44,7 +42,7 @@ export function createPayoutsStore(config: { api: Api; maxBatch: number; maxAgeM
     };
   }
 
-  const authorizations = createAuthorizationStore({ mode: config.confirmMode ?? 'page', params: config.params }, deps);
+  const authorizations = createAuthorizationStore({ mode: config.confirmMode, params: config.params }, deps);
   return {
     ...createBatchFormer(config, deps),
     /** PAYOUTS_BILL_CONFIRM_MODE=authorized: the persons' authorizations (authorizations-pg.ts). */
@@ -100,7 +98,7 @@ export function createPayoutsStore(config: { api: Api; maxBatch: number; maxAgeM
      */
     async claimable(person: string) {
       const { rows } = await deps.pool.query<{ payout_id: string; request_no: string; batch_no: string; amount_fen: string; openid_enc: Buffer; formed_at: Date; package_info: string | null }>(
-        sql.claimable, [person, (config.polls ?? defaultPolls).packageMaxAgeMs]);
+        sql.claimable, [person, config.polls.packageMaxAgeMs]);
       return rows.map((r) => ({ payoutId: r.payout_id, requestNo: r.request_no, batchNo: r.batch_no, amountFen: Number(r.amount_fen), openid: deps.box.open(r.openid_enc), formedAt: r.formed_at, packageInfo: r.package_info }));
     },
 

@@ -36,7 +36,7 @@ describe('forming with real names (the store, on its own database)', () => {
   const params: BatchParams = { remark: 'reward', sceneId: '1000', sceneReport: [{ info_type: '活动名称', info_content: 'a' }, { info_type: '奖励说明', info_content: 'b' }] };
   const risk = { maxDailyCount: 100, maxDailyFen: 10_000_000, newLinkHoldMs: 0, maxPerHour: 100, realNameFen: BIG };
   const store = (api: Api, over: Partial<typeof risk> = {}) =>
-    createPayoutsStore({ api, maxBatch: 1000, maxAgeMs: 0, risk: { ...risk, ...over }, params }, { pool, box, fraudReasons: async () => new Map(), now: Date.now });
+    createPayoutsStore({ api, maxBatch: 1000, maxAgeMs: 0, risk: { ...risk, ...over }, params, polls: { pollMs: 60_000, waitPollMs: 3_600_000, packageMaxAgeMs: 3_600_000 }, confirmMode: 'page' }, { pool, box, fraudReasons: async () => new Map(), now: Date.now });
   /** A linked person (with a real name, or none) and their accepted payout of `amountFen`, queued for forming. */
   async function queued(amountFen: number, name?: string) {
     const who = `app.n:${randomUUID()}`;

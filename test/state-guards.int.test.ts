@@ -46,6 +46,7 @@ describe('state columns', () => {
 });
 
 const risk = { maxDailyCount: 10, maxDailyFen: 1, newLinkHoldMs: 0, maxPerHour: 1, realNameFen: 1 };
+const polls = { pollMs: 60_000, waitPollMs: 3_600_000, packageMaxAgeMs: 3_600_000 };
 const params: BatchParams = { remark: 'reward', sceneId: '1000', sceneReport: [{ info_type: '活动名称', info_content: 'a' }] };
 
 describe('batch parameters', () => {
@@ -57,7 +58,7 @@ describe('batch parameters', () => {
     await pool.query("insert into wechat_links (user_id, appid, openid_mac, openid_enc, access_token_enc, refresh_token_enc, token_expires_at) values ('app.p:u1', 'wx', '\\x01', '\\x00', '\\x00', '\\x00', now())");
     await pool.query("insert into payouts (payout_id, user_id, amount_fen, source, idempotency_key, state) values ($1, 'app.p:u1', 100, 'threshold', $2, 'accepted')", [id, `key-${id}`]);
     await pool.query("insert into payout_transfers (payout_id, request_no, user_id, amount_fen, openid_enc) values ($1, $2, 'app.p:u1', 100, $3)", [id, id.replaceAll('-', ''), box.seal('o1')]);
-    const make = (p: BatchParams) => createPayoutsStore({ api: 'v3_bill', maxBatch: 1, maxAgeMs: 0, risk: { ...risk, maxDailyFen: 1_000, realNameFen: 1_000 }, params: p }, { pool, box, fraudReasons: async () => new Map(), now: Date.now });
+    const make = (p: BatchParams) => createPayoutsStore({ api: 'v3_bill', maxBatch: 1, maxAgeMs: 0, risk: { ...risk, maxDailyFen: 1_000, realNameFen: 1_000 }, params: p, polls, confirmMode: 'page' }, { pool, box, fraudReasons: async () => new Map(), now: Date.now });
     const { batchNo } = await make(params).formBatch();
     const later = await make({ ...params, remark: 'changed', notifyUrl: 'https://example.com/n' }).batch(batchNo!);
     expect(later.params).toEqual(params);
@@ -65,7 +66,7 @@ describe('batch parameters', () => {
 });
 
 describe('batch moves', () => {
-  const store = () => createPayoutsStore({ api: 'v3_batch', maxBatch: 1000, maxAgeMs: 0, risk, params }, { pool, box: createSecretBox(randomBytes(32)), fraudReasons: async () => new Map(), now: Date.now });
+  const store = () => createPayoutsStore({ api: 'v3_batch', maxBatch: 1000, maxAgeMs: 0, risk, params, polls, confirmMode: 'page' }, { pool, box: createSecretBox(randomBytes(32)), fraudReasons: async () => new Map(), now: Date.now });
   it.each([
     ['formed', 'formed', 'submitted', true],
     ['submitted', 'submitted', 'finished', true],
