@@ -61,6 +61,18 @@ export const payoutsConfig = z.object({
   PAYOUTS_REAL_NAME_FEN: z.coerce.number().int().min(1).default(200_000),
   PAYOUTS_FRAUD_LOOKBACK_DAYS: z.coerce.number().int().min(0).default(7),
   PAYOUTS_OPERATOR_TOKEN: z.string().min(16).default(devSecrets.PAYOUTS_OPERATOR_TOKEN),
+  // Money in (topups/): advertisers' top-up orders and the refunds of what ended campaigns left.
+  PAYOUTS_TOPUP_API: z.enum(['v3', 'v2']).default('v3'),
+  PAYOUTS_TOPUP_DESCRIPTION: z.string().min(1).max(127).default('广告预算充值'),
+  /** How long an order takes payment (time_expire; a Native code_url lasts 2 h). */
+  PAYOUTS_TOPUP_EXPIRY_MS: z.coerce.number().int().min(1_000).default(7_200_000),
+  /** How often an open order or a refund in progress is asked about when no notification came. */
+  PAYOUTS_TOPUP_POLL_MS: z.coerce.number().int().min(50).default(60_000),
+  PAYOUTS_TOPUP_MIN_FEN: z.coerce.number().int().min(1).default(100),
+  PAYOUTS_TOPUP_MAX_FEN: z.coerce.number().int().min(1).default(100_000_000),
+  /** Where WeChat sends pay and refund notifications; the default follows PAYOUTS_TOPUP_API (topupNotifyUrls). */
+  PAYOUTS_TOPUP_NOTIFY_URL: z.string().optional(),
+  PAYOUTS_TOPUP_REFUND_NOTIFY_URL: z.string().optional(),
   ...sharedSecrets,
   WECHATPAY_BASE_URL: z.url().default('https://127.0.0.1:8091'),
   WECHATPAY_TIMEOUT_MS: count(10_000),
@@ -92,6 +104,15 @@ export const isSandbox = (c: PayoutsConfig) => c.WECHATPAY_MCHID === sandboxMerc
 
 /** Calls per second to WeChat, merchant-wide (bills: 100 QPS; batch queries: 50). */
 export const providerQps = (c: PayoutsConfig) => c.PAYOUTS_PROVIDER_QPS ?? (c.PAYOUTS_API === 'v3_bill' ? 100 : 50);
+
+/** Where pay and refund notifications go: v3 sends both to the one callback path, v2 to its own XML paths. */
+export const topupNotifyUrls = (c: PayoutsConfig) => {
+  const base = 'https://127.0.0.1:8082/v1/wechat/notify';
+  return {
+    pay: c.PAYOUTS_TOPUP_NOTIFY_URL ?? (c.PAYOUTS_TOPUP_API === 'v3' ? base : `${base}/v2/pay`),
+    refund: c.PAYOUTS_TOPUP_REFUND_NOTIFY_URL ?? (c.PAYOUTS_TOPUP_API === 'v3' ? base : `${base}/v2/refund`),
+  };
+};
 
 /** The sandbox's CA stands in for the public roots; a real merchant's CA file is added to them. */
 export const caReplacesRoots = (c: PayoutsConfig) => c.WECHATPAY_CA_REPLACES_ROOTS ?? isSandbox(c);
