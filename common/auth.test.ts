@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createHmac } from 'node:crypto';
-import { authenticate, isUserId, mayActFor, requestedPerson, signUserToken } from './auth.js';
+import { authenticate, isUserId, mayActFor, requestedPerson, signAdvertiserToken, signUserToken } from './auth.js';
 import { parsePerson, personKey } from './person.js';
 import { createSecretBox } from './secretbox.js';
 
@@ -114,6 +114,42 @@ describe('authenticate', () => {
     const user = { kind: 'user', person: u1 } as const;
     expect([mayActFor(user, u1, true), mayActFor(user, { ...u1, userId: 'u2' }, false), mayActFor(user, { ...u1, appId: 'app.b' }, false)]).toEqual([true, false, false]);
     expect([mayActFor({ kind: 'operator' }, u1, false), mayActFor({ kind: 'operator' }, u1, true)]).toEqual([true, false]);
+  });
+});
+
+describe('advertiser tokens', () => {
+  const adv = (over: Record<string, unknown> = {}) => JSON.stringify({ sub: 'adv.1', role: 'advertiser', iat: nowS, exp: nowS + 60, ...over });
+  const asAdvertiser = { ok: true, principal: { kind: 'advertiser', advertiserId: 'adv.1' } };
+  it.each([
+    ['accepts one signed with the platform key', `Bearer ${signAdvertiserToken(secret, 'adv.1', { ttlS: 60, nowMs: config.nowMs })}`, asAdvertiser],
+    ['refuses one signed with another key', `Bearer ${signAdvertiserToken('y'.repeat(32), 'adv.1', { ttlS: 60, nowMs: config.nowMs })}`, invalid],
+    // An app's backend mints its users' tokens; it can never mint an advertiser's.
+    ['refuses one signed with an app\'s secret', `Bearer ${forge(HS256, adv(), 'a1'.repeat(16))}`, invalid],
+    ['refuses one signed with an app\'s secret that also names the app', `Bearer ${forge(HS256, adv({ app: 'app.a' }), 'a1'.repeat(16))}`, invalid],
+    ['refuses one that also names an app (a user token with a role)', `Bearer ${forge(HS256, adv({ app: 'app.a' }))}`, invalid],
+    ['refuses another role', `Bearer ${forge(HS256, adv({ role: 'admin' }))}`, invalid],
+    ['refuses a role that is not a string', `Bearer ${forge(HS256, adv({ role: null }))}`, invalid],
+    ['refuses a user token given a role', `Bearer ${forge(HS256, claims({ role: 'user' }))}`, invalid],
+    ['refuses an advertiser id with a ":"', `Bearer ${forge(HS256, adv({ sub: 'a:b' }))}`, invalid],
+    ['refuses an advertiser id over 64 characters', `Bearer ${forge(HS256, adv({ sub: 'a'.repeat(65) }))}`, invalid],
+    ['refuses a sub that is not a string', `Bearer ${forge(HS256, adv({ sub: 7 }))}`, invalid],
+    ['refuses one without exp', `Bearer ${forge(HS256, adv({ exp: undefined }))}`, invalid],
+    ['refuses a lifetime over the maximum', `Bearer ${forge(HS256, adv({ exp: nowS + 3_601 }))}`, invalid],
+    ['refuses an iat in the future', `Bearer ${forge(HS256, adv({ iat: nowS + 120, exp: nowS + 180 }))}`, invalid],
+    ['refuses a claim given twice', `Bearer ${forge(HS256, `{"sub":"adv.2","role":"advertiser","iat":${nowS},"exp":${nowS + 60},"sub":"adv.1"}`)}`, invalid],
+    ['refuses an expired one', `Bearer ${forge(HS256, adv({ iat: nowS - 120, exp: nowS - 60 }))}`, { ok: false, error: 'token_expired' }],
+  ])('%s', (_name, authorization, expected) => {
+    expect(authenticate(authorization, config)).toMatchObject(expected);
+  });
+
+  it('is never a user token, and a user token never an advertiser\'s', () => {
+    // A user whose id is an advertiser's id is still that user, of its app.
+    expect(authenticate(`Bearer ${signUserToken(secret, { appId: 'app.a', userId: 'adv.1' }, { ttlS: 60, nowMs: config.nowMs })}`, config))
+      .toMatchObject({ ok: true, principal: { kind: 'user', person: { appId: 'app.a', userId: 'adv.1' } } });
+    const principal = { kind: 'advertiser', advertiserId: 'u1' } as const;
+    expect([mayActFor(principal, u1, false), mayActFor(principal, u1, true)]).toEqual([false, false]);
+    expect(requestedPerson(principal, 'u1', 'app.a')).toMatchObject({ ok: false, status: 403, error: 'forbidden' });
+    expect(requestedPerson(principal, 'u1', undefined)).toMatchObject({ ok: false, status: 403, error: 'forbidden' });
   });
 });
 

@@ -2,12 +2,14 @@
 // waiting for their user's confirmation (what the app's confirm page needs), and WeChat Pay's
 // callbacks. A callback is verified (and decrypted) here and answered at once; the work it asks for
 // (querying the batch it names) is queued, keyed by the notification id (v3) or the reference (v2,
-// whose repeats differ only in their nonce) so duplicates do it once.
+// whose repeats differ only in their nonce) so duplicates do it once. Top-ups (/v1/topups*) and their
+// notifications (TRANSACTION.*, REFUND.*, v2 pay and refund) are topups/api.ts' and topups/notify.ts'.
 import { authenticate, isUserId, requestedPerson, type Principal, type RequestedPerson } from '../common/auth.js';
 import { apiError, type ApiRequest, type ApiResponse } from '../common/http-server.js';
 import { createAuthorizationRoutes } from './authorizations.js';
 import type { FlowQueues } from './flow.js';
 import type { PayoutsStore } from './store-pg.js';
+import type { TopupNotifications } from './topups/notify.js';
 import { parseV2Xml, toV2Xml, verifyV2, type V2SignType } from './wechat/v2-protocol.js';
 import type { V3Client } from './wechat/v3-client.js';
 import { isUuid } from '../common/name-uuid.js';
@@ -43,6 +45,8 @@ export function createPayoutsApi(
     store: PayoutsStore; v3: V3Client; queues: Pick<FlowQueues, 'poll'>; callback(result: string): void; now(): number;
     /** The live user-token secrets of an app (token-secrets-pg.ts). */
     appSecrets(appId: string): readonly string[];
+    /** Top-ups: their routes (undefined: not a top-up path), and their notifications. */
+    topups?: { routes(req: ApiRequest, auth: (req: ApiRequest) => ReturnType<typeof authenticate>): Promise<ApiResponse | undefined>; notify: TopupNotifications };
   },
 ) {
   /** Queues a query of the batch that carries `requestNo` (or is `batchNo`), rechecking that transfer. */
@@ -84,6 +88,8 @@ export function createPayoutsApi(
 
   return async function handle(req: ApiRequest): Promise<ApiResponse> {
     if (req.method === 'GET' && req.path === '/v1/payouts') return awaitingConfirmation(req);
+    const topup = await deps.topups?.routes(req, auth);
+    if (topup) return topup;
     // The no-confirmation authorization (authorizations.ts): a user asks for, and reads, their own.
     if ((req.method === 'POST' || req.method === 'GET') && req.path === '/v1/payouts/authorization') {
       const who = auth(req);
@@ -99,10 +105,14 @@ export function createPayoutsApi(
         return { status: 401, body: { code: 'SIGN_ERROR', message: `callback refused: ${read.error}` } };
       }
       const r = read.resource;
+      const payIn = await deps.topups?.notify.v3(read.notification.event_type, r);
+      if (payIn) return payIn;
       const known = await recheck(`notify-${read.notification.id}`, { batchNo: typeof r.out_batch_no === 'string' ? r.out_batch_no : undefined, requestNo: typeof r.out_bill_no === 'string' ? r.out_bill_no : undefined });
       deps.callback(known ? 'accepted' : 'unknown_reference');
       return { status: 204, body: '' };
     }
+    if (deps.topups && req.method === 'POST' && req.path === '/v1/wechat/notify/v2/pay') return deps.topups.notify.v2Pay(req.body.toString('utf8'));
+    if (deps.topups && req.method === 'POST' && req.path === '/v1/wechat/notify/v2/refund') return deps.topups.notify.v2Refund(req.body.toString('utf8'));
     if (req.method === 'POST' && req.path === '/v1/wechat/notify/v2') {
       const fields = parseV2Xml(req.body.toString('utf8'));
       // Verified with the configured algorithm only: a message does not get to pick a weaker one.
@@ -122,6 +132,7 @@ export function createPayoutsApi(
       if (!isUuid(route[1]!)) return apiError(400, 'invalid_payout_id', 'a payout id is a UUID');
       const who = auth(req);
       if (!who.ok) return apiError(401, who.error, who.reason);
+      if (who.principal.kind === 'advertiser') return apiError(403, 'forbidden', 'an advertiser token reads top-ups and campaigns, not payouts');
       const payout = await deps.store.view(route[1]!);
       // Another person's payout (another user, or the same user id in another app) is answered like a
       // missing one: its existence is not theirs to know.

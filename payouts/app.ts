@@ -1,6 +1,6 @@
 // Builds a running payouts service from its config: the BullMQ workers (taking requests up, forming,
-// submitting and querying batches, the sweep), the WeChat Pay client of the configured product, and
-// the HTTP API. main.ts runs one; tests and benchmarks run their own.
+// submitting and querying batches, the sweep; top-ups' refund requests and sweep), the WeChat Pay
+// client of the configured product, and the HTTP API. main.ts runs one; tests and benchmarks run their own.
 import { createHash } from 'node:crypto';
 import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
@@ -13,7 +13,7 @@ import { startOpsServer } from '../common/ops-server.js';
 import type { Logger } from '../common/log.js';
 import { createSecretBox } from '../common/secretbox.js';
 import type { Stoppable } from '../common/shutdown.js';
-import { payoutOutcomes, queues, type PayoutOutcomeJob, type PayoutRequestJob } from '../schemas/queues.js';
+import { fundingOutcomes, payoutOutcomes, queues, refundRequests, type FundingOutcomeJob, type PayoutOutcomeJob, type PayoutRequestJob, type RefundRequestJob } from '../schemas/queues.js';
 import { createPayoutsApi } from './api.js';
 import { caReplacesRoots, providerQps, type PayoutsConfig } from './config.js';
 import { createFraudSignals } from './fraud-signals.js';
@@ -26,6 +26,8 @@ import { createV3BillProvider } from './providers/v3-bill.js';
 import { chinaYesterday, createReconciler } from './reconcile-pg.js';
 import { createPayoutsStore } from './store-pg.js';
 import { createTokenSecrets } from '../common/token-secrets-pg.js';
+import type { TopupStep } from './topups/flow.js';
+import { createTopups } from './topups/service.js';
 import { loadCredentials, type Credentials } from './wechat/credentials.js';
 import { createTransport, type Transport } from './wechat/transport.js';
 import { createV2Client } from './wechat/v2-client.js';
@@ -55,7 +57,7 @@ export const batchParams = (config: PayoutsConfig): BatchParams => ({
 });
 
 /** What both the service and the operator commands need: stores, the provider, the queues. */
-export function createPayoutsCore(config: PayoutsConfig, deps: { log: Logger }) {
+export function createPayoutsCore(config: PayoutsConfig, deps: { log: Logger; onStep?(step: TopupStep): void }) {
   const metrics = createMetrics();
   const pool = createPool({ url: config.DATABASE_URL, max: 8 }, deps);
   const clickhouse = createClient({ url: config.CLICKHOUSE_URL, database: config.CLICKHOUSE_DATABASE, request_timeout: 10_000, log: { level: ClickHouseLogLevel.OFF } });
@@ -79,7 +81,8 @@ export function createPayoutsCore(config: PayoutsConfig, deps: { log: Logger }) 
   const prefix = config.PAYOUTS_QUEUE_PREFIX;
   const work = new Queue<WorkJob>(WORK_QUEUE, { connection: redis, prefix });
   const outcomes = new Queue<PayoutOutcomeJob>(payoutOutcomes.name, { connection: redis, prefix });
-  for (const q of [work, outcomes]) q.on('error', (err) => deps.log.warn({ err }, 'queue_error')); // Redis away: BullMQ reconnects
+  const funding = new Queue<FundingOutcomeJob>(fundingOutcomes.name, { connection: redis, prefix });
+  for (const q of [work, outcomes, funding]) q.on('error', (err) => deps.log.warn({ err }, 'queue_error')); // Redis away: BullMQ reconnects
   const queued: FlowQueues = {
     // One submit job per batch at a time: the sweep's re-add is ignored while one waits or runs (and a
     // crashed run comes back as a stalled job). Removed when done, so a batch still formed can get another.
@@ -91,11 +94,21 @@ export function createPayoutsCore(config: PayoutsConfig, deps: { log: Logger }) 
       await outcomes.add(payoutOutcomes.jobName, { outcomes: list }, { jobId, attempts: 50, backoff: { type: 'exponential', delay: 1_000 }, removeOnComplete: { age: WEEK_S }, removeOnFail: { age: 4 * WEEK_S } });
     },
   };
-  const reconciler = createReconciler({ pool, provider, store, queues: queued, metrics });
+  // Money in: a payment or a refund's outcome goes to rewards as one job, `<kind>-<number>`, so a repeat enqueues once.
+  const topups = createTopups(config, {
+    pool, v3, transport, metrics, log: deps.log, onStep: deps.onStep,
+    funding: async (job) => void await funding.add(fundingOutcomes.jobName, job, {
+      jobId: `${job.kind}-${job.kind === 'credit' ? job.outTradeNo : job.outRefundNo}`, attempts: 50, backoff: { type: 'exponential', delay: 1_000 },
+      removeOnComplete: { age: WEEK_S }, removeOnFail: { age: 4 * WEEK_S },
+    }),
+  });
+  const reconciler = createReconciler({
+    pool, provider, store, queues: queued, metrics, payIn: topups.payIn, recheckOrder: topups.flow.query, recheckRefund: topups.flow.pollRefund,
+  });
   /** With no platform certificate or public key configured, the certificates are downloaded (and refreshed). */
   const downloadsCertificates = creds.platformKeys.size === 0;
   return {
-    metrics, pool, store, provider, v3, redis, work, queued, reconciler,
+    metrics, pool, store, provider, v3, redis, work, queued, reconciler, topups,
     ready: async () => void (downloadsCertificates && await v3.refreshCertificates()),
     /** Stops in reverse order of need: queues, then the connections behind them. */
     parts: [
@@ -103,16 +116,16 @@ export function createPayoutsCore(config: PayoutsConfig, deps: { log: Logger }) 
       { name: 'clickhouse', stop: () => clickhouse.close() },
       { name: 'redis', stop: async () => void await redis.quit() },
       { name: 'queues', stop: async () => {
-        await Promise.all([work.close(), outcomes.close()]);
+        await Promise.all([work.close(), outcomes.close(), funding.close()]);
         transport.close();
       } },
     ] satisfies Stoppable[],
   };
 }
 
-export async function createPayouts(config: PayoutsConfig, deps: { log: Logger; onStep?(step: FlowStep): void }) {
+export async function createPayouts(config: PayoutsConfig, deps: { log: Logger; onStep?(step: FlowStep | TopupStep): void }) {
   const log = deps.log.child({ mod: 'payouts' });
-  const { metrics, pool, store, provider, v3, redis, work, queued, reconciler, ready, parts: core } = createPayoutsCore(config, { log });
+  const { metrics, pool, store, provider, v3, redis, work, queued, reconciler, topups, ready, parts: core } = createPayoutsCore(config, { log, onStep: deps.onStep });
   await ready();
   const tokenSecrets = await createTokenSecrets({ DATABASE_URL: config.DATABASE_URL, refreshMs: config.REWARDS_TOKEN_SECRETS_REFRESH_MS }, { log });
   // Platform certificates last five years and overlap when replaced: a daily refresh picks up a new one.
@@ -122,32 +135,37 @@ export async function createPayouts(config: PayoutsConfig, deps: { log: Logger; 
   // The day's bill is made at 09:00 China time the next day; fetch it after 10:00.
   await work.upsertJobScheduler('reconcile', { pattern: '30 10 * * *', tz: 'Asia/Shanghai' }, { name: 'reconcile', data: {}, opts: { ...retried, removeOnComplete: 30, removeOnFail: 100 } });
   await work.upsertJobScheduler('sweep', { every: config.PAYOUTS_SWEEP_MS }, { name: 'sweep', data: {}, opts: { removeOnComplete: true, removeOnFail: 100 } });
+  await work.upsertJobScheduler('topup-sweep', { every: config.PAYOUTS_SWEEP_MS }, { name: 'topup-sweep', data: {}, opts: { removeOnComplete: true, removeOnFail: 100 } });
 
   // Each worker blocks on its own connection; they are closed with the workers.
-  const connections = [redis.duplicate(), redis.duplicate()] as const;
+  const connections = [redis.duplicate(), redis.duplicate(), redis.duplicate()] as const;
   const prefix = config.PAYOUTS_QUEUE_PREFIX;
   // A job that fails with poison goes to the failed set with its reason, never retried; a retriable
   // fault keeps its backoff, and a kind of job that keeps failing shows in /readyz and a metric.
   const faults = createFailureTracker({ service: 'payouts', stallAfter: config.PAYOUTS_STALL_AFTER_FAILURES }, { registry: metrics.registry });
-  const scheduled = new Set(['form', 'sweep', 'reconcile']); // no record of their own to set aside
+  const scheduled = new Set(['form', 'sweep', 'reconcile', 'topup-sweep']); // no record of their own to set aside
   const tracked = <D, R>(queue: string, run: (job: Job<D>) => Promise<R>) => (job: Job<D>) =>
     trackJob(faults, `${queue}/${job.name}`, () => run(job), (reason) => new UnrecoverableError(reason), { scheduled: scheduled.has(job.name) });
   const intake = new Worker<PayoutRequestJob>(queues.payoutRequests.name, tracked(queues.payoutRequests.name, (job: Job<PayoutRequestJob>) => store.accept(job.data.payoutId)), { connection: connections[0], prefix, concurrency: 16 });
   const worker = new Worker<WorkJob>(WORK_QUEUE, tracked(WORK_QUEUE, async (job: Job<WorkJob>) => {
     if (job.name === 'form') return flow.form();
     if (job.name === 'sweep') return flow.sweep();
+    if (job.name === 'topup-sweep') return topups.flow.sweep();
     if (job.name === 'submit') return flow.submit(job.data.batchNo!);
     if (job.name === 'poll') return flow.poll(job.data.batchNo!, job.data.recheck, job.data.only);
     if (job.name === 'reconcile') return void log.info(await reconciler.run(job.data.day ?? chinaYesterday(Date.now())), 'reconciliation_done');
     throw new PipelineError('unknown_job', `unknown job ${job.name}`, { retriable: false });
   }), { connection: connections[1], prefix, concurrency: 4, ...STALLED });
-  for (const w of [intake, worker]) w.on('failed', (job, err) => log.warn({ err, job: job?.name, id: job?.id, attempt: job?.attemptsMade }, 'payout_job_failed'));
-  for (const w of [intake, worker]) w.on('error', (err) => log.warn({ err }, 'queue_error')); // Redis away: BullMQ reconnects
+  // A campaign refund rewards has held: split over the campaign's paid orders and refunded at WeChat (job id = refund_id).
+  const refunds = new Worker<RefundRequestJob>(refundRequests.name, tracked(refundRequests.name, (job: Job<RefundRequestJob>) => topups.flow.intakeRefund(job.data.refundId)),
+    { connection: connections[2], prefix, concurrency: 4, ...STALLED });
+  for (const w of [intake, worker, refunds]) w.on('failed', (job, err) => log.warn({ err, job: job?.name, id: job?.id, attempt: job?.attemptsMade }, 'payout_job_failed'));
+  for (const w of [intake, worker, refunds]) w.on('error', (err) => log.warn({ err }, 'queue_error')); // Redis away: BullMQ reconnects
 
   const handle = createPayoutsApi(
     { platformTokenSecret: config.REWARDS_TOKEN_SECRET, operatorToken: config.PAYOUTS_OPERATOR_TOKEN, tokenMaxTtlS: config.REWARDS_TOKEN_MAX_TTL_S, apiV2Key: config.WECHATPAY_API_V2_KEY, v2SignType: config.WECHATPAY_V2_SIGN_TYPE,
       mchId: config.WECHATPAY_MCHID, appId: config.WECHATPAY_APPID },
-    { store, v3, queues: queued, callback: metrics.callback, now: Date.now, appSecrets: tokenSecrets.appSecrets },
+    { store, v3, queues: queued, callback: metrics.callback, now: Date.now, appSecrets: tokenSecrets.appSecrets, topups: { routes: topups.routes, notify: topups.notify } },
   );
   let stopping = false;
   // The public port's /readyz says whether the API can serve (WeChat's callbacks must keep arriving
@@ -170,10 +188,10 @@ export async function createPayouts(config: PayoutsConfig, deps: { log: Logger; 
     { name: 'workers', stop: async () => {
       stopping = true;
       clearInterval(refresh);
-      await Promise.all([intake.close(), worker.close()]);
+      await Promise.all([intake.close(), worker.close(), refunds.close()]);
       await Promise.all(connections.map((c) => c.quit()));
     } },
     { name: 'http', stop: () => server.stop() },
   ];
-  return { port: server.port, opsPort: ops.port, parts, metrics, store, flow, pool, provider, reconciler };
+  return { port: server.port, opsPort: ops.port, parts, metrics, store, flow, pool, provider, reconciler, topups };
 }

@@ -105,9 +105,9 @@ export const isSandbox = (c: PayoutsConfig) => c.WECHATPAY_MCHID === sandboxMerc
 /** Calls per second to WeChat, merchant-wide (bills: 100 QPS; batch queries: 50). */
 export const providerQps = (c: PayoutsConfig) => c.PAYOUTS_PROVIDER_QPS ?? (c.PAYOUTS_API === 'v3_bill' ? 100 : 50);
 
-/** Where pay and refund notifications go: v3 sends both to the one callback path, v2 to its own XML paths. */
+/** Where pay and refund notifications go: v3 sends both to the payouts' callback path, v2 to XML paths beside it. */
 export const topupNotifyUrls = (c: PayoutsConfig) => {
-  const base = 'https://127.0.0.1:8082/v1/wechat/notify';
+  const base = c.PAYOUTS_NOTIFY_URL;
   return {
     pay: c.PAYOUTS_TOPUP_NOTIFY_URL ?? (c.PAYOUTS_TOPUP_API === 'v3' ? base : `${base}/v2/pay`),
     refund: c.PAYOUTS_TOPUP_REFUND_NOTIFY_URL ?? (c.PAYOUTS_TOPUP_API === 'v3' ? base : `${base}/v2/refund`),

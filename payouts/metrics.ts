@@ -14,6 +14,9 @@ export function createMetrics() {
   const requests = counter('http_requests', 'API responses by status', ['status']);
   const cancels = counter('bill_cancels', 'Transfer-bill cancel calls by WeChat\'s answer (its state, or a refusal code)', ['answer']);
   const packages = counter('bill_packages_refreshed', 'Confirm-page packages fetched again (a bill created again with the same number)');
+  const topups = counter('topups', 'Top-up orders by what happened: created, open, refused, paid, closed, attention', ['event']);
+  const topupRefunds = counter('topup_refunds', 'Top-up refund parts by what happened: processing, succeeded, failed, attention, refused (held for a person)', ['outcome']);
+  const topupNotifications = counter('topup_notifications', 'Pay-in notifications (v3, v2 pay, v2 refund) by result: applied, unknown_reference, rejected, failed', ['kind', 'result']);
   return {
     registry,
     called: (op: string, code: string) => calls.inc({ op, code }),
@@ -25,6 +28,9 @@ export function createMetrics() {
     responded: (status: number) => requests.inc({ status: String(status) }),
     cancelCalled: (answer: string) => cancels.inc({ answer }),
     packages: (n: number) => packages.inc(n),
+    topup: (event: string) => topups.inc({ event }),
+    topupRefund: (outcome: string) => topupRefunds.inc({ outcome }),
+    topupNotification: (kind: string, result: string) => topupNotifications.inc({ kind, result }),
   };
 }
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,11 +1,14 @@
 // The user-facing HTTP API (CONTRACTS.md §3): balance, ledger history, WeChat linking, the real
-// name for it, and withdrawals. Routing and every 4xx decision live here, independent of the HTTP server (common/http-server.ts).
+// name for it, and withdrawals; advertisers' campaign routes are campaigns-api.ts. Routing and every 4xx decision live here, independent of the HTTP server (common/http-server.ts).
 // Input is checked at this edge, so what no query can take (a NUL, a number past int8) is a 400, never a 503.
 // A path names a user; the person (app, user) takes the app from the user token, or from App-Id for the operator.
 import { authenticate, isUserId, mayActFor, requestedPerson } from '../common/auth.js';
 import { personKey, type Person } from '../common/person.js';
 import { apiError as error, type ApiRequest, type ApiResponse } from '../common/http-server.js';
-import { unstorable } from '../common/storable-text.js';
+import { idempotencyKeyOf, isResponse, jsonBody } from './api-input.js';
+import { createCampaignRoutes } from './campaigns-api.js';
+import type { Campaigns } from './campaigns-pg.js';
+import type { Funding } from './funding-pg.js';
 import { fen, type Fen } from './ledger.js';
 import type { PayoutsStore, WithdrawalResult } from './payouts-pg.js';
 import type { UsersStore } from './users-pg.js';
@@ -13,7 +16,6 @@ import type { WechatOAuth } from './wechat-oauth.js';
 
 const MAX_LIMIT = 200;
 const INT8_MAX = 2n ** 63n - 1n;
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
 
 const withdrawalErrors: Record<Exclude<WithdrawalResult['status'], 'created' | 'exists'>, ApiResponse> = {
   idempotency_key_reused: error(409, 'idempotency_key_reused', 'this Idempotency-Key was used for a different withdrawal'),
@@ -32,23 +34,6 @@ function realNameProblem(name: unknown): string | undefined {
   return undefined;
 }
 
-/** The body as a JSON object in strict UTF-8 whose every key and string Postgres can store. */
-function jsonBody(req: ApiRequest): Record<string, unknown> | ApiResponse {
-  if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) return error(415, 'unsupported_media_type', 'send application/json');
-  let bad: string | undefined;
-  try {
-    const body: unknown = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(req.body), (key, value: unknown) => {
-      bad ??= unstorable(key) ?? (typeof value === 'string' ? unstorable(value) : undefined);
-      return value;
-    });
-    if (bad) return error(400, 'invalid_json', `the body holds a string with a ${bad === 'nul' ? 'NUL' : 'lone surrogate'}`);
-    if (body && typeof body === 'object' && !Array.isArray(body)) return body as Record<string, unknown>;
-  } catch {
-    // answered below
-  }
-  return error(400, 'invalid_json', 'the body must be a JSON object in UTF-8');
-}
-
 /** The ledger cursor's id: a next_cursor we returned is base64url of a positive int8. */
 function cursorId(cursor: string): bigint | undefined {
   if (!/^[A-Za-z0-9_-]{1,28}$/.test(cursor)) return undefined;
@@ -57,12 +42,13 @@ function cursorId(cursor: string): bigint | undefined {
   const id = BigInt(decoded);
   return id <= INT8_MAX ? id : undefined;
 }
-const isResponse = (x: unknown): x is ApiResponse => typeof x === 'object' && x !== null && 'status' in x && 'body' in x;
 
 export function createApi(
   config: { platformTokenSecret: string; operatorToken: string; tokenMaxTtlS: number; minWithdrawalFen: Fen },
   deps: {
     users: UsersStore; payouts: PayoutsStore; oauth: WechatOAuth; now(): number; onPayout(payoutId: string): Promise<void>;
+    /** Campaign refunds and views (campaigns-api.ts); onRefund hands a new refund to the payouts service. */
+    funding: Pick<Funding, 'requestRefund'>; campaigns: Campaigns; onRefund(refundId: string): Promise<void>;
     /** The live user-token secrets of an app (token-secrets-pg.ts). */
     appSecrets(appId: string): readonly string[];
   },
@@ -117,9 +103,8 @@ export function createApi(
     {
       method: 'POST', pattern: /^\/v1\/users\/([^/]+)\/withdrawals$/,
       async run(person, req) {
-        const key = req.headers['idempotency-key'];
-        if (!key) return error(400, 'missing_idempotency_key', 'send an Idempotency-Key header of 1..128 visible ASCII characters');
-        if (!IDEMPOTENCY_KEY.test(key)) return error(400, 'invalid_idempotency_key', 'an Idempotency-Key is 1..128 visible ASCII characters');
+        const key = idempotencyKeyOf(req);
+        if (isResponse(key)) return key;
         const body = jsonBody(req);
         if (isResponse(body)) return body;
         if (!Number.isSafeInteger(body.amount) || (body.amount as number) <= 0) return error(400, 'invalid_amount', 'amount must be a positive integer number of fen');
@@ -137,7 +122,17 @@ export function createApi(
     },
   ];
 
+  const who = (req: ApiRequest) => authenticate(req.headers.authorization, {
+    platformSecret: config.platformTokenSecret, appSecrets: deps.appSecrets, operatorToken: config.operatorToken, maxTtlS: config.tokenMaxTtlS, nowMs: deps.now(),
+  });
+  const campaigns = createCampaignRoutes(deps);
+
   return async function handle(req: ApiRequest): Promise<ApiResponse> {
+    const campaign = await campaigns(req, () => {
+      const auth = who(req);
+      return auth.ok ? auth : error(401, auth.error, auth.reason);
+    });
+    if (campaign) return campaign;
     const matches = routes.filter((r) => r.pattern.test(req.path));
     if (matches.length === 0) return error(404, 'not_found', `no route ${req.path}`);
     const route = matches.find((r) => r.method === req.method);
@@ -149,9 +144,7 @@ export function createApi(
       return error(400, 'invalid_user_id', 'the user id is not valid percent-encoding');
     }
     if (!isUserId(userId)) return error(400, 'invalid_user_id', 'user ids are 1..64 characters, without "/", NUL or lone surrogates');
-    const auth = authenticate(req.headers.authorization, {
-      platformSecret: config.platformTokenSecret, appSecrets: deps.appSecrets, operatorToken: config.operatorToken, maxTtlS: config.tokenMaxTtlS, nowMs: deps.now(),
-    });
+    const auth = who(req);
     if (!auth.ok) return error(401, auth.error, auth.reason);
     const person = requestedPerson(auth.principal, userId, req.headers['app-id']);
     if (!person.ok) return error(person.status, person.error, person.reason);

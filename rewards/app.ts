@@ -1,6 +1,6 @@
 // Builds a running rewards service from its config: the earnings-topic consumer that posts to the
-// ledger, the payout-request hand-off to BullMQ, and the user API. main.ts runs one; tests and
-// benchmarks run their own.
+// ledger, the payout-request and refund-request hand-offs to BullMQ, the payout and funding outcome
+// workers, and the API. main.ts runs one; tests and benchmarks run their own.
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createPool } from '../common/sql.js';
@@ -10,13 +10,15 @@ import { createKafka, watchConsumer, withHeartbeats } from '../common/kafka.js';
 import { createProducer } from '../common/kafka-producer.js';
 import type { Logger } from '../common/log.js';
 import type { Stoppable } from '../common/shutdown.js';
-import { payoutOutcomes, queues, type PayoutOutcomeJob, type PayoutRequestJob } from '../schemas/queues.js';
+import { fundingOutcomes, payoutOutcomes, queues, refundRequests, type FundingOutcomeJob, type PayoutOutcomeJob, type PayoutRequestJob, type RefundRequestJob } from '../schemas/queues.js';
 import { deadLetter } from '../schemas/records.js';
 import { createApi } from './api.js';
+import { createCampaigns } from './campaigns-pg.js';
 import type { RewardsConfig } from './config.js';
 import { createEarningsPoster } from './earnings-pg.js';
 import { startApiServer } from '../common/http-server.js';
 import { startOpsServer } from '../common/ops-server.js';
+import { createFunding } from './funding-pg.js';
 import { createPgLedger } from './ledger-pg.js';
 import { createMetrics } from './metrics.js';
 import { createPayoutsStore } from './payouts-pg.js';
@@ -29,8 +31,11 @@ import { createWechatOAuth } from './wechat-oauth.js';
 const HEARTBEAT_MS = 3_000;
 const WEEK_S = 7 * 86_400;
 
-/** Test hook: called at each step of a batch, so a test can kill the process exactly there. */
-export type Step = 'posted' | 'committed';
+/**
+ * Test hook: called at each step of a batch (posted, committed), and after a funding outcome's
+ * ledger commit before its job completes (funding_applied), so a test can kill the process there.
+ */
+export type Step = 'posted' | 'committed' | 'funding_applied';
 
 export async function createRewards(config: RewardsConfig, deps: { log: Logger; onStep?(step: Step): void }) {
   const log = deps.log.child({ mod: 'rewards' });
@@ -49,6 +54,8 @@ export async function createRewards(config: RewardsConfig, deps: { log: Logger; 
   };
   const postEarnings = createEarningsPoster({ thresholdFen: config.REWARDS_PAYOUT_THRESHOLD_FEN, currency: config.REWARDS_CURRENCY, money }, { ledger, onContention: () => metrics.retried('23514') });
   const payouts = createPayoutsStore({ currency: config.REWARDS_CURRENCY }, { ledger, pool });
+  const funding = createFunding({ currency: config.REWARDS_CURRENCY }, { ledger });
+  const campaigns = createCampaigns({ currency: config.REWARDS_CURRENCY }, { pool });
   const box = createSecretBox(Buffer.from(config.REWARDS_ENCRYPTION_KEY, 'base64'));
   const users = createUsersStore({ currency: config.REWARDS_CURRENCY }, { pool, box });
   // Every app's live user-token secrets, for the API (README "Auth").
@@ -66,6 +73,14 @@ export async function createRewards(config: RewardsConfig, deps: { log: Logger; 
       opts: { jobId: payoutId, removeOnComplete: { age: WEEK_S }, removeOnFail: { age: 4 * WEEK_S } },
     })));
   }
+  // A campaign refund, its hold in place, to the payouts service (job id = refund id: a repeat is a
+  // no-op). A hand-off lost here is found by the payouts sweep (requested, no parts yet).
+  const refundQueue = new Queue<RefundRequestJob>(refundRequests.name, { connection: redis, prefix: config.REWARDS_PAYOUT_QUEUE_PREFIX });
+  refundQueue.on('error', (err) => log.warn({ err }, 'queue_error'));
+  const enqueueRefund = async (refundId: string) => void await refundQueue.add(refundRequests.jobName, { refundId }, {
+    jobId: refundId, attempts: 12, backoff: { type: 'exponential', delay: 1_000 }, removeOnComplete: { age: WEEK_S }, removeOnFail: { age: 4 * WEEK_S },
+  });
+
   // A crash between a commit and its hand-off leaves a request behind: hand such requests off again.
   const requeue = config.REWARDS_REQUEUE_INTERVAL_MS > 0 ? setInterval(() => {
     payouts.requested(1_000).then(enqueue).catch((err: unknown) => log.warn({ err }, 'requeue_failed'));
@@ -93,6 +108,25 @@ export async function createRewards(config: RewardsConfig, deps: { log: Logger; 
   }, (reason) => new UnrecoverableError(reason)), { connection: outcomeConnection, prefix: config.REWARDS_PAYOUT_QUEUE_PREFIX, concurrency: 4 });
   outcomeWorker.on('failed', (job, err) => log.warn({ err, id: job?.id }, 'payout_outcome_failed'));
   outcomeWorker.on('error', (err) => log.warn({ err }, 'queue_error')); // Redis away: BullMQ reconnects
+
+  // Money in from the payouts service: a paid order's credit, a refund part's settle or release, each
+  // posted once under its own ledger key (a repeated job changes nothing). An outcome for a row in
+  // another state (an order not paid, a settle for a part that failed) is logged and set aside in
+  // the failed set, never retried; a fault (Postgres away) keeps BullMQ's backoff. A job a crash left
+  // half done comes back within about 15 s (BullMQ's defaults: a minute), as the payouts service's do.
+  const fundingConnection = redis.duplicate();
+  const fundingWorker = new Worker<FundingOutcomeJob>(fundingOutcomes.name, (job) => trackJob(faults, fundingOutcomes.name, async () => {
+    const result = await funding.apply(job.data);
+    metrics.fundingApplied(job.data.kind, result.status === 'set_aside' ? result.reason : result.status);
+    if (result.status === 'set_aside') {
+      log.error({ ...job.data, reason: result.reason, detail: result.detail }, 'funding_outcome_set_aside');
+      throw new PipelineError(result.reason, `${job.data.kind} set aside: ${result.reason}${result.detail ? ` (${result.detail})` : ''}`, { retriable: false });
+    }
+    if (result.refundState) log.info({ ...job.data, state: result.refundState }, 'campaign_refund_finished');
+    deps.onStep?.('funding_applied');
+  }, (reason) => new UnrecoverableError(reason)), { connection: fundingConnection, prefix: config.REWARDS_PAYOUT_QUEUE_PREFIX, concurrency: 4, lockDuration: 10_000, stalledInterval: 5_000 });
+  fundingWorker.on('failed', (job, err) => log.warn({ err, id: job?.id }, 'funding_outcome_failed'));
+  fundingWorker.on('error', (err) => log.warn({ err }, 'queue_error'));
 
   const kafka = createKafka({ ...config, clientId: 'rewards' }, { log });
   const producer = createProducer({ ...config, clientId: 'rewards' }, { log });
@@ -161,8 +195,12 @@ export async function createRewards(config: RewardsConfig, deps: { log: Logger; 
   const handle = createApi(
     { platformTokenSecret: config.REWARDS_TOKEN_SECRET, operatorToken: config.REWARDS_OPERATOR_TOKEN, tokenMaxTtlS: config.REWARDS_TOKEN_MAX_TTL_S, minWithdrawalFen: config.REWARDS_MIN_WITHDRAWAL_FEN },
     {
-      users, payouts, oauth, now: Date.now, appSecrets: tokenSecrets.appSecrets,
+      users, payouts, oauth, now: Date.now, appSecrets: tokenSecrets.appSecrets, funding, campaigns,
       onPayout: (id) => enqueue([id]).catch((err: unknown) => log.warn({ err }, 'payout_handoff_deferred')),
+      onRefund: async (id) => {
+        metrics.refundRequested();
+        await enqueueRefund(id).catch((err: unknown) => log.warn({ err, refundId: id }, 'refund_handoff_deferred'));
+      },
     },
   );
   let stopping = false;
@@ -189,6 +227,11 @@ export async function createRewards(config: RewardsConfig, deps: { log: Logger; 
     { name: 'queue', stop: async () => {
       clearInterval(requeue);
       await queue.close();
+      await refundQueue.close();
+    } },
+    { name: 'funding', stop: async () => {
+      await fundingWorker.close();
+      await fundingConnection.quit();
     } },
     { name: 'outcomes', stop: async () => {
       await outcomeWorker.close();
@@ -201,5 +244,5 @@ export async function createRewards(config: RewardsConfig, deps: { log: Logger; 
       await consumer.disconnect();
     } },
   ];
-  return { port: server.port, opsPort: ops.port, parts, metrics, ledger, payouts, users, pool, failed: membership.failed };
+  return { port: server.port, opsPort: ops.port, parts, metrics, ledger, payouts, users, funding, campaigns, pool, failed: membership.failed };
 }

@@ -11,33 +11,57 @@
 //   review approve|reject <earning_id>     decide on an earning held for review (a platform daily
 //       limit): approve pays it from its budget, once; reject records that it is not paid
 //   review list [--limit <n>]              the earnings waiting for a decision, oldest first
-import { randomBytes } from 'node:crypto';
+//   advertiser <advertiser_id> [campaign_id ...] [--ttl-s <s>]
+//       registers the advertiser, binds the campaigns to it (creating a campaign's row if it has none;
+//       refusing one bound to another advertiser) and prints an advertiser token
+//   end <campaign_id>                      ends the campaign now: its unspent budget may be refunded
+//   refund <campaign_id> [fen] [--reason <text>]
+//       refunds an ended campaign's unspent budget (all that top-ups paid in by default) to its advertiser
+import { randomBytes, randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import { devSecrets, exitOnPublishedSecrets, loadConfig } from '../common/config.js';
 import { isUuid } from '../common/name-uuid.js';
 import { isAppId, isUserId } from '../common/person.js';
 import { loadSql } from '../common/sql.js';
-import { signUserToken } from '../common/auth.js';
+import { isAdvertiserId, signAdvertiserToken, signUserToken } from '../common/auth.js';
+import { refundRequests } from '../schemas/queues.js';
 import { rewardsConfig } from './config.js';
-import { fundCampaign } from './funding-pg.js';
+import { createFunding, fundCampaign } from './funding-pg.js';
 import { fen } from './ledger.js';
 import { createPgLedger, refusal } from './ledger-pg.js';
 import { createEarningReviews, type ReviewResult } from './reviews-pg.js';
 
-const sql = loadSql(new URL('./sql/', import.meta.url), ['insert-rule', 'insert-app-token-secret', 'revoke-app-token-secret'] as const);
+const sql = loadSql(new URL('./sql/', import.meta.url), [
+  'insert-rule', 'insert-app-token-secret', 'revoke-app-token-secret', 'insert-advertiser', 'bind-campaigns', 'end-campaign',
+] as const);
 const config = loadConfig(rewardsConfig, process.env);
 const { positionals, values } = parseArgs({
   allowPositionals: true,
   options: {
     complete: { type: 'string' }, conversion: { type: 'string' }, 'daily-cap': { type: 'string' }, 'fee-bps': { type: 'string', default: '0' },
-    'ttl-s': { type: 'string', default: '86400' }, limit: { type: 'string', default: '100' },
+    'ttl-s': { type: 'string', default: '86400' }, limit: { type: 'string', default: '100' }, reason: { type: 'string', default: '' },
   },
 });
 const [command, subject, ...rest] = positionals;
 const fail = (message: string) => {
   console.error(message);
   process.exit(2);
+};
+
+/** The --ttl-s of a token, within what the services accept. */
+function ttlS(): number {
+  const ttl = Number(values['ttl-s']);
+  if (!Number.isInteger(ttl) || ttl < 1 || ttl > config.REWARDS_TOKEN_MAX_TTL_S) fail(`--ttl-s must be 1..${config.REWARDS_TOKEN_MAX_TTL_S} (REWARDS_TOKEN_MAX_TTL_S): the services refuse longer-lived tokens`);
+  return ttl;
+}
+const refused: Record<string, string> = {
+  not_found: 'no such campaign, or no advertiser is bound to it (npm run rewards -- advertiser)',
+  campaign_not_ended: 'the campaign has not ended (npm run rewards -- end <campaign_id>)',
+  nothing_to_refund: 'nothing to refund: the budget holds nothing that top-ups paid in and no refund took yet',
+  exceeds_refundable: 'the amount exceeds the budget or what its credited top-ups still carry',
 };
 
 const reviewed: Record<ReviewResult, string> = {
@@ -51,9 +75,74 @@ if (command === 'token') {
   exitOnPublishedSecrets(config, { devMode: config.DEV_MODE, published: { REWARDS_TOKEN_SECRET: devSecrets.REWARDS_TOKEN_SECRET } });
   const [userId] = rest;
   if (!subject || !isAppId(subject) || !userId || !isUserId(userId)) fail('token needs <app_id> <user_id>: a token binds one person (app, user)');
-  const ttlS = Number(values['ttl-s']);
-  if (!Number.isInteger(ttlS) || ttlS < 1 || ttlS > config.REWARDS_TOKEN_MAX_TTL_S) fail(`--ttl-s must be 1..${config.REWARDS_TOKEN_MAX_TTL_S} (REWARDS_TOKEN_MAX_TTL_S): the services refuse longer-lived tokens`);
-  console.log(signUserToken(config.REWARDS_TOKEN_SECRET, { appId: subject!, userId: userId! }, { ttlS, nowMs: Date.now() }));
+  console.log(signUserToken(config.REWARDS_TOKEN_SECRET, { appId: subject!, userId: userId! }, { ttlS: ttlS(), nowMs: Date.now() }));
+} else if (command === 'advertiser') {
+  exitOnPublishedSecrets(config, { devMode: config.DEV_MODE, published: { REWARDS_TOKEN_SECRET: devSecrets.REWARDS_TOKEN_SECRET } });
+  if (!subject || !isAdvertiserId(subject)) fail('advertiser needs <advertiser_id> (1..64 of A-Z a-z 0-9 _ . -) [campaign_id ...]');
+  const bad = rest.find((c) => c.length < 1 || c.length > 64);
+  if (bad !== undefined) fail(`campaign ids are 1..64 characters: ${JSON.stringify(bad)}`);
+  const ttl = ttlS();
+  const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 1 });
+  const client = await pool.connect();
+  try {
+    // All or nothing: a campaign bound to another advertiser refuses the whole command.
+    await client.query('begin');
+    await client.query(sql['insert-advertiser'], [subject]);
+    const bound = new Set((await client.query<{ campaign_id: string }>(sql['bind-campaigns'], [subject, [...new Set(rest)]])).rows.map((r) => r.campaign_id));
+    const taken = rest.filter((c) => !bound.has(c));
+    if (taken.length > 0) {
+      await client.query('rollback');
+      console.error(`bound to another advertiser, nothing changed: ${taken.join(' ')}`);
+      process.exitCode = 1;
+    } else {
+      await client.query('commit');
+      console.log(signAdvertiserToken(config.REWARDS_TOKEN_SECRET, subject!, { ttlS: ttl, nowMs: Date.now() }));
+    }
+  } catch (err) {
+    await client.query('rollback');
+    throw err;
+  } finally {
+    client.release();
+    await pool.end();
+  }
+} else if (command === 'end' && subject) {
+  const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 1 });
+  try {
+    const { rows } = await pool.query<{ ends_at: Date }>(sql['end-campaign'], [subject]);
+    if (rows.length) console.log(`${subject} ended at ${rows[0]!.ends_at.toISOString()}`);
+    else {
+      console.error(`no campaign ${subject}`);
+      process.exitCode = 1;
+    }
+  } finally {
+    await pool.end();
+  }
+} else if (command === 'refund' && subject) {
+  const [amount] = rest;
+  if (amount !== undefined && !/^[1-9]\d{0,15}$/.test(amount)) fail('refund takes an amount in fen (a positive integer), or none for all that may be refunded');
+  if ([...values.reason!].length > 200) fail('--reason is at most 200 characters');
+  const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 2 });
+  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  const queue = new Queue(refundRequests.name, { connection: redis, prefix: config.REWARDS_PAYOUT_QUEUE_PREFIX });
+  try {
+    const result = await createFunding({ currency: config.REWARDS_CURRENCY }, { ledger: createPgLedger({ pool }) }).requestRefund({
+      campaignId: subject, reason: values.reason!, idempotencyKey: `cli-${randomUUID()}`, ...(amount !== undefined ? { amountFen: fen(amount) } : {}),
+    });
+    if (result.status !== 'created' && result.status !== 'exists') {
+      console.error(`${subject}: ${refused[result.status] ?? result.status}`);
+      process.exitCode = 1;
+    } else {
+      const r = result.refund;
+      // Job id = refund id, as the API hands it off; should this fail, the payouts sweep finds the refund.
+      await queue.add(refundRequests.jobName, { refundId: r.refundId }, { jobId: r.refundId, attempts: 12, backoff: { type: 'exponential', delay: 1_000 } })
+        .catch((err: unknown) => console.error(`not handed off now (${String(err)}); the payouts service's sweep will find it`));
+      console.log(`${r.refundId} ${r.campaignId} ${r.amountFen} fen ${r.state}`);
+    }
+  } finally {
+    await queue.close();
+    await redis.quit();
+    await pool.end();
+  }
 } else if (command === 'app-secret' || command === 'app-secret-revoke') {
   if (command === 'app-secret' && (!subject || !isAppId(subject))) fail('app-secret needs <app_id>');
   if (command === 'app-secret-revoke' && !/^[1-9]\d{0,18}$/.test(subject ?? '')) fail('app-secret-revoke needs <secret_id> (a positive integer)');
@@ -127,5 +216,7 @@ if (command === 'token') {
   fail('usage: rewards rule <campaign_id> --complete <fen> --conversion <fen> [--daily-cap <fen>] [--fee-bps <n>]\n' +
     '       rewards fund <campaign_id> <fen> <reference>\n       rewards token <app_id> <user_id> [--ttl-s <s>]\n' +
     '       rewards app-secret <app_id>\n       rewards app-secret-revoke <secret_id>\n' +
-    '       rewards review approve|reject <earning_id>\n       rewards review list [--limit <n>]');
+    '       rewards review approve|reject <earning_id>\n       rewards review list [--limit <n>]\n' +
+    '       rewards advertiser <advertiser_id> [campaign_id ...] [--ttl-s <s>]\n       rewards end <campaign_id>\n' +
+    '       rewards refund <campaign_id> [fen] [--reason <text>]');
 }

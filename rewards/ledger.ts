@@ -20,6 +20,7 @@ export const accountTypes = {
   user_held: { normal: 'credit', noOverdraft: true },
   payout_clearing: { normal: 'credit', noOverdraft: true },
   platform_revenue: { normal: 'credit', noOverdraft: false },
+  refund_clearing: { normal: 'credit', noOverdraft: true },
 } as const;
 export type AccountType = keyof typeof accountTypes;
 
@@ -32,7 +33,7 @@ export function balanceOf(a: Pick<Account, 'type' | 'debits' | 'credits'>): bigi
   return accountTypes[a.type].normal === 'credit' ? a.credits - a.debits : a.debits - a.credits;
 }
 
-export type Kind = 'fund' | 'earning' | 'hold' | 'settle' | 'release' | 'reversal' | 'correction';
+export type Kind = 'fund' | 'earning' | 'hold' | 'settle' | 'release' | 'reversal' | 'correction' | 'refund_hold' | 'refund_settle' | 'refund_release';
 /** `reference` names what the posting is about when its transfer covers several things (an earning of a batch). */
 export interface Posting { account: AccountRef; side: 'debit' | 'credit'; amount: Fen; reference?: string }
 /** `key` is the client-chosen idempotency key; `reference` names what it is about (payout, funding). */

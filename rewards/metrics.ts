@@ -18,6 +18,11 @@ export function createMetrics() {
     name: 'rewards_batch_seconds', help: 'Time to post one batch of earnings (one database transaction)',
     buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5], registers: [registry],
   });
+  const funding = new client.Counter({
+    name: 'rewards_funding_outcomes_total', help: 'Funding outcomes from the payouts service (credit, refund_settle, refund_release), by result (created, exists, or why set aside)',
+    labelNames: ['kind', 'result'], registers: [registry],
+  });
+  const refunds = new client.Counter({ name: 'rewards_campaign_refunds_total', help: 'Campaign refunds accepted (their hold posted)', registers: [registry] });
   const requests = new client.Counter({ name: 'rewards_http_requests_total', help: 'API responses by status', labelNames: ['status'], registers: [registry] });
   return {
     registry,
@@ -32,6 +37,8 @@ export function createMetrics() {
     payoutRequested: (source: string) => payouts.inc({ source }),
     payoutFinished: (outcome: string, result: string) => finished.inc({ outcome, result }),
     retried: (code: string) => retries.inc({ code }),
+    fundingApplied: (kind: string, result: string) => funding.inc({ kind, result }),
+    refundRequested: () => refunds.inc(),
     batchTimer: () => batches.startTimer(),
     responded: (status: number) => requests.inc({ status: String(status) }),
   };

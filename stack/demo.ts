@@ -82,7 +82,9 @@ try {
   stage('waiting for payouts to settle: people confirm their transfer bills in WeChat, some never do (WeChat closes those after 24 h, here 86 s), the operator cancels a few');
   await driver.payoutsSettled(scenario, 600_000, (s) => tty && process.stdout.write(`\r  payouts: ${Object.entries(s).map(([k, v]) => `${k} ${v.n}`).join(', ')}\x1b[K`));
   await claims.stop();
-  stage('reconciling today\'s WeChat bill (the sandbox serves it at once; WeChat after 10:00 the next day)');
+  stage('the first app\'s advertiser ends its video campaign and asks for the budget it did not spend (npm run rewards -- end, refund)');
+  const refund = await driver.refundEnded(scenario);
+  stage('reconciling today\'s WeChat bills, the operating account\'s fund flow and the trade bill (the sandbox serves them at once; WeChat after 10:00 the next day)');
   await driver.faults({ billsAtOnce: true });
   const reconciled = await driver.reconcile();
   const audited = await driver.audit();
@@ -106,6 +108,9 @@ try {
   const confirmed = (c: { matched: Record<string, number>; noMatch: number }, duplicates: number) => `${sum(c.matched)} / ${duplicates} / ${c.noMatch}`;
   const reasons = (m: Record<string, number>) => byReason(Object.fromEntries(Object.entries(m).map(([k, v]) => [k || 'earns', v])));
   const refused = Object.fromEntries([...expected.forged].map(([kind, f]) => [kind, f.refused]));
+  // Ground truth of the money in: every campaign was funded alike; the refunded one gives back what its earnings did not spend.
+  const spentTruth = [...expected.spent.values()].reduce((a, b) => a + b, 0);
+  const refundTruth = driver.fundedFen(scenario) / scenario.campaigns.length - (expected.spent.get(refund.campaignId) ?? 0);
   const lines: [string, string, string][] = [
     ['events accepted (202)', String(tally.accepted), String(expected.accepted)],
     ['requests rejected, by reason', byReason(tally.rejectedRequests), byReason(expected.rejectedRequests)],
@@ -125,8 +130,12 @@ try {
     ['payouts', byReason(Object.fromEntries(Object.entries(seen.payouts).map(([k, v]) => [k, v.n]))), ''],
     ['bills: paid / expired, released / cancelled', billsLine(seen.bills.seen), billsLine(seen.bills.truth)],
     ['paid out (fen)', String(seen.payouts.paid?.fen ?? 0), ''],
+    ['money in: top-ups paid and credited (fen)', String(seen.money.paidFen), String(driver.fundedFen(scenario))],
+    [`refunded to the advertiser of ${refund.campaignId.split('-').pop()} (fen)`, `${seen.money.refundedFen} (${refund.state})`, `${refundTruth} (refunded)`],
+    ['budgets left (fen)', String(seen.money.budgetsFen), String(driver.fundedFen(scenario) - spentTruth - refundTruth)],
     ['held for review (fraud signals)', String(seen.review), ''],
-    ['reconciliation', reconciled.out.split('\n')[0] ?? '', ''],
+    ['reconciliation: operating account', reconciled.out.split('\n')[0] ?? '', ''],
+    ['reconciliation: trade bill', reconciled.out.split('\n').find((l) => l.includes('trade bill')) ?? 'none', ''],
     ['audit', audited.ok ? 'every invariant holds' : 'BREACH', ''],
   ];
   console.log('');

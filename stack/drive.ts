@@ -169,6 +169,52 @@ export function createDriver(target: Target) {
     }
   }
 
+  /** An app's advertiser, who owns the app's campaigns and pays their budgets. */
+  const advertiserOf = (s: Scenario, app: number) => `${s.apps[app]}.adv`;
+  /** The budget each campaign is funded with: enough for every user to earn 2,000 fen from it. */
+  const budgetOf = (s: Scenario) => s.users.length * 2_000;
+  const topUpKey = (campaignId: string) => `${campaignId}-initial`;
+
+  /**
+   * Funds the campaigns as their advertisers would: each app's advertiser is registered with the app's
+   * campaigns (`npm run rewards -- advertiser`, which prints its token), creates a Native top-up per
+   * campaign through the payouts API, and pays it by scanning its QR code (the sandbox's payer). Waits
+   * until every order is paid and credited to its budget.
+   */
+  async function fundByTopUps(s: Scenario) {
+    const orders: string[] = [];
+    await Promise.all(s.apps.map(async (_, i) => {
+      const campaigns = s.campaigns.filter((c) => c.app === i).map((c) => c.id);
+      const token = await must('rewards/cli-main.ts', ['advertiser', advertiserOf(s, i), ...campaigns]);
+      for (const c of campaigns) {
+        const res = await answered(`top-up of ${c}`, () => fetch(`${target.payoutsUrl}/v1/topups`, {
+          method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'idempotency-key': topUpKey(c) },
+          body: JSON.stringify({ campaign_id: c, amount_fen: budgetOf(s), method: 'native' }),
+        }));
+        const order = (await res.json()) as { out_trade_no?: string; code_url?: string };
+        if (res.status !== 201 || !order.code_url) throw new Error(`top-up of ${c}: ${res.status} ${JSON.stringify(order)}`);
+        const paid = await fetch(`${target.sandboxAdminUrl}/sandbox/pay`, { method: 'POST', body: JSON.stringify({ code_url: order.code_url }) });
+        if (!paid.ok) throw new Error(`paying ${order.out_trade_no}: ${paid.status} ${await paid.text()}`);
+        orders.push(order.out_trade_no!);
+      }
+    }));
+    const keys = orders.map((no) => JSON.stringify(['topup', no]));
+    await until('the top-ups to be credited', 120_000, async () => {
+      const { rows } = await db.query<{ n: number }>('select count(*)::int as n from transactions where idempotency_key = any($1)', [keys]);
+      return { done: rows[0]!.n === orders.length, value: rows[0]!.n };
+    });
+  }
+
+  /** Money in and back out for the scenario's campaigns: top-ups paid, what refunds returned, budgets left. */
+  async function moneyIn(s: Scenario) {
+    const ids = s.campaigns.map((c) => c.id);
+    const { rows: [m] } = await db.query<{ paid: string; refunded: string; budgets: string }>(`select
+        (select coalesce(sum(paid_fen), 0) from topup_orders where campaign_id = any($1) and state = 'paid') as paid,
+        (select coalesce(sum(r.amount_fen), 0) from topup_refunds r join topup_orders o using (out_trade_no) where o.campaign_id = any($1) and r.state = 'succeeded') as refunded,
+        (select coalesce(sum(credits - debits), 0) from accounts where type = 'campaign_budget' and owner = any($1)) as budgets`, [ids]);
+    return { paidFen: Number(m!.paid), refundedFen: Number(m!.refunded), budgetsFen: Number(m!.budgets) };
+  }
+
   const lagOf = () => withAdmin(kafka, (admin) => Promise.all(target.lags.map((l) => groupLag(admin, l.group, l.topic))));
 
   async function until<T>(what: string, timeoutMs: number, probe: () => Promise<{ done: boolean; value: T }>, onTick?: (value: T) => void): Promise<T> {
@@ -229,7 +275,8 @@ export function createDriver(target: Target) {
     /**
      * Apps and keys, each app's campaigns (with their postback secrets), network secrets and ad units
      * (`npm run apps`), handed to the simulator as the networks and advertisers would hold them; reward
-     * rules and funding (`npm run rewards`); and the users' WeChat links.
+     * rules (`npm run rewards`); each campaign's budget, paid in by its advertiser through WeChat Pay;
+     * and the users' WeChat links.
      */
     async setup(s: Scenario): Promise<Keys> {
       const keys: Keys = new Map();
@@ -244,8 +291,8 @@ export function createDriver(target: Target) {
         campaigns.push({ campaign_id: c.id, secret: (await must('ingest/apps-main.ts', ['campaign', c.id, s.apps[c.app]!])).split(' ')[1]! });
         await must('rewards/cli-main.ts', ['rule', c.id, '--complete', String(c.rule.complete), '--conversion', String(c.rule.conversion),
           ...(c.rule.dailyCap ? ['--daily-cap', String(c.rule.dailyCap)] : []), '--fee-bps', String(c.rule.feeBps)]);
-        await must('rewards/cli-main.ts', ['fund', c.id, String(s.users.length * 2_000), `${c.id}-initial`]);
       });
+      await fundByTopUps(s);
       // Each app's rewarded ad unit, at its network, confirms for the app's video campaign alone.
       await Promise.all(s.apps.map((app, i) => must('ingest/apps-main.ts', ['ad-unit', s.networks[i]!, s.adUnits[i]!, app, rewardedCampaign(s, i)!])));
       await s2s.secrets({ networks, campaigns });
@@ -384,8 +431,27 @@ export function createDriver(target: Target) {
         payouts: await payoutStates(s),
         review: await reviewCount(s),
         bills: await billOutcomes(s),
+        money: await moneyIn(s),
       };
     },
+
+    /**
+     * The advertiser of the first app ends its video campaign and asks for what it did not spend
+     * (`npm run rewards -- end`, then `refund`); waits until WeChat has returned it.
+     */
+    async refundEnded(s: Scenario): Promise<{ campaignId: string; state: string }> {
+      const campaignId = rewardedCampaign(s, 0)!;
+      await must('rewards/cli-main.ts', ['end', campaignId]);
+      const refundId = (await must('rewards/cli-main.ts', ['refund', campaignId])).split(' ')[0]!;
+      const state = await until('the refund to finish', 120_000, async () => {
+        const { rows } = await db.query<{ state: string }>('select state from campaign_refunds where refund_id = $1', [refundId]);
+        return { done: rows[0]?.state !== 'requested', value: rows[0]?.state ?? 'requested' };
+      });
+      return { campaignId, state };
+    },
+
+    /** What the scenario's campaigns should have been funded with, in all. */
+    fundedFen: (s: Scenario) => budgetOf(s) * s.campaigns.length,
 
     /** What the sandbox says it paid. */
     sandboxState: async () => (await (await fetch(`${target.sandboxAdminUrl}/sandbox/state`)).json()) as { paidFen: number },

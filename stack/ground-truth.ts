@@ -57,6 +57,8 @@ export interface Expected {
   earnings: Record<string, number>;
   /** Fen credited to each person, `<app_id>:<user_id>`. */
   rewards: Map<string, number>;
+  /** Fen each campaign's budget paid out: its rewards and the platform's fee on each. */
+  spent: Map<string, number>;
   /** People with invalid traffic: their payouts wait for review. */
   flagged: Set<string>;
   /** The attackers' rewardable events, by what they tried (FORGED), and how many of them must earn nothing. */
@@ -88,7 +90,7 @@ export function expect(s: Scenario, opts: { now: number; maxClicksPerDeviceHour?
   const out: Expected = {
     accepted: 0, rejectedEvents: {}, rejectedRequests: {}, rows: {}, attributions: new Map(), campaigns: new Map(),
     confirmations: { recorded: 0, duplicates: 0, dropped: 0, matched: {}, noMatch: 0 }, unconfirmed: 0,
-    earnings: {}, rewards: new Map(), flagged: new Set(), forged: new Map(), forgedCallbacks: {},
+    earnings: {}, rewards: new Map(), spent: new Map(), flagged: new Set(), forged: new Map(), forgedCallbacks: {},
   };
   for (const b of s.bad) add(out.rejectedRequests, b.kind);
   for (const _ of s.forged) add(out.forgedCallbacks, 'bad_signature');
@@ -213,6 +215,7 @@ export function expect(s: Scenario, opts: { now: number; maxClicksPerDeviceHour?
               earned = true;
               capUsed.set(capKey, used + amount);
               out.rewards.set(who, (out.rewards.get(who) ?? 0) + amount);
+              out.spent.set(c.id, (out.spent.get(c.id) ?? 0) + amount + Math.floor(amount * c.rule.feeBps / 10_000));
             }
           }
         } else if (attribution && !invalid) out.unconfirmed++;

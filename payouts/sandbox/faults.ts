@@ -37,12 +37,19 @@ export interface Faults {
   /** The next n v3 batches close (CLOSED with `batchCloseReason`) a step after they are created; nothing is paid. */
   batchClosed: number;
   batchCloseReason: 'OVERDUE_CLOSE' | 'MERCHANT_REVOCATION';
+  /** The next n refunds (pay-in) end CLOSED: nothing leaves the basic account. */
+  refundClosed: number;
+  /** The next n refunds end ABNORMAL: the money left the basic account but never reached the payer. */
+  refundAbnormal: number;
+  /** The next n refund creates answer NOT_ENOUGH (v2 NOTENOUGH), whatever the basic account holds. */
+  refundNotEnough: number;
 }
 
 export const noFaults = (): Faults => ({
   latencyMs: 0, systemError: 0, systemErrorAfterWork: 0, timeoutAfterWork: 0, notEnough: 0, frequencyLimited: 0, failOpenids: {},
   lateFail: 0, duplicateCallbacks: false, reorderCallbacks: false, badCallbackSignature: 0, signtestProbe: false, billsAtOnce: false,
   billAccepted: 0, billRemark: '', v2Processing: 0, v2ProcessingQueries: 2, batchWaitPay: 0, batchStuckAccepted: 0, batchClosed: 0, batchCloseReason: 'OVERDUE_CLOSE',
+  refundClosed: 0, refundAbnormal: 0, refundNotEnough: 0,
 });
 
 type Counted = { [K in keyof Faults]: Faults[K] extends number ? K : never }[keyof Faults];

@@ -1,12 +1,12 @@
 // The sandbox's journal: one JSON line per change, either a money movement or the latest state of a
-// request it accepted (a v3 batch, a transfer bill, a v2 transfer) or a callback it still owes. A
-// restarted sandbox reads it back, so it has its balance and bills, answers a repeated request
-// number with the first answer, and finishes what was in flight, as WeChat does. Without a file,
-// everything stays in memory. Opening compacts the file: a record's earlier states and dropped
-// records go, every money movement stays.
+// request it accepted (a v3 batch, a transfer bill, a v2 transfer, an order, a refund) or a callback
+// it still owes. A restarted sandbox reads it back, so it has its balance and bills, answers a
+// repeated request number with the first answer, and finishes what was in flight, as WeChat does.
+// Without a file, everything stays in memory. Opening compacts the file: a record's earlier states
+// and dropped records go, every money movement stays.
 import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 
-export type RecordKind = 'batch' | 'bill' | 'v2' | 'callback' | 'authorization';
+export type RecordKind = 'batch' | 'bill' | 'v2' | 'callback' | 'authorization' | 'order' | 'refund';
 /** A record's value null: the record was dropped. */
 type Entry = { kind: 'flow'; flow: unknown } | { kind: RecordKind; id: string; value: unknown };
 

@@ -35,6 +35,7 @@ const config = loadConfig(z.object({
     return list as Product[];
   }),
   SANDBOX_JOURNAL_FILE: z.string().default(join(sandboxMerchant.certDir, 'journal.jsonl')),
+  SANDBOX_FEE_RATE: z.coerce.number().min(0).max(0.1).default(0.006),
   LOG_LEVEL: z.string().default('info'),
   ...devModeEnv,
 }), process.env);
@@ -48,6 +49,6 @@ const sandbox = await startSandbox({
   appid: config.SANDBOX_APPID, appSecret: config.SANDBOX_APP_SECRET, mchid: config.SANDBOX_MCHID, apiV2Key: config.SANDBOX_API_V2_KEY, apiV3Key: config.SANDBOX_API_V3_KEY,
   signWith: config.SANDBOX_SIGN_WITH, balanceFen: config.SANDBOX_BALANCE_FEN, userDailyLimitFen: config.SANDBOX_USER_DAILY_LIMIT_FEN,
   timeScale: config.SANDBOX_TIME_SCALE, stepMs: config.SANDBOX_STEP_MS, autoConfirmMs: config.SANDBOX_AUTO_CONFIRM_MS, autoConfirmShare: config.SANDBOX_AUTO_CONFIRM_SHARE, journalFile: config.SANDBOX_JOURNAL_FILE,
-  billCloseState: config.SANDBOX_BILL_CLOSE_STATE, billDebitAt: config.SANDBOX_BILL_DEBIT_AT, products: config.SANDBOX_PRODUCTS,
+  billCloseState: config.SANDBOX_BILL_CLOSE_STATE, billDebitAt: config.SANDBOX_BILL_DEBIT_AT, products: config.SANDBOX_PRODUCTS, feeRate: config.SANDBOX_FEE_RATE,
 }, { log, now: Date.now });
 handleShutdown([{ name: 'sandbox', stop: sandbox.stop }], { log });

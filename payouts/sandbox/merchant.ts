@@ -1,6 +1,6 @@
-// The sandbox merchant: its two accounts (BASIC, where top-ups land, and OPERATION, which every
-// transfer API pays from), the fund flow of each (what the bills are made from), the products it
-// may use, and the faults a test or the demo has asked for.
+// The sandbox merchant: its two accounts (BASIC, where top-ups and payments land and refunds leave,
+// and OPERATION, which every transfer API pays from), the fund flow of each (what the bills are made
+// from), the products it may use, and the faults a test or the demo has asked for.
 import { randomBytes } from 'node:crypto';
 import { noFaults, takeFault } from './faults.js';
 import type { Journal } from './journal.js';
@@ -14,10 +14,15 @@ export type Product = (typeof products)[number];
 export interface FundFlow { at: number; wechatNo: string; flowNo: string; business: string; inOut: '收入' | '支出'; amountFen: number; balanceFen: number; voucherNo: string; remark: string; account?: Account }
 const TOP_UP = '充值';
 const MOVE = '内部转账';
+/** A payer's payment into BASIC, and a refund of one out of it (pay-in, trades.ts). */
+export const TRADE = '交易';
+export const TRADE_REFUND = '退款';
+/** The merchant takes money out of BASIC (POST /sandbox/withdraw), e.g. to make it short for refunds. */
+const WITHDRAW = '提现';
 /** A flow's account: journal lines from before accounts read as OPERATION for payouts, BASIC for top-ups. */
 export const accountOf = (f: FundFlow): Account => f.account ?? (f.business === TOP_UP ? 'BASIC' : 'OPERATION');
 /** A payout's own flows (a debit or its refund), not money moved in. */
-const isPayout = (f: FundFlow) => f.business !== TOP_UP && f.business !== MOVE;
+const isPayout = (f: FundFlow) => ![TOP_UP, MOVE, TRADE, TRADE_REFUND, WITHDRAW].includes(f.business);
 
 export interface MerchantConfig {
   mchid: string; appid: string; apiV2Key: string; apiV3Key: string; balanceFen: number; userDailyLimitFen: number; products: Product[];
@@ -33,6 +38,9 @@ export function createMerchant(config: MerchantConfig, deps: { journal: Journal;
   const payouts = flows.filter((f) => accountOf(f) === 'OPERATION' && isPayout(f));
   const debited = new Set(payouts.filter((f) => f.inOut === '支出').map((f) => f.voucherNo));
   const refunded = new Set(payouts.filter((f) => f.inOut === '收入').map((f) => f.voucherNo));
+  // Orders paid in and refunds paid out (by their numbers): each moves money once, restarts included.
+  const trades = new Set(flows.filter((f) => accountOf(f) === 'BASIC' && f.business === TRADE).map((f) => f.voucherNo));
+  const tradeRefunds = new Set(flows.filter((f) => accountOf(f) === 'BASIC' && f.business === TRADE_REFUND).map((f) => f.voucherNo));
   const receivedToday = new Map<string, number>();
   const faults = noFaults();
   const allowed = new Set<Product>(config.products);
@@ -94,6 +102,27 @@ export function createMerchant(config: MerchantConfig, deps: { journal: Journal;
       if (!debited.has(voucherNo) || refunded.has(voucherNo)) return;
       record('OPERATION', '收入', amountFen, voucherNo, `${business}退回`, remark);
       refunded.add(voucherNo);
+    },
+    /** A payer's payment of order `outTradeNo` lands in the basic account (once). */
+    tradeIn(amountFen: number, outTradeNo: string, remark: string) {
+      if (trades.has(outTradeNo)) return;
+      record('BASIC', '收入', amountFen, outTradeNo, TRADE, remark);
+      trades.add(outTradeNo);
+    },
+    /** Refund `outRefundNo` leaves the basic account (once); 'NOT_ENOUGH' when the account is short. */
+    tradeRefund(amountFen: number, outRefundNo: string, remark: string): 'NOT_ENOUGH' | undefined {
+      if (tradeRefunds.has(outRefundNo)) return undefined;
+      if (amountFen > balances.BASIC) return 'NOT_ENOUGH';
+      record('BASIC', '支出', amountFen, outRefundNo, TRADE_REFUND, remark);
+      tradeRefunds.add(outRefundNo);
+      return undefined;
+    },
+    isTradeRefunded: (outRefundNo: string) => tradeRefunds.has(outRefundNo),
+    /** Money out of the basic account to the merchant's bank: false when the account is short. */
+    withdraw(amountFen: number): boolean {
+      if (!Number.isSafeInteger(amountFen) || amountFen <= 0 || amountFen > balances.BASIC) return false;
+      record('BASIC', '支出', amountFen, `withdraw${wechatNo()}`, WITHDRAW, WITHDRAW);
+      return true;
     },
     /** A top-up lands in the basic account and is moved to the operating account at once, unless `move` is false. */
     topUp(amountFen: number, move = true) {

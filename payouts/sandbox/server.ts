@@ -1,9 +1,9 @@
 // The WeChat Pay sandbox's servers (a separate process; never mistaken for production: every answer
 // carries `x-sandbox: wechatpay`). The same routes are served over HTTP and over HTTPS; the HTTPS
-// listener asks for a client certificate, which the APIv2 transfer endpoints require, as WeChat's do.
-// Admin routes under /sandbox/ (admin.ts) set faults, products and the clock, stand in for the
-// user's confirm tap, and show state; they are served only on their own listener, on loopback
-// (adminPort), never on the public ports.
+// listener asks for a client certificate, which the APIv2 transfer and refund endpoints require, as
+// WeChat's do. Admin routes under /sandbox/ (admin.ts) set faults, products and the clock, stand in
+// for the user's confirm tap and the payer, and show state; they are served only on their own
+// listener, on loopback (adminPort), never on the public ports.
 import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -21,6 +21,9 @@ import { ensureSandboxCerts, sandboxPublicKeyId, serialOf } from './certs.js';
 import { openJournal } from './journal.js';
 import { createMerchant, products, type Product } from './merchant.js';
 import { createOAuthSandbox } from './oauth.js';
+import { createPayInSandbox } from './pay-in.js';
+import { createPayInV2Sandbox } from './pay-in-v2.js';
+import { createTrades } from './trades.js';
 import { createClock, createTimers } from './timers.js';
 import { createAuthorizationsSandbox } from './authorizations.js';
 import { createTransferBillsSandbox, type TransferBillsConfig } from './transfer-bills.js';
@@ -41,6 +44,8 @@ export interface SandboxConfig {
   products?: Product[];
   /** The journal (sandbox/journal.ts); none when empty or absent. */
   journalFile?: string;
+  /** The trade bill's fee (手续费) as a share of each payment and refund: 0.006 (0.60%) when absent. */
+  feeRate?: number;
 }
 
 export function loadSandboxKeys(dir: string, mchid: string, signWith: SandboxKeys['signWith']): SandboxKeys & { tls: { key: Buffer; cert: Buffer; ca: Buffer } } {
@@ -72,8 +77,10 @@ const NO_AUTH: Record<Product, string> = {
   v2_transfer: '产品权限验证失败,请查看您当前是否具有该产品的权限',
 };
 
-/** Routes whose answers the create-time faults apply to. */
-const creates = new Set(['POST /v3/transfer/batches', 'POST /v3/fund-app/mch-transfer/transfer-bills', 'POST /v3/fund-app/mch-transfer/transfer-bills/transfer', 'POST /mmpaymkttransfers/promotion/transfers']);
+const V2_SYSTEM_ERROR = toV2Xml({ return_code: 'FAIL', return_msg: '系统繁忙', result_code: 'FAIL', err_code: 'SYSTEMERROR', err_code_des: '系统繁忙,请稍后再试' });
+/** Routes whose answers the create-time faults apply to: payouts (NOT_ENOUGH too), and pay-in orders and refunds. */
+const payoutCreates = new Set(['POST /v3/transfer/batches', 'POST /v3/fund-app/mch-transfer/transfer-bills', 'POST /v3/fund-app/mch-transfer/transfer-bills/transfer', 'POST /mmpaymkttransfers/promotion/transfers']);
+const creates = new Set([...payoutCreates, 'POST /v3/pay/transactions/native', 'POST /v3/pay/transactions/jsapi', 'POST /v3/refund/domestic/refunds', 'POST /pay/unifiedorder', 'POST /secapi/pay/refund']);
 
 export async function startSandbox(config: SandboxConfig, deps: { log: Logger; now(): number }) {
   const log = deps.log.child({ mod: 'sandbox' });
@@ -94,10 +101,13 @@ export async function startSandbox(config: SandboxConfig, deps: { log: Logger; n
   }, shared);
   const v2 = createV2Sandbox({ lateFailMs }, shared);
   const oauth = createOAuthSandbox(config, deps);
+  const trades = createTrades({ stepMs: config.stepMs }, shared);
+  const payIn = createPayInSandbox({ merchant, trades, notifier, now: clock.now });
+  const payInV2 = createPayInV2Sandbox({ merchant, trades, notifier, now: clock.now });
   let baseUrl = '';
-  const statements = createBillsSandbox({ merchant, baseUrl: () => baseUrl, now: clock.now });
+  const statements = createBillsSandbox({ merchant, trades, feeRate: config.feeRate ?? 0.006, baseUrl: () => baseUrl, now: clock.now });
   const authorizations = createAuthorizationsSandbox({ merchant, journal, now: clock.now, createBill: bills.create });
-  const admin = createAdmin({ merchant, bills, authorizations, notifier, clock });
+  const admin = createAdmin({ merchant, bills, authorizations, notifier, clock, trades, payerKeys: { appid: config.appid, apiV2Key: config.apiV2Key, merchantKey: keys.merchantCert.publicKey } });
   const nowS = () => Math.floor(deps.now() / 1000);
 
   function v3Route(method: string, path: string, q: URLSearchParams): ((body: string, headers: Record<string, string | undefined>) => V3Reply) | undefined {
@@ -112,6 +122,12 @@ export async function startSandbox(config: SandboxConfig, deps: { log: Logger; n
     if (method === 'GET' && (m = /^\/v3\/fund-app\/mch-transfer\/transfer-bills\/out-bill-no\/([^/]+)$/.exec(path))) return () => bills.get(m![1]!);
     if (method === 'POST' && (m = /^\/v3\/fund-app\/mch-transfer\/transfer-bills\/out-bill-no\/([^/]+)\/cancel$/.exec(path))) return () => bills.cancel(m![1]!);
     if (method === 'GET' && path === '/v3/bill/fundflowbill') return () => statements.fundflow(q);
+    if (method === 'GET' && path === '/v3/bill/tradebill') return () => statements.tradebill(q);
+    if (method === 'POST' && (m = /^\/v3\/pay\/transactions\/(native|jsapi)$/.exec(path))) return (body, headers) => payIn.create({ method, path, body, headers }, m![1] === 'native' ? 'NATIVE' : 'JSAPI');
+    if (method === 'GET' && (m = /^\/v3\/pay\/transactions\/(out-trade-no|id)\/([^/]+)$/.exec(path))) return () => payIn.get(m![1] === 'id' ? { transaction_id: decodeURIComponent(m![2]!) } : { out_trade_no: decodeURIComponent(m![2]!) }, q);
+    if (method === 'POST' && (m = /^\/v3\/pay\/transactions\/out-trade-no\/([^/]+)\/close$/.exec(path))) return (body) => payIn.close(decodeURIComponent(m![1]!), body);
+    if (method === 'POST' && path === '/v3/refund/domestic/refunds') return (body, headers) => payIn.refund({ method, path, body, headers });
+    if (method === 'GET' && (m = /^\/v3\/refund\/domestic\/refunds\/([^/]+)$/.exec(path))) return () => payIn.getRefund(decodeURIComponent(m![1]!));
     if (method === 'GET' && path === '/v3/certificates') return () => certificateList(keys, config.apiV3Key);
     return undefined;
   }
@@ -121,15 +137,15 @@ export async function startSandbox(config: SandboxConfig, deps: { log: Logger; n
     if (!creates.has(route)) return undefined;
     const f = merchant.faults;
     if (merchant.take('frequencyLimited')) return v3 ? v3Error(429, 'FREQUENCY_LIMITED', '频率超限') : toV2Xml({ return_code: 'SUCCESS', result_code: 'FAIL', err_code: 'FREQ_LIMIT', err_code_des: '超过频率限制' });
-    if (merchant.take('systemError')) return v3 ? v3Error(500, 'SYSTEM_ERROR', '系统错误') : toV2Xml({ return_code: 'FAIL', return_msg: '系统繁忙', result_code: 'FAIL', err_code: 'SYSTEMERROR', err_code_des: '系统繁忙,请稍后再试' });
-    if (v3 && f.notEnough > 0 && merchant.take('notEnough')) return v3Error(403, 'NOT_ENOUGH', '商户运营账户资金不足');
+    if (merchant.take('systemError')) return v3 ? v3Error(500, 'SYSTEM_ERROR', '系统错误') : V2_SYSTEM_ERROR;
+    if (v3 && f.notEnough > 0 && payoutCreates.has(route) && merchant.take('notEnough')) return v3Error(403, 'NOT_ENOUGH', '商户运营账户资金不足');
     return undefined;
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse, certified: boolean) {
     const url = new URL(req.url ?? '/', 'http://sandbox');
     const route = `${req.method} ${url.pathname}`;
-    const send = (status: number, body: string, headers: Record<string, string> = {}, type = 'application/json') =>
+    const send = (status: number, body: string | Buffer, headers: Record<string, string> = {}, type = 'application/json') =>
       res.writeHead(status, { 'content-type': type, 'x-sandbox': 'wechatpay', ...headers }).end(body);
     const json = (status: number, body: unknown) => send(status, JSON.stringify(body));
     const body = await readBody(req);
@@ -143,7 +159,7 @@ export async function startSandbox(config: SandboxConfig, deps: { log: Logger; n
     if (url.pathname.startsWith('/sandbox/')) return json(404, { errcode: 404, errmsg: 'not found' });
 
     if (merchant.faults.latencyMs > 0) await new Promise((r) => setTimeout(r, merchant.faults.latencyMs));
-    merchant.counted(route.replace(/\/(out-batch-no|out-detail-no|out-bill-no|out-authorization-no)\/[^/]+/g, '/$1/{no}'));
+    merchant.counted(route.replace(/\/(out-batch-no|out-detail-no|out-bill-no|out-authorization-no|out-trade-no|id)\/[^/]+/g, '/$1/{no}').replace(/^(GET \/v3\/refund\/domestic\/refunds)\/[^/]+$/, '$1/{no}'));
     const hang = () => log.debug({ route }, 'sandbox_fault_no_answer');
     const v3 = url.pathname.startsWith('/v3/');
     if (v3) {
@@ -157,7 +173,7 @@ export async function startSandbox(config: SandboxConfig, deps: { log: Logger; n
       if (unauthorized) return send(unauthorized.status, JSON.stringify(unauthorized.body));
       if (route === 'GET /v3/billdownload/file') {
         const file = statements.download(url.searchParams.get('token') ?? '');
-        return file === undefined ? signed(v3Error(404, 'NOT_FOUND', '下载链接已过期')) : send(200, file, {}, 'text/plain; charset=utf-8');
+        return file === undefined ? signed(v3Error(404, 'NOT_FOUND', '下载链接已过期')) : send(200, file, {}, typeof file === 'string' ? 'text/plain; charset=utf-8' : 'application/octet-stream');
       }
       const handler = v3Route(req.method ?? 'GET', url.pathname, url.searchParams);
       if (!handler) return signed(v3Error(404, 'NOT_FOUND', '接口不存在'));
@@ -180,12 +196,26 @@ export async function startSandbox(config: SandboxConfig, deps: { log: Logger; n
       return xml(answer);
     }
     if (route === 'POST /mmpaymkttransfers/gettransferinfo') return xml(v2.query(body, certified));
+    if (route === 'POST /pay/unifiedorder' || route === 'POST /secapi/pay/refund') {
+      // The create-time faults, signed as WeChat signs a business refusal (SYSTEMERROR comes unsigned).
+      if (route === 'POST /pay/unifiedorder' || certified) {
+        if (merchant.take('frequencyLimited')) return xml(payInV2.refused(body, 'FREQUENCY_LIMITED', '频率限制,请稍后再试'));
+        if (merchant.take('systemError')) return xml(V2_SYSTEM_ERROR);
+      }
+      const answer = route === 'POST /pay/unifiedorder' ? payInV2.unifiedOrder(body) : payInV2.refund(body, certified);
+      if (merchant.take('timeoutAfterWork')) return hang();
+      if (merchant.take('systemErrorAfterWork')) return xml(toV2Xml({ return_code: 'FAIL', return_msg: '系统繁忙', err_code: 'SYSTEMERROR', err_code_des: '系统繁忙' }));
+      return xml(answer);
+    }
+    if (route === 'POST /pay/orderquery') return xml(payInV2.orderQuery(body));
+    if (route === 'POST /pay/closeorder') return xml(payInV2.closeOrder(body));
+    if (route === 'POST /pay/refundquery') return xml(payInV2.refundQuery(body));
     if (route === 'POST /pay/downloadfundflow' || route === 'POST /pay/downloadbill') {
       // The trade bill needs no certificate; the fund-flow bill does.
       const p = v2.admit(body, certified || route === 'POST /pay/downloadbill', 'mch_id');
       if (typeof p === 'string') return xml(p);
       const bill = route === 'POST /pay/downloadbill' ? statements.v2TradeBill(p) : statements.v2Fundflow(p);
-      return bill.csv ? send(200, bill.csv, {}, 'text/plain; charset=utf-8') : xml(bill.xml!);
+      return bill.csv ? send(200, bill.csv, {}, typeof bill.csv === 'string' ? 'text/plain; charset=utf-8' : 'application/octet-stream') : xml(bill.xml!);
     }
     log.debug({ route }, 'sandbox_unknown_route');
     return json(404, { errcode: 404, errmsg: 'not found' });
@@ -221,7 +251,7 @@ export async function startSandbox(config: SandboxConfig, deps: { log: Logger; n
     server.closeAllConnections();
   });
   return {
-    port: ports.http, tlsPort: ports.https, adminPort: ports.admin, oauth, merchant, keys,
+    port: ports.http, tlsPort: ports.https, adminPort: ports.admin, oauth, merchant, keys, trades,
     stop: async () => {
       timers.stop();
       await Promise.all([close(http), close(https as unknown as Server), close(adminServer)]);

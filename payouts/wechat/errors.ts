@@ -1,8 +1,8 @@
 // Every WeChat Pay error code in one table (reference/wechatpay.md §2, §4, §5), never matched on
 // message text. `retriable`: the same request, with the same numbers and parameters, may be sent
-// again later. `final`: the transfer did not and will not happen, so the money can go back to the
-// user. Neither: a person must look (configuration, or a number reused with other parameters, where
-// the first request may have paid), so the money stays held.
+// again later. `final`: the transfer (or order, or refund) did not and will not happen, so the money
+// can go back where it came from. Neither: a person must look (configuration, or a number reused with
+// other parameters, where the first request may have paid), so the money stays held.
 export interface WechatErrorInfo { retriable: boolean; final: boolean; meaning: string }
 
 const retry = (meaning: string): WechatErrorInfo => ({ retriable: true, final: false, meaning });
@@ -60,8 +60,63 @@ export const wechatErrors: Readonly<Record<string, WechatErrorInfo>> = {
   NO_AUTH: attention('the merchant lacks the permission (or uses another transfer product)'),
   PAY_CHANNEL_NOT_ALLOWED: attention('the merchant may not use this channel'),
   PARAM_IS_NOT_UTF8: attention('the request is not UTF-8'),
+  // Pay-in (orders, refunds; v3 and v2 spellings). What a code means to one call alone is in payInOverrides.
+  ORDER_NOT_EXIST: retry('no such order: never created, or not yet; never a failure'),
+  ORDERNOTEXIST: retry('no such order: never created, or not yet; never a failure'),
+  REFUNDNOTEXIST: retry('no such refund yet: never a failure'),
+  BANK_ERROR: retry('the bank is failing: send the same again later'),
+  BIZERR_NEED_RETRY: retry('WeChat asks for the same refund again'),
+  INVALID_REQ_TOO_MUCH: retry('too many invalid requests: slow down, same number'),
+  ORDER_CLOSED: fail('the order is closed: nothing can be paid on it'),
+  ORDERCLOSED: fail('the order is closed: nothing can be paid on it'),
+  OPENID_MISMATCH: fail('the payer\'s openid does not belong to the appid'),
+  TRADE_OVERDUE: fail('the order is past its refund period: nothing refunded'),
+  USER_ACCOUNT_ABNORMAL: fail('the payer\'s account is closed or frozen: nothing refunded'),
+  ORDERPAID: attention('the order is already paid: query it'),
+  OUT_TRADE_NO_USED: attention('the order number was used with other parameters'),
+  TRADE_ERROR: attention('WeChat refused the trade for a business reason'),
+  RULE_LIMIT: attention('refused by a business rule of the merchant or the payer'),
+  APPID_MCHID_NOT_MATCH: attention('the appid is not bound to the merchant'),
+  MCH_NOT_EXISTS: attention('the merchant id is wrong'),
+  MCHID_NOT_EXIST: attention('the merchant id is wrong'),
+  APPID_NOT_EXIST: attention('the appid is wrong'),
+  NOAUTH: attention('the merchant lacks the permission'),
+  SIGNERROR: attention('the signature does not verify: check the keys'),
+  LACK_PARAMS: attention('a parameter is missing'),
+  XML_FORMAT_ERROR: attention('the request XML is malformed'),
+  REQUIRE_POST_METHOD: attention('the request was not a POST'),
+  POST_DATA_EMPTY: attention('the request body is empty'),
+  NOT_UTF8: attention('the request is not UTF-8'),
+  INVALID_TRANSACTIONID: attention('the transaction id is wrong'),
+  ERROR: attention('a business error: read err_code_des'),
 };
 
 /** An unknown code is never a failure: the request may have been carried out, so query first. */
 export const wechatError = (code: string): WechatErrorInfo =>
   wechatErrors[code] ?? attention(`unknown code ${code}: query before anything else`);
+
+/**
+ * The pay-in call a code answers. A few codes mean something else there: NOT_ENOUGH makes a transfer
+ * wait for a top-up, but fails a refund (its money goes back to the budget); ORDERPAID refuses a close
+ * for good (the query shows SUCCESS) but says of a create that the order needs a query.
+ */
+export type PayInCall = 'order' | 'query' | 'close' | 'refund' | 'refund_query';
+
+const refundRefused = (why: string) => fail(`${why}: the refund is refused, nothing refunded`);
+const payInOverrides: Readonly<Record<PayInCall, Readonly<Record<string, WechatErrorInfo>>>> = {
+  order: {},
+  query: {},
+  close: { ORDERPAID: fail('the order is paid: nothing to close (its query shows SUCCESS)') },
+  refund: {
+    INVALID_REQUEST: refundRefused('more than the order has left to refund, or another total'),
+    ERROR: refundRefused('a business rule (v2; e.g. more than is refundable)'),
+    NOT_ENOUGH: refundRefused('the merchant\'s balance is short'),
+    NOTENOUGH: refundRefused('the merchant\'s balance is short'),
+    RESOURCE_NOT_EXISTS: refundRefused('the order is unknown to WeChat or unpaid'),
+    ORDERNOTEXIST: refundRefused('the order is unknown to WeChat or unpaid'),
+  },
+  refund_query: {},
+};
+
+/** What `code` means as the answer to pay-in call `call`. */
+export const payInError = (call: PayInCall, code: string): WechatErrorInfo => payInOverrides[call][code] ?? wechatError(code);

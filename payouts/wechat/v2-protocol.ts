@@ -1,6 +1,6 @@
 // APIv2's wire format (reference/wechatpay.md §1): flat XML under <xml>, signed with MD5 or
 // HMAC-SHA256 over the non-empty parameters sorted by name, joined as k=v&..., then `&key=<API key>`.
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { XMLParser } from 'fast-xml-parser';
 
 export type V2SignType = 'MD5' | 'HMAC-SHA256';
@@ -35,13 +35,27 @@ export const toV2Xml = (params: V2Params): string =>
 
 const parser = new XMLParser({ parseTagValue: false, trimValues: false, processEntities: true });
 
-/** The flat fields under <xml>, all strings; undefined when the text is not such a document. */
-export function parseV2Xml(text: string): Record<string, string> | undefined {
+/** The flat fields under <xml> (or `rootName`), all strings; undefined when the text is not such a document. */
+export function parseV2Xml(text: string, rootName = 'xml'): Record<string, string> | undefined {
   try {
-    const root = (parser.parse(text) as { xml?: unknown }).xml;
+    const root = (parser.parse(text) as Record<string, unknown>)[rootName];
     if (!root || typeof root !== 'object') return undefined;
     return Object.fromEntries(Object.entries(root).filter(([, v]) => typeof v === 'string' || typeof v === 'number').map(([k, v]) => [k, String(v)]));
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A v2 refund notification's `req_info`: base64 of AES-256-ECB (PKCS#7) under the lowercase hex MD5 of
+ * the API v2 key, whose 32 characters are the AES key. Decrypting throws when the key is another.
+ */
+const reqInfoKey = (apiKey: string) => Buffer.from(createHash('md5').update(apiKey, 'utf8').digest('hex'), 'utf8');
+export function decryptV2ReqInfo(reqInfo: string, apiKey: string): string {
+  const decipher = createDecipheriv('aes-256-ecb', reqInfoKey(apiKey), null);
+  return Buffer.concat([decipher.update(Buffer.from(reqInfo, 'base64')), decipher.final()]).toString('utf8');
+}
+export function encryptV2ReqInfo(plaintext: string, apiKey: string): string {
+  const cipher = createCipheriv('aes-256-ecb', reqInfoKey(apiKey), null);
+  return Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]).toString('base64');
 }

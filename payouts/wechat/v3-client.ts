@@ -1,14 +1,14 @@
 // The APIv3 client (reference/wechatpay.md §3-§6): signs every request, verifies every signed answer
 // against the platform keys (certificate serials and PUB_KEY_IDs side by side), and speaks batch
-// transfers, transfer bills and bills. Answers are values; only a fault that leaves the outcome
+// transfers, transfer bills, bills, and the pay-in side (orders, refunds). Answers are values; only a fault that leaves the outcome
 // unknown (network, timeout, an answer that does not verify) throws, as a retriable PipelineError.
 // WeChat leaves unsigned only its 4xx answers to requests whose own signature failed (a key or serial
 // wrong here): such an answer is read as WeChat's, but, being unauthenticated, it never ends a transfer.
 import { createHash, X509Certificate, type KeyObject } from 'node:crypto';
 import { PipelineError } from '../../common/errors.js';
-import { wechatError, type WechatErrorInfo } from './errors.js';
+import { payInError, wechatError, type PayInCall, type WechatErrorInfo } from './errors.js';
 import type { Transport } from './transport.js';
-import { authorization, decryptResource, encryptSensitive, verifyWechatpay, type Merchant, type Resource } from './v3-crypto.js';
+import { authorization, decryptResource, encryptSensitive, jsapiPaySign, verifyWechatpay, type JsapiPayFields, type Merchant, type Resource } from './v3-crypto.js';
 
 export interface V3Config extends Merchant {
   apiV3Key: string;
@@ -39,6 +39,24 @@ export interface AuthorizationView { out_authorization_no: string; state: string
 export type AuthorizedTransfer = Omit<CreateBill, 'openid'> & { authorization_id: string };
 export interface Notification { id: string; create_time: string; event_type: string; resource_type: string; summary: string; resource: Resource }
 
+// Pay-in (reference: the design of issue 24, "WeChat protocol facts"). time_expire is RFC 3339 in +08:00.
+export interface PayOrder { appid: string; mchid: string; description: string; out_trade_no: string; time_expire: string; attach: string; notify_url: string; amount: { total: number; currency: 'CNY' } }
+export interface JsapiPayOrder extends PayOrder { payer: { openid: string } }
+export type TradeState = 'SUCCESS' | 'REFUND' | 'NOTPAY' | 'CLOSED' | 'REVOKED' | 'USERPAYING' | 'PAYERROR';
+/** An order as a query (or a TRANSACTION notification's resource) shows it. */
+export interface TransactionView {
+  appid: string; mchid: string; out_trade_no: string; transaction_id?: string; trade_type?: string; trade_state: TradeState; trade_state_desc?: string;
+  bank_type?: string; attach?: string; success_time?: string; payer?: { openid?: string };
+  amount?: { total?: number; payer_total?: number; currency?: string; payer_currency?: string };
+}
+export interface CreateRefund { out_trade_no: string; out_refund_no: string; reason?: string; notify_url: string; amount: { refund: number; total: number; currency: 'CNY' } }
+export type RefundState = 'PROCESSING' | 'SUCCESS' | 'CLOSED' | 'ABNORMAL';
+/** A refund as its create, its query (or, with refund_status, a REFUND notification's resource) shows it. */
+export interface RefundAnswer {
+  refund_id: string; out_refund_no: string; transaction_id: string; out_trade_no: string; channel?: string; user_received_account?: string;
+  create_time?: string; success_time?: string; status: RefundState; amount: { total: number; refund: number; payer_total?: number; payer_refund?: number; currency?: string };
+}
+
 const CERTIFICATES = '/v3/certificates';
 
 export function createV3Client(config: V3Config, deps: { transport: Transport; nowS(): number }) {
@@ -57,31 +75,48 @@ export function createV3Client(config: V3Config, deps: { transport: Transport; n
     return { ...answer, raw: answer.body.toString('utf8') };
   }
   /** The answer, verified with `keys`, as a value. */
-  function read<T>(method: string, path: string, a: { status: number; headers: Record<string, string>; raw: string }, keys: ReadonlyMap<string, KeyObject>): V3Answer<T> {
+  function read<T>(method: string, path: string, a: { status: number; headers: Record<string, string>; raw: string }, keys: ReadonlyMap<string, KeyObject>, meaning = wechatError): V3Answer<T> {
     const verified = verifyWechatpay(a.headers, a.raw, keys, deps.nowS());
-    if (!verified.ok && a.status >= 400 && a.status < 500 && !Object.keys(a.headers).some((h) => h.toLowerCase().startsWith('wechatpay-'))) return unsigned(a);
+    if (!verified.ok && a.status >= 400 && a.status < 500 && !Object.keys(a.headers).some((h) => h.toLowerCase().startsWith('wechatpay-'))) return unsigned(a, meaning);
     if (!verified.ok) throw new PipelineError('wechat_unverified_answer', `${method} ${path} answered ${a.status} without a valid signature (${verified.reason})`, { retriable: true });
     const data = (a.raw ? JSON.parse(a.raw) : {}) as T & { code?: string; message?: string };
     if (a.status >= 200 && a.status < 300) return { ok: true, status: a.status, data };
     const code = typeof data.code === 'string' ? data.code : `HTTP_${a.status}`;
-    return { ok: false, status: a.status, code, message: String(data.message ?? ''), error: wechatError(code) };
+    return { ok: false, status: a.status, code, message: String(data.message ?? ''), error: meaning(code) };
   }
   /**
    * An unsigned 4xx: WeChat's own refusal of a request it could not verify (SIGN_ERROR), or anyone's on
    * the path. Its code is read, but a code that would end the transfer (final) is taken as one a person
    * must look at: a forged "failed" must never release money WeChat may still pay.
    */
-  function unsigned(a: { status: number; raw: string }): V3Answer<never> {
+  function unsigned(a: { status: number; raw: string }, meaning: (code: string) => WechatErrorInfo): V3Answer<never> {
     let body: { code?: unknown; message?: unknown } = {};
     try {
       body = JSON.parse(a.raw) as typeof body;
     } catch { /* not JSON: the status alone */ }
     const code = typeof body.code === 'string' ? body.code : `HTTP_${a.status}`;
-    const info = wechatError(code);
+    const info = meaning(code);
     return { ok: false, status: a.status, code, message: `${String(body.message ?? '')} (unsigned answer)`, error: info.final ? { ...info, final: false } : info };
   }
-  const call = async <T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<V3Answer<T>> =>
-    read<T>(method, path, await exchange(method, path, body), config.platformKeys);
+  const call = async <T>(method: 'GET' | 'POST', path: string, body?: unknown, meaning = wechatError): Promise<V3Answer<T>> =>
+    read<T>(method, path, await exchange(method, path, body), config.platformKeys, meaning);
+  /** A pay-in call: its codes read as that call means them (errors.ts payInError). */
+  const payIn = <T>(kind: PayInCall, method: 'GET' | 'POST', path: string, body?: unknown) => call<T>(method, path, body, (code) => payInError(kind, code));
+  const no = (n: string) => encodeURIComponent(n);
+
+  /** A bill (`kind` fundflowbill or tradebill) of `billDate`: fetched, downloaded, and checked against its SHA1. */
+  async function bill(kind: 'fundflowbill' | 'tradebill', billDate: string, query: string): Promise<V3Answer<string>> {
+    const meta = await call<{ hash_type: string; hash_value: string; download_url: string }>('GET', `/v3/bill/${kind}?${query}`);
+    if (!meta.ok) return meta;
+    const url = new URL(meta.data.download_url);
+    const path = `${url.pathname}${url.search}`;
+    // The file itself is not signed: its SHA1, from the signed answer above, vouches for it.
+    const file = await exchange('GET', path);
+    if (file.status !== 200) return { ok: false, status: file.status, code: `HTTP_${file.status}`, message: 'bill download failed', error: wechatError('SYSTEM_ERROR') };
+    const sha1 = createHash('sha1').update(file.body).digest('hex');
+    if (sha1 !== meta.data.hash_value.toLowerCase()) throw new PipelineError('wechat_bill_corrupt', `${kind} ${billDate}: SHA1 ${sha1} is not ${meta.data.hash_value}`, { retriable: true });
+    return { ok: true, status: 200, data: file.raw };
+  }
   const q = (params: Record<string, string | number | boolean>) => new URLSearchParams(Object.entries(params).map(([k, v]): [string, string] => [k, String(v)])).toString();
 
   return {
@@ -116,19 +151,20 @@ export function createV3Client(config: V3Config, deps: { transport: Transport; n
     transferBill: (body: AuthorizedTransfer) => call<BillView>('POST', '/v3/fund-app/mch-transfer/transfer-bills/transfer', body),
     cancelBill: (outBillNo: string) => call<{ out_bill_no: string; state: BillState }>('POST', `/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/${outBillNo}/cancel`, {}),
 
-    /** The fund-flow bill of `billDate` (yyyy-MM-dd): fetched, downloaded, and checked against its SHA1. */
-    async fundflowBill(billDate: string): Promise<V3Answer<string>> {
-      const meta = await call<{ hash_type: string; hash_value: string; download_url: string }>('GET', `/v3/bill/fundflowbill?${q({ bill_date: billDate, account_type: 'OPERATION' })}`);
-      if (!meta.ok) return meta;
-      const url = new URL(meta.data.download_url);
-      const path = `${url.pathname}${url.search}`;
-      // The file itself is not signed: its SHA1, from the signed answer above, vouches for it.
-      const file = await exchange('GET', path);
-      if (file.status !== 200) return { ok: false, status: file.status, code: `HTTP_${file.status}`, message: 'bill download failed', error: wechatError('SYSTEM_ERROR') };
-      const sha1 = createHash('sha1').update(file.body).digest('hex');
-      if (sha1 !== meta.data.hash_value.toLowerCase()) throw new PipelineError('wechat_bill_corrupt', `bill ${billDate}: SHA1 ${sha1} is not ${meta.data.hash_value}`, { retriable: true });
-      return { ok: true, status: 200, data: file.raw };
-    },
+    /** The operating account's fund-flow bill of `billDate` (yyyy-MM-dd), checked against its SHA1. */
+    fundflowBill: (billDate: string) => bill('fundflowbill', billDate, q({ bill_date: billDate, account_type: 'OPERATION' })),
+    /** The trade bill (every payment and refund) of `billDate` (yyyy-MM-dd), checked against its SHA1. */
+    tradeBill: (billDate: string) => bill('tradebill', billDate, q({ bill_date: billDate, bill_type: 'ALL' })),
+
+    createNativeOrder: (body: PayOrder) => payIn<{ code_url: string }>('order', 'POST', '/v3/pay/transactions/native', body),
+    createJsapiOrder: (body: JsapiPayOrder) => payIn<{ prepay_id: string }>('order', 'POST', '/v3/pay/transactions/jsapi', body),
+    getOrder: (outTradeNo: string) => payIn<TransactionView>('query', 'GET', `/v3/pay/transactions/out-trade-no/${no(outTradeNo)}?${q({ mchid: config.mchid })}`),
+    /** 204 with an empty body, signed like any answer. Only a query's CLOSED proves the order closed. */
+    closeOrder: (outTradeNo: string) => payIn<Record<string, never>>('close', 'POST', `/v3/pay/transactions/out-trade-no/${no(outTradeNo)}/close`, { mchid: config.mchid }),
+    createRefund: (body: CreateRefund) => payIn<RefundAnswer>('refund', 'POST', '/v3/refund/domestic/refunds', body),
+    getRefund: (outRefundNo: string) => payIn<RefundAnswer>('refund_query', 'GET', `/v3/refund/domestic/refunds/${no(outRefundNo)}`),
+    /** wx.requestPayment's paySign, with the merchant key (which stays in here). */
+    jsapiPaySign: (fields: JsapiPayFields) => jsapiPaySign(config.privateKey, fields),
 
     /** A callback: verified against the platform keys, then decrypted; an error when it does not verify or decrypt. */
     readNotification(headers: Record<string, string | undefined>, body: string): { notification: Notification; resource: Record<string, unknown> } | { error: string } {

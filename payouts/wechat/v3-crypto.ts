@@ -76,3 +76,12 @@ export const encryptSensitive = (publicKey: KeyObject, plaintext: string): strin
   publicEncrypt({ key: publicKey, ...OAEP }, Buffer.from(plaintext, 'utf8')).toString('base64');
 export const decryptSensitive = (privateKey: KeyObject, ciphertext: string): string =>
   privateDecrypt({ key: privateKey, ...OAEP }, Buffer.from(ciphertext, 'base64')).toString('utf8');
+
+/** What wx.requestPayment signs (APIv3 JSAPI): the appid, a timestamp in seconds, a nonce and `prepay_id=<id>`. */
+export interface JsapiPayFields { appId: string; timeStamp: string; nonceStr: string; package: string }
+const payLines = (p: JsapiPayFields) => [p.appId, p.timeStamp, p.nonceStr, p.package];
+
+/** The JSAPI paySign (signType 'RSA'): SHA256withRSA with the merchant key over `appId\ntimeStamp\nnonceStr\npackage\n`. */
+export const jsapiPaySign = (privateKey: KeyObject, p: JsapiPayFields): string => signLines(privateKey, payLines(p));
+/** Whether `paySign` is the merchant's over `p` (what WeChat checks, with the merchant certificate's key). */
+export const verifyJsapiPaySign = (publicKey: KeyObject, p: JsapiPayFields, paySign: string): boolean => verifyLines(publicKey, payLines(p), paySign);

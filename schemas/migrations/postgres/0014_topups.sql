@@ -78,6 +78,7 @@ create table campaign_refunds (
   unique (advertiser_id, idempotency_key)
 );
 create index campaign_refunds_open on campaign_refunds (created_at) where state = 'requested';
+create index campaign_refunds_campaign on campaign_refunds (campaign_id);
 
 -- One WeChat refund: a part of a campaign refund against one paid order, or (refund_id null) a
 -- person's refund of a whole order in attention, which never entered the ledger. Committed before
