@@ -14,13 +14,13 @@ export function fundingSeed(pool: pg.Pool) {
     },
 
     /** A top-up order in `state`, last changed `ageS` seconds ago (attention needs a reason; resolution credit makes it paid). */
-    async order(no: string, o: { advertiserId: string; campaignId: string; amountFen: number; state: string; resolution?: string; ageS?: number }) {
+    async order(no: string, o: { advertiserId: string; campaignId: string; amountFen: number; paidFen?: number; state: string; resolution?: string; ageS?: number }) {
       const paid = ['paid', 'attention'].includes(o.state);
       await pool.query(`insert into topup_orders (out_trade_no, advertiser_id, campaign_id, idempotency_key, amount_fen, currency, api, trade_type,
           description, expires_at, state, attention_reason, resolution, transaction_id, paid_fen, paid_at, updated_at)
         values ($1, $2, $3, $1, $4, 'CNY', 'v3', 'NATIVE', 'top-up', now() + interval '2 hours', $5, $6, $7, $8, $9, $10, now() - make_interval(secs => $11))`, [
         no, o.advertiserId, o.campaignId, o.amountFen, o.state, o.state === 'attention' ? 'paid_after_close' : null, o.resolution ?? null,
-        paid ? `42${no}` : null, paid ? o.amountFen : null, paid ? new Date() : null, o.ageS ?? 0,
+        paid ? `42${no}` : null, paid ? (o.paidFen ?? o.amountFen) : null, paid ? new Date() : null, o.ageS ?? 0,
       ]);
     },
 

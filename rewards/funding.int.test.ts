@@ -91,6 +91,15 @@ describe('credits', () => {
     expect(await seed.balance('campaign_budget', campaignId)).toBe(0);
   });
 
+  it('credits what WeChat said was paid: an order a person resolved after a mismatched amount never credits what was asked', async () => {
+    const [advertiserId, campaignId, no] = [id('adv'), id('camp'), id('T')];
+    await seed.advertiser(advertiserId, [campaignId]);
+    await seed.order(no, { advertiserId, campaignId, amountFen: 5_000, paidFen: 1, state: 'paid', resolution: 'credit' });
+    expect(await credit(no)).toEqual({ status: 'created' });
+    expect(await seed.balance('campaign_budget', campaignId)).toBe(1);
+    expect(await world.audit()).toEqual([]);
+  });
+
   it('sets aside an order resolved refund, and one it does not know', async () => {
     const [advertiserId, campaignId, no] = [id('adv'), id('camp'), id('T')];
     await seed.advertiser(advertiserId, [campaignId]);

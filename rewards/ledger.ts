@@ -39,12 +39,7 @@ export interface Posting { account: AccountRef; side: 'debit' | 'credit'; amount
 /** `key` is the client-chosen idempotency key; `reference` names what it is about (payout, funding). */
 export interface Transfer { key: string; kind: Kind; reference: string; postings: Posting[] }
 
-/**
- * An idempotency key built from parts that come from outside (user ids, Idempotency-Key headers,
- * campaign ids, references), as a JSON array: no part can move a boundary, so user "a:b" with key
- * "c" and user "a" with key "b:c" get two keys. README "Idempotency keys" has the older form.
- */
-export const idempotencyKey = (...parts: string[]): string => JSON.stringify(parts);
+export { idempotencyKey } from '../common/idempotency-key.js';
 
 /** The form such keys had before (`part:part:part`, ambiguous when a part holds ':'), to find what was stored under it. */
 export const legacyKey = (...parts: string[]): string => parts.join(':');

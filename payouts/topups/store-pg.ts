@@ -6,6 +6,7 @@ import type pg from 'pg';
 import { loadSql } from '../../common/sql.js';
 import type { PayInApi, TradeType } from './pay-in.js';
 import type { AttentionReason, OrderState, PartState } from './states.js';
+import { idempotencyKey } from '../../common/idempotency-key.js';
 
 const sql = loadSql(new URL('./sql/', import.meta.url), [
   'create-order', 'order-by-key', 'order', 'record-open', 'move-order', 'refuse-order', 'mark-closing', 'close-unsent', 'claim-due-orders',
@@ -47,16 +48,10 @@ export interface NewOrder {
 }
 export type CreateResult = { status: 'not_found' } | { status: 'created' | 'exists'; order: Order };
 
-/**
- * Rewards' ledger key of a transfer, `idempotencyKey(...parts)` in rewards/ledger.ts: the parts as a JSON
- * array. Spelled out here, since a service may not import another (eslint); the store's Postgres test
- * checks the form.
- */
-const ledgerKey = (...parts: string[]) => JSON.stringify(parts);
 /** The ledger key of (kind, number) around the number: [before, after] (a number here never needs JSON escaping). */
 function keyAround(kind: string): [string, string] {
   const mark = '<no>'; // printable: JSON keeps it as it is
-  const [before, after] = ledgerKey(kind, mark).split(mark) as [string, string];
+  const [before, after] = idempotencyKey(kind, mark).split(mark) as [string, string];
   return [before, after];
 }
 const CREDIT_KEY = keyAround('topup');

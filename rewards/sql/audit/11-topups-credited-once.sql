@@ -1,5 +1,5 @@
 -- Every paid top-up order is credited once: each order in state paid (or resolved credit by a person)
--- has exactly one fund transaction keyed ["topup",<out_trade_no>], of its amount and currency, from
+-- has exactly one fund transaction keyed ["topup",<out_trade_no>], of what WeChat said was paid (paid_fen) and its currency, from
 -- its advertiser's funding to its campaign's budget; an order in any other state has none; and no
 -- top-up credit is without its order. A paid order may wait 60 s for its credit (the hand-off in flight).
 with credits as (
@@ -13,14 +13,14 @@ with credits as (
   where t.kind = 'fund' and t.idempotency_key like '["topup",%'
   group by t.transaction_id
 )
-select coalesce(o.out_trade_no, c.out_trade_no, c.idempotency_key) as id, o.state, o.resolution, o.amount_fen,
+select coalesce(o.out_trade_no, c.out_trade_no, c.idempotency_key) as id, o.state, o.resolution, o.paid_fen,
   count(c.transaction_id) as credits, sum(c.credited_fen) as credited_fen
 from topup_orders o
 full join credits c on c.out_trade_no = o.out_trade_no
-group by o.out_trade_no, c.out_trade_no, c.idempotency_key, o.state, o.resolution, o.amount_fen, o.updated_at
+group by o.out_trade_no, c.out_trade_no, c.idempotency_key, o.state, o.resolution, o.paid_fen, o.updated_at
 having o.out_trade_no is null
   or ((o.state = 'paid' or o.resolution is not distinct from 'credit') and not (
     (count(c.transaction_id) = 0 and o.updated_at > now() - interval '60 seconds')
-    or (count(c.transaction_id) = 1 and bool_and(c.postings = 2 and c.credited_fen = o.amount_fen and c.debited_fen = o.amount_fen
+    or (count(c.transaction_id) = 1 and bool_and(c.postings = 2 and c.credited_fen = o.paid_fen and c.debited_fen = o.paid_fen
       and c.currency = o.currency and c.currency_max = o.currency and c.campaign_id = o.campaign_id and c.advertiser_id = o.advertiser_id))))
   or (not (o.state = 'paid' or o.resolution is not distinct from 'credit') and count(c.transaction_id) > 0)
