@@ -11,10 +11,8 @@ import { loadSql } from '../common/sql.js';
 import type { FlowQueues } from './flow.js';
 import type { Metrics } from './metrics.js';
 import type { Provider } from './providers/provider.js';
-import {
-  FUNDFLOW_KINDS, parseFundflowBill, parseTradeBill, reconcile, reconcileTrades, toFlow, TRADE_KINDS,
-  type Api, type Flow, type KnownOrder, type KnownRefund, type KnownTransfer, type TradeRow,
-} from './reconcile.js';
+import { FUNDFLOW_KINDS, parseFundflowBill, reconcile, toFlow, type Api, type Flow, type KnownTransfer } from './reconcile.js';
+import { parseTradeBill, reconcileTrades, TRADE_KINDS, type KnownOrder, type KnownRefund, type TradeRow } from './reconcile-trades.js';
 import type { PayoutsStore } from './store-pg.js';
 import type { PayIn } from './topups/pay-in.js';
 

@@ -2,10 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { fundflowCsv } from './sandbox/bills.js';
 import { tradeBillCsv } from './sandbox/trade-bill.js';
 import type { Order as SandboxOrder, Refund as SandboxRefund } from './sandbox/trades.js';
-import {
-  decimalUnits, parseFundflowBill, parseTradeBill, reconcile, reconcileTrades, toFlow, yuanToFen,
-  type Api, type Flow, type KnownOrder, type KnownRefund, type KnownTransfer, type TradeRow,
-} from './reconcile.js';
+import { parseFundflowBill, reconcile, toFlow, yuanToFen, type Api, type Flow, type KnownTransfer } from './reconcile.js';
+import { decimalUnits, parseTradeBill, reconcileTrades, type KnownOrder, type KnownRefund, type TradeRow } from './reconcile-trades.js';
 
 const D = '2026-11-21';
 const D1 = '2026-11-22';

@@ -5,7 +5,7 @@
 // trade bill through downloadbill.
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseTradeBill } from '../reconcile.js';
+import { parseTradeBill } from '../reconcile-trades.js';
 import { decryptV2ReqInfo, parseV2Xml, verifyV2, type V2SignType } from '../wechat/v2-protocol.js';
 import { sandboxMerchant } from './defaults.js';
 import { startTestSandbox, startV2Receiver } from './test-clients.js';

@@ -6,7 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { parseTradeBill } from '../reconcile.js';
+import { parseTradeBill } from '../reconcile-trades.js';
 import type { CreateRefund, JsapiPayOrder, PayOrder } from '../wechat/v3-client.js';
 import { decryptResource, type Resource } from '../wechat/v3-crypto.js';
 import { sandboxMerchant } from './defaults.js';
