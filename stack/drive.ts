@@ -27,8 +27,8 @@ export interface Target {
   /** The environment the npm commands run with (DATABASE_URL, CLICKHOUSE_DATABASE, ...). */
   env: Record<string, string | undefined>;
   ingestUrl: string; rewardsUrl: string; sandboxUrl: string;
-  /** The payouts API, where a user's app lists the transfer bills waiting for them (the claim loop). */
-  payoutsUrl?: string;
+  /** The payouts API: where advertisers top up their campaigns, and a user's app lists the transfer bills waiting for them. */
+  payoutsUrl: string;
   /** The sandbox's admin listener (faults, state), on loopback apart from its public ports. */
   sandboxAdminUrl: string;
   /** The ad-network simulator, and the AdMob verifier-key list the collector trusts (a file:// URL). */

@@ -72,7 +72,8 @@ export async function createPipelineWorld(opts: { env?: Record<string, string>; 
   }
   await ready();
   const driver = createDriver({
-    env: serviceEnv, ingestUrl: `http://127.0.0.1:${ingest}`, rewardsUrl: `http://127.0.0.1:${rewards}`, sandboxUrl: `http://127.0.0.1:${sandbox}`, sandboxAdminUrl: `http://127.0.0.1:${sandboxAdmin}`,
+    env: serviceEnv, ingestUrl: `http://127.0.0.1:${ingest}`, rewardsUrl: `http://127.0.0.1:${rewards}`, payoutsUrl: `http://127.0.0.1:${payouts}`,
+    sandboxUrl: `http://127.0.0.1:${sandbox}`, sandboxAdminUrl: `http://127.0.0.1:${sandboxAdmin}`,
     adnetUrl: `http://127.0.0.1:${adnet}`, admobKeysUrl: admob.verifierUrl,
     databaseUrl: db.url, clickhouseUrl: env.CLICKHOUSE_URL, clickhouseDatabase: ch.name, kafkaBrokers: env.KAFKA_BROKERS,
     lags: [{ group: groups.aggregator, topic: topics.beacons }, { group: groups.aggregator, topic: topics.confirmations }, { group: groups.rewards, topic: topics.earnings }],
