@@ -1,6 +1,6 @@
 // Operator commands: `npm run payouts -- <command>`.
 //   reconcile [yyyy-MM-dd]           reconcile a China calendar day's bills, fund flow and trade (default: yesterday)
-//   review approve|reject <payout>   decide on a payout the risk checks held for review
+//   review approve|reject <payout>   decide on a payout held for review (by the risk checks, or WeChat refused its transfer alone)
 //   discrepancies                    list what reconciliation could not explain
 //   cancel <payout> [<payout> ...]   cancel transfer bills their users have not confirmed (CANCELLED releases them)
 //   topup, topups, topup-resolve     advertisers' top-ups (topups/cli.ts)

@@ -38,6 +38,12 @@ export function createPayoutFlow(config: { pollMs: number; sweepIdleMs: number }
   async function record(batchNo: string, results: ItemResult[]) {
     const { moved, needs } = await store.recordResults(batchNo, results);
     deps.onStep?.('recorded');
+    const held = results.filter((r) => r.outcome === 'held');
+    if (held.length > 0) {
+      // One transfer refused alone (a parameter, a number reused): it waits in review, the batch goes on.
+      metrics.outcome('held', held.length);
+      log.error({ batchNo, held: held.map((r) => ({ requestNo: r.requestNo, code: r.reason, message: r.message })) }, 'payout_transfer_held');
+    }
     for (const m of moved) metrics.outcome(m.outcome);
     await queues.outcomes(moved);
     return needs;

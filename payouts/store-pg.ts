@@ -9,10 +9,11 @@ import type { Api, BatchParams, Item, ItemResult } from './providers/provider.js
 import { createAuthorizationStore, type ConfirmMode } from './authorizations-pg.js';
 import { createBatchFormer } from './form-pg.js';
 import type { RiskConfig } from './risk.js';
+import { numberConflictCodes } from './wechat/errors.js';
 
 const sql = loadSql(new URL('./sql/', import.meta.url), [
   'accept-request', 'batch-items', 'record-results', 'move-batch', 'unapplied-outcomes', 'open-batches', 'payout-view', 'review-decision', 'batch-of',
-  'due-bills', 'cancel-request', 'claimable', 'batch-pending',
+  'due-bills', 'cancel-request', 'claimable', 'batch-pending', 'hold-transfers',
 ] as const);
 
 export type Outcome = 'settle' | 'release' | 'reverse';
@@ -27,9 +28,25 @@ export interface BillNeed { requestNo: string; need: 'package' | 'cancel' }
  */
 export interface PollConfig { pollMs: number; waitPollMs: number; packageMaxAgeMs: number }
 
+/** What the person deciding on a transfer WeChat refused alone must know (its payout history says it). */
+export const heldNote = (code: string) => (numberConflictCodes.has(code)
+  ? 'the number may have been used with other parameters, and an earlier request may have paid: query WeChat for it before rejecting'
+  : 'WeChat refused this transfer and created nothing: approve sends it again with the same number once the cause is fixed; reject releases the money');
+
 export function createPayoutsStore(config: { api: Api; maxBatch: number; maxAgeMs: number; risk: RiskConfig; params: BatchParams; polls: PollConfig; confirmMode: ConfirmMode }, deps: { pool: pg.Pool; box: SecretBox; fraudReasons(userIds: string[]): Promise<Map<string, string[]>>; now(): number }) {
-  /** Records results; returns the payouts whose outcome the ledger must now apply, and what bills need next. */
-  async function recordResults(batchNo: string, results: ItemResult[]): Promise<{ moved: { payoutId: string; outcome: Outcome }[]; needs: BillNeed[] }> {
+  /**
+   * Records results; returns the payouts whose outcome the ledger must now apply, and what bills need
+   * next. A transfer WeChat refused alone (`held`) goes to review (hold-transfers.sql).
+   */
+  async function recordResults(batchNo: string, all: ItemResult[]): Promise<{ moved: { payoutId: string; outcome: Outcome }[]; needs: BillNeed[] }> {
+    const held = all.filter((r) => r.outcome === 'held');
+    const results = all.filter((r) => r.outcome !== 'held');
+    if (held.length > 0) {
+      await deps.pool.query(sql['hold-transfers'], [
+        batchNo, held.map((r) => r.requestNo), held.map((r) => r.reason ?? ''), held.map((r) => r.message ?? ''), held.map((r) => heldNote(r.reason ?? '')),
+      ]);
+    }
+    if (results.length === 0) return { moved: [], needs: [] };
     const col = (f: (r: ItemResult) => string | undefined) => results.map((r) => f(r) ?? '');
     const { polls } = config;
     const { rows } = await deps.pool.query<{ payout_id: string; request_no: string; state: keyof typeof outcomeOf | 'batched'; need: BillNeed['need'] | null }>(sql['record-results'], [

@@ -188,6 +188,43 @@ describe('transfer bills nobody confirms, or someone cancels', () => {
   });
 });
 
+describe('a transfer WeChat refuses alone', () => {
+  it('one poisoned bill among good ones: the others are paid, it waits in review, approve pays it after the fault is cleared', { timeout: 90_000 }, async () => {
+    w = await bills();
+    const payouts = await w.start();
+    const [good, bad, other] = users('poison', 3);
+    await w.faults({ refuseOpenids: { [w.openid(`wx-${bad}`)]: 'PARAM_ERROR' } });
+    await w.earn([good!, bad!, other!], 120);
+    for (const u of [good!, other!]) {
+      const [c] = await claimed(u, withPackage(1));
+      expect((await w.confirm(billNo(c!.payout_id))).status).toBe(200);
+    }
+    expect(await w.settled(2, ['paid'], 30_000)).toEqual({ paid: 2, review: 1 });
+    const { rows: [held] } = await w.world.pool.query<{ payout_id: string; fail_reason: string }>('select payout_id, fail_reason from payout_transfers where user_id = $1', [person(bad!)]);
+    expect(held).toMatchObject({ fail_reason: 'PARAM_ERROR' });
+    expect((await history(held!.payout_id)).find((h) => h.state === 'review')?.detail)
+      .toMatchObject({ reason: 'PARAM_ERROR', message: expect.stringContaining('PARAM_ERROR'), batch_no: expect.any(String), note: expect.stringContaining('created nothing') });
+    expect(await balance(bad!)).toEqual({ available: 0, held: 120, paid_out: 0 });
+    // Its batch finished with the others' outcomes: nothing went to attention.
+    for (let i = 0; i < 100 && (await w.world.pool.query("select 1 from payout_batches where state <> 'finished'")).rowCount! > 0; i++) await sleep(100);
+    expect((await w.world.pool.query('select state from payout_batches')).rows.map((r) => r.state)).toEqual(expect.arrayContaining(['finished']));
+    expect((await w.world.pool.query("select 1 from payout_batches where state <> 'finished'")).rowCount).toBe(0);
+    expect(await payouts.metrics.registry.getSingleMetricAsString('payouts_batches_needing_attention_total')).toMatch(/ 0$/m);
+    expect(await w.world.audit()).toEqual([]);
+
+    // The cause is fixed; a person approves: the same number goes out in a later batch and pays.
+    await w.faults({ refuseOpenids: {} });
+    expect(await w.cli(['review', 'approve', held!.payout_id])).toMatchObject({ code: 0 });
+    const [c] = await claimed(bad!, withPackage(1));
+    expect(c!.payout_id).toBe(held!.payout_id);
+    expect((await w.confirm(billNo(c!.payout_id))).status).toBe(200);
+    expect(await w.settled(3, ['paid'], 30_000)).toEqual({ paid: 3 });
+    expect(await balance(bad!)).toEqual({ available: 0, held: 0, paid_out: 120 });
+    expect((await w.sandboxState()).paidFen).toBe(360);
+    expect(await w.world.audit()).toEqual([]);
+  });
+});
+
 /** Runs per crash point; PAYOUT_CRASH_RUNS=20 for the long mode. */
 const CRASH_RUNS = Number(process.env.PAYOUT_CRASH_RUNS ?? 2);
 

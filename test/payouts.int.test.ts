@@ -232,6 +232,28 @@ describe.each(['v2_transfer', 'v3_bill'] as const)('payouts through %s', (api) =
   });
 });
 
+describe('a v2 transfer WeChat refuses alone', () => {
+  it('holds it in review (query WeChat first, the note says), pays the others, and a reject releases it', async () => {
+    w = await batchWorld({ payoutsEnv: { PAYOUTS_API: 'v2_transfer' } });
+    const payouts = await w.start();
+    const [bad, ...good] = users('v2-poison', 3);
+    await w.faults({ refuseOpenids: { [w.openid(`wx-${bad}`)]: 'FATAL_ERROR' } });
+    await w.earn([bad!, ...good], 130);
+    expect(await w.settled(2, ['paid'])).toEqual({ paid: 2, review: 1 });
+    const { rows: [held] } = await w.world.pool.query<{ payout_id: string }>('select payout_id from payout_transfers where user_id = $1', [person(bad!)]);
+    const { rows: events } = await w.world.pool.query<{ detail: Record<string, unknown> }>("select detail from payout_events where payout_id = $1 and state = 'review'", [held!.payout_id]);
+    expect(events).toEqual([{ detail: expect.objectContaining({ reason: 'FATAL_ERROR', note: expect.stringContaining('query WeChat for it before rejecting') }) }]);
+    for (let i = 0; i < 50 && (await w.world.pool.query("select 1 from payout_batches where state <> 'finished'")).rowCount! > 0; i++) await sleep(100);
+    expect((await w.world.pool.query("select 1 from payout_batches where state <> 'finished'")).rowCount).toBe(0);
+    expect(await payouts.metrics.registry.getSingleMetricAsString('payouts_batches_needing_attention_total')).toMatch(/ 0$/m);
+    expect(await w.cli(['review', 'reject', held!.payout_id])).toMatchObject({ code: 0 });
+    expect(await w.settled(3, ['paid', 'released'])).toEqual({ paid: 2, released: 1 });
+    expect(await balance(bad!)).toEqual({ available: 130, held: 0, paid_out: 0 });
+    expect((await w.sandboxState()).paidFen).toBe(260);
+    expect(await w.world.audit()).toEqual([]);
+  });
+});
+
 describe('callbacks, reconciliation and crashes', () => {
   const today = () => new Date(Date.now() + 8 * 3_600_000).toISOString().slice(0, 10);
 

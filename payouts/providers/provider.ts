@@ -3,7 +3,7 @@
 // number and exact parameters, so neither can pay twice. Which product a merchant uses is config.
 // One file per product beside this one; here the interface and what they share.
 import { PipelineError } from '../../common/errors.js';
-import type { WechatErrorInfo } from '../wechat/errors.js';
+import { merchantWideCodes, type WechatErrorInfo } from '../wechat/errors.js';
 import type { V3Client } from '../wechat/v3-client.js';
 
 export type Api = 'v2_transfer' | 'v3_batch' | 'v3_bill';
@@ -12,8 +12,11 @@ export type Api = 'v2_transfer' | 'v3_batch' | 'v3_bill';
  * `authorizationId`: a transfer bill sent with the payee's no-confirmation authorization (no confirm page).
  */
 export interface Item { requestNo: string; amountFen: number; openid: string; userName?: string; authorizationId?: string }
-/** What the provider said of a transfer; `providerState` is WeChat's own state word (a bill's ACCEPTED ... SUCCESS). */
-export interface ItemResult { requestNo: string; outcome: 'succeeded' | 'failed' | 'pending'; reason?: string; providerId?: string; packageInfo?: string; providerState?: string }
+/**
+ * What the provider said of a transfer; `providerState` is WeChat's own state word (a bill's ACCEPTED ... SUCCESS).
+ * `held`: WeChat refused this transfer alone with a code a person must look at (`reason`, and its `message`); the others go on.
+ */
+export interface ItemResult { requestNo: string; outcome: 'succeeded' | 'failed' | 'pending' | 'held'; reason?: string; message?: string; providerId?: string; packageInfo?: string; providerState?: string }
 export type Answer = { ok: true; results: ItemResult[]; providerBatchId?: string } | { ok: false; code: string; message: string; error: WechatErrorInfo };
 
 /** A day's fund-flow bill: its text, none for a day without movements, or not made yet. */
@@ -45,29 +48,47 @@ export interface BatchParams { remark: string; sceneId: string; sceneReport: { i
 export interface ProviderConfig { appid: string; clientIp: string; maxBatch: number }
 
 export const pending = (requestNo: string, reason?: string): ItemResult => ({ requestNo, outcome: 'pending', ...(reason ? { reason } : {}) });
-/** A refusal of the whole call: a person must look (configuration, a key, a product the merchant lacks). */
-export type Refusal = Extract<Answer, { ok: false }>;
+/**
+ * A refusal a person must look at. `alone`: it may be this one transfer's (a signed answer whose code is
+ * not the merchant's configuration, errors.ts merchantWideCodes), so `each` holds that transfer and goes
+ * on; otherwise it refuses the whole call (configuration, a key, a product the merchant lacks).
+ */
+export type Refusal = Extract<Answer, { ok: false }> & { alone?: boolean };
 type Refused = { code: string; message: string; error: WechatErrorInfo };
-const refusal = (a: Refused): Refusal => ({ ok: false, code: a.code, message: a.message, error: a.error });
+const refusal = (a: Refused, alone = false): Refusal => ({ ok: false, code: a.code, message: a.message, error: a.error, ...(alone ? { alone } : {}) });
 /**
  * A refused send: failed for good when the code is final, pending when it may be sent again; any other
- * code (SIGN_ERROR, NO_AUTH, PARAM_ERROR ...) refuses the call, so the batch goes to attention.
+ * code is a refusal a person must look at: the transfer's alone (PARAM_ERROR, INVALID_REQUEST ...) when
+ * WeChat vouched for the answer (`signed`), else the call's (SIGN_ERROR, NO_AUTH ...: the batch goes to attention).
  */
-export const refused = (requestNo: string, a: Refused): ItemResult | Refusal =>
-  (a.error.final ? { requestNo, outcome: 'failed', reason: a.code } : a.error.retriable ? pending(requestNo, a.code) : refusal(a));
+export const refused = (requestNo: string, a: Refused, signed = false): ItemResult | Refusal =>
+  (a.error.final ? { requestNo, outcome: 'failed', reason: a.code } : a.error.retriable ? pending(requestNo, a.code) : refusal(a, signed && !merchantWideCodes.has(a.code)));
 /** A refused query: never an outcome; pending when it may be asked again, else the call is refused. */
 export const unanswered = (requestNo: string, a: Refused): ItemResult | Refusal => (a.error.retriable ? pending(requestNo, a.code) : refusal(a));
 
+/** The first this many transfers of a round all refused alone with one code: the merchant's fault, not theirs. */
+export const SAME_REFUSALS_STOP = 3;
+
 /**
  * One call per item. A call that threw (network, timeout, unverifiable answer) leaves its outcome
- * unknown, so the item stays pending; a refusal a person must look at stops the round and is the answer.
+ * unknown, so the item stays pending. A refusal of the call (the merchant's configuration) stops the
+ * round and is the answer. One that may be the transfer's alone holds that transfer for a person
+ * (`held`) and the round goes on, so one bad transfer never stops the others' money; unless `hold` is
+ * false (a package refresh: the bill exists, so its refusal is never an outcome), or the first
+ * SAME_REFUSALS_STOP transfers are all refused so with one code, which is configuration dressed as a
+ * transfer's fault: the round stops.
  */
-export async function each(items: Item[], call: (item: Item) => Promise<ItemResult | Refusal>): Promise<Answer> {
+export async function each(items: Item[], call: (item: Item) => Promise<ItemResult | Refusal>, opts: { hold?: boolean } = {}): Promise<Answer> {
   const results: ItemResult[] = [];
   for (const item of items) {
     try {
       const r = await call(item);
-      if ('ok' in r) return r;
+      if ('ok' in r) {
+        const sameAsAll = results.length === SAME_REFUSALS_STOP - 1 && results.every((x) => x.outcome === 'held' && x.reason === r.code);
+        if (!r.alone || opts.hold === false || sameAsAll) return { ok: false, code: r.code, message: r.message, error: r.error };
+        results.push({ requestNo: item.requestNo, outcome: 'held', reason: r.code, message: r.message });
+        continue;
+      }
       results.push(r);
     } catch (err) {
       if (!(err instanceof PipelineError && err.retriable)) throw err;

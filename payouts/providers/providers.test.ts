@@ -151,3 +151,64 @@ describe('v2 transfers', () => {
     expect(await provider.query('B1', items, params)).toMatchObject({ ok: false, code: 'NO_AUTH' });
   });
 });
+
+// One bad transfer must not stop everyone's money: a refusal WeChat gave that transfer alone (signed,
+// not the merchant's configuration) holds it for a person and the round goes on; a merchant-wide one,
+// an unsigned one, or the same code on the first three of a round stops it (the batch goes to attention).
+describe('a round of one call per transfer', () => {
+  type Refusals = Record<string, { code: string; unsigned?: boolean }>;
+  function products(refusals: Refusals) {
+    const sent: string[] = [];
+    const v3 = {
+      createBill: async (b: { out_bill_no: string; openid: string }) => {
+        sent.push(b.out_bill_no);
+        const r = refusals[b.openid];
+        if (r) return { ok: false, status: 400, code: r.code, message: 'bad', error: wechatError(r.code), ...(r.unsigned ? { unsigned: true as const } : {}) };
+        return { ok: true, status: 200, data: { out_bill_no: b.out_bill_no, transfer_bill_no: `WX${b.out_bill_no}`, state: 'WAIT_USER_CONFIRM', package_info: 'pkg' } };
+      },
+    } as unknown as V3Client;
+    const v2 = {
+      transfer: async (t: { partner_trade_no: string; openid: string }) => {
+        sent.push(t.partner_trade_no);
+        const r = refusals[t.openid];
+        if (r) return { ok: false, code: r.code, message: 'bad', error: wechatError(r.code), fields: { return_code: r.unsigned ? 'FAIL' : 'SUCCESS', result_code: 'FAIL', err_code: r.code } };
+        return { ok: true, fields: { payment_no: `P${t.partner_trade_no}` } };
+      },
+    } as unknown as V2Client;
+    return { sent, bill: createV3BillProvider(config, v3), v2: createV2Provider(config, v2) };
+  }
+  const four: Item[] = ['R1', 'R2', 'R3', 'R4'].map((no, i) => ({ requestNo: no, amountFen: 100, openid: `o${i + 1}` }));
+  const held = (no: string, code: string) => ({ requestNo: no, outcome: 'held', reason: code, message: 'bad' });
+
+  it.each([
+    ['holds a PARAM_ERROR transfer alone and sends the rest', { o2: { code: 'PARAM_ERROR' } }, ['R1', 'R2', 'R3', 'R4'], { held: [held('R2', 'PARAM_ERROR')] }],
+    ['holds an INVALID_REQUEST (number reused) transfer alone and sends the rest', { o3: { code: 'INVALID_REQUEST' } }, ['R1', 'R2', 'R3', 'R4'], { held: [held('R3', 'INVALID_REQUEST')] }],
+    ['holds each of the first three when their codes differ', { o1: { code: 'PARAM_ERROR' }, o2: { code: 'FATAL_ERROR' }, o3: { code: 'PARAM_ERROR' } }, ['R1', 'R2', 'R3', 'R4'],
+      { held: [held('R1', 'PARAM_ERROR'), held('R2', 'FATAL_ERROR'), held('R3', 'PARAM_ERROR')] }],
+    ['stops at a merchant-wide refusal (NO_AUTH)', { o2: { code: 'NO_AUTH' } }, ['R1', 'R2'], { refused: 'NO_AUTH' }],
+    ['stops at a merchant-wide refusal (SIGN_ERROR)', { o1: { code: 'SIGN_ERROR' } }, ['R1'], { refused: 'SIGN_ERROR' }],
+    ['stops at an unsigned refusal, whatever its code', { o2: { code: 'PARAM_ERROR', unsigned: true } }, ['R1', 'R2'], { refused: 'PARAM_ERROR' }],
+    ['stops when the first three are refused with the same code (configuration in disguise)', { o1: { code: 'PARAM_ERROR' }, o2: { code: 'PARAM_ERROR' }, o3: { code: 'PARAM_ERROR' } },
+      ['R1', 'R2', 'R3'], { refused: 'PARAM_ERROR' }],
+  ] as const)('%s', async (_name, refusals, sent, expected) => {
+    for (const api of ['bill', 'v2'] as const) {
+      const p = products(refusals as Refusals);
+      const answer = await p[api].submit('B1', four, params);
+      expect(p.sent, api).toEqual(sent);
+      if ('refused' in expected) {
+        expect(answer, api).toMatchObject({ ok: false, code: expected.refused });
+        expect(answer, api).not.toHaveProperty('alone');
+        continue;
+      }
+      expect(answer.ok, api).toBe(true);
+      const results = answer.ok ? answer.results : [];
+      expect(results.filter((r) => r.outcome === 'held'), api).toEqual(expected.held);
+      expect(results.filter((r) => r.outcome !== 'held').map((r) => r.requestNo), api).toEqual(four.map((i) => i.requestNo).filter((no) => !expected.held.some((h) => h.requestNo === no)));
+    }
+  });
+
+  it('never holds a bill whose package refresh is refused: the bill exists, so the refusal is no outcome', async () => {
+    const p = products({ o1: { code: 'PARAM_ERROR' } });
+    expect(await p.bill.refresh!('B1', four.slice(0, 2), params)).toMatchObject({ ok: false, code: 'PARAM_ERROR' });
+  });
+});

@@ -8,7 +8,9 @@ export function createV2Provider(config: ProviderConfig, client: V2Client): Prov
     const a = await client.transfer({ partner_trade_no: i.requestNo, openid: i.openid, amount: i.amountFen, desc: params.remark, spbill_create_ip: config.clientIp,
       // The real name, where WeChat's rule needs it (reference/wechatpay.md §2: plain, FORCE_CHECK).
       ...(i.userName ? { check_name: 'FORCE_CHECK' as const, re_user_name: i.userName } : { check_name: 'NO_CHECK' as const }) });
-    return a.ok ? { requestNo: i.requestNo, outcome: 'succeeded', providerId: a.fields.payment_no } : refused(i.requestNo, a);
+    // Transfer answers are never signed; return_code SUCCESS (result_code FAIL) is WeChat's refusal of the transfer
+    // itself, return_code FAIL one of the request (certificate, signature): only the first may be this transfer's alone.
+    return a.ok ? { requestNo: i.requestNo, outcome: 'succeeded', providerId: a.fields.payment_no } : refused(i.requestNo, a, a.fields.return_code === 'SUCCESS');
   };
   return {
     api: 'v2_transfer', maxBatch: config.maxBatch,

@@ -21,7 +21,8 @@ export function createV3BillProvider(config: ProviderConfig, client: V3Client): 
     };
     // With the payee's authorization (PAYOUTS_BILL_CONFIRM_MODE=authorized, fixed before the first send): no confirm page [U].
     const a = i.authorizationId ? await client.transferBill({ ...body, authorization_id: i.authorizationId }) : await client.createBill({ ...body, openid: i.openid });
-    return a.ok ? result(a.data) : refused(i.requestNo, a);
+    // v3-client.ts marks an unsigned 4xx in its message (it has no field for it): never one transfer's alone.
+    return a.ok ? result(a.data) : refused(i.requestNo, a, !a.unsigned);
   };
   return {
     api: 'v3_bill', maxBatch: config.maxBatch, bill: v3Bill(client),
@@ -31,7 +32,8 @@ export function createV3BillProvider(config: ProviderConfig, client: V3Client): 
       if (a.ok) return result(a.data);
       return a.code === 'NOT_FOUND' ? send(i, params) : unanswered(i.requestNo, a);
     }),
-    refresh: (_batchNo, items, params) => each(items, (i) => send(i, params)),
+    // The bill exists: a refused refresh holds nothing (bill-lifecycle.ts logs it).
+    refresh: (_batchNo, items, params) => each(items, (i) => send(i, params), { hold: false }),
     async cancel(requestNo) {
       const a = await client.cancelBill(requestNo);
       return a.ok ? { requestNo, outcome: 'pending', providerState: a.data.state } : pending(requestNo, a.code);

@@ -13,6 +13,11 @@ export interface Faults {
   frequencyLimited: number;
   /** Openids whose transfers fail, with the reason. */
   failOpenids: Record<string, string>;
+  /**
+   * Openids whose transfer creates (bills, v2) WeChat refuses, with the code (PARAM_ERROR, INVALID_REQUEST ...):
+   * one malformed transfer among good ones. Nothing is created and no money moves; `{}` clears it.
+   */
+  refuseOpenids: Record<string, string>;
   /** The next n successful payments fail 25 steps later (the money comes back; the bill shows it). */
   lateFail: number;
   duplicateCallbacks: boolean;
@@ -46,7 +51,7 @@ export interface Faults {
 }
 
 export const noFaults = (): Faults => ({
-  latencyMs: 0, systemError: 0, systemErrorAfterWork: 0, timeoutAfterWork: 0, notEnough: 0, frequencyLimited: 0, failOpenids: {},
+  latencyMs: 0, systemError: 0, systemErrorAfterWork: 0, timeoutAfterWork: 0, notEnough: 0, frequencyLimited: 0, failOpenids: {}, refuseOpenids: {},
   lateFail: 0, duplicateCallbacks: false, reorderCallbacks: false, badCallbackSignature: 0, signtestProbe: false, billsAtOnce: false,
   billAccepted: 0, billRemark: '', v2Processing: 0, v2ProcessingQueries: 2, batchWaitPay: 0, batchStuckAccepted: 0, batchClosed: 0, batchCloseReason: 'OVERDUE_CLOSE',
   refundClosed: 0, refundAbnormal: 0, refundNotEnough: 0,

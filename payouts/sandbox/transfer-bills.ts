@@ -169,6 +169,9 @@ export function createTransferBillsSandbox(config: TransferBillsConfig, deps: { 
         }
       });
       if ('status' in checked) return checked;
+      // The refuseOpenids fault: this one transfer is refused as WeChat refuses a bad request, creating nothing.
+      const refusedWith = m.faults.refuseOpenids[b.openid];
+      if (refusedWith) return v3Error(400, refusedWith, `${refusedWith}: 请求参数不符合要求 (sandbox refuseOpenids)`);
       const hash = createHash('sha256').update(JSON.stringify({ ...b, user_name: checked.name })).digest('hex');
       const previous = bills.get(b.out_bill_no);
       if (previous) return previous.hash === hash ? reply(previous) : v3Error(400, 'INVALID_REQUEST', '单号已存在但信息不一致');

@@ -57,6 +57,9 @@ export function createV2Sandbox(config: { lateFailMs: number }, deps: { merchant
       for (const k of ['partner_trade_no', 'openid', 'check_name', 'amount', 'desc', 'spbill_create_ip']) if (!p[k]) return fail('PARAM_ERROR', `缺少参数${k}`);
       if (!/^[A-Za-z0-9]{1,32}$/.test(p.partner_trade_no!)) return fail('PARAM_ERROR', 'partner_trade_no格式不正确');
       if (p.check_name === 'FORCE_CHECK' && !p.re_user_name) return fail('PARAM_ERROR', 'FORCE_CHECK时re_user_name必填');
+      // The refuseOpenids fault: this one transfer is refused (result_code FAIL), nothing paid.
+      const refusedWith = m.faults.refuseOpenids[p.openid!];
+      if (refusedWith) return fail(refusedWith, `${refusedWith}: 请求参数不符合要求 (sandbox refuseOpenids)`);
       const { nonce_str: _n, sign: _s, sign_type: _t, ...params } = p;
       const hash = createHash('sha256').update(JSON.stringify(Object.entries(params).sort())).digest('hex');
       const previous = transfers.get(p.partner_trade_no!);

@@ -91,6 +91,24 @@ export const wechatErrors: Readonly<Record<string, WechatErrorInfo>> = {
   ERROR: attention('a business error: read err_code_des'),
 };
 
+/**
+ * The codes that are neither retriable nor final but say nothing of one transfer: the merchant's
+ * configuration (keys, certificate, permissions, appid) is wrong, so every call would be refused alike.
+ * The per-transfer products stop their round on these. Every other such code (PARAM_ERROR,
+ * INVALID_REQUEST, FATAL_ERROR, an unknown code ...) may belong to the one transfer it answered.
+ */
+export const merchantWideCodes: ReadonlySet<string> = new Set([
+  'SIGN_ERROR', 'NO_AUTH', 'CA_ERROR', 'XML_ERROR', 'PARAM_IS_NOT_UTF8', 'PAY_CHANNEL_NOT_ALLOWED', 'APPID_MCHID_NOT_MATCH', 'MCH_NOT_EXISTS',
+  // Their v2 pay-in spellings, for the same reason.
+  'SIGNERROR', 'NOAUTH', 'MCHID_NOT_EXIST', 'APPID_NOT_EXIST', 'XML_FORMAT_ERROR', 'NOT_UTF8', 'REQUIRE_POST_METHOD', 'POST_DATA_EMPTY',
+]);
+
+/**
+ * The codes a person must look at that may concern an earlier request with the same number (which may
+ * have paid): before such a transfer is rejected, WeChat must be asked about it.
+ */
+export const numberConflictCodes: ReadonlySet<string> = new Set(['FATAL_ERROR', 'INVALID_REQUEST']);
+
 /** An unknown code is never a failure: the request may have been carried out, so query first. */
 export const wechatError = (code: string): WechatErrorInfo =>
   wechatErrors[code] ?? attention(`unknown code ${code}: query before anything else`);

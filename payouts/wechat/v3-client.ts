@@ -18,7 +18,8 @@ export interface V3Config extends Merchant {
   encryptSerial: string;
 }
 
-export type V3Answer<T> = { ok: true; status: number; data: T } | { ok: false; status: number; code: string; message: string; error: WechatErrorInfo };
+/** `unsigned`: a refusal that came without WeChat's signature (its code is read, never trusted to end anything). */
+export type V3Answer<T> = { ok: true; status: number; data: T } | { ok: false; status: number; code: string; message: string; error: WechatErrorInfo; unsigned?: true };
 
 export interface BatchDetail { out_detail_no: string; transfer_amount: number; transfer_remark: string; openid: string; user_name?: string }
 export interface CreateBatch { appid: string; out_batch_no: string; batch_name: string; batch_remark: string; total_amount: number; total_num: number; transfer_scene_id?: string; notify_url?: string; transfer_detail_list: BatchDetail[] }
@@ -96,7 +97,7 @@ export function createV3Client(config: V3Config, deps: { transport: Transport; n
     } catch { /* not JSON: the status alone */ }
     const code = typeof body.code === 'string' ? body.code : `HTTP_${a.status}`;
     const info = meaning(code);
-    return { ok: false, status: a.status, code, message: `${String(body.message ?? '')} (unsigned answer)`, error: info.final ? { ...info, final: false } : info };
+    return { ok: false, status: a.status, code, message: `${String(body.message ?? '')} (unsigned answer)`, error: info.final ? { ...info, final: false } : info, unsigned: true };
   }
   const call = async <T>(method: 'GET' | 'POST', path: string, body?: unknown, meaning = wechatError): Promise<V3Answer<T>> =>
     read<T>(method, path, await exchange(method, path, body), config.platformKeys, meaning);
