@@ -3,7 +3,7 @@
 //   review approve|reject <payout>   decide on a payout held for review (by the risk checks, or WeChat refused its transfer alone)
 //   discrepancies                    list what reconciliation could not explain
 //   cancel <payout> [<payout> ...]   cancel transfer bills their users have not confirmed (CANCELLED releases them)
-//   topup, topups, topup-resolve     advertisers' top-ups (topups/cli.ts)
+//   topup, topups, topup-resolve, topup-refund-check   advertisers' top-ups and their refunds (topups/cli.ts)
 import { exitOnPublishedSecrets, loadConfig } from '../common/config.js';
 import { createLogger } from '../common/log.js';
 import { stopAll } from '../common/shutdown.js';

@@ -1,6 +1,6 @@
 // The sandbox's admin routes (served on the admin listener only, server.ts): faults, products, a
-// top-up, the business clock, the user's confirm tap, the payer who pays an order, and the state a
-// test or the demo checks.
+// top-up, the business clock, the user's confirm tap, the payer who pays an order, the merchant who
+// handles an abnormal refund, and the state a test or the demo checks.
 import type { Notifier } from './callbacks.js';
 import { products, type Faults, type Merchant, type Product } from './merchant.js';
 import { payOrder, type PayerKeys } from './payer.js';
@@ -65,6 +65,14 @@ export function createAdmin(deps: { merchant: Merchant; bills: Taps & { lockedFe
     }
     // The payer: {out_trade_no | code_url | prepay_id | jsapi, openid?, after_close?} pays the order.
     if (route === 'POST /sandbox/pay' && deps.trades && deps.payerKeys) return payOrder(deps.trades, input(), deps.payerKeys);
+    // The merchant handles an ABNORMAL refund on the merchant platform: SUCCESS, notified; other statuses 409.
+    const handle = /^POST \/sandbox\/refunds\/([^/]+)\/handle-abnormal$/.exec(route);
+    if (handle && deps.trades) {
+      const refund = deps.trades.refunds.get(decodeURIComponent(handle[1]!));
+      if (!refund) return [404, { error: 'RESOURCE_NOT_EXISTS' }];
+      const status = deps.trades.handleAbnormal(refund);
+      return status ? [409, { error: 'NOT_ABNORMAL', status }] : [200, refund];
+    }
     // An order as the sandbox holds it, with its trade_state and refunds; a refund as held.
     const shown = /^GET \/sandbox\/(orders|refunds)\/([^/]+)$/.exec(route);
     if (shown && deps.trades) {

@@ -232,6 +232,32 @@ describe('secapi/pay/refund and refundquery', () => {
   });
 });
 
+describe('an ABNORMAL (CHANGE) refund the merchant handles', () => {
+  it('reads SUCCESS in refundquery and is notified SUCCESS in a req_info that decrypts to it; the money moved once', async () => {
+    const own = await startV2Receiver();
+    try {
+      const o = await paidV2();
+      await t.admin('faults', { refundAbnormal: 1 });
+      const r = refundOf(o, 100, { notify_url: own.url });
+      await t.v2.refund(r);
+      await until(async () => own.received, (got) => got.length > 0);
+      const basic = async () => (await t.admin('state')).basicBalanceFen as number;
+      const before = await basic();
+      expect(await t.admin(`refunds/${r.out_refund_no}/handle-abnormal`, {})).toMatchObject({ status: 'SUCCESS' });
+      expect(await basic()).toBe(before);
+      const [, note] = await until(async () => own.received, (got) => got.length > 1);
+      const done = await t.v2.refundQuery(r.out_refund_no);
+      expect(done).toMatchObject({ ok: true, fields: { refund_status_0: 'SUCCESS', refund_success_time_0: expect.stringMatching(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/) } });
+      const f = done.ok ? done.fields : {};
+      expect(parseV2Xml(decryptV2ReqInfo(note!.req_info!, key), 'root')).toMatchObject({
+        out_refund_no: r.out_refund_no, out_trade_no: o.out_trade_no, refund_id: f.refund_id_0, refund_status: 'SUCCESS', refund_fee: '100', success_time: f.refund_success_time_0,
+      });
+    } finally {
+      await own.close();
+    }
+  });
+});
+
 describe('one set of orders with APIv3, and the trade bill', () => {
   it('shows a v2 order to v3 queries and refunds, and a v3 refund to refundquery', async () => {
     const o = await paidV2();

@@ -1,7 +1,7 @@
 // The sandbox's APIv3 pay-in side as strict as WeChat (issue 24 design, "WeChat protocol facts"):
 // orders checked and idempotent by out_trade_no, the payer (expiry, close races, after_close), query
-// and close, refunds in parts with their limits and faults, notifications that decrypt to the query's
-// body, the trade bill's rows and summary, and a restart from the journal.
+// and close, refunds in parts with their limits and faults (and an ABNORMAL one the merchant handles),
+// notifications that decrypt to the query's body, the trade bill's rows and summary, and a restart.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -315,6 +315,70 @@ describe('refunds', () => {
     } finally {
       await own.close();
     }
+  });
+});
+
+describe('an ABNORMAL refund the merchant handles (POST /sandbox/refunds/{no}/handle-abnormal)', () => {
+  /** The admin route's status and body (the test client's admin() answers the body only). */
+  const handle = async (s: Sandbox, outRefundNo: string) => {
+    const res = await fetch(`http://127.0.0.1:${s.sandbox.adminPort}/sandbox/refunds/${outRefundNo}/handle-abnormal`, { method: 'POST', body: '{}' });
+    return { status: res.status, body: await res.json() as Record<string, unknown> };
+  };
+  const rows = async (s: Sandbox, day: string) => {
+    const got = await s.tradeBill(day);
+    return 'text' in got ? parseTradeBill(got.text).map((row) => `${row.tradeState} ${row.outRefundNo} ${row.refundFen}`) : got.code;
+  };
+
+  it('makes it SUCCESS with no money moved again, REFUND.SUCCESS decrypting to the query, and a refund row on the day it was handled', async () => {
+    const s = await other();
+    const own = await startCallbackReceiver(() => s.v3);
+    try {
+      await s.admin('faults', { billsAtOnce: true });
+      const o = await paid(s, { notify_url: own.url });
+      await s.admin('faults', { refundAbnormal: 1 });
+      const r = refund(o.out_trade_no, 400, { notify_url: own.url });
+      await s.v3.createRefund(r);
+      await until(() => s.v3.getRefund(r.out_refund_no), (g) => g.ok && g.data.status === 'ABNORMAL');
+      const day = today();
+      expect(await rows(s, day)).toEqual(['SUCCESS 0 0']); // an ABNORMAL refund has no row
+      expect(await basic(s)).toBe(600); // its money left BASIC when it went ABNORMAL
+
+      const next = ((await s.admin('clock', { offsetMs: 86_400_000 })) as { day: string }).day;
+      expect(await handle(s, r.out_refund_no)).toMatchObject({ status: 200, body: { outRefundNo: r.out_refund_no, status: 'SUCCESS', abnormalAt: expect.any(Number) } });
+      expect(await basic(s)).toBe(600);
+      const done = await s.v3.getRefund(r.out_refund_no);
+      expect(done).toMatchObject({ ok: true, data: { status: 'SUCCESS', success_time: expect.stringMatching(new RegExp(`^${next}T`)) } });
+      const d = done.ok ? done.data : undefined;
+      const [note] = await until(async () => own.events().filter((e) => e.type === 'REFUND.SUCCESS'), (e) => e.length > 0);
+      expect(note).toEqual({
+        type: 'REFUND.SUCCESS', mchid: sandboxMerchant.mchid, out_trade_no: o.out_trade_no, transaction_id: d?.transaction_id, out_refund_no: r.out_refund_no, refund_id: d?.refund_id,
+        refund_status: 'SUCCESS', success_time: d?.success_time, user_received_account: d?.user_received_account, amount: { total: 1_000, refund: 400, payer_total: 1_000, payer_refund: 400 },
+      });
+      expect(await rows(s, day)).toEqual(['SUCCESS 0 0']);
+      expect(await rows(s, next)).toEqual([`REFUND ${r.out_refund_no} 400`]);
+      expect((await s.admin('state')).payIn).toMatchObject({ refundedFen: 400, abnormalFen: 0 });
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('answers 409 with the status for a refund that is not ABNORMAL (handled already, CLOSED, SUCCESS), and 404 for none', async () => {
+    const s = await other();
+    const o = await paid(s);
+    const made = async (fault?: string) => {
+      if (fault) await s.admin('faults', { [fault]: 1 });
+      const r = refund(o.out_trade_no, 100);
+      await s.v3.createRefund(r);
+      await until(() => s.v3.getRefund(r.out_refund_no), (g) => g.ok && g.data.status !== 'PROCESSING');
+      return r.out_refund_no;
+    };
+    const abnormal = await made('refundAbnormal');
+    expect((await handle(s, abnormal)).status).toBe(200);
+    expect(await handle(s, abnormal)).toEqual({ status: 409, body: { error: 'NOT_ABNORMAL', status: 'SUCCESS' } });
+    expect(await handle(s, await made('refundClosed'))).toEqual({ status: 409, body: { error: 'NOT_ABNORMAL', status: 'CLOSED' } });
+    expect(await handle(s, await made())).toEqual({ status: 409, body: { error: 'NOT_ABNORMAL', status: 'SUCCESS' } });
+    expect(await handle(s, 'NOSUCHREFUND')).toEqual({ status: 404, body: { error: 'RESOURCE_NOT_EXISTS' } });
+    expect(await basic(s)).toBe(1_000 - 100 - 100);
   });
 });
 

@@ -1,8 +1,8 @@
 // The sandbox's pay-in core, shared by the APIv3 (pay-in.ts) and APIv2 (pay-in-v2.ts) endpoints: one
 // merchant, one set of orders and refunds. An order is NOTPAY until its payer pays it (the admin
 // route POST /sandbox/pay) or the merchant closes it; past time_expire nobody can pay it. A payment
-// lands in the basic account; a refund leaves it a step after it was accepted (or ends CLOSED or
-// ABNORMAL by fault). Both are journaled; each API announces its own orders' notifications.
+// lands in the basic account; a refund leaves it a step after it was accepted (or ends CLOSED, or
+// ABNORMAL by fault until the merchant handles it). Journaled; each API announces its own notifications.
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import type { V2SignType } from '../wechat/v2-protocol.js';
 import type { Journal } from './journal.js';
@@ -22,10 +22,13 @@ export interface Order {
   transactionId?: string; paidAt?: number; payerOpenid?: string; closedAt?: number;
 }
 export type RefundStatus = 'PROCESSING' | 'SUCCESS' | 'CLOSED' | 'ABNORMAL';
-/** `fate`: how it ends (faults decide it when accepted, so a restart ends it the same way). */
+/**
+ * `fate`: how it ends (faults decide it when accepted, so a restart ends it the same way). `finishedAt`:
+ * when it reached its status; `abnormalAt`: when it went ABNORMAL, for one the merchant then handled.
+ */
 export interface Refund {
   outRefundNo: string; outTradeNo: string; api: Api; hash: string; signType?: V2SignType; notifyUrl?: string; reason?: string;
-  refundId: string; amountFen: number; createdAt: number; fate: Exclude<RefundStatus, 'PROCESSING'>; status: RefundStatus; finishedAt?: number;
+  refundId: string; amountFen: number; createdAt: number; fate: Exclude<RefundStatus, 'PROCESSING'>; status: RefundStatus; finishedAt?: number; abnormalAt?: number;
 }
 export type NewOrder = Omit<Order, 'state' | 'createdAt' | 'prepayId' | 'codeUrl' | 'transactionId' | 'paidAt' | 'payerOpenid' | 'closedAt'>;
 export type NewRefund = Pick<Refund, 'outRefundNo' | 'api' | 'hash' | 'signType' | 'notifyUrl' | 'reason' | 'amountFen'> & { outTradeNo?: string; transactionId?: string; totalFen: number };
@@ -145,6 +148,19 @@ export function createTrades(config: { stepMs: number }, deps: { merchant: Merch
       saveRefund(refund.outRefundNo, refund);
       finish(refund);
       return { refund };
+    },
+
+    /**
+     * The merchant handles an ABNORMAL refund (on the merchant platform; the 异常退款 API): it is SUCCESS
+     * from now, announced and in today's trade bill. Its money left BASIC when it went ABNORMAL, so none
+     * moves now. The refund's status when it is not ABNORMAL (nothing changes).
+     */
+    handleAbnormal(r: Refund): RefundStatus | undefined {
+      if (r.status !== 'ABNORMAL') return r.status;
+      Object.assign(r, { status: 'SUCCESS', abnormalAt: r.finishedAt, finishedAt: deps.now() });
+      saveRefund(r.outRefundNo, r);
+      announce({ kind: 'refund', refund: r, order: orders.get(r.outTradeNo)! });
+      return undefined;
     },
   };
   return trades;

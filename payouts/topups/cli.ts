@@ -1,17 +1,32 @@
-// The operator's top-up commands (`npm run payouts -- topup | topups | topup-resolve`), run by cli-main.ts:
+// The operator's top-up commands (`npm run payouts -- topup | topups | topup-resolve | topup-refund-check`), run by cli-main.ts:
 //   topup <campaign_id> <fen> [--jsapi <openid>]   create a top-up; prints its number, state, code_url and QR code
 //   topups [campaign_id]                           the newest top-ups (of a campaign), as a table
 //   topup-resolve <out_trade_no> credit|refund     decide on an order in attention: credit it, or refund it whole
+//   topup-refund-check <out_refund_no>             ask WeChat about a refund now (one just handled as abnormal), print its state
 import { randomUUID } from 'node:crypto';
 import type { Topups } from './service.js';
 import { qrTerminal } from './qr.js';
-import type { Order } from './store-pg.js';
+import type { Asked } from './refund-flow.js';
+import { isAbnormal } from './states.js';
+import type { Order, Part } from './store-pg.js';
 
-export const topupUsage = 'topup <campaign_id> <fen> [--jsapi <openid>] | topups [campaign_id] | topup-resolve <out_trade_no> credit|refund';
+export const topupUsage = 'topup <campaign_id> <fen> [--jsapi <openid>] | topups [campaign_id] | topup-resolve <out_trade_no> credit|refund | topup-refund-check <out_refund_no>';
 const LIST_LIMIT = 100;
 
 const yuan = (fen: number) => `${Math.floor(fen / 100)}.${String(fen % 100).padStart(2, '0')}`;
 const row = (o: Order) => [o.outTradeNo, o.campaignId, yuan(o.amountFen), o.tradeType, o.state, o.providerState ?? '', o.attentionReason ?? o.resolution ?? '', o.createdAt.toISOString()];
+
+/** What a refund part's state means for the person who asked, and for the money. */
+function partMeaning(p: Part): string {
+  const ledger = p.refundId === null ? 'a whole-order refund: the ledger is not touched' : undefined;
+  if (p.state === 'succeeded') return `${yuan(p.amountFen)} yuan went back to the payer; ${ledger ?? 'rewards settles it to the advertiser (refund_settle)'}`;
+  if (p.state === 'failed') return `nothing went back (${p.stateReason ?? 'failed'}); ${ledger ?? 'its money returns to the campaign\'s budget (refund_release)'}`;
+  if (isAbnormal(p)) return 'WeChat could not return it to the payer\'s card: handle it on the merchant platform (or with the 异常退款 API, apply-abnormal-refund), then check again';
+  if (p.state === 'attention') return `in attention (${p.stateReason ?? 'unknown'}): a person must look at it`;
+  if (p.state === 'processing') return 'WeChat is still returning it; the sweep asks again';
+  return 'not at WeChat yet; the sweep sends it';
+}
+const wechatWord = (w: Asked) => (w.kind === 'status' ? w.status : w.kind === 'refused' ? `refused ${w.code} ${w.message}` : 'not reached');
 
 /** Columns padded to their widest cell. */
 function table(head: string[], rows: string[][]): string {
@@ -59,6 +74,15 @@ export async function runTopupCommand(command: string | undefined, args: string[
       ? `${no}: paid; its ${yuan(r.order.paidFen ?? r.order.amountFen)} yuan are credited to campaign ${r.order.campaignId}`
       : `${no}: refunded whole at WeChat (refund R${no}); the ledger is not touched`);
     return 0;
+  }
+  if (command === 'topup-refund-check') {
+    const [no] = args;
+    if (!no || args.length !== 1) throw new Error(`usage: ${topupUsage}`);
+    const r = await topups.flow.checkRefund(no);
+    if (!r) throw new Error(`no refund ${no}`);
+    out(`${no}: ${r.part.state} (WeChat: ${wechatWord(r.wechat)})`);
+    out(`  ${partMeaning(r.part)}`);
+    return r.wechat.kind === 'status' ? 0 : 1;
   }
   return undefined;
 }

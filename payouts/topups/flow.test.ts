@@ -81,7 +81,7 @@ function fakeStore() {
       const o = orders.get(no);
       if (o?.state !== 'attention' || o.resolution) return undefined;
       Object.assign(o, { resolution: decision, state: decision === 'credit' ? 'paid' : 'attention' });
-      if (decision === 'refund') parts.set(`R${no}`, { outRefundNo: `R${no}`, outTradeNo: no, refundId: null, amountFen: o.paidFen!, state: 'created', providerState: null, totalFen: o.paidFen!, reason: '' });
+      if (decision === 'refund') parts.set(`R${no}`, { outRefundNo: `R${no}`, outTradeNo: no, refundId: null, amountFen: o.paidFen!, state: 'created', providerState: null, stateReason: null, totalFen: o.paidFen!, reason: '' });
       return { ...o };
     },
     claimDueParts: async () => [],
@@ -92,12 +92,12 @@ function fakeStore() {
     async movePart(no, from, to, f) {
       const p = parts.get(no)!;
       if (p.state !== from) return false;
-      Object.assign(p, { state: to, providerState: f.providerState ?? p.providerState });
+      Object.assign(p, { state: to, providerState: f.providerState ?? p.providerState, stateReason: f.reason ?? p.stateReason });
       moves.push(`${no} ${from}->${to}`);
       return true;
     },
   };
-  const part = (outRefundNo: string, over: Partial<Part> = {}) => parts.set(outRefundNo, { outRefundNo, outTradeNo: 'T1', refundId: 'rf1', amountFen: 300, state: 'created', providerState: null, totalFen: 500, reason: '', ...over });
+  const part = (outRefundNo: string, over: Partial<Part> = {}) => parts.set(outRefundNo, { outRefundNo, outTradeNo: 'T1', refundId: 'rf1', amountFen: 300, state: 'created', providerState: null, stateReason: null, totalFen: 500, reason: '', ...over });
   return { store, orders, parts, moves, order, part };
 }
 
@@ -323,6 +323,33 @@ describe('refunds', () => {
     for (let i = 0; i < 2; i++) await w.flow.applyRefund({ outRefundNo: 'P1', outTradeNo: 'T1', status, amountFen: 300 });
     expect(w.parts.get('P1')!.state).toBe(state);
     expect(w.jobs).toEqual(jobs);
+  });
+
+  it.each([
+    ['settles an ABNORMAL part a person handled (WeChat now says SUCCESS), once', { state: 'attention', stateReason: 'ABNORMAL' }, 'SUCCESS', 'succeeded', [{ kind: 'refund_settle', outRefundNo: 'P1' }], 1],
+    ['asks again about an ABNORMAL part not handled yet, which stays in attention', { state: 'attention', stateReason: 'ABNORMAL' }, 'ABNORMAL', 'attention', [], 2],
+    ['never asks about a part in attention for another amount', { state: 'attention', stateReason: 'amount_mismatch' }, 'SUCCESS', 'attention', [], 0],
+  ] as const)('the sweep %s', async (_name, over, status, state, jobs, queries) => {
+    const w = world({ queryRefund: async (n) => (w.log.push(`query refund ${n}`), ok<RefundView>({ outRefundNo: n, outTradeNo: 'T1', status, amountFen: 300 })) });
+    w.part('P1', { ...over, providerState: 'ABNORMAL' });
+    w.store.claimDueParts = async () => [{ outRefundNo: 'P1', state: 'attention' }];
+    await w.flow.sweep();
+    await w.flow.sweep();
+    expect(w.parts.get('P1')!.state).toBe(state);
+    expect(w.jobs).toEqual(jobs);
+    // A succeeded part is not asked again; one in attention for another reason never (the SQL does not claim it either).
+    expect(w.log.filter((l) => l.startsWith('query refund'))).toHaveLength(queries);
+  });
+
+  it('checks a part now on a person\'s word: WeChat\'s answer applied and told; a part not here is undefined', async () => {
+    const w = world({ queryRefund: async (n) => ok<RefundView>({ outRefundNo: n, outTradeNo: 'T1', status: 'SUCCESS', amountFen: 300 }) });
+    w.part('P1', { state: 'attention', stateReason: 'ABNORMAL' });
+    expect(await w.flow.checkRefund('P1')).toMatchObject({ part: { state: 'succeeded' }, wechat: { kind: 'status', status: 'SUCCESS' } });
+    expect(w.jobs).toEqual([{ kind: 'refund_settle', outRefundNo: 'P1' }]);
+    expect(await w.flow.checkRefund('P9')).toBeUndefined();
+    const down = world({ queryRefund: unreachable });
+    down.part('P1', { state: 'attention', stateReason: 'ABNORMAL' });
+    expect(await down.flow.checkRefund('P1')).toMatchObject({ part: { state: 'attention' }, wechat: { kind: 'unreachable' } });
   });
 
   it('takes a notification naming another order for an unknown refund', async () => {

@@ -163,6 +163,8 @@ export function createTopupFlow(config: TopupConfig, deps: {
     query,
     /** The same for refund part `no`. */
     pollRefund: refunds.poll,
+    /** Asks WeChat about refund part `no` now, whatever its state (a person handled an ABNORMAL refund), and applies the answer. */
+    checkRefund: refunds.check,
 
     /** A create from the API: the order committed, then sent; a repeat under the same key is the same order (another body: conflict). */
     async create(req: TopupRequest): Promise<CreateOutcome> {

@@ -1,12 +1,13 @@
 // Refunds of top-ups (README "Top-ups and refunds"): a campaign refund rewards has held is split over
 // the campaign's paid orders (parts committed before any call), each part sent to WeChat under its
 // fixed number, and every word from WeChat about a part (the call's answer, a REFUND notification, a
-// query) goes through applyRefund. A part's final outcome is handed to rewards (settle or release).
+// query) goes through applyRefund. A part's final outcome is handed to rewards (settle or release);
+// an ABNORMAL part waits for a person, and succeeds when WeChat says SUCCESS after they handled it.
 import { PipelineError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import type { FundingOutcomeJob } from '../../schemas/queues.js';
-import type { PayIn, RefundView } from './pay-in.js';
-import { refundMove, refundRefusal, type PartState } from './states.js';
+import type { PayIn, RefundStatus, RefundView } from './pay-in.js';
+import { isAbnormal, refundMove, refundRefusal, type PartState } from './states.js';
 import type { Part, TopupStore } from './store-pg.js';
 
 export type RefundStep = 'refund_formed' | 'refund_called' | 'refund_recorded';
@@ -20,6 +21,9 @@ export interface RefundDeps {
   metrics: { topupRefund(outcome: string): void };
   onStep?(step: RefundStep): void;
 }
+
+/** What a query of a part came to. */
+export type Asked = { kind: 'status'; status: RefundStatus } | { kind: 'refused'; code: string; message: string } | { kind: 'unreachable' };
 
 const isFinal = (s: PartState): s is 'succeeded' | 'failed' => s === 'succeeded' || s === 'failed';
 
@@ -42,12 +46,13 @@ export function createRefundFlow(config: { notifyUrl: string }, deps: RefundDeps
       if (!m || (m.to === part.state && (m.providerState ?? part.providerState) === part.providerState)) return { part, to: part.state, moved: false };
       if (!await store.movePart(no, part.state, m.to, m)) continue;
       deps.onStep?.('refund_recorded');
-      if (m.to !== part.state) {
+      // A part in attention for a new reason (an ABNORMAL one handled for another amount) is news too.
+      if (m.to !== part.state || (m.reason !== undefined && m.reason !== part.stateReason)) {
         metrics.topupRefund(m.to);
         const level = m.to === 'attention' ? 'error' : 'info';
         log[level]({ outRefundNo: no, outTradeNo: part.outTradeNo, refundId: part.refundId, from: part.state, to: m.to, reason: m.reason }, m.to === 'attention' ? 'topup_refund_needs_attention' : 'topup_refund_moved');
-        await handOff(part, m.to);
       }
+      if (m.to !== part.state) await handOff(part, m.to);
       return { part, to: m.to, moved: m.to !== part.state };
     }
     throw new PipelineError('topup_refund_contended', `refund part ${no} kept moving under us`, { retriable: true });
@@ -63,6 +68,24 @@ export function createRefundFlow(config: { notifyUrl: string }, deps: RefundDeps
       return { known: false };
     }
     return { known: true, state: r.to };
+  }
+
+  /** Queries part `no` and applies the answer: WeChat's status, its refusal, or unreachable (a retriable fault, logged). */
+  async function ask(no: string): Promise<Asked> {
+    let answer;
+    try {
+      answer = await payIn.queryRefund(no);
+    } catch (err) {
+      if (!(err instanceof PipelineError && err.retriable)) throw err;
+      log.warn({ err, outRefundNo: no }, 'topup_refund_query_failed');
+      return { kind: 'unreachable' };
+    }
+    if (answer.ok) {
+      await applyRefund(answer.value);
+      return { kind: 'status', status: answer.value.status };
+    }
+    log.warn({ outRefundNo: no, code: answer.code, message: answer.message }, 'topup_refund_query_refused');
+    return { kind: 'refused', code: answer.code, message: answer.message };
   }
 
   /** Sends part `part` (created) to WeChat; a retriable fault or refusal leaves it created for the sweep. */
@@ -106,20 +129,21 @@ export function createRefundFlow(config: { notifyUrl: string }, deps: RefundDeps
       }
     },
 
-    /** A part the sweep found due: sent again while created, queried while processing. */
+    /** A part the sweep found due: sent again while created, queried while processing or ABNORMAL (a person may have handled it). */
     async poll(outRefundNo: string): Promise<void> {
       const part = await store.part(outRefundNo);
       if (part?.state === 'created') return send(part);
-      if (part?.state !== 'processing') return;
-      let answer;
-      try {
-        answer = await payIn.queryRefund(outRefundNo);
-      } catch (err) {
-        if (!(err instanceof PipelineError && err.retriable)) throw err;
-        return void log.warn({ err, outRefundNo }, 'topup_refund_query_failed');
-      }
-      if (answer.ok) await applyRefund(answer.value);
-      else log.warn({ outRefundNo, code: answer.code, message: answer.message }, 'topup_refund_query_refused');
+      if (part && (part.state === 'processing' || isAbnormal(part))) await ask(outRefundNo);
+    },
+
+    /**
+     * Asks WeChat about part `no` now, whatever its state, and applies the answer (a person who just
+     * handled an ABNORMAL refund): the part as it is then and WeChat's word, or undefined (no such part).
+     */
+    async check(no: string): Promise<{ part: Part; wechat: Asked } | undefined> {
+      if (!await store.part(no)) return undefined;
+      const wechat = await ask(no);
+      return { part: (await store.part(no))!, wechat };
     },
   };
 }

@@ -40,17 +40,23 @@ describe('a trade applied to an order', () => {
 describe('WeChat\'s view applied to a refund part', () => {
   const view = (status: RefundStatus, amountFen = 300) => ({ outRefundNo: 'R1', outTradeNo: 'T1', status, amountFen });
   it.each([
-    ['SUCCESS settles a part in flight', 'processing', view('SUCCESS'), { to: 'succeeded' }],
-    ['SUCCESS settles a part whose answer was lost', 'created', view('SUCCESS'), { to: 'succeeded' }],
-    ['SUCCESS of another amount goes to a person', 'processing', view('SUCCESS', 299), { to: 'attention', reason: 'amount_mismatch' }],
-    ['CLOSED fails a part (its money goes back to the budget)', 'processing', view('CLOSED'), { to: 'failed', reason: 'CLOSED' }],
-    ['ABNORMAL goes to a person', 'processing', view('ABNORMAL'), { to: 'attention', reason: 'ABNORMAL' }],
-    ['PROCESSING records a part WeChat accepted', 'created', view('PROCESSING'), { to: 'processing' }],
-    ['a succeeded part never changes again', 'succeeded', view('CLOSED'), { to: 'succeeded' }],
-    ['a failed part never changes again', 'failed', view('SUCCESS'), { to: 'failed' }],
-    ['a part in attention never changes again', 'attention', view('SUCCESS'), { to: 'attention' }],
-  ] as [string, PartState, ReturnType<typeof view>, ReturnType<typeof refundMove>][])('%s', (_name, state, v, move) => {
-    expect(refundMove({ state, amountFen: 300 }, v)).toEqual(move);
+    ['SUCCESS settles a part in flight', 'processing', null, view('SUCCESS'), { to: 'succeeded' }],
+    ['SUCCESS settles a part whose answer was lost', 'created', null, view('SUCCESS'), { to: 'succeeded' }],
+    ['SUCCESS of another amount goes to a person', 'processing', null, view('SUCCESS', 299), { to: 'attention', reason: 'amount_mismatch' }],
+    ['CLOSED fails a part (its money goes back to the budget)', 'processing', null, view('CLOSED'), { to: 'failed', reason: 'CLOSED' }],
+    ['ABNORMAL goes to a person', 'processing', null, view('ABNORMAL'), { to: 'attention', reason: 'ABNORMAL' }],
+    ['PROCESSING records a part WeChat accepted', 'created', null, view('PROCESSING'), { to: 'processing' }],
+    ['a succeeded part never changes again', 'succeeded', null, view('CLOSED'), { to: 'succeeded' }],
+    ['a failed part never changes again', 'failed', 'CLOSED', view('SUCCESS'), { to: 'failed' }],
+    ['a part in attention for another amount never changes again', 'attention', 'amount_mismatch', view('SUCCESS'), { to: 'attention' }],
+    ['an ABNORMAL part a person handled succeeds on SUCCESS of its amount', 'attention', 'ABNORMAL', view('SUCCESS'), { to: 'succeeded' }],
+    ['an ABNORMAL part handled for another amount stays with a person, for the amount now', 'attention', 'ABNORMAL', view('SUCCESS', 299), { to: 'attention', reason: 'amount_mismatch' }],
+    ['an ABNORMAL part stays while WeChat still says ABNORMAL', 'attention', 'ABNORMAL', view('ABNORMAL'), { to: 'attention' }],
+    ['an ABNORMAL part stays while a handling is under way (PROCESSING)', 'attention', 'ABNORMAL', view('PROCESSING'), { to: 'attention' }],
+    ['an ABNORMAL part never fails (CLOSED)', 'attention', 'ABNORMAL', view('CLOSED'), { to: 'attention' }],
+    ['a failed part never succeeds, whatever its reason', 'failed', 'ABNORMAL', view('SUCCESS'), { to: 'failed' }],
+  ] as [string, PartState, string | null, ReturnType<typeof view>, ReturnType<typeof refundMove>][])('%s', (_name, state, stateReason, v, move) => {
+    expect(refundMove({ state, amountFen: 300, stateReason }, v)).toEqual(move);
   });
 });
 

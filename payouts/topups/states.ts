@@ -32,15 +32,24 @@ export function tradeMove(order: { state: OrderState; amountFen: number }, trade
   return stay;
 }
 
-/** The state a refund part moves to on WeChat's view of it; a final state never changes again. */
-export function refundMove(part: { state: PartState; amountFen: number }, view: RefundView): { to: PartState; reason?: string } {
+/** Why a part is in attention when WeChat said ABNORMAL (topup_refunds.reason; the SQL of the sweep names it too). */
+export const ABNORMAL = 'ABNORMAL';
+/** A part WeChat could not return to the payer's card, until a person handles it (merchant platform, or 异常退款 API). */
+export const isAbnormal = (part: { state: PartState; stateReason: string | null }) => part.state === 'attention' && part.stateReason === ABNORMAL;
+
+/**
+ * The state a refund part moves to on WeChat's view of it; a final state never changes again, but for
+ * an ABNORMAL part a person handled: WeChat then says SUCCESS, and it succeeds.
+ */
+export function refundMove(part: { state: PartState; amountFen: number; stateReason: string | null }, view: RefundView): { to: PartState; reason?: string } {
   const { state } = part;
-  if (state !== 'created' && state !== 'processing') return { to: state };
+  const handled = isAbnormal(part) && view.status === 'SUCCESS';
+  if (state !== 'created' && state !== 'processing' && !handled) return { to: state };
   switch (view.status) {
     case 'SUCCESS': return view.amountFen === part.amountFen ? { to: 'succeeded' } : { to: 'attention', reason: 'amount_mismatch' };
     case 'CLOSED': return { to: 'failed', reason: 'CLOSED' };
-    // WeChat could not return it to the payer's card: a person settles it on the merchant platform.
-    case 'ABNORMAL': return { to: 'attention', reason: 'ABNORMAL' };
+    // WeChat could not return it to the payer's card: a person handles it, and the sweep asks again hourly.
+    case 'ABNORMAL': return { to: 'attention', reason: ABNORMAL };
     case 'PROCESSING': return { to: 'processing' };
   }
 }

@@ -33,12 +33,21 @@ const orderOf = (r: OrderRow): Order => ({
   paidAt: r.paid_at, attentionReason: r.attention_reason, resolution: r.resolution, createdAt: r.created_at,
 });
 
-/** A refund part as its call sends it: `totalFen` is the order's total as WeChat has it. */
-export interface Part { outRefundNo: string; outTradeNo: string; refundId: string | null; amountFen: number; state: PartState; providerState: string | null; totalFen: number; reason: string }
-interface PartRow { out_refund_no: string; out_trade_no: string; refund_id: string | null; amount_fen: string; state: PartState; provider_state: string | null; total_fen: string; refund_reason: string }
+/**
+ * A refund part as its call sends it: `totalFen` is the order's total as WeChat has it, `reason` the
+ * campaign refund's (sent to WeChat); `stateReason` is why the part is failed or in attention.
+ */
+export interface Part {
+  outRefundNo: string; outTradeNo: string; refundId: string | null; amountFen: number; state: PartState; providerState: string | null; stateReason: string | null;
+  totalFen: number; reason: string;
+}
+interface PartRow {
+  out_refund_no: string; out_trade_no: string; refund_id: string | null; amount_fen: string; state: PartState; provider_state: string | null; state_reason: string | null;
+  total_fen: string; refund_reason: string;
+}
 const partOf = (r: PartRow): Part => ({
   outRefundNo: r.out_refund_no, outTradeNo: r.out_trade_no, refundId: r.refund_id, amountFen: Number(r.amount_fen), state: r.state,
-  providerState: r.provider_state, totalFen: Number(r.total_fen), reason: r.refund_reason,
+  providerState: r.provider_state, stateReason: r.state_reason, totalFen: Number(r.total_fen), reason: r.refund_reason,
 });
 
 /** What a create asks for; `advertiserId` undefined: the operator, for whichever advertiser owns the campaign. */
@@ -57,6 +66,9 @@ function keyAround(kind: string): [string, string] {
 const CREDIT_KEY = keyAround('topup');
 const SETTLE_KEY = keyAround('refund_settle');
 const RELEASE_KEY = keyAround('refund_release');
+
+/** How often WeChat is asked again about an ABNORMAL refund part: only a person changes it, so at most hourly. */
+export const ABNORMAL_POLL_MS = 3_600_000;
 
 /** The number of a person's whole-order refund of order `outTradeNo` (resolved 'refund'). */
 export const wholeRefundNo = (outTradeNo: string) => `R${outTradeNo}`;
@@ -143,11 +155,12 @@ export function createTopupStore(config: { pollMs: number }, deps: { pool: pg.Po
     part: async (outRefundNo: string) => (await pool.query<PartRow>(sql['refund-parts'], [null, outRefundNo])).rows.map(partOf)[0],
     /** Moves part `no` from `from` (as read) to `to`; false when another worker moved it first. */
     async movePart(no: string, from: PartState, to: PartState, f: { providerState?: string; wechatRefundId?: string; reason?: string; succeededAt?: Date }): Promise<boolean> {
-      const { rowCount } = await pool.query(sql['move-part'], [no, from, to, f.providerState ?? null, f.wechatRefundId ?? null, f.reason ?? null, f.succeededAt ?? null, config.pollMs]);
+      const { rowCount } = await pool.query(sql['move-part'], [no, from, to, f.providerState ?? null, f.wechatRefundId ?? null, f.reason ?? null, f.succeededAt ?? null, config.pollMs, ABNORMAL_POLL_MS]);
       return (rowCount ?? 0) > 0;
     },
+    /** Parts due a look (in flight, or ABNORMAL ones hourly), their next one moved on as they are taken. */
     async claimDueParts(limit: number): Promise<{ outRefundNo: string; state: PartState }[]> {
-      const { rows } = await pool.query<{ out_refund_no: string; state: PartState }>(sql['claim-due-parts'], [config.pollMs, limit]);
+      const { rows } = await pool.query<{ out_refund_no: string; state: PartState }>(sql['claim-due-parts'], [config.pollMs, limit, ABNORMAL_POLL_MS]);
       return rows.map((r) => ({ outRefundNo: r.out_refund_no, state: r.state }));
     },
     /** Final parts of campaign refunds whose outcome the ledger has not posted yet. */

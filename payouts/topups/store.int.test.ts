@@ -115,8 +115,8 @@ describe('splitting a campaign refund', () => {
     expect(split).toEqual({
       amountFen: 700,
       parts: [
-        { outRefundNo: `${hex}00`, outTradeNo: newer, refundId, amountFen: 300, state: 'created', providerState: null, totalFen: 300, reason: '' },
-        { outRefundNo: `${hex}01`, outTradeNo: older, refundId, amountFen: 400, state: 'created', providerState: null, totalFen: 500, reason: '' },
+        { outRefundNo: `${hex}00`, outTradeNo: newer, refundId, amountFen: 300, state: 'created', providerState: null, stateReason: null, totalFen: 300, reason: '' },
+        { outRefundNo: `${hex}01`, outTradeNo: older, refundId, amountFen: 400, state: 'created', providerState: null, stateReason: null, totalFen: 500, reason: '' },
       ],
     });
     expect(await store.splitRefund(refundId)).toEqual(split);

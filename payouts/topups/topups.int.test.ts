@@ -288,12 +288,53 @@ describe('refunds of a campaign\'s unspent budget', () => {
     expect(await jobs(`${w.hex}00`)).toEqual([`refund_release-${w.hex}00`]);
   });
 
-  it('puts an ABNORMAL part in front of a person, with nothing for the ledger', async () => {
+  /** A campaign refund whose one part WeChat reports ABNORMAL: in attention, asked about again in an hour, nothing for the ledger. */
+  async function abnormalPart() {
     await admin('faults', { refundAbnormal: 1 });
     const w = await paidCampaign(100);
+    const no = `${w.hex}00`;
     expect(await until('the part final', () => parts(w.refundId), final)).toMatchObject([{ state: 'attention' }]);
+    const { rows: [p] } = await pool.query<{ reason: string; poll_in_s: number }>('select reason, extract(epoch from next_poll_at - now())::float8 as poll_in_s from topup_refunds where out_refund_no = $1', [no]);
+    expect(p!.reason).toBe('ABNORMAL');
+    expect(p!.poll_in_s).toBeGreaterThan(3_500);
     await sleep(300);
-    expect(await jobs(`${w.hex}00`)).toEqual([]);
+    expect(await jobs(no)).toEqual([]);
+    return { ...w, no };
+  }
+  const succeeded = (refundId: string) => until('the part succeeded', () => parts(refundId), (p) => p[0]?.state === 'succeeded');
+
+  it('puts an ABNORMAL part in front of a person; handled at WeChat, its REFUND.SUCCESS settles it, once', async () => {
+    const w = await abnormalPart();
+    const before = gate.answered.length;
+    expect(await admin(`refunds/${w.no}/handle-abnormal`, {})).toMatchObject({ status: 'SUCCESS' });
+    await succeeded(w.refundId);
+    expect(gate.answered.slice(before)).toContainEqual({ path: '/v1/wechat/notify', status: 204 });
+    await sleep(300);
+    expect(await jobs(w.no)).toEqual([`refund_settle-${w.no}`]);
+    expect((await api('GET', `/v1/topups/${w.newer}`)).body).toMatchObject({ refunds: [{ out_refund_no: w.no, state: 'succeeded', provider_state: 'SUCCESS' }] });
+  });
+
+  it.each([
+    ['the command a person runs after handling it', async (no: string) => {
+      const checked = await cli(['topup-refund-check', no]);
+      expect(checked).toMatchObject({ code: 0, stdout: expect.stringMatching(new RegExp(`^${no}: succeeded \\(WeChat: SUCCESS\\)\n  1\\.00 yuan went back to the payer; rewards settles it`)) });
+    }],
+    ['the sweep, asking again when the hour is up', async (no: string) => {
+      await pool.query('update topup_refunds set next_poll_at = now() where out_refund_no = $1', [no]);
+    }],
+  ])('settles a handled ABNORMAL part once its notification is held: by %s, then the late notification changes nothing', async (_by, ask) => {
+    const w = await abnormalPart();
+    expect(await cli(['topup-refund-check', w.no])).toMatchObject({ code: 0, stdout: expect.stringContaining(`${w.no}: attention (WeChat: ABNORMAL)\n  WeChat could not return it to the payer's card`) });
+    gate.hold();
+    expect(await admin(`refunds/${w.no}/handle-abnormal`, {})).toMatchObject({ status: 'SUCCESS' });
+    await ask(w.no);
+    await succeeded(w.refundId);
+    expect(await jobs(w.no)).toEqual([`refund_settle-${w.no}`]);
+    const before = gate.answered.length;
+    gate.release();
+    await until('the late notification answered', async () => gate.answered.slice(before), (a) => a.some((x) => x.status === 204));
+    expect(await jobs(w.no)).toEqual([`refund_settle-${w.no}`]);
+    expect(await cli(['topup-refund-check', 'nosuchrefund'])).toMatchObject({ code: 1, stderr: expect.stringContaining('no refund nosuchrefund') });
   });
 
   it('fails a part refused for the merchant\'s balance, and releases it', async () => {

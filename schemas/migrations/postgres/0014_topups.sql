@@ -85,8 +85,8 @@ create index campaign_refunds_campaign on campaign_refunds (campaign_id);
 -- the call, its number fixed, so a call sent again is the same refund. state: created (no answer
 -- yet), processing (WeChat accepted it), succeeded (SUCCESS: the money went back to the payer),
 -- failed (CLOSED, or refused for good before anything moved: the money goes back to the budget),
--- attention (ABNORMAL: WeChat could not return it to the payer's card; a person settles it on the
--- merchant platform). provider_state is WeChat's last status word.
+-- attention (ABNORMAL: WeChat could not return it to the payer's card; once a person handles it at
+-- WeChat it reads SUCCESS and the part succeeds). provider_state is WeChat's last status word.
 create table topup_refunds (
   out_refund_no text primary key check (out_refund_no ~ '^[A-Za-z0-9_|*@-]{1,64}$'),
   out_trade_no text not null references topup_orders,
@@ -104,6 +104,8 @@ create table topup_refunds (
 create index topup_refunds_order on topup_refunds (out_trade_no);
 create index topup_refunds_refund on topup_refunds (refund_id) where refund_id is not null;
 create index topup_refunds_due on topup_refunds (next_poll_at) where state in ('created', 'processing');
+-- ABNORMAL parts are asked about again hourly (a person may have handled them at WeChat since).
+create index topup_refunds_abnormal on topup_refunds (next_poll_at) where state = 'attention' and reason = 'ABNORMAL';
 
 -- The trade bill is reconciled in the same run as the operating account's fund flows.
 alter table reconciliation_runs
