@@ -187,12 +187,16 @@ export function createDriver(target: Target) {
       const campaigns = s.campaigns.filter((c) => c.app === i).map((c) => c.id);
       const token = await must('rewards/cli-main.ts', ['advertiser', advertiserOf(s, i), ...campaigns]);
       for (const c of campaigns) {
-        const res = await answered(`top-up of ${c}`, () => fetch(`${target.payoutsUrl}/v1/topups`, {
-          method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'idempotency-key': topUpKey(c) },
-          body: JSON.stringify({ campaign_id: c, amount_fen: budgetOf(s), method: 'native' }),
-        }));
-        const order = (await res.json()) as { out_trade_no?: string; code_url?: string };
-        if (res.status !== 201 || !order.code_url) throw new Error(`top-up of ${c}: ${res.status} ${JSON.stringify(order)}`);
+        // 202: committed, WeChat not reached yet; asked again under the same key, as a client does, until it is open.
+        const order = await until(`the top-up of ${c}`, 120_000, async () => {
+          const res = await answered(`top-up of ${c}`, () => fetch(`${target.payoutsUrl}/v1/topups`, {
+            method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'idempotency-key': topUpKey(c) },
+            body: JSON.stringify({ campaign_id: c, amount_fen: budgetOf(s), method: 'native' }),
+          }));
+          const body = (await res.json()) as { out_trade_no?: string; code_url?: string };
+          if (res.status !== 201 && res.status !== 202) throw new Error(`top-up of ${c}: ${res.status} ${JSON.stringify(body)}`);
+          return { done: body.code_url !== undefined, value: body };
+        });
         const paid = await fetch(`${target.sandboxAdminUrl}/sandbox/pay`, { method: 'POST', body: JSON.stringify({ code_url: order.code_url }) });
         if (!paid.ok) throw new Error(`paying ${order.out_trade_no}: ${paid.status} ${await paid.text()}`);
         orders.push(order.out_trade_no!);
