@@ -1,7 +1,11 @@
 // ClickHouse side of the aggregator: batched inserts into the ads tables it fills, and "which of
 // these rows are already there?", asked for redelivered records and for a retried write.
 // ClickHouse 18.16 has no query parameters, so ids are quoted here.
+import { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import type { ClickHouseClient } from '@clickhouse/client';
+import { PipelineError } from '../common/errors.js';
+import { encodeRows, insertSql, layouts } from './rowbinary.js';
 import type { Rows } from './rows.js';
 
 export type { Rows } from './rows.js';
@@ -54,11 +58,25 @@ export function createClickhouseWarehouse(deps: { clickhouse: ClickHouseClient }
   }
 
   return {
+    /**
+     * One RowBinary insert per table that has rows (rowbinary.ts). Every body is encoded before any is
+     * sent: a value its column cannot hold fails the whole insert as poison (`unstorable_value`), with
+     * nothing written.
+     */
     async insert(rows: Rows): Promise<void> {
-      await Promise.all(tables.map((t) => rows[t].length > 0 && ch.insert({ table: tableName[t], values: rows[t] as object[], format: 'JSONEachRow' })))
-        .catch((err: unknown) => {
-          throw withServerCode(err);
-        });
+      const bodies: [query: string, body: Buffer][] = [];
+      for (const t of tables) {
+        if (rows[t].length === 0) continue;
+        const encoded = encodeRows(layouts[t], rows[t]);
+        if (!encoded.ok) throw new PipelineError('unstorable_value', encoded.reason, { retriable: false });
+        bodies.push([insertSql(layouts[t]), encoded.body]);
+      }
+      await Promise.all(bodies.map(async ([query, body]) => {
+        const { stream } = await ch.exec({ query, values: Readable.from([body]) });
+        await finished(stream.resume()); // drained, not destroyed: the socket goes back to the pool
+      })).catch((err: unknown) => {
+        throw withServerCode(err);
+      });
     },
     /** `rows` without those ClickHouse already holds (a write that landed, or landed in part). */
     async withoutLanded(rows: Rows): Promise<Rows> {
