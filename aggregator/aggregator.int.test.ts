@@ -29,7 +29,7 @@ describe('aggregator on the real stack', () => {
     // Every rewardable event confirmed by its ad network or advertiser; a third of the callbacks retried.
     const rewardable = events.filter((e) => e.type === 'REWARD_COMPLETE' || e.type === 'CONVERSION');
     const confirmations = rewardable.map((e) => confirmationRecord(e));
-    await world.start();
+    const first = await world.start();
     await world.send(original);
     await world.confirm(confirmations);
     await world.send([...retried, ...replayed]);
@@ -59,8 +59,10 @@ describe('aggregator on the real stack', () => {
     };
     await expectJoin();
 
-    // A second group reads the whole topic again: every record is a redelivery of itself.
-    const again = await world.start({ AGGREGATOR_GROUP: `${world.env.AGGREGATOR_GROUP}_again` });
+    // A second group reads the whole topic again, on another host that rebuilds the state from its
+    // changelog: every record is a redelivery of itself.
+    await first.stop();
+    const again = await world.start({ AGGREGATOR_GROUP: `${world.env.AGGREGATOR_GROUP}_again`, AGGREGATOR_STATE_DIR: world.host('host-1') });
     await world.drained(`${world.env.AGGREGATOR_GROUP}_again`);
     await expectTotals();
     expect(await world.count('SELECT count() AS n FROM attributions')).toBe(attributions);

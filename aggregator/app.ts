@@ -1,7 +1,7 @@
 // Builds a running aggregator from its config: the consumer of the beacon and confirmation topics,
-// the attribution and pairing state in Redis, ClickHouse, the earnings and dead-letter producer, and
-// the group commit that ties a batch's offsets to its writes. main.ts runs one; tests and benchmarks
-// run their own.
+// the state of the partitions it owns (on local disk, with their changelog in Kafka) and the shared
+// state in Redis, ClickHouse, the earnings and dead-letter producer, and the group commit that ties a
+// batch's changelog entry, writes and offsets together. main.ts runs one; tests and benchmarks run their own.
 import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { Redis } from 'ioredis';
 import { createFailureTracker } from '../common/consumer-faults.js';
@@ -20,6 +20,12 @@ import { rowCount, type Rows } from './rows.js';
 import { createRedisState } from './state-redis.js';
 import { createPoisonedWriter } from './write-poisoned.js';
 import { createClickhouseWarehouse } from './warehouse-clickhouse.js';
+import { coPartitionedAssigner } from './assigner.js';
+import { createPartitions, type Held } from './partitions.js';
+import { createStepState } from './step-state.js';
+import { encodeEntry, type Entry, type SourceKind } from './store/changelog.js';
+import { readPartitions } from './store/changelog-reader.js';
+import type { Value } from './store/partition.js';
 
 const HEARTBEAT_MS = 3_000;
 const CLICKHOUSE_TIMEOUT_MS = 60_000;
@@ -28,6 +34,7 @@ const CLICKHOUSE_TIMEOUT_MS = 60_000;
 // handing its partitions on: an insert's timeout, then a retry's longest wait (10 s), a heartbeat
 // and a margin.
 const REBALANCE_TIMEOUT_MS = CLICKHOUSE_TIMEOUT_MS + 30_000;
+const MAINTAIN_MS = 60_000;
 
 /** Consecutive runs of messages of at most `maxBytes` of values (at least one message each). */
 function* steps<M extends { value: Buffer | null }>(messages: M[], maxBytes: number): Generator<M[]> {
@@ -44,7 +51,15 @@ function* steps<M extends { value: Buffer | null }>(messages: M[], maxBytes: num
 }
 
 /** Test hook: called at each step of a batch, so a test can kill the process exactly there. */
-export type Step = 'claimed' | 'inserted' | 'written' | 'committed';
+export type Step = 'claimed' | 'logged' | 'inserted' | 'written' | 'committed';
+
+/** A step waiting in the group commit: its output, and its changelog entry until the state holds it. */
+interface Item {
+  rows: number; backlog: boolean; output: BatchOutput; partition: number;
+  entry?: { entry: Entry; values: Map<string, Value> };
+  /** The entry went to Kafka (perhaps: a send that failed may have landed) / is applied to the state. */
+  sent: boolean; applied: boolean; held: Held;
+}
 
 export async function createAggregator(config: AggregatorConfig, deps: { log: Logger; onStep?(step: Step): void }) {
   const log = deps.log.child({ mod: 'aggregator' });
@@ -63,12 +78,60 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
     keep_alive: { eagerly_destroy_stale_sockets: true }, // a busy event loop must not reuse a socket the server closed
   });
   const warehouse = createClickhouseWarehouse({ clickhouse });
-  const state = createRedisState({ prefix: config.AGGREGATOR_REDIS_PREFIX, claimTtlMs: config.AGGREGATOR_DEDUP_WINDOW_MS }, { redis });
+  const shared = createRedisState({ prefix: config.AGGREGATOR_REDIS_PREFIX }, { redis });
   const kafka = createKafka({ ...config, clientId: 'aggregator' }, { log });
   const producer = createProducer({ ...config, clientId: 'aggregator' }, { log });
   await producer.connect();
+  const admin = kafka.admin();
+  await admin.connect();
+  const changelog = config.AGGREGATOR_CHANGELOG_TOPIC;
+  const partitions = createPartitions({
+    dir: config.AGGREGATOR_STATE_DIR, windowMs: config.AGGREGATOR_DEDUP_WINDOW_MS, sliceMs: config.AGGREGATOR_CLAIMS_SLICE_MS,
+    filterBytes: config.AGGREGATOR_CLAIMS_FILTER_BYTES,
+  }, {
+    log, caughtUp: metrics.caughtUp,
+    async readChangelog(partition, from, onRecord) {
+      const [read] = await readPartitions({ kafka, log }, changelog, [{ partition, offset: BigInt(from) }], (_, offset, value) => onRecord(Number(offset), value));
+      return Number(read!.next);
+    },
+    async commits(partition) {
+      const topics = await admin.fetchOffsets({ groupId: config.AGGREGATOR_GROUP, topics: [config.AGGREGATOR_TOPIC, config.AGGREGATOR_CONFIRMATIONS_TOPIC] });
+      const of = (topic: string) => Number(topics.find((t) => t.topic === topic)?.partitions.find((x) => x.partition === partition)?.offset ?? -1);
+      return { b: of(config.AGGREGATOR_TOPIC), c: of(config.AGGREGATOR_CONFIRMATIONS_TOPIC) };
+    },
+  });
+  metrics.stateSize(partitions.stats);
+  const maintenance = setInterval(() => {
+    partitions.maintain(Date.now()).catch((err: unknown) => log.warn({ err }, 'state_maintenance_failed'));
+  }, MAINTAIN_MS).unref();
 
-  async function write(outputs: BatchOutput[], attempt: number): Promise<void> {
+  /**
+   * Kafka holds the steps' changelog entries before anything else of theirs is written, then each is
+   * applied to its partition, whose next step may then go on (README "State"). A send that fails may
+   * have landed: the group write retries it (a repeated entry is skipped by its sequence number).
+   */
+  async function persist(items: Item[]): Promise<void> {
+    const pending = items.filter((i) => i.entry && !i.applied);
+    if (pending.length === 0) return;
+    for (const i of pending) i.sent = true;
+    const sent = await producer.send([{ topic: changelog, messages: pending.map((i) => ({ key: null, partition: i.partition, value: encodeEntry(i.entry!.entry) })) }], { compression: 'snappy' });
+    deps.onStep?.('logged');
+    for (const i of pending) {
+      const offset = Number(sent.find((s) => s.topic === changelog && s.partition === i.partition)?.baseOffset ?? -1n);
+      i.applied = true;
+      try {
+        await i.held.part.apply(i.entry!.entry, i.entry!.values, offset);
+        i.held.release();
+      } catch (err) {
+        log.error({ err, partition: i.partition }, 'state_apply_failed'); // the changelog has it: caught up before the next step
+        i.held.release(true);
+      }
+    }
+  }
+
+  async function write(items: Item[], attempt: number): Promise<void> {
+    await persist(items);
+    const outputs = items.map((i) => i.output);
     let rows: Rows = {
       events: outputs.flatMap((o) => o.events), attributions: outputs.flatMap((o) => o.attributions), deadlines: outputs.flatMap((o) => o.deadlines),
       confirmations: outputs.flatMap((o) => o.confirmations), verifications: outputs.flatMap((o) => o.verifications),
@@ -95,10 +158,10 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
   // Set when a heartbeat says this member's partitions are being revoked, cleared when it is assigned
   // partitions again: meanwhile the group commit writes nothing (README "Rebalance").
   let revoked: Error | undefined;
-  const group = createGroupCommit<{ rows: number; backlog: boolean; output: BatchOutput }>({
+  const group = createGroupCommit<Item>({
     intervalMs: config.AGGREGATOR_FLUSH_INTERVAL_MS, lingerMs: config.AGGREGATOR_FLUSH_LINGER_MS, maxRows: config.AGGREGATOR_FLUSH_MAX_ROWS,
   }, {
-    write: (items, attempt) => write(items.map((i) => i.output), attempt), poisoned: (item, attempt) => writePoisoned(item.output, attempt),
+    write, poisoned: (item, attempt) => writePoisoned(item.output, attempt),
     failed: (err) => void faults.failed('group', err), written: () => faults.succeeded('group'), revoked: () => revoked, log, now: Date.now,
   });
 
@@ -107,33 +170,52 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
     rebalanceTimeout: REBALANCE_TIMEOUT_MS,
     maxBytesPerPartition: config.AGGREGATOR_FETCH_MAX_BYTES_PER_PARTITION,
     maxBytes: config.AGGREGATOR_FETCH_MAX_BYTES_PER_PARTITION * config.AGGREGATOR_PARTITIONS_CONCURRENTLY,
+    partitionAssigners: [coPartitionedAssigner], // partition p of both topics to one member: their users' state is one
   });
   const membership = watchConsumer(consumer, log);
   consumer.on(consumer.events.GROUP_JOIN, (e) => {
     revoked = undefined;
     faults.retain(e.payload.memberAssignment); // a partition moved away no longer stalls this process
+    partitions.assigned(Object.values(e.payload.memberAssignment).flat());
   });
   await consumer.connect();
-  // One group for both topics: a rewardable event and its confirmation meet in Redis (pairing.ts),
-  // whichever partitions and processes they reach.
+  // One group for both topics: a rewardable event and its confirmation, keyed by the same user, meet
+  // in their partition's state (pairing-local.ts).
   await consumer.subscribe({ topics: [config.AGGREGATOR_TOPIC, config.AGGREGATOR_CONFIRMATIONS_TOPIC], fromBeginning: true });
 
-  const ports = { state, withoutLanded: warehouse.withoutLanded, settings: campaigns.settings };
   const batchConfig = { maxClicksPerDeviceHour: config.AGGREGATOR_MAX_CLICKS_PER_DEVICE_HOUR, pairingMarginMs: config.AGGREGATOR_PAIRING_MARGIN_MS };
   const confirmationsConfig = { pairingMarginMs: config.AGGREGATOR_PAIRING_MARGIN_MS, defaultWindowMs: config.AGGREGATOR_VERIFICATION_WINDOW_MS };
-  /** One step of a partition: claimed and decided (and paired), written with the group, committed. */
+  /** One step of a partition: decided on its partition's state, logged, written with the group, committed. */
   async function step(batch: { topic: string; partition: number }, messages: KafkaMessage[], backlog: boolean): Promise<void> {
-    const confirmations = batch.topic === config.AGGREGATOR_CONFIRMATIONS_TOPIC;
+    const kind: SourceKind = batch.topic === config.AGGREGATOR_CONFIRMATIONS_TOPIC ? 'c' : 'b';
     const source = { topic: batch.topic, partition: batch.partition, messages };
-    const output = confirmations ? await processConfirmations(confirmationsConfig, ports, source) : await processBatch(batchConfig, ports, source);
-    deps.onStep?.('claimed');
-    await group.submit({ rows: rowCount(output), output, backlog });
+    const held = await partitions.acquire(batch.partition);
+    let item: Item | undefined;
+    let output: BatchOutput;
+    try {
+      const view = held.part.view(Date.now());
+      const ports = { state: createStepState(view, shared, { clickTtlMs: config.AGGREGATOR_DEDUP_WINDOW_MS }), withoutLanded: warehouse.withoutLanded, settings: campaigns.settings };
+      output = kind === 'c' ? await processConfirmations(confirmationsConfig, ports, source) : await processBatch(batchConfig, ports, source);
+      deps.onStep?.('claimed');
+      // Records at or before the last decided offset are a redelivery: their entry was applied before.
+      const first = Math.max(Number(messages[0]!.offset), view.decidedThrough(kind) + 1);
+      const last = Number(messages.at(-1)!.offset);
+      item = { rows: rowCount(output), output, backlog, partition: batch.partition, sent: false, applied: false, held };
+      if (first <= last) item.entry = view.entry({ kind, partition: batch.partition, first, last });
+      else held.release();
+      await group.submit(item);
+    } catch (err) {
+      if (!item?.applied) held.release(item?.sent); // a sent entry may be in the changelog: catch up first
+      throw err;
+    }
     deps.onStep?.('written');
     // If the partition moved meanwhile, this commit fails and its new owner redelivers the
-    // records, which the claims then recognise as a redelivery.
-    await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(messages.at(-1)!.offset) + 1n).toString() }]);
+    // records, which its state recognises as a redelivery.
+    const next = BigInt(messages.at(-1)!.offset) + 1n;
+    await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next.toString() }]);
+    held.part.committed(kind, Number(next));
     deps.onStep?.('committed');
-    metrics.batch(confirmations ? 'confirmations' : 'events', output);
+    metrics.batch(kind === 'c' ? 'confirmations' : 'events', output);
     faults.poisoned(output.counts.deadLettered);
   }
 
@@ -173,6 +255,11 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
     { name: 'ops', stop: () => ops.stop() },
     { name: 'campaigns', stop: () => campaigns.stop() },
     { name: 'redis', stop: async () => void await redis.quit() },
+    { name: 'state', stop: async () => {
+      clearInterval(maintenance);
+      await partitions.close();
+    } },
+    { name: 'admin', stop: () => admin.disconnect() },
     { name: 'clickhouse', stop: () => clickhouse.close() },
     { name: 'producer', stop: () => producer.disconnect() },
     { name: 'group', stop: async () => group.stop() },

@@ -14,7 +14,7 @@ const ev = (type: keyof typeof EventType, at: number, over: Partial<AttributionE
   id: `e${String(++n).padStart(4, '0')}`, type: EventType[type], time: T0 + at, receivedAt: T0 + at, appId: 'app', userId: 'u1', deviceId: 'd1',
   campaignId: 'c1', creativeId: 'cr1', clickId: '', givt: '', ...over,
 });
-const empty = (): Snapshot => ({ touches: new Map(), clicks: new Map(), flood: new Map(), claims: new Map(), flags: new Map() });
+const empty = (): Snapshot => ({ touches: new Map(), clicks: new Map(), flood: new Map(), flags: new Map() });
 const run = (events: AttributionEvent[], max = 20) =>
   decide(events, empty(), { settings: () => defaultCampaign, maxClicksPerDeviceHour: max }).decisions;
 const last = (events: AttributionEvent[], max?: number) => run(events, max).at(-1)!;

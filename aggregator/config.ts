@@ -13,6 +13,11 @@ export const aggregatorConfig = z.object({
   AGGREGATOR_EARNINGS_TOPIC: z.string().min(1).default(topics.earningsVerified.name),
   AGGREGATOR_DEADLETTER_TOPIC: z.string().min(1).default(topics.beaconsDeadLetter.name),
   AGGREGATOR_REDIS_PREFIX: z.string().default('agg:'),
+  // The state of the partitions this process owns (one directory per process), and its changelog.
+  AGGREGATOR_STATE_DIR: z.string().min(1).default('.state/aggregator'),
+  AGGREGATOR_CHANGELOG_TOPIC: z.string().min(1).default(topics.aggregatorChangelog.name),
+  AGGREGATOR_CLAIMS_SLICE_MS: count(3_600_000),
+  AGGREGATOR_CLAIMS_FILTER_BYTES: count(32 * 1024 * 1024),
   AGGREGATOR_DEDUP_WINDOW_MS: count(7 * 86_400_000),
   AGGREGATOR_MAX_CLICKS_PER_DEVICE_HOUR: count(20),
   // The verification window of confirmations without a campaign (ad networks) and of campaigns without a row;

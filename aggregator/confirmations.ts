@@ -9,6 +9,8 @@ export interface InConfirmation {
   key: string;
   /** Where the record sits: "<topic>:<partition>:<offset>:0"; a redelivery has the same. */
   position: string;
+  /** The record's offset in the partition. */
+  offset: number;
   source: string;
   transactionId: string;
   appId: string;
@@ -54,7 +56,7 @@ export function readConfirmation(value: Buffer | null, at: { topic: string; part
   return {
     ok: true,
     confirmation: {
-      key: `${c.source}:${c.transactionId}`, position: `${at.topic}:${at.partition}:${at.offset}:0`,
+      key: `${c.source}:${c.transactionId}`, position: `${at.topic}:${at.partition}:${at.offset}:0`, offset: Number(at.offset),
       source: c.source, transactionId: c.transactionId, appId: c.appId, userId: c.userId, campaignId: c.campaignId,
       eventId: c.eventId, clickId: c.clickId, receivedAt: Number(c.receivedAt), occurredAt: Number(c.occurredAt), keyId: c.keyId,
       adUnit: c.adUnit, rewardItem: c.rewardItem, rewardAmount: Number(c.rewardAmount), valueMicros: Number(c.valueMicros), currency: c.currency,

@@ -87,7 +87,7 @@ describe('aggregator faults', () => {
     };
     const first = await world.start();
     await send(waves[0]!);
-    const second = world.spawn(); // joins the group: partitions move
+    const second = world.spawn({ AGGREGATOR_STATE_DIR: world.host('host-1') }); // joins the group: partitions move
     await sleep(4_000);
     await send(waves[1]!);
     await sleep(2_000);

@@ -23,8 +23,41 @@ export function createMetrics() {
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10], registers: [registry],
   });
   const failures = new client.Counter({ name: 'aggregator_group_write_failures_total', help: 'Group writes that failed and were retried', registers: [registry] });
+  const caughtUp = new client.Gauge({
+    name: 'aggregator_state_catch_up_seconds', help: "How long each state partition's last catch-up with its changelog took",
+    labelNames: ['partition'], registers: [registry],
+  });
+  const replayed = new client.Counter({
+    name: 'aggregator_state_replayed_entries_total', help: 'Changelog entries applied by catch-ups (not by the steps that wrote them)',
+    labelNames: ['partition'], registers: [registry],
+  });
   return {
     registry,
+    /** A state partition caught up with its changelog (partitions.ts). */
+    caughtUp(partition: number, seconds: number, entries: number) {
+      caughtUp.set({ partition }, seconds);
+      replayed.inc({ partition }, entries);
+    },
+    /** What the owned partitions' state holds, read when scraped. */
+    stateSize(read: () => { partition: number; claims: { ids: number; diskBytes: number; ramBytes: number }; kv: { keys: number; diskBytes: number } }[]) {
+      new client.Gauge({
+        name: 'aggregator_state_bytes', help: 'Bytes of state held by the owned partitions: remembered claims on disk and in RAM, the key-value store on disk',
+        labelNames: ['store', 'where'], registers: [registry],
+        collect() {
+          const all = read();
+          const sum = (f: (x: (typeof all)[number]) => number) => all.reduce((n, x) => n + f(x), 0);
+          this.set({ store: 'claims', where: 'disk' }, sum((x) => x.claims.diskBytes));
+          this.set({ store: 'claims', where: 'ram' }, sum((x) => x.claims.ramBytes));
+          this.set({ store: 'kv', where: 'disk' }, sum((x) => x.kv.diskBytes));
+        },
+      });
+      new client.Gauge({
+        name: 'aggregator_state_claims', help: 'Ids the owned partitions remember (events and confirmations, for the dedup window)', registers: [registry],
+        collect() {
+          this.set(read().reduce((n, x) => n + x.claims.ids, 0));
+        },
+      });
+    },
     /** A written step of the beacon topic ('events') or of the confirmations topic. */
     batch(kind: 'events' | 'confirmations', output: { counts: { events: number; duplicates: number; redelivered: number; deadLettered: number }; verifications: { reason: string }[]; earnings: unknown[] }) {
       const { counts } = output;

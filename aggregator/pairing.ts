@@ -10,8 +10,8 @@ import {
 import type { InEvent } from './records.js';
 import { earningMessage, verificationRow, type OutMessage, type VerificationRow } from './rows.js';
 
-/** One side offered (layout: lua/pair.lua). */
-export interface Offer { side: 'e' | 'k'; appId: string; eventId: string; clickId: string; position: string; ttlMs: number; payload: string }
+/** One side offered to the pairing (pairing-local.ts). */
+export interface Offer { side: 'e' | 'k'; appId: string; userId: string; eventId: string; clickId: string; position: string; ttlMs: number; payload: string }
 /** What the pairing emitted for offer number `offer`: a pair to decide, or another confirmation of a claimed event. */
 export interface Emission { offer: number; kind: 'pair' | 'second'; e: string; k: string }
 
@@ -33,13 +33,13 @@ export function eventOffer(e: InEvent, d: Decision, windowMs: number, marginMs: 
   });
   const a = d.attribution;
   const clickId = e.type === EventType.CONVERSION && a?.model === 'click' && !a.otherUser ? a.to : '';
-  return { side: 'e', appId: e.appId, eventId: e.id, clickId, position: e.position, ttlMs: windowMs + marginMs, payload };
+  return { side: 'e', appId: e.appId, userId: e.userId, eventId: e.id, clickId, position: e.position, ttlMs: windowMs + marginMs, payload };
 }
 
 /** A confirmation's offer, under its app (verified by the collector) and the event it names, else the click it names. */
 export function confirmationOffer(c: InConfirmation, windowMs: number, marginMs: number): Offer {
   const payload = encodeConfirmationSide(c);
-  return { side: 'k', appId: c.appId, eventId: c.eventId, clickId: c.eventId ? '' : c.clickId, position: c.position, ttlMs: windowMs + marginMs, payload };
+  return { side: 'k', appId: c.appId, userId: c.userId, eventId: c.eventId, clickId: c.eventId ? '' : c.clickId, position: c.position, ttlMs: windowMs + marginMs, payload };
 }
 
 /**

@@ -1,32 +1,27 @@
-// One partition's batch of beacon records -> rows, earnings and dead letters, exactly once.
-// Each event is claimed in the state store under its event_id with its position in the topic and its
-// decision; then the state writes of the events this batch owns are applied (idempotent):
-//   - no claim yet: the event is new; it is decided, claimed, and its rows are produced;
-//   - a claim with this position: the same record delivered again (a crash or rebalance before the
-//     commit): the stored decision is reused, and only rows ClickHouse does not hold yet are produced;
-//   - a claim with another position: a duplicate (SDK retry, replay); it is dropped and counted.
-// Then the rewardable events it owns are offered to the pairing (pairing.ts); an event earns only
-// with its confirmation, in the batch of whichever of the two completes the pair.
+// One partition's batch of beacon records -> rows, earnings and dead letters, exactly once. What is
+// known of each event comes from its partition's state (step-state.ts):
+//   - a record after the last one the partition decided: each event is claimed (exact, for the dedup
+//     window); a new one is decided and its rows are produced, an id claimed before (SDK retry,
+//     replay, an earlier copy in the batch) is a duplicate, dropped and counted;
+//   - a record at or before it: a redelivery (a crash or rebalance before the commit); an event it
+//     decided keeps its stored decision and only rows ClickHouse does not hold yet are produced, one
+//     it found a duplicate stays one.
+// Then the rewardable events are offered to the pairing (pairing-local.ts); an event earns only with
+// its confirmation, in the batch of whichever of the two completes the pair.
 import { EventType } from '../schemas/beacon-json.js';
 import { decide, type CampaignSettings, type Decision } from './attribution.js';
 import { readRecord, type InEvent } from './records.js';
 import { deadLetter } from '../schemas/records.js';
 import { decided, eventOffer, type Emission, type Offer } from './pairing.js';
 import { attributionRow, deadlineRow, emptyRows, eventRow, type OutMessage, type Rows, type VerificationRow } from './rows.js';
-import { stateKeys, type Snapshot, type StateWrite } from './state.js';
+import { stateKeys, type StateWrite } from './state.js';
+import type { StepState } from './step-state.js';
 
-export interface Needs { touches: string[]; clicks: string[]; flood: string[]; claims: string[]; flags: string[] }
+export interface Needs { touches: string[]; clicks: string[]; flood: string[]; flags: string[] }
 
 export interface BatchPorts {
-  state: {
-    load(needs: Needs): Promise<Snapshot>;
-    /** Claims each event unless claimed; returns, per claim, the value already there ('' if none). */
-    claim(claims: { id: string; value: string }[]): Promise<string[]>;
-    /** Applies state writes; each is idempotent. */
-    apply(writes: StateWrite[]): Promise<void>;
-    /** Offers sides to the pairing, atomically and idempotently (lua/pair.lua). */
-    pair(offers: Offer[]): Promise<Emission[]>;
-  };
+  /** The step's state: its partition's and the shared one (step-state.ts). */
+  state: StepState;
   /** The rows without those ClickHouse already holds. */
   withoutLanded(rows: Rows): Promise<Rows>;
   settings(campaignId: string): CampaignSettings;
@@ -70,21 +65,11 @@ export function addEmissions(out: BatchOutput, offers: Offer[], emissions: Emiss
   });
 }
 
-const encodeDecision = (position: string, d: Decision) =>
-  (d.invalidReason || d.attribution || d.earns ? `${position}|${JSON.stringify(d)}` : position);
-
-function parseClaim(value: string): { position: string; decision: Decision } {
-  const bar = value.indexOf('|');
-  if (bar < 0) return { position: value, decision: { invalidReason: '', earns: false } };
-  return { position: value.slice(0, bar), decision: JSON.parse(value.slice(bar + 1)) as Decision };
-}
-
 function needsOf(events: InEvent[]): Needs {
   const touches = new Set<string>();
   const clicks = new Set<string>();
   const flood = new Set<string>();
   const flags = new Set<string>();
-  const claims: string[] = [];
   for (const e of events) {
     const k = stateKeys(e);
     if (e.type === EventType.CONVERSION) {
@@ -95,11 +80,8 @@ function needsOf(events: InEvent[]): Needs {
       touches.add(k.views);
       flags.add(k.flags);
     } else if (e.type === EventType.CLICK) flood.add(k.flood);
-    // Every event's decision feeds the state (touches, clicks, its person's flags): a duplicate must
-    // not feed it again, and a redelivered event feeds what it decided the first time.
-    claims.push(e.id);
   }
-  return { touches: [...touches], clicks: [...clicks], flood: [...flood], claims, flags: [...flags] };
+  return { touches: [...touches], clicks: [...clicks], flood: [...flood], flags: [...flags] };
 }
 
 export const emptyOutput = (batch: BatchOutput['source']): BatchOutput => ({
@@ -123,34 +105,29 @@ export async function processBatch(
   }
   if (events.length === 0) return out;
 
-  const snapshot = await ports.state.load(needsOf(events));
-  // What the claims already say: a duplicate (an earlier copy in this batch, or a claim by another
-  // record) is left out of the decisions, and a redelivered event keeps its stored one.
-  const ids = new Set<string>();
+  // What is known of each event: undefined when new (now claimed), null for a duplicate, the stored
+  // decision of a redelivered one.
+  const through = ports.state.decidedThrough('b');
   const known = events.map((e): Decision | null | undefined => {
-    if (ids.has(e.id)) return null;
-    ids.add(e.id);
-    const claim = snapshot.claims.get(e.id);
-    if (!claim) return undefined;
-    const parsed = parseClaim(claim);
-    return parsed.position === e.position ? parsed.decision : null;
+    if (e.offset <= through) return ports.state.known('b', e.offset, e.index);
+    if (ports.state.claimIfNew(e.id)) return undefined;
+    ports.state.duplicate(e.offset, e.index);
+    return null;
   });
+  const snapshot = await ports.state.load(needsOf(events.filter((_, i) => known[i] !== null)));
   const { decisions, writes } = decide(events, snapshot, { settings: ports.settings, maxClicksPerDeviceHour: config.maxClicksPerDeviceHour }, known);
-  const previous = await ports.state.claim(events.map((e, i) => ({ id: e.id, value: encodeDecision(e.position, decisions[i]!) })));
 
   const fresh: [InEvent, Decision][] = [];
   const redelivered: [InEvent, Decision][] = [];
   const owned: StateWrite[] = [];
   events.forEach((e, i) => {
-    if (!previous[i]) fresh.push([e, decisions[i]!]);
-    else {
-      const claim = parseClaim(previous[i]);
-      if (claim.position !== e.position) return void out.counts.duplicates++;
-      redelivered.push([e, claim.decision]);
-    }
-    owned.push(...writes[i]!);
+    const k = known[i];
+    if (k === null) return void out.counts.duplicates++;
+    if (k) return void redelivered.push([e, k]);
+    fresh.push([e, decisions[i]!]);
+    ports.state.decided(e.offset, e.index, decisions[i]!);
+    owned.push(...writes[i]!); // a redelivered event's writes are in the state already
   });
-  // After the claims: a crash in between leaves claimed events whose writes the redelivery applies.
   await ports.state.apply(owned);
 
   // After the claims too: a duplicate never offers. A redelivered event offers again, and re-emits
@@ -165,7 +142,7 @@ export async function processBatch(
       if (offer) offers.push(offer);
     }
   }
-  const emissions = await ports.state.pair(offers);
+  const emissions = ports.state.pair(offers);
   const verifications = addEmissions(out, offers, emissions);
 
   const rows = (list: [InEvent, Decision][]): Rows => ({

@@ -10,14 +10,18 @@ const MIN = 60_000;
 const T0 = Date.UTC(2026, 10, 1, 12);
 const windows: Record<string, number> = { 'c-short': 5 * MIN, 'c-long': 6 * 60 * MIN };
 
-/** Fakes of the ports: nothing claimed before, the pairing emits nothing; campaigns by `windows`. */
+/** Fakes of the ports: nothing decided or claimed before, the pairing emits nothing; campaigns by `windows`. */
 function ports(offered: Offer[]): Pick<BatchPorts, 'state' | 'withoutLanded' | 'settings'> {
   return {
     state: {
+      decidedThrough: () => -1,
+      known: () => null,
+      claimIfNew: () => true,
+      duplicate: () => undefined,
+      decided: () => undefined,
       load: async () => { throw new Error('not used'); },
-      claim: async (claims) => claims.map(() => ''),
       apply: async () => undefined,
-      pair: async (offers) => (offered.push(...offers), []),
+      pair: (offers) => (offered.push(...offers), []),
     },
     withoutLanded: async () => emptyRows(),
     settings: (campaignId) => ({ ...defaultCampaign, verificationWindowMs: windows[campaignId] ?? 60 * MIN }),

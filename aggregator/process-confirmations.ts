@@ -1,7 +1,7 @@
 // One partition's batch of confirmation records -> ads.confirmations rows, the pairs they complete
 // (ads.verifications rows, earnings) and dead letters, exactly once. Each confirmation is claimed as
-// "conf:<source>:<transaction_id>" with its position, as events are (process-batch.ts): new, a
-// redelivery (only rows ClickHouse lacks), or a duplicate (a network's retry: dropped, counted).
+// "conf:<source>:<transaction_id>", as events are (process-batch.ts): new, a redelivery (only rows
+// ClickHouse lacks), or a duplicate (a network's retry: dropped, counted).
 import { deadLetter } from '../schemas/records.js';
 import { readConfirmation, type InConfirmation } from './confirmations.js';
 import { confirmationOffer } from './pairing.js';
@@ -25,21 +25,24 @@ export async function processConfirmations(
   }
   if (read.length === 0) return out;
 
-  const previous = await ports.state.claim(read.map((c) => ({ id: `conf:${c.key}`, value: c.position })));
+  const through = ports.state.decidedThrough('c');
   const fresh: InConfirmation[] = [];
   const redelivered: InConfirmation[] = [];
-  read.forEach((c, i) => {
-    if (!previous[i]) fresh.push(c);
-    else if (previous[i] === c.position) redelivered.push(c);
-    else out.counts.duplicates++;
-  });
+  for (const c of read) {
+    if (c.offset <= through ? ports.state.known('c', c.offset, 0) !== null : ports.state.claimIfNew(`conf:${c.key}`)) {
+      (c.offset <= through ? redelivered : fresh).push(c);
+    } else {
+      if (c.offset > through) ports.state.duplicate(c.offset, 0);
+      out.counts.duplicates++;
+    }
+  }
 
   // Its campaign's window (a postback's, an ad network's ad unit's); the default for one recorded before
   // ad-network confirmations carried a campaign.
   const windowOf = (c: InConfirmation) => (c.campaignId ? ports.settings(c.campaignId).verificationWindowMs : config.defaultWindowMs);
   const owned = [...fresh, ...redelivered];
   const offers = owned.map((c) => confirmationOffer(c, windowOf(c), config.pairingMarginMs));
-  const emissions = await ports.state.pair(offers);
+  const emissions = ports.state.pair(offers);
   const verifications = addEmissions(out, offers, emissions);
   const isFresh = (offer: number) => offer < fresh.length;
 

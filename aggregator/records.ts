@@ -9,6 +9,9 @@ import type { AttributionEvent } from './attribution.js';
 export interface InEvent extends AttributionEvent {
   /** Where the event sits: "<topic>:<partition>:<offset>:<index>"; a redelivery has the same. */
   position: string;
+  /** Its record's offset in the partition, and its index in the record. */
+  offset: number;
+  index: number;
   occurredAt: number;
   receivedAt: number;
   sdk: string;
@@ -54,7 +57,7 @@ export function readRecord(value: Buffer | null, at: { topic: string; partition:
     events.push({
       id: e.eventId, type: e.type, time: Number(accepted.eventTime), appId: record.appId, userId: e.userId, deviceId: e.deviceId,
       campaignId: e.campaignId, creativeId: e.creativeId, clickId: e.clickId ?? '', givt: record.invalidReason,
-      position: `${at.topic}:${at.partition}:${at.offset}:${index}`, occurredAt: Number(e.occurredAt), receivedAt: Number(record.receivedAt),
+      position: `${at.topic}:${at.partition}:${at.offset}:${index}`, offset: Number(at.offset), index, occurredAt: Number(e.occurredAt), receivedAt: Number(record.receivedAt),
       sdk: record.sdk, placementId: e.placementId, valueMicros: Number(e.valueMicros ?? 0), currency: e.currency ?? '', attrs: e.attrs,
       ipHash: record.ipHash, uaClass: record.uaClass, country: record.country,
     });

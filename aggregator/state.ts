@@ -1,5 +1,7 @@
-// The attribution state's layout, shared by the rules (attribution.ts) and the Redis adapter.
-// Keys (under the configured prefix), each expiring with its window:
+// The attribution state's layout, shared by the rules (attribution.ts), the partition's local store
+// (store/partition.ts) and Redis (state-redis.ts). Keys, each expiring with its window; the user's
+// own (l:c:, l:v:, u:) live with the user's partition, the device's and the clicks' (l:d:, k:, f:) in
+// Redis, because another user's events read them (isShared):
 //   l:c:<app>:<user>:<campaign>    touch list of the user's clicks
 //   l:v:<app>:<user>:<campaign>    touch list of the user's impressions and viewables
 //   l:d:<app>:<device>:<campaign>  touch list of the device's clicks (device-matched attribution)
@@ -28,16 +30,17 @@ export type StateWrite =
   | { op: 'flood'; key: string; ttlMs: number; id: string; limit: number }
   | { op: 'flag'; key: string; ttlMs: number; reason: string };
 
-/** What a batch needs to know before it is decided: touches by key, named clicks, each device-hour's click ids, and the events' claims. */
+/** What a batch needs to know before it is decided: touches by key, named clicks, each device-hour's click ids. */
 export interface Snapshot {
   touches: Map<string, Touch[]>;
   clicks: Map<string, Touch>;
   flood: Map<string, Set<string>>;
-  /** Claim values by event id, for events already claimed when the batch was loaded. */
-  claims: Map<string, string>;
   /** Each person's flags (invalid reasons so far) by key. */
   flags: Map<string, Set<string>>;
 }
+
+/** Keys other users' events read (a device's clicks, a named click, a device-hour): kept in Redis. */
+export const isShared = (key: string) => key.startsWith('l:d:') || key.startsWith('k:') || key.startsWith('f:');
 
 export const HOUR_MS = 3_600_000;
 export const TOUCHES_KEPT = 32;
@@ -75,6 +78,31 @@ class StoredTouch implements Touch {
   get creativeId() { return this.f[2]; }
   get userId() { return this.f[3]; }
   get flag() { return this.f[4]; }
+}
+
+/**
+ * A touch list with `lines` appended; once longer than `cutAt`, cut back to its newest TOUCHES_KEPT
+ * distinct lines none older than `oldest`, oldest first. Deterministic: a changelog replay gives the
+ * value the step computed.
+ */
+export function appendTouches(list: string, lines: string, oldest: number, cutAt: number): string {
+  const next = list + lines;
+  if (next.length <= cutAt) return next;
+  const kept = new Map<string, number>();
+  for (const line of next.split('\n')) {
+    const time = Number(line.slice(0, line.indexOf(' ')));
+    if (line && time >= oldest) kept.set(line, time);
+  }
+  const newest = [...kept].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? 1 : -1)).slice(0, TOUCHES_KEPT);
+  return newest.reverse().map(([line]) => `${line}\n`).join('');
+}
+
+/** The arguments of a touch append (apply.lua and appendTouches): oldest time kept and the length to cut at. */
+export function touchAppend(touches: Touch[], ttlMs: number): { lines: string; oldest: number; cutAt: number } {
+  const lines = touches.map(touchLine);
+  const newest = Math.max(...touches.map((t) => t.time));
+  // Cut back once the list holds about twice the lines kept (judged by these lines' length).
+  return { lines: lines.join(''), oldest: newest - ttlMs, cutAt: 2 * TOUCHES_KEPT * Math.max(...lines.map((l) => l.length)) };
 }
 
 /** A person's flags as stored ("a b "). */

@@ -3,6 +3,8 @@
 // it, aggregators in-process or as killable child processes, and the waits and counts tests need.
 import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../common/config.js';
 import { createKafka } from '../common/kafka.js';
@@ -11,6 +13,7 @@ import { stopAll } from '../common/shutdown.js';
 import { EventType } from '../schemas/beacon-json.js';
 import { pipeline } from '../schemas/gen/messages.js';
 import { ensureTopics, migrateClickhouse, migratePostgres } from '../schemas/migrate.js';
+import { topics as pipelineTopics } from '../schemas/topics.js';
 import { consumeTopic, createTestClickhouse, createTestPostgres, deleteRedisPrefix, deleteTopics, env, silentLog, spawnEntry, uniqueName, waitDrained } from '../test/support.js';
 import { createAggregator } from './app.js';
 import { aggregatorConfig } from './config.js';
@@ -69,19 +72,28 @@ export async function createAggregatorWorld(opts: { partitions?: number; env?: R
   await migrateClickhouse({ CLICKHOUSE_URL: env.CLICKHOUSE_URL, CLICKHOUSE_DATABASE: ch.name }, { log: silentLog, dir: join(migrations, 'clickhouse') });
   const db = await createTestPostgres('agg');
   await migratePostgres({ DATABASE_URL: db.url }, { log: silentLog, dir: join(migrations, 'postgres') });
-  const topics = { beacons: uniqueName('beacons'), confirmations: uniqueName('confirmations'), earnings: uniqueName('earnings'), deadLetters: uniqueName('dlq') };
+  const topics = {
+    beacons: uniqueName('beacons'), confirmations: uniqueName('confirmations'), earnings: uniqueName('earnings'), deadLetters: uniqueName('dlq'),
+    changelog: uniqueName('changelog'),
+  };
   const kafka = createKafka({ KAFKA_BROKERS: env.KAFKA_BROKERS, clientId: 'aggregator-test' }, { log: silentLog });
   await ensureTopics([
     { name: topics.beacons, partitions: opts.partitions ?? 3, retentionMs: 3_600_000, key: 'user_id', value: '' },
     { name: topics.confirmations, partitions: opts.partitions ?? 3, retentionMs: 3_600_000, key: 'user_id', value: '' },
     { name: topics.earnings, partitions: 1, retentionMs: 3_600_000, key: 'user_id', value: '' },
     { name: topics.deadLetters, partitions: 1, retentionMs: 3_600_000, key: '', value: '' },
+    { ...pipelineTopics.aggregatorChangelog, name: topics.changelog, partitions: opts.partitions ?? 3, retentionMs: 3_600_000 },
   ], { kafka, log: silentLog });
+  // Each aggregator's local state lives under a "host" directory: the same one by default (a restart
+  // on the same host), another for a process running beside it or for a host with an empty disk.
+  const hosts = mkdtempSync(join(tmpdir(), 'agg-state-'));
+  const host = (name: string) => join(hosts, name);
   const prefix = `${uniqueName('agg')}:`;
   const childEnv: Record<string, string> = {
     AGGREGATOR_PORT: '0', LOG_LEVEL: 'silent', CLICKHOUSE_DATABASE: ch.name, DATABASE_URL: db.url,
     AGGREGATOR_TOPIC: topics.beacons, AGGREGATOR_CONFIRMATIONS_TOPIC: topics.confirmations, AGGREGATOR_EARNINGS_TOPIC: topics.earnings, AGGREGATOR_DEADLETTER_TOPIC: topics.deadLetters,
     AGGREGATOR_GROUP: uniqueName('group'), AGGREGATOR_REDIS_PREFIX: prefix, AGGREGATOR_FLUSH_INTERVAL_MS: '200',
+    AGGREGATOR_CHANGELOG_TOPIC: topics.changelog, AGGREGATOR_STATE_DIR: host('host-0'),
     AGGREGATOR_SESSION_TIMEOUT_MS: '6000', ...opts.env,
   };
   const producer = createProducer({ KAFKA_BROKERS: env.KAFKA_BROKERS, clientId: 'aggregator-test' }, { log: silentLog });
@@ -94,7 +106,7 @@ export async function createAggregatorWorld(opts: { partitions?: number; env?: R
   }
 
   return {
-    ch, db, kafka, topics, env: childEnv,
+    ch, db, kafka, topics, env: childEnv, host,
     query,
     count: async (sql: string) => Number((await query<{ n: string }>(sql))[0]?.n ?? 0),
     send: (records: { key: string; value: Buffer }[]) => producer.send([{ topic: topics.beacons, messages: records }]),
@@ -134,6 +146,7 @@ export async function createAggregatorWorld(opts: { partitions?: number; env?: R
       await producer.disconnect();
       await deleteTopics(kafka, Object.values(topics));
       await deleteRedisPrefix(prefix);
+      rmSync(hosts, { recursive: true, force: true });
       await ch.drop();
       await db.drop();
     },

@@ -46,7 +46,7 @@ describe('the join of events and confirmations', () => {
       confirmationFirst: completion('u-confirmation-first'),
       duplicated: completion('u-duplicated'),
       appMismatch: completion('u-app'),
-      userMismatch: completion('u-user'),
+      userMismatch: completion('u-user', now - 2 * H),
       late: completion('u-late', now - 2 * H),
       unconfirmed: completion('u-unconfirmed', now - 2 * H),
       byClick: conversion('u-by-click'),
@@ -73,7 +73,7 @@ describe('the join of events and confirmations', () => {
     await world.start();
     // First: these events, and the confirmations that come before their events.
     await world.send([
-      beacons('eventFirst'), beacons('duplicated'), beacons('appMismatch'), beacons('userMismatch'), beacons('late', now - 2 * H),
+      beacons('eventFirst'), beacons('duplicated'), beacons('appMismatch'), beacons('userMismatch', now - 2 * H), beacons('late', now - 2 * H),
       beacons('unconfirmed', now - 2 * H), beacons('foreign'), beacons('shortWindow', now - 90_000), beacons('owned'), beacons('otherCampaign'),
       acceptedRecord([named, byDevice, injected, clickers], { receivedAt: now }),
     ]);
@@ -85,7 +85,8 @@ describe('the join of events and confirmations', () => {
       confirmationRecord(done('eventFirst')), duplicate, duplicate, duplicate,
       confirmationRecord(done('appMismatch')),
       confirmationRecord(clickers, { eventId: '', clickId: named.id }),
-      confirmationRecord(done('userMismatch'), { userId: 'u-someone-else' }),
+      // Another user's: it reaches that user's partition and never meets the event (pairing-local.ts).
+      confirmationRecord(done('userMismatch'), { userId: 'u-someone-else', receivedAt: now - 2 * H }),
       confirmationRecord(done('late'), { receivedAt: now }),
       confirmationRecord(done('foreign')),
       confirmationRecord(done('shortWindow'), { receivedAt: now }), // 90 s after: past its campaign's 60 s
@@ -97,13 +98,14 @@ describe('the join of events and confirmations', () => {
     const reasons = new Map((await world.query<{ event_id: string; reason: string }>('SELECT event_id, reason FROM verifications')).map((r) => [r.event_id, r.reason]));
     const expected: [keyof typeof s, string][] = [
       ['eventFirst', ''], ['confirmationFirst', ''], ['duplicated', ''], ['byClick', ''], ['owned', ''], ['appMismatch', ''],
-      ['userMismatch', 'user_mismatch'], ['late', 'confirmation_late'],
+      ['late', 'confirmation_late'],
       ['foreign', 'campaign_not_in_app'], ['shortWindow', 'confirmation_late'], ['otherCampaign', 'campaign_mismatch'],
     ];
     // The postback naming the click is decided against the first conversion of the click's own user
     // (the injected one), never the other user's, and the later conversion cannot take it.
     expect(reasons).toEqual(new Map([...expected.map(([k, reason]): [string, string] => [done(k).id, reason]), [injected.id, 'click_injection']]));
-    expect(await world.count('SELECT count() AS n FROM confirmations')).toBe(expected.length + 3); // and the click's, the foreign one, the one naming nothing
+    // And the click's, the foreign one, the one naming nothing, the other user's.
+    expect(await world.count('SELECT count() AS n FROM confirmations')).toBe(expected.length + 4);
     expect(await world.count("SELECT count() AS n FROM events WHERE invalid_reason = 'campaign_not_in_app'")).toBe(2);
 
     const earners = expected.filter(([, reason]) => reason === '').map(([k]) => done(k));
@@ -119,7 +121,9 @@ describe('the join of events and confirmations', () => {
     expect(unverified).toEqual([
       { side: 'confirmation', reason: 'no_matching_event', event_id: pipeline.v1.Confirmation.decode(nothing.value).eventId, app_id: 'test.app' },
       { side: 'confirmation', reason: 'no_matching_event', event_id: done('appMismatch').id, app_id: 'other.app' },
+      { side: 'confirmation', reason: 'no_matching_event', event_id: done('userMismatch').id, app_id: 'test.app' },
       { side: 'event', reason: 'unconfirmed', event_id: done('unconfirmed').id, app_id: 'test.app' },
+      { side: 'event', reason: 'unconfirmed', event_id: done('userMismatch').id, app_id: 'test.app' },
     ].sort((a, b) => (`${a.side} ${a.event_id}` < `${b.side} ${b.event_id}` ? -1 : 1)));
     const dead = await world.readTopic(world.topics.deadLetters, 1);
     expect(dead.map((m) => [String(m.headers!.dlq_topic), String(m.headers!.dlq_reason).split(':')[0]])).toEqual([[world.topics.confirmations, 'undecodable']]);

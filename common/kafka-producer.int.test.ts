@@ -1,5 +1,6 @@
-// The producer against the stack's broker: keys on the Java client's partitions, every compression
-// readable by kafkajs consumers, and a resend after a lost answer written once, not twice.
+// The producer against the stack's broker: keys on the Java client's partitions (or the partition a
+// message names), every compression readable by kafkajs consumers, the base offsets it reports, and
+// a resend after a lost answer written once, not twice.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTopics } from '../schemas/migrate.js';
 import { consumeTopic, deleteTopics, env, killStackServer, silentLog, stackOwned, stackUp, uniqueName } from '../test/support.js';
@@ -55,6 +56,49 @@ describe('the Kafka producer', () => {
     expect((await readAll(b, 1)).map((m) => String(m.message.value))).toEqual(['to b']);
   });
 
+  it('writes a message to the partition it names, whatever its key says', async () => {
+    const topic = await newTopic(6);
+    const keys = Array.from({ length: 60 }, (_, i) => `user-${i}`);
+    const named = keys.map((key, i) => ({ key, value: `named-${i}`, partition: (partitionOf(Buffer.from(key), 6) + 1 + (i % 5)) % 6 }));
+    await producer.send([{ topic, messages: [...named, { key: 'user-0', value: 'keyed' }] }]);
+
+    const read = await readAll(topic, named.length + 1);
+    const where = new Map(read.map((m) => [String(m.message.value), m.partition]));
+    for (const m of named) expect(where.get(m.value)).toBe(m.partition); // never the key's own partition
+    expect(where.get('keyed')).toBe(partitionOf(Buffer.from('user-0'), 6));
+  });
+
+  it.each([-1, 3, 1.5, Number.NaN])('refuses partition %s of a 3-partition topic, and sends on afterwards', async (partition) => {
+    const topic = await newTopic(3);
+    const sending = producer.send([{ topic, messages: [{ key: 'k', value: 'fine', partition: 0 }, { key: 'k', value: 'bad', partition }] }]);
+    await expect(sending).rejects.toMatchObject({ name: 'PipelineError', code: 'kafka_bad_partition', retriable: false });
+    await producer.send([{ topic, messages: [{ key: 'k', value: 'after', partition: 2 }] }]);
+    expect((await readAll(topic, 1)).map((m) => [String(m.message.value), m.partition])).toEqual([['after', 2]]); // nothing of the refused send
+  });
+
+  it('resolves with the base offset of each partition batch it wrote', async () => {
+    const [a, b] = [await newTopic(3), await newTopic(2)];
+    const first = await producer.send([
+      { topic: a, messages: [0, 0, 1, 0, 2, 2].map((partition, i) => ({ key: null, value: `a${i}`, partition })) },
+      { topic: b, messages: [{ key: null, value: 'b0', partition: 1 }] },
+    ]);
+    const second = await producer.send([{ topic: a, messages: [2, 0, 0].map((partition, i) => ({ key: null, value: `a${6 + i}`, partition })) }]);
+    const byTp = (w: { topic: string; partition: number; baseOffset: bigint }[]) => Object.fromEntries(w.map((x) => [`${x.topic === a ? 'a' : 'b'}/${x.partition}`, x.baseOffset]));
+    expect(byTp(first)).toEqual({ 'a/0': 0n, 'a/1': 0n, 'a/2': 0n, 'b/1': 0n });
+    expect(first).toHaveLength(4); // one per partition touched
+    expect(byTp(second)).toEqual({ 'a/2': 2n, 'a/0': 3n });
+
+    // The offsets are where the records are: each batch's first record sits at its base offset.
+    const read = await readAll(a, 9);
+    const at = (partition: number, offset: bigint) => String(read.find((m) => m.partition === partition && BigInt(m.message.offset) === offset)?.message.value);
+    expect([at(0, 0n), at(1, 0n), at(2, 0n), at(2, 2n), at(0, 3n)]).toEqual(['a0', 'a2', 'a4', 'a6', 'a7']);
+  });
+
+  it('resolves with nothing when there is nothing to send', async () => {
+    expect(await producer.send([])).toEqual([]);
+    expect(await producer.send([{ topic: uniqueName('unused'), messages: [] }])).toEqual([]);
+  });
+
   it('refuses a topic that does not exist', async () => {
     const impatient = createProducer({ KAFKA_BROKERS: env.KAFKA_BROKERS, clientId: 'producer-test', deliveryTimeoutMs: 1_000 }, { log: silentLog });
     await expect(impatient.send([{ topic: uniqueName('missing'), messages: [{ key: 'k', value: 'v' }] }])).rejects.toThrow(/unknown_topic_or_partition/);
@@ -72,7 +116,9 @@ describe.skipIf(!stackOwned)('the Kafka producer while the broker freezes', () =
       const during = producer.send([{ topic, messages: [{ key: 'u', value: 'during' }] }]);
       await new Promise((r) => setTimeout(r, 1_500)); // several attempts time out meanwhile
       killStackServer('kafka', 'SIGCONT');
-      await during;
+      const [written] = await during;
+      // The broker answers a resent batch it already holds with the offset it wrote it at.
+      expect([1n, -1n]).toContain(written!.baseOffset);
       await producer.send([{ topic, messages: [{ key: 'u', value: 'after' }] }]);
       expect((await readAll(topic, 3)).map((m) => String(m.message.value))).toEqual(['before', 'during', 'after']);
     } finally {

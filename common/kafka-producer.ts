@@ -16,8 +16,16 @@ import {
 import type { Logger } from './log.js';
 
 export type { Compression } from './kafka-wire.js';
-export interface Message { key: string | Buffer | null; value: Buffer | Uint8Array | string; headers?: Record<string, string> }
+export interface Message {
+  key: string | Buffer | null;
+  value: Buffer | Uint8Array | string;
+  headers?: Record<string, string>;
+  /** Overrides the key's partition (0 <= partition < the topic's count). */
+  partition?: number;
+}
 export interface TopicMessages { topic: string; messages: Message[] }
+/** Where a send wrote one partition's batch: its first record's offset (-1n when the broker named none). */
+export interface Written { topic: string; partition: number; baseOffset: bigint }
 
 const METADATA_MAX_AGE_MS = 300_000;
 const CONNECT_TIMEOUT_MS = 3_000;
@@ -180,7 +188,10 @@ export function createProducer(
       const count = leaders.get(topic)!.leaders.length;
       for (const m of messages) {
         const key = m.key === null ? null : toBuffer(m.key);
-        const partition = key ? partitionOf(key, count) : roundRobin++ % count;
+        if (m.partition !== undefined && !(Number.isInteger(m.partition) && m.partition >= 0 && m.partition < count)) {
+          throw new PipelineError('kafka_bad_partition', `partition ${m.partition} of topic ${topic} does not exist (it has ${count})`, { retriable: false });
+        }
+        const partition = m.partition ?? (key ? partitionOf(key, count) : roundRobin++ % count);
         const tp = `${topic}/${partition}`;
         let entry = byPartition.get(tp);
         if (!entry) byPartition.set(tp, (entry = { topic, partition, records: [] }));
@@ -195,8 +206,11 @@ export function createProducer(
     });
   }
 
-  /** Sends `pending` to the partitions' leaders; returns those to send again. A non-retriable answer throws. */
-  async function produceOnce(pending: Pending[], timeoutMs: number): Promise<Pending[]> {
+  /**
+   * Sends `pending` to the partitions' leaders and notes each acknowledged batch's base offset in
+   * `written`; returns those to send again. A non-retriable answer throws.
+   */
+  async function produceOnce(pending: Pending[], timeoutMs: number, written: Map<Pending, bigint>): Promise<Pending[]> {
     const byLeader = new Map<string, Map<string, Pending[]>>();
     for (const b of pending) {
       const address = brokers.get(leaders.get(b.topic)!.leaders[b.partition]!) ?? '';
@@ -212,10 +226,14 @@ export function createProducer(
         const size = sent.reduce((n, b) => n + b.batch.length + 8, 64);
         const answers = readProduce(await conn(address).request(apiKeys.produce, 7, produceRequest(topics, timeoutMs), timeoutMs, size));
         for (const b of sent) {
-          const errorCode = answers.find((r) => r.topic === b.topic && r.partition === b.partition)?.errorCode ?? -1;
-          if (errorCode === 0 || errorCode === DUPLICATE_SEQUENCE) continue;
-          const answer = kafkaFault(errorCode, `producing to ${b.topic}/${b.partition}`);
-          if (!answer.retriable) fault ??= answer;
+          const answer = answers.find((r) => r.topic === b.topic && r.partition === b.partition);
+          const errorCode = answer?.errorCode ?? -1;
+          if (errorCode === 0 || errorCode === DUPLICATE_SEQUENCE) {
+            written.set(b, errorCode === 0 && answer!.baseOffset >= 0n ? answer!.baseOffset : -1n);
+            continue;
+          }
+          const refused = kafkaFault(errorCode, `producing to ${b.topic}/${b.partition}`);
+          if (!refused.retriable) fault ??= refused;
           again.push(b);
         }
       } catch (err) {
@@ -227,24 +245,27 @@ export function createProducer(
     return again;
   }
 
-  async function deliver(batches: TopicMessages[], compression: Compression): Promise<void> {
-    if (batches.length === 0) return;
+  async function deliver(batches: TopicMessages[], compression: Compression): Promise<Written[]> {
+    if (batches.length === 0) return [];
     const deadline = Date.now() + deliveryTimeoutMs;
-    let pending = await retrying(deadline, async () => {
+    const written = new Map<Pending, bigint>();
+    const encoded = await retrying(deadline, async () => {
       const stale = [...new Set(batches.map((b) => b.topic))].filter((t) => !leaders.has(t) || Date.now() - leaders.get(t)!.at > METADATA_MAX_AGE_MS);
       if (stale.length) await refreshMetadata(stale, attemptMs(deadline));
       return encode(batches, compression, await ensureProducer(attemptMs(deadline)));
     });
+    let pending = encoded;
     try {
       await retrying(deadline, async (attempt) => {
         if (attempt > 0) await refreshMetadata([...new Set(pending.map((b) => b.topic))], attemptMs(deadline));
-        pending = await produceOnce(pending, attemptMs(deadline));
+        pending = await produceOnce(pending, attemptMs(deadline), written);
         if (pending.length) throw new PipelineError('kafka_send_timeout', `${pending.length} partition batches not acknowledged in ${deliveryTimeoutMs} ms`, { retriable: true });
       });
     } catch (err) {
       producer = undefined; // the failed batches' fate is unknown: never reuse their sequence numbers
       throw err;
     }
+    return encoded.map((b) => ({ topic: b.topic, partition: b.partition, baseOffset: written.get(b)! }));
   }
 
   return {
@@ -256,8 +277,11 @@ export function createProducer(
         if (topics.length) await refreshMetadata(topics, attemptMs(deadline));
       });
     }),
-    /** Resolves once every message is acknowledged by all in-sync replicas; sends run one at a time. */
-    send: (batches: TopicMessages[], opts: { compression?: Compression } = {}): Promise<void> =>
+    /**
+     * Resolves once every message is acknowledged by all in-sync replicas, with where each partition's
+     * batch was written (one per topic and partition the send touched); sends run one at a time.
+     */
+    send: (batches: TopicMessages[], opts: { compression?: Compression } = {}): Promise<Written[]> =>
       serially(() => deliver(batches.filter((b) => b.messages.length > 0), opts.compression ?? 'none')),
     async disconnect(): Promise<void> {
       await queue;

@@ -193,10 +193,10 @@ export const readProduce = (r: Reader) => r.array(() => {
   return r.array(() => {
     const partition = r.i32();
     const errorCode = r.i16();
-    r.i64(); // base offset
+    const baseOffset = r.i64(); // -1 when the broker names none (an error, acks=0)
     r.i64(); // log append time
     r.i64(); // log start offset
-    return { topic, partition, errorCode };
+    return { topic, partition, errorCode, baseOffset };
   });
 }).flat();
 

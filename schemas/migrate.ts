@@ -130,6 +130,9 @@ export async function migrateClickhouse(
 }
 
 /** Creates missing topics, grows partition counts and sets retention; never deletes or shrinks. */
+const configEntries = (t: TopicSpec) =>
+  Object.entries({ 'retention.ms': String(t.retentionMs), ...t.configs }).map(([name, value]) => ({ name, value }));
+
 export async function ensureTopics(specs: TopicSpec[], deps: { kafka: Kafka; log: Logger }): Promise<string[]> {
   const admin = deps.kafka.admin();
   await admin.connect();
@@ -141,7 +144,7 @@ export async function ensureTopics(specs: TopicSpec[], deps: { kafka: Kafka; log
         waitForLeaders: true,
         topics: missing.map((t) => ({
           topic: t.name, numPartitions: t.partitions, replicationFactor: -1,
-          configEntries: [{ name: 'retention.ms', value: String(t.retentionMs) }],
+          configEntries: configEntries(t),
         })),
       });
     }
@@ -154,7 +157,7 @@ export async function ensureTopics(specs: TopicSpec[], deps: { kafka: Kafka; log
         validateOnly: false,
         resources: present.map((t) => ({
           type: kafkajs.ConfigResourceTypes.TOPIC, name: t.name,
-          configEntries: [{ name: 'retention.ms', value: String(t.retentionMs) }],
+          configEntries: configEntries(t),
         })),
       });
     }

@@ -10,6 +10,7 @@ import { devSecrets } from '../common/config.js';
 import { createKafka } from '../common/kafka.js';
 import { sandboxMerchant } from '../payouts/sandbox/defaults.js';
 import { ensureTopics, migrateClickhouse, migratePostgres } from '../schemas/migrate.js';
+import { topics as pipelineTopics } from '../schemas/topics.js';
 import { ensureAdmobKey } from '../stack/ad-network/keys.js';
 import { createDriver } from '../stack/drive.js';
 import { supervise } from '../stack/supervisor.js';
@@ -22,7 +23,10 @@ export async function createPipelineWorld(opts: { env?: Record<string, string>; 
   await migratePostgres({ DATABASE_URL: db.url }, { log: silentLog, dir: join(migrations, 'postgres') });
   const ch = await createTestClickhouse('e2e');
   await migrateClickhouse({ CLICKHOUSE_URL: env.CLICKHOUSE_URL, CLICKHOUSE_DATABASE: ch.name }, { log: silentLog, dir: join(migrations, 'clickhouse') });
-  const topics = { beacons: uniqueName('beacons'), confirmations: uniqueName('confirmations'), earnings: uniqueName('earnings'), dlq: uniqueName('dlq'), edlq: uniqueName('edlq') };
+  const topics = {
+    beacons: uniqueName('beacons'), confirmations: uniqueName('confirmations'), earnings: uniqueName('earnings'), dlq: uniqueName('dlq'), edlq: uniqueName('edlq'),
+    changelog: uniqueName('changelog'),
+  };
   const kafka = createKafka({ KAFKA_BROKERS: env.KAFKA_BROKERS, clientId: 'e2e-test' }, { log: silentLog });
   await ensureTopics([
     { name: topics.beacons, partitions: 6, retentionMs: 3_600_000, key: 'user_id', value: '' },
@@ -30,6 +34,7 @@ export async function createPipelineWorld(opts: { env?: Record<string, string>; 
     { name: topics.earnings, partitions: 6, retentionMs: 3_600_000, key: 'user_id', value: '' },
     { name: topics.dlq, partitions: 1, retentionMs: 3_600_000, key: '', value: '' },
     { name: topics.edlq, partitions: 1, retentionMs: 3_600_000, key: '', value: '' },
+    { ...pipelineTopics.aggregatorChangelog, name: topics.changelog, retentionMs: 3_600_000 },
   ], { kafka, log: silentLog });
   const [ingest, aggregator, rewards, payouts, sandbox, sandboxTls, sandboxAdmin, adnet] = await Promise.all(Array.from({ length: 8 }, freePort));
   const sandboxDir = mkdtempSync(join(tmpdir(), 'e2e-sandbox-')); // its journal, so that it survives being killed
@@ -44,6 +49,7 @@ export async function createPipelineWorld(opts: { env?: Record<string, string>; 
     AGGREGATOR_PORT: String(aggregator), AGGREGATOR_TOPIC: topics.beacons, AGGREGATOR_CONFIRMATIONS_TOPIC: topics.confirmations, AGGREGATOR_EARNINGS_TOPIC: topics.earnings,
     AGGREGATOR_DEADLETTER_TOPIC: topics.dlq, AGGREGATOR_GROUP: groups.aggregator, AGGREGATOR_REDIS_PREFIX: prefixes.aggregator,
     AGGREGATOR_FLUSH_INTERVAL_MS: '200', AGGREGATOR_SESSION_TIMEOUT_MS: '6000',
+    AGGREGATOR_CHANGELOG_TOPIC: topics.changelog, AGGREGATOR_STATE_DIR: join(sandboxDir, 'aggregator'),
     REWARDS_PORT: String(rewards), REWARDS_OPS_PORT: '0', REWARDS_TOPIC: topics.earnings, REWARDS_DEADLETTER_TOPIC: topics.edlq, REWARDS_GROUP: groups.rewards,
     REWARDS_PAYOUT_QUEUE_PREFIX: prefixes.queues, REWARDS_SESSION_TIMEOUT_MS: '6000', REWARDS_REQUEUE_INTERVAL_MS: '1000',
     WECHAT_OAUTH_URL: `http://127.0.0.1:${sandbox}`,

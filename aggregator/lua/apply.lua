@@ -1,4 +1,4 @@
--- Applies a batch's attribution state writes, each idempotent. ARGV[1] is how many touches a list
+-- Applies a step's shared attribution state writes (state.ts isShared), each idempotent. ARGV[1] is how many touches a list
 -- keeps; KEYS[i] is write i's key, and the rest of ARGV holds the writes in order, each as its kind
 -- and its fields:
 --   'touch', lifetime (ms), oldest time kept, length to cut at, lines: APPEND the touch lines; once
@@ -6,7 +6,6 @@
 --            kept, none older than that time (layout: state.ts)
 --   'click', lifetime (ms), value: SET
 --   'flood', lifetime (ms), limit, n, then n members: SADD each while the set holds fewer than limit
---   'flag', lifetime (ms), n, then n reasons: APPEND each reason and a space unless the value holds it
 -- Each key's lifetime starts again (PEXPIRE).
 local kept = tonumber(ARGV[1])
 
@@ -38,14 +37,6 @@ for _, key in ipairs(KEYS) do
   elseif kind == 'click' then
     redis.call('SET', key, ARGV[at + 2], 'PX', ttl)
     at = at + 3
-  elseif kind == 'flag' then
-    local n = tonumber(ARGV[at + 2])
-    for i = at + 3, at + 2 + n do
-      local held = ' ' .. (redis.call('GET', key) or '')
-      if not string.find(held, ' ' .. ARGV[i] .. ' ', 1, true) then redis.call('APPEND', key, ARGV[i] .. ' ') end
-    end
-    redis.call('PEXPIRE', key, ttl)
-    at = at + 3 + n
   else
     local room, n = tonumber(ARGV[at + 2]) - redis.call('SCARD', key), tonumber(ARGV[at + 3])
     for i = at + 4, at + 3 + n do

@@ -1,0 +1,243 @@
+// One state partition (README "State"): the claims and key-value state of its users on local disk,
+// which hold a prefix of its changelog. A step reads it through a view (the store plus the step's own
+// changes); the step's changes become one changelog entry, applied here only once Kafka holds it, so
+// the disk is never ahead of the changelog and any host can rebuild it by replay.
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { PipelineError } from '../../common/errors.js';
+import type { Logger } from '../../common/log.js';
+import type { Decision } from '../attribution.js';
+import { appendTouches } from '../state.js';
+import { decodeEntry, type Entry, type KvOp, type SourceKind } from './changelog.js';
+import { claimId, openClaimStore, type ClaimStore } from './claims.js';
+import { openKv, type Kv } from './kv.js';
+
+/** What a redelivery of a step's records must know, kept until their offsets are committed. */
+interface Held { first: number; last: number; duplicates: Set<string>; decisions: Map<string, Decision> }
+/** A value the step set, with its expiry (ms). */
+export interface Value { value: string; expiresAt: number }
+/** Reads the changelog partition from `from` (-1: the earliest retained) to its end; returns the next offset. */
+export type ReadChangelog = (from: number, onRecord: (offset: number, value: Buffer) => Promise<void>) => Promise<number>;
+
+const PLAIN: Decision = { invalidReason: '', earns: false };
+const isPlain = (d: Decision) => !d.invalidReason && !d.attribution && !d.earns && !d.userFlags;
+const spot = (offset: number, index: number) => `${offset}:${index}`;
+const heldKey = (kind: SourceKind, first: number) => `r:${kind}:${String(first).padStart(16, '0')}`;
+const REPLAY_FLUSH_KEYS = 5_000;
+
+export interface PartitionConfig { dir: string; windowMs: number; sliceMs?: number; filterBytes?: number }
+
+export function openPartition(config: PartitionConfig, deps: { log: Logger }) {
+  const log = deps.log.child({ mod: 'partition_state', dir: config.dir });
+  let claims: ClaimStore;
+  let kv: Kv;
+  let seq: number;
+  let next: number;
+  let decided: Record<SourceKind, number>;
+  let held: Record<SourceKind, Held[]>;
+  let pruned: string[] = [];
+
+  function open(): void {
+    claims = openClaimStore({ dir: join(config.dir, 'claims'), windowMs: config.windowMs, sliceMs: config.sliceMs, filterBytes: config.filterBytes }, { log });
+    kv = openKv({ dir: join(config.dir, 'kv') }, { log });
+    readMeta();
+  }
+  /** What the disk holds: a step's failed write may have left memory ahead of it. */
+  function readMeta(): void {
+    const meta = (key: string) => {
+      const v = kv.meta(key);
+      return v ? Number(v.toString()) : -1;
+    };
+    seq = meta('seq');
+    next = meta('next');
+    decided = { b: meta('d:b'), c: meta('d:c') };
+    held = { b: [], c: [] };
+    for (const { key, value } of kv.metaRange('r:')) held[key[2] as SourceKind].push(readHeld(value));
+  }
+  open();
+
+  function readHeld(value: Buffer): Held {
+    const h = JSON.parse(value.toString()) as { first: number; last: number; d: [number, number][]; o: [number, number, Decision][] };
+    return {
+      first: h.first, last: h.last, duplicates: new Set(h.d.map(([o, i]) => spot(o, i))),
+      decisions: new Map(h.o.map(([o, i, d]) => [spot(o, i), d])),
+    };
+  }
+  function holdEntry(e: Entry): { key: string; value: Buffer } {
+    const value = Buffer.from(JSON.stringify({ first: e.source.first, last: e.source.last, d: e.duplicates, o: e.decisions }));
+    held[e.source.kind].push(readHeld(value));
+    return { key: heldKey(e.source.kind, e.source.first), value };
+  }
+  const numberMeta = (key: string, v: number) => ({ key, value: Buffer.from(String(v)) });
+
+  /** The value of `key` after `ops` on `base` (touches appended, puts set). */
+  function applyOp(base: string | undefined, op: KvOp): string {
+    return op.op === 'touch' ? appendTouches(base ?? '', op.lines, op.oldest, op.cutAt) : op.value;
+  }
+
+  /** A step's view at time `at` (ms): reads see the store and the step's own changes. */
+  function view(at: number) {
+    const values = new Map<string, Value>();
+    const ops: KvOp[] = [];
+    const ids: Buffer[] = [];
+    const mine = new Set<string>();
+    const duplicates: [number, number][] = [];
+    const decisions: [number, number, Decision][] = [];
+    const get = (key: string) => values.get(key)?.value ?? kv.get(key, at)?.toString();
+    return {
+      at,
+      seq: seq + 1,
+      /** The last source offset this partition decided: a record at or before it is a redelivery. */
+      decidedThrough: (kind: SourceKind) => decided[kind],
+      /** A redelivered event: its decision, or null if it was a duplicate (or is no longer known). */
+      known(kind: SourceKind, offset: number, index: number): Decision | null {
+        const h = held[kind].find((x) => x.first <= offset && offset <= x.last);
+        if (!h || h.duplicates.has(spot(offset, index))) return null;
+        return h.decisions.get(spot(offset, index)) ?? PLAIN;
+      },
+      /** Claims `id` for this step unless claimed already (by the store or earlier in the step). */
+      claimIfNew(id: string): boolean {
+        if (mine.has(id)) return false;
+        const key = claimId(id);
+        if (claims.has(key)) return false;
+        mine.add(id);
+        ids.push(key);
+        return true;
+      },
+      duplicate(offset: number, index: number) {
+        duplicates.push([offset, index]);
+      },
+      decided(offset: number, index: number, d: Decision) {
+        if (!isPlain(d)) decisions.push([offset, index, d]);
+      },
+      get,
+      change(op: KvOp) {
+        values.set(op.key, { value: applyOp(get(op.key), op), expiresAt: Math.max(op.expiresAt, values.get(op.key)?.expiresAt ?? 0) });
+        ops.push(op);
+      },
+      /** The step's entry and the values to store once Kafka holds it. */
+      entry(source: Entry['source']): { entry: Entry; values: Map<string, Value> } {
+        return { entry: { seq: seq + 1, at, source, claims: Buffer.concat(ids), duplicates, decisions, ops }, values };
+      },
+    };
+  }
+
+  /** Stores an entry Kafka holds (at changelog `offset`, or unknown: -1) with the values its step computed. */
+  async function apply(entry: Entry, values: Map<string, Value>, offset: number): Promise<void> {
+    if (entry.seq !== seq + 1) throw new PipelineError('state_out_of_order', `entry ${entry.seq} after ${seq}`, { retriable: false });
+    if (entry.seq > claims.throughSeq()) claims.add(split(entry.claims), entry.at, entry.seq);
+    seq = entry.seq;
+    if (offset >= 0) next = offset + 1;
+    const kind = entry.source.kind;
+    decided[kind] = Math.max(decided[kind], entry.source.last);
+    const hold = holdEntry(entry);
+    const meta = [numberMeta('seq', seq), numberMeta('next', next), numberMeta(`d:${kind}`, decided[kind]), hold, ...pruned.map((key) => ({ key, value: null }))];
+    pruned = [];
+    await kv.write({ puts: [...values].map(([key, v]) => ({ key, value: Buffer.from(v.value), expiresAt: v.expiresAt })), meta });
+  }
+
+  /** The source offsets before `offset` are committed: their outcomes are no longer needed. */
+  function committed(kind: SourceKind, offset: number): void {
+    held[kind] = held[kind].filter((h) => {
+      if (h.last >= offset) return true;
+      pruned.push(heldKey(kind, h.first));
+      return false;
+    });
+  }
+
+  /**
+   * Catches up with the changelog: applies every entry after those the disk holds. When the claims are
+   * behind the key-value store (the disk lost a write), or the changelog no longer has the entries
+   * that follow, the disk is wiped and the partition rebuilt from the earliest retained entry.
+   */
+  async function restore(read: ReadChangelog, commits: Record<SourceKind, number>): Promise<{ entries: number; from: number }> {
+    readMeta();
+    pruned = [];
+    for (let attempt = 0; ; attempt++) {
+      const claimsThrough = claims.throughSeq();
+      const from = claimsThrough < seq || attempt > 0 ? -1 : next;
+      try {
+        const entries = await replay(read, from, claimsThrough, commits);
+        committed('b', commits.b);
+        committed('c', commits.c);
+        return { entries, from };
+      } catch (err) {
+        if (!(err instanceof PipelineError) || err.code !== 'changelog_gap' || attempt > 0) throw err;
+        log.error({ err }, 'state_rebuilt_from_changelog');
+        await wipe();
+      }
+    }
+  }
+
+  async function replay(read: ReadChangelog, from: number, claimsThrough: number, commits: Record<SourceKind, number>): Promise<number> {
+    const pending = new Map<string, Value>();
+    let meta: { key: string; value: Buffer | null }[] = [];
+    let applied = 0;
+    const flush = async () => {
+      if (pending.size === 0 && meta.length === 0) return;
+      const puts = [...pending].map(([key, v]) => ({ key, value: Buffer.from(v.value), expiresAt: v.expiresAt }));
+      pending.clear();
+      await kv.write({ puts, meta: [...meta, numberMeta('seq', seq), numberMeta('next', next), numberMeta('d:b', decided.b), numberMeta('d:c', decided.c)] });
+      meta = [];
+    };
+    const now = Date.now();
+    const end = await read(from, async (offset, value) => {
+      const decoded = decodeEntry(value);
+      if (!decoded.ok) throw new PipelineError('changelog_unreadable', `changelog offset ${offset}: ${decoded.reason}`, { retriable: false });
+      const e = decoded.entry;
+      if (e.seq > claimsThrough) claims.add(split(e.claims), e.at, e.seq);
+      if (e.seq <= seq) return;
+      if (seq >= 0 && e.seq !== seq + 1) throw new PipelineError('changelog_gap', `changelog offset ${offset} holds entry ${e.seq} after ${seq}`, { retriable: false });
+      for (const op of e.ops) {
+        const base = pending.get(op.key)?.value ?? kv.get(op.key, now)?.toString();
+        const expiresAt = Math.max(op.expiresAt, pending.get(op.key)?.expiresAt ?? 0);
+        if (expiresAt > now) pending.set(op.key, { value: applyOp(base, op), expiresAt });
+      }
+      seq = e.seq;
+      next = offset + 1;
+      decided[e.source.kind] = Math.max(decided[e.source.kind], e.source.last);
+      if (e.source.last >= commits[e.source.kind]) meta.push(holdEntry(e)); // else its records are never redelivered
+      applied++;
+      if (pending.size >= REPLAY_FLUSH_KEYS) await flush();
+    });
+    await flush();
+    // The disk holds entries past the changelog's end: not this changelog's (the topic was recreated).
+    if (next > end) throw new PipelineError('changelog_gap', `the state holds changelog offsets up to ${next - 1}, the changelog ends at ${end - 1}`, { retriable: false });
+    return applied;
+  }
+
+  async function wipe(): Promise<void> {
+    claims.close();
+    await kv.close();
+    rmSync(config.dir, { recursive: true, force: true });
+    open();
+  }
+
+  return {
+    view,
+    apply,
+    committed,
+    restore,
+    get seq() {
+      return seq;
+    },
+    /** Seals and drops what expired (claims slices, key-value entries). */
+    async maintain(now: number): Promise<void> {
+      await claims.maintain(now);
+      await kv.sweep(now, 10_000);
+    },
+    stats: () => ({ claims: claims.stats(), kv: kv.stats() }),
+    async close(): Promise<void> {
+      claims.close();
+      await kv.close();
+    },
+  };
+}
+export type Partition = ReturnType<typeof openPartition>;
+export type StepView = ReturnType<Partition['view']>;
+
+function split(ids: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  for (let i = 0; i < ids.length; i += 16) out.push(ids.subarray(i, i + 16));
+  return out;
+}
