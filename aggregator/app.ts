@@ -5,6 +5,7 @@
 import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { Redis } from 'ioredis';
 import { createFailureTracker } from '../common/consumer-faults.js';
+import { PipelineError } from '../common/errors.js';
 import { createKafka, watchConsumer, withHeartbeats } from '../common/kafka.js';
 import { createProducer } from '../common/kafka-producer.js';
 import type { Logger } from '../common/log.js';
@@ -114,7 +115,12 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
     const pending = items.filter((i) => i.entry && !i.applied);
     if (pending.length === 0) return;
     for (const i of pending) i.sent = true;
-    const sent = await producer.send([{ topic: changelog, messages: pending.map((i) => ({ key: null, partition: i.partition, value: encodeEntry(i.entry!.entry) })) }], { compression: 'snappy' });
+    const messages = pending.map((i) => ({ key: null, partition: i.partition, value: encodeEntry(i.entry!.entry) }));
+    // No record is at fault when the changelog refuses a write (a topic too small for an entry, say):
+    // retried, never poison, and the stall shows it until an operator fixes it.
+    const sent = await producer.send([{ topic: changelog, messages }], { compression: 'snappy' }).catch((err: unknown) => {
+      throw new PipelineError('changelog_write_failed', `the changelog refused a write: ${(err as Error).message}`, { retriable: true, cause: err });
+    });
     deps.onStep?.('logged');
     for (const i of pending) {
       const offset = Number(sent.find((s) => s.topic === changelog && s.partition === i.partition)?.baseOffset ?? -1n);

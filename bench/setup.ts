@@ -32,9 +32,9 @@ export async function benchKafka(run: string) {
   const made: string[] = [];
   return {
     kafka, admin, producer,
-    async newTopic(name: string, partitions = 6) {
+    async newTopic(name: string, partitions = 6, configs?: Record<string, string>) {
       const topic = `bench.${name}.${run}`;
-      await ensureTopics([{ name: topic, partitions, retentionMs: 3_600_000, key: 'user_id', value: '' }], { kafka, log });
+      await ensureTopics([{ name: topic, partitions, retentionMs: 3_600_000, key: 'user_id', value: '', configs }], { kafka, log });
       made.push(topic);
       return topic;
     },
