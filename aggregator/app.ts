@@ -126,7 +126,7 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
       const offset = Number(sent.find((s) => s.topic === changelog && s.partition === i.partition)?.baseOffset ?? -1n);
       i.applied = true;
       try {
-        await i.held.part.apply(i.entry!.entry, i.entry!.values, offset);
+        i.held.part.apply(i.entry!.entry, i.entry!.values, offset);
         i.held.release();
       } catch (err) {
         log.error({ err, partition: i.partition }, 'state_apply_failed'); // the changelog has it: caught up before the next step

@@ -15,10 +15,11 @@ afterEach(async () => {
  * `users` users, each: an impression and its completion, a click and its conversion, and the
  * confirmations of both (`confirmations`): 2 earnings each.
  */
-function scenario(users: number, t0 = Date.now() - 50 * MIN) {
+function scenario(users: number, t0 = Date.now() - 50 * MIN, sharedDevices = 0) {
   const earners: TestEvent[] = [];
   const beacons = Array.from({ length: users }, (_, i) => {
-    const u = { userId: `user-${i}-${t0}`, deviceId: `device-${i}-${t0}` };
+    // With shared devices, a device's clicks are read by other users' conversions, on other partitions and processes.
+    const u = { userId: `user-${i}-${t0}`, deviceId: sharedDevices ? `device-${i % sharedDevices}-${t0}` : `device-${i}-${t0}` };
     const [done, conversion] = [testEvent('REWARD_COMPLETE', t0 + MIN, u), testEvent('CONVERSION', t0 + 30 * MIN, u)];
     earners.push(done, conversion);
     return [acceptedRecord([testEvent('IMPRESSION', t0, u), done]), acceptedRecord([testEvent('CLICK', t0 + 2 * MIN, u), conversion])];
@@ -48,7 +49,10 @@ async function expectExactly(w: AggregatorWorld, users: number, earners?: TestEv
 }
 
 describe('aggregator faults', () => {
-  it.each(['claimed', 'inserted', 'written', 'committed'] as const)('neither loses nor doubles anything when killed right after the %s step', async (step) => {
+  it.each([
+    ['claimed', 'the same disk'], ['logged', 'the same disk'], ['inserted', 'the same disk'], ['written', 'the same disk'], ['committed', 'the same disk'],
+    ['logged', 'an empty disk'], ['inserted', 'an empty disk'],
+  ] as const)('neither loses nor doubles anything when killed right after the %s step and restarted on %s', async (step, disk) => {
     world = await createAggregatorWorld({ partitions: 2 });
     const users = 150;
     const { beacons, confirmations, earners } = scenario(users);
@@ -56,7 +60,8 @@ describe('aggregator faults', () => {
     await world.confirm(confirmations);
     const crashing = world.spawn({ CRASH_AT: step, CRASH_AFTER: '1' });
     expect(await crashing.exited).toBe('SIGKILL');
-    await world.start();
+    // The same host, or a new one that rebuilds the partitions' state from their changelog.
+    await world.start(disk === 'an empty disk' ? { AGGREGATOR_STATE_DIR: world.host('new-host') } : {});
     await world.drained();
     await expectExactly(world, users, earners);
   });
@@ -78,9 +83,9 @@ describe('aggregator faults', () => {
     await expectExactly(world, users, earners);
   });
 
-  it('splits the partitions between two processes, through rebalances mid-stream, with the totals of one', async () => {
+  it.each([[0], [10]])('splits the partitions between two processes, through rebalances mid-stream, with the totals of one (%i devices shared by the users; 0: one each)', async (devices) => {
     world = await createAggregatorWorld({ partitions: 4 });
-    const waves = [scenario(100, Date.now() - 55 * MIN), scenario(100, Date.now() - 54 * MIN), scenario(100, Date.now() - 53 * MIN)];
+    const waves = [scenario(100, Date.now() - 55 * MIN, devices), scenario(100, Date.now() - 54 * MIN, devices), scenario(100, Date.now() - 53 * MIN, devices)];
     const send = async (wave: ReturnType<typeof scenario>) => {
       await world!.send(wave.beacons);
       await world!.confirm(wave.confirmations);

@@ -29,6 +29,7 @@ const STEADY_SECONDS = Number(process.env.BENCH_STEADY_SECONDS ?? 20);
 const EVENTS_PER_RECORD = 10;
 const targets = { share: 0.7, p99Ms: 5_000, rssMb: 1_024, diskBytesPerClaim: 32 };
 const DAY_S = 86_400;
+const PROFILING = (process.env.BENCH_NODE_FLAGS ?? '').includes('--cpu-prof');
 
 stackUp();
 
@@ -153,7 +154,7 @@ async function throughput(kind: Kind, round: number): Promise<Round> {
   const result: Round = { eventsPerS: EVENTS / seconds, cpu: (cpuSeconds(child) - cpu0) / seconds, peakRssMb: peak, setup };
   if (kind === 'aggregator') {
     result.state = await metrics(setup.port);
-    child.kill('SIGKILL');
+    child.kill(PROFILING ? 'SIGTERM' : 'SIGKILL'); // a profile is written only on a clean exit
     await new Promise((resolve) => child.once('exit', resolve));
   } else await stopService(child);
   return result;

@@ -1,7 +1,9 @@
-// One state partition (README "State"): the claims and key-value state of its users on local disk,
-// which hold a prefix of its changelog. A step reads it through a view (the store plus the step's own
-// changes); the step's changes become one changelog entry, applied here only once Kafka holds it, so
-// the disk is never ahead of the changelog and any host can rebuild it by replay.
+// One state partition (README "The state, owned by partition"): the claims and key-value state of its
+// users on local disk, which hold a prefix of its changelog. A step reads it through a view (the store
+// plus the step's own changes); the step's changes become one changelog entry, applied here only once
+// Kafka holds it, so the disk is never ahead of the changelog and any host can rebuild it by replay.
+// Applied values wait in memory and reach the disk together (flush): a value changed by many steps is
+// written once, and a crash replays the entries applied since the last flush.
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { PipelineError } from '../../common/errors.js';
@@ -25,7 +27,11 @@ const spot = (offset: number, index: number) => `${offset}:${index}`;
 const heldKey = (kind: SourceKind, first: number) => `r:${kind}:${String(first).padStart(16, '0')}`;
 const REPLAY_FLUSH_KEYS = 5_000;
 
-export interface PartitionConfig { dir: string; windowMs: number; sliceMs?: number; filterBytes?: number }
+export interface PartitionConfig {
+  dir: string; windowMs: number; sliceMs?: number; filterBytes?: number;
+  /** Applied values reach the disk at least this often (ms), and as soon as they hold `flushBytes`. */
+  flushMs?: number; flushBytes?: number;
+}
 
 export function openPartition(config: PartitionConfig, deps: { log: Logger }) {
   const log = deps.log.child({ mod: 'partition_state', dir: config.dir });
@@ -35,7 +41,11 @@ export function openPartition(config: PartitionConfig, deps: { log: Logger }) {
   let next: number;
   let decided: Record<SourceKind, number>;
   let held: Record<SourceKind, Held[]>;
-  let pruned: string[] = [];
+  /** Applied, not yet on disk: values and meta (null: delete), with the size of the values. */
+  let dirty = new Map<string, Value>();
+  let dirtyMeta = new Map<string, Buffer | null>();
+  let dirtyBytes = 0;
+  let flushing: Promise<void> = Promise.resolve();
 
   function open(): void {
     claims = openClaimStore({ dir: join(config.dir, 'claims'), windowMs: config.windowMs, sliceMs: config.sliceMs, filterBytes: config.filterBytes }, { log });
@@ -55,6 +65,7 @@ export function openPartition(config: PartitionConfig, deps: { log: Logger }) {
     for (const { key, value } of kv.metaRange('r:')) held[key[2] as SourceKind].push(readHeld(value));
   }
   open();
+  const flusher = setInterval(() => void flush().catch((err: unknown) => log.warn({ err }, 'state_flush_failed')), config.flushMs ?? 5_000).unref();
 
   function readHeld(value: Buffer): Held {
     const h = JSON.parse(value.toString()) as { first: number; last: number; d: [number, number][]; o: [number, number, Decision][] };
@@ -83,7 +94,7 @@ export function openPartition(config: PartitionConfig, deps: { log: Logger }) {
     const mine = new Set<string>();
     const duplicates: [number, number][] = [];
     const decisions: [number, number, Decision][] = [];
-    const get = (key: string) => values.get(key)?.value ?? kv.get(key, at)?.toString();
+    const get = (key: string) => values.get(key)?.value ?? stored(key, at);
     return {
       at,
       seq: seq + 1,
@@ -122,8 +133,23 @@ export function openPartition(config: PartitionConfig, deps: { log: Logger }) {
     };
   }
 
-  /** Stores an entry Kafka holds (at changelog `offset`, or unknown: -1) with the values its step computed. */
-  async function apply(entry: Entry, values: Map<string, Value>, offset: number): Promise<void> {
+  /** A value as applied: waiting in memory, or on disk; undefined when absent or expired at `now`. */
+  function stored(key: string, now: number): string | undefined {
+    const v = dirty.get(key);
+    if (v) return v.expiresAt > now ? v.value : undefined;
+    return kv.get(key, now)?.toString();
+  }
+
+  function setDirty(key: string, v: Value): void {
+    dirtyBytes += v.value.length - (dirty.get(key)?.value.length ?? 0);
+    dirty.set(key, v);
+  }
+
+  /**
+   * Applies an entry Kafka holds (at changelog `offset`, or unknown: -1) with the values its step
+   * computed: the claims at once (their own log), the rest in memory until the next flush.
+   */
+  function apply(entry: Entry, values: Map<string, Value>, offset: number): void {
     if (entry.seq !== seq + 1) throw new PipelineError('state_out_of_order', `entry ${entry.seq} after ${seq}`, { retriable: false });
     if (entry.seq > claims.throughSeq()) claims.add(split(entry.claims), entry.at, entry.seq);
     seq = entry.seq;
@@ -131,16 +157,38 @@ export function openPartition(config: PartitionConfig, deps: { log: Logger }) {
     const kind = entry.source.kind;
     decided[kind] = Math.max(decided[kind], entry.source.last);
     const hold = holdEntry(entry);
-    const meta = [numberMeta('seq', seq), numberMeta('next', next), numberMeta(`d:${kind}`, decided[kind]), hold, ...pruned.map((key) => ({ key, value: null }))];
-    pruned = [];
-    await kv.write({ puts: [...values].map(([key, v]) => ({ key, value: Buffer.from(v.value), expiresAt: v.expiresAt })), meta });
+    dirtyMeta.set(hold.key, hold.value);
+    for (const [key, v] of values) setDirty(key, v);
+    if (dirtyBytes >= (config.flushBytes ?? 16 * 1024 * 1024)) void flush().catch((err: unknown) => log.warn({ err }, 'state_flush_failed'));
+  }
+
+  /** Writes what was applied to the disk, in one transaction with the entry and offset it holds through. */
+  function flush(): Promise<void> {
+    flushing = flushing.catch(() => {}).then(async () => {
+      if (dirty.size === 0 && dirtyMeta.size === 0) return;
+      const values = dirty;
+      const meta = [...dirtyMeta].map(([key, value]) => ({ key, value }));
+      meta.push(numberMeta('seq', seq), numberMeta('next', next), numberMeta('d:b', decided.b), numberMeta('d:c', decided.c));
+      dirty = new Map();
+      dirtyMeta = new Map();
+      dirtyBytes = 0;
+      try {
+        await kv.write({ puts: [...values].map(([key, v]) => ({ key, value: Buffer.from(v.value), expiresAt: v.expiresAt })), meta });
+      } catch (err) {
+        // Still only in memory: kept for the next flush, under what was applied since.
+        for (const [key, v] of values) if (!dirty.has(key)) setDirty(key, v);
+        for (const { key, value } of meta) if (key.startsWith('r:') && !dirtyMeta.has(key)) dirtyMeta.set(key, value);
+        throw err;
+      }
+    });
+    return flushing;
   }
 
   /** The source offsets before `offset` are committed: their outcomes are no longer needed. */
   function committed(kind: SourceKind, offset: number): void {
     held[kind] = held[kind].filter((h) => {
       if (h.last >= offset) return true;
-      pruned.push(heldKey(kind, h.first));
+      dirtyMeta.set(heldKey(kind, h.first), null);
       return false;
     });
   }
@@ -151,8 +199,11 @@ export function openPartition(config: PartitionConfig, deps: { log: Logger }) {
    * that follow, the disk is wiped and the partition rebuilt from the earliest retained entry.
    */
   async function restore(read: ReadChangelog, commits: Record<SourceKind, number>): Promise<{ entries: number; from: number }> {
+    await flush().catch((err: unknown) => log.warn({ err }, 'state_flush_failed')); // what was applied is a prefix of the changelog
+    dirty = new Map();
+    dirtyMeta = new Map();
+    dirtyBytes = 0;
     readMeta();
-    pruned = [];
     for (let attempt = 0; ; attempt++) {
       const claimsThrough = claims.throughSeq();
       const from = claimsThrough < seq || attempt > 0 ? -1 : next;
@@ -207,6 +258,9 @@ export function openPartition(config: PartitionConfig, deps: { log: Logger }) {
   }
 
   async function wipe(): Promise<void> {
+    dirty = new Map();
+    dirtyMeta = new Map();
+    dirtyBytes = 0;
     claims.close();
     await kv.close();
     rmSync(config.dir, { recursive: true, force: true });
@@ -216,10 +270,15 @@ export function openPartition(config: PartitionConfig, deps: { log: Logger }) {
   return {
     view,
     apply,
+    flush,
     committed,
     restore,
     get seq() {
       return seq;
+    },
+    /** Bytes of applied values waiting for the next flush. */
+    get dirtyBytes() {
+      return dirtyBytes;
     },
     /** Seals and drops what expired (claims slices, key-value entries). */
     async maintain(now: number): Promise<void> {
@@ -228,6 +287,8 @@ export function openPartition(config: PartitionConfig, deps: { log: Logger }) {
     },
     stats: () => ({ claims: claims.stats(), kv: kv.stats() }),
     async close(): Promise<void> {
+      clearInterval(flusher);
+      await flush();
       claims.close();
       await kv.close();
     },
