@@ -85,6 +85,21 @@ describe('a state partition', () => {
     expect(() => p.apply(entry, values, 0)).toThrow('entry 0 after 0'); // applied twice: refused
   });
 
+  it('reads what was applied while a flush is writing it to the disk, and after', async () => {
+    const { p } = open();
+    await step(p, changelog(), { ids: [randomUUID()], first: 0, flag: 'bot_user_agent' });
+    let done = false;
+    const flushed = p.flush().then(() => (done = true));
+    const seen = new Set<string | undefined>();
+    while (!done) {
+      seen.add(p.view(T0).get('u:app:u'));
+      await new Promise((r) => setImmediate(r));
+    }
+    await flushed;
+    seen.add(p.view(T0).get('u:app:u'));
+    expect([...seen]).toEqual(['bot_user_agent ']);
+  });
+
   it("tells a redelivered record's events what their step decided, until the offsets are committed", async () => {
     const { p } = open();
     const cl = changelog();

@@ -45,6 +45,8 @@ export function openPartition(config: PartitionConfig, deps: { log: Logger }) {
   let dirty = new Map<string, Value>();
   let dirtyMeta = new Map<string, Buffer | null>();
   let dirtyBytes = 0;
+  /** The values a flush is writing, read until the disk has them. */
+  let writing = new Map<string, Value>();
   let flushing: Promise<void> = Promise.resolve();
 
   function open(): void {
@@ -135,7 +137,7 @@ export function openPartition(config: PartitionConfig, deps: { log: Logger }) {
 
   /** A value as applied: waiting in memory, or on disk; undefined when absent or expired at `now`. */
   function stored(key: string, now: number): string | undefined {
-    const v = dirty.get(key);
+    const v = dirty.get(key) ?? writing.get(key);
     if (v) return v.expiresAt > now ? v.value : undefined;
     return kv.get(key, now)?.toString();
   }
@@ -172,6 +174,7 @@ export function openPartition(config: PartitionConfig, deps: { log: Logger }) {
       dirty = new Map();
       dirtyMeta = new Map();
       dirtyBytes = 0;
+      writing = values;
       try {
         await kv.write({ puts: [...values].map(([key, v]) => ({ key, value: Buffer.from(v.value), expiresAt: v.expiresAt })), meta });
       } catch (err) {
@@ -179,6 +182,8 @@ export function openPartition(config: PartitionConfig, deps: { log: Logger }) {
         for (const [key, v] of values) if (!dirty.has(key)) setDirty(key, v);
         for (const { key, value } of meta) if (key.startsWith('r:') && !dirtyMeta.has(key)) dirtyMeta.set(key, value);
         throw err;
+      } finally {
+        writing = new Map();
       }
     });
     return flushing;
@@ -258,6 +263,7 @@ export function openPartition(config: PartitionConfig, deps: { log: Logger }) {
   }
 
   async function wipe(): Promise<void> {
+    writing = new Map();
     dirty = new Map();
     dirtyMeta = new Map();
     dirtyBytes = 0;
