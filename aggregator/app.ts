@@ -164,6 +164,7 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
   // Set when a heartbeat says this member's partitions are being revoked, cleared when it is assigned
   // partitions again: meanwhile the group commit writes nothing (README "Rebalance").
   let revoked: Error | undefined;
+  let stopping = false;
   const group = createGroupCommit<Item>({
     intervalMs: config.AGGREGATOR_FLUSH_INTERVAL_MS, lingerMs: config.AGGREGATOR_FLUSH_LINGER_MS, maxRows: config.AGGREGATOR_FLUSH_MAX_ROWS,
   }, {
@@ -191,12 +192,16 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
 
   const batchConfig = { maxClicksPerDeviceHour: config.AGGREGATOR_MAX_CLICKS_PER_DEVICE_HOUR, pairingMarginMs: config.AGGREGATOR_PAIRING_MARGIN_MS };
   const confirmationsConfig = { pairingMarginMs: config.AGGREGATOR_PAIRING_MARGIN_MS, defaultWindowMs: config.AGGREGATOR_VERIFICATION_WINDOW_MS };
-  /** One step of a partition: decided on its partition's state, logged, written with the group, committed. */
-  async function step(batch: { topic: string; partition: number }, messages: KafkaMessage[], backlog: boolean): Promise<void> {
+  /**
+   * One step of a partition: decided on its partition's state and submitted to the group commit.
+   * Returns once submitted, with the rest: written with its group, then committed once the step
+   * before it (`prior`) is, so an offset never passes a step that failed.
+   */
+  async function step(batch: { topic: string; partition: number }, messages: KafkaMessage[], backlog: boolean, prior: Promise<void>): Promise<{ completed: Promise<void> }> {
     const kind: SourceKind = batch.topic === config.AGGREGATOR_CONFIRMATIONS_TOPIC ? 'c' : 'b';
     const source = { topic: batch.topic, partition: batch.partition, messages };
     const held = await partitions.acquire(batch.partition);
-    let item: Item | undefined;
+    let item: Item;
     let output: BatchOutput;
     try {
       const view = held.part.view(Date.now());
@@ -209,20 +214,29 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
       item = { rows: rowCount(output), output, backlog, partition: batch.partition, sent: false, applied: false, held };
       if (first <= last) item.entry = view.entry({ kind, partition: batch.partition, first, last });
       else held.release();
-      await group.submit(item);
     } catch (err) {
-      if (!item?.applied) held.release(item?.sent); // a sent entry may be in the changelog: catch up first
+      held.release();
       throw err;
     }
-    deps.onStep?.('written');
-    // If the partition moved meanwhile, this commit fails and its new owner redelivers the
-    // records, which its state recognises as a redelivery.
-    const next = BigInt(messages.at(-1)!.offset) + 1n;
-    await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next.toString() }]);
-    held.part.committed(kind, Number(next));
-    deps.onStep?.('committed');
-    metrics.batch(kind === 'c' ? 'confirmations' : 'events', output);
-    faults.poisoned(output.counts.deadLettered);
+    const written = group.submit(item).catch((err: unknown) => {
+      if (!item.applied) held.release(item.sent); // a sent entry may be in the changelog: catch up first
+      throw err;
+    });
+    const completed = (async () => {
+      await written;
+      deps.onStep?.('written');
+      await prior;
+      // If the partition moved meanwhile, this commit fails and its new owner redelivers the
+      // records, which its state recognises as a redelivery.
+      const next = BigInt(messages.at(-1)!.offset) + 1n;
+      await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next.toString() }]);
+      held.part.committed(kind, Number(next));
+      deps.onStep?.('committed');
+      metrics.batch(kind === 'c' ? 'confirmations' : 'events', output);
+      faults.poisoned(output.counts.deadLettered);
+    })();
+    completed.catch(() => {}); // awaited by the batch; a later step's commit waits on it
+    return { completed };
   }
 
   await consumer.run({
@@ -231,25 +245,31 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
     eachBatch: async ({ batch, heartbeat, isRunning, isStale }) => {
       // Keep the group membership alive while a step works or waits (ClickHouse may be down for
       // minutes); a fetch of a long backlog is worked through in steps of bounded size, each
-      // committed on its own, so memory stays bounded and no step outlives the session.
+      // committed on its own, so memory stays bounded and no step outlives the session. A step is
+      // decided while the one before it is being written (its entry applied, its insert in flight);
+      // the batch ends once all of its steps are written, so a rebalance never finds one in flight.
       await withHeartbeats(heartbeat, { intervalMs: HEARTBEAT_MS, log, onRevoked: (err) => void (revoked = err) }, async () => {
         const all = [...steps(batch.messages, config.AGGREGATOR_STEP_BYTES)];
         const key = `${batch.topic}:${batch.partition}`;
-        for (const [i, messages] of all.entries()) {
-          if (!isRunning() || isStale()) return;
-          try {
-            await step(batch, messages, i < all.length - 1);
-            faults.succeeded(key);
-          } catch (err) {
-            const fault = faults.failed(key, err);
-            log.warn({ err, kind: fault.kind, code: fault.code, topic: batch.topic, partition: batch.partition }, 'beacon_step_failed');
-            throw err; // kafkajs retries the batch with backoff
+        // More records already wait in the partition: its steps go out without lingering.
+        const behind = BigInt(batch.highWatermark) > BigInt(batch.lastOffset()) + 1n;
+        let prior: Promise<void> = Promise.resolve();
+        try {
+          for (const [i, messages] of all.entries()) {
+            if (!isRunning() || isStale() || stopping) break;
+            prior = (await step(batch, messages, behind || i < all.length - 1, prior)).completed;
           }
+          await prior;
+          faults.succeeded(key);
+        } catch (err) {
+          await prior.catch(() => {}); // whatever was submitted ends before kafkajs retries the batch
+          const fault = faults.failed(key, err);
+          log.warn({ err, kind: fault.kind, code: fault.code, topic: batch.topic, partition: batch.partition }, 'beacon_step_failed');
+          throw err; // kafkajs retries the batch with backoff
         }
       });
     },
   });
-  let stopping = false;
   const ops = await startOpsServer({ host: config.AGGREGATOR_HOST, port: config.AGGREGATOR_PORT }, {
     registry: metrics.registry, ready: () => membership.joined && !stopping && redis.status === 'ready' && !faults.stalled,
   });

@@ -3,7 +3,7 @@
 // pairing.ts), from the state loaded before the batch plus the batch's own earlier events; and the
 // state writes it implies.
 import { EventType } from '../schemas/beacon-json.js';
-import { FLAGS_TTL_MS, HOUR_MS, stateKeys, type Snapshot, type StateWrite, type Touch } from './state.js';
+import { FLAGS_TTL_MS, HOUR_MS, stateKey as key, type Snapshot, type StateWrite, type Touch } from './state.js';
 
 export interface CampaignSettings {
   clickLookbackMs: number;
@@ -94,6 +94,8 @@ function remember(snapshot: Snapshot, writes: StateWrite[], key: string, ttlMs: 
   writes.push({ op: 'touch', key, ttlMs, touch });
 }
 
+const PLAIN: Decision = Object.freeze({ invalidReason: '', earns: false });
+
 /**
  * `known[i]`, when given: null for a duplicate (left out: no decision of its own, no state), or the
  * decision stored for a redelivered event (kept: its click carries the flag it had then).
@@ -114,7 +116,6 @@ export function decide(
       continue;
     }
     const s = config.settings(e.campaignId);
-    const keys = stateKeys(e);
     const keepMs = Math.max(s.clickLookbackMs, s.viewWindowMs, s.completionWindowMs);
     const w: StateWrite[] = [];
     // A campaign of another app earns this app nothing (CONTRACTS §8); one without an owner is
@@ -127,43 +128,45 @@ export function decide(
       case EventType.IMPRESSION:
       case EventType.VIEWABLE:
         // Bot traffic earns no attribution: its touches are not remembered.
-        if (!invalidReason) remember(snapshot, w, keys.views, keepMs, { id: e.id, type: e.type, time: e.time, receivedAt: e.receivedAt, creativeId: e.creativeId, userId: e.userId, flag: '' });
+        if (!invalidReason) remember(snapshot, w, key.views(e), keepMs, { id: e.id, type: e.type, time: e.time, receivedAt: e.receivedAt, creativeId: e.creativeId, userId: e.userId, flag: '' });
         break;
       case EventType.CLICK: {
         // The device-hour's click ids, stored and of this batch; a redelivered click keeps its flag.
-        const flood = floodOf(snapshot, keys.flood);
+        const floodKey = key.flood(e);
+        const flood = floodOf(snapshot, floodKey);
         if (stored) invalidReason = stored.invalidReason;
         else if (!flood.has(e.id) && flood.size >= config.maxClicksPerDeviceHour) invalidReason ||= 'click_flooding';
         flood.add(e.id);
-        w.push({ op: 'flood', key: keys.flood, ttlMs: 2 * HOUR_MS, id: e.id, limit: config.maxClicksPerDeviceHour });
+        w.push({ op: 'flood', key: floodKey, ttlMs: 2 * HOUR_MS, id: e.id, limit: config.maxClicksPerDeviceHour });
         const touch: Touch = { id: e.id, type: e.type, time: e.time, receivedAt: e.receivedAt, creativeId: e.creativeId, userId: e.userId, flag: invalidReason };
-        snapshot.clicks.set(keys.ownClick, touch);
-        w.push({ op: 'click', key: keys.ownClick, ttlMs: s.clickLookbackMs, touch });
+        const ownClick = key.ownClick(e);
+        snapshot.clicks.set(ownClick, touch);
+        w.push({ op: 'click', key: ownClick, ttlMs: s.clickLookbackMs, touch });
         if (!e.givt) {
-          remember(snapshot, w, keys.clicks, keepMs, touch);
-          remember(snapshot, w, keys.device, keepMs, touch);
+          remember(snapshot, w, key.clicks(e), keepMs, touch);
+          remember(snapshot, w, key.device(e), keepMs, touch);
         }
         break;
       }
       case EventType.CONVERSION: {
         let click: Touch | undefined;
-        const named = e.clickId ? snapshot.clicks.get(keys.namedClick) : undefined;
+        const named = e.clickId ? snapshot.clicks.get(key.namedClick(e)) : undefined;
         if (named && named.userId !== e.userId) invalidReason ||= 'click_id_other_user';
         else if (named) click = latest([named], e, s.clickLookbackMs, () => true);
-        click ??= latest([...touchesOf(snapshot, keys.clicks), ...touchesOf(snapshot, keys.device)], e, s.clickLookbackMs, () => true);
+        click ??= latest([...touchesOf(snapshot, key.clicks(e)), ...touchesOf(snapshot, key.device(e))], e, s.clickLookbackMs, () => true);
         if (click) {
           attribution = { to: click.id, model: 'click', lagMs: e.time - click.time, ...(click.userId !== e.userId ? { otherUser: true as const } : {}) };
           if (attribution.lagMs < s.minClickToConversionMs) invalidReason ||= 'click_injection';
           invalidReason ||= click.flag;
         } else {
-          const view = latest(touchesOf(snapshot, keys.views), e, s.viewWindowMs, () => true);
+          const view = latest(touchesOf(snapshot, key.views(e)), e, s.viewWindowMs, () => true);
           if (view) attribution = { to: view.id, model: 'view', lagMs: e.time - view.time };
         }
         earns = !!attribution && !invalidReason;
         break;
       }
       case EventType.REWARD_COMPLETE: {
-        const shown = latest(touchesOf(snapshot, keys.views), e, s.completionWindowMs,
+        const shown = latest(touchesOf(snapshot, key.views(e)), e, s.completionWindowMs,
           (t) => t.type === EventType.IMPRESSION && t.creativeId === e.creativeId);
         if (shown) attribution = { to: shown.id, model: 'view', lagMs: e.time - shown.time };
         earns = !!shown && !invalidReason;
@@ -172,13 +175,21 @@ export function decide(
     }
     // An invalid event flags its person from here on; an event that earns carries the flags so far,
     // so the money path knows them however late ClickHouse gets the rows (payouts' risk check).
-    const flags = flagsOf(snapshot, keys.flags);
-    const userFlags = earns && flags.size > 0 ? { userFlags: [...flags].sort() } : {};
-    const decision = stored ?? { invalidReason, ...(attribution ? { attribution } : {}), earns, ...userFlags };
-    if (decision.invalidReason) {
-      const reason = asFlag(decision.invalidReason);
-      flags.add(reason);
-      w.push({ op: 'flag', key: keys.flags, ttlMs: FLAGS_TTL_MS, reason });
+    let decision = stored;
+    if (!decision && !invalidReason && !attribution && !earns) decision = PLAIN; // most events: shared, never changed
+    if (!decision) {
+      decision = { invalidReason, earns };
+      if (attribution) decision.attribution = attribution;
+    }
+    if (earns || decision.invalidReason) {
+      const flagsKey = key.flags(e);
+      const flags = flagsOf(snapshot, flagsKey);
+      if (!stored && earns && flags.size > 0) decision.userFlags = [...flags].sort();
+      if (decision.invalidReason) {
+        const reason = asFlag(decision.invalidReason);
+        flags.add(reason);
+        w.push({ op: 'flag', key: flagsKey, ttlMs: FLAGS_TTL_MS, reason });
+      }
     }
     decisions.push(decision);
     writes.push(w);

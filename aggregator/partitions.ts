@@ -1,8 +1,11 @@
 // The state partitions this process owns (README "State"): each opened from its own directory,
 // caught up with its changelog before its first step after an assignment or a write whose fate is
 // unknown, and worked by one step at a time: partition p of the beacons and of the confirmations share it.
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// Processes on one host may share the state directory: each partition's directory is locked by the
+// process that owns the partition, so one that moves between them keeps its disk.
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { PipelineError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { SourceKind } from './store/changelog.js';
@@ -13,7 +16,7 @@ interface Slot { part: Partition; ready?: Promise<void>; lock: Promise<void> }
 export interface Held { part: Partition; release(catchUp?: boolean): void }
 
 export function createPartitions(
-  config: Omit<PartitionConfig, 'dir'> & { dir: string },
+  config: Omit<PartitionConfig, 'dir'> & { dir: string; lockWaitMs?: number },
   deps: {
     log: Logger;
     caughtUp?(partition: number, seconds: number, entries: number): void;
@@ -23,15 +26,31 @@ export function createPartitions(
   },
 ) {
   const log = deps.log.child({ mod: 'partitions' });
-  lockDir(config.dir);
   const slots = new Map<number, Slot>();
+  const opening = new Map<number, Promise<Slot>>();
   /** Partitions moved away, closing: one that comes back reopens once its files are closed. */
   const closing = new Map<number, Promise<void>>();
+  const dirOf = (p: number) => join(config.dir, String(p));
 
-  function slot(p: number): Slot {
-    let s = slots.get(p);
-    if (!s) slots.set(p, (s = { part: openPartition({ ...config, dir: join(config.dir, String(p)) }, { log }), lock: Promise.resolve() }));
-    return s;
+  /** The partition's slot, opened once its directory is this process's (its last owner may be letting go). */
+  function slot(p: number): Promise<Slot> {
+    let opened = opening.get(p);
+    if (!opened) {
+      opened = (async () => {
+        await lockDir(dirOf(p), config.lockWaitMs ?? LOCK_WAIT_MS);
+        try {
+          const s: Slot = { part: openPartition({ ...config, dir: dirOf(p) }, { log }), lock: Promise.resolve() };
+          slots.set(p, s);
+          return s;
+        } catch (err) {
+          unlockDir(dirOf(p));
+          throw err;
+        }
+      })();
+      opening.set(p, opened);
+      opened.catch(() => opening.delete(p));
+    }
+    return opened;
   }
 
   /** Called holding the partition's lock. */
@@ -54,14 +73,19 @@ export function createPartitions(
     /** A new assignment: each partition catches up with its changelog now, before its next step. */
     assigned(partitions: number[]): void {
       const owned = new Set(partitions);
-      for (const [p, s] of slots) {
+      for (const [p, opened] of opening) {
         if (owned.has(p)) continue;
-        slots.delete(p); // moved away: its files stay, and catch up if it comes back
-        const closed = s.lock.then(() => s.part.close()).catch((err: unknown) => log.warn({ err, partition: p }, 'state_close_failed'));
+        opening.delete(p); // moved away: its files stay, and catch up if it comes back
+        const closed = opened.then(async (s) => {
+          slots.delete(p);
+          await s.lock.then(() => s.part.close());
+          unlockDir(dirOf(p));
+        }).catch((err: unknown) => log.warn({ err, partition: p }, 'state_close_failed'));
         closing.set(p, closed.finally(() => closing.delete(p)));
       }
       for (const p of owned) {
-        slot(p).ready = undefined;
+        const s = slots.get(p);
+        if (s) s.ready = undefined;
         this.acquire(p).then((held) => held.release(), (err: unknown) => log.warn({ err, partition: p }, 'state_catch_up_failed'));
       }
     },
@@ -69,7 +93,7 @@ export function createPartitions(
     /** Waits for partition `p` alone and caught up. */
     async acquire(p: number): Promise<Held> {
       await closing.get(p);
-      const s = slot(p);
+      const s = await slot(p);
       let unlock!: () => void;
       const previous = s.lock;
       s.lock = new Promise((resolve) => (unlock = resolve));
@@ -106,33 +130,61 @@ export function createPartitions(
 
     async close(): Promise<void> {
       await Promise.all(closing.values());
-      for (const s of slots.values()) await s.lock.then(() => s.part.close());
+      for (const [p, s] of slots) {
+        await s.lock.then(() => s.part.close());
+        unlockDir(dirOf(p));
+      }
       slots.clear();
-      locked.delete(resolve(config.dir));
-      rmSync(join(config.dir, 'LOCK'), { force: true });
+      opening.clear();
     },
   };
 }
 export type Partitions = ReturnType<typeof createPartitions>;
 
-/** The state directories this process uses (tests run several aggregators in one process). */
+/** How long a partition's directory is waited for while another process on the host lets it go. */
+const LOCK_WAIT_MS = 60_000;
+/** The partition directories this process holds (tests run several aggregators in one process). */
 const locked = new Set<string>();
 
-/** One aggregator per state directory: two would write the same files. A lock left by a dead process is taken over. */
-function lockDir(dir: string): void {
+/**
+ * One owner per partition directory: two would write the same files. The owner's pid is in its
+ * LOCK file, created exclusively; a lock left by a dead process is taken over.
+ */
+async function lockDir(dir: string, waitMs: number): Promise<void> {
   mkdirSync(dir, { recursive: true });
-  if (locked.has(resolve(dir))) throw new PipelineError('state_dir_locked', `the state directory ${dir} is in use in this process`, { retriable: false });
   const file = join(dir, 'LOCK');
+  for (const deadline = Date.now() + waitMs; ; await sleep(100)) {
+    if (!locked.has(resolve(dir))) {
+      try {
+        writeFileSync(file, String(process.pid), { flag: 'wx' });
+        locked.add(resolve(dir));
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        if (stale(file)) {
+          rmSync(file, { force: true });
+          continue;
+        }
+      }
+    }
+    if (Date.now() >= deadline) throw new PipelineError('state_dir_locked', `the state directory ${dir} is still held by another owner`, { retriable: true });
+  }
+}
+
+function unlockDir(dir: string): void {
+  locked.delete(resolve(dir));
+  rmSync(join(dir, 'LOCK'), { force: true });
+}
+
+/** A LOCK left by a dead process (or an earlier life of this one), or whose creator died before writing its pid. */
+function stale(file: string): boolean {
   try {
     const pid = Number(readFileSync(file, 'utf8'));
-    if (pid && pid !== process.pid && alive(pid)) {
-      throw new PipelineError('state_dir_locked', `the state directory ${dir} is used by process ${pid}`, { retriable: false });
-    }
-  } catch (err) {
-    if (err instanceof PipelineError) throw err;
+    if (!pid) return Date.now() - statSync(file).mtimeMs > 5_000;
+    return pid === process.pid || !alive(pid);
+  } catch {
+    return false; // gone meanwhile: tried again
   }
-  writeFileSync(file, String(process.pid));
-  locked.add(resolve(dir));
 }
 
 function alive(pid: number): boolean {

@@ -14,7 +14,7 @@ import { readRecord, type InEvent } from './records.js';
 import { deadLetter } from '../schemas/records.js';
 import { decided, eventOffer, type Emission, type Offer } from './pairing.js';
 import { attributionRow, deadlineRow, emptyRows, eventRow, type OutMessage, type Rows, type VerificationRow } from './rows.js';
-import { stateKeys, type StateWrite } from './state.js';
+import { stateKey as key, type StateWrite } from './state.js';
 import type { StepState } from './step-state.js';
 
 export interface Needs { touches: string[]; clicks: string[]; flood: string[]; flags: string[] }
@@ -71,15 +71,14 @@ function needsOf(events: InEvent[]): Needs {
   const flood = new Set<string>();
   const flags = new Set<string>();
   for (const e of events) {
-    const k = stateKeys(e);
     if (e.type === EventType.CONVERSION) {
-      touches.add(k.clicks).add(k.device).add(k.views);
-      if (e.clickId) clicks.add(k.namedClick);
-      flags.add(k.flags);
+      touches.add(key.clicks(e)).add(key.device(e)).add(key.views(e));
+      if (e.clickId) clicks.add(key.namedClick(e));
+      flags.add(key.flags(e));
     } else if (e.type === EventType.REWARD_COMPLETE) {
-      touches.add(k.views);
-      flags.add(k.flags);
-    } else if (e.type === EventType.CLICK) flood.add(k.flood);
+      touches.add(key.views(e));
+      flags.add(key.flags(e));
+    } else if (e.type === EventType.CLICK) flood.add(key.flood(e));
   }
   return { touches: [...touches], clicks: [...clicks], flood: [...flood], flags: [...flags] };
 }
@@ -161,6 +160,6 @@ export async function processBatch(
   out.deadlines = [...fromFresh.deadlines, ...fromRedelivered.deadlines];
   out.verifications = [...fromFresh.verifications, ...fromRedelivered.verifications];
   out.counts.events = out.events.length;
-  for (const [e] of [...fresh, ...redelivered]) out.origins.set(rowOrigin.event(e.id), offsetOf(e.position));
+  for (const list of [fresh, redelivered]) for (const [e] of list) out.origins.set(rowOrigin.event(e.id), String(e.offset));
   return out;
 }

@@ -5,7 +5,7 @@
 import { deadLetter } from '../schemas/records.js';
 import { readConfirmation, type InConfirmation } from './confirmations.js';
 import { confirmationOffer } from './pairing.js';
-import { addEmissions, emptyOutput, offsetOf, rowOrigin, type BatchOutput, type BatchPorts, type KafkaMessage } from './process-batch.js';
+import { addEmissions, emptyOutput, rowOrigin, type BatchOutput, type BatchPorts, type KafkaMessage } from './process-batch.js';
 import { confirmationRow, emptyRows } from './rows.js';
 
 export async function processConfirmations(
@@ -59,6 +59,6 @@ export async function processConfirmations(
   out.verifications = [...fromFresh.verifications, ...fromRedelivered.verifications];
   out.counts.redelivered = redelivered.length;
   out.counts.events = out.confirmations.length; // counted as confirmations (app.ts)
-  for (const c of owned) out.origins.set(rowOrigin.confirmation({ source: c.source, transaction_id: c.transactionId }), offsetOf(c.position));
+  for (const c of owned) out.origins.set(rowOrigin.confirmation({ source: c.source, transaction_id: c.transactionId }), String(c.offset));
   return out;
 }

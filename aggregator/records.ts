@@ -29,6 +29,13 @@ export type ReadRecord = { ok: true; events: InEvent[] } | { ok: false; reason: 
 const SUPPORTED_VERSION = 1;
 const required = ['eventId', 'userId', 'deviceId', 'campaignId', 'creativeId', 'placementId'] as const;
 
+/** An event's attributes as one text to check (most events have none). */
+function attrsText(attrs: Record<string, string>): string {
+  let text = '';
+  for (const k in attrs) text += `${k}\n${attrs[k]}\n`;
+  return text;
+}
+
 export function readRecord(value: Buffer | null, at: { topic: string; partition: number; offset: string }): ReadRecord {
   if (!value) return { ok: false, reason: 'empty_value' };
   let record: pipeline.v1.AcceptedBeacons;
@@ -51,7 +58,7 @@ export function readRecord(value: Buffer | null, at: { topic: string; partition:
     if (!EventType[e.type] || e.type === EventType.EVENT_TYPE_UNSPECIFIED) return { ok: false, reason: `invalid_event: ${index}: type ${e.type}` };
     const text = firstUnstorable({
       event_id: e.eventId, user_id: e.userId, device_id: e.deviceId, campaign_id: e.campaignId, creative_id: e.creativeId,
-      placement_id: e.placementId, click_id: e.clickId, currency: e.currency, attrs: Object.entries(e.attrs).flat().join('\n'),
+      placement_id: e.placementId, click_id: e.clickId, currency: e.currency, attrs: attrsText(e.attrs),
     });
     if (text) return { ok: false, reason: `invalid_text: event ${index} ${text}` };
     events.push({

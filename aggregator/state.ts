@@ -51,20 +51,24 @@ export const TOUCHES_KEPT = 32;
  */
 export const FLAGS_TTL_MS = 7 * 86_400_000;
 
-export function stateKeys(e: { appId: string; userId: string; deviceId: string; campaignId: string; id: string; clickId: string; time: number }) {
-  return {
-    clicks: `l:c:${e.appId}:${e.userId}:${e.campaignId}`,
-    views: `l:v:${e.appId}:${e.userId}:${e.campaignId}`,
-    device: `l:d:${e.appId}:${e.deviceId}:${e.campaignId}`,
-    ownClick: `k:${e.appId}:${e.id}`,
-    namedClick: `k:${e.appId}:${e.clickId}`,
-    flood: `f:${e.appId}:${e.deviceId}:${Math.floor(e.time / HOUR_MS)}`,
-    flags: `u:${e.appId}:${e.userId}`,
-  };
-}
+type KeyedEvent = { appId: string; userId: string; deviceId: string; campaignId: string; id: string; clickId: string; time: number };
+/** Each key of an event's state (layout above), made only when asked for: most events need two. */
+export const stateKey = {
+  clicks: (e: KeyedEvent) => `l:c:${e.appId}:${e.userId}:${e.campaignId}`,
+  views: (e: KeyedEvent) => `l:v:${e.appId}:${e.userId}:${e.campaignId}`,
+  device: (e: KeyedEvent) => `l:d:${e.appId}:${e.deviceId}:${e.campaignId}`,
+  ownClick: (e: KeyedEvent) => `k:${e.appId}:${e.id}`,
+  namedClick: (e: KeyedEvent) => `k:${e.appId}:${e.clickId}`,
+  flood: (e: KeyedEvent) => `f:${e.appId}:${e.deviceId}:${Math.floor(e.time / HOUR_MS)}`,
+  flags: (e: KeyedEvent) => `u:${e.appId}:${e.userId}`,
+};
 
 /** A touch as a line of a touch list (layout above). */
-export const touchLine = (t: Touch) => `${t.time} ${t.receivedAt} ${JSON.stringify([t.type, t.id, t.creativeId, t.userId, t.flag])}\n`;
+export const touchLine = (t: Touch) => `${t.time} ${t.receivedAt} [${t.type},${json(t.id)},${json(t.creativeId)},${json(t.userId)},${json(t.flag)}]\n`;
+// eslint-disable-next-line no-control-regex -- the characters JSON escapes
+const PLAIN = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
+/** `s` as a JSON string, as JSON.stringify writes it (most ids need no escape: skip its work). */
+const json = (s: string) => (PLAIN.test(s) ? `"${s}"` : JSON.stringify(s));
 
 /** A touch read back: its times at once, the rest from its JSON when first asked for. */
 class StoredTouch implements Touch {

@@ -30,6 +30,7 @@ const EVENTS_PER_RECORD = 10;
 const targets = { share: 0.7, p99Ms: 5_000, rssMb: 1_024, diskBytesPerClaim: 32 };
 const DAY_S = 86_400;
 const PROFILING = (process.env.BENCH_NODE_FLAGS ?? '').includes('--cpu-prof');
+const PROCESSES = Number(process.env.BENCH_AGGREGATOR_PROCESSES ?? 2);
 
 stackUp();
 
@@ -137,26 +138,32 @@ async function throughput(kind: Kind, round: number): Promise<Round> {
   await produce(setup.confirmations, load.confirmations);
   const database = databases[kind === 'aggregator' ? 'aggregator' : 'baseline'];
   const before = { events: await count(database), confirmations: await count(database, 'confirmations') };
-  const child = start(kind, setup);
-  await waitForMembers(admin, setup.group, { members: 1, timeoutMs: 60_000, pollMs: 20 });
+  // The aggregator as deployed on this host: PROCESSES members of one group sharing its state directory.
+  const members = kind === 'aggregator' ? PROCESSES : 1;
+  const ports = [setup.port];
+  while (ports.length < members) ports.push(await freePort());
+  const children = ports.map((port) => start(kind, { ...setup, port }));
+  await waitForMembers(admin, setup.group, { members, timeoutMs: 60_000, pollMs: 20 });
   const t0 = performance.now();
-  const cpu0 = cpuSeconds(child);
+  const cpu = () => children.reduce((sum, c) => sum + cpuSeconds(c), 0);
+  const cpu0 = cpu();
   let peak = 0;
   for (;;) {
     await sleep(50);
-    peak = Math.max(peak, rssMb(child));
+    peak = Math.max(peak, children.reduce((sum, c) => sum + rssMb(c), 0));
     const n = (await count(database)) - before.events;
     if (n < EVENTS || (await count(database, 'confirmations')) - before.confirmations < load.confirmations.length) continue;
     if (kind !== 'aggregator') break;
     if ((await groupLag(admin, setup.group, setup.beacons)) === 0 && (await groupLag(admin, setup.group, setup.confirmations)) === 0) break;
   }
   const seconds = (performance.now() - t0) / 1000;
-  const result: Round = { eventsPerS: EVENTS / seconds, cpu: (cpuSeconds(child) - cpu0) / seconds, peakRssMb: peak, setup };
+  const result: Round = { eventsPerS: EVENTS / seconds, cpu: (cpu() - cpu0) / seconds, peakRssMb: peak, setup };
   if (kind === 'aggregator') {
-    result.state = await metrics(setup.port);
-    child.kill(PROFILING ? 'SIGTERM' : 'SIGKILL'); // a profile is written only on a clean exit
-    await new Promise((resolve) => child.once('exit', resolve));
-  } else await stopService(child);
+    result.state = new Map();
+    for (const m of await Promise.all(ports.map(metrics))) for (const [k, v] of m) result.state.set(k, (result.state.get(k) ?? 0) + v);
+    for (const c of children) c.kill(PROFILING ? 'SIGTERM' : 'SIGKILL'); // a profile is written only on a clean exit
+    await Promise.all(children.map((c) => new Promise((resolve) => c.once('exit', resolve))));
+  } else await Promise.all(children.map(stopService));
   return result;
 }
 

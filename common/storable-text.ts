@@ -13,7 +13,8 @@ export function unstorable(s: string): 'nul' | 'lone_surrogate' | undefined {
 
 /** The first of `fields` (name -> value) that cannot be stored, as `<field>: <why>`. */
 export function firstUnstorable(fields: Record<string, string | null | undefined>): string | undefined {
-  for (const [name, value] of Object.entries(fields)) {
+  for (const name in fields) {
+    const value = fields[name];
     const why = value ? unstorable(value) : undefined;
     if (why) return `${name}: ${why}`;
   }
