@@ -83,7 +83,7 @@ describe('aggregator faults', () => {
     await expectExactly(world, users, earners);
   });
 
-  it.each([[0], [10]])('splits the partitions between two processes, through rebalances mid-stream, with the totals of one (%i devices shared by the users; 0: one each)', async (devices) => {
+  it.each([[0, 'its own'], [10, 'one shared']])('splits the partitions between two processes, through rebalances mid-stream, with the totals of one (%i devices shared by the users; 0: one each; each process with %s state directory)', async (devices, disk) => {
     world = await createAggregatorWorld({ partitions: 4 });
     const waves = [scenario(100, Date.now() - 55 * MIN, devices), scenario(100, Date.now() - 54 * MIN, devices), scenario(100, Date.now() - 53 * MIN, devices)];
     const send = async (wave: ReturnType<typeof scenario>) => {
@@ -92,7 +92,8 @@ describe('aggregator faults', () => {
     };
     const first = await world.start();
     await send(waves[0]!);
-    const second = world.spawn({ AGGREGATOR_STATE_DIR: world.host('host-1') }); // joins the group: partitions move
+    // Joins the group: partitions move. On one host's shared directory each is handed over with its disk.
+    const second = world.spawn(disk === 'its own' ? { AGGREGATOR_STATE_DIR: world.host('host-1') } : {});
     await sleep(4_000);
     await send(waves[1]!);
     await sleep(2_000);

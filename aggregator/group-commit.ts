@@ -66,6 +66,7 @@ export function createGroupCommit<T extends { rows: number; backlog?: boolean }>
     rows = 0;
     dueAt = Infinity;
     writing = true;
+    lastWriteAt = deps.now(); // the interval runs from one write's start to the next one's
     let delay = config.retryMs ?? 500;
     for (let attempt = 0; ; attempt++) {
       const revoked = deps.revoked?.();
@@ -90,7 +91,6 @@ export function createGroupCommit<T extends { rows: number; backlog?: boolean }>
       }
     }
     writing = false;
-    lastWriteAt = deps.now();
     schedule();
   }
 

@@ -1,12 +1,12 @@
-// Measures the partition key-value store (kv.ts) at the size it runs at: µs per get (hit, miss) and per put
+// Measures the partition key-value store (aggregator/store/kv.ts) at the size it runs at: µs per get (hit, miss) and per put
 // in write() batches of 5,000, sweep scan cost, disk bytes per key; and lmdb-js's own cache for comparison.
-// Usage: node --import tsx aggregator/store/kv-bench.ts [keys=1000000] [valueBytes=1000,100]
+// Usage: node --import tsx bench/aggregator-kv.ts [keys=1000000] [valueBytes=1000,100]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { open } from 'lmdb';
-import { openKv, type KvPut } from './kv.js';
+import { openKv, type KvPut } from '../aggregator/store/kv.js';
 
 const BATCH = 5_000;
 const READS = 200_000;
