@@ -78,13 +78,19 @@ export function createStepState(view: StepView, shared: SharedState, config: { c
 
 /** The pairing's hashes as values of the step's view, each with the expiry it has reached (lifetimes only grow). */
 function pairView(view: StepView): PairView {
+  // Each hash parsed once per step: a side is read, then written back with the expiry it had.
+  const parsed = new Map<string, { h: unknown; x: number } | undefined>();
   const read = <T>(key: string) => {
-    const v = view.get(key);
-    return v ? (JSON.parse(v) as { h: T; x: number }) : undefined;
+    if (!parsed.has(key)) {
+      const v = view.get(key);
+      parsed.set(key, v ? (JSON.parse(v) as { h: T; x: number }) : undefined);
+    }
+    return parsed.get(key) as { h: T; x: number } | undefined;
   };
   const write = (key: string, h: object, ttlMs: number) => {
     const x = Math.max(view.at + ttlMs, read(key)?.x ?? 0);
     view.change({ op: 'put', key, expiresAt: x, value: JSON.stringify({ h, x }) });
+    parsed.set(key, { h: { ...h }, x }); // flat: its fields are strings
   };
   return {
     event: (app, user, id) => read<PairHash>(pairKeys.event(app, user, id))?.h,

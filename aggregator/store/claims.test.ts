@@ -46,6 +46,9 @@ describe('claimId', () => {
     ['a confirmation key is hashed', 'conf:admob:tx-1', sha('k:conf:admob:tx-1')],
     ['a UUID of the reserved variant 111 is hashed, so no UUID can equal a hashed key', '0f8fad5b-d9cb-469f-e165-70867728950e', sha('k:0f8fad5b-d9cb-469f-e165-70867728950e')],
     ['a UUID without its dashes is hashed', '0f8fad5bd9cb469fa16570867728950e', sha('k:0f8fad5bd9cb469fa16570867728950e')],
+    ['36 characters with a dash out of place are hashed', '0f8fad5bd-9cb-469f-a165-70867728950e', sha('k:0f8fad5bd-9cb-469f-a165-70867728950e')],
+    ['a UUID with a letter past f is hashed', '0f8fad5b-d9cb-469f-a165-70867728950g', sha('k:0f8fad5b-d9cb-469f-a165-70867728950g')],
+    ['a UUID with a character past ASCII is hashed', '0f8fad5b-d9cb-469f-a165-70867728950\u0130', sha('k:0f8fad5b-d9cb-469f-a165-70867728950\u0130')],
   ])('%s', (_name, text, hex) => {
     expect(claimId(text).toString('hex')).toBe(hex);
     expect(claimId(text)).toHaveLength(16);
