@@ -176,7 +176,7 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
     groupId: config.AGGREGATOR_GROUP, sessionTimeout: config.AGGREGATOR_SESSION_TIMEOUT_MS, heartbeatInterval: HEARTBEAT_MS, allowAutoTopicCreation: false,
     rebalanceTimeout: REBALANCE_TIMEOUT_MS,
     maxBytesPerPartition: config.AGGREGATOR_FETCH_MAX_BYTES_PER_PARTITION,
-    maxBytes: config.AGGREGATOR_FETCH_MAX_BYTES_PER_PARTITION * config.AGGREGATOR_PARTITIONS_CONCURRENTLY,
+    maxBytes: config.AGGREGATOR_FETCH_MAX_BYTES,
     partitionAssigners: [coPartitionedAssigner], // partition p of both topics to one member: their users' state is one
   });
   const membership = watchConsumer(consumer, log);
