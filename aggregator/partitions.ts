@@ -47,8 +47,11 @@ export function createPartitions(
           throw err;
         }
       })();
-      opening.set(p, opened);
-      opened.catch(() => opening.delete(p));
+      const mine = opened;
+      opening.set(p, mine);
+      mine.catch(() => {
+        if (opening.get(p) === mine) opening.delete(p); // tried again by the next step
+      });
     }
     return opened;
   }
