@@ -69,19 +69,30 @@ export function openPartition(config: PartitionConfig, deps: { log: Logger }) {
   open();
   const flusher = setInterval(() => void flush().catch((err: unknown) => log.warn({ err }, 'state_flush_failed')), config.flushMs ?? 5_000).unref();
 
-  function readHeld(value: Buffer): Held {
-    const h = JSON.parse(value.toString()) as { first: number; last: number; d: [number, number][]; o: [number, number, Decision][] };
+  type StoredHeld = { first: number; last: number; d: [number, number][]; o: [number, number, Decision][] };
+  function heldOf(h: StoredHeld): Held {
     return {
       first: h.first, last: h.last, duplicates: new Set(h.d.map(([o, i]) => spot(o, i))),
       decisions: new Map(h.o.map(([o, i, d]) => [spot(o, i), d])),
     };
   }
+  function readHeld(value: Buffer): Held {
+    return heldOf(JSON.parse(value.toString()) as StoredHeld);
+  }
   function holdEntry(e: Entry): { key: string; value: Buffer } {
-    const value = Buffer.from(JSON.stringify({ first: e.source.first, last: e.source.last, d: e.duplicates, o: e.decisions }));
-    held[e.source.kind].push(readHeld(value));
-    return { key: heldKey(e.source.kind, e.source.first), value };
+    const h: StoredHeld = { first: e.source.first, last: e.source.last, d: e.duplicates, o: e.decisions };
+    held[e.source.kind].push(heldOf(h));
+    return { key: heldKey(e.source.kind, e.source.first), value: Buffer.from(JSON.stringify(h)) };
   }
   const numberMeta = (key: string, v: number) => ({ key, value: Buffer.from(String(v)) });
+  /** Where the disk holds through, written with every batch of values. */
+  const positionMeta = () => [numberMeta('seq', seq), numberMeta('next', next), numberMeta('d:b', decided.b), numberMeta('d:c', decided.c)];
+  /** Drops what was applied but not flushed (the changelog has it). */
+  function forgetApplied(): void {
+    dirty = new Map();
+    dirtyMeta = new Map();
+    dirtyBytes = 0;
+  }
 
   /** The value of `key` after `ops` on `base` (touches appended, puts set). */
   function applyOp(base: string | undefined, op: KvOp): string {
@@ -169,11 +180,8 @@ export function openPartition(config: PartitionConfig, deps: { log: Logger }) {
     flushing = flushing.catch(() => {}).then(async () => {
       if (dirty.size === 0 && dirtyMeta.size === 0) return;
       const values = dirty;
-      const meta = [...dirtyMeta].map(([key, value]) => ({ key, value }));
-      meta.push(numberMeta('seq', seq), numberMeta('next', next), numberMeta('d:b', decided.b), numberMeta('d:c', decided.c));
-      dirty = new Map();
-      dirtyMeta = new Map();
-      dirtyBytes = 0;
+      const meta = [...[...dirtyMeta].map(([key, value]) => ({ key, value })), ...positionMeta()];
+      forgetApplied();
       writing = values;
       try {
         await kv.write({ puts: [...values].map(([key, v]) => ({ key, value: Buffer.from(v.value), expiresAt: v.expiresAt })), meta });
@@ -205,9 +213,7 @@ export function openPartition(config: PartitionConfig, deps: { log: Logger }) {
    */
   async function restore(read: ReadChangelog, commits: Record<SourceKind, number>): Promise<{ entries: number; from: number }> {
     await flush().catch((err: unknown) => log.warn({ err }, 'state_flush_failed')); // what was applied is a prefix of the changelog
-    dirty = new Map();
-    dirtyMeta = new Map();
-    dirtyBytes = 0;
+    forgetApplied();
     readMeta();
     for (let attempt = 0; ; attempt++) {
       const claimsThrough = claims.throughSeq();
@@ -233,7 +239,7 @@ export function openPartition(config: PartitionConfig, deps: { log: Logger }) {
       if (pending.size === 0 && meta.length === 0) return;
       const puts = [...pending].map(([key, v]) => ({ key, value: Buffer.from(v.value), expiresAt: v.expiresAt }));
       pending.clear();
-      await kv.write({ puts, meta: [...meta, numberMeta('seq', seq), numberMeta('next', next), numberMeta('d:b', decided.b), numberMeta('d:c', decided.c)] });
+      await kv.write({ puts, meta: [...meta, ...positionMeta()] });
       meta = [];
     };
     const now = Date.now();
@@ -264,9 +270,7 @@ export function openPartition(config: PartitionConfig, deps: { log: Logger }) {
 
   async function wipe(): Promise<void> {
     writing = new Map();
-    dirty = new Map();
-    dirtyMeta = new Map();
-    dirtyBytes = 0;
+    forgetApplied();
     claims.close();
     await kv.close();
     rmSync(config.dir, { recursive: true, force: true });
@@ -281,10 +285,6 @@ export function openPartition(config: PartitionConfig, deps: { log: Logger }) {
     restore,
     get seq() {
       return seq;
-    },
-    /** Bytes of applied values waiting for the next flush. */
-    get dirtyBytes() {
-      return dirtyBytes;
     },
     /** Seals and drops what expired (claims slices, key-value entries). */
     async maintain(now: number): Promise<void> {
