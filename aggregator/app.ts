@@ -17,7 +17,7 @@ import { createGroupCommit } from './group-commit.js';
 import { createMetrics } from './metrics.js';
 import { processBatch, type BatchOutput, type KafkaMessage } from './process-batch.js';
 import { processConfirmations } from './process-confirmations.js';
-import { rowCount, type Rows } from './rows.js';
+import { joinRows, rowCount, type Rows } from './rows.js';
 import { createRedisState } from './state-redis.js';
 import { createPoisonedWriter } from './write-poisoned.js';
 import { createClickhouseWarehouse } from './warehouse-clickhouse.js';
@@ -138,24 +138,21 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
   async function write(items: Item[], attempt: number): Promise<void> {
     await persist(items);
     const outputs = items.map((i) => i.output);
-    let rows: Rows = {
-      events: outputs.flatMap((o) => o.events), attributions: outputs.flatMap((o) => o.attributions), deadlines: outputs.flatMap((o) => o.deadlines),
-      confirmations: outputs.flatMap((o) => o.confirmations), verifications: outputs.flatMap((o) => o.verifications),
-    };
+    let parts: Rows[] = outputs;
     if (attempt > 0) {
       // The failed attempt may have landed in part, or landed and then lost its answer.
       metrics.writeFailed();
-      rows = await warehouse.withoutLanded(rows);
+      parts = [await warehouse.withoutLanded(joinRows(outputs))];
     }
     const topicMessages = [
       { topic: config.AGGREGATOR_EARNINGS_TOPIC, messages: outputs.flatMap((o) => o.earnings) },
       { topic: config.AGGREGATOR_DEADLETTER_TOPIC, messages: outputs.flatMap((o) => o.deadLetters) },
     ];
     const done = metrics.writeTimer();
-    await warehouse.insert(rows);
+    await warehouse.insert(parts);
     deps.onStep?.('inserted');
     await producer.send(topicMessages, { compression: 'snappy' });
-    log.debug({ batches: outputs.length, events: rows.events.length, seconds: done() }, 'group_written');
+    log.debug({ batches: outputs.length, rows: parts.reduce((n, p) => n + rowCount(p), 0), seconds: done() }, 'group_written');
   }
   const writePoisoned = createPoisonedWriter({ earningsTopic: config.AGGREGATOR_EARNINGS_TOPIC, deadLetterTopic: config.AGGREGATOR_DEADLETTER_TOPIC }, {
     warehouse, send: (topicMessages) => producer.send(topicMessages, { compression: 'snappy' }), log,

@@ -59,14 +59,14 @@ export function createMetrics() {
       });
     },
     /** A written step of the beacon topic ('events') or of the confirmations topic. */
-    batch(kind: 'events' | 'confirmations', output: { counts: { events: number; duplicates: number; redelivered: number; deadLettered: number }; verifications: { reason: string }[]; earnings: unknown[] }) {
+    batch(kind: 'events' | 'confirmations', output: { counts: { events: number; duplicates: number; redelivered: number; deadLettered: number }; verdicts: string[]; earnings: unknown[] }) {
       const { counts } = output;
       const read = kind === 'events' ? events : confirmations;
       read.inc({ outcome: 'inserted' }, counts.events);
       read.inc({ outcome: 'duplicate' }, counts.duplicates);
       read.inc({ outcome: 'redelivered' }, counts.redelivered);
       deadLetters.inc(counts.deadLettered);
-      for (const v of output.verifications) verifications.inc({ reason: v.reason });
+      for (const reason of output.verdicts) verifications.inc({ reason });
       earnings.inc(output.earnings.length);
     },
     writeTimer: () => writes.startTimer(),

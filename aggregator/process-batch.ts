@@ -13,7 +13,8 @@ import { decide, type CampaignSettings, type Decision } from './attribution.js';
 import { readRecord, type InEvent } from './records.js';
 import { deadLetter } from '../schemas/records.js';
 import { decided, eventOffer, type Emission, type Offer } from './pairing.js';
-import { attributionRow, deadlineRow, emptyRows, eventRow, type OutMessage, type Rows, type VerificationRow } from './rows.js';
+import { layouts } from './rowbinary.js';
+import { attributionRow, deadlineRow, emptyRows, eventRow, rowsFrom, tables, type OutMessage, type Rows, type Table, type VerificationRow } from './rows.js';
 import { stateKey as key, type StateWrite } from './state.js';
 import type { StepState } from './step-state.js';
 
@@ -28,41 +29,85 @@ export interface BatchPorts {
 }
 
 export interface KafkaMessage { offset: string; key: Buffer | null; value: Buffer | null }
+/** A step's output; each row knows the offset of the record it came from (RowSet origins). */
 export interface BatchOutput extends Rows {
   earnings: OutMessage[];
+  /** The offset of the record each earning came from: a record whose row ClickHouse refuses loses its earnings (write-poisoned.ts). */
+  earningOrigins: number[];
+  /** Each verification row's reason, in order (metrics). */
+  verdicts: string[];
   deadLetters: OutMessage[];
   counts: { events: number; duplicates: number; redelivered: number; deadLettered: number };
-  /**
-   * The records read, and the offset of the record each row and earning came from (keys: rowOrigin,
-   * write-poisoned.ts): what a row ClickHouse refuses dead-letters.
-   */
+  /** The records read: what a refused row dead-letters. */
   source: { topic: string; partition: number; messages: KafkaMessage[] };
-  origins: Map<string, string>;
 }
 
-/** The key under which `origins` holds the offset a row or earning came from. */
-export const rowOrigin = {
-  event: (eventId: string) => eventId,
-  confirmation: (r: { source: string; transaction_id: string }) => `c:${r.source}:${r.transaction_id}`,
-  verification: (r: { source: string; transaction_id: string }) => `v:${r.source}:${r.transaction_id}`,
-  earning: (sourceEventId: string) => `earning:${sourceEventId}`,
-};
-
 /** The offset in a position "<topic>:<partition>:<offset>:<index>" (a topic name has no colon). */
-export const offsetOf = (position: string) => position.split(':').at(-2)!;
+export const offsetOf = (position: string) => Number(position.split(':').at(-2));
 
-/** Verification rows and earnings of the pairing's emissions, each noted in `out.origins`. */
-export function addEmissions(out: BatchOutput, offers: Offer[], emissions: Emission[]): VerificationRow[] {
+/** A verification row, the offset of the record it came from and its offer's index. */
+export interface Verification { row: VerificationRow; origin: number; offer: number }
+
+/** The verification rows of the pairing's emissions, each with the offset of its offer's record; earnings go to `out`. */
+export function addEmissions(out: BatchOutput, offers: Offer[], emissions: Emission[]): Verification[] {
   return emissions.map((emission) => {
     const { verification, earning } = decided(emission);
-    const offset = offsetOf(offers[emission.offer]!.position);
-    out.origins.set(rowOrigin.verification(verification), offset);
+    const origin = offsetOf(offers[emission.offer]!.position);
     if (earning) {
       out.earnings.push(earning);
-      out.origins.set(rowOrigin.earning(verification.event_id), offset);
+      out.earningOrigins.push(origin);
     }
-    return verification;
+    return { row: verification, origin, offer: emission.offer };
   });
+}
+
+/**
+ * Rows as a step adds them: a row a column cannot hold (a value out of its type's range) refuses its
+ * whole record, which `settle` then dead-letters, whatever else the step holds.
+ */
+export function stepRows() {
+  const refused = new Map<number, string>();
+  return {
+    add(rows: Rows, table: Table, row: object | undefined, origin: number): void {
+      const why = row && rows[table].add(row, origin);
+      if (why !== undefined && !refused.has(origin)) refused.set(origin, why);
+    },
+    /** Verification rows into `out`, each added one with its reason. */
+    verifications(out: BatchOutput, list: Verification[]): void {
+      for (const { row, origin } of list) {
+        this.add(out, 'verifications', row, origin);
+        if (out.verifications.length > out.verdicts.length) out.verdicts.push(row.reason);
+      }
+    },
+    /**
+     * A redelivery's rows (`fill`) and re-emitted verifications into `out`, but only those ClickHouse
+     * does not hold: the crash may have come after the insert.
+     */
+    async redelivered(out: BatchOutput, fill: (again: Rows) => void, reemitted: Verification[], withoutLanded: BatchPorts['withoutLanded']): Promise<void> {
+      const again = emptyRows();
+      fill(again);
+      for (const v of reemitted) this.add(again, 'verifications', v.row, v.origin);
+      const landed = await withoutLanded(again);
+      for (const t of tables) out[t].append(landed[t]);
+      const inserted = new Set(landed.verifications.ids);
+      out.verdicts.push(...reemitted.filter((v) => inserted.has(layouts.verifications.identity.of(v.row)[0])).map((v) => v.row.reason));
+    },
+    /** Drops the rows and earnings of each refused record and dead-letters it with the column's reason. */
+    settle(out: BatchOutput): void {
+      if (refused.size === 0) return;
+      const keep = (origin: number) => !refused.has(origin);
+      out.verdicts = out.verdicts.filter((_, i) => keep(out.verifications.origins[i]!));
+      Object.assign(out, rowsFrom(out, keep));
+      out.earnings = out.earnings.filter((_, i) => keep(out.earningOrigins[i]!));
+      out.earningOrigins = out.earningOrigins.filter(keep);
+      for (const m of out.source.messages) {
+        const why = refused.get(Number(m.offset));
+        if (why === undefined) continue;
+        out.deadLetters.push(deadLetter(m, `unstorable_value: ${why}`, out.source));
+        out.counts.deadLettered++;
+      }
+    },
+  };
 }
 
 function needsOf(events: InEvent[]): Needs {
@@ -84,7 +129,7 @@ function needsOf(events: InEvent[]): Needs {
 }
 
 export const emptyOutput = (batch: BatchOutput['source']): BatchOutput => ({
-  ...emptyRows(), earnings: [], deadLetters: [], counts: { events: 0, duplicates: 0, redelivered: 0, deadLettered: 0 }, source: batch, origins: new Map(),
+  ...emptyRows(), earnings: [], earningOrigins: [], verdicts: [], deadLetters: [], counts: { events: 0, duplicates: 0, redelivered: 0, deadLettered: 0 }, source: batch,
 });
 
 export async function processBatch(
@@ -144,22 +189,21 @@ export async function processBatch(
   const emissions = ports.state.pair(offers);
   const verifications = addEmissions(out, offers, emissions);
 
-  const rows = (list: [InEvent, Decision][]): Rows => ({
-    ...emptyRows(),
-    events: list.map(([e, d]) => eventRow(e, d)),
-    attributions: list.flatMap(([e, d]) => attributionRow(e, d) ?? []),
-    deadlines: list.flatMap(([e, d]) => deadlineRow(e, d, windowOf(e)) ?? []),
-  });
-  const fromFresh = { ...rows(fresh), verifications: verifications.filter((_, i) => freshOffers.has(emissions[i]!.offer)) };
-  // A redelivered event may already be in ClickHouse (the crash came after the insert): ask.
-  const again = { ...rows(redelivered), verifications: verifications.filter((_, i) => !freshOffers.has(emissions[i]!.offer)) };
-  const fromRedelivered = again.events.length + again.verifications.length > 0 ? await ports.withoutLanded(again) : emptyRows();
+  const rows = stepRows();
+  const addEvents = (to: Rows, list: [InEvent, Decision][]) => {
+    for (const [e, d] of list) {
+      rows.add(to, 'events', eventRow(e, d), e.offset);
+      rows.add(to, 'attributions', attributionRow(e, d), e.offset);
+      rows.add(to, 'deadlines', deadlineRow(e, d, windowOf(e)), e.offset);
+    }
+  };
+  addEvents(out, fresh);
+  rows.verifications(out, verifications.filter((v) => freshOffers.has(v.offer)));
+  if (redelivered.length > 0) {
+    await rows.redelivered(out, (again) => addEvents(again, redelivered), verifications.filter((v) => !freshOffers.has(v.offer)), ports.withoutLanded);
+  }
+  rows.settle(out);
   out.counts.redelivered = redelivered.length;
-  out.events = [...fromFresh.events, ...fromRedelivered.events];
-  out.attributions = [...fromFresh.attributions, ...fromRedelivered.attributions];
-  out.deadlines = [...fromFresh.deadlines, ...fromRedelivered.deadlines];
-  out.verifications = [...fromFresh.verifications, ...fromRedelivered.verifications];
   out.counts.events = out.events.length;
-  for (const list of [fresh, redelivered]) for (const [e] of list) out.origins.set(rowOrigin.event(e.id), String(e.offset));
   return out;
 }

@@ -43,7 +43,24 @@ describe('processConfirmations', () => {
   ])('gives %s', async (_name, source, campaignId, windowMs) => {
     const offered: Offer[] = [];
     const out = await processConfirmations({ pairingMarginMs: MIN, defaultWindowMs: 30 * MIN }, ports(offered), { topic: 'conf', partition: 0, messages: [record(source, campaignId, 1)] });
-    expect(out.confirmations.map((r) => r.verify_by_ms)).toEqual([T0 + windowMs]);
+    const body = out.confirmations.body;
+    expect(body.readBigUInt64LE(body.length - 8)).toBe(BigInt(T0 + windowMs)); // verify_by_ms, the last column
     expect(offered.map((o) => o.ttlMs)).toEqual([windowMs + MIN]);
+  });
+});
+
+describe('a confirmation whose row a column cannot hold', () => {
+  it('is dead-lettered with the column and value, and the records around it are kept', async () => {
+    const late = record('admob', 'c-short', 2);
+    const decoded = pipeline.v1.Confirmation.decode(late.value);
+    decoded.receivedAt = 2 ** 32 * 1000; // past DateTime's last second
+    late.value = Buffer.from(pipeline.v1.Confirmation.encode(decoded).finish());
+    const messages = [record('admob', 'c-short', 1), late, record('admob', 'c-short', 3)];
+    const out = await processConfirmations({ pairingMarginMs: MIN, defaultWindowMs: 30 * MIN }, ports([]), { topic: 'conf', partition: 0, messages });
+    expect(out.confirmations.ids).toEqual(['admob:t1', 'admob:t3']);
+    expect(out.deadLetters.map((m) => [m.headers?.dlq_offset, m.headers?.dlq_reason])).toEqual([
+      ['2', "unstorable_value: confirmations.received_at: 4294967296 is not a DateTime('UTC')"],
+    ]);
+    expect(out.counts).toMatchObject({ events: 2, deadLettered: 1 });
   });
 });

@@ -5,8 +5,8 @@
 import { deadLetter } from '../schemas/records.js';
 import { readConfirmation, type InConfirmation } from './confirmations.js';
 import { confirmationOffer } from './pairing.js';
-import { addEmissions, emptyOutput, rowOrigin, type BatchOutput, type BatchPorts, type KafkaMessage } from './process-batch.js';
-import { confirmationRow, emptyRows } from './rows.js';
+import { addEmissions, emptyOutput, stepRows, type BatchOutput, type BatchPorts, type KafkaMessage } from './process-batch.js';
+import { confirmationRow, type Rows } from './rows.js';
 
 export async function processConfirmations(
   config: { pairingMarginMs: number; defaultWindowMs: number },
@@ -46,19 +46,17 @@ export async function processConfirmations(
   const verifications = addEmissions(out, offers, emissions);
   const isFresh = (offer: number) => offer < fresh.length;
 
-  const fromFresh = {
-    ...emptyRows(), confirmations: fresh.map((c) => confirmationRow(c, windowOf(c))),
-    verifications: verifications.filter((_, i) => isFresh(emissions[i]!.offer)),
-  };
-  const again = {
-    ...emptyRows(), confirmations: redelivered.map((c) => confirmationRow(c, windowOf(c))),
-    verifications: verifications.filter((_, i) => !isFresh(emissions[i]!.offer)),
-  };
-  const fromRedelivered = redelivered.length > 0 ? await ports.withoutLanded(again) : emptyRows();
-  out.confirmations = [...fromFresh.confirmations, ...fromRedelivered.confirmations];
-  out.verifications = [...fromFresh.verifications, ...fromRedelivered.verifications];
+  const rows = stepRows();
+  for (const c of fresh) rows.add(out, 'confirmations', confirmationRow(c, windowOf(c)), c.offset);
+  rows.verifications(out, verifications.filter((v) => isFresh(v.offer)));
+  if (redelivered.length > 0) {
+    const fill = (again: Rows) => {
+      for (const c of redelivered) rows.add(again, 'confirmations', confirmationRow(c, windowOf(c)), c.offset);
+    };
+    await rows.redelivered(out, fill, verifications.filter((v) => !isFresh(v.offer)), ports.withoutLanded);
+  }
+  rows.settle(out);
   out.counts.redelivered = redelivered.length;
   out.counts.events = out.confirmations.length; // counted as confirmations (app.ts)
-  for (const c of owned) out.origins.set(rowOrigin.confirmation({ source: c.source, transaction_id: c.transactionId }), String(c.offset));
   return out;
 }

@@ -2,13 +2,15 @@ import { describe, expect, it } from 'vitest';
 import { EventType } from '../schemas/beacon-json.js';
 import type { InConfirmation } from './confirmations.js';
 import type { InEvent } from './records.js';
-import { encodeRows, insertSql, layouts, types, type ColumnType } from './rowbinary.js';
-import { attributionRow, confirmationRow, deadlineRow, eventRow, verificationRow, type Rows } from './rows.js';
+import { classify } from '../common/consumer-faults.js';
+import { insertSql, layouts, RowSet, types, type ColumnType, type Layout } from './rowbinary.js';
+import { attributionRow, confirmationRow, deadlineRow, eventRow, rowsOf, verificationRow, type Table } from './rows.js';
 
+const testLayout = (columns: Layout['columns']): Layout => ({ table: 't', columns, identity: { sql: 'id', time: 't', of: (r) => [String(r.id), 0] } });
 /** The body of one row holding `v` in a column of `type`, as hex, or the refusal. */
 function one(type: ColumnType, v: unknown): string {
-  const encoded = encodeRows({ table: 't', columns: [{ name: 'v', type }] }, [{ v }]);
-  return encoded.ok ? encoded.body.toString('hex') : encoded.reason;
+  const set = new RowSet(testLayout([{ name: 'v', type }]));
+  return set.add({ v }, 0) ?? set.body.toString('hex');
 }
 const u64 = (n: bigint) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(n); return b.toString('hex'); };
 const i64 = (n: bigint) => { const b = Buffer.alloc(8); b.writeBigInt64LE(n); return b.toString('hex'); };
@@ -70,15 +72,44 @@ describe('RowBinary values', () => {
 });
 
 describe('RowBinary bodies', () => {
+  const layout = testLayout([{ name: 's', type: types.String }, { name: 'n', type: types.UInt64 }]);
+  const hex = (s: string, n: bigint) => `${str(s)}${u64(n)}`;
+
   it('writes rows one after another, growing the buffer past its first size', () => {
     const big = 'x'.repeat(100_000);
-    const encoded = encodeRows({ table: 't', columns: [{ name: 's', type: types.String }, { name: 'n', type: types.UInt64 }] }, [{ s: big, n: 1 }, { s: 'é', n: 2 }]);
-    expect(encoded.ok && encoded.body.toString('hex')).toBe(`a08d06${'78'.repeat(100_000)}${u64(1n)}02c3a9${u64(2n)}`);
+    const set = new RowSet(layout);
+    set.add({ s: big, n: 1 }, 0);
+    set.add({ s: 'é', n: 2 }, 0);
+    expect(set.body.toString('hex')).toBe(`a08d06${'78'.repeat(100_000)}${u64(1n)}02c3a9${u64(2n)}`);
   });
 
-  it('names the table and column of the first value refused', () => {
-    const e = event({ occurredAt: -5 });
-    expect(encodeRows(layouts.events, [eventRow(event(), decision), eventRow(e, decision)])).toEqual({ ok: false, reason: 'events.occurred_at: -5 is not a UInt64' });
+  it('names the table and column of a value refused, and leaves the row out', () => {
+    const set = new RowSet(layouts.events);
+    expect(set.add(eventRow(event(), decision), 7)).toBeUndefined();
+    const alone = set.body.toString('hex');
+    expect(set.add(eventRow(event({ id: 'e-2', occurredAt: -5 }), decision), 8)).toBe('events.occurred_at: -5 is not a UInt64');
+    expect([set.length, set.ids, set.origins, set.body.toString('hex')]).toEqual([1, ['e-1'], [7], alone]);
+  });
+
+  it('keeps each row\'s identity, time and origin, and filters and joins rows by them', () => {
+    const set = new RowSet(layout);
+    for (const [i, s] of ['a', 'bb', 'é'].entries()) set.add({ id: `r${i}`, s, n: i }, 10 + i);
+    expect([set.ids, set.origins]).toEqual([['r0', 'r1', 'r2'], [10, 11, 12]]);
+    const kept = set.filter((i) => set.origins[i] !== 11);
+    expect([kept.ids, kept.body.toString('hex')]).toEqual([['r0', 'r2'], hex('a', 0n) + hex('é', 2n)]);
+    const joined = RowSet.concat(layout, [kept, set.filter((i) => i === 1)]);
+    expect([joined.ids, joined.origins, joined.body.toString('hex')]).toEqual([['r0', 'r2', 'r1'], [10, 12, 11], hex('a', 0n) + hex('é', 2n) + hex('bb', 1n)]);
+  });
+
+  it('refuses row objects it cannot hold as poison (rowsOf)', () => {
+    const err = (() => {
+      try {
+        rowsOf({ events: [eventRow(event({ occurredAt: -5 }), decision)] });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(classify(err)).toEqual({ kind: 'poison', code: 'unstorable_value', reason: 'unstorable_value: events.occurred_at: -5 is not a UInt64' });
   });
 
   it('names every column of the table in the INSERT, in the order of the body', () => {
@@ -104,7 +135,7 @@ const confirmation: InConfirmation = {
 
 describe('table layouts', () => {
   // A field rows.ts builds but no column carries would be left to its default by the explicit column list.
-  it.each<[keyof Rows, object]>([
+  it.each<[Table, object]>([
     ['events', eventRow(event(), decision)],
     ['attributions', attributionRow(event(), decision)!],
     ['deadlines', deadlineRow(event(), decision, 3_600_000)!],
@@ -112,6 +143,6 @@ describe('table layouts', () => {
     ['verifications', verificationRow({ ...event(), invalidReason: '', attributed: true, windowMs: 3_600_000, flags: [] }, confirmation, '')],
   ])('carries every field of a %s row rows.ts builds, in its order', (table, row) => {
     expect(layouts[table].columns.map((c) => c.name)).toEqual(Object.keys(row));
-    expect(encodeRows(layouts[table], [row]).ok).toBe(true);
+    expect(new RowSet(layouts[table]).add(row, 0)).toBeUndefined();
   });
 });

@@ -1,7 +1,8 @@
 // RowBinary bodies for the aggregator's inserts: each table's columns in the order and types of
 // schemas/migrations/clickhouse, written straight from rows.ts's row objects into one growing Buffer
-// per table. Cheaper to build than JSONEachRow, and the body lives off the JS heap.
-import type { AttributionRow, ConfirmationRow, DeadlineRow, EventRow, Rows, VerificationRow } from './rows.js';
+// per table as a step decides them (RowSet). Cheaper to build than JSONEachRow, and the body lives off
+// the JS heap while it waits for its group write.
+import type { AttributionRow, ConfirmationRow, DeadlineRow, EventRow, Table, VerificationRow } from './rows.js';
 
 /** Bytes, LEB128 lengths and little-endian integers into one Buffer that doubles when full. */
 class Writer {
@@ -146,37 +147,46 @@ export const types = {
   },
 };
 
-/** A table's columns, in the order a body carries them; each is the row object's field of the same name. */
-export interface Layout { table: string; columns: readonly { name: string; type: ColumnType }[] }
+/**
+ * A row's identity in its table, which a retried write asks ClickHouse about: as SQL, and read from a
+ * row with its time (the table's partition key, which bounds the search: `time`).
+ */
+export interface Identity { sql: string; time: string; of(row: Record<string, unknown>): [id: string, seconds: number] }
+const byEvent: Identity = { sql: 'event_id', time: 'event_time', of: (r) => [r.event_id as string, r.event_time as number] };
+const byConfirmation = (time: string): Identity =>
+  ({ sql: "concat(source, ':', transaction_id)", time, of: (r) => [`${r.source as string}:${r.transaction_id as string}`, r[time] as number] });
+
+/** A table's columns, in the order a body carries them (each the row object's field of the same name), and its rows' identity. */
+export interface Layout { table: string; columns: readonly { name: string; type: ColumnType }[]; identity: Identity }
 
 const eventType = types.enum8({ IMPRESSION: 1, VIEWABLE: 2, CLICK: 3, REWARD_COMPLETE: 4, CONVERSION: 5 });
 const rewardableType = types.enum8({ REWARD_COMPLETE: 4, CONVERSION: 5 });
 const { String: S, UInt64, Int64, DateTime, ArrayString } = types;
-const layout = <R>(table: string, columns: [keyof R & string, ColumnType][]): Layout =>
-  ({ table, columns: columns.map(([name, type]) => ({ name, type })) });
+const layout = <R>(table: string, identity: Identity, columns: [keyof R & string, ColumnType][]): Layout =>
+  ({ table, identity, columns: columns.map(([name, type]) => ({ name, type })) });
 
 /** Each table's columns as the migrations leave them (rowbinary.int.test.ts compares them with the server). */
-export const layouts: Record<keyof Rows, Layout> = {
-  events: layout<EventRow>('events', [
+export const layouts: Record<Table, Layout> = {
+  events: layout<EventRow>('events', byEvent, [
     ['event_id', S], ['type', eventType], ['occurred_at', UInt64], ['event_time', DateTime], ['event_time_ms', UInt64],
     ['received_at', DateTime], ['received_at_ms', UInt64], ['app_id', S], ['sdk', S], ['user_id', S], ['device_id', S],
     ['campaign_id', S], ['creative_id', S], ['placement_id', S], ['click_id', S], ['value_micros', UInt64], ['currency', S],
     ['attrs.key', ArrayString], ['attrs.value', ArrayString], ['ip_hash', S], ['ua_class', S], ['country', S], ['invalid_reason', S],
   ]),
-  attributions: layout<AttributionRow>('attributions', [
+  attributions: layout<AttributionRow>('attributions', byEvent, [
     ['event_id', S], ['event_type', rewardableType], ['attributed_to', S], ['campaign_id', S], ['user_id', S], ['app_id', S],
     ['model', types.enum8({ click: 1, view: 2 })], ['lag_ms', Int64], ['event_time', DateTime], ['invalid_reason', S],
   ]),
-  deadlines: layout<DeadlineRow>('verification_deadlines', [
+  deadlines: layout<DeadlineRow>('verification_deadlines', byEvent, [
     ['event_id', S], ['event_type', rewardableType], ['app_id', S], ['user_id', S], ['campaign_id', S], ['event_time', DateTime],
     ['received_at_ms', UInt64], ['verify_by_ms', UInt64], ['invalid_reason', S],
   ]),
-  confirmations: layout<ConfirmationRow>('confirmations', [
+  confirmations: layout<ConfirmationRow>('confirmations', byConfirmation('received_at'), [
     ['source', S], ['transaction_id', S], ['app_id', S], ['user_id', S], ['campaign_id', S], ['event_id', S], ['click_id', S],
     ['received_at', DateTime], ['received_at_ms', UInt64], ['occurred_at', Int64], ['key_id', S], ['ad_unit', S], ['reward_item', S],
     ['reward_amount', Int64], ['value_micros', Int64], ['currency', S], ['verify_by_ms', UInt64],
   ]),
-  verifications: layout<VerificationRow>('verifications', [
+  verifications: layout<VerificationRow>('verifications', byConfirmation('decided_at'), [
     ['event_id', S], ['event_type', S], ['source', S], ['transaction_id', S], ['app_id', S], ['user_id', S], ['campaign_id', S],
     ['event_received_at_ms', UInt64], ['confirmed_at_ms', UInt64], ['decided_at', DateTime], ['reason', S],
   ]),
@@ -185,18 +195,75 @@ export const layouts: Record<keyof Rows, Layout> = {
 /** The INSERT a layout's body goes with; columns named, so a column added later with a default does not break it. */
 export const insertSql = (l: Layout) => `INSERT INTO ${l.table} (${l.columns.map((c) => `\`${c.name}\``).join(', ')}) FORMAT RowBinary`;
 
-export type Encoded = { ok: true; body: Buffer } | { ok: false; reason: string };
+/**
+ * One table's rows, encoded as they are added, so a step's output waits for its group write as bytes
+ * rather than objects: the RowBinary body, and for each row where it ends, its identity and time (what
+ * a retried write asks ClickHouse about) and the offset of the source record it came from (what a row
+ * ClickHouse refuses dead-letters).
+ */
+export class RowSet {
+  private readonly w = new Writer(16 * 1024);
+  private readonly ends: number[] = [];
+  readonly ids: string[] = [];
+  readonly times: number[] = [];
+  readonly origins: number[] = [];
+  constructor(readonly layout: Layout) {}
 
-/** `rows` as one RowBinary body, or the first value its column cannot hold: `<table>.<column>: <why>`. */
-export function encodeRows(l: Layout, rows: readonly object[]): Encoded {
-  const w = new Writer(rows.length * 256);
-  const columns = l.columns;
-  for (const row of rows) {
+  get length(): number {
+    return this.ends.length;
+  }
+  get body(): Buffer {
+    return this.w.buf.subarray(0, this.w.pos);
+  }
+
+  /** Appends `row`, from the record at offset `origin`, or says why a column cannot hold it (`<table>.<column>: <why>`); then nothing is appended. */
+  add(row: object, origin: number): string | undefined {
+    const start = this.w.pos;
+    const columns = this.layout.columns;
     for (let c = 0; c < columns.length; c++) {
       const column = columns[c]!;
-      const why = column.type.write(w, (row as Record<string, unknown>)[column.name]);
-      if (why !== undefined) return { ok: false, reason: `${l.table}.${column.name}: ${why}` };
+      const why = column.type.write(this.w, (row as Record<string, unknown>)[column.name]);
+      if (why !== undefined) {
+        this.w.pos = start;
+        return `${this.layout.table}.${column.name}: ${why}`;
+      }
     }
+    const [id, time] = this.layout.identity.of(row as Record<string, unknown>);
+    this.ends.push(this.w.pos);
+    this.ids.push(id);
+    this.times.push(time);
+    this.origins.push(origin);
+    return undefined;
   }
-  return { ok: true, body: w.buf.subarray(0, w.pos) };
+
+  /** The rows for which `keep(i)` holds, in order, as a new set. */
+  filter(keep: (i: number) => boolean): RowSet {
+    const out = new RowSet(this.layout);
+    for (let i = 0; i < this.length; i++) if (keep(i)) out.copy(this, i);
+    return out;
+  }
+
+  /** Appends the rows of `from` (of the same table). */
+  append(from: RowSet): void {
+    for (let i = 0; i < from.length; i++) this.copy(from, i);
+  }
+
+  /** The rows of `sets` (of one table), in order, as one set. */
+  static concat(layout: Layout, sets: readonly RowSet[]): RowSet {
+    const out = new RowSet(layout);
+    for (const s of sets) out.append(s);
+    return out;
+  }
+
+  private copy(from: RowSet, i: number): void {
+    const start = i === 0 ? 0 : from.ends[i - 1]!;
+    const bytes = from.ends[i]! - start;
+    this.w.room(bytes);
+    from.w.buf.copy(this.w.buf, this.w.pos, start, start + bytes);
+    this.w.pos += bytes;
+    this.ends.push(this.w.pos);
+    this.ids.push(from.ids[i]!);
+    this.times.push(from.times[i]!);
+    this.origins.push(from.origins[i]!);
+  }
 }

@@ -5,6 +5,8 @@
 import { EventType } from '../schemas/beacon-json.js';
 import { pipeline } from '../schemas/gen/messages.js';
 import { earningId } from '../schemas/records.js';
+import { PipelineError } from '../common/errors.js';
+import { layouts, RowSet } from './rowbinary.js';
 import type { Decision } from './attribution.js';
 import type { InConfirmation } from './confirmations.js';
 import type { ConfirmationSide, EventSide } from './matching.js';
@@ -72,13 +74,40 @@ export function earningMessage(e: EventSide, k: ConfirmationSide): OutMessage {
   return { key: e.userId, value: Buffer.from(value) };
 }
 
-/** What one write inserts, table by table. */
-export interface Rows {
-  events: EventRow[];
-  attributions: AttributionRow[];
-  deadlines: DeadlineRow[];
-  confirmations: ConfirmationRow[];
-  verifications: VerificationRow[];
+/** The tables a step writes, by the name its rows go under. */
+export type Table = 'events' | 'attributions' | 'deadlines' | 'confirmations' | 'verifications';
+export const tables: readonly Table[] = ['events', 'attributions', 'deadlines', 'confirmations', 'verifications'];
+
+/** What one write inserts, table by table, encoded (rowbinary.ts RowSet). */
+export type Rows = Record<Table, RowSet>;
+export const emptyRows = (): Rows => ({
+  events: new RowSet(layouts.events), attributions: new RowSet(layouts.attributions), deadlines: new RowSet(layouts.deadlines),
+  confirmations: new RowSet(layouts.confirmations), verifications: new RowSet(layouts.verifications),
+});
+export const rowCount = (r: Rows) => tables.reduce((n, t) => n + r[t].length, 0);
+
+/** The rows of `r` whose source record's offset `keep` keeps. */
+export function rowsFrom(r: Rows, keep: (origin: number) => boolean): Rows {
+  const out = {} as Rows;
+  for (const t of tables) out[t] = r[t].filter((i) => keep(r[t].origins[i]!));
+  return out;
 }
-export const emptyRows = (): Rows => ({ events: [], attributions: [], deadlines: [], confirmations: [], verifications: [] });
-export const rowCount = (r: Rows) => r.events.length + r.attributions.length + r.deadlines.length + r.confirmations.length + r.verifications.length;
+
+/** The rows of `parts`, table by table, as one. */
+export function joinRows(parts: readonly Rows[]): Rows {
+  const out = {} as Rows;
+  for (const t of tables) out[t] = RowSet.concat(layouts[t], parts.map((p) => p[t]));
+  return out;
+}
+
+/** Row objects encoded, all from one source record (tests, benchmarks); a value a column cannot hold is poison. */
+export function rowsOf(objects: Partial<Record<Table, object[]>>, origin = 0): Rows {
+  const out = emptyRows();
+  for (const t of tables) {
+    for (const row of objects[t] ?? []) {
+      const why = out[t].add(row, origin);
+      if (why) throw new PipelineError('unstorable_value', why, { retriable: false });
+    }
+  }
+  return out;
+}

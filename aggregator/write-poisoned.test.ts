@@ -1,23 +1,27 @@
 import { describe, expect, it } from 'vitest';
 import { pipeline } from '../schemas/gen/messages.js';
 import { silentLog } from '../test/support.js';
-import type { BatchOutput } from './process-batch.js';
-import type { Rows } from './warehouse-clickhouse.js';
+import { emptyOutput, type BatchOutput } from './process-batch.js';
+import type { Rows, Table } from './rows.js';
 import { createPoisonedWriter } from './write-poisoned.js';
 
 const earning = (sourceEventId: string) => ({ key: 'u', value: Buffer.from(pipeline.v1.VerifiedEarning.encode({ version: 1, sourceEventId }).finish()) });
-const row = (eventId: string) => ({ event_id: eventId, event_time: 1 }) as unknown as Rows['events'][number];
+const source = (topic: string, partition: number, offsets: string[]) =>
+  ({ topic, partition, messages: offsets.map((offset) => ({ offset, key: Buffer.from(`k${offset}`), value: Buffer.from(`v${offset}`) })) });
+const ids = (parts: readonly Rows[], table: Table) => parts.flatMap((p) => p[table].ids);
 
 /** Three records at offsets 10, 11, 12, each with one event (e10, e11, e12) that earns; e11's row ClickHouse refuses. */
 function output(): BatchOutput {
-  const ids = ['e10', 'e11', 'e12'];
-  return {
-    events: ids.map(row), attributions: [row('e12')] as unknown as BatchOutput['attributions'], deadlines: [], confirmations: [], verifications: [], earnings: ids.map(earning),
-    deadLetters: [{ key: 'x', value: Buffer.from('earlier'), headers: { dlq_reason: 'undecodable: x' } }],
-    counts: { events: 3, duplicates: 0, redelivered: 0, deadLettered: 1 },
-    source: { topic: 'b', partition: 2, messages: ['10', '11', '12'].map((offset) => ({ offset, key: Buffer.from(`k${offset}`), value: Buffer.from(`v${offset}`) })) },
-    origins: new Map(ids.flatMap((id) => [[id, id.slice(1)], [`earning:${id}`, id.slice(1)]])),
-  };
+  const out = emptyOutput(source('b', 2, ['10', '11', '12']));
+  for (const [i, id] of ['e10', 'e11', 'e12'].entries()) {
+    out.events.add({ event_id: id, type: 'IMPRESSION', event_time: 1 }, 10 + i);
+    out.earnings.push(earning(id));
+    out.earningOrigins.push(10 + i);
+  }
+  out.attributions.add({ event_id: 'e12', event_type: 'CONVERSION', model: 'click', event_time: 1 }, 12);
+  out.deadLetters.push({ key: 'x', value: Buffer.from('earlier'), headers: { dlq_reason: 'undecodable: x' } });
+  out.counts = { events: 3, duplicates: 0, redelivered: 0, deadLettered: 1 };
+  return out;
 }
 
 describe('writePoisoned', () => {
@@ -27,9 +31,9 @@ describe('writePoisoned', () => {
     const refused = Object.assign(new Error("Code: 72, e.displayText() = DB::Exception: Unsigned type must not contain '-' symbol"), { code: '72', type: 'SERVER_ERROR' });
     const write = createPoisonedWriter({ earningsTopic: 'earnings', deadLetterTopic: 'dlq' }, {
       warehouse: {
-        insert: async (rows) => {
-          if (rows.events.some((r) => r.event_id === 'e11')) throw refused;
-          inserted.push(...rows.events.map((r) => r.event_id), ...rows.attributions.map((r) => `a:${r.event_id}`));
+        insert: async (parts) => {
+          if (ids(parts, 'events').includes('e11')) throw refused;
+          inserted.push(...ids(parts, 'events'), ...ids(parts, 'attributions').map((id) => `a:${id}`));
         },
         withoutLanded: async (rows) => rows,
       },
@@ -48,28 +52,28 @@ describe('writePoisoned', () => {
   });
 
   it('dead-letters the confirmation record whose rows ClickHouse refuses, with the earning of the pair it completed, and writes the rest', async () => {
-    const conf = (tx: string) => ({ source: 'admob', transaction_id: tx, received_at: 1 }) as unknown as BatchOutput['confirmations'][number];
-    const ver = (tx: string, eventId: string) => ({ source: 'admob', transaction_id: tx, event_id: eventId, decided_at: 1, reason: '' }) as unknown as BatchOutput['verifications'][number];
-    const out: BatchOutput = {
-      events: [], attributions: [], deadlines: [], confirmations: [conf('t20'), conf('t21')], verifications: [ver('t20', 'e1'), ver('t21', 'e2')],
-      earnings: [earning('e1'), earning('e2')], deadLetters: [], counts: { events: 2, duplicates: 0, redelivered: 0, deadLettered: 0 },
-      source: { topic: 'c', partition: 0, messages: ['20', '21'].map((offset) => ({ offset, key: Buffer.from(`k${offset}`), value: Buffer.from(`v${offset}`) })) },
-      origins: new Map([['c:admob:t20', '20'], ['c:admob:t21', '21'], ['v:admob:t20', '20'], ['v:admob:t21', '21'], ['earning:e1', '20'], ['earning:e2', '21']]),
-    };
+    const out = emptyOutput(source('c', 0, ['20', '21']));
+    for (const [i, tx] of ['t20', 't21'].entries()) {
+      out.confirmations.add({ source: 'admob', transaction_id: tx, received_at: 1 }, 20 + i);
+      out.verifications.add({ source: 'admob', transaction_id: tx, event_id: `e${i + 1}`, decided_at: 1 }, 20 + i);
+      out.earnings.push(earning(`e${i + 1}`));
+      out.earningOrigins.push(20 + i);
+    }
+    out.counts.events = 2;
     const inserted: string[] = [];
     const sent: { topic: string; messages: { key: string; value: Buffer; headers?: Record<string, string> }[] }[] = [];
     const write = createPoisonedWriter({ earningsTopic: 'earnings', deadLetterTopic: 'dlq' }, {
       warehouse: {
-        insert: async (rows) => {
-          if (rows.verifications.some((r) => r.transaction_id === 't21')) throw Object.assign(new Error('Code: 72, bad'), { code: '72', type: 'SERVER_ERROR' });
-          inserted.push(...rows.confirmations.map((r) => `c:${r.transaction_id}`), ...rows.verifications.map((r) => `v:${r.transaction_id}`));
+        insert: async (parts) => {
+          if (ids(parts, 'verifications').includes('admob:t21')) throw Object.assign(new Error('Code: 72, bad'), { code: '72', type: 'SERVER_ERROR' });
+          inserted.push(...ids(parts, 'confirmations').map((id) => `c:${id}`), ...ids(parts, 'verifications').map((id) => `v:${id}`));
         },
         withoutLanded: async (rows) => rows,
       },
       send: async (topicMessages) => void sent.push(...topicMessages), log: silentLog,
     });
     await write(out, 1);
-    expect(inserted.sort()).toEqual(['c:t20', 'v:t20']);
+    expect(inserted.sort()).toEqual(['c:admob:t20', 'v:admob:t20']);
     expect(sent[0]!.messages.map((m) => pipeline.v1.VerifiedEarning.decode(m.value).sourceEventId)).toEqual(['e1']);
     expect(sent[1]!.messages.map((m) => [m.key, m.headers?.dlq_offset])).toEqual([['k21', '21']]);
     expect(out.counts).toMatchObject({ events: 1, deadLettered: 1 });

@@ -9,7 +9,7 @@ import { createClient } from '@clickhouse/client';
 import { z } from 'zod';
 import { readConfirmation } from '../aggregator/confirmations.js';
 import { readRecord } from '../aggregator/records.js';
-import { confirmationRow, emptyRows, eventRow } from '../aggregator/rows.js';
+import { confirmationRow, eventRow, rowsOf } from '../aggregator/rows.js';
 import { createClickhouseWarehouse } from '../aggregator/warehouse-clickhouse.js';
 import { loadConfig, stackEnv } from '../common/config.js';
 import { createKafka } from '../common/kafka.js';
@@ -28,7 +28,7 @@ const WINDOW_MS = 3_600_000;
 const warehouse = createClickhouseWarehouse({ clickhouse });
 const insert = (table: 'events' | 'confirmations', values: object[]) => (config.BASELINE_FORMAT === 'json'
   ? clickhouse.insert({ table, values, format: 'JSONEachRow' })
-  : warehouse.insert({ ...emptyRows(), [table]: values }));
+  : warehouse.insert([rowsOf({ [table]: values })]));
 await consumer.connect();
 await consumer.subscribe({ topics: [config.BASELINE_TOPIC, config.BASELINE_CONFIRMATIONS_TOPIC], fromBeginning: true });
 await consumer.run({

@@ -172,7 +172,7 @@ export function openPartition(config: PartitionConfig, deps: { log: Logger }) {
     const hold = holdEntry(entry);
     dirtyMeta.set(hold.key, hold.value);
     for (const [key, v] of values) setDirty(key, v);
-    if (dirtyBytes >= (config.flushBytes ?? 16 * 1024 * 1024)) void flush().catch((err: unknown) => log.warn({ err }, 'state_flush_failed'));
+    if (dirtyBytes >= (config.flushBytes ?? 4 * 1024 * 1024)) void flush().catch((err: unknown) => log.warn({ err }, 'state_flush_failed'));
   }
 
   /** Writes what was applied to the disk, in one transaction with the entry and offset it holds through. */
