@@ -108,7 +108,8 @@ export function decide(
 ): { decisions: Decision[]; writes: StateWrite[][] } {
   const decisions: Decision[] = [];
   const writes: StateWrite[][] = [];
-  for (const [i, e] of events.entries()) {
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i]!;
     const stored = known[i];
     if (stored === null) {
       decisions.push({ invalidReason: '', earns: false });

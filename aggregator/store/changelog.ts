@@ -28,47 +28,128 @@ export interface Entry {
   ops: KvOp[];
 }
 
-const VERSION = 1;
+/**
+ * Version 2: after the header and the claims, the duplicates and decisions as JSON (few: a step's
+ * non-plain decisions), then each op in binary, its strings as they are (UTF-8, with their byte length):
+ *   u8 op (0 touch, 1 put), str key, f64 expiresAt, then a touch: str lines, f64 oldest, f64 cutAt; a put: str value.
+ * Touch lines and pairing hashes are JSON themselves, so version 1, which carried the ops inside the
+ * JSON, escaped every quote of theirs once more. Version 1 is still read.
+ */
+const VERSION = 2;
 const HEADER = 1 + 1 + 4 + 8 + 8 + 8 + 8 + 4 + 4;
+const TOUCH = 0;
+const PUT = 1;
 
-type Body = { d: Entry['duplicates']; o: Entry['decisions']; t: [string, number, string, number, number][]; p: [string, number, string][] };
+type Body = { d: Entry['duplicates']; o: Entry['decisions']; t?: [string, number, string, number, number][]; p?: [string, number, string][] };
 
-export function encodeEntry(e: Entry): Buffer {
-  const body: Body = { d: e.duplicates, o: e.decisions, t: [], p: [] };
-  for (const op of e.ops) {
-    if (op.op === 'touch') body.t.push([op.key, op.expiresAt, op.lines, op.oldest, op.cutAt]);
-    else body.p.push([op.key, op.expiresAt, op.value]);
+/** Bytes into one Buffer that doubles when full. */
+class Writer {
+  buf = Buffer.allocUnsafe(64 * 1024);
+  pos = 0;
+  room(bytes: number): void {
+    if (this.pos + bytes <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + bytes));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
   }
-  const json = Buffer.from(JSON.stringify(body));
-  const out = Buffer.allocUnsafe(HEADER + e.claims.length + json.length);
-  let at = out.writeUInt8(VERSION, 0);
-  at = out.writeUInt8(e.source.kind.charCodeAt(0), at);
-  at = out.writeUInt32BE(e.source.partition, at);
-  at = out.writeDoubleBE(e.seq, at);
-  at = out.writeDoubleBE(e.at, at);
-  at = out.writeDoubleBE(e.source.first, at);
-  at = out.writeDoubleBE(e.source.last, at);
-  at = out.writeUInt32BE(e.claims.length, at);
-  at = out.writeUInt32BE(json.length, at);
-  at += e.claims.copy(out, at);
-  json.copy(out, at);
-  return out;
+  f64(n: number): void {
+    this.room(8);
+    this.pos = this.buf.writeDoubleBE(n, this.pos);
+  }
+  /** A string's UTF-8 byte length, then its bytes. State text is well formed (records.ts and confirmations.ts refuse a lone surrogate, which UTF-8 cannot carry). */
+  str(s: string): void {
+    if (!s.isWellFormed()) throw new Error('changelog text with a lone surrogate');
+    this.room(4 + 3 * s.length);
+    const bytes = this.buf.write(s, this.pos + 4, 'utf8');
+    this.buf.writeUInt32BE(bytes, this.pos);
+    this.pos += 4 + bytes;
+  }
 }
 
-/** The entry in `b`, or why it cannot be read (a record this version did not write). */
+export function encodeEntry(e: Entry): Buffer {
+  const json = JSON.stringify({ d: e.duplicates, o: e.decisions } satisfies Body);
+  const w = new Writer();
+  w.room(HEADER + e.claims.length);
+  w.pos = HEADER;
+  w.pos += e.claims.copy(w.buf, w.pos);
+  w.str(json);
+  for (const op of e.ops) {
+    w.room(1);
+    w.buf[w.pos++] = op.op === 'touch' ? TOUCH : PUT;
+    w.str(op.key);
+    w.f64(op.expiresAt);
+    if (op.op === 'touch') {
+      w.str(op.lines);
+      w.f64(op.oldest);
+      w.f64(op.cutAt);
+    } else w.str(op.value);
+  }
+  const b = w.buf;
+  let at = b.writeUInt8(VERSION, 0);
+  at = b.writeUInt8(e.source.kind.charCodeAt(0), at);
+  at = b.writeUInt32BE(e.source.partition, at);
+  at = b.writeDoubleBE(e.seq, at);
+  at = b.writeDoubleBE(e.at, at);
+  at = b.writeDoubleBE(e.source.first, at);
+  at = b.writeDoubleBE(e.source.last, at);
+  at = b.writeUInt32BE(e.claims.length, at);
+  b.writeUInt32BE(w.pos - HEADER - e.claims.length, at);
+  return Buffer.from(b.subarray(0, w.pos)); // its own memory: the writer's is twice as large at worst
+}
+
+/** Reads version 2's ops from `b` at `at` to its end; throws a RangeError when one runs past it. */
+function readOps(b: Buffer, at: number): KvOp[] {
+  const str = () => {
+    const bytes = b.readUInt32BE(at);
+    if (at + 4 + bytes > b.length) throw new RangeError('string past the entry');
+    const s = b.toString('utf8', at + 4, at + 4 + bytes);
+    at += 4 + bytes;
+    return s;
+  };
+  const f64 = () => {
+    const n = b.readDoubleBE(at);
+    at += 8;
+    return n;
+  };
+  const ops: KvOp[] = [];
+  while (at < b.length) {
+    const kind = b.readUInt8(at++);
+    if (kind !== TOUCH && kind !== PUT) throw new RangeError(`op ${kind}`);
+    const key = str();
+    const expiresAt = f64();
+    ops.push(kind === TOUCH ? { op: 'touch', key, expiresAt, lines: str(), oldest: f64(), cutAt: f64() } : { op: 'put', key, expiresAt, value: str() });
+  }
+  return ops;
+}
+
+/** The entry in `b`, or why it cannot be read (a record no version wrote). */
 export function decodeEntry(b: Buffer): { ok: true; entry: Entry } | { ok: false; reason: string } {
   if (b.length < HEADER) return { ok: false, reason: `changelog entry of ${b.length} bytes` };
-  if (b.readUInt8(0) !== VERSION) return { ok: false, reason: `changelog entry version ${b.readUInt8(0)}` };
+  const version = b.readUInt8(0);
+  if (version !== 1 && version !== VERSION) return { ok: false, reason: `changelog entry version ${version}` };
   const kind = String.fromCharCode(b.readUInt8(1));
   if (kind !== 'b' && kind !== 'c') return { ok: false, reason: `changelog source kind ${kind}` };
   const claimsLength = b.readUInt32BE(38);
-  const jsonLength = b.readUInt32BE(42);
-  if (HEADER + claimsLength + jsonLength !== b.length || claimsLength % 16 !== 0) return { ok: false, reason: 'changelog entry lengths' };
-  const body = JSON.parse(b.toString('utf8', HEADER + claimsLength)) as Body;
-  const ops: KvOp[] = [
-    ...body.t.map(([key, expiresAt, lines, oldest, cutAt]): KvOp => ({ op: 'touch', key, expiresAt, lines, oldest, cutAt })),
-    ...body.p.map(([key, expiresAt, value]): KvOp => ({ op: 'put', key, expiresAt, value })),
-  ];
+  const bodyLength = b.readUInt32BE(42);
+  if (HEADER + claimsLength + bodyLength !== b.length || claimsLength % 16 !== 0) return { ok: false, reason: 'changelog entry lengths' };
+  let body: Body;
+  let ops: KvOp[];
+  try {
+    if (version === 1) {
+      body = JSON.parse(b.toString('utf8', HEADER + claimsLength)) as Body;
+      ops = [
+        ...(body.t ?? []).map(([key, expiresAt, lines, oldest, cutAt]): KvOp => ({ op: 'touch', key, expiresAt, lines, oldest, cutAt })),
+        ...(body.p ?? []).map(([key, expiresAt, value]): KvOp => ({ op: 'put', key, expiresAt, value })),
+      ];
+    } else {
+      const at = HEADER + claimsLength;
+      const jsonLength = b.readUInt32BE(at);
+      body = JSON.parse(b.toString('utf8', at + 4, at + 4 + jsonLength)) as Body;
+      ops = readOps(b, at + 4 + jsonLength);
+    }
+  } catch (err) {
+    return { ok: false, reason: `changelog entry body: ${(err as Error).message}` };
+  }
   return {
     ok: true,
     entry: {

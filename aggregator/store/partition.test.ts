@@ -48,6 +48,23 @@ async function step(p: Partition, cl: ReturnType<typeof changelog>, s: { ids: st
   return entry;
 }
 
+/** An entry as version 1 wrote it: the header, the claims, then the rest as JSON (touch ops before puts). */
+function version1(e: Entry): Buffer {
+  const json = Buffer.from(JSON.stringify({
+    d: e.duplicates, o: e.decisions,
+    t: e.ops.flatMap((op) => (op.op === 'touch' ? [[op.key, op.expiresAt, op.lines, op.oldest, op.cutAt]] : [])),
+    p: e.ops.flatMap((op) => (op.op === 'put' ? [[op.key, op.expiresAt, op.value]] : [])),
+  }));
+  const header = Buffer.alloc(46);
+  let at = header.writeUInt8(1, 0);
+  at = header.writeUInt8(e.source.kind.charCodeAt(0), at);
+  at = header.writeUInt32BE(e.source.partition, at);
+  for (const n of [e.seq, e.at, e.source.first, e.source.last]) at = header.writeDoubleBE(n, at);
+  at = header.writeUInt32BE(e.claims.length, at);
+  header.writeUInt32BE(json.length, at);
+  return Buffer.concat([header, e.claims, json]);
+}
+
 describe('changelog entries', () => {
   it('read back as written, and refuse what this version did not write', () => {
     const entry: Entry = {
@@ -61,6 +78,29 @@ describe('changelog entries', () => {
     bad.writeUInt8(9, 0);
     expect(decodeEntry(bad)).toEqual({ ok: false, reason: 'changelog entry version 9' });
     expect(decodeEntry(encodeEntry(entry).subarray(0, 50)).ok).toBe(false);
+    const cut = encodeEntry(entry);
+    cut.writeUInt32BE(cut.length - 46 - 32 - 3, 42); // the body three bytes shorter than its last string
+    expect(decodeEntry(cut.subarray(0, cut.length - 3))).toMatchObject({ ok: false, reason: expect.stringMatching(/^changelog entry body: /) });
+  });
+
+  it('carries text as it is, quotes and all, in fewer bytes than version 1', () => {
+    const lines = `${T0} ${T0} [1,"e-1","cr","u\\"q",""]\n`.repeat(20);
+    const entry: Entry = {
+      seq: 1, at: T0, source: { kind: 'b', partition: 0, first: 1, last: 1 }, claims: Buffer.alloc(0), duplicates: [], decisions: [],
+      ops: [{ op: 'put', key: 'v:e:app:"u":e-1', expiresAt: T0, value: JSON.stringify({ h: { e: JSON.stringify(['e-1', 4]) }, x: T0 }) }, { op: 'touch', key: 'l:v:app:u:c', expiresAt: T0, lines, oldest: 0, cutAt: 99 }],
+    };
+    const v2 = encodeEntry(entry);
+    expect(decodeEntry(v2)).toEqual({ ok: true, entry });
+    expect(v2.length).toBeLessThan(version1(entry).length);
+  });
+
+  it('reads entries version 1 wrote', () => {
+    const entry: Entry = {
+      seq: 3, at: T0, source: { kind: 'b', partition: 1, first: 4, last: 9 }, claims: Buffer.alloc(16, 2), duplicates: [[5, 1]],
+      decisions: [[4, 0, { invalidReason: '', earns: true, attribution: { to: 'c1', model: 'click', lagMs: 20_000 } }]],
+      ops: [{ op: 'touch', key: 'l:c:app:u:c', expiresAt: T0 + DAY, lines: 'x\n', oldest: 1, cutAt: 2 }, { op: 'put', key: 'u:app:u', expiresAt: T0, value: 'bot ' }],
+    };
+    expect(decodeEntry(version1(entry))).toEqual({ ok: true, entry });
   });
 });
 
