@@ -30,8 +30,8 @@ export const aggregatorConfig = z.object({
   AGGREGATOR_STEP_BYTES: count(2 * 1024 * 1024),
   AGGREGATOR_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6_000).default(30_000),
   AGGREGATOR_PARTITIONS_CONCURRENTLY: z.coerce.number().int().min(1).max(64).default(12),
-  AGGREGATOR_FETCH_MAX_BYTES_PER_PARTITION: count(4 * 1024 * 1024),
-  AGGREGATOR_FETCH_MAX_BYTES: count(24 * 1024 * 1024),
+  AGGREGATOR_FETCH_MAX_BYTES_PER_PARTITION: count(2 * 1024 * 1024),
+  AGGREGATOR_FETCH_MAX_BYTES: count(12 * 1024 * 1024),
   AGGREGATOR_CAMPAIGN_REFRESH_MS: count(5_000),
   AGGREGATOR_STALL_AFTER_FAILURES: z.coerce.number().int().min(1).default(5),
 });

@@ -20,8 +20,9 @@ export async function stopService(child: ChildProcess): Promise<void> {
   await new Promise((resolve) => child.once('exit', resolve));
 }
 
-export const rssMb = (p: { pid?: number }) => {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p.pid}/status`, 'utf8'));
+/** Resident memory (MB): all of it, or its anonymous part (`RssAnon`: without the files it maps, such as an LMDB store, whose pages the kernel can drop). */
+export const rssMb = (p: { pid?: number }, field: 'VmRSS' | 'RssAnon' = 'VmRSS') => {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${p.pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : 0;
 };
 
