@@ -4,16 +4,14 @@
 // the JS heap while it waits for its group write.
 import type { AttributionRow, ConfirmationRow, DeadlineRow, EventRow, Table, VerificationRow } from './rows.js';
 
-/** Bytes, LEB128 lengths and little-endian integers into one Buffer that doubles when full. */
+const EMPTY = Buffer.alloc(0);
+/** Bytes, LEB128 lengths and little-endian integers into one Buffer, allocated at the first write (a table a step has no rows for costs nothing) and doubled when full. */
 class Writer {
-  buf: Buffer;
+  buf = EMPTY;
   pos = 0;
-  constructor(bytes: number) {
-    this.buf = Buffer.allocUnsafe(Math.max(bytes, 1024));
-  }
   room(bytes: number): void {
     if (this.pos + bytes <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + bytes));
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + bytes, 16 * 1024));
     this.buf.copy(next, 0, 0, this.pos);
     this.buf = next;
   }
@@ -202,7 +200,7 @@ export const insertSql = (l: Layout) => `INSERT INTO ${l.table} (${l.columns.map
  * ClickHouse refuses dead-letters).
  */
 export class RowSet {
-  private readonly w = new Writer(16 * 1024);
+  private readonly w = new Writer();
   private readonly ends: number[] = [];
   readonly ids: string[] = [];
   readonly times: number[] = [];
