@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { pipeline } from '../schemas/gen/messages.js';
-import { acceptedRecord, createAggregatorWorld, testEvent, type AggregatorWorld } from './test-support.js';
+import { earningId } from '../schemas/records.js';
+import { acceptedRecord, confirmationRecord, createAggregatorWorld, testEvent, type AggregatorWorld, type TestEvent } from './test-support.js';
 
 let world: AggregatorWorld | undefined;
 afterEach(async () => {
@@ -44,6 +45,34 @@ describe('aggregator and poison', () => {
     expect((await fetch(`http://127.0.0.1:${agg.port}/readyz`)).status).toBe(200);
     const failures = (await agg.metrics.registry.getSingleMetric('aggregator_consumer_failures_total')!.get()).values;
     expect(failures.find((v) => v.labels.kind === 'poison')?.value).toBe(2);
+  });
+
+  it('pays nothing for a confirmed completion whose row cannot be stored, and nothing for a copy of it, while the confirmed one beside it earns once', async () => {
+    world = await createAggregatorWorld({ partitions: 1 });
+    const now = Date.now();
+    const shown = (userId: string): [TestEvent, TestEvent] =>
+      [testEvent('IMPRESSION', now - 5 * MIN, { userId }), testEvent('REWARD_COMPLETE', now - 2 * MIN, { userId })];
+    const [badImpression, badCompletion] = shown('u-unstorable');
+    const [goodImpression, goodCompletion] = shown('u-fine');
+    // The confirmations are decided first, so each pair completes in its event's step.
+    await world.confirm([confirmationRecord(badCompletion), confirmationRecord(goodCompletion)]);
+    const agg = await world.start();
+    await world.drained();
+    const bad = acceptedRecord([badCompletion]);
+    const decoded = pipeline.v1.AcceptedBeacons.decode(bad.value);
+    decoded.events[0]!.event!.occurredAt = -5; // ads.events.occurred_at is a UInt64
+    bad.value = Buffer.from(pipeline.v1.AcceptedBeacons.encode(decoded).finish());
+    await world.send([acceptedRecord([badImpression]), acceptedRecord([goodImpression]), bad, acceptedRecord([goodCompletion])]);
+    await world.drained();
+    await world.send([bad]); // the same record again: its event id is claimed, so a duplicate
+    await world.drained();
+
+    const earnings = (await world.readTopic(world.topics.earnings, 2, 3_000)).map((m) => pipeline.v1.VerifiedEarning.decode(m.value!));
+    expect(earnings.map((e) => e.earningId)).toEqual([earningId(goodCompletion.id)]);
+    const dead = await world.readTopic(world.topics.deadLetters, 2, 3_000);
+    expect(dead.map((m) => m.headers?.dlq_reason?.toString())).toEqual(['unstorable_value: events.occurred_at: -5 is not a UInt64']);
+    expect(await world.count(`SELECT count() AS n FROM events WHERE event_id = '${badCompletion.id}'`)).toBe(0);
+    expect((await fetch(`http://127.0.0.1:${agg.port}/readyz`)).status).toBe(200);
   });
 
   it('shows a write that keeps failing in /readyz and a metric, and recovers when the fault clears', async () => {
