@@ -2,19 +2,11 @@
 // schemas/migrations/clickhouse, written straight from rows.ts's row objects into one growing Buffer
 // per table as a step decides them (RowSet). Cheaper to build than JSONEachRow, and the body lives off
 // the JS heap while it waits for its group write.
+import { ByteWriter } from './byte-writer.js';
 import type { AttributionRow, ConfirmationRow, DeadlineRow, EventRow, Table, VerificationRow } from './rows.js';
 
-const EMPTY = Buffer.alloc(0);
-/** Bytes, LEB128 lengths and little-endian integers into one Buffer, allocated at the first write (a table a step has no rows for costs nothing) and doubled when full. */
-class Writer {
-  buf = EMPTY;
-  pos = 0;
-  room(bytes: number): void {
-    if (this.pos + bytes <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + bytes, 16 * 1024));
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
-  }
+/** LEB128 lengths, little-endian integers and strings, as RowBinary has them (a table a step has no rows for allocates nothing). */
+class Writer extends ByteWriter {
   leb128(n: number): void {
     this.room(5);
     for (; n >= 0x80; n = Math.floor(n / 0x80)) this.buf[this.pos++] = (n & 0x7f) | 0x80;

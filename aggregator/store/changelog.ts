@@ -4,6 +4,7 @@
 // entries of a partition in order, from an empty store or from any entry the store holds, gives the
 // state the steps saw.
 import type { Decision } from '../attribution.js';
+import { ByteWriter } from '../byte-writer.js';
 
 /** Which input topic a step read: the beacons or the confirmations. */
 export type SourceKind = 'b' | 'c';
@@ -42,16 +43,8 @@ const PUT = 1;
 
 type Body = { d: Entry['duplicates']; o: Entry['decisions']; t?: [string, number, string, number, number][]; p?: [string, number, string][] };
 
-/** Bytes into one Buffer that doubles when full. */
-class Writer {
-  buf = Buffer.allocUnsafe(64 * 1024);
-  pos = 0;
-  room(bytes: number): void {
-    if (this.pos + bytes <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + bytes));
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
-  }
+/** Big-endian doubles and length-prefixed UTF-8 strings. */
+class Writer extends ByteWriter {
   f64(n: number): void {
     this.room(8);
     this.pos = this.buf.writeDoubleBE(n, this.pos);
