@@ -78,24 +78,61 @@ export function createStepState(view: StepView, shared: SharedState, config: { c
 
 /** The pairing's hashes as values of the step's view, each with the expiry it has reached (lifetimes only grow). */
 function pairView(view: StepView): PairView {
-  // Each hash parsed once per step: a side is read, then written back with the expiry it had.
-  const parsed = new Map<string, { h: unknown; x: number } | undefined>();
-  const read = <T>(key: string) => {
+  // Each hash read once per step: a side is read, then written back with the expiry it had.
+  const parsed = new Map<string, StoredHash | undefined>();
+  const read = (key: string) => {
     if (!parsed.has(key)) {
       const v = view.get(key);
-      parsed.set(key, v ? (JSON.parse(v) as { h: T; x: number }) : undefined);
+      parsed.set(key, v === undefined ? undefined : decodeHash(v));
     }
-    return parsed.get(key) as { h: T; x: number } | undefined;
+    return parsed.get(key);
   };
-  const write = (key: string, h: object, ttlMs: number) => {
+  const write = (key: string, h: Hash, ttlMs: number) => {
     const x = Math.max(view.at + ttlMs, read(key)?.x ?? 0);
-    view.change({ op: 'put', key, expiresAt: x, value: JSON.stringify({ h, x }) });
+    view.change({ op: 'put', key, expiresAt: x, value: encodeHash(h, x) });
     parsed.set(key, { h: { ...h }, x }); // flat: its fields are strings
   };
   return {
-    event: (app, user, id) => read<PairHash>(pairKeys.event(app, user, id))?.h,
-    click: (app, user, id) => read<ClickIndex>(pairKeys.click(app, user, id))?.h,
+    event: (app, user, id) => read(pairKeys.event(app, user, id))?.h,
+    click: (app, user, id) => read(pairKeys.click(app, user, id))?.h,
     setEvent: (app, user, id, hash, ttlMs) => write(pairKeys.event(app, user, id), hash, ttlMs),
     setClick: (app, user, id, index, ttlMs) => write(pairKeys.click(app, user, id), index, ttlMs),
   };
+}
+
+/** The fields of an event's hash and of a click's index (pairing-local.ts), each a string or absent. */
+type Hash = PairHash & ClickIndex;
+interface StoredHash { h: Hash; x: number }
+const SLOTS = ['e', 'ep', 'k', 'kp', 'done'] as const;
+
+/**
+ * A hash as stored: `<expiry>;<each slot's length, -1 when absent>,...;<the slots back to back>`. The
+ * sides are JSON already (matching.ts) and an id is free text: lengths carry them as they are, where a
+ * JSON object would escape every quote of theirs. A hash stored before is JSON `{"h":…,"x":…}`.
+ */
+export function encodeHash(h: Hash, x: number): string {
+  let lengths = '';
+  let body = '';
+  for (const slot of SLOTS) {
+    const v = h[slot];
+    lengths += `${v === undefined ? -1 : v.length},`;
+    if (v !== undefined) body += v;
+  }
+  return `${x};${lengths};${body}`;
+}
+
+export function decodeHash(value: string): StoredHash {
+  if (value.startsWith('{')) return JSON.parse(value) as StoredHash;
+  const a = value.indexOf(';');
+  const b = value.indexOf(';', a + 1);
+  const lengths = value.slice(a + 1, b).split(',');
+  const h: Hash = {};
+  let at = b + 1;
+  for (let i = 0; i < SLOTS.length; i++) {
+    const n = Number(lengths[i]);
+    if (n < 0) continue;
+    h[SLOTS[i]!] = value.slice(at, at + n);
+    at += n;
+  }
+  return { h, x: Number(value.slice(0, a)) };
 }

@@ -18,7 +18,7 @@ import { pipeline } from '../schemas/gen/messages.js';
 import { migrateClickhouse } from '../schemas/migrate.js';
 import { topics } from '../schemas/topics.js';
 import { freePort, groupLag, waitForMembers } from '../test/support.js';
-import { cpuSeconds, rssMb, startService, stopService } from './proc.js';
+import { cpuSeconds, rssMb, stackServers, startService, stopService } from './proc.js';
 import { median, percentile, writeSection } from './results.js';
 import { benchKafka, env, log, root, stackUp } from './setup.js';
 
@@ -125,7 +125,7 @@ async function caughtUp(port: number, partitions: number): Promise<number> {
 }
 
 /** peakRssMb: of the processes together; peakProcessRssMb: of the largest one, and peakProcessAnonMb its anonymous part. */
-interface Round { eventsPerS: number; cpu: number; peakRssMb: number; peakProcessRssMb: number; peakProcessAnonMb: number; setup: Setup; state?: Map<string, number> }
+interface Round { eventsPerS: number; cpu: number; serversCpu: number; peakRssMb: number; peakProcessRssMb: number; peakProcessAnonMb: number; setup: Setup; state?: Map<string, number> }
 /** Preloads the topics, starts the consumer, and measures from the moment it holds its partitions
  * (the group is stable) until every event and confirmation is in ClickHouse and, for the aggregator,
  * no lag is left on either topic. The aggregator is stopped with SIGKILL: the restore measures what a crash leaves. */
@@ -147,7 +147,9 @@ async function throughput(kind: Kind, round: number): Promise<Round> {
   await waitForMembers(admin, setup.group, { members, timeoutMs: 60_000, pollMs: 20 });
   const t0 = performance.now();
   const cpu = () => children.reduce((sum, c) => sum + cpuSeconds(c), 0);
-  const cpu0 = cpu();
+  const servers = stackServers();
+  const serversCpu = () => servers.reduce((sum, s) => sum + cpuSeconds(s), 0);
+  const [cpu0, serversCpu0] = [cpu(), serversCpu()];
   let peak = 0;
   let peakProcess = 0;
   let peakAnon = 0;
@@ -163,7 +165,7 @@ async function throughput(kind: Kind, round: number): Promise<Round> {
     if ((await groupLag(admin, setup.group, setup.beacons)) === 0 && (await groupLag(admin, setup.group, setup.confirmations)) === 0) break;
   }
   const seconds = (performance.now() - t0) / 1000;
-  const result: Round = { eventsPerS: EVENTS / seconds, cpu: (cpu() - cpu0) / seconds, peakRssMb: peak, peakProcessRssMb: peakProcess, peakProcessAnonMb: peakAnon, setup };
+  const result: Round = { eventsPerS: EVENTS / seconds, cpu: (cpu() - cpu0) / seconds, serversCpu: (serversCpu() - serversCpu0) / seconds, peakRssMb: peak, peakProcessRssMb: peakProcess, peakProcessAnonMb: peakAnon, setup };
   if (kind === 'aggregator') {
     result.state = new Map();
     for (const m of await Promise.all(ports.map(metrics))) for (const [k, v] of m) result.state.set(k, (result.state.get(k) ?? 0) + v);
@@ -256,6 +258,7 @@ const peak = (kind: Kind) => Math.max(...rounds[kind].map((r) => r.peakRssMb));
 const fig = {
   eventsPerS: m('aggregator', (r) => r.eventsPerS), baselineEventsPerS: m('baseline', (r) => r.eventsPerS), rowBinaryEventsPerS: m('baselineRowBinary', (r) => r.eventsPerS),
   cpu: m('aggregator', (r) => r.cpu), baselineCpu: m('baseline', (r) => r.cpu), rowBinaryCpu: m('baselineRowBinary', (r) => r.cpu),
+  serversCpu: m('aggregator', (r) => r.serversCpu), baselineServersCpu: m('baseline', (r) => r.serversCpu), rowBinaryServersCpu: m('baselineRowBinary', (r) => r.serversCpu),
   rss: peak('aggregator'), processRss: Math.max(...rounds.aggregator.map((r) => r.peakProcessRssMb)),
   processAnon: Math.max(...rounds.aggregator.map((r) => r.peakProcessAnonMb)), baselineRss: peak('baseline'), rowBinaryRss: peak('baselineRowBinary'),
   p50: pct(0.5), p99: pct(0.99),
@@ -281,11 +284,11 @@ conversion (${n(EVENTS / 10)}), timed from the moment the consumer holds its par
 confirmation is in ClickHouse and the group's lag is zero on both. Kafka, ClickHouse, Redis and the consumers share the 2 cores.
 The baselines are one process; the aggregator runs as deployed, ${PROCESSES === 1 ? 'one process' : `${PROCESSES} processes in its group sharing the host's state directory`} (one per core; CPU and RSS are of them together; in brackets the largest process's RSS, and its anonymous part: without the pages of the LMDB store it maps, which the kernel can drop).
 
-| what | events/s | consumer CPU (cores) | peak RSS MB |
-|---|---:|---:|---:|
-| baseline: bare consumer of both topics, decode, insert the same event and confirmation rows as JSONEachRow (no claims, no attribution, no join) | ${n(fig.baselineEventsPerS)} | ${fig.baselineCpu.toFixed(2)} | ${n(fig.baselineRss)} |
-| the same baseline inserting RowBinary, as the aggregator does | ${n(fig.rowBinaryEventsPerS)} | ${fig.rowBinaryCpu.toFixed(2)} | ${n(fig.rowBinaryRss)} |
-| aggregator${PROCESSES === 1 ? '' : ` (${PROCESSES} processes)`}: partition-owned state (claims, touches, pairing) with its changelog, attribution, the join, group commit, earnings to Kafka | ${n(fig.eventsPerS)} (${pc(share)} of the baseline, ${pc(fig.eventsPerS / fig.rowBinaryEventsPerS)} of the RowBinary one) | ${fig.cpu.toFixed(2)} | ${n(fig.rss)} (${n(fig.processRss)}; ${n(fig.processAnon)}) |
+| what | events/s | consumer CPU (cores) | servers' CPU (cores: Kafka, ClickHouse, Redis) | peak RSS MB |
+|---|---:|---:|---:|---:|
+| baseline: bare consumer of both topics, decode, insert the same event and confirmation rows as JSONEachRow (no claims, no attribution, no join) | ${n(fig.baselineEventsPerS)} | ${fig.baselineCpu.toFixed(2)} | ${fig.baselineServersCpu.toFixed(2)} | ${n(fig.baselineRss)} |
+| the same baseline inserting RowBinary, as the aggregator does | ${n(fig.rowBinaryEventsPerS)} | ${fig.rowBinaryCpu.toFixed(2)} | ${fig.rowBinaryServersCpu.toFixed(2)} | ${n(fig.rowBinaryRss)} |
+| aggregator${PROCESSES === 1 ? '' : ` (${PROCESSES} processes)`}: partition-owned state (claims, touches, pairing) with its changelog, attribution, the join, group commit, earnings to Kafka | ${n(fig.eventsPerS)} (${pc(share)} of the baseline, ${pc(fig.eventsPerS / fig.rowBinaryEventsPerS)} of the RowBinary one) | ${fig.cpu.toFixed(2)} | ${fig.serversCpu.toFixed(2)} | ${n(fig.rss)} (${n(fig.processRss)}; ${n(fig.processAnon)}) |
 
 Latency from produce (acks=all) to queryable in ClickHouse at a steady ${n(STEADY_RATE)} events/s for ${STEADY_SECONDS} s
 (flush interval 1 s; ClickHouse polled every 50 ms): p50 ${n(fig.p50)} ms, p99 ${n(fig.p99)} ms.

@@ -1,7 +1,7 @@
 // A benchmark's child processes: started as the services run in production, stopped with SIGTERM,
 // and what /proc says of them (resident memory and CPU time).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { root } from './setup.js';
 
@@ -27,7 +27,13 @@ export const rssMb = (p: { pid?: number }, field: 'VmRSS' | 'RssAnon' = 'VmRSS')
 };
 
 /** CPU seconds a process has used (utime + stime, in clock ticks of 10 ms). */
-export const cpuSeconds = (p: ChildProcess) => {
+export const cpuSeconds = (p: { pid?: number }) => {
   const f = readFileSync(`/proc/${p.pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
   return (Number(f[11]) + Number(f[12])) / 100;
 };
+
+/** The local stack's servers (stack/stack.sh writes "<pid> <start time>" to .stack/<name>.pid), for their CPU time. */
+export const stackServers = () => ['kafka', 'clickhouse', 'redis']
+  .map((name) => join(root, '.stack', `${name}.pid`))
+  .filter((file) => existsSync(file))
+  .map((file) => ({ pid: Number(readFileSync(file, 'utf8').split(' ')[0]) }));
