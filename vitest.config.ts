@@ -7,6 +7,7 @@ export default defineConfig({
     include: ['**/*.test.ts'],
     exclude: ['node_modules/**', '.stack/**'],
     fileParallelism: false,
+    globalSetup: ['test/build.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     // The services the tests start use the secrets published in this repository.

@@ -4,7 +4,6 @@
 // Writes its section of bench/RESULTS.md, prints one final line, exits 1 when a target is missed.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
 import pg from 'pg';
@@ -15,7 +14,8 @@ import { ensureTopics } from '../schemas/migrate.js';
 import { beacon } from '../schemas/gen/messages.js';
 import { cpuSeconds, rssMb } from './proc.js';
 import { median, writeSection } from './results.js';
-import { env, log, root, stackUp } from './setup.js';
+import { nodeCommand } from '../stack/supervisor.js';
+import { env, log, stackUp } from './setup.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
@@ -35,7 +35,7 @@ await db.connect();
 await db.query(keySql['create-key'], ['bench.app', key.keyId, key.secret]);
 
 async function startProcess(name: string, entry: string, extra: Record<string, string>, portPattern: RegExp) {
-  const child = spawn(process.execPath, ['--max-semi-space-size=16', '--import', 'tsx', join(root, entry)], {
+  const child = spawn(nodeCommand(entry)[0]!, nodeCommand(entry).slice(1), {
     env: { ...process.env, DEV_MODE: 'true', ...extra }, stdio: ['ignore', 'pipe', 'inherit'],
   });
   const port = await new Promise<number>((resolve, reject) => {

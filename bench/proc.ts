@@ -3,16 +3,19 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { nodeCommand } from '../stack/supervisor.js';
 import { root } from './setup.js';
 
-/** A TypeScript entry point (relative to the repository root) as a service process, as `npm start` runs it (in development mode: the benchmarks use the published secrets). */
 /**
- * `BENCH_NODE_FLAGS` adds Node flags to every service and shows their stdout, e.g. "--cpu-prof
- * --cpu-prof-dir=/tmp/prof" (profiles for Chrome DevTools) or "--trace-gc".
+ * An entry point (its TypeScript source, relative to the repository root) as a service process, as
+ * `npm start` runs it: compiled (stackUp builds dist/), in development mode (the benchmarks use the
+ * published secrets). `BENCH_NODE_FLAGS` adds Node flags to every service and shows their stdout, e.g.
+ * "--cpu-prof --cpu-prof-dir=/tmp/prof" (profiles for Chrome DevTools) or "--trace-gc".
  */
 export const startService = (entry: string, env: Record<string, string>): ChildProcess => {
   const flags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
-  return spawn(process.execPath, ['--max-semi-space-size=16', ...flags, '--import', 'tsx', join(root, entry)], { stdio: ['ignore', process.env.BENCH_NODE_FLAGS ? 'inherit' : 'ignore', 'inherit'], env: { ...process.env, DEV_MODE: 'true', ...env } });
+  const [node, ...args] = nodeCommand(entry);
+  return spawn(node!, [...flags, ...args], { stdio: ['ignore', process.env.BENCH_NODE_FLAGS ? 'inherit' : 'ignore', 'inherit'], env: { ...process.env, DEV_MODE: 'true', ...env } });
 };
 
 export async function stopService(child: ChildProcess): Promise<void> {

@@ -5,17 +5,19 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import pg from 'pg';
 import { loadConfig, stackEnv, withDatabase } from '../common/config.js';
+import { root } from '../common/root.js';
 import { createKafka } from '../common/kafka.js';
 import { createProducer } from '../common/kafka-producer.js';
 import { createLogger } from '../common/log.js';
 import { ensureTopics, migratePostgres } from '../schemas/migrate.js';
 
-export const root = join(import.meta.dirname, '..');
+export { root };
 export const env = loadConfig(z.object(stackEnv), process.env);
 export const log = createLogger('bench', 'warn');
 
 export function stackUp(): void {
   execFileSync('bash', [join(root, 'stack/stack.sh'), 'up'], { stdio: 'inherit' });
+  execFileSync(process.execPath, ['--import', 'tsx', join(root, 'stack/build.ts')], { stdio: ['ignore', 'ignore', 'inherit'] }); // the services run compiled
   execFileSync(process.execPath, ['--import', 'tsx', join(root, 'schemas/migrate-main.ts')], { stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
