@@ -66,8 +66,7 @@ function latest(touches: Iterable<Touch>, e: AttributionEvent, windowMs: number,
 }
 
 // The batch's own touches join the snapshot as they are decided, so a click earlier in the batch
-// counts for a conversion later in it. (Helpers at module level: under tsx, a named closure made
-// per event costs a defineProperty each time.)
+// counts for a conversion later in it.
 function touchesOf(snapshot: Snapshot, key: string): Touch[] {
   let list = snapshot.touches.get(key);
   if (!list) snapshot.touches.set(key, (list = []));

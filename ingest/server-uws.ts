@@ -20,8 +20,7 @@ export function createUwsServer(config: ServerConfig, deps: ServerDeps) {
   let listenSocket: uWS.us_listen_socket | false = false;
   let inFlight = 0;
 
-  // Answered or aborted, once. (Per-request closures stay anonymous: under tsx, a named one costs
-  // a defineProperty call each time it is created.)
+  // Answered or aborted, once.
   function finish(request: RequestState): void {
     if (!request.done) inFlight--;
     request.done = true;
