@@ -8,12 +8,17 @@ const services = ['ingest', 'aggregator', 'rewards', 'payouts'];
 const boundaries = services.map((svc) => ({
   files: [`${svc}/**/*.ts`],
   rules: {
-    'no-restricted-imports': ['error', {
-      patterns: services.filter((s) => s !== svc).map((other) => ({
-        group: [`**/${other}/*`, `**/${other}`],
-        message: `${svc}/ must not import ${other}/: services share only common/ and schemas/.`,
-      })),
-    }],
+    'no-restricted-imports': [
+      'error',
+      {
+        patterns: services
+          .filter((s) => s !== svc)
+          .map((other) => ({
+            group: [`**/${other}/*`, `**/${other}`],
+            message: `${svc}/ must not import ${other}/: services share only common/ and schemas/.`,
+          })),
+      },
+    ],
   },
 }));
 
@@ -25,13 +30,19 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',
-      'no-restricted-syntax': ['error', {
-        selector: "MemberExpression[object.name='process'][property.name='env']",
-        message: 'Read configuration through common/config.ts in main.ts, not process.env.',
-      }],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "MemberExpression[object.name='process'][property.name='env']",
+          message: 'Read configuration through common/config.ts in main.ts, not process.env.',
+        },
+      ],
     },
   },
   // Only entry points and tooling may read the environment.
-  { files: ['**/main.ts', '**/*-main.ts', 'stack/**', 'test/**', 'bench/**', '**/*.test.ts', '**/test-support.ts'], rules: { 'no-restricted-syntax': 'off' } },
+  {
+    files: ['**/main.ts', '**/*-main.ts', 'stack/**', 'test/**', 'bench/**', '**/*.test.ts', '**/test-support.ts'],
+    rules: { 'no-restricted-syntax': 'off' },
+  },
   ...boundaries,
 );

@@ -56,25 +56,40 @@ export type Step = 'claimed' | 'logged' | 'inserted' | 'written' | 'committed';
 
 /** A step waiting in the group commit: its output, and its changelog entry until the state holds it. */
 interface Item {
-  rows: number; backlog: boolean; output: BatchOutput; partition: number;
+  rows: number;
+  backlog: boolean;
+  output: BatchOutput;
+  partition: number;
   entry?: { entry: Entry; values: Map<string, Value> };
   /** The entry went to Kafka (perhaps: a send that failed may have landed) / is applied to the state. */
-  sent: boolean; applied: boolean; held: Held;
+  sent: boolean;
+  applied: boolean;
+  held: Held;
 }
 
 export async function createAggregator(config: AggregatorConfig, deps: { log: Logger; onStep?(step: Step): void }) {
   const log = deps.log.child({ mod: 'aggregator' });
   const metrics = createMetrics();
   // Consecutive failures of the group write and of each partition's steps (README "Failure semantics").
-  const faults = createFailureTracker({ service: 'aggregator', stallAfter: config.AGGREGATOR_STALL_AFTER_FAILURES }, { registry: metrics.registry });
-  const campaigns = await createCampaignSettings({
-    DATABASE_URL: config.DATABASE_URL, refreshMs: config.AGGREGATOR_CAMPAIGN_REFRESH_MS, verificationWindowMs: config.AGGREGATOR_VERIFICATION_WINDOW_MS,
-  }, { log });
+  const faults = createFailureTracker(
+    { service: 'aggregator', stallAfter: config.AGGREGATOR_STALL_AFTER_FAILURES },
+    { registry: metrics.registry },
+  );
+  const campaigns = await createCampaignSettings(
+    {
+      DATABASE_URL: config.DATABASE_URL,
+      refreshMs: config.AGGREGATOR_CAMPAIGN_REFRESH_MS,
+      verificationWindowMs: config.AGGREGATOR_VERIFICATION_WINDOW_MS,
+    },
+    { log },
+  );
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: true });
   redis.on('error', (err) => log.warn({ err }, 'redis_error')); // ioredis reconnects by itself
   await redis.connect();
   const clickhouse = createClient({
-    url: config.CLICKHOUSE_URL, database: config.CLICKHOUSE_DATABASE, request_timeout: CLICKHOUSE_TIMEOUT_MS,
+    url: config.CLICKHOUSE_URL,
+    database: config.CLICKHOUSE_DATABASE,
+    request_timeout: CLICKHOUSE_TIMEOUT_MS,
     log: { level: ClickHouseLogLevel.OFF }, // a failed insert reaches the group commit, which logs and retries it
     keep_alive: { eagerly_destroy_stale_sockets: true }, // a busy event loop must not reuse a socket the server closed
   });
@@ -86,21 +101,38 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
   const admin = kafka.admin();
   await admin.connect();
   const changelog = config.AGGREGATOR_CHANGELOG_TOPIC;
-  const partitions = createPartitions({
-    dir: config.AGGREGATOR_STATE_DIR, windowMs: config.AGGREGATOR_DEDUP_WINDOW_MS, sliceMs: config.AGGREGATOR_CLAIMS_SLICE_MS,
-    filterBytes: config.AGGREGATOR_CLAIMS_FILTER_BYTES,
-  }, {
-    log, caughtUp: metrics.caughtUp,
-    async readChangelog(partition, from, onRecord) {
-      const [read] = await readPartitions({ kafka, log }, changelog, [{ partition, offset: BigInt(from) }], (_, offset, value) => onRecord(Number(offset), value));
-      return Number(read!.next);
+  const partitions = createPartitions(
+    {
+      dir: config.AGGREGATOR_STATE_DIR,
+      windowMs: config.AGGREGATOR_DEDUP_WINDOW_MS,
+      sliceMs: config.AGGREGATOR_CLAIMS_SLICE_MS,
+      filterBytes: config.AGGREGATOR_CLAIMS_FILTER_BYTES,
     },
-    async commits(partition) {
-      const topics = await admin.fetchOffsets({ groupId: config.AGGREGATOR_GROUP, topics: [config.AGGREGATOR_TOPIC, config.AGGREGATOR_CONFIRMATIONS_TOPIC] });
-      const of = (topic: string) => Number(topics.find((t) => t.topic === topic)?.partitions.find((x) => x.partition === partition)?.offset ?? -1);
-      return { b: of(config.AGGREGATOR_TOPIC), c: of(config.AGGREGATOR_CONFIRMATIONS_TOPIC) };
+    {
+      log,
+      caughtUp: metrics.caughtUp,
+      async readChangelog(partition, from, onRecord) {
+        const [read] = await readPartitions(
+          { kafka, log },
+          changelog,
+          [{ partition, offset: BigInt(from) }],
+          (_, offset, value) => onRecord(Number(offset), value),
+        );
+        return Number(read!.next);
+      },
+      async commits(partition) {
+        const topics = await admin.fetchOffsets({
+          groupId: config.AGGREGATOR_GROUP,
+          topics: [config.AGGREGATOR_TOPIC, config.AGGREGATOR_CONFIRMATIONS_TOPIC],
+        });
+        const of = (topic: string) =>
+          Number(
+            topics.find((t) => t.topic === topic)?.partitions.find((x) => x.partition === partition)?.offset ?? -1,
+          );
+        return { b: of(config.AGGREGATOR_TOPIC), c: of(config.AGGREGATOR_CONFIRMATIONS_TOPIC) };
+      },
     },
-  });
+  );
   metrics.stateSize(partitions.stats);
   const maintenance = setInterval(() => {
     partitions.maintain(Date.now()).catch((err: unknown) => log.warn({ err }, 'state_maintenance_failed'));
@@ -118,9 +150,14 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
     const messages = pending.map((i) => ({ key: null, partition: i.partition, value: encodeEntry(i.entry!.entry) }));
     // No record is at fault when the changelog refuses a write (a topic too small for an entry, say):
     // retried, never poison, and the stall shows it until an operator fixes it.
-    const sent = await producer.send([{ topic: changelog, messages }], { compression: 'snappy' }).catch((err: unknown) => {
-      throw new PipelineError('changelog_write_failed', `the changelog refused a write: ${(err as Error).message}`, { retriable: true, cause: err });
-    });
+    const sent = await producer
+      .send([{ topic: changelog, messages }], { compression: 'snappy' })
+      .catch((err: unknown) => {
+        throw new PipelineError('changelog_write_failed', `the changelog refused a write: ${(err as Error).message}`, {
+          retriable: true,
+          cause: err,
+        });
+      });
     deps.onStep?.('logged');
     for (const i of pending) {
       const offset = Number(sent.find((s) => s.topic === changelog && s.partition === i.partition)?.baseOffset ?? -1n);
@@ -152,25 +189,46 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
     await warehouse.insert(parts);
     deps.onStep?.('inserted');
     await producer.send(topicMessages, { compression: 'snappy' });
-    log.debug({ batches: outputs.length, rows: parts.reduce((n, p) => n + rowCount(p), 0), seconds: done() }, 'group_written');
+    log.debug(
+      { batches: outputs.length, rows: parts.reduce((n, p) => n + rowCount(p), 0), seconds: done() },
+      'group_written',
+    );
   }
-  const writePoisoned = createPoisonedWriter({ earningsTopic: config.AGGREGATOR_EARNINGS_TOPIC, deadLetterTopic: config.AGGREGATOR_DEADLETTER_TOPIC }, {
-    warehouse, send: (topicMessages) => producer.send(topicMessages, { compression: 'snappy' }), log,
-  });
+  const writePoisoned = createPoisonedWriter(
+    { earningsTopic: config.AGGREGATOR_EARNINGS_TOPIC, deadLetterTopic: config.AGGREGATOR_DEADLETTER_TOPIC },
+    {
+      warehouse,
+      send: (topicMessages) => producer.send(topicMessages, { compression: 'snappy' }),
+      log,
+    },
+  );
 
   // Set when a heartbeat says this member's partitions are being revoked, cleared when it is assigned
   // partitions again: meanwhile the group commit writes nothing (README "Rebalance").
   let revoked: Error | undefined;
   let stopping = false;
-  const group = createGroupCommit<Item>({
-    intervalMs: config.AGGREGATOR_FLUSH_INTERVAL_MS, lingerMs: config.AGGREGATOR_FLUSH_LINGER_MS, maxRows: config.AGGREGATOR_FLUSH_MAX_ROWS,
-  }, {
-    write, poisoned: (item, attempt) => writePoisoned(item.output, attempt),
-    failed: (err) => void faults.failed('group', err), written: () => faults.succeeded('group'), revoked: () => revoked, log, now: Date.now,
-  });
+  const group = createGroupCommit<Item>(
+    {
+      intervalMs: config.AGGREGATOR_FLUSH_INTERVAL_MS,
+      lingerMs: config.AGGREGATOR_FLUSH_LINGER_MS,
+      maxRows: config.AGGREGATOR_FLUSH_MAX_ROWS,
+    },
+    {
+      write,
+      poisoned: (item, attempt) => writePoisoned(item.output, attempt),
+      failed: (err) => void faults.failed('group', err),
+      written: () => faults.succeeded('group'),
+      revoked: () => revoked,
+      log,
+      now: Date.now,
+    },
+  );
 
   const consumer = kafka.consumer({
-    groupId: config.AGGREGATOR_GROUP, sessionTimeout: config.AGGREGATOR_SESSION_TIMEOUT_MS, heartbeatInterval: HEARTBEAT_MS, allowAutoTopicCreation: false,
+    groupId: config.AGGREGATOR_GROUP,
+    sessionTimeout: config.AGGREGATOR_SESSION_TIMEOUT_MS,
+    heartbeatInterval: HEARTBEAT_MS,
+    allowAutoTopicCreation: false,
     rebalanceTimeout: REBALANCE_TIMEOUT_MS,
     maxBytesPerPartition: config.AGGREGATOR_FETCH_MAX_BYTES_PER_PARTITION,
     maxBytes: config.AGGREGATOR_FETCH_MAX_BYTES,
@@ -185,16 +243,30 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
   await consumer.connect();
   // One group for both topics: a rewardable event and its confirmation, keyed by the same user, meet
   // in their partition's state (pairing-local.ts).
-  await consumer.subscribe({ topics: [config.AGGREGATOR_TOPIC, config.AGGREGATOR_CONFIRMATIONS_TOPIC], fromBeginning: true });
+  await consumer.subscribe({
+    topics: [config.AGGREGATOR_TOPIC, config.AGGREGATOR_CONFIRMATIONS_TOPIC],
+    fromBeginning: true,
+  });
 
-  const batchConfig = { maxClicksPerDeviceHour: config.AGGREGATOR_MAX_CLICKS_PER_DEVICE_HOUR, pairingMarginMs: config.AGGREGATOR_PAIRING_MARGIN_MS };
-  const confirmationsConfig = { pairingMarginMs: config.AGGREGATOR_PAIRING_MARGIN_MS, defaultWindowMs: config.AGGREGATOR_VERIFICATION_WINDOW_MS };
+  const batchConfig = {
+    maxClicksPerDeviceHour: config.AGGREGATOR_MAX_CLICKS_PER_DEVICE_HOUR,
+    pairingMarginMs: config.AGGREGATOR_PAIRING_MARGIN_MS,
+  };
+  const confirmationsConfig = {
+    pairingMarginMs: config.AGGREGATOR_PAIRING_MARGIN_MS,
+    defaultWindowMs: config.AGGREGATOR_VERIFICATION_WINDOW_MS,
+  };
   /**
    * One step of a partition: decided on its partition's state and submitted to the group commit.
    * Returns once submitted, with the rest: written with its group, then committed once the step
    * before it (`prior`) is, so an offset never passes a step that failed.
    */
-  async function step(batch: { topic: string; partition: number }, messages: KafkaMessage[], backlog: boolean, prior: Promise<void>): Promise<{ completed: Promise<void> }> {
+  async function step(
+    batch: { topic: string; partition: number },
+    messages: KafkaMessage[],
+    backlog: boolean,
+    prior: Promise<void>,
+  ): Promise<{ completed: Promise<void> }> {
     const kind: SourceKind = batch.topic === config.AGGREGATOR_CONFIRMATIONS_TOPIC ? 'c' : 'b';
     const source = { topic: batch.topic, partition: batch.partition, messages };
     const held = await partitions.acquire(batch.partition);
@@ -202,8 +274,15 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
     let output: BatchOutput;
     try {
       const view = held.part.view(Date.now());
-      const ports = { state: createStepState(view, shared, { clickTtlMs: config.AGGREGATOR_DEDUP_WINDOW_MS }), withoutLanded: warehouse.withoutLanded, settings: campaigns.settings };
-      output = kind === 'c' ? await processConfirmations(confirmationsConfig, ports, source) : await processBatch(batchConfig, ports, source);
+      const ports = {
+        state: createStepState(view, shared, { clickTtlMs: config.AGGREGATOR_DEDUP_WINDOW_MS }),
+        withoutLanded: warehouse.withoutLanded,
+        settings: campaigns.settings,
+      };
+      output =
+        kind === 'c'
+          ? await processConfirmations(confirmationsConfig, ports, source)
+          : await processBatch(batchConfig, ports, source);
       deps.onStep?.('claimed');
       // Records at or before the last decided offset are a redelivery: their entry was applied before.
       const first = Math.max(Number(messages[0]!.offset), view.decidedThrough(kind) + 1);
@@ -245,51 +324,76 @@ export async function createAggregator(config: AggregatorConfig, deps: { log: Lo
       // committed on its own, so memory stays bounded and no step outlives the session. A step is
       // decided while the one before it is being written (its entry applied, its insert in flight);
       // the batch ends once all of its steps are written, so a rebalance never finds one in flight.
-      await withHeartbeats(heartbeat, { intervalMs: HEARTBEAT_MS, log, onRevoked: (err) => void (revoked = err) }, async () => {
-        const all = [...steps(batch.messages, config.AGGREGATOR_STEP_BYTES)];
-        const key = `${batch.topic}:${batch.partition}`;
-        // More records already wait in the partition: its steps go out without lingering.
-        const behind = BigInt(batch.highWatermark) > BigInt(batch.lastOffset()) + 1n;
-        let prior: Promise<void> = Promise.resolve();
-        try {
-          for (const [i, messages] of all.entries()) {
-            if (!isRunning() || isStale() || stopping) break;
-            prior = (await step(batch, messages, behind || i < all.length - 1, prior)).completed;
+      await withHeartbeats(
+        heartbeat,
+        { intervalMs: HEARTBEAT_MS, log, onRevoked: (err) => void (revoked = err) },
+        async () => {
+          const all = [...steps(batch.messages, config.AGGREGATOR_STEP_BYTES)];
+          const key = `${batch.topic}:${batch.partition}`;
+          // More records already wait in the partition: its steps go out without lingering.
+          const behind = BigInt(batch.highWatermark) > BigInt(batch.lastOffset()) + 1n;
+          let prior: Promise<void> = Promise.resolve();
+          try {
+            for (const [i, messages] of all.entries()) {
+              if (!isRunning() || isStale() || stopping) break;
+              prior = (await step(batch, messages, behind || i < all.length - 1, prior)).completed;
+            }
+            await prior;
+            faults.succeeded(key);
+          } catch (err) {
+            await prior.catch(() => {}); // whatever was submitted ends before kafkajs retries the batch
+            const fault = faults.failed(key, err);
+            log.warn(
+              { err, kind: fault.kind, code: fault.code, topic: batch.topic, partition: batch.partition },
+              'beacon_step_failed',
+            );
+            throw err; // kafkajs retries the batch with backoff
           }
-          await prior;
-          faults.succeeded(key);
-        } catch (err) {
-          await prior.catch(() => {}); // whatever was submitted ends before kafkajs retries the batch
-          const fault = faults.failed(key, err);
-          log.warn({ err, kind: fault.kind, code: fault.code, topic: batch.topic, partition: batch.partition }, 'beacon_step_failed');
-          throw err; // kafkajs retries the batch with backoff
-        }
-      });
+        },
+      );
     },
   });
-  const ops = await startOpsServer({ host: config.AGGREGATOR_HOST, port: config.AGGREGATOR_PORT }, {
-    registry: metrics.registry, ready: () => membership.joined && !stopping && redis.status === 'ready' && !faults.stalled,
-  });
-  log.info({ port: ops.port, topic: config.AGGREGATOR_TOPIC, confirmations: config.AGGREGATOR_CONFIRMATIONS_TOPIC, group: config.AGGREGATOR_GROUP }, 'aggregator_started');
+  const ops = await startOpsServer(
+    { host: config.AGGREGATOR_HOST, port: config.AGGREGATOR_PORT },
+    {
+      registry: metrics.registry,
+      ready: () => membership.joined && !stopping && redis.status === 'ready' && !faults.stalled,
+    },
+  );
+  log.info(
+    {
+      port: ops.port,
+      topic: config.AGGREGATOR_TOPIC,
+      confirmations: config.AGGREGATOR_CONFIRMATIONS_TOPIC,
+      group: config.AGGREGATOR_GROUP,
+    },
+    'aggregator_started',
+  );
 
   // Stopped in reverse: the consumer finishes its batches (whose writes complete) and leaves the
   // group, then the writers and stores close.
   const parts: Stoppable[] = [
     { name: 'ops', stop: () => ops.stop() },
     { name: 'campaigns', stop: () => campaigns.stop() },
-    { name: 'redis', stop: async () => void await redis.quit() },
-    { name: 'state', stop: async () => {
-      clearInterval(maintenance);
-      await partitions.close();
-    } },
+    { name: 'redis', stop: async () => void (await redis.quit()) },
+    {
+      name: 'state',
+      stop: async () => {
+        clearInterval(maintenance);
+        await partitions.close();
+      },
+    },
     { name: 'admin', stop: () => admin.disconnect() },
     { name: 'clickhouse', stop: () => clickhouse.close() },
     { name: 'producer', stop: () => producer.disconnect() },
     { name: 'group', stop: async () => group.stop() },
-    { name: 'consumer', stop: async () => {
-      stopping = true;
-      await consumer.disconnect();
-    } },
+    {
+      name: 'consumer',
+      stop: async () => {
+        stopping = true;
+        await consumer.disconnect();
+      },
+    },
   ];
   return { port: ops.port, parts, metrics, failed: membership.failed };
 }

@@ -15,18 +15,32 @@ const consumers: Consumer[] = [];
 
 async function newTopic(partitions: number) {
   const name = uniqueName('copart');
-  await ensureTopics([{ name, partitions, retentionMs: 3_600_000, key: 'user_id', value: '' }], { kafka, log: silentLog });
+  await ensureTopics([{ name, partitions, retentionMs: 3_600_000, key: 'user_id', value: '' }], {
+    kafka,
+    log: silentLog,
+  });
   made.push(name);
   return name;
 }
 
 /** A member of `groupId` on `topics`; `latest` is its assignment after its last join. */
 async function member(groupId: string, topics: string[]) {
-  const consumer = kafka.consumer({ groupId, partitionAssigners: [coPartitionedAssigner], heartbeatInterval: 300, maxWaitTimeInMs: 200 });
+  const consumer = kafka.consumer({
+    groupId,
+    partitionAssigners: [coPartitionedAssigner],
+    heartbeatInterval: 300,
+    maxWaitTimeInMs: 200,
+  });
   consumers.push(consumer);
-  const state = { latest: undefined as Record<string, number[]> | undefined, crash: undefined as { error: Error; restart: boolean } | undefined };
+  const state = {
+    latest: undefined as Record<string, number[]> | undefined,
+    crash: undefined as { error: Error; restart: boolean } | undefined,
+  };
   consumer.on(consumer.events.GROUP_JOIN, (e) => void (state.latest = e.payload.memberAssignment));
-  consumer.on(consumer.events.CRASH, (e) => void (state.crash = { error: e.payload.error, restart: e.payload.restart }));
+  consumer.on(
+    consumer.events.CRASH,
+    (e) => void (state.crash = { error: e.payload.error, restart: e.payload.restart }),
+  );
   await consumer.connect();
   await consumer.subscribe({ topics });
   await consumer.run({ autoCommit: false, eachMessage: async () => {} });
@@ -59,7 +73,13 @@ describe('the co-partitioned assigner in a consumer group', () => {
     const second = await member(groupId, [a, b]);
     const split = () => {
       const [x, y] = [first.state.latest, second.state.latest];
-      return !!x && !!y && sorted(x[a]).length + sorted(y[a]).length === 6 && sorted(x[a]).length > 0 && sorted(y[a]).length > 0;
+      return (
+        !!x &&
+        !!y &&
+        sorted(x[a]).length + sorted(y[a]).length === 6 &&
+        sorted(x[a]).length > 0 &&
+        sorted(y[a]).length > 0
+      );
     };
     await until(split, 'the two members to split the partitions');
 

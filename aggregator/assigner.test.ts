@@ -4,8 +4,12 @@ import { describe, expect, it } from 'vitest';
 import { PipelineError } from '../common/errors.js';
 import { assignCoPartitioned } from './assigner.js';
 
-const topicsOf = (partitions: number) => [{ topic: 'beacons', partitions }, { topic: 'confirmations', partitions }];
-const members = (n: number) => Array.from({ length: n }, (_, i) => `member-${String.fromCharCode(97 + ((i * 7) % 26))}${i}`);
+const topicsOf = (partitions: number) => [
+  { topic: 'beacons', partitions },
+  { topic: 'confirmations', partitions },
+];
+const members = (n: number) =>
+  Array.from({ length: n }, (_, i) => `member-${String.fromCharCode(97 + ((i * 7) % 26))}${i}`);
 
 describe('assignCoPartitioned', () => {
   const table = [1, 2, 3, 4, 5, 6, 7, 12].flatMap((m) => [1, 2, 5, 6, 12].map((p) => [m, p] as const));
@@ -14,7 +18,8 @@ describe('assignCoPartitioned', () => {
     const out = assignCoPartitioned(members(m), topicsOf(p));
     const owners = (topic: string) => {
       const byPartition = new Map<number, string[]>();
-      for (const { memberId, assignment } of out) for (const q of assignment[topic]!) byPartition.set(q, [...(byPartition.get(q) ?? []), memberId]);
+      for (const { memberId, assignment } of out)
+        for (const q of assignment[topic]!) byPartition.set(q, [...(byPartition.get(q) ?? []), memberId]);
       return byPartition;
     };
     const [beacons, confirmations] = [owners('beacons'), owners('confirmations')];
@@ -48,7 +53,9 @@ describe('assignCoPartitioned', () => {
   });
 
   it('co-partitions a single topic and three topics alike', () => {
-    expect(assignCoPartitioned(['x'], [{ topic: 't', partitions: 2 }])).toEqual([{ memberId: 'x', assignment: { t: [0, 1] } }]);
+    expect(assignCoPartitioned(['x'], [{ topic: 't', partitions: 2 }])).toEqual([
+      { memberId: 'x', assignment: { t: [0, 1] } },
+    ]);
     const three = assignCoPartitioned(['x', 'y'], [...topicsOf(4), { topic: 'third', partitions: 4 }]);
     expect(three.map((a) => a.assignment)).toEqual([
       { beacons: [0, 2], confirmations: [0, 2], third: [0, 2] },
@@ -56,22 +63,20 @@ describe('assignCoPartitioned', () => {
     ]);
   });
 
-  it.each([
-    [[6, 12]],
-    [[6, 5]],
-    [[6, 0]],
-    [[6, 6, 3]],
-  ])('refuses topics whose partition counts differ (%j)', (counts) => {
-    const topics = counts.map((partitions, i) => ({ topic: `topic-${i}`, partitions }));
-    const refuse = () => assignCoPartitioned(members(2), topics);
-    expect(refuse).toThrow(PipelineError);
-    expect(refuse).toThrow(/same partition count \(topic-0: 6, topic-1: /);
-    try {
-      refuse();
-    } catch (err) {
-      expect(err).toMatchObject({ code: 'partition_counts_differ', retriable: false });
-    }
-  });
+  it.each([[[6, 12]], [[6, 5]], [[6, 0]], [[6, 6, 3]]])(
+    'refuses topics whose partition counts differ (%j)',
+    (counts) => {
+      const topics = counts.map((partitions, i) => ({ topic: `topic-${i}`, partitions }));
+      const refuse = () => assignCoPartitioned(members(2), topics);
+      expect(refuse).toThrow(PipelineError);
+      expect(refuse).toThrow(/same partition count \(topic-0: 6, topic-1: /);
+      try {
+        refuse();
+      } catch (err) {
+        expect(err).toMatchObject({ code: 'partition_counts_differ', retriable: false });
+      }
+    },
+  );
 
   it('assigns nothing to no members', () => {
     expect(assignCoPartitioned([], topicsOf(6))).toEqual([]);

@@ -11,8 +11,18 @@ const D = 24 * H;
 
 let n = 0;
 const ev = (type: keyof typeof EventType, at: number, over: Partial<AttributionEvent> = {}): AttributionEvent => ({
-  id: `e${String(++n).padStart(4, '0')}`, type: EventType[type], time: T0 + at, receivedAt: T0 + at, appId: 'app', userId: 'u1', deviceId: 'd1',
-  campaignId: 'c1', creativeId: 'cr1', clickId: '', givt: '', ...over,
+  id: `e${String(++n).padStart(4, '0')}`,
+  type: EventType[type],
+  time: T0 + at,
+  receivedAt: T0 + at,
+  appId: 'app',
+  userId: 'u1',
+  deviceId: 'd1',
+  campaignId: 'c1',
+  creativeId: 'cr1',
+  clickId: '',
+  givt: '',
+  ...over,
 });
 const empty = (): Snapshot => ({ touches: new Map(), clicks: new Map(), flood: new Map(), flags: new Map() });
 const run = (events: AttributionEvent[], max = 20) =>
@@ -23,12 +33,20 @@ describe('conversion attribution', () => {
   it('attributes to the last click of the same user on the campaign', () => {
     const a = ev('CLICK', 0);
     const b = ev('CLICK', H);
-    expect(last([a, b, ev('CONVERSION', 2 * H)])).toEqual({ invalidReason: '', earns: true, attribution: { to: b.id, model: 'click', lagMs: H } });
+    expect(last([a, b, ev('CONVERSION', 2 * H)])).toEqual({
+      invalidReason: '',
+      earns: true,
+      attribution: { to: b.id, model: 'click', lagMs: H },
+    });
   });
 
   it('prefers a click to a later impression, and an impression only inside the 24 h view window', () => {
     const click = ev('CLICK', 0);
-    expect(last([click, ev('IMPRESSION', H), ev('CONVERSION', 2 * H)]).attribution).toEqual({ to: click.id, model: 'click', lagMs: 2 * H });
+    expect(last([click, ev('IMPRESSION', H), ev('CONVERSION', 2 * H)]).attribution).toEqual({
+      to: click.id,
+      model: 'click',
+      lagMs: 2 * H,
+    });
     const view = ev('VIEWABLE', 0);
     expect(last([view, ev('CONVERSION', 23 * H)]).attribution).toEqual({ to: view.id, model: 'view', lagMs: 23 * H });
     expect(last([ev('IMPRESSION', 0), ev('CONVERSION', 25 * H)])).toEqual({ invalidReason: '', earns: false });
@@ -40,9 +58,14 @@ describe('conversion attribution', () => {
     expect(last([ev('CLICK', 2 * H), ev('CONVERSION', H)]).attribution).toBeUndefined(); // a late click does not count
   });
 
-  it('matches a click made by another user on the same device, and says it was another user\'s', () => {
+  it("matches a click made by another user on the same device, and says it was another user's", () => {
     const click = ev('CLICK', 0, { userId: 'u2' });
-    expect(last([click, ev('CONVERSION', H)]).attribution).toEqual({ to: click.id, model: 'click', lagMs: H, otherUser: true });
+    expect(last([click, ev('CONVERSION', H)]).attribution).toEqual({
+      to: click.id,
+      model: 'click',
+      lagMs: H,
+      otherUser: true,
+    });
   });
 
   it('breaks a tie between clicks at the same time by the greater event id', () => {
@@ -53,29 +76,45 @@ describe('conversion attribution', () => {
 
   it('lets a click_id naming a click of the same user win over a later click', () => {
     const named = ev('CLICK', 0);
-    expect(last([named, ev('CLICK', H), ev('CONVERSION', 2 * H, { clickId: named.id })]).attribution?.to).toBe(named.id);
+    expect(last([named, ev('CLICK', H), ev('CONVERSION', 2 * H, { clickId: named.id })]).attribution?.to).toBe(
+      named.id,
+    );
   });
 
   it('flags a conversion whose click_id belongs to another user, and pays nothing', () => {
     const other = ev('CLICK', 0, { userId: 'u2', deviceId: 'd2' });
-    expect(last([other, ev('CONVERSION', H, { clickId: other.id })])).toMatchObject({ invalidReason: 'click_id_other_user', earns: false });
+    expect(last([other, ev('CONVERSION', H, { clickId: other.id })])).toMatchObject({
+      invalidReason: 'click_id_other_user',
+      earns: false,
+    });
   });
 
   it('flags click injection: a conversion less than 10 s after its click', () => {
-    expect(last([ev('CLICK', 0), ev('CONVERSION', 9 * S)])).toMatchObject({ invalidReason: 'click_injection', earns: false, attribution: { model: 'click' } });
+    expect(last([ev('CLICK', 0), ev('CONVERSION', 9 * S)])).toMatchObject({
+      invalidReason: 'click_injection',
+      earns: false,
+      attribution: { model: 'click' },
+    });
     expect(last([ev('CLICK', 0), ev('CONVERSION', 10 * S)])).toMatchObject({ invalidReason: '', earns: true });
   });
 
   it('never attributes to bot traffic and never pays a bot conversion', () => {
     expect(last([ev('CLICK', 0, { givt: 'bot_user_agent' }), ev('CONVERSION', H)]).attribution).toBeUndefined();
-    expect(last([ev('CLICK', 0), ev('CONVERSION', H, { givt: 'datacenter_ip' })])).toMatchObject({ invalidReason: 'datacenter_ip', earns: false });
+    expect(last([ev('CLICK', 0), ev('CONVERSION', H, { givt: 'datacenter_ip' })])).toMatchObject({
+      invalidReason: 'datacenter_ip',
+      earns: false,
+    });
   });
 });
 
 describe('rewarded completion', () => {
   it('is verified by an impression of the same creative within 30 minutes before it', () => {
     const shown = ev('IMPRESSION', 0);
-    expect(last([shown, ev('REWARD_COMPLETE', 30 * MIN)])).toEqual({ invalidReason: '', earns: true, attribution: { to: shown.id, model: 'view', lagMs: 30 * MIN } });
+    expect(last([shown, ev('REWARD_COMPLETE', 30 * MIN)])).toEqual({
+      invalidReason: '',
+      earns: true,
+      attribution: { to: shown.id, model: 'view', lagMs: 30 * MIN },
+    });
   });
 
   it('is not verified without that impression', () => {
@@ -87,7 +126,10 @@ describe('rewarded completion', () => {
   });
 
   it('is not paid when flagged invalid', () => {
-    expect(last([ev('IMPRESSION', 0), ev('REWARD_COMPLETE', MIN, { givt: 'bot_user_agent' })])).toMatchObject({ earns: false, invalidReason: 'bot_user_agent' });
+    expect(last([ev('IMPRESSION', 0), ev('REWARD_COMPLETE', MIN, { givt: 'bot_user_agent' })])).toMatchObject({
+      earns: false,
+      invalidReason: 'bot_user_agent',
+    });
   });
 });
 
@@ -98,12 +140,15 @@ describe('receive times', () => {
     ['a click', 'CLICK', 'CONVERSION'],
     ['an impression (view-through)', 'IMPRESSION', 'CONVERSION'],
     ['the impression of a completion', 'IMPRESSION', 'REWARD_COMPLETE'],
-  ] as const)('never lets %s received after the event be its cause, though its device time is earlier', (_name, touch, type) => {
-    const early = ev(touch, 0, { receivedAt: T0 + 5 * MIN });
-    expect(last([early, ev(type, MIN, { receivedAt: T0 + 4 * MIN })]).attribution).toBeUndefined();
-    const inTime = ev(touch, 0, { receivedAt: T0 + 4 * MIN });
-    expect(last([inTime, ev(type, MIN, { receivedAt: T0 + 4 * MIN })]).attribution?.to).toBe(inTime.id);
-  });
+  ] as const)(
+    'never lets %s received after the event be its cause, though its device time is earlier',
+    (_name, touch, type) => {
+      const early = ev(touch, 0, { receivedAt: T0 + 5 * MIN });
+      expect(last([early, ev(type, MIN, { receivedAt: T0 + 4 * MIN })]).attribution).toBeUndefined();
+      const inTime = ev(touch, 0, { receivedAt: T0 + 4 * MIN });
+      expect(last([inTime, ev(type, MIN, { receivedAt: T0 + 4 * MIN })]).attribution?.to).toBe(inTime.id);
+    },
+  );
 
   it('never lets a click named by click_id and received after the conversion be its cause', () => {
     const named = ev('CLICK', 0, { receivedAt: T0 + 2 * H });
@@ -113,15 +158,25 @@ describe('receive times', () => {
   it('counts a stored touch without a receipt time (written before it was kept) as received at its device time', () => {
     const click = ev('CLICK', 0);
     const snapshot = empty();
-    snapshot.touches.set('l:c:app:u1:c1', readTouches(`${T0} ${JSON.stringify([EventType.CLICK, click.id, 'cr1', 'u1', ''])}\n`));
-    const decide1 = (receivedAt: number) => decide([ev('CONVERSION', H, { receivedAt })], snapshot, { settings: () => defaultCampaign, maxClicksPerDeviceHour: 20 }).decisions[0]!;
+    snapshot.touches.set(
+      'l:c:app:u1:c1',
+      readTouches(`${T0} ${JSON.stringify([EventType.CLICK, click.id, 'cr1', 'u1', ''])}\n`),
+    );
+    const decide1 = (receivedAt: number) =>
+      decide([ev('CONVERSION', H, { receivedAt })], snapshot, {
+        settings: () => defaultCampaign,
+        maxClicksPerDeviceHour: 20,
+      }).decisions[0]!;
     expect(decide1(T0 + H).attribution?.to).toBe(click.id);
     expect(decide1(T0 - 1).attribution).toBeUndefined();
   });
 });
 
 describe('campaign ownership', () => {
-  const owned = (appId: string | null) => ({ settings: () => ({ ...defaultCampaign, appId }), maxClicksPerDeviceHour: 20 });
+  const owned = (appId: string | null) => ({
+    settings: () => ({ ...defaultCampaign, appId }),
+    maxClicksPerDeviceHour: 20,
+  });
   it.each([
     ['another app', 'other.app', 'campaign_not_in_app', false],
     ['this app', 'app', '', true],
@@ -140,7 +195,7 @@ describe('click flooding', () => {
     expect(d.map((x) => x.invalidReason)).toEqual(['', '', '', 'click_flooding', 'click_flooding']);
   });
 
-  it('leaves duplicates out, and keeps a redelivered click\'s stored flag, so neither changes later decisions', () => {
+  it("leaves duplicates out, and keeps a redelivered click's stored flag, so neither changes later decisions", () => {
     const config = { settings: () => defaultCampaign, maxClicksPerDeviceHour: 2 };
     const first = [ev('CLICK', 0), ev('CLICK', MIN), ev('CLICK', 2 * MIN)];
     const { decisions: before } = decide(first, empty(), config);
@@ -148,16 +203,24 @@ describe('click flooding', () => {
     // Later: an SDK retry of the flagged click (a few ms later after skew correction) and a conversion.
     const retry = { ...first[2]!, time: first[2]!.time + 40 };
     const conversion = ev('CONVERSION', 7 * MIN);
-    const run = (known: (typeof before[number] | null)[]) => {
+    const run = (known: ((typeof before)[number] | null)[]) => {
       const snapshot = empty();
-      const key = decide(first, snapshot, config).writes.flat().find((w) => w.op === 'flood')!.key;
+      const key = decide(first, snapshot, config)
+        .writes.flat()
+        .find((w) => w.op === 'flood')!.key;
       const later = empty();
       later.flood.set(key, new Set(first.map((c) => c.id)));
       later.touches = snapshot.touches;
       return decide([retry, conversion], later, config, known).decisions;
     };
-    expect(run([null])[1]).toMatchObject({ invalidReason: 'click_flooding', attribution: { to: retry.id, lagMs: 5 * MIN } });
-    expect(run([before[2]!])[1]).toMatchObject({ invalidReason: 'click_flooding', attribution: { to: retry.id, lagMs: 5 * MIN - 40 } });
+    expect(run([null])[1]).toMatchObject({
+      invalidReason: 'click_flooding',
+      attribution: { to: retry.id, lagMs: 5 * MIN },
+    });
+    expect(run([before[2]!])[1]).toMatchObject({
+      invalidReason: 'click_flooding',
+      attribution: { to: retry.id, lagMs: 5 * MIN - 40 },
+    });
     expect(run([])[1]).toMatchObject({ invalidReason: '' }); // without what the claims say, the retry would launder the flag
   });
 
@@ -170,9 +233,17 @@ describe('click flooding', () => {
 describe('state writes', () => {
   it('remembers views and clicks under the user apart, clicks also under the device and by id', () => {
     const click = ev('CLICK', 0);
-    const { writes } = decide([ev('IMPRESSION', 0), click], empty(), { settings: () => defaultCampaign, maxClicksPerDeviceHour: 20 });
+    const { writes } = decide([ev('IMPRESSION', 0), click], empty(), {
+      settings: () => defaultCampaign,
+      maxClicksPerDeviceHour: 20,
+    });
     expect(writes[0]!.map((w) => w.key)).toEqual(['l:v:app:u1:c1']);
-    expect(writes[1]!.map((w) => w.key).sort()).toEqual([`f:app:d1:${Math.floor(T0 / H)}`, `k:app:${click.id}`, 'l:c:app:u1:c1', 'l:d:app:d1:c1']);
+    expect(writes[1]!.map((w) => w.key).sort()).toEqual([
+      `f:app:d1:${Math.floor(T0 / H)}`,
+      `k:app:${click.id}`,
+      'l:c:app:u1:c1',
+      'l:d:app:d1:c1',
+    ]);
   });
 });
 
@@ -195,13 +266,22 @@ describe('person flags', () => {
     snapshot.flags.set('u:app:u1', new Set(['click_flooding', 'bot_user_agent']));
     const flagged = decide([ev('IMPRESSION', 0), ev('REWARD_COMPLETE', 30 * S)], snapshot, settings).decisions[1]!;
     expect(flagged.userFlags).toEqual(['bot_user_agent', 'click_flooding']);
-    const clean = decide([ev('IMPRESSION', 0, { userId: 'u2' }), ev('REWARD_COMPLETE', 30 * S, { userId: 'u2' })], empty(), settings).decisions[1]!;
+    const clean = decide(
+      [ev('IMPRESSION', 0, { userId: 'u2' }), ev('REWARD_COMPLETE', 30 * S, { userId: 'u2' })],
+      empty(),
+      settings,
+    ).decisions[1]!;
     expect(clean).toEqual({ invalidReason: '', earns: true, attribution: expect.anything() });
   });
 
-  it('flag from a redelivered event\'s stored decision, so a redelivery carries the same flags', () => {
+  it("flag from a redelivered event's stored decision, so a redelivery carries the same flags", () => {
     const stored = { invalidReason: 'click_flooding', earns: false };
-    const { decisions, writes } = decide([ev('CLICK', 0), ev('IMPRESSION', MIN), ev('REWARD_COMPLETE', MIN + 30 * S)], empty(), settings, [stored, undefined, undefined]);
+    const { decisions, writes } = decide(
+      [ev('CLICK', 0), ev('IMPRESSION', MIN), ev('REWARD_COMPLETE', MIN + 30 * S)],
+      empty(),
+      settings,
+      [stored, undefined, undefined],
+    );
     expect(writes[0]).toContainEqual({ op: 'flag', key: 'u:app:u1', ttlMs: 7 * D, reason: 'click_flooding' });
     expect(decisions[2]!.userFlags).toEqual(['click_flooding']);
   });
@@ -212,7 +292,13 @@ describe('person flags', () => {
     const redelivered = ev('CONVERSION', 2 * MIN, { clickId: click.id });
     const later = [ev('IMPRESSION', H), ev('REWARD_COMPLETE', H + 30 * S)];
     const stored = { invalidReason: 'click_flooding', earns: false };
-    const { decisions, writes } = decide([click, copy, redelivered, ...later], empty(), settings, [undefined, null, stored, undefined, undefined]);
+    const { decisions, writes } = decide([click, copy, redelivered, ...later], empty(), settings, [
+      undefined,
+      null,
+      stored,
+      undefined,
+      undefined,
+    ]);
     expect(writes[1]).toEqual([]);
     expect(writes[2]).toEqual([{ op: 'flag', key: 'u:app:u1', ttlMs: 7 * D, reason: 'click_flooding' }]);
     expect(decisions[4]!.userFlags).toEqual(['click_flooding']);

@@ -16,8 +16,12 @@ export interface CampaignSettings {
   appId: string | null;
 }
 export const defaultCampaign: CampaignSettings = {
-  clickLookbackMs: 7 * 86_400_000, viewWindowMs: 86_400_000, completionWindowMs: 1_800_000, minClickToConversionMs: 10_000,
-  verificationWindowMs: 3_600_000, appId: null,
+  clickLookbackMs: 7 * 86_400_000,
+  viewWindowMs: 86_400_000,
+  completionWindowMs: 1_800_000,
+  minClickToConversionMs: 10_000,
+  verificationWindowMs: 3_600_000,
+  appId: null,
 };
 
 export interface AttributionEvent {
@@ -38,7 +42,9 @@ export interface AttributionEvent {
 }
 
 export interface Attribution {
-  to: string; model: 'click' | 'view'; lagMs: number;
+  to: string;
+  model: 'click' | 'view';
+  lagMs: number;
   /** Model click: the click was another user's (matched by device), so a postback naming it is not this event's (pairing.ts). */
   otherUser?: true;
 }
@@ -55,7 +61,12 @@ export interface Decision {
  * The latest touch at or before `e.time` and not older than `windowMs`, received no later than `e`;
  * ties go to the greater id.
  */
-function latest(touches: Iterable<Touch>, e: AttributionEvent, windowMs: number, accept: (t: Touch) => boolean): Touch | undefined {
+function latest(
+  touches: Iterable<Touch>,
+  e: AttributionEvent,
+  windowMs: number,
+  accept: (t: Touch) => boolean,
+): Touch | undefined {
   let best: Touch | undefined;
   const time = e.time;
   for (const t of touches) {
@@ -74,7 +85,11 @@ function touchesOf(snapshot: Snapshot, key: string): Touch[] {
 }
 
 /** A reason as a flag: one plain word (stored space-separated; rewards dead-letters anything else). */
-const asFlag = (reason: string) => reason.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 64);
+const asFlag = (reason: string) =>
+  reason
+    .toLowerCase()
+    .replace(/[^a-z0-9_]/g, '_')
+    .slice(0, 64);
 
 function flagsOf(snapshot: Snapshot, key: string): Set<string> {
   let flags = snapshot.flags.get(key);
@@ -128,7 +143,16 @@ export function decide(
       case EventType.IMPRESSION:
       case EventType.VIEWABLE:
         // Bot traffic earns no attribution: its touches are not remembered.
-        if (!invalidReason) remember(snapshot, w, key.views(e), keepMs, { id: e.id, type: e.type, time: e.time, receivedAt: e.receivedAt, creativeId: e.creativeId, userId: e.userId, flag: '' });
+        if (!invalidReason)
+          remember(snapshot, w, key.views(e), keepMs, {
+            id: e.id,
+            type: e.type,
+            time: e.time,
+            receivedAt: e.receivedAt,
+            creativeId: e.creativeId,
+            userId: e.userId,
+            flag: '',
+          });
         break;
       case EventType.CLICK: {
         // The device-hour's click ids, stored and of this batch; a redelivered click keeps its flag.
@@ -138,7 +162,15 @@ export function decide(
         else if (!flood.has(e.id) && flood.size >= config.maxClicksPerDeviceHour) invalidReason ||= 'click_flooding';
         flood.add(e.id);
         w.push({ op: 'flood', key: floodKey, ttlMs: 2 * HOUR_MS, id: e.id, limit: config.maxClicksPerDeviceHour });
-        const touch: Touch = { id: e.id, type: e.type, time: e.time, receivedAt: e.receivedAt, creativeId: e.creativeId, userId: e.userId, flag: invalidReason };
+        const touch: Touch = {
+          id: e.id,
+          type: e.type,
+          time: e.time,
+          receivedAt: e.receivedAt,
+          creativeId: e.creativeId,
+          userId: e.userId,
+          flag: invalidReason,
+        };
         const ownClick = key.ownClick(e);
         snapshot.clicks.set(ownClick, touch);
         w.push({ op: 'click', key: ownClick, ttlMs: s.clickLookbackMs, touch });
@@ -153,9 +185,19 @@ export function decide(
         const named = e.clickId ? snapshot.clicks.get(key.namedClick(e)) : undefined;
         if (named && named.userId !== e.userId) invalidReason ||= 'click_id_other_user';
         else if (named) click = latest([named], e, s.clickLookbackMs, () => true);
-        click ??= latest([...touchesOf(snapshot, key.clicks(e)), ...touchesOf(snapshot, key.device(e))], e, s.clickLookbackMs, () => true);
+        click ??= latest(
+          [...touchesOf(snapshot, key.clicks(e)), ...touchesOf(snapshot, key.device(e))],
+          e,
+          s.clickLookbackMs,
+          () => true,
+        );
         if (click) {
-          attribution = { to: click.id, model: 'click', lagMs: e.time - click.time, ...(click.userId !== e.userId ? { otherUser: true as const } : {}) };
+          attribution = {
+            to: click.id,
+            model: 'click',
+            lagMs: e.time - click.time,
+            ...(click.userId !== e.userId ? { otherUser: true as const } : {}),
+          };
           if (attribution.lagMs < s.minClickToConversionMs) invalidReason ||= 'click_injection';
           invalidReason ||= click.flag;
         } else {
@@ -166,8 +208,12 @@ export function decide(
         break;
       }
       case EventType.REWARD_COMPLETE: {
-        const shown = latest(touchesOf(snapshot, key.views(e)), e, s.completionWindowMs,
-          (t) => t.type === EventType.IMPRESSION && t.creativeId === e.creativeId);
+        const shown = latest(
+          touchesOf(snapshot, key.views(e)),
+          e,
+          s.completionWindowMs,
+          (t) => t.type === EventType.IMPRESSION && t.creativeId === e.creativeId,
+        );
         if (shown) attribution = { to: shown.id, model: 'view', lagMs: e.time - shown.time };
         earns = !!shown && !invalidReason;
         break;

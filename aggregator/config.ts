@@ -22,7 +22,12 @@ export const aggregatorConfig = z.object({
   AGGREGATOR_MAX_CLICKS_PER_DEVICE_HOUR: count(20),
   // The verification window of confirmations without a campaign (ad networks) and of campaigns without a row;
   // at most 7 days, as a campaign's (ads.unverified's bounds rely on it: migration 0004).
-  AGGREGATOR_VERIFICATION_WINDOW_MS: z.coerce.number().int().min(0).max(7 * 86_400_000).default(3_600_000),
+  AGGREGATOR_VERIFICATION_WINDOW_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(7 * 86_400_000)
+    .default(3_600_000),
   AGGREGATOR_PAIRING_MARGIN_MS: count(86_400_000),
   AGGREGATOR_FLUSH_INTERVAL_MS: count(1_000),
   AGGREGATOR_FLUSH_LINGER_MS: count(50),

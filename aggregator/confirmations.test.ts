@@ -4,19 +4,41 @@ import { readConfirmation } from './confirmations.js';
 
 const at = { topic: 'confirmations', partition: 2, offset: '9' };
 const valid: pipeline.v1.Confirmation.$Properties = {
-  version: 1, source: 'admob', transactionId: 'tx-1', appId: 'app', userId: 'u1', eventId: 'e1', receivedAt: 1_763_800_000_000,
-  occurredAt: 1_763_799_999_000, keyId: '3335741209', adUnit: 'unit', rewardItem: 'coins', rewardAmount: 10,
+  version: 1,
+  source: 'admob',
+  transactionId: 'tx-1',
+  appId: 'app',
+  userId: 'u1',
+  eventId: 'e1',
+  receivedAt: 1_763_800_000_000,
+  occurredAt: 1_763_799_999_000,
+  keyId: '3335741209',
+  adUnit: 'unit',
+  rewardItem: 'coins',
+  rewardAmount: 10,
 };
-const encode = (over: pipeline.v1.Confirmation.$Properties) => Buffer.from(pipeline.v1.Confirmation.encode({ ...valid, ...over }).finish());
+const encode = (over: pipeline.v1.Confirmation.$Properties) =>
+  Buffer.from(pipeline.v1.Confirmation.encode({ ...valid, ...over }).finish());
 
 describe('readConfirmation', () => {
   it('reads a confirmation the collector wrote, keyed by source and transaction, at its position', () => {
     const read = readConfirmation(encode({}), at);
-    expect(read).toMatchObject({ ok: true, confirmation: { key: 'admob:tx-1', position: 'confirmations:2:9:0', eventId: 'e1', receivedAt: 1_763_800_000_000, rewardAmount: 10 } });
+    expect(read).toMatchObject({
+      ok: true,
+      confirmation: {
+        key: 'admob:tx-1',
+        position: 'confirmations:2:9:0',
+        eventId: 'e1',
+        receivedAt: 1_763_800_000_000,
+        rewardAmount: 10,
+      },
+    });
   });
 
   it('reads a postback that names a click instead of its conversion', () => {
-    expect(readConfirmation(encode({ source: 'postback', eventId: '', clickId: 'c1', campaignId: 'camp' }), at).ok).toBe(true);
+    expect(
+      readConfirmation(encode({ source: 'postback', eventId: '', clickId: 'c1', campaignId: 'camp' }), at).ok,
+    ).toBe(true);
   });
 
   it.each<[string, Buffer | null, string]>([

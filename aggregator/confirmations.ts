@@ -34,7 +34,10 @@ const SUPPORTED_VERSION = 1;
 /** The source of advertiser postbacks; every other source is an ad network. */
 export const POSTBACK = 'postback';
 
-export function readConfirmation(value: Buffer | null, at: { topic: string; partition: number; offset: string }): ReadConfirmation {
+export function readConfirmation(
+  value: Buffer | null,
+  at: { topic: string; partition: number; offset: string },
+): ReadConfirmation {
   if (!value) return { ok: false, reason: 'empty_value' };
   let c: pipeline.v1.Confirmation;
   try {
@@ -49,17 +52,40 @@ export function readConfirmation(value: Buffer | null, at: { topic: string; part
   if (Number(c.receivedAt) <= 0) return { ok: false, reason: 'invalid_field: received_at' };
   if (c.source.includes(':')) return { ok: false, reason: 'invalid_field: source' }; // the key's separator
   const text = firstUnstorable({
-    source: c.source, transaction_id: c.transactionId, app_id: c.appId, user_id: c.userId, campaign_id: c.campaignId,
-    event_id: c.eventId, click_id: c.clickId, key_id: c.keyId, ad_unit: c.adUnit, reward_item: c.rewardItem, currency: c.currency,
+    source: c.source,
+    transaction_id: c.transactionId,
+    app_id: c.appId,
+    user_id: c.userId,
+    campaign_id: c.campaignId,
+    event_id: c.eventId,
+    click_id: c.clickId,
+    key_id: c.keyId,
+    ad_unit: c.adUnit,
+    reward_item: c.rewardItem,
+    currency: c.currency,
   });
   if (text) return { ok: false, reason: `invalid_text: ${text}` };
   return {
     ok: true,
     confirmation: {
-      key: `${c.source}:${c.transactionId}`, position: `${at.topic}:${at.partition}:${at.offset}:0`, offset: Number(at.offset),
-      source: c.source, transactionId: c.transactionId, appId: c.appId, userId: c.userId, campaignId: c.campaignId,
-      eventId: c.eventId, clickId: c.clickId, receivedAt: Number(c.receivedAt), occurredAt: Number(c.occurredAt), keyId: c.keyId,
-      adUnit: c.adUnit, rewardItem: c.rewardItem, rewardAmount: Number(c.rewardAmount), valueMicros: Number(c.valueMicros), currency: c.currency,
+      key: `${c.source}:${c.transactionId}`,
+      position: `${at.topic}:${at.partition}:${at.offset}:0`,
+      offset: Number(at.offset),
+      source: c.source,
+      transactionId: c.transactionId,
+      appId: c.appId,
+      userId: c.userId,
+      campaignId: c.campaignId,
+      eventId: c.eventId,
+      clickId: c.clickId,
+      receivedAt: Number(c.receivedAt),
+      occurredAt: Number(c.occurredAt),
+      keyId: c.keyId,
+      adUnit: c.adUnit,
+      rewardItem: c.rewardItem,
+      rewardAmount: Number(c.rewardAmount),
+      valueMicros: Number(c.valueMicros),
+      currency: c.currency,
     },
   };
 }

@@ -11,7 +11,11 @@
 import { classify, isolate } from '../common/consumer-faults.js';
 import type { Logger } from '../common/log.js';
 
-interface Waiting<T> { item: T; resolve(): void; reject(err: Error): void }
+interface Waiting<T> {
+  item: T;
+  resolve(): void;
+  reject(err: Error): void;
+}
 
 export function createGroupCommit<T extends { rows: number; backlog?: boolean }>(
   config: { intervalMs: number; lingerMs: number; maxRows: number; retryMs?: number; maxRetryMs?: number },
@@ -25,7 +29,9 @@ export function createGroupCommit<T extends { rows: number; backlog?: boolean }>
     /** Each failed attempt (retried), and each group written: the stall signal. */
     failed?(err: unknown): void;
     written?(): void;
-    revoked?(): Error | undefined; log: Logger; now(): number;
+    revoked?(): Error | undefined;
+    log: Logger;
+    now(): number;
   },
 ) {
   async function writeOrSetAside(items: T[], attempt: number): Promise<void> {
@@ -36,7 +42,10 @@ export function createGroupCommit<T extends { rows: number; backlog?: boolean }>
       if (!deps.poisoned || fault.kind !== 'poison') throw err;
       deps.log.warn({ err, code: fault.code, items: items.length }, 'group_write_poisoned');
       // The failed write may have landed in part (one table of two): every later write is a retry.
-      const { poison } = items.length === 1 ? { poison: [{ item: items[0]! }] } : await isolate(items, (part) => deps.write(part, attempt + 1));
+      const { poison } =
+        items.length === 1
+          ? { poison: [{ item: items[0]! }] }
+          : await isolate(items, (part) => deps.write(part, attempt + 1));
       for (const p of poison) await deps.poisoned(p.item, attempt + 1);
     }
   }
@@ -75,7 +84,10 @@ export function createGroupCommit<T extends { rows: number; backlog?: boolean }>
         break;
       }
       try {
-        await writeOrSetAside(group.map((w) => w.item), attempt);
+        await writeOrSetAside(
+          group.map((w) => w.item),
+          attempt,
+        );
         deps.written?.();
         for (const w of group) w.resolve();
         break;

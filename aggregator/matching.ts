@@ -25,7 +25,10 @@ export interface EventSide {
 }
 
 /** What a confirmation offers: the fields of it the rules and the earning need. */
-export type ConfirmationSide = Pick<InConfirmation, 'source' | 'transactionId' | 'appId' | 'userId' | 'campaignId' | 'eventId' | 'clickId' | 'receivedAt'>;
+export type ConfirmationSide = Pick<
+  InConfirmation,
+  'source' | 'transactionId' | 'appId' | 'userId' | 'campaignId' | 'eventId' | 'clickId' | 'receivedAt'
+>;
 
 /** '' earns; anything else is why not (the event's invalid_reason among them). */
 export type Reason = string;
@@ -50,20 +53,67 @@ export const ALREADY_CONFIRMED = 'already_confirmed';
 // The sides as stored in Redis: JSON arrays, in the order of the fields above (a pairing hash lives
 // for the verification window and a margin, one per rewardable event, so the names are left out).
 export const encodeEventSide = (e: EventSide) =>
-  JSON.stringify([e.id, e.type, e.appId, e.userId, e.deviceId, e.campaignId, e.time, e.receivedAt, e.invalidReason, e.attributed ? 1 : 0, e.windowMs, e.flags]);
+  JSON.stringify([
+    e.id,
+    e.type,
+    e.appId,
+    e.userId,
+    e.deviceId,
+    e.campaignId,
+    e.time,
+    e.receivedAt,
+    e.invalidReason,
+    e.attributed ? 1 : 0,
+    e.windowMs,
+    e.flags,
+  ]);
 
 export function decodeEventSide(json: string): EventSide {
   const [id, type, appId, userId, deviceId, campaignId, time, receivedAt, invalidReason, attributed, windowMs, flags] =
-    JSON.parse(json) as [string, EventType, string, string, string, string, number, number, string, number, number, string[]?];
+    JSON.parse(json) as [
+      string,
+      EventType,
+      string,
+      string,
+      string,
+      string,
+      number,
+      number,
+      string,
+      number,
+      number,
+      string[]?,
+    ];
   // A side stored before flags were carried has none.
-  return { id, type, appId, userId, deviceId, campaignId, time, receivedAt, invalidReason, attributed: attributed === 1, windowMs, flags: flags ?? [] };
+  return {
+    id,
+    type,
+    appId,
+    userId,
+    deviceId,
+    campaignId,
+    time,
+    receivedAt,
+    invalidReason,
+    attributed: attributed === 1,
+    windowMs,
+    flags: flags ?? [],
+  };
 }
 
 export const encodeConfirmationSide = (k: ConfirmationSide) =>
   JSON.stringify([k.source, k.transactionId, k.appId, k.userId, k.campaignId, k.eventId, k.clickId, k.receivedAt]);
 
 export function decodeConfirmationSide(json: string): ConfirmationSide {
-  const [source, transactionId, appId, userId, campaignId, eventId, clickId, receivedAt] =
-    JSON.parse(json) as [string, string, string, string, string, string, string, number];
+  const [source, transactionId, appId, userId, campaignId, eventId, clickId, receivedAt] = JSON.parse(json) as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    number,
+  ];
   return { source, transactionId, appId, userId, campaignId, eventId, clickId, receivedAt };
 }

@@ -4,9 +4,19 @@
 import type { Emission, Offer } from './pairing.js';
 
 /** An event's hash: its side and position (e, ep), the first confirmation's (k, kp), the record that completed the pair (done). */
-export interface PairHash { e?: string; ep?: string; k?: string; kp?: string; done?: string }
+export interface PairHash {
+  e?: string;
+  ep?: string;
+  k?: string;
+  kp?: string;
+  done?: string;
+}
 /** A click's index: the first conversion of its own user on it (e, an event id), and a confirmation parked before it (k, kp). */
-export interface ClickIndex { e?: string; k?: string; kp?: string }
+export interface ClickIndex {
+  e?: string;
+  k?: string;
+  kp?: string;
+}
 
 /** The partition's hashes as the pairing reads and writes them; a set replaces the hash and keeps the longer lifetime. */
 export interface PairView {

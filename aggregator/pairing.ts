@@ -5,15 +5,34 @@ import { EventType } from '../schemas/beacon-json.js';
 import type { Decision } from './attribution.js';
 import type { InConfirmation } from './confirmations.js';
 import {
-  ALREADY_CONFIRMED, decodeConfirmationSide, decodeEventSide, encodeConfirmationSide, encodeEventSide, matchReason,
+  ALREADY_CONFIRMED,
+  decodeConfirmationSide,
+  decodeEventSide,
+  encodeConfirmationSide,
+  encodeEventSide,
+  matchReason,
 } from './matching.js';
 import type { InEvent } from './records.js';
 import { earningMessage, verificationRow, type OutMessage, type VerificationRow } from './rows.js';
 
 /** One side offered to the pairing (pairing-local.ts). */
-export interface Offer { side: 'e' | 'k'; appId: string; userId: string; eventId: string; clickId: string; position: string; ttlMs: number; payload: string }
+export interface Offer {
+  side: 'e' | 'k';
+  appId: string;
+  userId: string;
+  eventId: string;
+  clickId: string;
+  position: string;
+  ttlMs: number;
+  payload: string;
+}
 /** What the pairing emitted for offer number `offer`: a pair to decide, or another confirmation of a claimed event. */
-export interface Emission { offer: number; kind: 'pair' | 'second'; e: string; k: string }
+export interface Emission {
+  offer: number;
+  kind: 'pair' | 'second';
+  e: string;
+  k: string;
+}
 
 export const isRewardable = (type: EventType) => type === EventType.REWARD_COMPLETE || type === EventType.CONVERSION;
 
@@ -28,18 +47,46 @@ export const isRewardable = (type: EventType) => type === EventType.REWARD_COMPL
 export function eventOffer(e: InEvent, d: Decision, windowMs: number, marginMs: number): Offer | undefined {
   if (!isRewardable(e.type)) return undefined;
   const payload = encodeEventSide({
-    id: e.id, type: e.type, appId: e.appId, userId: e.userId, deviceId: e.deviceId, campaignId: e.campaignId, time: e.time,
-    receivedAt: e.receivedAt, invalidReason: d.invalidReason, attributed: !!d.attribution, windowMs, flags: d.userFlags ?? [],
+    id: e.id,
+    type: e.type,
+    appId: e.appId,
+    userId: e.userId,
+    deviceId: e.deviceId,
+    campaignId: e.campaignId,
+    time: e.time,
+    receivedAt: e.receivedAt,
+    invalidReason: d.invalidReason,
+    attributed: !!d.attribution,
+    windowMs,
+    flags: d.userFlags ?? [],
   });
   const a = d.attribution;
   const clickId = e.type === EventType.CONVERSION && a?.model === 'click' && !a.otherUser ? a.to : '';
-  return { side: 'e', appId: e.appId, userId: e.userId, eventId: e.id, clickId, position: e.position, ttlMs: windowMs + marginMs, payload };
+  return {
+    side: 'e',
+    appId: e.appId,
+    userId: e.userId,
+    eventId: e.id,
+    clickId,
+    position: e.position,
+    ttlMs: windowMs + marginMs,
+    payload,
+  };
 }
 
 /** A confirmation's offer, under its app (verified by the collector) and the event it names, else the click it names. */
 export function confirmationOffer(c: InConfirmation, windowMs: number, marginMs: number): Offer {
   const payload = encodeConfirmationSide(c);
-  return { side: 'k', appId: c.appId, userId: c.userId, eventId: c.eventId, clickId: c.eventId ? '' : c.clickId, position: c.position, ttlMs: windowMs + marginMs, payload };
+  return {
+    side: 'k',
+    appId: c.appId,
+    userId: c.userId,
+    eventId: c.eventId,
+    clickId: c.eventId ? '' : c.clickId,
+    position: c.position,
+    ttlMs: windowMs + marginMs,
+    payload,
+  };
 }
 
 /**

@@ -17,11 +17,14 @@ afterEach(async () => {
 });
 
 function owner(dir: string, lockWaitMs = 10_000) {
-  const partitions = createPartitions({ dir, windowMs: 7 * DAY, sliceMs: 60_000, lockWaitMs }, {
-    log: silentLog,
-    readChangelog: async (_, from) => Math.max(from, 0), // an empty changelog: the disk holds all there is
-    commits: async () => ({ b: -1, c: -1 }),
-  });
+  const partitions = createPartitions(
+    { dir, windowMs: 7 * DAY, sliceMs: 60_000, lockWaitMs },
+    {
+      log: silentLog,
+      readChangelog: async (_, from) => Math.max(from, 0), // an empty changelog: the disk holds all there is
+      commits: async () => ({ b: -1, c: -1 }),
+    },
+  );
   opened.push(partitions);
   return partitions;
 }
@@ -57,7 +60,7 @@ describe('a state directory shared by the processes of a host', () => {
     held.release();
   });
 
-  it('keeps what the disk holds for the partition\'s next owner', async () => {
+  it("keeps what the disk holds for the partition's next owner", async () => {
     const dir = stateDir();
     const a = owner(dir);
     a.assigned([3]);

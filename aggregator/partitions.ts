@@ -11,9 +11,16 @@ import type { Logger } from '../common/log.js';
 import type { SourceKind } from './store/changelog.js';
 import { openPartition, type Partition, type PartitionConfig, type ReadChangelog } from './store/partition.js';
 
-interface Slot { part: Partition; ready?: Promise<void>; lock: Promise<void> }
+interface Slot {
+  part: Partition;
+  ready?: Promise<void>;
+  lock: Promise<void>;
+}
 /** A partition held by one step; `release(catchUp)` once its entry is applied or thrown away. */
-export interface Held { part: Partition; release(catchUp?: boolean): void }
+export interface Held {
+  part: Partition;
+  release(catchUp?: boolean): void;
+}
 
 export function createPartitions(
   config: Omit<PartitionConfig, 'dir'> & { dir: string; lockWaitMs?: number },
@@ -62,7 +69,10 @@ export function createPartitions(
     const ready = (async () => {
       const commits = await deps.commits(p);
       const r = await s.part.restore((from, onRecord) => deps.readChangelog(p, from, onRecord), commits);
-      log.info({ partition: p, from: r.from, entries: r.entries, seq: s.part.seq, ms: Date.now() - started }, 'state_caught_up');
+      log.info(
+        { partition: p, from: r.from, entries: r.entries, seq: s.part.seq, ms: Date.now() - started },
+        'state_caught_up',
+      );
       deps.caughtUp?.(p, (Date.now() - started) / 1000, r.entries);
     })();
     s.ready = ready;
@@ -79,17 +89,25 @@ export function createPartitions(
       for (const [p, opened] of opening) {
         if (owned.has(p)) continue;
         opening.delete(p); // moved away: its files stay, and catch up if it comes back
-        const closed = opened.then(async (s) => {
-          slots.delete(p);
-          await s.lock.then(() => s.part.close());
-          unlockDir(dirOf(p));
-        }).catch((err: unknown) => log.warn({ err, partition: p }, 'state_close_failed'));
-        closing.set(p, closed.finally(() => closing.delete(p)));
+        const closed = opened
+          .then(async (s) => {
+            slots.delete(p);
+            await s.lock.then(() => s.part.close());
+            unlockDir(dirOf(p));
+          })
+          .catch((err: unknown) => log.warn({ err, partition: p }, 'state_close_failed'));
+        closing.set(
+          p,
+          closed.finally(() => closing.delete(p)),
+        );
       }
       for (const p of owned) {
         const s = slots.get(p);
         if (s) s.ready = undefined;
-        this.acquire(p).then((held) => held.release(), (err: unknown) => log.warn({ err, partition: p }, 'state_catch_up_failed'));
+        this.acquire(p).then(
+          (held) => held.release(),
+          (err: unknown) => log.warn({ err, partition: p }, 'state_catch_up_failed'),
+        );
       }
     },
 
@@ -170,7 +188,10 @@ async function lockDir(dir: string, waitMs: number): Promise<void> {
         }
       }
     }
-    if (Date.now() >= deadline) throw new PipelineError('state_dir_locked', `the state directory ${dir} is still held by another owner`, { retriable: true });
+    if (Date.now() >= deadline)
+      throw new PipelineError('state_dir_locked', `the state directory ${dir} is still held by another owner`, {
+        retriable: true,
+      });
   }
 }
 

@@ -2,7 +2,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { pipeline } from '../schemas/gen/messages.js';
 import { earningId } from '../schemas/records.js';
-import { acceptedRecord, confirmationRecord, createAggregatorWorld, testEvent, type AggregatorWorld, type TestEvent } from './test-support.js';
+import {
+  acceptedRecord,
+  confirmationRecord,
+  createAggregatorWorld,
+  testEvent,
+  type AggregatorWorld,
+  type TestEvent,
+} from './test-support.js';
 
 let world: AggregatorWorld | undefined;
 afterEach(async () => {
@@ -26,7 +33,12 @@ describe('aggregator and poison', () => {
     const nul = testEvent('IMPRESSION', t0, { userId: 'u\u0000nul' }); // Postgres could never key its earning
     const negative = testEvent('IMPRESSION', t0, { userId: 'u-negative' }); // occurred_at is UInt64 in ads.events: refused as the row is encoded
     const after = testEvent('IMPRESSION', t0, { userId: 'u-after' });
-    const records = [acceptedRecord([before]), acceptedRecord([nul]), acceptedRecord([negative]), acceptedRecord([after])];
+    const records = [
+      acceptedRecord([before]),
+      acceptedRecord([nul]),
+      acceptedRecord([negative]),
+      acceptedRecord([after]),
+    ];
     const decoded = pipeline.v1.AcceptedBeacons.decode(records[2]!.value);
     decoded.events[0]!.event!.occurredAt = -5;
     records[2]!.value = Buffer.from(pipeline.v1.AcceptedBeacons.encode(decoded).finish());
@@ -38,10 +50,12 @@ describe('aggregator and poison', () => {
     expect(users.map((r) => r.user_id)).toEqual(['u-after', 'u-before']);
     const dead = await world.readTopic(world.topics.deadLetters, 2);
     const reasons = new Map(dead.map((m) => [m.key!.toString(), m.headers?.dlq_reason?.toString()]));
-    expect(reasons).toEqual(new Map([
-      [nul.userId, 'invalid_text: event 0 user_id: nul'],
-      ['u-negative', 'unstorable_value: events.occurred_at: -5 is not a UInt64'],
-    ]));
+    expect(reasons).toEqual(
+      new Map([
+        [nul.userId, 'invalid_text: event 0 user_id: nul'],
+        ['u-negative', 'unstorable_value: events.occurred_at: -5 is not a UInt64'],
+      ]),
+    );
     expect((await fetch(`http://127.0.0.1:${agg.port}/readyz`)).status).toBe(200);
     const failures = (await agg.metrics.registry.getSingleMetric('aggregator_consumer_failures_total')!.get()).values;
     expect(failures.find((v) => v.labels.kind === 'poison')?.value).toBe(2);
@@ -50,8 +64,10 @@ describe('aggregator and poison', () => {
   it('pays nothing for a confirmed completion whose row cannot be stored, and nothing for a copy of it, while the confirmed one beside it earns once', async () => {
     world = await createAggregatorWorld({ partitions: 1 });
     const now = Date.now();
-    const shown = (userId: string): [TestEvent, TestEvent] =>
-      [testEvent('IMPRESSION', now - 5 * MIN, { userId }), testEvent('REWARD_COMPLETE', now - 2 * MIN, { userId })];
+    const shown = (userId: string): [TestEvent, TestEvent] => [
+      testEvent('IMPRESSION', now - 5 * MIN, { userId }),
+      testEvent('REWARD_COMPLETE', now - 2 * MIN, { userId }),
+    ];
     const [badImpression, badCompletion] = shown('u-unstorable');
     const [goodImpression, goodCompletion] = shown('u-fine');
     // The confirmations are decided first, so each pair completes in its event's step.
@@ -62,15 +78,24 @@ describe('aggregator and poison', () => {
     const decoded = pipeline.v1.AcceptedBeacons.decode(bad.value);
     decoded.events[0]!.event!.occurredAt = -5; // ads.events.occurred_at is a UInt64
     bad.value = Buffer.from(pipeline.v1.AcceptedBeacons.encode(decoded).finish());
-    await world.send([acceptedRecord([badImpression]), acceptedRecord([goodImpression]), bad, acceptedRecord([goodCompletion])]);
+    await world.send([
+      acceptedRecord([badImpression]),
+      acceptedRecord([goodImpression]),
+      bad,
+      acceptedRecord([goodCompletion]),
+    ]);
     await world.drained();
     await world.send([bad]); // the same record again: its event id is claimed, so a duplicate
     await world.drained();
 
-    const earnings = (await world.readTopic(world.topics.earnings, 2, 3_000)).map((m) => pipeline.v1.VerifiedEarning.decode(m.value!));
+    const earnings = (await world.readTopic(world.topics.earnings, 2, 3_000)).map((m) =>
+      pipeline.v1.VerifiedEarning.decode(m.value!),
+    );
     expect(earnings.map((e) => e.earningId)).toEqual([earningId(goodCompletion.id)]);
     const dead = await world.readTopic(world.topics.deadLetters, 2, 3_000);
-    expect(dead.map((m) => m.headers?.dlq_reason?.toString())).toEqual(['unstorable_value: events.occurred_at: -5 is not a UInt64']);
+    expect(dead.map((m) => m.headers?.dlq_reason?.toString())).toEqual([
+      'unstorable_value: events.occurred_at: -5 is not a UInt64',
+    ]);
     expect(await world.count(`SELECT count() AS n FROM events WHERE event_id = '${badCompletion.id}'`)).toBe(0);
     expect((await fetch(`http://127.0.0.1:${agg.port}/readyz`)).status).toBe(200);
   });
@@ -79,7 +104,8 @@ describe('aggregator and poison', () => {
     world = await createAggregatorWorld({ partitions: 1, env: { AGGREGATOR_STALL_AFTER_FAILURES: '2' } });
     const agg = await world.start();
     const readyz = async () => (await fetch(`http://127.0.0.1:${agg.port}/readyz`)).status;
-    const stalled = async () => (await agg.metrics.registry.getSingleMetric('aggregator_consumer_stalled')!.get()).values[0]!.value;
+    const stalled = async () =>
+      (await agg.metrics.registry.getSingleMetric('aggregator_consumer_stalled')!.get()).values[0]!.value;
     await until(async () => (await readyz()) === 200);
     // A deploy that has not created the table yet: an unknown table is retried, never dead-lettered.
     await world.ch.client.command({ query: 'RENAME TABLE events TO events_moved' });

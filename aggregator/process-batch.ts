@@ -14,11 +14,27 @@ import { readRecord, type InEvent } from './records.js';
 import { deadLetter } from '../schemas/records.js';
 import { decided, eventOffer, type Emission, type Offer } from './pairing.js';
 import { layouts } from './rowbinary.js';
-import { attributionRow, deadlineRow, emptyRows, eventRow, rowsFrom, tables, type OutMessage, type Rows, type Table, type VerificationRow } from './rows.js';
+import {
+  attributionRow,
+  deadlineRow,
+  emptyRows,
+  eventRow,
+  rowsFrom,
+  tables,
+  type OutMessage,
+  type Rows,
+  type Table,
+  type VerificationRow,
+} from './rows.js';
 import { stateKey as key, type StateWrite } from './state.js';
 import type { StepState } from './step-state.js';
 
-export interface Needs { touches: string[]; clicks: string[]; flood: string[]; flags: string[] }
+export interface Needs {
+  touches: string[];
+  clicks: string[];
+  flood: string[];
+  flags: string[];
+}
 
 export interface BatchPorts {
   /** The step's state: its partition's and the shared one (step-state.ts). */
@@ -28,7 +44,11 @@ export interface BatchPorts {
   settings(campaignId: string): CampaignSettings;
 }
 
-export interface KafkaMessage { offset: string; key: Buffer | null; value: Buffer | null }
+export interface KafkaMessage {
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+}
 /** A step's output; each row knows the offset of the record it came from (RowSet origins). */
 export interface BatchOutput extends Rows {
   earnings: OutMessage[];
@@ -46,7 +66,11 @@ export interface BatchOutput extends Rows {
 export const offsetOf = (position: string) => Number(position.split(':').at(-2));
 
 /** A verification row, the offset of the record it came from and its offer's index. */
-export interface Verification { row: VerificationRow; origin: number; offer: number }
+export interface Verification {
+  row: VerificationRow;
+  origin: number;
+  offer: number;
+}
 
 /** The verification rows of the pairing's emissions, each with the offset of its offer's record; earnings go to `out`. */
 export function addEmissions(out: BatchOutput, offers: Offer[], emissions: Emission[]): Verification[] {
@@ -83,14 +107,21 @@ export function stepRows() {
      * A redelivery's rows (`fill`) and re-emitted verifications into `out`, but only those ClickHouse
      * does not hold: the crash may have come after the insert.
      */
-    async redelivered(out: BatchOutput, fill: (again: Rows) => void, reemitted: Verification[], withoutLanded: BatchPorts['withoutLanded']): Promise<void> {
+    async redelivered(
+      out: BatchOutput,
+      fill: (again: Rows) => void,
+      reemitted: Verification[],
+      withoutLanded: BatchPorts['withoutLanded'],
+    ): Promise<void> {
       const again = emptyRows();
       fill(again);
       for (const v of reemitted) this.add(again, 'verifications', v.row, v.origin);
       const landed = await withoutLanded(again);
       for (const t of tables) out[t].append(landed[t]);
       const inserted = new Set(landed.verifications.ids);
-      out.verdicts.push(...reemitted.filter((v) => inserted.has(layouts.verifications.identity.of(v.row)[0])).map((v) => v.row.reason));
+      out.verdicts.push(
+        ...reemitted.filter((v) => inserted.has(layouts.verifications.identity.of(v.row)[0])).map((v) => v.row.reason),
+      );
     },
     /** Drops the rows and earnings of each refused record and dead-letters it with the column's reason. */
     settle(out: BatchOutput): void {
@@ -129,7 +160,13 @@ function needsOf(events: InEvent[]): Needs {
 }
 
 export const emptyOutput = (batch: BatchOutput['source']): BatchOutput => ({
-  ...emptyRows(), earnings: [], earningOrigins: [], verdicts: [], deadLetters: [], counts: { events: 0, duplicates: 0, redelivered: 0, deadLettered: 0 }, source: batch,
+  ...emptyRows(),
+  earnings: [],
+  earningOrigins: [],
+  verdicts: [],
+  deadLetters: [],
+  counts: { events: 0, duplicates: 0, redelivered: 0, deadLettered: 0 },
+  source: batch,
 });
 
 export async function processBatch(
@@ -159,7 +196,12 @@ export async function processBatch(
     return null;
   });
   const snapshot = await ports.state.load(needsOf(events.filter((_, i) => known[i] !== null)));
-  const { decisions, writes } = decide(events, snapshot, { settings: ports.settings, maxClicksPerDeviceHour: config.maxClicksPerDeviceHour }, known);
+  const { decisions, writes } = decide(
+    events,
+    snapshot,
+    { settings: ports.settings, maxClicksPerDeviceHour: config.maxClicksPerDeviceHour },
+    known,
+  );
 
   const fresh: [InEvent, Decision][] = [];
   const redelivered: [InEvent, Decision][] = [];
@@ -179,7 +221,10 @@ export async function processBatch(
   const windowOf = (e: InEvent) => ports.settings(e.campaignId).verificationWindowMs;
   const offers: Offer[] = [];
   const freshOffers = new Set<number>();
-  for (const [list, isFresh] of [[fresh, true], [redelivered, false]] as const) {
+  for (const [list, isFresh] of [
+    [fresh, true],
+    [redelivered, false],
+  ] as const) {
     for (const [e, d] of list) {
       const offer = eventOffer(e, d, windowOf(e), config.pairingMarginMs);
       if (offer && isFresh) freshOffers.add(offers.length);
@@ -198,9 +243,17 @@ export async function processBatch(
     }
   };
   addEvents(out, fresh);
-  rows.verifications(out, verifications.filter((v) => freshOffers.has(v.offer)));
+  rows.verifications(
+    out,
+    verifications.filter((v) => freshOffers.has(v.offer)),
+  );
   if (redelivered.length > 0) {
-    await rows.redelivered(out, (again) => addEvents(again, redelivered), verifications.filter((v) => !freshOffers.has(v.offer)), ports.withoutLanded);
+    await rows.redelivered(
+      out,
+      (again) => addEvents(again, redelivered),
+      verifications.filter((v) => !freshOffers.has(v.offer)),
+      ports.withoutLanded,
+    );
   }
   rows.settle(out);
   out.counts.redelivered = redelivered.length;

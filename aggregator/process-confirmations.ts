@@ -5,7 +5,14 @@
 import { deadLetter } from '../schemas/records.js';
 import { readConfirmation, type InConfirmation } from './confirmations.js';
 import { confirmationOffer } from './pairing.js';
-import { addEmissions, emptyOutput, stepRows, type BatchOutput, type BatchPorts, type KafkaMessage } from './process-batch.js';
+import {
+  addEmissions,
+  emptyOutput,
+  stepRows,
+  type BatchOutput,
+  type BatchPorts,
+  type KafkaMessage,
+} from './process-batch.js';
 import { confirmationRow, type Rows } from './rows.js';
 
 export async function processConfirmations(
@@ -39,7 +46,8 @@ export async function processConfirmations(
 
   // Its campaign's window (a postback's, an ad network's ad unit's); the default for one recorded before
   // ad-network confirmations carried a campaign.
-  const windowOf = (c: InConfirmation) => (c.campaignId ? ports.settings(c.campaignId).verificationWindowMs : config.defaultWindowMs);
+  const windowOf = (c: InConfirmation) =>
+    c.campaignId ? ports.settings(c.campaignId).verificationWindowMs : config.defaultWindowMs;
   const owned = [...fresh, ...redelivered];
   const offers = owned.map((c) => confirmationOffer(c, windowOf(c), config.pairingMarginMs));
   const emissions = ports.state.pair(offers);
@@ -48,12 +56,20 @@ export async function processConfirmations(
 
   const rows = stepRows();
   for (const c of fresh) rows.add(out, 'confirmations', confirmationRow(c, windowOf(c)), c.offset);
-  rows.verifications(out, verifications.filter((v) => isFresh(v.offer)));
+  rows.verifications(
+    out,
+    verifications.filter((v) => isFresh(v.offer)),
+  );
   if (redelivered.length > 0) {
     const fill = (again: Rows) => {
       for (const c of redelivered) rows.add(again, 'confirmations', confirmationRow(c, windowOf(c)), c.offset);
     };
-    await rows.redelivered(out, fill, verifications.filter((v) => !isFresh(v.offer)), ports.withoutLanded);
+    await rows.redelivered(
+      out,
+      fill,
+      verifications.filter((v) => !isFresh(v.offer)),
+      ports.withoutLanded,
+    );
   }
   rows.settle(out);
   out.counts.redelivered = redelivered.length;

@@ -19,6 +19,9 @@ describe('readRecord', () => {
   });
 
   it('refuses a record whose app id Postgres cannot store', () => {
-    expect(readRecord(acceptedRecord([testEvent('IMPRESSION', 1_000)], { appId: 'a\u0000' }).value, at)).toEqual({ ok: false, reason: 'invalid_text: app_id: nul' });
+    expect(readRecord(acceptedRecord([testEvent('IMPRESSION', 1_000)], { appId: 'a\u0000' }).value, at)).toEqual({
+      ok: false,
+      reason: 'invalid_text: app_id: nul',
+    });
   });
 });

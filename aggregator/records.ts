@@ -47,7 +47,14 @@ export function readRecord(value: Buffer | null, at: { topic: string; partition:
   if (record.version !== SUPPORTED_VERSION) return { ok: false, reason: `unknown_version: ${record.version}` };
   if (!record.appId || !record.receivedAt) return { ok: false, reason: 'missing_field: app_id or received_at' };
   // Text Postgres refuses (NUL: the earning's user) or cannot keep (a lone surrogate) poisons the record.
-  const recordText = firstUnstorable({ app_id: record.appId, sdk: record.sdk, ip_hash: record.ipHash, ua_class: record.uaClass, country: record.country, invalid_reason: record.invalidReason });
+  const recordText = firstUnstorable({
+    app_id: record.appId,
+    sdk: record.sdk,
+    ip_hash: record.ipHash,
+    ua_class: record.uaClass,
+    country: record.country,
+    invalid_reason: record.invalidReason,
+  });
   if (recordText) return { ok: false, reason: `invalid_text: ${recordText}` };
 
   const events: InEvent[] = [];
@@ -55,18 +62,44 @@ export function readRecord(value: Buffer | null, at: { topic: string; partition:
     const e = accepted.event as beacon.v1.Event | null; // decoded: every field has its default
     const missing = e ? required.find((f) => !e[f]) : 'event';
     if (!e || missing) return { ok: false, reason: `invalid_event: ${index}: ${missing} missing` };
-    if (!EventType[e.type] || e.type === EventType.EVENT_TYPE_UNSPECIFIED) return { ok: false, reason: `invalid_event: ${index}: type ${e.type}` };
+    if (!EventType[e.type] || e.type === EventType.EVENT_TYPE_UNSPECIFIED)
+      return { ok: false, reason: `invalid_event: ${index}: type ${e.type}` };
     const text = firstUnstorable({
-      event_id: e.eventId, user_id: e.userId, device_id: e.deviceId, campaign_id: e.campaignId, creative_id: e.creativeId,
-      placement_id: e.placementId, click_id: e.clickId, currency: e.currency, attrs: attrsText(e.attrs),
+      event_id: e.eventId,
+      user_id: e.userId,
+      device_id: e.deviceId,
+      campaign_id: e.campaignId,
+      creative_id: e.creativeId,
+      placement_id: e.placementId,
+      click_id: e.clickId,
+      currency: e.currency,
+      attrs: attrsText(e.attrs),
     });
     if (text) return { ok: false, reason: `invalid_text: event ${index} ${text}` };
     events.push({
-      id: e.eventId, type: e.type, time: Number(accepted.eventTime), appId: record.appId, userId: e.userId, deviceId: e.deviceId,
-      campaignId: e.campaignId, creativeId: e.creativeId, clickId: e.clickId ?? '', givt: record.invalidReason,
-      position: `${at.topic}:${at.partition}:${at.offset}:${index}`, offset: Number(at.offset), index, occurredAt: Number(e.occurredAt), receivedAt: Number(record.receivedAt),
-      sdk: record.sdk, placementId: e.placementId, valueMicros: Number(e.valueMicros ?? 0), currency: e.currency ?? '', attrs: e.attrs,
-      ipHash: record.ipHash, uaClass: record.uaClass, country: record.country,
+      id: e.eventId,
+      type: e.type,
+      time: Number(accepted.eventTime),
+      appId: record.appId,
+      userId: e.userId,
+      deviceId: e.deviceId,
+      campaignId: e.campaignId,
+      creativeId: e.creativeId,
+      clickId: e.clickId ?? '',
+      givt: record.invalidReason,
+      position: `${at.topic}:${at.partition}:${at.offset}:${index}`,
+      offset: Number(at.offset),
+      index,
+      occurredAt: Number(e.occurredAt),
+      receivedAt: Number(record.receivedAt),
+      sdk: record.sdk,
+      placementId: e.placementId,
+      valueMicros: Number(e.valueMicros ?? 0),
+      currency: e.currency ?? '',
+      attrs: e.attrs,
+      ipHash: record.ipHash,
+      uaClass: record.uaClass,
+      country: record.country,
     });
   }
   return { ok: true, events };

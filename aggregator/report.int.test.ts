@@ -9,16 +9,52 @@ import { formatTable, reportQueries, runReport } from './report.js';
 let ch: Awaited<ReturnType<typeof createTestClickhouse>>;
 beforeAll(async () => {
   ch = await createTestClickhouse('report');
-  await migrateClickhouse({ CLICKHOUSE_URL: env.CLICKHOUSE_URL, CLICKHOUSE_DATABASE: ch.name }, { log: silentLog, dir: join(import.meta.dirname, '../schemas/migrations/clickhouse') });
+  await migrateClickhouse(
+    { CLICKHOUSE_URL: env.CLICKHOUSE_URL, CLICKHOUSE_DATABASE: ch.name },
+    { log: silentLog, dir: join(import.meta.dirname, '../schemas/migrations/clickhouse') },
+  );
   const at = '2026-11-22 10:15:00';
-  const event = (id: string, type: string, over: Record<string, unknown> = {}) =>
-    ({ event_id: id, type, user_id: 'u1', campaign_id: 'c1', placement_id: 'p1', event_time: at, received_at: at, invalid_reason: '', ...over });
-  await ch.client.insert({
-    table: 'events', format: 'JSONEachRow',
-    values: [event('e1', 'IMPRESSION'), event('e2', 'IMPRESSION'), event('e3', 'IMPRESSION', { placement_id: 'p2' }), event('e4', 'IMPRESSION'),
-      event('e5', 'CLICK'), event('e6', 'CONVERSION'), event('e7', 'CLICK', { invalid_reason: 'bot_user_agent' })],
+  const event = (id: string, type: string, over: Record<string, unknown> = {}) => ({
+    event_id: id,
+    type,
+    user_id: 'u1',
+    campaign_id: 'c1',
+    placement_id: 'p1',
+    event_time: at,
+    received_at: at,
+    invalid_reason: '',
+    ...over,
   });
-  await ch.client.insert({ table: 'attributions', format: 'JSONEachRow', values: [{ event_id: 'e6', event_type: 'CONVERSION', attributed_to: 'e5', campaign_id: 'c1', user_id: 'u1', model: 'click', lag_ms: 120_000, event_time: at, invalid_reason: '' }] });
+  await ch.client.insert({
+    table: 'events',
+    format: 'JSONEachRow',
+    values: [
+      event('e1', 'IMPRESSION'),
+      event('e2', 'IMPRESSION'),
+      event('e3', 'IMPRESSION', { placement_id: 'p2' }),
+      event('e4', 'IMPRESSION'),
+      event('e5', 'CLICK'),
+      event('e6', 'CONVERSION'),
+      event('e7', 'CLICK', { invalid_reason: 'bot_user_agent' }),
+    ],
+  });
+  await ch.client.insert({
+    table: 'attributions',
+    format: 'JSONEachRow',
+    values: [
+      {
+        event_id: 'e6',
+        event_type: 'CONVERSION',
+        attributed_to: 'e5',
+        campaign_id: 'c1',
+        user_id: 'u1',
+        model: 'click',
+        lag_ms: 120_000,
+        event_time: at,
+        invalid_reason: '',
+      },
+    ],
+  });
 });
 afterAll(() => ch?.drop());
 
@@ -38,7 +74,12 @@ describe('the analyst report', () => {
   });
 
   it('lays rows out with numbers to the right and says when there are none', () => {
-    expect(formatTable([{ name: 'a', n: 5 }, { name: 'bbb', n: 10 }])).toBe('name   n\n----  --\na      5\nbbb   10');
+    expect(
+      formatTable([
+        { name: 'a', n: 5 },
+        { name: 'bbb', n: 10 },
+      ]),
+    ).toBe('name   n\n----  --\na      5\nbbb   10');
     expect(formatTable([])).toBe('(no rows)');
   });
 });

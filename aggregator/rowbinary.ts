@@ -12,7 +12,8 @@ class Writer extends ByteWriter {
     for (; n >= 0x80; n = Math.floor(n / 0x80)) this.buf[this.pos++] = (n & 0x7f) | 0x80;
     this.buf[this.pos++] = n;
   }
-  u32(n: number): void { // n: an integer, written modulo 2^32
+  u32(n: number): void {
+    // n: an integer, written modulo 2^32
     this.room(4);
     const b = this.buf;
     b[this.pos] = n;
@@ -52,7 +53,8 @@ class Writer extends ByteWriter {
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const TWO_32 = 2 ** 32;
-const show = (v: unknown) => (typeof v === 'string' ? JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v) : String(v));
+const show = (v: unknown) =>
+  typeof v === 'string' ? JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v) : String(v);
 
 /**
  * A number's value as JSONEachRow sent it: its decimal form, which beyond 2^53 is the shortest one
@@ -71,11 +73,18 @@ function exact(v: unknown): bigint | undefined {
  * written as '', 0 or [], what ClickHouse put for a key JSONEachRow left out (an Enum8 refuses it).
  */
 type Write = (w: Writer, v: unknown) => string | undefined;
-export interface ColumnType { sql: string; write: Write }
+export interface ColumnType {
+  sql: string;
+  write: Write;
+}
 
 function integer(sql: string, min: bigint, max: bigint, bytes: 4 | 8): ColumnType {
-  const fast = bytes === 8 && min === 0n ? (v: number) => v >= 0 && v <= Number.MAX_SAFE_INTEGER : bytes === 8 ? Number.isSafeInteger
-    : (v: number) => v >= Number(min) && v <= Number(max);
+  const fast =
+    bytes === 8 && min === 0n
+      ? (v: number) => v >= 0 && v <= Number.MAX_SAFE_INTEGER
+      : bytes === 8
+        ? Number.isSafeInteger
+        : (v: number) => v >= Number(min) && v <= Number(max);
   return {
     sql,
     write(w, v) {
@@ -102,7 +111,11 @@ function integer(sql: string, min: bigint, max: bigint, bytes: 4 | 8): ColumnTyp
 }
 
 export const types = {
-  String: { sql: 'String', write: (w, v) => (typeof v === 'string' ? w.string(v) : v === undefined ? w.string('') : `${show(v)} is not a String`) } as ColumnType,
+  String: {
+    sql: 'String',
+    write: (w, v) =>
+      typeof v === 'string' ? w.string(v) : v === undefined ? w.string('') : `${show(v)} is not a String`,
+  } as ColumnType,
   UInt64: integer('UInt64', 0n, 2n ** 64n - 1n, 8),
   Int64: integer('Int64', -(2n ** 63n), 2n ** 63n - 1n, 8),
   /** Seconds since the epoch, a UInt32 (JSONEachRow wrapped a number beyond it). */
@@ -123,7 +136,9 @@ export const types = {
   /** An Enum8 written from its element's name, as a row holds it. */
   enum8(elements: Record<string, number>): ColumnType {
     const codes = new Map(Object.entries(elements));
-    const sql = `Enum8(${Object.entries(elements).map(([name, code]) => `'${name}' = ${code}`).join(', ')})`;
+    const sql = `Enum8(${Object.entries(elements)
+      .map(([name, code]) => `'${name}' = ${code}`)
+      .join(', ')})`;
     return {
       sql,
       write(w, v) {
@@ -141,49 +156,125 @@ export const types = {
  * A row's identity in its table, which a retried write asks ClickHouse about: as SQL, and read from a
  * row with its time (the table's partition key, which bounds the search: `time`).
  */
-export interface Identity { sql: string; time: string; of(row: Record<string, unknown>): [id: string, seconds: number] }
-const byEvent: Identity = { sql: 'event_id', time: 'event_time', of: (r) => [r.event_id as string, r.event_time as number] };
-const byConfirmation = (time: string): Identity =>
-  ({ sql: "concat(source, ':', transaction_id)", time, of: (r) => [`${r.source as string}:${r.transaction_id as string}`, r[time] as number] });
+export interface Identity {
+  sql: string;
+  time: string;
+  of(row: Record<string, unknown>): [id: string, seconds: number];
+}
+const byEvent: Identity = {
+  sql: 'event_id',
+  time: 'event_time',
+  of: (r) => [r.event_id as string, r.event_time as number],
+};
+const byConfirmation = (time: string): Identity => ({
+  sql: "concat(source, ':', transaction_id)",
+  time,
+  of: (r) => [`${r.source as string}:${r.transaction_id as string}`, r[time] as number],
+});
 
 /** A table's columns, in the order a body carries them (each the row object's field of the same name), and its rows' identity. */
-export interface Layout { table: string; columns: readonly { name: string; type: ColumnType }[]; identity: Identity }
+export interface Layout {
+  table: string;
+  columns: readonly { name: string; type: ColumnType }[];
+  identity: Identity;
+}
 
 const eventType = types.enum8({ IMPRESSION: 1, VIEWABLE: 2, CLICK: 3, REWARD_COMPLETE: 4, CONVERSION: 5 });
 const rewardableType = types.enum8({ REWARD_COMPLETE: 4, CONVERSION: 5 });
 const { String: S, UInt64, Int64, DateTime, ArrayString } = types;
-const layout = <R>(table: string, identity: Identity, columns: [keyof R & string, ColumnType][]): Layout =>
-  ({ table, identity, columns: columns.map(([name, type]) => ({ name, type })) });
+const layout = <R>(table: string, identity: Identity, columns: [keyof R & string, ColumnType][]): Layout => ({
+  table,
+  identity,
+  columns: columns.map(([name, type]) => ({ name, type })),
+});
 
 /** Each table's columns as the migrations leave them (rowbinary.int.test.ts compares them with the server). */
 export const layouts: Record<Table, Layout> = {
   events: layout<EventRow>('events', byEvent, [
-    ['event_id', S], ['type', eventType], ['occurred_at', UInt64], ['event_time', DateTime], ['event_time_ms', UInt64],
-    ['received_at', DateTime], ['received_at_ms', UInt64], ['app_id', S], ['sdk', S], ['user_id', S], ['device_id', S],
-    ['campaign_id', S], ['creative_id', S], ['placement_id', S], ['click_id', S], ['value_micros', UInt64], ['currency', S],
-    ['attrs.key', ArrayString], ['attrs.value', ArrayString], ['ip_hash', S], ['ua_class', S], ['country', S], ['invalid_reason', S],
+    ['event_id', S],
+    ['type', eventType],
+    ['occurred_at', UInt64],
+    ['event_time', DateTime],
+    ['event_time_ms', UInt64],
+    ['received_at', DateTime],
+    ['received_at_ms', UInt64],
+    ['app_id', S],
+    ['sdk', S],
+    ['user_id', S],
+    ['device_id', S],
+    ['campaign_id', S],
+    ['creative_id', S],
+    ['placement_id', S],
+    ['click_id', S],
+    ['value_micros', UInt64],
+    ['currency', S],
+    ['attrs.key', ArrayString],
+    ['attrs.value', ArrayString],
+    ['ip_hash', S],
+    ['ua_class', S],
+    ['country', S],
+    ['invalid_reason', S],
   ]),
   attributions: layout<AttributionRow>('attributions', byEvent, [
-    ['event_id', S], ['event_type', rewardableType], ['attributed_to', S], ['campaign_id', S], ['user_id', S], ['app_id', S],
-    ['model', types.enum8({ click: 1, view: 2 })], ['lag_ms', Int64], ['event_time', DateTime], ['invalid_reason', S],
+    ['event_id', S],
+    ['event_type', rewardableType],
+    ['attributed_to', S],
+    ['campaign_id', S],
+    ['user_id', S],
+    ['app_id', S],
+    ['model', types.enum8({ click: 1, view: 2 })],
+    ['lag_ms', Int64],
+    ['event_time', DateTime],
+    ['invalid_reason', S],
   ]),
   deadlines: layout<DeadlineRow>('verification_deadlines', byEvent, [
-    ['event_id', S], ['event_type', rewardableType], ['app_id', S], ['user_id', S], ['campaign_id', S], ['event_time', DateTime],
-    ['received_at_ms', UInt64], ['verify_by_ms', UInt64], ['invalid_reason', S],
+    ['event_id', S],
+    ['event_type', rewardableType],
+    ['app_id', S],
+    ['user_id', S],
+    ['campaign_id', S],
+    ['event_time', DateTime],
+    ['received_at_ms', UInt64],
+    ['verify_by_ms', UInt64],
+    ['invalid_reason', S],
   ]),
   confirmations: layout<ConfirmationRow>('confirmations', byConfirmation('received_at'), [
-    ['source', S], ['transaction_id', S], ['app_id', S], ['user_id', S], ['campaign_id', S], ['event_id', S], ['click_id', S],
-    ['received_at', DateTime], ['received_at_ms', UInt64], ['occurred_at', Int64], ['key_id', S], ['ad_unit', S], ['reward_item', S],
-    ['reward_amount', Int64], ['value_micros', Int64], ['currency', S], ['verify_by_ms', UInt64],
+    ['source', S],
+    ['transaction_id', S],
+    ['app_id', S],
+    ['user_id', S],
+    ['campaign_id', S],
+    ['event_id', S],
+    ['click_id', S],
+    ['received_at', DateTime],
+    ['received_at_ms', UInt64],
+    ['occurred_at', Int64],
+    ['key_id', S],
+    ['ad_unit', S],
+    ['reward_item', S],
+    ['reward_amount', Int64],
+    ['value_micros', Int64],
+    ['currency', S],
+    ['verify_by_ms', UInt64],
   ]),
   verifications: layout<VerificationRow>('verifications', byConfirmation('decided_at'), [
-    ['event_id', S], ['event_type', S], ['source', S], ['transaction_id', S], ['app_id', S], ['user_id', S], ['campaign_id', S],
-    ['event_received_at_ms', UInt64], ['confirmed_at_ms', UInt64], ['decided_at', DateTime], ['reason', S],
+    ['event_id', S],
+    ['event_type', S],
+    ['source', S],
+    ['transaction_id', S],
+    ['app_id', S],
+    ['user_id', S],
+    ['campaign_id', S],
+    ['event_received_at_ms', UInt64],
+    ['confirmed_at_ms', UInt64],
+    ['decided_at', DateTime],
+    ['reason', S],
   ]),
 };
 
 /** The INSERT a layout's body goes with; columns named, so a column added later with a default does not break it. */
-export const insertSql = (l: Layout) => `INSERT INTO ${l.table} (${l.columns.map((c) => `\`${c.name}\``).join(', ')}) FORMAT RowBinary`;
+export const insertSql = (l: Layout) =>
+  `INSERT INTO ${l.table} (${l.columns.map((c) => `\`${c.name}\``).join(', ')}) FORMAT RowBinary`;
 
 /**
  * One table's rows, encoded as they are added, so a step's output waits for its group write as bytes

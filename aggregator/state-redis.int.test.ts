@@ -21,7 +21,13 @@ describe('touch lists', () => {
     const key = 'l:d:app:device:campaign';
     const base = 1_763_800_000_001;
     const touches = Array.from({ length: 400 }, (_, k) => ({
-      id: randomUUID(), type: EventType.IMPRESSION, time: base + k * 1_000, receivedAt: base + k * 1_000 + 7, creativeId: `cr "${k % 3}"\n`, userId: 'user', flag: '',
+      id: randomUUID(),
+      type: EventType.IMPRESSION,
+      time: base + k * 1_000,
+      receivedAt: base + k * 1_000 + 7,
+      creativeId: `cr "${k % 3}"\n`,
+      userId: 'user',
+      flag: '',
     }));
     for (const touch of touches) {
       const write = { op: 'touch' as const, key, ttlMs: 86_400_000, touch };
@@ -34,23 +40,46 @@ describe('touch lists', () => {
     const newest = touches.slice(-TOUCHES_KEPT);
     expect(newest.every((t) => loaded.some((l) => l.id === t.id))).toBe(true);
     const last = loaded.find((l) => l.id === touches.at(-1)!.id)!;
-    expect({ ...touches.at(-1)! }).toEqual({ id: last.id, type: last.type, time: last.time, receivedAt: last.receivedAt, creativeId: last.creativeId, userId: last.userId, flag: last.flag });
+    expect({ ...touches.at(-1)! }).toEqual({
+      id: last.id,
+      type: last.type,
+      time: last.time,
+      receivedAt: last.receivedAt,
+      creativeId: last.creativeId,
+      userId: last.userId,
+      flag: last.flag,
+    });
     expect(await redis.pttl(prefix + key)).toBeGreaterThan(86_000_000);
   });
 
   it('drop touches older than the window when cut', async () => {
     const state = createRedisState({ prefix }, { redis });
     const key = 'l:d:app:device-2:campaign';
-    const touch = (time: number) => ({ op: 'touch' as const, key, ttlMs: 60_000, touch: { id: randomUUID(), type: EventType.CLICK, time, receivedAt: time, creativeId: 'cr', userId: 'user', flag: '' } });
+    const touch = (time: number) => ({
+      op: 'touch' as const,
+      key,
+      ttlMs: 60_000,
+      touch: {
+        id: randomUUID(),
+        type: EventType.CLICK,
+        time,
+        receivedAt: time,
+        creativeId: 'cr',
+        userId: 'user',
+        flag: '',
+      },
+    });
     await state.apply([touch(1_000)]);
     await state.apply(Array.from({ length: 2 * TOUCHES_KEPT }, (_, k) => touch(100_000 + k)));
     const loaded = (await state.load({ touches: [key], clicks: [], flood: [], flags: [] })).touches.get(key)!;
-    expect(loaded.map((t) => t.time).sort((a, b) => a - b)).toEqual(Array.from({ length: TOUCHES_KEPT }, (_, k) => 100_000 + TOUCHES_KEPT + k));
+    expect(loaded.map((t) => t.time).sort((a, b) => a - b)).toEqual(
+      Array.from({ length: TOUCHES_KEPT }, (_, k) => 100_000 + TOUCHES_KEPT + k),
+    );
   });
 });
 
 describe('click flood sets', () => {
-  it('keep a device-hour\'s first clicks up to the limit and no more, so a flooding device\'s set stays small', async () => {
+  it("keep a device-hour's first clicks up to the limit and no more, so a flooding device's set stays small", async () => {
     const state = createRedisState({ prefix }, { redis });
     const key = 'f:app:device:493000';
     const ids = Array.from({ length: 50 }, (_, i) => `click-${i}`);

@@ -3,7 +3,16 @@ import { EventType } from '../schemas/beacon-json.js';
 import { decodeHash, encodeHash } from './step-state.js';
 import { appendTouches, readTouches, touchAppend, touchLine, TOUCHES_KEPT, type Touch } from './state.js';
 
-const touch = (over: Partial<Touch> = {}): Touch => ({ id: 'e-1', type: EventType.CLICK, time: 1_000, receivedAt: 1_005, creativeId: 'cr', userId: 'u', flag: '', ...over });
+const touch = (over: Partial<Touch> = {}): Touch => ({
+  id: 'e-1',
+  type: EventType.CLICK,
+  time: 1_000,
+  receivedAt: 1_005,
+  creativeId: 'cr',
+  userId: 'u',
+  flag: '',
+  ...over,
+});
 
 describe('touch lines', () => {
   it.each([
@@ -16,7 +25,15 @@ describe('touch lines', () => {
     const line = touchLine(t);
     expect(line).toBe(`${t.time} ${t.receivedAt} ${JSON.stringify([t.type, t.id, t.creativeId, t.userId, t.flag])}\n`);
     const [back] = readTouches(line);
-    expect({ ...t }).toEqual({ id: back!.id, type: back!.type, time: back!.time, receivedAt: back!.receivedAt, creativeId: back!.creativeId, userId: back!.userId, flag: back!.flag });
+    expect({ ...t }).toEqual({
+      id: back!.id,
+      type: back!.type,
+      time: back!.time,
+      receivedAt: back!.receivedAt,
+      creativeId: back!.creativeId,
+      userId: back!.userId,
+      flag: back!.flag,
+    });
   });
 
   it('append in order, and are cut back to the newest distinct lines within the window once the list doubles', () => {
@@ -30,9 +47,31 @@ describe('touch lines', () => {
 });
 
 describe('pairing hashes as stored', () => {
-  const side = JSON.stringify(['e-1', EventType.CONVERSION, 'app', 'u"1', 'd', 'c', 1_000, 1_005, '', 1, 3_600_000, ['bot_user_agent']]);
+  const side = JSON.stringify([
+    'e-1',
+    EventType.CONVERSION,
+    'app',
+    'u"1',
+    'd',
+    'c',
+    1_000,
+    1_005,
+    '',
+    1,
+    3_600_000,
+    ['bot_user_agent'],
+  ]);
   it.each([
-    ['every slot', { e: side, ep: 'beacons:3:17:2', k: JSON.stringify(['admob', 't;1,2']), kp: 'confirmations:3:9:0', done: 'beacons:3:17:2' }],
+    [
+      'every slot',
+      {
+        e: side,
+        ep: 'beacons:3:17:2',
+        k: JSON.stringify(['admob', 't;1,2']),
+        kp: 'confirmations:3:9:0',
+        done: 'beacons:3:17:2',
+      },
+    ],
     ['absent and empty slots', { e: '', k: side }],
     ['an id with every separator in it', { e: 'click;-1,\n"\u0000', k: '用户😀;' }],
     ['nothing yet', {}],

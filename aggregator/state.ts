@@ -22,7 +22,15 @@
 import type { EventType } from '../schemas/beacon-json.js';
 
 /** `time`: device clock (skew-corrected), for ordering; `receivedAt`: the collector's clock. */
-export interface Touch { id: string; type: EventType; time: number; receivedAt: number; creativeId: string; userId: string; flag: string }
+export interface Touch {
+  id: string;
+  type: EventType;
+  time: number;
+  receivedAt: number;
+  creativeId: string;
+  userId: string;
+  flag: string;
+}
 
 export type StateWrite =
   | { op: 'touch'; key: string; ttlMs: number; touch: Touch }
@@ -51,7 +59,15 @@ export const TOUCHES_KEPT = 32;
  */
 export const FLAGS_TTL_MS = 7 * 86_400_000;
 
-type KeyedEvent = { appId: string; userId: string; deviceId: string; campaignId: string; id: string; clickId: string; time: number };
+type KeyedEvent = {
+  appId: string;
+  userId: string;
+  deviceId: string;
+  campaignId: string;
+  id: string;
+  clickId: string;
+  time: number;
+};
 /** Each key of an event's state (layout above), made only when asked for: most events need two. */
 export const stateKey = {
   clicks: (e: KeyedEvent) => `l:c:${e.appId}:${e.userId}:${e.campaignId}`,
@@ -76,15 +92,29 @@ export function touchLine(t: Touch): string {
 /** A touch read back: its times at once, the rest from its JSON when first asked for. */
 class StoredTouch implements Touch {
   private fields?: [EventType, string, string, string, string];
-  constructor(readonly time: number, readonly receivedAt: number, private readonly json: string) {}
+  constructor(
+    readonly time: number,
+    readonly receivedAt: number,
+    private readonly json: string,
+  ) {}
   private get f() {
     return (this.fields ??= JSON.parse(this.json) as [EventType, string, string, string, string]);
   }
-  get type() { return this.f[0]; }
-  get id() { return this.f[1]; }
-  get creativeId() { return this.f[2]; }
-  get userId() { return this.f[3]; }
-  get flag() { return this.f[4]; }
+  get type() {
+    return this.f[0];
+  }
+  get id() {
+    return this.f[1];
+  }
+  get creativeId() {
+    return this.f[2];
+  }
+  get userId() {
+    return this.f[3];
+  }
+  get flag() {
+    return this.f[4];
+  }
 }
 
 /**
@@ -101,7 +131,10 @@ export function appendTouches(list: string, lines: string, oldest: number, cutAt
     if (line && time >= oldest) kept.set(line, time);
   }
   const newest = [...kept].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? 1 : -1)).slice(0, TOUCHES_KEPT);
-  return newest.reverse().map(([line]) => `${line}\n`).join('');
+  return newest
+    .reverse()
+    .map(([line]) => `${line}\n`)
+    .join('');
 }
 
 /** The arguments of a touch append (apply.lua and appendTouches): oldest time kept and the length to cut at. */

@@ -62,12 +62,18 @@ export function createStepState(view: StepView, shared: SharedState, config: { c
           set.reasons.add(w.reason);
         }
       }
-      for (const [key, { ttlMs, touches: list }] of touches) view.change({ op: 'touch', key, expiresAt: view.at + ttlMs, ...touchAppend(list, ttlMs) });
+      for (const [key, { ttlMs, touches: list }] of touches)
+        view.change({ op: 'touch', key, expiresAt: view.at + ttlMs, ...touchAppend(list, ttlMs) });
       for (const [key, { ttlMs, reasons }] of flags) {
         const held = readFlags(view.get(key));
         const added = [...reasons].filter((r) => !held.has(r));
         // A flagged person stays flagged FLAGS_TTL_MS from their last invalid event.
-        view.change({ op: 'put', key, expiresAt: view.at + ttlMs, value: (view.get(key) ?? '') + added.map((r) => `${r} `).join('') });
+        view.change({
+          op: 'put',
+          key,
+          expiresAt: view.at + ttlMs,
+          value: (view.get(key) ?? '') + added.map((r) => `${r} `).join(''),
+        });
       }
       if (sharedWrites.length > 0) await shared.apply(sharedWrites);
     },
@@ -102,7 +108,10 @@ function pairView(view: StepView): PairView {
 
 /** The fields of an event's hash and of a click's index (pairing-local.ts), each a string or absent. */
 type Hash = PairHash & ClickIndex;
-interface StoredHash { h: Hash; x: number }
+interface StoredHash {
+  h: Hash;
+  x: number;
+}
 const SLOTS = ['e', 'ep', 'k', 'kp', 'done'] as const;
 
 /**

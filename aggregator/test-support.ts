@@ -14,33 +14,81 @@ import { EventType } from '../schemas/beacon-json.js';
 import { pipeline } from '../schemas/gen/messages.js';
 import { ensureTopics, migrateClickhouse, migratePostgres } from '../schemas/migrate.js';
 import { topics as pipelineTopics } from '../schemas/topics.js';
-import { consumeTopic, createTestClickhouse, createTestPostgres, deleteRedisPrefix, deleteTopics, env, silentLog, spawnEntry, uniqueName, waitDrained } from '../test/support.js';
+import {
+  consumeTopic,
+  createTestClickhouse,
+  createTestPostgres,
+  deleteRedisPrefix,
+  deleteTopics,
+  env,
+  silentLog,
+  spawnEntry,
+  uniqueName,
+  waitDrained,
+} from '../test/support.js';
 import { createAggregator } from './app.js';
 import { aggregatorConfig } from './config.js';
 
 const migrations = join(import.meta.dirname, '../schemas/migrations');
 
 export interface TestEvent {
-  id: string; type: keyof typeof EventType; time: number; userId: string; deviceId: string;
-  campaignId: string; creativeId: string; placementId: string; clickId?: string; valueMicros?: number;
+  id: string;
+  type: keyof typeof EventType;
+  time: number;
+  userId: string;
+  deviceId: string;
+  campaignId: string;
+  creativeId: string;
+  placementId: string;
+  clickId?: string;
+  valueMicros?: number;
 }
 
 let counter = 0;
 export function testEvent(type: TestEvent['type'], time: number, over: Partial<TestEvent> = {}): TestEvent {
   counter++;
-  return { id: randomUUID(), type, time, userId: `user-${counter % 50}`, deviceId: `device-${counter % 50}`, campaignId: 'campaign-1', creativeId: 'creative-1', placementId: 'placement-1', ...over };
+  return {
+    id: randomUUID(),
+    type,
+    time,
+    userId: `user-${counter % 50}`,
+    deviceId: `device-${counter % 50}`,
+    campaignId: 'campaign-1',
+    creativeId: 'creative-1',
+    placementId: 'placement-1',
+    ...over,
+  };
 }
 
 /** One AcceptedBeacons record, as the collector writes it, keyed by the first event's user. */
-export function acceptedRecord(events: TestEvent[], meta: { appId?: string; invalidReason?: string; version?: number; receivedAt?: number } = {}) {
+export function acceptedRecord(
+  events: TestEvent[],
+  meta: { appId?: string; invalidReason?: string; version?: number; receivedAt?: number } = {},
+) {
   const value = pipeline.v1.AcceptedBeacons.encode({
-    version: meta.version ?? 1, appId: meta.appId ?? 'test.app', sdk: 'test/1', keyId: 'k_test', sentAt: Date.now(), receivedAt: meta.receivedAt ?? Date.now(),
-    ipHash: 'ab', uaClass: 'app', country: '', invalidReason: meta.invalidReason ?? '',
+    version: meta.version ?? 1,
+    appId: meta.appId ?? 'test.app',
+    sdk: 'test/1',
+    keyId: 'k_test',
+    sentAt: Date.now(),
+    receivedAt: meta.receivedAt ?? Date.now(),
+    ipHash: 'ab',
+    uaClass: 'app',
+    country: '',
+    invalidReason: meta.invalidReason ?? '',
     events: events.map((e) => ({
       eventTime: e.time,
       event: {
-        eventId: e.id, type: EventType[e.type], occurredAt: e.time, userId: e.userId, deviceId: e.deviceId, campaignId: e.campaignId,
-        creativeId: e.creativeId, placementId: e.placementId, clickId: e.clickId ?? null, valueMicros: e.valueMicros ?? null,
+        eventId: e.id,
+        type: EventType[e.type],
+        occurredAt: e.time,
+        userId: e.userId,
+        deviceId: e.deviceId,
+        campaignId: e.campaignId,
+        creativeId: e.creativeId,
+        placementId: e.placementId,
+        clickId: e.clickId ?? null,
+        valueMicros: e.valueMicros ?? null,
       },
     })),
   }).finish();
@@ -53,50 +101,96 @@ let transactions = 0;
  * default an ad network's ('admob') for `event` (a REWARD_COMPLETE); `postback` for a CONVERSION; for
  * the event's campaign.
  */
-export function confirmationRecord(event: TestEvent | undefined, over: Partial<pipeline.v1.Confirmation.$Properties> = {}) {
+export function confirmationRecord(
+  event: TestEvent | undefined,
+  over: Partial<pipeline.v1.Confirmation.$Properties> = {},
+) {
   const source = over.source ?? (event?.type === 'CONVERSION' ? 'postback' : 'admob');
-  const ref = over.eventId ?? (over.clickId ? '' : event?.id ?? '');
+  const ref = over.eventId ?? (over.clickId ? '' : (event?.id ?? ''));
   const fields: pipeline.v1.Confirmation.$Properties = {
-    version: 1, source, appId: 'test.app', userId: event?.userId ?? 'nobody', eventId: ref, receivedAt: Date.now(), occurredAt: Date.now(),
+    version: 1,
+    source,
+    appId: 'test.app',
+    userId: event?.userId ?? 'nobody',
+    eventId: ref,
+    receivedAt: Date.now(),
+    occurredAt: Date.now(),
     // A postback's campaign, or the ad unit's (registered with the event's campaign, as it should be).
-    campaignId: event?.campaignId ?? '', keyId: 'key-1',
+    campaignId: event?.campaignId ?? '',
+    keyId: 'key-1',
     ...(source === 'postback' ? {} : { adUnit: 'unit-1', rewardItem: 'coins', rewardAmount: 10 }),
     ...over,
   };
-  fields.transactionId ??= source === 'postback' ? `${fields.campaignId}:${fields.eventId || fields.clickId}` : `tx-${++transactions}-${randomUUID()}`;
+  fields.transactionId ??=
+    source === 'postback'
+      ? `${fields.campaignId}:${fields.eventId || fields.clickId}`
+      : `tx-${++transactions}-${randomUUID()}`;
   return { key: fields.userId!, value: Buffer.from(pipeline.v1.Confirmation.encode(fields).finish()) };
 }
 
 export async function createAggregatorWorld(opts: { partitions?: number; env?: Record<string, string> } = {}) {
   const ch = await createTestClickhouse('agg');
-  await migrateClickhouse({ CLICKHOUSE_URL: env.CLICKHOUSE_URL, CLICKHOUSE_DATABASE: ch.name }, { log: silentLog, dir: join(migrations, 'clickhouse') });
+  await migrateClickhouse(
+    { CLICKHOUSE_URL: env.CLICKHOUSE_URL, CLICKHOUSE_DATABASE: ch.name },
+    { log: silentLog, dir: join(migrations, 'clickhouse') },
+  );
   const db = await createTestPostgres('agg');
   await migratePostgres({ DATABASE_URL: db.url }, { log: silentLog, dir: join(migrations, 'postgres') });
   const topics = {
-    beacons: uniqueName('beacons'), confirmations: uniqueName('confirmations'), earnings: uniqueName('earnings'), deadLetters: uniqueName('dlq'),
+    beacons: uniqueName('beacons'),
+    confirmations: uniqueName('confirmations'),
+    earnings: uniqueName('earnings'),
+    deadLetters: uniqueName('dlq'),
     changelog: uniqueName('changelog'),
   };
   const kafka = createKafka({ KAFKA_BROKERS: env.KAFKA_BROKERS, clientId: 'aggregator-test' }, { log: silentLog });
-  await ensureTopics([
-    { name: topics.beacons, partitions: opts.partitions ?? 3, retentionMs: 3_600_000, key: 'user_id', value: '' },
-    { name: topics.confirmations, partitions: opts.partitions ?? 3, retentionMs: 3_600_000, key: 'user_id', value: '' },
-    { name: topics.earnings, partitions: 1, retentionMs: 3_600_000, key: 'user_id', value: '' },
-    { name: topics.deadLetters, partitions: 1, retentionMs: 3_600_000, key: '', value: '' },
-    { ...pipelineTopics.aggregatorChangelog, name: topics.changelog, partitions: opts.partitions ?? 3, retentionMs: 3_600_000 },
-  ], { kafka, log: silentLog });
+  await ensureTopics(
+    [
+      { name: topics.beacons, partitions: opts.partitions ?? 3, retentionMs: 3_600_000, key: 'user_id', value: '' },
+      {
+        name: topics.confirmations,
+        partitions: opts.partitions ?? 3,
+        retentionMs: 3_600_000,
+        key: 'user_id',
+        value: '',
+      },
+      { name: topics.earnings, partitions: 1, retentionMs: 3_600_000, key: 'user_id', value: '' },
+      { name: topics.deadLetters, partitions: 1, retentionMs: 3_600_000, key: '', value: '' },
+      {
+        ...pipelineTopics.aggregatorChangelog,
+        name: topics.changelog,
+        partitions: opts.partitions ?? 3,
+        retentionMs: 3_600_000,
+      },
+    ],
+    { kafka, log: silentLog },
+  );
   // Each aggregator's local state lives under a "host" directory: the same one by default (a restart
   // on the same host), another for a process running beside it or for a host with an empty disk.
   const hosts = mkdtempSync(join(tmpdir(), 'agg-state-'));
   const host = (name: string) => join(hosts, name);
   const prefix = `${uniqueName('agg')}:`;
   const childEnv: Record<string, string> = {
-    AGGREGATOR_PORT: '0', LOG_LEVEL: 'silent', CLICKHOUSE_DATABASE: ch.name, DATABASE_URL: db.url,
-    AGGREGATOR_TOPIC: topics.beacons, AGGREGATOR_CONFIRMATIONS_TOPIC: topics.confirmations, AGGREGATOR_EARNINGS_TOPIC: topics.earnings, AGGREGATOR_DEADLETTER_TOPIC: topics.deadLetters,
-    AGGREGATOR_GROUP: uniqueName('group'), AGGREGATOR_REDIS_PREFIX: prefix, AGGREGATOR_FLUSH_INTERVAL_MS: '200',
-    AGGREGATOR_CHANGELOG_TOPIC: topics.changelog, AGGREGATOR_STATE_DIR: host('host-0'),
-    AGGREGATOR_SESSION_TIMEOUT_MS: '6000', ...opts.env,
+    AGGREGATOR_PORT: '0',
+    LOG_LEVEL: 'silent',
+    CLICKHOUSE_DATABASE: ch.name,
+    DATABASE_URL: db.url,
+    AGGREGATOR_TOPIC: topics.beacons,
+    AGGREGATOR_CONFIRMATIONS_TOPIC: topics.confirmations,
+    AGGREGATOR_EARNINGS_TOPIC: topics.earnings,
+    AGGREGATOR_DEADLETTER_TOPIC: topics.deadLetters,
+    AGGREGATOR_GROUP: uniqueName('group'),
+    AGGREGATOR_REDIS_PREFIX: prefix,
+    AGGREGATOR_FLUSH_INTERVAL_MS: '200',
+    AGGREGATOR_CHANGELOG_TOPIC: topics.changelog,
+    AGGREGATOR_STATE_DIR: host('host-0'),
+    AGGREGATOR_SESSION_TIMEOUT_MS: '6000',
+    ...opts.env,
   };
-  const producer = createProducer({ KAFKA_BROKERS: env.KAFKA_BROKERS, clientId: 'aggregator-test' }, { log: silentLog });
+  const producer = createProducer(
+    { KAFKA_BROKERS: env.KAFKA_BROKERS, clientId: 'aggregator-test' },
+    { log: silentLog },
+  );
   await producer.connect();
   const children = new Set<ChildProcess>();
   const running: { stop(): Promise<void> }[] = [];
@@ -106,11 +200,17 @@ export async function createAggregatorWorld(opts: { partitions?: number; env?: R
   }
 
   return {
-    ch, db, kafka, topics, env: childEnv, host,
+    ch,
+    db,
+    kafka,
+    topics,
+    env: childEnv,
+    host,
     query,
     count: async (sql: string) => Number((await query<{ n: string }>(sql))[0]?.n ?? 0),
     send: (records: { key: string; value: Buffer }[]) => producer.send([{ topic: topics.beacons, messages: records }]),
-    confirm: (records: { key: string; value: Buffer }[]) => producer.send([{ topic: topics.confirmations, messages: records }]),
+    confirm: (records: { key: string; value: Buffer }[]) =>
+      producer.send([{ topic: topics.confirmations, messages: records }]),
 
     /** An aggregator in this process (group member); `stop` leaves the group cleanly. */
     async start(extra: Record<string, string> = {}) {
@@ -136,7 +236,11 @@ export async function createAggregatorWorld(opts: { partitions?: number; env?: R
 
     /** Every record of a topic (earnings or dead letters), read from the start by a fresh group. */
     async readTopic(topic: string, expected: number, timeoutMs = 15_000) {
-      const read = await consumeTopic(kafka, topic, { timeoutMs, settleMs: 300, enough: (seen) => seen.length >= expected });
+      const read = await consumeTopic(kafka, topic, {
+        timeoutMs,
+        settleMs: 300,
+        enough: (seen) => seen.length >= expected,
+      });
       return read.map((m) => m.message);
     },
 

@@ -44,12 +44,14 @@ export function createClickhouseWarehouse(deps: { clickhouse: ClickHouseClient }
   return {
     /** One RowBinary insert per table that has rows, the bodies of `parts` streamed one after another. */
     async insert(parts: readonly Rows[]): Promise<void> {
-      await Promise.all(tables.map(async (t) => {
-        const bodies = parts.filter((p) => p[t].length > 0).map((p) => p[t].body);
-        if (bodies.length === 0) return;
-        const { stream } = await ch.exec({ query: insertSql(layouts[t]), values: Readable.from(bodies) });
-        await finished(stream.resume()); // drained, not destroyed: the socket goes back to the pool
-      })).catch((err: unknown) => {
+      await Promise.all(
+        tables.map(async (t) => {
+          const bodies = parts.filter((p) => p[t].length > 0).map((p) => p[t].body);
+          if (bodies.length === 0) return;
+          const { stream } = await ch.exec({ query: insertSql(layouts[t]), values: Readable.from(bodies) });
+          await finished(stream.resume()); // drained, not destroyed: the socket goes back to the pool
+        }),
+      ).catch((err: unknown) => {
         throw withServerCode(err);
       });
     },

@@ -19,12 +19,16 @@ export function createPoisonedWriter(
   return async function writePoisoned(output: BatchOutput, attempt: number): Promise<void> {
     // One unit per source record (by offset): its rows and its earnings.
     const units = [...new Set([...tables.flatMap((t) => output[t].origins), ...output.earningOrigins])];
-    const { poison } = await isolate(units, async (part) => {
-      const offsets = new Set(part);
-      let rows = rowsFrom(output, (origin) => offsets.has(origin));
-      if (attempt > 0) rows = await deps.warehouse.withoutLanded(rows); // one table of two may have taken a failed part
-      await deps.warehouse.insert([rows]);
-    }, { allPoisonRetriable: true });
+    const { poison } = await isolate(
+      units,
+      async (part) => {
+        const offsets = new Set(part);
+        let rows = rowsFrom(output, (origin) => offsets.has(origin));
+        if (attempt > 0) rows = await deps.warehouse.withoutLanded(rows); // one table of two may have taken a failed part
+        await deps.warehouse.insert([rows]);
+      },
+      { allPoisonRetriable: true },
+    );
     const refused = new Set(poison.map((p) => p.item));
     const bySource = new Map(output.source.messages.map((m) => [Number(m.offset), m]));
     const deadLetters = poison.flatMap(({ item, fault }) => {
@@ -33,7 +37,9 @@ export function createPoisonedWriter(
       return m ? [deadLetter(m, fault.reason, output.source)] : [];
     });
     output.counts.deadLettered += deadLetters.length;
-    output.counts.events -= [...output.events.origins, ...output.confirmations.origins].filter((o) => refused.has(o)).length;
+    output.counts.events -= [...output.events.origins, ...output.confirmations.origins].filter((o) =>
+      refused.has(o),
+    ).length;
     output.earnings = output.earnings.filter((_, i) => !refused.has(output.earningOrigins[i]!));
     await deps.send([
       { topic: config.earningsTopic, messages: output.earnings },

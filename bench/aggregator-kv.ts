@@ -18,13 +18,18 @@ const us = (t0: bigint, n: number) => Number(ns() - t0) / 1e3 / n;
 const f = (x: number) => x.toFixed(2);
 
 /** Keys as the partition writes them (touch lists of a user and campaign), in no particular order. */
-const keys = Array.from({ length: keyCount }, (_, i) => `l:v:app-${i % 5}:user-${((i * 2654435761) >>> 0).toString(36)}-${i}:campaign-${i % 40}`);
+const keys = Array.from(
+  { length: keyCount },
+  (_, i) => `l:v:app-${i % 5}:user-${((i * 2654435761) >>> 0).toString(36)}-${i}:campaign-${i % 40}`,
+);
 const pick = (n: number) => Array.from({ length: n }, () => Math.floor(Math.random() * keyCount));
 
 async function run(valueBytes: number): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'kv-bench-'));
   const expiresAt = Date.now() + 86_400_000;
-  const values = Array.from({ length: 64 }, (_, i) => Buffer.alloc(valueBytes, `1733300000000 1733300000123 ["IMPRESSION","${i}"]\n`));
+  const values = Array.from({ length: 64 }, (_, i) =>
+    Buffer.alloc(valueBytes, `1733300000000 1733300000123 ["IMPRESSION","${i}"]\n`),
+  );
   try {
     const kv = openKv({ dir });
     const putAll = async (indexes: number[]) => {
@@ -32,7 +37,9 @@ async function run(valueBytes: number): Promise<void> {
       const cpu0 = process.cpuUsage();
       const t0 = ns();
       for (let s = 0; s < indexes.length; s += BATCH) {
-        const puts: KvPut[] = indexes.slice(s, s + BATCH).map((i) => ({ key: keys[i]!, value: values[i % 64]!, expiresAt }));
+        const puts: KvPut[] = indexes
+          .slice(s, s + BATCH)
+          .map((i) => ({ key: keys[i]!, value: values[i % 64]!, expiresAt }));
         const m0 = ns();
         const done = kv.write({ puts, meta: [{ key: 'seq', value: Buffer.from(String(s)) }] });
         mainNs += ns() - m0;
@@ -87,7 +94,10 @@ async function run(valueBytes: number): Promise<void> {
       return Buffer.allocUnsafe(raw.length).set(new Uint8Array(raw.buffer, raw.byteOffset, raw.length));
     };
     const warmSet = hits.slice(0, 20_000);
-    const cold = { cache: readAll(hits.slice(20_000, 110_000), viaCache), plain: readAll(hits.slice(110_000), viaPlain) };
+    const cold = {
+      cache: readAll(hits.slice(20_000, 110_000), viaCache),
+      plain: readAll(hits.slice(110_000), viaPlain),
+    };
     readAll(warmSet, viaCache);
     const warm = { cache: readAll(warmSet, viaCache), plain: readAll(warmSet, viaPlain) };
     await root.close();
@@ -95,10 +105,16 @@ async function run(valueBytes: number): Promise<void> {
     console.log(`\n${keyCount} keys of ${valueBytes} B values (${dir})`);
     console.log(`  put µs (write() batches of ${BATCH}, insert): ${insert}`);
     console.log(`  put µs (write() batches of ${BATCH}, update of existing keys): ${update}`);
-    console.log(`  get µs: hit ${f(hit.us)} (${hit.n} found), miss ${f(miss.us)} (${miss.n} found), hits in key order ${f(sorted.us)}, getMany ${f(many)}/key`);
-    console.log(`  sweep, nothing expired: ${f(sweepUs)} µs/key scanned, event loop delay max ${f(delay.max / 1e6)} ms`);
+    console.log(
+      `  get µs: hit ${f(hit.us)} (${hit.n} found), miss ${f(miss.us)} (${miss.n} found), hits in key order ${f(sorted.us)}, getMany ${f(many)}/key`,
+    );
+    console.log(
+      `  sweep, nothing expired: ${f(sweepUs)} µs/key scanned, event loop delay max ${f(delay.max / 1e6)} ms`,
+    );
     console.log(`  disk: ${diskBytes} B for ${stored} keys = ${f(diskBytes / stored)} B/key`);
-    console.log(`  lmdb-js cache:true getEntry µs: cold ${f(cold.cache)}, warm ${f(warm.cache)}; without cache (getBinaryFast + copy): cold ${f(cold.plain)}, warm ${f(warm.plain)}`);
+    console.log(
+      `  lmdb-js cache:true getEntry µs: cold ${f(cold.cache)}, warm ${f(warm.cache)}; without cache (getBinaryFast + copy): cold ${f(cold.plain)}, warm ${f(warm.plain)}`,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

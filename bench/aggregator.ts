@@ -37,7 +37,10 @@ stackUp();
 const run = randomBytes(3).toString('hex');
 const databases = { aggregator: `bench_agg_${run}`, baseline: `bench_base_${run}` };
 for (const database of Object.values(databases)) {
-  await migrateClickhouse({ CLICKHOUSE_URL: env.CLICKHOUSE_URL, CLICKHOUSE_DATABASE: database }, { log, dir: join(root, 'schemas/migrations/clickhouse') });
+  await migrateClickhouse(
+    { CLICKHOUSE_URL: env.CLICKHOUSE_URL, CLICKHOUSE_DATABASE: database },
+    { log, dir: join(root, 'schemas/migrations/clickhouse') },
+  );
 }
 const ch = createClient({ url: env.CLICKHOUSE_URL });
 const bench = await benchKafka(run);
@@ -50,15 +53,47 @@ const stateRoot = mkdtempSync(join(tmpdir(), 'bench-agg-state-'));
 // clicks, completions and conversions that attribution works on. Each completion and conversion has
 // its confirmation (an ad network's callback, an advertiser's postback), a second later, on the
 // confirmations topic: the aggregator pairs them (one in ten events).
-const mix = ['IMPRESSION', 'IMPRESSION', 'IMPRESSION', 'IMPRESSION', 'IMPRESSION', 'IMPRESSION', 'VIEWABLE', 'VIEWABLE', 'CLICK', 'REWARD_COMPLETE', 'IMPRESSION', 'IMPRESSION', 'IMPRESSION', 'VIEWABLE', 'CLICK', 'IMPRESSION', 'IMPRESSION', 'IMPRESSION', 'CONVERSION', 'IMPRESSION'] as const;
+const mix = [
+  'IMPRESSION',
+  'IMPRESSION',
+  'IMPRESSION',
+  'IMPRESSION',
+  'IMPRESSION',
+  'IMPRESSION',
+  'VIEWABLE',
+  'VIEWABLE',
+  'CLICK',
+  'REWARD_COMPLETE',
+  'IMPRESSION',
+  'IMPRESSION',
+  'IMPRESSION',
+  'VIEWABLE',
+  'CLICK',
+  'IMPRESSION',
+  'IMPRESSION',
+  'IMPRESSION',
+  'CONVERSION',
+  'IMPRESSION',
+] as const;
 let seq = 0;
 type Rec = { key: string; value: Buffer };
-function confirmation(e: { eventId: string; type: EventType; userId: string; campaignId: string }, receivedAt: number): Rec {
+function confirmation(
+  e: { eventId: string; type: EventType; userId: string; campaignId: string },
+  receivedAt: number,
+): Rec {
   const postback = e.type === EventType.CONVERSION;
   const value = pipeline.v1.Confirmation.encode({
-    version: 1, source: postback ? 'postback' : 'admob', transactionId: postback ? `${e.campaignId}:${e.eventId}` : randomUUID(),
-    appId: 'bench.app', userId: e.userId, campaignId: e.campaignId, eventId: e.eventId, receivedAt, occurredAt: receivedAt, // the ad unit's campaign
-    keyId: 'bench-key', ...(postback ? {} : { adUnit: 'bench-unit', rewardItem: 'coins', rewardAmount: 10 }),
+    version: 1,
+    source: postback ? 'postback' : 'admob',
+    transactionId: postback ? `${e.campaignId}:${e.eventId}` : randomUUID(),
+    appId: 'bench.app',
+    userId: e.userId,
+    campaignId: e.campaignId,
+    eventId: e.eventId,
+    receivedAt,
+    occurredAt: receivedAt, // the ad unit's campaign
+    keyId: 'bench-key',
+    ...(postback ? {} : { adUnit: 'bench-unit', rewardItem: 'coins', rewardAmount: 10 }),
   }).finish();
   return { key: e.userId, value: Buffer.from(value) };
 }
@@ -69,14 +104,31 @@ function traffic(count: number, receivedAt = Date.now()): { beacons: Rec[]; conf
     const events = Array.from({ length: EVENTS_PER_RECORD }, () => {
       const t = receivedAt - 600_000 + (seq % 600) * 1_000;
       const event = {
-        eventId: randomUUID(), type: EventType[mix[seq++ % mix.length]!],
-        occurredAt: t, userId: `user-${user}`, deviceId: `device-${user}`, campaignId: `campaign-${user % 40}`, creativeId: `creative-${user % 7}`, placementId: `placement-${user % 13}`,
+        eventId: randomUUID(),
+        type: EventType[mix[seq++ % mix.length]!],
+        occurredAt: t,
+        userId: `user-${user}`,
+        deviceId: `device-${user}`,
+        campaignId: `campaign-${user % 40}`,
+        creativeId: `creative-${user % 7}`,
+        placementId: `placement-${user % 13}`,
       };
-      if (event.type === EventType.REWARD_COMPLETE || event.type === EventType.CONVERSION) confirmations.push(confirmation(event, receivedAt + 1_000));
+      if (event.type === EventType.REWARD_COMPLETE || event.type === EventType.CONVERSION)
+        confirmations.push(confirmation(event, receivedAt + 1_000));
       return { eventTime: t, event };
     });
     const value = pipeline.v1.AcceptedBeacons.encode({
-      version: 1, appId: 'bench.app', sdk: 'bench/1', keyId: 'k_bench', sentAt: receivedAt, receivedAt, ipHash: 'ab', uaClass: 'app', country: '', invalidReason: '', events,
+      version: 1,
+      appId: 'bench.app',
+      sdk: 'bench/1',
+      keyId: 'k_bench',
+      sentAt: receivedAt,
+      receivedAt,
+      ipHash: 'ab',
+      uaClass: 'app',
+      country: '',
+      invalidReason: '',
+      events,
     }).finish();
     return { key: `user-${user}`, value: Buffer.from(value) };
   });
@@ -89,18 +141,40 @@ async function produce(topic: string, recs: { key: string; value: Buffer }[]) {
 }
 
 const count = async (database: string, table: 'events' | 'confirmations' = 'events') =>
-  Number((await (await ch.query({ query: `SELECT count() AS n FROM ${database}.${table}`, format: 'JSONEachRow' })).json<{ n: string }>())[0]!.n);
-
+  Number(
+    (
+      await (
+        await ch.query({ query: `SELECT count() AS n FROM ${database}.${table}`, format: 'JSONEachRow' })
+      ).json<{ n: string }>()
+    )[0]!.n,
+  );
 
 type Kind = 'aggregator' | 'baseline' | 'baselineRowBinary';
-interface Setup { beacons: string; confirmations: string; changelog: string; group: string; stateDir: string; port: number }
+interface Setup {
+  beacons: string;
+  confirmations: string;
+  changelog: string;
+  group: string;
+  stateDir: string;
+  port: number;
+}
 function start(kind: Kind, t: Setup): ChildProcess {
   const entry = kind === 'aggregator' ? 'aggregator/main.ts' : 'bench/baseline-consume.ts';
   return startService(entry, {
-    LOG_LEVEL: 'warn', CLICKHOUSE_DATABASE: databases[kind === 'aggregator' ? 'aggregator' : 'baseline'], AGGREGATOR_PORT: String(t.port),
-    AGGREGATOR_TOPIC: t.beacons, AGGREGATOR_CONFIRMATIONS_TOPIC: t.confirmations, AGGREGATOR_GROUP: t.group, AGGREGATOR_CHANGELOG_TOPIC: t.changelog,
-    AGGREGATOR_STATE_DIR: t.stateDir, AGGREGATOR_EARNINGS_TOPIC: earnings, AGGREGATOR_DEADLETTER_TOPIC: deadLetters, AGGREGATOR_REDIS_PREFIX: redisPrefix,
-    BASELINE_TOPIC: t.beacons, BASELINE_CONFIRMATIONS_TOPIC: t.confirmations, BASELINE_GROUP: t.group,
+    LOG_LEVEL: 'warn',
+    CLICKHOUSE_DATABASE: databases[kind === 'aggregator' ? 'aggregator' : 'baseline'],
+    AGGREGATOR_PORT: String(t.port),
+    AGGREGATOR_TOPIC: t.beacons,
+    AGGREGATOR_CONFIRMATIONS_TOPIC: t.confirmations,
+    AGGREGATOR_GROUP: t.group,
+    AGGREGATOR_CHANGELOG_TOPIC: t.changelog,
+    AGGREGATOR_STATE_DIR: t.stateDir,
+    AGGREGATOR_EARNINGS_TOPIC: earnings,
+    AGGREGATOR_DEADLETTER_TOPIC: deadLetters,
+    AGGREGATOR_REDIS_PREFIX: redisPrefix,
+    BASELINE_TOPIC: t.beacons,
+    BASELINE_CONFIRMATIONS_TOPIC: t.confirmations,
+    BASELINE_GROUP: t.group,
     BASELINE_FORMAT: kind === 'baselineRowBinary' ? 'rowbinary' : 'json',
   });
 }
@@ -108,10 +182,15 @@ function start(kind: Kind, t: Setup): ChildProcess {
 /** The aggregator's metrics, by name and labels ("name{a=\"b\"}"). */
 async function metrics(port: number): Promise<Map<string, number>> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  return new Map(text.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => {
-    const at = l.lastIndexOf(' ');
-    return [l.slice(0, at), Number(l.slice(at + 1))];
-  }));
+  return new Map(
+    text
+      .split('\n')
+      .filter((l) => l && !l.startsWith('#'))
+      .map((l) => {
+        const at = l.lastIndexOf(' ');
+        return [l.slice(0, at), Number(l.slice(at + 1))];
+      }),
+  );
 }
 
 /** Until every state partition caught up with its changelog: the slowest partition's time (s). */
@@ -125,14 +204,27 @@ async function caughtUp(port: number, partitions: number): Promise<number> {
 }
 
 /** peakRssMb: of the processes together; peakProcessRssMb: of the largest one, and peakProcessAnonMb its anonymous part. */
-interface Round { eventsPerS: number; cpu: number; serversCpu: number; peakRssMb: number; peakProcessRssMb: number; peakProcessAnonMb: number; setup: Setup; state?: Map<string, number> }
+interface Round {
+  eventsPerS: number;
+  cpu: number;
+  serversCpu: number;
+  peakRssMb: number;
+  peakProcessRssMb: number;
+  peakProcessAnonMb: number;
+  setup: Setup;
+  state?: Map<string, number>;
+}
 /** Preloads the topics, starts the consumer, and measures from the moment it holds its partitions
  * (the group is stable) until every event and confirmation is in ClickHouse and, for the aggregator,
  * no lag is left on either topic. The aggregator is stopped with SIGKILL: the restore measures what a crash leaves. */
 async function throughput(kind: Kind, round: number): Promise<Round> {
   const setup: Setup = {
-    beacons: await newTopic(`${kind}${round}`), confirmations: await newTopic(`${kind}${round}conf`), changelog: await newTopic(`${kind}${round}log`, 6, topics.aggregatorChangelog.configs),
-    group: `bench-${kind}-${round}-${run}`, stateDir: join(stateRoot, `${kind}-${round}`), port: await freePort(),
+    beacons: await newTopic(`${kind}${round}`),
+    confirmations: await newTopic(`${kind}${round}conf`),
+    changelog: await newTopic(`${kind}${round}log`, 6, topics.aggregatorChangelog.configs),
+    group: `bench-${kind}-${round}-${run}`,
+    stateDir: join(stateRoot, `${kind}-${round}`),
+    port: await freePort(),
   };
   const load = traffic(EVENTS / EVENTS_PER_RECORD);
   await produce(setup.beacons, load.beacons);
@@ -156,19 +248,36 @@ async function throughput(kind: Kind, round: number): Promise<Round> {
   for (;;) {
     await sleep(50);
     const rss = children.map((c) => rssMb(c));
-    peak = Math.max(peak, rss.reduce((a, b) => a + b, 0));
+    peak = Math.max(
+      peak,
+      rss.reduce((a, b) => a + b, 0),
+    );
     peakProcess = Math.max(peakProcess, ...rss);
     peakAnon = Math.max(peakAnon, ...children.map((c) => rssMb(c, 'RssAnon')));
     const n = (await count(database)) - before.events;
-    if (n < EVENTS || (await count(database, 'confirmations')) - before.confirmations < load.confirmations.length) continue;
+    if (n < EVENTS || (await count(database, 'confirmations')) - before.confirmations < load.confirmations.length)
+      continue;
     if (kind !== 'aggregator') break;
-    if ((await groupLag(admin, setup.group, setup.beacons)) === 0 && (await groupLag(admin, setup.group, setup.confirmations)) === 0) break;
+    if (
+      (await groupLag(admin, setup.group, setup.beacons)) === 0 &&
+      (await groupLag(admin, setup.group, setup.confirmations)) === 0
+    )
+      break;
   }
   const seconds = (performance.now() - t0) / 1000;
-  const result: Round = { eventsPerS: EVENTS / seconds, cpu: (cpu() - cpu0) / seconds, serversCpu: (serversCpu() - serversCpu0) / seconds, peakRssMb: peak, peakProcessRssMb: peakProcess, peakProcessAnonMb: peakAnon, setup };
+  const result: Round = {
+    eventsPerS: EVENTS / seconds,
+    cpu: (cpu() - cpu0) / seconds,
+    serversCpu: (serversCpu() - serversCpu0) / seconds,
+    peakRssMb: peak,
+    peakProcessRssMb: peakProcess,
+    peakProcessAnonMb: peakAnon,
+    setup,
+  };
   if (kind === 'aggregator') {
     result.state = new Map();
-    for (const m of await Promise.all(ports.map(metrics))) for (const [k, v] of m) result.state.set(k, (result.state.get(k) ?? 0) + v);
+    for (const m of await Promise.all(ports.map(metrics)))
+      for (const [k, v] of m) result.state.set(k, (result.state.get(k) ?? 0) + v);
     for (const c of children) c.kill(PROFILING ? 'SIGTERM' : 'SIGKILL'); // a profile is written only on a clean exit
     await Promise.all(children.map((c) => new Promise((resolve) => c.once('exit', resolve))));
   } else await Promise.all(children.map(stopService));
@@ -176,22 +285,35 @@ async function throughput(kind: Kind, round: number): Promise<Round> {
 }
 
 /** The aggregator started again on a round's state (its disk, or an empty one): how long until every partition caught up. */
-async function restore(setup: Setup, emptyDisk: boolean): Promise<{ seconds: number; wallSeconds: number; entries: number }> {
-  const again = { ...setup, port: await freePort(), stateDir: emptyDisk ? join(stateRoot, `empty-${randomUUID()}`) : setup.stateDir };
+async function restore(
+  setup: Setup,
+  emptyDisk: boolean,
+): Promise<{ seconds: number; wallSeconds: number; entries: number }> {
+  const again = {
+    ...setup,
+    port: await freePort(),
+    stateDir: emptyDisk ? join(stateRoot, `empty-${randomUUID()}`) : setup.stateDir,
+  };
   const t0 = performance.now();
   const child = start('aggregator', again);
   const seconds = await caughtUp(again.port, 6);
   const wallSeconds = (performance.now() - t0) / 1000;
   const m = await metrics(again.port);
-  const entries = [...m].filter(([k]) => k.startsWith('aggregator_state_replayed_entries_total{')).reduce((n, [, v]) => n + v, 0);
+  const entries = [...m]
+    .filter(([k]) => k.startsWith('aggregator_state_replayed_entries_total{'))
+    .reduce((n, [, v]) => n + v, 0);
   await stopService(child);
   return { seconds, wallSeconds, entries };
 }
 
 // Latency at a steady rate, measured first, on a quiet machine: each produced chunk is queryable when ClickHouse's count passes it.
 const steady: Setup = {
-  beacons: await newTopic('steady'), confirmations: await newTopic('steadyconf'), changelog: await newTopic('steadylog', 6, topics.aggregatorChangelog.configs), group: `bench-steady-${run}`,
-  stateDir: join(stateRoot, 'steady'), port: await freePort(),
+  beacons: await newTopic('steady'),
+  confirmations: await newTopic('steadyconf'),
+  changelog: await newTopic('steadylog', 6, topics.aggregatorChangelog.configs),
+  group: `bench-steady-${run}`,
+  stateDir: join(stateRoot, 'steady'),
+  port: await freePort(),
 };
 const child = start('aggregator', steady);
 await sleep(8_000); // started and joined the group
@@ -211,7 +333,13 @@ const t0 = performance.now();
 while (performance.now() - t0 < STEADY_SECONDS * 1000) {
   const chunk = traffic(STEADY_RATE / EVENTS_PER_RECORD / (1000 / tick));
   const t = performance.now();
-  await producer.send([{ topic: steady.beacons, messages: chunk.beacons }, { topic: steady.confirmations, messages: chunk.confirmations }], { compression: 'snappy' });
+  await producer.send(
+    [
+      { topic: steady.beacons, messages: chunk.beacons },
+      { topic: steady.confirmations, messages: chunk.confirmations },
+    ],
+    { compression: 'snappy' },
+  );
   total += chunk.beacons.length * EVENTS_PER_RECORD;
   produced.push({ t, total });
   await sleep(Math.max(0, tick - (performance.now() - t)));
@@ -225,16 +353,22 @@ await stopService(child);
 
 const rounds: Record<Kind, Round[]> = { aggregator: [], baseline: [], baselineRowBinary: [] };
 for (let r = 1; r <= ROUNDS; r++) {
-  for (const kind of ['baseline', 'baselineRowBinary', 'aggregator'] as const) rounds[kind].push(await throughput(kind, r));
-  console.log(`round ${r}/${ROUNDS}: baseline ${rounds.baseline.at(-1)!.eventsPerS.toFixed(0)} events/s (RowBinary ${rounds.baselineRowBinary.at(-1)!.eventsPerS.toFixed(0)}), ` +
-    `aggregator ${rounds.aggregator.at(-1)!.eventsPerS.toFixed(0)} events/s`);
+  for (const kind of ['baseline', 'baselineRowBinary', 'aggregator'] as const)
+    rounds[kind].push(await throughput(kind, r));
+  console.log(
+    `round ${r}/${ROUNDS}: baseline ${rounds.baseline.at(-1)!.eventsPerS.toFixed(0)} events/s (RowBinary ${rounds.baselineRowBinary.at(-1)!.eventsPerS.toFixed(0)}), ` +
+      `aggregator ${rounds.aggregator.at(-1)!.eventsPerS.toFixed(0)} events/s`,
+  );
 }
 // The last round's state, after its SIGKILL: on the same disk, then on an empty one (a new host).
 const last = rounds.aggregator.at(-1)!;
 const restored = { sameDisk: await restore(last.setup, false), emptyDisk: await restore(last.setup, true) };
 const state = last.state!;
 const claims = state.get('aggregator_state_claims') ?? 0;
-const perClaim = { disk: (state.get('aggregator_state_bytes{store="claims",where="disk"}') ?? 0) / claims, ram: (state.get('aggregator_state_bytes{store="claims",where="ram"}') ?? 0) / claims };
+const perClaim = {
+  disk: (state.get('aggregator_state_bytes{store="claims",where="disk"}') ?? 0) / claims,
+  ram: (state.get('aggregator_state_bytes{store="claims",where="ram"}') ?? 0) / claims,
+};
 const kvDiskPerEvent = (state.get('aggregator_state_bytes{store="kv",where="disk"}') ?? 0) / EVENTS;
 
 // Clean up everything this run made.
@@ -256,12 +390,22 @@ rmSync(stateRoot, { recursive: true, force: true });
 const m = (kind: Kind, f: (r: Round) => number) => median(rounds[kind].map(f));
 const peak = (kind: Kind) => Math.max(...rounds[kind].map((r) => r.peakRssMb));
 const fig = {
-  eventsPerS: m('aggregator', (r) => r.eventsPerS), baselineEventsPerS: m('baseline', (r) => r.eventsPerS), rowBinaryEventsPerS: m('baselineRowBinary', (r) => r.eventsPerS),
-  cpu: m('aggregator', (r) => r.cpu), baselineCpu: m('baseline', (r) => r.cpu), rowBinaryCpu: m('baselineRowBinary', (r) => r.cpu),
-  serversCpu: m('aggregator', (r) => r.serversCpu), baselineServersCpu: m('baseline', (r) => r.serversCpu), rowBinaryServersCpu: m('baselineRowBinary', (r) => r.serversCpu),
-  rss: peak('aggregator'), processRss: Math.max(...rounds.aggregator.map((r) => r.peakProcessRssMb)),
-  processAnon: Math.max(...rounds.aggregator.map((r) => r.peakProcessAnonMb)), baselineRss: peak('baseline'), rowBinaryRss: peak('baselineRowBinary'),
-  p50: pct(0.5), p99: pct(0.99),
+  eventsPerS: m('aggregator', (r) => r.eventsPerS),
+  baselineEventsPerS: m('baseline', (r) => r.eventsPerS),
+  rowBinaryEventsPerS: m('baselineRowBinary', (r) => r.eventsPerS),
+  cpu: m('aggregator', (r) => r.cpu),
+  baselineCpu: m('baseline', (r) => r.cpu),
+  rowBinaryCpu: m('baselineRowBinary', (r) => r.cpu),
+  serversCpu: m('aggregator', (r) => r.serversCpu),
+  baselineServersCpu: m('baseline', (r) => r.serversCpu),
+  rowBinaryServersCpu: m('baselineRowBinary', (r) => r.serversCpu),
+  rss: peak('aggregator'),
+  processRss: Math.max(...rounds.aggregator.map((r) => r.peakProcessRssMb)),
+  processAnon: Math.max(...rounds.aggregator.map((r) => r.peakProcessAnonMb)),
+  baselineRss: peak('baseline'),
+  rowBinaryRss: peak('baselineRowBinary'),
+  p50: pct(0.5),
+  p99: pct(0.99),
 };
 const share = fig.eventsPerS / fig.baselineEventsPerS;
 const pc = (x: number) => `${(x * 100).toFixed(0)} %`;
@@ -275,7 +419,9 @@ const checks = {
 const pass = Object.values(checks).every(Boolean);
 const n = (x: number) => Math.round(x).toLocaleString('en-US');
 
-writeSection('aggregator', `## aggregator: dedup and attribution into ClickHouse (\`npm run bench:aggregator\`)
+writeSection(
+  'aggregator',
+  `## aggregator: dedup and attribution into ClickHouse (\`npm run bench:aggregator\`)
 
 Run ${new Date().toISOString().slice(0, 16)}Z: ${ROUNDS} interleaved rounds (medians), each a fresh topic of 6 partitions preloaded
 with ${n(EVENTS)} events (records of ${EVENTS_PER_RECORD} events of one user; 20,000 users; impressions, viewables, clicks,
@@ -308,10 +454,15 @@ ${restored.emptyDisk.seconds.toFixed(2)} s (${restored.emptyDisk.wallSeconds.toF
 
 | target | met |
 |---|---|
-${Object.entries(checks).map(([k, v]) => `| ${k} | ${v ? 'yes' : '**no**'} |`).join('\n')}
-`);
+${Object.entries(checks)
+  .map(([k, v]) => `| ${k} | ${v ? 'yes' : '**no**'} |`)
+  .join('\n')}
+`,
+);
 
-console.log(`bench:aggregator events_per_s=${n(fig.eventsPerS)} baseline=${n(fig.baselineEventsPerS)} ratio=${pc(share)} rowbinary_baseline=${n(fig.rowBinaryEventsPerS)} ` +
-  `p50=${n(fig.p50)}ms p99=${n(fig.p99)}ms rss=${n(fig.rss)}MB process_rss=${n(fig.processRss)}MB disk_per_claim=${perClaim.disk.toFixed(1)} restore_same=${restored.sameDisk.seconds.toFixed(2)}s ` +
-  `restore_empty=${restored.emptyDisk.seconds.toFixed(2)}s ${pass ? 'PASS' : 'FAIL'}`);
+console.log(
+  `bench:aggregator events_per_s=${n(fig.eventsPerS)} baseline=${n(fig.baselineEventsPerS)} ratio=${pc(share)} rowbinary_baseline=${n(fig.rowBinaryEventsPerS)} ` +
+    `p50=${n(fig.p50)}ms p99=${n(fig.p99)}ms rss=${n(fig.rss)}MB process_rss=${n(fig.processRss)}MB disk_per_claim=${perClaim.disk.toFixed(1)} restore_same=${restored.sameDisk.seconds.toFixed(2)}s ` +
+    `restore_empty=${restored.emptyDisk.seconds.toFixed(2)}s ${pass ? 'PASS' : 'FAIL'}`,
+);
 process.exit(pass ? 0 : 1);

@@ -15,20 +15,29 @@ import { loadConfig, stackEnv } from '../common/config.js';
 import { createKafka } from '../common/kafka.js';
 import { createLogger } from '../common/log.js';
 
-const config = loadConfig(z.object({
-  ...stackEnv, BASELINE_TOPIC: z.string(), BASELINE_CONFIRMATIONS_TOPIC: z.string(), BASELINE_GROUP: z.string(),
-  BASELINE_FORMAT: z.enum(['json', 'rowbinary']).default('json'),
-}), process.env);
+const config = loadConfig(
+  z.object({
+    ...stackEnv,
+    BASELINE_TOPIC: z.string(),
+    BASELINE_CONFIRMATIONS_TOPIC: z.string(),
+    BASELINE_GROUP: z.string(),
+    BASELINE_FORMAT: z.enum(['json', 'rowbinary']).default('json'),
+  }),
+  process.env,
+);
 const log = createLogger('baseline', 'warn');
 const clickhouse = createClient({ url: config.CLICKHOUSE_URL, database: config.CLICKHOUSE_DATABASE });
 const consumer = createKafka({ ...config, clientId: 'baseline' }, { log }).consumer({
-  groupId: config.BASELINE_GROUP, maxBytesPerPartition: 8 * 1024 * 1024, maxBytes: 48 * 1024 * 1024,
+  groupId: config.BASELINE_GROUP,
+  maxBytesPerPartition: 8 * 1024 * 1024,
+  maxBytes: 48 * 1024 * 1024,
 });
 const WINDOW_MS = 3_600_000;
 const warehouse = createClickhouseWarehouse({ clickhouse });
-const insert = (table: 'events' | 'confirmations', values: object[]) => (config.BASELINE_FORMAT === 'json'
-  ? clickhouse.insert({ table, values, format: 'JSONEachRow' })
-  : warehouse.insert([rowsOf({ [table]: values })]));
+const insert = (table: 'events' | 'confirmations', values: object[]) =>
+  config.BASELINE_FORMAT === 'json'
+    ? clickhouse.insert({ table, values, format: 'JSONEachRow' })
+    : warehouse.insert([rowsOf({ [table]: values })]);
 await consumer.connect();
 await consumer.subscribe({ topics: [config.BASELINE_TOPIC, config.BASELINE_CONFIRMATIONS_TOPIC], fromBeginning: true });
 await consumer.run({

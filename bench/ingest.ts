@@ -36,7 +36,8 @@ await db.query(keySql['create-key'], ['bench.app', key.keyId, key.secret]);
 
 async function startProcess(name: string, entry: string, extra: Record<string, string>, portPattern: RegExp) {
   const child = spawn(nodeCommand(entry)[0]!, nodeCommand(entry).slice(1), {
-    env: { ...process.env, DEV_MODE: 'true', ...extra }, stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, DEV_MODE: 'true', ...extra },
+    stdio: ['ignore', 'pipe', 'inherit'],
   });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
@@ -52,11 +53,22 @@ async function startProcess(name: string, entry: string, extra: Record<string, s
 }
 
 const collectorEnv = (server: string) => ({
-  INGEST_PORT: '0', INGEST_OPS_PORT: '0', INGEST_SERVER: server, INGEST_TOPIC: topic, LOG_LEVEL: 'info',
-  INGEST_DEVICE_REQUESTS_PER_S: '0', INGEST_APP_EVENTS_PER_S: '0', INGEST_AUDIT_SAMPLE_RATE: '0',
+  INGEST_PORT: '0',
+  INGEST_OPS_PORT: '0',
+  INGEST_SERVER: server,
+  INGEST_TOPIC: topic,
+  LOG_LEVEL: 'info',
+  INGEST_DEVICE_REQUESTS_PER_S: '0',
+  INGEST_APP_EVENTS_PER_S: '0',
+  INGEST_AUDIT_SAMPLE_RATE: '0',
 });
 const listening = /"port":(\d+)[^\n]*ingest_listening/;
-const baseline = await startProcess('baseline', 'bench/baseline-uws.ts', { BASELINE_PORT: '0', BASELINE_SECRET: key.secret }, /listening (\d+)/);
+const baseline = await startProcess(
+  'baseline',
+  'bench/baseline-uws.ts',
+  { BASELINE_PORT: '0', BASELINE_SECRET: key.secret },
+  /listening (\d+)/,
+);
 const uws = await startProcess('collector-uws', 'ingest/main.ts', collectorEnv('uws'), listening);
 const node = await startProcess('collector-node', 'ingest/main.ts', collectorEnv('node'), listening);
 
@@ -68,22 +80,45 @@ function signedRequests(events: number, users = 256) {
   const now = Date.now();
   return Array.from({ length: users }, (_, u) => {
     const batch = beacon.v1.BeaconBatch.encode({
-      appId: 'bench.app', sdk: 'bench/1', sentAt: now,
+      appId: 'bench.app',
+      sdk: 'bench/1',
+      sentAt: now,
       events: Array.from({ length: events }, (_, i) => ({
-        eventId: randomUUID(), type: 1 + (i % 5), occurredAt: now - 1_000, userId: `user-${u}`, deviceId: `device-${u}`,
-        campaignId: `campaign-${u % 20}`, creativeId: `creative-${i % 7}`, placementId: `placement-${u % 9}`,
+        eventId: randomUUID(),
+        type: 1 + (i % 5),
+        occurredAt: now - 1_000,
+        userId: `user-${u}`,
+        deviceId: `device-${u}`,
+        campaignId: `campaign-${u % 20}`,
+        creativeId: `creative-${i % 7}`,
+        placementId: `placement-${u % 9}`,
       })),
     }).finish();
     return {
-      method: 'POST' as const, path: '/v1/beacons', body: Buffer.from(batch),
-      headers: { 'content-type': 'application/x-protobuf', 'beacon-signature': `t=${now},k=${key.keyId},v1=${sign(key.secret, now, batch)}` },
+      method: 'POST' as const,
+      path: '/v1/beacons',
+      body: Buffer.from(batch),
+      headers: {
+        'content-type': 'application/x-protobuf',
+        'beacon-signature': `t=${now},k=${key.keyId},v1=${sign(key.secret, now, batch)}`,
+      },
     };
   });
 }
 
-
-interface Run { rps: number; p99: number; ok: number; bad: number; cpu: number }
-async function cannon(target: { url: string; child: ChildProcess }, events: number, seconds: number, connections: number): Promise<Run> {
+interface Run {
+  rps: number;
+  p99: number;
+  ok: number;
+  bad: number;
+  cpu: number;
+}
+async function cannon(
+  target: { url: string; child: ChildProcess },
+  events: number,
+  seconds: number,
+  connections: number,
+): Promise<Run> {
   const cpu0 = cpuSeconds(target.child);
   const r = await autocannon({ url: target.url, connections, duration: seconds, requests: signedRequests(events) });
   const cpu = (cpuSeconds(target.child) - cpu0) / seconds;
@@ -101,9 +136,11 @@ for (let round = 1; round <= ROUNDS; round++) {
   runs.node!.push(await cannon(node, 1, SECONDS, CONNECTIONS));
   runs.batch!.push(await cannon(uws, 50, SECONDS, 32));
   const last = (k: string) => runs[k]!.at(-1)!;
-  console.log(`round ${round}/${ROUNDS}: baseline ${last('baseline').rps.toFixed(0)} req/s (cpu ${last('baseline').cpu.toFixed(2)}), ` +
-    `uws ${last('uws').rps.toFixed(0)} (cpu ${last('uws').cpu.toFixed(2)}), node ${last('node').rps.toFixed(0)} (cpu ${last('node').cpu.toFixed(2)}), ` +
-    `batch ${(last('batch').rps * 50).toFixed(0)} events/s (cpu ${last('batch').cpu.toFixed(2)})`);
+  console.log(
+    `round ${round}/${ROUNDS}: baseline ${last('baseline').rps.toFixed(0)} req/s (cpu ${last('baseline').cpu.toFixed(2)}), ` +
+      `uws ${last('uws').rps.toFixed(0)} (cpu ${last('uws').cpu.toFixed(2)}), node ${last('node').rps.toFixed(0)} (cpu ${last('node').cpu.toFixed(2)}), ` +
+      `batch ${(last('batch').rps * 50).toFixed(0)} events/s (cpu ${last('batch').cpu.toFixed(2)})`,
+  );
 }
 
 // Soak: steady single-event load; RSS sampled each second.
@@ -132,10 +169,18 @@ await sleep(500);
 
 const m = (name: string, f: (r: Run) => number) => median(runs[name]!.map(f));
 const fig = {
-  baselineRps: m('baseline', (r) => r.rps), uwsRps: m('uws', (r) => r.rps), nodeRps: m('node', (r) => r.rps),
-  uwsP99: m('uws', (r) => r.p99), nodeP99: m('node', (r) => r.p99), baselineP99: m('baseline', (r) => r.p99),
-  batchEventsPerS: m('batch', (r) => r.rps * 50), batchP99: m('batch', (r) => r.p99),
-  baselineCpu: m('baseline', (r) => r.cpu), uwsCpu: m('uws', (r) => r.cpu), nodeCpu: m('node', (r) => r.cpu), batchCpu: m('batch', (r) => r.cpu),
+  baselineRps: m('baseline', (r) => r.rps),
+  uwsRps: m('uws', (r) => r.rps),
+  nodeRps: m('node', (r) => r.rps),
+  uwsP99: m('uws', (r) => r.p99),
+  nodeP99: m('node', (r) => r.p99),
+  baselineP99: m('baseline', (r) => r.p99),
+  batchEventsPerS: m('batch', (r) => r.rps * 50),
+  batchP99: m('batch', (r) => r.p99),
+  baselineCpu: m('baseline', (r) => r.cpu),
+  uwsCpu: m('uws', (r) => r.cpu),
+  nodeCpu: m('node', (r) => r.cpu),
+  batchCpu: m('batch', (r) => r.cpu),
   errors: [...runs.uws!, ...runs.node!, ...runs.batch!, soak].reduce((s, r) => s + r.bad, 0),
 };
 const ratio = fig.uwsRps / fig.baselineRps;
@@ -151,7 +196,9 @@ const checks = {
 const pass = Object.values(checks).every(Boolean);
 const n = (x: number) => Math.round(x).toLocaleString('en-US');
 
-writeSection('ingest', `## ingest: the beacon collector (\`npm run bench:ingest\`)
+writeSection(
+  'ingest',
+  `## ingest: the beacon collector (\`npm run bench:ingest\`)
 
 Run ${new Date().toISOString().slice(0, 16)}Z: a 3 s warm-up of each, ${ROUNDS} interleaved rounds of ${SECONDS} s each (medians), then a ${SOAK_SECONDS} s soak.
 Every server, autocannon and the Kafka broker share the machine's 2 cores. The requests are signed
@@ -173,10 +220,15 @@ CPU per request: baseline ${((fig.baselineCpu / fig.baselineRps) * 1e6).toFixed(
 
 | target | met |
 |---|---|
-${Object.entries(checks).map(([k, v]) => `| ${k} | ${v ? 'yes' : '**no**'} |`).join('\n')}
-`);
+${Object.entries(checks)
+  .map(([k, v]) => `| ${k} | ${v ? 'yes' : '**no**'} |`)
+  .join('\n')}
+`,
+);
 
-console.log(`bench:ingest uws=${n(fig.uwsRps)}req/s baseline=${n(fig.baselineRps)}req/s ratio=${(ratio * 100).toFixed(0)}% p99=${fig.uwsP99}ms ` +
-  `batch50=${n(fig.batchEventsPerS)}events/s node=${n(fig.nodeRps)}req/s peak_rss=${peakRss.toFixed(0)}MB soak_growth=${(growth * 100).toFixed(1)}% ` +
-  `errors=${fig.errors} ${pass ? 'PASS' : 'FAIL'}`);
+console.log(
+  `bench:ingest uws=${n(fig.uwsRps)}req/s baseline=${n(fig.baselineRps)}req/s ratio=${(ratio * 100).toFixed(0)}% p99=${fig.uwsP99}ms ` +
+    `batch50=${n(fig.batchEventsPerS)}events/s node=${n(fig.nodeRps)}req/s peak_rss=${peakRss.toFixed(0)}MB soak_growth=${(growth * 100).toFixed(1)}% ` +
+    `errors=${fig.errors} ${pass ? 'PASS' : 'FAIL'}`,
+);
 process.exit(pass ? 0 : 1);

@@ -15,7 +15,10 @@ import { root } from './setup.js';
 export const startService = (entry: string, env: Record<string, string>): ChildProcess => {
   const flags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
   const [node, ...args] = nodeCommand(entry);
-  return spawn(node!, [...flags, ...args], { stdio: ['ignore', process.env.BENCH_NODE_FLAGS ? 'inherit' : 'ignore', 'inherit'], env: { ...process.env, DEV_MODE: 'true', ...env } });
+  return spawn(node!, [...flags, ...args], {
+    stdio: ['ignore', process.env.BENCH_NODE_FLAGS ? 'inherit' : 'ignore', 'inherit'],
+    env: { ...process.env, DEV_MODE: 'true', ...env },
+  });
 };
 
 export async function stopService(child: ChildProcess): Promise<void> {
@@ -31,12 +34,15 @@ export const rssMb = (p: { pid?: number }, field: 'VmRSS' | 'RssAnon' = 'VmRSS')
 
 /** CPU seconds a process has used (utime + stime, in clock ticks of 10 ms). */
 export const cpuSeconds = (p: { pid?: number }) => {
-  const f = readFileSync(`/proc/${p.pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  const f = readFileSync(`/proc/${p.pid}/stat`, 'utf8')
+    .replace(/^.*\) /, '')
+    .split(' ');
   return (Number(f[11]) + Number(f[12])) / 100;
 };
 
 /** The local stack's servers (stack/stack.sh writes "<pid> <start time>" to .stack/<name>.pid), for their CPU time. */
-export const stackServers = () => ['kafka', 'clickhouse', 'redis']
-  .map((name) => join(root, '.stack', `${name}.pid`))
-  .filter((file) => existsSync(file))
-  .map((file) => ({ pid: Number(readFileSync(file, 'utf8').split(' ')[0]) }));
+export const stackServers = () =>
+  ['kafka', 'clickhouse', 'redis']
+    .map((name) => join(root, '.stack', `${name}.pid`))
+    .filter((file) => existsSync(file))
+    .map((file) => ({ pid: Number(readFileSync(file, 'utf8').split(' ')[0]) }));

@@ -22,7 +22,10 @@ import { median, writeSection } from './results.js';
 import { benchDatabase, benchKafka, env, ledgerLatency, stackUp } from './setup.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const EARNINGS = { after: Number(process.env.BENCH_EARNINGS ?? 200_000), before: Number(process.env.BENCH_EARNINGS_BEFORE ?? 3_000) };
+const EARNINGS = {
+  after: Number(process.env.BENCH_EARNINGS ?? 200_000),
+  before: Number(process.env.BENCH_EARNINGS_BEFORE ?? 3_000),
+};
 const STEADY_SECONDS = Number(process.env.BENCH_STEADY_SECONDS ?? 20);
 const USERS = 100_000;
 const CAMPAIGNS = 20;
@@ -37,13 +40,21 @@ const { url, pool } = db;
 // 20 campaigns of the app with a reward rule and ample budget; a tenth of the users linked to WeChat,
 // so the threshold trigger runs as it would.
 await pool.query('insert into apps (app_id) values ($1)', [APP]);
-await pool.query(`insert into campaigns (campaign_id, app_id) select 'campaign-' || i, $1 from generate_series(0, ${CAMPAIGNS - 1}) i`, [APP]);
+await pool.query(
+  `insert into campaigns (campaign_id, app_id) select 'campaign-' || i, $1 from generate_series(0, ${CAMPAIGNS - 1}) i`,
+  [APP],
+);
 await pool.query(`insert into reward_rules (campaign_id, reward_complete_fen, conversion_fen, fee_bps, effective_from)
   select 'campaign-' || i, 10, 100, 1000, now() - interval '1 hour' from generate_series(0, ${CAMPAIGNS - 1}) i`);
-const funded = await createPgLedger({ pool }).post(Array.from({ length: CAMPAIGNS }, (_, i) => fundingTransfer(`campaign-${i}`, fen(1e12), 'bench', 'CNY')));
+const funded = await createPgLedger({ pool }).post(
+  Array.from({ length: CAMPAIGNS }, (_, i) => fundingTransfer(`campaign-${i}`, fen(1e12), 'bench', 'CNY')),
+);
 if (funded.some((r) => r.status !== 'created')) throw new Error('funding the campaigns failed');
-await pool.query(`insert into wechat_links (user_id, appid, openid_mac, openid_enc, access_token_enc, refresh_token_enc, token_expires_at)
-  select $1 || i, 'wx', convert_to('user-' || i, 'UTF8'), '\\x00', '\\x00', '\\x00', now() from generate_series(0, ${USERS - 1}, 10) i`, [personKey({ appId: APP, userId: 'user-' })]);
+await pool.query(
+  `insert into wechat_links (user_id, appid, openid_mac, openid_enc, access_token_enc, refresh_token_enc, token_expires_at)
+  select $1 || i, 'wx', convert_to('user-' || i, 'UTF8'), '\\x00', '\\x00', '\\x00', now() from generate_series(0, ${USERS - 1}, 10) i`,
+  [personKey({ appId: APP, userId: 'user-' })],
+);
 
 const bench = await benchKafka(run);
 const { admin, producer, newTopic } = bench;
@@ -57,26 +68,48 @@ function earnings(count: number, verifiedAt = Date.now()) {
     const campaign = Math.random() < 0.5 ? 0 : 1 + Math.floor(Math.random() * (CAMPAIGNS - 1));
     const sourceEventId = randomUUID();
     const value = pipeline.v1.VerifiedEarning.encode({
-      version: 1, earningId: earningId(sourceEventId), sourceEventId, appId: APP, userId: user, campaignId: `campaign-${campaign}`,
-      type: Math.random() < 0.9 ? EventType.REWARD_COMPLETE : EventType.CONVERSION, eventTime: verifiedAt - 60_000, verifiedAt,
-      deviceId: `device-${n}`, receivedAt: verifiedAt - 60_000, confirmation: `admob:${sourceEventId}`, confirmedAt: verifiedAt,
+      version: 1,
+      earningId: earningId(sourceEventId),
+      sourceEventId,
+      appId: APP,
+      userId: user,
+      campaignId: `campaign-${campaign}`,
+      type: Math.random() < 0.9 ? EventType.REWARD_COMPLETE : EventType.CONVERSION,
+      eventTime: verifiedAt - 60_000,
+      verifiedAt,
+      deviceId: `device-${n}`,
+      receivedAt: verifiedAt - 60_000,
+      confirmation: `admob:${sourceEventId}`,
+      confirmedAt: verifiedAt,
     }).finish();
     return { key: user, value: Buffer.from(value) };
   });
 }
 async function produce(topic: string, messages: { key: string; value: Buffer }[]) {
-  for (let i = 0; i < messages.length; i += 5_000) await producer.send([{ topic, messages: messages.slice(i, i + 5_000) }]);
+  for (let i = 0; i < messages.length; i += 5_000)
+    await producer.send([{ topic, messages: messages.slice(i, i + 5_000) }]);
 }
 
 function start(topic: string, group: string, batch: string): ChildProcess {
   return startService('rewards/main.ts', {
-    LOG_LEVEL: 'error', DATABASE_URL: url, REWARDS_PORT: '0', REWARDS_OPS_PORT: '0', REWARDS_TOPIC: topic, REWARDS_GROUP: group,
-    REWARDS_DEADLETTER_TOPIC: deadLetters, REWARDS_BATCH_MAX: batch, REWARDS_PAYOUT_QUEUE_PREFIX: `bench-${run}`,
+    LOG_LEVEL: 'error',
+    DATABASE_URL: url,
+    REWARDS_PORT: '0',
+    REWARDS_OPS_PORT: '0',
+    REWARDS_TOPIC: topic,
+    REWARDS_GROUP: group,
+    REWARDS_DEADLETTER_TOPIC: deadLetters,
+    REWARDS_BATCH_MAX: batch,
+    REWARDS_PAYOUT_QUEUE_PREFIX: `bench-${run}`,
   });
 }
 const posted = async () => Number((await pool.query<{ n: string }>('select count(*) as n from earnings')).rows[0]!.n);
 
-interface Round { earningsPerS: number; cpu: number; peakRssMb: number }
+interface Round {
+  earningsPerS: number;
+  cpu: number;
+  peakRssMb: number;
+}
 /** Preloads a topic, starts the service, and times from the moment it holds its partitions until the lag is zero. */
 async function throughput(mode: 'before' | 'after', round: number): Promise<Round> {
   const topic = await newTopic(`earnings-${mode}${round}`);
@@ -102,12 +135,17 @@ async function throughput(mode: 'before' | 'after', round: number): Promise<Roun
 const rounds: Record<'before' | 'after', Round[]> = { before: [], after: [] };
 for (let r = 1; r <= ROUNDS; r++) {
   for (const mode of ['before', 'after'] as const) rounds[mode].push(await throughput(mode, r));
-  console.log(`round ${r}/${ROUNDS}: one per transaction ${rounds.before.at(-1)!.earningsPerS.toFixed(0)} earnings/s, batched ${rounds.after.at(-1)!.earningsPerS.toFixed(0)} earnings/s`);
+  console.log(
+    `round ${r}/${ROUNDS}: one per transaction ${rounds.before.at(-1)!.earningsPerS.toFixed(0)} earnings/s, batched ${rounds.after.at(-1)!.earningsPerS.toFixed(0)} earnings/s`,
+  );
 }
 
 // Latency at a steady rate the service sustains (half the measured throughput, unless set):
 // verified_at is the produce time, recorded_at the database clock at the row's insert.
-const STEADY_RATE = Number(process.env.BENCH_STEADY_EARNINGS_PER_S ?? Math.max(100, Math.floor(median(rounds.after.map((r) => r.earningsPerS)) / 200) * 100));
+const STEADY_RATE = Number(
+  process.env.BENCH_STEADY_EARNINGS_PER_S ??
+    Math.max(100, Math.floor(median(rounds.after.map((r) => r.earningsPerS)) / 200) * 100),
+);
 const steadyTopic = await newTopic('earnings-steady');
 const steadyGroup = `bench-steady-${run}`;
 const steady = start(steadyTopic, steadyGroup, batchMax.after);
@@ -129,7 +167,14 @@ await stopService(steady);
 const client = await pool.connect();
 const audited = await audit(client);
 client.release();
-const { rows: [totals] } = await pool.query<{ earnings: string; posted: string; payouts: string; transactions: string }>(`select count(*) as earnings,
+const {
+  rows: [totals],
+} = await pool.query<{
+  earnings: string;
+  posted: string;
+  payouts: string;
+  transactions: string;
+}>(`select count(*) as earnings,
   count(*) filter (where status = 'posted') as posted, (select count(*) from payouts) as payouts, (select count(*) from transactions) as transactions from earnings`);
 await bench.close();
 // The payout requests the threshold handed to BullMQ.
@@ -140,21 +185,28 @@ await db.drop();
 
 const m = (mode: 'before' | 'after', f: (r: Round) => number) => median(rounds[mode].map(f));
 const fig = {
-  after: m('after', (r) => r.earningsPerS), before: m('before', (r) => r.earningsPerS),
-  cpu: m('after', (r) => r.cpu), beforeCpu: m('before', (r) => r.cpu),
-  rss: Math.max(...rounds.after.map((r) => r.peakRssMb)), beforeRss: Math.max(...rounds.before.map((r) => r.peakRssMb)),
-  p50: latency!.p50, p99: latency!.p99,
+  after: m('after', (r) => r.earningsPerS),
+  before: m('before', (r) => r.earningsPerS),
+  cpu: m('after', (r) => r.cpu),
+  beforeCpu: m('before', (r) => r.cpu),
+  rss: Math.max(...rounds.after.map((r) => r.peakRssMb)),
+  beforeRss: Math.max(...rounds.before.map((r) => r.peakRssMb)),
+  p50: latency!.p50,
+  p99: latency!.p99,
 };
 const breaches = audited.filter((a) => a.breaches > 0).map((a) => a.name);
 const checks = {
   [`≥ ${targets.earningsPerS.toLocaleString('en-US')} earnings/s posted`]: fig.after >= targets.earningsPerS,
   'batching beats one earning per transaction': fig.after > fig.before,
-  'every earning recorded once; audit passes': breaches.length === 0 && Number(totals!.posted) === Number(totals!.earnings),
+  'every earning recorded once; audit passes':
+    breaches.length === 0 && Number(totals!.posted) === Number(totals!.earnings),
 };
 const pass = Object.values(checks).every(Boolean);
 const n = (x: number) => Math.round(x).toLocaleString('en-US');
 
-writeSection('rewards', `## rewards: verified earnings into the ledger (\`npm run bench:rewards\`)
+writeSection(
+  'rewards',
+  `## rewards: verified earnings into the ledger (\`npm run bench:rewards\`)
 
 Run ${new Date().toISOString().slice(0, 16)}Z: ${ROUNDS} interleaved rounds (medians). Each round preloads a fresh topic of 6 partitions
 with earnings of 100,000 users over 20 campaigns, **half of them for one hot campaign** (90 % completions
@@ -180,9 +232,14 @@ Ledger at the end: ${n(Number(totals!.earnings))} earnings recorded (${n(Number(
 
 | target | met |
 |---|---|
-${Object.entries(checks).map(([k, v]) => `| ${k} | ${v ? 'yes' : '**no**'} |`).join('\n')}
-`);
+${Object.entries(checks)
+  .map(([k, v]) => `| ${k} | ${v ? 'yes' : '**no**'} |`)
+  .join('\n')}
+`,
+);
 
-console.log(`bench:rewards earnings_per_s=${n(fig.after)} one_per_tx=${n(fig.before)} ratio=x${(fig.after / fig.before).toFixed(1)} ` +
-  `p50=${n(fig.p50)}ms p99=${n(fig.p99)}ms rss=${n(fig.rss)}MB audit=${breaches.length === 0 ? 'ok' : 'FAILED'} ${pass ? 'PASS' : 'FAIL'}`);
+console.log(
+  `bench:rewards earnings_per_s=${n(fig.after)} one_per_tx=${n(fig.before)} ratio=x${(fig.after / fig.before).toFixed(1)} ` +
+    `p50=${n(fig.p50)}ms p99=${n(fig.p99)}ms rss=${n(fig.rss)}MB audit=${breaches.length === 0 ? 'ok' : 'FAILED'} ${pass ? 'PASS' : 'FAIL'}`,
+);
 process.exit(pass ? 0 : 1);

@@ -17,8 +17,12 @@ export const log = createLogger('bench', 'warn');
 
 export function stackUp(): void {
   execFileSync('bash', [join(root, 'stack/stack.sh'), 'up'], { stdio: 'inherit' });
-  execFileSync(process.execPath, ['--import', 'tsx', join(root, 'stack/build.ts')], { stdio: ['ignore', 'ignore', 'inherit'] }); // the services run compiled
-  execFileSync(process.execPath, ['--import', 'tsx', join(root, 'schemas/migrate-main.ts')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(process.execPath, ['--import', 'tsx', join(root, 'stack/build.ts')], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  }); // the services run compiled
+  execFileSync(process.execPath, ['--import', 'tsx', join(root, 'schemas/migrate-main.ts')], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
 }
 
 /**
@@ -33,10 +37,15 @@ export async function benchKafka(run: string) {
   await producer.connect();
   const made: string[] = [];
   return {
-    kafka, admin, producer,
+    kafka,
+    admin,
+    producer,
     async newTopic(name: string, partitions = 6, configs?: Record<string, string>) {
       const topic = `bench.${name}.${run}`;
-      await ensureTopics([{ name: topic, partitions, retentionMs: 3_600_000, key: 'user_id', value: '', configs }], { kafka, log });
+      await ensureTopics([{ name: topic, partitions, retentionMs: 3_600_000, key: 'user_id', value: '', configs }], {
+        kafka,
+        log,
+      });
       made.push(topic);
       return topic;
     },
@@ -49,10 +58,15 @@ export async function benchKafka(run: string) {
 
 /** Earning-to-ledger latency of the earnings `where` selects: `verified_at` (set by the aggregator) to `recorded_at` (the posting transaction). */
 export async function ledgerLatency(pool: pg.Pool, where: string, params: unknown[]) {
-  const { rows: [r] } = await pool.query<{ n: number; p50: number; p99: number }>(`select count(*)::int as n,
+  const {
+    rows: [r],
+  } = await pool.query<{ n: number; p50: number; p99: number }>(
+    `select count(*)::int as n,
     percentile_cont(0.5) within group (order by extract(epoch from recorded_at - verified_at) * 1000) as p50,
     percentile_cont(0.99) within group (order by extract(epoch from recorded_at - verified_at) * 1000) as p99
-    from earnings where ${where}`, params);
+    from earnings where ${where}`,
+    params,
+  );
   return r!;
 }
 
@@ -63,7 +77,8 @@ export async function benchDatabase(name: string) {
   await migratePostgres({ DATABASE_URL: url }, { log, dir: join(root, 'schemas/migrations/postgres') });
   const pool = new pg.Pool({ connectionString: url, max: 2 });
   return {
-    url, pool,
+    url,
+    pool,
     async drop() {
       await pool.end();
       const admin = new pg.Client({ connectionString: withDatabase(env.DATABASE_URL, 'postgres') });

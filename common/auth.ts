@@ -8,7 +8,8 @@ import { isAppId, isUserId, type Person } from './person.js';
 
 export { isUserId };
 
-export type Principal = { kind: 'user'; person: Person } | { kind: 'operator' } | { kind: 'advertiser'; advertiserId: string };
+export type Principal =
+  { kind: 'user'; person: Person } | { kind: 'operator' } | { kind: 'advertiser'; advertiserId: string };
 
 /** An advertiser id, as the advertisers table allows it: 1..64 of A-Z a-z 0-9 _ . - */
 export const isAdvertiserId = (s: unknown): s is string => typeof s === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(s);
@@ -45,7 +46,9 @@ const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.is
 /** A user token for `person`: `sub` is the user id, `app` the app id. */
 export function signUserToken(secret: string, person: Person, opts: { ttlS: number; nowMs: number }): string {
   const iat = Math.floor(opts.nowMs / 1000);
-  const payload = Buffer.from(JSON.stringify({ sub: person.userId, app: person.appId, iat, exp: iat + opts.ttlS })).toString('base64url');
+  const payload = Buffer.from(
+    JSON.stringify({ sub: person.userId, app: person.appId, iat, exp: iat + opts.ttlS }),
+  ).toString('base64url');
   return `${HEADER}.${payload}.${mac(secret, `${HEADER}.${payload}`).toString('base64url')}`;
 }
 
@@ -53,9 +56,15 @@ export function signUserToken(secret: string, person: Person, opts: { ttlS: numb
  * An advertiser token: `sub` is the advertiser id, `role` says it is no user's. Signed with the
  * platform's own key only (no app mints for an advertiser).
  */
-export function signAdvertiserToken(secret: string, advertiserId: string, opts: { ttlS: number; nowMs: number }): string {
+export function signAdvertiserToken(
+  secret: string,
+  advertiserId: string,
+  opts: { ttlS: number; nowMs: number },
+): string {
   const iat = Math.floor(opts.nowMs / 1000);
-  const payload = Buffer.from(JSON.stringify({ sub: advertiserId, role: 'advertiser', iat, exp: iat + opts.ttlS })).toString('base64url');
+  const payload = Buffer.from(
+    JSON.stringify({ sub: advertiserId, role: 'advertiser', iat, exp: iat + opts.ttlS }),
+  ).toString('base64url');
   return `${HEADER}.${payload}.${mac(secret, `${HEADER}.${payload}`).toString('base64url')}`;
 }
 
@@ -85,7 +94,7 @@ function jsonObject(bytes: Buffer): Record<string, unknown> | undefined {
     else if (token === '}' || token === ']') depth--;
     else if (key !== undefined && depth === 1) keys.push(JSON.parse(key) as string);
   }
-  return new Set(keys).size === keys.length ? value as Record<string, unknown> : undefined;
+  return new Set(keys).size === keys.length ? (value as Record<string, unknown>) : undefined;
 }
 
 /**
@@ -126,15 +135,21 @@ export function authenticate(authorization: string | undefined, rules: TokenRule
   if (role !== undefined) {
     if (role !== 'advertiser') return invalid('role must be "advertiser" (a user token has none)');
     if (app !== undefined) return invalid('an advertiser token names no app');
-    if (!signedFor(undefined, signed, signature, rules)) return invalid('bad signature: an advertiser token is signed with the platform\'s key');
+    if (!signedFor(undefined, signed, signature, rules))
+      return invalid("bad signature: an advertiser token is signed with the platform's key");
   } else {
     // A user id means nothing without its app (two apps' "u1" are two people), so a token must name both.
-    if (typeof app !== 'string' || !isAppId(app)) return invalid('app must be the app id (1..64 of A-Z a-z 0-9 _ . -): a token binds one person, (app, user)');
-    if (!signedFor(app, signed, signature, rules)) return invalid('bad signature: not signed with a live secret of the app it names');
+    if (typeof app !== 'string' || !isAppId(app))
+      return invalid('app must be the app id (1..64 of A-Z a-z 0-9 _ . -): a token binds one person, (app, user)');
+    if (!signedFor(app, signed, signature, rules))
+      return invalid('bad signature: not signed with a live secret of the app it names');
   }
-  if (!isNumber(exp) || !isNumber(iat) || (nbf !== undefined && !isNumber(nbf))) return invalid('exp and iat are required, and exp, iat and nbf must be numbers');
-  if (role !== undefined && !isAdvertiserId(sub)) return invalid('sub must be an advertiser id: 1..64 of A-Z a-z 0-9 _ . -');
-  if (role === undefined && (typeof sub !== 'string' || !isUserId(sub))) return invalid('sub must be a user id: 1..64 characters, no "/", NUL or lone surrogate');
+  if (!isNumber(exp) || !isNumber(iat) || (nbf !== undefined && !isNumber(nbf)))
+    return invalid('exp and iat are required, and exp, iat and nbf must be numbers');
+  if (role !== undefined && !isAdvertiserId(sub))
+    return invalid('sub must be an advertiser id: 1..64 of A-Z a-z 0-9 _ . -');
+  if (role === undefined && (typeof sub !== 'string' || !isUserId(sub)))
+    return invalid('sub must be a user id: 1..64 characters, no "/", NUL or lone surrogate');
   const nowS = rules.nowMs / 1000;
   if (exp - iat > rules.maxTtlS) return invalid(`the token lives longer than ${rules.maxTtlS} s (exp - iat)`);
   if (iat > nowS + CLOCK_LEEWAY_S) return invalid('iat is in the future');
@@ -146,7 +161,8 @@ export function authenticate(authorization: string | undefined, rules: TokenRule
 
 /** Whether `principal` may read (or, when `write`, move) `person`'s money; the operator only reads, an advertiser never. */
 export const mayActFor = (principal: Principal, person: Person, write: boolean) =>
-  principal.kind === 'operator' ? !write
+  principal.kind === 'operator'
+    ? !write
     : principal.kind === 'user' && principal.person.appId === person.appId && principal.person.userId === person.userId;
 
 export type RequestedPerson =
@@ -158,13 +174,26 @@ export type RequestedPerson =
  * user token's; the operator, who has no app, names it in the `App-Id` header. A user token sent
  * with another App-Id than its own is refused, never reinterpreted; an advertiser token is refused.
  */
-export function requestedPerson(principal: Principal, userId: string, appIdHeader: string | undefined): RequestedPerson {
-  if (principal.kind === 'advertiser') return { ok: false, status: 403, error: 'forbidden', reason: 'an advertiser token acts for no user' };
+export function requestedPerson(
+  principal: Principal,
+  userId: string,
+  appIdHeader: string | undefined,
+): RequestedPerson {
+  if (principal.kind === 'advertiser')
+    return { ok: false, status: 403, error: 'forbidden', reason: 'an advertiser token acts for no user' };
   if (principal.kind === 'user') {
-    if (appIdHeader !== undefined && appIdHeader !== principal.person.appId) return { ok: false, status: 403, error: 'forbidden', reason: 'App-Id names another app than the token' };
+    if (appIdHeader !== undefined && appIdHeader !== principal.person.appId)
+      return { ok: false, status: 403, error: 'forbidden', reason: 'App-Id names another app than the token' };
     return { ok: true, person: { appId: principal.person.appId, userId } };
   }
-  if (appIdHeader === undefined) return { ok: false, status: 400, error: 'missing_app_id', reason: 'the operator names the user\'s app in the App-Id header' };
-  if (!isAppId(appIdHeader)) return { ok: false, status: 400, error: 'invalid_app_id', reason: 'App-Id is 1..64 of A-Z a-z 0-9 _ . -' };
+  if (appIdHeader === undefined)
+    return {
+      ok: false,
+      status: 400,
+      error: 'missing_app_id',
+      reason: "the operator names the user's app in the App-Id header",
+    };
+  if (!isAppId(appIdHeader))
+    return { ok: false, status: 400, error: 'invalid_app_id', reason: 'App-Id is 1..64 of A-Z a-z 0-9 _ . -' };
   return { ok: true, person: { appId: appIdHeader, userId } };
 }

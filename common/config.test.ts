@@ -30,7 +30,8 @@ describe('loadConfig', () => {
 
 describe('withDatabase', () => {
   it('keeps the server, user and password and swaps the database', () => {
-    expect(withDatabase('postgres://ads:s%40cret@127.0.0.1:15432/ads?sslmode=disable', 'postgres'))
-      .toBe('postgres://ads:s%40cret@127.0.0.1:15432/postgres?sslmode=disable');
+    expect(withDatabase('postgres://ads:s%40cret@127.0.0.1:15432/ads?sslmode=disable', 'postgres')).toBe(
+      'postgres://ads:s%40cret@127.0.0.1:15432/postgres?sslmode=disable',
+    );
   });
 });

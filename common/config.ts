@@ -14,15 +14,28 @@ export function loadConfig<S extends z.ZodObject>(schema: S, env: Record<string,
 }
 
 /** DEV_MODE=true (exactly) is local development; anything else, or unset, is production. */
-export const devModeEnv = { DEV_MODE: z.string().optional().transform((v) => v === 'true') };
+export const devModeEnv = {
+  DEV_MODE: z
+    .string()
+    .optional()
+    .transform((v) => v === 'true'),
+};
 
-const list = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+const list = z.string().transform((s) =>
+  s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean),
+);
 
 /** Connection settings shared by every service; defaults are the local stack's (CONTRACTS.md §6). */
 export const stackEnv = {
   KAFKA_BROKERS: list.default(['127.0.0.1:19092']),
   CLICKHOUSE_URL: z.url().default('http://127.0.0.1:18123'),
-  CLICKHOUSE_DATABASE: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('ads'),
+  CLICKHOUSE_DATABASE: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
+    .default('ads'),
   DATABASE_URL: z.url().default('postgres://ads:ads@127.0.0.1:15432/ads'),
   REDIS_URL: z.url().default('redis://127.0.0.1:16379'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -63,7 +76,8 @@ export interface SecretRule {
 }
 
 const loopbackHosts = new Set(['127.0.0.1', 'localhost', '[::1]']);
-const isLoopback = (url: unknown) => typeof url === 'string' && URL.canParse(url) && loopbackHosts.has(new URL(url).hostname);
+const isLoopback = (url: unknown) =>
+  typeof url === 'string' && URL.canParse(url) && loopbackHosts.has(new URL(url).hostname);
 
 /**
  * The rule for published secrets: outside development mode, every one in use is refused; even in
@@ -71,21 +85,34 @@ const isLoopback = (url: unknown) => typeof url === 'string' && URL.canParse(url
  * each refused key and what to do; `inUse` is for the development-mode warning.
  */
 export function refusePublishedSecrets(config: Record<string, unknown>, rule: SecretRule) {
-  const inUse = Object.entries(rule.published).filter(([key, published]) =>
-    key in config && (typeof published === 'string' ? config[key] === published : published(config[key]))).map(([key]) => key);
+  const inUse = Object.entries(rule.published)
+    .filter(
+      ([key, published]) =>
+        key in config && (typeof published === 'string' ? config[key] === published : published(config[key])),
+    )
+    .map(([key]) => key);
   const url = rule.loopbackOnly && config[rule.loopbackOnly.urlKey];
-  const offLoopback = rule.loopbackOnly && !isLoopback(url) ? inUse.filter((k) => rule.loopbackOnly!.keys.includes(k)) : [];
+  const offLoopback =
+    rule.loopbackOnly && !isLoopback(url) ? inUse.filter((k) => rule.loopbackOnly!.keys.includes(k)) : [];
   const refused = rule.devMode ? offLoopback : inUse;
   const why = [
-    rule.devMode ? '' : 'published development secrets; set each to your own value, or set DEV_MODE=true for local development',
-    offLoopback.length === 0 ? '' : `the sandbox's ${offLoopback.join(', ')} work only against the local sandbox, not ${rule.loopbackOnly!.urlKey}=${String(url)}; set your own, or point ${rule.loopbackOnly!.urlKey} at 127.0.0.1`,
+    rule.devMode
+      ? ''
+      : 'published development secrets; set each to your own value, or set DEV_MODE=true for local development',
+    offLoopback.length === 0
+      ? ''
+      : `the sandbox's ${offLoopback.join(', ')} work only against the local sandbox, not ${rule.loopbackOnly!.urlKey}=${String(url)}; set your own, or point ${rule.loopbackOnly!.urlKey} at 127.0.0.1`,
   ].filter(Boolean);
   const message = refused.length === 0 ? '' : `${refused.join(', ')}: ${why.join('; ')}.`;
   return { refused, inUse, message };
 }
 
 /** For a main.ts, before it connects to anything: exits non-zero with the refusal, or warns of the secrets development mode allows. */
-export function exitOnPublishedSecrets(config: Record<string, unknown>, rule: SecretRule, log?: { warn: (fields: object, msg: string) => void }) {
+export function exitOnPublishedSecrets(
+  config: Record<string, unknown>,
+  rule: SecretRule,
+  log?: { warn: (fields: object, msg: string) => void },
+) {
   const { refused, inUse, message } = refusePublishedSecrets(config, rule);
   if (refused.length > 0) {
     process.stderr.write(`refusing to start: ${message}\n`);
@@ -97,6 +124,8 @@ export function exitOnPublishedSecrets(config: Record<string, unknown>, rule: Se
 /** The secrets the rewards and payouts services share: the user-token key, and the key openids are sealed under. */
 export const sharedSecrets = {
   REWARDS_TOKEN_SECRET: z.string().min(32).default(devSecrets.REWARDS_TOKEN_SECRET),
-  REWARDS_ENCRYPTION_KEY: z.string().default(devSecrets.REWARDS_ENCRYPTION_KEY)
+  REWARDS_ENCRYPTION_KEY: z
+    .string()
+    .default(devSecrets.REWARDS_ENCRYPTION_KEY)
     .refine((s) => Buffer.from(s, 'base64').length === 32, 'must be 32 bytes, base64'),
 };

@@ -19,8 +19,16 @@ async function runJob(work: () => Promise<void>, stallAfter = 10) {
   const queue = new Queue(name, { connection: redis, prefix });
   const events = new QueueEvents(name, { connection: redis.duplicate(), prefix });
   const tracker = createFailureTracker({ service: 'test', stallAfter }, { registry: new client.Registry() });
-  const worker = new Worker(name, () => trackJob(tracker, name, work, (reason) => new UnrecoverableError(reason)), { connection: redis.duplicate(), prefix });
-  closers.push(() => redis.quit(), () => queue.obliterate({ force: true }).then(() => queue.close()), () => events.close(), () => worker.close());
+  const worker = new Worker(name, () => trackJob(tracker, name, work, (reason) => new UnrecoverableError(reason)), {
+    connection: redis.duplicate(),
+    prefix,
+  });
+  closers.push(
+    () => redis.quit(),
+    () => queue.obliterate({ force: true }).then(() => queue.close()),
+    () => events.close(),
+    () => worker.close(),
+  );
   await events.waitUntilReady();
   const job = await queue.add('j', {}, { attempts: 4, backoff: { type: 'fixed', delay: 20 } });
   await job.waitUntilFinished(events).catch(() => {});

@@ -12,8 +12,18 @@ const nodeError = (code: string) => Object.assign(new Error(`connect ${code}`), 
 
 describe('classify', () => {
   it.each([
-    ['a retriable PipelineError', new PipelineError('kafka_unreachable', 'down', { retriable: true }), 'retriable', 'kafka_unreachable'],
-    ['a non-retriable PipelineError', new PipelineError('payout_state_conflict', 'moved 0 of 1', { retriable: false }), 'poison', 'payout_state_conflict'],
+    [
+      'a retriable PipelineError',
+      new PipelineError('kafka_unreachable', 'down', { retriable: true }),
+      'retriable',
+      'kafka_unreachable',
+    ],
+    [
+      'a non-retriable PipelineError',
+      new PipelineError('payout_state_conflict', 'moved 0 of 1', { retriable: false }),
+      'poison',
+      'payout_state_conflict',
+    ],
     ['a NUL in text (22021)', pgError('22021'), 'poison', 'sqlstate_22021'],
     ['a value too long (22001)', pgError('22001'), 'poison', 'sqlstate_22001'],
     ['a check violation (23514)', pgError('23514'), 'poison', 'sqlstate_23514'],
@@ -28,15 +38,30 @@ describe('classify', () => {
     ['an unparsable ClickHouse row (27)', chError('27'), 'poison', 'clickhouse_27'],
     ['a ClickHouse type mismatch (53): a schema not migrated yet', chError('53'), 'retriable', 'clickhouse_53'],
     ['a ClickHouse unknown field (117): a schema not migrated yet', chError('117'), 'retriable', 'clickhouse_117'],
-    ['a broker fault about the producer, not the records', kafkaFault(59, 'produce'), 'retriable', 'unknown_producer_id'],
+    [
+      'a broker fault about the producer, not the records',
+      kafkaFault(59, 'produce'),
+      'retriable',
+      'unknown_producer_id',
+    ],
     ['an unknown broker error code', kafkaFault(999, 'produce'), 'retriable', 'kafka_error_999'],
     ['a broker refusing the records as too large', kafkaFault(10, 'produce'), 'poison', 'message_too_large'],
     ['ClickHouse out of memory (241)', chError('241'), 'retriable', 'clickhouse_241'],
     ['ClickHouse too many parts (252)', chError('252'), 'retriable', 'clickhouse_252'],
     ['a refused connection', nodeError('ECONNREFUSED'), 'retriable', 'ECONNREFUSED'],
     ['a timeout', nodeError('ETIMEDOUT'), 'retriable', 'ETIMEDOUT'],
-    ['a kafkajs error, even one it calls non-retriable', Object.assign(new Error('retries exceeded'), { name: 'KafkaJSNumberOfRetriesExceeded', retriable: false }), 'retriable', 'KafkaJSNumberOfRetriesExceeded'],
-    ['a Postgres error wrapped as a cause', new Error('post failed', { cause: pgError('22P05') }), 'poison', 'sqlstate_22P05'],
+    [
+      'a kafkajs error, even one it calls non-retriable',
+      Object.assign(new Error('retries exceeded'), { name: 'KafkaJSNumberOfRetriesExceeded', retriable: false }),
+      'retriable',
+      'KafkaJSNumberOfRetriesExceeded',
+    ],
+    [
+      'a Postgres error wrapped as a cause',
+      new Error('post failed', { cause: pgError('22P05') }),
+      'poison',
+      'sqlstate_22P05',
+    ],
     ['an unknown error', new Error('something odd'), 'retriable', 'unknown'],
     ['a thrown string', 'oops', 'retriable', 'unknown'],
   ])('sorts %s', (_name, err, kind, code) => {
@@ -54,7 +79,8 @@ describe('isolate', () => {
     const runs: number[][] = [];
     const done: number[] = [];
     return {
-      runs, done,
+      runs,
+      done,
       run: async (part: number[]) => {
         runs.push(part);
         if (part.some((n) => bad.has(n))) throw err();
@@ -66,10 +92,22 @@ describe('isolate', () => {
 
   it.each([
     { name: 'runs a clean step once', items: [1, 2, 3, 4], bad: [], poison: [], runs: 1 },
-    { name: 'finds one poisoned record among eight and runs the other seven', items: [1, 2, 3, 4, 5, 6, 7, 8], bad: [6], poison: [6], runs: 7 },
+    {
+      name: 'finds one poisoned record among eight and runs the other seven',
+      items: [1, 2, 3, 4, 5, 6, 7, 8],
+      bad: [6],
+      poison: [6],
+      runs: 7,
+    },
     { name: 'finds two poisoned records', items: [1, 2, 3, 4, 5], bad: [1, 5], poison: [1, 5], runs: 9 },
     { name: 'sets aside a lone poisoned record', items: [9], bad: [9], poison: [9], runs: 1 },
-    { name: 'sets aside every record when all are poison', items: [1, 2, 3], bad: [1, 2, 3], poison: [1, 2, 3], runs: 5 },
+    {
+      name: 'sets aside every record when all are poison',
+      items: [1, 2, 3],
+      bad: [1, 2, 3],
+      poison: [1, 2, 3],
+      runs: 5,
+    },
   ])('$name', async ({ items, bad, poison, runs }) => {
     const r = runner(new Set(bad));
     const out = await isolate(items, r.run);
@@ -81,7 +119,10 @@ describe('isolate', () => {
 
   it('with allPoisonRetriable, throws a retriable fault when every record of a step fails alone', async () => {
     const r = runner(new Set([1, 2, 3]));
-    await expect(isolate([1, 2, 3], r.run, { allPoisonRetriable: true })).rejects.toMatchObject({ code: 'every_record_refused', retriable: true });
+    await expect(isolate([1, 2, 3], r.run, { allPoisonRetriable: true })).rejects.toMatchObject({
+      code: 'every_record_refused',
+      retriable: true,
+    });
     expect(r.done).toEqual([]);
   });
 
@@ -112,7 +153,8 @@ describe('isolate', () => {
 });
 
 describe('failure tracker', () => {
-  const metric = async (registry: client.Registry, name: string) => (await registry.getSingleMetric(name)!.get()).values;
+  const metric = async (registry: client.Registry, name: string) =>
+    (await registry.getSingleMetric(name)!.get()).values;
 
   it('stalls a consumer after stallAfter failures in a row, until it succeeds', async () => {
     const registry = new client.Registry();
@@ -144,15 +186,32 @@ describe('failure tracker', () => {
 
   it.each([
     { name: 'passes a success through', err: undefined, thrown: undefined, poison: 0, retriable: 0 },
-    { name: 'turns poison into the unrecoverable error, with its reason', err: new PipelineError('payout_state_conflict', 'moved 0 of 1', { retriable: false }), thrown: 'unrecoverable: payout_state_conflict: moved 0 of 1', poison: 1, retriable: 0 },
-    { name: 'throws a retriable fault as it is, for the queue to back off and retry', err: nodeError('ECONNREFUSED'), thrown: 'connect ECONNREFUSED', poison: 0, retriable: 1 },
+    {
+      name: 'turns poison into the unrecoverable error, with its reason',
+      err: new PipelineError('payout_state_conflict', 'moved 0 of 1', { retriable: false }),
+      thrown: 'unrecoverable: payout_state_conflict: moved 0 of 1',
+      poison: 1,
+      retriable: 0,
+    },
+    {
+      name: 'throws a retriable fault as it is, for the queue to back off and retry',
+      err: nodeError('ECONNREFUSED'),
+      thrown: 'connect ECONNREFUSED',
+      poison: 0,
+      retriable: 1,
+    },
   ])('trackJob $name', async ({ err, thrown, poison, retriable }) => {
     const registry = new client.Registry();
     const tracker = createFailureTracker({ service: 'test', stallAfter: 1 }, { registry });
-    const work = trackJob(tracker, 'q', async () => {
-      if (err) throw err;
-      return 'ok';
-    }, (reason) => new Error(`unrecoverable: ${reason}`));
+    const work = trackJob(
+      tracker,
+      'q',
+      async () => {
+        if (err) throw err;
+        return 'ok';
+      },
+      (reason) => new Error(`unrecoverable: ${reason}`),
+    );
     if (thrown) await expect(work).rejects.toThrow(thrown);
     else await expect(work).resolves.toBe('ok');
     const failures = await metric(registry, 'test_consumer_failures_total');
@@ -161,11 +220,17 @@ describe('failure tracker', () => {
   });
 });
 
-it('trackJob counts a scheduled job\'s poison towards the stall: it has no record to set aside', async () => {
+it("trackJob counts a scheduled job's poison towards the stall: it has no record to set aside", async () => {
   const tracker = createFailureTracker({ service: 'test', stallAfter: 1 }, { registry: new client.Registry() });
-  const work = trackJob(tracker, 'q/form', async () => {
-    throw new PipelineError('payout_state_conflict', 'moved 0 of 1', { retriable: false });
-  }, (reason) => new Error(`unrecoverable: ${reason}`), { scheduled: true });
+  const work = trackJob(
+    tracker,
+    'q/form',
+    async () => {
+      throw new PipelineError('payout_state_conflict', 'moved 0 of 1', { retriable: false });
+    },
+    (reason) => new Error(`unrecoverable: ${reason}`),
+    { scheduled: true },
+  );
   await expect(work).rejects.toThrow('unrecoverable: payout_state_conflict');
   expect(tracker.stalled).toBe(true);
 });

@@ -19,7 +19,9 @@ export { classify, type Fault } from './fault-codes.js';
  * visibly instead of dead-lettering a whole partition.
  */
 export async function isolate<T, R>(
-  items: T[], run: (items: T[]) => Promise<R>, deps: { classify?(err: unknown): Fault; allPoisonRetriable?: boolean } = {},
+  items: T[],
+  run: (items: T[]) => Promise<R>,
+  deps: { classify?(err: unknown): Fault; allPoisonRetriable?: boolean } = {},
 ): Promise<{ results: R[]; poison: { item: T; fault: Fault }[] }> {
   const sort = deps.classify ?? classify;
   const results: R[] = [];
@@ -39,7 +41,11 @@ export async function isolate<T, R>(
   }
   await visit(items);
   if (deps.allPoisonRetriable && items.length > 1 && poison.length === items.length) {
-    throw new PipelineError('every_record_refused', `all ${items.length} records of the step failed alone (${poison[0]!.fault.reason}): a deployment fault, retried`, { retriable: true, cause: poison[0]!.fault });
+    throw new PipelineError(
+      'every_record_refused',
+      `all ${items.length} records of the step failed alone (${poison[0]!.fault.reason}): a deployment fault, retried`,
+      { retriable: true, cause: poison[0]!.fault },
+    );
   }
   return { results, poison };
 }
@@ -49,12 +55,21 @@ export async function isolate<T, R>(
  * `stallAfter`, `stalled` is true (readiness answers 503, the gauge reads 1) until it succeeds.
  * Metrics: `<service>_consumer_failures_total{kind}` and `<service>_consumer_stalled`.
  */
-export function createFailureTracker(config: { service: string; stallAfter: number }, deps: { registry: client.Registry }) {
+export function createFailureTracker(
+  config: { service: string; stallAfter: number },
+  deps: { registry: client.Registry },
+) {
   const failures = new client.Counter({
-    name: `${config.service}_consumer_failures_total`, help: 'Consumer failures: retriable faults (retried) and poison records or jobs (set aside)',
-    labelNames: ['kind'], registers: [deps.registry],
+    name: `${config.service}_consumer_failures_total`,
+    help: 'Consumer failures: retriable faults (retried) and poison records or jobs (set aside)',
+    labelNames: ['kind'],
+    registers: [deps.registry],
   });
-  const gauge = new client.Gauge({ name: `${config.service}_consumer_stalled`, help: '1 while a consumer has failed stallAfter times in a row', registers: [deps.registry] });
+  const gauge = new client.Gauge({
+    name: `${config.service}_consumer_stalled`,
+    help: '1 while a consumer has failed stallAfter times in a row',
+    registers: [deps.registry],
+  });
   for (const kind of ['retriable', 'poison']) failures.inc({ kind }, 0);
   gauge.set(0);
   const consecutive = new Map<string, number>();
@@ -79,7 +94,8 @@ export function createFailureTracker(config: { service: string; stallAfter: numb
     retain(assignment: Record<string, number[]>): void {
       for (const key of consecutive.keys()) {
         const at = key.lastIndexOf(':');
-        if (at > 0 && !(assignment[key.slice(0, at)] ?? []).includes(Number(key.slice(at + 1)))) consecutive.delete(key);
+        if (at > 0 && !(assignment[key.slice(0, at)] ?? []).includes(Number(key.slice(at + 1))))
+          consecutive.delete(key);
       }
       update();
     },
@@ -96,7 +112,11 @@ export type FailureTracker = ReturnType<typeof createFailureTracker>;
  * fault is thrown as it is, so the queue's backoff retries it.
  */
 export async function trackJob<R>(
-  tracker: FailureTracker, key: string, work: () => Promise<R>, unrecoverable: (reason: string) => Error, opts: { scheduled?: boolean } = {},
+  tracker: FailureTracker,
+  key: string,
+  work: () => Promise<R>,
+  unrecoverable: (reason: string) => Error,
+  opts: { scheduled?: boolean } = {},
 ): Promise<R> {
   try {
     const result = await work();

@@ -15,28 +15,43 @@ export interface HttpLimits {
   maxConnections: number;
 }
 
-export const defaultHttpLimits: HttpLimits = { requestTimeoutMs: 10_000, keepAliveTimeoutMs: 5_000, idleTimeoutMs: 30_000, maxConnections: 4_096 };
+export const defaultHttpLimits: HttpLimits = {
+  requestTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 5_000,
+  idleTimeoutMs: 30_000,
+  maxConnections: 4_096,
+};
 
 const MAX_HEADER_BYTES = 8 * 1024;
 const MAX_HEADERS = 64;
 
 /** What a client whose request never became one is told, as the APIs' error body. */
 function clientErrorReply(code: string | undefined): string {
-  const [status, error] = code === 'HPE_HEADER_OVERFLOW' ? [431, 'headers_too_large']
-    : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'request_timeout'] : [400, 'bad_request'];
-  const body = JSON.stringify({ error, message: `the request was not valid HTTP or did not arrive in time (${code ?? 'unknown'})` });
+  const [status, error] =
+    code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'headers_too_large']
+      : code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'request_timeout']
+        : [400, 'bad_request'];
+  const body = JSON.stringify({
+    error,
+    message: `the request was not valid HTTP or did not arrive in time (${code ?? 'unknown'})`,
+  });
   return `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
 }
 
 export function createLimitedServer(limits: HttpLimits, listener: RequestListener): Server {
-  const server = createServer({
-    requestTimeout: limits.requestTimeoutMs,
-    headersTimeout: limits.requestTimeoutMs,
-    keepAliveTimeout: limits.keepAliveTimeoutMs,
-    // Node looks for expired requests every 30 s by default, far past a short request timeout.
-    connectionsCheckingInterval: Math.min(1_000, Math.max(100, limits.requestTimeoutMs / 4)),
-    maxHeaderSize: MAX_HEADER_BYTES,
-  }, listener);
+  const server = createServer(
+    {
+      requestTimeout: limits.requestTimeoutMs,
+      headersTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      // Node looks for expired requests every 30 s by default, far past a short request timeout.
+      connectionsCheckingInterval: Math.min(1_000, Math.max(100, limits.requestTimeoutMs / 4)),
+      maxHeaderSize: MAX_HEADER_BYTES,
+    },
+    listener,
+  );
   server.maxConnections = limits.maxConnections;
   server.maxHeadersCount = MAX_HEADERS;
   server.timeout = limits.idleTimeoutMs;

@@ -8,11 +8,24 @@ import type { Logger } from './log.js';
 import { createLimitedServer, type HttpLimits } from './http-limits.js';
 import { healthRoute } from './ops-server.js';
 
-export interface ApiRequest { method: string; path: string; query: URLSearchParams; headers: Record<string, string | undefined>; body: Buffer }
-export interface ApiResponse { status: number; body: unknown; headers?: Record<string, string> }
+export interface ApiRequest {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  headers: Record<string, string | undefined>;
+  body: Buffer;
+}
+export interface ApiResponse {
+  status: number;
+  body: unknown;
+  headers?: Record<string, string>;
+}
 
 /** The error body of CONTRACTS.md §3. */
-export const apiError = (status: number, code: string, message: string): ApiResponse => ({ status, body: { error: code, message } });
+export const apiError = (status: number, code: string, message: string): ApiResponse => ({
+  status,
+  body: { error: code, message },
+});
 
 const MAX_BODY_BYTES = 16 * 1024;
 
@@ -42,30 +55,47 @@ export async function startApiServer(
   const server = createLimitedServer(config.limits, (req, res) => {
     const send = ({ status, body, headers }: ApiResponse, type = 'application/json') => {
       deps.observe(status);
-      res.writeHead(status, { 'content-type': type, ...headers }).end(typeof body === 'string' ? body : JSON.stringify(body));
+      res
+        .writeHead(status, { 'content-type': type, ...headers })
+        .end(typeof body === 'string' ? body : JSON.stringify(body));
     };
     // A target such as `//` is valid HTTP but no URL: thrown here, it would take the process down.
-    if (!URL.canParse(req.url ?? '/', 'http://localhost')) return send(apiError(400, 'bad_request', 'the request target is not a valid path'));
+    if (!URL.canParse(req.url ?? '/', 'http://localhost'))
+      return send(apiError(400, 'bad_request', 'the request target is not a valid path'));
     const url = new URL(req.url ?? '/', 'http://localhost');
     void (async () => {
       const health = req.method === 'GET' ? healthRoute(url.pathname, deps) : undefined;
       if (health) return send({ status: health[0], body: health[2] }, health[1]);
       const body = await readBody(req);
       if (body === 'aborted') return; // nobody left to answer
-      if (body === 'too_large') return send({ status: 413, body: { error: 'body_too_large', message: `bodies are at most ${MAX_BODY_BYTES} bytes` } });
-      const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : v]));
-      send(await deps.handle({ method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, headers, body }));
+      if (body === 'too_large')
+        return send({
+          status: 413,
+          body: { error: 'body_too_large', message: `bodies are at most ${MAX_BODY_BYTES} bytes` },
+        });
+      const headers = Object.fromEntries(
+        Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : v]),
+      );
+      send(
+        await deps.handle({ method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, headers, body }),
+      );
     })().catch((err: unknown) => {
       log.error({ err, path: url.pathname }, 'request_failed');
-      if (!res.headersSent) send({ status: 503, body: { error: 'unavailable', message: 'the service could not complete the request; retry later' }, headers: { 'retry-after': '1' } });
+      if (!res.headersSent)
+        send({
+          status: 503,
+          body: { error: 'unavailable', message: 'the service could not complete the request; retry later' },
+          headers: { 'retry-after': '1' },
+        });
     });
   });
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(config.port, config.host, resolve));
   return {
     port: (server.address() as AddressInfo).port,
-    stop: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeIdleConnections();
-    }),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }),
   };
 }

@@ -3,7 +3,16 @@
 // a resend after a lost answer written once, not twice.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTopics } from '../schemas/migrate.js';
-import { consumeTopic, deleteTopics, env, killStackServer, silentLog, stackOwned, stackUp, uniqueName } from '../test/support.js';
+import {
+  consumeTopic,
+  deleteTopics,
+  env,
+  killStackServer,
+  silentLog,
+  stackOwned,
+  stackUp,
+  uniqueName,
+} from '../test/support.js';
 import { createKafka } from './kafka.js';
 import { createProducer } from './kafka-producer.js';
 import { partitionOf } from './kafka-wire.js';
@@ -12,7 +21,10 @@ const kafka = createKafka({ KAFKA_BROKERS: env.KAFKA_BROKERS, clientId: 'produce
 const made: string[] = [];
 async function newTopic(partitions: number) {
   const name = uniqueName('produced');
-  await ensureTopics([{ name, partitions, retentionMs: 3_600_000, key: 'user_id', value: '' }], { kafka, log: silentLog });
+  await ensureTopics([{ name, partitions, retentionMs: 3_600_000, key: 'user_id', value: '' }], {
+    kafka,
+    log: silentLog,
+  });
   made.push(name);
   return name;
 }
@@ -32,34 +44,49 @@ describe('the Kafka producer', () => {
   beforeAll(() => producer.connect());
   afterAll(() => producer.disconnect());
 
-  it.each(['none', 'gzip', 'snappy'] as const)('delivers keyed messages to the partitions the Java client picks (%s)', async (compression) => {
-    const topic = await newTopic(6);
-    const sent = Array.from({ length: 300 }, (_, i) => ({ key: `user-${i % 37}`, value: `${i}` }));
-    for (let i = 0; i < sent.length; i += 100) await producer.send([{ topic, messages: sent.slice(i, i + 100) }], { compression });
-    await producer.send([{ topic, messages: [{ key: null, value: 'no key' }] }], { compression });
+  it.each(['none', 'gzip', 'snappy'] as const)(
+    'delivers keyed messages to the partitions the Java client picks (%s)',
+    async (compression) => {
+      const topic = await newTopic(6);
+      const sent = Array.from({ length: 300 }, (_, i) => ({ key: `user-${i % 37}`, value: `${i}` }));
+      for (let i = 0; i < sent.length; i += 100)
+        await producer.send([{ topic, messages: sent.slice(i, i + 100) }], { compression });
+      await producer.send([{ topic, messages: [{ key: null, value: 'no key' }] }], { compression });
 
-    const read = await readAll(topic, sent.length + 1);
-    expect(read).toHaveLength(sent.length + 1);
-    for (const { message, partition } of read) {
-      if (message.key) expect(partition).toBe(partitionOf(message.key, 6));
-    }
-    // One key's messages stay in the order they were sent.
-    const of7 = read.filter((m) => String(m.message.key) === 'user-7').map((m) => Number(m.message.value));
-    expect(of7).toEqual(sent.flatMap((s, i) => (s.key === 'user-7' ? [i] : [])));
-  });
+      const read = await readAll(topic, sent.length + 1);
+      expect(read).toHaveLength(sent.length + 1);
+      for (const { message, partition } of read) {
+        if (message.key) expect(partition).toBe(partitionOf(message.key, 6));
+      }
+      // One key's messages stay in the order they were sent.
+      const of7 = read.filter((m) => String(m.message.key) === 'user-7').map((m) => Number(m.message.value));
+      expect(of7).toEqual(sent.flatMap((s, i) => (s.key === 'user-7' ? [i] : [])));
+    },
+  );
 
   it('sends to several topics in one call, with record headers', async () => {
     const [a, b] = [await newTopic(2), await newTopic(3)];
-    await producer.send([{ topic: a, messages: [{ key: 'k', value: 'to a', headers: { reason: 'why', 'ключ': 'значение' } }] }, { topic: b, messages: [{ key: 'k', value: 'to b' }] }]);
+    await producer.send([
+      { topic: a, messages: [{ key: 'k', value: 'to a', headers: { reason: 'why', ключ: 'значение' } }] },
+      { topic: b, messages: [{ key: 'k', value: 'to b' }] },
+    ]);
     const [inA] = await readAll(a, 1);
-    expect([String(inA!.message.value), String(inA!.message.headers!.reason), String(inA!.message.headers!['ключ'])]).toEqual(['to a', 'why', 'значение']);
+    expect([
+      String(inA!.message.value),
+      String(inA!.message.headers!.reason),
+      String(inA!.message.headers!['ключ']),
+    ]).toEqual(['to a', 'why', 'значение']);
     expect((await readAll(b, 1)).map((m) => String(m.message.value))).toEqual(['to b']);
   });
 
   it('writes a message to the partition it names, whatever its key says', async () => {
     const topic = await newTopic(6);
     const keys = Array.from({ length: 60 }, (_, i) => `user-${i}`);
-    const named = keys.map((key, i) => ({ key, value: `named-${i}`, partition: (partitionOf(Buffer.from(key), 6) + 1 + (i % 5)) % 6 }));
+    const named = keys.map((key, i) => ({
+      key,
+      value: `named-${i}`,
+      partition: (partitionOf(Buffer.from(key), 6) + 1 + (i % 5)) % 6,
+    }));
     await producer.send([{ topic, messages: [...named, { key: 'user-0', value: 'keyed' }] }]);
 
     const read = await readAll(topic, named.length + 1);
@@ -68,13 +95,28 @@ describe('the Kafka producer', () => {
     expect(where.get('keyed')).toBe(partitionOf(Buffer.from('user-0'), 6));
   });
 
-  it.each([-1, 3, 1.5, Number.NaN])('refuses partition %s of a 3-partition topic, and sends on afterwards', async (partition) => {
-    const topic = await newTopic(3);
-    const sending = producer.send([{ topic, messages: [{ key: 'k', value: 'fine', partition: 0 }, { key: 'k', value: 'bad', partition }] }]);
-    await expect(sending).rejects.toMatchObject({ name: 'PipelineError', code: 'kafka_bad_partition', retriable: false });
-    await producer.send([{ topic, messages: [{ key: 'k', value: 'after', partition: 2 }] }]);
-    expect((await readAll(topic, 1)).map((m) => [String(m.message.value), m.partition])).toEqual([['after', 2]]); // nothing of the refused send
-  });
+  it.each([-1, 3, 1.5, Number.NaN])(
+    'refuses partition %s of a 3-partition topic, and sends on afterwards',
+    async (partition) => {
+      const topic = await newTopic(3);
+      const sending = producer.send([
+        {
+          topic,
+          messages: [
+            { key: 'k', value: 'fine', partition: 0 },
+            { key: 'k', value: 'bad', partition },
+          ],
+        },
+      ]);
+      await expect(sending).rejects.toMatchObject({
+        name: 'PipelineError',
+        code: 'kafka_bad_partition',
+        retriable: false,
+      });
+      await producer.send([{ topic, messages: [{ key: 'k', value: 'after', partition: 2 }] }]);
+      expect((await readAll(topic, 1)).map((m) => [String(m.message.value), m.partition])).toEqual([['after', 2]]); // nothing of the refused send
+    },
+  );
 
   it('resolves with the base offset of each partition batch it wrote', async () => {
     const [a, b] = [await newTopic(3), await newTopic(2)];
@@ -82,15 +124,19 @@ describe('the Kafka producer', () => {
       { topic: a, messages: [0, 0, 1, 0, 2, 2].map((partition, i) => ({ key: null, value: `a${i}`, partition })) },
       { topic: b, messages: [{ key: null, value: 'b0', partition: 1 }] },
     ]);
-    const second = await producer.send([{ topic: a, messages: [2, 0, 0].map((partition, i) => ({ key: null, value: `a${6 + i}`, partition })) }]);
-    const byTp = (w: { topic: string; partition: number; baseOffset: bigint }[]) => Object.fromEntries(w.map((x) => [`${x.topic === a ? 'a' : 'b'}/${x.partition}`, x.baseOffset]));
+    const second = await producer.send([
+      { topic: a, messages: [2, 0, 0].map((partition, i) => ({ key: null, value: `a${6 + i}`, partition })) },
+    ]);
+    const byTp = (w: { topic: string; partition: number; baseOffset: bigint }[]) =>
+      Object.fromEntries(w.map((x) => [`${x.topic === a ? 'a' : 'b'}/${x.partition}`, x.baseOffset]));
     expect(byTp(first)).toEqual({ 'a/0': 0n, 'a/1': 0n, 'a/2': 0n, 'b/1': 0n });
     expect(first).toHaveLength(4); // one per partition touched
     expect(byTp(second)).toEqual({ 'a/2': 2n, 'a/0': 3n });
 
     // The offsets are where the records are: each batch's first record sits at its base offset.
     const read = await readAll(a, 9);
-    const at = (partition: number, offset: bigint) => String(read.find((m) => m.partition === partition && BigInt(m.message.offset) === offset)?.message.value);
+    const at = (partition: number, offset: bigint) =>
+      String(read.find((m) => m.partition === partition && BigInt(m.message.offset) === offset)?.message.value);
     expect([at(0, 0n), at(1, 0n), at(2, 0n), at(2, 2n), at(0, 3n)]).toEqual(['a0', 'a2', 'a4', 'a6', 'a7']);
   });
 
@@ -100,8 +146,13 @@ describe('the Kafka producer', () => {
   });
 
   it('refuses a topic that does not exist', async () => {
-    const impatient = createProducer({ KAFKA_BROKERS: env.KAFKA_BROKERS, clientId: 'producer-test', deliveryTimeoutMs: 1_000 }, { log: silentLog });
-    await expect(impatient.send([{ topic: uniqueName('missing'), messages: [{ key: 'k', value: 'v' }] }])).rejects.toThrow(/unknown_topic_or_partition/);
+    const impatient = createProducer(
+      { KAFKA_BROKERS: env.KAFKA_BROKERS, clientId: 'producer-test', deliveryTimeoutMs: 1_000 },
+      { log: silentLog },
+    );
+    await expect(
+      impatient.send([{ topic: uniqueName('missing'), messages: [{ key: 'k', value: 'v' }] }]),
+    ).rejects.toThrow(/unknown_topic_or_partition/);
     await impatient.disconnect();
   });
 });
@@ -109,7 +160,10 @@ describe('the Kafka producer', () => {
 describe.skipIf(!stackOwned)('the Kafka producer while the broker freezes', () => {
   it('resends a batch whose answer was lost, and the broker keeps one copy', async () => {
     const topic = await newTopic(1);
-    const producer = createProducer({ KAFKA_BROKERS: env.KAFKA_BROKERS, clientId: 'producer-test', requestTimeoutMs: 300, deliveryTimeoutMs: 20_000 }, { log: silentLog });
+    const producer = createProducer(
+      { KAFKA_BROKERS: env.KAFKA_BROKERS, clientId: 'producer-test', requestTimeoutMs: 300, deliveryTimeoutMs: 20_000 },
+      { log: silentLog },
+    );
     try {
       await producer.send([{ topic, messages: [{ key: 'u', value: 'before' }] }]);
       killStackServer('kafka', 'SIGSTOP');
@@ -129,7 +183,10 @@ describe.skipIf(!stackOwned)('the Kafka producer while the broker freezes', () =
 
   it('fails a send it cannot deliver in time, then delivers the next under a new producer id', async () => {
     const topic = await newTopic(1);
-    const producer = createProducer({ KAFKA_BROKERS: env.KAFKA_BROKERS, clientId: 'producer-test', deliveryTimeoutMs: 1_000 }, { log: silentLog });
+    const producer = createProducer(
+      { KAFKA_BROKERS: env.KAFKA_BROKERS, clientId: 'producer-test', deliveryTimeoutMs: 1_000 },
+      { log: silentLog },
+    );
     try {
       await producer.send([{ topic, messages: [{ key: 'u', value: 'before' }] }]);
       killStackServer('kafka', 'SIGSTOP');

@@ -10,8 +10,23 @@ import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PipelineError } from './errors.js';
 import {
-  apiKeys, DUPLICATE_SEQUENCE, frame, initProducerIdRequest, kafkaFault, metadataRequest, partitionOf, produceRequest,
-  Reader, readInitProducerId, readMetadata, readProduce, recordBatch, type Compression, type PartitionData, type WireRecord, type Writer,
+  apiKeys,
+  DUPLICATE_SEQUENCE,
+  frame,
+  initProducerIdRequest,
+  kafkaFault,
+  metadataRequest,
+  partitionOf,
+  produceRequest,
+  Reader,
+  readInitProducerId,
+  readMetadata,
+  readProduce,
+  recordBatch,
+  type Compression,
+  type PartitionData,
+  type WireRecord,
+  type Writer,
 } from './kafka-wire.js';
 import type { Logger } from './log.js';
 
@@ -23,9 +38,16 @@ export interface Message {
   /** Overrides the key's partition (0 <= partition < the topic's count). */
   partition?: number;
 }
-export interface TopicMessages { topic: string; messages: Message[] }
+export interface TopicMessages {
+  topic: string;
+  messages: Message[];
+}
 /** Where a send wrote one partition's batch: its first record's offset (-1n when the broker named none). */
-export interface Written { topic: string; partition: number; baseOffset: bigint }
+export interface Written {
+  topic: string;
+  partition: number;
+  baseOffset: bigint;
+}
 
 const METADATA_MAX_AGE_MS = 300_000;
 const CONNECT_TIMEOUT_MS = 3_000;
@@ -63,7 +85,8 @@ function createConnection(address: string, clientId: string) {
       });
     });
     const conn = {
-      socket, ready,
+      socket,
+      ready,
       drop(err: Error) {
         failConnect(err);
         if (live !== conn) return;
@@ -82,7 +105,13 @@ function createConnection(address: string, clientId: string) {
   }
 
   return {
-    async request(apiKey: number, version: number, body: (w: Writer) => void, timeoutMs: number, size?: number): Promise<Reader> {
+    async request(
+      apiKey: number,
+      version: number,
+      body: (w: Writer) => void,
+      timeoutMs: number,
+      size?: number,
+    ): Promise<Reader> {
       const c = open();
       await c.ready;
       if (live !== c) throw new Error(`connection to ${address} lost`);
@@ -108,13 +137,19 @@ function createConnection(address: string, clientId: string) {
 type Pending = PartitionData & { topic: string };
 
 const toBuffer = (v: Buffer | Uint8Array | string) =>
-  (typeof v === 'string' ? Buffer.from(v) : Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength));
+  typeof v === 'string' ? Buffer.from(v) : Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
 
 /** The next sequence number after `n` records, wrapping at 2^31 as the broker does. */
 const advance = (sequence: number, n: number) => (sequence + n) % 2 ** 31;
 
 export function createProducer(
-  config: { KAFKA_BROKERS: string[]; clientId: string; deliveryTimeoutMs?: number; requestTimeoutMs?: number; retryBackoffMs?: number },
+  config: {
+    KAFKA_BROKERS: string[];
+    clientId: string;
+    deliveryTimeoutMs?: number;
+    requestTimeoutMs?: number;
+    retryBackoffMs?: number;
+  },
   deps: { log: Logger },
 ) {
   const log = deps.log.child({ mod: 'kafka_producer' });
@@ -122,7 +157,8 @@ export function createProducer(
   const requestTimeoutMs = config.requestTimeoutMs ?? 10_000;
   const backoffMs = config.retryBackoffMs ?? 100;
   const connections = new Map<string, ReturnType<typeof createConnection>>();
-  const conn = (address: string) => connections.get(address) ?? connections.set(address, createConnection(address, config.clientId)).get(address)!;
+  const conn = (address: string) =>
+    connections.get(address) ?? connections.set(address, createConnection(address, config.clientId)).get(address)!;
   let brokers = new Map<number, string>();
   const leaders = new Map<string, { leaders: number[]; at: number }>(); // topic -> leader per partition
   let producer: { producerId: bigint; producerEpoch: number; sequences: Map<string, number> } | undefined;
@@ -147,21 +183,31 @@ export function createProducer(
         last = err;
       }
     }
-    throw new PipelineError('kafka_unreachable', `no Kafka broker answered (${(last as Error)?.message})`, { retriable: true, cause: last });
+    throw new PipelineError('kafka_unreachable', `no Kafka broker answered (${(last as Error)?.message})`, {
+      retriable: true,
+      cause: last,
+    });
   }
 
   async function refreshMetadata(topics: string[], timeoutMs: number): Promise<void> {
-    const meta = await anyBroker(async (c) => readMetadata(await c.request(apiKeys.metadata, 7, metadataRequest(topics), timeoutMs)));
+    const meta = await anyBroker(async (c) =>
+      readMetadata(await c.request(apiKeys.metadata, 7, metadataRequest(topics), timeoutMs)),
+    );
     brokers = meta.brokers;
     for (const t of meta.topics) {
       if (t.errorCode) throw kafkaFault(t.errorCode, `metadata of topic ${t.name}`);
-      leaders.set(t.name, { leaders: t.partitions.sort((a, b) => a.partition - b.partition).map((p) => p.leader), at: Date.now() });
+      leaders.set(t.name, {
+        leaders: t.partitions.sort((a, b) => a.partition - b.partition).map((p) => p.leader),
+        at: Date.now(),
+      });
     }
   }
 
   async function ensureProducer(timeoutMs: number) {
     if (producer) return producer;
-    const r = await anyBroker(async (c) => readInitProducerId(await c.request(apiKeys.initProducerId, 1, initProducerIdRequest, timeoutMs)));
+    const r = await anyBroker(async (c) =>
+      readInitProducerId(await c.request(apiKeys.initProducerId, 1, initProducerIdRequest, timeoutMs)),
+    );
     if (r.errorCode) throw kafkaFault(r.errorCode, 'InitProducerId');
     return (producer = { producerId: r.producerId, producerEpoch: r.producerEpoch, sequences: new Map() });
   }
@@ -189,13 +235,21 @@ export function createProducer(
       for (const m of messages) {
         const key = m.key === null ? null : toBuffer(m.key);
         if (m.partition !== undefined && !(Number.isInteger(m.partition) && m.partition >= 0 && m.partition < count)) {
-          throw new PipelineError('kafka_bad_partition', `partition ${m.partition} of topic ${topic} does not exist (it has ${count})`, { retriable: false });
+          throw new PipelineError(
+            'kafka_bad_partition',
+            `partition ${m.partition} of topic ${topic} does not exist (it has ${count})`,
+            { retriable: false },
+          );
         }
         const partition = m.partition ?? (key ? partitionOf(key, count) : roundRobin++ % count);
         const tp = `${topic}/${partition}`;
         let entry = byPartition.get(tp);
         if (!entry) byPartition.set(tp, (entry = { topic, partition, records: [] }));
-        entry.records.push({ key, value: toBuffer(m.value), headers: m.headers && Object.entries(m.headers).map(([k, v]) => [Buffer.from(k), Buffer.from(v)]) });
+        entry.records.push({
+          key,
+          value: toBuffer(m.value),
+          headers: m.headers && Object.entries(m.headers).map(([k, v]) => [Buffer.from(k), Buffer.from(v)]),
+        });
       }
     }
     const now = Date.now();
@@ -219,28 +273,32 @@ export function createProducer(
     }
     const again: Pending[] = [];
     let fault: PipelineError | undefined;
-    await Promise.all([...byLeader].map(async ([address, topics]) => {
-      const sent = [...topics.values()].flat();
-      try {
-        if (!address) throw new Error('a partition has no leader');
-        const size = sent.reduce((n, b) => n + b.batch.length + 8, 64);
-        const answers = readProduce(await conn(address).request(apiKeys.produce, 7, produceRequest(topics, timeoutMs), timeoutMs, size));
-        for (const b of sent) {
-          const answer = answers.find((r) => r.topic === b.topic && r.partition === b.partition);
-          const errorCode = answer?.errorCode ?? -1;
-          if (errorCode === 0 || errorCode === DUPLICATE_SEQUENCE) {
-            written.set(b, errorCode === 0 && answer!.baseOffset >= 0n ? answer!.baseOffset : -1n);
-            continue;
+    await Promise.all(
+      [...byLeader].map(async ([address, topics]) => {
+        const sent = [...topics.values()].flat();
+        try {
+          if (!address) throw new Error('a partition has no leader');
+          const size = sent.reduce((n, b) => n + b.batch.length + 8, 64);
+          const answers = readProduce(
+            await conn(address).request(apiKeys.produce, 7, produceRequest(topics, timeoutMs), timeoutMs, size),
+          );
+          for (const b of sent) {
+            const answer = answers.find((r) => r.topic === b.topic && r.partition === b.partition);
+            const errorCode = answer?.errorCode ?? -1;
+            if (errorCode === 0 || errorCode === DUPLICATE_SEQUENCE) {
+              written.set(b, errorCode === 0 && answer!.baseOffset >= 0n ? answer!.baseOffset : -1n);
+              continue;
+            }
+            const refused = kafkaFault(errorCode, `producing to ${b.topic}/${b.partition}`);
+            if (!refused.retriable) fault ??= refused;
+            again.push(b);
           }
-          const refused = kafkaFault(errorCode, `producing to ${b.topic}/${b.partition}`);
-          if (!refused.retriable) fault ??= refused;
-          again.push(b);
+        } catch (err) {
+          again.push(...sent); // no answer: the request may or may not have been written
+          log.debug({ err, address }, 'produce_request_failed');
         }
-      } catch (err) {
-        again.push(...sent); // no answer: the request may or may not have been written
-        log.debug({ err, address }, 'produce_request_failed');
-      }
-    }));
+      }),
+    );
     if (fault) throw fault;
     return again;
   }
@@ -250,7 +308,9 @@ export function createProducer(
     const deadline = Date.now() + deliveryTimeoutMs;
     const written = new Map<Pending, bigint>();
     const encoded = await retrying(deadline, async () => {
-      const stale = [...new Set(batches.map((b) => b.topic))].filter((t) => !leaders.has(t) || Date.now() - leaders.get(t)!.at > METADATA_MAX_AGE_MS);
+      const stale = [...new Set(batches.map((b) => b.topic))].filter(
+        (t) => !leaders.has(t) || Date.now() - leaders.get(t)!.at > METADATA_MAX_AGE_MS,
+      );
       if (stale.length) await refreshMetadata(stale, attemptMs(deadline));
       return encode(batches, compression, await ensureProducer(attemptMs(deadline)));
     });
@@ -259,7 +319,12 @@ export function createProducer(
       await retrying(deadline, async (attempt) => {
         if (attempt > 0) await refreshMetadata([...new Set(pending.map((b) => b.topic))], attemptMs(deadline));
         pending = await produceOnce(pending, attemptMs(deadline), written);
-        if (pending.length) throw new PipelineError('kafka_send_timeout', `${pending.length} partition batches not acknowledged in ${deliveryTimeoutMs} ms`, { retriable: true });
+        if (pending.length)
+          throw new PipelineError(
+            'kafka_send_timeout',
+            `${pending.length} partition batches not acknowledged in ${deliveryTimeoutMs} ms`,
+            { retriable: true },
+          );
       });
     } catch (err) {
       producer = undefined; // the failed batches' fate is unknown: never reuse their sequence numbers
@@ -270,19 +335,25 @@ export function createProducer(
 
   return {
     /** Connects, gets a producer id, and reads the metadata of `topics` (an error if one is missing). */
-    connect: (topics: string[] = []) => serially(() => {
-      const deadline = Date.now() + deliveryTimeoutMs;
-      return retrying(deadline, async () => {
-        await ensureProducer(attemptMs(deadline));
-        if (topics.length) await refreshMetadata(topics, attemptMs(deadline));
-      });
-    }),
+    connect: (topics: string[] = []) =>
+      serially(() => {
+        const deadline = Date.now() + deliveryTimeoutMs;
+        return retrying(deadline, async () => {
+          await ensureProducer(attemptMs(deadline));
+          if (topics.length) await refreshMetadata(topics, attemptMs(deadline));
+        });
+      }),
     /**
      * Resolves once every message is acknowledged by all in-sync replicas, with where each partition's
      * batch was written (one per topic and partition the send touched); sends run one at a time.
      */
     send: (batches: TopicMessages[], opts: { compression?: Compression } = {}): Promise<Written[]> =>
-      serially(() => deliver(batches.filter((b) => b.messages.length > 0), opts.compression ?? 'none')),
+      serially(() =>
+        deliver(
+          batches.filter((b) => b.messages.length > 0),
+          opts.compression ?? 'none',
+        ),
+      ),
     async disconnect(): Promise<void> {
       await queue;
       for (const c of connections.values()) c.close();

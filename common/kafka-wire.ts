@@ -10,7 +10,11 @@ export const apiKeys = { produce: 0, metadata: 3, initProducerId: 22 } as const;
 export type Compression = 'none' | 'gzip' | 'snappy';
 const codecIds: Record<Compression, number> = { none: 0, gzip: 1, snappy: 2 };
 // Snappy as raw blocks, which the broker reads (it detects Java's xerial framing when present).
-const compressors: Record<Compression, (b: Buffer) => Buffer> = { none: (b) => b, gzip: (b) => gzipSync(b), snappy: (b) => compressSync(b) as Buffer };
+const compressors: Record<Compression, (b: Buffer) => Buffer> = {
+  none: (b) => b,
+  gzip: (b) => gzipSync(b),
+  snappy: (b) => compressSync(b) as Buffer,
+};
 
 /** Big-endian writer over one growing buffer. */
 export class Writer {
@@ -140,8 +144,16 @@ export function partitionOf(key: Uint8Array, partitions: number): number {
   return (h & 0x7fffffff) % partitions;
 }
 
-export interface WireRecord { key: Buffer | null; value: Uint8Array; headers?: [Buffer, Buffer][] }
-export interface BatchProducer { producerId: bigint; producerEpoch: number; baseSequence: number }
+export interface WireRecord {
+  key: Buffer | null;
+  value: Uint8Array;
+  headers?: [Buffer, Buffer][];
+}
+export interface BatchProducer {
+  producerId: bigint;
+  producerEpoch: number;
+  baseSequence: number;
+}
 
 const bytesSize = (n: number) => varintSize(n) + n;
 
@@ -153,8 +165,12 @@ export function recordBatch(records: WireRecord[], p: BatchProducer, compression
   const body = new Writer(records.reduce((s, r) => s + r.value.length + (r.key?.length ?? 0) + 12, 0));
   records.forEach((r, i) => {
     const headers = r.headers ?? [];
-    const size = 2 + varintSize(i) + (r.key ? bytesSize(r.key.length) : 1) + bytesSize(r.value.length)
-      + headers.reduce((n, [k, v]) => n + bytesSize(k.length) + bytesSize(v.length), varintSize(headers.length));
+    const size =
+      2 +
+      varintSize(i) +
+      (r.key ? bytesSize(r.key.length) : 1) +
+      bytesSize(r.value.length) +
+      headers.reduce((n, [k, v]) => n + bytesSize(k.length) + bytesSize(v.length), varintSize(headers.length));
     body.varint(size).i8(0).varint(0).varint(i);
     if (r.key) body.varint(r.key.length).bytes(r.key);
     else body.varint(-1);
@@ -163,16 +179,34 @@ export function recordBatch(records: WireRecord[], p: BatchProducer, compression
   });
   const payload = compressors[compression](body.done());
   const w = new Writer(61 + payload.length)
-    .i64(0n).i32(49 + payload.length).i32(-1).i8(2).i32(0) // base offset, length, leader epoch, magic, CRC (below)
-    .i16(codecIds[compression]).i32(records.length - 1).i64(BigInt(nowMs)).i64(BigInt(nowMs))
-    .i64(p.producerId).i16(p.producerEpoch).i32(p.baseSequence).i32(records.length).bytes(payload);
+    .i64(0n)
+    .i32(49 + payload.length)
+    .i32(-1)
+    .i8(2)
+    .i32(0) // base offset, length, leader epoch, magic, CRC (below)
+    .i16(codecIds[compression])
+    .i32(records.length - 1)
+    .i64(BigInt(nowMs))
+    .i64(BigInt(nowMs))
+    .i64(p.producerId)
+    .i16(p.producerEpoch)
+    .i32(p.baseSequence)
+    .i32(records.length)
+    .bytes(payload);
   const batch = w.done();
   batch.writeUInt32BE(crc32c(batch.subarray(21)), 17);
   return batch;
 }
 
 /** A request frame: size, header v1 (api key, version, correlation id, client id), body. */
-export function frame(apiKey: number, version: number, correlationId: number, clientId: string, body: (w: Writer) => void, size = 256): Buffer {
+export function frame(
+  apiKey: number,
+  version: number,
+  correlationId: number,
+  clientId: string,
+  body: (w: Writer) => void,
+  size = 256,
+): Buffer {
   const w = new Writer(size).i32(0).i16(apiKey).i16(version).i32(correlationId).str(clientId);
   body(w);
   const out = w.done();
@@ -180,7 +214,10 @@ export function frame(apiKey: number, version: number, correlationId: number, cl
   return out;
 }
 
-export interface PartitionData { partition: number; batch: Buffer }
+export interface PartitionData {
+  partition: number;
+  batch: Buffer;
+}
 export const produceRequest = (topics: Map<string, PartitionData[]>, timeoutMs: number) => (w: Writer) => {
   w.str(null).i16(-1).i32(timeoutMs).i32(topics.size); // no transactional id, acks=all
   for (const [topic, partitions] of topics) {
@@ -188,17 +225,20 @@ export const produceRequest = (topics: Map<string, PartitionData[]>, timeoutMs: 
     for (const p of partitions) w.i32(p.partition).i32(p.batch.length).bytes(p.batch);
   }
 };
-export const readProduce = (r: Reader) => r.array(() => {
-  const topic = r.str()!;
-  return r.array(() => {
-    const partition = r.i32();
-    const errorCode = r.i16();
-    const baseOffset = r.i64(); // -1 when the broker names none (an error, acks=0)
-    r.i64(); // log append time
-    r.i64(); // log start offset
-    return { topic, partition, errorCode, baseOffset };
-  });
-}).flat();
+export const readProduce = (r: Reader) =>
+  r
+    .array(() => {
+      const topic = r.str()!;
+      return r.array(() => {
+        const partition = r.i32();
+        const errorCode = r.i16();
+        const baseOffset = r.i64(); // -1 when the broker names none (an error, acks=0)
+        r.i64(); // log append time
+        r.i64(); // log start offset
+        return { topic, partition, errorCode, baseOffset };
+      });
+    })
+    .flat();
 
 export const metadataRequest = (topics: string[]) => (w: Writer) => {
   w.i32(topics.length);
@@ -207,12 +247,14 @@ export const metadataRequest = (topics: string[]) => (w: Writer) => {
 };
 export function readMetadata(r: Reader) {
   r.i32(); // throttle
-  const brokers = new Map(r.array(() => {
-    const id = r.i32();
-    const address = `${r.str()}:${r.i32()}`;
-    r.str(); // rack
-    return [id, address] as const;
-  }));
+  const brokers = new Map(
+    r.array(() => {
+      const id = r.i32();
+      const address = `${r.str()}:${r.i32()}`;
+      r.str(); // rack
+      return [id, address] as const;
+    }),
+  );
   r.str(); // cluster id
   r.i32(); // controller
   const topics = r.array(() => {

@@ -26,12 +26,20 @@ export const snappyCodec = () => ({
 kafkajs.CompressionCodecs[kafkajs.CompressionTypes.Snappy] = snappyCodec;
 
 const levels: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
-  [logLevel.ERROR]: 'error', [logLevel.WARN]: 'warn', [logLevel.INFO]: 'info', [logLevel.DEBUG]: 'debug',
+  [logLevel.ERROR]: 'error',
+  [logLevel.WARN]: 'warn',
+  [logLevel.INFO]: 'info',
+  [logLevel.DEBUG]: 'debug',
 };
 
 // What a heartbeat answers when this member's partitions are being taken away (kafkajs treats the
 // first three as a rebalance; an unknown member has lost them already).
-const REVOKING = new Set(['REBALANCE_IN_PROGRESS', 'NOT_COORDINATOR_FOR_GROUP', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID']);
+const REVOKING = new Set([
+  'REBALANCE_IN_PROGRESS',
+  'NOT_COORDINATOR_FOR_GROUP',
+  'ILLEGAL_GENERATION',
+  'UNKNOWN_MEMBER_ID',
+]);
 
 /**
  * Runs `work` (an eachBatch's) while heartbeating the group every `intervalMs`: a batch that works
@@ -39,12 +47,18 @@ const REVOKING = new Set(['REBALANCE_IN_PROGRESS', 'NOT_COORDINATOR_FOR_GROUP', 
  * `onRevoked` hears of a heartbeat answer that the member's partitions are being taken away.
  */
 export async function withHeartbeats<T>(
-  heartbeat: () => Promise<void>, opts: { intervalMs: number; log: Logger; onRevoked?(err: Error): void }, work: () => Promise<T>,
+  heartbeat: () => Promise<void>,
+  opts: { intervalMs: number; log: Logger; onRevoked?(err: Error): void },
+  work: () => Promise<T>,
 ): Promise<T> {
-  const beat = setInterval(() => void heartbeat().catch((err: unknown) => {
-    opts.log.debug({ err }, 'heartbeat_failed');
-    if (REVOKING.has((err as { type?: string }).type ?? '')) opts.onRevoked?.(err as Error);
-  }), opts.intervalMs);
+  const beat = setInterval(
+    () =>
+      void heartbeat().catch((err: unknown) => {
+        opts.log.debug({ err }, 'heartbeat_failed');
+        if (REVOKING.has((err as { type?: string }).type ?? '')) opts.onRevoked?.(err as Error);
+      }),
+    opts.intervalMs,
+  );
   try {
     return await work();
   } finally {
@@ -61,10 +75,12 @@ export function createKafka(config: { KAFKA_BROKERS: string[]; clientId: string 
     requestTimeout: 30_000,
     retry: { initialRetryTime: 100, retries: 8, maxRetryTime: 5_000 },
     logLevel: logLevel.WARN,
-    logCreator: () => ({ level, label, log: entry }: LogEntry) => {
-      const { message, ...fields } = entry;
-      log[levels[level] ?? 'info']({ kafka: label, ...fields }, message);
-    },
+    logCreator:
+      () =>
+      ({ level, label, log: entry }: LogEntry) => {
+        const { message, ...fields } = entry;
+        log[levels[level] ?? 'info']({ kafka: label, ...fields }, message);
+      },
   });
 }
 
@@ -80,11 +96,13 @@ export function watchConsumer(consumer: Consumer, log: Logger) {
     joined = true;
     log.info({ assigned: e.payload.memberAssignment }, 'partitions_assigned');
   });
-  const failed = new Promise<unknown>((resolve) => consumer.on(consumer.events.CRASH, (e) => {
-    joined = false;
-    log.error({ err: e.payload.error, restart: e.payload.restart }, 'consumer_crashed');
-    if (!e.payload.restart) resolve(e.payload.error);
-  }));
+  const failed = new Promise<unknown>((resolve) =>
+    consumer.on(consumer.events.CRASH, (e) => {
+      joined = false;
+      log.error({ err: e.payload.error, restart: e.payload.restart }, 'consumer_crashed');
+      if (!e.payload.restart) resolve(e.payload.error);
+    }),
+  );
   return {
     get joined() {
       return joined;

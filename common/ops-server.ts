@@ -6,14 +6,19 @@ import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { createLimitedServer, defaultHttpLimits, type HttpLimits } from './http-limits.js';
 
-export interface OpsDeps { registry: Registry; ready(): boolean }
+export interface OpsDeps {
+  registry: Registry;
+  ready(): boolean;
+}
 type Route = [status: number, contentType: string, body: string];
 
 /** [status, content type, body] for /healthz or /readyz, or undefined for any other path. */
 export function healthRoute(path: string, deps: Pick<OpsDeps, 'ready'>): Route | undefined {
   if (path === '/healthz') return [200, 'application/json', '{"status":"ok"}'];
   if (path === '/readyz') {
-    return deps.ready() ? [200, 'application/json', '{"status":"ready"}'] : [503, 'application/json', '{"status":"not_ready"}'];
+    return deps.ready()
+      ? [200, 'application/json', '{"status":"ready"}']
+      : [503, 'application/json', '{"status":"not_ready"}'];
   }
   return undefined;
 }

@@ -4,7 +4,11 @@ import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
 import { devSecrets, loadConfig, refusePublishedSecrets, stackEnv, type SecretRule } from './config.js';
 
-const published = { TOKEN_SECRET: 'published-token', SALT: 'published-salt', CERT_FILE: (v: unknown) => String(v).startsWith('/sandbox/') };
+const published = {
+  TOKEN_SECRET: 'published-token',
+  SALT: 'published-salt',
+  CERT_FILE: (v: unknown) => String(v).startsWith('/sandbox/'),
+};
 const rule = (devMode: boolean, extra: Partial<SecretRule> = {}): SecretRule => ({ devMode, published, ...extra });
 const own = { TOKEN_SECRET: 'own-token', SALT: 'own-salt', CERT_FILE: '/etc/merchant/cert.pem' };
 const all = { TOKEN_SECRET: 'published-token', SALT: 'published-salt', CERT_FILE: '/sandbox/c.pem' };
@@ -33,7 +37,11 @@ describe('refusePublishedSecrets', () => {
   });
 
   it('allows every published secret in development mode, and lists them for the warning', () => {
-    expect(refusePublishedSecrets(all, rule(true))).toEqual({ refused: [], inUse: ['TOKEN_SECRET', 'SALT', 'CERT_FILE'], message: '' });
+    expect(refusePublishedSecrets(all, rule(true))).toEqual({
+      refused: [],
+      inUse: ['TOKEN_SECRET', 'SALT', 'CERT_FILE'],
+      message: '',
+    });
   });
 
   it.each([false, true])('allows secrets of its own (development mode %s)', (devMode) => {
@@ -50,32 +58,57 @@ describe('refusePublishedSecrets', () => {
     ['https://127.0.0.1.example.com', ['TOKEN_SECRET']],
     ['not a url', ['TOKEN_SECRET']],
   ])('refuses sandbox-only secrets against %s even in development mode', (url, keys) => {
-    const config = { ...own, TOKEN_SECRET: 'published-token', CERT_FILE: keys.includes('CERT_FILE') ? '/sandbox/c.pem' : own.CERT_FILE, BASE_URL: url };
+    const config = {
+      ...own,
+      TOKEN_SECRET: 'published-token',
+      CERT_FILE: keys.includes('CERT_FILE') ? '/sandbox/c.pem' : own.CERT_FILE,
+      BASE_URL: url,
+    };
     const verdict = refusePublishedSecrets(config, rule(true, { loopbackOnly: sandboxOnly }));
     expect(verdict.refused).toEqual(keys);
     expect(verdict.message).toContain(`BASE_URL=${url}`);
     expect(verdict.message).not.toContain('DEV_MODE');
   });
 
-  it.each(['https://127.0.0.1:8091', 'http://localhost:8090', 'https://[::1]:8091'])('allows sandbox-only secrets against the loopback %s in development mode', (url) => {
-    expect(refusePublishedSecrets({ ...all, BASE_URL: url }, rule(true, { loopbackOnly: sandboxOnly })).refused).toEqual([]);
-  });
+  it.each(['https://127.0.0.1:8091', 'http://localhost:8090', 'https://[::1]:8091'])(
+    'allows sandbox-only secrets against the loopback %s in development mode',
+    (url) => {
+      expect(
+        refusePublishedSecrets({ ...all, BASE_URL: url }, rule(true, { loopbackOnly: sandboxOnly })).refused,
+      ).toEqual([]);
+    },
+  );
 
   it('outside development mode, says both what to set and that the sandbox keys need a loopback URL', () => {
-    const verdict = refusePublishedSecrets({ ...all, BASE_URL: 'https://api.mch.weixin.qq.com' }, rule(false, { loopbackOnly: sandboxOnly }));
+    const verdict = refusePublishedSecrets(
+      { ...all, BASE_URL: 'https://api.mch.weixin.qq.com' },
+      rule(false, { loopbackOnly: sandboxOnly }),
+    );
     expect(verdict.refused).toEqual(['TOKEN_SECRET', 'SALT', 'CERT_FILE']);
     expect(verdict.message).toMatch(/DEV_MODE=true.*BASE_URL=https:\/\/api\.mch\.weixin\.qq\.com/);
   });
 
   it('allows a non-loopback URL with secrets of its own', () => {
-    expect(refusePublishedSecrets({ ...own, BASE_URL: 'https://api.mch.weixin.qq.com' }, rule(false, { loopbackOnly: sandboxOnly })).refused).toEqual([]);
+    expect(
+      refusePublishedSecrets(
+        { ...own, BASE_URL: 'https://api.mch.weixin.qq.com' },
+        rule(false, { loopbackOnly: sandboxOnly }),
+      ).refused,
+    ).toEqual([]);
   });
 });
 
 describe('DEV_MODE', () => {
   const schema = z.object(stackEnv);
-  it.each([['true', true], [undefined, false], ['false', false], ['1', false], ['TRUE', false], ['yes', false], ['', false]])(
-    'DEV_MODE=%s is development mode: %s', (value, devMode) => {
-      expect(loadConfig(schema, { DEV_MODE: value }).DEV_MODE).toBe(devMode);
-    });
+  it.each([
+    ['true', true],
+    [undefined, false],
+    ['false', false],
+    ['1', false],
+    ['TRUE', false],
+    ['yes', false],
+    ['', false],
+  ])('DEV_MODE=%s is development mode: %s', (value, devMode) => {
+    expect(loadConfig(schema, { DEV_MODE: value }).DEV_MODE).toBe(devMode);
+  });
 });

@@ -12,7 +12,10 @@ describe('stopAll', () => {
         if (fail) throw new Error('boom');
       },
     });
-    const failed = await stopAll([part('producer'), part('consumer', true), part('server')], createLogger('t', 'silent'));
+    const failed = await stopAll(
+      [part('producer'), part('consumer', true), part('server')],
+      createLogger('t', 'silent'),
+    );
     expect(order).toEqual(['server', 'consumer', 'producer']);
     expect(failed).toBe(true);
   });

@@ -10,7 +10,10 @@ export interface Stoppable {
   stop(): Promise<void>;
 }
 
-export function handleShutdown(parts: Stoppable[], deps: { log: Logger; timeoutMs?: number; failed?: Promise<unknown> }): void {
+export function handleShutdown(
+  parts: Stoppable[],
+  deps: { log: Logger; timeoutMs?: number; failed?: Promise<unknown> },
+): void {
   let stopping = false;
   const stop = (fields: Record<string, unknown>, status: number) => {
     stopping = true;

@@ -21,7 +21,9 @@ describe('createPool', () => {
     idle.release();
     const killer = new pg.Client({ connectionString: db.url });
     await killer.connect();
-    await killer.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()');
+    await killer.query(
+      'select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()',
+    );
     await killer.end();
     await new Promise((r) => setTimeout(r, 200));
     await expect(held.query('select 1')).rejects.toThrow();

@@ -7,15 +7,18 @@ import { loadSql } from './sql.js';
 const sql = loadSql(new URL('./sql/', import.meta.url), ['live-app-token-secrets'] as const);
 
 export async function createTokenSecrets(config: { DATABASE_URL: string; refreshMs: number }, deps: { log: Logger }) {
-  const cache = await createPgCache({ DATABASE_URL: config.DATABASE_URL, channel: 'app_token_secrets', refreshMs: config.refreshMs }, {
-    log: deps.log,
-    async load(db) {
-      const byApp = new Map<string, string[]>();
-      for (const r of (await db.query<{ app_id: string; secret: string }>(sql['live-app-token-secrets'])).rows) {
-        byApp.set(r.app_id, [...(byApp.get(r.app_id) ?? []), r.secret]);
-      }
-      return byApp;
+  const cache = await createPgCache(
+    { DATABASE_URL: config.DATABASE_URL, channel: 'app_token_secrets', refreshMs: config.refreshMs },
+    {
+      log: deps.log,
+      async load(db) {
+        const byApp = new Map<string, string[]>();
+        for (const r of (await db.query<{ app_id: string; secret: string }>(sql['live-app-token-secrets'])).rows) {
+          byApp.set(r.app_id, [...(byApp.get(r.app_id) ?? []), r.secret]);
+        }
+        return byApp;
+      },
     },
-  });
+  );
   return { appSecrets: (appId: string): readonly string[] => cache.value.get(appId) ?? [], stop: () => cache.stop() };
 }

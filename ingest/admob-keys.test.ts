@@ -19,18 +19,32 @@ const good = JSON.stringify({ keys: [{ keyId: 1, pem: pem(p256), base64: '' }] }
 describe('AdMob key list refreshes', () => {
   it.each([
     ['an empty list', '{"keys":[]}'],
-    ['a list of keys this verifier cannot use (not P-256, unreadable)', JSON.stringify({ keys: [{ keyId: 2, pem: pem(k1) }, { keyId: 3, base64: 'bm90IGEga2V5' }] })],
-  ])('keep the keys held when the new list is %s (a failed load, as Google\'s verifier treats it)', async (_name, next) => {
-    let list = good;
-    let now = 0;
-    const keys = createAdmobKeys({ refreshMs: 86_400_000, refetchMinMs: 60_000 }, { load: async () => list, now: () => now, log });
-    await keys.started;
-    list = next;
-    now += 60_000;
-    expect(await keys.get('9')).toEqual({ ok: false, why: 'unavailable' }); // the refresh this triggered failed
-    expect(await keys.get('1')).toMatchObject({ ok: true });
-    keys.stop();
-  });
+    [
+      'a list of keys this verifier cannot use (not P-256, unreadable)',
+      JSON.stringify({
+        keys: [
+          { keyId: 2, pem: pem(k1) },
+          { keyId: 3, base64: 'bm90IGEga2V5' },
+        ],
+      }),
+    ],
+  ])(
+    "keep the keys held when the new list is %s (a failed load, as Google's verifier treats it)",
+    async (_name, next) => {
+      let list = good;
+      let now = 0;
+      const keys = createAdmobKeys(
+        { refreshMs: 86_400_000, refetchMinMs: 60_000 },
+        { load: async () => list, now: () => now, log },
+      );
+      await keys.started;
+      list = next;
+      now += 60_000;
+      expect(await keys.get('9')).toEqual({ ok: false, why: 'unavailable' }); // the refresh this triggered failed
+      expect(await keys.get('1')).toMatchObject({ ok: true });
+      keys.stop();
+    },
+  );
 });
 
 describe('readKeysText', () => {
@@ -80,7 +94,10 @@ describe('readKeysText', () => {
     ['a body that never ends', '/hang', undefined],
   ])('refuses %s, without holding it', async (_name, path, code) => {
     const started = Date.now();
-    const err = await readKeysText(`${base}${path}`, 1_000).then(() => undefined, (e: unknown) => e);
+    const err = await readKeysText(`${base}${path}`, 1_000).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(Error);
     if (code) expect(err).toMatchObject({ code });
     expect(Date.now() - started).toBeLessThan(5_000);
@@ -88,13 +105,20 @@ describe('readKeysText', () => {
 
   it('refuses a file past 1 MiB', async () => {
     writeFileSync(join(dir, 'big.json'), Buffer.alloc(2 * 1024 * 1024, 0x20));
-    await expect(readKeysText(pathToFileURL(join(dir, 'big.json')).href, 1_000)).rejects.toMatchObject({ code: 'admob_keys_too_large' });
+    await expect(readKeysText(pathToFileURL(join(dir, 'big.json')).href, 1_000)).rejects.toMatchObject({
+      code: 'admob_keys_too_large',
+    });
   });
 });
 
 describe('INGEST_ADMOB_KEYS_URL', () => {
   const url = (v: string) => () => loadConfig(ingestConfig, { INGEST_ADMOB_KEYS_URL: v }).INGEST_ADMOB_KEYS_URL;
-  it.each(['https://www.gstatic.com/admob/reward/verifier-keys.json', 'file:///var/keys.json', 'http://127.0.0.1:8093/keys.json', 'http://localhost/k.json'])('takes %s', (v) => {
+  it.each([
+    'https://www.gstatic.com/admob/reward/verifier-keys.json',
+    'file:///var/keys.json',
+    'http://127.0.0.1:8093/keys.json',
+    'http://localhost/k.json',
+  ])('takes %s', (v) => {
     expect(url(v)()).toBe(v);
   });
   it('refuses plain http:// to another host: whoever is on the path could hand us keys that sign anything', () => {

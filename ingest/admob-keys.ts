@@ -10,7 +10,9 @@ import type { Logger } from '../common/log.js';
 
 /** A key, or why there is none: 'unknown' (the list is current and lacks it), 'unavailable' (the list could not be loaded). */
 export type KeyAnswer = { ok: true; key: KeyObject } | { ok: false; why: 'unknown' | 'unavailable' };
-export interface AdmobKeyLookup { get(keyId: string): Promise<KeyAnswer> }
+export interface AdmobKeyLookup {
+  get(keyId: string): Promise<KeyAnswer>;
+}
 
 const isP256 = (k: KeyObject) => k.asymmetricKeyType === 'ec' && k.asymmetricKeyDetails?.namedCurve === 'prime256v1';
 
@@ -23,27 +25,39 @@ export function parseVerifierKeys(text: string): Map<string, KeyObject> {
   try {
     list = (JSON.parse(text) as { keys?: unknown }).keys;
   } catch (cause) {
-    throw new PipelineError('admob_keys_malformed', 'the AdMob verifier-key list is not JSON', { retriable: true, cause });
+    throw new PipelineError('admob_keys_malformed', 'the AdMob verifier-key list is not JSON', {
+      retriable: true,
+      cause,
+    });
   }
-  if (!Array.isArray(list)) throw new PipelineError('admob_keys_malformed', 'the AdMob verifier-key list has no "keys" array', { retriable: true });
+  if (!Array.isArray(list))
+    throw new PipelineError('admob_keys_malformed', 'the AdMob verifier-key list has no "keys" array', {
+      retriable: true,
+    });
   const keys = new Map<string, KeyObject>();
   for (const entry of list as { keyId?: unknown; pem?: unknown; base64?: unknown }[]) {
     if (typeof entry?.keyId !== 'number' && typeof entry?.keyId !== 'string') continue;
     try {
-      const key = typeof entry.pem === 'string' ? createPublicKey(entry.pem)
-        : createPublicKey({ key: Buffer.from(String(entry.base64), 'base64'), format: 'der', type: 'spki' });
+      const key =
+        typeof entry.pem === 'string'
+          ? createPublicKey(entry.pem)
+          : createPublicKey({ key: Buffer.from(String(entry.base64), 'base64'), format: 'der', type: 'spki' });
       if (isP256(key)) keys.set(String(entry.keyId), key);
     } catch {
       // a key this runtime cannot read verifies nothing; the others still do
     }
   }
-  if (keys.size === 0) throw new PipelineError('admob_keys_empty', 'the AdMob verifier-key list holds no P-256 key', { retriable: true });
+  if (keys.size === 0)
+    throw new PipelineError('admob_keys_empty', 'the AdMob verifier-key list holds no P-256 key', { retriable: true });
   return keys;
 }
 
 /** Far above Google's list (a few keys, about 1 KiB): a bigger answer is not a key list. */
 export const MAX_KEYS_BYTES = 1024 * 1024;
-const tooLarge = () => new PipelineError('admob_keys_too_large', `the AdMob verifier-key list exceeds ${MAX_KEYS_BYTES} bytes`, { retriable: true });
+const tooLarge = () =>
+  new PipelineError('admob_keys_too_large', `the AdMob verifier-key list exceeds ${MAX_KEYS_BYTES} bytes`, {
+    retriable: true,
+  });
 
 /**
  * The list's text from an https:// (or loopback http://) URL, or from a file:// URL (tests, the demo):
@@ -86,14 +100,21 @@ export function createAdmobKeys(
 
   function refresh(): Promise<void> {
     lastAttemptMs = deps.now();
-    loading ??= deps.load().then(parseVerifierKeys).then((fresh) => {
-      keys = fresh;
-      loaded = true;
-      log.info({ keys: fresh.size }, 'admob_keys_loaded');
-    }, (err: unknown) => {
-      loaded = false;
-      log.warn({ err, kept: keys.size }, 'admob_keys_load_failed');
-    }).finally(() => (loading = undefined));
+    loading ??= deps
+      .load()
+      .then(parseVerifierKeys)
+      .then(
+        (fresh) => {
+          keys = fresh;
+          loaded = true;
+          log.info({ keys: fresh.size }, 'admob_keys_loaded');
+        },
+        (err: unknown) => {
+          loaded = false;
+          log.warn({ err, kept: keys.size }, 'admob_keys_load_failed');
+        },
+      )
+      .finally(() => (loading = undefined));
     return loading;
   }
 

@@ -9,8 +9,9 @@ import { assignCampaign, createNetworkSecret, listS2s, registerAdUnit, revokeNet
 import { keySql, listKeys } from './keys-pg.js';
 import { APP_ID } from './validate.js';
 
-const usage = 'usage: npm run apps -- create <app_id> | revoke <key_id> | list | campaign <campaign_id> <app_id>\n'
-  + '  | network <network> <app_id> | network-revoke <secret_id> | ad-unit <network> <ad_unit> <app_id> <campaign_id>';
+const usage =
+  'usage: npm run apps -- create <app_id> | revoke <key_id> | list | campaign <campaign_id> <app_id>\n' +
+  '  | network <network> <app_id> | network-revoke <secret_id> | ad-unit <network> <ad_unit> <app_id> <campaign_id>';
 const { DATABASE_URL } = loadConfig(z.object(stackEnv), process.env);
 const [command, arg, arg2, arg3, arg4] = process.argv.slice(2);
 const db = new pg.Client({ connectionString: DATABASE_URL });
@@ -28,7 +29,14 @@ try {
     console.log(`revoked ${arg} (app ${rows[0].app_id})`);
   } else if (command === 'list') {
     for (const k of await listKeys(db)) {
-      console.log([k.app_id, k.key_id, k.revoked_at ? `revoked ${k.revoked_at.toISOString()}` : 'active', k.created_at.toISOString()].join('\t'));
+      console.log(
+        [
+          k.app_id,
+          k.key_id,
+          k.revoked_at ? `revoked ${k.revoked_at.toISOString()}` : 'active',
+          k.created_at.toISOString(),
+        ].join('\t'),
+      );
     }
     for (const line of await listS2s(db)) console.log(line);
   } else if (command === 'campaign' && arg && arg2) {

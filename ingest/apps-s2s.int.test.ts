@@ -14,7 +14,10 @@ let db: Awaited<ReturnType<typeof createTestPostgres>>;
 let sql: pg.Client;
 beforeAll(async () => {
   db = await createTestPostgres('apps');
-  await migratePostgres({ DATABASE_URL: db.url }, { log: silentLog, dir: join(import.meta.dirname, '../schemas/migrations/postgres') });
+  await migratePostgres(
+    { DATABASE_URL: db.url },
+    { log: silentLog, dir: join(import.meta.dirname, '../schemas/migrations/postgres') },
+  );
   sql = new pg.Client({ connectionString: db.url });
   await sql.connect();
   for (const app of ['app.a', 'app.b']) await sql.query(keySql['create-key'], [app, `k_${app}`, 'secret']);
@@ -64,8 +67,8 @@ describe('apps network and network-revoke', () => {
   });
 
   it.each([
-    ['admob, which signs with Google\'s keys', 'admob', 'app.a', 'not admob'],
-    ['postback, the source name of advertisers\' postbacks', 'postback', 'app.a', 'not admob or postback'],
+    ["admob, which signs with Google's keys", 'admob', 'app.a', 'not admob'],
+    ["postback, the source name of advertisers' postbacks", 'postback', 'app.a', 'not admob or postback'],
     ['a network name with capitals', 'Pangle', 'app.a', 'network must be'],
     ['an app that is not registered', 'pangle', 'app.z', 'no app app.z'],
   ])('refuses %s', async (_name, network, app, message) => {
@@ -78,7 +81,9 @@ describe('apps ad-unit', () => {
     expect(await registerAdUnit(sql, 'pangle', 'p/1', 'app.a', 'c1')).toBe('pangle p/1 app.a c1');
     expect(await registerAdUnit(sql, 'pangle', 'p/1', 'app.a', 'c2')).toBe('pangle p/1 app.a c2');
     await expect(registerAdUnit(sql, 'pangle', 'p/1', 'app.b', 'old')).rejects.toThrow('belongs to app app.a');
-    const { rows } = await sql.query("select app_id, campaign_id from ad_units where network = 'pangle' and ad_unit = 'p/1'");
+    const { rows } = await sql.query(
+      "select app_id, campaign_id from ad_units where network = 'pangle' and ad_unit = 'p/1'",
+    );
     expect(rows).toEqual([{ app_id: 'app.a', campaign_id: 'c2' }]);
   });
 
@@ -86,7 +91,9 @@ describe('apps ad-unit', () => {
     expect(await registerAdUnit(sql, 'admob', 'ca-app-pub-1/1', 'app.a', 'c1')).toBe('admob 1 app.a c1');
     expect(await registerAdUnit(sql, 'admob', '1', 'app.a', 'c1')).toBe('admob 1 app.a c1');
     await expect(registerAdUnit(sql, 'admob', '1', 'app.b', 'old')).rejects.toThrow('belongs to app app.a');
-    await expect(registerAdUnit(sql, 'admob', 'ca-app-pub-2/1', 'app.b', 'old')).rejects.toThrow('belongs to app app.a');
+    await expect(registerAdUnit(sql, 'admob', 'ca-app-pub-2/1', 'app.b', 'old')).rejects.toThrow(
+      'belongs to app app.a',
+    );
   });
 
   it.each([
@@ -100,9 +107,12 @@ describe('apps ad-unit', () => {
   });
 
   it('keeps a unit and its campaign in one app in the database itself, past the command', async () => {
-    await expect(sql.query("insert into ad_units (network, ad_unit, app_id, campaign_id) values ('admob', '6', 'app.a', 'old')"))
-      .rejects.toMatchObject({ constraint: 'ad_units_campaign_of_app' });
-    await expect(sql.query("update campaigns set app_id = 'app.b' where campaign_id = 'c1'")).rejects.toMatchObject({ constraint: 'ad_units_campaign_of_app' });
+    await expect(
+      sql.query("insert into ad_units (network, ad_unit, app_id, campaign_id) values ('admob', '6', 'app.a', 'old')"),
+    ).rejects.toMatchObject({ constraint: 'ad_units_campaign_of_app' });
+    await expect(sql.query("update campaigns set app_id = 'app.b' where campaign_id = 'c1'")).rejects.toMatchObject({
+      constraint: 'ad_units_campaign_of_app',
+    });
   });
 
   it('lists campaigns, network secrets (without the secret) and ad units with their campaigns', async () => {
@@ -117,16 +127,27 @@ describe('apps ad-unit', () => {
 });
 
 describe('npm run apps', () => {
-  const run = (...args: string[]) => promisify(execFile)(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'apps-main.ts'), ...args], { env: { ...process.env, DATABASE_URL: db.url } });
+  const run = (...args: string[]) =>
+    promisify(execFile)(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'apps-main.ts'), ...args], {
+      env: { ...process.env, DATABASE_URL: db.url },
+    });
 
   it('prints "<campaign_id> <postback_secret>" and exits 0; exits 1 with a reason when refused', async () => {
     const { stdout } = await run('campaign', 'cli-camp', 'app.a');
     expect(stdout).toMatch(/^cli-camp [0-9a-f]{64}\n$/);
-    await expect(run('campaign', 'cli-camp', 'app.b')).rejects.toMatchObject({ code: 1, stderr: 'apps: campaign cli-camp belongs to app app.a\n' });
+    await expect(run('campaign', 'cli-camp', 'app.b')).rejects.toMatchObject({
+      code: 1,
+      stderr: 'apps: campaign cli-camp belongs to app app.a\n',
+    });
   });
 
   it('registers an ad unit with its campaign; without one, prints the usage and exits 2', async () => {
-    expect((await run('ad-unit', 'admob', 'ca-app-pub-3/33', 'app.a', 'cli-camp')).stdout).toBe('admob 33 app.a cli-camp\n');
-    await expect(run('ad-unit', 'admob', '34', 'app.a')).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('ad-unit <network> <ad_unit> <app_id> <campaign_id>') });
+    expect((await run('ad-unit', 'admob', 'ca-app-pub-3/33', 'app.a', 'cli-camp')).stdout).toBe(
+      'admob 33 app.a cli-camp\n',
+    );
+    await expect(run('ad-unit', 'admob', '34', 'app.a')).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('ad-unit <network> <ad_unit> <app_id> <campaign_id>'),
+    });
   });
 });

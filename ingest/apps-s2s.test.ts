@@ -3,9 +3,13 @@ import { adUnitArgs, adUnitCampaignProblem } from './apps-s2s.js';
 
 describe('apps ad-unit arguments', () => {
   it.each<[string, [string, string, string, string], string]>([
-    ['an AdMob unit by its full id: stored as its number', ['admob', 'ca-app-pub-1/2747237135', 'app.a', 'c1'], '2747237135'],
+    [
+      'an AdMob unit by its full id: stored as its number',
+      ['admob', 'ca-app-pub-1/2747237135', 'app.a', 'c1'],
+      '2747237135',
+    ],
     ['an AdMob unit by its number', ['admob', '2747237135', 'app.a', 'c1'], '2747237135'],
-    ['an HMAC network\'s unit, as given', ['pangle', 'p/1', 'app.a', 'c1'], 'p/1'],
+    ["an HMAC network's unit, as given", ['pangle', 'p/1', 'app.a', 'c1'], 'p/1'],
   ])('takes %s', (_name, args, stored) => {
     expect(adUnitArgs(...args)).toBe(stored);
   });
@@ -25,8 +29,12 @@ describe('apps ad-unit arguments', () => {
 
 describe('which campaign an ad unit may confirm for', () => {
   it.each<[string, string | null | undefined, string]>([
-    ['a campaign of the unit\'s app', 'app.a', ''],
-    ['a campaign that does not exist', undefined, 'no campaign c1 (create it first: npm run apps -- campaign c1 app.a)'],
+    ["a campaign of the unit's app", 'app.a', ''],
+    [
+      'a campaign that does not exist',
+      undefined,
+      'no campaign c1 (create it first: npm run apps -- campaign c1 app.a)',
+    ],
     ['a campaign of no app', null, 'campaign c1 belongs to no app, not to app app.a'],
     ['a campaign of another app', 'app.b', 'campaign c1 belongs to app app.b, not to app app.a'],
   ])('%s', (_name, owner, problem) => {

@@ -19,7 +19,8 @@ async function withApp<T>(appId: string, run: () => Promise<T>): Promise<T> {
   try {
     return await run();
   } catch (err) {
-    if ((err as { code?: string }).code === '23503') throw new Error(`no app ${appId} (register it first: npm run apps -- create ${appId})`);
+    if ((err as { code?: string }).code === '23503')
+      throw new Error(`no app ${appId} (register it first: npm run apps -- create ${appId})`);
     throw err;
   }
 }
@@ -28,7 +29,9 @@ async function withApp<T>(appId: string, run: () => Promise<T>): Promise<T> {
 export async function assignCampaign(db: pg.ClientBase, campaignId: string, appId: string): Promise<string> {
   checkApp(appId);
   if (!campaignId || campaignId.length > 64) throw new Error('campaign_id must be 1..64 characters');
-  const { rows } = await withApp(appId, () => db.query<{ app_id: string; postback_secret: string }>(s2sSql['assign-campaign'], [campaignId, appId, newSecret()]));
+  const { rows } = await withApp(appId, () =>
+    db.query<{ app_id: string; postback_secret: string }>(s2sSql['assign-campaign'], [campaignId, appId, newSecret()]),
+  );
   const row = rows[0]!;
   if (row.app_id !== appId) throw new Error(`campaign ${campaignId} belongs to app ${row.app_id}`);
   return `${campaignId} ${row.postback_secret}`;
@@ -37,9 +40,14 @@ export async function assignCampaign(db: pg.ClientBase, campaignId: string, appI
 /** Issues a secret for (network, app); prints `<secret_id> <secret>`. */
 export async function createNetworkSecret(db: pg.ClientBase, network: string, appId: string): Promise<string> {
   checkApp(appId);
-  if (!isHmacNetwork(network)) throw new Error('network must be 1..32 of [a-z0-9_-], not admob or postback (AdMob signs with Google\'s keys; postback names advertisers\' postbacks)');
+  if (!isHmacNetwork(network))
+    throw new Error(
+      "network must be 1..32 of [a-z0-9_-], not admob or postback (AdMob signs with Google's keys; postback names advertisers' postbacks)",
+    );
   const secret = newSecret();
-  const { rows } = await withApp(appId, () => db.query<{ secret_id: string }>(s2sSql['create-network-secret'], [network, appId, secret]));
+  const { rows } = await withApp(appId, () =>
+    db.query<{ secret_id: string }>(s2sSql['create-network-secret'], [network, appId, secret]),
+  );
   return `${rows[0]!.secret_id} ${secret}`;
 }
 
@@ -56,7 +64,8 @@ export async function revokeNetworkSecret(db: pg.ClientBase, secretId: string): 
  */
 export function adUnitArgs(network: string, givenUnit: string, appId: string, campaignId: string): string {
   checkApp(appId);
-  if (network !== 'admob' && !isHmacNetwork(network)) throw new Error('network must be admob or an HMAC network (1..32 of [a-z0-9_-], not postback)');
+  if (network !== 'admob' && !isHmacNetwork(network))
+    throw new Error('network must be admob or an HMAC network (1..32 of [a-z0-9_-], not postback)');
   const adUnit = unitName(network, givenUnit);
   if (!adUnit || adUnit.length > 128) throw new Error('ad_unit must be 1..128 characters');
   if (!campaignId || campaignId.length > 64) throw new Error('campaign_id must be 1..64 characters');
@@ -68,8 +77,10 @@ export function adUnitArgs(network: string, givenUnit: string, appId: string, ca
  * to the unit's app. `owner`: the campaign's app (undefined: no such campaign; null: no app).
  */
 export function adUnitCampaignProblem(campaignId: string, appId: string, owner: string | null | undefined): string {
-  if (owner === undefined) return `no campaign ${campaignId} (create it first: npm run apps -- campaign ${campaignId} ${appId})`;
-  if (owner !== appId) return `campaign ${campaignId} belongs to ${owner === null ? 'no app' : `app ${owner}`}, not to app ${appId}`;
+  if (owner === undefined)
+    return `no campaign ${campaignId} (create it first: npm run apps -- campaign ${campaignId} ${appId})`;
+  if (owner !== appId)
+    return `campaign ${campaignId} belongs to ${owner === null ? 'no app' : `app ${owner}`}, not to app ${appId}`;
   return '';
 }
 
@@ -78,12 +89,23 @@ export function adUnitCampaignProblem(campaignId: string, appId: string, owner: 
  * confirm only that campaign's events. Again for the same app it may change the campaign; a unit of
  * another app is refused.
  */
-export async function registerAdUnit(db: pg.ClientBase, network: string, givenUnit: string, appId: string, campaignId: string): Promise<string> {
+export async function registerAdUnit(
+  db: pg.ClientBase,
+  network: string,
+  givenUnit: string,
+  appId: string,
+  campaignId: string,
+): Promise<string> {
   const adUnit = adUnitArgs(network, givenUnit, appId, campaignId);
   const owner = (await db.query<{ app_id: string | null }>(s2sSql['campaign-owner'], [campaignId])).rows[0];
   const problem = adUnitCampaignProblem(campaignId, appId, owner ? owner.app_id : undefined);
   if (problem) throw new Error(problem);
-  const { rows } = await db.query<{ app_id: string; campaign_id: string }>(s2sSql['register-ad-unit'], [network, adUnit, appId, campaignId]);
+  const { rows } = await db.query<{ app_id: string; campaign_id: string }>(s2sSql['register-ad-unit'], [
+    network,
+    adUnit,
+    appId,
+    campaignId,
+  ]);
   if (rows[0]!.app_id !== appId) throw new Error(`ad unit ${adUnit} of ${network} belongs to app ${rows[0]!.app_id}`);
   return `${network} ${adUnit} ${appId} ${campaignId}`;
 }
@@ -94,8 +116,26 @@ export async function listS2s(db: pg.ClientBase): Promise<string[]> {
   const secrets = await listNetworkSecrets(db);
   const units = await listAdUnits(db);
   return [
-    ...campaigns.map((c) => ['campaign', c.campaign_id, c.app_id ?? '(unowned)', c.postback_secret ? 'postback secret set' : 'no postback secret'].join('\t')),
-    ...secrets.map((s) => ['network', s.network, s.app_id, s.secret_id, s.revoked_at ? `revoked ${s.revoked_at.toISOString()}` : 'active', s.created_at.toISOString()].join('\t')),
-    ...units.map((u) => ['ad_unit', u.network, u.ad_unit, u.app_id, u.campaign_id ?? '(no campaign: callbacks refused)'].join('\t')),
+    ...campaigns.map((c) =>
+      [
+        'campaign',
+        c.campaign_id,
+        c.app_id ?? '(unowned)',
+        c.postback_secret ? 'postback secret set' : 'no postback secret',
+      ].join('\t'),
+    ),
+    ...secrets.map((s) =>
+      [
+        'network',
+        s.network,
+        s.app_id,
+        s.secret_id,
+        s.revoked_at ? `revoked ${s.revoked_at.toISOString()}` : 'active',
+        s.created_at.toISOString(),
+      ].join('\t'),
+    ),
+    ...units.map((u) =>
+      ['ad_unit', u.network, u.ad_unit, u.app_id, u.campaign_id ?? '(no campaign: callbacks refused)'].join('\t'),
+    ),
   ];
 }

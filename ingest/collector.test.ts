@@ -10,32 +10,52 @@ import { contractLimits } from './validate.js';
 
 const now = 1_700_000_000_000;
 const event = (userId: string, i: number): BeaconEvent => ({
-  eventId: `6f1c2a8e-3b4d-4c5e-8f90-${String(i).padStart(12, '0')}`, type: EventType.IMPRESSION, occurredAt: now - 5_000,
-  userId, deviceId: `dev-${userId}`, campaignId: 'c', creativeId: 'cr', placementId: 'p',
+  eventId: `6f1c2a8e-3b4d-4c5e-8f90-${String(i).padStart(12, '0')}`,
+  type: EventType.IMPRESSION,
+  occurredAt: now - 5_000,
+  userId,
+  deviceId: `dev-${userId}`,
+  campaignId: 'c',
+  creativeId: 'cr',
+  placementId: 'p',
 });
 
 function setup(opts: { sendFails?: boolean; healthy?: boolean; appRate?: number; deviceRate?: number } = {}) {
   const sent: OutRecord[][] = [];
   const audits: RejectionSample[] = [];
-  const queue = createProduceQueue({ maxEvents: 1_000, maxBytes: 1e6, lingerMs: 1, maxBatchBytes: 1e6, concurrency: 1 }, {
-    healthy: () => opts.healthy ?? true,
-    async send(records) {
-      if (opts.sendFails) throw new Error('broker down');
-      sent.push(records);
+  const queue = createProduceQueue(
+    { maxEvents: 1_000, maxBytes: 1e6, lingerMs: 1, maxBatchBytes: 1e6, concurrency: 1 },
+    {
+      healthy: () => opts.healthy ?? true,
+      async send(records) {
+        if (opts.sendFails) throw new Error('broker down');
+        sent.push(records);
+      },
     },
-  });
-  const keys = new Map<string, SigningKey>([['k1', { appId: 'app1', secret: createSecretKey(Buffer.from('s')), revoked: false }]]);
-  const collector = createCollector({ limits: contractLimits, signatureToleranceMs: 300_000 }, {
-    keys, queue, now: () => now, audit: (s) => audits.push(s),
-    enrich: () => ({ ipHash: 'h', uaClass: 'app', invalidReason: '' }),
-    appLimiter: createRateLimiter({ ratePerS: opts.appRate ?? 0, burst: 2 * (opts.appRate ?? 0) }),
-    deviceLimiter: createRateLimiter({ ratePerS: opts.deviceRate ?? 0, burst: 2 * (opts.deviceRate ?? 0) }),
-    metrics: { response() {}, eventsAccepted() {}, eventsRejected() {} },
-  });
+  );
+  const keys = new Map<string, SigningKey>([
+    ['k1', { appId: 'app1', secret: createSecretKey(Buffer.from('s')), revoked: false }],
+  ]);
+  const collector = createCollector(
+    { limits: contractLimits, signatureToleranceMs: 300_000 },
+    {
+      keys,
+      queue,
+      now: () => now,
+      audit: (s) => audits.push(s),
+      enrich: () => ({ ipHash: 'h', uaClass: 'app', invalidReason: '' }),
+      appLimiter: createRateLimiter({ ratePerS: opts.appRate ?? 0, burst: 2 * (opts.appRate ?? 0) }),
+      deviceLimiter: createRateLimiter({ ratePerS: opts.deviceRate ?? 0, burst: 2 * (opts.deviceRate ?? 0) }),
+      metrics: { response() {}, eventsAccepted() {}, eventsRejected() {} },
+    },
+  );
   const post = (events: BeaconEvent[], over: { signature?: string; appId?: string } = {}) => {
     const body = beacon.v1.BeaconBatch.encode({ appId: over.appId ?? 'app1', sdk: 't', sentAt: now, events }).finish();
     return collector.handle({
-      contentType: 'application/x-protobuf', body, ip: '198.51.100.1', userAgent: 'T/1',
+      contentType: 'application/x-protobuf',
+      body,
+      ip: '198.51.100.1',
+      userAgent: 'T/1',
       signature: over.signature ?? `t=${now},k=k1,v1=${sign('s', now, body)}`,
     });
   };
@@ -48,10 +68,24 @@ describe('createCollector', () => {
     const res = await post([event('alice', 1), event('bob', 2), event('alice', 3)]);
     expect(res).toEqual({ status: 202, body: { accepted: 3, rejected: [] } });
     expect(sent).toHaveLength(1);
-    const records = sent[0]!.map((r) => ({ key: r.key, ids: pipeline.v1.AcceptedBeacons.decode(r.value).events.map((e) => e.event!.eventId!.slice(-1)) }));
-    expect(records).toEqual([{ key: 'alice', ids: ['1', '3'] }, { key: 'bob', ids: ['2'] }]);
+    const records = sent[0]!.map((r) => ({
+      key: r.key,
+      ids: pipeline.v1.AcceptedBeacons.decode(r.value).events.map((e) => e.event!.eventId!.slice(-1)),
+    }));
+    expect(records).toEqual([
+      { key: 'alice', ids: ['1', '3'] },
+      { key: 'bob', ids: ['2'] },
+    ]);
     const rec = pipeline.v1.AcceptedBeacons.decode(sent[0]![0]!.value);
-    expect(rec).toMatchObject({ version: 1, appId: 'app1', keyId: 'k1', receivedAt: now, sentAt: now, ipHash: 'h', uaClass: 'app' });
+    expect(rec).toMatchObject({
+      version: 1,
+      appId: 'app1',
+      keyId: 'k1',
+      receivedAt: now,
+      sentAt: now,
+      ipHash: 'h',
+      uaClass: 'app',
+    });
     expect(rec.events[0]!.eventTime).toBe(now - 5_000);
   });
 
@@ -66,14 +100,20 @@ describe('createCollector', () => {
 
   it('answers 401 with the reason and audits it', async () => {
     const { post, sent, audits } = setup();
-    expect(await post([event('a', 1)], { signature: `t=${now},k=k1,v1=${'0'.repeat(64)}` })).toMatchObject({ status: 401, body: { error: 'bad_signature' } });
+    expect(await post([event('a', 1)], { signature: `t=${now},k=k1,v1=${'0'.repeat(64)}` })).toMatchObject({
+      status: 401,
+      body: { error: 'bad_signature' },
+    });
     expect(sent).toHaveLength(0);
     expect(audits).toMatchObject([{ status: 401, error: 'bad_signature' }]);
   });
 
   it('answers 401 app_mismatch when the batch names another app than the key', async () => {
     const { post } = setup();
-    expect(await post([event('a', 1)], { appId: 'app2' })).toMatchObject({ status: 401, body: { error: 'app_mismatch' } });
+    expect(await post([event('a', 1)], { appId: 'app2' })).toMatchObject({
+      status: 401,
+      body: { error: 'app_mismatch' },
+    });
   });
 
   it('answers 202 with nothing produced when every event is rejected', async () => {
@@ -94,7 +134,11 @@ describe('createCollector', () => {
   it('answers 429 with Retry-After over the app or device rate', async () => {
     const app = setup({ appRate: 2 });
     expect((await app.post([event('a', 1), event('a', 2), event('a', 3), event('a', 4)])).status).toBe(202);
-    expect(await app.post([event('a', 5)])).toMatchObject({ status: 429, body: { error: 'app_rate_limited' }, retryAfterS: 1 });
+    expect(await app.post([event('a', 5)])).toMatchObject({
+      status: 429,
+      body: { error: 'app_rate_limited' },
+      retryAfterS: 1,
+    });
     const device = setup({ deviceRate: 1 });
     expect((await device.post([event('a', 1)])).status).toBe(202);
     expect((await device.post([event('a', 2)])).status).toBe(202);

@@ -12,22 +12,53 @@ import { validateBatch, type AcceptedEvent, type Limits } from './validate.js';
 // The metric's label is the field a reason names. Reasons can carry text the client chose (a JSON
 // field name it made up), so only the contract's field names become labels: anyone holding an app
 // key could otherwise grow the label set without bound.
-const FIELD_LABELS = new Set(['event', 'event_id', 'type', 'occurred_at', 'user_id', 'device_id', 'campaign_id', 'creative_id',
-  'placement_id', 'click_id', 'value_micros', 'currency', 'attrs', 'protobuf']);
+const FIELD_LABELS = new Set([
+  'event',
+  'event_id',
+  'type',
+  'occurred_at',
+  'user_id',
+  'device_id',
+  'campaign_id',
+  'creative_id',
+  'placement_id',
+  'click_id',
+  'value_micros',
+  'currency',
+  'attrs',
+  'protobuf',
+]);
 export const reasonLabel = (reason: string) => {
   const field = reason.split(/[:.]/, 1)[0]!;
   return FIELD_LABELS.has(field) ? field : 'malformed';
 };
 
-export interface BeaconRequest { contentType?: string; signature?: string; body: Uint8Array; ip: string; userAgent: string }
-export interface BeaconResponse { status: number; body: Record<string, unknown>; retryAfterS?: number }
+export interface BeaconRequest {
+  contentType?: string;
+  signature?: string;
+  body: Uint8Array;
+  ip: string;
+  userAgent: string;
+}
+export interface BeaconResponse {
+  status: number;
+  body: Record<string, unknown>;
+  retryAfterS?: number;
+}
 
 export interface CollectorMetrics {
   response(status: number, error: string): void;
   eventsAccepted(n: number): void;
   eventsRejected(reason: string, n: number): void;
 }
-export interface RejectionSample { status: number; error: string; appId: string; keyId: string; receivedAt: number; body: Uint8Array }
+export interface RejectionSample {
+  status: number;
+  error: string;
+  appId: string;
+  keyId: string;
+  receivedAt: number;
+  body: Uint8Array;
+}
 
 export interface CollectorDeps {
   keys: KeyLookup;
@@ -43,13 +74,20 @@ export interface CollectorDeps {
 const BROKER_RETRY_AFTER_S = 2;
 
 export function createCollector(config: { limits: Limits; signatureToleranceMs: number }, deps: CollectorDeps) {
-  const fail = (status: number, error: string, message: string, retryAfterS?: number): BeaconResponse =>
-    ({ status, body: { error, message }, ...(retryAfterS ? { retryAfterS } : {}) });
+  const fail = (status: number, error: string, message: string, retryAfterS?: number): BeaconResponse => ({
+    status,
+    body: { error, message },
+    ...(retryAfterS ? { retryAfterS } : {}),
+  });
 
   // An AcceptedBeacons record: the request's fields once, then each event as field 11
   // (AcceptedEvent: 1 = the Event's bytes as the device sent them, 2 = event_time), so protobuf
   // input is never re-encoded. Identical on the wire to encoding the whole message.
-  function toRecords(accepted: AcceptedEvent[], raw: Uint8Array[] | undefined, meta: pipeline.v1.AcceptedBeacons.$Properties): OutRecord[] {
+  function toRecords(
+    accepted: AcceptedEvent[],
+    raw: Uint8Array[] | undefined,
+    meta: pipeline.v1.AcceptedBeacons.$Properties,
+  ): OutRecord[] {
     const byUser = new Map<string, AcceptedEvent[]>();
     for (const a of accepted) {
       const list = byUser.get(a.event.userId!);
@@ -67,7 +105,14 @@ export function createCollector(config: { limits: Limits; signatureToleranceMs: 
   }
 
   /** A request refused as invalid (not for load: 429 and 503 are not audited), sampled for audit. */
-  function refuse(req: BeaconRequest, receivedAt: number, status: number, error: string, message: string, ids: { appId?: string; keyId?: string } = {}) {
+  function refuse(
+    req: BeaconRequest,
+    receivedAt: number,
+    status: number,
+    error: string,
+    message: string,
+    ids: { appId?: string; keyId?: string } = {},
+  ) {
     deps.audit({ status, error, appId: ids.appId ?? '', keyId: ids.keyId ?? '', receivedAt, body: req.body });
     return fail(status, error, message);
   }
@@ -75,7 +120,8 @@ export function createCollector(config: { limits: Limits; signatureToleranceMs: 
   async function handle(req: BeaconRequest): Promise<BeaconResponse> {
     const receivedAt = deps.now();
     const sig = verifySignature(req.signature, req.body, receivedAt, deps.keys, config.signatureToleranceMs);
-    if (!sig.ok) return refuse(req, receivedAt, 401, sig.error, 'the Beacon-Signature header does not authenticate this body');
+    if (!sig.ok)
+      return refuse(req, receivedAt, 401, sig.error, 'the Beacon-Signature header does not authenticate this body');
 
     const decoded = decodeBody(req.contentType, req.body);
     if (!decoded.ok) return refuse(req, receivedAt, decoded.status, decoded.error, decoded.message, sig);
@@ -94,18 +140,37 @@ export function createCollector(config: { limits: Limits; signatureToleranceMs: 
 
     const e = deps.enrich(req.ip, req.userAgent);
     const records = toRecords(v.accepted, decoded.batch.raw, {
-      version: 1, appId: sig.appId, sdk: decoded.batch.sdk, keyId: sig.keyId, sentAt: decoded.batch.sentAt,
-      receivedAt, ipHash: e.ipHash, uaClass: e.uaClass, country: '', invalidReason: e.invalidReason,
+      version: 1,
+      appId: sig.appId,
+      sdk: decoded.batch.sdk,
+      keyId: sig.keyId,
+      sentAt: decoded.batch.sentAt,
+      receivedAt,
+      ipHash: e.ipHash,
+      uaClass: e.uaClass,
+      country: '',
+      invalidReason: e.invalidReason,
     });
     const queued = deps.queue.enqueue(records);
     if (!queued.ok) {
-      return fail(503, queued.reason, queued.reason === 'queue_full'
-        ? 'the collector is at capacity; retry later' : 'the event broker is unavailable; retry later', BROKER_RETRY_AFTER_S);
+      return fail(
+        503,
+        queued.reason,
+        queued.reason === 'queue_full'
+          ? 'the collector is at capacity; retry later'
+          : 'the event broker is unavailable; retry later',
+        BROKER_RETRY_AFTER_S,
+      );
     }
     try {
       await queued.acked;
     } catch {
-      return fail(503, 'broker_unavailable', 'the event broker did not acknowledge the events; retry later', BROKER_RETRY_AFTER_S);
+      return fail(
+        503,
+        'broker_unavailable',
+        'the event broker did not acknowledge the events; retry later',
+        BROKER_RETRY_AFTER_S,
+      );
     }
     deps.metrics.eventsAccepted(v.accepted.length);
     return { status: 202, body: { accepted: v.accepted.length, rejected: v.rejected } };

@@ -4,8 +4,9 @@ import { devSecrets, port, stackEnv } from '../common/config.js';
 import { topics } from '../schemas/topics.js';
 
 const positive = (fallback: number) => z.coerce.number().int().min(0).default(fallback);
-const isKeysUrl = (v: string) => /^(https|file):\/\//.test(v)
-  || (v.startsWith('http://') && URL.canParse(v) && ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(v).hostname));
+const isKeysUrl = (v: string) =>
+  /^(https|file):\/\//.test(v) ||
+  (v.startsWith('http://') && URL.canParse(v) && ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(v).hostname));
 
 export const ingestConfig = z.object({
   ...stackEnv,
@@ -18,10 +19,15 @@ export const ingestConfig = z.object({
   INGEST_CONFIRMATIONS_TOPIC: z.string().min(1).default(topics.confirmations.name),
   // Google's published verifier keys for AdMob SSV; a file:// URL in tests and the demo. Plain http only
   // to this host: keys read off an open network could be anyone's, and would verify their callbacks.
-  INGEST_ADMOB_KEYS_URL: z.string().refine(isKeysUrl, 'an https:// or file:// URL (http:// only to 127.0.0.1, localhost or [::1])')
+  INGEST_ADMOB_KEYS_URL: z
+    .string()
+    .refine(isKeysUrl, 'an https:// or file:// URL (http:// only to 127.0.0.1, localhost or [::1])')
     .default('https://www.gstatic.com/admob/reward/verifier-keys.json'),
   INGEST_ADMOB_KEYS_REFRESH_MS: z.coerce.number().int().min(1_000).default(86_400_000),
-  INGEST_TRUST_PROXY: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+  INGEST_TRUST_PROXY: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
   INGEST_IP_SALT: z.string().min(8).default(devSecrets.INGEST_IP_SALT),
   INGEST_DATACENTER_CIDRS_FILE: z.string().default(new URL('./datacenter-cidrs.txt', import.meta.url).pathname),
   INGEST_QUEUE_MAX_EVENTS: positive(200_000),

@@ -12,7 +12,9 @@ import type { ProduceQueue } from './produce-queue.js';
 
 /** The metric's source label: bounded, never the network name a URL carries. */
 export type SourceLabel = 'admob' | 'hmac' | 'postback';
-export interface ConfirmationMetrics { confirmation(source: SourceLabel, outcome: string): void }
+export interface ConfirmationMetrics {
+  confirmation(source: SourceLabel, outcome: string): void;
+}
 
 export interface S2sKeys {
   adUnit(network: string, adUnit: string): AdUnit | undefined;
@@ -28,22 +30,39 @@ export interface ConfirmationDeps {
   now(): number;
 }
 
-export interface PostbackRequest { contentType: string; signature: string; body: Uint8Array }
+export interface PostbackRequest {
+  contentType: string;
+  signature: string;
+  body: Uint8Array;
+}
 
 const RETRY_AFTER_S = 2;
 const recorded: BeaconResponse = { status: 200, body: { status: 'recorded' } };
 
 export function createConfirmations(config: { topic: string; signatureToleranceMs: number }, deps: ConfirmationDeps) {
   async function record(c: pipeline.v1.Confirmation.$Properties): Promise<BeaconResponse> {
-    const queued = deps.queue.enqueue([{ topic: config.topic, key: c.userId!, events: 1, value: pipeline.v1.Confirmation.encode(c).finish() }]);
+    const queued = deps.queue.enqueue([
+      { topic: config.topic, key: c.userId!, events: 1, value: pipeline.v1.Confirmation.encode(c).finish() },
+    ]);
     if (!queued.ok) {
-      return fail(503, queued.reason, queued.reason === 'queue_full'
-        ? 'the collector is at capacity; retry later' : 'the event broker is unavailable; retry later', RETRY_AFTER_S);
+      return fail(
+        503,
+        queued.reason,
+        queued.reason === 'queue_full'
+          ? 'the collector is at capacity; retry later'
+          : 'the event broker is unavailable; retry later',
+        RETRY_AFTER_S,
+      );
     }
     try {
       await queued.acked;
     } catch {
-      return fail(503, 'broker_unavailable', 'the event broker did not acknowledge the confirmation; retry later', RETRY_AFTER_S);
+      return fail(
+        503,
+        'broker_unavailable',
+        'the event broker did not acknowledge the confirmation; retry later',
+        RETRY_AFTER_S,
+      );
     }
     return recorded;
   }
@@ -55,39 +74,85 @@ export function createConfirmations(config: { topic: string; signatureToleranceM
   }
 
   return {
-    admob: (query: string) => counted('admob', (async () => {
-      const receivedAt = deps.now();
-      const v = await verifyAdmob(query, { keys: deps.admobKeys, adUnit: (unit) => deps.keys.adUnit('admob', unit) });
-      if (!v.ok) return refusal(v);
-      const c = v.value;
-      return record({
-        version: 1, source: 'admob', transactionId: c.transactionId, appId: c.appId, userId: c.userId, campaignId: c.campaignId, eventId: c.eventId,
-        receivedAt, occurredAt: c.occurredAt, keyId: c.keyId, adUnit: c.adUnit, rewardItem: c.rewardItem, rewardAmount: c.rewardAmount,
-      });
-    })()),
+    admob: (query: string) =>
+      counted(
+        'admob',
+        (async () => {
+          const receivedAt = deps.now();
+          const v = await verifyAdmob(query, {
+            keys: deps.admobKeys,
+            adUnit: (unit) => deps.keys.adUnit('admob', unit),
+          });
+          if (!v.ok) return refusal(v);
+          const c = v.value;
+          return record({
+            version: 1,
+            source: 'admob',
+            transactionId: c.transactionId,
+            appId: c.appId,
+            userId: c.userId,
+            campaignId: c.campaignId,
+            eventId: c.eventId,
+            receivedAt,
+            occurredAt: c.occurredAt,
+            keyId: c.keyId,
+            adUnit: c.adUnit,
+            rewardItem: c.rewardItem,
+            rewardAmount: c.rewardAmount,
+          });
+        })(),
+      ),
 
-    network: (network: string, query: string) => counted('hmac', (async () => {
-      const receivedAt = deps.now();
-      const v = verifyNetwork(network, query, { secrets: deps.keys.networkSecrets, adUnit: deps.keys.adUnit });
-      if (!v.ok) return refusal(v);
-      const c = v.value;
-      return record({
-        version: 1, source: network, transactionId: c.transactionId, appId: c.appId, userId: c.userId, campaignId: c.campaignId, eventId: c.eventId,
-        receivedAt, occurredAt: c.occurredAt, keyId: c.keyId, adUnit: c.adUnit, rewardItem: c.rewardItem, rewardAmount: c.rewardAmount,
-      });
-    })()),
+    network: (network: string, query: string) =>
+      counted(
+        'hmac',
+        (async () => {
+          const receivedAt = deps.now();
+          const v = verifyNetwork(network, query, { secrets: deps.keys.networkSecrets, adUnit: deps.keys.adUnit });
+          if (!v.ok) return refusal(v);
+          const c = v.value;
+          return record({
+            version: 1,
+            source: network,
+            transactionId: c.transactionId,
+            appId: c.appId,
+            userId: c.userId,
+            campaignId: c.campaignId,
+            eventId: c.eventId,
+            receivedAt,
+            occurredAt: c.occurredAt,
+            keyId: c.keyId,
+            adUnit: c.adUnit,
+            rewardItem: c.rewardItem,
+            rewardAmount: c.rewardAmount,
+          });
+        })(),
+      ),
 
-    postback: (req: PostbackRequest) => counted('postback', (async () => {
-      const receivedAt = deps.now();
-      const v = verifyPostback(req, receivedAt, config.signatureToleranceMs, { campaign: deps.keys.campaign });
-      if (!v.ok) return refusal(v);
-      const c = v.value;
-      return record({
-        version: 1, source: 'postback', transactionId: `${c.campaignId}:${c.eventId || c.clickId}`, appId: c.appId, userId: c.userId,
-        campaignId: c.campaignId, eventId: c.eventId, clickId: c.clickId, receivedAt, occurredAt: c.occurredAt,
-        valueMicros: c.valueMicros, currency: c.currency,
-      });
-    })()),
+    postback: (req: PostbackRequest) =>
+      counted(
+        'postback',
+        (async () => {
+          const receivedAt = deps.now();
+          const v = verifyPostback(req, receivedAt, config.signatureToleranceMs, { campaign: deps.keys.campaign });
+          if (!v.ok) return refusal(v);
+          const c = v.value;
+          return record({
+            version: 1,
+            source: 'postback',
+            transactionId: `${c.campaignId}:${c.eventId || c.clickId}`,
+            appId: c.appId,
+            userId: c.userId,
+            campaignId: c.campaignId,
+            eventId: c.eventId,
+            clickId: c.clickId,
+            receivedAt,
+            occurredAt: c.occurredAt,
+            valueMicros: c.valueMicros,
+            currency: c.currency,
+          });
+        })(),
+      ),
   };
 }
 export type Confirmations = ReturnType<typeof createConfirmations>;
@@ -95,4 +160,5 @@ export type Confirmations = ReturnType<typeof createConfirmations>;
 function fail(status: number, error: string, message: string, retryAfterS?: number): BeaconResponse {
   return { status, body: { error, message }, ...(retryAfterS ? { retryAfterS } : {}) };
 }
-const refusal = (r: { status: number; error: string; message: string }) => fail(r.status, r.error, r.message, r.status === 503 ? RETRY_AFTER_S : undefined);
+const refusal = (r: { status: number; error: string; message: string }) =>
+  fail(r.status, r.error, r.message, r.status === 503 ? RETRY_AFTER_S : undefined);

@@ -8,8 +8,15 @@ import { validateBatch } from './validate.js';
 
 const now = 1_700_000_000_000;
 const ok = (over: Partial<BeaconEvent> = {}): BeaconEvent => ({
-  eventId: '6f1c2a8e-3b4d-4c5e-8f90-1a2b3c4d5e6f', type: EventType.CLICK, occurredAt: now - 1_000,
-  userId: 'u', deviceId: 'd', campaignId: 'c', creativeId: 'cr', placementId: 'p', ...over,
+  eventId: '6f1c2a8e-3b4d-4c5e-8f90-1a2b3c4d5e6f',
+  type: EventType.CLICK,
+  occurredAt: now - 1_000,
+  userId: 'u',
+  deviceId: 'd',
+  campaignId: 'c',
+  creativeId: 'cr',
+  placementId: 'p',
+  ...over,
 });
 const none = { appId: '', sdk: '', sentAt: 0, events: [], rejected: [] };
 
@@ -22,7 +29,11 @@ describe('decodeBody: text that is not UTF-8', () => {
     return bytes;
   }
   // Over HTTP the body is a Buffer; a WebSocket frame's batch is a plain Uint8Array. Both decode alike.
-  const bodies = (bytes: Buffer) => [['Buffer', bytes], ['Uint8Array', new Uint8Array(bytes)]] as const;
+  const bodies = (bytes: Buffer) =>
+    [
+      ['Buffer', bytes],
+      ['Uint8Array', new Uint8Array(bytes)],
+    ] as const;
 
   it.each([
     ['user_id', { userId: 'é' }, 'user_id: not UTF-8'],
@@ -32,8 +43,15 @@ describe('decodeBody: text that is not UTF-8', () => {
   ])('rejects only the event whose %s is not UTF-8', (_n, over, reason) => {
     for (const [, body] of bodies(protobuf({ events: [ok(), ok(over)] }))) {
       const d = decodeBody('application/x-protobuf', body);
-      expect(d).toMatchObject({ ok: true, batch: { events: [{ userId: 'u' }, null], rejected: [{ index: 1, reason }] } });
-      expect(validateBatch(d.ok ? d.batch : none, 'app1', now)).toMatchObject({ ok: true, accepted: [{ index: 0 }], rejected: [{ index: 1, reason }] });
+      expect(d).toMatchObject({
+        ok: true,
+        batch: { events: [{ userId: 'u' }, null], rejected: [{ index: 1, reason }] },
+      });
+      expect(validateBatch(d.ok ? d.batch : none, 'app1', now)).toMatchObject({
+        ok: true,
+        accepted: [{ index: 0 }],
+        rejected: [{ index: 1, reason }],
+      });
     }
   });
 
@@ -54,15 +72,24 @@ describe('decodeBody: text that is not UTF-8', () => {
   it('refuses a JSON body that is not UTF-8 with 400 (it is not a JSON text)', () => {
     const body = Buffer.from(JSON.stringify({ appId: 'app1', sdk: 's', sentAt: now, events: [ok({ userId: 'é' })] }));
     body[body.indexOf(Buffer.from('é')) + 1] = 0x28;
-    expect(decodeBody('application/json', body)).toMatchObject({ ok: false, status: 400, error: 'undecodable_body', message: expect.stringMatching(/UTF-8/) });
+    expect(decodeBody('application/json', body)).toMatchObject({
+      ok: false,
+      status: 400,
+      error: 'undecodable_body',
+      message: expect.stringMatching(/UTF-8/),
+    });
   });
 
   it('maps a JSON lone surrogate escape in one event, for validation to reject that event alone', () => {
-    const body = Buffer.from(JSON.stringify({ appId: 'app1', sdk: 's', sentAt: now, events: [ok({ userId: '\uD800' }), ok()] }));
+    const body = Buffer.from(
+      JSON.stringify({ appId: 'app1', sdk: 's', sentAt: now, events: [ok({ userId: '\uD800' }), ok()] }),
+    );
     expect(body.toString()).toContain('\\ud800');
     const d = decodeBody('application/json', body);
     expect(validateBatch(d.ok ? d.batch : none, 'app1', now)).toMatchObject({
-      ok: true, accepted: [{ index: 1 }], rejected: [{ index: 0, reason: 'user_id: contains a lone UTF-16 surrogate' }],
+      ok: true,
+      accepted: [{ index: 1 }],
+      rejected: [{ index: 0, reason: 'user_id: contains a lone UTF-16 surrogate' }],
     });
   });
 });

@@ -3,7 +3,12 @@
 // their reason.
 import { isUtf8 } from 'node:buffer';
 import $protobuf from 'protobufjs/minimal.js';
-import { decodeBeaconBatchJson, JsonMappingError, type BeaconBatchJson, type BeaconEvent } from '../schemas/beacon-json.js';
+import {
+  decodeBeaconBatchJson,
+  JsonMappingError,
+  type BeaconBatchJson,
+  type BeaconEvent,
+} from '../schemas/beacon-json.js';
 import { beacon } from '../schemas/gen/messages.js';
 import { notUtf8Reason } from './not-utf8.js';
 
@@ -28,15 +33,24 @@ export function decodeBody(contentType: string | undefined, body: Uint8Array): D
   }
   if (type === 'application/json') {
     // JSON text is UTF-8 (RFC 8259): decoding other bytes would turn them into U+FFFD unseen.
-    if (!isUtf8(body)) return { ok: false, status: 400, error: 'undecodable_body', message: 'the JSON body is not UTF-8' };
+    if (!isUtf8(body))
+      return { ok: false, status: 400, error: 'undecodable_body', message: 'the JSON body is not UTF-8' };
     try {
-      return { ok: true, batch: decodeBeaconBatchJson(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8')) };
+      return {
+        ok: true,
+        batch: decodeBeaconBatchJson(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8')),
+      };
     } catch (err) {
       if (!(err instanceof JsonMappingError)) throw err;
       return { ok: false, status: 400, error: 'undecodable_body', message: err.message };
     }
   }
-  return { ok: false, status: 415, error: 'unsupported_media_type', message: `expected application/x-protobuf or application/json, got "${type}"` };
+  return {
+    ok: false,
+    status: 415,
+    error: 'unsupported_media_type',
+    message: `expected application/x-protobuf or application/json, got "${type}"`,
+  };
 }
 
 /** A string field, or undefined when its bytes are not UTF-8 (protobufjs reads those as U+FFFD). */
@@ -59,13 +73,20 @@ function decodeEvent(raw: Uint8Array): BeaconEvent | string {
   }
 }
 
-const notUtf8 = (error: string, name: string): Refused => ({ ok: false, status: 400, error, message: `${name} is not UTF-8` });
+const notUtf8 = (error: string, name: string): Refused => ({
+  ok: false,
+  status: 400,
+  error,
+  message: `${name} is not UTF-8`,
+});
 
 // BeaconBatch fields (schemas/beacon.proto): 1 app_id, 2 sdk, 3 sent_at, 4 events. Read by hand so
 // each event's bytes are kept as they came; every event is then decoded by the generated code.
 function decodeBatchProtobuf(body: Uint8Array): Decoded {
   // As a Buffer (a WebSocket frame's batch is a Uint8Array), so both paths read it alike.
-  const r = $protobuf.Reader.create(Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+  const r = $protobuf.Reader.create(
+    Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength),
+  );
   const batch: DecodedBatch = { appId: '', sdk: '', sentAt: 0, events: [], rejected: [], raw: [] };
   while (r.pos < r.len) {
     const tag = r.uint32();

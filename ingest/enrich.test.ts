@@ -15,7 +15,10 @@ describe('classifyUserAgent', () => {
 });
 
 describe('createEnricher', () => {
-  const enrich = createEnricher({ ipSalt: 'salt-1234', datacenters: parseCidrs('# clouds\n203.0.113.0/24\n2001:db8::/32 # docs\n') });
+  const enrich = createEnricher({
+    ipSalt: 'salt-1234',
+    datacenters: parseCidrs('# clouds\n203.0.113.0/24\n2001:db8::/32 # docs\n'),
+  });
 
   it.each([
     ['198.51.100.7', 'MyApp/1.0', ''],
@@ -31,7 +34,9 @@ describe('createEnricher', () => {
     const a = enrich('198.51.100.7', '');
     expect(a.ipHash).toMatch(/^[0-9a-f]{64}$/);
     expect(a.ipHash).toBe(enrich('198.51.100.7', 'x').ipHash);
-    expect(createEnricher({ ipSalt: 'other-salt', datacenters: parseCidrs('') })('198.51.100.7', '').ipHash).not.toBe(a.ipHash);
+    expect(createEnricher({ ipSalt: 'other-salt', datacenters: parseCidrs('') })('198.51.100.7', '').ipHash).not.toBe(
+      a.ipHash,
+    );
   });
 
   it('refuses a bad CIDR line', () => {

@@ -5,9 +5,14 @@ import { createHash } from 'node:crypto';
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 
 export type UaClass = 'bot' | 'browser' | 'app' | 'other';
-export interface Enrichment { ipHash: string; uaClass: UaClass; invalidReason: string }
+export interface Enrichment {
+  ipHash: string;
+  uaClass: UaClass;
+  invalidReason: string;
+}
 
-const BOT = /bot\b|crawler|spider|slurp|bingpreview|facebookexternalhit|headless|phantomjs|python-requests|curl\/|wget\/|go-http-client|java\/|libwww|scrapy/i;
+const BOT =
+  /bot\b|crawler|spider|slurp|bingpreview|facebookexternalhit|headless|phantomjs|python-requests|curl\/|wget\/|go-http-client|java\/|libwww|scrapy/i;
 
 export function classifyUserAgent(ua: string): UaClass {
   if (!ua) return 'other';

@@ -20,12 +20,19 @@ export function handleSafely(deps: ServerDeps, req: BeaconRequest): Promise<Beac
     return { status: 500, body: { error: 'internal_error', message: 'the collector failed to handle this request' } };
   });
 }
-export interface ServerConfig { host: string; port: number; maxBodyBytes: number; trustProxy: boolean }
+export interface ServerConfig {
+  host: string;
+  port: number;
+  maxBodyBytes: number;
+  trustProxy: boolean;
+}
 
 export const statusLine = (status: number) => `${status} ${STATUS_CODES[status] ?? ''}`;
 
-export const tooLarge = (maxBodyBytes: number): BeaconResponse =>
-  ({ status: 413, body: { error: 'body_too_large', message: `the body exceeds ${maxBodyBytes} bytes` } });
+export const tooLarge = (maxBodyBytes: number): BeaconResponse => ({
+  status: 413,
+  body: { error: 'body_too_large', message: `the body exceeds ${maxBodyBytes} bytes` },
+});
 
 export const notFound: BeaconResponse = { status: 404, body: { error: 'not_found', message: 'no such route' } };
 
@@ -35,10 +42,11 @@ export const notFound: BeaconResponse = { status: 404, body: { error: 'not_found
  */
 export function healthRoute(path: string, ready: () => boolean): BeaconResponse | undefined {
   if (path === '/healthz') return { status: 200, body: { status: 'ok' } };
-  if (path === '/readyz') return ready() ? { status: 200, body: { status: 'ready' } } : { status: 503, body: { status: 'not_ready' } };
+  if (path === '/readyz')
+    return ready() ? { status: 200, body: { status: 'ready' } } : { status: 503, body: { status: 'not_ready' } };
   return undefined;
 }
 
 /** The client address: the first X-Forwarded-For hop when behind a trusted proxy. */
 export const clientIp = (remote: string, forwardedFor: string, trustProxy: boolean) =>
-  (trustProxy && forwardedFor ? forwardedFor.split(',', 1)[0]!.trim() : remote);
+  trustProxy && forwardedFor ? forwardedFor.split(',', 1)[0]!.trim() : remote;

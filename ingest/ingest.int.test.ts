@@ -15,9 +15,15 @@ let client: BeaconClient;
 const ev = (userId: string, type = EventType.IMPRESSION) =>
   client.event({ type, userId, deviceId: `d-${userId}`, campaignId: 'camp', creativeId: 'cr', placementId: 'pl' });
 /** A body signed with the first key (before the revocation test). */
-const post = (body: Buffer, contentType: string, t = Date.now()) => fetch(`${c.url}/v1/beacons`, {
-  method: 'POST', body, headers: { 'content-type': contentType, 'beacon-signature': `t=${t},k=${c.key.keyId},v1=${sign(c.key.secret, t, body)}` },
-});
+const post = (body: Buffer, contentType: string, t = Date.now()) =>
+  fetch(`${c.url}/v1/beacons`, {
+    method: 'POST',
+    body,
+    headers: {
+      'content-type': contentType,
+      'beacon-signature': `t=${t},k=${c.key.keyId},v1=${sign(c.key.secret, t, body)}`,
+    },
+  });
 
 beforeAll(async () => {
   c = await startTestCollector({ INGEST_AUDIT_SAMPLE_RATE: '1' });
@@ -46,14 +52,24 @@ describe('ingest collector (real Kafka)', () => {
   it('rejects only the event whose text cannot be stored; its sibling lands in a clean record', async () => {
     const t = Date.now();
     const notUtf8 = (events: BeaconEvent[]) => {
-      const pb = Buffer.from(beacon.v1.BeaconBatch.encode({ appId: 'test.app', sdk: 'it', sentAt: t, events }).finish());
+      const pb = Buffer.from(
+        beacon.v1.BeaconBatch.encode({ appId: 'test.app', sdk: 'it', sentAt: t, events }).finish(),
+      );
       pb[pb.indexOf(Buffer.from('é')) + 1] = 0x28; // c3 28 is not UTF-8
-      return post(pb, 'application/x-protobuf', t).then(async (res) => ({ status: res.status, ...(await res.json()) as object }));
+      return post(pb, 'application/x-protobuf', t).then(async (res) => ({
+        status: res.status,
+        ...((await res.json()) as object),
+      }));
     };
     const send = (format: 'json' | 'protobuf') => (events: BeaconEvent[]) =>
       createBeaconClient({ endpoint: c.url, appId: 'test.app', ...c.key, format, maxAttempts: 1 }).send(events);
     const rows = [
-      ['a lone surrogate (a JSON escape) in user_id', send('json'), { userId: '\uD800' }, 'user_id: contains a lone UTF-16 surrogate'],
+      [
+        'a lone surrogate (a JSON escape) in user_id',
+        send('json'),
+        { userId: '\uD800' },
+        'user_id: contains a lone UTF-16 surrogate',
+      ],
       ['a NUL user_id', send('protobuf'), { userId: '\u0000' }, 'user_id: contains NUL'],
       ['a NUL user_id in JSON', send('json'), { userId: '\u0000' }, 'user_id: contains NUL'],
       ['an attrs value that is not UTF-8', notUtf8, { attrs: { k: 'é' } }, 'attrs: value not UTF-8'],
@@ -62,22 +78,40 @@ describe('ingest collector (real Kafka)', () => {
     const bads: BeaconEvent[] = [];
     for (const [name, sender, over, reason] of rows) {
       const [bad, good] = [{ ...ev('grace'), ...over }, ev('grace')];
-      expect(await sender([bad, good]), name).toMatchObject({ status: 202, accepted: 1, rejected: [{ index: 0, reason }] });
+      expect(await sender([bad, good]), name).toMatchObject({
+        status: 202,
+        accepted: 1,
+        rejected: [{ index: 0, reason }],
+      });
       goods.push(good);
       bads.push(bad);
     }
     // Read back (each record decoded strictly: valid UTF-8 throughout): every good event, no bad one.
     const records = await readTopic(c.kafka, c.topic, (ids) => goods.every((g) => ids.includes(g.eventId!)));
-    const events = new Map(records.flatMap((r) => r.value.events.map((e) => [e.event!.eventId!, { key: r.key, userId: e.event!.userId }] as const)));
+    const events = new Map(
+      records.flatMap((r) =>
+        r.value.events.map((e) => [e.event!.eventId!, { key: r.key, userId: e.event!.userId }] as const),
+      ),
+    );
     for (const good of goods) expect(events.get(good.eventId!)).toEqual({ key: 'grace', userId: 'grace' });
     for (const bad of bads) expect(events.has(bad.eventId!)).toBe(false);
   });
 
   it('refuses a JSON body that is not UTF-8 with 400', async () => {
-    const json = Buffer.from(JSON.stringify({ appId: 'test.app', sdk: 'it', sentAt: String(Date.now()), events: [{ ...ev('heidi'), type: 'CLICK', userId: 'é' }] }));
+    const json = Buffer.from(
+      JSON.stringify({
+        appId: 'test.app',
+        sdk: 'it',
+        sentAt: String(Date.now()),
+        events: [{ ...ev('heidi'), type: 'CLICK', userId: 'é' }],
+      }),
+    );
     json[json.indexOf(Buffer.from('é')) + 1] = 0x28;
     const refused = await post(json, 'application/json');
-    expect([refused.status, await refused.json()]).toEqual([400, { error: 'undecodable_body', message: 'the JSON body is not UTF-8' }]);
+    expect([refused.status, await refused.json()]).toEqual([
+      400,
+      { error: 'undecodable_body', message: 'the JSON body is not UTF-8' },
+    ]);
   });
 
   it('honours a revocation and a new key within seconds, without a restart', async () => {
@@ -86,7 +120,10 @@ describe('ingest collector (real Kafka)', () => {
     const next = createBeaconClient({ endpoint: c.url, appId: 'test.app', ...fresh, maxAttempts: 1 });
     let revokedSeen = false;
     for (let i = 0; i < 50 && !revokedSeen; i++) {
-      revokedSeen = await client.send([ev('dave')]).then(() => false, (err: { code: string }) => err.code === 'key_revoked');
+      revokedSeen = await client.send([ev('dave')]).then(
+        () => false,
+        (err: { code: string }) => err.code === 'key_revoked',
+      );
       if (!revokedSeen) await sleep(100);
     }
     expect(revokedSeen).toBe(true);
@@ -96,10 +133,14 @@ describe('ingest collector (real Kafka)', () => {
 
   it('refuses a body over 256 KiB while it streams, without a Content-Length', async () => {
     const status = await new Promise<number>((resolve, reject) => {
-      const req = request(`${c.url}/v1/beacons`, { method: 'POST', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
+      const req = request(
+        `${c.url}/v1/beacons`,
+        { method: 'POST', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
       req.on('error', reject);
       const chunk = Buffer.alloc(64 * 1024, 0x20);
       for (let i = 0; i < 5; i++) req.write(chunk);
@@ -116,7 +157,12 @@ describe('ingest collector (real Kafka)', () => {
     const frame = (events: ReturnType<typeof ev>[]) => {
       const t = Date.now();
       const batch = beacon.v1.BeaconBatch.encode({ appId: 'test.app', sdk: 'ws', sentAt: t, events }).finish();
-      return beacon.v1.SignedBatch.encode({ keyId: keyUsed.keyId, t, signature: sign(keyUsed.secret, t, batch), batch }).finish();
+      return beacon.v1.SignedBatch.encode({
+        keyId: keyUsed.keyId,
+        t,
+        signature: sign(keyUsed.secret, t, batch),
+        batch,
+      }).finish();
     };
     const keyUsed = await c.createKey('test.app');
     await sleep(1_000); // the key cache reloads on NOTIFY; give it a moment
@@ -128,7 +174,10 @@ describe('ingest collector (real Kafka)', () => {
     ws.close();
     // In arrival order: the refusal of frame 1 waits for frame 0, which waited on Kafka.
     expect(acks.map((a) => [a.seq, a.status, a.accepted ?? a.error])).toEqual([
-      [0, 202, 1], [1, 400, 'undecodable_frame'], [2, 202, 2], [3, 400, 'text_frame'],
+      [0, 202, 1],
+      [1, 400, 'undecodable_frame'],
+      [2, 202, 2],
+      [3, 400, 'text_frame'],
     ]);
   });
 
@@ -138,8 +187,12 @@ describe('ingest collector (real Kafka)', () => {
     const t = Date.now();
     const body = Buffer.from('{"appId": 42}');
     const res = await fetch(`${c.url}/v1/beacons`, {
-      method: 'POST', body,
-      headers: { 'content-type': 'application/json', 'beacon-signature': `t=${t},k=${key.keyId},v1=${sign(key.secret, t, body)}` },
+      method: 'POST',
+      body,
+      headers: {
+        'content-type': 'application/json',
+        'beacon-signature': `t=${t},k=${key.keyId},v1=${sign(key.secret, t, body)}`,
+      },
     });
     expect(res.status).toBe(400);
     const consumer = c.kafka.consumer({ groupId: `audit-${key.keyId}` });
@@ -154,7 +207,12 @@ describe('ingest collector (real Kafka)', () => {
       });
     });
     await consumer.disconnect();
-    expect(sample).toMatchObject({ status: 400, reason: 'undecodable_body', app_id: 'test.app', body_bytes: body.length });
+    expect(sample).toMatchObject({
+      status: 400,
+      reason: 'undecodable_body',
+      app_id: 'test.app',
+      body_bytes: body.length,
+    });
     expect(Buffer.from(sample.body_sample_b64 as string, 'base64').equals(body)).toBe(true);
   });
 

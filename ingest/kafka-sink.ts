@@ -9,13 +9,26 @@ import type { RejectionSample } from './collector.js';
 import type { OutRecord } from './produce-queue.js';
 
 export async function createKafkaSink(
-  config: { KAFKA_BROKERS: string[]; topic: string; extraTopics?: string[]; producers: number; compression: Compression; sendTimeoutMs: number; auditSampleRate: number; auditMaxPerS: number },
+  config: {
+    KAFKA_BROKERS: string[];
+    topic: string;
+    extraTopics?: string[];
+    producers: number;
+    compression: Compression;
+    sendTimeoutMs: number;
+    auditSampleRate: number;
+    auditMaxPerS: number;
+  },
   deps: { log: Logger; onAudit(result: 'sent' | 'failed' | 'skipped'): void },
 ) {
   const log = deps.log.child({ mod: 'kafka_sink' });
   // A request must get its 503 within seconds when the broker is gone, so a send gives up after
   // sendTimeoutMs. A send that failed may still have landed; the aggregator deduplicates by event_id.
-  const newProducer = () => createProducer({ KAFKA_BROKERS: config.KAFKA_BROKERS, clientId: 'ingest', deliveryTimeoutMs: config.sendTimeoutMs }, { log });
+  const newProducer = () =>
+    createProducer(
+      { KAFKA_BROKERS: config.KAFKA_BROKERS, clientId: 'ingest', deliveryTimeoutMs: config.sendTimeoutMs },
+      { log },
+    );
   // Each producer has one send in flight, so each send keeps its order. More than one pipelines
   // sends, at the price of smaller ones (README, Performance).
   const producers = Array.from({ length: config.producers }, newProducer);
@@ -29,7 +42,7 @@ export async function createKafkaSink(
     if (probeRunning) return; // a frozen broker makes a probe last its whole timeout
     probeRunning = true;
     try {
-      await Promise.all(producers.map((p) => p.connect([config.topic, ...config.extraTopics ?? []])));
+      await Promise.all(producers.map((p) => p.connect([config.topic, ...(config.extraTopics ?? [])])));
       if (!healthy) log.info('broker_available');
       healthy = true;
       clearInterval(probing);
@@ -70,11 +83,18 @@ export async function createKafkaSink(
       if (Math.random() >= config.auditSampleRate || auditTokens <= 0 || !healthy) return deps.onAudit('skipped');
       auditTokens--;
       const value = JSON.stringify({
-        status: s.status, reason: s.error, app_id: s.appId, key_id: s.keyId, received_at: s.receivedAt,
-        body_bytes: s.body.byteLength, body_sample_b64: Buffer.from(s.body.subarray(0, 4096)).toString('base64'),
+        status: s.status,
+        reason: s.error,
+        app_id: s.appId,
+        key_id: s.keyId,
+        received_at: s.receivedAt,
+        body_bytes: s.body.byteLength,
+        body_sample_b64: Buffer.from(s.body.subarray(0, 4096)).toString('base64'),
       });
-      auditProducer.send([{ topic: topics.beaconsRejected.name, messages: [{ key: s.appId || null, value }] }])
-        .then(() => deps.onAudit('sent'), () => deps.onAudit('failed'));
+      auditProducer.send([{ topic: topics.beaconsRejected.name, messages: [{ key: s.appId || null, value }] }]).then(
+        () => deps.onAudit('sent'),
+        () => deps.onAudit('failed'),
+      );
     },
     async stop(): Promise<void> {
       clearInterval(probing);

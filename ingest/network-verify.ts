@@ -8,9 +8,20 @@ import { callbackFields, type CallbackFields } from './s2s-fields.js';
 import { parseParams, splitSigned, type Problem } from './s2s-query.js';
 import { APP_ID } from './validate.js';
 
-export interface NetworkSecret { secretId: string; secret: KeyObject }
-export interface NetworkVerified extends CallbackFields { appId: string; campaignId: string; keyId: string; adUnit: string }
-export type NetworkResult = { ok: true; value: NetworkVerified } | Problem | { ok: false; status: 400 | 403 | 503; error: string; message: string };
+export interface NetworkSecret {
+  secretId: string;
+  secret: KeyObject;
+}
+export interface NetworkVerified extends CallbackFields {
+  appId: string;
+  campaignId: string;
+  keyId: string;
+  adUnit: string;
+}
+export type NetworkResult =
+  | { ok: true; value: NetworkVerified }
+  | Problem
+  | { ok: false; status: 400 | 403 | 503; error: string; message: string };
 
 export const NETWORK = /^[a-z0-9_-]{1,32}$/;
 /**
@@ -33,13 +44,22 @@ export function verifyNetwork(network: string, query: string, deps: NetworkDeps)
   const parsed = parseParams(split.signed);
   if (!parsed.ok) return parsed;
   const appId = parsed.params.get('app_id') ?? '';
-  if (!APP_ID.test(appId)) return { ok: false, status: 400, error: 'invalid_app_id', message: 'app_id: must be 1..64 of [A-Za-z0-9_.-]' };
+  if (!APP_ID.test(appId))
+    return { ok: false, status: 400, error: 'invalid_app_id', message: 'app_id: must be 1..64 of [A-Za-z0-9_.-]' };
   const secrets = deps.secrets(network, appId);
   if (!secrets.length) return unknown(`network ${network} has no active secret for app ${appId}`);
 
   const given = Buffer.from(split.trailer[1]!, 'hex');
-  const keyId = secrets.find((s) => timingSafeEqual(createHmac('sha256', s.secret).update(split.signed).digest(), given))?.secretId;
-  if (keyId === undefined) return { ok: false, status: 401, error: 'bad_signature', message: `the signature does not verify with any secret of ${network} for app ${appId}` };
+  const keyId = secrets.find((s) =>
+    timingSafeEqual(createHmac('sha256', s.secret).update(split.signed).digest(), given),
+  )?.secretId;
+  if (keyId === undefined)
+    return {
+      ok: false,
+      status: 401,
+      error: 'bad_signature',
+      message: `the signature does not verify with any secret of ${network} for app ${appId}`,
+    };
   const adUnit = parsed.params.get('ad_unit') ?? '';
   const unit = boundUnit(adUnit, deps.adUnit(network, adUnit), appId);
   if (!unit.ok) return unit;

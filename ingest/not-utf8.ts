@@ -6,7 +6,14 @@ import $protobuf from 'protobufjs/minimal.js';
 
 // Event's string fields (schemas/beacon.proto). Field 12 is the attrs map: entries of key 1, value 2.
 const STRINGS: Record<number, string> = {
-  1: 'event_id', 4: 'user_id', 5: 'device_id', 6: 'campaign_id', 7: 'creative_id', 8: 'placement_id', 9: 'click_id', 11: 'currency',
+  1: 'event_id',
+  4: 'user_id',
+  5: 'device_id',
+  6: 'campaign_id',
+  7: 'creative_id',
+  8: 'placement_id',
+  9: 'click_id',
+  11: 'currency',
 };
 const ATTRS = 12;
 const ENTRY: Record<number, string> = { 1: 'key', 2: 'value' };

@@ -4,7 +4,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTopics } from '../schemas/migrate.js';
-import { consumeTopic, deleteTopics, env, killStackServer, silentLog, stackOwned, stackUp, uniqueName } from '../test/support.js';
+import {
+  consumeTopic,
+  deleteTopics,
+  env,
+  killStackServer,
+  silentLog,
+  stackOwned,
+  stackUp,
+  uniqueName,
+} from '../test/support.js';
 import { createKafkaSink } from './kafka-sink.js';
 import { createBeaconClient, EventType, type BeaconClient } from './sdk/client.js';
 import { readTopic, startTestCollector } from './test-support.js';
@@ -14,7 +23,14 @@ let client: BeaconClient;
 const acked: string[] = [];
 
 async function sendOne(i: number): Promise<{ status: number; retryAfter: boolean }> {
-  const e = client.event({ type: EventType.IMPRESSION, userId: `u${i % 7}`, deviceId: 'd', campaignId: 'c', creativeId: 'cr', placementId: 'p' });
+  const e = client.event({
+    type: EventType.IMPRESSION,
+    userId: `u${i % 7}`,
+    deviceId: 'd',
+    campaignId: 'c',
+    creativeId: 'cr',
+    placementId: 'p',
+  });
   try {
     await client.send([e]);
     acked.push(e.eventId!);
@@ -58,7 +74,11 @@ describe.skipIf(!stackOwned)('Kafka outage', () => {
     expect(after).toBe(20);
 
     // Every event answered 202 is in Kafka (duplicates from retried sends are allowed).
-    const onTopic = new Set((await readTopic(c.kafka, c.topic, acked.length, 30_000)).flatMap((r) => r.value.events.map((e) => e.event!.eventId)));
+    const onTopic = new Set(
+      (await readTopic(c.kafka, c.topic, acked.length, 30_000)).flatMap((r) =>
+        r.value.events.map((e) => e.event!.eventId),
+      ),
+    );
     expect(acked.filter((id) => !onTopic.has(id))).toEqual([]);
   });
 
@@ -66,11 +86,27 @@ describe.skipIf(!stackOwned)('Kafka outage', () => {
     // A send the broker may have written but never answered (the broker froze) fails after its
     // delivery timeout. Had the next send reused its sequence numbers, the broker would acknowledge
     // it as the duplicate of the first and drop it: a 202 for data not in Kafka.
-    const kafka = new Kafka({ clientId: 'outage-test', brokers: env.KAFKA_BROKERS, requestTimeout: 1_000, logLevel: logLevel.NOTHING });
+    const kafka = new Kafka({
+      clientId: 'outage-test',
+      brokers: env.KAFKA_BROKERS,
+      requestTimeout: 1_000,
+      logLevel: logLevel.NOTHING,
+    });
     const topic = uniqueName('beacons');
-    await ensureTopics([{ name: topic, partitions: 1, retentionMs: 3_600_000, key: 'user_id', value: '' }], { kafka, log: silentLog });
+    await ensureTopics([{ name: topic, partitions: 1, retentionMs: 3_600_000, key: 'user_id', value: '' }], {
+      kafka,
+      log: silentLog,
+    });
     const sink = await createKafkaSink(
-      { KAFKA_BROKERS: env.KAFKA_BROKERS, topic, producers: 1, compression: 'none', sendTimeoutMs: 500, auditSampleRate: 0, auditMaxPerS: 0 },
+      {
+        KAFKA_BROKERS: env.KAFKA_BROKERS,
+        topic,
+        producers: 1,
+        compression: 'none',
+        sendTimeoutMs: 500,
+        auditSampleRate: 0,
+        auditMaxPerS: 0,
+      },
       { log: silentLog, onAudit: () => {} },
     );
     const record = (value: string) => [{ key: 'u', value: Buffer.from(value), events: 1 }];
@@ -81,8 +117,13 @@ describe.skipIf(!stackOwned)('Kafka outage', () => {
       killStackServer('kafka', 'SIGCONT');
       while (!sink.healthy()) await sleep(100);
       await sink.send(record('after'));
-      const values = (await consumeTopic(kafka, topic, { timeoutMs: 20_000, settleMs: 1_000, enough: (m) => m.some((x) => String(x.message.value) === 'after') }))
-        .map((m) => String(m.message.value));
+      const values = (
+        await consumeTopic(kafka, topic, {
+          timeoutMs: 20_000,
+          settleMs: 1_000,
+          enough: (m) => m.some((x) => String(x.message.value) === 'after'),
+        })
+      ).map((m) => String(m.message.value));
       expect(values).toContain('after');
     } finally {
       killStackServer('kafka', 'SIGCONT');

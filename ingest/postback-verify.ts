@@ -7,8 +7,14 @@ import { mediaType } from './decode.js';
 import { postbackFields, readPostbackJson, type PostbackFields } from './postback-body.js';
 import type { Problem } from './s2s-query.js';
 
-export interface CampaignSecret { appId: string; secret: KeyObject }
-export interface PostbackVerified extends PostbackFields { appId: string; t: number }
+export interface CampaignSecret {
+  appId: string;
+  secret: KeyObject;
+}
+export interface PostbackVerified extends PostbackFields {
+  appId: string;
+  t: number;
+}
 type Refused = Problem | { ok: false; status: 403 | 415; error: string; message: string };
 export type PostbackResult = { ok: true; value: PostbackVerified } | Refused;
 
@@ -37,7 +43,9 @@ const unauthorized = (error: string, message: string): Refused => ({ ok: false, 
 
 export function verifyPostback(
   req: { contentType: string; signature: string; body: Uint8Array },
-  nowMs: number, toleranceMs: number, deps: { campaign(campaignId: string): CampaignSecret | undefined },
+  nowMs: number,
+  toleranceMs: number,
+  deps: { campaign(campaignId: string): CampaignSecret | undefined },
 ): PostbackResult {
   if (!req.signature) return unauthorized('missing_signature', 'the Postback-Signature header is required');
   const sig = parsePostbackSignature(req.signature);
@@ -48,15 +56,27 @@ export function verifyPostback(
     return { ok: false, status: 415, error: 'unsupported_media_type', message: 'a postback is application/json' };
   }
   // JSON text is UTF-8 (RFC 8259): other bytes would be read as U+FFFD unseen.
-  if (!isUtf8(req.body)) return { ok: false, status: 400, error: 'undecodable_body', message: 'the JSON body is not UTF-8' };
-  const json = readPostbackJson(Buffer.from(req.body.buffer, req.body.byteOffset, req.body.byteLength).toString('utf8'));
+  if (!isUtf8(req.body))
+    return { ok: false, status: 400, error: 'undecodable_body', message: 'the JSON body is not UTF-8' };
+  const json = readPostbackJson(
+    Buffer.from(req.body.buffer, req.body.byteOffset, req.body.byteLength).toString('utf8'),
+  );
   if (!json.ok) return json;
 
   const campaign = deps.campaign(json.campaignId);
-  if (!campaign) return { ok: false, status: 403, error: 'unknown_campaign', message: `campaign ${json.campaignId} has no owning app or no postback secret` };
+  if (!campaign)
+    return {
+      ok: false,
+      status: 403,
+      error: 'unknown_campaign',
+      message: `campaign ${json.campaignId} has no owning app or no postback secret`,
+    };
   const mac = createHmac('sha256', campaign.secret).update(`${sig.t}.`).update(req.body).digest();
   if (!sig.sigs.some((s) => HEX_64.test(s) && timingSafeEqual(mac, Buffer.from(s, 'hex')))) {
-    return unauthorized('bad_signature', `the signature does not verify with campaign ${json.campaignId}'s postback secret`);
+    return unauthorized(
+      'bad_signature',
+      `the signature does not verify with campaign ${json.campaignId}'s postback secret`,
+    );
   }
   // The rest of the body is read only once it is known to come from the campaign's advertiser.
   const fields = postbackFields(json.body);

@@ -76,7 +76,10 @@ describe('createProduceQueue', () => {
   it('refuses everything while the broker is down', () => {
     const broker = fakeBroker();
     broker.setHealthy(false);
-    expect(createProduceQueue(config, broker.deps).enqueue([rec('u1')])).toEqual({ ok: false, reason: 'broker_unavailable' });
+    expect(createProduceQueue(config, broker.deps).enqueue([rec('u1')])).toEqual({
+      ok: false,
+      reason: 'broker_unavailable',
+    });
   });
 
   it('keeps at most `concurrency` sends in flight and splits by maxBatchBytes', async () => {

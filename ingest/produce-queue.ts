@@ -4,15 +4,35 @@
 // its own idempotent producer, which must not have two sends in flight. Records of one request go
 // in one call. A full queue or an unhealthy broker refuses at once.
 /** `topic`: the sink's own topic (beacons) when absent. */
-export interface OutRecord { key: string; value: Uint8Array; events: number; topic?: string }
+export interface OutRecord {
+  key: string;
+  value: Uint8Array;
+  events: number;
+  topic?: string;
+}
 export type Refusal = 'queue_full' | 'broker_unavailable';
 export type Enqueued = { ok: true; acked: Promise<void> } | { ok: false; reason: Refusal };
 
-interface Entry { records: OutRecord[]; events: number; bytes: number; resolve(): void; reject(err: unknown): void }
+interface Entry {
+  records: OutRecord[];
+  events: number;
+  bytes: number;
+  resolve(): void;
+  reject(err: unknown): void;
+}
 
 /** maxBatchBytes bounds one produce call, so no partition's batch exceeds the broker's message size. */
-export interface ProduceQueueConfig { maxEvents: number; maxBytes: number; lingerMs: number; maxBatchBytes: number; concurrency: number }
-export interface ProduceQueueDeps { send(records: OutRecord[]): Promise<void>; healthy(): boolean }
+export interface ProduceQueueConfig {
+  maxEvents: number;
+  maxBytes: number;
+  lingerMs: number;
+  maxBatchBytes: number;
+  concurrency: number;
+}
+export interface ProduceQueueDeps {
+  send(records: OutRecord[]): Promise<void>;
+  healthy(): boolean;
+}
 
 export function createProduceQueue(config: ProduceQueueConfig, deps: ProduceQueueDeps) {
   const pending: Entry[] = [];
@@ -40,20 +60,24 @@ export function createProduceQueue(config: ProduceQueueConfig, deps: ProduceQueu
     if (sending.size >= config.concurrency || pending.length === 0) return;
     let n = 0;
     let take = 0;
-    while (take < pending.length && (take === 0 || n + pending[take]!.bytes <= config.maxBatchBytes)) n += pending[take++]!.bytes;
+    while (take < pending.length && (take === 0 || n + pending[take]!.bytes <= config.maxBatchBytes))
+      n += pending[take++]!.bytes;
     const batch = pending.splice(0, take);
     pendingBytes -= n;
-    const send: Promise<void> = deps.send(batch.flatMap((e) => e.records)).then(
-      () => batch.forEach((e) => e.resolve()),
-      (err: unknown) => batch.forEach((e) => e.reject(err)),
-    ).finally(() => {
-      for (const e of batch) {
-        events -= e.events;
-        bytes -= e.bytes;
-      }
-      sending.delete(send);
-      schedule();
-    });
+    const send: Promise<void> = deps
+      .send(batch.flatMap((e) => e.records))
+      .then(
+        () => batch.forEach((e) => e.resolve()),
+        (err: unknown) => batch.forEach((e) => e.reject(err)),
+      )
+      .finally(() => {
+        for (const e of batch) {
+          events -= e.events;
+          bytes -= e.bytes;
+        }
+        sending.delete(send);
+        schedule();
+      });
     sending.add(send);
     schedule(); // more may go out at once while capacity is free
     await send;

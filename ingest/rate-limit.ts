@@ -1,7 +1,10 @@
 // Token buckets per key (an app, a device): `ratePerS` tokens a second up to `burst`. A request
 // that finds too few tokens is refused with the wait, in seconds, until it would fit (Retry-After).
 // Buckets that have refilled are dropped by sweep(), so idle devices cost no memory.
-export interface Bucket { tokens: number; at: number }
+export interface Bucket {
+  tokens: number;
+  at: number;
+}
 
 export function createRateLimiter(config: { ratePerS: number; burst: number }) {
   const buckets = new Map<string, Bucket>();

@@ -8,24 +8,47 @@ export type RouteHeaders = Record<'content-type' | 'beacon-signature' | 'postbac
 
 /** The route headers of a request ('' when absent), read through the server's own accessor. */
 export const readHeaders = (get: (name: string) => string | undefined): RouteHeaders => ({
-  'content-type': get('content-type') ?? '', 'beacon-signature': get('beacon-signature') ?? '',
-  'postback-signature': get('postback-signature') ?? '', 'user-agent': get('user-agent') ?? '',
+  'content-type': get('content-type') ?? '',
+  'beacon-signature': get('beacon-signature') ?? '',
+  'postback-signature': get('postback-signature') ?? '',
+  'user-agent': get('user-agent') ?? '',
 });
 
 /** `path` without the query; `query` raw (percent-encoded, as sent), without its '?'. */
-export interface Incoming { method: string; path: string; query: string; headers: RouteHeaders; ip: string; body: Uint8Array }
+export interface Incoming {
+  method: string;
+  path: string;
+  query: string;
+  headers: RouteHeaders;
+  ip: string;
+  body: Uint8Array;
+}
 
 /** Whether the server reads a body for this request before routing it (POST routes only). */
-export const takesBody = (method: string, path: string) => method === 'POST' && (path === '/v1/beacons' || path === '/v1/postbacks');
+export const takesBody = (method: string, path: string) =>
+  method === 'POST' && (path === '/v1/beacons' || path === '/v1/postbacks');
 
 const SSV = '/v1/ssv/';
 
 export function route(deps: ServerDeps, req: Incoming): Promise<BeaconResponse> {
   if (req.method === 'POST' && req.path === '/v1/beacons') {
-    return handleSafely(deps, { contentType: req.headers['content-type'], signature: req.headers['beacon-signature'], body: req.body, ip: req.ip, userAgent: req.headers['user-agent'] });
+    return handleSafely(deps, {
+      contentType: req.headers['content-type'],
+      signature: req.headers['beacon-signature'],
+      body: req.body,
+      ip: req.ip,
+      userAgent: req.headers['user-agent'],
+    });
   }
   if (req.method === 'POST' && req.path === '/v1/postbacks') {
-    return safely(deps, deps.s2s.postback({ contentType: req.headers['content-type'], signature: req.headers['postback-signature'], body: req.body }));
+    return safely(
+      deps,
+      deps.s2s.postback({
+        contentType: req.headers['content-type'],
+        signature: req.headers['postback-signature'],
+        body: req.body,
+      }),
+    );
   }
   if (req.method === 'GET' && req.path.startsWith(SSV)) {
     const network = req.path.slice(SSV.length);

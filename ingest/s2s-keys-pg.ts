@@ -11,21 +11,48 @@ import type { NetworkSecret } from './network-verify.js';
 import type { CampaignSecret } from './postback-verify.js';
 
 const sql = loadSql(new URL('./sql/', import.meta.url), [
-  'list-ad-units', 'list-network-secrets', 'list-campaign-owners', 'assign-campaign', 'create-network-secret',
-  'revoke-network-secret', 'register-ad-unit', 'campaign-owner',
+  'list-ad-units',
+  'list-network-secrets',
+  'list-campaign-owners',
+  'assign-campaign',
+  'create-network-secret',
+  'revoke-network-secret',
+  'register-ad-unit',
+  'campaign-owner',
 ] as const);
 export { sql as s2sSql };
 
 type Db = pg.ClientBase | pg.Pool;
-interface AdUnitRow { network: string; ad_unit: string; app_id: string; campaign_id: string | null; created_at: Date }
-interface SecretRow { secret_id: string; network: string; app_id: string; secret: string; created_at: Date; revoked_at: Date | null }
-interface CampaignRow { campaign_id: string; app_id: string | null; postback_secret: string | null }
+interface AdUnitRow {
+  network: string;
+  ad_unit: string;
+  app_id: string;
+  campaign_id: string | null;
+  created_at: Date;
+}
+interface SecretRow {
+  secret_id: string;
+  network: string;
+  app_id: string;
+  secret: string;
+  created_at: Date;
+  revoked_at: Date | null;
+}
+interface CampaignRow {
+  campaign_id: string;
+  app_id: string | null;
+  postback_secret: string | null;
+}
 
 export const listAdUnits = async (db: Db) => (await db.query<AdUnitRow>(sql['list-ad-units'])).rows;
 export const listNetworkSecrets = async (db: Db) => (await db.query<SecretRow>(sql['list-network-secrets'])).rows;
 export const listCampaignOwners = async (db: Db) => (await db.query<CampaignRow>(sql['list-campaign-owners'])).rows;
 
-interface Tables { adUnits: Map<string, AdUnit>; secrets: Map<string, NetworkSecret[]>; campaigns: Map<string, CampaignSecret> }
+interface Tables {
+  adUnits: Map<string, AdUnit>;
+  secrets: Map<string, NetworkSecret[]>;
+  campaigns: Map<string, CampaignSecret>;
+}
 /** Map keys joining two names: '/' appears in neither a network name nor an app id. */
 const pair = (a: string, b: string) => `${a}/${b}`;
 
@@ -33,7 +60,8 @@ const pair = (a: string, b: string) => `${a}/${b}`;
  * An ad unit as stored and looked up. AdMob's callbacks carry the unit's number ("2747237135"), not
  * its full id ("ca-app-pub-<publisher>/2747237135"): an AdMob unit is known by the text after its last '/'.
  */
-export const unitName = (network: string, adUnit: string) => (network === 'admob' ? adUnit.slice(adUnit.lastIndexOf('/') + 1) : adUnit);
+export const unitName = (network: string, adUnit: string) =>
+  network === 'admob' ? adUnit.slice(adUnit.lastIndexOf('/') + 1) : adUnit;
 const unitKey = (network: string, adUnit: string) => pair(network, unitName(network, adUnit));
 
 /**
@@ -54,25 +82,37 @@ function unitOwners(units: AdUnitRow[]): Map<string, AdUnit> {
 }
 
 export async function loadS2sTables(db: Db): Promise<Tables> {
-  const [units, secretRows, campaignRows] = await Promise.all([listAdUnits(db), listNetworkSecrets(db), listCampaignOwners(db)]);
+  const [units, secretRows, campaignRows] = await Promise.all([
+    listAdUnits(db),
+    listNetworkSecrets(db),
+    listCampaignOwners(db),
+  ]);
   const adUnits = unitOwners(units);
   const secrets = new Map<string, NetworkSecret[]>();
   for (const s of secretRows) {
     if (s.revoked_at) continue;
     const k = pair(s.network, s.app_id);
-    (secrets.get(k) ?? secrets.set(k, []).get(k)!).push({ secretId: s.secret_id, secret: createSecretKey(Buffer.from(s.secret)) });
+    (secrets.get(k) ?? secrets.set(k, []).get(k)!).push({
+      secretId: s.secret_id,
+      secret: createSecretKey(Buffer.from(s.secret)),
+    });
   }
   const campaigns = new Map<string, CampaignSecret>();
   for (const c of campaignRows) {
-    if (c.app_id && c.postback_secret) campaigns.set(c.campaign_id, { appId: c.app_id, secret: createSecretKey(Buffer.from(c.postback_secret)) });
+    if (c.app_id && c.postback_secret)
+      campaigns.set(c.campaign_id, { appId: c.app_id, secret: createSecretKey(Buffer.from(c.postback_secret)) });
   }
   return { adUnits, secrets, campaigns };
 }
 
 export async function createPgS2sKeys(config: { DATABASE_URL: string; refreshMs: number }, deps: { log: Logger }) {
-  const cache = await createPgCache({ DATABASE_URL: config.DATABASE_URL, channel: 's2s_keys', refreshMs: config.refreshMs }, {
-    log: deps.log, load: loadS2sTables,
-  });
+  const cache = await createPgCache(
+    { DATABASE_URL: config.DATABASE_URL, channel: 's2s_keys', refreshMs: config.refreshMs },
+    {
+      log: deps.log,
+      load: loadS2sTables,
+    },
+  );
   const keys: S2sKeys & { stop(): Promise<void> } = {
     // An ad unit's name may hold '/' (AdMob's "ca-app-pub-…/…"); the network name never does.
     adUnit: (network, adUnit) => cache.value.adUnits.get(unitKey(network, adUnit)),

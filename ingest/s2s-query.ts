@@ -77,7 +77,8 @@ const ADMOB_NAME = /^[a-z0-9_]{1,64}$/;
 export function admobMessage(signed: string, params: Map<string, string>): { ok: true; message: string } | Problem {
   for (const [name, value] of params) {
     if (!ADMOB_NAME.test(name)) return bad(`${name.slice(0, 64)}: not one of AdMob's parameter names`);
-    if (value.includes('&')) return bad(`${name}: a value holding "&" cannot be told apart from two parameters under AdMob's signature`);
+    if (value.includes('&'))
+      return bad(`${name}: a value holding "&" cannot be told apart from two parameters under AdMob's signature`);
   }
   return { ok: true, message: decodeURIComponent(signed) };
 }

@@ -7,7 +7,9 @@ import { createHmac, createPrivateKey, sign, type KeyObject } from 'node:crypto'
 export type QueryParams = Record<string, string | number>;
 
 const encodeQuery = (params: QueryParams) =>
-  Object.entries(params).map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`).join('&');
+  Object.entries(params)
+    .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`)
+    .join('&');
 
 /**
  * An AdMob SSV query string as Google sends it: the parameters in alphabetical order, percent-encoded,
@@ -15,11 +17,16 @@ const encodeQuery = (params: QueryParams) =>
  * signature over everything before `&signature=` with the escapes decoded (what Google's verifier,
  * Tink's RewardedAdsVerifier, checks). `privateKey`: a KeyObject or PEM text.
  */
-export function signAdmobQuery(params: QueryParams, signer: { keyId: number | string; privateKey: KeyObject | string }): string {
+export function signAdmobQuery(
+  params: QueryParams,
+  signer: { keyId: number | string; privateKey: KeyObject | string },
+): string {
   const sorted = Object.fromEntries(Object.entries(params).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   const query = encodeQuery(sorted);
   const key = typeof signer.privateKey === 'string' ? createPrivateKey(signer.privateKey) : signer.privateKey;
-  const signature = sign('sha256', Buffer.from(decodeURIComponent(query)), { key, dsaEncoding: 'der' }).toString('base64url');
+  const signature = sign('sha256', Buffer.from(decodeURIComponent(query)), { key, dsaEncoding: 'der' }).toString(
+    'base64url',
+  );
   return `${query}&signature=${signature}&key_id=${signer.keyId}`;
 }
 

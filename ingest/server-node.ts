@@ -10,7 +10,10 @@ const EMPTY = new Uint8Array(0);
 
 export function createNodeServer(config: ServerConfig, deps: ServerDeps) {
   const write = (res: ServerResponse, r: BeaconResponse) => {
-    res.writeHead(r.status, { 'content-type': 'application/json', ...(r.retryAfterS ? { 'retry-after': String(r.retryAfterS) } : {}) });
+    res.writeHead(r.status, {
+      'content-type': 'application/json',
+      ...(r.retryAfterS ? { 'retry-after': String(r.retryAfterS) } : {}),
+    });
     res.end(JSON.stringify(r.body));
   };
 
@@ -22,12 +25,17 @@ export function createNodeServer(config: ServerConfig, deps: ServerDeps) {
     const path = q < 0 ? url : url.slice(0, q);
     const header = (name: string) => req.headers[name] as string | undefined;
     const incoming = (body: Uint8Array): Incoming => ({
-      method, path, query: q < 0 ? '' : url.slice(q + 1), headers: readHeaders(header), body,
+      method,
+      path,
+      query: q < 0 ? '' : url.slice(q + 1),
+      headers: readHeaders(header),
+      body,
       ip: clientIp(req.socket.remoteAddress ?? '', header('x-forwarded-for') ?? '', config.trustProxy),
     });
     if (!takesBody(method, path)) return void route(deps, incoming(EMPTY)).then((r) => write(res, r));
 
-    if (Number(req.headers['content-length'] ?? 0) > config.maxBodyBytes) return write(res, tooLarge(config.maxBodyBytes));
+    if (Number(req.headers['content-length'] ?? 0) > config.maxBodyBytes)
+      return write(res, tooLarge(config.maxBodyBytes));
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (chunk: Buffer) => {
@@ -46,13 +54,15 @@ export function createNodeServer(config: ServerConfig, deps: ServerDeps) {
   const server = createLimitedServer({ ...defaultHttpLimits, keepAliveTimeoutMs: 10_000 }, handle);
 
   return {
-    listen: () => new Promise<number>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(config.port, config.host, () => resolve((server.address() as { port: number }).port));
-    }),
-    stop: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeIdleConnections();
-    }),
+    listen: () =>
+      new Promise<number>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(config.port, config.host, () => resolve((server.address() as { port: number }).port));
+      }),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }),
   };
 }

@@ -9,8 +9,16 @@ import { clientIp, handleSafely, notFound, statusLine, tooLarge, type ServerConf
 import { readHeaders, route, takesBody, type Incoming } from './routes.js';
 
 /** `acks`: the last ack queued; each ack is sent after the one before it. */
-interface Socket { ip: string; userAgent: string; seq: number; closed: boolean; acks: Promise<void> }
-interface RequestState { done: boolean }
+interface Socket {
+  ip: string;
+  userAgent: string;
+  seq: number;
+  closed: boolean;
+  acks: Promise<void>;
+}
+interface RequestState {
+  done: boolean;
+}
 
 const text = (ab: ArrayBuffer) => Buffer.from(ab).toString();
 const EMPTY = new Uint8Array(0);
@@ -49,7 +57,8 @@ export function createUwsServer(config: ServerConfig, deps: ServerDeps) {
     const headers = readHeaders((name) => req.getHeader(name));
     const query = req.getQuery() ?? '';
     const ip = clientIp(text(res.getRemoteAddressAsText()), req.getHeader('x-forwarded-for'), config.trustProxy);
-    if (Number(req.getHeader('content-length') || 0) > config.maxBodyBytes) return write(res, tooLarge(config.maxBodyBytes));
+    if (Number(req.getHeader('content-length') || 0) > config.maxBodyBytes)
+      return write(res, tooLarge(config.maxBodyBytes));
 
     const request: RequestState = { done: false };
     inFlight++;
@@ -79,17 +88,33 @@ export function createUwsServer(config: ServerConfig, deps: ServerDeps) {
     closeOnBackpressureLimit: 1,
     upgrade: (res, req, context) => {
       const ip = clientIp(text(res.getRemoteAddressAsText()), req.getHeader('x-forwarded-for'), config.trustProxy);
-      res.upgrade<Socket>({ ip, userAgent: req.getHeader('user-agent'), seq: 0, closed: false, acks: Promise.resolve() },
-        req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
+      res.upgrade<Socket>(
+        { ip, userAgent: req.getHeader('user-agent'), seq: 0, closed: false, acks: Promise.resolve() },
+        req.getHeader('sec-websocket-key'),
+        req.getHeader('sec-websocket-protocol'),
+        req.getHeader('sec-websocket-extensions'),
+        context,
+      );
     },
     message: (ws, message, isBinary) => {
       const s = ws.getUserData();
       const seq = s.seq++;
       const answer = answerFrame(s, message, isBinary);
       // Acks go out in seq order: a frame refused at once waits for an earlier one still waiting on Kafka.
-      s.acks = s.acks.then(() => answer).then((r) => {
-        if (!s.closed) ws.send(JSON.stringify({ seq, status: r.status, ...r.body, ...(r.retryAfterS ? { retry_after: r.retryAfterS } : {}) }), false);
-      });
+      s.acks = s.acks
+        .then(() => answer)
+        .then((r) => {
+          if (!s.closed)
+            ws.send(
+              JSON.stringify({
+                seq,
+                status: r.status,
+                ...r.body,
+                ...(r.retryAfterS ? { retry_after: r.retryAfterS } : {}),
+              }),
+              false,
+            );
+        });
     },
     close: (ws) => {
       ws.getUserData().closed = true;
@@ -98,24 +123,38 @@ export function createUwsServer(config: ServerConfig, deps: ServerDeps) {
 
   /** The answer to one frame; `message` is only valid during the message callback, so it is read now. */
   function answerFrame(s: Socket, message: ArrayBuffer, isBinary: boolean): Promise<BeaconResponse> {
-    if (!isBinary) return Promise.resolve({ status: 400, body: { error: 'text_frame', message: 'send SignedBatch frames as binary' } });
+    if (!isBinary)
+      return Promise.resolve({
+        status: 400,
+        body: { error: 'text_frame', message: 'send SignedBatch frames as binary' },
+      });
     let frame: beacon.v1.SignedBatch;
     try {
       frame = beacon.v1.SignedBatch.decode(new Uint8Array(message.slice(0)));
     } catch (err) {
-      return Promise.resolve({ status: 400, body: { error: 'undecodable_frame', message: `SignedBatch: ${(err as Error).message}` } });
+      return Promise.resolve({
+        status: 400,
+        body: { error: 'undecodable_frame', message: `SignedBatch: ${(err as Error).message}` },
+      });
     }
     inFlight++;
     return handleSafely(deps, {
-      contentType: 'application/x-protobuf', signature: `t=${frame.t},k=${frame.keyId},v1=${frame.signature}`,
-      body: frame.batch, ip: s.ip, userAgent: s.userAgent,
+      contentType: 'application/x-protobuf',
+      signature: `t=${frame.t},k=${frame.keyId},v1=${frame.signature}`,
+      body: frame.batch,
+      ip: s.ip,
+      userAgent: s.userAgent,
     }).finally(() => inFlight--);
   }
 
   app.get('/*', (res, req) => {
     const incoming: Incoming = {
-      method: 'GET', path: req.getUrl(), query: req.getQuery() ?? '', headers: readHeaders((name) => req.getHeader(name)),
-      ip: clientIp(text(res.getRemoteAddressAsText()), req.getHeader('x-forwarded-for'), config.trustProxy), body: EMPTY,
+      method: 'GET',
+      path: req.getUrl(),
+      query: req.getQuery() ?? '',
+      headers: readHeaders((name) => req.getHeader(name)),
+      ip: clientIp(text(res.getRemoteAddressAsText()), req.getHeader('x-forwarded-for'), config.trustProxy),
+      body: EMPTY,
     };
     const request: RequestState = { done: false };
     inFlight++;
@@ -126,11 +165,13 @@ export function createUwsServer(config: ServerConfig, deps: ServerDeps) {
 
   return {
     listen(): Promise<number> {
-      return new Promise((resolve, reject) => app.listen(config.host, config.port, (socket) => {
-        if (!socket) return reject(new Error(`cannot listen on ${config.host}:${config.port} (port taken?)`));
-        listenSocket = socket;
-        resolve(uWS.us_socket_local_port(socket));
-      }));
+      return new Promise((resolve, reject) =>
+        app.listen(config.host, config.port, (socket) => {
+          if (!socket) return reject(new Error(`cannot listen on ${config.host}:${config.port} (port taken?)`));
+          listenSocket = socket;
+          resolve(uWS.us_socket_local_port(socket));
+        }),
+      );
     },
     async stop(): Promise<void> {
       if (listenSocket) uWS.us_listen_socket_close(listenSocket);

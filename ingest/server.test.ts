@@ -13,9 +13,14 @@ const servers = { uws: createUwsServer, node: createNodeServer };
 const seenS2s: unknown[] = [];
 const fakeS2s: Confirmations = {
   admob: async (query: string) => (seenS2s.push(['admob', query]), { status: 200, body: { status: 'recorded' } }),
-  network: async (network: string, query: string) => (seenS2s.push([network, query]), { status: 403, body: { error: 'unknown_network', message: '' } }),
-  postback: async (req: PostbackRequest) => (seenS2s.push(['postback', req.contentType, req.signature, Buffer.from(req.body).toString()]),
-    { status: 503, body: { error: 'queue_full', message: '' }, retryAfterS: 2 } as BeaconResponse),
+  network: async (network: string, query: string) => (
+    seenS2s.push([network, query]),
+    { status: 403, body: { error: 'unknown_network', message: '' } }
+  ),
+  postback: async (req: PostbackRequest) => (
+    seenS2s.push(['postback', req.contentType, req.signature, Buffer.from(req.body).toString()]),
+    { status: 503, body: { error: 'queue_full', message: '' }, retryAfterS: 2 } as BeaconResponse
+  ),
 };
 let stop: (() => Promise<void>) | undefined;
 afterEach(async () => {
@@ -24,17 +29,29 @@ afterEach(async () => {
 });
 
 describe.each(Object.entries(servers))('%s server', (_name, create) => {
-  async function start(handle: (req: BeaconRequest) => Promise<never> | Promise<{ status: number; body: Record<string, unknown> }>, ready = () => true) {
-    const server = create({ host: '127.0.0.1', port: 0, maxBodyBytes: 1024, trustProxy: true }, {
-      collector: { handle }, s2s: fakeS2s, ready, log: createLogger('t', 'silent'),
-    });
+  async function start(
+    handle: (req: BeaconRequest) => Promise<never> | Promise<{ status: number; body: Record<string, unknown> }>,
+    ready = () => true,
+  ) {
+    const server = create(
+      { host: '127.0.0.1', port: 0, maxBodyBytes: 1024, trustProxy: true },
+      {
+        collector: { handle },
+        s2s: fakeS2s,
+        ready,
+        log: createLogger('t', 'silent'),
+      },
+    );
     const port = await server.listen();
     stop = () => server.stop();
     return `http://127.0.0.1:${port}`;
   }
-  const post = (url: string, body: string) => fetch(`${url}/v1/beacons`, {
-    method: 'POST', body, headers: { 'content-type': 'application/json', 'x-forwarded-for': '203.0.113.9, 10.0.0.1', 'user-agent': 'T/1' },
-  });
+  const post = (url: string, body: string) =>
+    fetch(`${url}/v1/beacons`, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json', 'x-forwarded-for': '203.0.113.9, 10.0.0.1', 'user-agent': 'T/1' },
+    });
 
   it('passes the body, headers and forwarded client IP to the collector and writes its answer', async () => {
     let seen: BeaconRequest | undefined;
@@ -65,12 +82,20 @@ describe.each(Object.entries(servers))('%s server', (_name, create) => {
     const admob = await fetch(`${url}/v1/ssv/admob?${query}`);
     expect([admob.status, await admob.json()]).toEqual([200, { status: 'recorded' }]);
     expect((await fetch(`${url}/v1/ssv/pangle?app_id=a&signature=00`)).status).toBe(403);
-    const postback = await fetch(`${url}/v1/postbacks`, { method: 'POST', body: '{"a":1}', headers: { 'content-type': 'application/json', 'postback-signature': 't=1,v1=ab' } });
+    const postback = await fetch(`${url}/v1/postbacks`, {
+      method: 'POST',
+      body: '{"a":1}',
+      headers: { 'content-type': 'application/json', 'postback-signature': 't=1,v1=ab' },
+    });
     expect([postback.status, postback.headers.get('retry-after')]).toEqual([503, '2']);
     expect((await fetch(`${url}/v1/postbacks`, { method: 'POST', body: 'x'.repeat(2048) })).status).toBe(413);
     expect((await fetch(`${url}/v1/ssv/admob?${query}`, { method: 'POST' })).status).toBe(404);
     expect((await fetch(`${url}/v1/postbacks`)).status).toBe(404);
-    expect(seenS2s).toEqual([['admob', query], ['pangle', 'app_id=a&signature=00'], ['postback', 'application/json', 't=1,v1=ab', '{"a":1}']]);
+    expect(seenS2s).toEqual([
+      ['admob', query],
+      ['pangle', 'app_id=a&signature=00'],
+      ['postback', 'application/json', 't=1,v1=ab', '{"a":1}'],
+    ]);
   });
 
   it('answers 413 for a body over the limit and 404 elsewhere', async () => {
@@ -82,9 +107,14 @@ describe.each(Object.entries(servers))('%s server', (_name, create) => {
 
   it('serves /healthz and /readyz to load balancers but never /metrics on the public port', async () => {
     let ready = true;
-    const url = await start(async () => ({ status: 202, body: {} }), () => ready);
+    const url = await start(
+      async () => ({ status: 202, body: {} }),
+      () => ready,
+    );
     const status = async (path: string) => (await fetch(`${url}${path}`)).status;
-    expect([await status('/healthz'), await status('/readyz'), await status('/readyz?probe=1')]).toEqual([200, 200, 200]);
+    expect([await status('/healthz'), await status('/readyz'), await status('/readyz?probe=1')]).toEqual([
+      200, 200, 200,
+    ]);
     ready = false;
     expect(await status('/readyz')).toBe(503);
     expect([await status('/metrics'), await status('/metrics?x=1')]).toEqual([404, 404]);
@@ -92,28 +122,44 @@ describe.each(Object.entries(servers))('%s server', (_name, create) => {
 });
 
 describe('uws server WebSocket', () => {
-  it('sends acks in seq order, a slow frame\'s answer before a later frame\'s quick one', async () => {
+  it("sends acks in seq order, a slow frame's answer before a later frame's quick one", async () => {
     // Frame 0 waits (as on Kafka); frame 1 is answered at once; frame 2 is not a SignedBatch.
     const delays = [150, 0];
-    const server = createUwsServer({ host: '127.0.0.1', port: 0, maxBodyBytes: 1024, trustProxy: false }, {
-      collector: { handle: async () => {
-        await sleep(delays.shift() ?? 0);
-        return { status: 202, body: { accepted: 1, rejected: [] } };
-      } },
-      s2s: fakeS2s, ready: () => true, log: createLogger('t', 'silent'),
-    });
+    const server = createUwsServer(
+      { host: '127.0.0.1', port: 0, maxBodyBytes: 1024, trustProxy: false },
+      {
+        collector: {
+          handle: async () => {
+            await sleep(delays.shift() ?? 0);
+            return { status: 202, body: { accepted: 1, rejected: [] } };
+          },
+        },
+        s2s: fakeS2s,
+        ready: () => true,
+        log: createLogger('t', 'silent'),
+      },
+    );
     const port = await server.listen();
     stop = () => server.stop();
     const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/stream`);
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
     const acks: { seq: number; status: number }[] = [];
     ws.on('message', (data) => acks.push(JSON.parse(String(data))));
-    const frame = beacon.v1.SignedBatch.encode({ keyId: 'k', t: 1, signature: 's', batch: Buffer.from([0x0a, 0x01, 0x61]) }).finish();
+    const frame = beacon.v1.SignedBatch.encode({
+      keyId: 'k',
+      t: 1,
+      signature: 's',
+      batch: Buffer.from([0x0a, 0x01, 0x61]),
+    }).finish();
     ws.send(frame);
     ws.send(frame);
     ws.send(Buffer.from('not a frame'));
     for (let i = 0; i < 100 && acks.length < 3; i++) await sleep(20);
     ws.close();
-    expect(acks.map((a) => [a.seq, a.status])).toEqual([[0, 202], [1, 202], [2, 400]]);
+    expect(acks.map((a) => [a.seq, a.status])).toEqual([
+      [0, 202],
+      [1, 202],
+      [2, 400],
+    ]);
   });
 });

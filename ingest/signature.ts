@@ -4,16 +4,30 @@
 import { createHmac, timingSafeEqual, type KeyObject } from 'node:crypto';
 
 /** `secret` as a KeyObject (crypto.createSecretKey): the secret's bytes stay out of the JS heap. */
-export interface SigningKey { appId: string; secret: KeyObject; revoked: boolean }
-export interface KeyLookup { get(keyId: string): SigningKey | undefined }
+export interface SigningKey {
+  appId: string;
+  secret: KeyObject;
+  revoked: boolean;
+}
+export interface KeyLookup {
+  get(keyId: string): SigningKey | undefined;
+}
 
 export type SignatureError =
-  | 'missing_signature' | 'malformed_signature' | 'timestamp_too_old' | 'timestamp_in_future'
-  | 'unknown_key' | 'key_revoked' | 'bad_signature';
+  | 'missing_signature'
+  | 'malformed_signature'
+  | 'timestamp_too_old'
+  | 'timestamp_in_future'
+  | 'unknown_key'
+  | 'key_revoked'
+  | 'bad_signature';
 
 export type Verified = { ok: true; keyId: string; appId: string; t: number } | { ok: false; error: SignatureError };
 
-interface Parsed { t: number; pairs: { keyId: string; sig: string }[] }
+interface Parsed {
+  t: number;
+  pairs: { keyId: string; sig: string }[];
+}
 
 /** A plain decimal integer: no sign, leading zero, space, fraction or exponent. */
 const CANONICAL_T = /^(?:0|[1-9]\d{0,15})$/;
@@ -51,7 +65,11 @@ const HEX_64 = /^[0-9a-f]{64}$/;
 
 /** Checks the window first (cheap), then each (key, signature) pair in constant time. */
 export function verifySignature(
-  header: string | undefined, body: Uint8Array, nowMs: number, keys: KeyLookup, toleranceMs = 300_000,
+  header: string | undefined,
+  body: Uint8Array,
+  nowMs: number,
+  keys: KeyLookup,
+  toleranceMs = 300_000,
 ): Verified {
   if (!header) return { ok: false, error: 'missing_signature' };
   const parsed = parseSignatureHeader(header);

@@ -19,19 +19,41 @@ import { keySql } from './keys-pg.js';
 
 export async function startTestCollector(env: Record<string, string> = {}) {
   const db = await createTestPostgres('ingest');
-  await migratePostgres({ DATABASE_URL: db.url }, { log: silentLog, dir: join(import.meta.dirname, '../schemas/migrations/postgres') });
+  await migratePostgres(
+    { DATABASE_URL: db.url },
+    { log: silentLog, dir: join(import.meta.dirname, '../schemas/migrations/postgres') },
+  );
   const admobDir = mkdtempSync(join(tmpdir(), 'admob-keys-'));
   const admob = { keyId: 1001, privateKey: generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey };
   const pem = createPublicKeyPem(admob.privateKey);
-  writeFileSync(join(admobDir, 'verifier-keys.json'), JSON.stringify({ keys: [{ keyId: admob.keyId, pem, base64: '' }] }));
+  writeFileSync(
+    join(admobDir, 'verifier-keys.json'),
+    JSON.stringify({ keys: [{ keyId: admob.keyId, pem, base64: '' }] }),
+  );
   const config = loadConfig(ingestConfig, {
-    ...process.env, INGEST_PORT: '0', INGEST_OPS_PORT: '0', INGEST_DEVICE_REQUESTS_PER_S: '0', LOG_LEVEL: 'silent',
-    INGEST_ADMOB_KEYS_URL: pathToFileURL(join(admobDir, 'verifier-keys.json')).href, ...env,
-    DATABASE_URL: db.url, INGEST_TOPIC: uniqueName('beacons'), INGEST_CONFIRMATIONS_TOPIC: uniqueName('confirmations'), INGEST_KEY_REFRESH_MS: '500',
+    ...process.env,
+    INGEST_PORT: '0',
+    INGEST_OPS_PORT: '0',
+    INGEST_DEVICE_REQUESTS_PER_S: '0',
+    LOG_LEVEL: 'silent',
+    INGEST_ADMOB_KEYS_URL: pathToFileURL(join(admobDir, 'verifier-keys.json')).href,
+    ...env,
+    DATABASE_URL: db.url,
+    INGEST_TOPIC: uniqueName('beacons'),
+    INGEST_CONFIRMATIONS_TOPIC: uniqueName('confirmations'),
+    INGEST_KEY_REFRESH_MS: '500',
   });
   const kafka = createKafka({ ...config, clientId: 'ingest-test' }, { log: silentLog });
-  await ensureTopics([config.INGEST_TOPIC, config.INGEST_CONFIRMATIONS_TOPIC].map((name) => ({ name, partitions: 3, retentionMs: 3_600_000, key: 'user_id', value: '' })),
-    { kafka, log: silentLog });
+  await ensureTopics(
+    [config.INGEST_TOPIC, config.INGEST_CONFIRMATIONS_TOPIC].map((name) => ({
+      name,
+      partitions: 3,
+      retentionMs: 3_600_000,
+      key: 'user_id',
+      value: '',
+    })),
+    { kafka, log: silentLog },
+  );
 
   const sql = new pg.Client({ connectionString: db.url });
   await sql.connect();
@@ -59,7 +81,8 @@ export async function startTestCollector(env: Record<string, string> = {}) {
     apps: {
       campaign: (campaignId: string, appId: string) => assignCampaign(sql, campaignId, appId),
       network: (network: string, appId: string) => createNetworkSecret(sql, network, appId),
-      adUnit: (network: string, adUnit: string, appId: string, campaignId: string) => registerAdUnit(sql, network, adUnit, appId, campaignId),
+      adUnit: (network: string, adUnit: string, appId: string, campaignId: string) =>
+        registerAdUnit(sql, network, adUnit, appId, campaignId),
     },
     /** Runs a statement on the test database (e.g. to revoke a network secret). */
     query: (text: string, values: unknown[] = []) => sql.query(text, values),
@@ -77,7 +100,12 @@ export async function startTestCollector(env: Record<string, string> = {}) {
  * Every record on `topic` (each decoded, strictly) until `count` events were seen, or until `until`
  * holds for the event ids seen, or the timeout passed.
  */
-export async function readTopic(kafka: ReturnType<typeof createKafka>, topic: string, count: number | ((eventIds: string[]) => boolean), timeoutMs = 20_000) {
+export async function readTopic(
+  kafka: ReturnType<typeof createKafka>,
+  topic: string,
+  count: number | ((eventIds: string[]) => boolean),
+  timeoutMs = 20_000,
+) {
   const { pipeline } = await import('../schemas/gen/messages.js');
   const decoded = new WeakMap<object, InstanceType<typeof pipeline.v1.AcceptedBeacons>>();
   const decode = (m: { message: { value: Buffer | null } }) => {
@@ -85,23 +113,33 @@ export async function readTopic(kafka: ReturnType<typeof createKafka>, topic: st
     if (!v) decoded.set(m.message, (v = pipeline.v1.AcceptedBeacons.decode(m.message.value!)));
     return v;
   };
-  const enough = typeof count === 'number'
-    ? (seen: { message: { value: Buffer | null } }[]) => seen.reduce((n, m) => n + decode(m).events.length, 0) >= count
-    : (seen: { message: { value: Buffer | null } }[]) => count(seen.flatMap((m) => decode(m).events.map((e) => e.event!.eventId!)));
+  const enough =
+    typeof count === 'number'
+      ? (seen: { message: { value: Buffer | null } }[]) =>
+          seen.reduce((n, m) => n + decode(m).events.length, 0) >= count
+      : (seen: { message: { value: Buffer | null } }[]) =>
+          count(seen.flatMap((m) => decode(m).events.map((e) => e.event!.eventId!)));
   const messages = await consumeTopic(kafka, topic, { timeoutMs, enough });
   return messages.map((m) => ({ key: String(m.message.key), partition: m.partition, value: decode(m) }));
 }
 
-const createPublicKeyPem = (privateKey: KeyObject) => createPublicKey(privateKey).export({ type: 'spki', format: 'pem' }) as string;
+const createPublicKeyPem = (privateKey: KeyObject) =>
+  createPublicKey(privateKey).export({ type: 'spki', format: 'pem' }) as string;
 
 type ConfirmationRecord = { key: string; value: pipeline.v1.Confirmation };
 
 /** Every Confirmation on `topic` until `enough` holds for them (or the timeout passed). */
 export async function readConfirmations(
-  kafka: ReturnType<typeof createKafka>, topic: string, enough: (records: ConfirmationRecord[]) => boolean, timeoutMs = 20_000,
+  kafka: ReturnType<typeof createKafka>,
+  topic: string,
+  enough: (records: ConfirmationRecord[]) => boolean,
+  timeoutMs = 20_000,
 ): Promise<ConfirmationRecord[]> {
   const { pipeline: gen } = await import('../schemas/gen/messages.js');
-  const decode = (m: { message: { key: Buffer | null; value: Buffer | null } }): ConfirmationRecord => ({ key: String(m.message.key), value: gen.v1.Confirmation.decode(m.message.value!) });
+  const decode = (m: { message: { key: Buffer | null; value: Buffer | null } }): ConfirmationRecord => ({
+    key: String(m.message.key),
+    value: gen.v1.Confirmation.decode(m.message.value!),
+  });
   const messages = await consumeTopic(kafka, topic, { timeoutMs, enough: (seen) => enough(seen.map(decode)) });
   return messages.map(decode);
 }

@@ -24,29 +24,59 @@ const BILL_CLOSE_MS = 86_400_000;
  * Whose bills GET /v1/payouts?awaiting=confirmation lists: a user token's own person (a `user_id` or
  * `App-Id` naming anyone else is refused); the operator names both, `user_id` and `App-Id`.
  */
-function claimant(principal: Principal, userIdParam: string | undefined, appIdHeader: string | undefined): RequestedPerson | { ok: false; status: 400; error: 'missing_user_id' | 'invalid_user_id'; reason: string } {
-  if (principal.kind === 'user' && userIdParam !== undefined && userIdParam !== principal.person.userId) return { ok: false, status: 403, error: 'forbidden', reason: 'a user token lists its own payouts only' };
+function claimant(
+  principal: Principal,
+  userIdParam: string | undefined,
+  appIdHeader: string | undefined,
+): RequestedPerson | { ok: false; status: 400; error: 'missing_user_id' | 'invalid_user_id'; reason: string } {
+  if (principal.kind === 'user' && userIdParam !== undefined && userIdParam !== principal.person.userId)
+    return { ok: false, status: 403, error: 'forbidden', reason: 'a user token lists its own payouts only' };
   const userId = userIdParam ?? (principal.kind === 'user' ? principal.person.userId : undefined);
-  if (userId === undefined) return { ok: false, status: 400, error: 'missing_user_id', reason: 'the operator names the user in ?user_id=' };
-  if (!isUserId(userId)) return { ok: false, status: 400, error: 'invalid_user_id', reason: 'user_id is 1..64 characters, no "/", NUL or lone surrogate' };
+  if (userId === undefined)
+    return { ok: false, status: 400, error: 'missing_user_id', reason: 'the operator names the user in ?user_id=' };
+  if (!isUserId(userId))
+    return {
+      ok: false,
+      status: 400,
+      error: 'invalid_user_id',
+      reason: 'user_id is 1..64 characters, no "/", NUL or lone surrogate',
+    };
   return requestedPerson(principal, userId, appIdHeader);
 }
 
-const xmlReply = (code: 'SUCCESS' | 'FAIL', msg: string): ApiResponse =>
-  ({ status: 200, body: toV2Xml({ return_code: code, return_msg: msg }), headers: { 'content-type': 'text/xml; charset=utf-8' } });
+const xmlReply = (code: 'SUCCESS' | 'FAIL', msg: string): ApiResponse => ({
+  status: 200,
+  body: toV2Xml({ return_code: code, return_msg: msg }),
+  headers: { 'content-type': 'text/xml; charset=utf-8' },
+});
 
 export function createPayoutsApi(
   config: {
-    platformTokenSecret: string; operatorToken: string; tokenMaxTtlS: number; apiV2Key: string; v2SignType: V2SignType;
+    platformTokenSecret: string;
+    operatorToken: string;
+    tokenMaxTtlS: number;
+    apiV2Key: string;
+    v2SignType: V2SignType;
     /** The merchant id and the appid the openids belong to, for wx.requestMerchantTransfer. */
-    mchId: string; appId: string;
+    mchId: string;
+    appId: string;
   },
   deps: {
-    store: PayoutsStore; v3: V3Client; queues: Pick<FlowQueues, 'poll'>; callback(result: string): void; now(): number;
+    store: PayoutsStore;
+    v3: V3Client;
+    queues: Pick<FlowQueues, 'poll'>;
+    callback(result: string): void;
+    now(): number;
     /** The live user-token secrets of an app (token-secrets-pg.ts). */
     appSecrets(appId: string): readonly string[];
     /** Top-ups: their routes (undefined: not a top-up path), and their notifications. */
-    topups?: { routes(req: ApiRequest, auth: (req: ApiRequest) => ReturnType<typeof authenticate>): Promise<ApiResponse | undefined>; notify: TopupNotifications };
+    topups?: {
+      routes(
+        req: ApiRequest,
+        auth: (req: ApiRequest) => ReturnType<typeof authenticate>,
+      ): Promise<ApiResponse | undefined>;
+      notify: TopupNotifications;
+    };
   },
 ) {
   /** Queues a query of the batch that carries `requestNo` (or is `batchNo`), rechecking that transfer. */
@@ -56,9 +86,14 @@ export function createPayoutsApi(
     return batchNo !== undefined;
   }
 
-  const auth = (req: ApiRequest) => authenticate(req.headers.authorization, {
-    platformSecret: config.platformTokenSecret, appSecrets: deps.appSecrets, operatorToken: config.operatorToken, maxTtlS: config.tokenMaxTtlS, nowMs: deps.now(),
-  });
+  const auth = (req: ApiRequest) =>
+    authenticate(req.headers.authorization, {
+      platformSecret: config.platformTokenSecret,
+      appSecrets: deps.appSecrets,
+      operatorToken: config.operatorToken,
+      maxTtlS: config.tokenMaxTtlS,
+      nowMs: deps.now(),
+    });
 
   /**
    * The person's bills waiting for confirmation, each with what wx.requestMerchantTransfer takes. A
@@ -69,16 +104,27 @@ export function createPayoutsApi(
   async function awaitingConfirmation(req: ApiRequest): Promise<ApiResponse> {
     const who = auth(req);
     if (!who.ok) return apiError(401, who.error, who.reason);
-    if (req.query.get('awaiting') !== 'confirmation') return apiError(400, 'invalid_query', 'GET /v1/payouts lists ?awaiting=confirmation only');
+    if (req.query.get('awaiting') !== 'confirmation')
+      return apiError(400, 'invalid_query', 'GET /v1/payouts lists ?awaiting=confirmation only');
     const person = claimant(who.principal, req.query.get('user_id') ?? undefined, req.headers['app-id']);
     if (!person.ok) return apiError(person.status, person.error, person.reason);
     const nowMs = deps.now();
     const payouts = [];
     for (const c of await deps.store.claimable(personKey(person.person))) {
-      if (!c.packageInfo) await deps.queues.poll(c.batchNo, { id: `package-${c.requestNo}-${Math.floor(nowMs / RETRY_AFTER_MS)}`, only: [c.requestNo] });
+      if (!c.packageInfo)
+        await deps.queues.poll(c.batchNo, {
+          id: `package-${c.requestNo}-${Math.floor(nowMs / RETRY_AFTER_MS)}`,
+          only: [c.requestNo],
+        });
       payouts.push({
-        payout_id: c.payoutId, amount_fen: c.amountFen, mchId: config.mchId, appId: config.appId, package: c.packageInfo, openId: c.openid,
-        expires_at: new Date(c.formedAt.getTime() + BILL_CLOSE_MS).toISOString(), ...(c.packageInfo ? {} : { retry_after_ms: RETRY_AFTER_MS }),
+        payout_id: c.payoutId,
+        amount_fen: c.amountFen,
+        mchId: config.mchId,
+        appId: config.appId,
+        package: c.packageInfo,
+        openId: c.openid,
+        expires_at: new Date(c.formedAt.getTime() + BILL_CLOSE_MS).toISOString(),
+        ...(c.packageInfo ? {} : { retry_after_ms: RETRY_AFTER_MS }),
       });
     }
     return { status: 200, body: { payouts } };
@@ -94,7 +140,8 @@ export function createPayoutsApi(
     if ((req.method === 'POST' || req.method === 'GET') && req.path === '/v1/payouts/authorization') {
       const who = auth(req);
       if (!who.ok) return apiError(401, who.error, who.reason);
-      if (who.principal.kind !== 'user') return apiError(403, 'forbidden', 'a user token authorizes for its own person');
+      if (who.principal.kind !== 'user')
+        return apiError(403, 'forbidden', 'a user token authorizes for its own person');
       const person = personKey(who.principal.person);
       return req.method === 'POST' ? authorizations.request(person) : authorizations.show(person);
     }
@@ -107,12 +154,17 @@ export function createPayoutsApi(
       const r = read.resource;
       const payIn = await deps.topups?.notify.v3(read.notification.event_type, r);
       if (payIn) return payIn;
-      const known = await recheck(`notify-${read.notification.id}`, { batchNo: typeof r.out_batch_no === 'string' ? r.out_batch_no : undefined, requestNo: typeof r.out_bill_no === 'string' ? r.out_bill_no : undefined });
+      const known = await recheck(`notify-${read.notification.id}`, {
+        batchNo: typeof r.out_batch_no === 'string' ? r.out_batch_no : undefined,
+        requestNo: typeof r.out_bill_no === 'string' ? r.out_bill_no : undefined,
+      });
       deps.callback(known ? 'accepted' : 'unknown_reference');
       return { status: 204, body: '' };
     }
-    if (deps.topups && req.method === 'POST' && req.path === '/v1/wechat/notify/v2/pay') return deps.topups.notify.v2Pay(req.body.toString('utf8'));
-    if (deps.topups && req.method === 'POST' && req.path === '/v1/wechat/notify/v2/refund') return deps.topups.notify.v2Refund(req.body.toString('utf8'));
+    if (deps.topups && req.method === 'POST' && req.path === '/v1/wechat/notify/v2/pay')
+      return deps.topups.notify.v2Pay(req.body.toString('utf8'));
+    if (deps.topups && req.method === 'POST' && req.path === '/v1/wechat/notify/v2/refund')
+      return deps.topups.notify.v2Refund(req.body.toString('utf8'));
     if (req.method === 'POST' && req.path === '/v1/wechat/notify/v2') {
       const fields = parseV2Xml(req.body.toString('utf8'));
       // Verified with the configured algorithm only: a message does not get to pick a weaker one.
@@ -132,11 +184,13 @@ export function createPayoutsApi(
       if (!isUuid(route[1]!)) return apiError(400, 'invalid_payout_id', 'a payout id is a UUID');
       const who = auth(req);
       if (!who.ok) return apiError(401, who.error, who.reason);
-      if (who.principal.kind === 'advertiser') return apiError(403, 'forbidden', 'an advertiser token reads top-ups and campaigns, not payouts');
+      if (who.principal.kind === 'advertiser')
+        return apiError(403, 'forbidden', 'an advertiser token reads top-ups and campaigns, not payouts');
       const payout = await deps.store.view(route[1]!);
       // Another person's payout (another user, or the same user id in another app) is answered like a
       // missing one: its existence is not theirs to know.
-      if (!payout || (who.principal.kind === 'user' && personKey(who.principal.person) !== payout.person)) return apiError(404, 'not_found', 'no such payout');
+      if (!payout || (who.principal.kind === 'user' && personKey(who.principal.person) !== payout.person))
+        return apiError(404, 'not_found', 'no such payout');
       return { status: 200, body: payout.body };
     }
     return apiError(404, 'not_found', `no route ${req.method} ${req.path}`);

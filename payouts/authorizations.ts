@@ -6,12 +6,28 @@ import { apiError, type ApiResponse } from '../common/http-server.js';
 import type { AuthorizationStore } from './authorizations-pg.js';
 import type { V3Client } from './wechat/v3-client.js';
 
-export function createAuthorizationRoutes(config: { mchId: string; appId: string }, deps: { store: AuthorizationStore; v3: Pick<V3Client, 'createAuthorization' | 'getAuthorization'> }) {
+export function createAuthorizationRoutes(
+  config: { mchId: string; appId: string },
+  deps: { store: AuthorizationStore; v3: Pick<V3Client, 'createAuthorization' | 'getAuthorization'> },
+) {
   const { store } = deps;
-  const view = (state: string, packageInfo: string | null | undefined) =>
-    ({ status: 200, body: { mchId: config.mchId, appId: config.appId, package: state === 'WAIT_USER_CONFIRM' ? packageInfo ?? null : null, state } });
-  const disabled = () => apiError(409, 'authorization_disabled', 'transfer bills go through the confirm page (PAYOUTS_BILL_CONFIRM_MODE=page)');
-  const refused = (code: string, message: string) => apiError(503, 'unavailable', `WeChat Pay answered ${code}: ${message}`);
+  const view = (state: string, packageInfo: string | null | undefined) => ({
+    status: 200,
+    body: {
+      mchId: config.mchId,
+      appId: config.appId,
+      package: state === 'WAIT_USER_CONFIRM' ? (packageInfo ?? null) : null,
+      state,
+    },
+  });
+  const disabled = () =>
+    apiError(
+      409,
+      'authorization_disabled',
+      'transfer bills go through the confirm page (PAYOUTS_BILL_CONFIRM_MODE=page)',
+    );
+  const refused = (code: string, message: string) =>
+    apiError(503, 'unavailable', `WeChat Pay answered ${code}: ${message}`);
 
   return {
     /**
@@ -24,13 +40,23 @@ export function createAuthorizationRoutes(config: { mchId: string; appId: string
       if (!link) return apiError(409, 'not_linked', 'link WeChat first (POST /v1/users/{user_id}/wechat/link)');
       const current = link.authorization?.sameOpenid ? link.authorization : undefined;
       if (current?.state === 'AUTHORIZED') return view(current.state, null);
-      const outNo = current?.outNo ?? createHash('sha256').update(`${person}\n`).update(link.openidMac).digest('hex').slice(0, 32);
+      const outNo =
+        current?.outNo ?? createHash('sha256').update(`${person}\n`).update(link.openidMac).digest('hex').slice(0, 32);
       const a = await deps.v3.createAuthorization({
-        out_authorization_no: outNo, appid: config.appId, openid: link.openid, transfer_scene_id: store.params.sceneId,
+        out_authorization_no: outNo,
+        appid: config.appId,
+        openid: link.openid,
+        transfer_scene_id: store.params.sceneId,
         ...(store.params.notifyUrl ? { authorization_notify_url: store.params.notifyUrl } : {}),
       });
       if (!a.ok) return refused(a.code, a.message);
-      await store.save(person, { outNo, openidMac: link.openidMac, authorizationId: a.data.authorization_id, state: a.data.state, packageInfo: a.data.package_info });
+      await store.save(person, {
+        outNo,
+        openidMac: link.openidMac,
+        authorizationId: a.data.authorization_id,
+        state: a.data.state,
+        packageInfo: a.data.package_info,
+      });
       return view(a.data.state, a.data.package_info);
     },
 
@@ -39,11 +65,17 @@ export function createAuthorizationRoutes(config: { mchId: string; appId: string
       if (store.mode !== 'authorized') return disabled();
       const link = await store.of(person);
       const current = link?.authorization?.sameOpenid ? link.authorization : undefined;
-      if (!link || !current) return apiError(404, 'not_found', 'no authorization requested (POST /v1/payouts/authorization)');
+      if (!link || !current)
+        return apiError(404, 'not_found', 'no authorization requested (POST /v1/payouts/authorization)');
       if (current.state === 'AUTHORIZED') return view(current.state, null);
       const a = await deps.v3.getAuthorization(current.outNo);
       if (!a.ok) return refused(a.code, a.message);
-      await store.save(person, { outNo: current.outNo, openidMac: link.openidMac, authorizationId: a.data.authorization_id, state: a.data.state });
+      await store.save(person, {
+        outNo: current.outNo,
+        openidMac: link.openidMac,
+        authorizationId: a.data.authorization_id,
+        state: a.data.state,
+      });
       return view(a.data.state, current.packageInfo);
     },
   };

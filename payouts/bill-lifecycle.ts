@@ -14,7 +14,13 @@ import type { BillNeed, PayoutsStore } from './store-pg.js';
 const DUE_LIMIT = 5_000;
 
 export function createBillLifecycle(deps: {
-  store: PayoutsStore; provider: Provider; queues: FlowQueues; metrics: Metrics; log: Logger; now(): number; onStep?(step: FlowStep): void;
+  store: PayoutsStore;
+  provider: Provider;
+  queues: FlowQueues;
+  metrics: Metrics;
+  log: Logger;
+  now(): number;
+  onStep?(step: FlowStep): void;
   /** Records results (and hands off what moved); returns what the bills need next. */
   record(batchNo: string, results: ItemResult[]): Promise<BillNeed[]>;
 }) {
@@ -56,7 +62,12 @@ export function createBillLifecycle(deps: {
 
   return {
     /** After results: fetches the packages missing or stale (a create sent again), then makes the cancels asked for. */
-    async follow(batchNo: string, batch: { items: Item[]; params?: BatchParams }, needs: BillNeed[], seen: (results: ItemResult[]) => void): Promise<void> {
+    async follow(
+      batchNo: string,
+      batch: { items: Item[]; params?: BatchParams },
+      needs: BillNeed[],
+      seen: (results: ItemResult[]) => void,
+    ): Promise<void> {
       const stale = batch.items.filter((i) => needs.some((n) => n.requestNo === i.requestNo && n.need === 'package'));
       if (stale.length > 0 && provider.refresh) {
         const answer = await provider.refresh(batchNo, stale, batch.params!);
@@ -76,7 +87,10 @@ export function createBillLifecycle(deps: {
      * An operator's cancel of payout `payoutId`'s bill: recorded first (so a crash or a lost answer
      * still ends in a cancel, made by the next query), then made, then the bill is queried.
      */
-    async cancel(payoutId: string, detail: Record<string, unknown>): Promise<{ ok: true; result: ItemResult } | { ok: false; reason: 'unsupported' | 'not_in_flight' }> {
+    async cancel(
+      payoutId: string,
+      detail: Record<string, unknown>,
+    ): Promise<{ ok: true; result: ItemResult } | { ok: false; reason: 'unsupported' | 'not_in_flight' }> {
       if (!provider.cancel) return { ok: false, reason: 'unsupported' };
       const t = await store.requestCancel(payoutId, detail);
       if (!t) return { ok: false, reason: 'not_in_flight' };
@@ -96,7 +110,8 @@ export function createBillLifecycle(deps: {
         b.dueMs = Math.max(b.dueMs, Number(d.dueMs));
       }
       // One job per batch and due time: a sweep that runs again before the query does adds nothing.
-      for (const [batchNo, b] of byBatch) await deps.queues.poll(batchNo, { id: `due-${batchNo}-${b.dueMs}`, only: b.nos });
+      for (const [batchNo, b] of byBatch)
+        await deps.queues.poll(batchNo, { id: `due-${batchNo}-${b.dueMs}`, only: b.nos });
     },
   };
 }

@@ -28,7 +28,18 @@ export interface FlowQueues {
 /** Test hook: called at each step, so a test can kill the process exactly there. */
 export type FlowStep = 'formed' | 'called' | 'recorded' | 'package' | 'cancel_called';
 
-export function createPayoutFlow(config: { pollMs: number; sweepIdleMs: number }, deps: { store: PayoutsStore; provider: Provider; queues: FlowQueues; metrics: Metrics; log: Logger; onStep?(step: FlowStep): void; now?(): number }) {
+export function createPayoutFlow(
+  config: { pollMs: number; sweepIdleMs: number },
+  deps: {
+    store: PayoutsStore;
+    provider: Provider;
+    queues: FlowQueues;
+    metrics: Metrics;
+    log: Logger;
+    onStep?(step: FlowStep): void;
+    now?(): number;
+  },
+) {
   const { store, provider, queues, metrics } = deps;
   const log = deps.log.child({ mod: 'flow' });
   /** v3 batches are queried whole; the other products one transfer at a time. */
@@ -42,23 +53,44 @@ export function createPayoutFlow(config: { pollMs: number; sweepIdleMs: number }
     if (held.length > 0) {
       // One transfer refused alone (a parameter, a number reused): it waits in review, the batch goes on.
       metrics.outcome('held', held.length);
-      log.error({ batchNo, held: held.map((r) => ({ requestNo: r.requestNo, code: r.reason, message: r.message })) }, 'payout_transfer_held');
+      log.error(
+        { batchNo, held: held.map((r) => ({ requestNo: r.requestNo, code: r.reason, message: r.message })) },
+        'payout_transfer_held',
+      );
     }
     for (const m of moved) metrics.outcome(m.outcome);
     await queues.outcomes(moved);
     return needs;
   }
-  const care = createBillLifecycle({ store, provider, queues, metrics, log, record, onStep: deps.onStep, now: deps.now ?? Date.now });
+  const care = createBillLifecycle({
+    store,
+    provider,
+    queues,
+    metrics,
+    log,
+    record,
+    onStep: deps.onStep,
+    now: deps.now ?? Date.now,
+  });
 
   /** Moves the batch from `from` to `to`; when another worker moved it first, nothing changes (logged). */
-  async function move(batchNo: string, from: BatchState, to: BatchState, opts: { detail?: string; providerBatchId?: string } = {}): Promise<void> {
-    if (!await store.moveBatch(batchNo, from, to, opts)) log.warn({ batchNo, from, to }, 'payout_batch_transition_skipped');
+  async function move(
+    batchNo: string,
+    from: BatchState,
+    to: BatchState,
+    opts: { detail?: string; providerBatchId?: string } = {},
+  ): Promise<void> {
+    if (!(await store.moveBatch(batchNo, from, to, opts)))
+      log.warn({ batchNo, from, to }, 'payout_batch_transition_skipped');
   }
 
   /** A refusal that is neither retriable nor final: the money stays held until a person looks. */
   async function attention(batchNo: string, from: BatchState, answer: Extract<Answer, { ok: false }>): Promise<void> {
     metrics.attention();
-    log.error({ batchNo, code: answer.code, message: answer.message, meaning: answer.error.meaning }, 'payout_batch_needs_attention');
+    log.error(
+      { batchNo, code: answer.code, message: answer.message, meaning: answer.error.meaning },
+      'payout_batch_needs_attention',
+    );
     if (from !== 'finished') await move(batchNo, from, 'attention', { detail: `${answer.code}: ${answer.message}` });
   }
 
@@ -104,9 +136,15 @@ export function createPayoutFlow(config: { pollMs: number; sweepIdleMs: number }
       const answer = await provider.submit(batchNo, batch.pending, batch.params!);
       deps.onStep?.('called');
       if (!answer.ok) {
-        if (answer.error.retriable) throw new PipelineError(`wechat_${answer.code}`, `${batchNo}: ${answer.code} ${answer.message}`, { retriable: true });
+        if (answer.error.retriable)
+          throw new PipelineError(`wechat_${answer.code}`, `${batchNo}: ${answer.code} ${answer.message}`, {
+            retriable: true,
+          });
         if (!answer.error.final) return attention(batchNo, 'formed', answer);
-        await record(batchNo, batch.pending.map((i) => ({ requestNo: i.requestNo, outcome: 'failed', reason: answer.code })));
+        await record(
+          batchNo,
+          batch.pending.map((i) => ({ requestNo: i.requestNo, outcome: 'failed', reason: answer.code })),
+        );
         return move(batchNo, 'formed', 'finished', { detail: `${answer.code}: ${answer.message}` });
       }
       await move(batchNo, 'formed', 'submitted', { providerBatchId: answer.providerBatchId });
@@ -129,12 +167,19 @@ export function createPayoutFlow(config: { pollMs: number; sweepIdleMs: number }
         return queues.submit(batchNo);
       }
       if (batch.state === undefined || (batch.state !== 'submitted' && recheck.length === 0)) return;
-      const named = perTransfer && (recheck.length > 0 || only) ? new Set([...recheck, ...only ?? []]) : undefined;
-      const items = batch.items.filter((i) => (i.state === 'batched' || (i.state === 'succeeded' && recheck.includes(i.requestNo))) && (!named || named.has(i.requestNo)));
+      const named = perTransfer && (recheck.length > 0 || only) ? new Set([...recheck, ...(only ?? [])]) : undefined;
+      const items = batch.items.filter(
+        (i) =>
+          (i.state === 'batched' || (i.state === 'succeeded' && recheck.includes(i.requestNo))) &&
+          (!named || named.has(i.requestNo)),
+      );
       const flight = inFlight(batchNo, batch.items);
       if (items.length === 0) return settle(batchNo, batch.state, await flight.pending());
       const answer = await provider.query(batchNo, items, batch.params!);
-      if (!answer.ok) return answer.error.retriable ? settle(batchNo, batch.state, await flight.pending()) : attention(batchNo, batch.state, answer);
+      if (!answer.ok)
+        return answer.error.retriable
+          ? settle(batchNo, batch.state, await flight.pending())
+          : attention(batchNo, batch.state, answer);
       flight.seen(answer.results);
       await care.follow(batchNo, batch, await record(batchNo, answer.results), flight.seen);
       await settle(batchNo, batch.state, await flight.pending(), answer.providerBatchId);
@@ -151,7 +196,9 @@ export function createPayoutFlow(config: { pollMs: number; sweepIdleMs: number }
     async sweep(): Promise<void> {
       for (const b of await store.openBatches({ formedMs: config.sweepIdleMs, submittedMs: config.pollMs })) {
         // One job per batch and idle period: a sweep that runs again before the query does adds nothing.
-        await (b.state === 'formed' ? queues.submit(b.batchNo) : queues.poll(b.batchNo, { id: `poll-${b.batchNo}-${b.touchedMs}` }));
+        await (b.state === 'formed'
+          ? queues.submit(b.batchNo)
+          : queues.poll(b.batchNo, { id: `poll-${b.batchNo}-${b.touchedMs}` }));
       }
       if (perTransfer) await care.due(config.pollMs);
       await queues.outcomes(await store.unappliedOutcomes(1_000));

@@ -11,14 +11,27 @@ import { placement, type RiskConfig, type RiskReason } from './risk.js';
 const sql = loadSql(new URL('./sql/', import.meta.url), ['queued-transfers', 'form-batch', 'requeue-named'] as const);
 
 interface Queued {
-  payout_id: string; request_no: string; user_id: string; amount_fen: string; created_at: Date; approved: boolean; linked_at: Date; real_name_enc: Buffer | null;
-  day_count: string; day_fen: string; hour_count: string;
+  payout_id: string;
+  request_no: string;
+  user_id: string;
+  amount_fen: string;
+  created_at: Date;
+  approved: boolean;
+  linked_at: Date;
+  real_name_enc: Buffer | null;
+  day_count: string;
+  day_fen: string;
+  hour_count: string;
 }
 
 /** A batch number: B + time + randomness, 32 alphanumerics at most, as WeChat requires. */
-const newBatchNo = (nowMs: number) => `B${nowMs.toString(36).toUpperCase()}${randomBytes(10).toString('hex').toUpperCase()}`;
+const newBatchNo = (nowMs: number) =>
+  `B${nowMs.toString(36).toUpperCase()}${randomBytes(10).toString('hex').toUpperCase()}`;
 
-export function createBatchFormer(config: { api: Api; maxBatch: number; maxAgeMs: number; risk: RiskConfig; params: BatchParams }, deps: { pool: pg.Pool; fraudReasons(userIds: string[]): Promise<Map<string, string[]>>; now(): number }) {
+export function createBatchFormer(
+  config: { api: Api; maxBatch: number; maxAgeMs: number; risk: RiskConfig; params: BatchParams },
+  deps: { pool: pg.Pool; fraudReasons(userIds: string[]): Promise<Map<string, string[]>>; now(): number },
+) {
   /**
    * A v3 batch takes names on all of its details or on none (reference/wechatpay.md, December 2026
    * "Real name"), so there transfers sent named and unnamed go into batches of their own, the kind of
@@ -40,7 +53,10 @@ export function createBatchFormer(config: { api: Api; maxBatch: number; maxAgeMs
         await client.query('begin');
         const { rows } = await client.query<Queued>(sql['queued-transfers'], [config.maxBatch]);
         const nowMs = deps.now();
-        if (rows.length === 0 || (rows.length < config.maxBatch && nowMs - rows[0]!.created_at.getTime() < config.maxAgeMs)) {
+        if (
+          rows.length === 0 ||
+          (rows.length < config.maxBatch && nowMs - rows[0]!.created_at.getTime() < config.maxAgeMs)
+        ) {
           await client.query('rollback');
           return { held: 0, awaitingName: 0 };
         }
@@ -53,11 +69,21 @@ export function createBatchFormer(config: { api: Api; maxBatch: number; maxAgeMs
         for (const r of rows) {
           const earlier = seen.get(r.user_id) ?? { count: 0, fen: 0 };
           const amountFen = Number(r.amount_fen);
-          const place = placement(config.risk, config.api, {
-            amountFen, linkedAtMs: r.linked_at.getTime(), fraudReasons: fraud.get(r.user_id) ?? [],
-            dayCount: Number(r.day_count) + earlier.count, dayFen: Number(r.day_fen) + earlier.fen, hourCount: Number(r.hour_count) + earlier.count,
-            approved: r.approved, hasName: r.real_name_enc !== null,
-          }, nowMs);
+          const place = placement(
+            config.risk,
+            config.api,
+            {
+              amountFen,
+              linkedAtMs: r.linked_at.getTime(),
+              fraudReasons: fraud.get(r.user_id) ?? [],
+              dayCount: Number(r.day_count) + earlier.count,
+              dayFen: Number(r.day_fen) + earlier.fen,
+              hourCount: Number(r.hour_count) + earlier.count,
+              approved: r.approved,
+              hasName: r.real_name_enc !== null,
+            },
+            nowMs,
+          );
           if (place.to === 'review') held.push([r.request_no, place.reason]);
           else if (place.to === 'awaiting_name') waiting.push(r.request_no);
           else if (!apart || (named ??= place.named) === place.named) {
@@ -68,7 +94,14 @@ export function createBatchFormer(config: { api: Api; maxBatch: number; maxAgeMs
         const batchNo = send.length > 0 ? newBatchNo(nowMs) : undefined;
         const params = apart && named ? namedParams(config.params) : config.params;
         await client.query(sql['form-batch'], [
-          batchNo ?? '', config.api, send.map((s) => s.requestNo), send.map((s) => s.name), held.map((h) => h[0]), held.map((h) => h[1]), waiting, params,
+          batchNo ?? '',
+          config.api,
+          send.map((s) => s.requestNo),
+          send.map((s) => s.name),
+          held.map((h) => h[0]),
+          held.map((h) => h[1]),
+          waiting,
+          params,
         ]);
         await client.query('commit');
         return { batchNo, held: held.length, awaitingName: waiting.length };

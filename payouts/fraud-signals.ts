@@ -13,7 +13,10 @@ const sql = loadSql(new URL('./sql/', import.meta.url), ['flagged-persons'] as c
 /** A ClickHouse string literal (18.16 has no query parameters). */
 const literal = (s: string) => `'${s.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
 
-export function createFraudSignals(config: { lookbackDays: number }, deps: { clickhouse: ClickHouseClient; pool: pg.Pool }) {
+export function createFraudSignals(
+  config: { lookbackDays: number },
+  deps: { clickhouse: ClickHouseClient; pool: pg.Pool },
+) {
   /** Reasons by person key (`<app_id>:<user_id>`); a key that names no person is held too ('not_a_person'). */
   return async (persons: string[]): Promise<Map<string, string[]>> => {
     const unknown = new Map(persons.filter((key) => !parsePerson(key)).map((key) => [key, ['not_a_person']]));
@@ -29,7 +32,10 @@ export function createFraudSignals(config: { lookbackDays: number }, deps: { cli
       format: 'JSONEachRow',
     });
     const rows = await result.json<{ app_id: string; user_id: string; reasons: string[] }>();
-    const carried = await deps.pool.query<{ user_id: string; flags: string }>(sql['flagged-persons'], [persons, config.lookbackDays]);
+    const carried = await deps.pool.query<{ user_id: string; flags: string }>(sql['flagged-persons'], [
+      persons,
+      config.lookbackDays,
+    ]);
     const reasons = new Map<string, Set<string>>();
     const add = (key: string, list: Iterable<string>) => {
       const set = reasons.get(key) ?? reasons.set(key, new Set()).get(key)!;

@@ -4,19 +4,44 @@ import client from 'prom-client';
 export function createMetrics() {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, prefix: 'payouts_' });
-  const counter = (name: string, help: string, labelNames: string[] = []) => new client.Counter({ name: `payouts_${name}_total`, help, labelNames, registers: [registry] });
+  const counter = (name: string, help: string, labelNames: string[] = []) =>
+    new client.Counter({ name: `payouts_${name}_total`, help, labelNames, registers: [registry] });
   const calls = counter('provider_calls', 'WeChat Pay calls by operation and answer code', ['op', 'code']);
   const outcomes = counter('outcomes', 'Transfer outcomes the provider gave, by outcome', ['outcome']);
   const held = counter('held_for_review', 'Payouts held for review by the risk checks');
-  const attention = counter('batches_needing_attention', 'Batches a person must look at (configuration, or a number reused with other parameters)');
+  const attention = counter(
+    'batches_needing_attention',
+    'Batches a person must look at (configuration, or a number reused with other parameters)',
+  );
   const callbacks = counter('callbacks', 'WeChat Pay callbacks by result', ['result']);
-  const unexplained = new client.Gauge({ name: 'payouts_reconciliation_unexplained', help: 'Discrepancies the last reconciliation could not explain', registers: [registry] });
+  const unexplained = new client.Gauge({
+    name: 'payouts_reconciliation_unexplained',
+    help: 'Discrepancies the last reconciliation could not explain',
+    registers: [registry],
+  });
   const requests = counter('http_requests', 'API responses by status', ['status']);
-  const cancels = counter('bill_cancels', 'Transfer-bill cancel calls by WeChat\'s answer (its state, or a refusal code)', ['answer']);
-  const packages = counter('bill_packages_refreshed', 'Confirm-page packages fetched again (a bill created again with the same number)');
-  const topups = counter('topups', 'Top-up orders by what happened: created, open, refused, paid, closed, attention', ['event']);
-  const topupRefunds = counter('topup_refunds', 'Top-up refund parts by what happened: processing, succeeded, failed, attention, refused (held for a person)', ['outcome']);
-  const topupNotifications = counter('topup_notifications', 'Pay-in notifications (v3, v2 pay, v2 refund) by result: applied, unknown_reference, rejected, failed', ['kind', 'result']);
+  const cancels = counter(
+    'bill_cancels',
+    "Transfer-bill cancel calls by WeChat's answer (its state, or a refusal code)",
+    ['answer'],
+  );
+  const packages = counter(
+    'bill_packages_refreshed',
+    'Confirm-page packages fetched again (a bill created again with the same number)',
+  );
+  const topups = counter('topups', 'Top-up orders by what happened: created, open, refused, paid, closed, attention', [
+    'event',
+  ]);
+  const topupRefunds = counter(
+    'topup_refunds',
+    'Top-up refund parts by what happened: processing, succeeded, failed, attention, refused (held for a person)',
+    ['outcome'],
+  );
+  const topupNotifications = counter(
+    'topup_notifications',
+    'Pay-in notifications (v3, v2 pay, v2 refund) by result: applied, unknown_reference, rejected, failed',
+    ['kind', 'result'],
+  );
   return {
     registry,
     called: (op: string, code: string) => calls.inc({ op, code }),

@@ -7,16 +7,50 @@
 // What nothing explains is reported. The trade bill of the same day: reconcile-trades.ts.
 export type Api = 'v3_bill' | 'v3_batch' | 'v2_transfer';
 /** One row of a fund-flow bill. */
-export interface BillRow { flowNo: string; wechatNo: string; business: string; inOut: string; amountFen: number; remark: string; voucherNo: string }
+export interface BillRow {
+  flowNo: string;
+  wechatNo: string;
+  business: string;
+  inOut: string;
+  amountFen: number;
+  remark: string;
+  voucherNo: string;
+}
 /** A row kept in operating_flows, with the China day of the bill it came from. */
-export interface Flow { voucherNo: string; wechatNo: string; inOut: 'in' | 'out'; amountFen: number; billDate: string }
+export interface Flow {
+  voucherNo: string;
+  wechatNo: string;
+  inOut: 'in' | 'out';
+  amountFen: number;
+  billDate: string;
+}
 /** `failedOn`: the China day WeChat's failure was recorded here, if it was. */
-export interface KnownTransfer { requestNo: string; providerId: string; batchNo: string; api: Api; amountFen: number; state: string; paidThatDay: boolean; failedOn?: string }
+export interface KnownTransfer {
+  requestNo: string;
+  providerId: string;
+  batchNo: string;
+  api: Api;
+  amountFen: number;
+  state: string;
+  paidThatDay: boolean;
+  failedOn?: string;
+}
 export type DiscrepancyKind = 'unknown_to_ledger' | 'amount_mismatch' | 'paid_not_in_bill' | 'refund_missing';
-export const FUNDFLOW_KINDS: readonly DiscrepancyKind[] = ['unknown_to_ledger', 'amount_mismatch', 'paid_not_in_bill', 'refund_missing'];
-export interface Discrepancy<K extends string = DiscrepancyKind> { requestNo: string; kind: K; detail: string }
+export const FUNDFLOW_KINDS: readonly DiscrepancyKind[] = [
+  'unknown_to_ledger',
+  'amount_mismatch',
+  'paid_not_in_bill',
+  'refund_missing',
+];
+export interface Discrepancy<K extends string = DiscrepancyKind> {
+  requestNo: string;
+  kind: K;
+  detail: string;
+}
 export interface Reconciliation {
-  settle: KnownTransfer[]; release: KnownTransfer[]; reverse: KnownTransfer[];
+  settle: KnownTransfer[];
+  release: KnownTransfer[];
+  reverse: KnownTransfer[];
   /** Transfer bills to query again: the bill shows their money back while the ledger has them in flight or paid. */
   query: KnownTransfer[];
   /** Explained: the bill and the ledger agree (paid, or released/reversed with the money back). */
@@ -41,7 +75,11 @@ export function yuanToFen(yuan: string): number {
 }
 
 /** A bill split into fields: its columns by name, its rows, and its summary line's values by name. */
-export interface BillTable { col(name: string): number; rows: string[][]; summary?: Map<string, string> }
+export interface BillTable {
+  col(name: string): number;
+  rows: string[][];
+  summary?: Map<string, string>;
+}
 
 /**
  * A bill in WeChat's CSV (fund flow or trade alike): UTF-8 BOM, a plain header, then rows whose every
@@ -50,7 +88,10 @@ export interface BillTable { col(name: string): number; rows: string[][]; summar
  * name is `summaryHeader`) and its values. Undefined for an empty text (a day without a bill).
  */
 export function splitBill(text: string, summaryHeader: string): BillTable | undefined {
-  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/).filter((l) => l.length > 0);
+  const lines = text
+    .replace(/^\uFEFF/, '')
+    .split(/\r?\n/)
+    .filter((l) => l.length > 0);
   if (lines.length === 0) return undefined; // NO_STATEMENT_EXIST
   const header = lines[0]!.split(',');
   const col = (name: string) => {
@@ -62,7 +103,8 @@ export function splitBill(text: string, summaryHeader: string): BillTable | unde
   const rows = lines.slice(1, end < 0 ? undefined : end).map((line, i) => {
     if (!line.startsWith('`')) throw new Error(`bill row ${i + 1} does not start with a backtick`);
     const f = line.slice(1).split(FIELD_SEPARATOR);
-    if (f.length !== header.length) throw new Error(`bill row ${i + 1} has ${f.length} fields, the header ${header.length}`);
+    if (f.length !== header.length)
+      throw new Error(`bill row ${i + 1} has ${f.length} fields, the header ${header.length}`);
     return f;
   });
   if (end < 0) return { col, rows };
@@ -78,14 +120,33 @@ export function parseFundflowBill(text: string): BillRow[] {
   if (!bill) return []; // a day without movements has no bill (NO_STATEMENT_EXIST)
   const { col } = bill;
   const at = {
-    flowNo: col('资金流水单号'), wechatNo: col('微信支付业务单号'), business: col('业务名称'), inOut: col('收支类型'),
-    amount: col('收支金额(元)'), remark: col('备注'), voucherNo: col('业务凭证号'),
+    flowNo: col('资金流水单号'),
+    wechatNo: col('微信支付业务单号'),
+    business: col('业务名称'),
+    inOut: col('收支类型'),
+    amount: col('收支金额(元)'),
+    remark: col('备注'),
+    voucherNo: col('业务凭证号'),
   };
-  return bill.rows.map((f) => ({ flowNo: f[at.flowNo]!, wechatNo: f[at.wechatNo]!, business: f[at.business]!, inOut: f[at.inOut]!, amountFen: yuanToFen(f[at.amount]!), remark: f[at.remark]!, voucherNo: f[at.voucherNo]! }));
+  return bill.rows.map((f) => ({
+    flowNo: f[at.flowNo]!,
+    wechatNo: f[at.wechatNo]!,
+    business: f[at.business]!,
+    inOut: f[at.inOut]!,
+    amountFen: yuanToFen(f[at.amount]!),
+    remark: f[at.remark]!,
+    voucherNo: f[at.voucherNo]!,
+  }));
 }
 
 /** A bill row as kept: 收入 is money in, 支出 money out. */
-export const toFlow = (r: BillRow, billDate: string): Flow => ({ voucherNo: r.voucherNo, wechatNo: r.wechatNo, inOut: r.inOut === '支出' ? 'out' : 'in', amountFen: r.amountFen, billDate });
+export const toFlow = (r: BillRow, billDate: string): Flow => ({
+  voucherNo: r.voucherNo,
+  wechatNo: r.wechatNo,
+  inOut: r.inOut === '支出' ? 'out' : 'in',
+  amountFen: r.amountFen,
+  billDate,
+});
 
 const daysBetween = (from: string, to: string) => Math.round((Date.parse(to) - Date.parse(from)) / 86_400_000);
 
@@ -94,7 +155,12 @@ const daysBetween = (from: string, to: string) => Math.round((Date.parse(to) - D
  * and those of failed bills whose refund is due, each over all of its flows in `flows` (every day
  * read), against `known`.
  */
-export function reconcile(input: { day: string; flows: Flow[]; known: KnownTransfer[]; recheck?: string[] }): Reconciliation {
+export function reconcile(input: {
+  day: string;
+  flows: Flow[];
+  known: KnownTransfer[];
+  recheck?: string[];
+}): Reconciliation {
   const { day, flows, known } = input;
   const byKey = new Map<string, KnownTransfer>();
   for (const t of known) {
@@ -102,7 +168,10 @@ export function reconcile(input: { day: string; flows: Flow[]; known: KnownTrans
     if (t.providerId) byKey.set(t.providerId, t);
   }
   // Flows per transfer (by request number or WeChat id), or per voucher nobody knows.
-  const groups = new Map<string, { t?: KnownTransfer; voucher: string; out: number; back: number; today: boolean; debitedBy?: string }>();
+  const groups = new Map<
+    string,
+    { t?: KnownTransfer; voucher: string; out: number; back: number; today: boolean; debitedBy?: string }
+  >();
   for (const f of flows) {
     const t = byKey.get(f.voucherNo) ?? byKey.get(f.wechatNo);
     const key = t?.requestNo ?? f.voucherNo;
@@ -115,11 +184,22 @@ export function reconcile(input: { day: string; flows: Flow[]; known: KnownTrans
     groups.set(key, g);
   }
   const recheck = new Set(input.recheck ?? []);
-  const out: Reconciliation = { settle: [], release: [], reverse: [], query: [], matched: 0, locked: 0, discrepancies: [], evaluated: [] };
-  const report = (requestNo: string, kind: DiscrepancyKind, detail: string) => out.discrepancies.push({ requestNo, kind, detail });
+  const out: Reconciliation = {
+    settle: [],
+    release: [],
+    reverse: [],
+    query: [],
+    matched: 0,
+    locked: 0,
+    discrepancies: [],
+    evaluated: [],
+  };
+  const report = (requestNo: string, kind: DiscrepancyKind, detail: string) =>
+    out.discrepancies.push({ requestNo, kind, detail });
 
   // A failed bill's refund is looked for again once its grace is over, whether or not it has a flow that day.
-  const refundDue = (t?: KnownTransfer) => t?.api === 'v3_bill' && t.state === 'failed' && !!t.failedOn && daysBetween(t.failedOn, day) >= REFUND_GRACE_DAYS;
+  const refundDue = (t?: KnownTransfer) =>
+    t?.api === 'v3_bill' && t.state === 'failed' && !!t.failedOn && daysBetween(t.failedOn, day) >= REFUND_GRACE_DAYS;
   for (const [key, g] of groups) {
     if (!g.today && !recheck.has(key) && !refundDue(g.t)) continue;
     out.evaluated.push(key);
@@ -143,7 +223,12 @@ export function reconcile(input: { day: string; flows: Flow[]; known: KnownTrans
     if (kept > 0) {
       if (t.state === 'batched') out.settle.push(t);
       else if (t.state === 'succeeded') out.matched++;
-      else report(t.requestNo, 'unknown_to_ledger', `the bill shows ${kept} fen paid, the ledger has the transfer ${t.state}`);
+      else
+        report(
+          t.requestNo,
+          'unknown_to_ledger',
+          `the bill shows ${kept} fen paid, the ledger has the transfer ${t.state}`,
+        );
     } else if (t.state === 'succeeded') out.reverse.push(t);
     else if (t.state === 'batched') out.release.push(t);
     else out.matched++;
@@ -154,12 +239,27 @@ export function reconcile(input: { day: string; flows: Flow[]; known: KnownTrans
       if (t.state === 'batched') out.locked++;
       else if (t.state === 'succeeded') out.matched++;
       else if (t.state === 'failed' && (!t.failedOn || daysBetween(t.failedOn, day) < REFUND_GRACE_DAYS)) out.locked++;
-      else if (t.state === 'failed') report(t.requestNo, 'refund_missing', `the bill failed on ${t.failedOn}; the ${kept} fen it locked have not come back in any bill read`);
-      else report(t.requestNo, 'unknown_to_ledger', `the bill shows ${kept} fen paid, the ledger has the transfer ${t.state}`);
-    } else if (t.state === 'batched') out.query.push(t); // the money came back: a query will show the bill closed or cancelled
+      else if (t.state === 'failed')
+        report(
+          t.requestNo,
+          'refund_missing',
+          `the bill failed on ${t.failedOn}; the ${kept} fen it locked have not come back in any bill read`,
+        );
+      else
+        report(
+          t.requestNo,
+          'unknown_to_ledger',
+          `the bill shows ${kept} fen paid, the ledger has the transfer ${t.state}`,
+        );
+    } else if (t.state === 'batched')
+      out.query.push(t); // the money came back: a query will show the bill closed or cancelled
     else if (t.state === 'succeeded') {
       out.query.push(t);
-      report(t.requestNo, 'unknown_to_ledger', 'the bill shows the money back, the ledger has the transfer paid; a query is queued');
+      report(
+        t.requestNo,
+        'unknown_to_ledger',
+        'the bill shows the money back, the ledger has the transfer paid; a query is queued',
+      );
     } else out.matched++;
   }
 
@@ -170,7 +270,11 @@ export function reconcile(input: { day: string; flows: Flow[]; known: KnownTrans
     if (!out.evaluated.includes(t.requestNo)) out.evaluated.push(t.requestNo);
     const debitedBy = groups.get(t.requestNo)?.debitedBy;
     if (t.state === 'succeeded' && (!debitedBy || (t.paidThatDay && debitedBy > day))) {
-      report(t.requestNo, 'paid_not_in_bill', `the ledger paid ${t.amountFen} fen; no bill read up to its day shows it`);
+      report(
+        t.requestNo,
+        'paid_not_in_bill',
+        `the ledger paid ${t.amountFen} fen; no bill read up to its day shows it`,
+      );
     }
   }
   return out;

@@ -17,7 +17,9 @@ export interface RiskFacts {
   amountFen: number;
   linkedAtMs: number;
   /** The user's other payouts sent or being sent: in the last 24 h, and in the last hour. */
-  dayCount: number; dayFen: number; hourCount: number;
+  dayCount: number;
+  dayFen: number;
+  hourCount: number;
   /** Why the aggregator flagged the user's traffic as invalid, if it did. */
   fraudReasons: readonly string[];
 }
@@ -41,7 +43,10 @@ export const needsRealName = (c: Pick<RiskConfig, 'realNameFen'>, api: Api, amou
   amountFen >= (api === 'v3_batch' ? Math.max(c.realNameFen, BATCH_NAME_MIN_FEN) : c.realNameFen);
 
 /** `approved`: a person approved it in review; `hasName`: the person has given a real name (wechat_links.real_name_enc). */
-export interface FormFacts extends RiskFacts { approved: boolean; hasName: boolean }
+export interface FormFacts extends RiskFacts {
+  approved: boolean;
+  hasName: boolean;
+}
 export type Placement = { to: 'review'; reason: RiskReason } | { to: 'awaiting_name' } | { to: 'send'; named: boolean };
 
 /** The risk checks first (skipped once approved), so nobody is asked for a name on a payout a person must look at. */

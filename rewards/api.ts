@@ -18,10 +18,18 @@ const MAX_LIMIT = 200;
 const INT8_MAX = 2n ** 63n - 1n;
 
 const withdrawalErrors: Record<Exclude<WithdrawalResult['status'], 'created' | 'exists'>, ApiResponse> = {
-  idempotency_key_reused: error(409, 'idempotency_key_reused', 'this Idempotency-Key was used for a different withdrawal'),
+  idempotency_key_reused: error(
+    409,
+    'idempotency_key_reused',
+    'this Idempotency-Key was used for a different withdrawal',
+  ),
   insufficient_funds: error(422, 'insufficient_funds', 'the amount exceeds the available balance'),
   wechat_not_linked: error(422, 'wechat_not_linked', 'link a WeChat account first'),
-  payout_in_flight: error(409, 'payout_in_flight', 'a payout is already on its way; withdraw again once it is paid or released'),
+  payout_in_flight: error(
+    409,
+    'payout_in_flight',
+    'a payout is already on its way; withdraw again once it is paid or released',
+  ),
 };
 
 /** Why `name` cannot go to WeChat's name check as the person's real name; undefined when it can. */
@@ -46,39 +54,60 @@ function cursorId(cursor: string): bigint | undefined {
 export function createApi(
   config: { platformTokenSecret: string; operatorToken: string; tokenMaxTtlS: number; minWithdrawalFen: Fen },
   deps: {
-    users: UsersStore; payouts: PayoutsStore; oauth: WechatOAuth; now(): number; onPayout(payoutId: string): Promise<void>;
+    users: UsersStore;
+    payouts: PayoutsStore;
+    oauth: WechatOAuth;
+    now(): number;
+    onPayout(payoutId: string): Promise<void>;
     /** Campaign refunds and views (campaigns-api.ts); onRefund hands a new refund to the payouts service. */
-    funding: Pick<Funding, 'requestRefund'>; campaigns: Campaigns; onRefund(refundId: string): Promise<void>;
+    funding: Pick<Funding, 'requestRefund'>;
+    campaigns: Campaigns;
+    onRefund(refundId: string): Promise<void>;
     /** The live user-token secrets of an app (token-secrets-pg.ts). */
     appSecrets(appId: string): readonly string[];
   },
 ) {
   /** `operator`: the operator may call this route though it writes (it moves no money). */
-  const routes: { method: string; pattern: RegExp; operator?: true; run(person: Person, req: ApiRequest): Promise<ApiResponse> }[] = [
-    { method: 'GET', pattern: /^\/v1\/users\/([^/]+)\/balance$/, run: async (person) => ({ status: 200, body: await deps.users.balance(personKey(person)) }) },
+  const routes: {
+    method: string;
+    pattern: RegExp;
+    operator?: true;
+    run(person: Person, req: ApiRequest): Promise<ApiResponse>;
+  }[] = [
     {
-      method: 'GET', pattern: /^\/v1\/users\/([^/]+)\/ledger$/,
+      method: 'GET',
+      pattern: /^\/v1\/users\/([^/]+)\/balance$/,
+      run: async (person) => ({ status: 200, body: await deps.users.balance(personKey(person)) }),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/users\/([^/]+)\/ledger$/,
       async run(person, req) {
         const limitText = req.query.get('limit') ?? '50';
         const limit = /^[1-9]\d{0,2}$/.test(limitText) ? Number(limitText) : 0;
-        if (limit < 1 || limit > MAX_LIMIT) return error(400, 'invalid_limit', `limit must be an integer 1..${MAX_LIMIT}`);
+        if (limit < 1 || limit > MAX_LIMIT)
+          return error(400, 'invalid_limit', `limit must be an integer 1..${MAX_LIMIT}`);
         const cursor = req.query.get('cursor');
         const before = cursor === null ? undefined : cursorId(cursor);
-        if (cursor !== null && before === undefined) return error(400, 'invalid_cursor', 'cursor must be a value returned as next_cursor');
+        if (cursor !== null && before === undefined)
+          return error(400, 'invalid_cursor', 'cursor must be a value returned as next_cursor');
         const entries = await deps.users.history(personKey(person), { limit, before });
         const next = entries.length === limit ? Buffer.from(entries.at(-1)!.id).toString('base64url') : null;
         return { status: 200, body: { entries, next_cursor: next } };
       },
     },
     {
-      method: 'POST', pattern: /^\/v1\/users\/([^/]+)\/wechat\/link$/,
+      method: 'POST',
+      pattern: /^\/v1\/users\/([^/]+)\/wechat\/link$/,
       async run(person, req) {
         const body = jsonBody(req);
         if (isResponse(body)) return body;
-        if (typeof body.code !== 'string' || !/^[\w-]{1,128}$/.test(body.code)) return error(400, 'invalid_code', 'code must be the OAuth code WeChat returned');
+        if (typeof body.code !== 'string' || !/^[\w-]{1,128}$/.test(body.code))
+          return error(400, 'invalid_code', 'code must be the OAuth code WeChat returned');
         const result = await deps.oauth.exchange(body.code);
         if (!result.ok) {
-          if (result.error === 'invalid_code') return error(422, 'invalid_code', 'WeChat refused the code (expired, used, or for another app)');
+          if (result.error === 'invalid_code')
+            return error(422, 'invalid_code', 'WeChat refused the code (expired, used, or for another app)');
           return error(503, result.error, 'WeChat could not be asked; try again later');
         }
         if (!(await deps.users.link(personKey(person), deps.oauth.appid, result.grant, deps.now()))) {
@@ -89,7 +118,9 @@ export function createApi(
     },
     {
       // The person's real name, for WeChat's name check from 2,000 yuan: sealed at rest, never logged, never echoed.
-      method: 'PUT', pattern: /^\/v1\/users\/([^/]+)\/wechat\/real-name$/, operator: true,
+      method: 'PUT',
+      pattern: /^\/v1\/users\/([^/]+)\/wechat\/real-name$/,
+      operator: true,
       async run(person, req) {
         const body = jsonBody(req);
         if (isResponse(body)) return body;
@@ -101,15 +132,18 @@ export function createApi(
       },
     },
     {
-      method: 'POST', pattern: /^\/v1\/users\/([^/]+)\/withdrawals$/,
+      method: 'POST',
+      pattern: /^\/v1\/users\/([^/]+)\/withdrawals$/,
       async run(person, req) {
         const key = idempotencyKeyOf(req);
         if (isResponse(key)) return key;
         const body = jsonBody(req);
         if (isResponse(body)) return body;
-        if (!Number.isSafeInteger(body.amount) || (body.amount as number) <= 0) return error(400, 'invalid_amount', 'amount must be a positive integer number of fen');
+        if (!Number.isSafeInteger(body.amount) || (body.amount as number) <= 0)
+          return error(400, 'invalid_amount', 'amount must be a positive integer number of fen');
         const amountFen = fen(body.amount as number);
-        if (amountFen < config.minWithdrawalFen) return error(422, 'amount_below_minimum', `the minimum withdrawal is ${config.minWithdrawalFen} fen`);
+        if (amountFen < config.minWithdrawalFen)
+          return error(422, 'amount_below_minimum', `the minimum withdrawal is ${config.minWithdrawalFen} fen`);
         const result = await deps.payouts.requestWithdrawal(person, amountFen, key);
         if (result.status !== 'created' && result.status !== 'exists') return withdrawalErrors[result.status];
         if (result.status === 'created') await deps.onPayout(result.payout.payoutId);
@@ -122,9 +156,14 @@ export function createApi(
     },
   ];
 
-  const who = (req: ApiRequest) => authenticate(req.headers.authorization, {
-    platformSecret: config.platformTokenSecret, appSecrets: deps.appSecrets, operatorToken: config.operatorToken, maxTtlS: config.tokenMaxTtlS, nowMs: deps.now(),
-  });
+  const who = (req: ApiRequest) =>
+    authenticate(req.headers.authorization, {
+      platformSecret: config.platformTokenSecret,
+      appSecrets: deps.appSecrets,
+      operatorToken: config.operatorToken,
+      maxTtlS: config.tokenMaxTtlS,
+      nowMs: deps.now(),
+    });
   const campaigns = createCampaignRoutes(deps);
 
   return async function handle(req: ApiRequest): Promise<ApiResponse> {
@@ -136,19 +175,25 @@ export function createApi(
     const matches = routes.filter((r) => r.pattern.test(req.path));
     if (matches.length === 0) return error(404, 'not_found', `no route ${req.path}`);
     const route = matches.find((r) => r.method === req.method);
-    if (!route) return { ...error(405, 'method_not_allowed', `use ${matches.map((r) => r.method).join(', ')}`), headers: { allow: matches.map((r) => r.method).join(', ') } };
+    if (!route)
+      return {
+        ...error(405, 'method_not_allowed', `use ${matches.map((r) => r.method).join(', ')}`),
+        headers: { allow: matches.map((r) => r.method).join(', ') },
+      };
     let userId: string;
     try {
       userId = decodeURIComponent(route.pattern.exec(req.path)![1]!);
     } catch {
       return error(400, 'invalid_user_id', 'the user id is not valid percent-encoding');
     }
-    if (!isUserId(userId)) return error(400, 'invalid_user_id', 'user ids are 1..64 characters, without "/", NUL or lone surrogates');
+    if (!isUserId(userId))
+      return error(400, 'invalid_user_id', 'user ids are 1..64 characters, without "/", NUL or lone surrogates');
     const auth = who(req);
     if (!auth.ok) return error(401, auth.error, auth.reason);
     const person = requestedPerson(auth.principal, userId, req.headers['app-id']);
     if (!person.ok) return error(person.status, person.error, person.reason);
-    if (!mayActFor(auth.principal, person.person, req.method !== 'GET' && !route.operator)) return error(403, 'forbidden', 'this token may not act for that user');
+    if (!mayActFor(auth.principal, person.person, req.method !== 'GET' && !route.operator))
+      return error(403, 'forbidden', 'this token may not act for that user');
     return route.run(person.person, req);
   };
 }

@@ -4,7 +4,10 @@ import { z } from 'zod';
 import { count, loadConfig, stackEnv } from '../common/config.js';
 import { audit, DEFAULT_STALE_HOLD_MS, formatReport } from './audit.js';
 
-const config = loadConfig(z.object({ DATABASE_URL: stackEnv.DATABASE_URL, REWARDS_AUDIT_STALE_HOLD_MS: count(DEFAULT_STALE_HOLD_MS) }), process.env);
+const config = loadConfig(
+  z.object({ DATABASE_URL: stackEnv.DATABASE_URL, REWARDS_AUDIT_STALE_HOLD_MS: count(DEFAULT_STALE_HOLD_MS) }),
+  process.env,
+);
 const client = new pg.Client({ connectionString: config.DATABASE_URL });
 await client.connect();
 try {

@@ -9,14 +9,26 @@ const SAMPLE = 5;
 /** Money held this long with no provider outcome is stranded (check stale-holds): two days, well past a transfer bill's 24 h wait for the user. */
 export const DEFAULT_STALE_HOLD_MS = 48 * 3_600_000;
 
-export interface CheckResult { name: string; invariant: string; breaches: number; sample: Record<string, unknown>[] }
+export interface CheckResult {
+  name: string;
+  invariant: string;
+  breaches: number;
+  sample: Record<string, unknown>[];
+}
 
 export function readChecks(): { name: string; invariant: string; sql: string }[] {
-  return readdirSync(dir).filter((f) => f.endsWith('.sql')).sort().map((file) => {
-    const sql = readFileSync(new URL(file, dir), 'utf8');
-    const invariant = sql.split('\n').filter((l) => l.startsWith('--')).map((l) => l.slice(2).trim()).join(' ');
-    return { name: file.slice(3, -4), invariant, sql };
-  });
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.sql'))
+    .sort()
+    .map((file) => {
+      const sql = readFileSync(new URL(file, dir), 'utf8');
+      const invariant = sql
+        .split('\n')
+        .filter((l) => l.startsWith('--'))
+        .map((l) => l.slice(2).trim())
+        .join(' ');
+      return { name: file.slice(3, -4), invariant, sql };
+    });
 }
 
 /**
@@ -26,11 +38,18 @@ export function readChecks(): { name: string; invariant: string; sql: string }[]
 export async function audit(db: pg.ClientBase, opts: { staleHoldMs?: number } = {}): Promise<CheckResult[]> {
   await db.query('begin isolation level repeatable read read only');
   try {
-    await db.query("select set_config('audit.stale_hold_ms', $1, true)", [String(opts.staleHoldMs ?? DEFAULT_STALE_HOLD_MS)]);
+    await db.query("select set_config('audit.stale_hold_ms', $1, true)", [
+      String(opts.staleHoldMs ?? DEFAULT_STALE_HOLD_MS),
+    ]);
     const results: CheckResult[] = [];
     for (const check of readChecks()) {
       const { rows } = await db.query<Record<string, unknown>>(check.sql);
-      results.push({ name: check.name, invariant: check.invariant, breaches: rows.length, sample: rows.slice(0, SAMPLE) });
+      results.push({
+        name: check.name,
+        invariant: check.invariant,
+        breaches: rows.length,
+        sample: rows.slice(0, SAMPLE),
+      });
     }
     return results;
   } finally {
@@ -44,5 +63,8 @@ export function formatReport(results: CheckResult[]): string {
     return r.breaches === 0 ? head : `${head}\n     ${r.breaches} breach(es), e.g. ${JSON.stringify(r.sample)}`;
   });
   const failed = results.filter((r) => r.breaches > 0).length;
-  return [...lines, failed === 0 ? `audit passed: ${results.length} checks` : `audit FAILED: ${failed} of ${results.length} checks`].join('\n');
+  return [
+    ...lines,
+    failed === 0 ? `audit passed: ${results.length} checks` : `audit FAILED: ${failed} of ${results.length} checks`,
+  ].join('\n');
 }

@@ -35,14 +35,24 @@ import { createPgLedger, refusal } from './ledger-pg.js';
 import { createEarningReviews, type ReviewResult } from './reviews-pg.js';
 
 const sql = loadSql(new URL('./sql/', import.meta.url), [
-  'insert-rule', 'insert-app-token-secret', 'revoke-app-token-secret', 'insert-advertiser', 'bind-campaigns', 'end-campaign',
+  'insert-rule',
+  'insert-app-token-secret',
+  'revoke-app-token-secret',
+  'insert-advertiser',
+  'bind-campaigns',
+  'end-campaign',
 ] as const);
 const config = loadConfig(rewardsConfig, process.env);
 const { positionals, values } = parseArgs({
   allowPositionals: true,
   options: {
-    complete: { type: 'string' }, conversion: { type: 'string' }, 'daily-cap': { type: 'string' }, 'fee-bps': { type: 'string', default: '0' },
-    'ttl-s': { type: 'string', default: '86400' }, limit: { type: 'string', default: '100' }, reason: { type: 'string', default: '' },
+    complete: { type: 'string' },
+    conversion: { type: 'string' },
+    'daily-cap': { type: 'string' },
+    'fee-bps': { type: 'string', default: '0' },
+    'ttl-s': { type: 'string', default: '86400' },
+    limit: { type: 'string', default: '100' },
+    reason: { type: 'string', default: '' },
   },
 });
 const [command, subject, ...rest] = positionals;
@@ -54,7 +64,10 @@ const fail = (message: string) => {
 /** The --ttl-s of a token, within what the services accept. */
 function ttlS(): number {
   const ttl = Number(values['ttl-s']);
-  if (!Number.isInteger(ttl) || ttl < 1 || ttl > config.REWARDS_TOKEN_MAX_TTL_S) fail(`--ttl-s must be 1..${config.REWARDS_TOKEN_MAX_TTL_S} (REWARDS_TOKEN_MAX_TTL_S): the services refuse longer-lived tokens`);
+  if (!Number.isInteger(ttl) || ttl < 1 || ttl > config.REWARDS_TOKEN_MAX_TTL_S)
+    fail(
+      `--ttl-s must be 1..${config.REWARDS_TOKEN_MAX_TTL_S} (REWARDS_TOKEN_MAX_TTL_S): the services refuse longer-lived tokens`,
+    );
   return ttl;
 }
 const refused: Record<string, string> = {
@@ -65,20 +78,37 @@ const refused: Record<string, string> = {
 };
 
 const reviewed: Record<ReviewResult, string> = {
-  approved: 'approved: paid from its campaign\'s budget', rejected: 'rejected: it will not be paid',
-  not_found: 'no earning with this id was held for review', already_decided: 'already decided; a decision is made once',
-  budget_exhausted: 'refused: its campaign\'s budget cannot cover it (still in review)',
-  daily_cap: 'refused: it would pass its campaign\'s daily cap for this person on its day (still in review; reject it)', no_rule: 'refused: its campaign has no rule for when it was verified (still in review)',
+  approved: "approved: paid from its campaign's budget",
+  rejected: 'rejected: it will not be paid',
+  not_found: 'no earning with this id was held for review',
+  already_decided: 'already decided; a decision is made once',
+  budget_exhausted: "refused: its campaign's budget cannot cover it (still in review)",
+  daily_cap: "refused: it would pass its campaign's daily cap for this person on its day (still in review; reject it)",
+  no_rule: 'refused: its campaign has no rule for when it was verified (still in review)',
 };
 
 if (command === 'token') {
-  exitOnPublishedSecrets(config, { devMode: config.DEV_MODE, published: { REWARDS_TOKEN_SECRET: devSecrets.REWARDS_TOKEN_SECRET } });
+  exitOnPublishedSecrets(config, {
+    devMode: config.DEV_MODE,
+    published: { REWARDS_TOKEN_SECRET: devSecrets.REWARDS_TOKEN_SECRET },
+  });
   const [userId] = rest;
-  if (!subject || !isAppId(subject) || !userId || !isUserId(userId)) fail('token needs <app_id> <user_id>: a token binds one person (app, user)');
-  console.log(signUserToken(config.REWARDS_TOKEN_SECRET, { appId: subject!, userId: userId! }, { ttlS: ttlS(), nowMs: Date.now() }));
+  if (!subject || !isAppId(subject) || !userId || !isUserId(userId))
+    fail('token needs <app_id> <user_id>: a token binds one person (app, user)');
+  console.log(
+    signUserToken(
+      config.REWARDS_TOKEN_SECRET,
+      { appId: subject!, userId: userId! },
+      { ttlS: ttlS(), nowMs: Date.now() },
+    ),
+  );
 } else if (command === 'advertiser') {
-  exitOnPublishedSecrets(config, { devMode: config.DEV_MODE, published: { REWARDS_TOKEN_SECRET: devSecrets.REWARDS_TOKEN_SECRET } });
-  if (!subject || !isAdvertiserId(subject)) fail('advertiser needs <advertiser_id> (1..64 of A-Z a-z 0-9 _ . -) [campaign_id ...]');
+  exitOnPublishedSecrets(config, {
+    devMode: config.DEV_MODE,
+    published: { REWARDS_TOKEN_SECRET: devSecrets.REWARDS_TOKEN_SECRET },
+  });
+  if (!subject || !isAdvertiserId(subject))
+    fail('advertiser needs <advertiser_id> (1..64 of A-Z a-z 0-9 _ . -) [campaign_id ...]');
   const bad = rest.find((c) => c.length < 1 || c.length > 64);
   if (bad !== undefined) fail(`campaign ids are 1..64 characters: ${JSON.stringify(bad)}`);
   const ttl = ttlS();
@@ -88,7 +118,11 @@ if (command === 'token') {
     // All or nothing: a campaign bound to another advertiser refuses the whole command.
     await client.query('begin');
     await client.query(sql['insert-advertiser'], [subject]);
-    const bound = new Set((await client.query<{ campaign_id: string }>(sql['bind-campaigns'], [subject, [...new Set(rest)]])).rows.map((r) => r.campaign_id));
+    const bound = new Set(
+      (await client.query<{ campaign_id: string }>(sql['bind-campaigns'], [subject, [...new Set(rest)]])).rows.map(
+        (r) => r.campaign_id,
+      ),
+    );
     const taken = rest.filter((c) => !bound.has(c));
     if (taken.length > 0) {
       await client.query('rollback');
@@ -119,14 +153,21 @@ if (command === 'token') {
   }
 } else if (command === 'refund' && subject) {
   const [amount] = rest;
-  if (amount !== undefined && !/^[1-9]\d{0,15}$/.test(amount)) fail('refund takes an amount in fen (a positive integer), or none for all that may be refunded');
+  if (amount !== undefined && !/^[1-9]\d{0,15}$/.test(amount))
+    fail('refund takes an amount in fen (a positive integer), or none for all that may be refunded');
   if ([...values.reason!].length > 200) fail('--reason is at most 200 characters');
   const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 2 });
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
   const queue = new Queue(refundRequests.name, { connection: redis, prefix: config.REWARDS_PAYOUT_QUEUE_PREFIX });
   try {
-    const result = await createFunding({ currency: config.REWARDS_CURRENCY }, { ledger: createPgLedger({ pool }) }).requestRefund({
-      campaignId: subject, reason: values.reason!, idempotencyKey: `cli-${randomUUID()}`, ...(amount !== undefined ? { amountFen: fen(amount) } : {}),
+    const result = await createFunding(
+      { currency: config.REWARDS_CURRENCY },
+      { ledger: createPgLedger({ pool }) },
+    ).requestRefund({
+      campaignId: subject,
+      reason: values.reason!,
+      idempotencyKey: `cli-${randomUUID()}`,
+      ...(amount !== undefined ? { amountFen: fen(amount) } : {}),
     });
     if (result.status !== 'created' && result.status !== 'exists') {
       console.error(`${subject}: ${refused[result.status] ?? result.status}`);
@@ -134,8 +175,15 @@ if (command === 'token') {
     } else {
       const r = result.refund;
       // Job id = refund id, as the API hands it off; should this fail, the payouts sweep finds the refund.
-      await queue.add(refundRequests.jobName, { refundId: r.refundId }, { jobId: r.refundId, attempts: 12, backoff: { type: 'exponential', delay: 1_000 } })
-        .catch((err: unknown) => console.error(`not handed off now (${String(err)}); the payouts service's sweep will find it`));
+      await queue
+        .add(
+          refundRequests.jobName,
+          { refundId: r.refundId },
+          { jobId: r.refundId, attempts: 12, backoff: { type: 'exponential', delay: 1_000 } },
+        )
+        .catch((err: unknown) =>
+          console.error(`not handed off now (${String(err)}); the payouts service's sweep will find it`),
+        );
       console.log(`${r.refundId} ${r.campaignId} ${r.amountFen} fen ${r.state}`);
     }
   } finally {
@@ -145,7 +193,8 @@ if (command === 'token') {
   }
 } else if (command === 'app-secret' || command === 'app-secret-revoke') {
   if (command === 'app-secret' && (!subject || !isAppId(subject))) fail('app-secret needs <app_id>');
-  if (command === 'app-secret-revoke' && !/^[1-9]\d{0,18}$/.test(subject ?? '')) fail('app-secret-revoke needs <secret_id> (a positive integer)');
+  if (command === 'app-secret-revoke' && !/^[1-9]\d{0,18}$/.test(subject ?? ''))
+    fail('app-secret-revoke needs <secret_id> (a positive integer)');
   const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 1 });
   try {
     if (command === 'app-secret') {
@@ -173,7 +222,9 @@ if (command === 'token') {
     // (a user or campaign id with a space, a non-ASCII character or a leading quote is JSON-quoted).
     const word = (s: string) => (/^[\x21-\x7e]+$/.test(s) && !s.startsWith('"') ? s : JSON.stringify(s));
     for (const h of await createEarningReviews({ ledger: createPgLedger({ pool }) }).held(limit)) {
-      console.log([h.earningId, h.appId, word(h.userId), word(h.campaignId), h.reason, h.amountFen, h.feeFen, h.day].join(' '));
+      console.log(
+        [h.earningId, h.appId, word(h.userId), word(h.campaignId), h.reason, h.amountFen, h.feeFen, h.day].join(' '),
+      );
     }
   } finally {
     await pool.end();
@@ -194,29 +245,45 @@ if (command === 'token') {
   const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 1 });
   try {
     if (command === 'rule') {
-      if (values.complete === undefined || values.conversion === undefined) fail('rule needs --complete <fen> and --conversion <fen>');
+      if (values.complete === undefined || values.conversion === undefined)
+        fail('rule needs --complete <fen> and --conversion <fen>');
       const cap = values['daily-cap'] === undefined ? null : fen(values['daily-cap']).toString();
       const { rows } = await pool.query<{ effective_from: Date }>(sql['insert-rule'], [
-        subject, config.REWARDS_CURRENCY, fen(values.complete!).toString(), fen(values.conversion!).toString(), cap, Number(values['fee-bps']),
+        subject,
+        config.REWARDS_CURRENCY,
+        fen(values.complete!).toString(),
+        fen(values.conversion!).toString(),
+        cap,
+        Number(values['fee-bps']),
       ]);
       console.log(`rule for ${subject} in effect from ${rows[0]!.effective_from.toISOString()}`);
     } else {
       const [amount, reference] = rest;
       if (!amount || !reference) fail('fund needs <fen> <reference>');
       const amountFen = fen(amount!);
-      const result = await fundCampaign(createPgLedger({ pool }), subject, amountFen, reference!, config.REWARDS_CURRENCY);
+      const result = await fundCampaign(
+        createPgLedger({ pool }),
+        subject,
+        amountFen,
+        reference!,
+        config.REWARDS_CURRENCY,
+      );
       const refused = refusal(result);
       if (refused) fail(refused.message);
-      console.log(`${result.status === 'created' ? 'funded' : 'already funded'}: ${subject} +${amountFen} fen (${reference})`);
+      console.log(
+        `${result.status === 'created' ? 'funded' : 'already funded'}: ${subject} +${amountFen} fen (${reference})`,
+      );
     }
   } finally {
     await pool.end();
   }
 } else {
-  fail('usage: rewards rule <campaign_id> --complete <fen> --conversion <fen> [--daily-cap <fen>] [--fee-bps <n>]\n' +
-    '       rewards fund <campaign_id> <fen> <reference>\n       rewards token <app_id> <user_id> [--ttl-s <s>]\n' +
-    '       rewards app-secret <app_id>\n       rewards app-secret-revoke <secret_id>\n' +
-    '       rewards review approve|reject <earning_id>\n       rewards review list [--limit <n>]\n' +
-    '       rewards advertiser <advertiser_id> [campaign_id ...] [--ttl-s <s>]\n       rewards end <campaign_id>\n' +
-    '       rewards refund <campaign_id> [fen] [--reason <text>]');
+  fail(
+    'usage: rewards rule <campaign_id> --complete <fen> --conversion <fen> [--daily-cap <fen>] [--fee-bps <n>]\n' +
+      '       rewards fund <campaign_id> <fen> <reference>\n       rewards token <app_id> <user_id> [--ttl-s <s>]\n' +
+      '       rewards app-secret <app_id>\n       rewards app-secret-revoke <secret_id>\n' +
+      '       rewards review approve|reject <earning_id>\n       rewards review list [--limit <n>]\n' +
+      '       rewards advertiser <advertiser_id> [campaign_id ...] [--ttl-s <s>]\n       rewards end <campaign_id>\n' +
+      '       rewards refund <campaign_id> [fen] [--reason <text>]',
+  );
 }

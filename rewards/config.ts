@@ -9,7 +9,9 @@ import { fen } from './ledger.js';
 
 const fenAmount = (fallback: number) => z.coerce.bigint().min(1n).default(BigInt(fallback)).transform(fen);
 /** A fen amount that may be left unset (null: no limit); an empty value is unset too. */
-const optionalFen = z.preprocess((v) => (v === '' ? undefined : v), z.coerce.bigint().min(1n).optional()).transform((v) => (v === undefined ? null : fen(v)));
+const optionalFen = z
+  .preprocess((v) => (v === '' ? undefined : v), z.coerce.bigint().min(1n).optional())
+  .transform((v) => (v === undefined ? null : fen(v)));
 
 export const rewardsConfig = z.object({
   ...stackEnv,
@@ -31,7 +33,10 @@ export const rewardsConfig = z.object({
   REWARDS_PARTITIONS_CONCURRENTLY: z.coerce.number().int().min(1).max(64).default(3),
   REWARDS_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6_000).default(30_000),
   REWARDS_PG_POOL: z.coerce.number().int().min(2).max(100).default(8),
-  REWARDS_CURRENCY: z.string().regex(/^[A-Z]{3}$/).default('CNY'),
+  REWARDS_CURRENCY: z
+    .string()
+    .regex(/^[A-Z]{3}$/)
+    .default('CNY'),
   REWARDS_PAYOUT_THRESHOLD_FEN: fenAmount(100),
   REWARDS_MIN_WITHDRAWAL_FEN: fenAmount(100),
   // Platform-wide daily earning limits (unset: none): past one, an earning is held for review.
@@ -52,5 +57,8 @@ export const rewardsConfig = z.object({
 export type RewardsConfig = z.infer<typeof rewardsConfig>;
 
 /** The published secrets rewards refuses outside development mode; the sandbox's app secret works only against a loopback WECHAT_OAUTH_URL. */
-export const rewardsSecretRule = (c: RewardsConfig): SecretRule =>
-  ({ devMode: c.DEV_MODE, published: devSecrets, loopbackOnly: { urlKey: 'WECHAT_OAUTH_URL', keys: ['WECHAT_APP_SECRET'] } });
+export const rewardsSecretRule = (c: RewardsConfig): SecretRule => ({
+  devMode: c.DEV_MODE,
+  published: devSecrets,
+  loopbackOnly: { urlKey: 'WECHAT_OAUTH_URL', keys: ['WECHAT_APP_SECRET'] },
+});

@@ -14,7 +14,11 @@ afterEach(async () => {
   world = undefined;
 });
 
-interface Probe { socket: Socket; opened: number; closed: Promise<{ afterMs: number; reply: string }> }
+interface Probe {
+  socket: Socket;
+  opened: number;
+  closed: Promise<{ afterMs: number; reply: string }>;
+}
 
 /** A raw connection that writes `drip` one byte per `everyMs`, and reports when the server closes it and what it said. */
 function open(port: number, drip = '', everyMs = 1_000): Promise<Probe> {
@@ -26,10 +30,12 @@ function open(port: number, drip = '', everyMs = 1_000): Promise<Probe> {
     let timer: NodeJS.Timeout | undefined;
     socket.on('data', (chunk) => (reply += chunk.toString()));
     socket.on('error', () => {}); // a reset is a close too
-    const closed = new Promise<{ afterMs: number; reply: string }>((done) => socket.on('close', () => {
-      clearInterval(timer);
-      done({ afterMs: Date.now() - opened, reply });
-    }));
+    const closed = new Promise<{ afterMs: number; reply: string }>((done) =>
+      socket.on('close', () => {
+        clearInterval(timer);
+        done({ afterMs: Date.now() - opened, reply });
+      }),
+    );
     socket.once('connect', () => {
       let i = 0;
       if (drip) timer = setInterval(() => i < drip.length && socket.write(drip[i++]!), everyMs);
@@ -63,18 +69,25 @@ describe('rewards API connections', () => {
   it('closes idle and slow-drip sockets within the request timeout, and serves a normal request meanwhile', async () => {
     world = await createRewardsWorld();
     const requestTimeoutMs = 2_000;
-    const s = await world.start({ REWARDS_HTTP_REQUEST_TIMEOUT_MS: String(requestTimeoutMs), REWARDS_HTTP_KEEPALIVE_TIMEOUT_MS: '1000', REWARDS_HTTP_IDLE_TIMEOUT_MS: '5000' });
+    const s = await world.start({
+      REWARDS_HTTP_REQUEST_TIMEOUT_MS: String(requestTimeoutMs),
+      REWARDS_HTTP_KEEPALIVE_TIMEOUT_MS: '1000',
+      REWARDS_HTTP_IDLE_TIMEOUT_MS: '5000',
+    });
     const headers = `GET /v1/users/alice/balance HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${world.token('alice')}\r\n\r\n`;
-    const body = 'POST /v1/users/alice/wechat/link HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n';
+    const body =
+      'POST /v1/users/alice/wechat/link HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n';
     const idle = await Promise.all(Array.from({ length: 200 }, () => open(s.port)));
     const headerDrips = await Promise.all(Array.from({ length: 5 }, () => open(s.port, headers)));
-    const bodyDrips = await Promise.all(Array.from({ length: 5 }, async () => {
-      const probe = await open(s.port);
-      probe.socket.write(body); // headers at once, then the body one byte a second
-      const timer = setInterval(() => probe.socket.write('{'), 1_000);
-      void probe.closed.then(() => clearInterval(timer));
-      return probe;
-    }));
+    const bodyDrips = await Promise.all(
+      Array.from({ length: 5 }, async () => {
+        const probe = await open(s.port);
+        probe.socket.write(body); // headers at once, then the body one byte a second
+        const timer = setInterval(() => probe.socket.write('{'), 1_000);
+        void probe.closed.then(() => clearInterval(timer));
+        return probe;
+      }),
+    );
 
     await sleep(500);
     const normal = await world.api(s.port, 'GET', '/v1/users/alice/balance', { token: world.token('alice') });
@@ -82,10 +95,17 @@ describe('rewards API connections', () => {
 
     // Cut off by the request timeout (checked about every second), answered 408 where the socket still takes it.
     const limit = requestTimeoutMs + 1_500;
-    for (const [kind, probes] of [['idle', idle], ['header drip', headerDrips], ['body drip', bodyDrips]] as const) {
+    for (const [kind, probes] of [
+      ['idle', idle],
+      ['header drip', headerDrips],
+      ['body drip', bodyDrips],
+    ] as const) {
       const closed = await Promise.all(probes.map((p) => closedWithin(p, limit + 1_000)));
       expect({ kind, late: closed.filter((c) => c.afterMs > limit).length }).toEqual({ kind, late: 0 });
-      expect({ kind, answers: [...new Set(closed.map((c) => c.reply.split('\r\n', 1)[0]))] }).toEqual({ kind, answers: ['HTTP/1.1 408 Request Timeout'] });
+      expect({ kind, answers: [...new Set(closed.map((c) => c.reply.split('\r\n', 1)[0]))] }).toEqual({
+        kind,
+        answers: ['HTTP/1.1 408 Request Timeout'],
+      });
     }
     // A keep-alive connection left idle after its request is closed after the keep-alive timeout.
     const kept = await open(s.port);

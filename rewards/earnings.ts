@@ -5,25 +5,50 @@
 // pass a platform daily limit (per person, per device) is held for review: recorded, no money moved.
 import { hash as cryptoHash } from 'node:crypto';
 import { personKey } from '../common/person.js';
-import { accountKey, balanceOf, fen, idempotencyKey, type Account, type AccountRef, type Fen, type Posting, type Transfer } from './ledger.js';
+import {
+  accountKey,
+  balanceOf,
+  fen,
+  idempotencyKey,
+  type Account,
+  type AccountRef,
+  type Fen,
+  type Posting,
+  type Transfer,
+} from './ledger.js';
 
 export type EarningType = 'REWARD_COMPLETE' | 'CONVERSION';
 
 /** A VerifiedEarning as read. Times are unix ms: `eventTime` is the device's, the others the servers'. */
 export interface Earning {
-  earningId: string; sourceEventId: string; appId: string; userId: string; campaignId: string;
-  type: EarningType; eventTime: number; verifiedAt: number;
-  deviceId: string; receivedAt: number; confirmation: string; confirmedAt: number;
+  earningId: string;
+  sourceEventId: string;
+  appId: string;
+  userId: string;
+  campaignId: string;
+  type: EarningType;
+  eventTime: number;
+  verifiedAt: number;
+  deviceId: string;
+  receivedAt: number;
+  confirmation: string;
+  confirmedAt: number;
   /** The aggregator's flags on the person when it was decided (invalid reasons of earlier traffic). */
   userFlags: string[];
 }
 
 export interface RewardRule {
-  campaignId: string; effectiveFrom: number; currency: string;
-  rewardCompleteFen: Fen; conversionFen: Fen; userDailyCapFen: Fen | null; feeBps: number;
+  campaignId: string;
+  effectiveFrom: number;
+  currency: string;
+  rewardCompleteFen: Fen;
+  conversionFen: Fen;
+  userDailyCapFen: Fen | null;
+  feeBps: number;
 }
 
-export type RefusalReason = 'unconfirmed' | 'campaign_not_in_app' | 'no_rule' | 'no_reward' | 'daily_cap' | 'budget_exhausted';
+export type RefusalReason =
+  'unconfirmed' | 'campaign_not_in_app' | 'no_rule' | 'no_reward' | 'daily_cap' | 'budget_exhausted';
 export type ReviewReason = 'user_daily_limit' | 'device_daily_limit';
 
 /**
@@ -31,16 +56,29 @@ export type ReviewReason = 'user_daily_limit' | 'device_daily_limit';
  * review (its amounts are what approval pays); `currency` is its rule's ('' when it has none).
  */
 export interface EarningRecord {
-  earning: Earning; day: string; currency: string; amountFen: Fen; feeFen: Fen;
-  outcome: { status: 'posted' } | { status: 'refused'; reason: RefusalReason } | { status: 'review'; reason: ReviewReason };
+  earning: Earning;
+  day: string;
+  currency: string;
+  amountFen: Fen;
+  feeFen: Fen;
+  outcome:
+    { status: 'posted' } | { status: 'refused'; reason: RefusalReason } | { status: 'review'; reason: ReviewReason };
 }
 
 /** Platform-wide daily earning limits (null = none), and the time zone money days are counted in. */
-export interface MoneyRules { userDailyLimitFen: Fen | null; deviceDailyLimitFen: Fen | null; timezoneOffsetMs: number }
+export interface MoneyRules {
+  userDailyLimitFen: Fen | null;
+  deviceDailyLimitFen: Fen | null;
+  timezoneOffsetMs: number;
+}
 
 /** China has one time zone and no daylight saving: UTC+8, the default day of every money rule. */
 export const CHINA_OFFSET_MS = 8 * 3_600_000;
-export const noLimits: MoneyRules = { userDailyLimitFen: null, deviceDailyLimitFen: null, timezoneOffsetMs: CHINA_OFFSET_MS };
+export const noLimits: MoneyRules = {
+  userDailyLimitFen: null,
+  deviceDailyLimitFen: null,
+  timezoneOffsetMs: CHINA_OFFSET_MS,
+};
 
 const DAY_MS = 86_400_000;
 let lastDay = { start: 0, name: '1970-01-01' }; // a batch's earnings mostly fall on one day
@@ -90,16 +128,28 @@ export function batchTransfer(records: EarningRecord[]): Transfer | undefined {
     ids.push(e.earningId);
     add({ type: 'campaign_budget', owner: e.campaignId, currency }, 'debit', fen(amountFen + feeFen));
     if (feeFen > 0n) add({ type: 'platform_revenue', owner: '', currency }, 'credit', feeFen);
-    rewards.push({ account: { type: 'user_available', owner: personKey(e), currency }, side: 'credit', amount: amountFen, reference: e.earningId });
+    rewards.push({
+      account: { type: 'user_available', owner: personKey(e), currency },
+      side: 'credit',
+      amount: amountFen,
+      reference: e.earningId,
+    });
   }
   if (ids.length === 0) return undefined;
-  return { key: `earnings:${cryptoHash('sha256', ids.sort().join(' '), 'hex')}`, kind: 'earning', reference: '', postings: [...summed.values(), ...rewards] };
+  return {
+    key: `earnings:${cryptoHash('sha256', ids.sort().join(' '), 'hex')}`,
+    kind: 'earning',
+    reference: '',
+    postings: [...summed.values(), ...rewards],
+  };
 }
 
 /** Advertiser money into a campaign's budget; `reference` (e.g. the advertiser's payment id) keys it. */
 export function fundingTransfer(campaignId: string, amountFen: Fen, reference: string, currency: string): Transfer {
   return {
-    key: idempotencyKey('fund', campaignId, reference), kind: 'fund', reference,
+    key: idempotencyKey('fund', campaignId, reference),
+    kind: 'fund',
+    reference,
     postings: [
       { account: { type: 'advertiser_funding', owner: '', currency }, side: 'debit', amount: amountFen },
       { account: { type: 'campaign_budget', owner: campaignId, currency }, side: 'credit', amount: amountFen },
@@ -108,7 +158,11 @@ export function fundingTransfer(campaignId: string, amountFen: Fen, reference: s
 }
 
 /** The posted sums an earning is counted against, by dailyKey, personDayKey and deviceDayKey; updated in place. */
-export interface DailySums { daily: Map<string, bigint>; personDaily: Map<string, bigint>; deviceDaily: Map<string, bigint> }
+export interface DailySums {
+  daily: Map<string, bigint>;
+  personDaily: Map<string, bigint>;
+  deviceDaily: Map<string, bigint>;
+}
 
 /**
  * Decides each earning in order against the campaign budgets in `accounts` (keyed by accountKey) and
@@ -118,14 +172,25 @@ export interface DailySums { daily: Map<string, bigint>; personDaily: Map<string
  */
 export function decideEarnings(
   earnings: Earning[],
-  state: DailySums & { rules(campaignId: string): readonly RewardRule[]; campaignApp(campaignId: string): string | null | undefined; accounts: Map<string, Account> },
+  state: DailySums & {
+    rules(campaignId: string): readonly RewardRule[];
+    campaignApp(campaignId: string): string | null | undefined;
+    accounts: Map<string, Account>;
+  },
   money: MoneyRules = noLimits,
 ): EarningRecord[] {
   const spent = new Map<string, bigint>(); // by budget accountKey: what this batch's posted earnings take
   const limits = { user: money.userDailyLimitFen, device: money.deviceDailyLimitFen };
   return earnings.map((earning): EarningRecord => {
     const day = capDay(earning.verifiedAt, money.timezoneOffsetMs);
-    const refused = (reason: RefusalReason): EarningRecord => ({ earning, day, currency: '', amountFen: fen(0), feeFen: fen(0), outcome: { status: 'refused', reason } });
+    const refused = (reason: RefusalReason): EarningRecord => ({
+      earning,
+      day,
+      currency: '',
+      amountFen: fen(0),
+      feeFen: fen(0),
+      outcome: { status: 'refused', reason },
+    });
     // Nothing a device says is trusted on its own: an earning needs a server's confirmation, and a
     // campaign of its own app (a key of app A earns nothing from app B's campaigns).
     if (earning.confirmation === '') return refused('unconfirmed');
@@ -135,20 +200,30 @@ export function decideEarnings(
     const { currency } = rule;
     const amountFen = earning.type === 'REWARD_COMPLETE' ? rule.rewardCompleteFen : rule.conversionFen;
     const feeFen = fen((amountFen * BigInt(rule.feeBps)) / 10_000n);
-    const decided = (outcome: EarningRecord['outcome']): EarningRecord => ({ earning, day, currency, amountFen, feeFen, outcome });
+    const decided = (outcome: EarningRecord['outcome']): EarningRecord => ({
+      earning,
+      day,
+      currency,
+      amountFen,
+      feeFen,
+      outcome,
+    });
     if (amountFen === 0n) return decided({ status: 'refused', reason: 'no_reward' });
     const person = personKey(earning);
     const key = dailyKey(person, earning.campaignId, day);
     const today = state.daily.get(key) ?? 0n;
-    if (rule.userDailyCapFen !== null && today + amountFen > rule.userDailyCapFen) return decided({ status: 'refused', reason: 'daily_cap' });
+    if (rule.userDailyCapFen !== null && today + amountFen > rule.userDailyCapFen)
+      return decided({ status: 'refused', reason: 'daily_cap' });
     // The platform limits' keys are made only when a limit is set: the hot path pays nothing otherwise.
     const personKeyOfDay = limits.user === null ? undefined : personDayKey(person, day);
-    const personToday = personKeyOfDay === undefined ? 0n : state.personDaily.get(personKeyOfDay) ?? 0n;
-    if (limits.user !== null && personToday + amountFen > limits.user) return decided({ status: 'review', reason: 'user_daily_limit' });
+    const personToday = personKeyOfDay === undefined ? 0n : (state.personDaily.get(personKeyOfDay) ?? 0n);
+    if (limits.user !== null && personToday + amountFen > limits.user)
+      return decided({ status: 'review', reason: 'user_daily_limit' });
     const deviceKey = limits.device === null ? undefined : deviceDayKey(earning.appId, earning.deviceId, day);
-    const deviceToday = deviceKey === undefined ? 0n : state.deviceDaily.get(deviceKey) ?? 0n;
+    const deviceToday = deviceKey === undefined ? 0n : (state.deviceDaily.get(deviceKey) ?? 0n);
     // An earning with no device cannot be counted against the device limit, so it waits for a person.
-    if (limits.device !== null && (earning.deviceId === '' || deviceToday + amountFen > limits.device)) return decided({ status: 'review', reason: 'device_daily_limit' });
+    if (limits.device !== null && (earning.deviceId === '' || deviceToday + amountFen > limits.device))
+      return decided({ status: 'review', reason: 'device_daily_limit' });
     const budgetKey = accountKey({ type: 'campaign_budget', owner: earning.campaignId, currency });
     const budget = state.accounts.get(budgetKey);
     if (!budget) throw new Error(`earning ${earning.earningId}: the budget ${budgetKey} was not read`);
@@ -167,15 +242,34 @@ export function decideEarnings(
  * decided when it was held, from its campaign's budget, to `person` (its `<app_id>:<user_id>`). Its
  * key is the earning id, so it is posted once; the audit matches its reward to the earning's record.
  */
-export function reviewTransfer(held: { earningId: string; campaignId: string; person: string; currency: string; amountFen: Fen; feeFen: Fen }): Transfer {
+export function reviewTransfer(held: {
+  earningId: string;
+  campaignId: string;
+  person: string;
+  currency: string;
+  amountFen: Fen;
+  feeFen: Fen;
+}): Transfer {
   const { earningId, campaignId, person, currency, amountFen, feeFen } = held;
-  const fees: Posting[] = feeFen > 0n ? [{ account: { type: 'platform_revenue', owner: '', currency }, side: 'credit', amount: feeFen }] : [];
+  const fees: Posting[] =
+    feeFen > 0n ? [{ account: { type: 'platform_revenue', owner: '', currency }, side: 'credit', amount: feeFen }] : [];
   return {
-    key: `earning:${earningId}`, kind: 'earning', reference: earningId,
+    key: `earning:${earningId}`,
+    kind: 'earning',
+    reference: earningId,
     postings: [
-      { account: { type: 'campaign_budget', owner: campaignId, currency }, side: 'debit', amount: fen(amountFen + feeFen) },
+      {
+        account: { type: 'campaign_budget', owner: campaignId, currency },
+        side: 'debit',
+        amount: fen(amountFen + feeFen),
+      },
       ...fees,
-      { account: { type: 'user_available', owner: person, currency }, side: 'credit', amount: amountFen, reference: earningId },
+      {
+        account: { type: 'user_available', owner: person, currency },
+        side: 'credit',
+        amount: amountFen,
+        reference: earningId,
+      },
     ],
   };
 }

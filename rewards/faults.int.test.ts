@@ -19,22 +19,28 @@ async function scenario(w: RewardsWorld) {
 }
 
 async function expectExactlyOnce(w: RewardsWorld, earnings: number) {
-  const { rows: [r] } = await w.pool.query<{ posted: string; credited: string; rewards: string }>(
-    "select count(*) filter (where status = 'posted') as posted, (select sum(credits - debits) from accounts where type = 'user_available') as credited, (select count(*) from postings where reference is not null) as rewards from earnings");
+  const {
+    rows: [r],
+  } = await w.pool.query<{ posted: string; credited: string; rewards: string }>(
+    "select count(*) filter (where status = 'posted') as posted, (select sum(credits - debits) from accounts where type = 'user_available') as credited, (select count(*) from postings where reference is not null) as rewards from earnings",
+  );
   expect(r).toEqual({ posted: String(earnings), credited: String(earnings * 10), rewards: String(earnings) });
   expect(await w.audit()).toEqual([]);
 }
 
 describe('rewards faults', () => {
-  it.each(['posted', 'committed'] as const)('neither loses nor doubles an earning when killed right after a batch is %s', async (step) => {
-    world = await createRewardsWorld({ partitions: 2, env: { REWARDS_BATCH_MAX: '50' } });
-    const earnings = await scenario(world);
-    const crashing = world.spawn({ CRASH_AT: step, CRASH_AFTER: '3' });
-    expect(await crashing.exited).toBe('SIGKILL');
-    await world.start();
-    await world.drained();
-    await expectExactlyOnce(world, earnings.length);
-  });
+  it.each(['posted', 'committed'] as const)(
+    'neither loses nor doubles an earning when killed right after a batch is %s',
+    async (step) => {
+      world = await createRewardsWorld({ partitions: 2, env: { REWARDS_BATCH_MAX: '50' } });
+      const earnings = await scenario(world);
+      const crashing = world.spawn({ CRASH_AT: step, CRASH_AFTER: '3' });
+      expect(await crashing.exited).toBe('SIGKILL');
+      await world.start();
+      await world.drained();
+      await expectExactlyOnce(world, earnings.length);
+    },
+  );
 
   it('neither loses nor doubles an earning when two processes share the topic and one is killed', async () => {
     world = await createRewardsWorld({ partitions: 4, env: { REWARDS_BATCH_MAX: '25' } });

@@ -1,24 +1,61 @@
 import { describe, expect, it } from 'vitest';
-import { decideCredit, decideRefundOutcome, refundAmount, refundHold, refundState, topupCredit, type CampaignRefund, type RefundPart, type TopupOrder } from './funding.js';
+import {
+  decideCredit,
+  decideRefundOutcome,
+  refundAmount,
+  refundHold,
+  refundState,
+  topupCredit,
+  type CampaignRefund,
+  type RefundPart,
+  type TopupOrder,
+} from './funding.js';
 import { fen, planTransfers, type Account } from './ledger.js';
 
-const order: TopupOrder = { outTradeNo: 'T0001', advertiserId: 'adv', campaignId: 'c1', amountFen: fen(500), currency: 'CNY', state: 'paid' };
-const refund: CampaignRefund = { refundId: '0b7c9e4e-0000-4000-8000-000000000001', campaignId: 'c1', advertiserId: 'adv', amountFen: fen(300), currency: 'CNY' };
-const part = (state: string, over: Partial<RefundPart> = {}): RefundPart => ({ outRefundNo: 'R0100', amountFen: fen(120), state, refund, ...over });
+const order: TopupOrder = {
+  outTradeNo: 'T0001',
+  advertiserId: 'adv',
+  campaignId: 'c1',
+  amountFen: fen(500),
+  currency: 'CNY',
+  state: 'paid',
+};
+const refund: CampaignRefund = {
+  refundId: '0b7c9e4e-0000-4000-8000-000000000001',
+  campaignId: 'c1',
+  advertiserId: 'adv',
+  amountFen: fen(300),
+  currency: 'CNY',
+};
+const part = (state: string, over: Partial<RefundPart> = {}): RefundPart => ({
+  outRefundNo: 'R0100',
+  amountFen: fen(120),
+  state,
+  refund,
+  ...over,
+});
 /** Each posting as `<type>/<owner> <side> <amount>`. */
 const lines = (t: { postings: { account: { type: string; owner: string }; side: string; amount: bigint }[] }) =>
   t.postings.map((p) => `${p.account.type}/${p.account.owner} ${p.side} ${p.amount}`);
 
 describe('the four transfers', () => {
-  it('credits a paid order: the advertiser\'s funding pays the campaign\'s budget the order\'s amount', () => {
+  it("credits a paid order: the advertiser's funding pays the campaign's budget the order's amount", () => {
     const t = topupCredit(order);
-    expect({ key: t.key, kind: t.kind, reference: t.reference }).toEqual({ key: '["topup","T0001"]', kind: 'fund', reference: 'T0001' });
+    expect({ key: t.key, kind: t.kind, reference: t.reference }).toEqual({
+      key: '["topup","T0001"]',
+      kind: 'fund',
+      reference: 'T0001',
+    });
     expect(lines(t)).toEqual(['advertiser_funding/adv debit 500', 'campaign_budget/c1 credit 500']);
   });
 
-  it('holds a refund: the budget pays the refund\'s clearing account', () => {
+  it("holds a refund: the budget pays the refund's clearing account", () => {
     const t = refundHold(refund);
-    expect({ key: t.key, kind: t.kind, reference: t.reference }).toEqual({ key: `["refund_hold","${refund.refundId}"]`, kind: 'refund_hold', reference: refund.refundId });
+    expect({ key: t.key, kind: t.kind, reference: t.reference }).toEqual({
+      key: `["refund_hold","${refund.refundId}"]`,
+      kind: 'refund_hold',
+      reference: refund.refundId,
+    });
     expect(lines(t)).toEqual([`campaign_budget/c1 debit 300`, `refund_clearing/${refund.refundId} credit 300`]);
   });
 
@@ -28,13 +65,27 @@ describe('the four transfers', () => {
   ] as const)('%s', (_name, kind, state, credited) => {
     const decided = decideRefundOutcome(kind, part(state));
     if (!decided.ok) throw new Error(decided.reason);
-    expect({ key: decided.transfer.key, kind: decided.transfer.kind, reference: decided.transfer.reference }).toEqual({ key: `["${kind}","R0100"]`, kind, reference: 'R0100' });
+    expect({ key: decided.transfer.key, kind: decided.transfer.kind, reference: decided.transfer.reference }).toEqual({
+      key: `["${kind}","R0100"]`,
+      kind,
+      reference: 'R0100',
+    });
     expect(lines(decided.transfer)).toEqual([`refund_clearing/${refund.refundId} debit 120`, credited]);
   });
 
   it('never lets a refund hold take more than the budget (the ledger refuses it)', () => {
-    const budget: Account = { id: '1', type: 'campaign_budget', owner: 'c1', currency: 'CNY', debits: 0n, credits: 299n };
-    const [result] = planTransfers([refundHold(refund)], { accounts: new Map([['campaign_budget/CNY/c1', budget]]), existing: new Map() });
+    const budget: Account = {
+      id: '1',
+      type: 'campaign_budget',
+      owner: 'c1',
+      currency: 'CNY',
+      debits: 0n,
+      credits: 299n,
+    };
+    const [result] = planTransfers([refundHold(refund)], {
+      accounts: new Map([['campaign_budget/CNY/c1', budget]]),
+      existing: new Map(),
+    });
     expect(result).toMatchObject({ status: 'exceeds_balance' });
   });
 });
@@ -43,7 +94,9 @@ describe('what an outcome may post', () => {
   it.each([
     ['credits a paid order', order, 'ok'],
     ['sets aside an unknown order', undefined, 'order_not_found'],
-    ...['created', 'open', 'closing', 'closed', 'attention'].map((state) => [`sets aside an order ${state}`, { ...order, state }, 'order_not_paid'] as const),
+    ...['created', 'open', 'closing', 'closed', 'attention'].map(
+      (state) => [`sets aside an order ${state}`, { ...order, state }, 'order_not_paid'] as const,
+    ),
   ] as [string, TopupOrder | undefined, string][])('%s', (_name, o, expected) => {
     const decided = decideCredit(o);
     expect(decided.ok ? 'ok' : decided.reason).toBe(expected);
@@ -55,12 +108,19 @@ describe('what an outcome may post', () => {
     ['refund_settle', 'no part', undefined, 'part_not_found'],
     ['refund_settle', 'a whole-order refund', part('succeeded', { refund: null }), 'whole_order_refund'],
     ['refund_release', 'a whole-order refund', part('failed', { refund: null }), 'whole_order_refund'],
-    ...['created', 'processing', 'failed', 'attention'].map((s) => ['refund_settle', `a part ${s}`, part(s), 'part_not_succeeded'] as const),
-    ...['created', 'processing', 'succeeded', 'attention'].map((s) => ['refund_release', `a part ${s}`, part(s), 'part_not_failed'] as const),
-  ] as ['refund_settle' | 'refund_release', string, RefundPart | undefined, string][])('%s of %s: %s', (kind, _what, p, expected) => {
-    const decided = decideRefundOutcome(kind, p);
-    expect(decided.ok ? 'ok' : decided.reason).toBe(expected);
-  });
+    ...['created', 'processing', 'failed', 'attention'].map(
+      (s) => ['refund_settle', `a part ${s}`, part(s), 'part_not_succeeded'] as const,
+    ),
+    ...['created', 'processing', 'succeeded', 'attention'].map(
+      (s) => ['refund_release', `a part ${s}`, part(s), 'part_not_failed'] as const,
+    ),
+  ] as ['refund_settle' | 'refund_release', string, RefundPart | undefined, string][])(
+    '%s of %s: %s',
+    (kind, _what, p, expected) => {
+      const decided = decideRefundOutcome(kind, p);
+      expect(decided.ok ? 'ok' : decided.reason).toBe(expected);
+    },
+  );
 });
 
 describe('refundAmount', () => {
@@ -72,10 +132,19 @@ describe('refundAmount', () => {
     ['refuses an amount over the budget', 401n, 400n, 500n, { ok: false, error: 'exceeds_refundable' }],
     ['refuses an amount over the refundable', 501n, 900n, 500n, { ok: false, error: 'exceeds_refundable' }],
     ['has nothing to refund with an empty budget', undefined, 0n, 500n, { ok: false, error: 'nothing_to_refund' }],
-    ['has nothing to refund with nothing refundable (operator funding only)', 100n, 900n, 0n, { ok: false, error: 'nothing_to_refund' }],
-  ] as [string, bigint | undefined, bigint, bigint, unknown][])('%s', (_name, requested, budget, refundable, expected) => {
-    expect(refundAmount(requested === undefined ? undefined : fen(requested), budget, refundable)).toEqual(expected);
-  });
+    [
+      'has nothing to refund with nothing refundable (operator funding only)',
+      100n,
+      900n,
+      0n,
+      { ok: false, error: 'nothing_to_refund' },
+    ],
+  ] as [string, bigint | undefined, bigint, bigint, unknown][])(
+    '%s',
+    (_name, requested, budget, refundable, expected) => {
+      expect(refundAmount(requested === undefined ? undefined : fen(requested), budget, refundable)).toEqual(expected);
+    },
+  );
 });
 
 describe('refundState', () => {

@@ -6,19 +6,53 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { PipelineError } from '../common/errors.js';
 import { loadSql } from '../common/sql.js';
-import { accountKey, accountsOf, balanceChanges, contentHash, planTransfers, type Account, type AccountRef, type Existing, type Transfer, type TransferResult } from './ledger.js';
+import {
+  accountKey,
+  accountsOf,
+  balanceChanges,
+  contentHash,
+  planTransfers,
+  type Account,
+  type AccountRef,
+  type Existing,
+  type Transfer,
+  type TransferResult,
+} from './ledger.js';
 
 const sql = loadSql(new URL('./sql/', import.meta.url), [
-  'lock-accounts', 'read-accounts', 'create-accounts', 'find-transactions', 'update-balances', 'insert-transactions',
+  'lock-accounts',
+  'read-accounts',
+  'create-accounts',
+  'find-transactions',
+  'update-balances',
+  'insert-transactions',
 ] as const);
 
 // 40001 serialization failure, 40P01 deadlock, 23505 a unique key another transaction took first.
 const RETRIABLE = new Set(['40001', '40P01', '23505']);
 const ATTEMPTS = 8;
 
-interface AccountRow { account_id: string; type: Account['type']; currency: string; owner: string; debits: string; credits: string }
-const toAccount = (r: AccountRow): Account => ({ id: r.account_id, type: r.type, currency: r.currency, owner: r.owner, debits: BigInt(r.debits), credits: BigInt(r.credits) });
-const columns = (refs: AccountRef[]) => [refs.map((r) => r.type), refs.map((r) => r.currency), refs.map((r) => r.owner)];
+interface AccountRow {
+  account_id: string;
+  type: Account['type'];
+  currency: string;
+  owner: string;
+  debits: string;
+  credits: string;
+}
+const toAccount = (r: AccountRow): Account => ({
+  id: r.account_id,
+  type: r.type,
+  currency: r.currency,
+  owner: r.owner,
+  debits: BigInt(r.debits),
+  credits: BigInt(r.credits),
+});
+const columns = (refs: AccountRef[]) => [
+  refs.map((r) => r.type),
+  refs.map((r) => r.currency),
+  refs.map((r) => r.owner),
+];
 
 export type LedgerTx = ReturnType<typeof ledgerTx>;
 
@@ -32,7 +66,10 @@ function ledgerTx(db: pg.ClientBase) {
     read: (refs: AccountRef[]) => accountsNamed(db, refs, 'read-accounts'),
 
     async existing(keys: string[]): Promise<Map<string, Existing>> {
-      const { rows } = await db.query<{ idempotency_key: string; content_hash: Buffer; reference: string }>(sql['find-transactions'], [keys]);
+      const { rows } = await db.query<{ idempotency_key: string; content_hash: Buffer; reference: string }>(
+        sql['find-transactions'],
+        [keys],
+      );
       return new Map(rows.map((r) => [r.idempotency_key, { hash: r.content_hash, reference: r.reference }]));
     },
 
@@ -44,25 +81,40 @@ function ledgerTx(db: pg.ClientBase) {
      * has since taken what they needed, the account_not_overdrawn check fails the statement
      * (SQLSTATE 23514) and the caller plans again with them locked.
      */
-    write: (created: Transfer[], late?: Map<string, Account>, beforeLate?: (ids: Map<string, string>) => Promise<void>) => write(db, created, late, beforeLate),
+    write: (
+      created: Transfer[],
+      late?: Map<string, Account>,
+      beforeLate?: (ids: Map<string, string>) => Promise<void>,
+    ) => write(db, created, late, beforeLate),
 
     /** Checks `transfers` against the locked accounts and writes the created ones. */
     async post(transfers: Transfer[], accounts: Map<string, Account>) {
-      const results = planTransfers(transfers, { accounts, existing: await this.existing(transfers.map((t) => t.key)) });
-      const ids = await write(db, transfers.filter((_, i) => results[i]!.status === 'created'));
+      const results = planTransfers(transfers, {
+        accounts,
+        existing: await this.existing(transfers.map((t) => t.key)),
+      });
+      const ids = await write(
+        db,
+        transfers.filter((_, i) => results[i]!.status === 'created'),
+      );
       return { results, ids };
     },
   };
 }
 
-async function accountsNamed(db: pg.ClientBase, named: AccountRef[], statement: 'lock-accounts' | 'read-accounts'): Promise<Map<string, Account>> {
+async function accountsNamed(
+  db: pg.ClientBase,
+  named: AccountRef[],
+  statement: 'lock-accounts' | 'read-accounts',
+): Promise<Map<string, Account>> {
   const refs = [...new Map(named.map((r) => [accountKey(r), r])).values()];
   const accounts = new Map<string, Account>();
   const add = (rows: AccountRow[]) => rows.forEach((r) => accounts.set(accountKey(r), toAccount(r)));
   add((await db.query<AccountRow>(sql[statement], columns(refs))).rows);
   let missing = refs.filter((r) => !accounts.has(accountKey(r)));
   const zeros = missing.map(() => '0');
-  if (missing.length > 0) add((await db.query<AccountRow>(sql['create-accounts'], [...columns(missing), zeros, zeros])).rows);
+  if (missing.length > 0)
+    add((await db.query<AccountRow>(sql['create-accounts'], [...columns(missing), zeros, zeros])).rows);
   missing = missing.filter((r) => !accounts.has(accountKey(r)));
   // Opened by a concurrent transaction since our first look.
   if (missing.length > 0) add((await db.query<AccountRow>(sql[statement], columns(missing))).rows);
@@ -71,11 +123,16 @@ async function accountsNamed(db: pg.ClientBase, named: AccountRef[], statement: 
 
 type Change = ReturnType<typeof balanceChanges> extends Map<string, infer C> ? C : never;
 const changeColumns = (changes: Change[]) => [
-  ...columns(changes.map((c) => c.account)), changes.map((c) => c.debits.toString()), changes.map((c) => c.credits.toString()),
+  ...columns(changes.map((c) => c.account)),
+  changes.map((c) => c.debits.toString()),
+  changes.map((c) => c.credits.toString()),
 ];
 
 async function write(
-  db: pg.ClientBase, created: Transfer[], late = new Map<string, Account>(), beforeLate?: (ids: Map<string, string>) => Promise<void>,
+  db: pg.ClientBase,
+  created: Transfer[],
+  late = new Map<string, Account>(),
+  beforeLate?: (ids: Map<string, string>) => Promise<void>,
 ): Promise<Map<string, string>> {
   const changes = [...balanceChanges(created)].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const lastly = changes.filter(([k]) => late.has(k)).map(([, c]) => c);
@@ -89,14 +146,24 @@ async function write(
     for (const r of rows) accountIds.set(accountKey(r), r.account_id);
     pending = pending.filter((c) => !accountIds.has(accountKey(c.account)));
   }
-  if (pending.length > 0) throw new Error(`accounts neither updated nor opened: ${pending.map((c) => accountKey(c.account)).join(', ')}`);
+  if (pending.length > 0)
+    throw new Error(`accounts neither updated nor opened: ${pending.map((c) => accountKey(c.account)).join(', ')}`);
   const postings = created.flatMap((t) => t.postings.map((p) => ({ key: t.key, p })));
-  const { rows } = created.length === 0 ? { rows: [] } : await db.query<{ transaction_id: string; idempotency_key: string }>(sql['insert-transactions'], [
-    created.map((t) => t.key), created.map((t) => t.kind), created.map((t) => t.reference), created.map(contentHash),
-    postings.map((x) => x.key), postings.map((x) => accountIds.get(accountKey(x.p.account))!), postings.map((x) => x.p.account.currency),
-    postings.map((x) => (x.p.side === 'debit' ? x.p.amount : 0n).toString()), postings.map((x) => (x.p.side === 'credit' ? x.p.amount : 0n).toString()),
-    postings.map((x) => x.p.reference ?? null),
-  ]);
+  const { rows } =
+    created.length === 0
+      ? { rows: [] }
+      : await db.query<{ transaction_id: string; idempotency_key: string }>(sql['insert-transactions'], [
+          created.map((t) => t.key),
+          created.map((t) => t.kind),
+          created.map((t) => t.reference),
+          created.map(contentHash),
+          postings.map((x) => x.key),
+          postings.map((x) => accountIds.get(accountKey(x.p.account))!),
+          postings.map((x) => x.p.account.currency),
+          postings.map((x) => (x.p.side === 'debit' ? x.p.amount : 0n).toString()),
+          postings.map((x) => (x.p.side === 'credit' ? x.p.amount : 0n).toString()),
+          postings.map((x) => x.p.reference ?? null),
+        ]);
   const ids = new Map(rows.map((r) => [r.idempotency_key, r.transaction_id]));
   await beforeLate?.(ids);
   if (lastly.length > 0) await db.query(sql['update-balances'], changeColumns(lastly));
@@ -139,6 +206,11 @@ export type PgLedger = ReturnType<typeof createPgLedger>;
 /** A result that is not created/exists, as the error callers raise for it. */
 export function refusal(result: TransferResult): PipelineError | undefined {
   if (result.status === 'created' || result.status === 'exists') return undefined;
-  const detail = result.status === 'exceeds_balance' ? `: ${accountKey(result.account)}` : result.status === 'invalid' ? `: ${result.reason}` : '';
+  const detail =
+    result.status === 'exceeds_balance'
+      ? `: ${accountKey(result.account)}`
+      : result.status === 'invalid'
+        ? `: ${result.reason}`
+        : '';
   return new PipelineError(result.status, `transfer refused (${result.status}${detail})`, { retriable: false });
 }

@@ -24,8 +24,16 @@ export const accountTypes = {
 } as const;
 export type AccountType = keyof typeof accountTypes;
 
-export interface AccountRef { type: AccountType; owner: string; currency: string }
-export interface Account extends AccountRef { id: string; debits: bigint; credits: bigint }
+export interface AccountRef {
+  type: AccountType;
+  owner: string;
+  currency: string;
+}
+export interface Account extends AccountRef {
+  id: string;
+  debits: bigint;
+  credits: bigint;
+}
 
 export const accountKey = (a: AccountRef): string => `${a.type}/${a.currency}/${a.owner}`;
 
@@ -33,11 +41,31 @@ export function balanceOf(a: Pick<Account, 'type' | 'debits' | 'credits'>): bigi
   return accountTypes[a.type].normal === 'credit' ? a.credits - a.debits : a.debits - a.credits;
 }
 
-export type Kind = 'fund' | 'earning' | 'hold' | 'settle' | 'release' | 'reversal' | 'correction' | 'refund_hold' | 'refund_settle' | 'refund_release';
+export type Kind =
+  | 'fund'
+  | 'earning'
+  | 'hold'
+  | 'settle'
+  | 'release'
+  | 'reversal'
+  | 'correction'
+  | 'refund_hold'
+  | 'refund_settle'
+  | 'refund_release';
 /** `reference` names what the posting is about when its transfer covers several things (an earning of a batch). */
-export interface Posting { account: AccountRef; side: 'debit' | 'credit'; amount: Fen; reference?: string }
+export interface Posting {
+  account: AccountRef;
+  side: 'debit' | 'credit';
+  amount: Fen;
+  reference?: string;
+}
 /** `key` is the client-chosen idempotency key; `reference` names what it is about (payout, funding). */
-export interface Transfer { key: string; kind: Kind; reference: string; postings: Posting[] }
+export interface Transfer {
+  key: string;
+  kind: Kind;
+  reference: string;
+  postings: Posting[];
+}
 
 export { idempotencyKey } from '../common/idempotency-key.js';
 
@@ -58,7 +86,9 @@ export function contentHash(t: Transfer): Buffer {
   let hash = hashes.get(t);
   if (!hash) {
     // A reference is added only where there is one, so the hashes of transfers without stay as they were.
-    const postings = t.postings.map((p) => `${accountKey(p.account)} ${p.side} ${p.amount}${p.reference === undefined ? '' : ` ${p.reference}`}`);
+    const postings = t.postings.map(
+      (p) => `${accountKey(p.account)} ${p.side} ${p.amount}${p.reference === undefined ? '' : ` ${p.reference}`}`,
+    );
     hash = cryptoHash('sha256', JSON.stringify([t.kind, t.reference, postings]), 'buffer');
     hashes.set(t, hash);
   }
@@ -77,10 +107,14 @@ function invalidReason(t: Transfer): string | undefined {
   return undefined;
 }
 
-export interface Existing { hash: Buffer; reference?: string }
+export interface Existing {
+  hash: Buffer;
+  reference?: string;
+}
 
 /** Whether a posting can lower a balance that may not go below zero. */
-const canOverdraw = (p: Posting) => accountTypes[p.account.type].noOverdraft && p.side !== accountTypes[p.account.type].normal;
+const canOverdraw = (p: Posting) =>
+  accountTypes[p.account.type].noOverdraft && p.side !== accountTypes[p.account.type].normal;
 
 /**
  * Checks `transfers` in order. `accounts` holds a locked snapshot of every account a transfer could
@@ -88,10 +122,14 @@ const canOverdraw = (p: Posting) => accountTypes[p.account.type].noOverdraft && 
  * credited by an earning) need not be in it. A created transfer is applied to the snapshot in place
  * and added to `existing`, so later transfers of the batch see it. Returns one result per transfer.
  */
-export function planTransfers(transfers: Transfer[], state: { accounts: Map<string, Account>; existing: Map<string, Existing> }): TransferResult[] {
+export function planTransfers(
+  transfers: Transfer[],
+  state: { accounts: Map<string, Account>; existing: Map<string, Existing> },
+): TransferResult[] {
   return transfers.map((t): TransferResult => {
     const previous = state.existing.get(t.key);
-    if (previous) return previous.hash.equals(contentHash(t)) ? { status: 'exists' } : { status: 'exists_with_different_content' };
+    if (previous)
+      return previous.hash.equals(contentHash(t)) ? { status: 'exists' } : { status: 'exists_with_different_content' };
     const reason = invalidReason(t);
     if (reason) return { status: 'invalid', reason };
     const after = new Map<string, Account>();
@@ -111,13 +149,19 @@ export function planTransfers(transfers: Transfer[], state: { accounts: Map<stri
       if (accountTypes[a.type].noOverdraft && balanceOf(a) < 0n) return { status: 'exceeds_balance', account: a };
     }
     for (const [key, a] of after) state.accounts.set(key, a);
-    state.existing.set(t.key, { get hash() { return contentHash(t); } }); // hashed only if asked: rarely
+    state.existing.set(t.key, {
+      get hash() {
+        return contentHash(t);
+      },
+    }); // hashed only if asked: rarely
     return { status: 'created' };
   });
 }
 
 /** What `transfers` add to each account's debits and credits, by accountKey. */
-export function balanceChanges(transfers: Transfer[]): Map<string, { account: AccountRef; debits: bigint; credits: bigint }> {
+export function balanceChanges(
+  transfers: Transfer[],
+): Map<string, { account: AccountRef; debits: bigint; credits: bigint }> {
   const changes = new Map<string, { account: AccountRef; debits: bigint; credits: bigint }>();
   for (const t of transfers) {
     for (const p of t.postings) {

@@ -6,24 +6,62 @@ export function createMetrics() {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, prefix: 'rewards_' });
   const earnings = new client.Counter({
-    name: 'rewards_earnings_total', help: 'Earnings read, by outcome (posted, replayed, refused, review) and the reason of a refusal or a hold',
-    labelNames: ['outcome', 'reason'], registers: [registry],
+    name: 'rewards_earnings_total',
+    help: 'Earnings read, by outcome (posted, replayed, refused, review) and the reason of a refusal or a hold',
+    labelNames: ['outcome', 'reason'],
+    registers: [registry],
   });
-  const paid = new client.Counter({ name: 'rewards_earned_fen_total', help: 'Fen credited to users', registers: [registry] });
-  const deadLetters = new client.Counter({ name: 'rewards_dead_letters_total', help: 'Poison earnings records dead-lettered', registers: [registry] });
-  const payouts = new client.Counter({ name: 'rewards_payouts_requested_total', help: 'Payout requests (with their hold) created', labelNames: ['source'], registers: [registry] });
-  const finished = new client.Counter({ name: 'rewards_payouts_finished_total', help: 'Payout outcomes from the payouts service, by outcome and result', labelNames: ['outcome', 'result'], registers: [registry] });
-  const retries = new client.Counter({ name: 'rewards_ledger_retries_total', help: 'Units of work retried, by SQLSTATE', labelNames: ['code'], registers: [registry] });
+  const paid = new client.Counter({
+    name: 'rewards_earned_fen_total',
+    help: 'Fen credited to users',
+    registers: [registry],
+  });
+  const deadLetters = new client.Counter({
+    name: 'rewards_dead_letters_total',
+    help: 'Poison earnings records dead-lettered',
+    registers: [registry],
+  });
+  const payouts = new client.Counter({
+    name: 'rewards_payouts_requested_total',
+    help: 'Payout requests (with their hold) created',
+    labelNames: ['source'],
+    registers: [registry],
+  });
+  const finished = new client.Counter({
+    name: 'rewards_payouts_finished_total',
+    help: 'Payout outcomes from the payouts service, by outcome and result',
+    labelNames: ['outcome', 'result'],
+    registers: [registry],
+  });
+  const retries = new client.Counter({
+    name: 'rewards_ledger_retries_total',
+    help: 'Units of work retried, by SQLSTATE',
+    labelNames: ['code'],
+    registers: [registry],
+  });
   const batches = new client.Histogram({
-    name: 'rewards_batch_seconds', help: 'Time to post one batch of earnings (one database transaction)',
-    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5], registers: [registry],
+    name: 'rewards_batch_seconds',
+    help: 'Time to post one batch of earnings (one database transaction)',
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5],
+    registers: [registry],
   });
   const funding = new client.Counter({
-    name: 'rewards_funding_outcomes_total', help: 'Funding outcomes from the payouts service (credit, refund_settle, refund_release), by result (created, exists, or why set aside)',
-    labelNames: ['kind', 'result'], registers: [registry],
+    name: 'rewards_funding_outcomes_total',
+    help: 'Funding outcomes from the payouts service (credit, refund_settle, refund_release), by result (created, exists, or why set aside)',
+    labelNames: ['kind', 'result'],
+    registers: [registry],
   });
-  const refunds = new client.Counter({ name: 'rewards_campaign_refunds_total', help: 'Campaign refunds accepted (their hold posted)', registers: [registry] });
-  const requests = new client.Counter({ name: 'rewards_http_requests_total', help: 'API responses by status', labelNames: ['status'], registers: [registry] });
+  const refunds = new client.Counter({
+    name: 'rewards_campaign_refunds_total',
+    help: 'Campaign refunds accepted (their hold posted)',
+    registers: [registry],
+  });
+  const requests = new client.Counter({
+    name: 'rewards_http_requests_total',
+    help: 'API responses by status',
+    labelNames: ['status'],
+    registers: [registry],
+  });
   return {
     registry,
     posted(records: EarningRecord[], replayed: number) {

@@ -9,18 +9,34 @@ function accounts(users: Record<string, { available: bigint; held: bigint; everH
     const a = userAccount('user_available', u, 'CNY');
     const h = userAccount('user_held', u, 'CNY');
     map.set(accountKey(a), { ...a, id: `${u}a`, debits: 0n, credits: b.available });
-    map.set(accountKey(h), { ...h, id: `${u}h`, debits: (b.everHeld ?? b.held) - b.held, credits: b.everHeld ?? b.held });
+    map.set(accountKey(h), {
+      ...h,
+      id: `${u}h`,
+      debits: (b.everHeld ?? b.held) - b.held,
+      credits: b.everHeld ?? b.held,
+    });
   }
   return map;
 }
 
 describe('thresholdRequests', () => {
-  const state = (linked: string[], users: Parameters<typeof accounts>[0]) => ({ accounts: accounts(users), linked: new Set(linked), thresholdFen: fen(100), currency: 'CNY' });
+  const state = (linked: string[], users: Parameters<typeof accounts>[0]) => ({
+    accounts: accounts(users),
+    linked: new Set(linked),
+    thresholdFen: fen(100),
+    currency: 'CNY',
+  });
 
   it('requests the whole balance of linked users at the threshold with nothing in flight', () => {
-    const got = thresholdRequests(['at', 'below', 'unlinked', 'busy', 'at'], state(['at', 'below', 'busy'], {
-      at: { available: 150n, held: 0n }, below: { available: 99n, held: 0n }, unlinked: { available: 500n, held: 0n }, busy: { available: 500n, held: 100n },
-    }));
+    const got = thresholdRequests(
+      ['at', 'below', 'unlinked', 'busy', 'at'],
+      state(['at', 'below', 'busy'], {
+        at: { available: 150n, held: 0n },
+        below: { available: 99n, held: 0n },
+        unlinked: { available: 500n, held: 0n },
+        busy: { available: 500n, held: 100n },
+      }),
+    );
     expect(got.map((p) => [p.person, p.amountFen])).toEqual([['at', 150n]]);
   });
 
@@ -30,7 +46,9 @@ describe('thresholdRequests', () => {
     const later = thresholdRequests(['u'], state(['u'], { u: { available: 150n, held: 0n, everHeld: 150n } }));
     expect(again[0]!.payoutId).toBe(first[0]!.payoutId);
     expect(later[0]!.payoutId).not.toBe(first[0]!.payoutId);
-    expect(payoutRequest('u', fen(1), 'CNY', 'withdrawal', 'k').payoutId).toBe(payoutRequest('u', fen(2), 'CNY', 'withdrawal', 'k').payoutId);
+    expect(payoutRequest('u', fen(1), 'CNY', 'withdrawal', 'k').payoutId).toBe(
+      payoutRequest('u', fen(2), 'CNY', 'withdrawal', 'k').payoutId,
+    );
   });
 });
 
@@ -41,14 +59,22 @@ describe('idempotency keys', () => {
     ['a user id that looks like the old form', ['withdrawal:a', 'b'], ['withdrawal', 'a:b']],
     ['quotes and commas', ['a","b', 'c'], ['a', 'b","c']],
   ])('keeps two requests apart: %s', (_name, [userA, keyA], [userB, keyB]) => {
-    const [a, b] = [payoutRequest(userA!, fen(100), 'CNY', 'withdrawal', keyA!), payoutRequest(userB!, fen(100), 'CNY', 'withdrawal', keyB!)];
+    const [a, b] = [
+      payoutRequest(userA!, fen(100), 'CNY', 'withdrawal', keyA!),
+      payoutRequest(userB!, fen(100), 'CNY', 'withdrawal', keyB!),
+    ];
     expect(a.idempotencyKey).not.toBe(b.idempotencyKey);
     expect(a.payoutId).not.toBe(b.payoutId);
-    expect(fundingTransfer(userA!, fen(1), keyA!, 'CNY').key).not.toBe(fundingTransfer(userB!, fen(1), keyB!, 'CNY').key);
+    expect(fundingTransfer(userA!, fen(1), keyA!, 'CNY').key).not.toBe(
+      fundingTransfer(userB!, fen(1), keyB!, 'CNY').key,
+    );
   });
 
-  it('keeps two apps\' users of one id apart', () => {
-    const [a, b] = [payoutRequest('app.a:u1', fen(100), 'CNY', 'withdrawal', 'k'), payoutRequest('app.b:u1', fen(100), 'CNY', 'withdrawal', 'k')];
+  it("keeps two apps' users of one id apart", () => {
+    const [a, b] = [
+      payoutRequest('app.a:u1', fen(100), 'CNY', 'withdrawal', 'k'),
+      payoutRequest('app.b:u1', fen(100), 'CNY', 'withdrawal', 'k'),
+    ];
     expect(a.payoutId).not.toBe(b.payoutId);
   });
 

@@ -11,8 +11,13 @@ afterEach(async () => {
 });
 
 const readyz = async (port: number) => (await fetch(`http://127.0.0.1:${port}/readyz`)).status;
-const metric = async (service: { metrics: { registry: { getSingleMetric(name: string): unknown } } }, name: string, labels: Record<string, string> = {}) => {
-  const m = service.metrics.registry.getSingleMetric(name) as { get(): Promise<{ values: { labels: Record<string, unknown>; value: number }[] }> } | undefined;
+const metric = async (
+  service: { metrics: { registry: { getSingleMetric(name: string): unknown } } },
+  name: string,
+  labels: Record<string, string> = {},
+) => {
+  const m = service.metrics.registry.getSingleMetric(name) as
+    { get(): Promise<{ values: { labels: Record<string, unknown>; value: number }[] }> } | undefined;
   return (await m!.get()).values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))?.value;
 };
 
@@ -36,14 +41,24 @@ describe('rewards consumer and poison', () => {
     const service = await world.start();
     await world.drained(undefined, 30_000); // offsets committed past the poison
 
-    const posted = (await world.pool.query<{ user_id: string }>("select user_id from earnings where status = 'posted' order by user_id")).rows;
+    const posted = (
+      await world.pool.query<{ user_id: string }>(
+        "select user_id from earnings where status = 'posted' order by user_id",
+      )
+    ).rows;
     expect(posted.map((r) => r.user_id)).toEqual([person('u-after'), person('u-before')]);
-    const dead = await consumeTopic(world.kafka, world.topics.deadLetters, { enough: (m) => m.length >= 2, timeoutMs: 10_000, settleMs: 300 });
+    const dead = await consumeTopic(world.kafka, world.topics.deadLetters, {
+      enough: (m) => m.length >= 2,
+      timeoutMs: 10_000,
+      settleMs: 300,
+    });
     const reasons = new Map(dead.map((d) => [d.message.key!.toString(), d.message.headers?.dlq_reason?.toString()]));
-    expect(reasons).toEqual(new Map([
-      [nul.userId, 'invalid_text: user_id: nul'],
-      [tooLong.userId, expect.stringMatching(/^sqlstate_54000: /)],
-    ]));
+    expect(reasons).toEqual(
+      new Map([
+        [nul.userId, 'invalid_text: user_id: nul'],
+        [tooLong.userId, expect.stringMatching(/^sqlstate_54000: /)],
+      ]),
+    );
     expect(await readyz(service.port)).toBe(200);
     expect(await metric(service, 'rewards_consumer_failures_total', { kind: 'poison' })).toBe(2);
     expect(await metric(service, 'rewards_consumer_stalled')).toBe(0);
@@ -68,7 +83,10 @@ describe('rewards consumer and poison', () => {
     await world.drained(undefined, 60_000);
     await until(async () => (await readyz(service.opsPort)) === 200);
     expect(await metric(service, 'rewards_consumer_stalled')).toBe(0);
-    expect((await world.pool.query("select 1 from earnings where user_id = $1 and status = 'posted'", [person('u1')])).rowCount).toBe(1);
+    expect(
+      (await world.pool.query("select 1 from earnings where user_id = $1 and status = 'posted'", [person('u1')]))
+        .rowCount,
+    ).toBe(1);
     expect(await metric(service, 'rewards_consumer_failures_total', { kind: 'poison' })).toBe(0);
   }, 90_000);
 });

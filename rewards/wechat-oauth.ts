@@ -2,7 +2,13 @@
 // tokens (GET /sns/oauth2/access_token). The same code talks to WeChat or, by default, the sandbox.
 // WeChat answers errors as 200 with {errcode, errmsg}; they map through the table below.
 
-export interface OAuthGrant { openid: string; accessToken: string; refreshToken: string; expiresInS: number; scope: string }
+export interface OAuthGrant {
+  openid: string;
+  accessToken: string;
+  refreshToken: string;
+  expiresInS: number;
+  scope: string;
+}
 export type OAuthResult = { ok: true; grant: OAuthGrant } | { ok: false; error: OAuthError; detail: string };
 export type OAuthError = 'invalid_code' | 'wechat_misconfigured' | 'wechat_unavailable';
 
@@ -22,7 +28,12 @@ export function createWechatOAuth(config: { baseUrl: string; appid: string; secr
     appid: config.appid,
     async exchange(code: string): Promise<OAuthResult> {
       const url = new URL('/sns/oauth2/access_token', config.baseUrl);
-      url.search = new URLSearchParams({ appid: config.appid, secret: config.secret, code, grant_type: 'authorization_code' }).toString();
+      url.search = new URLSearchParams({
+        appid: config.appid,
+        secret: config.secret,
+        code,
+        grant_type: 'authorization_code',
+      }).toString();
       let body: Record<string, unknown>;
       try {
         const res = await fetch(url, { signal: AbortSignal.timeout(config.timeoutMs) });
@@ -32,13 +43,25 @@ export function createWechatOAuth(config: { baseUrl: string; appid: string; secr
         return { ok: false, error: 'wechat_unavailable', detail: (err as Error).message };
       }
       if (typeof body.errcode === 'number' && body.errcode !== 0) {
-        return { ok: false, error: errcodes.get(body.errcode) ?? 'wechat_unavailable', detail: `errcode ${body.errcode}` };
+        return {
+          ok: false,
+          error: errcodes.get(body.errcode) ?? 'wechat_unavailable',
+          detail: `errcode ${body.errcode}`,
+        };
       }
       const { openid, access_token: accessToken, refresh_token: refreshToken, expires_in: expiresInS, scope } = body;
-      if (typeof openid !== 'string' || typeof accessToken !== 'string' || typeof refreshToken !== 'string' || typeof expiresInS !== 'number') {
+      if (
+        typeof openid !== 'string' ||
+        typeof accessToken !== 'string' ||
+        typeof refreshToken !== 'string' ||
+        typeof expiresInS !== 'number'
+      ) {
         return { ok: false, error: 'wechat_unavailable', detail: 'unexpected response shape' };
       }
-      return { ok: true, grant: { openid, accessToken, refreshToken, expiresInS, scope: typeof scope === 'string' ? scope : '' } };
+      return {
+        ok: true,
+        grant: { openid, accessToken, refreshToken, expiresInS, scope: typeof scope === 'string' ? scope : '' },
+      };
     },
   };
 }

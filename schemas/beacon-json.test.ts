@@ -3,9 +3,18 @@ import { decodeBeaconBatchJson, encodeBeaconBatchJson, EventType, JsonMappingErr
 import { beacon } from './gen/messages.js';
 
 const event = {
-  eventId: '6f1c2a8e-3b4d-4c5e-8f90-1a2b3c4d5e6f', type: EventType.CONVERSION, occurredAt: 1_700_000_000_123,
-  userId: 'u1', deviceId: 'd1', campaignId: 'c1', creativeId: 'cr1', placementId: 'p1',
-  clickId: '7f1c2a8e-3b4d-4c5e-8f90-1a2b3c4d5e6f', valueMicros: 1_990_000, currency: 'CNY', attrs: { os: 'ios' },
+  eventId: '6f1c2a8e-3b4d-4c5e-8f90-1a2b3c4d5e6f',
+  type: EventType.CONVERSION,
+  occurredAt: 1_700_000_000_123,
+  userId: 'u1',
+  deviceId: 'd1',
+  campaignId: 'c1',
+  creativeId: 'cr1',
+  placementId: 'p1',
+  clickId: '7f1c2a8e-3b4d-4c5e-8f90-1a2b3c4d5e6f',
+  valueMicros: 1_990_000,
+  currency: 'CNY',
+  attrs: { os: 'ios' },
 };
 const batch = { appId: 'app.one', sdk: 'ios/3.2.0', sentAt: 1_700_000_000_500, events: [event] };
 
@@ -16,13 +25,23 @@ describe('beacon JSON mapping (proto3 JSON)', () => {
   });
 
   it('accepts original snake_case names, int64 as numbers and enums by number', () => {
-    const decoded = decodeBeaconBatchJson(JSON.stringify({
-      app_id: 'a', sdk: 's', sent_at: 5,
-      events: [{ event_id: 'e', type: 3, occurred_at: '4', user_id: 'u', value_micros: 0, attrs: {} }],
-    }));
+    const decoded = decodeBeaconBatchJson(
+      JSON.stringify({
+        app_id: 'a',
+        sdk: 's',
+        sent_at: 5,
+        events: [{ event_id: 'e', type: 3, occurred_at: '4', user_id: 'u', value_micros: 0, attrs: {} }],
+      }),
+    );
     expect(decoded.appId).toBe('a');
     expect(decoded.sentAt).toBe(5);
-    expect(decoded.events[0]).toMatchObject({ eventId: 'e', type: EventType.CLICK, occurredAt: 4, userId: 'u', valueMicros: 0 });
+    expect(decoded.events[0]).toMatchObject({
+      eventId: 'e',
+      type: EventType.CLICK,
+      occurredAt: 4,
+      userId: 'u',
+      valueMicros: 0,
+    });
   });
 
   it('treats null as the default value', () => {
@@ -46,11 +65,20 @@ describe('beacon JSON mapping (proto3 JSON)', () => {
   });
 
   it('rejects only the events that do not map, keeping their indexes', () => {
-    const decoded = decodeBeaconBatchJson(JSON.stringify({
-      appId: 'a',
-      events: [{ type: 'CLICK' }, { type: 'PURCHASE' }, 7, { attrs: { k: 1 } }, { user_id: 5 }, { type: 'VIEWABLE' }],
-    }));
-    expect(decoded.events.map((e) => e?.type ?? null)).toEqual([EventType.CLICK, null, null, null, null, EventType.VIEWABLE]);
+    const decoded = decodeBeaconBatchJson(
+      JSON.stringify({
+        appId: 'a',
+        events: [{ type: 'CLICK' }, { type: 'PURCHASE' }, 7, { attrs: { k: 1 } }, { user_id: 5 }, { type: 'VIEWABLE' }],
+      }),
+    );
+    expect(decoded.events.map((e) => e?.type ?? null)).toEqual([
+      EventType.CLICK,
+      null,
+      null,
+      null,
+      null,
+      EventType.VIEWABLE,
+    ]);
     expect(decoded.rejected).toEqual([
       { index: 1, reason: 'type: unknown event type "PURCHASE"' },
       { index: 2, reason: 'expected an object' },
@@ -67,7 +95,9 @@ describe('beacon protobuf (static code)', () => {
     expect(decoded.sentAt).toBe(batch.sentAt);
     expect(decoded.events[0]).toMatchObject(event);
 
-    const frame = beacon.v1.SignedBatch.decode(beacon.v1.SignedBatch.encode({ keyId: 'k1', t: 1_700_000_000_000, signature: 's', batch: bytes }).finish());
+    const frame = beacon.v1.SignedBatch.decode(
+      beacon.v1.SignedBatch.encode({ keyId: 'k1', t: 1_700_000_000_000, signature: 's', batch: bytes }).finish(),
+    );
     expect(frame.t).toBe(1_700_000_000_000);
     expect(Buffer.from(frame.batch).equals(Buffer.from(bytes))).toBe(true);
   });

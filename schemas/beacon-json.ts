@@ -18,17 +18,37 @@ export interface BeaconBatchJson {
 export class JsonMappingError extends Error {}
 
 type Kind = 'string' | 'int64' | 'enum' | 'map' | 'events';
-interface Field { proto: string; json: string; kind: Kind }
+interface Field {
+  proto: string;
+  json: string;
+  kind: Kind;
+}
 
-const field = (proto: string, kind: Kind): Field =>
-  ({ proto, json: proto.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()), kind });
+const field = (proto: string, kind: Kind): Field => ({
+  proto,
+  json: proto.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()),
+  kind,
+});
 
-const batchFields = [field('app_id', 'string'), field('sdk', 'string'), field('sent_at', 'int64'), field('events', 'events')];
+const batchFields = [
+  field('app_id', 'string'),
+  field('sdk', 'string'),
+  field('sent_at', 'int64'),
+  field('events', 'events'),
+];
 const eventFields = [
-  field('event_id', 'string'), field('type', 'enum'), field('occurred_at', 'int64'), field('user_id', 'string'),
-  field('device_id', 'string'), field('campaign_id', 'string'), field('creative_id', 'string'),
-  field('placement_id', 'string'), field('click_id', 'string'), field('value_micros', 'int64'),
-  field('currency', 'string'), field('attrs', 'map'),
+  field('event_id', 'string'),
+  field('type', 'enum'),
+  field('occurred_at', 'int64'),
+  field('user_id', 'string'),
+  field('device_id', 'string'),
+  field('campaign_id', 'string'),
+  field('creative_id', 'string'),
+  field('placement_id', 'string'),
+  field('click_id', 'string'),
+  field('value_micros', 'int64'),
+  field('currency', 'string'),
+  field('attrs', 'map'),
 ];
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -75,10 +95,14 @@ function convertScalar(f: Field, v: unknown): unknown {
     case 'string':
       if (typeof v !== 'string') throw new JsonMappingError(`${f.proto}: expected a string`);
       return v;
-    case 'int64': return int64(v, f.proto);
-    case 'enum': return enumValue(v, f.proto);
-    case 'map': return stringMap(v, f.proto);
-    case 'events': return v; // mapped one by one by the caller
+    case 'int64':
+      return int64(v, f.proto);
+    case 'enum':
+      return enumValue(v, f.proto);
+    case 'map':
+      return stringMap(v, f.proto);
+    case 'events':
+      return v; // mapped one by one by the caller
   }
 }
 

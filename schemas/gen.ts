@@ -12,11 +12,28 @@ mkdirSync(join(dir, 'gen'), { recursive: true });
 
 // int64 fields are JS numbers (unix ms and micros stay far below 2^53): --force-number types them so,
 // and the line added after the import makes protobufjs decode them so, without Long objects.
-execFileSync(bin('pbjs'), [
-  '-t', 'static-module', '-w', 'es6', '--force-number', '--no-verify', '--no-convert',
-  '--no-delimited', '--no-service', '--no-typeurl', '-p', dir, '-o', out,
-  join(dir, 'beacon.proto'), join(dir, 'pipeline.proto'),
-], { stdio: 'inherit' });
+execFileSync(
+  bin('pbjs'),
+  [
+    '-t',
+    'static-module',
+    '-w',
+    'es6',
+    '--force-number',
+    '--no-verify',
+    '--no-convert',
+    '--no-delimited',
+    '--no-service',
+    '--no-typeurl',
+    '-p',
+    dir,
+    '-o',
+    out,
+    join(dir, 'beacon.proto'),
+    join(dir, 'pipeline.proto'),
+  ],
+  { stdio: 'inherit' },
+);
 const head = 'import $protobuf from "protobufjs/minimal.js";';
 const js = readFileSync(out, 'utf8');
 if (!js.includes(head)) throw new Error(`pbjs output changed: "${head}" not found`);

@@ -5,7 +5,14 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createKafka } from '../common/kafka.js';
 import { withDatabase } from '../common/config.js';
-import { createTestClickhouse, createTestPostgres, dropTestPostgres, env, silentLog, uniqueName } from '../test/support.js';
+import {
+  createTestClickhouse,
+  createTestPostgres,
+  dropTestPostgres,
+  env,
+  silentLog,
+  uniqueName,
+} from '../test/support.js';
 import { ensureTopics, migrateClickhouse, migratePostgres } from './migrate.js';
 
 const fixtureDir = (files: Record<string, string>) => {
@@ -37,20 +44,29 @@ describe('migrate', () => {
     const { rows: recorded } = await client.query('select version, name from schema_migrations order by version');
     await client.end();
     expect(rows).toEqual([{ id: 1 }, { id: 2 }]);
-    expect(recorded).toEqual([{ version: 1, name: 'items' }, { version: 2, name: 'more' }]);
+    expect(recorded).toEqual([
+      { version: 1, name: 'items' },
+      { version: 2, name: 'more' },
+    ]);
 
     writeFileSync(join(dir, '0002_more.sql'), 'insert into items values (3);');
-    await expect(migratePostgres({ DATABASE_URL: db.url }, { log: silentLog, dir })).rejects.toThrow(/never edit an applied migration/);
+    await expect(migratePostgres({ DATABASE_URL: db.url }, { log: silentLog, dir })).rejects.toThrow(
+      /never edit an applied migration/,
+    );
   });
 
   it('rolls back a failing Postgres migration whole and records nothing for it', async () => {
     const db = await createTestPostgres();
     cleanups.push(() => db.drop());
     const dir = fixtureDir({ '0001_bad.sql': 'create table half (id int);\nselect * from missing_table;' });
-    await expect(migratePostgres({ DATABASE_URL: db.url }, { log: silentLog, dir })).rejects.toThrow(/0001_bad.sql failed/);
+    await expect(migratePostgres({ DATABASE_URL: db.url }, { log: silentLog, dir })).rejects.toThrow(
+      /0001_bad.sql failed/,
+    );
     const client = new pg.Client({ connectionString: db.url });
     await client.connect();
-    const { rows } = await client.query("select to_regclass('half') as t, (select count(*)::int from schema_migrations) as n");
+    const { rows } = await client.query(
+      "select to_regclass('half') as t, (select count(*)::int from schema_migrations) as n",
+    );
     await client.end();
     expect(rows).toEqual([{ t: null, n: 0 }]);
   });
@@ -59,20 +75,29 @@ describe('migrate', () => {
     const name = uniqueName('fresh');
     const url = withDatabase(env.DATABASE_URL, name);
     cleanups.push(() => dropTestPostgres(name));
-    expect(await migratePostgres({ DATABASE_URL: url }, { log: silentLog, dir: fixtureDir({ '0001_t.sql': 'create table t (x int);' }) })).toBe(1);
+    expect(
+      await migratePostgres(
+        { DATABASE_URL: url },
+        { log: silentLog, dir: fixtureDir({ '0001_t.sql': 'create table t (x int);' }) },
+      ),
+    ).toBe(1);
   });
 
   it('applies multi-statement ClickHouse migrations once', async () => {
     const ch = await createTestClickhouse();
     cleanups.push(() => ch.drop());
     const dir = fixtureDir({
-      '0001_events.sql': '-- two statements\nCREATE TABLE IF NOT EXISTS e (n UInt32) ENGINE = MergeTree ORDER BY n;\n' +
+      '0001_events.sql':
+        '-- two statements\nCREATE TABLE IF NOT EXISTS e (n UInt32) ENGINE = MergeTree ORDER BY n;\n' +
         'CREATE TABLE IF NOT EXISTS f (n UInt32) ENGINE = MergeTree ORDER BY n;\n',
     });
     const config = { CLICKHOUSE_URL: env.CLICKHOUSE_URL, CLICKHOUSE_DATABASE: ch.name };
     expect(await migrateClickhouse(config, { log: silentLog, dir })).toBe(1);
     expect(await migrateClickhouse(config, { log: silentLog, dir })).toBe(0);
-    const rs = await ch.client.query({ query: `SELECT name FROM system.tables WHERE database = '${ch.name}' ORDER BY name`, format: 'JSONEachRow' });
+    const rs = await ch.client.query({
+      query: `SELECT name FROM system.tables WHERE database = '${ch.name}' ORDER BY name`,
+      format: 'JSONEachRow',
+    });
     expect((await rs.json<{ name: string }>()).map((r) => r.name)).toEqual(['e', 'f', 'schema_migrations']);
   });
 
@@ -90,7 +115,8 @@ describe('migrate', () => {
     const meta = await admin.fetchTopicMetadata({ topics: [spec.name] });
     expect(meta.topics[0]?.partitions).toHaveLength(3);
     const configs = await admin.describeConfigs({
-      includeSynonyms: false, resources: [{ type: 2, name: spec.name, configNames: ['retention.ms'] }],
+      includeSynonyms: false,
+      resources: [{ type: 2, name: spec.name, configNames: ['retention.ms'] }],
     });
     expect(configs.resources[0]?.configEntries[0]?.configValue).toBe('3600000');
   });

@@ -12,7 +12,13 @@ import { PipelineError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { TopicSpec } from './topics.js';
 
-export interface Migration { file: string; version: number; name: string; sql: string; checksum: string }
+export interface Migration {
+  file: string;
+  version: number;
+  name: string;
+  sql: string;
+  checksum: string;
+}
 
 export function readMigrations(dir: string): Migration[] {
   if (!existsSync(dir)) return [];
@@ -34,29 +40,37 @@ export function readMigrations(dir: string): Migration[] {
 function checkUnchanged(m: Migration, recorded: string | undefined, where: string): boolean {
   if (recorded === undefined) return false;
   if (recorded !== m.checksum) {
-    throw new PipelineError('migration_changed',
+    throw new PipelineError(
+      'migration_changed',
       `${where} migration ${m.file} was applied with checksum ${recorded} but the file now has ` +
-      `${m.checksum}; never edit an applied migration, add a new one`, { retriable: false });
+        `${m.checksum}; never edit an applied migration, add a new one`,
+      { retriable: false },
+    );
   }
   return true;
 }
 
 const identifier = (name: string) => {
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new PipelineError('bad_identifier', `bad database name "${name}"`, { retriable: false });
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
+    throw new PipelineError('bad_identifier', `bad database name "${name}"`, { retriable: false });
   return name;
 };
 
 /** Creates the database named in the URL if needed, then applies each migration in one transaction. */
-export async function migratePostgres(config: { DATABASE_URL: string }, deps: { log: Logger; dir: string }): Promise<number> {
+export async function migratePostgres(
+  config: { DATABASE_URL: string },
+  deps: { log: Logger; dir: string },
+): Promise<number> {
   const url = new URL(config.DATABASE_URL);
   const database = identifier(url.pathname.slice(1));
   const admin = new pg.Client({ connectionString: withDatabase(config.DATABASE_URL, 'postgres') });
   await admin.connect();
   try {
     const { rowCount } = await admin.query('select 1 from pg_database where datname = $1', [database]);
-    if (!rowCount) await admin.query(`create database "${database}"`).catch((err: { code?: string }) => {
-      if (err.code !== '42P04') throw err; // created concurrently by another migrator
-    });
+    if (!rowCount)
+      await admin.query(`create database "${database}"`).catch((err: { code?: string }) => {
+        if (err.code !== '42P04') throw err; // created concurrently by another migrator
+      });
   } finally {
     await admin.end();
   }
@@ -70,18 +84,27 @@ export async function migratePostgres(config: { DATABASE_URL: string }, deps: { 
     await client.query(`create table if not exists schema_migrations (
       version int primary key, name text not null, checksum text not null,
       applied_at timestamptz not null default now())`);
-    const { rows } = await client.query<{ version: number; checksum: string }>('select version, checksum from schema_migrations');
+    const { rows } = await client.query<{ version: number; checksum: string }>(
+      'select version, checksum from schema_migrations',
+    );
     const done = new Map(rows.map((r) => [r.version, r.checksum]));
     for (const m of readMigrations(deps.dir)) {
       if (checkUnchanged(m, done.get(m.version), 'postgres')) continue;
       await client.query('begin');
       try {
         await client.query(m.sql);
-        await client.query('insert into schema_migrations (version, name, checksum) values ($1, $2, $3)', [m.version, m.name, m.checksum]);
+        await client.query('insert into schema_migrations (version, name, checksum) values ($1, $2, $3)', [
+          m.version,
+          m.name,
+          m.checksum,
+        ]);
         await client.query('commit');
       } catch (err) {
         await client.query('rollback');
-        throw new PipelineError('migration_failed', `postgres migration ${m.file} failed: ${(err as Error).message}`, { retriable: false, cause: err });
+        throw new PipelineError('migration_failed', `postgres migration ${m.file} failed: ${(err as Error).message}`, {
+          retriable: false,
+          cause: err,
+        });
       }
       deps.log.info({ db: database, migration: m.file }, 'migration_applied');
       applied++;
@@ -107,19 +130,36 @@ export async function migrateClickhouse(
   const ch = createClient({ url: config.CLICKHOUSE_URL, database, log: { level: ClickHouseLogLevel.OFF } });
   let applied = 0;
   try {
-    await ch.command({ query: `CREATE TABLE IF NOT EXISTS schema_migrations
+    await ch.command({
+      query: `CREATE TABLE IF NOT EXISTS schema_migrations
       (version UInt32, name String, checksum String, applied_at DateTime DEFAULT now())
-      ENGINE = MergeTree ORDER BY version` });
-    const rs = await ch.query({ query: `SELECT version, any(checksum) AS checksum FROM schema_migrations GROUP BY version`, format: 'JSONEachRow' });
-    const done = new Map((await rs.json<{ version: number; checksum: string }>()).map((r) => [Number(r.version), r.checksum]));
+      ENGINE = MergeTree ORDER BY version`,
+    });
+    const rs = await ch.query({
+      query: `SELECT version, any(checksum) AS checksum FROM schema_migrations GROUP BY version`,
+      format: 'JSONEachRow',
+    });
+    const done = new Map(
+      (await rs.json<{ version: number; checksum: string }>()).map((r) => [Number(r.version), r.checksum]),
+    );
     for (const m of readMigrations(deps.dir)) {
       if (checkUnchanged(m, done.get(m.version), 'clickhouse')) continue;
-      for (const statement of m.sql.split(/;\s*$/m).map((s) => s.trim()).filter((s) => s && !/^(--[^\n]*\n?)*$/.test(s))) {
+      for (const statement of m.sql
+        .split(/;\s*$/m)
+        .map((s) => s.trim())
+        .filter((s) => s && !/^(--[^\n]*\n?)*$/.test(s))) {
         await ch.command({ query: statement }).catch((err: Error) => {
-          throw new PipelineError('migration_failed', `clickhouse migration ${m.file} failed: ${err.message}`, { retriable: false, cause: err });
+          throw new PipelineError('migration_failed', `clickhouse migration ${m.file} failed: ${err.message}`, {
+            retriable: false,
+            cause: err,
+          });
         });
       }
-      await ch.insert({ table: 'schema_migrations', values: [{ version: m.version, name: m.name, checksum: m.checksum }], format: 'JSONEachRow' });
+      await ch.insert({
+        table: 'schema_migrations',
+        values: [{ version: m.version, name: m.name, checksum: m.checksum }],
+        format: 'JSONEachRow',
+      });
       deps.log.info({ db: database, migration: m.file }, 'migration_applied');
       applied++;
     }
@@ -143,7 +183,9 @@ export async function ensureTopics(specs: TopicSpec[], deps: { kafka: Kafka; log
       await admin.createTopics({
         waitForLeaders: true,
         topics: missing.map((t) => ({
-          topic: t.name, numPartitions: t.partitions, replicationFactor: -1,
+          topic: t.name,
+          numPartitions: t.partitions,
+          replicationFactor: -1,
           configEntries: configEntries(t),
         })),
       });
@@ -151,12 +193,16 @@ export async function ensureTopics(specs: TopicSpec[], deps: { kafka: Kafka; log
     const present = specs.filter((t) => existing.has(t.name));
     if (present.length) {
       const meta = await admin.fetchTopicMetadata({ topics: present.map((t) => t.name) });
-      const grow = present.filter((t) => (meta.topics.find((m) => m.name === t.name)?.partitions.length ?? 0) < t.partitions);
-      if (grow.length) await admin.createPartitions({ topicPartitions: grow.map((t) => ({ topic: t.name, count: t.partitions })) });
+      const grow = present.filter(
+        (t) => (meta.topics.find((m) => m.name === t.name)?.partitions.length ?? 0) < t.partitions,
+      );
+      if (grow.length)
+        await admin.createPartitions({ topicPartitions: grow.map((t) => ({ topic: t.name, count: t.partitions })) });
       await admin.alterConfigs({
         validateOnly: false,
         resources: present.map((t) => ({
-          type: kafkajs.ConfigResourceTypes.TOPIC, name: t.name,
+          type: kafkajs.ConfigResourceTypes.TOPIC,
+          name: t.name,
           configEntries: configEntries(t),
         })),
       });

@@ -4,22 +4,31 @@ export const queues = {
   payoutRequests: { name: 'payout-requests', jobName: 'payout' },
 } as const;
 
-export interface PayoutRequestJob { payoutId: string }
+export interface PayoutRequestJob {
+  payoutId: string;
+}
 
 /**
  * payouts -> rewards: what the provider said about some payouts, applied to the ledger together (a
  * batch's 1,000 settles in one transaction). Job id = a hash of the list, so a repeat enqueues once.
  */
 export const payoutOutcomes = { name: 'payout-outcomes', jobName: 'outcomes' } as const;
-export interface PayoutOutcome { payoutId: string; outcome: 'settle' | 'release' | 'reverse' }
-export interface PayoutOutcomeJob { outcomes: PayoutOutcome[] }
+export interface PayoutOutcome {
+  payoutId: string;
+  outcome: 'settle' | 'release' | 'reverse';
+}
+export interface PayoutOutcomeJob {
+  outcomes: PayoutOutcome[];
+}
 
 /**
  * rewards -> payouts: a campaign refund with its ledger hold in place (campaign_refunds row), to be
  * split over the campaign's paid top-up orders and refunded at WeChat. Job id = data = refund_id.
  */
 export const refundRequests = { name: 'refund-requests', jobName: 'refund' } as const;
-export interface RefundRequestJob { refundId: string }
+export interface RefundRequestJob {
+  refundId: string;
+}
 
 /**
  * payouts -> rewards: money in and its refunds, for the ledger. `credit`: a top-up order WeChat said
@@ -29,4 +38,5 @@ export interface RefundRequestJob { refundId: string }
  * Job id = `<kind>-<number>`.
  */
 export const fundingOutcomes = { name: 'funding-outcomes', jobName: 'funding' } as const;
-export type FundingOutcomeJob = { kind: 'credit'; outTradeNo: string } | { kind: 'refund_settle' | 'refund_release'; outRefundNo: string };
+export type FundingOutcomeJob =
+  { kind: 'credit'; outTradeNo: string } | { kind: 'refund_settle' | 'refund_release'; outRefundNo: string };

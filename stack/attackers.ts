@@ -14,16 +14,34 @@ const MIN = 60_000;
 const HOUR = 60 * MIN;
 
 export function addAttackers(
-  s: { run: string; users: SimUser[]; apps: string[]; campaigns: Campaign[]; networks: string[]; now: number; count: number },
+  s: {
+    run: string;
+    users: SimUser[];
+    apps: string[];
+    campaigns: Campaign[];
+    networks: string[];
+    now: number;
+    count: number;
+  },
   deps: { r: Prng; uuid(): string },
 ): ForgedCallback[] {
   const { r } = deps;
   const forged: ForgedCallback[] = [];
-  const campaignOf = (app: number, kind: Campaign['kind']) => s.campaigns.find((c) => c.app === app && c.kind === kind)!;
-  const maker = (id: string, device: string) => (type: EventType, at: number, c: Campaign, extra: Partial<BeaconEvent> = {}): BeaconEvent => ({
-    eventId: deps.uuid(), type, occurredAt: Math.round(at), userId: id, deviceId: device, campaignId: c.id, creativeId: `${c.id}-cr0`,
-    placementId: c.kind === 'video' ? 'rewarded-slot' : 'feed-top', ...extra,
-  });
+  const campaignOf = (app: number, kind: Campaign['kind']) =>
+    s.campaigns.find((c) => c.app === app && c.kind === kind)!;
+  const maker =
+    (id: string, device: string) =>
+    (type: EventType, at: number, c: Campaign, extra: Partial<BeaconEvent> = {}): BeaconEvent => ({
+      eventId: deps.uuid(),
+      type,
+      occurredAt: Math.round(at),
+      userId: id,
+      deviceId: device,
+      campaignId: c.id,
+      creativeId: `${c.id}-cr0`,
+      placementId: c.kind === 'video' ? 'rewarded-slot' : 'feed-top',
+      ...extra,
+    });
 
   for (let i = 0; i < s.count; i++) {
     {
@@ -33,12 +51,28 @@ export function addAttackers(
       const t = s.now - r.int(10, 120) * MIN;
       const [install, video] = [campaignOf(app, 'install'), campaignOf(app, 'video')];
       const click = ev(EventType.CLICK, t + 1_000, install);
-      const conversion = ev(EventType.CONVERSION, t + 15_000, install, { clickId: click.eventId, valueMicros: 99_000_000, currency: 'CNY' });
+      const conversion = ev(EventType.CONVERSION, t + 15_000, install, {
+        clickId: click.eventId,
+        valueMicros: 99_000_000,
+        currency: 'CNY',
+      });
       const completion = ev(EventType.REWARD_COMPLETE, t + 50_000, video);
-      const events = [ev(EventType.IMPRESSION, t, install), click, conversion, ev(EventType.IMPRESSION, t + 20_000, video), completion];
+      const events = [
+        ev(EventType.IMPRESSION, t, install),
+        click,
+        conversion,
+        ev(EventType.IMPRESSION, t + 20_000, video),
+        completion,
+      ];
       s.users.push({ id, app, device: `${s.run}-fd${i}`, kind: 'forger', linked: true, requests: [{ events }] });
       forged.push(
-        { kind: s.networks[app] === 'admob' ? 'admob_own_key' : 'network_guessed_secret', app, campaign: video.id, userId: id, eventId: completion.eventId! },
+        {
+          kind: s.networks[app] === 'admob' ? 'admob_own_key' : 'network_guessed_secret',
+          app,
+          campaign: video.id,
+          userId: id,
+          eventId: completion.eventId!,
+        },
         { kind: 'postback_guessed_secret', app, campaign: install.id, userId: id, eventId: conversion.eventId! },
       );
     }
@@ -53,8 +87,23 @@ export function addAttackers(
         const t = s.now - r.int(10, 120) * MIN;
         const completion = ev(EventType.REWARD_COMPLETE, t + 40_000, video);
         // Its own app's network confirms: the attacker owns that app, so it can have anything confirmed.
-        const confirm: Confirm = { kind: 'ssv', app, campaign: video.id, userId: victim.id, eventId: completion.eventId!, occurredAt: t + 41_000, plan: { delayMs: 0, copies: 1, drop: false } };
-        s.users.push({ id: victim.id, app, device: `${s.run}-xd${i}`, kind: 'crosser', linked: true, requests: [{ events: [ev(EventType.IMPRESSION, t, video), completion], confirms: [confirm] }] });
+        const confirm: Confirm = {
+          kind: 'ssv',
+          app,
+          campaign: video.id,
+          userId: victim.id,
+          eventId: completion.eventId!,
+          occurredAt: t + 41_000,
+          plan: { delayMs: 0, copies: 1, drop: false },
+        };
+        s.users.push({
+          id: victim.id,
+          app,
+          device: `${s.run}-xd${i}`,
+          kind: 'crosser',
+          linked: true,
+          requests: [{ events: [ev(EventType.IMPRESSION, t, video), completion], confirms: [confirm] }],
+        });
       }
     }
     {
@@ -68,9 +117,24 @@ export function addAttackers(
         const t = s.now - k * 13 * HOUR - r.int(0, 30) * MIN;
         const completion = ev(EventType.REWARD_COMPLETE, t + 30_000, video);
         events.push(ev(EventType.IMPRESSION, t, video), completion);
-        confirms.push({ kind: 'ssv', app, campaign: video.id, userId: id, eventId: completion.eventId!, occurredAt: s.now, plan: { delayMs: r.int(0, 2_000), copies: 1, drop: false } });
+        confirms.push({
+          kind: 'ssv',
+          app,
+          campaign: video.id,
+          userId: id,
+          eventId: completion.eventId!,
+          occurredAt: s.now,
+          plan: { delayMs: r.int(0, 2_000), copies: 1, drop: false },
+        });
       }
-      s.users.push({ id, app, device: `${s.run}-bd${i}`, kind: 'backdater', linked: true, requests: [{ events, confirms }] });
+      s.users.push({
+        id,
+        app,
+        device: `${s.run}-bd${i}`,
+        kind: 'backdater',
+        linked: true,
+        requests: [{ events, confirms }],
+      });
     }
     {
       const app = r.int(0, s.apps.length - 1);
@@ -84,9 +148,24 @@ export function addAttackers(
         const completion = ev(EventType.REWARD_COMPLETE, t + 30_000, install);
         events.push(ev(EventType.IMPRESSION, t, install), completion);
         // The network's callback names the event, and the ad unit it was shown in: the video campaign's.
-        confirms.push({ kind: 'ssv', app, campaign: video.id, userId: id, eventId: completion.eventId!, occurredAt: t + 31_000, plan: { delayMs: r.int(0, 2_000), copies: 1, drop: false } });
+        confirms.push({
+          kind: 'ssv',
+          app,
+          campaign: video.id,
+          userId: id,
+          eventId: completion.eventId!,
+          occurredAt: t + 31_000,
+          plan: { delayMs: r.int(0, 2_000), copies: 1, drop: false },
+        });
       }
-      s.users.push({ id, app, device: `${s.run}-sd${i}`, kind: 'swapper', linked: true, requests: [{ events, confirms }] });
+      s.users.push({
+        id,
+        app,
+        device: `${s.run}-sd${i}`,
+        kind: 'swapper',
+        linked: true,
+        requests: [{ events, confirms }],
+      });
     }
   }
   return forged;

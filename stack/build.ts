@@ -9,7 +9,11 @@ import { dist, root } from '../common/root.js';
 const sources = ['common', 'schemas', 'ingest', 'aggregator', 'rewards', 'payouts', 'stack', 'bench'];
 const assets = /\.(sql|lua|txt)$|^schemas\/gen\/.*\.js$/;
 
-execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
+execFileSync(
+  process.execPath,
+  [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')],
+  { stdio: 'inherit' },
+);
 let copied = 0;
 for (const dir of sources) {
   for (const file of readdirSync(join(root, dir), { recursive: true, encoding: 'utf8' })) {

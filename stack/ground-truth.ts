@@ -17,16 +17,25 @@ export const add = (rec: Record<string, number>, key: string, n = 1) => void (re
 
 /** The demo's names for what the attackers tried (each must earn nothing). */
 export const FORGED = {
-  unconfirmed: 'no confirmation', crossApp: "another app's campaign", cap: 'past the daily cap', campaignSwap: "another campaign's watch",
+  unconfirmed: 'no confirmation',
+  crossApp: "another app's campaign",
+  cap: 'past the daily cap',
+  campaignSwap: "another campaign's watch",
 } as const;
 /** What each kind of attacker tries (attackers.ts). */
-export const FORGED_BY_KIND = { forger: FORGED.unconfirmed, crosser: FORGED.crossApp, backdater: FORGED.cap, swapper: FORGED.campaignSwap } as const;
+export const FORGED_BY_KIND = {
+  forger: FORGED.unconfirmed,
+  crosser: FORGED.crossApp,
+  backdater: FORGED.cap,
+  swapper: FORGED.campaignSwap,
+} as const;
 
 /**
  * The campaign an app's rewarded ad unit is registered with (`npm run apps -- ad-unit`, drive.ts): its
  * video campaign. The network's callbacks for that unit confirm events of that campaign alone.
  */
-export const rewardedCampaign = (s: Pick<Scenario, 'campaigns'>, app: number) => s.campaigns.find((c) => c.app === app && c.kind === 'video')?.id;
+export const rewardedCampaign = (s: Pick<Scenario, 'campaigns'>, app: number) =>
+  s.campaigns.find((c) => c.app === app && c.kind === 'video')?.id;
 
 export interface Expected {
   /** Events the collector answers 202 for, duplicates included. */
@@ -38,7 +47,18 @@ export interface Expected {
   /** ads.attributions: source event id -> attribution. */
   attributions: Map<string, { to: string; model: 'click' | 'view'; lagMs: number; invalid: string }>;
   /** ads.campaign_hourly summed over hours, by campaign. */
-  campaigns: Map<string, { impressions: number; viewables: number; clicks: number; completions: number; conversions: number; revenue_micros: number; users: number }>;
+  campaigns: Map<
+    string,
+    {
+      impressions: number;
+      viewables: number;
+      clicks: number;
+      completions: number;
+      conversions: number;
+      revenue_micros: number;
+      users: number;
+    }
+  >;
   confirmations: {
     /** Distinct confirmations the collector records (one per source and transaction id). */
     recorded: number;
@@ -75,7 +95,14 @@ function eventProblem(e: BeaconEvent, now: number): string | undefined {
 }
 
 /** Why a confirmation does not make its event earn ('' when it does), in the order the design lists them. */
-function verification(c: Confirm, e: BeaconEvent, u: SimUser, invalid: string, attributed: boolean, s: Pick<Scenario, 'campaigns'>): string {
+function verification(
+  c: Confirm,
+  e: BeaconEvent,
+  u: SimUser,
+  invalid: string,
+  attributed: boolean,
+  s: Pick<Scenario, 'campaigns'>,
+): string {
   if ((c.kind === 'ssv') !== (e.type === EventType.REWARD_COMPLETE)) return 'type_mismatch';
   if (invalid) return invalid;
   if (!attributed) return 'not_attributed';
@@ -88,9 +115,20 @@ function verification(c: Confirm, e: BeaconEvent, u: SimUser, invalid: string, a
 export function expect(s: Scenario, opts: { now: number; maxClicksPerDeviceHour?: number }): Expected {
   const maxClicks = opts.maxClicksPerDeviceHour ?? 20;
   const out: Expected = {
-    accepted: 0, rejectedEvents: {}, rejectedRequests: {}, rows: {}, attributions: new Map(), campaigns: new Map(),
-    confirmations: { recorded: 0, duplicates: 0, dropped: 0, matched: {}, noMatch: 0 }, unconfirmed: 0,
-    earnings: {}, rewards: new Map(), spent: new Map(), flagged: new Set(), forged: new Map(), forgedCallbacks: {},
+    accepted: 0,
+    rejectedEvents: {},
+    rejectedRequests: {},
+    rows: {},
+    attributions: new Map(),
+    campaigns: new Map(),
+    confirmations: { recorded: 0, duplicates: 0, dropped: 0, matched: {}, noMatch: 0 },
+    unconfirmed: 0,
+    earnings: {},
+    rewards: new Map(),
+    spent: new Map(),
+    flagged: new Set(),
+    forged: new Map(),
+    forgedCallbacks: {},
   };
   for (const b of s.bad) add(out.rejectedRequests, b.kind);
   for (const _ of s.forged) add(out.forgedCallbacks, 'bad_signature');
@@ -130,7 +168,15 @@ export function expect(s: Scenario, opts: { now: number; maxClicksPerDeviceHour?
   for (const u of ordered) {
     const who = `${s.apps[u.app]}:${u.id}`;
     const givt = u.kind === 'bot' ? 'declared_bot' : '';
-    const touches: { id: string; type: EventType; time: number; campaign: string; creative: string; flag: string; click: boolean }[] = [];
+    const touches: {
+      id: string;
+      type: EventType;
+      time: number;
+      campaign: string;
+      creative: string;
+      flag: string;
+      click: boolean;
+    }[] = [];
     for (const req of u.requests) {
       const copies = req.duplicate ? 2 : 1;
       for (const e of req.events) {
@@ -148,17 +194,37 @@ export function expect(s: Scenario, opts: { now: number; maxClicksPerDeviceHour?
         let invalid = givt || (c.app !== u.app ? 'campaign_not_in_app' : '');
         let attribution: { to: string; model: 'click' | 'view'; lagMs: number } | undefined;
         const latest = (accept: (t: (typeof touches)[number]) => boolean, windowMs: number) =>
-          touches.filter((t) => t.campaign === c.id && t.time <= time && t.time >= time - windowMs && accept(t)).sort((a, b) => b.time - a.time)[0];
+          touches
+            .filter((t) => t.campaign === c.id && t.time <= time && t.time >= time - windowMs && accept(t))
+            .sort((a, b) => b.time - a.time)[0];
 
         if (e.type === EventType.IMPRESSION || e.type === EventType.VIEWABLE) {
-          if (!invalid) touches.push({ id: e.eventId!, type: e.type, time, campaign: c.id, creative: e.creativeId!, flag: '', click: false });
+          if (!invalid)
+            touches.push({
+              id: e.eventId!,
+              type: e.type,
+              time,
+              campaign: c.id,
+              creative: e.creativeId!,
+              flag: '',
+              click: false,
+            });
         } else if (e.type === EventType.CLICK) {
           const bucket = `${u.device}/${Math.floor(time / HOUR)}`;
           const before = flood.get(bucket) ?? 0;
           flood.set(bucket, before + 1);
           if (before >= maxClicks) invalid ||= 'click_flooding';
           clicks.set(`${u.app}/${e.eventId}`, { user: u.id, time, flag: invalid });
-          if (!givt) touches.push({ id: e.eventId!, type: e.type, time, campaign: c.id, creative: e.creativeId!, flag: invalid, click: true });
+          if (!givt)
+            touches.push({
+              id: e.eventId!,
+              type: e.type,
+              time,
+              campaign: c.id,
+              creative: e.creativeId!,
+              flag: invalid,
+              click: true,
+            });
         } else if (e.type === EventType.CONVERSION) {
           const named = e.clickId ? clicks.get(`${u.app}/${e.clickId}`) : undefined;
           let click: { id: string; time: number; flag: string } | undefined;
@@ -183,8 +249,24 @@ export function expect(s: Scenario, opts: { now: number; maxClicksPerDeviceHour?
         if (invalid) out.flagged.add(who);
         if (attribution) out.attributions.set(e.eventId!, { ...attribution, invalid });
         if (!invalid) {
-          const totals = out.campaigns.get(c.id) ?? { impressions: 0, viewables: 0, clicks: 0, completions: 0, conversions: 0, revenue_micros: 0, users: 0 };
-          const column = ({ IMPRESSION: 'impressions', VIEWABLE: 'viewables', CLICK: 'clicks', REWARD_COMPLETE: 'completions', CONVERSION: 'conversions' } as const)[type];
+          const totals = out.campaigns.get(c.id) ?? {
+            impressions: 0,
+            viewables: 0,
+            clicks: 0,
+            completions: 0,
+            conversions: 0,
+            revenue_micros: 0,
+            users: 0,
+          };
+          const column = (
+            {
+              IMPRESSION: 'impressions',
+              VIEWABLE: 'viewables',
+              CLICK: 'clicks',
+              REWARD_COMPLETE: 'completions',
+              CONVERSION: 'conversions',
+            } as const
+          )[type];
           totals[column]++;
           if (e.type === EventType.CONVERSION) totals.revenue_micros += Number(e.valueMicros ?? 0);
           const users = userSets.get(c.id) ?? userSets.set(c.id, new Set()).get(c.id)!;
@@ -196,8 +278,13 @@ export function expect(s: Scenario, opts: { now: number; maxClicksPerDeviceHour?
 
         // The confirmation naming this event, or (a postback) the click it is attributed to.
         // A click confirms the first conversion its own user made on it, valid or not (here every attributed click is the user's own).
-        const byItsClick = e.type === EventType.CONVERSION && attribution?.model === 'click' ? byClick.get(`${u.app}/${attribution.to}`) : undefined;
-        const confirm = [byEvent.get(`${u.app}/${e.eventId}`), byItsClick].find((x) => x !== undefined && !matched.has(x));
+        const byItsClick =
+          e.type === EventType.CONVERSION && attribution?.model === 'click'
+            ? byClick.get(`${u.app}/${attribution.to}`)
+            : undefined;
+        const confirm = [byEvent.get(`${u.app}/${e.eventId}`), byItsClick].find(
+          (x) => x !== undefined && !matched.has(x),
+        );
         let earned = false;
         if (confirm) {
           matched.add(confirm);
@@ -215,7 +302,7 @@ export function expect(s: Scenario, opts: { now: number; maxClicksPerDeviceHour?
               earned = true;
               capUsed.set(capKey, used + amount);
               out.rewards.set(who, (out.rewards.get(who) ?? 0) + amount);
-              out.spent.set(c.id, (out.spent.get(c.id) ?? 0) + amount + Math.floor(amount * c.rule.feeBps / 10_000));
+              out.spent.set(c.id, (out.spent.get(c.id) ?? 0) + amount + Math.floor((amount * c.rule.feeBps) / 10_000));
             }
           }
         } else if (attribution && !invalid) out.unconfirmed++;

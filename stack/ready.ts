@@ -15,7 +15,10 @@ const logs = `${env.STACK_DIR}/<name>/<name>.log`;
 const probes: Record<string, () => Promise<void>> = {
   async postgres() {
     // The service database may not exist before `npm run migrate`.
-    const client = new pg.Client({ connectionString: withDatabase(env.DATABASE_URL!, 'postgres'), connectionTimeoutMillis: 2000 });
+    const client = new pg.Client({
+      connectionString: withDatabase(env.DATABASE_URL!, 'postgres'),
+      connectionTimeoutMillis: 2000,
+    });
     try {
       await client.connect();
       await client.query('select 1');
@@ -45,7 +48,10 @@ const probes: Record<string, () => Promise<void>> = {
   },
   async kafka() {
     const admin = new Kafka({
-      brokers: env.KAFKA_BROKERS!.split(','), logLevel: logLevel.NOTHING, connectionTimeout: 2000, retry: { retries: 0 },
+      brokers: env.KAFKA_BROKERS!.split(','),
+      logLevel: logLevel.NOTHING,
+      connectionTimeout: 2000,
+      retry: { retries: 0 },
     }).admin();
     try {
       await admin.connect();
@@ -78,8 +84,10 @@ async function waitFor(name: string, pid: number): Promise<void> {
     } catch (err) {
       if (exited(pid)) throw new Error(`${name} exited during start-up; see ${logs.replaceAll('<name>', name)}`);
       if (Date.now() > deadline) {
-        throw new Error(`${name} did not answer within ${timeoutMs / 1000} s (${(err as Error).message}); ` +
-          `see ${logs.replaceAll('<name>', name)}`);
+        throw new Error(
+          `${name} did not answer within ${timeoutMs / 1000} s (${(err as Error).message}); ` +
+            `see ${logs.replaceAll('<name>', name)}`,
+        );
       }
       await sleep(250);
     }
@@ -87,12 +95,14 @@ async function waitFor(name: string, pid: number): Promise<void> {
 }
 
 // Arguments are name=pid pairs (pid 0: not started by us, just probe it).
-const results = await Promise.allSettled(process.argv.slice(2).map(async (arg) => {
-  const [name = '', pid = '0'] = arg.split('=');
-  const started = Date.now();
-  await waitFor(name, Number(pid));
-  console.log(`[stack] ${name} ready (${Date.now() - started} ms)`);
-}));
+const results = await Promise.allSettled(
+  process.argv.slice(2).map(async (arg) => {
+    const [name = '', pid = '0'] = arg.split('=');
+    const started = Date.now();
+    await waitFor(name, Number(pid));
+    console.log(`[stack] ${name} ready (${Date.now() - started} ms)`);
+  }),
+);
 const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
 for (const f of failed) console.error(`[stack] error: ${(f.reason as Error).message}`);
 process.exit(failed.length ? 1 : 0);

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { ensureAdmobKey } from './ad-network/keys.js';
 import { nodeCommand, root, supervise } from './supervisor.js';
 
-const run = (cmd: string[], stdio: 'inherit' | 'ignore' = 'inherit') => spawnSync(cmd[0]!, cmd.slice(1), { stdio, cwd: root }).status === 0;
+const run = (cmd: string[], stdio: 'inherit' | 'ignore' = 'inherit') =>
+  spawnSync(cmd[0]!, cmd.slice(1), { stdio, cwd: root }).status === 0;
 const stack = (command: string) => ['bash', join(root, 'stack/stack.sh'), command];
 
 const stackWasUp = run(stack('status'), 'ignore');
@@ -17,8 +18,12 @@ if (!run(stack('up')) || !run(nodeCommand('schemas/migrate-main.ts'))) process.e
 const adnet = ensureAdmobKey(process.env.ADNET_DIR ?? join(process.env.STACK_DIR ?? join(root, '.stack'), 'adnet'));
 // Local development: the services may use the secrets published in this repository, and the
 // collector trusts the simulator's AdMob key instead of Google's (unless told otherwise).
-const supervisor = supervise({ env: { DEV_MODE: 'true', INGEST_ADMOB_KEYS_URL: process.env.INGEST_ADMOB_KEYS_URL ?? adnet.verifierUrl } });
-console.log(`[start] running: ${supervisor.names.join(', ')}. Ctrl-C stops everything; \`npm run demo\` in another terminal plays traffic.`);
+const supervisor = supervise({
+  env: { DEV_MODE: 'true', INGEST_ADMOB_KEYS_URL: process.env.INGEST_ADMOB_KEYS_URL ?? adnet.verifierUrl },
+});
+console.log(
+  `[start] running: ${supervisor.names.join(', ')}. Ctrl-C stops everything; \`npm run demo\` in another terminal plays traffic.`,
+);
 
 let stopping = false;
 async function shutdown() {

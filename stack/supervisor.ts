@@ -23,7 +23,12 @@ export type ServiceName = (typeof services)[number]['name'];
  * (`npm run build`), as production runs it. A larger young generation: the services allocate many
  * short-lived objects per message.
  */
-export const nodeCommand = (entry: string) => [process.execPath, '--max-semi-space-size=16', '--enable-source-maps', join(dist, entry.replace(/\.ts$/, '.js'))];
+export const nodeCommand = (entry: string) => [
+  process.execPath,
+  '--max-semi-space-size=16',
+  '--enable-source-maps',
+  join(dist, entry.replace(/\.ts$/, '.js')),
+];
 
 function prefixed(name: string, stream: NodeJS.ReadableStream, out: NodeJS.WritableStream) {
   let rest = '';
@@ -42,7 +47,11 @@ export function supervise(opts: { env?: Record<string, string | undefined>; out?
 
   function start(svc: (typeof services)[number], attempt = 0) {
     const [cmd, ...args] = nodeCommand(svc.entry);
-    const child = spawn(cmd!, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+    const child = spawn(cmd!, args, {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...opts.env },
+    });
     children.set(svc.name, child);
     prefixed(svc.name, child.stdout!, out);
     prefixed(svc.name, child.stderr!, out === process.stdout ? process.stderr : out);
@@ -69,15 +78,20 @@ export function supervise(opts: { env?: Record<string, string | undefined>; out?
     },
     async stop() {
       stopping = true;
-      await Promise.all([...children.values()].map((child) => new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-        child.once('exit', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-        child.kill('SIGTERM');
-      })));
+      await Promise.all(
+        [...children.values()].map(
+          (child) =>
+            new Promise<void>((resolve) => {
+              if (child.exitCode !== null || child.signalCode !== null) return resolve();
+              const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+              child.once('exit', () => {
+                clearTimeout(timer);
+                resolve();
+              });
+              child.kill('SIGTERM');
+            }),
+        ),
+      );
     },
   };
 }

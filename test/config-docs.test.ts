@@ -11,9 +11,13 @@ import { rewardsConfig } from '../rewards/config.js';
 const read = (path: string) => readFileSync(join(import.meta.dirname, '..', path), 'utf8');
 
 describe('configuration reference', () => {
-  it.each([['ingest', ingestConfig], ['aggregator', aggregatorConfig], ['rewards', rewardsConfig], ['payouts', payoutsConfig]] as const)(
-    'documents every variable %s reads', (service, schema) => {
-      const docs = read(`${service}/README.md`) + read('README.md');
-      expect(Object.keys(schema.shape).filter((name) => !docs.includes(`\`${name}\``))).toEqual([]);
-    });
+  it.each([
+    ['ingest', ingestConfig],
+    ['aggregator', aggregatorConfig],
+    ['rewards', rewardsConfig],
+    ['payouts', payoutsConfig],
+  ] as const)('documents every variable %s reads', (service, schema) => {
+    const docs = read(`${service}/README.md`) + read('README.md');
+    expect(Object.keys(schema.shape).filter((name) => !docs.includes(`\`${name}\``))).toEqual([]);
+  });
 });

@@ -12,17 +12,28 @@ export async function startGate(target: () => number) {
   const answered: { path: string; status: number }[] = [];
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c)).on('end', async () => {
-      await opened;
-      const headers = Object.fromEntries(Object.entries(req.headers).filter(([k]) => k !== 'host' && k !== 'content-length').map(([k, v]) => [k, String(v)]));
-      const got = await fetch(`http://127.0.0.1:${target()}${req.url}`, { method: req.method, headers, body: Buffer.concat(chunks) }).catch(() => undefined);
-      answered.push({ path: req.url ?? '', status: got?.status ?? 599 });
-      res.writeHead(got?.status ?? 502).end(got ? Buffer.from(await got.arrayBuffer()) : undefined);
-    });
+    req
+      .on('data', (c: Buffer) => chunks.push(c))
+      .on('end', async () => {
+        await opened;
+        const headers = Object.fromEntries(
+          Object.entries(req.headers)
+            .filter(([k]) => k !== 'host' && k !== 'content-length')
+            .map(([k, v]) => [k, String(v)]),
+        );
+        const got = await fetch(`http://127.0.0.1:${target()}${req.url}`, {
+          method: req.method,
+          headers,
+          body: Buffer.concat(chunks),
+        }).catch(() => undefined);
+        answered.push({ path: req.url ?? '', status: got?.status ?? 599 });
+        res.writeHead(got?.status ?? 502).end(got ? Buffer.from(await got.arrayBuffer()) : undefined);
+      });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
-    port: (server.address() as AddressInfo).port, answered,
+    port: (server.address() as AddressInfo).port,
+    answered,
     hold() {
       if (!open) return;
       open = false;

@@ -33,12 +33,22 @@ const stop = async () => {
 afterEach(stop);
 
 const admin = async (path: string, body: unknown) =>
-  (await fetch(`http://127.0.0.1:${w.world.sandbox.adminPort}/sandbox/${path}`, { method: 'POST', body: JSON.stringify(body) })).json() as Promise<Record<string, unknown>>;
+  (
+    await fetch(`http://127.0.0.1:${w.world.sandbox.adminPort}/sandbox/${path}`, {
+      method: 'POST',
+      body: JSON.stringify(body),
+    })
+  ).json() as Promise<Record<string, unknown>>;
 /** Moves the sandbox's business clock `days` ahead of today; its China day. */
 const clock = async (days: number) => (await admin('clock', { offsetMs: days * 86_400_000 })).day as string;
 const user = (name: string) => `${name}-${Date.now()}`;
-const transfer = async (u: string) => (await w.world.pool.query<{ request_no: string; state: string; provider_state: string | null }>(
-  'select request_no, state, provider_state from payout_transfers where user_id = $1', [person(u)])).rows[0];
+const transfer = async (u: string) =>
+  (
+    await w.world.pool.query<{ request_no: string; state: string; provider_state: string | null }>(
+      'select request_no, state, provider_state from payout_transfers where user_id = $1',
+      [person(u)],
+    )
+  ).rows[0];
 async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -49,12 +59,35 @@ async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => bool
   }
 }
 /** The bill is created and waits for its user: WeChat has taken the money from the operating account. */
-const waiting = (u: string) => until(`${u}'s bill waiting`, () => transfer(u), (t) => t?.provider_state === 'WAIT_USER_CONFIRM');
-const released = (u: string) => until(`${u}'s bill failed`, () => transfer(u), (t) => t?.state === 'failed');
-const lastRun = async () => (await w.world.pool.query<{ bill_rows: number; matched: number; locked: number; queried: number; unexplained: number }>(
-  'select bill_rows, matched, locked, queried, unexplained from reconciliation_runs order by run_id desc limit 1')).rows[0];
-const flowsOf = async (voucher: string) => (await w.world.pool.query<{ bill_date: string; in_out: string; amount_fen: string }>(
-  "select to_char(bill_date, 'YYYY-MM-DD') as bill_date, in_out, amount_fen from operating_flows where voucher_no = $1 order by in_out desc", [voucher])).rows;
+const waiting = (u: string) =>
+  until(
+    `${u}'s bill waiting`,
+    () => transfer(u),
+    (t) => t?.provider_state === 'WAIT_USER_CONFIRM',
+  );
+const released = (u: string) =>
+  until(
+    `${u}'s bill failed`,
+    () => transfer(u),
+    (t) => t?.state === 'failed',
+  );
+const lastRun = async () =>
+  (
+    await w.world.pool.query<{
+      bill_rows: number;
+      matched: number;
+      locked: number;
+      queried: number;
+      unexplained: number;
+    }>('select bill_rows, matched, locked, queried, unexplained from reconciliation_runs order by run_id desc limit 1')
+  ).rows[0];
+const flowsOf = async (voucher: string) =>
+  (
+    await w.world.pool.query<{ bill_date: string; in_out: string; amount_fen: string }>(
+      "select to_char(bill_date, 'YYYY-MM-DD') as bill_date, in_out, amount_fen from operating_flows where voucher_no = $1 order by in_out desc",
+      [voucher],
+    )
+  ).rows;
 
 describe('a transfer bill nobody confirms, reconciled on the operating account', () => {
   it('refund on day D: with the FAIL seen before the bill is read, and after', { timeout: 90_000 }, async () => {
@@ -81,9 +114,11 @@ describe('a transfer bill nobody confirms, reconciled on the operating account',
     await released(late);
     const again = await payouts.reconciler.run(day);
     expect(again).toMatchObject({ queried: 0, unexplained: [] });
-    for (const u of [early, late]) expect(await flowsOf((await transfer(u))!.request_no)).toEqual([
-      { bill_date: day, in_out: 'out', amount_fen: u === early ? '120' : '130' }, { bill_date: day, in_out: 'in', amount_fen: u === early ? '120' : '130' },
-    ]);
+    for (const u of [early, late])
+      expect(await flowsOf((await transfer(u))!.request_no)).toEqual([
+        { bill_date: day, in_out: 'out', amount_fen: u === early ? '120' : '130' },
+        { bill_date: day, in_out: 'in', amount_fen: u === early ? '120' : '130' },
+      ]);
     expect(await w.world.audit()).toEqual([]);
   });
 
@@ -104,7 +139,10 @@ describe('a transfer bill nobody confirms, reconciled on the operating account',
     const d1 = await payouts.reconciler.run(next);
     expect(d1).toMatchObject({ locked: 0, queried: 0, unexplained: [] });
     expect(d1.matched).toBeGreaterThanOrEqual(2);
-    expect(await flowsOf((await transfer(late))!.request_no)).toEqual([{ bill_date: day, in_out: 'out', amount_fen: '150' }, { bill_date: next, in_out: 'in', amount_fen: '150' }]);
+    expect(await flowsOf((await transfer(late))!.request_no)).toEqual([
+      { bill_date: day, in_out: 'out', amount_fen: '150' },
+      { bill_date: next, in_out: 'in', amount_fen: '150' },
+    ]);
     // Read again, a bill adds no row twice.
     const kept = (await w.world.pool.query('select count(*)::int as n from operating_flows')).rows[0].n as number;
     await payouts.reconciler.run(next);
@@ -125,37 +163,52 @@ describe('the accounts', () => {
     await clock(0);
   });
 
-  it('the basic account\'s bill shows no payout', async () => {
+  it("the basic account's bill shows no payout", async () => {
     const day = await clock(0);
     await admin('topup', { amountFen: 10_000 });
     const basic = await readFundflow(w.world.sandbox.port, 'BASIC', day);
     const vouchers = parseFundflowBill((basic as { text: string }).text).map((r) => r.voucherNo);
-    const payouts = (await w.world.pool.query<{ request_no: string }>('select request_no from payout_transfers')).rows.map((r) => r.request_no);
+    const payouts = (
+      await w.world.pool.query<{ request_no: string }>('select request_no from payout_transfers')
+    ).rows.map((r) => r.request_no);
     expect(payouts.length).toBeGreaterThanOrEqual(4);
     expect(vouchers.length).toBeGreaterThan(0);
     expect(vouchers.filter((v) => payouts.includes(v))).toEqual([]);
-    const operation = parseFundflowBill(((await readFundflow(w.world.sandbox.port, 'OPERATION', day)) as { text: string }).text).map((r) => r.voucherNo);
+    const operation = parseFundflowBill(
+      ((await readFundflow(w.world.sandbox.port, 'OPERATION', day)) as { text: string }).text,
+    ).map((r) => r.voucherNo);
     expect(payouts.every((p) => operation.includes(p))).toBe(true);
   });
 });
 
 describe('the bill format', () => {
   // WeChat's fields start with a backtick and may hold commas and quotes (a remark typed by a person).
-  it('reconciles paid bills whose remarks hold commas and quotes, with nothing unexplained', { timeout: 60_000 }, async () => {
-    const payouts = await start();
-    const day = await clock(20);
-    await admin('faults', { billRemark: '奖励, "双倍", 第2轮' });
-    const [a, b] = [user('comma-a'), user('comma-b')];
-    await w.earn([a, b], 130);
-    await Promise.all([waiting(a), waiting(b)]);
-    for (const u of [a, b]) expect((await admin(`transfer-bills/${(await transfer(u))!.request_no}/confirm`, {})).state).toBe('TRANSFERING');
-    await until('both paid', async () => [await transfer(a), await transfer(b)].map((t) => t?.state), (s) => s.every((x) => x === 'succeeded'));
-    const text = ((await readFundflow(w.world.sandbox.port, 'OPERATION', day)) as { text: string }).text;
-    expect(text).toContain('双倍');
-    const rows = parseFundflowBill(text);
-    expect(rows.filter((r) => r.remark.includes('"双倍"'))).toHaveLength(2);
-    expect(await payouts.reconciler.run(day)).toMatchObject({ billRows: 2, unexplained: [] });
-    await admin('faults', { billRemark: '' });
-    await clock(0);
-  });
+  it(
+    'reconciles paid bills whose remarks hold commas and quotes, with nothing unexplained',
+    { timeout: 60_000 },
+    async () => {
+      const payouts = await start();
+      const day = await clock(20);
+      await admin('faults', { billRemark: '奖励, "双倍", 第2轮' });
+      const [a, b] = [user('comma-a'), user('comma-b')];
+      await w.earn([a, b], 130);
+      await Promise.all([waiting(a), waiting(b)]);
+      for (const u of [a, b])
+        expect((await admin(`transfer-bills/${(await transfer(u))!.request_no}/confirm`, {})).state).toBe(
+          'TRANSFERING',
+        );
+      await until(
+        'both paid',
+        async () => [await transfer(a), await transfer(b)].map((t) => t?.state),
+        (s) => s.every((x) => x === 'succeeded'),
+      );
+      const text = ((await readFundflow(w.world.sandbox.port, 'OPERATION', day)) as { text: string }).text;
+      expect(text).toContain('双倍');
+      const rows = parseFundflowBill(text);
+      expect(rows.filter((r) => r.remark.includes('"双倍"'))).toHaveLength(2);
+      expect(await payouts.reconciler.run(day)).toMatchObject({ billRows: 2, unexplained: [] });
+      await admin('faults', { billRemark: '' });
+      await clock(0);
+    },
+  );
 });

@@ -17,7 +17,12 @@ afterEach(async () => {
   world = undefined;
 });
 
-async function playAndSettle(w: PipelineWorld, s: Scenario, keys: Awaited<ReturnType<PipelineWorld['driver']['setup']>>, opts: { spreadMs?: number; onPlayed?(): void } = {}): Promise<Tally> {
+async function playAndSettle(
+  w: PipelineWorld,
+  s: Scenario,
+  keys: Awaited<ReturnType<PipelineWorld['driver']['setup']>>,
+  opts: { spreadMs?: number; onPlayed?(): void } = {},
+): Promise<Tally> {
   const tally = await w.driver.play(s, keys, opts);
   opts.onPlayed?.();
   await w.driver.drained(180_000);
@@ -34,12 +39,21 @@ async function verify(w: PipelineWorld, s: Scenario, truth: Expected) {
   expect([...seen.attributions.keys()].sort()).toEqual([...truth.attributions.keys()].sort());
   for (const [id, a] of truth.attributions) {
     const got = seen.attributions.get(id)!;
-    expect({ id, to: got.to, model: got.model, invalid: got.invalid }).toEqual({ id, to: a.to, model: a.model, invalid: a.invalid });
+    expect({ id, to: got.to, model: got.model, invalid: got.invalid }).toEqual({
+      id,
+      to: a.to,
+      model: a.model,
+      invalid: a.invalid,
+    });
     expect(Math.abs(got.lagMs - a.lagMs)).toBeLessThan(2_000); // skew correction moves each request by its network delay
   }
   expect(seen.earnings).toEqual(truth.earnings);
   // Only what a network or advertiser confirmed earns; every attacker's attempt earns nothing.
-  expect(seen.confirmations).toEqual({ recorded: truth.confirmations.recorded, matched: truth.confirmations.matched, noMatch: truth.confirmations.noMatch });
+  expect(seen.confirmations).toEqual({
+    recorded: truth.confirmations.recorded,
+    matched: truth.confirmations.matched,
+    noMatch: truth.confirmations.noMatch,
+  });
   expect(seen.unconfirmed).toBe(truth.unconfirmed);
   expect(seen.forged).toEqual(Object.fromEntries([...truth.forged].map(([kind, f]) => [kind, f.refused])));
 
@@ -52,8 +66,14 @@ async function verify(w: PipelineWorld, s: Scenario, truth: Expected) {
     paidOut += b.paid_out;
     const where = { user: who, kind: u.kind, linked: u.linked };
     expect({ ...where, total: b.available + b.held + b.paid_out }).toEqual({ ...where, total: reward });
-    if (!u.linked || reward < s.threshold) expect({ ...where, ...b }).toEqual({ ...where, available: reward, held: 0, paid_out: 0 });
-    else if (truth.flagged.has(who)) expect({ ...where, paid: b.paid_out, reviewed: b.held >= s.threshold }).toEqual({ ...where, paid: 0, reviewed: true });
+    if (!u.linked || reward < s.threshold)
+      expect({ ...where, ...b }).toEqual({ ...where, available: reward, held: 0, paid_out: 0 });
+    else if (truth.flagged.has(who))
+      expect({ ...where, paid: b.paid_out, reviewed: b.held >= s.threshold }).toEqual({
+        ...where,
+        paid: 0,
+        reviewed: true,
+      });
     else expect({ ...where, held: b.held, paid: b.paid_out >= s.threshold }).toEqual({ ...where, held: 0, paid: true });
   }
   expect(seen.payouts.paid?.fen ?? 0).toBe(paidOut);
@@ -82,7 +102,14 @@ describe('the whole pipeline', () => {
 
   it('loses nothing and doubles nothing while services are SIGKILLed at random moments and the sandbox fails', async () => {
     world = await createPipelineWorld();
-    await world.driver.faults({ systemErrorAfterWork: 3, timeoutAfterWork: 2, systemError: 3, duplicateCallbacks: true, reorderCallbacks: true, latencyMs: 30 });
+    await world.driver.faults({
+      systemErrorAfterWork: 3,
+      timeoutAfterWork: 2,
+      systemError: 3,
+      duplicateCallbacks: true,
+      reorderCallbacks: true,
+      latencyMs: 30,
+    });
     const now = Date.now();
     const s = generate({ run: `e2ek${now}`, users: 600, seed: 11, now });
     const truth = groundTruth(s, { now });
@@ -114,36 +141,43 @@ describe('the whole pipeline', () => {
   }, 600_000);
 
   // The servers are shared by every test file; files run one at a time (vitest.config.ts).
-  it.skipIf(!stackOwned)('loses nothing and doubles nothing while Kafka, Redis and Postgres crash and ClickHouse is down for a minute', async () => {
-    world = await createPipelineWorld();
-    const now = Date.now();
-    const s = generate({ run: `e2ei${now}`, users: 1_200, seed: 13, now });
-    const truth = groundTruth(s, { now });
-    const keys = await world.driver.setup(s);
-    // The users arrive over 100 s; meanwhile each server crashes in turn and comes back (stack.sh
-    // up), ClickHouse after a minute down. The traffic waits for nothing.
-    const outages: { server: StackServer; downMs: number }[] = [
-      { server: 'kafka', downMs: 3_000 }, { server: 'redis', downMs: 3_000 }, { server: 'postgres', downMs: 3_000 }, { server: 'clickhouse', downMs: 60_000 },
-    ];
-    let playing = true;
-    const downWhilePlaying: StackServer[] = [];
-    const faults = (async () => {
-      for (const { server, downMs } of outages) {
-        await sleep(3_000);
-        killStackServer(server);
-        if (playing) downWhilePlaying.push(server);
-        await sleep(downMs);
-        await stackUp();
+  it.skipIf(!stackOwned)(
+    'loses nothing and doubles nothing while Kafka, Redis and Postgres crash and ClickHouse is down for a minute',
+    async () => {
+      world = await createPipelineWorld();
+      const now = Date.now();
+      const s = generate({ run: `e2ei${now}`, users: 1_200, seed: 13, now });
+      const truth = groundTruth(s, { now });
+      const keys = await world.driver.setup(s);
+      // The users arrive over 100 s; meanwhile each server crashes in turn and comes back (stack.sh
+      // up), ClickHouse after a minute down. The traffic waits for nothing.
+      const outages: { server: StackServer; downMs: number }[] = [
+        { server: 'kafka', downMs: 3_000 },
+        { server: 'redis', downMs: 3_000 },
+        { server: 'postgres', downMs: 3_000 },
+        { server: 'clickhouse', downMs: 60_000 },
+      ];
+      let playing = true;
+      const downWhilePlaying: StackServer[] = [];
+      const faults = (async () => {
+        for (const { server, downMs } of outages) {
+          await sleep(3_000);
+          killStackServer(server);
+          if (playing) downWhilePlaying.push(server);
+          await sleep(downMs);
+          await stackUp();
+        }
+      })();
+      let tally: Tally;
+      try {
+        tally = await playAndSettle(world, s, keys, { spreadMs: 100_000, onPlayed: () => void (playing = false) });
+      } finally {
+        await faults;
       }
-    })();
-    let tally: Tally;
-    try {
-      tally = await playAndSettle(world, s, keys, { spreadMs: 100_000, onPlayed: () => void (playing = false) });
-    } finally {
-      await faults;
-    }
-    expect(downWhilePlaying).toEqual(outages.map((o) => o.server));
-    expect(tally.accepted).toBeGreaterThanOrEqual(truth.accepted);
-    await verify(world, s, truth);
-  }, 900_000);
+      expect(downWhilePlaying).toEqual(outages.map((o) => o.server));
+      expect(tally.accepted).toBeGreaterThanOrEqual(truth.accepted);
+      await verify(world, s, truth);
+    },
+    900_000,
+  );
 });

@@ -5,7 +5,18 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createKafka } from '../common/kafka.js';
-import { createTestClickhouse, createTestPostgres, env, killStackServer, silentLog, stackOwned, stackPid, stackUp, uniqueName, type StackServer } from './support.js';
+import {
+  createTestClickhouse,
+  createTestPostgres,
+  env,
+  killStackServer,
+  silentLog,
+  stackOwned,
+  stackPid,
+  stackUp,
+  uniqueName,
+  type StackServer,
+} from './support.js';
 
 async function killAndBringBack(server: StackServer): Promise<void> {
   const pid = killStackServer(server);

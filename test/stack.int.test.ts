@@ -42,13 +42,28 @@ describe('local stack', () => {
   it('creates a table, inserts and selects in ClickHouse', async () => {
     const ch = await createTestClickhouse();
     cleanups.push(() => ch.drop());
-    await ch.client.command({ query: 'CREATE TABLE t (day Date, n UInt32, s String) ENGINE = MergeTree PARTITION BY day ORDER BY n' });
-    await ch.client.insert({ table: 't', format: 'JSONEachRow', values: [
-      { day: '2026-11-22', n: 1, s: 'a' }, { day: '2026-11-22', n: 2, s: 'b' }, { day: '2026-11-23', n: 3, s: 'c' },
-    ] });
-    const rs = await ch.client.query({ query: 'SELECT count() AS c, sum(n) AS total, groupArray(s) AS ss FROM t', format: 'JSONEachRow' });
+    await ch.client.command({
+      query: 'CREATE TABLE t (day Date, n UInt32, s String) ENGINE = MergeTree PARTITION BY day ORDER BY n',
+    });
+    await ch.client.insert({
+      table: 't',
+      format: 'JSONEachRow',
+      values: [
+        { day: '2026-11-22', n: 1, s: 'a' },
+        { day: '2026-11-22', n: 2, s: 'b' },
+        { day: '2026-11-23', n: 3, s: 'c' },
+      ],
+    });
+    const rs = await ch.client.query({
+      query: 'SELECT count() AS c, sum(n) AS total, groupArray(s) AS ss FROM t',
+      format: 'JSONEachRow',
+    });
     const [row] = await rs.json<{ c: string; total: string; ss: string[] }>();
-    expect({ c: Number(row?.c), total: Number(row?.total), ss: [...(row?.ss ?? [])].sort() }).toEqual({ c: 3, total: 6, ss: ['a', 'b', 'c'] });
+    expect({ c: Number(row?.c), total: Number(row?.total), ss: [...(row?.ss ?? [])].sort() }).toEqual({
+      c: 3,
+      total: 6,
+      ss: ['a', 'b', 'c'],
+    });
   });
 
   it('commits and rolls back transactions in Postgres', async () => {
@@ -63,10 +78,15 @@ describe('local stack', () => {
     await client.query('commit');
     await client.query('begin');
     await client.query("update accounts set balance = balance + 30 where id = 'b'");
-    await expect(client.query("update accounts set balance = balance - 130 where id = 'a'")).rejects.toThrow(/check constraint/);
+    await expect(client.query("update accounts set balance = balance - 130 where id = 'a'")).rejects.toThrow(
+      /check constraint/,
+    );
     await client.query('rollback');
     const { rows } = await client.query('select id, balance::int from accounts order by id');
-    expect(rows).toEqual([{ id: 'a', balance: 100 }, { id: 'b', balance: 0 }]);
+    expect(rows).toEqual([
+      { id: 'a', balance: 100 },
+      { id: 'b', balance: 0 },
+    ]);
   });
 
   it('runs a BullMQ job through Redis', async () => {
@@ -76,7 +96,9 @@ describe('local stack', () => {
     // Read the fresh queue's event stream from its start: with the default '$' a completion written
     // before the first XREAD is issued would be missed, and the wait would time out.
     const events = new QueueEvents(name, { connection: connection.duplicate(), lastEventId: '0-0' });
-    const worker = new Worker(name, async (job) => ({ doubled: (job.data as { n: number }).n * 2 }), { connection: connection.duplicate() });
+    const worker = new Worker(name, async (job) => ({ doubled: (job.data as { n: number }).n * 2 }), {
+      connection: connection.duplicate(),
+    });
     cleanups.push(async () => {
       await worker.close();
       await events.close();

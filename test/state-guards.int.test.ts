@@ -16,7 +16,10 @@ let db: Awaited<ReturnType<typeof createTestPostgres>>;
 let pool: pg.Pool;
 beforeAll(async () => {
   db = await createTestPostgres('states');
-  await migratePostgres({ DATABASE_URL: db.url }, { log: silentLog, dir: join(import.meta.dirname, '../schemas/migrations/postgres') });
+  await migratePostgres(
+    { DATABASE_URL: db.url },
+    { log: silentLog, dir: join(import.meta.dirname, '../schemas/migrations/postgres') },
+  );
   pool = new pg.Pool({ connectionString: db.url, max: 2 });
 });
 afterAll(async () => {
@@ -25,11 +28,24 @@ afterAll(async () => {
 });
 
 /** A payout in `state`, with its transfer in batch `batchNo` (created in `batchState`). */
-async function payout(state: string, batchNo = `B${randomBytes(8).toString('hex')}`, batchState: BatchState = 'formed') {
+async function payout(
+  state: string,
+  batchNo = `B${randomBytes(8).toString('hex')}`,
+  batchState: BatchState = 'formed',
+) {
   const id = randomUUID();
-  await pool.query("insert into payouts (payout_id, user_id, amount_fen, source, idempotency_key, state) values ($1, 'u1', 100, 'threshold', $2, $3)", [id, `key-${id}`, state]);
-  await pool.query("insert into payout_batches (batch_no, api, state) values ($1, 'v3_batch', $2)", [batchNo, batchState]);
-  await pool.query("insert into payout_transfers (payout_id, request_no, user_id, amount_fen, openid_enc, batch_no, state) values ($1, $2, 'u1', 100, '\\x00', $3, 'batched')", [id, id.replaceAll('-', ''), batchNo]);
+  await pool.query(
+    "insert into payouts (payout_id, user_id, amount_fen, source, idempotency_key, state) values ($1, 'u1', 100, 'threshold', $2, $3)",
+    [id, `key-${id}`, state],
+  );
+  await pool.query("insert into payout_batches (batch_no, api, state) values ($1, 'v3_batch', $2)", [
+    batchNo,
+    batchState,
+  ]);
+  await pool.query(
+    "insert into payout_transfers (payout_id, request_no, user_id, amount_fen, openid_enc, batch_no, state) values ($1, $2, 'u1', 100, '\\x00', $3, 'batched')",
+    [id, id.replaceAll('-', ''), batchNo],
+  );
   return { id, batchNo };
 }
 
@@ -37,7 +53,10 @@ describe('state columns', () => {
   it.each([
     ['payouts.state', "update payouts set state = 'sent' where payout_id = $1"],
     ['payout_events.state', "insert into payout_events (payout_id, state) values ($1, 'sent')"],
-    ['payout_batches.state', "update payout_batches set state = 'sent' where batch_no = (select batch_no from payout_transfers where payout_id = $1)"],
+    [
+      'payout_batches.state',
+      "update payout_batches set state = 'sent' where batch_no = (select batch_no from payout_transfers where payout_id = $1)",
+    ],
     ['payout_transfers.state', "update payout_transfers set state = 'sent' where payout_id = $1"],
   ])('%s refuses a state the code does not know', async (_column, statement) => {
     const { id } = await payout('batched');
@@ -47,7 +66,11 @@ describe('state columns', () => {
 
 const risk = { maxDailyCount: 10, maxDailyFen: 1, newLinkHoldMs: 0, maxPerHour: 1, realNameFen: 1 };
 const polls = { pollMs: 60_000, waitPollMs: 3_600_000, packageMaxAgeMs: 3_600_000 };
-const params: BatchParams = { remark: 'reward', sceneId: '1000', sceneReport: [{ info_type: '活动名称', info_content: 'a' }] };
+const params: BatchParams = {
+  remark: 'reward',
+  sceneId: '1000',
+  sceneReport: [{ info_type: '活动名称', info_content: 'a' }],
+};
 
 describe('batch parameters', () => {
   // A batch sent again (a lost submit, a bill created again for its package) must carry the body it
@@ -55,10 +78,30 @@ describe('batch parameters', () => {
   it('a batch keeps the parameters it was formed with, whatever the config says later', async () => {
     const box = createSecretBox(randomBytes(32));
     const id = randomUUID();
-    await pool.query("insert into wechat_links (user_id, appid, openid_mac, openid_enc, access_token_enc, refresh_token_enc, token_expires_at) values ('app.p:u1', 'wx', '\\x01', '\\x00', '\\x00', '\\x00', now())");
-    await pool.query("insert into payouts (payout_id, user_id, amount_fen, source, idempotency_key, state) values ($1, 'app.p:u1', 100, 'threshold', $2, 'accepted')", [id, `key-${id}`]);
-    await pool.query("insert into payout_transfers (payout_id, request_no, user_id, amount_fen, openid_enc) values ($1, $2, 'app.p:u1', 100, $3)", [id, id.replaceAll('-', ''), box.seal('o1')]);
-    const make = (p: BatchParams) => createPayoutsStore({ api: 'v3_bill', maxBatch: 1, maxAgeMs: 0, risk: { ...risk, maxDailyFen: 1_000, realNameFen: 1_000 }, params: p, polls, confirmMode: 'page' }, { pool, box, fraudReasons: async () => new Map(), now: Date.now });
+    await pool.query(
+      "insert into wechat_links (user_id, appid, openid_mac, openid_enc, access_token_enc, refresh_token_enc, token_expires_at) values ('app.p:u1', 'wx', '\\x01', '\\x00', '\\x00', '\\x00', now())",
+    );
+    await pool.query(
+      "insert into payouts (payout_id, user_id, amount_fen, source, idempotency_key, state) values ($1, 'app.p:u1', 100, 'threshold', $2, 'accepted')",
+      [id, `key-${id}`],
+    );
+    await pool.query(
+      "insert into payout_transfers (payout_id, request_no, user_id, amount_fen, openid_enc) values ($1, $2, 'app.p:u1', 100, $3)",
+      [id, id.replaceAll('-', ''), box.seal('o1')],
+    );
+    const make = (p: BatchParams) =>
+      createPayoutsStore(
+        {
+          api: 'v3_bill',
+          maxBatch: 1,
+          maxAgeMs: 0,
+          risk: { ...risk, maxDailyFen: 1_000, realNameFen: 1_000 },
+          params: p,
+          polls,
+          confirmMode: 'page',
+        },
+        { pool, box, fraudReasons: async () => new Map(), now: Date.now },
+      );
     const { batchNo } = await make(params).formBatch();
     const later = await make({ ...params, remark: 'changed', notifyUrl: 'https://example.com/n' }).batch(batchNo!);
     expect(later.params).toEqual(params);
@@ -66,7 +109,11 @@ describe('batch parameters', () => {
 });
 
 describe('batch moves', () => {
-  const store = () => createPayoutsStore({ api: 'v3_batch', maxBatch: 1000, maxAgeMs: 0, risk, params, polls, confirmMode: 'page' }, { pool, box: createSecretBox(randomBytes(32)), fraudReasons: async () => new Map(), now: Date.now });
+  const store = () =>
+    createPayoutsStore(
+      { api: 'v3_batch', maxBatch: 1000, maxAgeMs: 0, risk, params, polls, confirmMode: 'page' },
+      { pool, box: createSecretBox(randomBytes(32)), fraudReasons: async () => new Map(), now: Date.now },
+    );
   it.each([
     ['formed', 'formed', 'submitted', true],
     ['submitted', 'submitted', 'finished', true],

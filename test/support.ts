@@ -56,7 +56,11 @@ export async function createTestClickhouse(prefix = 'ads') {
   const name = uniqueName(prefix);
   const root = createClient({ url: env.CLICKHOUSE_URL, log: { level: ClickHouseLogLevel.OFF } });
   await root.command({ query: `CREATE DATABASE ${name}` });
-  const client: ClickHouseClient = createClient({ url: env.CLICKHOUSE_URL, database: name, log: { level: ClickHouseLogLevel.OFF } });
+  const client: ClickHouseClient = createClient({
+    url: env.CLICKHOUSE_URL,
+    database: name,
+    log: { level: ClickHouseLogLevel.OFF },
+  });
   return {
     name,
     client,
@@ -73,7 +77,15 @@ export async function createTestClickhouse(prefix = 'ads') {
  * The messages of `topic` from its start, read by a fresh consumer group until `enough(messages)`
  * holds or `timeoutMs` passes; then `settleMs` more, so that messages beyond "enough" show up too.
  */
-export async function consumeTopic(kafka: Kafka, topic: string, opts: { enough(messages: { message: KafkaMessage; partition: number }[]): boolean; timeoutMs: number; settleMs?: number }) {
+export async function consumeTopic(
+  kafka: Kafka,
+  topic: string,
+  opts: {
+    enough(messages: { message: KafkaMessage; partition: number }[]): boolean;
+    timeoutMs: number;
+    settleMs?: number;
+  },
+) {
   const consumer = kafka.consumer({ groupId: uniqueName('reader') });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
@@ -87,9 +99,15 @@ export async function consumeTopic(kafka: Kafka, topic: string, opts: { enough(m
 }
 
 /** Waits until consumer group `group` is stable with at least `members` members, polling every `pollMs`. */
-export async function waitForMembers(admin: Admin, group: string, opts: { members: number; timeoutMs: number; pollMs: number }): Promise<void> {
+export async function waitForMembers(
+  admin: Admin,
+  group: string,
+  opts: { members: number; timeoutMs: number; pollMs: number },
+): Promise<void> {
   for (const deadline = Date.now() + opts.timeoutMs; Date.now() < deadline; await sleep(opts.pollMs)) {
-    const { groups: [g] } = await admin.describeGroups([group]);
+    const {
+      groups: [g],
+    } = await admin.describeGroups([group]);
     if (g?.state === 'Stable' && g.members.length >= opts.members) return;
   }
   throw new Error(`consumer group ${group} never had ${opts.members} members`);
@@ -101,13 +119,15 @@ export function waitDrained(kafka: Kafka, opts: { group: string; topic: string; 
     for (const deadline = Date.now() + opts.timeoutMs; ; await sleep(200)) {
       const lag = await groupLag(admin, opts.group, opts.topic);
       if (lag === 0) return;
-      if (Date.now() > deadline) throw new Error(`consumer group ${opts.group} still ${lag} records behind on ${opts.topic}`);
+      if (Date.now() > deadline)
+        throw new Error(`consumer group ${opts.group} still ${lag} records behind on ${opts.topic}`);
     }
   });
 }
 
 /** Deletes topics a test made (missing ones are fine). */
-export const deleteTopics = (kafka: Kafka, topics: string[]) => withAdmin(kafka, (admin) => admin.deleteTopics({ topics }).catch(() => {}));
+export const deleteTopics = (kafka: Kafka, topics: string[]) =>
+  withAdmin(kafka, (admin) => admin.deleteTopics({ topics }).catch(() => {}));
 
 /** Deletes every Redis key under a test prefix (test names only). */
 export async function deleteRedisPrefix(prefix: string): Promise<void> {
@@ -126,24 +146,36 @@ export async function deleteRedisPrefix(prefix: string): Promise<void> {
 
 /** A TypeScript entry point as a child process, and its exit (the signal, or else the code). */
 export function spawnEntry(entry: string, env: Record<string, string | undefined>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
-  return { child, exited: new Promise<NodeJS.Signals | number | null>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code))) };
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  return {
+    child,
+    exited: new Promise<NodeJS.Signals | number | null>((resolve) =>
+      child.once('exit', (code, signal) => resolve(signal ?? code)),
+    ),
+  };
 }
 
 /** A TCP port free right now on 127.0.0.1 (for a service that must know its own URL before it starts). */
-export const freePort = () => new Promise<number>((resolve) => {
-  const server = createNetServer().listen(0, '127.0.0.1', () => {
-    const { port } = server.address() as AddressInfo;
-    server.close(() => resolve(port));
+export const freePort = () =>
+  new Promise<number>((resolve) => {
+    const server = createNetServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
   });
-});
 
 // The local stack's servers, when this project's stack script started them (pid files in .stack/).
 const stackDir = process.env.STACK_DIR ?? join(root, '.stack');
 export type StackServer = 'postgres' | 'redis' | 'clickhouse' | 'kafka';
-export const stackOwned = (['postgres', 'redis', 'clickhouse', 'kafka'] as const).every((s) => existsSync(join(stackDir, `${s}.pid`)));
+export const stackOwned = (['postgres', 'redis', 'clickhouse', 'kafka'] as const).every((s) =>
+  existsSync(join(stackDir, `${s}.pid`)),
+);
 
-export const stackPid = (server: StackServer) => Number(readFileSync(join(stackDir, `${server}.pid`), 'utf8').split(' ')[0]);
+export const stackPid = (server: StackServer) =>
+  Number(readFileSync(join(stackDir, `${server}.pid`), 'utf8').split(' ')[0]);
 
 /** Signals a stack server: SIGKILL (the default) as a crash would, SIGSTOP and SIGCONT to freeze and thaw it; returns its pid. */
 export function killStackServer(server: StackServer, signal: NodeJS.Signals = 'SIGKILL'): number {

@@ -12,7 +12,10 @@ import { deleteTopics, env, silentLog, uniqueName, withAdmin } from '../../test/
 import { readPartitions } from './changelog-reader.js';
 
 const kafka = createKafka({ KAFKA_BROKERS: env.KAFKA_BROKERS, clientId: 'changelog-reader-test' }, { log: silentLog });
-const producer = createProducer({ KAFKA_BROKERS: env.KAFKA_BROKERS, clientId: 'changelog-reader-test' }, { log: silentLog });
+const producer = createProducer(
+  { KAFKA_BROKERS: env.KAFKA_BROKERS, clientId: 'changelog-reader-test' },
+  { log: silentLog },
+);
 const made: string[] = [];
 
 /** The stack's client, counting the consumers it makes and naming their groups. */
@@ -51,14 +54,22 @@ let producedAt = 0;
 
 async function newTopic(partitions: number) {
   const name = uniqueName('changelog');
-  await ensureTopics([{ name, partitions, retentionMs: 3_600_000, key: 'state partition', value: '' }], { kafka, log: silentLog });
+  await ensureTopics([{ name, partitions, retentionMs: 3_600_000, key: 'state partition', value: '' }], {
+    kafka,
+    log: silentLog,
+  });
   made.push(name);
   return name;
 }
 async function fill(topic: string, counts: number[]) {
   for (const [p, n] of counts.entries()) {
     for (let i = 0; i < n; i += 100) {
-      await producer.send([{ topic, messages: values(p, i, Math.min(i + 100, n)).map((v) => ({ key: String(p), value: v, partition: p })) }]);
+      await producer.send([
+        {
+          topic,
+          messages: values(p, i, Math.min(i + 100, n)).map((v) => ({ key: String(p), value: v, partition: p })),
+        },
+      ]);
     }
   }
 }
@@ -91,7 +102,11 @@ describe('readPartitions', () => {
   });
 
   it('reads two partitions at once, each in order, and an empty one', async () => {
-    const { got, next } = await read([{ partition: 1, offset: 250n }, { partition: 0, offset: -1n }, { partition: 2, offset: -1n }]);
+    const { got, next } = await read([
+      { partition: 1, offset: 250n },
+      { partition: 0, offset: -1n },
+      { partition: 2, offset: -1n },
+    ]);
     expect(got.get(0)!.map((r) => r.value)).toEqual(values(0, 0, 500));
     expect(got.get(1)!.map((r) => r.value)).toEqual(values(1, 250, 300));
     expect(got.has(2)).toBe(false);
@@ -100,7 +115,14 @@ describe('readPartitions', () => {
 
   it('makes no consumer when there is nothing to read, and returns where each partition ends', async () => {
     const { client, groups } = counting();
-    const { got, next } = await read([{ partition: 0, offset: 500n }, { partition: 1, offset: 300n }, { partition: 2, offset: -1n }], { kafka: client, log: silentLog });
+    const { got, next } = await read(
+      [
+        { partition: 0, offset: 500n },
+        { partition: 1, offset: 300n },
+        { partition: 2, offset: -1n },
+      ],
+      { kafka: client, log: silentLog },
+    );
     expect(got.size).toBe(0);
     expect(next).toEqual({ 0: 500n, 1: 300n, 2: 0n });
     expect(groups).toEqual([]);
@@ -112,10 +134,15 @@ describe('readPartitions', () => {
     const later = Array.from({ length: 50 }, (_, i) => ({ key: '0', value: `later-${i}`, partition: 0 }));
     let more: Promise<unknown> | undefined;
     const got: string[] = [];
-    const [res] = await readPartitions({ kafka, log: silentLog }, topic, [{ partition: 0, offset: 0n }], async (_, offset, v) => {
-      if (offset === 0n) await (more = producer.send([{ topic, messages: later }])); // lands before the read ends
-      got.push(v.toString());
-    });
+    const [res] = await readPartitions(
+      { kafka, log: silentLog },
+      topic,
+      [{ partition: 0, offset: 0n }],
+      async (_, offset, v) => {
+        if (offset === 0n) await (more = producer.send([{ topic, messages: later }])); // lands before the read ends
+        got.push(v.toString());
+      },
+    );
     await more;
     expect(got).toEqual(values(0, 0, 200));
     expect(res!.next).toBe(200n);
@@ -140,12 +167,21 @@ describe('readPartitions', () => {
       await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: '150' }] });
     });
     const { log, lines } = capturingLog();
-    const { got, next } = await read([{ partition: 0, offset: 20n }, { partition: 1, offset: 10n }], { kafka, log }, topic);
+    const { got, next } = await read(
+      [
+        { partition: 0, offset: 20n },
+        { partition: 1, offset: 10n },
+      ],
+      { kafka, log },
+      topic,
+    );
     expect(got.get(0)!.map((r) => r.value)).toEqual(values(0, 150, 400));
     expect(got.get(1)!.map((r) => r.value)).toEqual(values(1, 10, 50));
     expect(next).toEqual({ 0: 400n, 1: 50n });
     const deleted = lines.filter((l) => l.msg === 'changelog_records_deleted');
-    expect(deleted).toEqual([expect.objectContaining({ topic, partition: 0, from: 20, logStart: 150, lost: 130, level: 40 })]);
+    expect(deleted).toEqual([
+      expect.objectContaining({ topic, partition: 0, from: 20, logStart: 150, lost: 130, level: 40 }),
+    ]);
 
     // -1n starts there too, without a word: nothing was asked for that is gone.
     const earliest = await read([{ partition: 0, offset: -1n }], { kafka, log }, topic);
@@ -157,27 +193,45 @@ describe('readPartitions', () => {
     const topic = await newTopic(1);
     const n = 50_000; // about 11 MB, many fetches of a partition (1 MiB each)
     const big = (i: number) => `${String(i).padStart(8, '0')}${'v'.repeat(220)}`;
-    for (let i = 0; i < n; i += 2_500) { // a batch under the broker's 1 MB message limit
-      await producer.send([{ topic, messages: Array.from({ length: 2_500 }, (_, k) => ({ key: null, value: big(i + k), partition: 0 })) }]);
+    for (let i = 0; i < n; i += 2_500) {
+      // a batch under the broker's 1 MB message limit
+      await producer.send([
+        { topic, messages: Array.from({ length: 2_500 }, (_, k) => ({ key: null, value: big(i + k), partition: 0 })) },
+      ]);
     }
     let expected = 0;
     let wrong = 0;
-    const [res] = await readPartitions({ kafka, log: silentLog }, topic, [{ partition: 0, offset: -1n }], (_, offset, v) => {
-      if (offset !== BigInt(expected) || v.toString() !== big(expected)) wrong++;
-      expected++;
-    });
+    const [res] = await readPartitions(
+      { kafka, log: silentLog },
+      topic,
+      [{ partition: 0, offset: -1n }],
+      (_, offset, v) => {
+        if (offset !== BigInt(expected) || v.toString() !== big(expected)) wrong++;
+        expected++;
+      },
+    );
     expect([expected, wrong, res!.next]).toEqual([n, 0, BigInt(n)]);
   }, 120_000);
 
   it.each([
     ['an offset past the end', [{ partition: 0, offset: 501n }], /changelog_behind_reader|ends at 500/],
     ['a partition the topic lacks', [{ partition: 3, offset: 0n }], /does not exist/],
-    ['a partition twice', [{ partition: 0, offset: 0n }, { partition: 0, offset: 5n }], /asked for twice/],
+    [
+      'a partition twice',
+      [
+        { partition: 0, offset: 0n },
+        { partition: 0, offset: 5n },
+      ],
+      /asked for twice/,
+    ],
     ['an offset below -1', [{ partition: 0, offset: -2n }], /has no offset -2/],
   ])('refuses %s', async (_, from, message) => {
     const { client, groups } = counting();
     await expect(read(from, { kafka: client, log: silentLog })).rejects.toThrow(message);
-    await expect(read(from, { kafka: client, log: silentLog })).rejects.toMatchObject({ name: 'PipelineError', retriable: false });
+    await expect(read(from, { kafka: client, log: silentLog })).rejects.toMatchObject({
+      name: 'PipelineError',
+      retriable: false,
+    });
     expect(groups).toEqual([]);
   });
 
@@ -194,11 +248,29 @@ describe('readPartitions', () => {
   });
 
   it('throws a retriable error when the broker cannot be reached or the topic is missing', async () => {
-    const nowhere = new Kafka({ clientId: 'changelog-reader-test', brokers: ['127.0.0.1:1'], logLevel: logLevel.NOTHING, retry: { retries: 1, initialRetryTime: 50 }, connectionTimeout: 500 });
-    await expect(readPartitions({ kafka: nowhere, log: silentLog }, shared, [{ partition: 0, offset: 0n }], () => {}))
-      .rejects.toMatchObject({ name: 'PipelineError', code: 'changelog_read_failed', retriable: true });
-    const impatient = new Kafka({ clientId: 'changelog-reader-test', brokers: env.KAFKA_BROKERS, logLevel: logLevel.NOTHING, retry: { retries: 1, initialRetryTime: 50 } });
-    await expect(readPartitions({ kafka: impatient, log: silentLog }, uniqueName('missing'), [{ partition: 0, offset: 0n }], () => {}))
-      .rejects.toMatchObject({ name: 'PipelineError', code: 'changelog_read_failed', retriable: true });
+    const nowhere = new Kafka({
+      clientId: 'changelog-reader-test',
+      brokers: ['127.0.0.1:1'],
+      logLevel: logLevel.NOTHING,
+      retry: { retries: 1, initialRetryTime: 50 },
+      connectionTimeout: 500,
+    });
+    await expect(
+      readPartitions({ kafka: nowhere, log: silentLog }, shared, [{ partition: 0, offset: 0n }], () => {}),
+    ).rejects.toMatchObject({ name: 'PipelineError', code: 'changelog_read_failed', retriable: true });
+    const impatient = new Kafka({
+      clientId: 'changelog-reader-test',
+      brokers: env.KAFKA_BROKERS,
+      logLevel: logLevel.NOTHING,
+      retry: { retries: 1, initialRetryTime: 50 },
+    });
+    await expect(
+      readPartitions(
+        { kafka: impatient, log: silentLog },
+        uniqueName('missing'),
+        [{ partition: 0, offset: 0n }],
+        () => {},
+      ),
+    ).rejects.toMatchObject({ name: 'PipelineError', code: 'changelog_read_failed', retriable: true });
   });
 });

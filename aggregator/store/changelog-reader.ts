@@ -8,7 +8,11 @@ import type { Logger } from '../../common/log.js';
 
 export type OnRecord = (partition: number, offset: bigint, value: Buffer, timestamp: number) => void | Promise<void>;
 
-interface Plan { partition: number; next: bigint; end: bigint }
+interface Plan {
+  partition: number;
+  next: bigint;
+  end: bigint;
+}
 /** Carries an error of `onRecord` through the consumer, to be thrown unchanged. */
 class CallbackFailed {
   constructor(readonly cause: unknown) {}
@@ -40,34 +44,63 @@ export async function readPartitions(
     const toRead = plans.filter((p) => p.next < p.end);
     if (toRead.length > 0) {
       const read = await consume(deps.kafka, admin, topic, toRead, onRecord, log);
-      log.debug({ topic, partitions: toRead.map((p) => p.partition), records: read.records, bytes: read.bytes, ms: Date.now() - started }, 'changelog_read');
+      log.debug(
+        {
+          topic,
+          partitions: toRead.map((p) => p.partition),
+          records: read.records,
+          bytes: read.bytes,
+          ms: Date.now() - started,
+        },
+        'changelog_read',
+      );
     }
     return plans.map((p) => ({ partition: p.partition, next: p.next }));
   } catch (err) {
     if (err instanceof CallbackFailed) throw err.cause; // the caller's own error, as it threw it
-    throw err instanceof PipelineError ? err : new PipelineError('changelog_read_failed', `reading ${topic}: ${(err as Error).message}`, { retriable: true, cause: err });
+    throw err instanceof PipelineError
+      ? err
+      : new PipelineError('changelog_read_failed', `reading ${topic}: ${(err as Error).message}`, {
+          retriable: true,
+          cause: err,
+        });
   } finally {
     await admin.disconnect();
   }
 }
 
 /** Where each partition starts and ends, from the partitions' log start and high watermark now. */
-async function plan(admin: Admin, topic: string, from: { partition: number; offset: bigint }[], log: Logger): Promise<Plan[]> {
+async function plan(
+  admin: Admin,
+  topic: string,
+  from: { partition: number; offset: bigint }[],
+  log: Logger,
+): Promise<Plan[]> {
   const seen = new Set<number>();
   const ends = await admin.fetchTopicOffsets(topic);
   return from.map(({ partition, offset }) => {
     const bounds = ends.find((e) => e.partition === partition);
     if (!bounds || seen.has(partition) || offset < -1n) {
       const why = !bounds ? 'does not exist' : seen.has(partition) ? 'is asked for twice' : `has no offset ${offset}`;
-      throw new PipelineError('changelog_bad_request', `partition ${partition} of ${topic} ${why}`, { retriable: false });
+      throw new PipelineError('changelog_bad_request', `partition ${partition} of ${topic} ${why}`, {
+        retriable: false,
+      });
     }
     seen.add(partition);
     const [low, high] = [BigInt(bounds.low), BigInt(bounds.high)];
     if (offset > high) {
       // The reader's caller holds records the topic never had: the topic was recreated or lost data.
-      throw new PipelineError('changelog_behind_reader', `partition ${partition} of ${topic} ends at ${high}, before offset ${offset}`, { retriable: false });
+      throw new PipelineError(
+        'changelog_behind_reader',
+        `partition ${partition} of ${topic} ends at ${high}, before offset ${offset}`,
+        { retriable: false },
+      );
     }
-    if (offset >= 0n && offset < low) log.warn({ topic, partition, from: Number(offset), logStart: Number(low), lost: Number(low - offset) }, 'changelog_records_deleted');
+    if (offset >= 0n && offset < low)
+      log.warn(
+        { topic, partition, from: Number(offset), logStart: Number(low), lost: Number(low - offset) },
+        'changelog_records_deleted',
+      );
     return { partition, next: offset < low ? low : offset, end: high };
   });
 }
@@ -91,7 +124,10 @@ async function consume(kafka: Kafka, admin: Admin, topic: string, plans: Plan[],
   finished.catch(() => {}); // awaited below; a failure before that is not unhandled
 
   const consumer: Consumer = kafka.consumer({
-    groupId, maxWaitTimeInMs: 100, maxBytesPerPartition: FETCH_BYTES_PER_PARTITION, maxBytes: 8 * FETCH_BYTES_PER_PARTITION,
+    groupId,
+    maxWaitTimeInMs: 100,
+    maxBytesPerPartition: FETCH_BYTES_PER_PARTITION,
+    maxBytes: 8 * FETCH_BYTES_PER_PARTITION,
     retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 2_000, restartOnFailure: async () => false },
   });
   consumer.on(consumer.events.CRASH, (e) => settle(e.payload.error));
@@ -115,7 +151,8 @@ async function consume(kafka: Kafka, admin: Admin, topic: string, plans: Plan[],
           p.next = p.end; // everything before the end has come
           break;
         }
-        if (offset > p.next) log.warn({ topic, partition: p.partition, expected: Number(p.next), got: Number(offset) }, 'changelog_gap');
+        if (offset > p.next)
+          log.warn({ topic, partition: p.partition, expected: Number(p.next), got: Number(offset) }, 'changelog_gap');
         const value = m.value ?? EMPTY;
         const pending = onRecord(p.partition, offset, value, Number(m.timestamp));
         if (pending) await pending;
@@ -139,7 +176,11 @@ async function consume(kafka: Kafka, admin: Admin, topic: string, plans: Plan[],
     await finished;
     return { groupId, records, bytes };
   } finally {
-    await consumer.disconnect().catch((err: unknown) => log.warn({ err, group: groupId }, 'changelog_reader_disconnect_failed'));
-    await admin.deleteGroups([groupId]).catch((err: unknown) => log.warn({ err, group: groupId }, 'changelog_reader_group_not_deleted'));
+    await consumer
+      .disconnect()
+      .catch((err: unknown) => log.warn({ err, group: groupId }, 'changelog_reader_disconnect_failed'));
+    await admin
+      .deleteGroups([groupId])
+      .catch((err: unknown) => log.warn({ err, group: groupId }, 'changelog_reader_group_not_deleted'));
   }
 }

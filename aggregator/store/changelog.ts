@@ -41,7 +41,12 @@ const HEADER = 1 + 1 + 4 + 8 + 8 + 8 + 8 + 4 + 4;
 const TOUCH = 0;
 const PUT = 1;
 
-type Body = { d: Entry['duplicates']; o: Entry['decisions']; t?: [string, number, string, number, number][]; p?: [string, number, string][] };
+type Body = {
+  d: Entry['duplicates'];
+  o: Entry['decisions'];
+  t?: [string, number, string, number, number][];
+  p?: [string, number, string][];
+};
 
 /** Big-endian doubles and length-prefixed UTF-8 strings. */
 class Writer extends ByteWriter {
@@ -110,7 +115,11 @@ function readOps(b: Buffer, at: number): KvOp[] {
     if (kind !== TOUCH && kind !== PUT) throw new RangeError(`op ${kind}`);
     const key = str();
     const expiresAt = f64();
-    ops.push(kind === TOUCH ? { op: 'touch', key, expiresAt, lines: str(), oldest: f64(), cutAt: f64() } : { op: 'put', key, expiresAt, value: str() });
+    ops.push(
+      kind === TOUCH
+        ? { op: 'touch', key, expiresAt, lines: str(), oldest: f64(), cutAt: f64() }
+        : { op: 'put', key, expiresAt, value: str() },
+    );
   }
   return ops;
 }
@@ -124,14 +133,22 @@ export function decodeEntry(b: Buffer): { ok: true; entry: Entry } | { ok: false
   if (kind !== 'b' && kind !== 'c') return { ok: false, reason: `changelog source kind ${kind}` };
   const claimsLength = b.readUInt32BE(38);
   const bodyLength = b.readUInt32BE(42);
-  if (HEADER + claimsLength + bodyLength !== b.length || claimsLength % 16 !== 0) return { ok: false, reason: 'changelog entry lengths' };
+  if (HEADER + claimsLength + bodyLength !== b.length || claimsLength % 16 !== 0)
+    return { ok: false, reason: 'changelog entry lengths' };
   let body: Body;
   let ops: KvOp[];
   try {
     if (version === 1) {
       body = JSON.parse(b.toString('utf8', HEADER + claimsLength)) as Body;
       ops = [
-        ...(body.t ?? []).map(([key, expiresAt, lines, oldest, cutAt]): KvOp => ({ op: 'touch', key, expiresAt, lines, oldest, cutAt })),
+        ...(body.t ?? []).map(([key, expiresAt, lines, oldest, cutAt]): KvOp => ({
+          op: 'touch',
+          key,
+          expiresAt,
+          lines,
+          oldest,
+          cutAt,
+        })),
         ...(body.p ?? []).map(([key, expiresAt, value]): KvOp => ({ op: 'put', key, expiresAt, value })),
       ];
     } else {
@@ -146,9 +163,13 @@ export function decodeEntry(b: Buffer): { ok: true; entry: Entry } | { ok: false
   return {
     ok: true,
     entry: {
-      seq: b.readDoubleBE(6), at: b.readDoubleBE(14),
+      seq: b.readDoubleBE(6),
+      at: b.readDoubleBE(14),
       source: { kind, partition: b.readUInt32BE(2), first: b.readDoubleBE(22), last: b.readDoubleBE(30) },
-      claims: b.subarray(HEADER, HEADER + claimsLength), duplicates: body.d, decisions: body.o, ops,
+      claims: b.subarray(HEADER, HEADER + claimsLength),
+      duplicates: body.d,
+      decisions: body.o,
+      ops,
     },
   };
 }

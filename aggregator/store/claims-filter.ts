@@ -20,10 +20,12 @@ export function filterAdd(f: Uint32Array, mask: number, k1: number, k2: number):
 
 export function filterMayHave(f: Uint32Array, mask: number, k1: number, k2: number): boolean {
   const base = (k1 & mask) << 2;
-  return (f[base]! & (1 << (Math.imul(k2, SALTS[0]!) >>> 27))) !== 0
-    && (f[base + 1]! & (1 << (Math.imul(k2, SALTS[1]!) >>> 27))) !== 0
-    && (f[base + 2]! & (1 << (Math.imul(k2, SALTS[2]!) >>> 27))) !== 0
-    && (f[base + 3]! & (1 << (Math.imul(k2, SALTS[3]!) >>> 27))) !== 0;
+  return (
+    (f[base]! & (1 << (Math.imul(k2, SALTS[0]!) >>> 27))) !== 0 &&
+    (f[base + 1]! & (1 << (Math.imul(k2, SALTS[1]!) >>> 27))) !== 0 &&
+    (f[base + 2]! & (1 << (Math.imul(k2, SALTS[2]!) >>> 27))) !== 0 &&
+    (f[base + 3]! & (1 << (Math.imul(k2, SALTS[3]!) >>> 27))) !== 0
+  );
 }
 
 /** OR-s `blocks` (filter blocks numbered from `first`) into `into`, a filter of 2^intoLog2 blocks. */
@@ -56,7 +58,9 @@ export function planFilters(runs: { count: number; fileLog2: number }[], budgetB
   const bytes = (l: number) => FILTER_BLOCK_BYTES * 2 ** l;
   if (runs.reduce((sum, r) => sum + bytes(r.fileLog2), 0) <= budgetBytes) return runs.map((r) => r.fileLog2);
   const keys = runs.reduce((n, r) => n + r.count, 0);
-  const log2 = runs.map((r) => Math.min(r.fileLog2, Math.max(0, Math.floor(Math.log2((budgetBytes * r.count) / keys / FILTER_BLOCK_BYTES)))));
+  const log2 = runs.map((r) =>
+    Math.min(r.fileLog2, Math.max(0, Math.floor(Math.log2((budgetBytes * r.count) / keys / FILTER_BLOCK_BYTES)))),
+  );
   let left = budgetBytes - log2.reduce((n, l) => n + bytes(l), 0);
   for (;;) {
     let best = -1;

@@ -33,7 +33,9 @@ function uuidBytes(id: string): Buffer | undefined {
 export function claimId(id: string): Buffer {
   const uuid = id.length === 36 ? uuidBytes(id) : undefined;
   if (uuid && (uuid[8]! & 0xe0) !== 0xe0) return uuid;
-  const h = createHash('sha256').update('k:' + id).digest();
+  const h = createHash('sha256')
+    .update('k:' + id)
+    .digest();
   h[8] = h[8]! | 0xe0;
   return h.subarray(0, 16);
 }
@@ -67,21 +69,36 @@ export function createPermute(secret: Buffer): Permute {
     let d = (src[at + 12]! | (src[at + 13]! << 8) | (src[at + 14]! << 16) | (src[at + 15]! << 24)) >>> 0;
     let u: number, v: number, f0: number, f1: number;
     // round 1: (a,b) ^= F(c,d)
-    u = c ^ k0; v = d ^ k1;
-    f0 = fmix((u + Math.imul(v, 0x9e3779b1)) | 0); f1 = fmix(v ^ Math.imul(f0 ^ u, 0x27d4eb2f));
-    a = (a ^ f0) >>> 0; b = (b ^ f1) >>> 0;
+    u = c ^ k0;
+    v = d ^ k1;
+    f0 = fmix((u + Math.imul(v, 0x9e3779b1)) | 0);
+    f1 = fmix(v ^ Math.imul(f0 ^ u, 0x27d4eb2f));
+    a = (a ^ f0) >>> 0;
+    b = (b ^ f1) >>> 0;
     // round 2: (c,d) ^= F(a,b)
-    u = a ^ k2; v = b ^ k3;
-    f0 = fmix((u + Math.imul(v, 0x9e3779b1)) | 0); f1 = fmix(v ^ Math.imul(f0 ^ u, 0x27d4eb2f));
-    c = (c ^ f0) >>> 0; d = (d ^ f1) >>> 0;
+    u = a ^ k2;
+    v = b ^ k3;
+    f0 = fmix((u + Math.imul(v, 0x9e3779b1)) | 0);
+    f1 = fmix(v ^ Math.imul(f0 ^ u, 0x27d4eb2f));
+    c = (c ^ f0) >>> 0;
+    d = (d ^ f1) >>> 0;
     // round 3
-    u = c ^ k4; v = d ^ k5;
-    f0 = fmix((u + Math.imul(v, 0x9e3779b1)) | 0); f1 = fmix(v ^ Math.imul(f0 ^ u, 0x27d4eb2f));
-    a = (a ^ f0) >>> 0; b = (b ^ f1) >>> 0;
+    u = c ^ k4;
+    v = d ^ k5;
+    f0 = fmix((u + Math.imul(v, 0x9e3779b1)) | 0);
+    f1 = fmix(v ^ Math.imul(f0 ^ u, 0x27d4eb2f));
+    a = (a ^ f0) >>> 0;
+    b = (b ^ f1) >>> 0;
     // round 4
-    u = a ^ k6; v = b ^ k7;
-    f0 = fmix((u + Math.imul(v, 0x9e3779b1)) | 0); f1 = fmix(v ^ Math.imul(f0 ^ u, 0x27d4eb2f));
-    c = (c ^ f0) >>> 0; d = (d ^ f1) >>> 0;
-    out[o] = a; out[o + 1] = b; out[o + 2] = c; out[o + 3] = d;
+    u = a ^ k6;
+    v = b ^ k7;
+    f0 = fmix((u + Math.imul(v, 0x9e3779b1)) | 0);
+    f1 = fmix(v ^ Math.imul(f0 ^ u, 0x27d4eb2f));
+    c = (c ^ f0) >>> 0;
+    d = (d ^ f1) >>> 0;
+    out[o] = a;
+    out[o + 1] = b;
+    out[o + 2] = c;
+    out[o + 3] = d;
   };
 }

@@ -13,7 +13,11 @@ const HEAD = 20;
 export const logFileName = (gen: number) => `log-${gen}.bin`;
 
 /** A record with room for `count` keys: fill `keys` (word-aligned), then `seal` it. */
-export function newRecord(count: number, seq: number, at: number): { bytes: Buffer; keys: Uint32Array; seal(): Buffer } {
+export function newRecord(
+  count: number,
+  seq: number,
+  at: number,
+): { bytes: Buffer; keys: Uint32Array; seal(): Buffer } {
   const ab = new ArrayBuffer(HEAD + count * 16 + 4);
   const bytes = Buffer.from(ab);
   bytes.writeUInt32LE(count, 0);
@@ -30,7 +34,11 @@ export function newRecord(count: number, seq: number, at: number): { bytes: Buff
   };
 }
 
-export interface LogRecord { seq: number; at: number; keys: Uint32Array }
+export interface LogRecord {
+  seq: number;
+  at: number;
+  keys: Uint32Array;
+}
 
 /** The whole records of a log's bytes, and how many bytes they take (the rest is a torn tail). */
 export function parseLog(bytes: Buffer): { records: LogRecord[]; goodBytes: number } {
@@ -81,7 +89,10 @@ export function openLogWriter(path: string) {
         } catch {
           // the reopen drops the torn record anyway
         }
-        throw new PipelineError('claims_log_write_failed', `claims log ${path}: ${(err as Error).message}`, { retriable: true, cause: err });
+        throw new PipelineError('claims_log_write_failed', `claims log ${path}: ${(err as Error).message}`, {
+          retriable: true,
+          cause: err,
+        });
       }
       size += record.length;
     },

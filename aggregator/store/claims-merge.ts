@@ -48,7 +48,13 @@ function createCursor(run: Run) {
 }
 
 /** The merged run, written and renamed into place; null when `stopped()` said so between turns. */
-export async function mergeRuns(dir: string, inputs: Run[], meta: RunMeta, capBytes: number, stopped: () => boolean): Promise<Run | null> {
+export async function mergeRuns(
+  dir: string,
+  inputs: Run[],
+  meta: RunMeta,
+  capBytes: number,
+  stopped: () => boolean,
+): Promise<Run | null> {
   const total = inputs.reduce((n, r) => n + r.count, 0);
   const bits = Math.min(24, Math.max(0, Math.ceil(Math.log2(total / CHUNK_KEYS))));
   const cursors = inputs.map(createCursor);

@@ -7,7 +7,8 @@ const MERGE_SPANS = [1, 6, 24];
 const FAN_IN = 8;
 
 /** The merge spans a window allows: a merged run keeps claims up to its span longer, at most a quarter window. */
-export const mergeSpans = (sliceMs: number, windowMs: number) => MERGE_SPANS.filter((s) => s === 1 || s * sliceMs * 4 <= windowMs);
+export const mergeSpans = (sliceMs: number, windowMs: number) =>
+  MERGE_SPANS.filter((s) => s === 1 || s * sliceMs * 4 <= windowMs);
 
 /**
  * Each run's bucket table bits and filter log2 block count in RAM: the tables take at most an eighth of
@@ -23,12 +24,18 @@ export function planRam(runs: { count: number; bucketBits: number; filterLog2: n
     tableBits[i]!--;
     tables = tableBytes();
   }
-  const filterLog2 = planFilters(runs.map((r) => ({ count: r.count, fileLog2: r.filterLog2 })), budgetBytes - tables);
+  const filterLog2 = planFilters(
+    runs.map((r) => ({ count: r.count, fileLog2: r.filterLog2 })),
+    budgetBytes - tables,
+  );
   return { tableBits, filterLog2 };
 }
 
 /** The runs to merge next (one aligned group of slices), or null. `slice` is now's; `open` the slices still in RAM. */
-export function pickMerge<R extends { minAt: number; maxAt: number }>(runs: R[], at: { slice: number; sliceMs: number; spans: number[]; open: number[] }): R[] | null {
+export function pickMerge<R extends { minAt: number; maxAt: number }>(
+  runs: R[],
+  at: { slice: number; sliceMs: number; spans: number[]; open: number[] },
+): R[] | null {
   const sliceOf = (t: number) => Math.floor(t / at.sliceMs);
   for (const span of at.spans) {
     const groups = new Map<number, R[]>();

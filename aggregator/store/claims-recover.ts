@@ -30,7 +30,10 @@ export function recoverClaimsDir(dir: string, log: Logger | undefined): Recovere
   const runFiles = names.filter((n) => RUN_FILE.test(n));
   const logGens = names.flatMap((n) => (LOG_FILE.exec(n) ? [Number(LOG_FILE.exec(n)![1])] : [])).sort((a, b) => a - b);
   const secret = readKey(dir);
-  if (!secret) return runFiles.length + logGens.length > 0 ? wipeClaimsDir(dir, 'the key file is missing', log) : wipeClaimsDir(dir, '', log);
+  if (!secret)
+    return runFiles.length + logGens.length > 0
+      ? wipeClaimsDir(dir, 'the key file is missing', log)
+      : wipeClaimsDir(dir, '', log);
 
   let runs: Run[] = [];
   for (const f of runFiles) {

@@ -33,7 +33,8 @@ export function createRunWriter(dir: string, meta: RunMeta, maxCount: number, ca
     append(sorted: Uint32Array, n: number): void {
       let kept = 0;
       for (let i = 0; i < n; i++) {
-        if ((count > 0 || kept > 0) && compareKeys(sorted, i, kept > 0 ? sorted : last, kept > 0 ? kept - 1 : 0) === 0) continue;
+        if ((count > 0 || kept > 0) && compareKeys(sorted, i, kept > 0 ? sorted : last, kept > 0 ? kept - 1 : 0) === 0)
+          continue;
         if (kept !== i) sorted.copyWithin(kept * 4, i * 4, i * 4 + 4);
         table[(sorted[kept * 4]! >>> shift) + 1]!++;
         filterAdd(filter, mask, sorted[kept * 4 + 1]!, sorted[kept * 4 + 2]!);
@@ -74,15 +75,32 @@ export function createRunWriter(dir: string, meta: RunMeta, maxCount: number, ca
     writeAll(fd, bytesOf(filter), filterOffset);
     const sectionsCrc = crc32(bytesOf(filter), crc32(bytesOf(table)));
     const header = Buffer.alloc(headerLen);
-    [MAGIC, VERSION, headerLen, bucketBits, filterLog2, meta.genRuns, meta.genIndex, meta.inputs.length].forEach((v, i) => header.writeUInt32LE(v, i * 4));
-    [count, meta.minAt, meta.maxAt, meta.seqThrough, meta.gen, meta.id].forEach((v, i) => header.writeDoubleLE(v, 32 + i * 8));
+    [MAGIC, VERSION, headerLen, bucketBits, filterLog2, meta.genRuns, meta.genIndex, meta.inputs.length].forEach(
+      (v, i) => header.writeUInt32LE(v, i * 4),
+    );
+    [count, meta.minAt, meta.maxAt, meta.seqThrough, meta.gen, meta.id].forEach((v, i) =>
+      header.writeDoubleLE(v, 32 + i * 8),
+    );
     header.writeUInt32LE(sectionsCrc, 80);
     meta.inputs.forEach((v, i) => header.writeDoubleLE(v, FIXED + i * 8));
     header.writeUInt32LE(crc32(header.subarray(0, headerLen - 4)), headerLen - 4);
     writeAll(fd, header, 0);
     return {
-      ...meta, path, count, bucketBits, filterLog2, size: filterOffset + filter.byteLength, keysOffset: headerLen,
-      tableOffset, filterOffset, sectionsCrc, table, tableBits: bucketBits, filter, filterRamLog2: filterLog2, fd: -1,
+      ...meta,
+      path,
+      count,
+      bucketBits,
+      filterLog2,
+      size: filterOffset + filter.byteLength,
+      keysOffset: headerLen,
+      tableOffset,
+      filterOffset,
+      sectionsCrc,
+      table,
+      tableBits: bucketBits,
+      filter,
+      filterRamLog2: filterLog2,
+      fd: -1,
     };
   }
   function publish(run: Run): Run {

@@ -84,7 +84,8 @@ export function readRunHeader(path: string): { ok: true; run: Run } | { ok: fals
     if (headerLen !== FIXED + 8 * u32(7) + 4 || headerLen > size) return { ok: false, reason: 'bad header length' };
     const header = Buffer.alloc(headerLen);
     readAll(fd, header, 0);
-    if (crc32(header.subarray(0, headerLen - 4)) !== header.readUInt32LE(headerLen - 4)) return { ok: false, reason: 'header checksum' };
+    if (crc32(header.subarray(0, headerLen - 4)) !== header.readUInt32LE(headerLen - 4))
+      return { ok: false, reason: 'header checksum' };
     const [bucketBits, filterLog2] = [u32(3), u32(4)];
     const count = f64(0);
     const tableOffset = headerLen + count * 16;
@@ -95,9 +96,28 @@ export function readRunHeader(path: string): { ok: true; run: Run } | { ok: fals
     return {
       ok: true,
       run: {
-        id: f64(5), gen: f64(4), genRuns: u32(5), genIndex: u32(6), inputs, minAt: f64(1), maxAt: f64(2), seqThrough: f64(3),
-        path, count, bucketBits, filterLog2, size, keysOffset: headerLen, tableOffset, filterOffset, sectionsCrc: u32(20),
-        table: new Uint32Array(0), tableBits: 0, filter: new Uint32Array(0), filterRamLog2: 0, fd: -1,
+        id: f64(5),
+        gen: f64(4),
+        genRuns: u32(5),
+        genIndex: u32(6),
+        inputs,
+        minAt: f64(1),
+        maxAt: f64(2),
+        seqThrough: f64(3),
+        path,
+        count,
+        bucketBits,
+        filterLog2,
+        size,
+        keysOffset: headerLen,
+        tableOffset,
+        filterOffset,
+        sectionsCrc: u32(20),
+        table: new Uint32Array(0),
+        tableBits: 0,
+        filter: new Uint32Array(0),
+        filterRamLog2: 0,
+        fd: -1,
       },
     };
   } finally {

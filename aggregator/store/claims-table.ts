@@ -23,10 +23,16 @@ export function createKeyTable() {
 
   /** The slot holding the key at `k[o..o+4)`, or the empty slot where it would go. */
   function find(table: Uint32Array, mask: number, k: Uint32Array, o: number): number {
-    const k0 = k[o]!, k1 = k[o + 1]!, k2 = k[o + 2]!, k3 = k[o + 3]!;
+    const k0 = k[o]!,
+      k1 = k[o + 1]!,
+      k2 = k[o + 2]!,
+      k3 = k[o + 3]!;
     for (let s = k3 & mask; ; s = (s + 1) & mask) {
       const p = s * 4;
-      const w0 = table[p]!, w1 = table[p + 1]!, w2 = table[p + 2]!, w3 = table[p + 3]!;
+      const w0 = table[p]!,
+        w1 = table[p + 1]!,
+        w2 = table[p + 2]!,
+        w3 = table[p + 3]!;
       if (w0 === k0 && w1 === k1 && w2 === k2 && w3 === k3) return s;
       if ((w0 | w1 | w2 | w3) === 0) return s;
     }
@@ -40,7 +46,10 @@ export function createKeyTable() {
     for (let p = 0; p < old.length; p += 4) {
       if ((old[p]! | old[p + 1]! | old[p + 2]! | old[p + 3]!) === 0) continue;
       const s = find(words, slots - 1, old, p) * 4;
-      words[s] = old[p]!; words[s + 1] = old[p + 1]!; words[s + 2] = old[p + 2]!; words[s + 3] = old[p + 3]!;
+      words[s] = old[p]!;
+      words[s + 1] = old[p + 1]!;
+      words[s + 2] = old[p + 2]!;
+      words[s + 3] = old[p + 3]!;
     }
   }
 
@@ -66,7 +75,10 @@ export function createKeyTable() {
       }
       const p = find(words, slots - 1, k, o) * 4;
       if ((words[p]! | words[p + 1]! | words[p + 2]! | words[p + 3]!) !== 0) return false;
-      words[p] = k[o]!; words[p + 1] = k[o + 1]!; words[p + 2] = k[o + 2]!; words[p + 3] = k[o + 3]!;
+      words[p] = k[o]!;
+      words[p + 1] = k[o + 1]!;
+      words[p + 2] = k[o + 2]!;
+      words[p + 3] = k[o + 3]!;
       count++;
       if (count * 2 > slots) grow();
       return true;
@@ -79,7 +91,10 @@ export function createKeyTable() {
       for (let p = 0; p < words.length; p += 4) {
         if ((words[p]! | words[p + 1]! | words[p + 2]! | words[p + 3]!) === 0) continue;
         const o = n++ * 4;
-        out[o] = words[p]!; out[o + 1] = words[p + 1]!; out[o + 2] = words[p + 2]!; out[o + 3] = words[p + 3]!;
+        out[o] = words[p]!;
+        out[o + 1] = words[p + 1]!;
+        out[o + 2] = words[p + 2]!;
+        out[o + 3] = words[p + 3]!;
       }
       return out;
     },
@@ -109,9 +124,13 @@ export function sortKeys(keys: Uint32Array, n: number, skipBits = 0): Uint32Arra
     const p = i * 4;
     const b = (keys[p]! << skipBits) >>> shift;
     const o = next[b]!++ * 4;
-    out[o] = keys[p]!; out[o + 1] = keys[p + 1]!; out[o + 2] = keys[p + 2]!; out[o + 3] = keys[p + 3]!;
+    out[o] = keys[p]!;
+    out[o + 1] = keys[p + 1]!;
+    out[o + 2] = keys[p + 2]!;
+    out[o + 3] = keys[p + 3]!;
   }
-  for (let b = 0; b + 1 < starts.length; b++) if (starts[b + 1]! - starts[b]! > 1) insertionSort(out, starts[b]!, starts[b + 1]!);
+  for (let b = 0; b + 1 < starts.length; b++)
+    if (starts[b + 1]! - starts[b]! > 1) insertionSort(out, starts[b]!, starts[b + 1]!);
   return out;
 }
 

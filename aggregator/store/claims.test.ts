@@ -19,18 +19,26 @@ afterEach(() => {
 
 const id = (n: number) => createHash('sha256').update(`id ${n}`).digest().subarray(0, 16);
 const ids = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => id(from + i));
-const files = (dir: string, re: RegExp) => readdirSync(dir).filter((f) => re.test(f)).sort((a, b) => Number(a.match(/\d+/)![0]) - Number(b.match(/\d+/)![0]));
+const files = (dir: string, re: RegExp) =>
+  readdirSync(dir)
+    .filter((f) => re.test(f))
+    .sort((a, b) => Number(a.match(/\d+/)![0]) - Number(b.match(/\d+/)![0]));
 
 /** A store over a fake clock, reopened on the same directory and config by `reopen`. */
 function fixture(config: Omit<ClaimStoreConfig, 'dir'>, t0 = 1_000_000) {
   const dir = tempDir();
   const clock = { t: t0 };
   const open = () => openClaimStore({ dir, ...config }, { now: () => clock.t });
-  const f = { dir, clock, store: open(), reopen: (close = true) => {
-    if (close) f.store.close();
-    f.store = open();
-    return f.store;
-  } };
+  const f = {
+    dir,
+    clock,
+    store: open(),
+    reopen: (close = true) => {
+      if (close) f.store.close();
+      f.store = open();
+      return f.store;
+    },
+  };
   return f;
 }
 
@@ -41,14 +49,42 @@ describe('claimId', () => {
     return h.toString('hex');
   };
   it.each([
-    ['a canonical lower-case UUID is its own 16 bytes', '0f8fad5b-d9cb-469f-a165-70867728950e', '0f8fad5bd9cb469fa16570867728950e'],
-    ['an upper-case UUID is not canonical: it is hashed (the collector lowercases ids)', '0F8FAD5B-D9CB-469F-A165-70867728950E', sha('k:0F8FAD5B-D9CB-469F-A165-70867728950E')],
+    [
+      'a canonical lower-case UUID is its own 16 bytes',
+      '0f8fad5b-d9cb-469f-a165-70867728950e',
+      '0f8fad5bd9cb469fa16570867728950e',
+    ],
+    [
+      'an upper-case UUID is not canonical: it is hashed (the collector lowercases ids)',
+      '0F8FAD5B-D9CB-469F-A165-70867728950E',
+      sha('k:0F8FAD5B-D9CB-469F-A165-70867728950E'),
+    ],
     ['a confirmation key is hashed', 'conf:admob:tx-1', sha('k:conf:admob:tx-1')],
-    ['a UUID of the reserved variant 111 is hashed, so no UUID can equal a hashed key', '0f8fad5b-d9cb-469f-e165-70867728950e', sha('k:0f8fad5b-d9cb-469f-e165-70867728950e')],
-    ['a UUID without its dashes is hashed', '0f8fad5bd9cb469fa16570867728950e', sha('k:0f8fad5bd9cb469fa16570867728950e')],
-    ['36 characters with a dash out of place are hashed', '0f8fad5bd-9cb-469f-a165-70867728950e', sha('k:0f8fad5bd-9cb-469f-a165-70867728950e')],
-    ['a UUID with a letter past f is hashed', '0f8fad5b-d9cb-469f-a165-70867728950g', sha('k:0f8fad5b-d9cb-469f-a165-70867728950g')],
-    ['a UUID with a character past ASCII is hashed', '0f8fad5b-d9cb-469f-a165-70867728950\u0130', sha('k:0f8fad5b-d9cb-469f-a165-70867728950\u0130')],
+    [
+      'a UUID of the reserved variant 111 is hashed, so no UUID can equal a hashed key',
+      '0f8fad5b-d9cb-469f-e165-70867728950e',
+      sha('k:0f8fad5b-d9cb-469f-e165-70867728950e'),
+    ],
+    [
+      'a UUID without its dashes is hashed',
+      '0f8fad5bd9cb469fa16570867728950e',
+      sha('k:0f8fad5bd9cb469fa16570867728950e'),
+    ],
+    [
+      '36 characters with a dash out of place are hashed',
+      '0f8fad5bd-9cb-469f-a165-70867728950e',
+      sha('k:0f8fad5bd-9cb-469f-a165-70867728950e'),
+    ],
+    [
+      'a UUID with a letter past f is hashed',
+      '0f8fad5b-d9cb-469f-a165-70867728950g',
+      sha('k:0f8fad5b-d9cb-469f-a165-70867728950g'),
+    ],
+    [
+      'a UUID with a character past ASCII is hashed',
+      '0f8fad5b-d9cb-469f-a165-70867728950\u0130',
+      sha('k:0f8fad5b-d9cb-469f-a165-70867728950\u0130'),
+    ],
   ])('%s', (_name, text, hex) => {
     expect(claimId(text).toString('hex')).toBe(hex);
     expect(claimId(text)).toHaveLength(16);
@@ -61,7 +97,12 @@ describe('claimId', () => {
 });
 
 describe('claims filter budget', () => {
-  const runs = [{ count: 700_000, fileLog2: 16 }, { count: 700_000, fileLog2: 16 }, { count: 40_000, fileLog2: 12 }, { count: 20_000, fileLog2: 11 }];
+  const runs = [
+    { count: 700_000, fileLog2: 16 },
+    { count: 700_000, fileLog2: 16 },
+    { count: 40_000, fileLog2: 12 },
+    { count: 20_000, fileLog2: 11 },
+  ];
   const full = runs.reduce((n, r) => n + FILTER_BLOCK_BYTES * 2 ** r.fileLog2, 0);
   it.each([
     ['keeps every filter whole when the budget holds them', full, 0.02],
@@ -325,38 +366,48 @@ describe('claims store', () => {
     const pool = ids(0, 200).concat([randomBytes(16)]);
     const op = fc.oneof(
       fc.record({ kind: fc.constant('add' as const), ids: fc.uniqueArray(fc.nat(pool.length - 1), { maxLength: 12 }) }),
-      fc.record({ kind: fc.constant('tick' as const), ms: fc.oneof(fc.nat(300), fc.nat(3_000), fc.integer({ min: window - 400, max: window + 100 })) }),
+      fc.record({
+        kind: fc.constant('tick' as const),
+        ms: fc.oneof(fc.nat(300), fc.nat(3_000), fc.integer({ min: window - 400, max: window + 100 })),
+      }),
       fc.record({ kind: fc.constant('maintain' as const) }),
       fc.record({ kind: fc.constant('reopen' as const), crash: fc.boolean() }),
     );
-    await fc.assert(fc.asyncProperty(fc.array(op, { maxLength: 80 }), async (ops) => {
-      // sliceMs 100, window 40 slices: merges of 6 slices (24 × 4 > 40), kept at most 6 slices longer.
-      const f = fixture({ windowMs: window, sliceMs: 100, memtableIds: 16, filterBytes: 256 });
-      const keep = 6 * 100;
-      const lastAt = new Map<number, number>();
-      const gone = new Set<number>(); // expired past any retention, and a maintain ran since
-      let seq = 0;
-      for (const o of ops) {
-        if (o.kind === 'add') {
-          f.store.add(o.ids.map((i) => pool[i]!), f.clock.t, ++seq);
-          for (const i of o.ids) {
-            lastAt.set(i, f.clock.t);
-            gone.delete(i);
-          }
-        } else if (o.kind === 'tick') f.clock.t += o.ms;
-        else if (o.kind === 'maintain') {
-          await f.store.maintain(f.clock.t);
-          for (const [i, at] of lastAt) if (at + window + keep <= f.clock.t) gone.add(i);
-        } else f.reopen(!o.crash);
-        pool.forEach((x, i) => {
-          const at = lastAt.get(i);
-          const got = f.store.has(x);
-          if (at === undefined || gone.has(i)) expect(got, `id ${i} never added or long expired`).toBe(false);
-          else if (at + window > f.clock.t) expect(got, `id ${i} added at ${at}, now ${f.clock.t}`).toBe(true);
-        });
-        expect(f.store.throughSeq()).toBe(seq === 0 ? -1 : seq);
-      }
-      f.store.close();
-    }), { numRuns: 100 });
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { maxLength: 80 }), async (ops) => {
+        // sliceMs 100, window 40 slices: merges of 6 slices (24 × 4 > 40), kept at most 6 slices longer.
+        const f = fixture({ windowMs: window, sliceMs: 100, memtableIds: 16, filterBytes: 256 });
+        const keep = 6 * 100;
+        const lastAt = new Map<number, number>();
+        const gone = new Set<number>(); // expired past any retention, and a maintain ran since
+        let seq = 0;
+        for (const o of ops) {
+          if (o.kind === 'add') {
+            f.store.add(
+              o.ids.map((i) => pool[i]!),
+              f.clock.t,
+              ++seq,
+            );
+            for (const i of o.ids) {
+              lastAt.set(i, f.clock.t);
+              gone.delete(i);
+            }
+          } else if (o.kind === 'tick') f.clock.t += o.ms;
+          else if (o.kind === 'maintain') {
+            await f.store.maintain(f.clock.t);
+            for (const [i, at] of lastAt) if (at + window + keep <= f.clock.t) gone.add(i);
+          } else f.reopen(!o.crash);
+          pool.forEach((x, i) => {
+            const at = lastAt.get(i);
+            const got = f.store.has(x);
+            if (at === undefined || gone.has(i)) expect(got, `id ${i} never added or long expired`).toBe(false);
+            else if (at + window > f.clock.t) expect(got, `id ${i} added at ${at}, now ${f.clock.t}`).toBe(true);
+          });
+          expect(f.store.throughSeq()).toBe(seq === 0 ? -1 : seq);
+        }
+        f.store.close();
+      }),
+      { numRuns: 100 },
+    );
   });
 });

@@ -31,7 +31,12 @@ export interface ClaimStoreConfig {
   memtableIds?: number;
 }
 
-export interface ClaimStoreStats { ids: number; diskBytes: number; ramBytes: number; runs: number }
+export interface ClaimStoreStats {
+  ids: number;
+  diskBytes: number;
+  ramBytes: number;
+  runs: number;
+}
 
 export interface ClaimStore {
   /** Whether `id` (16 bytes, claimId) was claimed within the window: exact. */
@@ -50,10 +55,16 @@ const DEFAULTS = { sliceMs: 3_600_000, filterBytes: 64 * 2 ** 20, memtableIds: 4
 const MAX_OPEN_FILES = 64;
 const LOG_ROTATE_BYTES = 256 * 1024;
 
-interface Mem { slice: number; table: KeyTable; minAt: number; maxAt: number }
+interface Mem {
+  slice: number;
+  table: KeyTable;
+  minAt: number;
+  maxAt: number;
+}
 
 export function openClaimStore(config: ClaimStoreConfig, deps: { now?(): number; log?: Logger } = {}): ClaimStore {
-  if (endianness() !== 'LE') throw new PipelineError('claims_big_endian', 'claims files are little-endian', { retriable: false });
+  if (endianness() !== 'LE')
+    throw new PipelineError('claims_big_endian', 'claims files are little-endian', { retriable: false });
   const { dir, windowMs } = config;
   const sliceMs = config.sliceMs ?? DEFAULTS.sliceMs;
   const filterBytes = config.filterBytes ?? DEFAULTS.filterBytes;
@@ -138,7 +149,16 @@ export function openClaimStore(config: ClaimStoreConfig, deps: { now?(): number;
     const made: Run[] = [];
     try {
       list.forEach((m, genIndex) => {
-        const meta = { id: nextRunId++, gen, genRuns: list.length, genIndex, inputs: [], minAt: m.minAt, maxAt: m.maxAt, seqThrough: lastSeq };
+        const meta = {
+          id: nextRunId++,
+          gen,
+          genRuns: list.length,
+          genIndex,
+          inputs: [],
+          minAt: m.minAt,
+          maxAt: m.maxAt,
+          seqThrough: lastSeq,
+        };
         const w = createRunWriter(dir, meta, m.table.count, filterBytes);
         try {
           w.append(sortKeys(m.table.keys(), m.table.count), m.table.count);
@@ -150,7 +170,10 @@ export function openClaimStore(config: ClaimStoreConfig, deps: { now?(): number;
       });
     } catch (err) {
       for (const r of made) rmSync(r.path, { force: true });
-      throw new PipelineError('claims_seal_failed', `claims ${dir}: ${(err as Error).message}`, { retriable: true, cause: err });
+      throw new PipelineError('claims_seal_failed', `claims ${dir}: ${(err as Error).message}`, {
+        retriable: true,
+        cause: err,
+      });
     }
     for (const l of consumed) rmSync(join(dir, logFileName(l.gen)), { force: true });
     logs = logs.slice(consumed.length);
@@ -211,7 +234,8 @@ export function openClaimStore(config: ClaimStoreConfig, deps: { now?(): number;
 
   function add(ids: Buffer[], at: number, seq: number): void {
     if (closed) throw new PipelineError('claims_closed', `claims ${dir} are closed`, { retriable: false });
-    if (!(seq > lastSeq)) throw new PipelineError('claims_seq_order', `claims ${dir}: seq ${seq} after ${lastSeq}`, { retriable: false });
+    if (!(seq > lastSeq))
+      throw new PipelineError('claims_seq_order', `claims ${dir}: seq ${seq} after ${lastSeq}`, { retriable: false });
     ids.forEach(checkId);
     // A claim already past the window needs no remembering (a replay of old changelog entries).
     const n = at + windowMs > now() ? ids.length : 0;
@@ -242,8 +266,13 @@ export function openClaimStore(config: ClaimStoreConfig, deps: { now?(): number;
     const next = () => pickMerge(runs, { slice, sliceMs, spans, open: [...mems.keys()] });
     for (let group = next(); group && !closed; group = next()) {
       const meta = {
-        id: nextRunId++, gen: -1, genRuns: 0, genIndex: 0, inputs: group.map((r) => r.id),
-        minAt: Math.min(...group.map((r) => r.minAt)), maxAt: Math.max(...group.map((r) => r.maxAt)),
+        id: nextRunId++,
+        gen: -1,
+        genRuns: 0,
+        genIndex: 0,
+        inputs: group.map((r) => r.id),
+        minAt: Math.min(...group.map((r) => r.minAt)),
+        maxAt: Math.max(...group.map((r) => r.maxAt)),
         seqThrough: Math.max(...group.map((r) => r.seqThrough)),
       };
       const merged = await mergeRuns(dir, group, meta, filterBytes, () => closed);
@@ -288,5 +317,6 @@ export function openClaimStore(config: ClaimStoreConfig, deps: { now?(): number;
 }
 
 function checkId(id: Buffer): void {
-  if (id.length !== 16) throw new PipelineError('claims_bad_id', `a claim id is 16 bytes, not ${id.length}`, { retriable: false });
+  if (id.length !== 16)
+    throw new PipelineError('claims_bad_id', `a claim id is 16 bytes, not ${id.length}`, { retriable: false });
 }

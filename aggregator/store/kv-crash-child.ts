@@ -8,7 +8,11 @@ const [dir, mode, perBatch] = process.argv.slice(2);
 const kv = openKv({ dir: dir! });
 const value = Buffer.alloc(300, 7);
 for (let i = 0; mode === 'stream' || i === 0; i++) {
-  const puts = Array.from({ length: Number(perBatch) }, (_, j) => ({ key: `b:${i}:${j}`, value, expiresAt: Date.now() + 3_600_000 }));
+  const puts = Array.from({ length: Number(perBatch) }, (_, j) => ({
+    key: `b:${i}:${j}`,
+    value,
+    expiresAt: Date.now() + 3_600_000,
+  }));
   await kv.write({ puts, meta: [{ key: 'seq', value: Buffer.from(String(i)) }] });
   process.stdout.write(`${i}\n`);
 }

@@ -9,7 +9,12 @@ export const SWEEP_CHUNK = 1_000;
 
 /** The store's DB `name` once more, its values decoded as null: a scan copies none of them (half the cost). */
 export function openExpiryView(root: RootDatabase, name: string): Database<null, string> {
-  const encoder = { decode: () => null, encode: () => { throw new Error('the expiry view is read-only'); } };
+  const encoder = {
+    decode: () => null,
+    encode: () => {
+      throw new Error('the expiry view is read-only');
+    },
+  };
   const options = { name, useVersions: true, encoder }; // `encoder` is lmdb-js's, missing from its types
   return root.openDB<null, string>(options);
 }
@@ -20,13 +25,23 @@ export function openExpiryView(root: RootDatabase, name: string): Database<null,
  * write that renewed it meanwhile wins.
  */
 export async function sweepExpired(
-  db: Database<Buffer, string>, view: Database<null, string>, state: { from: string | undefined }, now: number, maxKeys: number, stopped: () => boolean,
+  db: Database<Buffer, string>,
+  view: Database<null, string>,
+  state: { from: string | undefined },
+  now: number,
+  maxKeys: number,
+  stopped: () => boolean,
 ): Promise<{ deleted: number; scanned: number; ms: number }> {
   const t0 = Date.now();
   let deleted = 0;
   let scanned = 0;
   while (deleted < maxKeys && !stopped()) {
-    const range: RangeOptions = { start: state.from, exclusiveStart: state.from !== undefined, limit: SWEEP_CHUNK, versions: true };
+    const range: RangeOptions = {
+      start: state.from,
+      exclusiveStart: state.from !== undefined,
+      limit: SWEEP_CHUNK,
+      versions: true,
+    };
     const expired: [string, number][] = [];
     let seen = 0;
     let last: string | undefined;

@@ -9,9 +9,20 @@ import type { Logger } from '../../common/log.js';
 import { currentBootId, readBootMark, syncPath, writeBootMark } from './kv-boot-mark.js';
 import { openExpiryView, sweepExpired } from './kv-sweep.js';
 
-export interface KvConfig { dir: string; mapSizeBytes?: number }
-export interface KvPut { key: string; value: Buffer; expiresAt: number }
-export interface KvBatch { puts: KvPut[]; deletes?: string[]; meta?: { key: string; value: Buffer | null }[] }
+export interface KvConfig {
+  dir: string;
+  mapSizeBytes?: number;
+}
+export interface KvPut {
+  key: string;
+  value: Buffer;
+  expiresAt: number;
+}
+export interface KvBatch {
+  puts: KvPut[];
+  deletes?: string[];
+  meta?: { key: string; value: Buffer | null }[];
+}
 
 export interface Kv {
   /** The value, or undefined when absent or expired (expiresAt <= now). Synchronous; the Buffer is the caller's. */
@@ -106,7 +117,10 @@ export function openKv(config: KvConfig, deps: { log?: Logger; bootId?: () => st
     try {
       await done;
     } catch (err) {
-      throw new PipelineError('kv_write_failed', `key-value store ${config.dir}: write failed`, { retriable: false, cause: err });
+      throw new PipelineError('kv_write_failed', `key-value store ${config.dir}: write failed`, {
+        retriable: false,
+        cause: err,
+      });
     }
   }
 
@@ -158,7 +172,8 @@ function checkBatch(batch: KvBatch): void {
     if (!Number.isFinite(p.expiresAt)) throw bad(`expiresAt ${p.expiresAt} of ${p.key}`);
     if (!Buffer.isBuffer(p.value)) throw bad(`value of ${p.key} is not a Buffer`);
   }
-  for (const key of batch.deletes ?? []) if (!usableKey(key)) throw bad(`delete key of ${Buffer.byteLength(key)} bytes`);
+  for (const key of batch.deletes ?? [])
+    if (!usableKey(key)) throw bad(`delete key of ${Buffer.byteLength(key)} bytes`);
   for (const m of batch.meta ?? []) {
     if (!usableKey(m.key)) throw bad(`meta key of ${Buffer.byteLength(m.key)} bytes`);
     if (m.value !== null && !Buffer.isBuffer(m.value)) throw bad(`meta value of ${m.key} is not a Buffer`);

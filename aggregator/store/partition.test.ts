@@ -37,10 +37,26 @@ function changelog() {
 }
 
 /** One step: claims `ids` (the first occurrence), appends a touch to `touchKey`, sets `u:` flags; logged and applied. */
-async function step(p: Partition, cl: ReturnType<typeof changelog>, s: { ids: string[]; first: number; at?: number; flag?: string; touchKey?: string }) {
+async function step(
+  p: Partition,
+  cl: ReturnType<typeof changelog>,
+  s: { ids: string[]; first: number; at?: number; flag?: string; touchKey?: string },
+) {
   const view = p.view(s.at ?? T0);
-  s.ids.forEach((id, i) => (view.claimIfNew(id) ? view.decided(s.first, i, { invalidReason: s.flag ?? '', earns: false }) : view.duplicate(s.first, i)));
-  if (s.touchKey) view.change({ op: 'touch', key: s.touchKey, expiresAt: (s.at ?? T0) + DAY, lines: `${s.at ?? T0} ${s.at ?? T0} ["IMPRESSION","${s.ids[0]}","cr","u",""]\n`, oldest: 0, cutAt: 10_000 });
+  s.ids.forEach((id, i) =>
+    view.claimIfNew(id)
+      ? view.decided(s.first, i, { invalidReason: s.flag ?? '', earns: false })
+      : view.duplicate(s.first, i),
+  );
+  if (s.touchKey)
+    view.change({
+      op: 'touch',
+      key: s.touchKey,
+      expiresAt: (s.at ?? T0) + DAY,
+      lines: `${s.at ?? T0} ${s.at ?? T0} ["IMPRESSION","${s.ids[0]}","cr","u",""]\n`,
+      oldest: 0,
+      cutAt: 10_000,
+    });
   if (s.flag) view.change({ op: 'put', key: 'u:app:u', expiresAt: (s.at ?? T0) + DAY, value: `${s.flag} ` });
   const { entry, values } = view.entry({ kind: 'b', partition: 0, first: s.first, last: s.first });
   cl.log.push(encodeEntry(entry));
@@ -50,11 +66,14 @@ async function step(p: Partition, cl: ReturnType<typeof changelog>, s: { ids: st
 
 /** An entry as version 1 wrote it: the header, the claims, then the rest as JSON (touch ops before puts). */
 function version1(e: Entry): Buffer {
-  const json = Buffer.from(JSON.stringify({
-    d: e.duplicates, o: e.decisions,
-    t: e.ops.flatMap((op) => (op.op === 'touch' ? [[op.key, op.expiresAt, op.lines, op.oldest, op.cutAt]] : [])),
-    p: e.ops.flatMap((op) => (op.op === 'put' ? [[op.key, op.expiresAt, op.value]] : [])),
-  }));
+  const json = Buffer.from(
+    JSON.stringify({
+      d: e.duplicates,
+      o: e.decisions,
+      t: e.ops.flatMap((op) => (op.op === 'touch' ? [[op.key, op.expiresAt, op.lines, op.oldest, op.cutAt]] : [])),
+      p: e.ops.flatMap((op) => (op.op === 'put' ? [[op.key, op.expiresAt, op.value]] : [])),
+    }),
+  );
   const header = Buffer.alloc(46);
   let at = header.writeUInt8(1, 0);
   at = header.writeUInt8(e.source.kind.charCodeAt(0), at);
@@ -68,9 +87,16 @@ function version1(e: Entry): Buffer {
 describe('changelog entries', () => {
   it('read back as written, and refuse what this version did not write', () => {
     const entry: Entry = {
-      seq: 7, at: T0, source: { kind: 'c', partition: 3, first: 10, last: 12 }, claims: Buffer.alloc(32, 1), duplicates: [[11, 0]],
+      seq: 7,
+      at: T0,
+      source: { kind: 'c', partition: 3, first: 10, last: 12 },
+      claims: Buffer.alloc(32, 1),
+      duplicates: [[11, 0]],
       decisions: [[10, 2, { invalidReason: 'click_flooding', earns: false }]],
-      ops: [{ op: 'touch', key: 'l:v:app:ü:c', expiresAt: T0 + DAY, lines: 'a\nb\n', oldest: 5, cutAt: 9 }, { op: 'put', key: 'u:app:😀', expiresAt: T0, value: 'x ' }],
+      ops: [
+        { op: 'touch', key: 'l:v:app:ü:c', expiresAt: T0 + DAY, lines: 'a\nb\n', oldest: 5, cutAt: 9 },
+        { op: 'put', key: 'u:app:😀', expiresAt: T0, value: 'x ' },
+      ],
     };
     const decoded = decodeEntry(encodeEntry(entry));
     expect(decoded).toEqual({ ok: true, entry });
@@ -80,14 +106,30 @@ describe('changelog entries', () => {
     expect(decodeEntry(encodeEntry(entry).subarray(0, 50)).ok).toBe(false);
     const cut = encodeEntry(entry);
     cut.writeUInt32BE(cut.length - 46 - 32 - 3, 42); // the body three bytes shorter than its last string
-    expect(decodeEntry(cut.subarray(0, cut.length - 3))).toMatchObject({ ok: false, reason: expect.stringMatching(/^changelog entry body: /) });
+    expect(decodeEntry(cut.subarray(0, cut.length - 3))).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/^changelog entry body: /),
+    });
   });
 
   it('carries text as it is, quotes and all, in fewer bytes than version 1', () => {
     const lines = `${T0} ${T0} [1,"e-1","cr","u\\"q",""]\n`.repeat(20);
     const entry: Entry = {
-      seq: 1, at: T0, source: { kind: 'b', partition: 0, first: 1, last: 1 }, claims: Buffer.alloc(0), duplicates: [], decisions: [],
-      ops: [{ op: 'put', key: 'v:e:app:"u":e-1', expiresAt: T0, value: JSON.stringify({ h: { e: JSON.stringify(['e-1', 4]) }, x: T0 }) }, { op: 'touch', key: 'l:v:app:u:c', expiresAt: T0, lines, oldest: 0, cutAt: 99 }],
+      seq: 1,
+      at: T0,
+      source: { kind: 'b', partition: 0, first: 1, last: 1 },
+      claims: Buffer.alloc(0),
+      duplicates: [],
+      decisions: [],
+      ops: [
+        {
+          op: 'put',
+          key: 'v:e:app:"u":e-1',
+          expiresAt: T0,
+          value: JSON.stringify({ h: { e: JSON.stringify(['e-1', 4]) }, x: T0 }),
+        },
+        { op: 'touch', key: 'l:v:app:u:c', expiresAt: T0, lines, oldest: 0, cutAt: 99 },
+      ],
     };
     const v2 = encodeEntry(entry);
     expect(decodeEntry(v2)).toEqual({ ok: true, entry });
@@ -96,9 +138,16 @@ describe('changelog entries', () => {
 
   it('reads entries version 1 wrote', () => {
     const entry: Entry = {
-      seq: 3, at: T0, source: { kind: 'b', partition: 1, first: 4, last: 9 }, claims: Buffer.alloc(16, 2), duplicates: [[5, 1]],
+      seq: 3,
+      at: T0,
+      source: { kind: 'b', partition: 1, first: 4, last: 9 },
+      claims: Buffer.alloc(16, 2),
+      duplicates: [[5, 1]],
       decisions: [[4, 0, { invalidReason: '', earns: true, attribution: { to: 'c1', model: 'click', lagMs: 20_000 } }]],
-      ops: [{ op: 'touch', key: 'l:c:app:u:c', expiresAt: T0 + DAY, lines: 'x\n', oldest: 1, cutAt: 2 }, { op: 'put', key: 'u:app:u', expiresAt: T0, value: 'bot ' }],
+      ops: [
+        { op: 'touch', key: 'l:c:app:u:c', expiresAt: T0 + DAY, lines: 'x\n', oldest: 1, cutAt: 2 },
+        { op: 'put', key: 'u:app:u', expiresAt: T0, value: 'bot ' },
+      ],
     };
     expect(decodeEntry(version1(entry))).toEqual({ ok: true, entry });
   });
@@ -163,16 +212,20 @@ describe('a state partition', () => {
     const cl = changelog();
     const { p } = open();
     const ids = Array.from({ length: 30 }, () => randomUUID());
-    for (let i = 0; i < 10; i++) await step(p, cl, { ids: ids.slice(i * 3, i * 3 + 3), first: i, touchKey: 'l:v:app:u:c', at: T0 + i });
+    for (let i = 0; i < 10; i++)
+      await step(p, cl, { ids: ids.slice(i * 3, i * 3 + 3), first: i, touchKey: 'l:v:app:u:c', at: T0 + i });
     const expected = { touches: p.view(T0).get('l:v:app:u:c'), seq: p.seq };
     const { p: restored } = open();
     const foreign = randomUUID();
     if (kind === 'prefix') {
       // This disk caught up when the changelog held 7 entries.
-      await restored.restore(async (from, onRecord) => {
-        for (let i = Math.max(from, 0); i < 7; i++) await onRecord(i, cl.log[i]!);
-        return 7;
-      }, { b: -1, c: -1 });
+      await restored.restore(
+        async (from, onRecord) => {
+          for (let i = Math.max(from, 0); i < 7; i++) await onRecord(i, cl.log[i]!);
+          return 7;
+        },
+        { b: -1, c: -1 },
+      );
     }
     if (kind === 'stale') {
       const other = changelog(); // another changelog (the topic was recreated): 12 entries this one never had

@@ -15,11 +15,22 @@ import { claimId, openClaimStore, type ClaimStore } from './claims.js';
 import { openKv, type Kv } from './kv.js';
 
 /** What a redelivery of a step's records must know, kept until their offsets are committed. */
-interface Held { first: number; last: number; duplicates: Set<string>; decisions: Map<string, Decision> }
+interface Held {
+  first: number;
+  last: number;
+  duplicates: Set<string>;
+  decisions: Map<string, Decision>;
+}
 /** A value the step set, with its expiry (ms). */
-export interface Value { value: string; expiresAt: number }
+export interface Value {
+  value: string;
+  expiresAt: number;
+}
 /** Reads the changelog partition from `from` (-1: the earliest retained) to its end; returns the next offset. */
-export type ReadChangelog = (from: number, onRecord: (offset: number, value: Buffer) => Promise<void>) => Promise<number>;
+export type ReadChangelog = (
+  from: number,
+  onRecord: (offset: number, value: Buffer) => Promise<void>,
+) => Promise<number>;
 
 const PLAIN: Decision = { invalidReason: '', earns: false };
 const isPlain = (d: Decision) => !d.invalidReason && !d.attribution && !d.earns && !d.userFlags;
@@ -28,9 +39,13 @@ const heldKey = (kind: SourceKind, first: number) => `r:${kind}:${String(first).
 const REPLAY_FLUSH_KEYS = 5_000;
 
 export interface PartitionConfig {
-  dir: string; windowMs: number; sliceMs?: number; filterBytes?: number;
+  dir: string;
+  windowMs: number;
+  sliceMs?: number;
+  filterBytes?: number;
   /** Applied values reach the disk at least this often (ms), and as soon as they hold `flushBytes`. */
-  flushMs?: number; flushBytes?: number;
+  flushMs?: number;
+  flushBytes?: number;
 }
 
 export function openPartition(config: PartitionConfig, deps: { log: Logger }) {
@@ -50,7 +65,15 @@ export function openPartition(config: PartitionConfig, deps: { log: Logger }) {
   let flushing: Promise<void> = Promise.resolve();
 
   function open(): void {
-    claims = openClaimStore({ dir: join(config.dir, 'claims'), windowMs: config.windowMs, sliceMs: config.sliceMs, filterBytes: config.filterBytes }, { log });
+    claims = openClaimStore(
+      {
+        dir: join(config.dir, 'claims'),
+        windowMs: config.windowMs,
+        sliceMs: config.sliceMs,
+        filterBytes: config.filterBytes,
+      },
+      { log },
+    );
     kv = openKv({ dir: join(config.dir, 'kv') }, { log });
     readMeta();
   }
@@ -67,12 +90,17 @@ export function openPartition(config: PartitionConfig, deps: { log: Logger }) {
     for (const { key, value } of kv.metaRange('r:')) held[key[2] as SourceKind].push(readHeld(value));
   }
   open();
-  const flusher = setInterval(() => void flush().catch((err: unknown) => log.warn({ err }, 'state_flush_failed')), config.flushMs ?? 5_000).unref();
+  const flusher = setInterval(
+    () => void flush().catch((err: unknown) => log.warn({ err }, 'state_flush_failed')),
+    config.flushMs ?? 5_000,
+  ).unref();
 
   type StoredHeld = { first: number; last: number; d: [number, number][]; o: [number, number, Decision][] };
   function heldOf(h: StoredHeld): Held {
     return {
-      first: h.first, last: h.last, duplicates: new Set(h.d.map(([o, i]) => spot(o, i))),
+      first: h.first,
+      last: h.last,
+      duplicates: new Set(h.d.map(([o, i]) => spot(o, i))),
       decisions: new Map(h.o.map(([o, i, d]) => [spot(o, i), d])),
     };
   }
@@ -86,7 +114,12 @@ export function openPartition(config: PartitionConfig, deps: { log: Logger }) {
   }
   const numberMeta = (key: string, v: number) => ({ key, value: Buffer.from(String(v)) });
   /** Where the disk holds through, written with every batch of values. */
-  const positionMeta = () => [numberMeta('seq', seq), numberMeta('next', next), numberMeta('d:b', decided.b), numberMeta('d:c', decided.c)];
+  const positionMeta = () => [
+    numberMeta('seq', seq),
+    numberMeta('next', next),
+    numberMeta('d:b', decided.b),
+    numberMeta('d:c', decided.c),
+  ];
   /** Drops what was applied but not flushed (the changelog has it). */
   function forgetApplied(): void {
     dirty = new Map();
@@ -136,7 +169,10 @@ export function openPartition(config: PartitionConfig, deps: { log: Logger }) {
       },
       get,
       change(op: KvOp) {
-        values.set(op.key, { value: applyOp(get(op.key), op), expiresAt: Math.max(op.expiresAt, values.get(op.key)?.expiresAt ?? 0) });
+        values.set(op.key, {
+          value: applyOp(get(op.key), op),
+          expiresAt: Math.max(op.expiresAt, values.get(op.key)?.expiresAt ?? 0),
+        });
         ops.push(op);
       },
       /** The step's entry and the values to store once Kafka holds it. */
@@ -163,7 +199,8 @@ export function openPartition(config: PartitionConfig, deps: { log: Logger }) {
    * computed: the claims at once (their own log), the rest in memory until the next flush.
    */
   function apply(entry: Entry, values: Map<string, Value>, offset: number): void {
-    if (entry.seq !== seq + 1) throw new PipelineError('state_out_of_order', `entry ${entry.seq} after ${seq}`, { retriable: false });
+    if (entry.seq !== seq + 1)
+      throw new PipelineError('state_out_of_order', `entry ${entry.seq} after ${seq}`, { retriable: false });
     if (entry.seq > claims.throughSeq()) claims.add(split(entry.claims), entry.at, entry.seq);
     seq = entry.seq;
     if (offset >= 0) next = offset + 1;
@@ -172,28 +209,34 @@ export function openPartition(config: PartitionConfig, deps: { log: Logger }) {
     const hold = holdEntry(entry);
     dirtyMeta.set(hold.key, hold.value);
     for (const [key, v] of values) setDirty(key, v);
-    if (dirtyBytes >= (config.flushBytes ?? 4 * 1024 * 1024)) void flush().catch((err: unknown) => log.warn({ err }, 'state_flush_failed'));
+    if (dirtyBytes >= (config.flushBytes ?? 4 * 1024 * 1024))
+      void flush().catch((err: unknown) => log.warn({ err }, 'state_flush_failed'));
   }
 
   /** Writes what was applied to the disk, in one transaction with the entry and offset it holds through. */
   function flush(): Promise<void> {
-    flushing = flushing.catch(() => {}).then(async () => {
-      if (dirty.size === 0 && dirtyMeta.size === 0) return;
-      const values = dirty;
-      const meta = [...[...dirtyMeta].map(([key, value]) => ({ key, value })), ...positionMeta()];
-      forgetApplied();
-      writing = values;
-      try {
-        await kv.write({ puts: [...values].map(([key, v]) => ({ key, value: Buffer.from(v.value), expiresAt: v.expiresAt })), meta });
-      } catch (err) {
-        // Still only in memory: kept for the next flush, under what was applied since.
-        for (const [key, v] of values) if (!dirty.has(key)) setDirty(key, v);
-        for (const { key, value } of meta) if (key.startsWith('r:') && !dirtyMeta.has(key)) dirtyMeta.set(key, value);
-        throw err;
-      } finally {
-        writing = new Map();
-      }
-    });
+    flushing = flushing
+      .catch(() => {})
+      .then(async () => {
+        if (dirty.size === 0 && dirtyMeta.size === 0) return;
+        const values = dirty;
+        const meta = [...[...dirtyMeta].map(([key, value]) => ({ key, value })), ...positionMeta()];
+        forgetApplied();
+        writing = values;
+        try {
+          await kv.write({
+            puts: [...values].map(([key, v]) => ({ key, value: Buffer.from(v.value), expiresAt: v.expiresAt })),
+            meta,
+          });
+        } catch (err) {
+          // Still only in memory: kept for the next flush, under what was applied since.
+          for (const [key, v] of values) if (!dirty.has(key)) setDirty(key, v);
+          for (const { key, value } of meta) if (key.startsWith('r:') && !dirtyMeta.has(key)) dirtyMeta.set(key, value);
+          throw err;
+        } finally {
+          writing = new Map();
+        }
+      });
     return flushing;
   }
 
@@ -211,7 +254,10 @@ export function openPartition(config: PartitionConfig, deps: { log: Logger }) {
    * behind the key-value store (the disk lost a write), or the changelog no longer has the entries
    * that follow, the disk is wiped and the partition rebuilt from the earliest retained entry.
    */
-  async function restore(read: ReadChangelog, commits: Record<SourceKind, number>): Promise<{ entries: number; from: number }> {
+  async function restore(
+    read: ReadChangelog,
+    commits: Record<SourceKind, number>,
+  ): Promise<{ entries: number; from: number }> {
     await flush().catch((err: unknown) => log.warn({ err }, 'state_flush_failed')); // what was applied is a prefix of the changelog
     forgetApplied();
     readMeta();
@@ -231,7 +277,12 @@ export function openPartition(config: PartitionConfig, deps: { log: Logger }) {
     }
   }
 
-  async function replay(read: ReadChangelog, from: number, claimsThrough: number, commits: Record<SourceKind, number>): Promise<number> {
+  async function replay(
+    read: ReadChangelog,
+    from: number,
+    claimsThrough: number,
+    commits: Record<SourceKind, number>,
+  ): Promise<number> {
     const pending = new Map<string, Value>();
     let meta: { key: string; value: Buffer | null }[] = [];
     let applied = 0;
@@ -245,11 +296,17 @@ export function openPartition(config: PartitionConfig, deps: { log: Logger }) {
     const now = Date.now();
     const end = await read(from, async (offset, value) => {
       const decoded = decodeEntry(value);
-      if (!decoded.ok) throw new PipelineError('changelog_unreadable', `changelog offset ${offset}: ${decoded.reason}`, { retriable: false });
+      if (!decoded.ok)
+        throw new PipelineError('changelog_unreadable', `changelog offset ${offset}: ${decoded.reason}`, {
+          retriable: false,
+        });
       const e = decoded.entry;
       if (e.seq > claimsThrough) claims.add(split(e.claims), e.at, e.seq);
       if (e.seq <= seq) return;
-      if (seq >= 0 && e.seq !== seq + 1) throw new PipelineError('changelog_gap', `changelog offset ${offset} holds entry ${e.seq} after ${seq}`, { retriable: false });
+      if (seq >= 0 && e.seq !== seq + 1)
+        throw new PipelineError('changelog_gap', `changelog offset ${offset} holds entry ${e.seq} after ${seq}`, {
+          retriable: false,
+        });
       for (const op of e.ops) {
         const base = pending.get(op.key)?.value ?? kv.get(op.key, now)?.toString();
         const expiresAt = Math.max(op.expiresAt, pending.get(op.key)?.expiresAt ?? 0);
@@ -264,7 +321,12 @@ export function openPartition(config: PartitionConfig, deps: { log: Logger }) {
     });
     await flush();
     // The disk holds entries past the changelog's end: not this changelog's (the topic was recreated).
-    if (next > end) throw new PipelineError('changelog_gap', `the state holds changelog offsets up to ${next - 1}, the changelog ends at ${end - 1}`, { retriable: false });
+    if (next > end)
+      throw new PipelineError(
+        'changelog_gap',
+        `the state holds changelog offsets up to ${next - 1}, the changelog ends at ${end - 1}`,
+        { retriable: false },
+      );
     return applied;
   }
 

@@ -12,12 +12,26 @@ function fakeServer(replies: Reply[]) {
     requests.push({ headers: init.headers, body: init.body });
     const r = replies.shift() ?? { status: 202, body: { accepted: 1, rejected: [] } };
     if (r instanceof Error) throw r;
-    return new Response(JSON.stringify(r.body ?? {}), { status: r.status, headers: r.retryAfter ? { 'retry-after': r.retryAfter } : {} });
+    return new Response(JSON.stringify(r.body ?? {}), {
+      status: r.status,
+      headers: r.retryAfter ? { 'retry-after': r.retryAfter } : {},
+    });
   }) as unknown as typeof globalThis.fetch;
   let t = 1_700_000_000_000;
-  const client = createBeaconClient({ endpoint: 'http://collector', appId: 'app1', keyId: 'k1', secret: 's3cret', maxAttempts: 4 },
-    { fetch, now: () => (t += 1_000), sleep: async (ms) => void sleeps.push(ms), random: () => 0.5 });
-  const events = [client.event({ type: EventType.CLICK, userId: 'u', deviceId: 'd', campaignId: 'c', creativeId: 'cr', placementId: 'p' })];
+  const client = createBeaconClient(
+    { endpoint: 'http://collector', appId: 'app1', keyId: 'k1', secret: 's3cret', maxAttempts: 4 },
+    { fetch, now: () => (t += 1_000), sleep: async (ms) => void sleeps.push(ms), random: () => 0.5 },
+  );
+  const events = [
+    client.event({
+      type: EventType.CLICK,
+      userId: 'u',
+      deviceId: 'd',
+      campaignId: 'c',
+      creativeId: 'cr',
+      placementId: 'p',
+    }),
+  ];
   return { client, events, requests, sleeps };
 }
 
@@ -33,7 +47,11 @@ describe('beacon SDK', () => {
   });
 
   it('retries 503, 429 and network errors with backoff, keeping the event ids', async () => {
-    const { client, events, requests, sleeps } = fakeServer([{ status: 503 }, new TypeError('fetch failed'), { status: 429, retryAfter: '3' }]);
+    const { client, events, requests, sleeps } = fakeServer([
+      { status: 503 },
+      new TypeError('fetch failed'),
+      { status: 429, retryAfter: '3' },
+    ]);
     const res = await client.send(events);
     expect(res).toMatchObject({ status: 202, attempts: 4 });
     expect(sleeps).toEqual([100, 200, 3_000]); // jittered 200·2^n·0.5, then Retry-After wins
@@ -50,7 +68,13 @@ describe('beacon SDK', () => {
   });
 
   it('gives up after maxAttempts', async () => {
-    const { client, events } = fakeServer([{ status: 503 }, { status: 503 }, { status: 503 }, { status: 503 }, { status: 503 }]);
+    const { client, events } = fakeServer([
+      { status: 503 },
+      { status: 503 },
+      { status: 503 },
+      { status: 503 },
+      { status: 503 },
+    ]);
     await expect(client.send(events)).rejects.toBeInstanceOf(BeaconError);
   });
 });

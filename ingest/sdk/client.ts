@@ -25,11 +25,21 @@ export interface BeaconClientDeps {
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
 }
-export interface SendResult { status: number; accepted: number; rejected: { index: number; reason: string }[]; attempts: number }
+export interface SendResult {
+  status: number;
+  accepted: number;
+  rejected: { index: number; reason: string }[];
+  attempts: number;
+}
 
 export class BeaconError extends Error {
   override name = 'BeaconError';
-  constructor(readonly status: number, readonly code: string, message: string, readonly attempts: number) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly attempts: number,
+  ) {
     super(message);
   }
 }
@@ -47,12 +57,21 @@ export function createBeaconClient(config: BeaconClientConfig, deps: BeaconClien
   const maxAttempts = config.maxAttempts ?? 5;
   const baseDelayMs = config.baseDelayMs ?? 200;
   const maxDelayMs = config.maxDelayMs ?? 10_000;
-  const key = globalThis.crypto.subtle.importKey('raw', encoder.encode(config.secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+  const key = globalThis.crypto.subtle.importKey(
+    'raw',
+    encoder.encode(config.secret),
+    { name: 'HMAC', hash: 'SHA-256' },
+    false,
+    ['sign'],
+  );
 
   async function signedRequest(events: BeaconEvent[]) {
     const t = now();
     const batch = { appId: config.appId, sdk: config.sdk ?? 'js/0.1.0', sentAt: t, events };
-    const body = format === 'protobuf' ? beacon.v1.BeaconBatch.encode(batch).finish() : encoder.encode(encodeBeaconBatchJson(batch));
+    const body =
+      format === 'protobuf'
+        ? beacon.v1.BeaconBatch.encode(batch).finish()
+        : encoder.encode(encodeBeaconBatchJson(batch));
     const signed = new Uint8Array(encoder.encode(`${t}.`).length + body.length);
     signed.set(encoder.encode(`${t}.`));
     signed.set(body, signed.length - body.length);
@@ -69,7 +88,11 @@ export function createBeaconClient(config: BeaconClientConfig, deps: BeaconClien
   return {
     /** A complete event: a fresh UUID and the current time unless given. */
     event(input: EventInput): BeaconEvent {
-      return { ...input, eventId: input.eventId ?? globalThis.crypto.randomUUID(), occurredAt: input.occurredAt ?? now() };
+      return {
+        ...input,
+        eventId: input.eventId ?? globalThis.crypto.randomUUID(),
+        occurredAt: input.occurredAt ?? now(),
+      };
     },
 
     async send(events: BeaconEvent[]): Promise<SendResult> {
@@ -79,15 +102,23 @@ export function createBeaconClient(config: BeaconClientConfig, deps: BeaconClien
         let retryAfterS = 0;
         try {
           const req = await signedRequest(events);
-          const res = await doFetch(`${config.endpoint}/v1/beacons`, { method: 'POST', headers: req.headers, body: req.body });
+          const res = await doFetch(`${config.endpoint}/v1/beacons`, {
+            method: 'POST',
+            headers: req.headers,
+            body: req.body,
+          });
           status = res.status;
           retryAfterS = Number(res.headers.get('retry-after') ?? 0) || 0;
           payload = (await res.json().catch(() => ({}))) as typeof payload;
         } catch (err) {
           const cause = (err as { cause?: { code?: string; message?: string } }).cause; // fetch says only "fetch failed"
-          payload = { error: 'network_error', message: [(err as Error).message, cause?.code ?? cause?.message].filter(Boolean).join(': ') };
+          payload = {
+            error: 'network_error',
+            message: [(err as Error).message, cause?.code ?? cause?.message].filter(Boolean).join(': '),
+          };
         }
-        if (status === 202) return { status, accepted: payload.accepted ?? 0, rejected: payload.rejected ?? [], attempts: attempt };
+        if (status === 202)
+          return { status, accepted: payload.accepted ?? 0, rejected: payload.rejected ?? [], attempts: attempt };
         const retriable = status === 0 || RETRIABLE.has(status);
         if (!retriable || attempt >= maxAttempts) {
           throw new BeaconError(status, payload.error ?? 'unknown', payload.message ?? `HTTP ${status}`, attempt);

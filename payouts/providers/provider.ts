@@ -11,13 +11,29 @@ export type Api = 'v2_transfer' | 'v3_batch' | 'v3_bill';
  * A transfer as sent: `userName` (plain; the client encrypts it) only where WeChat's real-name rule needs it;
  * `authorizationId`: a transfer bill sent with the payee's no-confirmation authorization (no confirm page).
  */
-export interface Item { requestNo: string; amountFen: number; openid: string; userName?: string; authorizationId?: string }
+export interface Item {
+  requestNo: string;
+  amountFen: number;
+  openid: string;
+  userName?: string;
+  authorizationId?: string;
+}
 /**
  * What the provider said of a transfer; `providerState` is WeChat's own state word (a bill's ACCEPTED ... SUCCESS).
  * `held`: WeChat refused this transfer alone with a code a person must look at (`reason`, and its `message`); the others go on.
  */
-export interface ItemResult { requestNo: string; outcome: 'succeeded' | 'failed' | 'pending' | 'held'; reason?: string; message?: string; providerId?: string; packageInfo?: string; providerState?: string }
-export type Answer = { ok: true; results: ItemResult[]; providerBatchId?: string } | { ok: false; code: string; message: string; error: WechatErrorInfo };
+export interface ItemResult {
+  requestNo: string;
+  outcome: 'succeeded' | 'failed' | 'pending' | 'held';
+  reason?: string;
+  message?: string;
+  providerId?: string;
+  packageInfo?: string;
+  providerState?: string;
+}
+export type Answer =
+  | { ok: true; results: ItemResult[]; providerBatchId?: string }
+  | { ok: false; code: string; message: string; error: WechatErrorInfo };
 
 /** A day's fund-flow bill: its text, none for a day without movements, or not made yet. */
 export type Bill = { ok: true; text: string } | { ok: false; reason: 'creating' | 'failed'; detail: string };
@@ -43,11 +59,24 @@ export interface Provider {
  * The request parameters a batch is formed with, stored with it (payout_batches.params): a resubmit
  * or a re-create sends exactly these, so a config change never turns into "单号已存在但信息不一致".
  */
-export interface BatchParams { remark: string; sceneId: string; sceneReport: { info_type: string; info_content: string }[]; notifyUrl?: string }
+export interface BatchParams {
+  remark: string;
+  sceneId: string;
+  sceneReport: { info_type: string; info_content: string }[];
+  notifyUrl?: string;
+}
 
-export interface ProviderConfig { appid: string; clientIp: string; maxBatch: number }
+export interface ProviderConfig {
+  appid: string;
+  clientIp: string;
+  maxBatch: number;
+}
 
-export const pending = (requestNo: string, reason?: string): ItemResult => ({ requestNo, outcome: 'pending', ...(reason ? { reason } : {}) });
+export const pending = (requestNo: string, reason?: string): ItemResult => ({
+  requestNo,
+  outcome: 'pending',
+  ...(reason ? { reason } : {}),
+});
 /**
  * A refusal a person must look at. `alone`: it may be this one transfer's (a signed answer whose code is
  * not the merchant's configuration, errors.ts merchantWideCodes), so `each` holds that transfer and goes
@@ -55,16 +84,27 @@ export const pending = (requestNo: string, reason?: string): ItemResult => ({ re
  */
 export type Refusal = Extract<Answer, { ok: false }> & { alone?: boolean };
 type Refused = { code: string; message: string; error: WechatErrorInfo };
-const refusal = (a: Refused, alone = false): Refusal => ({ ok: false, code: a.code, message: a.message, error: a.error, ...(alone ? { alone } : {}) });
+const refusal = (a: Refused, alone = false): Refusal => ({
+  ok: false,
+  code: a.code,
+  message: a.message,
+  error: a.error,
+  ...(alone ? { alone } : {}),
+});
 /**
  * A refused send: failed for good when the code is final, pending when it may be sent again; any other
  * code is a refusal a person must look at: the transfer's alone (PARAM_ERROR, INVALID_REQUEST ...) when
  * WeChat vouched for the answer (`signed`), else the call's (SIGN_ERROR, NO_AUTH ...: the batch goes to attention).
  */
 export const refused = (requestNo: string, a: Refused, signed = false): ItemResult | Refusal =>
-  (a.error.final ? { requestNo, outcome: 'failed', reason: a.code } : a.error.retriable ? pending(requestNo, a.code) : refusal(a, signed && !merchantWideCodes.has(a.code)));
+  a.error.final
+    ? { requestNo, outcome: 'failed', reason: a.code }
+    : a.error.retriable
+      ? pending(requestNo, a.code)
+      : refusal(a, signed && !merchantWideCodes.has(a.code));
 /** A refused query: never an outcome; pending when it may be asked again, else the call is refused. */
-export const unanswered = (requestNo: string, a: Refused): ItemResult | Refusal => (a.error.retriable ? pending(requestNo, a.code) : refusal(a));
+export const unanswered = (requestNo: string, a: Refused): ItemResult | Refusal =>
+  a.error.retriable ? pending(requestNo, a.code) : refusal(a);
 
 /** The first this many transfers of a round all refused alone with one code: the merchant's fault, not theirs. */
 export const SAME_REFUSALS_STOP = 3;
@@ -78,14 +118,21 @@ export const SAME_REFUSALS_STOP = 3;
  * SAME_REFUSALS_STOP transfers are all refused so with one code, which is configuration dressed as a
  * transfer's fault: the round stops.
  */
-export async function each(items: Item[], call: (item: Item) => Promise<ItemResult | Refusal>, opts: { hold?: boolean } = {}): Promise<Answer> {
+export async function each(
+  items: Item[],
+  call: (item: Item) => Promise<ItemResult | Refusal>,
+  opts: { hold?: boolean } = {},
+): Promise<Answer> {
   const results: ItemResult[] = [];
   for (const item of items) {
     try {
       const r = await call(item);
       if ('ok' in r) {
-        const sameAsAll = results.length === SAME_REFUSALS_STOP - 1 && results.every((x) => x.outcome === 'held' && x.reason === r.code);
-        if (!r.alone || opts.hold === false || sameAsAll) return { ok: false, code: r.code, message: r.message, error: r.error };
+        const sameAsAll =
+          results.length === SAME_REFUSALS_STOP - 1 &&
+          results.every((x) => x.outcome === 'held' && x.reason === r.code);
+        if (!r.alone || opts.hold === false || sameAsAll)
+          return { ok: false, code: r.code, message: r.message, error: r.error };
         results.push({ requestNo: item.requestNo, outcome: 'held', reason: r.code, message: r.message });
         continue;
       }
@@ -99,10 +146,15 @@ export async function each(items: Item[], call: (item: Item) => Promise<ItemResu
 }
 
 /** v3: NO_STATEMENT_EXIST is a day without movements, an empty bill. */
-export const v3Bill = (client: V3Client) => async (day: string): Promise<Bill> => {
-  const a = await client.fundflowBill(day);
-  if (a.ok) return { ok: true, text: a.data };
-  if (a.code === 'NO_STATEMENT_EXIST') return { ok: true, text: '' };
-  return { ok: false, reason: a.code === 'STATEMENT_CREATING' ? 'creating' : 'failed', detail: `${a.code} ${a.message}` };
-};
-
+export const v3Bill =
+  (client: V3Client) =>
+  async (day: string): Promise<Bill> => {
+    const a = await client.fundflowBill(day);
+    if (a.ok) return { ok: true, text: a.data };
+    if (a.code === 'NO_STATEMENT_EXIST') return { ok: true, text: '' };
+    return {
+      ok: false,
+      reason: a.code === 'STATEMENT_CREATING' ? 'creating' : 'failed',
+      detail: `${a.code} ${a.message}`,
+    };
+  };

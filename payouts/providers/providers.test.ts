@@ -12,8 +12,18 @@ import type { V3Client } from '../wechat/v3-client.js';
 
 const config: ProviderConfig = { appid: 'wxapp', clientIp: '127.0.0.1', maxBatch: 1000 };
 const params: BatchParams = { remark: 'reward', sceneId: '1000', sceneReport: [] };
-const items: Item[] = [{ requestNo: 'R1', amountFen: 100, openid: 'o1' }, { requestNo: 'R2', amountFen: 200, openid: 'o2' }];
-const notFound = { ok: false as const, status: 404, code: 'NOT_FOUND', message: '记录不存在', error: wechatError('NOT_FOUND'), fields: {} };
+const items: Item[] = [
+  { requestNo: 'R1', amountFen: 100, openid: 'o1' },
+  { requestNo: 'R2', amountFen: 200, openid: 'o2' },
+];
+const notFound = {
+  ok: false as const,
+  status: 404,
+  code: 'NOT_FOUND',
+  message: '记录不存在',
+  error: wechatError('NOT_FOUND'),
+  fields: {},
+};
 
 function fakes() {
   const sent: string[] = [];
@@ -21,12 +31,25 @@ function fakes() {
     getBatch: async () => notFound,
     createBatch: async (b: { out_batch_no: string; transfer_detail_list: { out_detail_no: string }[] }) => {
       sent.push(`batch ${b.out_batch_no}: ${b.transfer_detail_list.map((d) => d.out_detail_no).join(',')}`);
-      return { ok: true, status: 200, data: { out_batch_no: b.out_batch_no, batch_id: 'WX1', create_time: '', batch_status: 'ACCEPTED' } };
+      return {
+        ok: true,
+        status: 200,
+        data: { out_batch_no: b.out_batch_no, batch_id: 'WX1', create_time: '', batch_status: 'ACCEPTED' },
+      };
     },
     getBill: async () => notFound,
     createBill: async (b: { out_bill_no: string }) => {
       sent.push(`bill ${b.out_bill_no}`);
-      return { ok: true, status: 200, data: { out_bill_no: b.out_bill_no, transfer_bill_no: `WX${b.out_bill_no}`, state: 'WAIT_USER_CONFIRM', package_info: 'pkg' } };
+      return {
+        ok: true,
+        status: 200,
+        data: {
+          out_bill_no: b.out_bill_no,
+          transfer_bill_no: `WX${b.out_bill_no}`,
+          state: 'WAIT_USER_CONFIRM',
+          package_info: 'pkg',
+        },
+      };
     },
   } as unknown as V3Client;
   const v2 = {
@@ -41,8 +64,18 @@ function fakes() {
 
 describe('querying what the provider does not know', () => {
   it.each([
-    ['v2_transfer', (f: ReturnType<typeof fakes>) => createV2Provider(config, f.v2), ['transfer R1', 'transfer R2'], { outcomes: ['succeeded', 'succeeded'] }],
-    ['v3_bill', (f: ReturnType<typeof fakes>) => createV3BillProvider(config, f.v3), ['bill R1', 'bill R2'], { outcomes: ['pending', 'pending'] }],
+    [
+      'v2_transfer',
+      (f: ReturnType<typeof fakes>) => createV2Provider(config, f.v2),
+      ['transfer R1', 'transfer R2'],
+      { outcomes: ['succeeded', 'succeeded'] },
+    ],
+    [
+      'v3_bill',
+      (f: ReturnType<typeof fakes>) => createV3BillProvider(config, f.v3),
+      ['bill R1', 'bill R2'],
+      { outcomes: ['pending', 'pending'] },
+    ],
   ] as const)('%s sends it again with the same numbers', async (_api, make, sent, expected) => {
     const f = fakes();
     const answer = await make(f).query('B1', items, params);
@@ -70,13 +103,28 @@ describe('transfer bills', () => {
   function bills(view: Record<string, unknown>, cancelled: { ok: true; state: string } | { ok: false; code: string }) {
     const bodies: string[] = [];
     const v3 = {
-      getBill: async (no: string) => ({ ok: true, status: 200, data: { out_bill_no: no, transfer_bill_no: `WX${no}`, ...view } }),
+      getBill: async (no: string) => ({
+        ok: true,
+        status: 200,
+        data: { out_bill_no: no, transfer_bill_no: `WX${no}`, ...view },
+      }),
       createBill: async (b: { out_bill_no: string }) => {
         bodies.push(JSON.stringify(b));
-        return { ok: true, status: 200, data: { out_bill_no: b.out_bill_no, transfer_bill_no: `WX${b.out_bill_no}`, state: 'WAIT_USER_CONFIRM', package_info: 'pkg' } };
+        return {
+          ok: true,
+          status: 200,
+          data: {
+            out_bill_no: b.out_bill_no,
+            transfer_bill_no: `WX${b.out_bill_no}`,
+            state: 'WAIT_USER_CONFIRM',
+            package_info: 'pkg',
+          },
+        };
       },
-      cancelBill: async (no: string) => (cancelled.ok ? { ok: true, status: 200, data: { out_bill_no: no, state: cancelled.state } }
-        : { ok: false, status: 400, code: cancelled.code, message: 'refused', error: wechatError(cancelled.code) }),
+      cancelBill: async (no: string) =>
+        cancelled.ok
+          ? { ok: true, status: 200, data: { out_bill_no: no, state: cancelled.state } }
+          : { ok: false, status: 400, code: cancelled.code, message: 'refused', error: wechatError(cancelled.code) },
     } as unknown as V3Client;
     return { bodies, provider: createV3BillProvider(config, v3) };
   }
@@ -85,7 +133,11 @@ describe('transfer bills', () => {
     ['ACCEPTED', { state: 'ACCEPTED' }, { outcome: 'pending', providerState: 'ACCEPTED' }],
     ['WAIT_USER_CONFIRM', { state: 'WAIT_USER_CONFIRM' }, { outcome: 'pending', providerState: 'WAIT_USER_CONFIRM' }],
     ['SUCCESS', { state: 'SUCCESS' }, { outcome: 'succeeded', providerState: 'SUCCESS' }],
-    ['FAIL (closed unconfirmed)', { state: 'FAIL', fail_reason: 'TRANSFER_TIMEOUT' }, { outcome: 'failed', providerState: 'FAIL', reason: 'TRANSFER_TIMEOUT' }],
+    [
+      'FAIL (closed unconfirmed)',
+      { state: 'FAIL', fail_reason: 'TRANSFER_TIMEOUT' },
+      { outcome: 'failed', providerState: 'FAIL', reason: 'TRANSFER_TIMEOUT' },
+    ],
     ['CANCELLED', { state: 'CANCELLED' }, { outcome: 'failed', providerState: 'CANCELLED', reason: 'CANCELLED' }],
   ] as const)('a query of a bill in %s reports its state word', async (_name, view, expected) => {
     const answer = await bills(view, { ok: true, state: 'CANCELING' }).provider.query('B1', [items[0]!], params);
@@ -98,13 +150,33 @@ describe('transfer bills', () => {
     const answer = await b.provider.refresh!('B1', [items[0]!], params);
     expect(b.bodies).toHaveLength(2);
     expect(b.bodies[1]).toBe(b.bodies[0]);
-    expect(answer.ok && answer.results).toEqual([{ requestNo: 'R1', outcome: 'pending', providerId: 'WXR1', providerState: 'WAIT_USER_CONFIRM', packageInfo: 'pkg' }]);
+    expect(answer.ok && answer.results).toEqual([
+      {
+        requestNo: 'R1',
+        outcome: 'pending',
+        providerId: 'WXR1',
+        providerState: 'WAIT_USER_CONFIRM',
+        packageInfo: 'pkg',
+      },
+    ]);
   });
 
   it.each([
-    ['accepted (CANCELING)', { ok: true, state: 'CANCELING' } as const, { requestNo: 'R1', outcome: 'pending', providerState: 'CANCELING' }],
-    ['refused: the user confirmed first', { ok: false, code: 'INVALID_REQUEST' } as const, { requestNo: 'R1', outcome: 'pending', reason: 'INVALID_REQUEST' }],
-    ['refused with a code that is final for a create', { ok: false, code: 'ACCOUNT_FROZEN' } as const, { requestNo: 'R1', outcome: 'pending', reason: 'ACCOUNT_FROZEN' }],
+    [
+      'accepted (CANCELING)',
+      { ok: true, state: 'CANCELING' } as const,
+      { requestNo: 'R1', outcome: 'pending', providerState: 'CANCELING' },
+    ],
+    [
+      'refused: the user confirmed first',
+      { ok: false, code: 'INVALID_REQUEST' } as const,
+      { requestNo: 'R1', outcome: 'pending', reason: 'INVALID_REQUEST' },
+    ],
+    [
+      'refused with a code that is final for a create',
+      { ok: false, code: 'ACCOUNT_FROZEN' } as const,
+      { requestNo: 'R1', outcome: 'pending', reason: 'ACCOUNT_FROZEN' },
+    ],
   ])('a cancel %s is never an outcome', async (_name, cancelled, expected) => {
     expect(wechatError('ACCOUNT_FROZEN').final).toBe(true);
     expect(await bills({ state: 'WAIT_USER_CONFIRM' }, cancelled).provider.cancel!('R1')).toEqual(expected);
@@ -128,7 +200,11 @@ describe('v2 transfers', () => {
 
   // The real name goes where WeChat's rule needs it: plain, with FORCE_CHECK (reference/wechatpay.md §2).
   it.each([
-    ['a named transfer is checked against the name', { userName: '张三' }, { check_name: 'FORCE_CHECK', re_user_name: '张三' }],
+    [
+      'a named transfer is checked against the name',
+      { userName: '张三' },
+      { check_name: 'FORCE_CHECK', re_user_name: '张三' },
+    ],
     ['an unnamed one is not', {}, { check_name: 'NO_CHECK' }],
   ] as const)('%s', async (_name, named, fields) => {
     const { transfers, provider } = v2();
@@ -163,33 +239,89 @@ describe('a round of one call per transfer', () => {
       createBill: async (b: { out_bill_no: string; openid: string }) => {
         sent.push(b.out_bill_no);
         const r = refusals[b.openid];
-        if (r) return { ok: false, status: 400, code: r.code, message: 'bad', error: wechatError(r.code), ...(r.unsigned ? { unsigned: true as const } : {}) };
-        return { ok: true, status: 200, data: { out_bill_no: b.out_bill_no, transfer_bill_no: `WX${b.out_bill_no}`, state: 'WAIT_USER_CONFIRM', package_info: 'pkg' } };
+        if (r)
+          return {
+            ok: false,
+            status: 400,
+            code: r.code,
+            message: 'bad',
+            error: wechatError(r.code),
+            ...(r.unsigned ? { unsigned: true as const } : {}),
+          };
+        return {
+          ok: true,
+          status: 200,
+          data: {
+            out_bill_no: b.out_bill_no,
+            transfer_bill_no: `WX${b.out_bill_no}`,
+            state: 'WAIT_USER_CONFIRM',
+            package_info: 'pkg',
+          },
+        };
       },
     } as unknown as V3Client;
     const v2 = {
       transfer: async (t: { partner_trade_no: string; openid: string }) => {
         sent.push(t.partner_trade_no);
         const r = refusals[t.openid];
-        if (r) return { ok: false, code: r.code, message: 'bad', error: wechatError(r.code), fields: { return_code: r.unsigned ? 'FAIL' : 'SUCCESS', result_code: 'FAIL', err_code: r.code } };
+        if (r)
+          return {
+            ok: false,
+            code: r.code,
+            message: 'bad',
+            error: wechatError(r.code),
+            fields: { return_code: r.unsigned ? 'FAIL' : 'SUCCESS', result_code: 'FAIL', err_code: r.code },
+          };
         return { ok: true, fields: { payment_no: `P${t.partner_trade_no}` } };
       },
     } as unknown as V2Client;
     return { sent, bill: createV3BillProvider(config, v3), v2: createV2Provider(config, v2) };
   }
-  const four: Item[] = ['R1', 'R2', 'R3', 'R4'].map((no, i) => ({ requestNo: no, amountFen: 100, openid: `o${i + 1}` }));
+  const four: Item[] = ['R1', 'R2', 'R3', 'R4'].map((no, i) => ({
+    requestNo: no,
+    amountFen: 100,
+    openid: `o${i + 1}`,
+  }));
   const held = (no: string, code: string) => ({ requestNo: no, outcome: 'held', reason: code, message: 'bad' });
 
   it.each([
-    ['holds a PARAM_ERROR transfer alone and sends the rest', { o2: { code: 'PARAM_ERROR' } }, ['R1', 'R2', 'R3', 'R4'], { held: [held('R2', 'PARAM_ERROR')] }],
-    ['holds an INVALID_REQUEST (number reused) transfer alone and sends the rest', { o3: { code: 'INVALID_REQUEST' } }, ['R1', 'R2', 'R3', 'R4'], { held: [held('R3', 'INVALID_REQUEST')] }],
-    ['holds each of the first three when their codes differ', { o1: { code: 'PARAM_ERROR' }, o2: { code: 'FATAL_ERROR' }, o3: { code: 'PARAM_ERROR' } }, ['R1', 'R2', 'R3', 'R4'],
-      { held: [held('R1', 'PARAM_ERROR'), held('R2', 'FATAL_ERROR'), held('R3', 'PARAM_ERROR')] }],
+    [
+      'holds a PARAM_ERROR transfer alone and sends the rest',
+      { o2: { code: 'PARAM_ERROR' } },
+      ['R1', 'R2', 'R3', 'R4'],
+      { held: [held('R2', 'PARAM_ERROR')] },
+    ],
+    [
+      'holds an INVALID_REQUEST (number reused) transfer alone and sends the rest',
+      { o3: { code: 'INVALID_REQUEST' } },
+      ['R1', 'R2', 'R3', 'R4'],
+      { held: [held('R3', 'INVALID_REQUEST')] },
+    ],
+    [
+      'holds each of the first three when their codes differ',
+      { o1: { code: 'PARAM_ERROR' }, o2: { code: 'FATAL_ERROR' }, o3: { code: 'PARAM_ERROR' } },
+      ['R1', 'R2', 'R3', 'R4'],
+      { held: [held('R1', 'PARAM_ERROR'), held('R2', 'FATAL_ERROR'), held('R3', 'PARAM_ERROR')] },
+    ],
     ['stops at a merchant-wide refusal (NO_AUTH)', { o2: { code: 'NO_AUTH' } }, ['R1', 'R2'], { refused: 'NO_AUTH' }],
-    ['stops at a merchant-wide refusal (SIGN_ERROR)', { o1: { code: 'SIGN_ERROR' } }, ['R1'], { refused: 'SIGN_ERROR' }],
-    ['stops at an unsigned refusal, whatever its code', { o2: { code: 'PARAM_ERROR', unsigned: true } }, ['R1', 'R2'], { refused: 'PARAM_ERROR' }],
-    ['stops when the first three are refused with the same code (configuration in disguise)', { o1: { code: 'PARAM_ERROR' }, o2: { code: 'PARAM_ERROR' }, o3: { code: 'PARAM_ERROR' } },
-      ['R1', 'R2', 'R3'], { refused: 'PARAM_ERROR' }],
+    [
+      'stops at a merchant-wide refusal (SIGN_ERROR)',
+      { o1: { code: 'SIGN_ERROR' } },
+      ['R1'],
+      { refused: 'SIGN_ERROR' },
+    ],
+    [
+      'stops at an unsigned refusal, whatever its code',
+      { o2: { code: 'PARAM_ERROR', unsigned: true } },
+      ['R1', 'R2'],
+      { refused: 'PARAM_ERROR' },
+    ],
+    [
+      'stops when the first three are refused with the same code (configuration in disguise)',
+      { o1: { code: 'PARAM_ERROR' }, o2: { code: 'PARAM_ERROR' }, o3: { code: 'PARAM_ERROR' } },
+      ['R1', 'R2', 'R3'],
+      { refused: 'PARAM_ERROR' },
+    ],
   ] as const)('%s', async (_name, refusals, sent, expected) => {
     for (const api of ['bill', 'v2'] as const) {
       const p = products(refusals as Refusals);
@@ -202,8 +334,14 @@ describe('a round of one call per transfer', () => {
       }
       expect(answer.ok, api).toBe(true);
       const results = answer.ok ? answer.results : [];
-      expect(results.filter((r) => r.outcome === 'held'), api).toEqual(expected.held);
-      expect(results.filter((r) => r.outcome !== 'held').map((r) => r.requestNo), api).toEqual(four.map((i) => i.requestNo).filter((no) => !expected.held.some((h) => h.requestNo === no)));
+      expect(
+        results.filter((r) => r.outcome === 'held'),
+        api,
+      ).toEqual(expected.held);
+      expect(
+        results.filter((r) => r.outcome !== 'held').map((r) => r.requestNo),
+        api,
+      ).toEqual(four.map((i) => i.requestNo).filter((no) => !expected.held.some((h) => h.requestNo === no)));
     }
   });
 

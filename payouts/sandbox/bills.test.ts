@@ -22,8 +22,16 @@ afterEach(async () => {
 });
 let seq = 0;
 const bill = (remark = 'reward', amount = 300) => ({
-  appid: sandboxMerchant.appid, out_bill_no: `F${Date.now()}${seq++}`, transfer_scene_id: '1000', openid: 'oFlowUser', transfer_amount: amount, transfer_remark: remark,
-  transfer_scene_report_infos: [{ info_type: '活动名称', info_content: '看广告得奖励' }, { info_type: '奖励说明', info_content: '观看广告获得奖励' }],
+  appid: sandboxMerchant.appid,
+  out_bill_no: `F${Date.now()}${seq++}`,
+  transfer_scene_id: '1000',
+  openid: 'oFlowUser',
+  transfer_amount: amount,
+  transfer_remark: remark,
+  transfer_scene_report_infos: [
+    { info_type: '活动名称', info_content: '看广告得奖励' },
+    { info_type: '奖励说明', info_content: '观看广告获得奖励' },
+  ],
 });
 const today = () => new Date(Date.now() + 8 * 3_600_000).toISOString().slice(0, 10);
 const text = async (s: Sandbox, account: string, day = today()) => {
@@ -39,10 +47,17 @@ describe('fund-flow bills per account', () => {
     const b = bill();
     await s.v3.createBill(b);
     const operation = parseFundflowBill(await text(s, 'OPERATION'));
-    expect(operation.filter((r) => r.voucherNo === b.out_bill_no)).toEqual([expect.objectContaining({ business: '商家转账', inOut: '支出', amountFen: 300, remark: 'reward' })]);
-    expect(operation.filter((r) => r.voucherNo.startsWith('topup'))).toEqual([expect.objectContaining({ inOut: '收入', amountFen: 5_000 })]);
+    expect(operation.filter((r) => r.voucherNo === b.out_bill_no)).toEqual([
+      expect.objectContaining({ business: '商家转账', inOut: '支出', amountFen: 300, remark: 'reward' }),
+    ]);
+    expect(operation.filter((r) => r.voucherNo.startsWith('topup'))).toEqual([
+      expect.objectContaining({ inOut: '收入', amountFen: 5_000 }),
+    ]);
     const basic = parseFundflowBill(await text(s, 'BASIC'));
-    expect(basic.map((r) => [r.inOut, r.amountFen])).toEqual([['收入', 5_000], ['支出', 5_000]]);
+    expect(basic.map((r) => [r.inOut, r.amountFen])).toEqual([
+      ['收入', 5_000],
+      ['支出', 5_000],
+    ]);
     expect(basic.some((r) => r.voucherNo === b.out_bill_no)).toBe(false);
     const v2 = (account: string) => s.v2Fundflow(account, today().replaceAll('-', ''));
     expect(await v2('Operation')).toContain(b.out_bill_no);
@@ -56,7 +71,9 @@ describe('fund-flow bills per account', () => {
     await s.admin('topup', { amountFen: 5_000, move: false });
     expect(await s.fundflow('OPERATION', today())).toEqual({ code: 'NO_STATEMENT_EXIST' });
     expect(await s.v2Fundflow('Operation', today().replaceAll('-', ''))).toContain('No Bill Exist');
-    expect(parseFundflowBill(await text(s, 'BASIC'))).toEqual([expect.objectContaining({ inOut: '收入', amountFen: 5_000 })]);
+    expect(parseFundflowBill(await text(s, 'BASIC'))).toEqual([
+      expect.objectContaining({ inOut: '收入', amountFen: 5_000 }),
+    ]);
   });
 
   it('writes the transfer remark as it is, commas and quotes included, behind a backtick; the billRemark fault puts them in any flow', async () => {
@@ -66,14 +83,18 @@ describe('fund-flow bills per account', () => {
     await s.admin('faults', { billRemark: '退回,"原因":超时' });
     await s.v3.cancelBill(b.out_bill_no);
     const mine = (csv: string) => csv.split('\n').filter((l) => l.includes(b.out_bill_no));
-    for (let i = 0; i < 100 && mine(await text(s, 'OPERATION')).length < 2; i++) await new Promise((r) => setTimeout(r, 20)); // the refund, a step later
+    for (let i = 0; i < 100 && mine(await text(s, 'OPERATION')).length < 2; i++)
+      await new Promise((r) => setTimeout(r, 20)); // the refund, a step later
     const csv = await text(s, 'OPERATION');
     const lines = mine(csv);
     expect(lines[0]).toContain('`奖励,"第1期", ok,`');
     expect(lines[1]).toContain('`退回,"原因":超时,`');
-    expect(csv.split('\n')[0]).toBe('\uFEFF记账时间,微信支付业务单号,资金流水单号,业务名称,业务类型,收支类型,收支金额(元),账户结余(元),资金变更提交申请人,备注,业务凭证号');
+    expect(csv.split('\n')[0]).toBe(
+      '\uFEFF记账时间,微信支付业务单号,资金流水单号,业务名称,业务类型,收支类型,收支金额(元),账户结余(元),资金变更提交申请人,备注,业务凭证号',
+    );
     expect(parseFundflowBill(csv).map((r) => [r.voucherNo, r.inOut, r.amountFen, r.remark])).toEqual([
-      [b.out_bill_no, '支出', 300, '奖励,"第1期", ok'], [b.out_bill_no, '收入', 300, '退回,"原因":超时'],
+      [b.out_bill_no, '支出', 300, '奖励,"第1期", ok'],
+      [b.out_bill_no, '收入', 300, '退回,"原因":超时'],
     ]);
   });
 
@@ -81,8 +102,24 @@ describe('fund-flow bills per account', () => {
     const journalFile = join(mkdtempSync(join(tmpdir(), 'sandbox-')), 'journal.jsonl');
     const at = Date.now();
     const line = (inOut: string, business: string, amountFen: number, balanceFen: number, voucherNo: string) =>
-      JSON.stringify({ kind: 'flow', flow: { at, wechatNo: 'w', flowNo: `f${voucherNo}`, business, inOut, amountFen, balanceFen, voucherNo, remark: business } });
-    writeFileSync(journalFile, `${[line('收入', '充值', 1_000, 11_000, 'topup1'), line('支出', '商家转账到零钱', 400, 10_600, 'OLD1')].join('\n')}\n`);
+      JSON.stringify({
+        kind: 'flow',
+        flow: {
+          at,
+          wechatNo: 'w',
+          flowNo: `f${voucherNo}`,
+          business,
+          inOut,
+          amountFen,
+          balanceFen,
+          voucherNo,
+          remark: business,
+        },
+      });
+    writeFileSync(
+      journalFile,
+      `${[line('收入', '充值', 1_000, 11_000, 'topup1'), line('支出', '商家转账到零钱', 400, 10_600, 'OLD1')].join('\n')}\n`,
+    );
     const s = await start({ journalFile, balanceFen: 10_000 });
     expect(await s.admin('state')).toMatchObject({ balanceFen: 10_600 });
     expect(parseFundflowBill(await text(s, 'OPERATION')).map((r) => r.voucherNo)).toEqual(['OLD1']);

@@ -16,20 +16,35 @@ import { v3Error, type V3Reply } from './v3-auth.js';
 const DAY_MS = 86_400_000;
 const CHINA_MS = 8 * 3_600_000;
 const yuan = (fen: number) => (fen / 100).toFixed(2);
-const HEADER = '记账时间,微信支付业务单号,资金流水单号,业务名称,业务类型,收支类型,收支金额(元),账户结余(元),资金变更提交申请人,备注,业务凭证号';
+const HEADER =
+  '记账时间,微信支付业务单号,资金流水单号,业务名称,业务类型,收支类型,收支金额(元),账户结余(元),资金变更提交申请人,备注,业务凭证号';
 const SUMMARY = '资金流水总笔数,收入笔数,收入金额,支出笔数,支出金额';
 /** 业务类型 of the flows that are not a payout or its refund. */
 const TYPES: Record<string, string> = { 充值: '充值', 内部转账: '内部转账', 交易: '交易', 退款: '退款', 提现: '提现' };
 const V2_ACCOUNTS: Record<string, Account | 'FEES'> = { Basic: 'BASIC', Operation: 'OPERATION', Fees: 'FEES' };
 
 export function fundflowCsv(flows: FundFlow[], mchid: string): string {
-  const row = (f: FundFlow) => [
-    chinaTime(f.at).slice(0, 19).replace('T', ' '), f.wechatNo, f.flowNo, f.business, TYPES[f.business] ?? (f.inOut === '支出' ? '企业付款' : '退款'), f.inOut,
-    yuan(f.amountFen), yuan(f.balanceFen), mchid, f.remark, f.voucherNo,
-  ].map((v) => `\`${v}`).join(',');
+  const row = (f: FundFlow) =>
+    [
+      chinaTime(f.at).slice(0, 19).replace('T', ' '),
+      f.wechatNo,
+      f.flowNo,
+      f.business,
+      TYPES[f.business] ?? (f.inOut === '支出' ? '企业付款' : '退款'),
+      f.inOut,
+      yuan(f.amountFen),
+      yuan(f.balanceFen),
+      mchid,
+      f.remark,
+      f.voucherNo,
+    ]
+      .map((v) => `\`${v}`)
+      .join(',');
   const side = (s: FundFlow['inOut']) => flows.filter((f) => f.inOut === s);
   const total = (fs: FundFlow[]) => yuan(fs.reduce((n, f) => n + f.amountFen, 0));
-  const summary = [flows.length, side('收入').length, total(side('收入')), side('支出').length, total(side('支出'))].map((v) => `\`${v}`).join(',');
+  const summary = [flows.length, side('收入').length, total(side('收入')), side('支出').length, total(side('支出'))]
+    .map((v) => `\`${v}`)
+    .join(',');
   return `\uFEFF${HEADER}\n${flows.map(row).join('\n')}${flows.length ? '\n' : ''}${SUMMARY}\n${summary}\n`;
 }
 
@@ -40,17 +55,34 @@ function dayOf(m: Merchant, day: string, nowMs: number): { start: number; end: n
 }
 
 /** The account's movements of the day, or why there is no bill: not made yet (before 10:00 the next day), or none. */
-export function billOf(m: Merchant, day: string, account: Account | 'FEES', nowMs: number): FundFlow[] | 'creating' | 'none' {
+export function billOf(
+  m: Merchant,
+  day: string,
+  account: Account | 'FEES',
+  nowMs: number,
+): FundFlow[] | 'creating' | 'none' {
   const { start, end, ready } = dayOf(m, day, nowMs);
   if (!ready) return 'creating';
   const flows = account === 'FEES' ? [] : m.flowsOf(account).filter((f) => f.at >= start && f.at < end);
   return flows.length ? flows : 'none';
 }
 
-const v2Error = (msg: string, code: string) => ({ xml: toV2Xml({ return_code: 'FAIL', return_msg: msg, error_code: code }) });
-const v2Day = (yyyymmdd: string | undefined) => /^(\d{4})(\d{2})(\d{2})$/.exec(yyyymmdd ?? '')?.slice(1).join('-');
+const v2Error = (msg: string, code: string) => ({
+  xml: toV2Xml({ return_code: 'FAIL', return_msg: msg, error_code: code }),
+});
+const v2Day = (yyyymmdd: string | undefined) =>
+  /^(\d{4})(\d{2})(\d{2})$/
+    .exec(yyyymmdd ?? '')
+    ?.slice(1)
+    .join('-');
 
-export function createBillsSandbox(deps: { merchant: Merchant; trades: Trades; feeRate: number; baseUrl(): string; now(): number }) {
+export function createBillsSandbox(deps: {
+  merchant: Merchant;
+  trades: Trades;
+  feeRate: number;
+  baseUrl(): string;
+  now(): number;
+}) {
   const files = new Map<string, { file: string | Buffer; expiresAt: number }>();
   /** The day's trade bill of `type`, or why there is none. */
   const tradeBill = (day: string, type: TradeBillType): string | 'creating' | 'none' => {
@@ -63,13 +95,21 @@ export function createBillsSandbox(deps: { merchant: Merchant; trades: Trades; f
   const offer = (text: string, gzip: boolean): V3Reply => {
     const token = randomBytes(16).toString('hex');
     files.set(token, { file: gzip ? gzipSync(text) : text, expiresAt: deps.now() + 5 * 60_000 });
-    return { status: 200, body: { hash_type: 'SHA1', hash_value: createHash('sha1').update(text).digest('hex'), download_url: `${deps.baseUrl()}/v3/billdownload/file?token=${token}` } };
+    return {
+      status: 200,
+      body: {
+        hash_type: 'SHA1',
+        hash_value: createHash('sha1').update(text).digest('hex'),
+        download_url: `${deps.baseUrl()}/v3/billdownload/file?token=${token}`,
+      },
+    };
   };
   const badTar = (tar: string | null | undefined) => tar !== null && tar !== undefined && tar !== 'GZIP';
   return {
     /** POST /pay/downloadfundflow (signature and certificate checked): the CSV, or WeChat's XML error. */
     v2Fundflow(p: Record<string, string>): { csv?: string | Buffer; xml?: string } {
-      if (p.sign_type !== 'HMAC-SHA256') return { xml: toV2Xml({ return_code: 'FAIL', return_msg: 'sign_type必须为HMAC-SHA256' }) };
+      if (p.sign_type !== 'HMAC-SHA256')
+        return { xml: toV2Xml({ return_code: 'FAIL', return_msg: 'sign_type必须为HMAC-SHA256' }) };
       const account = V2_ACCOUNTS[p.account_type ?? ''];
       if (!account) return v2Error('invalid account_type', '20001');
       const day = v2Day(p.bill_date);
@@ -96,7 +136,12 @@ export function createBillsSandbox(deps: { merchant: Merchant; trades: Trades; f
     fundflow(q: URLSearchParams): V3Reply {
       const day = q.get('bill_date') ?? '';
       const account = q.get('account_type') ?? 'BASIC';
-      if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || (account !== 'BASIC' && account !== 'OPERATION' && account !== 'FEES') || badTar(q.get('tar_type'))) return v3Error(400, 'PARAM_ERROR', 'bill_date或account_type不正确');
+      if (
+        !/^\d{4}-\d{2}-\d{2}$/.test(day) ||
+        (account !== 'BASIC' && account !== 'OPERATION' && account !== 'FEES') ||
+        badTar(q.get('tar_type'))
+      )
+        return v3Error(400, 'PARAM_ERROR', 'bill_date或account_type不正确');
       const flows = billOf(deps.merchant, day, account, deps.now());
       if (flows === 'creating') return v3Error(400, 'STATEMENT_CREATING', '账单生成中');
       if (flows === 'none') return v3Error(400, 'NO_STATEMENT_EXIST', '要查询的账单不存在');
@@ -106,7 +151,8 @@ export function createBillsSandbox(deps: { merchant: Merchant; trades: Trades; f
     tradebill(q: URLSearchParams): V3Reply {
       const day = q.get('bill_date') ?? '';
       const type = q.get('bill_type') ?? 'ALL';
-      if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || !['ALL', 'SUCCESS', 'REFUND'].includes(type) || badTar(q.get('tar_type'))) return v3Error(400, 'PARAM_ERROR', 'bill_date或bill_type不正确');
+      if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || !['ALL', 'SUCCESS', 'REFUND'].includes(type) || badTar(q.get('tar_type')))
+        return v3Error(400, 'PARAM_ERROR', 'bill_date或bill_type不正确');
       const bill = tradeBill(day, type as TradeBillType);
       if (bill === 'creating') return v3Error(400, 'STATEMENT_CREATING', '账单生成中');
       if (bill === 'none') return v3Error(400, 'NO_STATEMENT_EXIST', '要查询的账单不存在');

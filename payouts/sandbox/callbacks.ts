@@ -17,13 +17,24 @@ import type { Faults } from './merchant.js';
 import { chinaTime, type Timers } from './timers.js';
 import { signedHeaders, type SandboxKeys } from './v3-auth.js';
 
-export const RETRY_SCHEDULE_S = [15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10_800, 10_800, 10_800, 21_600, 21_600];
+export const RETRY_SCHEDULE_S = [
+  15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10_800, 10_800, 10_800, 21_600, 21_600,
+];
 
 /** A v2 notification that must not be accepted: its sign altered, or (a refund's, unsigned) its req_info. */
-const corruptXml = (xml: string) => xml.replace(/<(sign|req_info)><!\[CDATA\[(.)/, (_m, tag: string, c: string) => `<${tag}><![CDATA[${c === 'A' ? 'B' : 'A'}`);
+const corruptXml = (xml: string) =>
+  xml.replace(
+    /<(sign|req_info)><!\[CDATA\[(.)/,
+    (_m, tag: string, c: string) => `<${tag}><![CDATA[${c === 'A' ? 'B' : 'A'}`,
+  );
 
 /** A callback owed: where, what, and which attempt is next; `xml`: an APIv2 notification. */
-interface Owed { url: string; body: string; attempt: number; xml?: boolean }
+interface Owed {
+  url: string;
+  body: string;
+  attempt: number;
+  xml?: boolean;
+}
 
 export function createNotifier(
   config: { apiV3Key: string; timeScale: number },
@@ -38,13 +49,25 @@ export function createNotifier(
     try {
       if (xml) {
         const sent = corrupt === 'bad' ? corruptXml(body) : body;
-        const res = await fetch(url.replace(/^https:/, 'http:'), { method: 'POST', headers: { 'content-type': 'text/xml; charset=utf-8' }, body: sent, signal: AbortSignal.timeout(5_000) });
+        const res = await fetch(url.replace(/^https:/, 'http:'), {
+          method: 'POST',
+          headers: { 'content-type': 'text/xml; charset=utf-8' },
+          body: sent,
+          signal: AbortSignal.timeout(5_000),
+        });
         return res.status === 200 && parseV2Xml(await res.text())?.return_code === 'SUCCESS';
       }
       const headers = signedHeaders(deps.keys, undefined, body, Math.floor(deps.now() / 1000));
-      if (corrupt === 'bad') headers['wechatpay-signature'] = Buffer.from(`forged-${headers['wechatpay-signature']}`).toString('base64');
-      if (corrupt === 'signtest') headers['wechatpay-signature'] = `WECHATPAY/SIGNTEST/${headers['wechatpay-signature']!.slice(0, 32)}`;
-      const res = await fetch(url.replace(/^https:/, 'http:'), { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(5_000) });
+      if (corrupt === 'bad')
+        headers['wechatpay-signature'] = Buffer.from(`forged-${headers['wechatpay-signature']}`).toString('base64');
+      if (corrupt === 'signtest')
+        headers['wechatpay-signature'] = `WECHATPAY/SIGNTEST/${headers['wechatpay-signature']!.slice(0, 32)}`;
+      const res = await fetch(url.replace(/^https:/, 'http:'), {
+        method: 'POST',
+        headers: { ...headers, 'content-type': 'application/json' },
+        body,
+        signal: AbortSignal.timeout(5_000),
+      });
       return res.status >= 200 && res.status < 300;
     } catch {
       return false;
@@ -91,10 +114,19 @@ export function createNotifier(
     notify(url: string | undefined, eventType: string, summary: string, originalType: string, resource: unknown) {
       if (!url) return;
       const id = randomUUID();
-      send(id, url, JSON.stringify({
-        id, create_time: chinaTime(deps.now()), event_type: eventType, resource_type: 'encrypt-resource', summary,
-        resource: encryptResource(config.apiV3Key, JSON.stringify(resource), originalType, originalType),
-      }), false);
+      send(
+        id,
+        url,
+        JSON.stringify({
+          id,
+          create_time: chinaTime(deps.now()),
+          event_type: eventType,
+          resource_type: 'encrypt-resource',
+          summary,
+          resource: encryptResource(config.apiV3Key, JSON.stringify(resource), originalType, originalType),
+        }),
+        false,
+      );
     },
     /** Sends one APIv2 notification (XML, signed or encrypted by the caller) until it is answered return_code SUCCESS. */
     notifyXml(url: string | undefined, xml: string) {

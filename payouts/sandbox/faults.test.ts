@@ -20,12 +20,27 @@ afterEach(async () => {
 });
 let seq = 0;
 const no = (prefix: string) => `${prefix}${Date.now()}${seq++}`;
-const transfer = (partnerTradeNo = no('P'), amount = 200) => ({ partner_trade_no: partnerTradeNo, openid: 'oV2User', amount, desc: 'reward', check_name: 'NO_CHECK' as const, spbill_create_ip: '127.0.0.1' });
+const transfer = (partnerTradeNo = no('P'), amount = 200) => ({
+  partner_trade_no: partnerTradeNo,
+  openid: 'oV2User',
+  amount,
+  desc: 'reward',
+  check_name: 'NO_CHECK' as const,
+  spbill_create_ip: '127.0.0.1',
+});
 const batch = (notifyUrl?: string): CreateBatch => {
   const outBatchNo = no('B');
   return {
-    appid: sandboxMerchant.appid, out_batch_no: outBatchNo, batch_name: 'rewards', batch_remark: 'rewards', total_amount: 150, total_num: 1,
-    transfer_detail_list: [{ out_detail_no: `${outBatchNo}D0`, transfer_amount: 150, transfer_remark: 'reward', openid: 'oBatchUser' }], ...(notifyUrl ? { notify_url: notifyUrl } : {}),
+    appid: sandboxMerchant.appid,
+    out_batch_no: outBatchNo,
+    batch_name: 'rewards',
+    batch_remark: 'rewards',
+    total_amount: 150,
+    total_num: 1,
+    transfer_detail_list: [
+      { out_detail_no: `${outBatchNo}D0`, transfer_amount: 150, transfer_remark: 'reward', openid: 'oBatchUser' },
+    ],
+    ...(notifyUrl ? { notify_url: notifyUrl } : {}),
   };
 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -42,7 +57,10 @@ describe('v2 transfers', () => {
     expect(await s.v2.transfer(t)).toMatchObject({ ok: false, code: 'SYSTEMERROR', error: { retriable: true } });
     expect(await s.v2.transfer(t)).toMatchObject({ ok: false, code: 'SYSTEMERROR' });
     const statuses = [];
-    for (let i = 0; i < 3; i++) statuses.push(((await s.v2.getTransferInfo(t.partner_trade_no)) as { fields: Record<string, string> }).fields.status);
+    for (let i = 0; i < 3; i++)
+      statuses.push(
+        ((await s.v2.getTransferInfo(t.partner_trade_no)) as { fields: Record<string, string> }).fields.status,
+      );
     expect(statuses).toEqual(['PROCESSING', 'PROCESSING', 'SUCCESS']);
     expect(await s.v2.transfer(t)).toMatchObject({ ok: true, fields: { payment_no: expect.any(String) } });
     expect(await s.admin('state')).toMatchObject({ paidFen: 200 });
@@ -50,9 +68,22 @@ describe('v2 transfers', () => {
 
   it('verifies promotion/transfers as MD5 only: an HMAC-SHA256 signature is SIGN_ERROR', async () => {
     const s = await start();
-    const https = createTransport({ baseUrl: `https://127.0.0.1:${s.sandbox.tlsPort}`, timeoutMs: 2_000, tls: s.creds.tls });
+    const https = createTransport({
+      baseUrl: `https://127.0.0.1:${s.sandbox.tlsPort}`,
+      timeoutMs: 2_000,
+      tls: s.creds.tls,
+    });
     cleanup.push(async () => https.close());
-    const hmac = createV2Client({ mchid: sandboxMerchant.mchid, appid: sandboxMerchant.appid, apiKey: sandboxMerchant.apiV2Key, signType: 'HMAC-SHA256', transferSignType: 'HMAC-SHA256' }, { transport: https });
+    const hmac = createV2Client(
+      {
+        mchid: sandboxMerchant.mchid,
+        appid: sandboxMerchant.appid,
+        apiKey: sandboxMerchant.apiV2Key,
+        signType: 'HMAC-SHA256',
+        transferSignType: 'HMAC-SHA256',
+      },
+      { transport: https },
+    );
     expect(await hmac.transfer(transfer())).toMatchObject({ ok: false, code: 'SIGN_ERROR' });
     expect(await s.v2.transfer(transfer())).toMatchObject({ ok: true }); // MD5, no sign_type
   });
@@ -82,40 +113,70 @@ describe('v3 batches', () => {
     expect(await status(s, b.out_batch_no)).toMatchObject({ batch_status: 'FINISHED', success_num: 1 });
   });
 
-  it.each(['OVERDUE_CLOSE', 'MERCHANT_REVOCATION'])('with the batchClosed fault close with close_reason %s, pay nothing, and send MCHTRANSFER.BATCH.CLOSED', async (reason) => {
-    const s = await start();
-    const receiver = await startCallbackReceiver(() => s.v3);
-    cleanup.push(receiver.close);
-    await s.admin('faults', { batchClosed: 1, batchCloseReason: reason });
-    const b = batch(receiver.url);
-    await s.v3.createBatch(b);
-    for (let i = 0; i < 100 && receiver.events().length === 0; i++) await sleep(20);
-    expect(receiver.events()).toEqual([expect.objectContaining({ type: 'MCHTRANSFER.BATCH.CLOSED', out_batch_no: b.out_batch_no, batch_status: 'CLOSED', close_reason: reason })]);
-    expect(await status(s, b.out_batch_no)).toMatchObject({ batch_status: 'CLOSED', close_reason: reason });
-    expect(await s.admin('state')).toMatchObject({ paidFen: 0 });
-  });
+  it.each(['OVERDUE_CLOSE', 'MERCHANT_REVOCATION'])(
+    'with the batchClosed fault close with close_reason %s, pay nothing, and send MCHTRANSFER.BATCH.CLOSED',
+    async (reason) => {
+      const s = await start();
+      const receiver = await startCallbackReceiver(() => s.v3);
+      cleanup.push(receiver.close);
+      await s.admin('faults', { batchClosed: 1, batchCloseReason: reason });
+      const b = batch(receiver.url);
+      await s.v3.createBatch(b);
+      for (let i = 0; i < 100 && receiver.events().length === 0; i++) await sleep(20);
+      expect(receiver.events()).toEqual([
+        expect.objectContaining({
+          type: 'MCHTRANSFER.BATCH.CLOSED',
+          out_batch_no: b.out_batch_no,
+          batch_status: 'CLOSED',
+          close_reason: reason,
+        }),
+      ]);
+      expect(await status(s, b.out_batch_no)).toMatchObject({ batch_status: 'CLOSED', close_reason: reason });
+      expect(await s.admin('state')).toMatchObject({ paidFen: 0 });
+    },
+  );
 
   it('refuse an http notify_url with PARAM_ERROR', async () => {
     const s = await start();
-    expect(await s.v3.createBatch(batch('http://127.0.0.1:8082/v1/wechat/notify'))).toMatchObject({ ok: false, status: 400, code: 'PARAM_ERROR' });
+    expect(await s.v3.createBatch(batch('http://127.0.0.1:8082/v1/wechat/notify'))).toMatchObject({
+      ok: false,
+      status: 400,
+      code: 'PARAM_ERROR',
+    });
   });
 });
 
 describe('products the merchant does not have', () => {
   const bill = () => ({
-    appid: sandboxMerchant.appid, out_bill_no: no('T'), transfer_scene_id: '1000', openid: 'oBillUser', transfer_amount: 300, transfer_remark: 'reward',
-    transfer_scene_report_infos: [{ info_type: '活动名称', info_content: '看广告得奖励' }, { info_type: '奖励说明', info_content: '观看广告获得奖励' }],
+    appid: sandboxMerchant.appid,
+    out_bill_no: no('T'),
+    transfer_scene_id: '1000',
+    openid: 'oBillUser',
+    transfer_amount: 300,
+    transfer_remark: 'reward',
+    transfer_scene_report_infos: [
+      { info_type: '活动名称', info_content: '看广告得奖励' },
+      { info_type: '奖励说明', info_content: '观看广告获得奖励' },
+    ],
   });
   it('answer NO_AUTH (v3 403, v2 err_code) per SANDBOX_PRODUCTS, and again after the admin route changes them', async () => {
     const s = await start({ products: ['v3_bill'] });
     expect(await s.v3.createBatch(batch())).toMatchObject({ ok: false, status: 403, code: 'NO_AUTH' });
-    expect(await s.v3.getBatch('B1', { offset: 0, limit: 20 })).toMatchObject({ ok: false, status: 403, code: 'NO_AUTH' });
+    expect(await s.v3.getBatch('B1', { offset: 0, limit: 20 })).toMatchObject({
+      ok: false,
+      status: 403,
+      code: 'NO_AUTH',
+    });
     expect(await s.v2.transfer(transfer())).toMatchObject({ ok: false, code: 'NO_AUTH' });
     expect(await s.v3.createBill(bill())).toMatchObject({ ok: true });
-    expect(await s.admin('products', { products: ['v3_batch', 'v2_transfer'] })).toEqual({ products: ['v3_batch', 'v2_transfer'] });
+    expect(await s.admin('products', { products: ['v3_batch', 'v2_transfer'] })).toEqual({
+      products: ['v3_batch', 'v2_transfer'],
+    });
     expect(await s.v3.createBill(bill())).toMatchObject({ ok: false, status: 403, code: 'NO_AUTH' });
     expect(await s.v3.createBatch(batch())).toMatchObject({ ok: true });
     expect(await s.v2.transfer(transfer())).toMatchObject({ ok: true });
-    expect(await s.admin('products', { products: ['v4'] })).toMatchObject({ error: expect.stringContaining('products') });
+    expect(await s.admin('products', { products: ['v4'] })).toMatchObject({
+      error: expect.stringContaining('products'),
+    });
   });
 });

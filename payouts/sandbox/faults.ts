@@ -51,13 +51,35 @@ export interface Faults {
 }
 
 export const noFaults = (): Faults => ({
-  latencyMs: 0, systemError: 0, systemErrorAfterWork: 0, timeoutAfterWork: 0, notEnough: 0, frequencyLimited: 0, failOpenids: {}, refuseOpenids: {},
-  lateFail: 0, duplicateCallbacks: false, reorderCallbacks: false, badCallbackSignature: 0, signtestProbe: false, billsAtOnce: false,
-  billAccepted: 0, billRemark: '', v2Processing: 0, v2ProcessingQueries: 2, batchWaitPay: 0, batchStuckAccepted: 0, batchClosed: 0, batchCloseReason: 'OVERDUE_CLOSE',
-  refundClosed: 0, refundAbnormal: 0, refundNotEnough: 0,
+  latencyMs: 0,
+  systemError: 0,
+  systemErrorAfterWork: 0,
+  timeoutAfterWork: 0,
+  notEnough: 0,
+  frequencyLimited: 0,
+  failOpenids: {},
+  refuseOpenids: {},
+  lateFail: 0,
+  duplicateCallbacks: false,
+  reorderCallbacks: false,
+  badCallbackSignature: 0,
+  signtestProbe: false,
+  billsAtOnce: false,
+  billAccepted: 0,
+  billRemark: '',
+  v2Processing: 0,
+  v2ProcessingQueries: 2,
+  batchWaitPay: 0,
+  batchStuckAccepted: 0,
+  batchClosed: 0,
+  batchCloseReason: 'OVERDUE_CLOSE',
+  refundClosed: 0,
+  refundAbnormal: 0,
+  refundNotEnough: 0,
 });
 
 type Counted = { [K in keyof Faults]: Faults[K] extends number ? K : never }[keyof Faults];
 
 /** Spends one of a counted fault: true when one was left. */
-export const takeFault = (faults: Faults, name: Exclude<Counted, 'latencyMs' | 'v2ProcessingQueries'>) => (faults[name] > 0 ? (faults[name]--, true) : false);
+export const takeFault = (faults: Faults, name: Exclude<Counted, 'latencyMs' | 'v2ProcessingQueries'>) =>
+  faults[name] > 0 ? (faults[name]--, true) : false;

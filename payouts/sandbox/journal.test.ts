@@ -17,7 +17,10 @@ describe('the sandbox journal', () => {
 
     const second = openJournal(file);
     expect(second.flows()).toEqual([{ fen: -100 }, { fen: -200 }]);
-    expect([...second.records<{ state: string }>('bill').records]).toEqual([['b1', { state: 'SUCCESS' }], ['b2', { state: 'ACCEPTED' }]]);
+    expect([...second.records<{ state: string }>('bill').records]).toEqual([
+      ['b1', { state: 'SUCCESS' }],
+      ['b2', { state: 'ACCEPTED' }],
+    ]);
     expect(readFileSync(file, 'utf8').trim().split('\n')).toHaveLength(4);
     const secondBills = second.records<{ state: string }>('bill');
     secondBills.save('b2', { state: 'SUCCESS' });

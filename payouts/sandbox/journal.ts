@@ -57,7 +57,11 @@ export function openJournal(file: string | undefined) {
     records<T>(kind: RecordKind) {
       const records = new Map<string, T>();
       for (const e of entries) if (e.kind === kind) records.set(e.id, e.value as T); // compacted: none dropped
-      return { records, save: (id: string, value: T) => append({ kind, id, value }), drop: (id: string) => append({ kind, id, value: null }) };
+      return {
+        records,
+        save: (id: string, value: T) => append({ kind, id, value }),
+        drop: (id: string) => append({ kind, id, value: null }),
+      };
     },
   };
 }

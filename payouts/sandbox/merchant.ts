@@ -11,7 +11,18 @@ export type Account = 'BASIC' | 'OPERATION';
 export const products = ['v3_bill', 'v3_batch', 'v2_transfer'] as const;
 export type Product = (typeof products)[number];
 
-export interface FundFlow { at: number; wechatNo: string; flowNo: string; business: string; inOut: '收入' | '支出'; amountFen: number; balanceFen: number; voucherNo: string; remark: string; account?: Account }
+export interface FundFlow {
+  at: number;
+  wechatNo: string;
+  flowNo: string;
+  business: string;
+  inOut: '收入' | '支出';
+  amountFen: number;
+  balanceFen: number;
+  voucherNo: string;
+  remark: string;
+  account?: Account;
+}
 const TOP_UP = '充值';
 const MOVE = '内部转账';
 /** A payer's payment into BASIC, and a refund of one out of it (pay-in, trades.ts). */
@@ -25,7 +36,13 @@ export const accountOf = (f: FundFlow): Account => f.account ?? (f.business === 
 const isPayout = (f: FundFlow) => ![TOP_UP, MOVE, TRADE, TRADE_REFUND, WITHDRAW].includes(f.business);
 
 export interface MerchantConfig {
-  mchid: string; appid: string; apiV2Key: string; apiV3Key: string; balanceFen: number; userDailyLimitFen: number; products: Product[];
+  mchid: string;
+  appid: string;
+  apiV2Key: string;
+  apiV3Key: string;
+  balanceFen: number;
+  userDailyLimitFen: number;
+  products: Product[];
 }
 
 export function createMerchant(config: MerchantConfig, deps: { journal: Journal; now(): number }) {
@@ -40,34 +57,69 @@ export function createMerchant(config: MerchantConfig, deps: { journal: Journal;
   const refunded = new Set(payouts.filter((f) => f.inOut === '收入').map((f) => f.voucherNo));
   // Orders paid in and refunds paid out (by their numbers): each moves money once, restarts included.
   const trades = new Set(flows.filter((f) => accountOf(f) === 'BASIC' && f.business === TRADE).map((f) => f.voucherNo));
-  const tradeRefunds = new Set(flows.filter((f) => accountOf(f) === 'BASIC' && f.business === TRADE_REFUND).map((f) => f.voucherNo));
+  const tradeRefunds = new Set(
+    flows.filter((f) => accountOf(f) === 'BASIC' && f.business === TRADE_REFUND).map((f) => f.voucherNo),
+  );
   const receivedToday = new Map<string, number>();
   const faults = noFaults();
   const allowed = new Set<Product>(config.products);
   const calls = new Map<string, number>();
   const topUpListeners: (() => void)[] = [];
   const wechatNo = () => `${Date.now()}${randomBytes(6).toString('hex')}`;
-  const record = (account: Account, inOut: FundFlow['inOut'], amountFen: number, voucherNo: string, business: string, remark: string) => {
+  const record = (
+    account: Account,
+    inOut: FundFlow['inOut'],
+    amountFen: number,
+    voucherNo: string,
+    business: string,
+    remark: string,
+  ) => {
     balances[account] += inOut === '收入' ? amountFen : -amountFen;
-    const flow: FundFlow = { at: deps.now(), wechatNo: wechatNo(), flowNo: wechatNo(), business, inOut, amountFen, balanceFen: balances[account], voucherNo, remark: faults.billRemark || remark, account };
+    const flow: FundFlow = {
+      at: deps.now(),
+      wechatNo: wechatNo(),
+      flowNo: wechatNo(),
+      business,
+      inOut,
+      amountFen,
+      balanceFen: balances[account],
+      voucherNo,
+      remark: faults.billRemark || remark,
+      account,
+    };
     deps.journal.addFlow(flow);
     flows.push(flow);
   };
   const dayKey = (openid: string) => `${chinaTime(deps.now()).slice(0, 10)}/${openid}`;
 
   const merchant = {
-    config, faults, flows, calls,
+    config,
+    faults,
+    flows,
+    calls,
     take: (name: Parameters<typeof takeFault>[1]) => takeFault(faults, name),
     /** The operating account's balance: what transfers are paid from. */
-    get balanceFen() { return balances.OPERATION; },
-    get basicBalanceFen() { return balances.BASIC; },
+    get balanceFen() {
+      return balances.OPERATION;
+    },
+    get basicBalanceFen() {
+      return balances.BASIC;
+    },
     /** Money paid to users, net of what came back (debits of bills still waiting included). */
-    get netPaidFen() { return flows.filter((f) => accountOf(f) === 'OPERATION' && isPayout(f)).reduce((s, f) => s + (f.inOut === '支出' ? f.amountFen : -f.amountFen), 0); },
+    get netPaidFen() {
+      return flows
+        .filter((f) => accountOf(f) === 'OPERATION' && isPayout(f))
+        .reduce((s, f) => s + (f.inOut === '支出' ? f.amountFen : -f.amountFen), 0);
+    },
     flowsOf: (account: Account) => flows.filter((f) => accountOf(f) === account),
-    counted(api: string) { calls.set(api, (calls.get(api) ?? 0) + 1); },
+    counted(api: string) {
+      calls.set(api, (calls.get(api) ?? 0) + 1);
+    },
     /** Whether the merchant has the product (else NO_AUTH); SANDBOX_PRODUCTS, or POST /sandbox/products. */
     has: (product: Product) => allowed.has(product),
-    get products() { return [...allowed]; },
+    get products() {
+      return [...allowed];
+    },
     setProducts(list: Product[]) {
       allowed.clear();
       for (const p of list) allowed.add(p);
@@ -76,11 +128,14 @@ export function createMerchant(config: MerchantConfig, deps: { journal: Journal;
     refusal(openid: string, amountFen: number): string | undefined {
       const failure = faults.failOpenids[openid];
       if (failure) return failure;
-      if ((receivedToday.get(dayKey(openid)) ?? 0) + amountFen > config.userDailyLimitFen) return 'DAY_RECEIVED_QUOTA_EXCEED';
+      if ((receivedToday.get(dayKey(openid)) ?? 0) + amountFen > config.userDailyLimitFen)
+        return 'DAY_RECEIVED_QUOTA_EXCEED';
       return undefined;
     },
     /** Counts `amountFen` against the user's daily limit. */
-    received(openid: string, amountFen: number) { receivedToday.set(dayKey(openid), (receivedToday.get(dayKey(openid)) ?? 0) + amountFen); },
+    received(openid: string, amountFen: number) {
+      receivedToday.set(dayKey(openid), (receivedToday.get(dayKey(openid)) ?? 0) + amountFen);
+    },
     /** Takes `amountFen` from the operating account under `voucherNo` (once): 'NOT_ENOUGH', or undefined when taken. */
     debit(amountFen: number, voucherNo: string, business: string, remark: string): 'NOT_ENOUGH' | undefined {
       if (debited.has(voucherNo)) return undefined;
@@ -135,7 +190,9 @@ export function createMerchant(config: MerchantConfig, deps: { journal: Journal;
       for (const fn of topUpListeners) fn();
     },
     /** Runs `fn` after each top-up (transfers waiting for money try again). */
-    onTopUp(fn: () => void) { topUpListeners.push(fn); },
+    onTopUp(fn: () => void) {
+      topUpListeners.push(fn);
+    },
     newId: wechatNo,
   };
   return merchant;

@@ -6,9 +6,13 @@ import { createHmac, randomBytes } from 'node:crypto';
 const CODE_TTL_MS = 5 * 60_000;
 const werr = (errcode: number, errmsg: string) => ({ errcode, errmsg });
 
-export function createOAuthSandbox(config: { appid: string; appSecret: string; seed: string }, deps: { now(): number }) {
+export function createOAuthSandbox(
+  config: { appid: string; appSecret: string; seed: string },
+  deps: { now(): number },
+) {
   const codes = new Map<string, { appid: string; user: string; scope: string; expiresAt: number; used: boolean }>();
-  const openid = (appid: string, user: string) => `o${createHmac('sha256', config.seed).update(`${appid}/${user}`).digest('base64url').slice(0, 27)}`;
+  const openid = (appid: string, user: string) =>
+    `o${createHmac('sha256', config.seed).update(`${appid}/${user}`).digest('base64url').slice(0, 27)}`;
 
   return {
     openid,
@@ -22,7 +26,8 @@ export function createOAuthSandbox(config: { appid: string; appSecret: string; s
       const scope = q.get('scope') ?? '';
       if (q.get('appid') !== config.appid) return { error: 'appid invalid (10003)' };
       if (!redirect || !/^https?:\/\//.test(redirect)) return { error: 'redirect_uri invalid (10011)' };
-      if (q.get('response_type') !== 'code' || !['snsapi_base', 'snsapi_userinfo'].includes(scope)) return { error: 'scope or response_type invalid (10005)' };
+      if (q.get('response_type') !== 'code' || !['snsapi_base', 'snsapi_userinfo'].includes(scope))
+        return { error: 'scope or response_type invalid (10005)' };
       if (!user) return { error: 'sandbox_user is required: it names the consenting WeChat user' };
       for (const [code, c] of codes) if (c.expiresAt < deps.now()) codes.delete(code);
       const code = randomBytes(16).toString('hex');
@@ -43,8 +48,11 @@ export function createOAuthSandbox(config: { appid: string; appSecret: string; s
       if (c.used) return werr(40163, 'code been used');
       c.used = true;
       return {
-        access_token: randomBytes(24).toString('base64url'), expires_in: 7200, refresh_token: randomBytes(24).toString('base64url'),
-        openid: openid(c.appid, c.user), scope: c.scope,
+        access_token: randomBytes(24).toString('base64url'),
+        expires_in: 7200,
+        refresh_token: randomBytes(24).toString('base64url'),
+        openid: openid(c.appid, c.user),
+        scope: c.scope,
       };
     },
   };

@@ -7,7 +7,11 @@ import { verifyV2, type V2SignType } from '../wechat/v2-protocol.js';
 import { verifyJsapiPaySign } from '../wechat/v3-crypto.js';
 import type { Trades } from './trades.js';
 
-export interface PayerKeys { appid: string; apiV2Key: string; merchantKey: KeyObject }
+export interface PayerKeys {
+  appid: string;
+  apiV2Key: string;
+  merchantKey: KeyObject;
+}
 type Json = Record<string, unknown>;
 const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
 
@@ -15,14 +19,25 @@ const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
 function jsapiPrepayId(trades: Trades, jsapi: unknown, keys: PayerKeys): string | undefined {
   if (typeof jsapi !== 'object' || jsapi === null) return undefined;
   const j = jsapi as Json;
-  const [appId, timeStamp, nonceStr, pkg, signType, paySign] = [j.appId, j.timeStamp, j.nonceStr, j.package, j.signType, j.paySign].map(str);
+  const [appId, timeStamp, nonceStr, pkg, signType, paySign] = [
+    j.appId,
+    j.timeStamp,
+    j.nonceStr,
+    j.package,
+    j.signType,
+    j.paySign,
+  ].map(str);
   const prepayId = /^prepay_id=(.+)$/.exec(pkg ?? '')?.[1];
-  if (!appId || !timeStamp || !nonceStr || !pkg || !signType || !paySign || !prepayId || appId !== keys.appid) return undefined;
+  if (!appId || !timeStamp || !nonceStr || !pkg || !signType || !paySign || !prepayId || appId !== keys.appid)
+    return undefined;
   const order = trades.find({ prepay_id: prepayId });
   const fields = { appId, timeStamp, nonceStr, package: pkg };
-  const valid = signType === 'RSA'
-    ? order?.api !== 'v2' && verifyJsapiPaySign(keys.merchantKey, fields, paySign)
-    : order?.api !== 'v3' && (signType === 'MD5' || signType === 'HMAC-SHA256') && verifyV2({ ...fields, signType, sign: paySign }, keys.apiV2Key, signType as V2SignType);
+  const valid =
+    signType === 'RSA'
+      ? order?.api !== 'v2' && verifyJsapiPaySign(keys.merchantKey, fields, paySign)
+      : order?.api !== 'v3' &&
+        (signType === 'MD5' || signType === 'HMAC-SHA256') &&
+        verifyV2({ ...fields, signType, sign: paySign }, keys.apiV2Key, signType as V2SignType);
   return valid ? prepayId : undefined;
 }
 
@@ -34,9 +49,18 @@ export function payOrder(trades: Trades, input: Json, keys: PayerKeys): [number,
     if (!prepayId) return [400, { error: 'PAY_SIGN_INVALID' }];
   }
   const by = { out_trade_no: str(input.out_trade_no), code_url: str(input.code_url), prepay_id: prepayId };
-  if (!by.out_trade_no && !by.code_url && !by.prepay_id) return [400, { error: 'name the order: out_trade_no, code_url, prepay_id or jsapi' }];
+  if (!by.out_trade_no && !by.code_url && !by.prepay_id)
+    return [400, { error: 'name the order: out_trade_no, code_url, prepay_id or jsapi' }];
   const got = trades.pay(trades.find(by), { openid: str(input.openid), afterClose: input.after_close === true });
   if ('error' in got) return [got.error === 'ORDER_NOT_EXIST' ? 404 : 409, { error: got.error }];
   const o = got.order;
-  return [200, { out_trade_no: o.outTradeNo, transaction_id: o.transactionId, trade_state: trades.tradeState(o), openid: o.payerOpenid }];
+  return [
+    200,
+    {
+      out_trade_no: o.outTradeNo,
+      transaction_id: o.transactionId,
+      trade_state: trades.tradeState(o),
+      openid: o.payerOpenid,
+    },
+  ];
 }

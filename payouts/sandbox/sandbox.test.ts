@@ -24,13 +24,17 @@ beforeAll(async () => {
   // A callback receiver that answers 200 only to what verifies, as the payouts service does.
   receiver = createServer((req, res) => {
     const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c)).on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
-      const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v[0] : v]));
-      const answered = 'error' in t.v3.readNotification(headers, body) ? 401 : 200;
-      received.push({ headers, body, answered });
-      res.writeHead(answered).end();
-    });
+    req
+      .on('data', (c: Buffer) => chunks.push(c))
+      .on('end', () => {
+        const body = Buffer.concat(chunks).toString('utf8');
+        const headers = Object.fromEntries(
+          Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v[0] : v]),
+        );
+        const answered = 'error' in t.v3.readNotification(headers, body) ? 401 : 200;
+        received.push({ headers, body, answered });
+        res.writeHead(answered).end();
+      });
   });
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
   notifyUrl = `https://127.0.0.1:${(receiver.address() as AddressInfo).port}/v1/wechat/notify`; // delivered over plain HTTP
@@ -40,17 +44,51 @@ afterAll(async () => {
   await t.stop();
 });
 
-const batch = (details: { amount: number; openid?: string; name?: string }[], extra: Partial<CreateBatch> = {}): CreateBatch => {
+const batch = (
+  details: { amount: number; openid?: string; name?: string }[],
+  extra: Partial<CreateBatch> = {},
+): CreateBatch => {
   const outBatchNo = no('B');
-  const list = details.map((d, i) => ({ out_detail_no: `${outBatchNo}D${i}`, transfer_amount: d.amount, transfer_remark: 'reward', openid: d.openid ?? `oUser${i}`, ...(d.name ? { user_name: d.name } : {}) }));
-  return { appid: sandboxMerchant.appid, out_batch_no: outBatchNo, batch_name: 'rewards', batch_remark: 'rewards', total_amount: list.reduce((s, d) => s + d.transfer_amount, 0), total_num: list.length, transfer_detail_list: list, ...extra };
+  const list = details.map((d, i) => ({
+    out_detail_no: `${outBatchNo}D${i}`,
+    transfer_amount: d.amount,
+    transfer_remark: 'reward',
+    openid: d.openid ?? `oUser${i}`,
+    ...(d.name ? { user_name: d.name } : {}),
+  }));
+  return {
+    appid: sandboxMerchant.appid,
+    out_batch_no: outBatchNo,
+    batch_name: 'rewards',
+    batch_remark: 'rewards',
+    total_amount: list.reduce((s, d) => s + d.transfer_amount, 0),
+    total_num: list.length,
+    transfer_detail_list: list,
+    ...extra,
+  };
 };
 
 const bill = (amount = 300) => ({
-  appid: sandboxMerchant.appid, out_bill_no: no('T'), transfer_scene_id: '1000', openid: 'oBillUser', transfer_amount: amount, transfer_remark: 'reward',
-  notify_url: notifyUrl, transfer_scene_report_infos: [{ info_type: '活动名称', info_content: '看广告得奖励' }, { info_type: '奖励说明', info_content: '观看广告获得奖励' }],
+  appid: sandboxMerchant.appid,
+  out_bill_no: no('T'),
+  transfer_scene_id: '1000',
+  openid: 'oBillUser',
+  transfer_amount: amount,
+  transfer_remark: 'reward',
+  notify_url: notifyUrl,
+  transfer_scene_report_infos: [
+    { info_type: '活动名称', info_content: '看广告得奖励' },
+    { info_type: '奖励说明', info_content: '观看广告获得奖励' },
+  ],
 });
-const transfer = (partnerTradeNo: string, amount = 200) => ({ partner_trade_no: partnerTradeNo, openid: 'oV2User', amount, desc: 'reward', check_name: 'NO_CHECK' as const, spbill_create_ip: '127.0.0.1' });
+const transfer = (partnerTradeNo: string, amount = 200) => ({
+  partner_trade_no: partnerTradeNo,
+  openid: 'oV2User',
+  amount,
+  desc: 'reward',
+  check_name: 'NO_CHECK' as const,
+  spbill_create_ip: '127.0.0.1',
+});
 
 async function finished(outBatchNo: string, v3 = t.v3): Promise<BatchView> {
   for (;;) {
@@ -83,8 +121,17 @@ describe('v3 batch transfers', () => {
     const b = batch([{ amount: 100 }]);
     const first = await t.v3.createBatch(b);
     expect(await t.v3.createBatch(b)).toEqual(first);
-    const changed = await t.v3.createBatch({ ...b, total_amount: 101, transfer_detail_list: [{ ...b.transfer_detail_list[0]!, transfer_amount: 101 }] });
-    expect(changed).toMatchObject({ ok: false, status: 400, code: 'INVALID_REQUEST', error: { retriable: false, final: false } });
+    const changed = await t.v3.createBatch({
+      ...b,
+      total_amount: 101,
+      transfer_detail_list: [{ ...b.transfer_detail_list[0]!, transfer_amount: 101 }],
+    });
+    expect(changed).toMatchObject({
+      ok: false,
+      status: 400,
+      code: 'INVALID_REQUEST',
+      error: { retriable: false, final: false },
+    });
   });
 
   it.each([
@@ -94,36 +141,73 @@ describe('v3 batch transfers', () => {
     ['a plaintext user_name', () => batch([{ amount: 100, name: '张三' }])],
     ['no user_name at 2,000 yuan', () => batch([{ amount: 200_000 }])],
   ])('refuses %s with PARAM_ERROR', async (_name, make) => {
-    expect(await t.v3.createBatch(make(batch([{ amount: 100 }])))).toMatchObject({ ok: false, status: 400, code: 'PARAM_ERROR' });
+    expect(await t.v3.createBatch(make(batch([{ amount: 100 }])))).toMatchObject({
+      ok: false,
+      status: 400,
+      code: 'PARAM_ERROR',
+    });
   });
 
   it('accepts an encrypted user_name at 2,000 yuan and compares it decrypted on a repeat', async () => {
     const b = batch([{ amount: 200_000, name: t.v3.encrypt('张三') }]);
     const first = await t.v3.createBatch(b);
     expect(first.ok).toBe(true);
-    const again = await t.v3.createBatch({ ...b, transfer_detail_list: [{ ...b.transfer_detail_list[0]!, user_name: t.v3.encrypt('张三') }] });
+    const again = await t.v3.createBatch({
+      ...b,
+      transfer_detail_list: [{ ...b.transfer_detail_list[0]!, user_name: t.v3.encrypt('张三') }],
+    });
     expect(again).toEqual(first);
   });
 
-  it('answers 401 SIGN_ERROR with WeChat\'s detail to a request signed with another key', async () => {
+  it("answers 401 SIGN_ERROR with WeChat's detail to a request signed with another key", async () => {
     const { generateKeyPairSync } = await import('node:crypto');
-    const forger = createV3Client({ ...t.creds, mchid: sandboxMerchant.mchid, apiV3Key: sandboxMerchant.apiV3Key, privateKey: generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey },
-      { transport: createTransport({ baseUrl: `http://127.0.0.1:${t.sandbox.port}`, timeoutMs: 2_000, tls: {} }), nowS: t.nowS });
+    const forger = createV3Client(
+      {
+        ...t.creds,
+        mchid: sandboxMerchant.mchid,
+        apiV3Key: sandboxMerchant.apiV3Key,
+        privateKey: generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey,
+      },
+      {
+        transport: createTransport({ baseUrl: `http://127.0.0.1:${t.sandbox.port}`, timeoutMs: 2_000, tls: {} }),
+        nowS: t.nowS,
+      },
+    );
     const answer = await forger.getBatch('B1', { offset: 0, limit: 20 });
     expect(answer).toMatchObject({ ok: false, status: 401, code: 'SIGN_ERROR' });
-    const raw = await fetch(`http://127.0.0.1:${t.sandbox.port}/v3/transfer/batches/out-batch-no/B1`, { headers: { authorization: 'WECHATPAY2-SHA256-RSA2048 mchid="1900000109",nonce_str="n",signature="c2ln",timestamp="1",serial_no="x"' } });
+    const raw = await fetch(`http://127.0.0.1:${t.sandbox.port}/v3/transfer/batches/out-batch-no/B1`, {
+      headers: {
+        authorization:
+          'WECHATPAY2-SHA256-RSA2048 mchid="1900000109",nonce_str="n",signature="c2ln",timestamp="1",serial_no="x"',
+      },
+    });
     expect(raw.headers.get('x-sandbox')).toBe('wechatpay');
     expect(await raw.json()).toMatchObject({ code: 'SIGN_ERROR', detail: { location: 'authorization' } });
   });
 
   it('answers create-time faults with their codes, and a repeat after SYSTEM_ERROR-after-work finds the batch', async () => {
     await t.admin('faults', { frequencyLimited: 1 });
-    expect(await t.v3.createBatch(batch([{ amount: 100 }]))).toMatchObject({ ok: false, status: 429, code: 'FREQUENCY_LIMITED', error: { retriable: true } });
+    expect(await t.v3.createBatch(batch([{ amount: 100 }]))).toMatchObject({
+      ok: false,
+      status: 429,
+      code: 'FREQUENCY_LIMITED',
+      error: { retriable: true },
+    });
     await t.admin('faults', { notEnough: 1 });
-    expect(await t.v3.createBatch(batch([{ amount: 100 }]))).toMatchObject({ ok: false, status: 403, code: 'NOT_ENOUGH', error: { retriable: true } });
+    expect(await t.v3.createBatch(batch([{ amount: 100 }]))).toMatchObject({
+      ok: false,
+      status: 403,
+      code: 'NOT_ENOUGH',
+      error: { retriable: true },
+    });
     const b = batch([{ amount: 100 }]);
     await t.admin('faults', { systemErrorAfterWork: 1 });
-    expect(await t.v3.createBatch(b)).toMatchObject({ ok: false, status: 500, code: 'SYSTEM_ERROR', error: { retriable: true } });
+    expect(await t.v3.createBatch(b)).toMatchObject({
+      ok: false,
+      status: 500,
+      code: 'SYSTEM_ERROR',
+      error: { retriable: true },
+    });
     expect(await t.v3.createBatch(b)).toMatchObject({ ok: true, data: { out_batch_no: b.out_batch_no } });
   });
 
@@ -131,24 +215,38 @@ describe('v3 batch transfers', () => {
     await t.admin('faults', { badCallbackSignature: 1, duplicateCallbacks: true, signtestProbe: true });
     const b = batch([{ amount: 120 }], { notify_url: notifyUrl });
     await t.v3.createBatch(b);
-    const mine = () => received.filter((r) => r.answered === 200 && JSON.stringify(t.v3.readNotification(r.headers, r.body)).includes(b.out_batch_no));
+    const mine = () =>
+      received.filter(
+        (r) => r.answered === 200 && JSON.stringify(t.v3.readNotification(r.headers, r.body)).includes(b.out_batch_no),
+      );
     await waitFor(() => mine().length >= 2);
     await t.admin('faults', { badCallbackSignature: 0, duplicateCallbacks: false, signtestProbe: false });
-    expect(received.some((r) => r.answered === 401 && r.headers['wechatpay-signature']!.startsWith('WECHATPAY/SIGNTEST/'))).toBe(true);
+    expect(
+      received.some((r) => r.answered === 401 && r.headers['wechatpay-signature']!.startsWith('WECHATPAY/SIGNTEST/')),
+    ).toBe(true);
     expect(received.filter((r) => r.answered === 401).length).toBeGreaterThanOrEqual(2);
     const read = t.v3.readNotification(mine()[0]!.headers, mine()[0]!.body);
-    expect(read).toMatchObject({ notification: { event_type: 'MCHTRANSFER.BATCH.FINISHED' }, resource: { out_batch_no: b.out_batch_no, batch_status: 'FINISHED', success_num: 1 } });
+    expect(read).toMatchObject({
+      notification: { event_type: 'MCHTRANSFER.BATCH.FINISHED' },
+      resource: { out_batch_no: b.out_batch_no, batch_status: 'FINISHED', success_num: 1 },
+    });
   });
 });
 
 describe('v3 transfer bills', () => {
-
   it('waits for the user with package_info, pays once confirmed, and calls back', async () => {
     const b = bill();
     const created = await t.v3.createBill(b);
     expect(created).toMatchObject({ ok: true, data: { state: 'WAIT_USER_CONFIRM', package_info: expect.any(String) } });
     await t.admin(`transfer-bills/${b.out_bill_no}/confirm`, {});
-    await waitFor(() => received.some((r) => r.answered === 200 && r.body.length > 0 && JSON.stringify(t.v3.readNotification(r.headers, r.body)).includes(b.out_bill_no)));
+    await waitFor(() =>
+      received.some(
+        (r) =>
+          r.answered === 200 &&
+          r.body.length > 0 &&
+          JSON.stringify(t.v3.readNotification(r.headers, r.body)).includes(b.out_bill_no),
+      ),
+    );
     expect(await t.v3.getBill(b.out_bill_no)).toMatchObject({ ok: true, data: { state: 'SUCCESS' } });
   });
 
@@ -158,25 +256,40 @@ describe('v3 transfer bills', () => {
     expect(await t.v3.cancelBill(b.out_bill_no)).toMatchObject({ ok: true, data: { state: 'CANCELING' } });
     await new Promise((r) => setTimeout(r, 80));
     expect(await t.v3.getBill(b.out_bill_no)).toMatchObject({ ok: true, data: { state: 'CANCELLED' } });
-    expect(await t.v3.createBill({ ...bill(), transfer_scene_report_infos: [] })).toMatchObject({ ok: false, code: 'PARAM_ERROR' });
+    expect(await t.v3.createBill({ ...bill(), transfer_scene_report_infos: [] })).toMatchObject({
+      ok: false,
+      code: 'PARAM_ERROR',
+    });
   });
 });
 
 describe('admin routes', () => {
-  const routes = [['GET', '/sandbox/state'], ['POST', '/sandbox/faults'], ['POST', '/sandbox/topup'], ['POST', '/sandbox/transfer-bills/T1/confirm']] as const;
+  const routes = [
+    ['GET', '/sandbox/state'],
+    ['POST', '/sandbox/faults'],
+    ['POST', '/sandbox/topup'],
+    ['POST', '/sandbox/transfer-bills/T1/confirm'],
+  ] as const;
 
-  it.each(routes)('does not serve %s %s on the public HTTP or HTTPS listener (with the merchant certificate)', async (method, path) => {
-    const https = createTransport({ baseUrl: `https://127.0.0.1:${t.sandbox.tlsPort}`, timeoutMs: 2_000, tls: t.creds.tls });
-    try {
-      const body = method === 'POST' ? JSON.stringify({ systemError: 5, amountFen: 1 }) : '';
-      const plain = await fetch(`http://127.0.0.1:${t.sandbox.port}${path}`, { method, ...(body ? { body } : {}) });
-      expect(plain.status).toBe(404);
-      expect((await https.send(method, path, {}, body)).status).toBe(404);
-      expect((await t.admin('state')).faults).toMatchObject({ systemError: 0 });
-    } finally {
-      https.close();
-    }
-  });
+  it.each(routes)(
+    'does not serve %s %s on the public HTTP or HTTPS listener (with the merchant certificate)',
+    async (method, path) => {
+      const https = createTransport({
+        baseUrl: `https://127.0.0.1:${t.sandbox.tlsPort}`,
+        timeoutMs: 2_000,
+        tls: t.creds.tls,
+      });
+      try {
+        const body = method === 'POST' ? JSON.stringify({ systemError: 5, amountFen: 1 }) : '';
+        const plain = await fetch(`http://127.0.0.1:${t.sandbox.port}${path}`, { method, ...(body ? { body } : {}) });
+        expect(plain.status).toBe(404);
+        expect((await https.send(method, path, {}, body)).status).toBe(404);
+        expect((await t.admin('state')).faults).toMatchObject({ systemError: 0 });
+      } finally {
+        https.close();
+      }
+    },
+  );
 
   it('serves them on the admin listener, on loopback only', async () => {
     expect(t.sandbox.adminPort).toEqual(expect.any(Number));
@@ -187,9 +300,11 @@ describe('admin routes', () => {
 });
 
 describe('v2 enterprise payment to change', () => {
-
   it('requires the merchant certificate', async () => {
-    const plain = await fetch(`http://127.0.0.1:${t.sandbox.port}/mmpaymkttransfers/promotion/transfers`, { method: 'POST', body: '<xml></xml>' });
+    const plain = await fetch(`http://127.0.0.1:${t.sandbox.port}/mmpaymkttransfers/promotion/transfers`, {
+      method: 'POST',
+      body: '<xml></xml>',
+    });
     expect(await plain.text()).toContain('CA_ERROR');
   });
 
@@ -197,21 +312,40 @@ describe('v2 enterprise payment to change', () => {
     const n = no('P');
     const first = await t.v2.transfer(transfer(n));
     expect(first).toMatchObject({ ok: true, fields: { partner_trade_no: n, payment_no: expect.any(String) } });
-    expect(await t.v2.transfer(transfer(n))).toMatchObject({ ok: true, fields: { payment_no: (first as { fields: Record<string, string> }).fields.payment_no } });
+    expect(await t.v2.transfer(transfer(n))).toMatchObject({
+      ok: true,
+      fields: { payment_no: (first as { fields: Record<string, string> }).fields.payment_no },
+    });
     expect(await t.v2.transfer(transfer(n, 201))).toMatchObject({ ok: false, code: 'FATAL_ERROR' });
-    expect(await t.v2.getTransferInfo(n)).toMatchObject({ ok: true, fields: { status: 'SUCCESS', payment_amount: '200' } });
-    expect(await t.v2.getTransferInfo(no('P'))).toMatchObject({ ok: false, code: 'NOT_FOUND', error: { retriable: true } });
+    expect(await t.v2.getTransferInfo(n)).toMatchObject({
+      ok: true,
+      fields: { status: 'SUCCESS', payment_amount: '200' },
+    });
+    expect(await t.v2.getTransferInfo(no('P'))).toMatchObject({
+      ok: false,
+      code: 'NOT_FOUND',
+      error: { retriable: true },
+    });
   });
 
   it('answers SYSTEMERROR with return_code FAIL, and the minimum with AMOUNT_LIMIT', async () => {
     await t.admin('faults', { systemError: 1 });
-    expect(await t.v2.transfer(transfer(no('P')))).toMatchObject({ ok: false, code: 'SYSTEMERROR', fields: { return_code: 'FAIL' }, error: { retriable: true } });
-    expect(await t.v2.transfer(transfer(no('P'), 99))).toMatchObject({ ok: false, code: 'AMOUNT_LIMIT', error: { final: true } });
+    expect(await t.v2.transfer(transfer(no('P')))).toMatchObject({
+      ok: false,
+      code: 'SYSTEMERROR',
+      fields: { return_code: 'FAIL' },
+      error: { retriable: true },
+    });
+    expect(await t.v2.transfer(transfer(no('P'), 99))).toMatchObject({
+      ok: false,
+      code: 'AMOUNT_LIMIT',
+      error: { final: true },
+    });
   });
 });
 
 describe('bills', () => {
-  it('serves the fund-flow bill in WeChat\'s CSV once it is made, checked by its SHA1', async () => {
+  it("serves the fund-flow bill in WeChat's CSV once it is made, checked by its SHA1", async () => {
     const day = new Date(Date.now() + 8 * 3_600_000).toISOString().slice(0, 10);
     expect(await t.v3.fundflowBill(day)).toMatchObject({ ok: false, code: 'STATEMENT_CREATING' });
     await t.admin('faults', { billsAtOnce: true });
@@ -219,11 +353,15 @@ describe('bills', () => {
     const bill = await t.v3.fundflowBill(day);
     expect(bill.ok).toBe(true);
     expect((bill as { data: string }).data.startsWith('\uFEFF记账时间,')).toBe(true);
-    const text = (await t.fundflow('OPERATION', day) as { text: string }).text;
+    const text = ((await t.fundflow('OPERATION', day)) as { text: string }).text;
     expect(text).toMatch(/`企业付款到零钱,`企业付款,`支出,`2\.00,/);
     expect(text.trimEnd().split('\n').at(-2)).toBe('资金流水总笔数,收入笔数,收入金额,支出笔数,支出金额');
     expect(await t.v2Fundflow('Operation', day.replaceAll('-', ''))).toMatch(/^\uFEFF记账时间,/);
-    expect(await t.v2.downloadFundflow('20200101')).toEqual({ ok: false, errorCode: '20002', message: 'No Bill Exist' });
+    expect(await t.v2.downloadFundflow('20200101')).toEqual({
+      ok: false,
+      errorCode: '20002',
+      message: 'No Bill Exist',
+    });
     // The sandbox merchant only pays out: its trade bill (no certificate needed) is always empty.
     expect(await t.v2.downloadBill('20200101')).toEqual({ ok: false, errorCode: '20002', message: 'No Bill Exist' });
   });
@@ -232,14 +370,36 @@ describe('bills', () => {
 describe('platform certificates', () => {
   it('downloads them (AEAD under the APIv3 key), verifies the list with them, and then verifies everything else', async () => {
     const keys = new Map<string, KeyObject>();
-    const bare = createV3Client({ ...t.creds, mchid: sandboxMerchant.mchid, apiV3Key: sandboxMerchant.apiV3Key, platformKeys: keys, encryptSerial: '' },
-      { transport: createTransport({ baseUrl: `http://127.0.0.1:${t.sandbox.port}`, timeoutMs: 2_000, tls: {} }), nowS: t.nowS });
+    const bare = createV3Client(
+      {
+        ...t.creds,
+        mchid: sandboxMerchant.mchid,
+        apiV3Key: sandboxMerchant.apiV3Key,
+        platformKeys: keys,
+        encryptSerial: '',
+      },
+      {
+        transport: createTransport({ baseUrl: `http://127.0.0.1:${t.sandbox.port}`, timeoutMs: 2_000, tls: {} }),
+        nowS: t.nowS,
+      },
+    );
     await expect(bare.getBatch('B1', { offset: 0, limit: 20 })).rejects.toThrow(/without a valid signature/);
     expect(await bare.refreshCertificates()).toEqual([t.sandbox.keys.platform.serial]);
     expect(await bare.getBatch('B1', { offset: 0, limit: 20 })).toMatchObject({ ok: false, code: 'NOT_FOUND' });
     expect(bare.encrypt('张三')).toBeTruthy();
-    const wrongKey = createV3Client({ ...t.creds, mchid: sandboxMerchant.mchid, apiV3Key: 'sandboxApiV3Key0123456789abcdefX', platformKeys: new Map(), encryptSerial: '' },
-      { transport: createTransport({ baseUrl: `http://127.0.0.1:${t.sandbox.port}`, timeoutMs: 2_000, tls: {} }), nowS: t.nowS });
+    const wrongKey = createV3Client(
+      {
+        ...t.creds,
+        mchid: sandboxMerchant.mchid,
+        apiV3Key: 'sandboxApiV3Key0123456789abcdefX',
+        platformKeys: new Map(),
+        encryptSerial: '',
+      },
+      {
+        transport: createTransport({ baseUrl: `http://127.0.0.1:${t.sandbox.port}`, timeoutMs: 2_000, tls: {} }),
+        nowS: t.nowS,
+      },
+    );
     await expect(wrongKey.refreshCertificates()).rejects.toThrow();
   });
 
@@ -247,8 +407,19 @@ describe('platform certificates', () => {
     const other = await startTestSandbox({ signWith: 'public_key' });
     try {
       const withPublicKey = new Map([[other.sandbox.keys.publicKey.id, other.sandbox.keys.publicKey.publicKey]]);
-      const client = createV3Client({ ...other.creds, mchid: sandboxMerchant.mchid, apiV3Key: sandboxMerchant.apiV3Key, platformKeys: withPublicKey, encryptSerial: other.sandbox.keys.publicKey.id },
-        { transport: createTransport({ baseUrl: `http://127.0.0.1:${other.sandbox.port}`, timeoutMs: 2_000, tls: {} }), nowS: other.nowS });
+      const client = createV3Client(
+        {
+          ...other.creds,
+          mchid: sandboxMerchant.mchid,
+          apiV3Key: sandboxMerchant.apiV3Key,
+          platformKeys: withPublicKey,
+          encryptSerial: other.sandbox.keys.publicKey.id,
+        },
+        {
+          transport: createTransport({ baseUrl: `http://127.0.0.1:${other.sandbox.port}`, timeoutMs: 2_000, tls: {} }),
+          nowS: other.nowS,
+        },
+      );
       await expect(client.refreshCertificates()).rejects.toThrow(/RESOURCE_NOT_EXISTS/);
       expect(await client.getBatch('B1', { offset: 0, limit: 20 })).toMatchObject({ ok: false, code: 'NOT_FOUND' });
     } finally {
@@ -258,26 +429,50 @@ describe('platform certificates', () => {
 });
 
 describe('an independent client (wechatpay-axios-plugin)', () => {
-  it('calls v3 batches and verifies the sandbox\'s signed answers', async () => {
+  it("calls v3 batches and verifies the sandbox's signed answers", async () => {
     const pay = new Wechatpay({
-      mchid: sandboxMerchant.mchid, serial: t.creds.serial, privateKey: t.creds.tls.key, certs: { [t.creds.encryptSerial]: t.sandbox.keys.platform.publicKey.export({ type: 'spki', format: 'pem' }) },
+      mchid: sandboxMerchant.mchid,
+      serial: t.creds.serial,
+      privateKey: t.creds.tls.key,
+      certs: { [t.creds.encryptSerial]: t.sandbox.keys.platform.publicKey.export({ type: 'spki', format: 'pem' }) },
       baseURL: `http://127.0.0.1:${t.sandbox.port}/`,
     });
     const b = batch([{ amount: 130 }]);
-    const created = await pay.v3!.transfer!.batches!.post!(b, { headers: { 'Wechatpay-Serial': t.creds.encryptSerial } });
+    const created = await pay.v3!.transfer!.batches!.post!(b, {
+      headers: { 'Wechatpay-Serial': t.creds.encryptSerial },
+    });
     expect(created.data).toMatchObject({ out_batch_no: b.out_batch_no, batch_status: 'ACCEPTED' });
-    const got = await pay.v3!.transfer!.batches!.outBatchNo!._out_batch_no_!.get!({ params: { need_query_detail: false }, out_batch_no: b.out_batch_no });
+    const got = await pay.v3!.transfer!.batches!.outBatchNo!._out_batch_no_!.get!({
+      params: { need_query_detail: false },
+      out_batch_no: b.out_batch_no,
+    });
     expect(got.data.transfer_batch.out_batch_no).toBe(b.out_batch_no);
   });
 
   it('pays through v2 with its own signing and mutual TLS', async () => {
     const pay = new Wechatpay({
-      mchid: sandboxMerchant.mchid, serial: t.creds.serial, privateKey: t.creds.tls.key, certs: { any: t.sandbox.keys.platform.publicKey.export({ type: 'spki', format: 'pem' }) },
-      secret: sandboxMerchant.apiV2Key, merchant: { cert: t.creds.tls.cert, key: t.creds.tls.key, ca: t.creds.tls.ca },
+      mchid: sandboxMerchant.mchid,
+      serial: t.creds.serial,
+      privateKey: t.creds.tls.key,
+      certs: { any: t.sandbox.keys.platform.publicKey.export({ type: 'spki', format: 'pem' }) },
+      secret: sandboxMerchant.apiV2Key,
+      merchant: { cert: t.creds.tls.cert, key: t.creds.tls.key, ca: t.creds.tls.ca },
       baseURL: `https://127.0.0.1:${t.sandbox.tlsPort}/`,
     });
     const n = no('X');
-    const answer = await pay.v2!.mmpaymkttransfers!.promotion!.transfers!.post!({ mch_appid: sandboxMerchant.appid, mchid: sandboxMerchant.mchid, partner_trade_no: n, openid: 'oAxios', check_name: 'NO_CHECK', amount: 100, desc: 'reward', spbill_create_ip: '127.0.0.1' }, { security: true });
+    const answer = await pay.v2!.mmpaymkttransfers!.promotion!.transfers!.post!(
+      {
+        mch_appid: sandboxMerchant.appid,
+        mchid: sandboxMerchant.mchid,
+        partner_trade_no: n,
+        openid: 'oAxios',
+        check_name: 'NO_CHECK',
+        amount: 100,
+        desc: 'reward',
+        spbill_create_ip: '127.0.0.1',
+      },
+      { security: true },
+    );
     expect(answer.data).toMatchObject({ result_code: 'SUCCESS', partner_trade_no: n });
   });
 });
@@ -311,7 +506,10 @@ describe('a restarted sandbox', () => {
     // A third start finds the batch finished, and pays nothing again.
     const third = await startTestSandbox({ journalFile });
     try {
-      expect(await third.v3.getBatch(inFlight.out_batch_no, { offset: 0, limit: 100 })).toMatchObject({ ok: true, data: { transfer_batch: { batch_status: 'FINISHED', success_num: 2 } } });
+      expect(await third.v3.getBatch(inFlight.out_batch_no, { offset: 0, limit: 100 })).toMatchObject({
+        ok: true,
+        data: { transfer_batch: { batch_status: 'FINISHED', success_num: 2 } },
+      });
       expect((await third.admin('state')).balanceFen).toBe(balance - 400);
     } finally {
       await third.stop();
@@ -324,14 +522,21 @@ describe('a restarted sandbox', () => {
     const got: { headers: Record<string, string | undefined>; body: string }[] = [];
     const flaky = createServer((req, res) => {
       const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c)).on('end', () => {
-        if (!accepting) return void res.writeHead(503).end();
-        got.push({ headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v[0] : v])), body: Buffer.concat(chunks).toString('utf8') });
-        res.writeHead(200).end();
-      });
+      req
+        .on('data', (c: Buffer) => chunks.push(c))
+        .on('end', () => {
+          if (!accepting) return void res.writeHead(503).end();
+          got.push({
+            headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v[0] : v])),
+            body: Buffer.concat(chunks).toString('utf8'),
+          });
+          res.writeHead(200).end();
+        });
     });
     await new Promise<void>((resolve) => flaky.listen(0, '127.0.0.1', resolve));
-    const b = batch([{ amount: 130 }], { notify_url: `https://127.0.0.1:${(flaky.address() as AddressInfo).port}/v1/wechat/notify` });
+    const b = batch([{ amount: 130 }], {
+      notify_url: `https://127.0.0.1:${(flaky.address() as AddressInfo).port}/v1/wechat/notify`,
+    });
     const first = await startTestSandbox({ journalFile, timeScale: 1 }); // the first retry would wait 15 s
     try {
       await first.v3.createBatch(b);
@@ -346,7 +551,8 @@ describe('a restarted sandbox', () => {
     try {
       await waitFor(() => got.length >= 1);
       expect(second.v3.readNotification(got[0]!.headers, got[0]!.body)).toMatchObject({
-        notification: { event_type: 'MCHTRANSFER.BATCH.FINISHED' }, resource: { out_batch_no: b.out_batch_no, batch_status: 'FINISHED' },
+        notification: { event_type: 'MCHTRANSFER.BATCH.FINISHED' },
+        resource: { out_batch_no: b.out_batch_no, batch_status: 'FINISHED' },
       });
     } finally {
       await second.stop();
@@ -368,19 +574,36 @@ describe('a restarted sandbox', () => {
       await first.admin('faults', { lateFail: 2 });
       expect(await first.v2.transfer(v2)).toMatchObject({ ok: true });
       await first.v3.createBatch(b);
-      expect((await finished(b.out_batch_no, first.v3)).transfer_detail_list!.map((d) => d.detail_status)).toEqual(['SUCCESS']);
+      expect((await finished(b.out_batch_no, first.v3)).transfer_detail_list!.map((d) => d.detail_status)).toEqual([
+        'SUCCESS',
+      ]);
     } finally {
       await first.stop();
     }
     const second = await startTestSandbox({ journalFile, stepMs: 4 });
     try {
       for (let i = 0; i < 200; i++) {
-        const [got, info] = [await second.v3.getBatch(b.out_batch_no, { offset: 0, limit: 100 }), await second.v2.getTransferInfo(v2.partner_trade_no)];
-        if (got.ok && got.data.transfer_detail_list![0]!.detail_status === 'FAIL' && info.ok && info.fields.status === 'FAILED') break;
+        const [got, info] = [
+          await second.v3.getBatch(b.out_batch_no, { offset: 0, limit: 100 }),
+          await second.v2.getTransferInfo(v2.partner_trade_no),
+        ];
+        if (
+          got.ok &&
+          got.data.transfer_detail_list![0]!.detail_status === 'FAIL' &&
+          info.ok &&
+          info.fields.status === 'FAILED'
+        )
+          break;
         await new Promise((r) => setTimeout(r, 20));
       }
-      expect(await second.v2.getTransferInfo(v2.partner_trade_no)).toMatchObject({ ok: true, fields: { status: 'FAILED', reason: 'ACCOUNT_FROZEN' } });
-      expect(await second.v3.getBatch(b.out_batch_no, { offset: 0, limit: 100 })).toMatchObject({ ok: true, data: { transfer_detail_list: [{ detail_status: 'FAIL' }] } });
+      expect(await second.v2.getTransferInfo(v2.partner_trade_no)).toMatchObject({
+        ok: true,
+        fields: { status: 'FAILED', reason: 'ACCOUNT_FROZEN' },
+      });
+      expect(await second.v3.getBatch(b.out_batch_no, { offset: 0, limit: 100 })).toMatchObject({
+        ok: true,
+        data: { transfer_detail_list: [{ detail_status: 'FAIL' }] },
+      });
       expect(await second.admin('state')).toMatchObject({ balanceFen: balance, flows: 4 }); // two payments, two refunds
     } finally {
       await second.stop();
@@ -392,7 +615,8 @@ describe('a restarted sandbox', () => {
     const b = batch([{ amount: 150 }, { amount: 250 }]);
     const first = await startTestSandbox({ journalFile });
     await first.v3.createBatch(b);
-    for (let s = await first.admin('state'); (s.flows as number) < 2; s = await first.admin('state')) await new Promise((r) => setTimeout(r, 20));
+    for (let s = await first.admin('state'); (s.flows as number) < 2; s = await first.admin('state'))
+      await new Promise((r) => setTimeout(r, 20));
     const balance = (await first.admin('state')).balanceFen as number;
     await first.stop();
     // The crash: both payments are journaled, the batch's FINISHED state is not.

@@ -12,8 +12,18 @@ let receiver: Awaited<ReturnType<typeof startCallbackReceiver>>;
 const extra: Sandbox[] = [];
 let seq = 0;
 const bill = (over: Partial<CreateBill> = {}): CreateBill => ({
-  appid: sandboxMerchant.appid, out_bill_no: `T${Date.now()}${seq++}`, transfer_scene_id: '1000', openid: 'oBillUser', transfer_amount: 300, transfer_remark: 'reward',
-  notify_url: receiver.url, transfer_scene_report_infos: [{ info_type: '活动名称', info_content: '看广告得奖励' }, { info_type: '奖励说明', info_content: '观看广告获得奖励' }], ...over,
+  appid: sandboxMerchant.appid,
+  out_bill_no: `T${Date.now()}${seq++}`,
+  transfer_scene_id: '1000',
+  openid: 'oBillUser',
+  transfer_amount: 300,
+  transfer_remark: 'reward',
+  notify_url: receiver.url,
+  transfer_scene_report_infos: [
+    { info_type: '活动名称', info_content: '看广告得奖励' },
+    { info_type: '奖励说明', info_content: '观看广告获得奖励' },
+  ],
+  ...over,
 });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 4_000): Promise<T> {
@@ -65,13 +75,26 @@ describe('creating a bill', () => {
     const created = await s.v3.createBill(b);
     expect(created).toMatchObject({ ok: true, data: { state: 'ACCEPTED' } });
     expect(created.ok && created.data.package_info).toBeUndefined();
-    expect(await until(() => state(s, b.out_bill_no), (x) => x !== 'ACCEPTED')).toBe('PROCESSING');
+    expect(
+      await until(
+        () => state(s, b.out_bill_no),
+        (x) => x !== 'ACCEPTED',
+      ),
+    ).toBe('PROCESSING');
     expect(await s.v3.createBill(b)).toMatchObject({ ok: true, data: { state: 'PROCESSING' } });
-    expect(await until(() => state(s, b.out_bill_no), (x) => x !== 'PROCESSING')).toBe('WAIT_USER_CONFIRM');
+    expect(
+      await until(
+        () => state(s, b.out_bill_no),
+        (x) => x !== 'PROCESSING',
+      ),
+    ).toBe('WAIT_USER_CONFIRM');
     const again = await s.v3.createBill(b);
     expect(again).toMatchObject({ ok: true, data: { state: 'WAIT_USER_CONFIRM', package_info: expect.any(String) } });
     expect(await s.v3.createBill(b)).toEqual(again); // the same package each time
-    expect(await s.v3.createBill(bill({ notify_url: undefined }))).toMatchObject({ ok: true, data: { state: 'WAIT_USER_CONFIRM' } }); // one bill only
+    expect(await s.v3.createBill(bill({ notify_url: undefined }))).toMatchObject({
+      ok: true,
+      data: { state: 'WAIT_USER_CONFIRM' },
+    }); // one bill only
   });
 
   it('waits in PROCESSING while the operating account lacks the money, until a top-up', async () => {
@@ -81,22 +104,34 @@ describe('creating a bill', () => {
     await sleep(100);
     expect(await state(s, b.out_bill_no)).toBe('PROCESSING');
     await s.admin('topup', { amountFen: 1_000 });
-    expect(await s.v3.createBill(b)).toMatchObject({ ok: true, data: { state: 'WAIT_USER_CONFIRM', package_info: expect.any(String) } });
+    expect(await s.v3.createBill(b)).toMatchObject({
+      ok: true,
+      data: { state: 'WAIT_USER_CONFIRM', package_info: expect.any(String) },
+    });
     expect(await balance(s)).toBe(800);
   });
 
   it.each([
-    ['only one of scene 1000\'s report entries', { transfer_scene_report_infos: [{ info_type: '活动名称', info_content: '看广告得奖励' }] }, '需传入转账场景报备信息'],
+    [
+      "only one of scene 1000's report entries",
+      { transfer_scene_report_infos: [{ info_type: '活动名称', info_content: '看广告得奖励' }] },
+      '需传入转账场景报备信息',
+    ],
     ['no report entries', { transfer_scene_report_infos: [] }, '需传入转账场景报备信息'],
     ['an http notify_url', { notify_url: 'http://127.0.0.1:8082/v1/wechat/notify' }, 'notify_url'],
     ['a notify_url with a query', { notify_url: 'https://127.0.0.1:8082/v1/wechat/notify?x=1' }, 'notify_url'],
   ])('refuses %s with PARAM_ERROR', async (_name, over, message) => {
     const answer = await t.v3.createBill(bill(over as Partial<CreateBill>));
-    expect(answer).toMatchObject({ ok: false, status: 400, code: 'PARAM_ERROR', message: expect.stringContaining(message) });
+    expect(answer).toMatchObject({
+      ok: false,
+      status: 400,
+      code: 'PARAM_ERROR',
+      message: expect.stringContaining(message),
+    });
   });
 });
 
-describe('the user\'s confirmation', () => {
+describe("the user's confirmation", () => {
   it('pays once the user taps, accepts a second tap in TRANSFERING, and calls back on SUCCESS over plain HTTP', async () => {
     const s = await other({ stepMs: 200 });
     const r = await startCallbackReceiver(() => s.v3);
@@ -106,10 +141,20 @@ describe('the user\'s confirmation', () => {
       const tap = () => s.admin(`transfer-bills/${b.out_bill_no}/confirm`, {});
       expect(await tap()).toEqual({ state: 'TRANSFERING' });
       expect(await tap()).toEqual({ state: 'TRANSFERING' });
-      expect(await until(() => state(s, b.out_bill_no), (x) => x === 'SUCCESS')).toBe('SUCCESS');
+      expect(
+        await until(
+          () => state(s, b.out_bill_no),
+          (x) => x === 'SUCCESS',
+        ),
+      ).toBe('SUCCESS');
       expect(await tap()).toMatchObject({ code: 'INVALID_REQUEST' });
-      await until(async () => r.events().length, (n) => n > 0);
-      expect(r.events()).toEqual([expect.objectContaining({ type: 'MCHTRANSFER.BILL.FINISHED', out_bill_no: b.out_bill_no, state: 'SUCCESS' })]);
+      await until(
+        async () => r.events().length,
+        (n) => n > 0,
+      );
+      expect(r.events()).toEqual([
+        expect.objectContaining({ type: 'MCHTRANSFER.BILL.FINISHED', out_bill_no: b.out_bill_no, state: 'SUCCESS' }),
+      ]);
       expect(await s.admin('state')).toMatchObject({ paidFen: 300, lockedFen: 0 });
     } finally {
       await r.close();
@@ -123,8 +168,16 @@ describe('the user\'s confirmation', () => {
     const pkg = created.ok ? created.data.package_info : undefined;
     expect(pkg).toEqual(expect.any(String));
     expect(await s.admin('transfer-bills/confirm', { package: `${pkg}x` })).toMatchObject({ code: 'NOT_FOUND' });
-    expect(await s.admin('transfer-bills/confirm', { package: pkg })).toEqual({ out_bill_no: b.out_bill_no, state: 'TRANSFERING' });
-    expect(await until(() => state(s, b.out_bill_no), (x) => x === 'SUCCESS')).toBe('SUCCESS');
+    expect(await s.admin('transfer-bills/confirm', { package: pkg })).toEqual({
+      out_bill_no: b.out_bill_no,
+      state: 'TRANSFERING',
+    });
+    expect(
+      await until(
+        () => state(s, b.out_bill_no),
+        (x) => x === 'SUCCESS',
+      ),
+    ).toBe('SUCCESS');
   });
 });
 
@@ -138,10 +191,20 @@ describe('the operating account', () => {
       await s.v3.createBill(b);
       expect(await balance(s)).toBe(before - 300);
       expect(await s.admin('state')).toMatchObject({ paidFen: 0, lockedFen: 300 });
-      expect(await until(() => s.v3.getBill(b.out_bill_no), (g) => g.ok && g.data.state !== 'WAIT_USER_CONFIRM')).toMatchObject({ ok: true, data: { state: 'FAIL', fail_reason: 'OVERDUE_CLOSE' } });
+      expect(
+        await until(
+          () => s.v3.getBill(b.out_bill_no),
+          (g) => g.ok && g.data.state !== 'WAIT_USER_CONFIRM',
+        ),
+      ).toMatchObject({ ok: true, data: { state: 'FAIL', fail_reason: 'OVERDUE_CLOSE' } });
       expect(await balance(s)).toBe(before);
-      await until(async () => r.events().length, (n) => n > 0);
-      expect(r.events()).toEqual([expect.objectContaining({ type: 'MCHTRANSFER.BILL.FINISHED', state: 'FAIL', fail_reason: 'OVERDUE_CLOSE' })]);
+      await until(
+        async () => r.events().length,
+        (n) => n > 0,
+      );
+      expect(r.events()).toEqual([
+        expect.objectContaining({ type: 'MCHTRANSFER.BILL.FINISHED', state: 'FAIL', fail_reason: 'OVERDUE_CLOSE' }),
+      ]);
       expect(await s.admin(`transfer-bills/${b.out_bill_no}/confirm`, {})).toMatchObject({ code: 'INVALID_REQUEST' });
     } finally {
       await r.close();
@@ -152,39 +215,62 @@ describe('the operating account', () => {
     const s = await other({ timeScale: 0.00001, billCloseState: 'CANCELLED' });
     const b = bill({ notify_url: undefined });
     await s.v3.createBill(b);
-    expect(await until(() => s.v3.getBill(b.out_bill_no), (g) => g.ok && g.data.state !== 'WAIT_USER_CONFIRM')).toMatchObject({ ok: true, data: { state: 'CANCELLED', fail_reason: 'OVERDUE_CLOSE' } });
+    expect(
+      await until(
+        () => s.v3.getBill(b.out_bill_no),
+        (g) => g.ok && g.data.state !== 'WAIT_USER_CONFIRM',
+      ),
+    ).toMatchObject({ ok: true, data: { state: 'CANCELLED', fail_reason: 'OVERDUE_CLOSE' } });
   });
 
-  it('is debited at the user\'s confirmation instead when SANDBOX_BILL_DEBIT_AT=confirm', async () => {
+  it("is debited at the user's confirmation instead when SANDBOX_BILL_DEBIT_AT=confirm", async () => {
     const s = await other({ billDebitAt: 'confirm' });
     const before = await balance(s);
     const b = bill({ notify_url: undefined });
     expect(await s.v3.createBill(b)).toMatchObject({ ok: true, data: { state: 'WAIT_USER_CONFIRM' } });
     expect(await balance(s)).toBe(before);
     await s.admin(`transfer-bills/${b.out_bill_no}/confirm`, {});
-    expect(await until(() => state(s, b.out_bill_no), (x) => x === 'SUCCESS')).toBe('SUCCESS');
+    expect(
+      await until(
+        () => state(s, b.out_bill_no),
+        (x) => x === 'SUCCESS',
+      ),
+    ).toBe('SUCCESS');
     expect(await balance(s)).toBe(before - 300);
   });
 
-  it.each(['ACCEPTED', 'PROCESSING', 'WAIT_USER_CONFIRM'])('cancels a bill in %s through CANCELING to CANCELLED, refunding what was debited, with a callback', async (from) => {
-    const s = await other({ stepMs: 150, ...(from === 'PROCESSING' ? { balanceFen: 100 } : {}) });
-    const r = await startCallbackReceiver(() => s.v3);
-    try {
-      if (from === 'ACCEPTED') await s.admin('faults', { billAccepted: 1 });
-      const before = await balance(s);
-      const b = bill({ notify_url: r.url });
-      expect(await s.v3.createBill(b)).toMatchObject({ ok: true, data: { state: from } });
-      expect(await s.v3.cancelBill(b.out_bill_no)).toMatchObject({ ok: true, data: { state: 'CANCELING' } });
-      expect(await until(() => state(s, b.out_bill_no), (x) => x === 'CANCELLED')).toBe('CANCELLED');
-      expect(await balance(s)).toBe(before);
-      expect(await s.v3.cancelBill(b.out_bill_no)).toMatchObject({ ok: false, code: 'INVALID_REQUEST' });
-      await until(async () => r.events().length, (n) => n > 0);
-      expect(r.events()).toEqual([expect.objectContaining({ type: 'MCHTRANSFER.BILL.FINISHED', state: 'CANCELLED' })]);
-      expect(await s.admin('state')).toMatchObject({ paidFen: 0, lockedFen: 0 });
-    } finally {
-      await r.close();
-    }
-  });
+  it.each(['ACCEPTED', 'PROCESSING', 'WAIT_USER_CONFIRM'])(
+    'cancels a bill in %s through CANCELING to CANCELLED, refunding what was debited, with a callback',
+    async (from) => {
+      const s = await other({ stepMs: 150, ...(from === 'PROCESSING' ? { balanceFen: 100 } : {}) });
+      const r = await startCallbackReceiver(() => s.v3);
+      try {
+        if (from === 'ACCEPTED') await s.admin('faults', { billAccepted: 1 });
+        const before = await balance(s);
+        const b = bill({ notify_url: r.url });
+        expect(await s.v3.createBill(b)).toMatchObject({ ok: true, data: { state: from } });
+        expect(await s.v3.cancelBill(b.out_bill_no)).toMatchObject({ ok: true, data: { state: 'CANCELING' } });
+        expect(
+          await until(
+            () => state(s, b.out_bill_no),
+            (x) => x === 'CANCELLED',
+          ),
+        ).toBe('CANCELLED');
+        expect(await balance(s)).toBe(before);
+        expect(await s.v3.cancelBill(b.out_bill_no)).toMatchObject({ ok: false, code: 'INVALID_REQUEST' });
+        await until(
+          async () => r.events().length,
+          (n) => n > 0,
+        );
+        expect(r.events()).toEqual([
+          expect.objectContaining({ type: 'MCHTRANSFER.BILL.FINISHED', state: 'CANCELLED' }),
+        ]);
+        expect(await s.admin('state')).toMatchObject({ paidFen: 0, lockedFen: 0 });
+      } finally {
+        await r.close();
+      }
+    },
+  );
 
   it('keeps a debit and its refund on the days the business clock says: D, then D+1', async () => {
     const s = await other({ timeScale: 0.00002 }); // 24 h -> 1.7 s
@@ -194,8 +280,16 @@ describe('the operating account', () => {
     await s.v3.createBill(b);
     const next = ((await s.admin('clock', { offsetMs: 86_400_000 })) as { day: string }).day;
     expect(next > day).toBe(true);
-    expect(await until(() => state(s, b.out_bill_no), (x) => x === 'FAIL')).toBe('FAIL');
-    const rows = async (d: string) => ((await s.fundflow('OPERATION', d)) as { text: string }).text.split('\n').filter((l) => l.includes(b.out_bill_no));
+    expect(
+      await until(
+        () => state(s, b.out_bill_no),
+        (x) => x === 'FAIL',
+      ),
+    ).toBe('FAIL');
+    const rows = async (d: string) =>
+      ((await s.fundflow('OPERATION', d)) as { text: string }).text
+        .split('\n')
+        .filter((l) => l.includes(b.out_bill_no));
     expect(await rows(day)).toEqual([expect.stringContaining('`支出,`3.00,')]);
     expect(await rows(next)).toEqual([expect.stringContaining('`收入,`3.00,')]);
   });

@@ -13,7 +13,12 @@ import type { Order, Part } from './store-pg.js';
 
 const ours = { mchid: 'M1', appid: 'wxA' };
 const ok = <T>(value: T): PayInAnswer<T> => ({ ok: true, value });
-const no = (code: string, call: 'order' | 'refund' | 'query' = 'order') => ({ ok: false as const, code, message: code, error: payInError(call, code) });
+const no = (code: string, call: 'order' | 'refund' | 'query' = 'order') => ({
+  ok: false as const,
+  code,
+  message: code,
+  error: payInError(call, code),
+});
 const unreachable = () => {
   throw new PipelineError('wechat_timeout', 'timed out', { retriable: true });
 };
@@ -25,9 +30,28 @@ function fakeStore() {
   const moves: string[] = [];
   const order = (no: string, over: Partial<Order> = {}): Order => {
     const o: Order = {
-      outTradeNo: no, advertiserId: 'adv', campaignId: 'c1', idempotencyKey: `k-${no}`, amountFen: 500, currency: 'CNY', api: 'v3', tradeType: 'NATIVE', payerOpenid: null,
-      description: 'd', expiresAt: new Date(0), state: 'created', providerState: null, codeUrl: null, prepayId: null, transactionId: null, paidFen: null, paidAt: null,
-      attentionReason: null, resolution: null, createdAt: new Date(0), ...over,
+      outTradeNo: no,
+      advertiserId: 'adv',
+      campaignId: 'c1',
+      idempotencyKey: `k-${no}`,
+      amountFen: 500,
+      currency: 'CNY',
+      api: 'v3',
+      tradeType: 'NATIVE',
+      payerOpenid: null,
+      description: 'd',
+      expiresAt: new Date(0),
+      state: 'created',
+      providerState: null,
+      codeUrl: null,
+      prepayId: null,
+      transactionId: null,
+      paidFen: null,
+      paidAt: null,
+      attentionReason: null,
+      resolution: null,
+      createdAt: new Date(0),
+      ...over,
     };
     orders.set(no, o);
     return o;
@@ -37,7 +61,17 @@ function fakeStore() {
       const before = [...orders.values()].find((o) => o.idempotencyKey === n.idempotencyKey);
       if (before) return { status: 'exists', order: { ...before } };
       if (n.campaignId !== 'c1') return { status: 'not_found' };
-      return { status: 'created', order: { ...order(`T${orders.size + 1}`, { amountFen: n.amountFen, idempotencyKey: n.idempotencyKey, tradeType: n.tradeType, payerOpenid: n.payerOpenid ?? null }) } };
+      return {
+        status: 'created',
+        order: {
+          ...order(`T${orders.size + 1}`, {
+            amountFen: n.amountFen,
+            idempotencyKey: n.idempotencyKey,
+            tradeType: n.tradeType,
+            payerOpenid: n.payerOpenid ?? null,
+          }),
+        },
+      };
     },
     order: async (no) => (orders.has(no) ? { ...orders.get(no)! } : undefined),
     async recordOpen(no, c) {
@@ -50,7 +84,12 @@ function fakeStore() {
     async moveOrder(no, from, to, f) {
       const o = orders.get(no)!;
       if (o.state !== from) return false;
-      Object.assign(o, { state: to, providerState: f.providerState ?? o.providerState, paidFen: f.paidFen ?? o.paidFen, attentionReason: to === 'attention' ? o.attentionReason ?? f.reason : null });
+      Object.assign(o, {
+        state: to,
+        providerState: f.providerState ?? o.providerState,
+        paidFen: f.paidFen ?? o.paidFen,
+        attentionReason: to === 'attention' ? (o.attentionReason ?? f.reason) : null,
+      });
       moves.push(`${no} ${from}->${to}`);
       return true;
     },
@@ -81,23 +120,53 @@ function fakeStore() {
       const o = orders.get(no);
       if (o?.state !== 'attention' || o.resolution) return undefined;
       Object.assign(o, { resolution: decision, state: decision === 'credit' ? 'paid' : 'attention' });
-      if (decision === 'refund') parts.set(`R${no}`, { outRefundNo: `R${no}`, outTradeNo: no, refundId: null, amountFen: o.paidFen!, state: 'created', providerState: null, stateReason: null, totalFen: o.paidFen!, reason: '' });
+      if (decision === 'refund')
+        parts.set(`R${no}`, {
+          outRefundNo: `R${no}`,
+          outTradeNo: no,
+          refundId: null,
+          amountFen: o.paidFen!,
+          state: 'created',
+          providerState: null,
+          stateReason: null,
+          totalFen: o.paidFen!,
+          reason: '',
+        });
       return { ...o };
     },
     claimDueParts: async () => [],
     unsettledParts: async () => [],
     unsplitRefunds: async () => [],
-    splitRefund: async (refundId) => ({ amountFen: 0, parts: [...parts.values()].filter((p) => p.refundId === refundId).map((p) => ({ ...p })) }),
+    splitRefund: async (refundId) => ({
+      amountFen: 0,
+      parts: [...parts.values()].filter((p) => p.refundId === refundId).map((p) => ({ ...p })),
+    }),
     part: async (no) => (parts.has(no) ? { ...parts.get(no)! } : undefined),
     async movePart(no, from, to, f) {
       const p = parts.get(no)!;
       if (p.state !== from) return false;
-      Object.assign(p, { state: to, providerState: f.providerState ?? p.providerState, stateReason: f.reason ?? p.stateReason });
+      Object.assign(p, {
+        state: to,
+        providerState: f.providerState ?? p.providerState,
+        stateReason: f.reason ?? p.stateReason,
+      });
       moves.push(`${no} ${from}->${to}`);
       return true;
     },
   };
-  const part = (outRefundNo: string, over: Partial<Part> = {}) => parts.set(outRefundNo, { outRefundNo, outTradeNo: 'T1', refundId: 'rf1', amountFen: 300, state: 'created', providerState: null, stateReason: null, totalFen: 500, reason: '', ...over });
+  const part = (outRefundNo: string, over: Partial<Part> = {}) =>
+    parts.set(outRefundNo, {
+      outRefundNo,
+      outTradeNo: 'T1',
+      refundId: 'rf1',
+      amountFen: 300,
+      state: 'created',
+      providerState: null,
+      stateReason: null,
+      totalFen: 500,
+      reason: '',
+      ...over,
+    });
   return { store, orders, parts, moves, order, part };
 }
 
@@ -108,26 +177,68 @@ function world(wechat: Partial<PayIn> = {}) {
   const jobs: FundingOutcomeJob[] = [];
   const payIn: PayIn = {
     api: 'v3',
-    create: async (o) => (log.push(`create ${o.outTradeNo}`), ok<Checkout>({ tradeType: 'NATIVE', codeUrl: `weixin://pay/${o.outTradeNo}` })),
-    query: async (n) => (log.push(`query ${n}`), ok<Trade>({ outTradeNo: n, tradeState: 'NOTPAY', totalFen: 500, ...ours })),
+    create: async (o) => (
+      log.push(`create ${o.outTradeNo}`),
+      ok<Checkout>({ tradeType: 'NATIVE', codeUrl: `weixin://pay/${o.outTradeNo}` })
+    ),
+    query: async (n) => (
+      log.push(`query ${n}`),
+      ok<Trade>({ outTradeNo: n, tradeState: 'NOTPAY', totalFen: 500, ...ours })
+    ),
     close: async (n) => (log.push(`close ${n}`), ok(undefined)),
-    refund: async (r) => (log.push(`refund ${r.outRefundNo}`), ok<RefundView>({ outRefundNo: r.outRefundNo, outTradeNo: r.outTradeNo, status: 'PROCESSING', amountFen: r.amountFen })),
+    refund: async (r) => (
+      log.push(`refund ${r.outRefundNo}`),
+      ok<RefundView>({
+        outRefundNo: r.outRefundNo,
+        outTradeNo: r.outTradeNo,
+        status: 'PROCESSING',
+        amountFen: r.amountFen,
+      })
+    ),
     queryRefund: async (n) => (log.push(`query refund ${n}`), no('RESOURCE_NOT_EXISTS', 'query')),
     tradeBill: async () => ({ ok: true, text: '' }),
-    jsapiParams: (prepayId) => ({ appId: 'wxA', timeStamp: '1', nonceStr: 'n', package: `prepay_id=${prepayId}`, signType: 'RSA', paySign: 's' }),
+    jsapiParams: (prepayId) => ({
+      appId: 'wxA',
+      timeStamp: '1',
+      nonceStr: 'n',
+      package: `prepay_id=${prepayId}`,
+      signType: 'RSA',
+      paySign: 's',
+    }),
     ...wechat,
   };
   const flow = createTopupFlow(
-    { merchant: ours, currency: 'CNY', description: 'd', expiryMs: 7_200_000, pollMs: 60_000, notifyUrls: { pay: 'https://x/pay', refund: 'https://x/refund' } },
     {
-      store: s.store, payIn, log: createLogger('test', 'silent'), metrics: { topup: () => {}, topupRefund: () => {} },
-      funding: async (job) => void (jobs.push(job), log.push(`hand off ${job.kind} ${'outTradeNo' in job ? job.outTradeNo : job.outRefundNo}`)),
+      merchant: ours,
+      currency: 'CNY',
+      description: 'd',
+      expiryMs: 7_200_000,
+      pollMs: 60_000,
+      notifyUrls: { pay: 'https://x/pay', refund: 'https://x/refund' },
+    },
+    {
+      store: s.store,
+      payIn,
+      log: createLogger('test', 'silent'),
+      metrics: { topup: () => {}, topupRefund: () => {} },
+      funding: async (job) =>
+        void (
+          jobs.push(job),
+          log.push(`hand off ${job.kind} ${'outTradeNo' in job ? job.outTradeNo : job.outRefundNo}`)
+        ),
       onStep: (step: TopupStep) => void log.push(`[${step}]`),
     },
   );
   return { ...s, flow, log, jobs };
 }
-const paid = (n = 'T1', over: Partial<Trade> = {}): Trade => ({ outTradeNo: n, tradeState: 'SUCCESS', totalFen: 500, transactionId: 'W1', ...ours, ...over });
+const paid = (n = 'T1', over: Partial<Trade> = {}): Trade => ({
+  outTradeNo: n,
+  tradeState: 'SUCCESS',
+  totalFen: 500,
+  transactionId: 'W1',
+  ...ours,
+  ...over,
+});
 
 describe('creating a top-up', () => {
   it('commits the order, then calls WeChat, then records it open', async () => {
@@ -147,7 +258,11 @@ describe('creating a top-up', () => {
   it('closes an order WeChat refused, keeping its code', async () => {
     const w = world({ create: async () => no('PARAM_ERROR') });
     const r = await w.flow.create({ campaignId: 'c1', idempotencyKey: 'k1', amountFen: 500, tradeType: 'NATIVE' });
-    expect(r).toMatchObject({ status: 'refused', code: 'PARAM_ERROR', order: { state: 'closed', providerState: 'PARAM_ERROR' } });
+    expect(r).toMatchObject({
+      status: 'refused',
+      code: 'PARAM_ERROR',
+      order: { state: 'closed', providerState: 'PARAM_ERROR' },
+    });
   });
 
   it('queries an order a create sent again finds paid, and credits it', async () => {
@@ -164,12 +279,17 @@ describe('creating a top-up', () => {
   ])('refuses a repeat of the key with %s', async (_name, over) => {
     const w = world();
     await w.flow.create({ campaignId: 'c1', idempotencyKey: 'k1', amountFen: 500, tradeType: 'NATIVE' });
-    expect(await w.flow.create({ campaignId: 'c1', idempotencyKey: 'k1', amountFen: 500, tradeType: 'NATIVE', ...over })).toEqual({ status: 'conflict' });
+    expect(
+      await w.flow.create({ campaignId: 'c1', idempotencyKey: 'k1', amountFen: 500, tradeType: 'NATIVE', ...over }),
+    ).toEqual({ status: 'conflict' });
   });
 
   it('answers a repeat with the same order, and sends its create again while WeChat has not answered', async () => {
     let down = true;
-    const w = world({ create: async (o) => (down ? unreachable() : ok<Checkout>({ tradeType: 'NATIVE', codeUrl: `weixin://pay/${o.outTradeNo}` })) });
+    const w = world({
+      create: async (o) =>
+        down ? unreachable() : ok<Checkout>({ tradeType: 'NATIVE', codeUrl: `weixin://pay/${o.outTradeNo}` }),
+    });
     const req = { campaignId: 'c1', idempotencyKey: 'k1', amountFen: 500, tradeType: 'NATIVE' as const };
     expect(await w.flow.create(req)).toMatchObject({ status: 'pending' });
     down = false;
@@ -220,7 +340,12 @@ describe('a payment', () => {
 
 describe('expiry', () => {
   it('marks the order closing before the close call, then the query closes it', async () => {
-    const w = world({ query: async (n) => (w.log.push(`query ${n}`), ok<Trade>({ outTradeNo: n, tradeState: 'CLOSED', totalFen: 500, ...ours })) });
+    const w = world({
+      query: async (n) => (
+        w.log.push(`query ${n}`),
+        ok<Trade>({ outTradeNo: n, tradeState: 'CLOSED', totalFen: 500, ...ours })
+      ),
+    });
     w.order('T1', { state: 'open', codeUrl: 'weixin://x' });
     w.store.claimDueOrders = async () => [{ outTradeNo: 'T1', state: 'open', expired: true }];
     await w.flow.sweep();
@@ -263,47 +388,97 @@ describe('the sweep', () => {
     const w = world();
     w.order('T1');
     w.order('T2', { state: 'open' });
-    w.store.claimDueOrders = async () => [{ outTradeNo: 'T1', state: 'created', expired: false }, { outTradeNo: 'T2', state: 'open', expired: false }];
+    w.store.claimDueOrders = async () => [
+      { outTradeNo: 'T1', state: 'created', expired: false },
+      { outTradeNo: 'T2', state: 'open', expired: false },
+    ];
     w.store.uncreditedOrders = async () => ['T9'];
-    w.store.unsettledParts = async () => [{ outRefundNo: 'R1', state: 'succeeded' }, { outRefundNo: 'R2', state: 'failed' }];
+    w.store.unsettledParts = async () => [
+      { outRefundNo: 'R1', state: 'succeeded' },
+      { outRefundNo: 'R2', state: 'failed' },
+    ];
     await w.flow.sweep();
-    expect(w.log).toEqual(['[topup_formed]', 'create T1', '[topup_called]', 'query T2', 'hand off credit T9', 'hand off refund_settle R1', 'hand off refund_release R2']);
+    expect(w.log).toEqual([
+      '[topup_formed]',
+      'create T1',
+      '[topup_called]',
+      'query T2',
+      'hand off credit T9',
+      'hand off refund_settle R1',
+      'hand off refund_release R2',
+    ]);
   });
 
   it('goes on with the other orders when one fails', async () => {
     const w = world({ query: async (n) => (n === 'T1' ? Promise.reject(new Error('boom')) : ok(paid(n))) });
     w.order('T1', { state: 'open' });
     w.order('T2', { state: 'open' });
-    w.store.claimDueOrders = async () => [{ outTradeNo: 'T1', state: 'open', expired: false }, { outTradeNo: 'T2', state: 'open', expired: false }];
+    w.store.claimDueOrders = async () => [
+      { outTradeNo: 'T1', state: 'open', expired: false },
+      { outTradeNo: 'T2', state: 'open', expired: false },
+    ];
     await w.flow.sweep();
     expect(w.orders.get('T2')!.state).toBe('paid');
   });
 });
 
 describe('refunds', () => {
-  it('sends each created part after the parts are committed, records WeChat\'s answer, and hands off a final one', async () => {
-    const w = world({ refund: async (r) => (w.log.push(`refund ${r.outRefundNo}`), ok<RefundView>({ outRefundNo: r.outRefundNo, outTradeNo: r.outTradeNo, status: r.outRefundNo === 'P1' ? 'SUCCESS' : 'PROCESSING', amountFen: r.amountFen })) });
+  it("sends each created part after the parts are committed, records WeChat's answer, and hands off a final one", async () => {
+    const w = world({
+      refund: async (r) => (
+        w.log.push(`refund ${r.outRefundNo}`),
+        ok<RefundView>({
+          outRefundNo: r.outRefundNo,
+          outTradeNo: r.outTradeNo,
+          status: r.outRefundNo === 'P1' ? 'SUCCESS' : 'PROCESSING',
+          amountFen: r.amountFen,
+        })
+      ),
+    });
     w.part('P1');
     w.part('P2');
     w.part('P3', { state: 'failed', reason: 'no_refundable_order' });
     await w.flow.intakeRefund('rf1');
     expect(w.log).toEqual([
-      '[refund_formed]', 'refund P1', '[refund_called]', '[refund_recorded]', 'hand off refund_settle P1',
-      'refund P2', '[refund_called]', '[refund_recorded]', 'hand off refund_release P3',
+      '[refund_formed]',
+      'refund P1',
+      '[refund_called]',
+      '[refund_recorded]',
+      'hand off refund_settle P1',
+      'refund P2',
+      '[refund_called]',
+      '[refund_recorded]',
+      'hand off refund_release P3',
     ]);
   });
 
   it.each([
-    ['fails a part WeChat refuses for good (balance short), and releases it', no('NOT_ENOUGH', 'refund'), 'failed', [{ kind: 'refund_release', outRefundNo: 'P1' }]],
+    [
+      'fails a part WeChat refuses for good (balance short), and releases it',
+      no('NOT_ENOUGH', 'refund'),
+      'failed',
+      [{ kind: 'refund_release', outRefundNo: 'P1' }],
+    ],
     ['leaves a part created on a retriable refusal', no('SYSTEM_ERROR', 'refund'), 'created', []],
-    ['leaves a part created on an unsigned refusal, never final', { ...no('NOT_ENOUGH', 'refund'), error: { ...payInError('refund', 'NOT_ENOUGH'), final: false, retriable: false } }, 'created', []],
-  ] as [string, PayInAnswer<RefundView>, PartState, FundingOutcomeJob[]][])('%s', async (_name, answer, state, jobs) => {
-    const w = world({ refund: async () => answer });
-    w.part('P1');
-    await w.flow.intakeRefund('rf1');
-    expect(w.parts.get('P1')!.state).toBe(state);
-    expect(w.jobs).toEqual(jobs);
-  });
+    [
+      'leaves a part created on an unsigned refusal, never final',
+      {
+        ...no('NOT_ENOUGH', 'refund'),
+        error: { ...payInError('refund', 'NOT_ENOUGH'), final: false, retriable: false },
+      },
+      'created',
+      [],
+    ],
+  ] as [string, PayInAnswer<RefundView>, PartState, FundingOutcomeJob[]][])(
+    '%s',
+    async (_name, answer, state, jobs) => {
+      const w = world({ refund: async () => answer });
+      w.part('P1');
+      await w.flow.intakeRefund('rf1');
+      expect(w.parts.get('P1')!.state).toBe(state);
+      expect(w.jobs).toEqual(jobs);
+    },
+  );
 
   it('leaves a part created when WeChat cannot be reached', async () => {
     const w = world({ refund: unreachable });
@@ -320,17 +495,44 @@ describe('refunds', () => {
   ] as const)('a notification: %s, once however often it comes', async (_name, status, state, jobs) => {
     const w = world();
     w.part('P1', { state: 'processing' });
-    for (let i = 0; i < 2; i++) await w.flow.applyRefund({ outRefundNo: 'P1', outTradeNo: 'T1', status, amountFen: 300 });
+    for (let i = 0; i < 2; i++)
+      await w.flow.applyRefund({ outRefundNo: 'P1', outTradeNo: 'T1', status, amountFen: 300 });
     expect(w.parts.get('P1')!.state).toBe(state);
     expect(w.jobs).toEqual(jobs);
   });
 
   it.each([
-    ['settles an ABNORMAL part a person handled (WeChat now says SUCCESS), once', { state: 'attention', stateReason: 'ABNORMAL' }, 'SUCCESS', 'succeeded', [{ kind: 'refund_settle', outRefundNo: 'P1' }], 1],
-    ['asks again about an ABNORMAL part not handled yet, which stays in attention', { state: 'attention', stateReason: 'ABNORMAL' }, 'ABNORMAL', 'attention', [], 2],
-    ['never asks about a part in attention for another amount', { state: 'attention', stateReason: 'amount_mismatch' }, 'SUCCESS', 'attention', [], 0],
+    [
+      'settles an ABNORMAL part a person handled (WeChat now says SUCCESS), once',
+      { state: 'attention', stateReason: 'ABNORMAL' },
+      'SUCCESS',
+      'succeeded',
+      [{ kind: 'refund_settle', outRefundNo: 'P1' }],
+      1,
+    ],
+    [
+      'asks again about an ABNORMAL part not handled yet, which stays in attention',
+      { state: 'attention', stateReason: 'ABNORMAL' },
+      'ABNORMAL',
+      'attention',
+      [],
+      2,
+    ],
+    [
+      'never asks about a part in attention for another amount',
+      { state: 'attention', stateReason: 'amount_mismatch' },
+      'SUCCESS',
+      'attention',
+      [],
+      0,
+    ],
   ] as const)('the sweep %s', async (_name, over, status, state, jobs, queries) => {
-    const w = world({ queryRefund: async (n) => (w.log.push(`query refund ${n}`), ok<RefundView>({ outRefundNo: n, outTradeNo: 'T1', status, amountFen: 300 })) });
+    const w = world({
+      queryRefund: async (n) => (
+        w.log.push(`query refund ${n}`),
+        ok<RefundView>({ outRefundNo: n, outTradeNo: 'T1', status, amountFen: 300 })
+      ),
+    });
     w.part('P1', { ...over, providerState: 'ABNORMAL' });
     w.store.claimDueParts = async () => [{ outRefundNo: 'P1', state: 'attention' }];
     await w.flow.sweep();
@@ -341,44 +543,72 @@ describe('refunds', () => {
     expect(w.log.filter((l) => l.startsWith('query refund'))).toHaveLength(queries);
   });
 
-  it('checks a part now on a person\'s word: WeChat\'s answer applied and told; a part not here is undefined', async () => {
-    const w = world({ queryRefund: async (n) => ok<RefundView>({ outRefundNo: n, outTradeNo: 'T1', status: 'SUCCESS', amountFen: 300 }) });
+  it("checks a part now on a person's word: WeChat's answer applied and told; a part not here is undefined", async () => {
+    const w = world({
+      queryRefund: async (n) => ok<RefundView>({ outRefundNo: n, outTradeNo: 'T1', status: 'SUCCESS', amountFen: 300 }),
+    });
     w.part('P1', { state: 'attention', stateReason: 'ABNORMAL' });
-    expect(await w.flow.checkRefund('P1')).toMatchObject({ part: { state: 'succeeded' }, wechat: { kind: 'status', status: 'SUCCESS' } });
+    expect(await w.flow.checkRefund('P1')).toMatchObject({
+      part: { state: 'succeeded' },
+      wechat: { kind: 'status', status: 'SUCCESS' },
+    });
     expect(w.jobs).toEqual([{ kind: 'refund_settle', outRefundNo: 'P1' }]);
     expect(await w.flow.checkRefund('P9')).toBeUndefined();
     const down = world({ queryRefund: unreachable });
     down.part('P1', { state: 'attention', stateReason: 'ABNORMAL' });
-    expect(await down.flow.checkRefund('P1')).toMatchObject({ part: { state: 'attention' }, wechat: { kind: 'unreachable' } });
+    expect(await down.flow.checkRefund('P1')).toMatchObject({
+      part: { state: 'attention' },
+      wechat: { kind: 'unreachable' },
+    });
   });
 
   it('takes a notification naming another order for an unknown refund', async () => {
     const w = world();
     w.part('P1', { state: 'processing' });
-    expect(await w.flow.applyRefund({ outRefundNo: 'P1', outTradeNo: 'T2', status: 'SUCCESS', amountFen: 300 })).toEqual({ known: false });
+    expect(
+      await w.flow.applyRefund({ outRefundNo: 'P1', outTradeNo: 'T2', status: 'SUCCESS', amountFen: 300 }),
+    ).toEqual({ known: false });
     expect(w.parts.get('P1')!.state).toBe('processing');
   });
 });
 
-describe('a person\'s decision on an order in attention', () => {
+describe("a person's decision on an order in attention", () => {
   it('credit: paid, and one credit job', async () => {
     const w = world();
     w.order('T1', { state: 'attention', attentionReason: 'paid_after_close', paidFen: 500 });
-    expect(await w.flow.resolve('T1', 'credit')).toMatchObject({ ok: true, order: { state: 'paid', resolution: 'credit' } });
+    expect(await w.flow.resolve('T1', 'credit')).toMatchObject({
+      ok: true,
+      order: { state: 'paid', resolution: 'credit' },
+    });
     expect(w.jobs).toEqual([{ kind: 'credit', outTradeNo: 'T1' }]);
   });
 
   it('refund: refunded whole at WeChat, with nothing for the ledger', async () => {
-    const w = world({ refund: async (r) => ok<RefundView>({ outRefundNo: r.outRefundNo, outTradeNo: r.outTradeNo, status: 'SUCCESS', amountFen: r.amountFen }) });
+    const w = world({
+      refund: async (r) =>
+        ok<RefundView>({
+          outRefundNo: r.outRefundNo,
+          outTradeNo: r.outTradeNo,
+          status: 'SUCCESS',
+          amountFen: r.amountFen,
+        }),
+    });
     w.order('T1', { state: 'attention', attentionReason: 'paid_after_close', paidFen: 500 });
-    expect(await w.flow.resolve('T1', 'refund')).toMatchObject({ ok: true, order: { state: 'attention', resolution: 'refund' } });
+    expect(await w.flow.resolve('T1', 'refund')).toMatchObject({
+      ok: true,
+      order: { state: 'attention', resolution: 'refund' },
+    });
     expect(w.parts.get('RT1')!.state).toBe('succeeded');
     expect(w.jobs).toEqual([]);
   });
 
   it.each([
     ['an order not in attention', { state: 'paid' as const }, { ok: false, reason: 'not_in_attention' }],
-    ['an order decided the other way', { state: 'attention' as const, resolution: 'refund' as const }, { ok: false, reason: 'not_in_attention' }],
+    [
+      'an order decided the other way',
+      { state: 'attention' as const, resolution: 'refund' as const },
+      { ok: false, reason: 'not_in_attention' },
+    ],
   ])('refuses %s', async (_name, over, answer) => {
     const w = world();
     w.order('T1', over);

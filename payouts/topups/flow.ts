@@ -21,24 +21,58 @@ const SWEEP_LIMIT = 500;
 const NOT_EXIST = new Set(['ORDER_NOT_EXIST', 'ORDERNOTEXIST']);
 
 export interface TopupConfig {
-  merchant: Merchant; currency: string; description: string; expiryMs: number; pollMs: number;
+  merchant: Merchant;
+  currency: string;
+  description: string;
+  expiryMs: number;
+  pollMs: number;
   notifyUrls: { pay: string; refund: string };
 }
-export interface TopupRequest { campaignId: string; advertiserId?: string; idempotencyKey: string; amountFen: number; tradeType: TradeType; payerOpenid?: string }
+export interface TopupRequest {
+  campaignId: string;
+  advertiserId?: string;
+  idempotencyKey: string;
+  amountFen: number;
+  tradeType: TradeType;
+  payerOpenid?: string;
+}
 /** What a create came to: the order (open, still created, refused by WeChat, or made before), or why there is none. */
 export type CreateOutcome =
-  | { status: 'not_found' } | { status: 'conflict' }
+  | { status: 'not_found' }
+  | { status: 'conflict' }
   | { status: 'open' | 'pending' | 'exists'; order: Order }
   | { status: 'refused'; order: Order; code: string; message: string };
 export type Decision = 'credit' | 'refund';
 
-export type TopupFlowStore = RefundStore & Pick<TopupStore, 'createOrder' | 'order' | 'recordOpen' | 'moveOrder' | 'refuseOrder' | 'markClosing' | 'closeUnsent'
-  | 'claimDueOrders' | 'uncreditedOrders' | 'resolve' | 'claimDueParts' | 'unsettledParts' | 'unsplitRefunds'>;
+export type TopupFlowStore = RefundStore &
+  Pick<
+    TopupStore,
+    | 'createOrder'
+    | 'order'
+    | 'recordOpen'
+    | 'moveOrder'
+    | 'refuseOrder'
+    | 'markClosing'
+    | 'closeUnsent'
+    | 'claimDueOrders'
+    | 'uncreditedOrders'
+    | 'resolve'
+    | 'claimDueParts'
+    | 'unsettledParts'
+    | 'unsplitRefunds'
+  >;
 
-export function createTopupFlow(config: TopupConfig, deps: {
-  store: TopupFlowStore; payIn: PayIn; log: Logger; funding(job: FundingOutcomeJob): Promise<void>;
-  metrics: { topup(event: string): void; topupRefund(outcome: string): void }; onStep?(step: TopupStep): void;
-}) {
+export function createTopupFlow(
+  config: TopupConfig,
+  deps: {
+    store: TopupFlowStore;
+    payIn: PayIn;
+    log: Logger;
+    funding(job: FundingOutcomeJob): Promise<void>;
+    metrics: { topup(event: string): void; topupRefund(outcome: string): void };
+    onStep?(step: TopupStep): void;
+  },
+) {
   const { store, payIn, metrics } = deps;
   const log = deps.log.child({ mod: 'topups' });
   const refunds = createRefundFlow({ notifyUrl: config.notifyUrls.refund }, deps);
@@ -66,13 +100,32 @@ export function createTopupFlow(config: TopupConfig, deps: {
       const m = tradeMove(order, trade, config.merchant);
       const moved = m.to !== order.state;
       if (!moved && order.providerState === trade.tradeState) return { known: true, state: order.state };
-      const payment = moved && trade.tradeState === 'SUCCESS' ? { transactionId: trade.transactionId, paidFen: trade.totalFen, paidAt: trade.successTime } : {};
-      if (!await store.moveOrder(order.outTradeNo, order.state, m.to, { reason: m.reason, providerState: trade.tradeState, ...payment })) continue;
+      const payment =
+        moved && trade.tradeState === 'SUCCESS'
+          ? { transactionId: trade.transactionId, paidFen: trade.totalFen, paidAt: trade.successTime }
+          : {};
+      if (
+        !(await store.moveOrder(order.outTradeNo, order.state, m.to, {
+          reason: m.reason,
+          providerState: trade.tradeState,
+          ...payment,
+        }))
+      )
+        continue;
       if (moved) {
         metrics.topup(m.to);
         const attention = m.to === 'attention';
-        log[attention ? 'error' : 'info']({ outTradeNo: order.outTradeNo, from: order.state, to: m.to, reason: m.reason, totalFen: trade.totalFen, amountFen: order.amountFen },
-          attention ? 'topup_needs_attention' : 'topup_moved');
+        log[attention ? 'error' : 'info'](
+          {
+            outTradeNo: order.outTradeNo,
+            from: order.state,
+            to: m.to,
+            reason: m.reason,
+            totalFen: trade.totalFen,
+            amountFen: order.amountFen,
+          },
+          attention ? 'topup_needs_attention' : 'topup_moved',
+        );
       }
       if (m.to === 'paid' && moved) {
         deps.onStep?.('topup_paid');
@@ -87,8 +140,9 @@ export function createTopupFlow(config: TopupConfig, deps: {
   async function query(no: string): Promise<void> {
     const answer = await call('query', no, () => payIn.query(no));
     if (!answer) return;
-    if (answer.ok) return void await applyTrade(answer.value);
-    if (NOT_EXIST.has(answer.code) && await store.closeUnsent(no, answer.code)) return void log.info({ outTradeNo: no }, 'topup_closed_unsent');
+    if (answer.ok) return void (await applyTrade(answer.value));
+    if (NOT_EXIST.has(answer.code) && (await store.closeUnsent(no, answer.code)))
+      return void log.info({ outTradeNo: no }, 'topup_closed_unsent');
     log.warn({ outTradeNo: no, code: answer.code, message: answer.message }, 'topup_query_refused');
   }
 
@@ -98,15 +152,26 @@ export function createTopupFlow(config: TopupConfig, deps: {
     if (!order) return { status: 'not_found' };
     if (order.state !== 'created') return { status: 'exists', order };
     deps.onStep?.('topup_formed');
-    const answer = await call('create', no, () => payIn.create({
-      outTradeNo: no, amountFen: order.amountFen, description: order.description, tradeType: order.tradeType, expiresAt: order.expiresAt,
-      ...(order.payerOpenid ? { payerOpenid: order.payerOpenid } : {}), notifyUrl: config.notifyUrls.pay, attach: order.campaignId,
-    }));
+    const answer = await call('create', no, () =>
+      payIn.create({
+        outTradeNo: no,
+        amountFen: order.amountFen,
+        description: order.description,
+        tradeType: order.tradeType,
+        expiresAt: order.expiresAt,
+        ...(order.payerOpenid ? { payerOpenid: order.payerOpenid } : {}),
+        notifyUrl: config.notifyUrls.pay,
+        attach: order.campaignId,
+      }),
+    );
     if (!answer) return { status: 'pending', order };
     deps.onStep?.('topup_called');
     if (answer.ok) {
       const c = answer.value;
-      const opened = await store.recordOpen(no, c.tradeType === 'NATIVE' ? { codeUrl: c.codeUrl } : { prepayId: c.prepayId });
+      const opened = await store.recordOpen(
+        no,
+        c.tradeType === 'NATIVE' ? { codeUrl: c.codeUrl } : { prepayId: c.prepayId },
+      );
       if (opened) metrics.topup('open');
       return { status: opened ? 'open' : 'exists', order: opened ?? (await store.order(no))! };
     }
@@ -117,7 +182,10 @@ export function createTopupFlow(config: TopupConfig, deps: {
       return { status: meaning === 'retry' ? 'pending' : 'exists', order: (await store.order(no))! };
     }
     if (await store.refuseOrder(no, answer.code)) metrics.topup('refused');
-    log.error({ outTradeNo: no, code: answer.code, message: answer.message, meaning: answer.error.meaning }, 'topup_create_refused');
+    log.error(
+      { outTradeNo: no, code: answer.code, message: answer.message, meaning: answer.error.meaning },
+      'topup_create_refused',
+    );
     return { status: 'refused', order: (await store.order(no))!, code: answer.code, message: answer.message };
   }
 
@@ -137,7 +205,7 @@ export function createTopupFlow(config: TopupConfig, deps: {
       if (await store.markClosing(d.outTradeNo)) log.info({ outTradeNo: d.outTradeNo }, 'topup_expired');
       return close(d.outTradeNo);
     }
-    if (d.state === 'created') return void await submit(d.outTradeNo);
+    if (d.state === 'created') return void (await submit(d.outTradeNo));
     if (d.state === 'open') return query(d.outTradeNo);
     if (d.state === 'closing') return close(d.outTradeNo);
   }
@@ -169,14 +237,27 @@ export function createTopupFlow(config: TopupConfig, deps: {
     /** A create from the API: the order committed, then sent; a repeat under the same key is the same order (another body: conflict). */
     async create(req: TopupRequest): Promise<CreateOutcome> {
       const r = await store.createOrder({
-        ...req, currency: config.currency, api: payIn.api, description: config.description, expiryMs: config.expiryMs,
+        ...req,
+        currency: config.currency,
+        api: payIn.api,
+        description: config.description,
+        expiryMs: config.expiryMs,
       });
       if (r.status === 'not_found') return r;
       const o = r.order;
-      if (o.campaignId !== req.campaignId || o.amountFen !== req.amountFen || o.tradeType !== req.tradeType || (o.payerOpenid ?? undefined) !== req.payerOpenid) return { status: 'conflict' };
+      if (
+        o.campaignId !== req.campaignId ||
+        o.amountFen !== req.amountFen ||
+        o.tradeType !== req.tradeType ||
+        (o.payerOpenid ?? undefined) !== req.payerOpenid
+      )
+        return { status: 'conflict' };
       if (r.status === 'created') {
         metrics.topup('created');
-        log.info({ outTradeNo: o.outTradeNo, campaignId: o.campaignId, amountFen: o.amountFen, tradeType: o.tradeType }, 'topup_created');
+        log.info(
+          { outTradeNo: o.outTradeNo, campaignId: o.campaignId, amountFen: o.amountFen, tradeType: o.tradeType },
+          'topup_created',
+        );
       }
       const sent = o.state === 'created' ? await submit(o.outTradeNo) : { status: 'exists' as const, order: o };
       return sent.status === 'open' && r.status === 'exists' ? { status: 'exists', order: sent.order } : sent;
@@ -193,8 +274,11 @@ export function createTopupFlow(config: TopupConfig, deps: {
      * A person's decision on an order in attention: credit (paid, and credited), or refund (refunded
      * whole at WeChat; no ledger account moves). A repeat of the same decision does its hand-off again.
      */
-    async resolve(no: string, decision: Decision): Promise<{ ok: true; order: Order } | { ok: false; reason: 'not_found' | 'not_in_attention'; order?: Order }> {
-      const order = await store.resolve(no, decision) ?? await store.order(no);
+    async resolve(
+      no: string,
+      decision: Decision,
+    ): Promise<{ ok: true; order: Order } | { ok: false; reason: 'not_found' | 'not_in_attention'; order?: Order }> {
+      const order = (await store.resolve(no, decision)) ?? (await store.order(no));
       if (!order) return { ok: false, reason: 'not_found' };
       if (order.resolution !== decision) return { ok: false, reason: 'not_in_attention', order };
       log.warn({ outTradeNo: no, decision }, 'topup_resolved');
@@ -212,7 +296,11 @@ export function createTopupFlow(config: TopupConfig, deps: {
       await each('refund', await store.claimDueParts(SWEEP_LIMIT), (p) => refunds.poll(p.outRefundNo));
       await each('credit', await store.uncreditedOrders(SWEEP_LIMIT), credit);
       await each('outcome', await store.unsettledParts(SWEEP_LIMIT), (p) =>
-        deps.funding({ kind: p.state === 'succeeded' ? 'refund_settle' : 'refund_release', outRefundNo: p.outRefundNo }));
+        deps.funding({
+          kind: p.state === 'succeeded' ? 'refund_settle' : 'refund_release',
+          outRefundNo: p.outRefundNo,
+        }),
+      );
       await each('intake', await store.unsplitRefunds(config.pollMs, SWEEP_LIMIT), refunds.intake);
     },
   };

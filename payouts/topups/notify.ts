@@ -11,17 +11,29 @@ import { refundViewOf, tradeOf } from './pay-in-v3.js';
 import { decryptV2RefundInfo, refundViewOfV2, tradeOfV2 } from './pay-in-v2.js';
 
 type Applied = Promise<{ known: boolean }>;
-const xml = (status: number, code: 'SUCCESS' | 'FAIL', msg: string): ApiResponse =>
-  ({ status, body: toV2Xml({ return_code: code, return_msg: msg }), headers: { 'content-type': 'text/xml; charset=utf-8' } });
+const xml = (status: number, code: 'SUCCESS' | 'FAIL', msg: string): ApiResponse => ({
+  status,
+  body: toV2Xml({ return_code: code, return_msg: msg }),
+  headers: { 'content-type': 'text/xml; charset=utf-8' },
+});
 
 export function createTopupNotifications(
   config: { apiV2Key: string; v2SignType: V2SignType },
-  deps: { applyTrade(t: Trade): Applied; applyRefund(v: RefundView): Applied; metrics: { topupNotification(kind: string, result: string): void }; log: Logger },
+  deps: {
+    applyTrade(t: Trade): Applied;
+    applyRefund(v: RefundView): Applied;
+    metrics: { topupNotification(kind: string, result: string): void };
+    log: Logger;
+  },
 ) {
   const log = deps.log.child({ mod: 'topup_notify' });
 
   /** Applies what a notification says; the result word, or 'failed' when it could not be committed. */
-  async function apply(kind: string, word: Trade | RefundView | undefined, raw: unknown): Promise<'applied' | 'unknown_reference' | 'unreadable' | 'failed'> {
+  async function apply(
+    kind: string,
+    word: Trade | RefundView | undefined,
+    raw: unknown,
+  ): Promise<'applied' | 'unknown_reference' | 'unreadable' | 'failed'> {
     let result: 'applied' | 'unknown_reference' | 'unreadable' | 'failed';
     if (!word) {
       // Verified, but not a shape WeChat sends: the order's own query settles it.
@@ -29,7 +41,9 @@ export function createTopupNotifications(
       result = 'unreadable';
     } else {
       try {
-        result = (await ('tradeState' in word ? deps.applyTrade(word) : deps.applyRefund(word))).known ? 'applied' : 'unknown_reference';
+        result = (await ('tradeState' in word ? deps.applyTrade(word) : deps.applyRefund(word))).known
+          ? 'applied'
+          : 'unknown_reference';
       } catch (err) {
         log.error({ err, kind }, 'topup_notification_failed');
         result = 'failed';
@@ -42,10 +56,16 @@ export function createTopupNotifications(
   return {
     /** A verified v3 notification: answered here when it is a pay-in event, else undefined (the payouts' own). */
     async v3(eventType: string, resource: Record<string, unknown>): Promise<ApiResponse | undefined> {
-      const kind = eventType.startsWith('TRANSACTION.') ? 'v3_pay' : eventType.startsWith('REFUND.') ? 'v3_refund' : undefined;
+      const kind = eventType.startsWith('TRANSACTION.')
+        ? 'v3_pay'
+        : eventType.startsWith('REFUND.')
+          ? 'v3_refund'
+          : undefined;
       if (!kind) return undefined;
       const result = await apply(kind, kind === 'v3_pay' ? tradeOf(resource) : refundViewOf(resource), resource);
-      return result === 'failed' ? { status: 500, body: { code: 'FAIL', message: 'not recorded; send it again' } } : { status: 204, body: '' };
+      return result === 'failed'
+        ? { status: 500, body: { code: 'FAIL', message: 'not recorded; send it again' } }
+        : { status: 204, body: '' };
     },
 
     /** POST /v1/wechat/notify/v2/pay: signed with the configured type only; a failed payment (result_code FAIL) changes nothing. */

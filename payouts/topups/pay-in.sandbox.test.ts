@@ -39,32 +39,43 @@ const v3Events = () => v3Receiver.events() as ({ type: string } & Record<string,
 
 /** What differs between the APIs: the client, where notifications go, and how the payouts service reads them. */
 interface Api {
-  payIn(): PayIn; notifyUrl(): string;
+  payIn(): PayIn;
+  notifyUrl(): string;
   paidNotification(outTradeNo: string): Trade | undefined;
   refundNotification(outRefundNo: string): RefundView | undefined;
   overRefundCode: string;
 }
 const apis: [string, Api][] = [
-  ['v3', {
-    payIn: () => createV3PayIn({ appid: sandboxMerchant.appid, mchid: sandboxMerchant.mchid }, { client: t.v3 }),
-    notifyUrl: () => v3Receiver.url,
-    paidNotification: (no) => tradeOf(v3Events().find((e) => e.type === 'TRANSACTION.SUCCESS' && e.out_trade_no === no)),
-    refundNotification: (no) => refundViewOf(v3Events().find((e) => e.type.startsWith('REFUND.') && e.out_refund_no === no)),
-    overRefundCode: 'INVALID_REQUEST',
-  }],
-  ['v2', {
-    payIn: () => createV2PayIn({ appid: sandboxMerchant.appid, clientIp: '127.0.0.1' }, { client: t.v2Hmac }),
-    notifyUrl: () => v2Receiver.url,
-    paidNotification(no) {
-      const fields = v2Receiver.received.find((f) => f.out_trade_no === no);
-      return fields && verifyV2(fields, sandboxMerchant.apiV2Key, 'HMAC-SHA256') ? tradeOfV2(fields) : undefined;
+  [
+    'v3',
+    {
+      payIn: () => createV3PayIn({ appid: sandboxMerchant.appid, mchid: sandboxMerchant.mchid }, { client: t.v3 }),
+      notifyUrl: () => v3Receiver.url,
+      paidNotification: (no) =>
+        tradeOf(v3Events().find((e) => e.type === 'TRANSACTION.SUCCESS' && e.out_trade_no === no)),
+      refundNotification: (no) =>
+        refundViewOf(v3Events().find((e) => e.type.startsWith('REFUND.') && e.out_refund_no === no)),
+      overRefundCode: 'INVALID_REQUEST',
     },
-    refundNotification(no) {
-      const inner = v2Receiver.received.map((f) => (f.req_info ? decryptV2RefundInfo(f.req_info, sandboxMerchant.apiV2Key) : undefined)).find((f) => f?.out_refund_no === no);
-      return inner && refundViewOfV2(inner);
+  ],
+  [
+    'v2',
+    {
+      payIn: () => createV2PayIn({ appid: sandboxMerchant.appid, clientIp: '127.0.0.1' }, { client: t.v2Hmac }),
+      notifyUrl: () => v2Receiver.url,
+      paidNotification(no) {
+        const fields = v2Receiver.received.find((f) => f.out_trade_no === no);
+        return fields && verifyV2(fields, sandboxMerchant.apiV2Key, 'HMAC-SHA256') ? tradeOfV2(fields) : undefined;
+      },
+      refundNotification(no) {
+        const inner = v2Receiver.received
+          .map((f) => (f.req_info ? decryptV2RefundInfo(f.req_info, sandboxMerchant.apiV2Key) : undefined))
+          .find((f) => f?.out_refund_no === no);
+        return inner && refundViewOfV2(inner);
+      },
+      overRefundCode: 'ERROR',
     },
-    overRefundCode: 'ERROR',
-  }],
+  ],
 ];
 
 describe.each(apis)('pay-in over %s against the sandbox', (name, api) => {
@@ -73,8 +84,14 @@ describe.each(apis)('pay-in over %s against the sandbox', (name, api) => {
   let paid: Order;
   let refundNo = '';
   const order = (over: Partial<Order> = {}): Order => ({
-    outTradeNo: hex32(), amountFen: 1_000, description: '广告预算充值', tradeType: 'NATIVE', expiresAt: new Date(Date.now() + 7_200_000),
-    notifyUrl: api.notifyUrl(), attach: `campaign-${name}`, ...over,
+    outTradeNo: hex32(),
+    amountFen: 1_000,
+    description: '广告预算充值',
+    tradeType: 'NATIVE',
+    expiresAt: new Date(Date.now() + 7_200_000),
+    notifyUrl: api.notifyUrl(),
+    attach: `campaign-${name}`,
+    ...over,
   });
   beforeAll(() => {
     payIn = api.payIn();
@@ -83,23 +100,45 @@ describe.each(apis)('pay-in over %s against the sandbox', (name, api) => {
 
   it('creates a Native order, and a create sent again answers the same code_url', async () => {
     const first = await payIn.create(paid);
-    expect(first).toMatchObject({ ok: true, value: { tradeType: 'NATIVE', codeUrl: expect.stringMatching(/^weixin:\/\/wxpay\/bizpayurl\?pr=/) } });
+    expect(first).toMatchObject({
+      ok: true,
+      value: { tradeType: 'NATIVE', codeUrl: expect.stringMatching(/^weixin:\/\/wxpay\/bizpayurl\?pr=/) },
+    });
     expect(await payIn.create(paid)).toEqual(first);
-    expect(await payIn.query(paid.outTradeNo)).toMatchObject({ ok: true, value: { tradeState: 'NOTPAY', totalFen: 1_000 } });
+    expect(await payIn.query(paid.outTradeNo)).toMatchObject({
+      ok: true,
+      value: { tradeState: 'NOTPAY', totalFen: 1_000 },
+    });
   });
 
   it('queries SUCCESS with the amount once the payer scanned and paid, as its notification says', async () => {
     const created = await payIn.create(paid);
     const codeUrl = created.ok && created.value.tradeType === 'NATIVE' ? created.value.codeUrl : '';
-    expect(await t.admin('pay', { code_url: codeUrl })).toMatchObject({ out_trade_no: paid.outTradeNo, trade_state: 'SUCCESS' });
+    expect(await t.admin('pay', { code_url: codeUrl })).toMatchObject({
+      out_trade_no: paid.outTradeNo,
+      trade_state: 'SUCCESS',
+    });
     const q = await payIn.query(paid.outTradeNo);
     expect(q).toMatchObject({
-      ok: true, value: { outTradeNo: paid.outTradeNo, tradeState: 'SUCCESS', totalFen: 1_000, mchid: sandboxMerchant.mchid, appid: sandboxMerchant.appid, attach: `campaign-${name}` },
+      ok: true,
+      value: {
+        outTradeNo: paid.outTradeNo,
+        tradeState: 'SUCCESS',
+        totalFen: 1_000,
+        mchid: sandboxMerchant.mchid,
+        appid: sandboxMerchant.appid,
+        attach: `campaign-${name}`,
+      },
     });
     const trade = q.ok ? q.value : undefined;
     expect(trade?.transactionId).toMatch(/^\d+$/);
     expect(Math.abs(trade!.successTime!.getTime() - Date.now())).toBeLessThan(60_000);
-    expect(await until(() => api.paidNotification(paid.outTradeNo), (v) => v !== undefined)).toEqual(trade);
+    expect(
+      await until(
+        () => api.paidNotification(paid.outTradeNo),
+        (v) => v !== undefined,
+      ),
+    ).toEqual(trade);
   });
 
   it('pays a JSAPI order with the signed parameters our page hands over', async () => {
@@ -107,9 +146,18 @@ describe.each(apis)('pay-in over %s against the sandbox', (name, api) => {
     const created = await payIn.create(o);
     expect(created).toMatchObject({ ok: true, value: { tradeType: 'JSAPI' } });
     const params = payIn.jsapiParams(created.ok && created.value.tradeType === 'JSAPI' ? created.value.prepayId : '');
-    expect(await t.admin('pay', { jsapi: { ...params, paySign: `x${params.paySign.slice(1)}` } })).toEqual({ error: 'PAY_SIGN_INVALID' });
-    expect(await t.admin('pay', { jsapi: params })).toMatchObject({ out_trade_no: o.outTradeNo, trade_state: 'SUCCESS', openid: 'oPayInTest01' });
-    expect(await payIn.query(o.outTradeNo)).toMatchObject({ ok: true, value: { tradeState: 'SUCCESS', payerOpenid: 'oPayInTest01' } });
+    expect(await t.admin('pay', { jsapi: { ...params, paySign: `x${params.paySign.slice(1)}` } })).toEqual({
+      error: 'PAY_SIGN_INVALID',
+    });
+    expect(await t.admin('pay', { jsapi: params })).toMatchObject({
+      out_trade_no: o.outTradeNo,
+      trade_state: 'SUCCESS',
+      openid: 'oPayInTest01',
+    });
+    expect(await payIn.query(o.outTradeNo)).toMatchObject({
+      ok: true,
+      value: { tradeState: 'SUCCESS', payerOpenid: 'oPayInTest01' },
+    });
   });
 
   it('closes an unpaid order: the query shows CLOSED, a create again is refused for good, and a paid one cannot be closed', async () => {
@@ -122,27 +170,62 @@ describe.each(apis)('pay-in over %s against the sandbox', (name, api) => {
   });
 
   it('says an order never created does not exist yet, never that it failed', async () => {
-    expect(await payIn.query(hex32())).toMatchObject({ ok: false, code: name === 'v3' ? 'ORDER_NOT_EXIST' : 'ORDERNOTEXIST', error: { retriable: true, final: false } });
+    expect(await payIn.query(hex32())).toMatchObject({
+      ok: false,
+      code: name === 'v3' ? 'ORDER_NOT_EXIST' : 'ORDERNOTEXIST',
+      error: { retriable: true, final: false },
+    });
   });
 
   it('refunds part of a paid order, which its query and notification then show SUCCESS', async () => {
     refundNo = `${hex32()}00`;
-    const refund = { outRefundNo: refundNo, outTradeNo: paid.outTradeNo, amountFen: 400, totalFen: 1_000, reason: '预算退款', notifyUrl: api.notifyUrl() };
+    const refund = {
+      outRefundNo: refundNo,
+      outTradeNo: paid.outTradeNo,
+      amountFen: 400,
+      totalFen: 1_000,
+      reason: '预算退款',
+      notifyUrl: api.notifyUrl(),
+    };
     const accepted = await payIn.refund(refund);
-    expect(accepted).toMatchObject({ ok: true, value: { outRefundNo: refundNo, outTradeNo: paid.outTradeNo, amountFen: 400 } });
-    const done = await until(() => payIn.queryRefund(refundNo), (a) => a.ok && a.value.status === 'SUCCESS');
-    expect(done).toMatchObject({ ok: true, value: { status: 'SUCCESS', amountFen: 400, refundId: accepted.ok ? accepted.value.refundId : '' } });
-    expect(await until(() => api.refundNotification(refundNo), (v) => v !== undefined)).toMatchObject({ outRefundNo: refundNo, status: 'SUCCESS', amountFen: 400 });
+    expect(accepted).toMatchObject({
+      ok: true,
+      value: { outRefundNo: refundNo, outTradeNo: paid.outTradeNo, amountFen: 400 },
+    });
+    const done = await until(
+      () => payIn.queryRefund(refundNo),
+      (a) => a.ok && a.value.status === 'SUCCESS',
+    );
+    expect(done).toMatchObject({
+      ok: true,
+      value: { status: 'SUCCESS', amountFen: 400, refundId: accepted.ok ? accepted.value.refundId : '' },
+    });
+    expect(
+      await until(
+        () => api.refundNotification(refundNo),
+        (v) => v !== undefined,
+      ),
+    ).toMatchObject({ outRefundNo: refundNo, status: 'SUCCESS', amountFen: 400 });
     // The same refund sent again is the same refund.
-    expect(await payIn.refund(refund)).toMatchObject({ ok: true, value: { outRefundNo: refundNo, refundId: accepted.ok ? accepted.value.refundId : '' } });
+    expect(await payIn.refund(refund)).toMatchObject({
+      ok: true,
+      value: { outRefundNo: refundNo, refundId: accepted.ok ? accepted.value.refundId : '' },
+    });
   });
 
   it('is refused for good a refund of more than the order has left', async () => {
-    const a = await payIn.refund({ outRefundNo: `${hex32()}01`, outTradeNo: paid.outTradeNo, amountFen: 601, totalFen: 1_000, reason: '', notifyUrl: api.notifyUrl() });
+    const a = await payIn.refund({
+      outRefundNo: `${hex32()}01`,
+      outTradeNo: paid.outTradeNo,
+      amountFen: 601,
+      totalFen: 1_000,
+      reason: '',
+      notifyUrl: api.notifyUrl(),
+    });
     expect(a).toMatchObject({ ok: false, code: api.overRefundCode, error: { retriable: false, final: true } });
   });
 
-  it('downloads the day\'s trade bill (v3: checked against its SHA1) with the payment and the refund', async () => {
+  it("downloads the day's trade bill (v3: checked against its SHA1) with the payment and the refund", async () => {
     const day = chinaTime(Date.now()).slice(0, 10);
     expect(await payIn.tradeBill(day)).toMatchObject({ ok: false, reason: 'creating' });
     expect(await payIn.tradeBill('2020-01-01')).toEqual({ ok: true, text: '' });

@@ -10,7 +10,10 @@ export type TradeType = 'NATIVE' | 'JSAPI';
 
 /** An order as sent; every field is stored with it (topup_orders), so a create sent again is identical. */
 export interface Order {
-  outTradeNo: string; amountFen: number; description: string; tradeType: TradeType;
+  outTradeNo: string;
+  amountFen: number;
+  description: string;
+  tradeType: TradeType;
   /** When WeChat stops taking payment (time_expire). */
   expiresAt: Date;
   /** JSAPI: the payer's openid under the configured appid. */
@@ -25,28 +28,58 @@ export type TradeState = 'SUCCESS' | 'REFUND' | 'NOTPAY' | 'CLOSED' | 'REVOKED' 
 
 /** What WeChat says of an order, from a query or a TRANSACTION notification, normalised across v3 and v2. */
 export interface Trade {
-  outTradeNo: string; tradeState: TradeState; mchid: string; appid: string;
+  outTradeNo: string;
+  tradeState: TradeState;
+  mchid: string;
+  appid: string;
   /** The order's total, as WeChat has it. */
   totalFen: number;
-  transactionId?: string; payerOpenid?: string; successTime?: Date; attach?: string;
+  transactionId?: string;
+  payerOpenid?: string;
+  successTime?: Date;
+  attach?: string;
 }
 
 /** A refund as sent (out_refund_no committed first). */
-export interface Refund { outRefundNo: string; outTradeNo: string; amountFen: number; totalFen: number; reason: string; notifyUrl: string }
+export interface Refund {
+  outRefundNo: string;
+  outTradeNo: string;
+  amountFen: number;
+  totalFen: number;
+  reason: string;
+  notifyUrl: string;
+}
 export type RefundStatus = 'SUCCESS' | 'CLOSED' | 'PROCESSING' | 'ABNORMAL';
 /** What WeChat says of a refund (create answer, query, or REFUND notification). */
-export interface RefundView { outRefundNo: string; outTradeNo: string; status: RefundStatus; amountFen: number; refundId?: string; successTime?: Date }
+export interface RefundView {
+  outRefundNo: string;
+  outTradeNo: string;
+  status: RefundStatus;
+  amountFen: number;
+  refundId?: string;
+  successTime?: Date;
+}
 
 /** WeChat refused the call, with its code (signed, or unsigned: then never final; see v3-client.ts). */
-export interface Refused { ok: false; code: string; message: string; error: WechatErrorInfo }
+export interface Refused {
+  ok: false;
+  code: string;
+  message: string;
+  error: WechatErrorInfo;
+}
 export type PayInAnswer<T> = { ok: true; value: T } | Refused;
 
 /** What the payer's side needs: a QR code's URL (Native), or the parameters wx.requestPayment takes (JSAPI). */
-export type Checkout =
-  | { tradeType: 'NATIVE'; codeUrl: string }
-  | { tradeType: 'JSAPI'; prepayId: string };
+export type Checkout = { tradeType: 'NATIVE'; codeUrl: string } | { tradeType: 'JSAPI'; prepayId: string };
 /** wx.requestPayment / WeixinJSBridge getBrandWCPayRequest: signed over appId, timeStamp, nonceStr and package. */
-export interface JsapiParams { appId: string; timeStamp: string; nonceStr: string; package: string; signType: 'RSA' | 'MD5' | 'HMAC-SHA256'; paySign: string }
+export interface JsapiParams {
+  appId: string;
+  timeStamp: string;
+  nonceStr: string;
+  package: string;
+  signType: 'RSA' | 'MD5' | 'HMAC-SHA256';
+  paySign: string;
+}
 
 /** A day's trade bill: its text (WeChat's CSV), none for a day without trades, or not made yet. */
 export type TradeBill = { ok: true; text: string } | { ok: false; reason: 'creating' | 'failed'; detail: string };

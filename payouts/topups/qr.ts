@@ -2,7 +2,9 @@
 // and text for a terminal (the CLI). The `qrcode` package draws both.
 import QRCode from 'qrcode';
 
-export const qrSvg = (codeUrl: string): Promise<string> => QRCode.toString(codeUrl, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
+export const qrSvg = (codeUrl: string): Promise<string> =>
+  QRCode.toString(codeUrl, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
 
 /** Half-height blocks, so a code fits a terminal; dark modules on a light background. */
-export const qrTerminal = (codeUrl: string): Promise<string> => QRCode.toString(codeUrl, { type: 'terminal', small: true, errorCorrectionLevel: 'L' });
+export const qrTerminal = (codeUrl: string): Promise<string> =>
+  QRCode.toString(codeUrl, { type: 'terminal', small: true, errorCorrectionLevel: 'L' });

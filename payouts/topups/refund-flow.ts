@@ -16,14 +16,19 @@ const RACES = 5;
 
 export type RefundStore = Pick<TopupStore, 'splitRefund' | 'part' | 'movePart'>;
 export interface RefundDeps {
-  store: RefundStore; payIn: PayIn; log: Logger;
+  store: RefundStore;
+  payIn: PayIn;
+  log: Logger;
   funding(job: FundingOutcomeJob): Promise<void>;
   metrics: { topupRefund(outcome: string): void };
   onStep?(step: RefundStep): void;
 }
 
 /** What a query of a part came to. */
-export type Asked = { kind: 'status'; status: RefundStatus } | { kind: 'refused'; code: string; message: string } | { kind: 'unreachable' };
+export type Asked =
+  | { kind: 'status'; status: RefundStatus }
+  | { kind: 'refused'; code: string; message: string }
+  | { kind: 'unreachable' };
 
 const isFinal = (s: PartState): s is 'succeeded' | 'failed' => s === 'succeeded' || s === 'failed';
 
@@ -34,23 +39,44 @@ export function createRefundFlow(config: { notifyUrl: string }, deps: RefundDeps
   /** A final part of a campaign refund goes to the ledger; a person's whole-order refund never entered it. */
   async function handOff(part: { outRefundNo: string; refundId: string | null }, state: PartState): Promise<void> {
     if (!isFinal(state) || part.refundId === null) return;
-    await deps.funding({ kind: state === 'succeeded' ? 'refund_settle' : 'refund_release', outRefundNo: part.outRefundNo });
+    await deps.funding({
+      kind: state === 'succeeded' ? 'refund_settle' : 'refund_release',
+      outRefundNo: part.outRefundNo,
+    });
   }
 
   /** Moves part `no` as `decide` says of it as it is now, guarded by the state read; what it moved to, or undefined (unknown). */
-  async function move(no: string, decide: (part: Part) => { to: PartState; reason?: string; providerState?: string; wechatRefundId?: string; succeededAt?: Date } | undefined) {
+  async function move(
+    no: string,
+    decide: (
+      part: Part,
+    ) =>
+      | { to: PartState; reason?: string; providerState?: string; wechatRefundId?: string; succeededAt?: Date }
+      | undefined,
+  ) {
     for (let i = 0; i < RACES; i++) {
       const part = await store.part(no);
       if (!part) return undefined;
       const m = decide(part);
-      if (!m || (m.to === part.state && (m.providerState ?? part.providerState) === part.providerState)) return { part, to: part.state, moved: false };
-      if (!await store.movePart(no, part.state, m.to, m)) continue;
+      if (!m || (m.to === part.state && (m.providerState ?? part.providerState) === part.providerState))
+        return { part, to: part.state, moved: false };
+      if (!(await store.movePart(no, part.state, m.to, m))) continue;
       deps.onStep?.('refund_recorded');
       // A part in attention for a new reason (an ABNORMAL one handled for another amount) is news too.
       if (m.to !== part.state || (m.reason !== undefined && m.reason !== part.stateReason)) {
         metrics.topupRefund(m.to);
         const level = m.to === 'attention' ? 'error' : 'info';
-        log[level]({ outRefundNo: no, outTradeNo: part.outTradeNo, refundId: part.refundId, from: part.state, to: m.to, reason: m.reason }, m.to === 'attention' ? 'topup_refund_needs_attention' : 'topup_refund_moved');
+        log[level](
+          {
+            outRefundNo: no,
+            outTradeNo: part.outTradeNo,
+            refundId: part.refundId,
+            from: part.state,
+            to: m.to,
+            reason: m.reason,
+          },
+          m.to === 'attention' ? 'topup_refund_needs_attention' : 'topup_refund_moved',
+        );
       }
       if (m.to !== part.state) await handOff(part, m.to);
       return { part, to: m.to, moved: m.to !== part.state };
@@ -60,11 +86,21 @@ export function createRefundFlow(config: { notifyUrl: string }, deps: RefundDeps
 
   /** WeChat's word on a refund (the call's answer, a notification, a query). `known: false`: no such part of that order. */
   async function applyRefund(view: RefundView): Promise<{ known: boolean; state?: PartState }> {
-    const r = await move(view.outRefundNo, (part) => (part.outTradeNo !== view.outTradeNo ? undefined : {
-      ...refundMove(part, view), providerState: view.status, wechatRefundId: view.refundId, succeededAt: view.status === 'SUCCESS' ? view.successTime : undefined,
-    }));
-    if (!r || (r.part.outTradeNo !== view.outTradeNo)) {
-      log.warn({ outRefundNo: view.outRefundNo, outTradeNo: view.outTradeNo, status: view.status }, 'topup_refund_unknown');
+    const r = await move(view.outRefundNo, (part) =>
+      part.outTradeNo !== view.outTradeNo
+        ? undefined
+        : {
+            ...refundMove(part, view),
+            providerState: view.status,
+            wechatRefundId: view.refundId,
+            succeededAt: view.status === 'SUCCESS' ? view.successTime : undefined,
+          },
+    );
+    if (!r || r.part.outTradeNo !== view.outTradeNo) {
+      log.warn(
+        { outRefundNo: view.outRefundNo, outTradeNo: view.outTradeNo, status: view.status },
+        'topup_refund_unknown',
+      );
       return { known: false };
     }
     return { known: true, state: r.to };
@@ -92,7 +128,14 @@ export function createRefundFlow(config: { notifyUrl: string }, deps: RefundDeps
   async function send(part: Part): Promise<void> {
     let answer;
     try {
-      answer = await payIn.refund({ outRefundNo: part.outRefundNo, outTradeNo: part.outTradeNo, amountFen: part.amountFen, totalFen: part.totalFen, reason: part.reason, notifyUrl: config.notifyUrl });
+      answer = await payIn.refund({
+        outRefundNo: part.outRefundNo,
+        outTradeNo: part.outTradeNo,
+        amountFen: part.amountFen,
+        totalFen: part.totalFen,
+        reason: part.reason,
+        notifyUrl: config.notifyUrl,
+      });
     } catch (err) {
       if (!(err instanceof PipelineError && err.retriable)) throw err;
       log.warn({ err, outRefundNo: part.outRefundNo }, 'topup_refund_call_failed');
@@ -105,11 +148,16 @@ export function createRefundFlow(config: { notifyUrl: string }, deps: RefundDeps
     }
     const meaning = refundRefusal(answer);
     if (meaning === 'failed') {
-      await move(part.outRefundNo, (p) => (p.state === 'created' ? { to: 'failed', reason: answer.code, providerState: answer.code } : undefined));
+      await move(part.outRefundNo, (p) =>
+        p.state === 'created' ? { to: 'failed', reason: answer.code, providerState: answer.code } : undefined,
+      );
       return;
     }
     if (meaning === 'hold') metrics.topupRefund('refused');
-    log[meaning === 'hold' ? 'error' : 'warn']({ outRefundNo: part.outRefundNo, code: answer.code, message: answer.message, meaning: answer.error.meaning }, 'topup_refund_refused');
+    log[meaning === 'hold' ? 'error' : 'warn'](
+      { outRefundNo: part.outRefundNo, code: answer.code, message: answer.message, meaning: answer.error.meaning },
+      'topup_refund_refused',
+    );
   }
 
   return {
@@ -121,7 +169,8 @@ export function createRefundFlow(config: { notifyUrl: string }, deps: RefundDeps
       const split = await store.splitRefund(refundId);
       if (!split) return void log.warn({ refundId }, 'topup_refund_request_unknown');
       const covered = split.parts.reduce((sum, p) => sum + p.amountFen, 0);
-      if (covered !== split.amountFen) log.error({ refundId, amountFen: split.amountFen, covered }, 'topup_refund_not_covered');
+      if (covered !== split.amountFen)
+        log.error({ refundId, amountFen: split.amountFen, covered }, 'topup_refund_not_covered');
       deps.onStep?.('refund_formed');
       for (const part of split.parts) {
         if (part.state === 'created') await send(part);
@@ -141,7 +190,7 @@ export function createRefundFlow(config: { notifyUrl: string }, deps: RefundDeps
      * handled an ABNORMAL refund): the part as it is then and WeChat's word, or undefined (no such part).
      */
     async check(no: string): Promise<{ part: Part; wechat: Asked } | undefined> {
-      if (!await store.part(no)) return undefined;
+      if (!(await store.part(no))) return undefined;
       const wechat = await ask(no);
       return { part: (await store.part(no))!, wechat };
     },

@@ -9,10 +9,17 @@ export type AttentionReason = 'amount_mismatch' | 'merchant_mismatch' | 'paid_af
 /** topup_refunds.state. */
 export type PartState = 'created' | 'processing' | 'succeeded' | 'failed' | 'attention';
 
-export interface Merchant { mchid: string; appid: string }
+export interface Merchant {
+  mchid: string;
+  appid: string;
+}
 
 /** The state an order moves to on `trade` (the same state: only WeChat's word is kept), and why when it needs a person. */
-export function tradeMove(order: { state: OrderState; amountFen: number }, trade: Trade, ours: Merchant): { to: OrderState; reason?: AttentionReason } {
+export function tradeMove(
+  order: { state: OrderState; amountFen: number },
+  trade: Trade,
+  ours: Merchant,
+): { to: OrderState; reason?: AttentionReason } {
   const { state } = order;
   const stay = { to: state };
   const mine = trade.mchid === ours.mchid && trade.appid === ours.appid;
@@ -26,8 +33,12 @@ export function tradeMove(order: { state: OrderState; amountFen: number }, trade
     return { to: 'paid' };
   }
   // WeChat says nothing can be paid on it any more. A created order WeChat shows closed was created there.
-  if (mine && (trade.tradeState === 'CLOSED' || trade.tradeState === 'REVOKED' || trade.tradeState === 'PAYERROR')
-    && (state === 'created' || state === 'open' || state === 'closing')) return { to: 'closed' };
+  if (
+    mine &&
+    (trade.tradeState === 'CLOSED' || trade.tradeState === 'REVOKED' || trade.tradeState === 'PAYERROR') &&
+    (state === 'created' || state === 'open' || state === 'closing')
+  )
+    return { to: 'closed' };
   // NOTPAY, USERPAYING, REFUND (a paid order refunded): WeChat's word only.
   return stay;
 }
@@ -35,22 +46,30 @@ export function tradeMove(order: { state: OrderState; amountFen: number }, trade
 /** Why a part is in attention when WeChat said ABNORMAL (topup_refunds.reason; the SQL of the sweep names it too). */
 export const ABNORMAL = 'ABNORMAL';
 /** A part WeChat could not return to the payer's card, until a person handles it (merchant platform, or 异常退款 API). */
-export const isAbnormal = (part: { state: PartState; stateReason: string | null }) => part.state === 'attention' && part.stateReason === ABNORMAL;
+export const isAbnormal = (part: { state: PartState; stateReason: string | null }) =>
+  part.state === 'attention' && part.stateReason === ABNORMAL;
 
 /**
  * The state a refund part moves to on WeChat's view of it; a final state never changes again, but for
  * an ABNORMAL part a person handled: WeChat then says SUCCESS, and it succeeds.
  */
-export function refundMove(part: { state: PartState; amountFen: number; stateReason: string | null }, view: RefundView): { to: PartState; reason?: string } {
+export function refundMove(
+  part: { state: PartState; amountFen: number; stateReason: string | null },
+  view: RefundView,
+): { to: PartState; reason?: string } {
   const { state } = part;
   const handled = isAbnormal(part) && view.status === 'SUCCESS';
   if (state !== 'created' && state !== 'processing' && !handled) return { to: state };
   switch (view.status) {
-    case 'SUCCESS': return view.amountFen === part.amountFen ? { to: 'succeeded' } : { to: 'attention', reason: 'amount_mismatch' };
-    case 'CLOSED': return { to: 'failed', reason: 'CLOSED' };
+    case 'SUCCESS':
+      return view.amountFen === part.amountFen ? { to: 'succeeded' } : { to: 'attention', reason: 'amount_mismatch' };
+    case 'CLOSED':
+      return { to: 'failed', reason: 'CLOSED' };
     // WeChat could not return it to the payer's card: a person handles it, and the sweep asks again hourly.
-    case 'ABNORMAL': return { to: 'attention', reason: ABNORMAL };
-    case 'PROCESSING': return { to: 'processing' };
+    case 'ABNORMAL':
+      return { to: 'attention', reason: ABNORMAL };
+    case 'PROCESSING':
+      return { to: 'processing' };
   }
 }
 

@@ -14,11 +14,16 @@ let pool: pg.Pool;
 let store: ReturnType<typeof createTopupStore>;
 beforeAll(async () => {
   db = await createTestPostgres('topups');
-  await migratePostgres({ DATABASE_URL: db.url }, { log: silentLog, dir: join(import.meta.dirname, '../../schemas/migrations/postgres') });
+  await migratePostgres(
+    { DATABASE_URL: db.url },
+    { log: silentLog, dir: join(import.meta.dirname, '../../schemas/migrations/postgres') },
+  );
   pool = new pg.Pool({ connectionString: db.url, max: 4 });
   store = createTopupStore({ pollMs: 60_000 }, { pool });
   await pool.query("insert into advertisers (advertiser_id) values ('adv-1'), ('adv-2')");
-  await pool.query("insert into campaigns (campaign_id, advertiser_id) values ('c-1', 'adv-1'), ('c-2', 'adv-2'), ('c-none', null)");
+  await pool.query(
+    "insert into campaigns (campaign_id, advertiser_id) values ('c-1', 'adv-1'), ('c-2', 'adv-2'), ('c-none', null)",
+  );
 });
 afterAll(async () => {
   await pool?.end();
@@ -29,19 +34,36 @@ beforeEach(async () => {
 });
 
 const order = (over: Partial<NewOrder> = {}): NewOrder => ({
-  campaignId: 'c-1', idempotencyKey: randomUUID(), amountFen: 500, currency: 'CNY', api: 'v3', tradeType: 'NATIVE', description: '广告预算充值', expiryMs: 7_200_000, ...over,
+  campaignId: 'c-1',
+  idempotencyKey: randomUUID(),
+  amountFen: 500,
+  currency: 'CNY',
+  api: 'v3',
+  tradeType: 'NATIVE',
+  description: '广告预算充值',
+  expiryMs: 7_200_000,
+  ...over,
 });
 /** An order of `campaignId` paid `fenPaid` at `paidAt`, straight to paid (the flow's moves are flow.test.ts'). */
 async function paidOrder(amountFen: number, paidAt: string, campaignId = 'c-1') {
   const r = await store.createOrder(order({ amountFen, campaignId }));
   if (r.status !== 'created') throw new Error(r.status);
-  expect(await store.moveOrder(r.order.outTradeNo, 'created', 'paid', { providerState: 'SUCCESS', transactionId: `W${r.order.outTradeNo}`, paidFen: amountFen, paidAt: new Date(paidAt) })).toBe(true);
+  expect(
+    await store.moveOrder(r.order.outTradeNo, 'created', 'paid', {
+      providerState: 'SUCCESS',
+      transactionId: `W${r.order.outTradeNo}`,
+      paidFen: amountFen,
+      paidAt: new Date(paidAt),
+    }),
+  ).toBe(true);
   return r.order.outTradeNo;
 }
 async function campaignRefund(amountFen: number, campaignId = 'c-1') {
   const refundId = randomUUID();
-  await pool.query("insert into campaign_refunds (refund_id, campaign_id, advertiser_id, idempotency_key, amount_fen, currency, state) select $1::uuid, campaign_id, advertiser_id, $1::text, $2, 'CNY', 'requested' from campaigns where campaign_id = $3",
-    [refundId, amountFen, campaignId]);
+  await pool.query(
+    "insert into campaign_refunds (refund_id, campaign_id, advertiser_id, idempotency_key, amount_fen, currency, state) select $1::uuid, campaign_id, advertiser_id, $1::text, $2, 'CNY', 'requested' from campaigns where campaign_id = $3",
+    [refundId, amountFen, campaignId],
+  );
   return refundId;
 }
 
@@ -49,12 +71,18 @@ describe('creating an order', () => {
   it('makes one order per advertiser and key, with a fresh 32-hex number, created and due a look later', async () => {
     const req = order({ advertiserId: 'adv-1' });
     const first = await store.createOrder(req);
-    expect(first).toMatchObject({ status: 'created', order: { advertiserId: 'adv-1', campaignId: 'c-1', amountFen: 500, state: 'created', tradeType: 'NATIVE' } });
+    expect(first).toMatchObject({
+      status: 'created',
+      order: { advertiserId: 'adv-1', campaignId: 'c-1', amountFen: 500, state: 'created', tradeType: 'NATIVE' },
+    });
     if (first.status === 'not_found') throw new Error('not found');
     expect(first.order.outTradeNo).toMatch(/^[0-9a-f]{32}$/);
     expect(first.order.expiresAt.getTime() - Date.now()).toBeGreaterThan(7_100_000);
     // The operator's repeat of the key is the same order (the key is the campaign owner's).
-    expect(await store.createOrder({ ...req, advertiserId: undefined })).toEqual({ status: 'exists', order: first.order });
+    expect(await store.createOrder({ ...req, advertiserId: undefined })).toEqual({
+      status: 'exists',
+      order: first.order,
+    });
     expect(await store.createOrder(order())).toMatchObject({ status: 'created' });
   });
 
@@ -75,30 +103,58 @@ describe('creating an order', () => {
 });
 
 describe('moves', () => {
-  it('records a create\'s answer only on a created order, and moves only from the state read', async () => {
+  it("records a create's answer only on a created order, and moves only from the state read", async () => {
     const r = await store.createOrder(order());
     if (r.status === 'not_found') throw new Error('not found');
     const no = r.order.outTradeNo;
-    expect(await store.recordOpen(no, { codeUrl: 'weixin://wxpay/bizpayurl?pr=x' })).toMatchObject({ state: 'open', codeUrl: 'weixin://wxpay/bizpayurl?pr=x' });
+    expect(await store.recordOpen(no, { codeUrl: 'weixin://wxpay/bizpayurl?pr=x' })).toMatchObject({
+      state: 'open',
+      codeUrl: 'weixin://wxpay/bizpayurl?pr=x',
+    });
     expect(await store.recordOpen(no, { codeUrl: 'weixin://other' })).toBeUndefined();
     expect(await store.moveOrder(no, 'created', 'paid', {})).toBe(false);
-    expect(await store.moveOrder(no, 'open', 'attention', { reason: 'amount_mismatch', providerState: 'SUCCESS', paidFen: 499 })).toBe(true);
-    expect(await store.order(no)).toMatchObject({ state: 'attention', attentionReason: 'amount_mismatch', paidFen: 499, codeUrl: 'weixin://wxpay/bizpayurl?pr=x' });
+    expect(
+      await store.moveOrder(no, 'open', 'attention', {
+        reason: 'amount_mismatch',
+        providerState: 'SUCCESS',
+        paidFen: 499,
+      }),
+    ).toBe(true);
+    expect(await store.order(no)).toMatchObject({
+      state: 'attention',
+      attentionReason: 'amount_mismatch',
+      paidFen: 499,
+      codeUrl: 'weixin://wxpay/bizpayurl?pr=x',
+    });
     expect(await store.resolve(no, 'refund')).toMatchObject({ state: 'attention', resolution: 'refund' });
     expect(await store.resolve(no, 'credit')).toBeUndefined();
-    expect(await store.part(`R${no}`)).toMatchObject({ refundId: null, amountFen: 499, totalFen: 499, state: 'created' });
+    expect(await store.part(`R${no}`)).toMatchObject({
+      refundId: null,
+      amountFen: 499,
+      totalFen: 499,
+      state: 'created',
+    });
   });
 
   it('claims due orders once, moving their next look on, and says which are past their expiry', async () => {
     const a = await store.createOrder(order());
     const b = await store.createOrder(order());
     if (a.status === 'not_found' || b.status === 'not_found') throw new Error('not found');
-    await pool.query("update topup_orders set next_poll_at = now() - interval '1 second' where out_trade_no = $1", [a.order.outTradeNo]);
-    await pool.query("update topup_orders set expires_at = now() - interval '61 seconds' where out_trade_no = $1", [b.order.outTradeNo]);
-    expect(new Set(await store.claimDueOrders(10))).toEqual(new Set([
-      { outTradeNo: a.order.outTradeNo, state: 'created', expired: false }, { outTradeNo: b.order.outTradeNo, state: 'created', expired: true },
-    ]));
-    expect(await store.claimDueOrders(10)).toEqual([{ outTradeNo: b.order.outTradeNo, state: 'created', expired: true }]);
+    await pool.query("update topup_orders set next_poll_at = now() - interval '1 second' where out_trade_no = $1", [
+      a.order.outTradeNo,
+    ]);
+    await pool.query("update topup_orders set expires_at = now() - interval '61 seconds' where out_trade_no = $1", [
+      b.order.outTradeNo,
+    ]);
+    expect(new Set(await store.claimDueOrders(10))).toEqual(
+      new Set([
+        { outTradeNo: a.order.outTradeNo, state: 'created', expired: false },
+        { outTradeNo: b.order.outTradeNo, state: 'created', expired: true },
+      ]),
+    );
+    expect(await store.claimDueOrders(10)).toEqual([
+      { outTradeNo: b.order.outTradeNo, state: 'created', expired: true },
+    ]);
     expect(await store.markClosing(b.order.outTradeNo)).toBe(true);
     expect(await store.claimDueOrders(10)).toEqual([]);
   });
@@ -115,21 +171,49 @@ describe('splitting a campaign refund', () => {
     expect(split).toEqual({
       amountFen: 700,
       parts: [
-        { outRefundNo: `${hex}00`, outTradeNo: newer, refundId, amountFen: 300, state: 'created', providerState: null, stateReason: null, totalFen: 300, reason: '' },
-        { outRefundNo: `${hex}01`, outTradeNo: older, refundId, amountFen: 400, state: 'created', providerState: null, stateReason: null, totalFen: 500, reason: '' },
+        {
+          outRefundNo: `${hex}00`,
+          outTradeNo: newer,
+          refundId,
+          amountFen: 300,
+          state: 'created',
+          providerState: null,
+          stateReason: null,
+          totalFen: 300,
+          reason: '',
+        },
+        {
+          outRefundNo: `${hex}01`,
+          outTradeNo: older,
+          refundId,
+          amountFen: 400,
+          state: 'created',
+          providerState: null,
+          stateReason: null,
+          totalFen: 500,
+          reason: '',
+        },
       ],
     });
     expect(await store.splitRefund(refundId)).toEqual(split);
     // A second refund counts what the first took (parts not failed): 100 left, on the older order.
     const second = await campaignRefund(250);
-    expect((await store.splitRefund(second))!.parts.map((p) => [p.outTradeNo, p.amountFen, p.state])).toEqual([[older, 100, 'created'], [newer, 150, 'failed']]);
+    expect((await store.splitRefund(second))!.parts.map((p) => [p.outTradeNo, p.amountFen, p.state])).toEqual([
+      [older, 100, 'created'],
+      [newer, 150, 'failed'],
+    ]);
   });
 
   it('makes what the paid orders cannot carry one failed part, never sent', async () => {
     const only = await paidOrder(200, '2031-03-01T10:00:00Z');
     const refundId = await campaignRefund(350);
-    expect((await store.splitRefund(refundId))!.parts.map((p) => [p.outTradeNo, p.amountFen, p.state])).toEqual([[only, 200, 'created'], [only, 150, 'failed']]);
-    expect((await pool.query('select reason, next_poll_at from topup_refunds where state = $1', ['failed'])).rows).toEqual([{ reason: 'no_refundable_order', next_poll_at: null }]);
+    expect((await store.splitRefund(refundId))!.parts.map((p) => [p.outTradeNo, p.amountFen, p.state])).toEqual([
+      [only, 200, 'created'],
+      [only, 150, 'failed'],
+    ]);
+    expect(
+      (await pool.query('select reason, next_poll_at from topup_refunds where state = $1', ['failed'])).rows,
+    ).toEqual([{ reason: 'no_refundable_order', next_poll_at: null }]);
   });
 
   it('splits two refunds of one campaign at once without counting the same fen twice', async () => {
@@ -143,14 +227,24 @@ describe('splitting a campaign refund', () => {
   it('moves a part only from the state read; a final one never again', async () => {
     await paidOrder(500, '2031-03-01T10:00:00Z');
     const [part] = (await store.splitRefund(await campaignRefund(100)))!.parts;
-    expect(await store.movePart(part!.outRefundNo, 'created', 'processing', { providerState: 'PROCESSING', wechatRefundId: 'WR1' })).toBe(true);
+    expect(
+      await store.movePart(part!.outRefundNo, 'created', 'processing', {
+        providerState: 'PROCESSING',
+        wechatRefundId: 'WR1',
+      }),
+    ).toBe(true);
     expect(await store.movePart(part!.outRefundNo, 'created', 'failed', {})).toBe(false);
-    expect(await store.movePart(part!.outRefundNo, 'processing', 'succeeded', { providerState: 'SUCCESS', succeededAt: new Date() })).toBe(true);
+    expect(
+      await store.movePart(part!.outRefundNo, 'processing', 'succeeded', {
+        providerState: 'SUCCESS',
+        succeededAt: new Date(),
+      }),
+    ).toBe(true);
     expect(await store.part(part!.outRefundNo)).toMatchObject({ state: 'succeeded', providerState: 'SUCCESS' });
   });
 });
 
-describe('the sweep\'s hand-offs, by the ledger\'s keys', () => {
+describe("the sweep's hand-offs, by the ledger's keys", () => {
   it('lists paid orders, and final parts, the ledger has no transaction for', async () => {
     const credited = await paidOrder(500, '2031-03-01T10:00:00Z');
     const lost = await paidOrder(300, '2031-03-02T10:00:00Z');
@@ -161,11 +255,19 @@ describe('the sweep\'s hand-offs, by the ledger\'s keys', () => {
     const unsplit = await campaignRefund(50);
     // Rewards posted the credit of one order and the settle of one part: a balanced stand-in transfer under
     // each key, as rewards/ledger.ts keys them (a JSON array of the parts).
-    await pool.query("insert into accounts (type, currency, owner, normal, no_overdraft) values ('advertiser_funding', 'CNY', 't', 'debit', false), ('platform_revenue', 'CNY', 't', 'credit', false)");
-    for (const [key, reference] of [[`["topup","${credited}"]`, credited], [`["refund_settle","${p0!.outRefundNo}"]`, p0!.outRefundNo]]) {
-      await pool.query(`with t as (insert into transactions (idempotency_key, kind, reference, content_hash) values ($1, 'correction', $2, '\\x00') returning transaction_id)
+    await pool.query(
+      "insert into accounts (type, currency, owner, normal, no_overdraft) values ('advertiser_funding', 'CNY', 't', 'debit', false), ('platform_revenue', 'CNY', 't', 'credit', false)",
+    );
+    for (const [key, reference] of [
+      [`["topup","${credited}"]`, credited],
+      [`["refund_settle","${p0!.outRefundNo}"]`, p0!.outRefundNo],
+    ]) {
+      await pool.query(
+        `with t as (insert into transactions (idempotency_key, kind, reference, content_hash) values ($1, 'correction', $2, '\\x00') returning transaction_id)
         insert into postings (transaction_id, account_id, currency, debit, credit)
-        select transaction_id, account_id, 'CNY', (type = 'advertiser_funding')::int, (type = 'platform_revenue')::int from t, accounts where owner = 't'`, [key, reference]);
+        select transaction_id, account_id, 'CNY', (type = 'advertiser_funding')::int, (type = 'platform_revenue')::int from t, accounts where owner = 't'`,
+        [key, reference],
+      );
     }
     expect(await store.uncreditedOrders(10)).toEqual([lost]);
     expect(await store.unsettledParts(10)).toEqual([{ outRefundNo: p1!.outRefundNo, state: 'failed' }]);

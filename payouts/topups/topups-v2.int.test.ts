@@ -13,7 +13,14 @@ import { loadConfig } from '../../common/config.js';
 import { stopAll } from '../../common/shutdown.js';
 import { fundingOutcomes, refundRequests, type FundingOutcomeJob } from '../../schemas/queues.js';
 import { migratePostgres } from '../../schemas/migrate.js';
-import { createTestPostgres, deleteRedisPrefix, env as stackEnv, freePort, silentLog, uniqueName } from '../../test/support.js';
+import {
+  createTestPostgres,
+  deleteRedisPrefix,
+  env as stackEnv,
+  freePort,
+  silentLog,
+  uniqueName,
+} from '../../test/support.js';
 import { createPayouts } from '../app.js';
 import { payoutsConfig } from '../config.js';
 import { sandboxMerchant } from '../sandbox/defaults.js';
@@ -31,16 +38,30 @@ let port = 0;
 
 beforeAll(async () => {
   db = await createTestPostgres('topups');
-  await migratePostgres({ DATABASE_URL: db.url }, { log: silentLog, dir: join(import.meta.dirname, '../../schemas/migrations/postgres') });
+  await migratePostgres(
+    { DATABASE_URL: db.url },
+    { log: silentLog, dir: join(import.meta.dirname, '../../schemas/migrations/postgres') },
+  );
   pool = new pg.Pool({ connectionString: db.url, max: 4 });
   await pool.query("insert into advertisers (advertiser_id) values ('adv-1')");
   sandbox = await startTestSandbox({ stepMs: 50 });
   port = await freePort();
   const notify = `https://127.0.0.1:${port}/v1/wechat/notify`;
   const config = loadConfig(payoutsConfig, {
-    ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'silent', PAYOUTS_PORT: String(port), PAYOUTS_OPS_PORT: '0', PAYOUTS_QUEUE_PREFIX: prefix,
-    WECHATPAY_BASE_URL: `https://127.0.0.1:${sandbox.sandbox.tlsPort}`, WECHATPAY_APPID: sandboxMerchant.appid, PAYOUTS_NOTIFY_URL: notify, PAYOUTS_TOPUP_API: 'v2',
-    PAYOUTS_TOPUP_NOTIFY_URL: `${notify}/v2/pay`, PAYOUTS_TOPUP_REFUND_NOTIFY_URL: `${notify}/v2/refund`, PAYOUTS_SWEEP_MS: '200', PAYOUTS_TOPUP_POLL_MS: '600000',
+    ...process.env,
+    DATABASE_URL: db.url,
+    LOG_LEVEL: 'silent',
+    PAYOUTS_PORT: String(port),
+    PAYOUTS_OPS_PORT: '0',
+    PAYOUTS_QUEUE_PREFIX: prefix,
+    WECHATPAY_BASE_URL: `https://127.0.0.1:${sandbox.sandbox.tlsPort}`,
+    WECHATPAY_APPID: sandboxMerchant.appid,
+    PAYOUTS_NOTIFY_URL: notify,
+    PAYOUTS_TOPUP_API: 'v2',
+    PAYOUTS_TOPUP_NOTIFY_URL: `${notify}/v2/pay`,
+    PAYOUTS_TOPUP_REFUND_NOTIFY_URL: `${notify}/v2/refund`,
+    PAYOUTS_SWEEP_MS: '200',
+    PAYOUTS_TOPUP_POLL_MS: '600000',
   });
   operator = config.PAYOUTS_OPERATOR_TOKEN;
   payouts = await createPayouts(config, { log: silentLog });
@@ -65,13 +86,25 @@ async function campaign() {
 /** A top-up by the operator's token through the API (201 expected). */
 async function topup(body: Record<string, unknown>) {
   const res = await fetch(`http://127.0.0.1:${port}/v1/topups`, {
-    method: 'POST', headers: { authorization: `Bearer ${operator}`, 'content-type': 'application/json', 'idempotency-key': randomUUID() }, body: JSON.stringify(body),
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${operator}`,
+      'content-type': 'application/json',
+      'idempotency-key': randomUUID(),
+    },
+    body: JSON.stringify(body),
   });
   const answer = (await res.json()) as Record<string, unknown>;
   expect([res.status, answer]).toMatchObject([201, { state: 'open' }]);
   return answer as { out_trade_no: string; code_url?: string; jsapi?: Record<string, string> };
 }
-const state = async (no: string) => (await pool.query<{ state: string; provider_state: string | null }>('select state, provider_state from topup_orders where out_trade_no = $1', [no])).rows[0]!;
+const state = async (no: string) =>
+  (
+    await pool.query<{ state: string; provider_state: string | null }>(
+      'select state, provider_state from topup_orders where out_trade_no = $1',
+      [no],
+    )
+  ).rows[0]!;
 async function until<T>(what: string, read: () => Promise<T>, done: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -81,43 +114,82 @@ async function until<T>(what: string, read: () => Promise<T>, done: (v: T) => bo
     await sleep(50);
   }
 }
-const jobIds = async () => (await funding.getJobs(['waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized'])).map((j) => j.id!);
+const jobIds = async () =>
+  (await funding.getJobs(['waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized'])).map((j) => j.id!);
 
 describe('top-ups over APIv2', () => {
   it('creates a Native order, is paid, told by the signed pay notification, and credits once', async () => {
     const o = await topup({ campaign_id: await campaign(), amount_fen: 600, method: 'native' });
     expect(o.code_url).toMatch(/^weixin:\/\//);
     await sandbox.admin('pay', { code_url: o.code_url });
-    await until('paid', () => state(o.out_trade_no), (s) => s.state === 'paid');
+    await until(
+      'paid',
+      () => state(o.out_trade_no),
+      (s) => s.state === 'paid',
+    );
     expect((await jobIds()).filter((id) => id.endsWith(o.out_trade_no))).toEqual([`credit-${o.out_trade_no}`]);
   });
 
-  it('signs a JSAPI order\'s parameters with the v2 key, which the payer pays with', async () => {
+  it("signs a JSAPI order's parameters with the v2 key, which the payer pays with", async () => {
     const o = await topup({ campaign_id: await campaign(), amount_fen: 300, method: 'jsapi', openid: 'oPayerV2' });
-    expect(o.jsapi).toMatchObject({ appId: sandboxMerchant.appid, signType: 'HMAC-SHA256', package: expect.stringMatching(/^prepay_id=/) });
-    expect(await sandbox.admin('pay', { jsapi: o.jsapi, openid: 'oPayerV2' })).toMatchObject({ trade_state: 'SUCCESS' });
-    await until('paid', () => state(o.out_trade_no), (s) => s.state === 'paid');
+    expect(o.jsapi).toMatchObject({
+      appId: sandboxMerchant.appid,
+      signType: 'HMAC-SHA256',
+      package: expect.stringMatching(/^prepay_id=/),
+    });
+    expect(await sandbox.admin('pay', { jsapi: o.jsapi, openid: 'oPayerV2' })).toMatchObject({
+      trade_state: 'SUCCESS',
+    });
+    await until(
+      'paid',
+      () => state(o.out_trade_no),
+      (s) => s.state === 'paid',
+    );
   });
 
   it('closes an expired order (closeorder, then orderquery)', async () => {
     const o = await topup({ campaign_id: await campaign(), amount_fen: 600, method: 'native' });
-    await pool.query("update topup_orders set expires_at = now() - interval '61 seconds' where out_trade_no = $1", [o.out_trade_no]);
-    expect(await until('closed', () => state(o.out_trade_no), (s) => s.state === 'closed')).toEqual({ state: 'closed', provider_state: 'CLOSED' });
+    await pool.query("update topup_orders set expires_at = now() - interval '61 seconds' where out_trade_no = $1", [
+      o.out_trade_no,
+    ]);
+    expect(
+      await until(
+        'closed',
+        () => state(o.out_trade_no),
+        (s) => s.state === 'closed',
+      ),
+    ).toEqual({ state: 'closed', provider_state: 'CLOSED' });
   });
 
-  it('refunds a campaign\'s budget, its outcome told by the encrypted refund notification', async () => {
+  it("refunds a campaign's budget, its outcome told by the encrypted refund notification", async () => {
     const c = await campaign();
     const o = await topup({ campaign_id: c, amount_fen: 900, method: 'native' });
     await sandbox.admin('pay', { out_trade_no: o.out_trade_no });
-    await until('paid', () => state(o.out_trade_no), (s) => s.state === 'paid');
+    await until(
+      'paid',
+      () => state(o.out_trade_no),
+      (s) => s.state === 'paid',
+    );
     const refundId = randomUUID();
-    await pool.query("insert into campaign_refunds (refund_id, campaign_id, advertiser_id, idempotency_key, amount_fen, currency, state) values ($1::uuid, $2, 'adv-1', $1::text, 250, 'CNY', 'requested')", [refundId, c]);
+    await pool.query(
+      "insert into campaign_refunds (refund_id, campaign_id, advertiser_id, idempotency_key, amount_fen, currency, state) values ($1::uuid, $2, 'adv-1', $1::text, 250, 'CNY', 'requested')",
+      [refundId, c],
+    );
     const queue = new Queue(refundRequests.name, { connection: redis, prefix });
     await queue.add(refundRequests.jobName, { refundId }, { jobId: refundId });
     await queue.close();
     const no = `${refundId.replaceAll('-', '')}00`;
-    const part = await until('the part settled', async () => (await pool.query<{ state: string; provider_state: string }>('select state, provider_state from topup_refunds where out_refund_no = $1', [no])).rows[0],
-      (p) => p?.state === 'succeeded');
+    const part = await until(
+      'the part settled',
+      async () =>
+        (
+          await pool.query<{ state: string; provider_state: string }>(
+            'select state, provider_state from topup_refunds where out_refund_no = $1',
+            [no],
+          )
+        ).rows[0],
+      (p) => p?.state === 'succeeded',
+    );
     expect(part).toEqual({ state: 'succeeded', provider_state: 'SUCCESS' });
     expect((await jobIds()).filter((id) => id.endsWith(no))).toEqual([`refund_settle-${no}`]);
   });

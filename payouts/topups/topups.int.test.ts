@@ -18,7 +18,14 @@ import { stopAll } from '../../common/shutdown.js';
 import { fundingOutcomes, refundRequests, type FundingOutcomeJob } from '../../schemas/queues.js';
 import { migratePostgres } from '../../schemas/migrate.js';
 import { startGate } from '../../test/notify-gate.js';
-import { createTestPostgres, deleteRedisPrefix, env as stackEnv, freePort, silentLog, uniqueName } from '../../test/support.js';
+import {
+  createTestPostgres,
+  deleteRedisPrefix,
+  env as stackEnv,
+  freePort,
+  silentLog,
+  uniqueName,
+} from '../../test/support.js';
 import { createPayouts } from '../app.js';
 import { payoutsConfig } from '../config.js';
 import { sandboxMerchant } from '../sandbox/defaults.js';
@@ -39,7 +46,10 @@ let serviceEnv: Record<string, string> = {};
 
 beforeAll(async () => {
   db = await createTestPostgres('topups');
-  await migratePostgres({ DATABASE_URL: db.url }, { log: silentLog, dir: join(import.meta.dirname, '../../schemas/migrations/postgres') });
+  await migratePostgres(
+    { DATABASE_URL: db.url },
+    { log: silentLog, dir: join(import.meta.dirname, '../../schemas/migrations/postgres') },
+  );
   pool = new pg.Pool({ connectionString: db.url, max: 4 });
   await pool.query("insert into advertisers (advertiser_id) values ('adv-1'), ('adv-2')");
   sandbox = await startTestSandbox({ stepMs: 50 });
@@ -47,9 +57,18 @@ beforeAll(async () => {
   gate = await startGate(() => port);
   const notifyUrl = `https://127.0.0.1:${gate.port}/v1/wechat/notify`;
   serviceEnv = {
-    DATABASE_URL: db.url, LOG_LEVEL: 'silent', PAYOUTS_PORT: String(port), PAYOUTS_OPS_PORT: '0', PAYOUTS_QUEUE_PREFIX: prefix,
-    WECHATPAY_BASE_URL: `https://127.0.0.1:${sandbox.sandbox.tlsPort}`, WECHATPAY_APPID: sandboxMerchant.appid, PAYOUTS_NOTIFY_URL: notifyUrl,
-    PAYOUTS_TOPUP_NOTIFY_URL: notifyUrl, PAYOUTS_TOPUP_REFUND_NOTIFY_URL: notifyUrl, PAYOUTS_SWEEP_MS: '200', PAYOUTS_TOPUP_POLL_MS: '600000',
+    DATABASE_URL: db.url,
+    LOG_LEVEL: 'silent',
+    PAYOUTS_PORT: String(port),
+    PAYOUTS_OPS_PORT: '0',
+    PAYOUTS_QUEUE_PREFIX: prefix,
+    WECHATPAY_BASE_URL: `https://127.0.0.1:${sandbox.sandbox.tlsPort}`,
+    WECHATPAY_APPID: sandboxMerchant.appid,
+    PAYOUTS_NOTIFY_URL: notifyUrl,
+    PAYOUTS_TOPUP_NOTIFY_URL: notifyUrl,
+    PAYOUTS_TOPUP_REFUND_NOTIFY_URL: notifyUrl,
+    PAYOUTS_SWEEP_MS: '200',
+    PAYOUTS_TOPUP_POLL_MS: '600000',
   };
   const config = loadConfig(payoutsConfig, { ...process.env, ...serviceEnv });
   secret = config.REWARDS_TOKEN_SECRET;
@@ -81,22 +100,47 @@ const token = (advertiser = 'adv-1') => signAdvertiserToken(secret, advertiser, 
 async function api(method: string, path: string, opts: { token?: string; body?: unknown; key?: string } = {}) {
   const res = await fetch(`http://127.0.0.1:${port}${path}`, {
     method,
-    headers: { authorization: `Bearer ${opts.token ?? token()}`, 'content-type': 'application/json', ...(opts.key ? { 'idempotency-key': opts.key } : {}) },
+    headers: {
+      authorization: `Bearer ${opts.token ?? token()}`,
+      'content-type': 'application/json',
+      ...(opts.key ? { 'idempotency-key': opts.key } : {}),
+    },
     body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
   });
   const text = await res.text();
-  return { status: res.status, type: res.headers.get('content-type'), text, body: (res.headers.get('content-type')?.startsWith('application/json') ? JSON.parse(text) : {}) as Record<string, unknown> };
+  return {
+    status: res.status,
+    type: res.headers.get('content-type'),
+    text,
+    body: (res.headers.get('content-type')?.startsWith('application/json') ? JSON.parse(text) : {}) as Record<
+      string,
+      unknown
+    >,
+  };
 }
 /** A Native top-up of `campaignId` through the API: its order as answered (201). */
 async function topup(campaignId: string, amountFen = 500) {
-  const res = await api('POST', '/v1/topups', { key: randomUUID(), body: { campaign_id: campaignId, amount_fen: amountFen, method: 'native' } });
+  const res = await api('POST', '/v1/topups', {
+    key: randomUUID(),
+    body: { campaign_id: campaignId, amount_fen: amountFen, method: 'native' },
+  });
   expect(res.status).toBe(201);
   return res.body as { out_trade_no: string; code_url: string; state: string };
 }
 const admin = (path: string, body?: unknown) => sandbox.admin(path, body);
 const order = async (no: string) =>
-  (await pool.query<{ state: string; provider_state: string | null; attention_reason: string | null; paid_fen: string | null; resolution: string | null }>(
-    'select state, provider_state, attention_reason, paid_fen, resolution from topup_orders where out_trade_no = $1', [no])).rows[0]!;
+  (
+    await pool.query<{
+      state: string;
+      provider_state: string | null;
+      attention_reason: string | null;
+      paid_fen: string | null;
+      resolution: string | null;
+    }>(
+      'select state, provider_state, attention_reason, paid_fen, resolution from topup_orders where out_trade_no = $1',
+      [no],
+    )
+  ).rows[0]!;
 async function until<T>(what: string, read: () => Promise<T>, done: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -106,23 +150,37 @@ async function until<T>(what: string, read: () => Promise<T>, done: (v: T) => bo
     await sleep(50);
   }
 }
-const stateOf = (no: string, state: string) => until(`${no} ${state}`, () => order(no), (o) => o.state === state);
+const stateOf = (no: string, state: string) =>
+  until(
+    `${no} ${state}`,
+    () => order(no),
+    (o) => o.state === state,
+  );
 /** The funding-outcomes jobs handed to rewards about `nos` (every state), as `<kind>-<no>`. */
 async function jobs(...nos: string[]) {
   const all = await funding.getJobs(['waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized']);
-  return all.filter((j) => nos.some((n) => j.id!.endsWith(`-${n}`))).map((j) => j.id!).sort();
+  return all
+    .filter((j) => nos.some((n) => j.id!.endsWith(`-${n}`)))
+    .map((j) => j.id!)
+    .sort();
 }
 /** The order seen by a query now (the sweep's look, made due at once). */
 async function queryNow(no: string) {
   await pool.query('update topup_orders set next_poll_at = now() where out_trade_no = $1', [no]);
 }
 /** `npm run payouts -- <args>` against this service's database and sandbox: its exit code and output. */
-const cli = (args: string[]) => new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-  execFile(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '../cli-main.ts'), ...args], { env: { ...process.env, ...serviceEnv, DEV_MODE: 'true' } },
-    (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }));
-});
+const cli = (args: string[]) =>
+  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', join(import.meta.dirname, '../cli-main.ts'), ...args],
+      { env: { ...process.env, ...serviceEnv, DEV_MODE: 'true' } },
+      (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
 /** Puts an order a minute past its expiry, as if its two hours had gone by. */
-const expire = (no: string) => pool.query("update topup_orders set expires_at = now() - interval '61 seconds' where out_trade_no = $1", [no]);
+const expire = (no: string) =>
+  pool.query("update topup_orders set expires_at = now() - interval '61 seconds' where out_trade_no = $1", [no]);
 
 describe('a top-up paid by its payer', () => {
   it('opens with a QR code, is paid, and is handed to rewards as one credit', async () => {
@@ -132,13 +190,26 @@ describe('a top-up paid by its payer', () => {
     const qr = await api('GET', `/v1/topups/${o.out_trade_no}/qr.svg`);
     expect([qr.status, qr.type]).toEqual([200, 'image/svg+xml']);
     expect(qr.text).toMatch(/^<svg /);
-    expect(await admin('pay', { code_url: o.code_url })).toMatchObject({ out_trade_no: o.out_trade_no, trade_state: 'SUCCESS' });
+    expect(await admin('pay', { code_url: o.code_url })).toMatchObject({
+      out_trade_no: o.out_trade_no,
+      trade_state: 'SUCCESS',
+    });
     await stateOf(o.out_trade_no, 'paid');
     expect(await jobs(o.out_trade_no)).toEqual([`credit-${o.out_trade_no}`]);
-    expect((await funding.getJob(`credit-${o.out_trade_no}`))!.data).toEqual({ kind: 'credit', outTradeNo: o.out_trade_no });
-    expect((await api('GET', `/v1/topups/${o.out_trade_no}`)).body).toMatchObject({ state: 'paid', paid_fen: 500, provider_state: 'SUCCESS', refunds: [] });
+    expect((await funding.getJob(`credit-${o.out_trade_no}`))!.data).toEqual({
+      kind: 'credit',
+      outTradeNo: o.out_trade_no,
+    });
+    expect((await api('GET', `/v1/topups/${o.out_trade_no}`)).body).toMatchObject({
+      state: 'paid',
+      paid_fen: 500,
+      provider_state: 'SUCCESS',
+      refunds: [],
+    });
     expect((await api('GET', `/v1/topups/${o.out_trade_no}`, { token: token('adv-2') })).status).toBe(404);
-    expect((await api('GET', `/v1/topups?campaign_id=${c}`)).body).toMatchObject({ topups: [{ out_trade_no: o.out_trade_no, state: 'paid' }] });
+    expect((await api('GET', `/v1/topups?campaign_id=${c}`)).body).toMatchObject({
+      topups: [{ out_trade_no: o.out_trade_no, state: 'paid' }],
+    });
   });
 
   it('credits once whatever the notifications: duplicated, and a query after them', async () => {
@@ -148,7 +219,11 @@ describe('a top-up paid by its payer', () => {
       const before = gate.answered.length;
       await admin('pay', { out_trade_no: o.out_trade_no });
       await stateOf(o.out_trade_no, 'paid');
-      await until('two notifications answered', async () => gate.answered.slice(before).filter((a) => a.status === 204).length, (n) => n >= 2);
+      await until(
+        'two notifications answered',
+        async () => gate.answered.slice(before).filter((a) => a.status === 204).length,
+        (n) => n >= 2,
+      );
       // A query after them (a paid order is never due one: asked here as the sweep asks).
       const queried = await payouts.topups.payIn.query(o.out_trade_no);
       if (!queried.ok) throw new Error(queried.code);
@@ -168,7 +243,11 @@ describe('a top-up paid by its payer', () => {
     await stateOf(o.out_trade_no, 'paid');
     const before = gate.answered.length;
     gate.release();
-    await until('the late notification answered', async () => gate.answered.slice(before), (a) => a.some((x) => x.status === 204));
+    await until(
+      'the late notification answered',
+      async () => gate.answered.slice(before),
+      (a) => a.some((x) => x.status === 204),
+    );
     expect(await jobs(o.out_trade_no)).toEqual([`credit-${o.out_trade_no}`]);
   });
 
@@ -178,21 +257,37 @@ describe('a top-up paid by its payer', () => {
     const body = { campaign_id: c, amount_fen: 800, method: 'native' };
     const first = await api('POST', '/v1/topups', { key, body });
     const again = await api('POST', '/v1/topups', { key, body });
-    expect(again).toMatchObject({ status: 201, body: { out_trade_no: first.body.out_trade_no, code_url: first.body.code_url } });
-    expect((await api('POST', '/v1/topups', { key, body: { ...body, amount_fen: 801 } })).body).toMatchObject({ error: 'idempotency_key_reused' });
+    expect(again).toMatchObject({
+      status: 201,
+      body: { out_trade_no: first.body.out_trade_no, code_url: first.body.code_url },
+    });
+    expect((await api('POST', '/v1/topups', { key, body: { ...body, amount_fen: 801 } })).body).toMatchObject({
+      error: 'idempotency_key_reused',
+    });
     expect((await api('POST', '/v1/topups', { key: randomUUID(), body, token: token('adv-2') })).status).toBe(404);
     expect((await admin('state')).calls).toMatchObject({ 'POST /v3/pay/transactions/native': expect.any(Number) });
   });
 
-  it('sends a JSAPI order\'s wx.requestPayment parameters, which the payer pays with', async () => {
-    const res = await api('POST', '/v1/topups', { key: randomUUID(), body: { campaign_id: await campaign(), amount_fen: 300, method: 'jsapi', openid: 'oPayerJsapi01' } });
-    expect(res).toMatchObject({ status: 201, body: { state: 'open', jsapi: { appId: sandboxMerchant.appid, signType: 'RSA', package: expect.stringMatching(/^prepay_id=/) } } });
-    expect(await admin('pay', { jsapi: res.body.jsapi, openid: 'oPayerJsapi01' })).toMatchObject({ trade_state: 'SUCCESS' });
+  it("sends a JSAPI order's wx.requestPayment parameters, which the payer pays with", async () => {
+    const res = await api('POST', '/v1/topups', {
+      key: randomUUID(),
+      body: { campaign_id: await campaign(), amount_fen: 300, method: 'jsapi', openid: 'oPayerJsapi01' },
+    });
+    expect(res).toMatchObject({
+      status: 201,
+      body: {
+        state: 'open',
+        jsapi: { appId: sandboxMerchant.appid, signType: 'RSA', package: expect.stringMatching(/^prepay_id=/) },
+      },
+    });
+    expect(await admin('pay', { jsapi: res.body.jsapi, openid: 'oPayerJsapi01' })).toMatchObject({
+      trade_state: 'SUCCESS',
+    });
     await stateOf(res.body.out_trade_no as string, 'paid');
   });
 });
 
-describe('WeChat not answering, and the operator\'s commands', () => {
+describe("WeChat not answering, and the operator's commands", () => {
   it('answers 202 while WeChat has not answered; the sweep sends the same create again', async () => {
     await admin('faults', { systemError: 1 });
     const c = await campaign();
@@ -202,18 +297,34 @@ describe('WeChat not answering, and the operator\'s commands', () => {
     const no = res.body.out_trade_no as string;
     await queryNow(no);
     await stateOf(no, 'open');
-    expect((await api('POST', '/v1/topups', { key, body: { campaign_id: c, amount_fen: 500, method: 'native' } })).body).toMatchObject({ out_trade_no: no, state: 'open', code_url: expect.any(String) });
+    expect(
+      (await api('POST', '/v1/topups', { key, body: { campaign_id: c, amount_fen: 500, method: 'native' } })).body,
+    ).toMatchObject({ out_trade_no: no, state: 'open', code_url: expect.any(String) });
   });
 
   it('tops up from the command line, with the QR code in the terminal, lists, and refuses to resolve an order not in attention', async () => {
     const c = await campaign();
     const made = await cli(['topup', c, '1200']);
-    expect(made).toMatchObject({ code: 0, stdout: expect.stringMatching(/^out_trade_no [0-9a-f]{32}\nstate +open\n[\s\S]*code_url +weixin:\/\/wxpay\/bizpayurl\?pr=\S+\n/) });
+    expect(made).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(
+        /^out_trade_no [0-9a-f]{32}\nstate +open\n[\s\S]*code_url +weixin:\/\/wxpay\/bizpayurl\?pr=\S+\n/,
+      ),
+    });
     expect(made.stdout.match(/[▀▄█]/gu)!.length).toBeGreaterThan(200); // the QR code, in half blocks
     const no = /out_trade_no ([0-9a-f]{32})/.exec(made.stdout)![1]!;
-    expect(await cli(['topups', c])).toMatchObject({ code: 0, stdout: expect.stringMatching(new RegExp(`${no} +${c} +12\\.00 +NATIVE +open[\\s\\S]*1 top-up\\n`)) });
-    expect(await cli(['topup-resolve', no, 'credit'])).toMatchObject({ code: 1, stderr: expect.stringContaining('only an order in attention can be resolved') });
-    expect(await cli(['topup', 'c-nope', '1200'])).toMatchObject({ code: 1, stderr: expect.stringContaining('does not exist or has no advertiser bound') });
+    expect(await cli(['topups', c])).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(new RegExp(`${no} +${c} +12\\.00 +NATIVE +open[\\s\\S]*1 top-up\\n`)),
+    });
+    expect(await cli(['topup-resolve', no, 'credit'])).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('only an order in attention can be resolved'),
+    });
+    expect(await cli(['topup', 'c-nope', '1200'])).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('does not exist or has no advertiser bound'),
+    });
   });
 });
 
@@ -232,10 +343,16 @@ describe('orders nobody pays, and payments that do not fit', () => {
     await expire(o.out_trade_no);
     await stateOf(o.out_trade_no, 'closed');
     await admin('pay', { out_trade_no: o.out_trade_no, after_close: true });
-    expect(await stateOf(o.out_trade_no, 'attention')).toMatchObject({ attention_reason: 'paid_after_close', paid_fen: '500' });
+    expect(await stateOf(o.out_trade_no, 'attention')).toMatchObject({
+      attention_reason: 'paid_after_close',
+      paid_fen: '500',
+    });
     await sleep(300);
     expect(await jobs(o.out_trade_no)).toEqual([]);
-    expect(await payouts.topups.flow.resolve(o.out_trade_no, 'credit')).toMatchObject({ ok: true, order: { state: 'paid', resolution: 'credit' } });
+    expect(await payouts.topups.flow.resolve(o.out_trade_no, 'credit')).toMatchObject({
+      ok: true,
+      order: { state: 'paid', resolution: 'credit' },
+    });
     expect(await jobs(o.out_trade_no)).toEqual([`credit-${o.out_trade_no}`]);
   });
 
@@ -243,15 +360,25 @@ describe('orders nobody pays, and payments that do not fit', () => {
     const o = await topup(await campaign());
     await pool.query('update topup_orders set amount_fen = 400 where out_trade_no = $1', [o.out_trade_no]); // we asked for 400, WeChat took 500
     await admin('pay', { out_trade_no: o.out_trade_no });
-    expect(await stateOf(o.out_trade_no, 'attention')).toMatchObject({ attention_reason: 'amount_mismatch', paid_fen: '500' });
-    expect(await payouts.topups.flow.resolve(o.out_trade_no, 'refund')).toMatchObject({ ok: true, order: { state: 'attention', resolution: 'refund' } });
-    await until('the whole refund', async () => (await api('GET', `/v1/topups/${o.out_trade_no}`)).body.refunds as { state: string }[], (r) => r[0]?.state === 'succeeded');
+    expect(await stateOf(o.out_trade_no, 'attention')).toMatchObject({
+      attention_reason: 'amount_mismatch',
+      paid_fen: '500',
+    });
+    expect(await payouts.topups.flow.resolve(o.out_trade_no, 'refund')).toMatchObject({
+      ok: true,
+      order: { state: 'attention', resolution: 'refund' },
+    });
+    await until(
+      'the whole refund',
+      async () => (await api('GET', `/v1/topups/${o.out_trade_no}`)).body.refunds as { state: string }[],
+      (r) => r[0]?.state === 'succeeded',
+    );
     expect(await admin(`refunds/R${o.out_trade_no}`)).toMatchObject({ status: 'SUCCESS', amountFen: 500 });
     expect(await jobs(o.out_trade_no, `R${o.out_trade_no}`)).toEqual([]);
   });
 });
 
-describe('refunds of a campaign\'s unspent budget', () => {
+describe("refunds of a campaign's unspent budget", () => {
   /** Two orders of a fresh campaign paid (the newer one last), and a campaign refund of `amountFen` held by rewards, requested. */
   async function paidCampaign(amountFen: number) {
     const c = await campaign();
@@ -262,13 +389,22 @@ describe('refunds of a campaign\'s unspent budget', () => {
     await admin('pay', { out_trade_no: newer.out_trade_no });
     await stateOf(newer.out_trade_no, 'paid');
     const refundId = randomUUID();
-    await pool.query("insert into campaign_refunds (refund_id, campaign_id, advertiser_id, idempotency_key, amount_fen, currency, state) values ($1::uuid, $2, 'adv-1', $1::text, $3, 'CNY', 'requested')", [refundId, c, amountFen]);
+    await pool.query(
+      "insert into campaign_refunds (refund_id, campaign_id, advertiser_id, idempotency_key, amount_fen, currency, state) values ($1::uuid, $2, 'adv-1', $1::text, $3, 'CNY', 'requested')",
+      [refundId, c, amountFen],
+    );
     await refundQueue.add(refundRequests.jobName, { refundId }, { jobId: refundId });
     return { c, older: older.out_trade_no, newer: newer.out_trade_no, refundId, hex: refundId.replaceAll('-', '') };
   }
   const parts = async (refundId: string) =>
-    (await pool.query<{ out_refund_no: string; out_trade_no: string; amount_fen: string; state: string }>('select out_refund_no, out_trade_no, amount_fen, state from topup_refunds where refund_id = $1 order by out_refund_no', [refundId])).rows;
-  const final = (rows: { state: string }[]) => rows.length > 0 && rows.every((r) => r.state !== 'created' && r.state !== 'processing');
+    (
+      await pool.query<{ out_refund_no: string; out_trade_no: string; amount_fen: string; state: string }>(
+        'select out_refund_no, out_trade_no, amount_fen, state from topup_refunds where refund_id = $1 order by out_refund_no',
+        [refundId],
+      )
+    ).rows;
+  const final = (rows: { state: string }[]) =>
+    rows.length > 0 && rows.every((r) => r.state !== 'created' && r.state !== 'processing');
 
   it('splits a partial refund over two orders, newest first, and settles each part', async () => {
     const w = await paidCampaign(700);
@@ -277,14 +413,19 @@ describe('refunds of a campaign\'s unspent budget', () => {
       { out_refund_no: `${w.hex}01`, out_trade_no: w.older, amount_fen: '400', state: 'succeeded' },
     ]);
     expect(await jobs(`${w.hex}00`, `${w.hex}01`)).toEqual([`refund_settle-${w.hex}00`, `refund_settle-${w.hex}01`]);
-    expect(await admin(`orders/${w.older}`)).toMatchObject({ trade_state: 'SUCCESS', refunds: [{ amountFen: 400, status: 'SUCCESS' }] });
+    expect(await admin(`orders/${w.older}`)).toMatchObject({
+      trade_state: 'SUCCESS',
+      refunds: [{ amountFen: 400, status: 'SUCCESS' }],
+    });
     expect(await admin(`orders/${w.newer}`)).toMatchObject({ trade_state: 'REFUND' });
   });
 
   it('releases a part WeChat closes (the money back to the budget)', async () => {
     await admin('faults', { refundClosed: 1 });
     const w = await paidCampaign(200);
-    expect(await until('the part final', () => parts(w.refundId), final)).toMatchObject([{ out_trade_no: w.newer, amount_fen: '200', state: 'failed' }]);
+    expect(await until('the part final', () => parts(w.refundId), final)).toMatchObject([
+      { out_trade_no: w.newer, amount_fen: '200', state: 'failed' },
+    ]);
     expect(await jobs(`${w.hex}00`)).toEqual([`refund_release-${w.hex}00`]);
   });
 
@@ -294,14 +435,24 @@ describe('refunds of a campaign\'s unspent budget', () => {
     const w = await paidCampaign(100);
     const no = `${w.hex}00`;
     expect(await until('the part final', () => parts(w.refundId), final)).toMatchObject([{ state: 'attention' }]);
-    const { rows: [p] } = await pool.query<{ reason: string; poll_in_s: number }>('select reason, extract(epoch from next_poll_at - now())::float8 as poll_in_s from topup_refunds where out_refund_no = $1', [no]);
+    const {
+      rows: [p],
+    } = await pool.query<{ reason: string; poll_in_s: number }>(
+      'select reason, extract(epoch from next_poll_at - now())::float8 as poll_in_s from topup_refunds where out_refund_no = $1',
+      [no],
+    );
     expect(p!.reason).toBe('ABNORMAL');
     expect(p!.poll_in_s).toBeGreaterThan(3_500);
     await sleep(300);
     expect(await jobs(no)).toEqual([]);
     return { ...w, no };
   }
-  const succeeded = (refundId: string) => until('the part succeeded', () => parts(refundId), (p) => p[0]?.state === 'succeeded');
+  const succeeded = (refundId: string) =>
+    until(
+      'the part succeeded',
+      () => parts(refundId),
+      (p) => p[0]?.state === 'succeeded',
+    );
 
   it('puts an ABNORMAL part in front of a person; handled at WeChat, its REFUND.SUCCESS settles it, once', async () => {
     const w = await abnormalPart();
@@ -311,33 +462,63 @@ describe('refunds of a campaign\'s unspent budget', () => {
     expect(gate.answered.slice(before)).toContainEqual({ path: '/v1/wechat/notify', status: 204 });
     await sleep(300);
     expect(await jobs(w.no)).toEqual([`refund_settle-${w.no}`]);
-    expect((await api('GET', `/v1/topups/${w.newer}`)).body).toMatchObject({ refunds: [{ out_refund_no: w.no, state: 'succeeded', provider_state: 'SUCCESS' }] });
+    expect((await api('GET', `/v1/topups/${w.newer}`)).body).toMatchObject({
+      refunds: [{ out_refund_no: w.no, state: 'succeeded', provider_state: 'SUCCESS' }],
+    });
   });
 
   it.each([
-    ['the command a person runs after handling it', async (no: string) => {
-      const checked = await cli(['topup-refund-check', no]);
-      expect(checked).toMatchObject({ code: 0, stdout: expect.stringMatching(new RegExp(`^${no}: succeeded \\(WeChat: SUCCESS\\)\n  1\\.00 yuan went back to the payer; rewards settles it`)) });
-    }],
-    ['the sweep, asking again when the hour is up', async (no: string) => {
-      await pool.query('update topup_refunds set next_poll_at = now() where out_refund_no = $1', [no]);
-    }],
-  ])('settles a handled ABNORMAL part once its notification is held: by %s, then the late notification changes nothing', async (_by, ask) => {
-    const w = await abnormalPart();
-    expect(await cli(['topup-refund-check', w.no])).toMatchObject({ code: 0, stdout: expect.stringContaining(`${w.no}: attention (WeChat: ABNORMAL)\n  WeChat could not return it to the payer's card`) });
-    gate.hold();
-    expect(await admin(`refunds/${w.no}/handle-abnormal`, {})).toMatchObject({ status: 'SUCCESS' });
-    await ask(w.no);
-    await succeeded(w.refundId);
-    expect(await jobs(w.no)).toEqual([`refund_settle-${w.no}`]);
-    const before = gate.answered.length;
-    gate.release();
-    await until('the late notification answered', async () => gate.answered.slice(before), (a) => a.some((x) => x.status === 204));
-    expect(await jobs(w.no)).toEqual([`refund_settle-${w.no}`]);
-    expect(await cli(['topup-refund-check', 'nosuchrefund'])).toMatchObject({ code: 1, stderr: expect.stringContaining('no refund nosuchrefund') });
-  });
+    [
+      'the command a person runs after handling it',
+      async (no: string) => {
+        const checked = await cli(['topup-refund-check', no]);
+        expect(checked).toMatchObject({
+          code: 0,
+          stdout: expect.stringMatching(
+            new RegExp(
+              `^${no}: succeeded \\(WeChat: SUCCESS\\)\n  1\\.00 yuan went back to the payer; rewards settles it`,
+            ),
+          ),
+        });
+      },
+    ],
+    [
+      'the sweep, asking again when the hour is up',
+      async (no: string) => {
+        await pool.query('update topup_refunds set next_poll_at = now() where out_refund_no = $1', [no]);
+      },
+    ],
+  ])(
+    'settles a handled ABNORMAL part once its notification is held: by %s, then the late notification changes nothing',
+    async (_by, ask) => {
+      const w = await abnormalPart();
+      expect(await cli(['topup-refund-check', w.no])).toMatchObject({
+        code: 0,
+        stdout: expect.stringContaining(
+          `${w.no}: attention (WeChat: ABNORMAL)\n  WeChat could not return it to the payer's card`,
+        ),
+      });
+      gate.hold();
+      expect(await admin(`refunds/${w.no}/handle-abnormal`, {})).toMatchObject({ status: 'SUCCESS' });
+      await ask(w.no);
+      await succeeded(w.refundId);
+      expect(await jobs(w.no)).toEqual([`refund_settle-${w.no}`]);
+      const before = gate.answered.length;
+      gate.release();
+      await until(
+        'the late notification answered',
+        async () => gate.answered.slice(before),
+        (a) => a.some((x) => x.status === 204),
+      );
+      expect(await jobs(w.no)).toEqual([`refund_settle-${w.no}`]);
+      expect(await cli(['topup-refund-check', 'nosuchrefund'])).toMatchObject({
+        code: 1,
+        stderr: expect.stringContaining('no refund nosuchrefund'),
+      });
+    },
+  );
 
-  it('fails a part refused for the merchant\'s balance, and releases it', async () => {
+  it("fails a part refused for the merchant's balance, and releases it", async () => {
     await admin('faults', { refundNotEnough: 1 });
     const w = await paidCampaign(100);
     expect(await until('the part final', () => parts(w.refundId), final)).toMatchObject([{ state: 'failed' }]);

@@ -42,7 +42,11 @@ export function readP12(file: string, passphrase: string): { cert: Buffer; key: 
   let last: unknown;
   for (const legacy of [[], ['-legacy']]) {
     try {
-      const pem = execFileSync('openssl', ['pkcs12', '-in', file, '-nodes', '-passin', `pass:${passphrase}`, ...legacy], { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+      const pem = execFileSync(
+        'openssl',
+        ['pkcs12', '-in', file, '-nodes', '-passin', `pass:${passphrase}`, ...legacy],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      ).toString();
       const cert = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(pem)?.[0];
       const key = /-----BEGIN (?:RSA )?PRIVATE KEY-----[\s\S]+?-----END (?:RSA )?PRIVATE KEY-----/.exec(pem)?.[0];
       if (cert && key) return { cert: Buffer.from(`${cert}\n`), key: Buffer.from(`${key}\n`) };
@@ -54,15 +58,27 @@ export function readP12(file: string, passphrase: string): { cert: Buffer; key: 
 }
 
 export function loadCredentials(files: CredentialFiles): Credentials {
-  const { cert, key } = files.p12 ? readP12(files.p12.file, files.p12.passphrase) : { cert: readFileSync(files.certFile), key: readFileSync(files.keyFile) };
-  const platform = files.platformCertFiles.map((f) => new X509Certificate(readFileSync(f)))
+  const { cert, key } = files.p12
+    ? readP12(files.p12.file, files.p12.passphrase)
+    : { cert: readFileSync(files.certFile), key: readFileSync(files.keyFile) };
+  const platform = files.platformCertFiles
+    .map((f) => new X509Certificate(readFileSync(f)))
     .sort((a, b) => Date.parse(b.validFrom) - Date.parse(a.validFrom));
   const platformKeys = new Map<string, KeyObject>(platform.map((c) => [c.serialNumber.toUpperCase(), c.publicKey]));
-  if (files.publicKeyFile && files.publicKeyId) platformKeys.set(files.publicKeyId, createPublicKey(readFileSync(files.publicKeyFile)));
+  if (files.publicKeyFile && files.publicKeyId)
+    platformKeys.set(files.publicKeyId, createPublicKey(readFileSync(files.publicKeyFile)));
   // With neither, the platform certificates are downloaded at start (v3 refreshCertificates).
-  const encryptSerial = files.publicKeyFile && files.publicKeyId ? files.publicKeyId : platform[0]?.serialNumber.toUpperCase() ?? '';
+  const encryptSerial =
+    files.publicKeyFile && files.publicKeyId ? files.publicKeyId : (platform[0]?.serialNumber.toUpperCase() ?? '');
   return {
-    serial: new X509Certificate(cert).serialNumber.toUpperCase(), privateKey: createPrivateKey(key), platformKeys, encryptSerial,
-    tls: { cert, key, ...(files.caFile ? { ca: [...(files.caReplacesRoots ? [] : rootCertificates), readFileSync(files.caFile)] } : {}) },
+    serial: new X509Certificate(cert).serialNumber.toUpperCase(),
+    privateKey: createPrivateKey(key),
+    platformKeys,
+    encryptSerial,
+    tls: {
+      cert,
+      key,
+      ...(files.caFile ? { ca: [...(files.caReplacesRoots ? [] : rootCertificates), readFileSync(files.caFile)] } : {}),
+    },
   };
 }

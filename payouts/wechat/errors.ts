@@ -3,7 +3,11 @@
 // again later. `final`: the transfer (or order, or refund) did not and will not happen, so the money
 // can go back where it came from. Neither: a person must look (configuration, or a number reused with
 // other parameters, where the first request may have paid), so the money stays held.
-export interface WechatErrorInfo { retriable: boolean; final: boolean; meaning: string }
+export interface WechatErrorInfo {
+  retriable: boolean;
+  final: boolean;
+  meaning: string;
+}
 
 const retry = (meaning: string): WechatErrorInfo => ({ retriable: true, final: false, meaning });
 const fail = (meaning: string): WechatErrorInfo => ({ retriable: false, final: true, meaning });
@@ -69,9 +73,9 @@ export const wechatErrors: Readonly<Record<string, WechatErrorInfo>> = {
   INVALID_REQ_TOO_MUCH: retry('too many invalid requests: slow down, same number'),
   ORDER_CLOSED: fail('the order is closed: nothing can be paid on it'),
   ORDERCLOSED: fail('the order is closed: nothing can be paid on it'),
-  OPENID_MISMATCH: fail('the payer\'s openid does not belong to the appid'),
+  OPENID_MISMATCH: fail("the payer's openid does not belong to the appid"),
   TRADE_OVERDUE: fail('the order is past its refund period: nothing refunded'),
-  USER_ACCOUNT_ABNORMAL: fail('the payer\'s account is closed or frozen: nothing refunded'),
+  USER_ACCOUNT_ABNORMAL: fail("the payer's account is closed or frozen: nothing refunded"),
   ORDERPAID: attention('the order is already paid: query it'),
   OUT_TRADE_NO_USED: attention('the order number was used with other parameters'),
   TRADE_ERROR: attention('WeChat refused the trade for a business reason'),
@@ -98,9 +102,23 @@ export const wechatErrors: Readonly<Record<string, WechatErrorInfo>> = {
  * INVALID_REQUEST, FATAL_ERROR, an unknown code ...) may belong to the one transfer it answered.
  */
 export const merchantWideCodes: ReadonlySet<string> = new Set([
-  'SIGN_ERROR', 'NO_AUTH', 'CA_ERROR', 'XML_ERROR', 'PARAM_IS_NOT_UTF8', 'PAY_CHANNEL_NOT_ALLOWED', 'APPID_MCHID_NOT_MATCH', 'MCH_NOT_EXISTS',
+  'SIGN_ERROR',
+  'NO_AUTH',
+  'CA_ERROR',
+  'XML_ERROR',
+  'PARAM_IS_NOT_UTF8',
+  'PAY_CHANNEL_NOT_ALLOWED',
+  'APPID_MCHID_NOT_MATCH',
+  'MCH_NOT_EXISTS',
   // Their v2 pay-in spellings, for the same reason.
-  'SIGNERROR', 'NOAUTH', 'MCHID_NOT_EXIST', 'APPID_NOT_EXIST', 'XML_FORMAT_ERROR', 'NOT_UTF8', 'REQUIRE_POST_METHOD', 'POST_DATA_EMPTY',
+  'SIGNERROR',
+  'NOAUTH',
+  'MCHID_NOT_EXIST',
+  'APPID_NOT_EXIST',
+  'XML_FORMAT_ERROR',
+  'NOT_UTF8',
+  'REQUIRE_POST_METHOD',
+  'POST_DATA_EMPTY',
 ]);
 
 /**
@@ -128,8 +146,8 @@ const payInOverrides: Readonly<Record<PayInCall, Readonly<Record<string, WechatE
   refund: {
     INVALID_REQUEST: refundRefused('more than the order has left to refund, or another total'),
     ERROR: refundRefused('a business rule (v2; e.g. more than is refundable)'),
-    NOT_ENOUGH: refundRefused('the merchant\'s balance is short'),
-    NOTENOUGH: refundRefused('the merchant\'s balance is short'),
+    NOT_ENOUGH: refundRefused("the merchant's balance is short"),
+    NOTENOUGH: refundRefused("the merchant's balance is short"),
     RESOURCE_NOT_EXISTS: refundRefused('the order is unknown to WeChat or unpaid'),
     ORDERNOTEXIST: refundRefused('the order is unknown to WeChat or unpaid'),
   },
@@ -137,4 +155,5 @@ const payInOverrides: Readonly<Record<PayInCall, Readonly<Record<string, WechatE
 };
 
 /** What `code` means as the answer to pay-in call `call`. */
-export const payInError = (call: PayInCall, code: string): WechatErrorInfo => payInOverrides[call][code] ?? wechatError(code);
+export const payInError = (call: PayInCall, code: string): WechatErrorInfo =>
+  payInOverrides[call][code] ?? wechatError(code);

@@ -7,15 +7,21 @@ export type V2SignType = 'MD5' | 'HMAC-SHA256';
 export type V2Params = Record<string, string | number | undefined>;
 
 export function signV2(params: V2Params, apiKey: string, type: V2SignType): string {
-  const text = `${Object.keys(params).filter((k) => k !== 'sign' && params[k] !== undefined && params[k] !== '').sort()
-    .map((k) => `${k}=${params[k]}`).join('&')}&key=${apiKey}`;
-  const digest = type === 'MD5' ? createHash('md5').update(text, 'utf8') : createHmac('sha256', apiKey).update(text, 'utf8');
+  const text = `${Object.keys(params)
+    .filter((k) => k !== 'sign' && params[k] !== undefined && params[k] !== '')
+    .sort()
+    .map((k) => `${k}=${params[k]}`)
+    .join('&')}&key=${apiKey}`;
+  const digest =
+    type === 'MD5' ? createHash('md5').update(text, 'utf8') : createHmac('sha256', apiKey).update(text, 'utf8');
   return digest.digest('hex').toUpperCase();
 }
 
 /** The algorithm a request declares: its `sign_type`, else a 64-character sign is HMAC-SHA256 and a 32-character one MD5. */
 export const declaredSignType = (params: Record<string, string>): V2SignType =>
-  params.sign_type === 'HMAC-SHA256' || (!params.sign_type && (params.sign ?? '').length === 64) ? 'HMAC-SHA256' : 'MD5';
+  params.sign_type === 'HMAC-SHA256' || (!params.sign_type && (params.sign ?? '').length === 64)
+    ? 'HMAC-SHA256'
+    : 'MD5';
 
 /**
  * Whether `params` carry a valid sign made with `type`. The caller picks the algorithm (the one it
@@ -31,7 +37,10 @@ export function verifyV2(params: Record<string, string>, apiKey: string, type: V
 const cdata = (v: string) => `<![CDATA[${v.replaceAll(']]>', ']]]]><![CDATA[>')}]]>`;
 
 export const toV2Xml = (params: V2Params): string =>
-  `<xml>${Object.entries(params).filter(([, v]) => v !== undefined).map(([k, v]) => `<${k}>${cdata(String(v))}</${k}>`).join('')}</xml>`;
+  `<xml>${Object.entries(params)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `<${k}>${cdata(String(v))}</${k}>`)
+    .join('')}</xml>`;
 
 const parser = new XMLParser({ parseTagValue: false, trimValues: false, processEntities: true });
 
@@ -40,7 +49,11 @@ export function parseV2Xml(text: string, rootName = 'xml'): Record<string, strin
   try {
     const root = (parser.parse(text) as Record<string, unknown>)[rootName];
     if (!root || typeof root !== 'object') return undefined;
-    return Object.fromEntries(Object.entries(root).filter(([, v]) => typeof v === 'string' || typeof v === 'number').map(([k, v]) => [k, String(v)]));
+    return Object.fromEntries(
+      Object.entries(root)
+        .filter(([, v]) => typeof v === 'string' || typeof v === 'number')
+        .map(([k, v]) => [k, String(v)]),
+    );
   } catch {
     return undefined;
   }

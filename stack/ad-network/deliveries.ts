@@ -6,13 +6,27 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../common/log.js';
 
 /** What the traffic asks of one callback. */
-export interface Plan { delayMs: number; copies: number; drop: boolean }
+export interface Plan {
+  delayMs: number;
+  copies: number;
+  drop: boolean;
+}
 export const defaultPlan: Plan = { delayMs: 0, copies: 1, drop: false };
 
 /** One HTTP request of a callback; built again for every attempt (a postback is signed at send time). */
-export interface Outgoing { url: string; method: 'GET' | 'POST'; headers?: Record<string, string>; body?: string }
+export interface Outgoing {
+  url: string;
+  method: 'GET' | 'POST';
+  headers?: Record<string, string>;
+  body?: string;
+}
 
-export interface RetryPolicy { maxAttempts: number; baseDelayMs: number; maxDelayMs: number; timeoutMs: number }
+export interface RetryPolicy {
+  maxAttempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  timeoutMs: number;
+}
 export const defaultRetry: RetryPolicy = { maxAttempts: 20, baseDelayMs: 500, maxDelayMs: 15_000, timeoutMs: 10_000 };
 
 export interface DeliveryStats {
@@ -36,7 +50,17 @@ export interface DeliveryStats {
 
 export function createDeliveries(config: RetryPolicy, deps: { fetch: typeof fetch; log: Logger }) {
   const log = deps.log.child({ mod: 'deliveries' });
-  const stats: DeliveryStats = { callbacks: 0, dropped: 0, sent: 0, duplicated: 0, delivered: 0, failed: 0, retries: 0, pending: 0, byStatus: {} };
+  const stats: DeliveryStats = {
+    callbacks: 0,
+    dropped: 0,
+    sent: 0,
+    duplicated: 0,
+    delivered: 0,
+    failed: 0,
+    retries: 0,
+    pending: 0,
+    byStatus: {},
+  };
   const stopping = new AbortController();
   let idle: (() => void)[] = [];
 
@@ -49,10 +73,14 @@ export function createDeliveries(config: RetryPolicy, deps: { fetch: typeof fetc
   async function deliverCopy(what: string, request: () => Outgoing): Promise<number | 'none'> {
     for (let attempt = 1; ; attempt++) {
       const out = request();
-      const res = await deps.fetch(out.url, {
-        method: out.method, headers: out.headers, body: out.body,
-        signal: AbortSignal.any([stopping.signal, AbortSignal.timeout(config.timeoutMs)]),
-      }).catch(() => undefined);
+      const res = await deps
+        .fetch(out.url, {
+          method: out.method,
+          headers: out.headers,
+          body: out.body,
+          signal: AbortSignal.any([stopping.signal, AbortSignal.timeout(config.timeoutMs)]),
+        })
+        .catch(() => undefined);
       await res?.arrayBuffer().catch(() => undefined);
       const retriable = !res || res.status >= 500 || res.status === 429;
       if (!retriable || attempt >= config.maxAttempts || stopping.signal.aborted) {
@@ -60,7 +88,9 @@ export function createDeliveries(config: RetryPolicy, deps: { fetch: typeof fetc
         return res?.status ?? 'none';
       }
       stats.retries++;
-      await sleep(backoffMs(attempt, res?.headers.get('retry-after') ?? null), undefined, { signal: stopping.signal }).catch(() => undefined);
+      await sleep(backoffMs(attempt, res?.headers.get('retry-after') ?? null), undefined, {
+        signal: stopping.signal,
+      }).catch(() => undefined);
     }
   }
 

@@ -6,7 +6,12 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-export interface AdmobKey { keyId: number; privateKey: KeyObject; verifierFile: string; verifierUrl: string }
+export interface AdmobKey {
+  keyId: number;
+  privateKey: KeyObject;
+  verifierFile: string;
+  verifierUrl: string;
+}
 
 const PRIVATE = 'admob-private-key.pem';
 const VERIFIER = 'verifier-keys.json';

@@ -14,17 +14,20 @@ function readJson(req: IncomingMessage): Promise<unknown> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size <= MAX_BODY) chunks.push(c);
-    }).on('end', () => {
-      if (size > MAX_BODY) return resolve(undefined);
-      try {
-        resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-      } catch {
-        resolve(undefined);
-      }
-    }).on('error', () => resolve(undefined));
+    req
+      .on('data', (c: Buffer) => {
+        size += c.length;
+        if (size <= MAX_BODY) chunks.push(c);
+      })
+      .on('end', () => {
+        if (size > MAX_BODY) return resolve(undefined);
+        try {
+          resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+        } catch {
+          resolve(undefined);
+        }
+      })
+      .on('error', () => resolve(undefined));
   });
 }
 
@@ -44,7 +47,8 @@ export async function startAdNetworkServer(config: { port: number }, network: Ad
     const handle = routes[route];
     if (!handle) return send(res, 404, { error: 'not_found', message: route });
     const body = await readJson(req);
-    if (body === undefined) return send(res, 400, { error: 'invalid_json', message: `a JSON body of at most ${MAX_BODY} bytes` });
+    if (body === undefined)
+      return send(res, 400, { error: 'invalid_json', message: `a JSON body of at most ${MAX_BODY} bytes` });
     const answer = handle(body);
     if (!answer.ok) return send(res, answer.status, { error: answer.error, message: answer.message });
     if (route === 'POST /v1/admin/secrets') return send(res, 200, { status: 'stored' });
