@@ -30,13 +30,44 @@ export const nodeCommand = (entry: string) => [
   join(dist, entry.replace(/\.ts$/, '.js')),
 ];
 
+const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+const SAID = new Set(['level', 'time', 'service', 'name', 'msg', 'pid', 'hostname']);
+
+/**
+ * A service's pino line for a person at a terminal: `12:00:01.234 WARN msg key=value …`, an error's
+ * stack on the lines after. Anything that is not a JSON object stays as it is.
+ */
+export function readable(line: string): string {
+  if (!line.startsWith('{')) return line;
+  let entry: Record<string, unknown>;
+  try {
+    entry = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return line;
+  }
+  const time = typeof entry.time === 'string' ? entry.time.slice(11, 23) : '';
+  const level = LEVELS[entry.level as number] ?? String(entry.level ?? '');
+  let text = `${time} ${level.padEnd(5)} ${String(entry.msg ?? '')}`;
+  let stack = '';
+  for (const [key, value] of Object.entries(entry)) {
+    if (SAID.has(key)) continue;
+    const err =
+      key === 'err' && value && typeof value === 'object' ? (value as { message?: string; stack?: string }) : undefined;
+    if (err?.stack) stack = `\n  ${err.stack.replaceAll('\n', '\n  ')}`;
+    text += ` ${key}=${err ? JSON.stringify(err.message ?? '') : typeof value === 'string' ? value : JSON.stringify(value)}`;
+  }
+  return text + stack;
+}
+
 function prefixed(name: string, stream: NodeJS.ReadableStream, out: NodeJS.WritableStream) {
+  // At a terminal, the JSON lines are shown readable; piped or to a file (and in production) they stay JSON.
+  const show = (out as { isTTY?: boolean }).isTTY ? readable : (line: string) => line;
   let rest = '';
   stream.setEncoding('utf8');
   stream.on('data', (chunk: string) => {
     const lines = (rest + chunk).split('\n');
     rest = lines.pop() ?? '';
-    for (const line of lines) out.write(`[${name}] ${line}\n`);
+    for (const line of lines) out.write(`[${name}] ${show(line)}\n`);
   });
 }
 
