@@ -1,7 +1,7 @@
 // The repository's root, whether the code runs from its sources (tsx: tests, benchmarks) or compiled
 // in dist/ (`npm run build`: the services, `npm start`, the CLIs).
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 
-const common = import.meta.dirname; // <root>/common or <root>/dist/common
-export const root = basename(dirname(common)) === 'dist' ? join(common, '..', '..') : join(common, '..');
+const compiled = import.meta.url.endsWith('.js'); // <root>/dist/common/root.js, else <root>/common/root.ts
+export const root = join(import.meta.dirname, compiled ? '../..' : '..');
 export const dist = join(root, 'dist');
