@@ -1,8 +1,9 @@
-// `npm run demo [-- --users N --seed S]`: plays realistic traffic from simulated users of several
+// `npm run demo [-- --users N --seed S --wait SECONDS]`: plays realistic traffic from simulated users of several
 // apps into the running pipeline (`npm start` in another terminal), with the ad networks and
 // advertisers (the simulator `npm start` runs) confirming what they saw, and attackers forging what
 // they did not; shows progress, and ends with a summary of what each stage did, beside the ground
-// truth computed from the traffic itself.
+// truth computed from the traffic itself. `--wait` gives a pipeline still starting that long to be ready.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { join } from 'node:path';
@@ -15,7 +16,13 @@ import { createDriver, type Tally } from './drive.js';
 import { root } from './supervisor.js';
 import { add, expect, generate } from './traffic.js';
 
-const { values } = parseArgs({ options: { users: { type: 'string', default: '3000' }, seed: { type: 'string' } } });
+const { values } = parseArgs({
+  options: {
+    users: { type: 'string', default: '3000' },
+    seed: { type: 'string' },
+    wait: { type: 'string', default: '0' },
+  },
+});
 // Local development: the npm commands it runs may use the secrets published in this repository.
 const env = { ...process.env, DEV_MODE: 'true' };
 const ingest = loadConfig(ingestConfig, env);
@@ -36,15 +43,26 @@ const adnet = loadConfig(
 );
 const adnetUrl = `http://127.0.0.1:${adnet.ADNET_PORT}`;
 
-const ready = await Promise.all(
-  [`${ingestUrl}/readyz`, `${adnetUrl}/healthz`].map((u) =>
-    fetch(u).then(
-      (r) => r.ok,
-      () => false,
-    ),
-  ),
-);
-if (!ready.every(Boolean)) {
+const isReady = async () =>
+  (
+    await Promise.all(
+      [`${ingestUrl}/readyz`, `${adnetUrl}/healthz`].map((u) =>
+        fetch(u).then(
+          (r) => r.ok,
+          () => false,
+        ),
+      ),
+    )
+  ).every(Boolean);
+let ready = await isReady();
+for (
+  const deadline = Date.now() + Number(values.wait) * 1000;
+  !ready && Date.now() < deadline;
+  ready = await isReady()
+) {
+  await sleep(500);
+}
+if (!ready) {
   console.error(
     `The collector at ${ingestUrl} or the ad-network simulator at ${adnetUrl} is not ready. Start the pipeline first, in another terminal:\n\n  npm start\n`,
   );
