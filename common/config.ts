@@ -28,9 +28,22 @@ const list = z.string().transform((s) =>
     .filter(Boolean),
 );
 
+const saslMechanisms = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
+export type SaslMechanism = (typeof saslMechanisms)[number];
+
 /** Connection settings shared by every service; defaults are the local stack's (CONTRACTS.md §6). */
 export const stackEnv = {
   KAFKA_BROKERS: list.default(['127.0.0.1:19092']),
+  // A secured cluster (kafka-security.ts): TLS verified against KAFKA_SSL_CA_FILE (which implies
+  // KAFKA_SSL) or else Node's public CAs, and SASL when a mechanism is named.
+  KAFKA_SSL: z
+    .enum(['true', 'false'])
+    .optional()
+    .transform((v) => v === 'true'),
+  KAFKA_SSL_CA_FILE: z.string().min(1).optional(),
+  KAFKA_SASL_MECHANISM: z.enum(saslMechanisms).optional(),
+  KAFKA_SASL_USERNAME: z.string().min(1).optional(),
+  KAFKA_SASL_PASSWORD: z.string().min(1).optional(),
   CLICKHOUSE_URL: z.url().default('http://127.0.0.1:18123'),
   CLICKHOUSE_DATABASE: z
     .string()

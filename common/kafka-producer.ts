@@ -6,7 +6,8 @@
 // protocol itself (kafka-wire.ts) because kafkajs's producer spent 20-30 µs of CPU per record, mostly
 // allocating zero-filled buffers: a third of the collector's CPU per single-event request. Consumers
 // and admin stay on kafkajs.
-import { connect, type Socket } from 'node:net';
+import { connect, isIP, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PipelineError } from './errors.js';
 import {
@@ -19,15 +20,21 @@ import {
   partitionOf,
   produceRequest,
   Reader,
+  readApiVersions,
   readInitProducerId,
   readMetadata,
   readProduce,
+  readSaslAuthenticate,
+  readSaslHandshake,
   recordBatch,
+  saslAuthenticateRequest,
+  saslHandshakeRequest,
   type Compression,
   type PartitionData,
   type WireRecord,
   type Writer,
 } from './kafka-wire.js';
+import { kafkaSecurity, saslAuthenticate, type KafkaConnection, type KafkaSecurity } from './kafka-security.js';
 import type { Logger } from './log.js';
 
 export type { Compression } from './kafka-wire.js';
@@ -52,12 +59,29 @@ export interface Written {
 const METADATA_MAX_AGE_MS = 300_000;
 const CONNECT_TIMEOUT_MS = 3_000;
 
-/** One broker connection: framed requests, matched to their answers by correlation id. */
-function createConnection(address: string, clientId: string) {
+/** What this producer speaks; a broker that serves another range of one of these is refused at connect. */
+const speaks: [name: string, key: number, version: number][] = [
+  ['Metadata', apiKeys.metadata, 7],
+  ['InitProducerId', apiKeys.initProducerId, 1],
+  ['Produce', apiKeys.produce, 7],
+];
+const speaksSasl: typeof speaks = [
+  ['SaslHandshake', apiKeys.saslHandshake, 1],
+  ['SaslAuthenticate', apiKeys.saslAuthenticate, 1],
+];
+/** Node's certificate verification failures: wrong settings, which no retry mends. */
+const UNTRUSTED = /CERT|SIGNATURE|ISSUER|ALTNAME/;
+
+/**
+ * One broker connection: TLS when configured; an opening that checks the broker's API versions and
+ * authenticates with SASL; then framed requests, matched to their answers by correlation id.
+ */
+function createConnection(address: string, clientId: string, security: KafkaSecurity, openingTimeoutMs: number) {
   const host = address.slice(0, address.lastIndexOf(':'));
   const port = Number(address.slice(address.lastIndexOf(':') + 1));
   const waiting = new Map<number, { resolve(r: Reader): void; reject(e: Error): void }>();
-  let live: { socket: Socket; ready: Promise<void>; drop(err: Error): void } | undefined;
+  type Live = { socket: Socket; ready: Promise<void>; drop(err: Error): void };
+  let live: Live | undefined;
   let inbox: Buffer = Buffer.alloc(0);
   let nextId = 0;
 
@@ -72,21 +96,86 @@ function createConnection(address: string, clientId: string) {
       waiting.delete(id);
     }
   }
+
+  function send(c: Live, apiKey: number, version: number, body: (w: Writer) => void, timeoutMs: number, size?: number) {
+    const id = (nextId = (nextId + 1) | 0);
+    return new Promise<Reader>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const err = new Error(`no answer from ${address} in ${timeoutMs} ms`);
+        waiting.delete(id);
+        reject(err);
+        c.drop(err); // a late answer must not be read as the answer to a later request
+      }, timeoutMs);
+      waiting.set(id, {
+        resolve: (r) => (clearTimeout(timer), resolve(r)),
+        reject: (e) => (clearTimeout(timer), reject(e)),
+      });
+      c.socket.write(frame(apiKey, version, id, clientId, body, size));
+    });
+  }
+
+  /** ApiVersions, then SASL when configured: before any other request on the connection. */
+  async function opening(c: Live) {
+    const ask = (key: number, version: number, body: (w: Writer) => void) =>
+      send(c, key, version, body, openingTimeoutMs);
+    const { errorCode, versions } = readApiVersions(await ask(apiKeys.apiVersions, 0, () => {}));
+    if (errorCode) throw kafkaFault(errorCode, `ApiVersions from ${address}`);
+    for (const [name, key, version] of [...speaks, ...(security.sasl ? speaksSasl : [])]) {
+      const served = versions.get(key);
+      if (served && served.min <= version && version <= served.max) continue;
+      const range = served ? `v${served.min} to v${served.max}` : 'none';
+      throw new PipelineError(
+        'kafka_unsupported_version',
+        `the broker at ${address} does not serve ${name} v${version}, which this producer speaks (it serves ${range})`,
+        { retriable: false },
+      );
+    }
+    if (!security.sasl) return;
+    const mechanism = security.sasl.mechanism.toUpperCase();
+    const offered = readSaslHandshake(await ask(apiKeys.saslHandshake, 1, saslHandshakeRequest(mechanism)));
+    if (offered.errorCode) {
+      throw new PipelineError(
+        'kafka_sasl_failed',
+        `the broker at ${address} does not offer SASL ${mechanism} (it offers ${offered.mechanisms.join(', ') || 'none'})`,
+        { retriable: false },
+      );
+    }
+    await saslAuthenticate(async (bytes) => {
+      const r = readSaslAuthenticate(await ask(apiKeys.saslAuthenticate, 1, saslAuthenticateRequest(bytes)));
+      if (!r.errorCode) return r.bytes;
+      throw new PipelineError(
+        'kafka_sasl_failed',
+        `SASL ${mechanism} as ${security.sasl!.username} refused by ${address}: ${r.errorMessage ?? kafkaFault(r.errorCode, '').code}`,
+        { retriable: false },
+      );
+    }, security.sasl);
+  }
+
   /** The live socket, or a new one; a socket's failure fails only what was asked on it. */
-  function open() {
+  function open(): Live {
     if (live) return live;
-    const socket = connect({ host, port, noDelay: true, timeout: CONNECT_TIMEOUT_MS });
+    const socket = security.ssl
+      ? tlsConnect({ host, port, servername: isIP(host) ? undefined : host, ...security.ssl })
+      : connect({ host, port });
+    socket.setNoDelay(true).setTimeout(CONNECT_TIMEOUT_MS);
     let failConnect!: (err: Error) => void;
-    const ready = new Promise<void>((resolve, reject) => {
+    let connected = false;
+    const connecting = new Promise<void>((resolve, reject) => {
       failConnect = reject;
-      socket.once('connect', () => {
+      socket.once(security.ssl ? 'secureConnect' : 'connect', () => {
+        connected = true;
         socket.setTimeout(0);
         resolve();
       });
     });
-    const conn = {
+    const conn: Live = {
       socket,
-      ready,
+      ready: connecting
+        .then(() => opening(conn))
+        .catch((err: Error) => {
+          conn.drop(err);
+          throw err;
+        }),
       drop(err: Error) {
         failConnect(err);
         if (live !== conn) return;
@@ -97,8 +186,16 @@ function createConnection(address: string, clientId: string) {
         waiting.clear();
       },
     };
+    conn.ready.catch(() => {}); // awaited by request(); this only keeps a failure nobody awaits from being unhandled
     socket.on('data', onData);
-    socket.on('error', (err) => conn.drop(err));
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      const untrusted = security.ssl && !connected && UNTRUSTED.test(err.code ?? '');
+      conn.drop(
+        untrusted
+          ? new PipelineError('kafka_tls_failed', `TLS to ${address}: ${err.message}`, { retriable: false, cause: err })
+          : err,
+      );
+    });
     socket.once('timeout', () => conn.drop(new Error(`connecting to ${address} timed out`)));
     socket.once('close', () => conn.drop(new Error(`connection to ${address} closed`)));
     return (live = conn);
@@ -115,20 +212,7 @@ function createConnection(address: string, clientId: string) {
       const c = open();
       await c.ready;
       if (live !== c) throw new Error(`connection to ${address} lost`);
-      const id = (nextId = (nextId + 1) | 0);
-      return new Promise<Reader>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          const err = new Error(`no answer from ${address} in ${timeoutMs} ms`);
-          waiting.delete(id);
-          reject(err);
-          c.drop(err); // a late answer must not be read as the answer to a later request
-        }, timeoutMs);
-        waiting.set(id, {
-          resolve: (r) => (clearTimeout(timer), resolve(r)),
-          reject: (e) => (clearTimeout(timer), reject(e)),
-        });
-        c.socket.write(frame(apiKey, version, id, clientId, body, size));
-      });
+      return send(c, apiKey, version, body, timeoutMs, size);
     },
     close: () => live?.drop(new Error('connection closed by the producer')),
   };
@@ -143,8 +227,7 @@ const toBuffer = (v: Buffer | Uint8Array | string) =>
 const advance = (sequence: number, n: number) => (sequence + n) % 2 ** 31;
 
 export function createProducer(
-  config: {
-    KAFKA_BROKERS: string[];
+  config: KafkaConnection & {
     clientId: string;
     deliveryTimeoutMs?: number;
     requestTimeoutMs?: number;
@@ -156,9 +239,11 @@ export function createProducer(
   const deliveryTimeoutMs = config.deliveryTimeoutMs ?? 30_000;
   const requestTimeoutMs = config.requestTimeoutMs ?? 10_000;
   const backoffMs = config.retryBackoffMs ?? 100;
+  const security = kafkaSecurity(config);
   const connections = new Map<string, ReturnType<typeof createConnection>>();
   const conn = (address: string) =>
-    connections.get(address) ?? connections.set(address, createConnection(address, config.clientId)).get(address)!;
+    connections.get(address) ??
+    connections.set(address, createConnection(address, config.clientId, security, requestTimeoutMs)).get(address)!;
   let brokers = new Map<number, string>();
   const leaders = new Map<string, { leaders: number[]; at: number }>(); // topic -> leader per partition
   let producer: { producerId: bigint; producerEpoch: number; sequences: Map<string, number> } | undefined;
@@ -173,13 +258,14 @@ export function createProducer(
   /** How long one request may take: the request timeout, within what is left before `deadline`. */
   const attemptMs = (deadline: number) => Math.max(Math.min(deadline - Date.now(), requestTimeoutMs), 1);
 
-  /** Asks each known broker in turn (bootstrap list first). */
+  /** Asks each known broker in turn (bootstrap list first); a refusal no retry mends (TLS, SASL) ends it. */
   async function anyBroker<T>(ask: (c: ReturnType<typeof createConnection>) => Promise<T>): Promise<T> {
     let last: unknown;
     for (const address of new Set([...config.KAFKA_BROKERS, ...brokers.values()])) {
       try {
         return await ask(conn(address));
       } catch (err) {
+        if (err instanceof PipelineError && !err.retriable) throw err;
         last = err;
       }
     }
@@ -294,6 +380,7 @@ export function createProducer(
             again.push(b);
           }
         } catch (err) {
+          if (err instanceof PipelineError && !err.retriable) fault ??= err; // the connection's TLS or SASL refused
           again.push(...sent); // no answer: the request may or may not have been written
           log.debug({ err, address }, 'produce_request_failed');
         }

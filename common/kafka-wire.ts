@@ -1,11 +1,18 @@
 // Kafka's wire format as far as producing needs it (kafka.apache.org/protocol): request framing,
-// Metadata v7, InitProducerId v1 and Produce v7 (all within the Kafka 2.1 baseline that 4.x keeps),
-// record batches (magic 2) with their CRC-32C, and the Java client's murmur2 partitioner.
+// ApiVersions v0, SaslHandshake v1 and SaslAuthenticate v1 (a connection's opening), Metadata v7,
+// InitProducerId v1 and Produce v7 (all within the Kafka 2.1 baseline that 4.x keeps), record batches (magic 2) with their CRC-32C, and the Java client's murmur2 partitioner.
 import { gzipSync } from 'node:zlib';
 import { compressSync } from 'snappy';
 import { PipelineError } from './errors.js';
 
-export const apiKeys = { produce: 0, metadata: 3, initProducerId: 22 } as const;
+export const apiKeys = {
+  produce: 0,
+  metadata: 3,
+  saslHandshake: 17,
+  apiVersions: 18,
+  initProducerId: 22,
+  saslAuthenticate: 36,
+} as const;
 
 export type Compression = 'none' | 'gzip' | 'snappy';
 const codecIds: Record<Compression, number> = { none: 0, gzip: 1, snappy: 2 };
@@ -103,6 +110,11 @@ export class Reader {
     const n = this.i16();
     if (n < 0) return null;
     return this.buf.toString('utf8', this.at, (this.at += n));
+  }
+  bytes(): Buffer | null {
+    const n = this.i32();
+    if (n < 0) return null;
+    return this.buf.subarray(this.at, (this.at += n));
   }
   array<T>(item: () => T): T[] {
     const n = this.i32();
@@ -272,6 +284,22 @@ export function readMetadata(r: Reader) {
   return { brokers, topics };
 }
 
+/** Each API the broker serves, with its lowest and highest version. */
+export function readApiVersions(r: Reader) {
+  const errorCode = r.i16();
+  const versions = new Map(r.array(() => [r.i16(), { min: r.i16(), max: r.i16() }] as const));
+  return { errorCode, versions };
+}
+
+export const saslHandshakeRequest = (mechanism: string) => (w: Writer) => void w.str(mechanism);
+export function readSaslHandshake(r: Reader) {
+  return { errorCode: r.i16(), mechanisms: r.array(() => r.str()!) };
+}
+export const saslAuthenticateRequest = (bytes: Buffer) => (w: Writer) => void w.i32(bytes.length).bytes(bytes);
+export function readSaslAuthenticate(r: Reader) {
+  return { errorCode: r.i16(), errorMessage: r.str(), bytes: r.bytes() ?? Buffer.alloc(0) };
+}
+
 export const initProducerIdRequest = (w: Writer) => void w.str(null).i32(60_000);
 export function readInitProducerId(r: Reader) {
   r.i32(); // throttle
@@ -294,10 +322,15 @@ const kafkaErrors: Record<number, { name: string; retriable: boolean }> = {
   19: { name: 'not_enough_replicas', retriable: true },
   20: { name: 'not_enough_replicas_after_append', retriable: true },
   29: { name: 'topic_authorization_failed', retriable: false },
+  31: { name: 'cluster_authorization_failed', retriable: false },
+  33: { name: 'unsupported_sasl_mechanism', retriable: false },
+  34: { name: 'illegal_sasl_state', retriable: false },
+  35: { name: 'unsupported_version', retriable: false },
   45: { name: 'out_of_order_sequence_number', retriable: false },
   46: { name: 'duplicate_sequence_number', retriable: false }, // the batch is already written: a success
   47: { name: 'invalid_producer_epoch', retriable: false },
   56: { name: 'kafka_storage_error', retriable: true },
+  58: { name: 'sasl_authentication_failed', retriable: false },
   59: { name: 'unknown_producer_id', retriable: false },
   87: { name: 'invalid_record', retriable: false },
 };

@@ -1,8 +1,9 @@
 // The kafkajs client factory (consumers and admin; producing is kafka-producer.ts): one place for
-// client id, retry policy, routing kafkajs logs to pino, and the snappy codec (kafkajs ships only
-// gzip); and a consumer's group membership.
-import kafkajs, { Kafka, logLevel, type Admin, type Consumer, type LogEntry } from 'kafkajs';
+// client id, TLS and SASL (kafka-security.ts), retry policy, routing kafkajs logs to pino, and the
+// snappy codec (kafkajs ships only gzip); and a consumer's group membership.
+import kafkajs, { Kafka, logLevel, type Admin, type Consumer, type LogEntry, type SASLOptions } from 'kafkajs';
 import { compressSync, uncompressSync } from 'snappy';
+import { kafkaSecurity, type KafkaConnection } from './kafka-security.js';
 import type { Logger } from './log.js';
 
 // Snappy through the native library. Our producer writes raw snappy blocks; Java producers write the
@@ -66,11 +67,14 @@ export async function withHeartbeats<T>(
   }
 }
 
-export function createKafka(config: { KAFKA_BROKERS: string[]; clientId: string }, deps: { log: Logger }): Kafka {
+export function createKafka(config: KafkaConnection & { clientId: string }, deps: { log: Logger }): Kafka {
   const log = deps.log.child({ mod: 'kafkajs' });
+  const { ssl, sasl } = kafkaSecurity(config);
   return new Kafka({
     clientId: config.clientId,
     brokers: config.KAFKA_BROKERS,
+    ...(ssl && { ssl }),
+    ...(sasl && { sasl: sasl as SASLOptions }), // kafkajs's type is a union per mechanism
     connectionTimeout: 3_000,
     requestTimeout: 30_000,
     retry: { initialRetryTime: 100, retries: 8, maxRetryTime: 5_000 },

@@ -40,7 +40,7 @@ export async function createIngest(config: IngestConfig, deps: { log: Logger }) 
   const metrics = createMetrics();
   const sink = await createKafkaSink(
     {
-      KAFKA_BROKERS: config.KAFKA_BROKERS,
+      ...config,
       topic: config.INGEST_TOPIC,
       extraTopics: [config.INGEST_CONFIRMATIONS_TOPIC],
       producers: config.INGEST_PRODUCERS,

@@ -2,15 +2,16 @@
 // health (a failed send marks the broker down, and a probe brings it back without a restart); and
 // a sampled audit trail of rejected requests on beacons.rejected.v1. Records go to `topic` (beacons)
 // unless they name their own (S2S confirmations, `extraTopics`).
+import { PipelineError } from '../common/errors.js';
 import { createProducer, type Compression } from '../common/kafka-producer.js';
+import type { KafkaConnection } from '../common/kafka-security.js';
 import type { Logger } from '../common/log.js';
 import { topics } from '../schemas/topics.js';
 import type { RejectionSample } from './collector.js';
 import type { OutRecord } from './produce-queue.js';
 
 export async function createKafkaSink(
-  config: {
-    KAFKA_BROKERS: string[];
+  config: KafkaConnection & {
     topic: string;
     extraTopics?: string[];
     producers: number;
@@ -25,10 +26,7 @@ export async function createKafkaSink(
   // A request must get its 503 within seconds when the broker is gone, so a send gives up after
   // sendTimeoutMs. A send that failed may still have landed; the aggregator deduplicates by event_id.
   const newProducer = () =>
-    createProducer(
-      { KAFKA_BROKERS: config.KAFKA_BROKERS, clientId: 'ingest', deliveryTimeoutMs: config.sendTimeoutMs },
-      { log },
-    );
+    createProducer({ ...config, clientId: 'ingest', deliveryTimeoutMs: config.sendTimeoutMs }, { log });
   // Each producer has one send in flight, so each send keeps its order. More than one pipelines
   // sends, at the price of smaller ones (README, Performance).
   const producers = Array.from({ length: config.producers }, newProducer);
@@ -48,7 +46,9 @@ export async function createKafkaSink(
       clearInterval(probing);
       probing = undefined;
     } catch (err) {
-      log.debug({ err }, 'broker_probe_failed');
+      // A refusal no retry mends (TLS, SASL, versions) is the operator's to fix: said loudly, still retried.
+      if (err instanceof PipelineError && !err.retriable) log.error({ err }, 'broker_refused');
+      else log.debug({ err }, 'broker_probe_failed');
     } finally {
       probeRunning = false;
     }

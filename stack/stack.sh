@@ -17,6 +17,7 @@ READY_TIMEOUT_S=${READY_TIMEOUT_S:-90}
 port_of() { [[ $1 =~ :([0-9]+)(/|$) ]] && echo "${BASH_REMATCH[1]}" || { echo "no port in '$1'" >&2; exit 2; }; }
 KAFKA_PORT=$(port_of "${KAFKA_BROKERS%%,*}")
 KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}
+KAFKA_SECURE_PORT=${KAFKA_SECURE_PORT:-$((KAFKA_PORT + 2))} # TLS + SASL (README: Kafka security)
 CLICKHOUSE_PORT=$(port_of "$CLICKHOUSE_URL")
 CLICKHOUSE_TCP_PORT=${CLICKHOUSE_TCP_PORT:-$((CLICKHOUSE_PORT + 877))} # 18123 -> 19000
 POSTGRES_PORT=$(port_of "$DATABASE_URL")
@@ -187,11 +188,43 @@ start_clickhouse() {
   spawn clickhouse clickhouse-server --config-file="$dir/config.xml"
 }
 
+# The secured listener's certificate, signed by a CA of the stack's own (tls/ca.pem, which clients trust).
+kafka_certificates() {
+  local tls=$1/tls
+  [[ -f $tls/broker.p12 ]] && return 0
+  say "making a CA and a broker certificate for Kafka's TLS listener in $tls"
+  mkdir -p "$tls"
+  (
+    cd "$tls" &&
+      openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 3650 -subj '/CN=ads local stack CA' &&
+      openssl req -newkey rsa:2048 -nodes -keyout broker.key -out broker.csr -subj '/CN=127.0.0.1' &&
+      openssl x509 -req -in broker.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out broker.pem -days 3650 \
+        -extfile <(printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n') &&
+      openssl pkcs12 -export -in broker.pem -inkey broker.key -CAfile ca.pem -chain -name broker \
+        -passout pass:ads-stack -out broker.p12.tmp && mv broker.p12.tmp broker.p12
+  ) >"$1/tls.log" 2>&1 || die "making Kafka's certificates failed; see $1/tls.log"
+}
+
+# The secured listener's SCRAM user (a credential lives in the cluster metadata), once per storage.
+kafka_users() {
+  local dir=$STACK_DIR/kafka
+  [[ -f $dir/data/.scram-user ]] && return 0
+  local hash
+  for hash in SCRAM-SHA-256 SCRAM-SHA-512; do # one hash per request: KRaft refuses two for one user
+    java -cp "$dir/libs/*" -Dlog4j.configuration="file:$ROOT/stack/kafka/log4j.properties" kafka.admin.ConfigCommand \
+      --bootstrap-server "127.0.0.1:$KAFKA_PORT" --alter --entity-type users --entity-name ads \
+      --add-config "$hash=[password=ads-secret]" >>"$dir/users.log" 2>&1 ||
+      die "adding Kafka's SCRAM user failed; see $dir/users.log"
+  done
+  touch "$dir/data/.scram-user"
+}
+
 start_kafka() {
   local dir=$STACK_DIR/kafka
   mkdir -p "$dir/data"
+  kafka_certificates "$dir"
   sed -e "s#@DIR@#$dir#g" -e "s#@PORT@#$KAFKA_PORT#g" -e "s#@CONTROLLER_PORT@#$KAFKA_CONTROLLER_PORT#g" \
-    "$ROOT/stack/kafka/server.properties" >"$dir/server.properties"
+    -e "s#@SECURE_PORT@#$KAFKA_SECURE_PORT#g" "$ROOT/stack/kafka/server.properties" >"$dir/server.properties"
   local java=(java -cp "$dir/libs/*" -Dlog4j.configuration="file:$ROOT/stack/kafka/log4j.properties")
   if [[ ! -f $dir/data/meta.properties ]]; then
     say "formatting Kafka storage in $dir/data"
@@ -229,6 +262,7 @@ up() {
     DATABASE_URL=$DATABASE_URL REDIS_URL=$REDIS_URL STACK_DIR=$STACK_DIR \
     node --import tsx "$ROOT/stack/ready.ts" $(for s in "${SERVICES[@]}"; do echo "$s=$(running_pid "$s" || echo 0)"; done) ||
     die "the stack did not become ready"
+  kafka_users
   ((${#started[@]} == 0)) && say "already running" || say "up: ${started[*]}"
 }
 
