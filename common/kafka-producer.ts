@@ -3,9 +3,9 @@
 // same producer id and sequence numbers until its delivery timeout, so the broker drops what it had
 // already written. A send that still fails gives up that producer id: the next send starts a new one,
 // so no later batch can be taken for a duplicate of a batch whose fate is unknown. It speaks the wire
-// protocol itself (kafka-wire.ts) because kafkajs's producer spent 20-30 µs of CPU per record, mostly
-// allocating zero-filled buffers: a third of the collector's CPU per single-event request. Consumers
-// and admin stay on kafkajs.
+// protocol itself (kafka-wire.ts), TLS and SASL included (kafka-security.ts), because kafkajs's
+// producer costs three times its CPU per record (`npm run bench:producer`; README, Kafka clients).
+// Consumers and admin stay on kafkajs.
 import { connect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
