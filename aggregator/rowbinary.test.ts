@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { EventType } from '../schemas/beacon-json.js';
-import type { InConfirmation } from './confirmations.js';
 import type { InEvent } from './records.js';
 import { classify } from '../common/consumer-faults.js';
 import { insertSql, layouts, RowSet, types, type ColumnType, type Layout } from './rowbinary.js';
 import { attributionRow, confirmationRow, deadlineRow, eventRow, rowsOf, verificationRow, type Table } from './rows.js';
+import { confirmation as testConfirmation, event as testEvent } from './test-rows.js';
 
 const testLayout = (columns: Layout['columns']): Layout => ({
   table: 't',
@@ -177,54 +177,8 @@ describe('RowBinary bodies', () => {
 });
 
 const decision = { invalidReason: '', earns: true, attribution: { to: 'imp-1', model: 'view' as const, lagMs: 5_000 } };
-function event(over: Partial<InEvent> = {}): InEvent {
-  return {
-    id: 'e-1',
-    type: EventType.REWARD_COMPLETE,
-    time: 1_763_800_000_000,
-    receivedAt: 1_763_800_001_000,
-    appId: 'app',
-    userId: 'u',
-    deviceId: 'd',
-    campaignId: 'c',
-    creativeId: 'cr',
-    clickId: '',
-    givt: '',
-    position: 'b:0:1:0',
-    offset: 1,
-    index: 0,
-    occurredAt: 1_763_800_000_000,
-    sdk: 'ios/1',
-    placementId: 'p',
-    valueMicros: 0,
-    currency: '',
-    attrs: { k: 'v' },
-    ipHash: 'ab',
-    uaClass: 'app',
-    country: 'CN',
-    ...over,
-  };
-}
-const confirmation: InConfirmation = {
-  key: 'admob:tx',
-  position: 'c:0:1:0',
-  offset: 1,
-  source: 'admob',
-  transactionId: 'tx',
-  appId: 'app',
-  userId: 'u',
-  campaignId: 'c',
-  eventId: 'e-1',
-  clickId: '',
-  receivedAt: 1_763_800_002_000,
-  occurredAt: 1_763_800_002_000,
-  keyId: 'k',
-  adUnit: 'unit',
-  rewardItem: 'coins',
-  rewardAmount: 10,
-  valueMicros: 0,
-  currency: '',
-};
+const event = (over: Partial<InEvent> = {}) => testEvent('e-1', { type: EventType.REWARD_COMPLETE, ...over });
+const confirmation = testConfirmation('tx', { eventId: 'e-1' });
 
 describe('table layouts', () => {
   // A field rows.ts builds but no column carries would be left to its default by the explicit column list.

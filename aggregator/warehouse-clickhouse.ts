@@ -4,7 +4,7 @@
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { insertSql, layouts, type RowSet } from './rowbinary.js';
+import { insertSql, layouts, type Layout, type RowSet } from './rowbinary.js';
 import { tables, type Rows } from './rows.js';
 
 const IDS_PER_QUERY = 2_000; // stays under ClickHouse's default max_query_size (256 KiB)
@@ -19,23 +19,23 @@ function withServerCode(err: unknown): unknown {
   return code ? Object.assign(err as Error, { code, type: 'SERVER_ERROR' }) : err;
 }
 
+/** Which of the rows `ids` (at `times`, unix seconds) table `layout` holds: a column `id` of those found. */
+export const landedQuery = ({ identity, table }: Layout, ids: string[], times: number[]) =>
+  `SELECT ${identity.sql} AS id FROM ${table}
+    WHERE ${identity.time} BETWEEN toDateTime(${Math.min(...times)}) AND toDateTime(${Math.max(...times)})
+      AND ${identity.sql} IN (${ids.map(quote).join(',')})`;
+
 export function createClickhouseWarehouse(deps: { clickhouse: ClickHouseClient }) {
   const ch = deps.clickhouse;
 
   /** The rows of `set` it does not hold; their time column (the partition key) bounds the search. */
   async function notLanded(set: RowSet): Promise<RowSet> {
     if (set.length === 0) return set;
-    const { identity, table } = set.layout;
     const found = new Set<string>();
     for (let i = 0; i < set.length; i += IDS_PER_QUERY) {
       const ids = set.ids.slice(i, i + IDS_PER_QUERY);
       const times = set.times.slice(i, i + IDS_PER_QUERY);
-      const rs = await ch.query({
-        query: `SELECT ${identity.sql} AS id FROM ${table}
-          WHERE ${identity.time} BETWEEN toDateTime(${Math.min(...times)}) AND toDateTime(${Math.max(...times)})
-            AND ${identity.sql} IN (${ids.map(quote).join(',')})`,
-        format: 'JSONEachRow',
-      });
+      const rs = await ch.query({ query: landedQuery(set.layout, ids, times), format: 'JSONEachRow' });
       for (const r of await rs.json<{ id: string }>()) found.add(r.id);
     }
     return set.filter((i) => !found.has(set.ids[i]!));

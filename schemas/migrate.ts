@@ -115,6 +115,13 @@ export async function migratePostgres(
   return applied;
 }
 
+/** A ClickHouse migration's statements (one per `;` at a line's end; comment-only pieces dropped): ClickHouse runs one per request. */
+export const clickhouseStatements = (sql: string): string[] =>
+  sql
+    .split(/;\s*$/m)
+    .map((s) => s.trim())
+    .filter((s) => s && !/^(--[^\n]*\n?)*$/.test(s));
+
 /**
  * ClickHouse has no transactions: each statement (files are split on `;` at line ends) must be
  * idempotent (IF NOT EXISTS), so a migration interrupted half-way is simply run again.
@@ -144,10 +151,7 @@ export async function migrateClickhouse(
     );
     for (const m of readMigrations(deps.dir)) {
       if (checkUnchanged(m, done.get(m.version), 'clickhouse')) continue;
-      for (const statement of m.sql
-        .split(/;\s*$/m)
-        .map((s) => s.trim())
-        .filter((s) => s && !/^(--[^\n]*\n?)*$/.test(s))) {
+      for (const statement of clickhouseStatements(m.sql)) {
         await ch.command({ query: statement }).catch((err: Error) => {
           throw new PipelineError('migration_failed', `clickhouse migration ${m.file} failed: ${err.message}`, {
             retriable: false,

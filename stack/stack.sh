@@ -13,6 +13,7 @@ DATABASE_URL=${DATABASE_URL:-postgres://ads:ads@127.0.0.1:15432/ads}
 REDIS_URL=${REDIS_URL:-redis://127.0.0.1:16379}
 KAFKA_HEAP=${KAFKA_HEAP:-1g}
 READY_TIMEOUT_S=${READY_TIMEOUT_S:-90}
+CHDB_VERSION=26.9.0 # ClickHouse 26.9 as a library (PyPI chdb-core)
 
 port_of() { [[ $1 =~ :([0-9]+)(/|$) ]] && echo "${BASH_REMATCH[1]}" || { echo "no port in '$1'" >&2; exit 2; }; }
 KAFKA_PORT=$(port_of "${KAFKA_BROKERS%%,*}")
@@ -121,6 +122,19 @@ install_missing() {
       -DoutputDirectory="$STACK_DIR/kafka/libs" >"$STACK_DIR/kafka/mvn.log" 2>&1 ||
       die "Maven could not resolve Kafka; see $STACK_DIR/kafka/mvn.log"
     touch "$STACK_DIR/kafka/libs/.complete"
+  fi
+  # chDB, current ClickHouse as a library, pinned: test/current-clickhouse.int.test.ts runs the
+  # analyst SQL on it beside the stack's 18.16.
+  if [[ ! -f $STACK_DIR/chdb/.complete ]]; then
+    say "installing chDB $CHDB_VERSION (current ClickHouse as a library) in $STACK_DIR/chdb"
+    command -v python3 >/dev/null || apt_install python3
+    rm -rf "$STACK_DIR/chdb"
+    python3 -m venv "$STACK_DIR/chdb" >"$STACK_DIR/chdb.log" 2>&1 ||
+      { apt_install python3-venv && python3 -m venv "$STACK_DIR/chdb" >>"$STACK_DIR/chdb.log" 2>&1; } ||
+      die "python3 -m venv failed; see $STACK_DIR/chdb.log"
+    "$STACK_DIR/chdb/bin/pip" install -q "chdb-core==$CHDB_VERSION" >>"$STACK_DIR/chdb.log" 2>&1 ||
+      die "pip could not install chdb-core; see $STACK_DIR/chdb.log"
+    touch "$STACK_DIR/chdb/.complete"
   fi
 }
 
