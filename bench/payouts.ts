@@ -229,7 +229,7 @@ async function round(api: Api, r: number): Promise<Round> {
     throw new Error(`the sandbox paid ${after.paidFen - before.paidFen} fen, not ${paid * AMOUNT_FEN}`);
   if (process.env.BENCH_DEBUG) {
     const { rows } = await pool.query(
-      `select e.state, min(e.at) as first, max(e.at) as last from payout_events e join payouts p using (payout_id) where p.${inRound} group by e.state order by 2`,
+      `select e.state, min(e.at) as first, max(e.at) as last from payout_history e join payouts p using (payout_id) where p.${inRound} group by e.state order by 2`,
     );
     console.log(
       rows

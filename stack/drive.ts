@@ -334,7 +334,7 @@ export function createDriver(target: Target) {
   const users = (s: Scenario) => s.users.map((u) => person(s, u));
   async function payoutStates(s: Scenario) {
     const { rows } = await db.query<{ state: string; n: number; fen: string }>(
-      'select state, count(*)::int as n, sum(amount_fen) as fen from payouts where user_id = any($1) group by state',
+      'select state, count(*)::int as n, sum(amount_fen) as fen from payout_status where user_id = any($1) group by state',
       [users(s)],
     );
     return Object.fromEntries(rows.map((r) => [r.state, { n: r.n, fen: Number(r.fen) }]));
@@ -508,7 +508,7 @@ export function createDriver(target: Target) {
       const loop = (async () => {
         while (running) {
           const { rows } = await db.query<{ user_id: string }>(
-            "select distinct user_id from payouts where state = 'batched' and user_id = any($1)",
+            "select distinct user_id from payout_status where state = 'batched' and user_id = any($1)",
             [[...people.keys()]],
           );
           const cancel: string[] = [];

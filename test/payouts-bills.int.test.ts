@@ -57,7 +57,7 @@ async function balance(userId: string) {
 }
 async function history(payoutId: string) {
   const { rows } = await w!.world.pool.query<{ state: string; detail: Record<string, unknown> }>(
-    'select state, detail from payout_events where payout_id = $1 order by at, state',
+    'select state, detail from payout_history where payout_id = $1 order by at, state',
     [payoutId],
   );
   return rows;

@@ -68,7 +68,7 @@ describe('forming with real names (the store, on its own database)', () => {
     );
     if (name) await pool.query(setRealName, [who, box.seal(name), Date.now()]);
     await pool.query(
-      "insert into payouts (payout_id, user_id, amount_fen, source, idempotency_key, state) values ($1, $2, $3, 'threshold', $4, 'accepted')",
+      "insert into payouts (payout_id, user_id, amount_fen, source, idempotency_key, state) values ($1, $2, $3, 'threshold', $4, 'requested')",
       [id, who, amountFen, `key-${id}`],
     );
     await pool.query(
@@ -86,13 +86,13 @@ describe('forming with real names (the store, on its own database)', () => {
         approved: boolean;
         user_name_enc: Buffer | null;
       }>(
-        'select t.state as transfer, p.state as payout, t.fail_reason, t.approved, t.user_name_enc from payout_transfers t join payouts p using (payout_id) where payout_id = $1',
+        'select t.state as transfer, p.state as payout, t.fail_reason, t.approved, t.user_name_enc from payout_transfers t join payout_status p using (payout_id) where payout_id = $1',
         [id],
       )
     ).rows[0]!;
   const history = async (id: string) =>
     (
-      await pool.query<{ state: string }>('select state from payout_events where payout_id = $1 order by at', [id])
+      await pool.query<{ state: string }>('select state from payout_history where payout_id = $1 order by at', [id])
     ).rows.map((r) => r.state);
   /** Forms every batch that is due, as the flow does; their numbers. */
   async function formAll(s: ReturnType<typeof store>) {

@@ -114,7 +114,7 @@ export async function createPayoutsWorld(
     /** Payout states, counted. */
     async states(): Promise<Record<string, number>> {
       const { rows } = await world.pool.query<{ state: string; n: string }>(
-        'select state, count(*) as n from payouts group by state',
+        'select state, count(*) as n from payout_status group by state',
       );
       return Object.fromEntries(rows.map((r) => [r.state, Number(r.n)]));
     },

@@ -348,7 +348,7 @@ describe('a v2 transfer WeChat refuses alone', () => {
       person(bad!),
     ]);
     const { rows: events } = await w.world.pool.query<{ detail: Record<string, unknown> }>(
-      "select detail from payout_events where payout_id = $1 and state = 'review'",
+      "select detail from payout_transfer_events where payout_id = $1 and state = 'review'",
       [held!.payout_id],
     );
     expect(events).toEqual([

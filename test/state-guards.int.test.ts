@@ -54,12 +54,21 @@ describe('state columns', () => {
     ['payouts.state', "update payouts set state = 'sent' where payout_id = $1"],
     ['payout_events.state', "insert into payout_events (payout_id, state) values ($1, 'sent')"],
     [
+      'payout_events.state (a payouts-service word)',
+      "insert into payout_events (payout_id, state) values ($1, 'batched')",
+    ],
+    ['payout_transfer_events.state', "insert into payout_transfer_events (payout_id, state) values ($1, 'paid')"],
+    [
+      'payout_authorizations.state',
+      "insert into payout_authorizations (person, out_authorization_no, openid_mac, state) values ($1::text, 'A1', '\\x00', 'authorized; drop')",
+    ],
+    [
       'payout_batches.state',
       "update payout_batches set state = 'sent' where batch_no = (select batch_no from payout_transfers where payout_id = $1)",
     ],
     ['payout_transfers.state', "update payout_transfers set state = 'sent' where payout_id = $1"],
   ])('%s refuses a state the code does not know', async (_column, statement) => {
-    const { id } = await payout('batched');
+    const { id } = await payout('requested');
     await expect(pool.query(statement, [id])).rejects.toMatchObject({ code: '23514' });
   });
 });
@@ -82,7 +91,7 @@ describe('batch parameters', () => {
       "insert into wechat_links (user_id, appid, openid_mac, openid_enc, access_token_enc, refresh_token_enc, token_expires_at) values ('app.p:u1', 'wx', '\\x01', '\\x00', '\\x00', '\\x00', now())",
     );
     await pool.query(
-      "insert into payouts (payout_id, user_id, amount_fen, source, idempotency_key, state) values ($1, 'app.p:u1', 100, 'threshold', $2, 'accepted')",
+      "insert into payouts (payout_id, user_id, amount_fen, source, idempotency_key, state) values ($1, 'app.p:u1', 100, 'threshold', $2, 'requested')",
       [id, `key-${id}`],
     );
     await pool.query(
@@ -123,29 +132,53 @@ describe('batch moves', () => {
     ['finished', 'submitted', 'attention', false],
     ['attention', 'formed', 'finished', false],
   ] as const)('a %s batch moved from %s to %s: %s', async (state, from, to, moves) => {
-    const { batchNo } = await payout('batched', undefined, state);
+    const { batchNo } = await payout('requested', undefined, state);
     expect(await store().moveBatch(batchNo, from, to)).toBe(moves);
     const { rows } = await pool.query('select state from payout_batches where batch_no = $1', [batchNo]);
     expect(rows[0].state).toBe(moves ? to : state);
   });
 });
 
-describe('payout outcomes (rewards/sql/set-payout-states.sql)', () => {
+describe("a payout's state: rewards' alone, moved only as the ledger moves its money", () => {
   const setStates = readFileSync(join(import.meta.dirname, '../rewards/sql/set-payout-states.sql'), 'utf8');
-  it.each([
-    ['batched', 'paid', true],
-    ['batched', 'released', true],
-    ['review', 'released', true],
+  const cases: [string, string, boolean][] = [
+    ['requested', 'paid', true],
+    ['requested', 'released', true],
     ['paid', 'reversed', true],
     ['released', 'paid', false],
     ['paid', 'released', false],
     ['reversed', 'paid', false],
-    ['batched', 'reversed', false],
-  ])('a %s payout moved to %s: %s', async (state, to, moves) => {
+    ['requested', 'reversed', false],
+    ['paid', 'requested', false],
+  ];
+  it.each(cases)('set-payout-states.sql: a %s payout moved to %s: %s', async (state, to, moves) => {
     const { id } = await payout(state);
     const moved = await pool.query(setStates, [[id], [to], '{}']);
     expect(moved.rowCount).toBe(moves ? 1 : 0);
     const { rows } = await pool.query('select state from payouts where payout_id = $1', [id]);
     expect(rows[0].state).toBe(moves ? to : state);
+  });
+
+  it.each(cases)('the database itself: a %s payout updated to %s: %s', async (state, to, moves) => {
+    const { id } = await payout(state);
+    const update = pool.query('update payouts set state = $2 where payout_id = $1', [id, to]);
+    if (moves) await update;
+    else await expect(update).rejects.toMatchObject({ code: '23514', message: expect.stringMatching(/cannot move/) });
+  });
+
+  it('shows a requested payout as what the payouts service does with it (the payout_status view)', async () => {
+    const { id } = await payout('requested');
+    const status = async () =>
+      (await pool.query('select state from payout_status where payout_id = $1', [id])).rows[0].state as string;
+    const transfer = (state: string) =>
+      pool.query('update payout_transfers set state = $2 where payout_id = $1', [id, state]);
+    const seen: string[] = [];
+    for (const state of ['queued', 'review', 'awaiting_name', 'batched', 'succeeded']) {
+      await transfer(state);
+      seen.push(await status());
+    }
+    await pool.query("update payouts set state = 'paid' where payout_id = $1", [id]);
+    seen.push(await status());
+    expect(seen).toEqual(['accepted', 'review', 'awaiting_name', 'batched', 'batched', 'paid']);
   });
 });

@@ -1,10 +1,11 @@
--- Takes up payout requests still 'requested': payout $1, or (when $1 is null) the oldest $2. Each
+-- Takes up payout requests not taken up yet (no transfer): payout $1, or (when $1 is null) the oldest $2. Each
 -- gets its transfer, with request number = the payout id without dashes and the user's sealed
 -- openid (wechat_links by person, <app_id>:<user_id>), and the 'accepted' history entry. Nothing on a repeat.
 with p as (
   select p.payout_id, p.user_id, p.amount_fen, w.openid_enc
   from payouts p join wechat_links w using (user_id)
   where p.state = 'requested' and ($1::uuid is null or p.payout_id = $1::uuid)
+    and not exists (select 1 from payout_transfers t where t.payout_id = p.payout_id)
   order by p.created_at
   limit $2
 ), t as (
@@ -12,7 +13,5 @@ with p as (
   select payout_id, replace(payout_id::text, '-', ''), user_id, amount_fen, openid_enc from p
   on conflict do nothing
   returning payout_id
-), s as (
-  update payouts set state = 'accepted', updated_at = now() where payout_id in (select payout_id from t) and state = 'requested' returning payout_id
 )
-insert into payout_events (payout_id, state) select payout_id, 'accepted' from s
+insert into payout_transfer_events (payout_id, state) select payout_id, 'accepted' from t

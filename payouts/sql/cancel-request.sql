@@ -9,6 +9,6 @@ with t as (
   where t.payout_id = $1::uuid and t.state = 'batched' and old.payout_id = t.payout_id
   returning t.payout_id, t.request_no, t.batch_no, old.cancel_requested_at is null as first
 ), history as (
-  insert into payout_events (payout_id, state, detail) select payout_id, 'cancel_requested', $2::jsonb from t where first
+  insert into payout_transfer_events (payout_id, state, detail) select payout_id, 'cancel_requested', $2::jsonb from t where first
 )
 select request_no, batch_no from t

@@ -1,6 +1,6 @@
 -- Holds batch $1's transfers $2 (request numbers) for a person: WeChat refused each alone with code $3
 -- and message $4 (neither retriable nor final), and the rest of the batch went on. batched -> review,
--- and the payout batched -> review, with a 'review' history entry: the code, the message, the batch and
+-- with a 'review' history entry: the code, the message, the batch and
 -- what the person must do ($5). The money stays held; `review approve` queues it again (same number),
 -- `review reject` releases it. Only transfers still batched in this batch move.
 with h as (
@@ -10,10 +10,7 @@ with h as (
   from h
   where t.request_no = h.request_no and t.batch_no = $1 and t.state = 'batched'
   returning t.payout_id, h.reason, h.message, h.note
-), moved as (
-  update payouts p set state = 'review', updated_at = now()
-  from held where p.payout_id = held.payout_id and p.state = 'batched'
 )
-insert into payout_events (payout_id, state, detail)
+insert into payout_transfer_events (payout_id, state, detail)
 select payout_id, 'review', jsonb_build_object('reason', reason, 'message', message, 'batch_no', $1::text, 'note', note) from held
 returning payout_id

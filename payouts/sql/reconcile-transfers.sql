@@ -5,10 +5,10 @@
 with bounds as (
   select ($2::date::timestamp at time zone 'Asia/Shanghai') as day_from, (($2::date + 1)::timestamp at time zone 'Asia/Shanghai') as day_to
 ), paid as (
-  select distinct e.payout_id from payout_events e, bounds b
+  select distinct e.payout_id from payout_transfer_events e, bounds b
   where e.state = 'provider_succeeded' and e.at >= b.day_from and e.at < b.day_to
 ), unreturned as (
-  select distinct e.payout_id from payout_events e
+  select distinct e.payout_id from payout_transfer_events e
   join payout_transfers t on t.payout_id = e.payout_id
   join payout_batches pb on pb.batch_no = t.batch_no, bounds b
   where e.state = 'provider_failed' and e.at >= b.day_from - interval '7 days' and e.at < b.day_to - interval '2 days'
@@ -18,7 +18,7 @@ with bounds as (
 )
 select t.request_no, coalesce(t.provider_id, '') as provider_id, coalesce(t.batch_no, '') as batch_no, coalesce(pb.api, '') as api,
   t.amount_fen, t.state, t.payout_id in (select payout_id from paid) as paid_that_day,
-  (select to_char(max(e.at) at time zone 'Asia/Shanghai', 'YYYY-MM-DD') from payout_events e
+  (select to_char(max(e.at) at time zone 'Asia/Shanghai', 'YYYY-MM-DD') from payout_transfer_events e
    where e.payout_id = t.payout_id and e.state = 'provider_failed') as failed_on
 from payout_transfers t
 left join payout_batches pb on pb.batch_no = t.batch_no

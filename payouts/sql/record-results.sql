@@ -33,7 +33,7 @@ with r as (
         and (t.package_info is null or t.package_at < now() - make_interval(secs => $10::double precision / 1000)) then 'package'
     end as need
 ), history as (
-  insert into payout_events (payout_id, state, detail)
+  insert into payout_transfer_events (payout_id, state, detail)
   select payout_id, 'provider_' || state, jsonb_strip_nulls(jsonb_build_object('reason', fail_reason, 'provider_id', provider_id))
   from moved where state <> 'batched'
 )

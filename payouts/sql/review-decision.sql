@@ -8,9 +8,7 @@ with t as (
     fail_reason = case when $2 = 'approve' then null else 'rejected_in_review' end, updated_at = now()
   where payout_id = $1::uuid and (state = 'review' or (state = 'awaiting_name' and $2 = 'reject'))
   returning payout_id, state
-), p as (
-  update payouts set state = 'accepted', updated_at = now() where payout_id in (select payout_id from t where state = 'queued') and state = 'review'
 ), e as (
-  insert into payout_events (payout_id, state, detail) select payout_id, case when state = 'queued' then 'approved' else 'rejected' end, '{}' from t
+  insert into payout_transfer_events (payout_id, state, detail) select payout_id, case when state = 'queued' then 'approved' else 'rejected' end, '{}' from t
 )
 select state from t

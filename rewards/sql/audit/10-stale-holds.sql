@@ -13,7 +13,7 @@ join transactions h on h.reference = p.payout_id::text and h.kind = 'hold'
 left join payout_transfers t on t.payout_id = p.payout_id
 left join payout_batches b on b.batch_no = t.batch_no
 left join lateral (
-  select max(x.at) as last_outcome_at from payout_events x where x.payout_id = p.payout_id and x.state like 'provider\_%'
+  select max(x.at) as last_outcome_at from payout_transfer_events x where x.payout_id = p.payout_id and x.state like 'provider\_%'
 ) e on true
 cross join age
 where p.state not in ('paid', 'released', 'reversed')
