@@ -85,6 +85,10 @@ describe('pairing hashes as stored', () => {
     expect(encodeHash({ e: side }, 5)).toBe(`5;${side.length},-1,-1,-1,-1,;${side}`);
   });
 
+  it('leave absent a slot the value has no length for (one added after it was written)', () => {
+    expect(decodeHash(`5;${side.length},;${side}`)).toEqual({ h: { e: side }, x: 5 });
+  });
+
   it('read a hash stored as JSON before', () => {
     const h = { e: side, ep: 'beacons:0:1:0' };
     expect(decodeHash(JSON.stringify({ h, x: 9 }))).toEqual({ h, x: 9 });

@@ -138,8 +138,8 @@ export function decodeHash(value: string): StoredHash {
   const h: Hash = {};
   let at = b + 1;
   for (let i = 0; i < SLOTS.length; i++) {
-    const n = Number(lengths[i]);
-    if (n < 0) continue;
+    const n = lengths[i] ? Number(lengths[i]) : -1; // no length: a slot added after the value was written
+    if (!(n >= 0)) continue;
     h[SLOTS[i]!] = value.slice(at, at + n);
     at += n;
   }
