@@ -35,12 +35,15 @@ export type SaslMechanism = (typeof saslMechanisms)[number];
 export const stackEnv = {
   KAFKA_BROKERS: list.default(['127.0.0.1:19092']),
   // A secured cluster (kafka-security.ts): TLS verified against KAFKA_SSL_CA_FILE (which implies
-  // KAFKA_SSL) or else Node's public CAs, and SASL when a mechanism is named.
+  // KAFKA_SSL) or else Node's public CAs, a client certificate when the brokers ask for one (mutual
+  // TLS), and SASL when a mechanism is named.
   KAFKA_SSL: z
     .enum(['true', 'false'])
     .optional()
     .transform((v) => v === 'true'),
   KAFKA_SSL_CA_FILE: z.string().min(1).optional(),
+  KAFKA_SSL_CERT_FILE: z.string().min(1).optional(),
+  KAFKA_SSL_KEY_FILE: z.string().min(1).optional(),
   KAFKA_SASL_MECHANISM: z.enum(saslMechanisms).optional(),
   KAFKA_SASL_USERNAME: z.string().min(1).optional(),
   KAFKA_SASL_PASSWORD: z.string().min(1).optional(),

@@ -69,7 +69,7 @@ const speaksSasl: typeof speaks = [
   ['SaslHandshake', apiKeys.saslHandshake, 1],
   ['SaslAuthenticate', apiKeys.saslAuthenticate, 1],
 ];
-/** Node's certificate verification failures: wrong settings, which no retry mends. */
+/** Certificate failures, ours of the broker's or the broker's of ours: wrong settings, which no retry mends. */
 const UNTRUSTED = /CERT|SIGNATURE|ISSUER|ALTNAME/;
 
 /**
@@ -159,11 +159,10 @@ function createConnection(address: string, clientId: string, security: KafkaSecu
       : connect({ host, port });
     socket.setNoDelay(true).setTimeout(CONNECT_TIMEOUT_MS);
     let failConnect!: (err: Error) => void;
-    let connected = false;
+    let opened = false;
     const connecting = new Promise<void>((resolve, reject) => {
       failConnect = reject;
       socket.once(security.ssl ? 'secureConnect' : 'connect', () => {
-        connected = true;
         socket.setTimeout(0);
         resolve();
       });
@@ -172,6 +171,7 @@ function createConnection(address: string, clientId: string, security: KafkaSecu
       socket,
       ready: connecting
         .then(() => opening(conn))
+        .then(() => void (opened = true))
         .catch((err: Error) => {
           conn.drop(err);
           throw err;
@@ -189,7 +189,8 @@ function createConnection(address: string, clientId: string, security: KafkaSecu
     conn.ready.catch(() => {}); // awaited by request(); this only keeps a failure nobody awaits from being unhandled
     socket.on('data', onData);
     socket.on('error', (err: NodeJS.ErrnoException) => {
-      const untrusted = security.ssl && !connected && UNTRUSTED.test(err.code ?? '');
+      // Until the opening is done: under TLS 1.3 a broker refuses a client certificate after the handshake.
+      const untrusted = security.ssl && !opened && UNTRUSTED.test(err.code ?? '');
       conn.drop(
         untrusted
           ? new PipelineError('kafka_tls_failed', `TLS to ${address}: ${err.message}`, { retriable: false, cause: err })

@@ -11,7 +11,7 @@ import { createBeaconClient, EventType } from '../ingest/sdk/client.js';
 import { readTopic, startTestCollector } from '../ingest/test-support.js';
 import { deleteTopics, env, silentLog, uniqueName } from '../test/support.js';
 
-const port = Number(env.KAFKA_BROKERS[0]!.split(':').pop()) + 2; // stack.sh: KAFKA_SECURE_PORT
+const port = Number(env.KAFKA_BROKERS[0]!.split(':').pop()) + 2; // stack.sh: KAFKA_SECURE_PORT (mutual TLS: + 1)
 const secure = (mechanism: SaslMechanism, password = 'ads-secret') => ({
   KAFKA_BROKERS: `127.0.0.1:${port}`,
   KAFKA_SSL_CA_FILE: join(process.env.STACK_DIR ?? join(root, '.stack'), 'kafka/tls/ca.pem'),
@@ -91,5 +91,43 @@ describe('the producer and kafkajs over TLS + SASL', () => {
       retriable: false,
       message: expect.stringMatching(/self-signed certificate in certificate chain/),
     });
+  });
+});
+
+describe('the producer and kafkajs over mutual TLS', () => {
+  const tls = join(process.env.STACK_DIR ?? join(root, '.stack'), 'kafka/tls');
+  const mutual = (withCertificate: boolean) => ({
+    KAFKA_BROKERS: [`127.0.0.1:${port + 1}`], // stack.sh: KAFKA_MTLS_PORT
+    KAFKA_SSL_CA_FILE: join(tls, 'ca.pem'),
+    ...(withCertificate && {
+      KAFKA_SSL_CERT_FILE: join(tls, 'client.pem'),
+      KAFKA_SSL_KEY_FILE: join(tls, 'client.key'),
+    }),
+    clientId: 'mtls-test',
+  });
+  const topic = uniqueName('mtls');
+  const kafka = createKafka(mutual(true), { log: silentLog });
+  beforeAll(() => withAdmin(kafka, (admin) => admin.createTopics({ topics: [{ topic, numPartitions: 1 }] })));
+  afterAll(() => deleteTopics(kafka, [topic]));
+
+  it('writes with the client certificate the stack CA signed', async () => {
+    const producer = createProducer(mutual(true), { log: silentLog });
+    try {
+      const [written] = await producer.send([{ topic, messages: [{ key: 'k', value: 'v' }] }]);
+      const ends = await withAdmin(kafka, (admin) => admin.fetchTopicOffsets(topic));
+      expect(BigInt(ends[0]!.high)).toBe(written!.baseOffset + 1n);
+    } finally {
+      await producer.disconnect();
+    }
+  });
+
+  it('is refused without one, at once', async () => {
+    const producer = createProducer({ ...mutual(false), deliveryTimeoutMs: 20_000 }, { log: silentLog });
+    const started = Date.now();
+    await expect(producer.send([{ topic, messages: [{ key: 'k', value: 'v' }] }])).rejects.toMatchObject({
+      code: 'kafka_tls_failed',
+      retriable: false,
+    });
+    expect(Date.now() - started).toBeLessThan(5_000);
   });
 });

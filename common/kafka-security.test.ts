@@ -70,6 +70,17 @@ describe('kafkaSecurity', () => {
     expect(kafkaSecurity({ KAFKA_BROKERS: brokers, KAFKA_SSL: true }).ssl).toEqual({});
   });
 
+  it('adds a client certificate with its key, and refuses one without the other', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kafka-cert-'));
+    writeFileSync(join(dir, 'c.pem'), 'CERT');
+    writeFileSync(join(dir, 'c.key'), 'KEY');
+    const files = { KAFKA_SSL_CERT_FILE: join(dir, 'c.pem'), KAFKA_SSL_KEY_FILE: join(dir, 'c.key') };
+    expect(kafkaSecurity({ KAFKA_BROKERS: brokers, ...files }).ssl).toEqual({ cert: 'CERT', key: 'KEY' });
+    expect(() => kafkaSecurity({ KAFKA_BROKERS: brokers, KAFKA_SSL_CERT_FILE: files.KAFKA_SSL_CERT_FILE })).toThrow(
+      /go together/,
+    );
+  });
+
   it('names what is missing or unreadable', () => {
     expect(() => kafkaSecurity({ KAFKA_BROKERS: brokers, KAFKA_SSL_CA_FILE: '/nowhere/ca.pem' })).toThrow(ConfigError);
     expect(() =>

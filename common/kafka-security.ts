@@ -1,7 +1,8 @@
-// How every Kafka client of the project reaches a secured cluster: TLS, and SASL PLAIN or SCRAM
-// (RFC 5802 with the SHA-256 and SHA-512 hashes of RFC 7677), from the KAFKA_* settings (config.ts). The
-// same settings drive kafkajs (consumers, admin) and the home-made producer (kafka-producer.ts),
-// which carries the SASL conversation here itself.
+// How every Kafka client of the project reaches a secured cluster: TLS (with a client certificate
+// when the brokers ask for one), and SASL PLAIN or SCRAM (RFC 5802 with the SHA-256 and SHA-512
+// hashes of RFC 7677), from the KAFKA_* settings (config.ts). The same settings drive kafkajs
+// (consumers, admin) and the home-made producer (kafka-producer.ts), which carries the SASL
+// conversation here itself.
 import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
@@ -12,6 +13,8 @@ export interface KafkaConnection {
   KAFKA_BROKERS: string[];
   KAFKA_SSL?: boolean;
   KAFKA_SSL_CA_FILE?: string | undefined;
+  KAFKA_SSL_CERT_FILE?: string | undefined;
+  KAFKA_SSL_KEY_FILE?: string | undefined;
   KAFKA_SASL_MECHANISM?: SaslMechanism | undefined;
   KAFKA_SASL_USERNAME?: string | undefined;
   KAFKA_SASL_PASSWORD?: string | undefined;
@@ -27,17 +30,26 @@ export interface KafkaSecurity {
   sasl: Sasl | undefined;
 }
 
-/** The connection settings as client options; a missing username or password, or an unreadable CA file, is a ConfigError. */
-export function kafkaSecurity(c: KafkaConnection): KafkaSecurity {
-  let ca: string | undefined;
-  if (c.KAFKA_SSL_CA_FILE) {
-    try {
-      ca = readFileSync(c.KAFKA_SSL_CA_FILE, 'utf8');
-    } catch (err) {
-      throw new ConfigError(`KAFKA_SSL_CA_FILE: cannot read ${c.KAFKA_SSL_CA_FILE} (${(err as Error).message})`);
-    }
+const pem = (key: string, file: string | undefined) => {
+  if (!file) return undefined;
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${key}: cannot read ${file} (${(err as Error).message})`);
   }
-  const ssl = c.KAFKA_SSL || ca ? { ...(ca && { ca: [ca] }) } : undefined;
+};
+
+/**
+ * The connection settings as client options. A missing username or password, a certificate without
+ * its key (or the reverse), or a file that cannot be read, is a ConfigError.
+ */
+export function kafkaSecurity(c: KafkaConnection): KafkaSecurity {
+  const ca = pem('KAFKA_SSL_CA_FILE', c.KAFKA_SSL_CA_FILE);
+  const cert = pem('KAFKA_SSL_CERT_FILE', c.KAFKA_SSL_CERT_FILE);
+  const key = pem('KAFKA_SSL_KEY_FILE', c.KAFKA_SSL_KEY_FILE);
+  if (!cert !== !key)
+    throw new ConfigError('KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE go together (a client certificate and its key)');
+  const ssl = c.KAFKA_SSL || ca || cert ? { ...(ca && { ca: [ca] }), ...(cert && { cert, key }) } : undefined;
   if (!c.KAFKA_SASL_MECHANISM) return { ssl, sasl: undefined };
   if (!c.KAFKA_SASL_USERNAME || !c.KAFKA_SASL_PASSWORD) {
     throw new ConfigError('KAFKA_SASL_MECHANISM needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD');

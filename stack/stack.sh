@@ -18,7 +18,8 @@ CHDB_VERSION=26.9.0 # ClickHouse 26.9 as a library (PyPI chdb-core)
 port_of() { [[ $1 =~ :([0-9]+)(/|$) ]] && echo "${BASH_REMATCH[1]}" || { echo "no port in '$1'" >&2; exit 2; }; }
 KAFKA_PORT=$(port_of "${KAFKA_BROKERS%%,*}")
 KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}
-KAFKA_SECURE_PORT=${KAFKA_SECURE_PORT:-$((KAFKA_PORT + 2))} # TLS + SASL (README: Kafka security)
+KAFKA_SECURE_PORT=${KAFKA_SECURE_PORT:-$((KAFKA_PORT + 2))} # TLS + SASL (README: The local stack)
+KAFKA_MTLS_PORT=${KAFKA_MTLS_PORT:-$((KAFKA_PORT + 3))}     # mutual TLS
 CLICKHOUSE_PORT=$(port_of "$CLICKHOUSE_URL")
 CLICKHOUSE_TCP_PORT=${CLICKHOUSE_TCP_PORT:-$((CLICKHOUSE_PORT + 877))} # 18123 -> 19000
 POSTGRES_PORT=$(port_of "$DATABASE_URL")
@@ -202,10 +203,11 @@ start_clickhouse() {
   spawn clickhouse clickhouse-server --config-file="$dir/config.xml"
 }
 
-# The secured listener's certificate, signed by a CA of the stack's own (tls/ca.pem, which clients trust).
+# The secured listeners' certificate, signed by a CA of the stack's own (tls/ca.pem, which clients
+# trust), and a client certificate from the same CA for the mutual-TLS listener.
 kafka_certificates() {
   local tls=$1/tls
-  [[ -f $tls/broker.p12 ]] && return 0
+  [[ -f $tls/broker.p12 && -f $tls/client.pem ]] && return 0
   say "making a CA and a broker certificate for Kafka's TLS listener in $tls"
   mkdir -p "$tls"
   (
@@ -215,7 +217,9 @@ kafka_certificates() {
       openssl x509 -req -in broker.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out broker.pem -days 3650 \
         -extfile <(printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n') &&
       openssl pkcs12 -export -in broker.pem -inkey broker.key -CAfile ca.pem -chain -name broker \
-        -passout pass:ads-stack -out broker.p12.tmp && mv broker.p12.tmp broker.p12
+        -passout pass:ads-stack -out broker.p12.tmp && mv broker.p12.tmp broker.p12 &&
+      openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj '/CN=ads-client' &&
+      openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 3650
   ) >"$1/tls.log" 2>&1 || die "making Kafka's certificates failed; see $1/tls.log"
 }
 
@@ -238,7 +242,8 @@ start_kafka() {
   mkdir -p "$dir/data"
   kafka_certificates "$dir"
   sed -e "s#@DIR@#$dir#g" -e "s#@PORT@#$KAFKA_PORT#g" -e "s#@CONTROLLER_PORT@#$KAFKA_CONTROLLER_PORT#g" \
-    -e "s#@SECURE_PORT@#$KAFKA_SECURE_PORT#g" "$ROOT/stack/kafka/server.properties" >"$dir/server.properties"
+    -e "s#@SECURE_PORT@#$KAFKA_SECURE_PORT#g" -e "s#@MTLS_PORT@#$KAFKA_MTLS_PORT#g" \
+    "$ROOT/stack/kafka/server.properties" >"$dir/server.properties"
   local java=(java -cp "$dir/libs/*" -Dlog4j.configuration="file:$ROOT/stack/kafka/log4j.properties")
   if [[ ! -f $dir/data/meta.properties ]]; then
     say "formatting Kafka storage in $dir/data"
