@@ -7,7 +7,7 @@ import { migratePostgres } from '../schemas/migrate.js';
 import { createTestPostgres, silentLog } from '../test/support.js';
 import { audit } from './audit.js';
 import { createFunding } from './funding-pg.js';
-import { fundingSeed } from './funding-seed.js';
+import { fundingSeed } from './test-funding-seed.js';
 import { refundHold, refundOutcome, topupCredit } from './funding.js';
 import { fen, type Transfer } from './ledger.js';
 import { createPgLedger } from './ledger-pg.js';

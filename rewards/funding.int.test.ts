@@ -1,6 +1,6 @@
 // Money in on the real stack: paid orders credited once, campaign refunds held within their caps,
 // refund parts settled or released with the refund's final state, and advertisers kept apart on the API.
-// The payouts side's rows (topup_orders, topup_refunds) are seeded with SQL (funding-seed.ts).
+// The payouts side's rows (topup_orders, topup_refunds) are seeded with SQL (test-funding-seed.ts).
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signAdvertiserToken } from '../common/auth.js';
 import { env } from '../test/support.js';
 import { fundingOutcomes, refundRequests, type FundingOutcomeJob } from '../schemas/queues.js';
-import { fundingSeed } from './funding-seed.js';
+import { fundingSeed } from './test-funding-seed.js';
 import { fen } from './ledger.js';
 import { createPgLedger } from './ledger-pg.js';
 import { createRewardsWorld, type RewardsWorld } from './test-support.js';
