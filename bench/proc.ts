@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nodeCommand } from '../stack/supervisor.js';
-import { root } from './setup.js';
+import { stackDir } from '../test/support.js';
 
 /**
  * An entry point (its TypeScript source, relative to the repository root) as a service process, as
@@ -43,6 +43,6 @@ export const cpuSeconds = (p: { pid?: number }) => {
 /** The local stack's servers (stack/stack.sh writes "<pid> <start time>" to .stack/<name>.pid), for their CPU time. */
 export const stackServers = () =>
   ['kafka', 'clickhouse', 'redis']
-    .map((name) => join(root, '.stack', `${name}.pid`))
+    .map((name) => join(stackDir, `${name}.pid`))
     .filter((file) => existsSync(file))
     .map((file) => ({ pid: Number(readFileSync(file, 'utf8').split(' ')[0]) }));

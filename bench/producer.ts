@@ -4,13 +4,13 @@
 // Sends of 1 record (a lone beacon) and of 100 (the collector's batches under load). Rounds are
 // interleaved; figures are medians. Writes its section of bench/RESULTS.md and prints the table.
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { CompressionTypes } from 'kafkajs';
 import type { KafkaConnection } from '../common/kafka-security.js';
 import { createKafka } from '../common/kafka.js';
 import { createProducer } from '../common/kafka-producer.js';
 import { median, writeSection } from './results.js';
-import { benchKafka, env, log, root, stackUp } from './setup.js';
+import { securedKafka } from '../test/support.js';
+import { benchKafka, env, log, stackUp } from './setup.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 20_000);
@@ -21,13 +21,7 @@ const topic = await bench.newTopic('producer', 6);
 
 const listeners: Record<string, KafkaConnection> = {
   plain: { KAFKA_BROKERS: env.KAFKA_BROKERS },
-  'TLS + SCRAM-SHA-512': {
-    KAFKA_BROKERS: [`127.0.0.1:${Number(env.KAFKA_BROKERS[0]!.split(':').pop()) + 2}`], // stack.sh's secure port
-    KAFKA_SSL_CA_FILE: join(process.env.STACK_DIR ?? join(root, '.stack'), 'kafka/tls/ca.pem'),
-    KAFKA_SASL_MECHANISM: 'scram-sha-512',
-    KAFKA_SASL_USERNAME: 'ads',
-    KAFKA_SASL_PASSWORD: 'ads-secret',
-  },
+  'TLS + SCRAM-SHA-512': securedKafka.sasl('scram-sha-512'),
 };
 type Send = (messages: { key: Buffer; value: Buffer }[]) => Promise<unknown>;
 const clients: Record<string, (c: KafkaConnection) => Promise<{ send: Send; close(): Promise<void> }>> = {

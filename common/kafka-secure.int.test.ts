@@ -1,34 +1,25 @@
 // Every Kafka client of the project against the local stack's TLS + SASL listener (stack.sh: its own
 // CA, user "ads" with SCRAM-SHA-256, SCRAM-SHA-512 and PLAIN credentials): the collector end to end,
 // the producer with each mechanism, and the refusals a wrong password or an untrusted broker get.
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SaslMechanism } from './config.js';
 import { createKafka, withAdmin } from './kafka.js';
 import { createProducer } from './kafka-producer.js';
-import { root } from './root.js';
 import { createBeaconClient, EventType } from '../ingest/sdk/client.js';
 import { readTopic, startTestCollector } from '../ingest/test-support.js';
-import { deleteTopics, env, silentLog, uniqueName } from '../test/support.js';
+import { deleteTopics, securedKafka, silentLog, uniqueName } from '../test/support.js';
 
-const port = Number(env.KAFKA_BROKERS[0]!.split(':').pop()) + 2; // stack.sh: KAFKA_SECURE_PORT (mutual TLS: + 1)
-const secure = (mechanism: SaslMechanism, password = 'ads-secret') => ({
-  KAFKA_BROKERS: `127.0.0.1:${port}`,
-  KAFKA_SSL_CA_FILE: join(process.env.STACK_DIR ?? join(root, '.stack'), 'kafka/tls/ca.pem'),
-  KAFKA_SASL_MECHANISM: mechanism,
-  KAFKA_SASL_USERNAME: 'ads',
-  KAFKA_SASL_PASSWORD: password,
-});
-const asConfig = (e: ReturnType<typeof secure>) => ({
-  ...e,
-  KAFKA_BROKERS: [e.KAFKA_BROKERS],
+const secure = (mechanism: SaslMechanism, password?: string) => ({
+  ...securedKafka.sasl(mechanism, password),
   clientId: 'secure-test',
 });
 
 describe('a service over TLS + SCRAM', () => {
   let c: Awaited<ReturnType<typeof startTestCollector>>;
   beforeAll(async () => {
-    c = await startTestCollector(secure('scram-sha-512'));
+    // As environment variables, the way a service reads them (a list of brokers as comma-separated text).
+    const settings = Object.entries(securedKafka.sasl('scram-sha-512')).map(([k, v]) => [k, String(v)]);
+    c = await startTestCollector(Object.fromEntries(settings));
   });
   afterAll(() => c?.stop());
 
@@ -50,12 +41,12 @@ describe('a service over TLS + SCRAM', () => {
 
 describe('the producer and kafkajs over TLS + SASL', () => {
   const topic = uniqueName('secure');
-  const kafka = createKafka(asConfig(secure('scram-sha-256')), { log: silentLog });
+  const kafka = createKafka(secure('scram-sha-256'), { log: silentLog });
   beforeAll(() => withAdmin(kafka, (admin) => admin.createTopics({ topics: [{ topic, numPartitions: 1 }] })));
   afterAll(() => deleteTopics(kafka, [topic]));
 
   it.each(['plain', 'scram-sha-256', 'scram-sha-512'] as const)('authenticates with %s and writes', async (mech) => {
-    const producer = createProducer(asConfig(secure(mech)), { log: silentLog });
+    const producer = createProducer(secure(mech), { log: silentLog });
     try {
       const [written] = await producer.send([{ topic, messages: [{ key: mech, value: 'v' }] }]);
       const ends = await withAdmin(kafka, (admin) => admin.fetchTopicOffsets(topic));
@@ -67,7 +58,7 @@ describe('the producer and kafkajs over TLS + SASL', () => {
 
   it('a wrong password is refused at once, not retried until the delivery timeout', async () => {
     const producer = createProducer(
-      { ...asConfig(secure('scram-sha-256', 'not-the-password')), deliveryTimeoutMs: 20_000 },
+      { ...secure('scram-sha-256', 'not-the-password'), deliveryTimeoutMs: 20_000 },
       { log: silentLog },
     );
     const started = Date.now();
@@ -77,14 +68,14 @@ describe('the producer and kafkajs over TLS + SASL', () => {
       message: expect.stringMatching(/refused by 127\.0\.0\.1.*invalid credentials/),
     });
     expect(Date.now() - started).toBeLessThan(5_000);
-    const wrong = createKafka(asConfig(secure('scram-sha-512', 'not-the-password')), { log: silentLog });
+    const wrong = createKafka(secure('scram-sha-512', 'not-the-password'), { log: silentLog });
     await expect(withAdmin(wrong, (admin) => admin.listTopics())).rejects.toThrow(
       /SASL SCRAM SHA512 authentication failed/,
     );
   });
 
   it('a broker whose certificate no trusted CA signed is refused', async () => {
-    const { KAFKA_SSL_CA_FILE: _, ...publicCAs } = asConfig(secure('scram-sha-256'));
+    const { KAFKA_SSL_CA_FILE: _, ...publicCAs } = secure('scram-sha-256');
     const producer = createProducer({ ...publicCAs, KAFKA_SSL: true }, { log: silentLog });
     await expect(producer.send([{ topic, messages: [{ key: 'k', value: 'v' }] }])).rejects.toMatchObject({
       code: 'kafka_tls_failed',
@@ -95,16 +86,7 @@ describe('the producer and kafkajs over TLS + SASL', () => {
 });
 
 describe('the producer and kafkajs over mutual TLS', () => {
-  const tls = join(process.env.STACK_DIR ?? join(root, '.stack'), 'kafka/tls');
-  const mutual = (withCertificate: boolean) => ({
-    KAFKA_BROKERS: [`127.0.0.1:${port + 1}`], // stack.sh: KAFKA_MTLS_PORT
-    KAFKA_SSL_CA_FILE: join(tls, 'ca.pem'),
-    ...(withCertificate && {
-      KAFKA_SSL_CERT_FILE: join(tls, 'client.pem'),
-      KAFKA_SSL_KEY_FILE: join(tls, 'client.key'),
-    }),
-    clientId: 'mtls-test',
-  });
+  const mutual = (withCertificate: boolean) => ({ ...securedKafka.mutual(withCertificate), clientId: 'mtls-test' });
   const topic = uniqueName('mtls');
   const kafka = createKafka(mutual(true), { log: silentLog });
   beforeAll(() => withAdmin(kafka, (admin) => admin.createTopics({ topics: [{ topic, numPartitions: 1 }] })));

@@ -54,13 +54,11 @@ const isReady = async () =>
       ),
     )
   ).every(Boolean);
+const deadline = Date.now() + Number(values.wait) * 1000;
 let ready = await isReady();
-for (
-  const deadline = Date.now() + Number(values.wait) * 1000;
-  !ready && Date.now() < deadline;
-  ready = await isReady()
-) {
+while (!ready && Date.now() < deadline) {
   await sleep(500);
+  ready = await isReady();
 }
 if (!ready) {
   console.error(

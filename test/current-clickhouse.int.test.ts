@@ -9,17 +9,25 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reportQueries } from '../aggregator/report.js';
 import { layouts } from '../aggregator/rowbinary.js';
-import { rowsOf, tables, type Rows } from '../aggregator/rows.js';
+import {
+  attributionRow,
+  confirmationRow,
+  deadlineRow,
+  eventRow,
+  rowsOf,
+  tables,
+  verificationRow,
+  type Rows,
+} from '../aggregator/rows.js';
 import { attributed, confirmation, edgeRows, event, valid } from '../aggregator/test-rows.js';
 import { createClickhouseWarehouse, landedQuery } from '../aggregator/warehouse-clickhouse.js';
 import { root } from '../common/root.js';
 import { EventType } from '../schemas/beacon-json.js';
 import { clickhouseStatements, migrateClickhouse, readMigrations } from '../schemas/migrate.js';
-import { attributionRow, confirmationRow, deadlineRow, eventRow, verificationRow } from '../aggregator/rows.js';
-import { createTestClickhouse, env, silentLog } from './support.js';
+import { createTestClickhouse, env, silentLog, stackDir } from './support.js';
 
 const migrations = join(root, 'schemas/migrations/clickhouse');
-const python = join(process.env.STACK_DIR ?? join(root, '.stack'), 'chdb/bin/python');
+const python = join(stackDir, 'chdb/bin/python');
 
 type Answer = { engine: string; results?: Record<string, string>[][]; error?: string; sql?: string };
 /** Runs `statements`, then `queries`, in a fresh chDB session (test/current-clickhouse.py). */

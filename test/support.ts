@@ -12,7 +12,8 @@ import type { Admin, Kafka, KafkaMessage } from 'kafkajs';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { z } from 'zod';
-import { loadConfig, stackEnv, withDatabase } from '../common/config.js';
+import { loadConfig, stackEnv, withDatabase, type SaslMechanism } from '../common/config.js';
+import type { KafkaConnection } from '../common/kafka-security.js';
 import { groupLag, withAdmin } from '../common/kafka.js';
 import { createLogger } from '../common/log.js';
 import { root } from '../stack/supervisor.js';
@@ -21,6 +22,29 @@ export { groupLag, withAdmin };
 
 export const env = loadConfig(z.object(stackEnv), process.env);
 export const silentLog = createLogger('test', 'silent');
+/** The local stack's state folder (stack.sh's STACK_DIR). */
+export const stackDir = process.env.STACK_DIR ?? join(root, '.stack');
+
+/**
+ * The stack's secured Kafka listeners (stack.sh, README "The local stack"): TLS + SASL as user "ads"
+ * two ports after the plain one, and mutual TLS three after it, both with certificates of the stack's CA.
+ */
+const kafkaPort = Number(env.KAFKA_BROKERS[0]!.split(':').pop());
+const tls = (file: string) => join(stackDir, 'kafka/tls', file);
+export const securedKafka = {
+  sasl: (mechanism: SaslMechanism, password = 'ads-secret'): KafkaConnection => ({
+    KAFKA_BROKERS: [`127.0.0.1:${kafkaPort + 2}`],
+    KAFKA_SSL_CA_FILE: tls('ca.pem'),
+    KAFKA_SASL_MECHANISM: mechanism,
+    KAFKA_SASL_USERNAME: 'ads',
+    KAFKA_SASL_PASSWORD: password,
+  }),
+  mutual: (withCertificate: boolean): KafkaConnection => ({
+    KAFKA_BROKERS: [`127.0.0.1:${kafkaPort + 3}`],
+    KAFKA_SSL_CA_FILE: tls('ca.pem'),
+    ...(withCertificate && { KAFKA_SSL_CERT_FILE: tls('client.pem'), KAFKA_SSL_KEY_FILE: tls('client.key') }),
+  }),
+};
 
 export const uniqueName = (prefix: string) => `${prefix}_test_${randomBytes(5).toString('hex')}`;
 
@@ -168,7 +192,6 @@ export const freePort = () =>
   });
 
 // The local stack's servers, when this project's stack script started them (pid files in .stack/).
-const stackDir = process.env.STACK_DIR ?? join(root, '.stack');
 export type StackServer = 'postgres' | 'redis' | 'clickhouse' | 'kafka';
 export const stackOwned = (['postgres', 'redis', 'clickhouse', 'kafka'] as const).every((s) =>
   existsSync(join(stackDir, `${s}.pid`)),
