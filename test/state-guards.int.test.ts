@@ -166,6 +166,18 @@ describe("a payout's state: rewards' alone, moved only as the ledger moves its m
     else await expect(update).rejects.toMatchObject({ code: '23514', message: expect.stringMatching(/cannot move/) });
   });
 
+  it('hands off again only the requests the payouts service has not taken up (rewards/sql/requested-payouts.sql)', async () => {
+    const requested = readFileSync(join(import.meta.dirname, '../rewards/sql/requested-payouts.sql'), 'utf8');
+    const { id: taken } = await payout('requested'); // with its transfer
+    const lost = randomUUID(); // its hand-off was lost: no transfer
+    await pool.query(
+      "insert into payouts (payout_id, user_id, amount_fen, source, idempotency_key) values ($1, 'u1', 100, 'threshold', $2)",
+      [lost, `key-${lost}`],
+    );
+    const ids = (await pool.query<{ payout_id: string }>(requested, [1_000])).rows.map((r) => r.payout_id);
+    expect([ids.includes(lost), ids.includes(taken)]).toEqual([true, false]);
+  });
+
   it('shows a requested payout as what the payouts service does with it (the payout_status view)', async () => {
     const { id } = await payout('requested');
     const status = async () =>
