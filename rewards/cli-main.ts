@@ -145,7 +145,9 @@ if (command === 'token') {
     const { rows } = await pool.query<{ ends_at: Date }>(sql['end-campaign'], [subject]);
     if (rows.length) console.log(`${subject} ended at ${rows[0]!.ends_at.toISOString()}`);
     else {
-      console.error(`no campaign ${subject}`);
+      console.error(
+        `no campaign ${subject} with an advertiser (npm run rewards -- advertiser <advertiser_id> ${subject})`,
+      );
       process.exitCode = 1;
     }
   } finally {

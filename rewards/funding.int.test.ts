@@ -218,7 +218,7 @@ describe('refund requests', () => {
     expect(await seed.balance('campaign_budget', campaignId)).toBe(600);
     // The same advertiser's key names one refund, whatever the campaign.
     await world.pool.query(
-      'update campaigns set advertiser_id = (select advertiser_id from campaigns where campaign_id = $1) where campaign_id = $2',
+      'update campaign_funding set advertiser_id = (select advertiser_id from campaign_funding where campaign_id = $1) where campaign_id = $2',
       [campaignId, other.campaignId],
     );
     expect(await request(other.campaignId, { amountFen: 400, key })).toEqual({ status: 'idempotency_key_reused' });
@@ -491,7 +491,7 @@ describe('the campaign API', () => {
       const r = await call('POST', p, tk, { body, headers });
       expect({ name, status: r.status, error: r.body.error }).toEqual({ name, status, error });
     }
-    await world.pool.query('update campaigns set ends_at = now() where campaign_id = $1', [running.campaignId]);
+    await world.pool.query('update campaign_funding set ends_at = now() where campaign_id = $1', [running.campaignId]);
     const over = await call(
       'POST',
       `/v1/campaigns/${running.campaignId}/refunds`,
@@ -528,7 +528,7 @@ describe('the commands', () => {
   const owner = async (campaignId: string) =>
     (
       await world.pool.query<{ advertiser_id: string | null }>(
-        'select advertiser_id from campaigns where campaign_id = $1',
+        'select advertiser_id from campaign_funding where campaign_id = $1',
         [campaignId],
       )
     ).rows[0]?.advertiser_id;

@@ -9,7 +9,7 @@ export function fundingSeed(pool: pg.Pool) {
       await pool.query('insert into advertisers (advertiser_id) values ($1) on conflict do nothing', [advertiserId]);
       for (const c of campaignIds) {
         await pool.query(
-          `insert into campaigns (campaign_id, advertiser_id, ends_at) values ($1, $2, now() - make_interval(secs => $3))
+          `insert into campaign_funding (campaign_id, advertiser_id, ends_at) values ($1, $2, now() - make_interval(secs => $3))
           on conflict (campaign_id) do update set advertiser_id = $2, ends_at = excluded.ends_at`,
           [c, advertiserId, endedS ?? -86_400],
         );

@@ -96,7 +96,7 @@ beforeAll(async () => {
     { log: silentLog },
   );
   await pool.query("insert into advertisers (advertiser_id) values ('adv-1')");
-  await pool.query("insert into campaigns (campaign_id, advertiser_id) values ('camp-1', 'adv-1')");
+  await pool.query("insert into campaign_funding (campaign_id, advertiser_id) values ('camp-1', 'adv-1')");
 });
 afterAll(async () => {
   await stopAll(core?.parts ?? [], silentLog);

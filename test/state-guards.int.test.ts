@@ -1,6 +1,6 @@
 // The payout state machine's guards in Postgres: every state column refuses a state the code does not
 // know (CHECK constraints), and every move names the state it starts from, so a move that finds the
-// row elsewhere changes nothing instead of forcing it.
+// row elsewhere changes nothing instead of forcing it. And each side of a campaign has one owner.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -192,5 +192,56 @@ describe("a payout's state: rewards' alone, moved only as the ledger moves its m
     await pool.query("update payouts set state = 'paid' where payout_id = $1", [id]);
     seen.push(await status());
     expect(seen).toEqual(['accepted', 'review', 'awaiting_name', 'batched', 'batched', 'paid']);
+  });
+});
+
+describe("a campaign: its app is ingest's (campaigns), its advertiser rewards' (campaign_funding)", () => {
+  const statement = (path: string) => readFileSync(join(import.meta.dirname, '..', path), 'utf8');
+  const assign = statement('ingest/sql/assign-campaign.sql');
+  const bind = statement('rewards/sql/bind-campaigns.sql');
+  const view = statement('rewards/sql/campaign-view.sql');
+  beforeAll(async () => {
+    await pool.query("insert into apps (app_id) values ('app.c')");
+    await pool.query("insert into advertisers (advertiser_id) values ('adv-a'), ('adv-b')");
+  });
+  const apps = async (id: string) =>
+    (await pool.query('select app_id from campaign_apps where campaign_id = $1', [id])).rows;
+  const advertisers = async (id: string) =>
+    (await pool.query('select advertiser_id from campaign_advertisers where campaign_id = $1', [id])).rows;
+
+  it.each([
+    ['app first', ['assign', 'bind']],
+    ['advertiser first', ['bind', 'assign']],
+  ])('takes each side in either order (%s)', async (_name, order) => {
+    const id = `camp-${randomUUID()}`;
+    for (const step of order) {
+      if (step === 'assign')
+        expect((await pool.query(assign, [id, 'app.c', 'aa'])).rows).toEqual([
+          { app_id: 'app.c', postback_secret: 'aa' },
+        ]);
+      else expect((await pool.query(bind, ['adv-a', [id]])).rows).toEqual([{ campaign_id: id }]);
+    }
+    expect([await apps(id), await advertisers(id)]).toEqual([[{ app_id: 'app.c' }], [{ advertiser_id: 'adv-a' }]]);
+    expect((await pool.query(bind, ['adv-b', [id]])).rows).toEqual([]); // another advertiser's: refused
+    expect(await advertisers(id)).toEqual([{ advertiser_id: 'adv-a' }]);
+  });
+
+  it('shows a campaign only an app has, without an advertiser, and none that neither side knows', async () => {
+    const id = `camp-${randomUUID()}`;
+    await pool.query(assign, [id, 'app.c', 'aa']);
+    expect((await pool.query(view, [id])).rows).toEqual([{ campaign_id: id, advertiser_id: null, ends_at: null }]);
+    expect((await pool.query(view, [`camp-${randomUUID()}`])).rows).toEqual([]);
+  });
+
+  it('refuses a top-up of a campaign no advertiser pays for (the foreign key)', async () => {
+    const id = `camp-${randomUUID()}`;
+    await pool.query(assign, [id, 'app.c', 'aa']);
+    await expect(
+      pool.query(
+        `insert into topup_orders (out_trade_no, advertiser_id, campaign_id, idempotency_key, amount_fen, currency, api,
+          trade_type, description, expires_at, state) values ($1, 'adv-a', $2, 'k', 100, 'CNY', 'v3', 'NATIVE', 'd', now(), 'created')`,
+        [randomBytes(16).toString('hex'), id],
+      ),
+    ).rejects.toMatchObject({ code: '23503' });
   });
 });

@@ -55,7 +55,10 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
 async function campaign() {
   const id = `c-${randomUUID().slice(0, 8)}`;
   await w.world.campaign(id);
-  await w.world.pool.query('update campaigns set advertiser_id = $2 where campaign_id = $1', [id, advertiser]);
+  await w.world.pool.query('insert into campaign_funding (campaign_id, advertiser_id) values ($1, $2)', [
+    id,
+    advertiser,
+  ]);
   await w.world.rule(id, { complete: 300, conversion: 0 });
   return id;
 }
@@ -298,7 +301,7 @@ describe('refunds of an ended campaign, with the payouts service killed at each 
     }
     await w.world.send([testEarning(`u-${c}`, c)]);
     await until('the earning', async () => ((await ledger(c, [])).budget === 4_700 ? true : undefined));
-    await w.world.pool.query('update campaigns set ends_at = now() where campaign_id = $1', [c]);
+    await w.world.pool.query('update campaign_funding set ends_at = now() where campaign_id = $1', [c]);
     return c;
   }
   const refund = (c: string, body: unknown) =>

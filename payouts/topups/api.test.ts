@@ -57,8 +57,7 @@ function world(outcome: CreateOutcome = { status: 'open', order: order() }, stor
         (o) =>
           (!f.campaignId || o.campaignId === f.campaignId) && (!f.advertiserId || o.advertiserId === f.advertiserId),
       ),
-    campaignOwner: async (id: string) =>
-      (({ 'c-1': 'adv-1', 'c-2': 'adv-2', 'c-none': null }) as Record<string, string | null>)[id],
+    campaignOwner: async (id: string) => (({ 'c-1': 'adv-1', 'c-2': 'adv-2' }) as Record<string, string>)[id],
   };
   const routes = createTopupRoutes({ minFen: 100, maxFen: 100_000 }, { flow, store });
   const call = (

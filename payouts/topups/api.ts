@@ -155,7 +155,7 @@ export function createTopupRoutes(
         return apiError(400, 'invalid_campaign_id', 'campaign_id is a string of 1..64 characters');
       const owner = await store.campaignOwner(campaignId);
       if (owner === undefined || (who.advertiserId !== undefined && owner !== who.advertiserId))
-        return apiError(404, 'not_found', 'no such campaign');
+        return apiError(404, 'not_found', 'no such campaign (or it has no advertiser bound)');
     }
     const orders = await store.list({ campaignId, advertiserId: who.advertiserId }, LIST_LIMIT);
     return { status: 200, body: { topups: orders.map((o) => orderBody(o, flow.checkout(o))) } };

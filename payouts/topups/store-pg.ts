@@ -274,9 +274,9 @@ export function createTopupStore(config: { pollMs: number }, deps: { pool: pg.Po
         return row && orderOf(row);
       }),
 
-    /** Campaign `campaignId`'s advertiser: undefined when there is no such campaign, null when none is bound. */
-    campaignOwner: async (campaignId: string): Promise<string | null | undefined> =>
-      (await pool.query<{ advertiser_id: string | null }>(sql['campaign-owner'], [campaignId])).rows[0]?.advertiser_id,
+    /** Campaign `campaignId`'s advertiser: undefined when none is bound (or there is no such campaign). */
+    campaignOwner: async (campaignId: string): Promise<string | undefined> =>
+      (await pool.query<{ advertiser_id: string }>(sql['campaign-owner'], [campaignId])).rows[0]?.advertiser_id,
     /** Order `no` with its refunds, as stored. */
     async view(no: string): Promise<(Order & { refunds: Record<string, unknown>[] }) | undefined> {
       const row = (await pool.query<OrderRow & { refunds: Record<string, unknown>[] }>(sql['order-view'], [no]))

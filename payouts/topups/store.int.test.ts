@@ -22,8 +22,9 @@ beforeAll(async () => {
   store = createTopupStore({ pollMs: 60_000 }, { pool });
   await pool.query("insert into advertisers (advertiser_id) values ('adv-1'), ('adv-2')");
   await pool.query(
-    "insert into campaigns (campaign_id, advertiser_id) values ('c-1', 'adv-1'), ('c-2', 'adv-2'), ('c-none', null)",
+    "insert into campaign_funding (campaign_id, advertiser_id) values ('c-1', 'adv-1'), ('c-2', 'adv-2')",
   );
+  await pool.query("insert into campaigns (campaign_id) values ('c-none')");
 });
 afterAll(async () => {
   await pool?.end();
@@ -61,7 +62,7 @@ async function paidOrder(amountFen: number, paidAt: string, campaignId = 'c-1') 
 async function campaignRefund(amountFen: number, campaignId = 'c-1') {
   const refundId = randomUUID();
   await pool.query(
-    "insert into campaign_refunds (refund_id, campaign_id, advertiser_id, idempotency_key, amount_fen, currency, state) select $1::uuid, campaign_id, advertiser_id, $1::text, $2, 'CNY', 'requested' from campaigns where campaign_id = $3",
+    "insert into campaign_refunds (refund_id, campaign_id, advertiser_id, idempotency_key, amount_fen, currency, state) select $1::uuid, campaign_id, advertiser_id, $1::text, $2, 'CNY', 'requested' from campaign_funding where campaign_id = $3",
     [refundId, amountFen, campaignId],
   );
   return refundId;

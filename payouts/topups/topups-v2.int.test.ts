@@ -80,7 +80,7 @@ afterAll(async () => {
 
 async function campaign() {
   const id = `c-${randomUUID().slice(0, 8)}`;
-  await pool.query("insert into campaigns (campaign_id, advertiser_id) values ($1, 'adv-1')", [id]);
+  await pool.query("insert into campaign_funding (campaign_id, advertiser_id) values ($1, 'adv-1')", [id]);
   return id;
 }
 /** A top-up by the operator's token through the API (201 expected). */

@@ -93,7 +93,7 @@ beforeEach(() => gate.release());
 /** A fresh campaign of `advertiser` (each test its own, so lists and splits are its own). */
 async function campaign(advertiser = 'adv-1') {
   const id = `c-${randomUUID().slice(0, 8)}`;
-  await pool.query('insert into campaigns (campaign_id, advertiser_id) values ($1, $2)', [id, advertiser]);
+  await pool.query('insert into campaign_funding (campaign_id, advertiser_id) values ($1, $2)', [id, advertiser]);
   return id;
 }
 const token = (advertiser = 'adv-1') => signAdvertiserToken(secret, advertiser, { ttlS: 600, nowMs: Date.now() });

@@ -7,8 +7,8 @@
 -- nothing when the campaign is not there, has no owner or another one. A key taken by a concurrent
 -- insert also returns nothing here: the caller reads it by key (order-by-key.sql).
 with c as (
-  select campaign_id, advertiser_id from campaigns
-  where campaign_id = $2 and advertiser_id is not null and ($3::text is null or advertiser_id = $3)
+  select campaign_id, advertiser_id from campaign_advertisers
+  where campaign_id = $2 and ($3::text is null or advertiser_id = $3)
 ), ins as (
   insert into topup_orders (out_trade_no, advertiser_id, campaign_id, idempotency_key, amount_fen, currency, api, trade_type,
     payer_openid, description, expires_at, state, next_poll_at)
