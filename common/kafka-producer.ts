@@ -240,7 +240,7 @@ export function createProducer(
   const deliveryTimeoutMs = config.deliveryTimeoutMs ?? 30_000;
   const requestTimeoutMs = config.requestTimeoutMs ?? 10_000;
   const backoffMs = config.retryBackoffMs ?? 100;
-  const security = kafkaSecurity(config);
+  const security = kafkaSecurity(config, log);
   const connections = new Map<string, ReturnType<typeof createConnection>>();
   const conn = (address: string) =>
     connections.get(address) ??

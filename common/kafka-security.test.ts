@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError } from './config.js';
 import { PipelineError } from './errors.js';
 import { kafkaSecurity, saslAuthenticate, scramClient } from './kafka-security.js';
+import { capturingLog } from '../test/support.js';
 
 // RFC 7677 section 3: user "user", password "pencil".
 const nonce = 'rOprNGfwEbeRWgbNEkqO';
@@ -79,6 +80,16 @@ describe('kafkaSecurity', () => {
     expect(() => kafkaSecurity({ KAFKA_BROKERS: brokers, KAFKA_SSL_CERT_FILE: files.KAFKA_SSL_CERT_FILE })).toThrow(
       /go together/,
     );
+  });
+
+  it('warns when PLAIN would send the password in the clear, and only then', () => {
+    const { log, lines } = capturingLog();
+    const plain = { KAFKA_BROKERS: brokers, KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 'p' };
+    kafkaSecurity({ ...plain, KAFKA_SASL_MECHANISM: 'plain', KAFKA_SSL: true }, log);
+    kafkaSecurity({ ...plain, KAFKA_SASL_MECHANISM: 'scram-sha-512' }, log);
+    expect(lines).toEqual([]);
+    kafkaSecurity({ ...plain, KAFKA_SASL_MECHANISM: 'plain' }, log);
+    expect(lines).toEqual([expect.objectContaining({ level: 40, msg: 'kafka_password_in_clear' })]);
   });
 
   it('names what is missing or unreadable', () => {

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import { ConfigError, type SaslMechanism } from './config.js';
 import { PipelineError } from './errors.js';
+import type { Logger } from './log.js';
 
 export interface KafkaConnection {
   KAFKA_BROKERS: string[];
@@ -41,9 +42,10 @@ const pem = (key: string, file: string | undefined) => {
 
 /**
  * The connection settings as client options. A missing username or password, a certificate without
- * its key (or the reverse), or a file that cannot be read, is a ConfigError.
+ * its key (or the reverse), or a file that cannot be read, is a ConfigError. PLAIN without TLS sends
+ * the password in the clear: allowed (a private network may want it), with a warning on `log`.
  */
-export function kafkaSecurity(c: KafkaConnection): KafkaSecurity {
+export function kafkaSecurity(c: KafkaConnection, log?: Logger): KafkaSecurity {
   const ca = pem('KAFKA_SSL_CA_FILE', c.KAFKA_SSL_CA_FILE);
   const cert = pem('KAFKA_SSL_CERT_FILE', c.KAFKA_SSL_CERT_FILE);
   const key = pem('KAFKA_SSL_KEY_FILE', c.KAFKA_SSL_KEY_FILE);
@@ -55,6 +57,8 @@ export function kafkaSecurity(c: KafkaConnection): KafkaSecurity {
     throw new ConfigError('KAFKA_SASL_MECHANISM needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD');
   }
   const sasl = { mechanism: c.KAFKA_SASL_MECHANISM, username: c.KAFKA_SASL_USERNAME, password: c.KAFKA_SASL_PASSWORD };
+  if (sasl.mechanism === 'plain' && !ssl)
+    log?.warn({ hint: 'set KAFKA_SSL=true, or use scram-sha-512' }, 'kafka_password_in_clear');
   return { ssl, sasl };
 }
 

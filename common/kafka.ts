@@ -69,7 +69,7 @@ export async function withHeartbeats<T>(
 
 export function createKafka(config: KafkaConnection & { clientId: string }, deps: { log: Logger }): Kafka {
   const log = deps.log.child({ mod: 'kafkajs' });
-  const { ssl, sasl } = kafkaSecurity(config);
+  const { ssl, sasl } = kafkaSecurity(config, log);
   return new Kafka({
     clientId: config.clientId,
     brokers: config.KAFKA_BROKERS,

@@ -86,7 +86,7 @@ const driver = createDriver({
   databaseUrl: rewards.DATABASE_URL,
   clickhouseUrl: aggregator.CLICKHOUSE_URL,
   clickhouseDatabase: aggregator.CLICKHOUSE_DATABASE,
-  kafkaBrokers: aggregator.KAFKA_BROKERS,
+  kafka: aggregator,
   lags: [
     { group: aggregator.AGGREGATOR_GROUP, topic: aggregator.AGGREGATOR_TOPIC },
     { group: aggregator.AGGREGATOR_GROUP, topic: aggregator.AGGREGATOR_CONFIRMATIONS_TOPIC },

@@ -13,6 +13,7 @@ import pg from 'pg';
 import { signUserToken } from '../common/auth.js';
 import type { Person } from '../common/person.js';
 import { createKafka, groupLag, withAdmin } from '../common/kafka.js';
+import type { KafkaConnection } from '../common/kafka-security.js';
 import { createLogger } from '../common/log.js';
 import { EventType } from '../schemas/beacon-json.js';
 import { beacon } from '../schemas/gen/messages.js';
@@ -39,7 +40,8 @@ export interface Target {
   databaseUrl: string;
   clickhouseUrl: string;
   clickhouseDatabase: string;
-  kafkaBrokers: string[];
+  /** Kafka as the services reach it (brokers, TLS, SASL), for the consumer groups' lag. */
+  kafka: KafkaConnection;
   lags: { group: string; topic: string }[];
   tokenSecret: string;
   wechatAppid: string;
@@ -89,10 +91,7 @@ export function createDriver(target: Target) {
     database: target.clickhouseDatabase,
     log: { level: ClickHouseLogLevel.OFF },
   });
-  const kafka = createKafka(
-    { KAFKA_BROKERS: target.kafkaBrokers, clientId: 'drive' },
-    { log: createLogger('drive', 'silent') },
-  );
+  const kafka = createKafka({ ...target.kafka, clientId: 'drive' }, { log: createLogger('drive', 'silent') });
   const s2s = createS2sDriver(target);
 
   /** An npm command (its entry run directly, without npm's start-up): stdout, and whether it exited 0. */

@@ -159,7 +159,7 @@ export async function createPipelineWorld(opts: { env?: Record<string, string>; 
     databaseUrl: db.url,
     clickhouseUrl: env.CLICKHOUSE_URL,
     clickhouseDatabase: ch.name,
-    kafkaBrokers: env.KAFKA_BROKERS,
+    kafka: { KAFKA_BROKERS: env.KAFKA_BROKERS },
     lags: [
       { group: groups.aggregator, topic: topics.beacons },
       { group: groups.aggregator, topic: topics.confirmations },

@@ -6,11 +6,13 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import type { Admin, Kafka, KafkaMessage } from 'kafkajs';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { pino } from 'pino';
 import { z } from 'zod';
 import { loadConfig, stackEnv, withDatabase, type SaslMechanism } from '../common/config.js';
 import type { KafkaConnection } from '../common/kafka-security.js';
@@ -22,6 +24,12 @@ export { groupLag, withAdmin };
 
 export const env = loadConfig(z.object(stackEnv), process.env);
 export const silentLog = createLogger('test', 'silent');
+/** A logger whose lines the test can read. */
+export function capturingLog() {
+  const lines: Record<string, unknown>[] = [];
+  const sink = new Writable({ write: (chunk, _enc, done) => void (lines.push(JSON.parse(String(chunk))), done()) });
+  return { log: pino({ level: 'debug' }, sink), lines };
+}
 /** The local stack's state folder (stack.sh's STACK_DIR). */
 export const stackDir = process.env.STACK_DIR ?? join(root, '.stack');
 

@@ -1,14 +1,12 @@
 // The changelog reader against the stack's broker: exactly the records from the asked offsets to the
 // partitions' ends when called, in order, for one or several partitions; no consumer when there is
 // nothing to read; the retention's losses said in a log line; errors thrown, never half-hidden.
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Kafka, logLevel } from 'kafkajs';
-import { pino } from 'pino';
 import { createKafka } from '../../common/kafka.js';
 import { createProducer } from '../../common/kafka-producer.js';
 import { ensureTopics } from '../../schemas/migrate.js';
-import { deleteTopics, env, silentLog, uniqueName, withAdmin } from '../../test/support.js';
+import { capturingLog, deleteTopics, env, silentLog, uniqueName, withAdmin } from '../../test/support.js';
 import { readPartitions } from './changelog-reader.js';
 
 const kafka = createKafka({ KAFKA_BROKERS: env.KAFKA_BROKERS, clientId: 'changelog-reader-test' }, { log: silentLog });
@@ -27,13 +25,6 @@ function counting() {
     return kafka.consumer(config);
   };
   return { client, groups };
-}
-
-/** A logger whose lines the test can read. */
-function capturingLog() {
-  const lines: Record<string, unknown>[] = [];
-  const sink = new Writable({ write: (chunk, _enc, done) => void (lines.push(JSON.parse(String(chunk))), done()) });
-  return { log: pino({ level: 'debug' }, sink), lines };
 }
 
 type Got = Map<number, { offset: bigint; value: string; timestamp: number }[]>;
