@@ -77,6 +77,7 @@ export async function createIngest(config: IngestConfig, deps: { log: Logger }) 
     { limits: contractLimits, signatureToleranceMs: 300_000 },
     {
       keys,
+      origins: keys.origins,
       queue,
       appLimiter,
       deviceLimiter,
@@ -114,7 +115,7 @@ export async function createIngest(config: IngestConfig, deps: { log: Logger }) 
     maxBodyBytes: 256 * 1024,
     trustProxy: config.INGEST_TRUST_PROXY,
   };
-  const serverDeps = { collector, s2s, ready, log };
+  const serverDeps = { collector, s2s, origins: keys.origins, ready, log };
   const server =
     config.INGEST_SERVER === 'uws'
       ? createUwsServer(serverConfig, serverDeps)

@@ -141,6 +141,30 @@ describe('npm run apps', () => {
     });
   });
 
+  it("registers an app's web origins as a browser sends them, lists them, revokes one, and refuses what is not one", async () => {
+    expect((await run('origin', 'app.a', 'HTTPS://Shop.Example:443/')).stdout).toBe(
+      'origin app.a https://shop.example\n',
+    );
+    expect((await run('origin', 'app.a', 'https://shop.example')).stdout).toBe('origin app.a https://shop.example\n');
+    expect((await run('origin', 'app.b', 'http://127.0.0.1:8000')).stdout).toBe('origin app.b http://127.0.0.1:8000\n');
+    for (const [args, stderr] of [
+      [['app.a', 'https://shop.example/page'], 'apps: https://shop.example/page is not an origin'],
+      [['app.a', 'https://*.example'], 'apps: https://*.example is not an origin'],
+      [['no.app', 'https://shop.example'], 'apps: no app no.app\n'],
+    ] as const)
+      await expect(run('origin', ...args)).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining(stderr) });
+    expect((await run('list')).stdout).toContain(
+      'origin app.a https://shop.example\norigin app.b http://127.0.0.1:8000\n',
+    );
+    expect((await run('origin-revoke', 'app.a', 'https://shop.example')).stdout).toBe(
+      'revoked origin app.a https://shop.example\n',
+    );
+    await expect(run('origin-revoke', 'app.a', 'https://shop.example')).rejects.toMatchObject({ code: 1 });
+    await expect(
+      sql.query("insert into app_origins (app_id, origin) values ('app.a', 'https://shop.example/x')"),
+    ).rejects.toMatchObject({ code: '23514' }); // the database checks the form too
+  });
+
   it('registers an ad unit with its campaign; without one, prints the usage and exits 2', async () => {
     expect((await run('ad-unit', 'admob', 'ca-app-pub-3/33', 'app.a', 'cli-camp')).stdout).toBe(
       'admob 33 app.a cli-camp\n',

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { EventType, type BeaconEvent } from '../schemas/beacon-json.js';
 import { beacon, pipeline } from '../schemas/gen/messages.js';
 import { createCollector, reasonLabel, type RejectionSample } from './collector.js';
+import { originsOf } from './cors.js';
 import { createProduceQueue, type OutRecord } from './produce-queue.js';
 import { createRateLimiter } from './rate-limit.js';
 import { sign, type SigningKey } from './signature.js';
@@ -40,6 +41,7 @@ function setup(opts: { sendFails?: boolean; healthy?: boolean; appRate?: number;
     { limits: contractLimits, signatureToleranceMs: 300_000 },
     {
       keys,
+      origins: originsOf([{ app_id: 'app1', origin: 'https://shop.example' }]),
       queue,
       now: () => now,
       audit: (s) => audits.push(s),
@@ -49,7 +51,7 @@ function setup(opts: { sendFails?: boolean; healthy?: boolean; appRate?: number;
       metrics: { response() {}, eventsAccepted() {}, eventsRejected() {} },
     },
   );
-  const post = (events: BeaconEvent[], over: { signature?: string; appId?: string } = {}) => {
+  const post = (events: BeaconEvent[], over: { signature?: string; appId?: string; origin?: string } = {}) => {
     const body = beacon.v1.BeaconBatch.encode({ appId: over.appId ?? 'app1', sdk: 't', sentAt: now, events }).finish();
     return collector.handle({
       contentType: 'application/x-protobuf',
@@ -57,12 +59,30 @@ function setup(opts: { sendFails?: boolean; healthy?: boolean; appRate?: number;
       ip: '198.51.100.1',
       userAgent: 'T/1',
       signature: over.signature ?? `t=${now},k=k1,v1=${sign('s', now, body)}`,
+      ...(over.origin !== undefined && { origin: over.origin }),
     });
   };
   return { post, sent, audits };
 }
 
 describe('createCollector', () => {
+  it("takes a page's beacons only from an origin the key's app registered, and any without an Origin", async () => {
+    const { post, sent } = setup();
+    expect((await post([event('a', 1)], { origin: 'https://shop.example' })).status).toBe(202);
+    expect((await post([event('a', 2)], { origin: '' })).status).toBe(202);
+    expect(await post([event('a', 3)], { origin: 'https://copycat.example' })).toEqual({
+      status: 403,
+      body: {
+        error: 'origin_not_allowed',
+        message: 'app app1 has not registered origin https://copycat.example (npm run apps -- origin)',
+      },
+    });
+    expect((await post([event('a', 4)], { origin: 'https://shop.example', signature: 't=1,k=k1,v1=00' })).status).toBe(
+      401,
+    ); // the signature first: an origin says nothing about a stranger
+    expect(sent.flat().length).toBe(2);
+  });
+
   it('answers 202 after Kafka took one record per user, keyed by user_id, in order', async () => {
     const { post, sent } = setup();
     const res = await post([event('alice', 1), event('bob', 2), event('alice', 3)]);

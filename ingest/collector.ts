@@ -2,6 +2,7 @@
 // -> rate limits -> enrich -> one Kafka record per user -> 202 only after Kafka acknowledged them.
 // Every refusal is a status with a reason; nothing here throws for bad input.
 import { beacon, pipeline } from '../schemas/gen/messages.js';
+import type { Origins } from './cors.js';
 import { decodeBody } from './decode.js';
 import type { Enrichment } from './enrich.js';
 import type { ProduceQueue, OutRecord } from './produce-queue.js';
@@ -39,11 +40,15 @@ export interface BeaconRequest {
   body: Uint8Array;
   ip: string;
   userAgent: string;
+  /** The Origin header of a browser's request ('' or absent: not a browser's). */
+  origin?: string;
 }
 export interface BeaconResponse {
   status: number;
   body: Record<string, unknown>;
   retryAfterS?: number;
+  /** More response headers (CORS). */
+  headers?: Record<string, string>;
 }
 
 export interface CollectorMetrics {
@@ -62,6 +67,7 @@ export interface RejectionSample {
 
 export interface CollectorDeps {
   keys: KeyLookup;
+  origins: Pick<Origins, 'allows'>;
   queue: ProduceQueue;
   enrich(ip: string, ua: string): Enrichment;
   appLimiter: ReturnType<typeof createRateLimiter>;
@@ -122,6 +128,10 @@ export function createCollector(config: { limits: Limits; signatureToleranceMs: 
     const sig = verifySignature(req.signature, req.body, receivedAt, deps.keys, config.signatureToleranceMs);
     if (!sig.ok)
       return refuse(req, receivedAt, 401, sig.error, 'the Beacon-Signature header does not authenticate this body');
+    if (req.origin && !deps.origins.allows(sig.appId, req.origin)) {
+      const why = `app ${sig.appId} has not registered origin ${req.origin} (npm run apps -- origin)`;
+      return refuse(req, receivedAt, 403, 'origin_not_allowed', why, sig);
+    }
 
     const decoded = decodeBody(req.contentType, req.body);
     if (!decoded.ok) return refuse(req, receivedAt, decoded.status, decoded.error, decoded.message, sig);

@@ -4,11 +4,14 @@ import { STATUS_CODES } from 'node:http';
 import type { Logger } from '../common/log.js';
 import type { BeaconRequest, BeaconResponse } from './collector.js';
 import type { Confirmations } from './confirmations.js';
+import type { Origins } from './cors.js';
 
 export interface ServerDeps {
   collector: { handle(req: BeaconRequest): Promise<BeaconResponse> };
   /** The S2S endpoints (CONTRACTS.md §7). */
   s2s: Confirmations;
+  /** The origins apps registered, for CORS on /v1/beacons. */
+  origins: Origins;
   ready(): boolean;
   log: Logger;
 }

@@ -7,6 +7,7 @@ import type { BeaconEvent } from '../schemas/beacon-json.js';
 import { beacon } from '../schemas/gen/messages.js';
 import { topics } from '../schemas/topics.js';
 import { createBeaconClient, EventType, type BeaconClient } from './sdk/client.js';
+import { keySql } from './keys-pg.js';
 import { sign } from './signature.js';
 import { readTopic, startTestCollector } from './test-support.js';
 
@@ -129,6 +130,55 @@ describe('ingest collector (real Kafka)', () => {
     expect(revokedSeen).toBe(true);
     expect(await next.send([ev('dave')])).toMatchObject({ status: 202 });
     client = next;
+  });
+
+  it("takes a registered origin's page within seconds of `npm run apps -- origin`, and refuses other origins", async () => {
+    const preflight = (origin: string) =>
+      fetch(`${c.url}/v1/beacons`, {
+        method: 'OPTIONS',
+        headers: {
+          origin,
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'beacon-signature',
+        },
+      }).then((r) => r.status);
+    const key = await c.createKey('test.app');
+    const fromPage = async (origin: string) => {
+      const t = Date.now();
+      const body = Buffer.from(
+        beacon.v1.BeaconBatch.encode({ appId: 'test.app', sdk: 'it', sentAt: t, events: [ev('page')] }).finish(),
+      );
+      const res = await fetch(`${c.url}/v1/beacons`, {
+        method: 'POST',
+        body,
+        headers: {
+          origin,
+          'content-type': 'application/x-protobuf',
+          'beacon-signature': `t=${t},k=${key.keyId},v1=${sign(key.secret, t, body)}`,
+        },
+      });
+      return {
+        status: res.status,
+        cors: res.headers.get('access-control-allow-origin'),
+        ...((await res.json()) as object),
+      };
+    };
+    expect(await preflight('https://news.example')).toBe(403);
+    await c.query(keySql['add-origin'], ['test.app', 'https://news.example']);
+    let status = 0;
+    for (let i = 0; i < 50 && status !== 204; i++)
+      if ((status = await preflight('https://news.example')) !== 204) await sleep(100);
+    expect(status).toBe(204);
+    expect(await fromPage('https://news.example')).toMatchObject({
+      status: 202,
+      cors: 'https://news.example',
+      accepted: 1,
+    });
+    expect(await fromPage('https://copycat.example')).toMatchObject({
+      status: 403,
+      cors: null,
+      error: 'origin_not_allowed',
+    });
   });
 
   it('refuses a body over 256 KiB while it streams, without a Content-Length', async () => {

@@ -1,12 +1,21 @@
-// The signing-key cache: every key of Postgres in memory, reloaded on NOTIFY 'beacon_keys'.
+// The signing-key cache: every key of Postgres, and every origin apps registered for their pages, in
+// memory, reloaded on NOTIFY 'beacon_keys'.
 import { createSecretKey } from 'node:crypto';
 import type pg from 'pg';
 import { createPgCache } from '../common/pg-cache.js';
 import { loadSql } from '../common/sql.js';
 import type { Logger } from '../common/log.js';
+import { originsOf, type Origins } from './cors.js';
 import type { KeyLookup, SigningKey } from './signature.js';
 
-const sql = loadSql(new URL('./sql/', import.meta.url), ['list-keys', 'create-key', 'revoke-key'] as const);
+const sql = loadSql(new URL('./sql/', import.meta.url), [
+  'list-keys',
+  'create-key',
+  'revoke-key',
+  'list-origins',
+  'add-origin',
+  'remove-origin',
+] as const);
 export { sql as keySql };
 
 interface KeyRow {
@@ -19,6 +28,10 @@ interface KeyRow {
 
 export async function listKeys(db: pg.ClientBase | pg.Pool): Promise<KeyRow[]> {
   return (await db.query<KeyRow>(sql['list-keys'])).rows;
+}
+
+export async function listOrigins(db: pg.ClientBase | pg.Pool) {
+  return (await db.query<{ app_id: string; origin: string }>(sql['list-origins'])).rows;
 }
 
 export async function createPgKeyStore(config: { DATABASE_URL: string; refreshMs: number }, deps: { log: Logger }) {
@@ -35,14 +48,18 @@ export async function createPgKeyStore(config: { DATABASE_URL: string; refreshMs
             revoked: r.revoked_at !== null,
           });
         }
-        return keys;
+        return { keys, origins: originsOf(await listOrigins(db)) };
       },
     },
   );
-  const store: KeyLookup & { stop(): Promise<void>; readonly size: number } = {
-    get: (keyId) => cache.value.get(keyId),
+  const store: KeyLookup & { origins: Origins; stop(): Promise<void>; readonly size: number } = {
+    get: (keyId) => cache.value.keys.get(keyId),
+    origins: {
+      knows: (origin) => cache.value.origins.knows(origin),
+      allows: (appId, origin) => cache.value.origins.allows(appId, origin),
+    },
     get size() {
-      return cache.value.size;
+      return cache.value.keys.size;
     },
     stop: () => cache.stop(),
   };

@@ -1,10 +1,14 @@
 // Every route of the collector's public port, for both HTTP servers: which requests carry a body the
 // server reads (bounded), and what answers each. The servers only read requests and write answers.
 import type { BeaconResponse } from './collector.js';
+import { answerPreflight, corsHeaders } from './cors.js';
 import { handleSafely, healthRoute, notFound, type ServerDeps } from './http.js';
 
 /** The request headers any route reads (uWebSockets.js must copy them before the handler returns). */
-export type RouteHeaders = Record<'content-type' | 'beacon-signature' | 'postback-signature' | 'user-agent', string>;
+export type RouteHeaders = Record<
+  'content-type' | 'beacon-signature' | 'postback-signature' | 'user-agent' | 'origin',
+  string
+>;
 
 /** The route headers of a request ('' when absent), read through the server's own accessor. */
 export const readHeaders = (get: (name: string) => string | undefined): RouteHeaders => ({
@@ -12,6 +16,7 @@ export const readHeaders = (get: (name: string) => string | undefined): RouteHea
   'beacon-signature': get('beacon-signature') ?? '',
   'postback-signature': get('postback-signature') ?? '',
   'user-agent': get('user-agent') ?? '',
+  origin: get('origin') ?? '',
 });
 
 /** `path` without the query; `query` raw (percent-encoded, as sent), without its '?'. */
@@ -31,14 +36,20 @@ export const takesBody = (method: string, path: string) =>
 const SSV = '/v1/ssv/';
 
 export function route(deps: ServerDeps, req: Incoming): Promise<BeaconResponse> {
+  const origin = req.headers.origin;
+  if (req.method === 'OPTIONS' && req.path === '/v1/beacons')
+    return Promise.resolve(answerPreflight(deps.origins, origin));
   if (req.method === 'POST' && req.path === '/v1/beacons') {
-    return handleSafely(deps, {
+    const answer = handleSafely(deps, {
       contentType: req.headers['content-type'],
       signature: req.headers['beacon-signature'],
       body: req.body,
       ip: req.ip,
       userAgent: req.headers['user-agent'],
+      origin,
     });
+    const cors = origin && corsHeaders(deps.origins, origin);
+    return cors ? answer.then((r) => ({ ...r, headers: cors })) : answer;
   }
   if (req.method === 'POST' && req.path === '/v1/postbacks') {
     return safely(

@@ -11,10 +11,11 @@ const EMPTY = new Uint8Array(0);
 export function createNodeServer(config: ServerConfig, deps: ServerDeps) {
   const write = (res: ServerResponse, r: BeaconResponse) => {
     res.writeHead(r.status, {
-      'content-type': 'application/json',
+      ...(r.status === 204 ? {} : { 'content-type': 'application/json' }),
       ...(r.retryAfterS ? { 'retry-after': String(r.retryAfterS) } : {}),
+      ...r.headers,
     });
-    res.end(JSON.stringify(r.body));
+    res.end(r.status === 204 ? undefined : JSON.stringify(r.body));
   };
 
   /** Reads the body (bounded) of a route that takes one, then writes what routes.ts answers. */

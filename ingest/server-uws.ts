@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import uWS from 'uWebSockets.js';
 import { beacon } from '../schemas/gen/messages.js';
 import type { BeaconResponse } from './collector.js';
+import { answerPreflight } from './cors.js';
 import { clientIp, handleSafely, notFound, statusLine, tooLarge, type ServerConfig, type ServerDeps } from './http.js';
 import { readHeaders, route, takesBody, type Incoming } from './routes.js';
 
@@ -12,6 +13,7 @@ import { readHeaders, route, takesBody, type Incoming } from './routes.js';
 interface Socket {
   ip: string;
   userAgent: string;
+  origin: string;
   seq: number;
   closed: boolean;
   acks: Promise<void>;
@@ -36,9 +38,11 @@ export function createUwsServer(config: ServerConfig, deps: ServerDeps) {
 
   const write = (res: uWS.HttpResponse, r: BeaconResponse): void => {
     res.cork(() => {
-      res.writeStatus(statusLine(r.status)).writeHeader('content-type', 'application/json');
+      res.writeStatus(statusLine(r.status));
       if (r.retryAfterS) res.writeHeader('retry-after', String(r.retryAfterS));
-      res.end(JSON.stringify(r.body));
+      if (r.headers) for (const name in r.headers) res.writeHeader(name, r.headers[name]!);
+      if (r.status === 204) return void res.endWithoutBody();
+      res.writeHeader('content-type', 'application/json').end(JSON.stringify(r.body));
     });
   };
 
@@ -86,10 +90,13 @@ export function createUwsServer(config: ServerConfig, deps: ServerDeps) {
     // A client that stops reading its acks is disconnected rather than silently missing some.
     maxBackpressure: 1024 * 1024,
     closeOnBackpressureLimit: 1,
+    // A page's socket opens only from an origin some app registered; each frame's app is checked as a POST's.
     upgrade: (res, req, context) => {
       const ip = clientIp(text(res.getRemoteAddressAsText()), req.getHeader('x-forwarded-for'), config.trustProxy);
+      const origin = req.getHeader('origin');
+      if (origin && !deps.origins.knows(origin)) return write(res, answerPreflight(deps.origins, origin));
       res.upgrade<Socket>(
-        { ip, userAgent: req.getHeader('user-agent'), seq: 0, closed: false, acks: Promise.resolve() },
+        { ip, userAgent: req.getHeader('user-agent'), origin, seq: 0, closed: false, acks: Promise.resolve() },
         req.getHeader('sec-websocket-key'),
         req.getHeader('sec-websocket-protocol'),
         req.getHeader('sec-websocket-extensions'),
@@ -144,6 +151,7 @@ export function createUwsServer(config: ServerConfig, deps: ServerDeps) {
       body: frame.batch,
       ip: s.ip,
       userAgent: s.userAgent,
+      origin: s.origin,
     }).finally(() => inFlight--);
   }
 
@@ -154,6 +162,20 @@ export function createUwsServer(config: ServerConfig, deps: ServerDeps) {
       query: req.getQuery() ?? '',
       headers: readHeaders((name) => req.getHeader(name)),
       ip: clientIp(text(res.getRemoteAddressAsText()), req.getHeader('x-forwarded-for'), config.trustProxy),
+      body: EMPTY,
+    };
+    const request: RequestState = { done: false };
+    inFlight++;
+    res.onAborted(() => finish(request));
+    answer(res, request, incoming);
+  });
+  app.options('/*', (res, req) => {
+    const incoming: Incoming = {
+      method: 'OPTIONS',
+      path: req.getUrl(),
+      query: '',
+      headers: readHeaders((name) => req.getHeader(name)),
+      ip: '',
       body: EMPTY,
     };
     const request: RequestState = { done: false };

@@ -5,6 +5,7 @@ import { createLogger } from '../common/log.js';
 import { beacon } from '../schemas/gen/messages.js';
 import type { BeaconRequest, BeaconResponse } from './collector.js';
 import type { Confirmations, PostbackRequest } from './confirmations.js';
+import { originsOf } from './cors.js';
 import { createNodeServer } from './server-node.js';
 import { createUwsServer } from './server-uws.js';
 
@@ -38,6 +39,7 @@ describe.each(Object.entries(servers))('%s server', (_name, create) => {
       {
         collector: { handle },
         s2s: fakeS2s,
+        origins: originsOf([{ app_id: 'app1', origin: 'https://shop.example' }]),
         ready,
         log: createLogger('t', 'silent'),
       },
@@ -63,6 +65,62 @@ describe.each(Object.entries(servers))('%s server', (_name, create) => {
     expect([res.status, await res.json()]).toEqual([202, { accepted: 1, rejected: [] }]);
     expect(seen).toMatchObject({ contentType: 'application/json', ip: '203.0.113.9', userAgent: 'T/1' });
     expect(Buffer.from(seen!.body).toString()).toBe('{"x":1}');
+  });
+
+  it('answers the CORS preflight of a registered origin, and lets its page read every answer', async () => {
+    let seen: BeaconRequest | undefined;
+    const url = await start(async (req) => {
+      seen = req;
+      return { status: 429, body: { error: 'app_rate_limited', message: '' }, retryAfterS: 3 } as BeaconResponse;
+    });
+    const preflight = (origin?: string) =>
+      fetch(`${url}/v1/beacons`, {
+        method: 'OPTIONS',
+        headers: {
+          ...(origin && { origin }),
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'content-type,beacon-signature',
+        },
+      });
+    const ok = await preflight('https://shop.example');
+    expect([ok.status, await ok.text(), Object.fromEntries(ok.headers)]).toEqual([
+      204,
+      '',
+      expect.objectContaining({
+        'access-control-allow-origin': 'https://shop.example',
+        'access-control-allow-methods': 'POST',
+        'access-control-allow-headers': 'Content-Type, Beacon-Signature',
+        'access-control-max-age': '7200',
+        vary: 'Origin',
+      }),
+    ]);
+    const stranger = await preflight('https://copycat.example');
+    expect([stranger.status, stranger.headers.get('access-control-allow-origin')]).toEqual([403, null]);
+    expect(((await stranger.json()) as { error: string }).error).toBe('origin_not_allowed');
+    expect([(await preflight()).status, (await preflight()).headers.get('allow')]).toEqual([204, 'POST, OPTIONS']);
+    expect(
+      (await fetch(`${url}/nope`, { method: 'OPTIONS', headers: { origin: 'https://shop.example' } })).status,
+    ).toBe(404);
+
+    const res = await fetch(`${url}/v1/beacons`, {
+      method: 'POST',
+      body: '{}',
+      headers: { origin: 'https://shop.example' },
+    });
+    expect([res.status, res.headers.get('access-control-allow-origin'), res.headers.get('retry-after')]).toEqual([
+      429,
+      'https://shop.example',
+      '3',
+    ]);
+    expect(res.headers.get('access-control-expose-headers')).toBe('Retry-After');
+    expect(seen?.origin).toBe('https://shop.example');
+    const other = await fetch(`${url}/v1/beacons`, {
+      method: 'POST',
+      body: '{}',
+      headers: { origin: 'https://copycat.example' },
+    });
+    expect([other.status, other.headers.get('access-control-allow-origin')]).toEqual([429, null]);
+    expect(seen?.origin).toBe('https://copycat.example'); // the collector refuses it for its app (collector.test.ts)
   });
 
   it('answers 500 when the collector fails, and keeps serving', async () => {
@@ -135,13 +193,18 @@ describe('uws server WebSocket', () => {
           },
         },
         s2s: fakeS2s,
+        origins: originsOf([{ app_id: 'app1', origin: 'https://shop.example' }]),
         ready: () => true,
         log: createLogger('t', 'silent'),
       },
     );
     const port = await server.listen();
     stop = () => server.stop();
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/stream`);
+    const refused = new WebSocket(`ws://127.0.0.1:${port}/v1/stream`, { origin: 'https://copycat.example' });
+    expect(
+      await new Promise((resolve) => refused.once('unexpected-response', (_req, res) => resolve(res.statusCode))),
+    ).toBe(403); // a page of an origin no app registered
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/stream`, { origin: 'https://shop.example' });
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
     const acks: { seq: number; status: number }[] = [];
     ws.on('message', (data) => acks.push(JSON.parse(String(data))));
