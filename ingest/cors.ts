@@ -46,10 +46,11 @@ const preflight = {
   'access-control-max-age': '7200',
 };
 
-/** The headers that let a page of `origin` read an answer (Retry-After included), when an app registered it. */
+/** The headers that let a page of `origin` read an answer (Retry-After and Date too), when an app registered it. */
 export function corsHeaders(origins: Origins, origin: string): Record<string, string> | undefined {
   if (!origin || !origins.knows(origin)) return undefined;
-  return { 'access-control-allow-origin': origin, 'access-control-expose-headers': 'Retry-After', vary: 'Origin' };
+  const expose = 'Retry-After, Date'; // Date: the SDK corrects a device clock the signature window refused
+  return { 'access-control-allow-origin': origin, 'access-control-expose-headers': expose, vary: 'Origin' };
 }
 
 /** The answer to OPTIONS /v1/beacons: a preflight from a registered origin passes; any other is refused. */

@@ -112,7 +112,7 @@ describe.each(Object.entries(servers))('%s server', (_name, create) => {
       'https://shop.example',
       '3',
     ]);
-    expect(res.headers.get('access-control-expose-headers')).toBe('Retry-After');
+    expect(res.headers.get('access-control-expose-headers')).toBe('Retry-After, Date');
     expect(seen?.origin).toBe('https://shop.example');
     const other = await fetch(`${url}/v1/beacons`, {
       method: 'POST',

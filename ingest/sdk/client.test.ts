@@ -3,18 +3,21 @@ import { beacon } from '../../schemas/gen/messages.js';
 import { sign } from '../signature.js';
 import { BeaconError, createBeaconClient, EventType } from './client.js';
 
-type Reply = { status: number; body?: unknown; retryAfter?: string } | Error;
+type Reply = { status: number; body?: unknown; retryAfter?: string; date?: string } | Error;
 
 function fakeServer(replies: Reply[]) {
-  const requests: { headers: Record<string, string>; body: Uint8Array }[] = [];
+  const requests: { headers: Record<string, string>; body: Uint8Array; keepalive?: boolean }[] = [];
   const sleeps: number[] = [];
-  const fetch = (async (_url: string, init: { headers: Record<string, string>; body: Uint8Array }) => {
-    requests.push({ headers: init.headers, body: init.body });
+  const fetch = (async (
+    _url: string,
+    init: { headers: Record<string, string>; body: Uint8Array; keepalive?: boolean },
+  ) => {
+    requests.push({ headers: init.headers, body: init.body, keepalive: init.keepalive });
     const r = replies.shift() ?? { status: 202, body: { accepted: 1, rejected: [] } };
     if (r instanceof Error) throw r;
     return new Response(JSON.stringify(r.body ?? {}), {
       status: r.status,
-      headers: r.retryAfter ? { 'retry-after': r.retryAfter } : {},
+      headers: { ...(r.retryAfter && { 'retry-after': r.retryAfter }), ...(r.date && { date: r.date }) },
     });
   }) as unknown as typeof globalThis.fetch;
   let t = 1_700_000_000_000;
@@ -65,6 +68,24 @@ describe('beacon SDK', () => {
     const { client, events, requests } = fakeServer([{ status, body: { error: 'nope', message: 'no' } }]);
     await expect(client.send(events)).rejects.toMatchObject({ status, code: 'nope', attempts: 1 });
     expect(requests).toHaveLength(1);
+  });
+
+  it("signs again once on the collector's clock when the device's is off, and keeps that clock", async () => {
+    const { client, events, requests } = fakeServer([
+      { status: 401, body: { error: 'timestamp_too_old' }, date: 'Tue, 14 Nov 2023 22:20:00 GMT' },
+      { status: 202, body: { accepted: 1, rejected: [] } },
+      { status: 202, body: { accepted: 1, rejected: [] } },
+      { status: 401, body: { error: 'timestamp_too_old' }, date: 'Tue, 14 Nov 2023 22:20:00 GMT' },
+      { status: 401, body: { error: 'timestamp_too_old' }, date: 'Tue, 14 Nov 2023 22:20:00 GMT' },
+    ]);
+    expect(await client.send(events, { keepalive: true })).toMatchObject({ status: 202, attempts: 1 });
+    const t = (i: number) => Number(/^t=(\d+)/.exec(requests[i]!.headers['beacon-signature']!)![1]);
+    expect(t(0)).toBe(1_700_000_002_000); // the device's clock (each now() is a second on)
+    expect(t(1) - Date.parse('Tue, 14 Nov 2023 22:20:00 GMT')).toBe(1_000); // the collector's, one tick on
+    expect(requests.map((r) => r.keepalive)).toEqual([true, true]);
+    await client.send(events); // the same clock for the next batch
+    expect(t(2) - Date.parse('Tue, 14 Nov 2023 22:20:00 GMT')).toBe(2_000);
+    await expect(client.send(events)).rejects.toMatchObject({ status: 401, code: 'timestamp_too_old' }); // once per send
   });
 
   it('gives up after maxAttempts', async () => {

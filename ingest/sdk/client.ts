@@ -1,7 +1,10 @@
 // The beacon client SDK for Node 20+ and browsers: builds a BeaconBatch, signs it (WebCrypto
 // HMAC-SHA256 over t + "." + body), posts it, and retries 429/503/network errors with exponential
 // backoff and full jitter, honouring Retry-After. A retry re-signs with a fresh sent_at and t but
-// keeps every event_id, so the pipeline counts the events once. 400/401/413/415 are never retried.
+// keeps every event_id, so the pipeline counts the events once. 400/401/403/413/415 are never
+// retried, but for a device clock off by more than the collector's ±300 s: its 401 carries the
+// collector's Date, and the request is signed again once on the collector's clock (kept after).
+// The queue (queue.ts) builds on this: batching, persistence, flush on page leave.
 import { encodeBeaconBatchJson, EventType, type BeaconEvent } from '../../schemas/beacon-json.js';
 import { beacon } from '../../schemas/gen/messages.js';
 
@@ -39,12 +42,15 @@ export class BeaconError extends Error {
     readonly code: string,
     message: string,
     readonly attempts: number,
+    /** The collector's Retry-After on a 429 or 503 (0: none). */
+    readonly retryAfterS = 0,
   ) {
     super(message);
   }
 }
 
 const RETRIABLE = new Set([429, 500, 502, 503, 504]);
+const CLOCK_ERRORS = new Set(['timestamp_too_old', 'timestamp_in_future']);
 const encoder = new TextEncoder();
 const hex = (buf: ArrayBuffer) => Array.from(new Uint8Array(buf), (b) => b.toString(16).padStart(2, '0')).join('');
 
@@ -57,6 +63,7 @@ export function createBeaconClient(config: BeaconClientConfig, deps: BeaconClien
   const maxAttempts = config.maxAttempts ?? 5;
   const baseDelayMs = config.baseDelayMs ?? 200;
   const maxDelayMs = config.maxDelayMs ?? 10_000;
+  let clockOffsetMs = 0; // the collector's clock minus ours, learnt from a refused timestamp
   const key = globalThis.crypto.subtle.importKey(
     'raw',
     encoder.encode(config.secret),
@@ -66,7 +73,7 @@ export function createBeaconClient(config: BeaconClientConfig, deps: BeaconClien
   );
 
   async function signedRequest(events: BeaconEvent[]) {
-    const t = now();
+    const t = now() + clockOffsetMs;
     const batch = { appId: config.appId, sdk: config.sdk ?? 'js/0.1.0', sentAt: t, events };
     const body =
       format === 'protobuf'
@@ -95,7 +102,9 @@ export function createBeaconClient(config: BeaconClientConfig, deps: BeaconClien
       };
     },
 
-    async send(events: BeaconEvent[]): Promise<SendResult> {
+    /** Sends `events` in one batch; `keepalive` lets the request outlive the page (at most 64 KiB). */
+    async send(events: BeaconEvent[], opts: { keepalive?: boolean } = {}): Promise<SendResult> {
+      let resigned = false;
       for (let attempt = 1; ; attempt++) {
         let status = 0;
         let payload: { accepted?: number; rejected?: SendResult['rejected']; error?: string; message?: string } = {};
@@ -106,10 +115,18 @@ export function createBeaconClient(config: BeaconClientConfig, deps: BeaconClien
             method: 'POST',
             headers: req.headers,
             body: req.body,
+            ...(opts.keepalive && { keepalive: true }),
           });
           status = res.status;
           retryAfterS = Number(res.headers.get('retry-after') ?? 0) || 0;
           payload = (await res.json().catch(() => ({}))) as typeof payload;
+          const theirs = Date.parse(res.headers.get('date') ?? '');
+          if (status === 401 && CLOCK_ERRORS.has(payload.error ?? '') && !resigned && theirs) {
+            clockOffsetMs = theirs - now();
+            resigned = true;
+            attempt--;
+            continue;
+          }
         } catch (err) {
           const cause = (err as { cause?: { code?: string; message?: string } }).cause; // fetch says only "fetch failed"
           payload = {
@@ -121,7 +138,8 @@ export function createBeaconClient(config: BeaconClientConfig, deps: BeaconClien
           return { status, accepted: payload.accepted ?? 0, rejected: payload.rejected ?? [], attempts: attempt };
         const retriable = status === 0 || RETRIABLE.has(status);
         if (!retriable || attempt >= maxAttempts) {
-          throw new BeaconError(status, payload.error ?? 'unknown', payload.message ?? `HTTP ${status}`, attempt);
+          const message = payload.message ?? `HTTP ${status}`;
+          throw new BeaconError(status, payload.error ?? 'unknown', message, attempt, retryAfterS);
         }
         const backoff = random() * Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
         await sleep(Math.max(backoff, retryAfterS * 1000));

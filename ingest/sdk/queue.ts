@@ -1,0 +1,195 @@
+// The SDK's delivery queue, the same in browsers and Node. An event is stored, with its id, the
+// moment it is tracked; it leaves the store only when the collector took it (202, or a per-event
+// rejection, which no retry changes) or refused its batch for good (400, 401, 403, 413, 415). A
+// network error, 429 or 5xx keeps the batch and backs off (exponential, full jitter, Retry-After
+// honoured). So a reload, a restart or an hour offline loses nothing, and since an event keeps its
+// id on every try, the pipeline counts it once even when two tabs send it.
+import type { BeaconEvent } from '../../schemas/beacon-json.js';
+import { BeaconError, type SendResult } from './client.js';
+
+/** Where queued events live: IndexedDB in a browser (storage-browser.ts), a file in Node (storage-file.ts). */
+export interface QueueStorage {
+  /** Every stored event, oldest first. */
+  all(): Promise<BeaconEvent[]>;
+  add(events: BeaconEvent[]): Promise<void>;
+  remove(eventIds: string[]): Promise<void>;
+}
+
+/** A store that lasts as long as the page or process: where nothing lasting is available. */
+export function memoryStorage(): QueueStorage {
+  const live = new Map<string, BeaconEvent>();
+  return {
+    all: async () => [...live.values()],
+    add: async (events) => void events.forEach((e) => live.set(e.eventId!, e)),
+    remove: async (ids) => void ids.forEach((id) => live.delete(id)),
+  };
+}
+
+export interface QueueConfig {
+  /** Send as soon as this many events wait (default 20). */
+  flushAt?: number;
+  /** Else send what waits this long after the first of them (default 5 s). */
+  flushIntervalMs?: number;
+  /** Events per request (default 100; the contract allows 500). */
+  maxBatch?: number;
+  /** Events kept while the collector cannot be reached; past it the oldest are dropped (default 1,000). */
+  maxQueued?: number;
+  /** Backoff after a failed send (defaults 1 s doubling to 5 min). */
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+  /** Events older than this are dropped unsent: the collector refuses events 7 days old (default 6 days). */
+  maxAgeMs?: number;
+}
+
+export interface QueueDeps {
+  send(events: BeaconEvent[], opts: { keepalive?: boolean }): Promise<SendResult>;
+  storage: QueueStorage;
+  now?: () => number;
+  random?: () => number;
+  /** Told of events that leave the queue unsent or refused, with the reason. */
+  onDrop?: (events: BeaconEvent[], reason: string) => void;
+}
+
+// A keepalive request may carry at most 64 KiB (the Fetch standard); a batch of events averages
+// well under 500 bytes, so a page's last flush sends at most this many per request.
+const KEEPALIVE_BATCH = 100;
+const KEEPALIVE_BYTES = 60_000;
+
+export function createQueue(config: QueueConfig, deps: QueueDeps) {
+  const flushAt = config.flushAt ?? 20;
+  const flushIntervalMs = config.flushIntervalMs ?? 5_000;
+  const maxBatch = Math.min(config.maxBatch ?? 100, 500);
+  const maxQueued = config.maxQueued ?? 1_000;
+  const baseDelayMs = config.baseDelayMs ?? 1_000;
+  const maxDelayMs = config.maxDelayMs ?? 300_000;
+  const maxAgeMs = config.maxAgeMs ?? 6 * 86_400_000;
+  const now = deps.now ?? Date.now;
+  const random = deps.random ?? Math.random;
+  const drop = (events: BeaconEvent[], reason: string) => events.length && deps.onDrop?.(events, reason);
+
+  let pending: BeaconEvent[] = [];
+  const inFlight = new Set<string>();
+  let failures = 0;
+  let notBefore = 0; // no regular flush before this time (backoff)
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let flushing: Promise<void> | undefined;
+  let closed = false;
+
+  const loaded = deps.storage.all().then((stored) => {
+    const known = new Set(pending.map((e) => e.eventId));
+    const left = stored.filter((e) => !known.has(e.eventId)); // by an earlier page or process
+    pending = [...left, ...pending];
+    if (left.length) schedule(0);
+  });
+
+  /** Arms the flush timer for `ms` from now (or the end of the backoff), unless one fires sooner. */
+  function schedule(ms: number) {
+    if (closed) return;
+    const at = Math.max(now() + ms, notBefore);
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(
+      () => {
+        timer = undefined;
+        void flush();
+      },
+      Math.max(at - now(), 0),
+    );
+  }
+
+  async function remove(events: BeaconEvent[]) {
+    const ids = new Set(events.map((e) => e.eventId!));
+    pending = pending.filter((e) => !ids.has(e.eventId!));
+    await deps.storage.remove([...ids]);
+  }
+
+  /** Sends one batch; false when it must wait (a retriable failure). */
+  async function sendBatch(batch: BeaconEvent[], keepalive: boolean): Promise<boolean> {
+    for (const e of batch) inFlight.add(e.eventId!);
+    try {
+      const res = await deps.send(batch, { keepalive });
+      for (const r of res.rejected) drop([batch[r.index]!], r.reason);
+      await remove(batch);
+      failures = 0;
+      notBefore = 0;
+      return true;
+    } catch (err) {
+      if (err instanceof BeaconError && err.status !== 0 && err.status !== 429 && err.status < 500) {
+        drop(batch, err.code); // refused for good: no retry would change it
+        await remove(batch);
+        return true;
+      }
+      failures++;
+      const retryAfterMs = err instanceof BeaconError ? err.retryAfterS * 1000 : 0;
+      const backoff = random() * Math.min(maxDelayMs, baseDelayMs * 2 ** (failures - 1));
+      notBefore = now() + Math.max(backoff, retryAfterMs);
+      return false;
+    } finally {
+      for (const e of batch) inFlight.delete(e.eventId!);
+    }
+  }
+
+  /** The next batch to send: waiting events not in flight, the expired dropped. */
+  async function nextBatch(limit: number, maxBytes: number) {
+    const expired = pending.filter((e) => Number(e.occurredAt) < now() - maxAgeMs);
+    if (expired.length) {
+      drop(expired, 'expired');
+      await remove(expired);
+    }
+    const batch: BeaconEvent[] = [];
+    let bytes = 0;
+    for (const e of pending) {
+      if (batch.length >= limit) break;
+      if (inFlight.has(e.eventId!)) continue;
+      bytes += JSON.stringify(e).length;
+      if (batch.length && bytes > maxBytes) break;
+      batch.push(e);
+    }
+    return batch;
+  }
+
+  /** Sends everything that waits, batch by batch, until done or a send must wait. */
+  function flush(opts: { keepalive?: boolean } = {}): Promise<void> {
+    if (opts.keepalive) return flushNow(true);
+    flushing ??= flushNow(false).finally(() => (flushing = undefined));
+    return flushing;
+  }
+
+  async function flushNow(keepalive: boolean) {
+    await loaded;
+    if (!keepalive && now() < notBefore) return schedule(0);
+    for (;;) {
+      const batch = await nextBatch(keepalive ? KEEPALIVE_BATCH : maxBatch, keepalive ? KEEPALIVE_BYTES : Infinity);
+      if (!batch.length) return;
+      // A page that is going away sends everything at once: nothing after this line may run.
+      if (keepalive) return void Promise.all([sendBatch(batch, true), flushNow(true)]);
+      if (!(await sendBatch(batch, false))) return schedule(0);
+    }
+  }
+
+  return {
+    /** Queues `event` (stored before this resolves) and sends it within flushIntervalMs, or at once past flushAt. */
+    async push(event: BeaconEvent): Promise<void> {
+      pending.push(event);
+      await deps.storage.add([event]);
+      const excess = pending.length - maxQueued;
+      if (excess > 0) {
+        const oldest = pending.slice(0, excess);
+        drop(oldest, 'queue_full');
+        await remove(oldest);
+      }
+      if (pending.length >= flushAt) void flush();
+      else if (!timer) schedule(flushIntervalMs);
+    },
+    flush,
+    /** Events waiting (stored, not yet taken by the collector). */
+    get size() {
+      return pending.length;
+    },
+    /** Stops the timer; what waits stays stored for the next start. */
+    close() {
+      closed = true;
+      if (timer) clearTimeout(timer);
+    },
+  };
+}
+export type Queue = ReturnType<typeof createQueue>;
