@@ -13,7 +13,7 @@ import { readTopic, startTestCollector } from './test-support.js';
 
 let c: Awaited<ReturnType<typeof startTestCollector>>;
 let client: BeaconClient;
-const ev = (userId: string, type = EventType.IMPRESSION) =>
+const ev = (userId: string, type: EventType = EventType.IMPRESSION) =>
   client.event({ type, userId, deviceId: `d-${userId}`, campaignId: 'camp', creativeId: 'cr', placementId: 'pl' });
 /** A body signed with the first key (before the revocation test). */
 const post = (body: Buffer, contentType: string, t = Date.now()) =>

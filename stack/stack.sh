@@ -112,6 +112,7 @@ install_missing() {
   command -v mvn >/dev/null || pkgs+=(maven)
   command -v curl >/dev/null || pkgs+=(curl)
   command -v openssl >/dev/null || pkgs+=(openssl) # the WeChat Pay sandbox's certificates
+  command -v chromium >/dev/null || pkgs+=(chromium) # the browser SDK's tests (ingest/sdk/browser.int.test.ts)
   ((${#pkgs[@]} == 0)) || apt_install "${pkgs[@]}"
   local java_major
   java_major=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/.*java.specification.version = //p')

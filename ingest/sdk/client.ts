@@ -1,12 +1,13 @@
-// The beacon client SDK for Node 20+ and browsers: builds a BeaconBatch, signs it (WebCrypto
-// HMAC-SHA256 over t + "." + body), posts it, and retries 429/503/network errors with exponential
+// The beacon client SDK for Node 20+ and browsers: builds a BeaconBatch, signs it (HMAC-SHA256
+// over t + "." + body, hmac.ts), posts it, and retries 429/503/network errors with exponential
 // backoff and full jitter, honouring Retry-After. A retry re-signs with a fresh sent_at and t but
 // keeps every event_id, so the pipeline counts the events once. 400/401/403/413/415 are never
 // retried, but for a device clock off by more than the collector's ±300 s: its 401 carries the
 // collector's Date, and the request is signed again once on the collector's clock (kept after).
 // The queue (queue.ts) builds on this: batching, persistence, flush on page leave.
-import { encodeBeaconBatchJson, EventType, type BeaconEvent } from '../../schemas/beacon-json.js';
-import { beacon } from '../../schemas/gen/messages.js';
+import type { BeaconEvent } from '../../schemas/beacon-json.js';
+import { hmacSha256 } from './hmac.js';
+import { encodeBatch, encodeBatchJson, EventType } from './wire.js';
 
 export { EventType };
 export type EventInput = Omit<BeaconEvent, 'eventId' | 'occurredAt'> & { eventId?: string; occurredAt?: number };
@@ -52,7 +53,7 @@ export class BeaconError extends Error {
 const RETRIABLE = new Set([429, 500, 502, 503, 504]);
 const CLOCK_ERRORS = new Set(['timestamp_too_old', 'timestamp_in_future']);
 const encoder = new TextEncoder();
-const hex = (buf: ArrayBuffer) => Array.from(new Uint8Array(buf), (b) => b.toString(16).padStart(2, '0')).join('');
+const hex = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 
 export function createBeaconClient(config: BeaconClientConfig, deps: BeaconClientDeps = {}) {
   const doFetch = deps.fetch ?? globalThis.fetch;
@@ -64,25 +65,17 @@ export function createBeaconClient(config: BeaconClientConfig, deps: BeaconClien
   const baseDelayMs = config.baseDelayMs ?? 200;
   const maxDelayMs = config.maxDelayMs ?? 10_000;
   let clockOffsetMs = 0; // the collector's clock minus ours, learnt from a refused timestamp
-  const key = globalThis.crypto.subtle.importKey(
-    'raw',
-    encoder.encode(config.secret),
-    { name: 'HMAC', hash: 'SHA-256' },
-    false,
-    ['sign'],
-  );
+  const sign = hmacSha256(encoder.encode(config.secret));
 
-  async function signedRequest(events: BeaconEvent[]) {
+  /** Synchronous, so a page's last flush starts its requests before its pagehide handler returns. */
+  function signedRequest(events: BeaconEvent[]) {
     const t = now() + clockOffsetMs;
     const batch = { appId: config.appId, sdk: config.sdk ?? 'js/0.1.0', sentAt: t, events };
-    const body =
-      format === 'protobuf'
-        ? beacon.v1.BeaconBatch.encode(batch).finish()
-        : encoder.encode(encodeBeaconBatchJson(batch));
+    const body = format === 'protobuf' ? encodeBatch(batch) : encoder.encode(encodeBatchJson(batch));
     const signed = new Uint8Array(encoder.encode(`${t}.`).length + body.length);
     signed.set(encoder.encode(`${t}.`));
     signed.set(body, signed.length - body.length);
-    const sig = hex(await globalThis.crypto.subtle.sign('HMAC', await key, signed));
+    const sig = hex(sign(signed));
     return {
       body,
       headers: {
@@ -110,11 +103,11 @@ export function createBeaconClient(config: BeaconClientConfig, deps: BeaconClien
         let payload: { accepted?: number; rejected?: SendResult['rejected']; error?: string; message?: string } = {};
         let retryAfterS = 0;
         try {
-          const req = await signedRequest(events);
+          const req = signedRequest(events);
           const res = await doFetch(`${config.endpoint}/v1/beacons`, {
             method: 'POST',
             headers: req.headers,
-            body: req.body,
+            body: req.body as Uint8Array<ArrayBuffer>, // protobufjs's buffers are never shared
             ...(opts.keepalive && { keepalive: true }),
           });
           status = res.status;

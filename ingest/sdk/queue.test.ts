@@ -163,12 +163,22 @@ describe('the SDK queue', () => {
     await queue.push(event());
     await queue.flush(); // fails: backing off
     for (let i = 0; i < 150; i++) await queue.push(event({ attrs: { note: 'x'.repeat(200) } }));
-    await queue.flush({ keepalive: true });
+    queue.leave();
     await vi.advanceTimersByTimeAsync(0);
     const last = c.batches.slice(1);
     expect(last.every((b) => b.keepalive && b.ids.length <= 100)).toBe(true);
     expect(last.length).toBeGreaterThan(1); // 150 events of ~350 bytes pass 60 kB
     expect(new Set(last.flatMap((b) => b.ids)).size).toBe(151);
+  });
+
+  it('sends each event once when the page is hidden and then goes away (two last flushes at once)', async () => {
+    const c = collector();
+    const { queue } = start(c, { flushAt: 100 });
+    for (let i = 0; i < 3; i++) await queue.push(event());
+    queue.leave();
+    queue.leave();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(c.ids().length).toBe(3);
   });
 });
 

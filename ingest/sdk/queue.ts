@@ -96,15 +96,14 @@ export function createQueue(config: QueueConfig, deps: QueueDeps) {
     );
   }
 
-  async function remove(events: BeaconEvent[]) {
+  function remove(events: BeaconEvent[]): Promise<void> {
     const ids = new Set(events.map((e) => e.eventId!));
     pending = pending.filter((e) => !ids.has(e.eventId!));
-    await deps.storage.remove([...ids]);
+    return deps.storage.remove([...ids]);
   }
 
-  /** Sends one batch; false when it must wait (a retriable failure). */
+  /** Sends one batch (nextBatch marked it in flight); false when it must wait (a retriable failure). */
   async function sendBatch(batch: BeaconEvent[], keepalive: boolean): Promise<boolean> {
-    for (const e of batch) inFlight.add(e.eventId!);
     try {
       const res = await deps.send(batch, { keepalive });
       for (const r of res.rejected) drop([batch[r.index]!], r.reason);
@@ -128,12 +127,15 @@ export function createQueue(config: QueueConfig, deps: QueueDeps) {
     }
   }
 
-  /** The next batch to send: waiting events not in flight, the expired dropped. */
-  async function nextBatch(limit: number, maxBytes: number) {
+  /**
+   * The next batch to send: waiting events not in flight, the expired dropped. It is marked in
+   * flight at once, so a flush that runs beside this one (the page hidden, then gone) takes others.
+   */
+  function nextBatch(limit: number, maxBytes: number) {
     const expired = pending.filter((e) => Number(e.occurredAt) < now() - maxAgeMs);
     if (expired.length) {
       drop(expired, 'expired');
-      await remove(expired);
+      void remove(expired);
     }
     const batch: BeaconEvent[] = [];
     let bytes = 0;
@@ -144,25 +146,37 @@ export function createQueue(config: QueueConfig, deps: QueueDeps) {
       if (batch.length && bytes > maxBytes) break;
       batch.push(e);
     }
+    for (const e of batch) inFlight.add(e.eventId!);
     return batch;
   }
 
   /** Sends everything that waits, batch by batch, until done or a send must wait. */
-  function flush(opts: { keepalive?: boolean } = {}): Promise<void> {
-    if (opts.keepalive) return flushNow(true);
-    flushing ??= flushNow(false).finally(() => (flushing = undefined));
+  function flush(): Promise<void> {
+    flushing ??= flushNow().finally(() => (flushing = undefined));
     return flushing;
   }
 
-  async function flushNow(keepalive: boolean) {
+  async function flushNow() {
     await loaded;
-    if (!keepalive && now() < notBefore) return schedule(0);
+    if (now() < notBefore) return schedule(0);
     for (;;) {
-      const batch = await nextBatch(keepalive ? KEEPALIVE_BATCH : maxBatch, keepalive ? KEEPALIVE_BYTES : Infinity);
+      const batch = nextBatch(maxBatch, Infinity);
       if (!batch.length) return;
-      // A page that is going away sends everything at once: nothing after this line may run.
-      if (keepalive) return void Promise.all([sendBatch(batch, true), flushNow(true)]);
       if (!(await sendBatch(batch, false))) return schedule(0);
+    }
+  }
+
+  /**
+   * The page is going away: every waiting event goes now, in keepalive requests, whatever the
+   * backoff. All of them start before this returns, since nothing after the page's last event
+   * handler is sure to run (the client signs synchronously for this). What a page had stored but
+   * not loaded yet waits for the next page.
+   */
+  function leave(): void {
+    for (;;) {
+      const batch = nextBatch(KEEPALIVE_BATCH, KEEPALIVE_BYTES);
+      if (!batch.length) return;
+      void sendBatch(batch, true);
     }
   }
 
@@ -181,6 +195,7 @@ export function createQueue(config: QueueConfig, deps: QueueDeps) {
       else if (!timer) schedule(flushIntervalMs);
     },
     flush,
+    leave,
     /** Events waiting (stored, not yet taken by the collector). */
     get size() {
       return pending.length;

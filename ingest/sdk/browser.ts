@@ -1,0 +1,153 @@
+// The SDK in a web page (built to dist/sdk/ads.mjs and, for a script tag, dist/sdk/ads.js, global
+// `AdsSdk`). It captures the ad events of CONTRACTS §1, measures viewability the MRC way (50 % of
+// the ad's pixels in view for 1 continuous second, 2 for video, while the page is visible), and
+// delivers through the persistent queue (queue.ts) kept in IndexedDB, flushing with keepalive when
+// the page is hidden or goes away, and again when the browser comes back online.
+//
+// The key ships with the page, so anyone can sign beacons with it: money never rests on a beacon,
+// only on the server-side confirmations of CONTRACTS §7 (ingest/README.md "Browsers (CORS)").
+import type { BeaconEvent } from '../../schemas/beacon-json.js';
+import { createBeaconClient, EventType, type BeaconClientConfig } from './client.js';
+import { createQueue, memoryStorage, type QueueConfig, type QueueStorage } from './queue.js';
+
+export { EventType };
+export const VERSION = '0.2.0';
+
+export interface Ad {
+  campaignId: string;
+  creativeId: string;
+  placementId: string;
+}
+export interface AdsConfig extends Omit<BeaconClientConfig, 'maxAttempts' | 'sdk'>, QueueConfig {
+  /** The person the app knows (setUser changes it); events need one, so until then they wait unsent. */
+  userId?: string;
+  /** 'memory' keeps nothing across a reload (default: IndexedDB where the browser has it). */
+  storage?: 'indexeddb' | 'memory';
+  /** Told of events the queue gave up on, with the reason. */
+  onDrop?: (events: BeaconEvent[], reason: string) => void;
+}
+
+/** One object store of events keyed by event_id, so two tabs never overwrite each other's. */
+export function indexedDbStorage(name: string): QueueStorage {
+  const db = new Promise<IDBDatabase>((resolve, reject) => {
+    const open = indexedDB.open(name, 1);
+    open.onupgradeneeded = () => open.result.createObjectStore('events', { keyPath: 'eventId' });
+    open.onsuccess = () => resolve(open.result);
+    open.onerror = () => reject(open.error);
+  });
+  const run = async (mode: IDBTransactionMode, work: (store: IDBObjectStore) => IDBRequest | void) => {
+    const tx = (await db).transaction('events', mode);
+    const req = work(tx.objectStore('events'));
+    return new Promise<unknown>((resolve, reject) => {
+      tx.oncomplete = () => resolve(req?.result);
+      tx.onerror = tx.onabort = () => reject(tx.error);
+    });
+  };
+  return {
+    all: async () => {
+      const events = (await run('readonly', (s) => s.getAll())) as BeaconEvent[];
+      return events.sort((a, b) => Number(a.occurredAt) - Number(b.occurredAt));
+    },
+    add: (events) => run('readwrite', (s) => void events.forEach((e) => s.put(e))).then(() => {}),
+    remove: (ids) => run('readwrite', (s) => void ids.forEach((id) => s.delete(id))).then(() => {}),
+  };
+}
+
+/** This browser's id for the app: random once, then kept (localStorage), so it never changes across visits. */
+function deviceIdOf(appId: string): string {
+  const key = `ads-sdk:device:${appId}`;
+  try {
+    const known = localStorage.getItem(key);
+    if (known) return known;
+    const id = crypto.randomUUID();
+    localStorage.setItem(key, id);
+    return id;
+  } catch {
+    return crypto.randomUUID(); // storage blocked: an id for this page only
+  }
+}
+
+export function createAds(config: AdsConfig) {
+  const client = createBeaconClient({ ...config, sdk: `web/${VERSION}`, maxAttempts: 1 });
+  const durable = config.storage !== 'memory' && typeof indexedDB !== 'undefined';
+  const queue = createQueue(config, {
+    send: client.send,
+    storage: durable ? indexedDbStorage(`ads-sdk:${config.appId}`) : memoryStorage(),
+    ...(config.onDrop && { onDrop: config.onDrop }),
+  });
+  const deviceId = deviceIdOf(config.appId);
+  let userId = config.userId ?? '';
+  const waiting: BeaconEvent[] = []; // tracked before there was a user
+
+  type Extra = { attrs?: Record<string, string>; clickId?: string; valueMicros?: number; currency?: string };
+  function track(type: EventType, ad: Ad, extra: Extra = {}): string {
+    const event = client.event({ ...extra, type, userId, deviceId, ...ad });
+    if (userId) void queue.push(event);
+    else waiting.push(event);
+    return event.eventId!;
+  }
+
+  const leave = () => queue.leave();
+  addEventListener('visibilitychange', () => document.visibilityState === 'hidden' && leave());
+  addEventListener('pagehide', leave);
+  addEventListener('online', () => void queue.flush());
+
+  return {
+    deviceId,
+    /** Sets the person events belong to; events tracked before any was set go out as theirs. */
+    setUser(id: string) {
+      userId = id;
+      for (const e of waiting.splice(0)) void queue.push({ ...e, userId: id });
+    },
+    /** An event of any type; returns its event_id. */
+    track,
+    /**
+     * The ad in `el` was rendered: IMPRESSION now, then VIEWABLE once at least half of it has been
+     * in view for a continuous second (two for `video`) while the page was visible. `stop()` ends
+     * the measurement (the ad went away).
+     */
+    impression(el: Element, ad: Ad, opts: { video?: boolean } = {}) {
+      const impressionId = track(EventType.IMPRESSION, ad);
+      const needMs = opts.video ? 2_000 : 1_000;
+      let inView = false;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const check = () => {
+        const counting = inView && document.visibilityState === 'visible';
+        if (counting && !timer) timer = setTimeout(viewed, needMs);
+        if (!counting && timer) timer = void clearTimeout(timer);
+      };
+      const observer = new IntersectionObserver(
+        (entries) => {
+          inView = entries[entries.length - 1]!.intersectionRatio >= 0.5;
+          check();
+        },
+        { threshold: [0, 0.5, 1] },
+      );
+      const stop = () => {
+        observer.disconnect();
+        removeEventListener('visibilitychange', check);
+        if (timer) clearTimeout(timer);
+      };
+      function viewed() {
+        stop();
+        track(EventType.VIEWABLE, ad, { attrs: { impression_id: impressionId } });
+      }
+      observer.observe(el);
+      addEventListener('visibilitychange', check);
+      return { impressionId, stop };
+    },
+    /** A click on the ad; its event_id is the click_id a conversion may name. */
+    click: (ad: Ad) => track(EventType.CLICK, ad),
+    /** The person finished a rewarded ad (paid only once the ad network confirms it, CONTRACTS §7). */
+    rewardComplete: (ad: Ad) => track(EventType.REWARD_COMPLETE, ad),
+    conversion: (ad: Ad, c: { clickId?: string; valueMicros?: number; currency?: string } = {}) =>
+      track(EventType.CONVERSION, ad, c),
+    /** Sends what waits now. */
+    flush: () => queue.flush(),
+    /** Events waiting to be taken by the collector. */
+    get pending() {
+      return queue.size + waiting.length;
+    },
+  };
+}
+export type Ads = ReturnType<typeof createAds>;
