@@ -168,6 +168,13 @@ describe('the browser SDK in Chromium, against the real collector', () => {
     expect((await onTopic(ids)).map((e) => e.eventId).sort()).toEqual([...ids].sort());
   });
 
+  it('streams batches as frames on one WebSocket when asked to, without a POST', async () => {
+    const p = await open({ transport: 'websocket' });
+    const ids = await run<string[]>(p, '[ads.click(AD), ads.click(AD), ads.rewardComplete(AD)]');
+    expect((await onTopic(ids)).map((e) => e.eventId).sort()).toEqual([...ids].sort());
+    expect([delivered, await run<number>(p, 'ads.pending')]).toEqual([[], 0]);
+  });
+
   it('delivers everything once when the browser goes offline, then online', async () => {
     const p = await open();
     await context.setOffline(true);

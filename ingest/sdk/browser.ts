@@ -7,7 +7,7 @@
 // The key ships with the page, so anyone can sign beacons with it: money never rests on a beacon,
 // only on the server-side confirmations of CONTRACTS §7 (ingest/README.md "Browsers (CORS)").
 import type { BeaconEvent } from '../../schemas/beacon-json.js';
-import { createBeaconClient, EventType, type BeaconClientConfig } from './client.js';
+import { createBeaconClient, EventType, type Answer, type BeaconClientConfig, type SendResult } from './client.js';
 import { createQueue, memoryStorage, type QueueConfig, type QueueStorage } from './queue.js';
 
 export { EventType };
@@ -23,8 +23,12 @@ export interface AdsConfig extends Omit<BeaconClientConfig, 'maxAttempts' | 'sdk
   userId?: string;
   /** 'memory' keeps nothing across a reload (default: IndexedDB where the browser has it). */
   storage?: 'indexeddb' | 'memory';
+  /** 'websocket': batches go as frames on one /v1/stream connection (a long-lived page); default POSTs. */
+  transport?: 'http' | 'websocket';
   /** Told of events the queue gave up on, with the reason. */
   onDrop?: (events: BeaconEvent[], reason: string) => void;
+  /** Told of each batch the collector took, with its answer. */
+  onSend?: (events: BeaconEvent[], result: SendResult) => void;
 }
 
 /** One object store of events keyed by event_id, so two tabs never overwrite each other's. */
@@ -53,6 +57,54 @@ export function indexedDbStorage(name: string): QueueStorage {
   };
 }
 
+/**
+ * The /v1/stream WebSocket as a transport: one connection, opened at the first send, a SignedBatch
+ * per frame, and the collector's ack for each matched by seq (counted from 0 on each connection).
+ * A connection that closes, or an ack 30 s late, fails the frames waiting (the queue sends them
+ * again; the pipeline counts an event id once), and the next send opens a new connection.
+ */
+export function webSocketStream(url: string, ackTimeoutMs = 30_000) {
+  type Waiting = { resolve(a: Answer): void; reject(e: Error): void };
+  let socket: { ws: WebSocket; opened: Promise<unknown>; sent: number; waiting: Map<number, Waiting> } | undefined;
+  function open() {
+    const ws = new WebSocket(url);
+    const s = {
+      ws,
+      sent: 0,
+      waiting: new Map<number, Waiting>(),
+      opened: new Promise((resolve, reject) => {
+        ws.onopen = resolve;
+        ws.onerror = () => reject(new Error('the stream could not connect'));
+      }),
+    };
+    ws.onmessage = (m) => {
+      const { seq, status, retry_after, ...body } = JSON.parse(String(m.data)) as Answer['body'] & {
+        seq: number;
+        status: number;
+        retry_after?: number;
+      };
+      s.waiting.get(seq)?.resolve({ status, body, retryAfterS: retry_after ?? 0 });
+      s.waiting.delete(seq);
+    };
+    ws.onclose = () => {
+      if (socket === s) socket = undefined;
+      for (const w of s.waiting.values()) w.reject(new Error('the stream closed'));
+    };
+    return s;
+  }
+  return async (frame: Uint8Array): Promise<Answer> => {
+    const s = (socket ??= open());
+    await s.opened;
+    const seq = s.sent++;
+    return new Promise<Answer>((resolve, reject) => {
+      const late = setTimeout(() => s.ws.close(), ackTimeoutMs);
+      const done = () => clearTimeout(late);
+      s.waiting.set(seq, { resolve: (a) => (done(), resolve(a)), reject: (e) => (done(), reject(e)) });
+      s.ws.send(frame as Uint8Array<ArrayBuffer>);
+    });
+  };
+}
+
 /** This browser's id for the app: random once, then kept (localStorage), so it never changes across visits. */
 function deviceIdOf(appId: string): string {
   const key = `ads-sdk:device:${appId}`;
@@ -68,12 +120,15 @@ function deviceIdOf(appId: string): string {
 }
 
 export function createAds(config: AdsConfig) {
-  const client = createBeaconClient({ ...config, sdk: `web/${VERSION}`, maxAttempts: 1 });
+  const stream =
+    config.transport === 'websocket' && webSocketStream(`${config.endpoint.replace(/^http/, 'ws')}/v1/stream`);
+  const client = createBeaconClient({ ...config, sdk: `web/${VERSION}`, maxAttempts: 1 }, stream ? { stream } : {});
   const durable = config.storage !== 'memory' && typeof indexedDB !== 'undefined';
   const queue = createQueue(config, {
     send: client.send,
     storage: durable ? indexedDbStorage(`ads-sdk:${config.appId}`) : memoryStorage(),
     ...(config.onDrop && { onDrop: config.onDrop }),
+    ...(config.onSend && { onSend: config.onSend }),
   });
   const deviceId = deviceIdOf(config.appId);
   let userId = config.userId ?? '';

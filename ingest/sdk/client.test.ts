@@ -88,6 +88,30 @@ describe('beacon SDK', () => {
     await expect(client.send(events)).rejects.toMatchObject({ status: 401, code: 'timestamp_too_old' }); // once per send
   });
 
+  it('sends frames on the stream when it has one, signed as a POST is, and POSTs a keepalive send', async () => {
+    const { events, requests } = fakeServer([]);
+    const frames: Uint8Array[] = [];
+    const client = createBeaconClient(
+      { endpoint: 'http://collector', appId: 'app1', keyId: 'k1', secret: 's3cret', maxAttempts: 2 },
+      {
+        fetch: (async () => new Response('{"accepted":1,"rejected":[]}', { status: 202 })) as unknown as typeof fetch,
+        sleep: async () => {},
+        stream: async (frame) => {
+          frames.push(frame);
+          return frames.length === 1
+            ? { status: 503, body: { error: 'queue_full' }, retryAfterS: 0 }
+            : { status: 202, body: { accepted: 1, rejected: [] }, retryAfterS: 0 };
+        },
+      },
+    );
+    expect(await client.send(events)).toMatchObject({ status: 202, attempts: 2 });
+    const frame = beacon.v1.SignedBatch.decode(frames[1]!);
+    expect([frame.keyId, frame.signature]).toEqual(['k1', sign('s3cret', Number(frame.t), frame.batch)]);
+    expect(beacon.v1.BeaconBatch.decode(frame.batch).events[0]!.eventId).toBe(events[0]!.eventId);
+    await client.send(events, { keepalive: true });
+    expect([frames.length, requests.length]).toEqual([2, 0]); // the keepalive went by this client's fetch
+  });
+
   it('gives up after maxAttempts', async () => {
     const { client, events } = fakeServer([
       { status: 503 },

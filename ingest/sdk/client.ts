@@ -7,7 +7,7 @@
 // The queue (queue.ts) builds on this: batching, persistence, flush on page leave.
 import type { BeaconEvent } from '../../schemas/beacon-json.js';
 import { hmacSha256 } from './hmac.js';
-import { encodeBatch, encodeBatchJson, EventType } from './wire.js';
+import { encodeBatch, encodeBatchJson, encodeSignedBatch, EventType } from './wire.js';
 
 export { EventType };
 export type EventInput = Omit<BeaconEvent, 'eventId' | 'occurredAt'> & { eventId?: string; occurredAt?: number };
@@ -23,8 +23,18 @@ export interface BeaconClientConfig {
   baseDelayMs?: number;
   maxDelayMs?: number;
 }
+/** The collector's answer to one request or stream frame. */
+export interface Answer {
+  status: number;
+  body: { accepted?: number; rejected?: SendResult['rejected']; error?: string; message?: string };
+  retryAfterS: number;
+  /** The collector's clock (HTTP only). */
+  date?: number;
+}
 export interface BeaconClientDeps {
   fetch?: typeof fetch;
+  /** Sends each batch as a /v1/stream frame (a SignedBatch) instead of a POST; keepalive sends still POST. */
+  stream?: (frame: Uint8Array) => Promise<Answer>;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
@@ -68,20 +78,43 @@ export function createBeaconClient(config: BeaconClientConfig, deps: BeaconClien
   const sign = hmacSha256(encoder.encode(config.secret));
 
   /** Synchronous, so a page's last flush starts its requests before its pagehide handler returns. */
-  function signedRequest(events: BeaconEvent[]) {
+  function signedRequest(events: BeaconEvent[], protobuf: boolean) {
     const t = now() + clockOffsetMs;
     const batch = { appId: config.appId, sdk: config.sdk ?? 'js/0.1.0', sentAt: t, events };
-    const body = format === 'protobuf' ? encodeBatch(batch) : encoder.encode(encodeBatchJson(batch));
+    const body = protobuf ? encodeBatch(batch) : encoder.encode(encodeBatchJson(batch));
     const signed = new Uint8Array(encoder.encode(`${t}.`).length + body.length);
     signed.set(encoder.encode(`${t}.`));
     signed.set(body, signed.length - body.length);
     const sig = hex(sign(signed));
     return {
+      t,
+      sig,
       body,
       headers: {
-        'content-type': format === 'protobuf' ? 'application/x-protobuf' : 'application/json',
+        'content-type': protobuf ? 'application/x-protobuf' : 'application/json',
         'beacon-signature': `t=${t},k=${config.keyId},v1=${sig}`,
       },
+    };
+  }
+
+  /** One try: a stream frame (protobuf, as frames carry), or a POST. Throws only when nothing answered. */
+  async function attempt(events: BeaconEvent[], keepalive: boolean): Promise<Answer> {
+    if (deps.stream && !keepalive) {
+      const req = signedRequest(events, true);
+      return deps.stream(encodeSignedBatch({ keyId: config.keyId, t: req.t, signature: req.sig, batch: req.body }));
+    }
+    const req = signedRequest(events, format === 'protobuf');
+    const res = await doFetch(`${config.endpoint}/v1/beacons`, {
+      method: 'POST',
+      headers: req.headers,
+      body: req.body as Uint8Array<ArrayBuffer>, // our own buffers, never shared
+      ...(keepalive && { keepalive: true }),
+    });
+    return {
+      status: res.status,
+      body: (await res.json().catch(() => ({}))) as Answer['body'],
+      retryAfterS: Number(res.headers.get('retry-after') ?? 0) || 0,
+      date: Date.parse(res.headers.get('date') ?? '') || undefined,
     };
   }
 
@@ -98,26 +131,17 @@ export function createBeaconClient(config: BeaconClientConfig, deps: BeaconClien
     /** Sends `events` in one batch; `keepalive` lets the request outlive the page (at most 64 KiB). */
     async send(events: BeaconEvent[], opts: { keepalive?: boolean } = {}): Promise<SendResult> {
       let resigned = false;
-      for (let attempt = 1; ; attempt++) {
+      for (let tries = 1; ; tries++) {
         let status = 0;
-        let payload: { accepted?: number; rejected?: SendResult['rejected']; error?: string; message?: string } = {};
+        let payload: Answer['body'] = {};
         let retryAfterS = 0;
         try {
-          const req = signedRequest(events);
-          const res = await doFetch(`${config.endpoint}/v1/beacons`, {
-            method: 'POST',
-            headers: req.headers,
-            body: req.body as Uint8Array<ArrayBuffer>, // protobufjs's buffers are never shared
-            ...(opts.keepalive && { keepalive: true }),
-          });
-          status = res.status;
-          retryAfterS = Number(res.headers.get('retry-after') ?? 0) || 0;
-          payload = (await res.json().catch(() => ({}))) as typeof payload;
-          const theirs = Date.parse(res.headers.get('date') ?? '');
-          if (status === 401 && CLOCK_ERRORS.has(payload.error ?? '') && !resigned && theirs) {
-            clockOffsetMs = theirs - now();
+          const a = await attempt(events, opts.keepalive ?? false);
+          ({ status, retryAfterS, body: payload } = a);
+          if (status === 401 && CLOCK_ERRORS.has(payload.error ?? '') && !resigned && a.date) {
+            clockOffsetMs = a.date - now();
             resigned = true;
-            attempt--;
+            tries--;
             continue;
           }
         } catch (err) {
@@ -128,13 +152,13 @@ export function createBeaconClient(config: BeaconClientConfig, deps: BeaconClien
           };
         }
         if (status === 202)
-          return { status, accepted: payload.accepted ?? 0, rejected: payload.rejected ?? [], attempts: attempt };
+          return { status, accepted: payload.accepted ?? 0, rejected: payload.rejected ?? [], attempts: tries };
         const retriable = status === 0 || RETRIABLE.has(status);
-        if (!retriable || attempt >= maxAttempts) {
+        if (!retriable || tries >= maxAttempts) {
           const message = payload.message ?? `HTTP ${status}`;
-          throw new BeaconError(status, payload.error ?? 'unknown', message, attempt, retryAfterS);
+          throw new BeaconError(status, payload.error ?? 'unknown', message, tries, retryAfterS);
         }
-        const backoff = random() * Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
+        const backoff = random() * Math.min(maxDelayMs, baseDelayMs * 2 ** (tries - 1));
         await sleep(Math.max(backoff, retryAfterS * 1000));
       }
     },

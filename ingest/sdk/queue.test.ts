@@ -35,13 +35,15 @@ function collector(replies: (SendResult | BeaconError | Error)[] = []) {
 
 function start(c: ReturnType<typeof collector>, config: QueueConfig = {}, storage: QueueStorage = memoryStorage()) {
   const dropped: [string, string][] = [];
+  const sent: string[] = [];
   const queue = createQueue(config, {
     send: c.send,
+    onSend: (events) => sent.push(...events.map((e) => e.eventId!)),
     storage,
     random: () => 0.5,
     onDrop: (events, reason) => events.forEach((e) => dropped.push([e.eventId!, reason])),
   });
-  return { queue, storage, dropped };
+  return { queue, storage, dropped, sent };
 }
 
 beforeEach(() => {
@@ -53,7 +55,7 @@ afterEach(() => vi.useRealTimers());
 describe('the SDK queue', () => {
   it('sends at flushAt at once, and what is fewer after flushIntervalMs', async () => {
     const c = collector();
-    const { queue } = start(c, { flushAt: 3, flushIntervalMs: 1_000 });
+    const { queue, sent } = start(c, { flushAt: 3, flushIntervalMs: 1_000 });
     const events = [event(), event(), event(), event()];
     for (const e of events.slice(0, 3)) await queue.push(e);
     await vi.advanceTimersByTimeAsync(0);
@@ -63,7 +65,7 @@ describe('the SDK queue', () => {
     expect(c.batches).toHaveLength(1);
     await vi.advanceTimersByTimeAsync(1);
     expect(c.ids()).toEqual(events.map((e) => e.eventId));
-    expect(queue.size).toBe(0);
+    expect([queue.size, sent]).toEqual([0, c.ids()]);
   });
 
   it('keeps a batch through network errors, 429 and 503, backing off, and sends it with the same ids', async () => {

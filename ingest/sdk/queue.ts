@@ -48,6 +48,8 @@ export interface QueueDeps {
   random?: () => number;
   /** Told of events that leave the queue unsent or refused, with the reason. */
   onDrop?: (events: BeaconEvent[], reason: string) => void;
+  /** Told of each batch the collector took (202), with its answer. */
+  onSend?: (events: BeaconEvent[], result: SendResult) => void;
 }
 
 // A keepalive request may carry at most 64 KiB (the Fetch standard); a batch of events averages
@@ -106,6 +108,7 @@ export function createQueue(config: QueueConfig, deps: QueueDeps) {
   async function sendBatch(batch: BeaconEvent[], keepalive: boolean): Promise<boolean> {
     try {
       const res = await deps.send(batch, { keepalive });
+      deps.onSend?.(batch, res);
       for (const r of res.rejected) drop([batch[r.index]!], r.reason);
       await remove(batch);
       failures = 0;

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { encodeBeaconBatchJson, type BeaconEvent } from '../../schemas/beacon-json.js';
 import { beacon } from '../../schemas/gen/messages.js';
-import { encodeBatch, encodeBatchJson } from './wire.js';
+import { encodeBatch, encodeBatchJson, encodeSignedBatch } from './wire.js';
 
 const text = fc.string({ unit: 'grapheme', maxLength: 12 });
 const int64 = fc.oneof(
@@ -42,6 +42,16 @@ describe("the SDK's hand-written encodings", () => {
         expect(Buffer.from(encodeBatch(b))).toEqual(Buffer.from(beacon.v1.BeaconBatch.encode(b).finish()));
       }),
       { numRuns: 500 },
+    );
+  });
+
+  it('write the stream frames the generated code writes', () => {
+    const frame = fc.record({ keyId: text, t: int64, signature: text, batch: fc.uint8Array({ maxLength: 40 }) });
+    fc.assert(
+      fc.property(frame, (f) => {
+        expect(Buffer.from(encodeSignedBatch(f))).toEqual(Buffer.from(beacon.v1.SignedBatch.encode(f).finish()));
+      }),
+      { numRuns: 300 },
     );
   });
 

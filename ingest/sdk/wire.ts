@@ -24,8 +24,54 @@ export interface Batch {
 
 const utf8 = new TextEncoder();
 
+/** A /v1/stream frame: the batch's protobuf bytes and their signature. */
+export interface SignedBatch {
+  keyId: string;
+  t: number;
+  signature: string;
+  batch: Uint8Array;
+}
+
 /** Protobuf bytes, as the generated code writes them: fields in number order, proto3 defaults left out. */
 export function encodeBatch(batch: Batch): Uint8Array {
+  const { out, text, int, nested } = writer();
+  text(1, batch.appId);
+  text(2, batch.sdk);
+  int(3, batch.sentAt);
+  for (const e of batch.events) {
+    nested(4, () => {
+      text(1, e.eventId);
+      int(2, e.type);
+      int(3, e.occurredAt as number);
+      text(4, e.userId);
+      text(5, e.deviceId);
+      text(6, e.campaignId);
+      text(7, e.creativeId);
+      text(8, e.placementId);
+      text(9, e.clickId, true);
+      int(10, e.valueMicros as number | null | undefined, true);
+      text(11, e.currency, true);
+      for (const [k, v] of Object.entries(e.attrs ?? {}))
+        nested(12, () => {
+          text(1, k, true);
+          text(2, v, true);
+        });
+    });
+  }
+  return Uint8Array.from(out);
+}
+
+export function encodeSignedBatch(frame: SignedBatch): Uint8Array {
+  const { out, text, int, bytes } = writer();
+  text(1, frame.keyId);
+  int(2, frame.t);
+  text(3, frame.signature);
+  if (frame.batch.length) bytes(4, frame.batch);
+  return Uint8Array.from(out);
+}
+
+/** Protobuf's field writers, appending to `out`. */
+function writer() {
   const out: number[] = [];
   const varint = (n: number | bigint) => {
     let v = BigInt.asUintN(64, BigInt(n)); // int64 and enum values: negatives take ten bytes
@@ -51,31 +97,7 @@ export function encodeBatch(batch: Batch): Uint8Array {
     write();
     bytes(field, out.splice(start));
   };
-
-  text(1, batch.appId);
-  text(2, batch.sdk);
-  int(3, batch.sentAt);
-  for (const e of batch.events) {
-    nested(4, () => {
-      text(1, e.eventId);
-      int(2, e.type);
-      int(3, e.occurredAt as number);
-      text(4, e.userId);
-      text(5, e.deviceId);
-      text(6, e.campaignId);
-      text(7, e.creativeId);
-      text(8, e.placementId);
-      text(9, e.clickId, true);
-      int(10, e.valueMicros as number | null | undefined, true);
-      text(11, e.currency, true);
-      for (const [k, v] of Object.entries(e.attrs ?? {}))
-        nested(12, () => {
-          text(1, k, true);
-          text(2, v, true);
-        });
-    });
-  }
-  return Uint8Array.from(out);
+  return { out, text, int, bytes, nested };
 }
 
 /** The canonical proto3 JSON (lowerCamelCase, int64 as strings, enums by name). */
