@@ -118,7 +118,7 @@ export function createPayoutsApi(
         });
       payouts.push({
         payout_id: c.payoutId,
-        amount_fen: c.amountFen,
+        amount_fen: Number(c.amountFen),
         mchId: config.mchId,
         appId: config.appId,
         package: c.packageInfo,

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { count, devSecrets, port, sharedSecrets, stackEnv, type SecretRule } from '../common/config.js';
 import { TOKEN_MAX_TTL_S } from '../common/auth.js';
 import { defaultHttpLimits } from '../common/http-limits.js';
+import { fen } from '../common/money.js';
 import { sandboxMerchant } from './sandbox/defaults.js';
 
 /**
@@ -33,6 +34,8 @@ const files = z.string().transform((s) =>
     .filter(Boolean),
 );
 const dir = sandboxMerchant.certDir;
+/** An amount in fen, at least 1, as Fen from here on. */
+const fenAmount = (fallback: number) => z.coerce.number().int().min(1).default(fallback).transform(fen);
 
 export const payoutsConfig = z
   .object({
@@ -71,10 +74,10 @@ export const payoutsConfig = z
     ),
     PAYOUTS_NOTIFY_URL: z.string().default('https://127.0.0.1:8082/v1/wechat/notify'),
     PAYOUTS_MAX_DAILY_COUNT: z.coerce.number().int().min(1).default(10),
-    PAYOUTS_MAX_DAILY_FEN: z.coerce.number().int().min(1).default(500_000),
+    PAYOUTS_MAX_DAILY_FEN: fenAmount(500_000),
     PAYOUTS_MAX_PER_HOUR: z.coerce.number().int().min(1).default(5),
     PAYOUTS_NEW_LINK_HOLD_MS: count(0),
-    PAYOUTS_REAL_NAME_FEN: z.coerce.number().int().min(1).default(200_000),
+    PAYOUTS_REAL_NAME_FEN: fenAmount(200_000),
     PAYOUTS_FRAUD_LOOKBACK_DAYS: z.coerce.number().int().min(0).default(7),
     PAYOUTS_OPERATOR_TOKEN: z.string().min(16).default(devSecrets.PAYOUTS_OPERATOR_TOKEN),
     // Money in (topups/): advertisers' top-up orders and the refunds of what ended campaigns left.
@@ -84,8 +87,8 @@ export const payoutsConfig = z
     PAYOUTS_TOPUP_EXPIRY_MS: z.coerce.number().int().min(1_000).default(7_200_000),
     /** How often an open order or a refund in progress is asked about when no notification came. */
     PAYOUTS_TOPUP_POLL_MS: z.coerce.number().int().min(50).default(60_000),
-    PAYOUTS_TOPUP_MIN_FEN: z.coerce.number().int().min(1).default(100),
-    PAYOUTS_TOPUP_MAX_FEN: z.coerce.number().int().min(1).default(100_000_000),
+    PAYOUTS_TOPUP_MIN_FEN: fenAmount(100),
+    PAYOUTS_TOPUP_MAX_FEN: fenAmount(100_000_000),
     /** Where WeChat sends pay and refund notifications; the default follows PAYOUTS_TOPUP_API (topupNotifyUrls). */
     PAYOUTS_TOPUP_NOTIFY_URL: z.string().optional(),
     PAYOUTS_TOPUP_REFUND_NOTIFY_URL: z.string().optional(),

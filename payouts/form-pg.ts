@@ -3,6 +3,7 @@
 // carries them. A transfer that needs the name carries it sealed from then on, so a re-create is identical.
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
+import { fen, type Fen } from '../common/money.js';
 import { loadSql } from '../common/sql.js';
 import type { Api, BatchParams } from './providers/provider.js';
 import { namedParams } from './providers/v3-batch.js';
@@ -64,11 +65,11 @@ export function createBatchFormer(
         const send: { requestNo: string; name: Buffer | null }[] = [];
         const held: [string, RiskReason][] = [];
         const waiting: string[] = [];
-        const seen = new Map<string, { count: number; fen: number }>();
+        const seen = new Map<string, { count: number; fen: Fen }>();
         let named: boolean | undefined; // the kind of this batch, where kinds go apart
         for (const r of rows) {
-          const earlier = seen.get(r.user_id) ?? { count: 0, fen: 0 };
-          const amountFen = Number(r.amount_fen);
+          const earlier = seen.get(r.user_id) ?? { count: 0, fen: fen(0) };
+          const amountFen = fen(r.amount_fen);
           const place = placement(
             config.risk,
             config.api,
@@ -77,7 +78,7 @@ export function createBatchFormer(
               linkedAtMs: r.linked_at.getTime(),
               fraudReasons: fraud.get(r.user_id) ?? [],
               dayCount: Number(r.day_count) + earlier.count,
-              dayFen: Number(r.day_fen) + earlier.fen,
+              dayFen: fen(fen(r.day_fen) + earlier.fen),
               hourCount: Number(r.hour_count) + earlier.count,
               approved: r.approved,
               hasName: r.real_name_enc !== null,
@@ -88,7 +89,7 @@ export function createBatchFormer(
           else if (place.to === 'awaiting_name') waiting.push(r.request_no);
           else if (!apart || (named ??= place.named) === place.named) {
             send.push({ requestNo: r.request_no, name: place.named ? r.real_name_enc : null });
-            seen.set(r.user_id, { count: earlier.count + 1, fen: earlier.fen + amountFen });
+            seen.set(r.user_id, { count: earlier.count + 1, fen: fen(earlier.fen + amountFen) });
           }
         }
         const batchNo = send.length > 0 ? newBatchNo(nowMs) : undefined;

@@ -7,6 +7,7 @@
 // neither part could explain.
 import type pg from 'pg';
 import { PipelineError } from '../common/errors.js';
+import { fen } from '../common/money.js';
 import { loadSql } from '../common/sql.js';
 import type { FlowQueues } from './flow.js';
 import type { Metrics } from './metrics.js';
@@ -112,7 +113,7 @@ export function createReconciler(deps: ReconcilerDeps) {
       return {
         orders: orders.rows.map((o): KnownOrder => ({
           outTradeNo: o.out_trade_no,
-          amountFen: Number(o.amount_fen),
+          amountFen: fen(o.amount_fen),
           state: o.state,
           transactionId: o.transaction_id,
           paidThatDay: o.paid_that_day,
@@ -120,7 +121,7 @@ export function createReconciler(deps: ReconcilerDeps) {
         refunds: refunds.rows.map((r): KnownRefund => ({
           outRefundNo: r.out_refund_no,
           outTradeNo: r.out_trade_no,
-          amountFen: Number(r.amount_fen),
+          amountFen: fen(r.amount_fen),
           state: r.state,
           succeededThatDay: r.succeeded_that_day,
         })),
@@ -183,7 +184,7 @@ export function createReconciler(deps: ReconcilerDeps) {
         providerId: r.provider_id,
         batchNo: r.batch_no,
         api: r.api as Api,
-        amountFen: Number(r.amount_fen),
+        amountFen: fen(r.amount_fen),
         state: r.state,
         paidThatDay: r.paid_that_day,
         ...(r.failed_on ? { failedOn: r.failed_on } : {}),
@@ -205,7 +206,7 @@ export function createReconciler(deps: ReconcilerDeps) {
         voucherNo: f.voucher_no,
         wechatNo: f.wechat_no,
         inOut: f.in_out,
-        amountFen: Number(f.amount_fen),
+        amountFen: fen(f.amount_fen),
         billDate: f.bill_date,
       }));
       const result = reconcile({ day, flows, known, recheck });

@@ -1,6 +1,7 @@
 // The trade bill (交易账单, bill_type ALL): the day's payments (交易状态 SUCCESS) and refunds (REFUND)
 // against the top-up orders and their refunds. What the bill proves and we have not recorded yet is
 // asked again (a query, applied as a notification would be); what is then still apart is reported.
+import type { Fen } from '../common/money.js';
 import { splitBill, type Discrepancy } from './reconcile.js';
 
 export type TradeDiscrepancyKind =
@@ -12,20 +13,23 @@ export const TRADE_KINDS: readonly TradeDiscrepancyKind[] = [
   'refund_unknown',
   'refund_not_in_bill',
 ];
-/** One row of a trade bill; a payment row's refund fields are '0' / 0. */
+/**
+ * One row of a trade bill; a payment row's refund fields are '0' / 0n. The amounts are the bill's
+ * signed decimals as written (plain bigint, not Fen): one below zero is a mismatch to report, never a throw.
+ */
 export interface TradeRow {
   transactionId: string;
   outTradeNo: string;
   tradeState: string;
-  orderFen: number;
+  orderFen: bigint;
   outRefundNo: string;
-  refundFen: number;
+  refundFen: bigint;
   refundStatus: string;
 }
 /** A top-up order as we hold it; `paidThatDay`: paid_at falls on the bill's China day. */
 export interface KnownOrder {
   outTradeNo: string;
-  amountFen: number;
+  amountFen: Fen;
   state: string;
   transactionId: string;
   paidThatDay: boolean;
@@ -34,7 +38,7 @@ export interface KnownOrder {
 export interface KnownRefund {
   outRefundNo: string;
   outTradeNo: string;
-  amountFen: number;
+  amountFen: Fen;
   state: string;
   succeededThatDay: boolean;
 }
@@ -66,10 +70,10 @@ const ORDER_PENDING = new Set(['created', 'open', 'closing', 'closed']);
 const REFUND_PENDING = new Set(['created', 'processing']);
 
 /** A signed decimal ("-0.05940") in units of 10^-places, without floating point. */
-export function decimalUnits(text: string, places: number): number {
+export function decimalUnits(text: string, places: number): bigint {
   const m = /^(-?)(\d+)(?:\.(\d+))?$/.exec(text.trim());
   if (!m || (m[3] ?? '').length > places) throw new Error(`not an amount with at most ${places} decimals: ${text}`);
-  const units = Number(m[2]) * 10 ** places + Number((m[3] ?? '').padEnd(places, '0'));
+  const units = BigInt(m[2]!) * 10n ** BigInt(places) + BigInt((m[3] ?? '').padEnd(places, '0'));
   return m[1] ? -units : units;
 }
 
@@ -113,10 +117,10 @@ export function parseTradeBill(text: string): TradeRow[] {
     const stated = summary!.get(name);
     if (stated === undefined) continue;
     const c = col(column);
-    const sum = rows.reduce((n, f, i) => n + amount(f, c, i, places), 0);
+    const sum = rows.reduce((n, f, i) => n + amount(f, c, i, places), 0n);
     if (decimalUnits(stated, places) !== sum)
       throw new Error(
-        `the summary's ${name} is ${stated}, the rows' ${column} add up to ${(sum / 10 ** places).toFixed(places)}`,
+        `the summary's ${name} is ${stated}, the rows' ${column} add up to ${(Number(sum) / 10 ** places).toFixed(places)}`,
       );
   }
   return out;

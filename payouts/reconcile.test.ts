@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { fen } from '../common/money.js';
 import { fundflowCsv } from './sandbox/bills.js';
 import { tradeBillCsv } from './sandbox/trade-bill.js';
 import type { Order as SandboxOrder, Refund as SandboxRefund } from './sandbox/trades.js';
@@ -38,7 +39,7 @@ const flow = (voucherNo: string, inOut: 'in' | 'out', billDate = D, amountFen = 
   voucherNo,
   wechatNo: '',
   inOut,
-  amountFen,
+  amountFen: fen(amountFen),
   billDate,
 });
 const t = (requestNo: string, state: string, over: Partial<KnownTransfer> & { api?: Api } = {}): KnownTransfer => ({
@@ -46,7 +47,7 @@ const t = (requestNo: string, state: string, over: Partial<KnownTransfer> & { ap
   providerId: '',
   batchNo: 'B1',
   api: 'v3_bill',
-  amountFen: 100,
+  amountFen: fen(100),
   state,
   paidThatDay: false,
   ...over,
@@ -66,7 +67,7 @@ describe('the fund-flow bill parser', () => {
         wechatNo: 'wR1',
         business: '商家转账',
         inOut: '支出',
-        amountFen: 1_234,
+        amountFen: fen(1_234),
         remark: '奖励,"第1期", ok',
         voucherNo: 'R1',
       },
@@ -75,7 +76,7 @@ describe('the fund-flow bill parser', () => {
         wechatNo: 'wR1',
         business: '商家转账',
         inOut: '收入',
-        amountFen: 1_234,
+        amountFen: fen(1_234),
         remark: 'a`b,c',
         voucherNo: 'R1',
       },
@@ -84,7 +85,7 @@ describe('the fund-flow bill parser', () => {
       voucherNo: 'R1',
       wechatNo: 'wR1',
       inOut: 'out',
-      amountFen: 1_234,
+      amountFen: fen(1_234),
       billDate: D,
     });
   });
@@ -100,8 +101,8 @@ describe('the fund-flow bill parser', () => {
   });
 
   it('converts yuan to fen without floating point', () => {
-    expect(yuanToFen('0.1')).toBe(10);
-    expect(yuanToFen('12.30')).toBe(1_230);
+    expect(yuanToFen('0.1')).toBe(10n);
+    expect(yuanToFen('12.30')).toBe(1_230n);
     expect(() => yuanToFen('1.234')).toThrow();
   });
 });
@@ -115,10 +116,10 @@ describe('reconciliation of v3 batches and v2 transfers (a debit is a payment)',
       flow('BACK', 'in'),
       flow('BOUNCED', 'out'),
       flow('BOUNCED', 'in'),
-      { ...flow('STRANGER', 'out'), amountFen: 500 },
-      { ...flow('ODD', 'out'), amountFen: 90 },
+      { ...flow('STRANGER', 'out'), amountFen: fen(500) },
+      { ...flow('ODD', 'out'), amountFen: fen(90) },
       flow('RELEASED', 'out'),
-      { ...flow('TOPUP', 'in'), amountFen: 100_000 },
+      { ...flow('TOPUP', 'in'), amountFen: fen(100_000) },
     ];
     const v3 = { api: 'v3_batch' as const };
     const known = [
@@ -210,7 +211,13 @@ describe('reconciliation of transfer bills (a debit is a lock until the user con
       D,
       'unknown_to_ledger',
     ],
-    ['a debit of another amount', [{ ...flow('V', 'out'), amountFen: 90 }], t('V', 'batched'), D, 'amount_mismatch'],
+    [
+      'a debit of another amount',
+      [{ ...flow('V', 'out'), amountFen: fen(90) }],
+      t('V', 'batched'),
+      D,
+      'amount_mismatch',
+    ],
     [
       'a paid bill with no debit on any bill read up to its day',
       [flow('V', 'out', D1)],
@@ -316,18 +323,18 @@ describe('the trade bill parser', () => {
         transactionId: '4200T1',
         outTradeNo: 'T1',
         tradeState: 'SUCCESS',
-        orderFen: 12_345,
+        orderFen: 12_345n,
         outRefundNo: '0',
-        refundFen: 0,
+        refundFen: 0n,
         refundStatus: '',
       },
       {
         transactionId: '4200T1',
         outTradeNo: 'T1',
         tradeState: 'REFUND',
-        orderFen: 12_345,
+        orderFen: 12_345n,
         outRefundNo: 'R101',
-        refundFen: 5_000,
+        refundFen: 5_000n,
         refundStatus: 'SUCCESS',
       },
     ]);
@@ -380,28 +387,28 @@ describe('the trade bill parser', () => {
   });
 
   it('adds up signed amounts in units of their decimals', () => {
-    expect(decimalUnits('-0.05940', 5)).toBe(-5_940);
-    expect(decimalUnits('0', 2)).toBe(0);
+    expect(decimalUnits('-0.05940', 5)).toBe(-5_940n);
+    expect(decimalUnits('0', 2)).toBe(0n);
     expect(() => decimalUnits('0.001', 2)).toThrow();
   });
 });
 
 describe('reconciliation of the trade bill against top-up orders and refunds', () => {
-  const pay = (outTradeNo: string, orderFen = 1_000, over: Partial<TradeRow> = {}): TradeRow => ({
+  const pay = (outTradeNo: string, orderFen = 1_000n, over: Partial<TradeRow> = {}): TradeRow => ({
     transactionId: `4200${outTradeNo}`,
     outTradeNo,
     tradeState: 'SUCCESS',
     orderFen,
     outRefundNo: '0',
-    refundFen: 0,
+    refundFen: 0n,
     refundStatus: '',
     ...over,
   });
-  const back = (outRefundNo: string, outTradeNo: string, refundFen = 400, over: Partial<TradeRow> = {}): TradeRow => ({
+  const back = (outRefundNo: string, outTradeNo: string, refundFen = 400n, over: Partial<TradeRow> = {}): TradeRow => ({
     transactionId: `4200${outTradeNo}`,
     outTradeNo,
     tradeState: 'REFUND',
-    orderFen: 1_000,
+    orderFen: 1_000n,
     outRefundNo,
     refundFen,
     refundStatus: 'SUCCESS',
@@ -409,7 +416,7 @@ describe('reconciliation of the trade bill against top-up orders and refunds', (
   });
   const order = (outTradeNo: string, state = 'paid', over: Partial<KnownOrder> = {}): KnownOrder => ({
     outTradeNo,
-    amountFen: 1_000,
+    amountFen: fen(1_000),
     state,
     transactionId: state === 'paid' ? `4200${outTradeNo}` : '',
     paidThatDay: false,
@@ -420,7 +427,7 @@ describe('reconciliation of the trade bill against top-up orders and refunds', (
     outTradeNo: string,
     state = 'succeeded',
     over: Partial<KnownRefund> = {},
-  ): KnownRefund => ({ outRefundNo, outTradeNo, amountFen: 400, state, succeededThatDay: false, ...over });
+  ): KnownRefund => ({ outRefundNo, outTradeNo, amountFen: fen(400), state, succeededThatDay: false, ...over });
   const kinds = (r: ReturnType<typeof reconcileTrades>) => r.discrepancies.map((d) => [d.kind, d.requestNo]);
 
   it.each<
@@ -447,17 +454,17 @@ describe('reconciliation of the trade bill against top-up orders and refunds', (
       { matched: 1 },
     ],
     ['a payment under an order number we do not have', [pay('T9')], [], [], { kinds: [['trade_unknown', 'T9']] }],
-    ['a payment of another amount', [pay('T1', 999)], [order('T1')], [], { kinds: [['trade_amount_mismatch', 'T1']] }],
+    ['a payment of another amount', [pay('T1', 999n)], [order('T1')], [], { kinds: [['trade_amount_mismatch', 'T1']] }],
     [
       'a payment under another WeChat order',
-      [pay('T1', 1_000, { transactionId: '4200OTHER' })],
+      [pay('T1', 1_000n, { transactionId: '4200OTHER' })],
       [order('T1')],
       [],
       { kinds: [['trade_unknown', 'T1']] },
     ],
     [
       'a payment of an order in attention (a person is on it)',
-      [pay('T1', 999)],
+      [pay('T1', 999n)],
       [order('T1', 'attention')],
       [],
       { attention: 1 },
@@ -495,7 +502,7 @@ describe('reconciliation of the trade bill against top-up orders and refunds', (
     ],
     [
       'a refund of another amount',
-      [back('R1', 'T1', 401)],
+      [back('R1', 'T1', 401n)],
       [],
       [part('R1', 'T1')],
       { kinds: [['trade_amount_mismatch', 'R1']] },
@@ -530,7 +537,7 @@ describe('reconciliation of the trade bill against top-up orders and refunds', (
     ],
     [
       'a row in another state',
-      [pay('T1', 1_000, { tradeState: 'REVOKED' })],
+      [pay('T1', 1_000n, { tradeState: 'REVOKED' })],
       [order('T1')],
       [],
       { kinds: [['trade_unknown', 'T1']] },

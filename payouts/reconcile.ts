@@ -5,6 +5,8 @@
 // lock taken at WAIT_USER_CONFIRM and given back on close or cancel: reconciliation settles nothing
 // (queries do), it explains the money (locked, released) and queues a query where the two disagree.
 // What nothing explains is reported. The trade bill of the same day: reconcile-trades.ts.
+import { fen, type Fen } from '../common/money.js';
+
 export type Api = 'v3_bill' | 'v3_batch' | 'v2_transfer';
 /** One row of a fund-flow bill. */
 export interface BillRow {
@@ -12,7 +14,7 @@ export interface BillRow {
   wechatNo: string;
   business: string;
   inOut: string;
-  amountFen: number;
+  amountFen: Fen;
   remark: string;
   voucherNo: string;
 }
@@ -21,7 +23,7 @@ export interface Flow {
   voucherNo: string;
   wechatNo: string;
   inOut: 'in' | 'out';
-  amountFen: number;
+  amountFen: Fen;
   billDate: string;
 }
 /** `failedOn`: the China day WeChat's failure was recorded here, if it was. */
@@ -30,7 +32,7 @@ export interface KnownTransfer {
   providerId: string;
   batchNo: string;
   api: Api;
-  amountFen: number;
+  amountFen: Fen;
   state: string;
   paidThatDay: boolean;
   failedOn?: string;
@@ -68,10 +70,10 @@ const FIELD_SEPARATOR = ',`';
 const SUMMARY_HEADER = '资金流水总笔数';
 
 /** Yuan with two decimals ("12.30") to fen, without floating point. */
-export function yuanToFen(yuan: string): number {
+export function yuanToFen(yuan: string): Fen {
   const m = /^(\d+)(?:\.(\d{1,2}))?$/.exec(yuan.trim());
   if (!m) throw new Error(`not an amount in yuan: ${yuan}`);
-  return Number(m[1]) * 100 + Number((m[2] ?? '').padEnd(2, '0'));
+  return fen(BigInt(m[1]!) * 100n + BigInt((m[2] ?? '').padEnd(2, '0')));
 }
 
 /** A bill split into fields: its columns by name, its rows, and its summary line's values by name. */
@@ -167,15 +169,15 @@ export function reconcile(input: {
     byKey.set(t.requestNo, t);
     if (t.providerId) byKey.set(t.providerId, t);
   }
-  // Flows per transfer (by request number or WeChat id), or per voucher nobody knows.
+  // Flows per transfer (by request number or WeChat id), or per voucher nobody knows: fen out and fen back.
   const groups = new Map<
     string,
-    { t?: KnownTransfer; voucher: string; out: number; back: number; today: boolean; debitedBy?: string }
+    { t?: KnownTransfer; voucher: string; out: bigint; back: bigint; today: boolean; debitedBy?: string }
   >();
   for (const f of flows) {
     const t = byKey.get(f.voucherNo) ?? byKey.get(f.wechatNo);
     const key = t?.requestNo ?? f.voucherNo;
-    const g = groups.get(key) ?? { t, voucher: f.voucherNo, out: 0, back: 0, today: false };
+    const g = groups.get(key) ?? { t, voucher: f.voucherNo, out: 0n, back: 0n, today: false };
     if (f.inOut === 'out') {
       g.out += f.amountFen;
       if (!g.debitedBy || f.billDate < g.debitedBy) g.debitedBy = f.billDate;
@@ -203,14 +205,14 @@ export function reconcile(input: {
   for (const [key, g] of groups) {
     if (!g.today && !recheck.has(key) && !refundDue(g.t)) continue;
     out.evaluated.push(key);
-    if (g.out === 0) continue; // money in that is not a returned transfer: a top-up, a move between accounts
+    if (g.out === 0n) continue; // money in that is not a returned transfer: a top-up, a move between accounts
     const t = g.t;
-    const kept = g.out - g.back;
+    const kept = g.out - g.back; // below zero when more came back than went out: a plain bigint, not Fen
     if (!t) {
       report(key, 'unknown_to_ledger', `the bill shows ${kept} fen paid under a number the ledger does not know`);
       continue;
     }
-    if (kept !== 0 && kept !== t.amountFen) {
+    if (kept !== 0n && kept !== t.amountFen) {
       report(key, 'amount_mismatch', `the bill shows ${kept} fen, the ledger ${t.amountFen}`);
       continue;
     }
@@ -219,8 +221,8 @@ export function reconcile(input: {
   }
 
   /** v3 batches and v2: a debit is the payment. */
-  function payment(t: KnownTransfer, kept: number) {
-    if (kept > 0) {
+  function payment(t: KnownTransfer, kept: bigint) {
+    if (kept > 0n) {
       if (t.state === 'batched') out.settle.push(t);
       else if (t.state === 'succeeded') out.matched++;
       else
@@ -234,8 +236,8 @@ export function reconcile(input: {
     else out.matched++;
   }
   /** Transfer bills: a debit is a lock until the user confirms; closed or cancelled, it comes back. */
-  function bill(t: KnownTransfer, kept: number) {
-    if (kept > 0) {
+  function bill(t: KnownTransfer, kept: bigint) {
+    if (kept > 0n) {
       if (t.state === 'batched') out.locked++;
       else if (t.state === 'succeeded') out.matched++;
       else if (t.state === 'failed' && (!t.failedOn || daysBetween(t.failedOn, day) < REFUND_GRACE_DAYS)) out.locked++;

@@ -1,24 +1,25 @@
 // Where forming puts a queued transfer (pure): held for review when a risk check fails (an operator
 // approves or rejects it; an approved one is not held again), waiting for the payee's real name when
 // WeChat requires one and the user has given none, else sent (named when the amount needs it).
+import { fen, type Fen } from '../common/money.js';
 import type { Api } from './providers/provider.js';
 
 export interface RiskConfig {
   maxDailyCount: number;
-  maxDailyFen: number;
+  maxDailyFen: Fen;
   /** Payouts to a WeChat account linked more recently than this wait for review. */
   newLinkHoldMs: number;
   maxPerHour: number;
   /** At or above this amount WeChat requires the payee's real name (`user_name`); without one the payout waits for it. */
-  realNameFen: number;
+  realNameFen: Fen;
 }
 
 export interface RiskFacts {
-  amountFen: number;
+  amountFen: Fen;
   linkedAtMs: number;
   /** The user's other payouts sent or being sent: in the last 24 h, and in the last hour. */
   dayCount: number;
-  dayFen: number;
+  dayFen: Fen;
   hourCount: number;
   /** Why the aggregator flagged the user's traffic as invalid, if it did. */
   fraudReasons: readonly string[];
@@ -36,11 +37,11 @@ export function reviewReason(c: RiskConfig, f: RiskFacts, nowMs: number): RiskRe
 }
 
 /** The v3 batch API takes no name on a detail below 0.3 yuan (reference/wechatpay.md, December 2026 "Real name"). */
-export const BATCH_NAME_MIN_FEN = 30;
+export const BATCH_NAME_MIN_FEN = fen(30);
 
 /** Whether a transfer of `amountFen` carries the payee's real name on `api`. */
-export const needsRealName = (c: Pick<RiskConfig, 'realNameFen'>, api: Api, amountFen: number) =>
-  amountFen >= (api === 'v3_batch' ? Math.max(c.realNameFen, BATCH_NAME_MIN_FEN) : c.realNameFen);
+export const needsRealName = (c: Pick<RiskConfig, 'realNameFen'>, api: Api, amountFen: Fen) =>
+  amountFen >= c.realNameFen && (api !== 'v3_batch' || amountFen >= BATCH_NAME_MIN_FEN);
 
 /** `approved`: a person approved it in review; `hasName`: the person has given a real name (wechat_links.real_name_enc). */
 export interface FormFacts extends RiskFacts {

@@ -2,6 +2,7 @@
 // recording what the provider said, each one statement (sql/). Request numbers are in Postgres
 // before any call that carries them.
 import type pg from 'pg';
+import { fen } from '../common/money.js';
 import { parsePerson } from '../common/person.js';
 import type { SecretBox } from '../common/secretbox.js';
 import { loadSql } from '../common/sql.js';
@@ -147,7 +148,7 @@ export function createPayoutsStore(
       }>(sql['batch-items'], [batchNo]);
       const items = rows.map((r): Item & { state: string } => ({
         requestNo: r.request_no,
-        amountFen: Number(r.amount_fen),
+        amountFen: fen(r.amount_fen),
         openid: deps.box.open(r.openid_enc),
         state: r.state,
         ...(r.user_name_enc ? { userName: deps.box.open(r.user_name_enc) } : {}), // the real name snapshotted when formed (form-pg.ts)
@@ -226,7 +227,7 @@ export function createPayoutsStore(
         payoutId: r.payout_id,
         requestNo: r.request_no,
         batchNo: r.batch_no,
-        amountFen: Number(r.amount_fen),
+        amountFen: fen(r.amount_fen),
         openid: deps.box.open(r.openid_enc),
         formedAt: r.formed_at,
         packageInfo: r.package_info,

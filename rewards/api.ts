@@ -5,11 +5,11 @@
 import { authenticate, isUserId, mayActFor, requestedPerson } from '../common/auth.js';
 import { personKey, type Person } from '../common/person.js';
 import { apiError as error, type ApiRequest, type ApiResponse } from '../common/http-server.js';
+import { fen, type Fen } from '../common/money.js';
 import { idempotencyKeyOf, isResponse, jsonBody } from './api-input.js';
 import { createCampaignRoutes } from './campaigns-api.js';
 import type { Campaigns } from './campaigns-pg.js';
 import type { Funding } from './funding-pg.js';
-import { fen, type Fen } from './ledger.js';
 import type { PayoutsStore, WithdrawalResult } from './payouts-pg.js';
 import type { UsersStore } from './users-pg.js';
 import type { WechatOAuth } from './wechat-oauth.js';

@@ -5,10 +5,10 @@ import type { Principal } from '../common/auth.js';
 import { isUuid } from '../common/name-uuid.js';
 import { apiError as error, type ApiRequest, type ApiResponse } from '../common/http-server.js';
 import { unstorable } from '../common/storable-text.js';
+import { fen } from '../common/money.js';
 import { idempotencyKeyOf, isResponse, jsonBody } from './api-input.js';
 import type { Campaigns } from './campaigns-pg.js';
 import type { Funding, RefundRequestResult } from './funding-pg.js';
-import { fen } from './ledger.js';
 
 const MAX_REASON = 200;
 

@@ -27,10 +27,10 @@ import { isUuid } from '../common/name-uuid.js';
 import { isAppId, isUserId } from '../common/person.js';
 import { loadSql } from '../common/sql.js';
 import { isAdvertiserId, signAdvertiserToken, signUserToken } from '../common/auth.js';
+import { fen } from '../common/money.js';
 import { refundRequests } from '../schemas/queues.js';
 import { rewardsConfig } from './config.js';
 import { createFunding, fundCampaign } from './funding-pg.js';
-import { fen } from './ledger.js';
 import { createPgLedger, refusal } from './ledger-pg.js';
 import { createEarningReviews, type ReviewResult } from './reviews-pg.js';
 

@@ -4,8 +4,8 @@ import { z } from 'zod';
 import { count, devSecrets, port, sharedSecrets, stackEnv, type SecretRule } from '../common/config.js';
 import { TOKEN_MAX_TTL_S } from '../common/auth.js';
 import { defaultHttpLimits } from '../common/http-limits.js';
+import { fen } from '../common/money.js';
 import { topics } from '../schemas/topics.js';
-import { fen } from './ledger.js';
 
 const fenAmount = (fallback: number) => z.coerce.bigint().min(1n).default(BigInt(fallback)).transform(fen);
 /** A fen amount that may be left unset (null: no limit); an empty value is unset too. */

@@ -9,6 +9,7 @@ import { hash } from 'node:crypto';
 import type pg from 'pg';
 import { personKey } from '../common/person.js';
 import { loadSql } from '../common/sql.js';
+import { fen, type Fen } from '../common/money.js';
 import {
   batchTransfer,
   capDay,
@@ -23,7 +24,7 @@ import {
   type MoneyRules,
   type RewardRule,
 } from './earnings.js';
-import { fen, planTransfers, type Fen } from './ledger.js';
+import { planTransfers } from './ledger.js';
 import type { PgLedger } from './ledger-pg.js';
 import { payoutTransfer, thresholdRequests, userAccount, type PayoutRequest } from './payout-requests.js';
 

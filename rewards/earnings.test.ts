@@ -10,7 +10,8 @@ import {
   type MoneyRules,
   type RewardRule,
 } from './earnings.js';
-import { accountKey, balanceOf, fen, planTransfers, type Account, type AccountRef } from './ledger.js';
+import { fen } from '../common/money.js';
+import { accountKey, balanceOf, planTransfers, type Account, type AccountRef } from './ledger.js';
 
 const T0 = Date.UTC(2026, 10, 20, 12);
 const rule = (over: Partial<RewardRule> = {}): RewardRule => ({

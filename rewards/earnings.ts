@@ -5,14 +5,13 @@
 // pass a platform daily limit (per person, per device) is held for review: recorded, no money moved.
 import { hash as cryptoHash } from 'node:crypto';
 import { personKey } from '../common/person.js';
+import { fen, type Fen } from '../common/money.js';
 import {
   accountKey,
   balanceOf,
-  fen,
   idempotencyKey,
   type Account,
   type AccountRef,
-  type Fen,
   type Posting,
   type Transfer,
 } from './ledger.js';

@@ -9,7 +9,8 @@ import { audit } from './audit.js';
 import { createFunding } from './funding-pg.js';
 import { fundingSeed } from './test-funding-seed.js';
 import { refundHold, refundOutcome, topupCredit } from './funding.js';
-import { fen, type Transfer } from './ledger.js';
+import { fen } from '../common/money.js';
+import type { Transfer } from './ledger.js';
 import { createPgLedger } from './ledger-pg.js';
 
 let scratch: Awaited<ReturnType<typeof createTestPostgres>>;

@@ -4,6 +4,7 @@
 import type pg from 'pg';
 import { nameUuid } from '../common/name-uuid.js';
 import { loadSql } from '../common/sql.js';
+import { fen, type Fen } from '../common/money.js';
 import type { FundingOutcomeJob } from '../schemas/queues.js';
 import { fundingTransfer } from './earnings.js';
 import {
@@ -19,7 +20,7 @@ import {
   type SetAsideReason,
   type TopupOrder,
 } from './funding.js';
-import { accountsOf, contentHash, fen, idempotencyKey, legacyKey, type Fen, type TransferResult } from './ledger.js';
+import { accountsOf, contentHash, idempotencyKey, legacyKey, type TransferResult } from './ledger.js';
 import type { LedgerTx, PgLedger } from './ledger-pg.js';
 
 const sql = loadSql(new URL('./sql/', import.meta.url), [

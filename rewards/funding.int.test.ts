@@ -9,10 +9,10 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signAdvertiserToken } from '../common/auth.js';
+import { fen } from '../common/money.js';
 import { env } from '../test/support.js';
 import { fundingOutcomes, refundRequests, type FundingOutcomeJob } from '../schemas/queues.js';
 import { fundingSeed } from './test-funding-seed.js';
-import { fen } from './ledger.js';
 import { createPgLedger } from './ledger-pg.js';
 import { createRewardsWorld, type RewardsWorld } from './test-support.js';
 

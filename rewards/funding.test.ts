@@ -10,7 +10,8 @@ import {
   type RefundPart,
   type TopupOrder,
 } from './funding.js';
-import { fen, planTransfers, type Account } from './ledger.js';
+import { fen } from '../common/money.js';
+import { planTransfers, type Account } from './ledger.js';
 
 const order: TopupOrder = {
   outTradeNo: 'T0001',

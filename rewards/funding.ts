@@ -1,7 +1,8 @@
 // Money in and its refunds, pure (funding-pg.ts does the I/O): the four ledger transfers of a top-up's
 // life (a paid order's credit; a campaign refund's hold; each refund part's settle or release), what
 // an outcome from the payouts service may post given the row it names, and how much a refund may take.
-import { fen, idempotencyKey, type Fen, type Transfer } from './ledger.js';
+import { fen, type Fen } from '../common/money.js';
+import { idempotencyKey, type Transfer } from './ledger.js';
 
 /** A top-up order as rewards reads it (topup_orders, owned by payouts). */
 export interface TopupOrder {

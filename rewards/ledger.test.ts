@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { accountKey, balanceOf, fen, planTransfers, type Account, type AccountRef, type Transfer } from './ledger.js';
+import { fen } from '../common/money.js';
+import { accountKey, balanceOf, planTransfers, type Account, type AccountRef, type Transfer } from './ledger.js';
 
 const budget: AccountRef = { type: 'campaign_budget', owner: 'c1', currency: 'CNY' };
 const available: AccountRef = { type: 'user_available', owner: 'u1', currency: 'CNY' };

@@ -2,15 +2,7 @@
 // a batch of transfers is checked in order against a snapshot of the accounts it touches, and each
 // transfer gets a result value; one refused transfer never fails the others.
 import { hash as cryptoHash } from 'node:crypto';
-
-/** Integer minor units (fen for CNY). Never a float. */
-export type Fen = bigint & { readonly __brand: 'Fen' };
-
-export function fen(n: bigint | number | string): Fen {
-  const v = BigInt(n);
-  if (v < 0n) throw new RangeError(`negative amount ${v}`);
-  return v as Fen;
-}
+import type { Fen } from '../common/money.js';
 
 /** Each account type's normal side and whether it may go below zero (as in the account_types table). */
 export const accountTypes = {

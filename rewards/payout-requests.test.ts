@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { fundingTransfer } from './earnings.js';
-import { accountKey, fen, legacyKey, type Account } from './ledger.js';
+import { fen } from '../common/money.js';
+import { accountKey, legacyKey, type Account } from './ledger.js';
 import { payoutRequest, thresholdRequests, userAccount } from './payout-requests.js';
 
 function accounts(users: Record<string, { available: bigint; held: bigint; everHeld?: bigint }>) {

@@ -2,16 +2,8 @@
 // user_held), so money asked for can never be spent twice; the payouts service then pays it and
 // settles (held -> payout_clearing) or releases (held -> available) it.
 import { nameUuid } from '../common/name-uuid.js';
-import {
-  accountKey,
-  balanceOf,
-  fen,
-  idempotencyKey,
-  type Account,
-  type AccountRef,
-  type Fen,
-  type Transfer,
-} from './ledger.js';
+import { fen, type Fen } from '../common/money.js';
+import { accountKey, balanceOf, idempotencyKey, type Account, type AccountRef, type Transfer } from './ledger.js';
 
 export type PayoutSource = 'threshold' | 'withdrawal';
 

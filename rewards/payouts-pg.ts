@@ -5,16 +5,8 @@ import type pg from 'pg';
 import { PipelineError } from '../common/errors.js';
 import { personKey, type Person } from '../common/person.js';
 import { loadSql } from '../common/sql.js';
-import {
-  accountKey,
-  accountsOf,
-  balanceOf,
-  fen,
-  idempotencyKey,
-  legacyKey,
-  type Fen,
-  type Transfer,
-} from './ledger.js';
+import { fen, type Fen } from '../common/money.js';
+import { accountKey, accountsOf, balanceOf, idempotencyKey, legacyKey, type Transfer } from './ledger.js';
 import type { PgLedger } from './ledger-pg.js';
 import { insertPayouts } from './earnings-pg.js';
 import { payoutRequest, payoutTransfer, userAccount, type PayoutPhase, type PayoutRequest } from './payout-requests.js';

@@ -4,9 +4,9 @@
 import { PipelineError } from '../common/errors.js';
 import { parsePerson } from '../common/person.js';
 import { loadSql } from '../common/sql.js';
+import { fen, type Fen } from '../common/money.js';
 import { reviewTransfer, ruleAt } from './earnings.js';
 import { loadCampaigns } from './earnings-pg.js';
-import { fen, type Fen } from './ledger.js';
 import { refusal, type PgLedger } from './ledger-pg.js';
 import { userAccount } from './payout-requests.js';
 

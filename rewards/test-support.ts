@@ -33,7 +33,7 @@ import { signUserToken } from '../common/auth.js';
 import { rewardsConfig } from './config.js';
 import { fundingTransfer, type Earning } from './earnings.js';
 import { personKey } from '../common/person.js';
-import { fen } from './ledger.js';
+import { fen } from '../common/money.js';
 import { createPgLedger } from './ledger-pg.js';
 
 /** The app of the tests' users and campaigns, unless a test names another. */

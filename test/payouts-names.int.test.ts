@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { fen } from '../common/money.js';
 import { createSecretBox, type SecretBox } from '../common/secretbox.js';
 import type { Api, BatchParams } from '../payouts/providers/provider.js';
 import { createPayoutsStore } from '../payouts/store-pg.js';
@@ -44,7 +45,13 @@ describe('forming with real names (the store, on its own database)', () => {
       { info_type: '奖励说明', info_content: 'b' },
     ],
   };
-  const risk = { maxDailyCount: 100, maxDailyFen: 10_000_000, newLinkHoldMs: 0, maxPerHour: 100, realNameFen: BIG };
+  const risk = {
+    maxDailyCount: 100,
+    maxDailyFen: fen(10_000_000),
+    newLinkHoldMs: 0,
+    maxPerHour: 100,
+    realNameFen: fen(BIG),
+  };
   const store = (api: Api, over: Partial<typeof risk> = {}) =>
     createPayoutsStore(
       {

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fen } from '../common/money.js';
 import { createSecretBox } from '../common/secretbox.js';
 import type { BatchParams } from '../payouts/providers/provider.js';
 import { createPayoutsStore, type BatchState } from '../payouts/store-pg.js';
@@ -73,7 +74,7 @@ describe('state columns', () => {
   });
 });
 
-const risk = { maxDailyCount: 10, maxDailyFen: 1, newLinkHoldMs: 0, maxPerHour: 1, realNameFen: 1 };
+const risk = { maxDailyCount: 10, maxDailyFen: fen(1), newLinkHoldMs: 0, maxPerHour: 1, realNameFen: fen(1) };
 const polls = { pollMs: 60_000, waitPollMs: 3_600_000, packageMaxAgeMs: 3_600_000 };
 const params: BatchParams = {
   remark: 'reward',
@@ -104,7 +105,7 @@ describe('batch parameters', () => {
           api: 'v3_bill',
           maxBatch: 1,
           maxAgeMs: 0,
-          risk: { ...risk, maxDailyFen: 1_000, realNameFen: 1_000 },
+          risk: { ...risk, maxDailyFen: fen(1_000), realNameFen: fen(1_000) },
           params: p,
           polls,
           confirmMode: 'page',

@@ -3,6 +3,7 @@
 // number and exact parameters, so neither can pay twice. Which product a merchant uses is config.
 // One file per product beside this one; here the interface and what they share.
 import { PipelineError } from '../../common/errors.js';
+import type { Fen } from '../../common/money.js';
 import { merchantWideCodes, type WechatErrorInfo } from '../wechat/errors.js';
 import type { V3Client } from '../wechat/v3-client.js';
 
@@ -10,10 +11,11 @@ export type Api = 'v2_transfer' | 'v3_batch' | 'v3_bill';
 /**
  * A transfer as sent: `userName` (plain; the client encrypts it) only where WeChat's real-name rule needs it;
  * `authorizationId`: a transfer bill sent with the payee's no-confirmation authorization (no confirm page).
+ * Each product writes `amountFen` into WeChat's request as a plain number.
  */
 export interface Item {
   requestNo: string;
-  amountFen: number;
+  amountFen: Fen;
   openid: string;
   userName?: string;
   authorizationId?: string;

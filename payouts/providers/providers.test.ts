@@ -2,6 +2,7 @@
 // providers, instead of being reported pending forever; a v3 batch is never sent again from a query,
 // since only a batch WeChat accepted is queried. Fake clients record what would go out.
 import { describe, expect, it } from 'vitest';
+import { fen } from '../../common/money.js';
 import type { BatchParams, Item, ProviderConfig } from './provider.js';
 import { createV2Provider } from './v2.js';
 import { createV3BatchProvider } from './v3-batch.js';
@@ -13,8 +14,8 @@ import type { V3Client } from '../wechat/v3-client.js';
 const config: ProviderConfig = { appid: 'wxapp', clientIp: '127.0.0.1', maxBatch: 1000 };
 const params: BatchParams = { remark: 'reward', sceneId: '1000', sceneReport: [] };
 const items: Item[] = [
-  { requestNo: 'R1', amountFen: 100, openid: 'o1' },
-  { requestNo: 'R2', amountFen: 200, openid: 'o2' },
+  { requestNo: 'R1', amountFen: fen(100), openid: 'o1' },
+  { requestNo: 'R2', amountFen: fen(200), openid: 'o2' },
 ];
 const notFound = {
   ok: false as const,
@@ -279,7 +280,7 @@ describe('a round of one call per transfer', () => {
   }
   const four: Item[] = ['R1', 'R2', 'R3', 'R4'].map((no, i) => ({
     requestNo: no,
-    amountFen: 100,
+    amountFen: fen(100),
     openid: `o${i + 1}`,
   }));
   const held = (no: string, code: string) => ({ requestNo: no, outcome: 'held', reason: code, message: 'bad' });

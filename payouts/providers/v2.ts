@@ -19,7 +19,7 @@ export function createV2Provider(config: ProviderConfig, client: V2Client): Prov
     const a = await client.transfer({
       partner_trade_no: i.requestNo,
       openid: i.openid,
-      amount: i.amountFen,
+      amount: Number(i.amountFen),
       desc: params.remark,
       spbill_create_ip: config.clientIp,
       // The real name, where WeChat's rule needs it (reference/wechatpay.md §2: plain, FORCE_CHECK).

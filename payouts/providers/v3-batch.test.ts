@@ -2,6 +2,7 @@
 // named (namedParams) sends every detail's user_name encrypted, any other batch sends none, and a
 // named batch missing a name is refused before any call. A fake client records what would go out.
 import { describe, expect, it } from 'vitest';
+import { fen } from '../../common/money.js';
 import type { BatchParams, Item } from './provider.js';
 import { createV3BatchProvider, namedParams } from './v3-batch.js';
 import type { CreateBatch, V3Client } from '../wechat/v3-client.js';
@@ -9,7 +10,7 @@ import type { CreateBatch, V3Client } from '../wechat/v3-client.js';
 const params: BatchParams = { remark: 'reward', sceneId: '1000', sceneReport: [] };
 const big = (no: string, userName?: string): Item => ({
   requestNo: no,
-  amountFen: 200_000,
+  amountFen: fen(200_000),
   openid: `o${no}`,
   ...(userName ? { userName } : {}),
 });
@@ -41,7 +42,7 @@ describe('v3 batch real names', () => {
     [
       'a batch not formed named sends no name, even one an item carries',
       params,
-      [{ requestNo: 'R1', amountFen: 150, openid: 'o1', userName: '张三' }],
+      [{ requestNo: 'R1', amountFen: fen(150), openid: 'o1', userName: '张三' }],
       [undefined],
     ],
   ] as const)('%s', async (_name, p, items, names) => {

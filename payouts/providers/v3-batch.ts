@@ -26,7 +26,7 @@ const isNamed = (p: BatchParams) => (p as { realNames?: unknown }).realNames ===
 function detail(i: Item, params: BatchParams, encrypt: (plain: string) => string): BatchDetail {
   const base = {
     out_detail_no: i.requestNo,
-    transfer_amount: i.amountFen,
+    transfer_amount: Number(i.amountFen),
     transfer_remark: params.remark,
     openid: i.openid,
   };
@@ -45,7 +45,7 @@ export function createV3BatchProvider(config: ProviderConfig, client: V3Client):
       out_batch_no: batchNo,
       batch_name: params.remark,
       batch_remark: params.remark,
-      total_amount: items.reduce((s, i) => s + i.amountFen, 0),
+      total_amount: Number(items.reduce((s, i) => s + i.amountFen, 0n)),
       total_num: items.length,
       transfer_scene_id: params.sceneId,
       ...(params.notifyUrl ? { notify_url: params.notifyUrl } : {}),

@@ -30,7 +30,7 @@ export function createV3BillProvider(config: ProviderConfig, client: V3Client): 
       appid: config.appid,
       out_bill_no: i.requestNo,
       transfer_scene_id: params.sceneId,
-      transfer_amount: i.amountFen,
+      transfer_amount: Number(i.amountFen),
       transfer_remark: params.remark,
       transfer_scene_report_infos: params.sceneReport,
       ...(params.notifyUrl ? { notify_url: params.notifyUrl } : {}),

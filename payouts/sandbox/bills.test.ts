@@ -48,15 +48,15 @@ describe('fund-flow bills per account', () => {
     await s.v3.createBill(b);
     const operation = parseFundflowBill(await text(s, 'OPERATION'));
     expect(operation.filter((r) => r.voucherNo === b.out_bill_no)).toEqual([
-      expect.objectContaining({ business: '商家转账', inOut: '支出', amountFen: 300, remark: 'reward' }),
+      expect.objectContaining({ business: '商家转账', inOut: '支出', amountFen: 300n, remark: 'reward' }),
     ]);
     expect(operation.filter((r) => r.voucherNo.startsWith('topup'))).toEqual([
-      expect.objectContaining({ inOut: '收入', amountFen: 5_000 }),
+      expect.objectContaining({ inOut: '收入', amountFen: 5_000n }),
     ]);
     const basic = parseFundflowBill(await text(s, 'BASIC'));
     expect(basic.map((r) => [r.inOut, r.amountFen])).toEqual([
-      ['收入', 5_000],
-      ['支出', 5_000],
+      ['收入', 5_000n],
+      ['支出', 5_000n],
     ]);
     expect(basic.some((r) => r.voucherNo === b.out_bill_no)).toBe(false);
     const v2 = (account: string) => s.v2Fundflow(account, today().replaceAll('-', ''));
@@ -72,7 +72,7 @@ describe('fund-flow bills per account', () => {
     expect(await s.fundflow('OPERATION', today())).toEqual({ code: 'NO_STATEMENT_EXIST' });
     expect(await s.v2Fundflow('Operation', today().replaceAll('-', ''))).toContain('No Bill Exist');
     expect(parseFundflowBill(await text(s, 'BASIC'))).toEqual([
-      expect.objectContaining({ inOut: '收入', amountFen: 5_000 }),
+      expect.objectContaining({ inOut: '收入', amountFen: 5_000n }),
     ]);
   });
 
@@ -93,8 +93,8 @@ describe('fund-flow bills per account', () => {
       '\uFEFF记账时间,微信支付业务单号,资金流水单号,业务名称,业务类型,收支类型,收支金额(元),账户结余(元),资金变更提交申请人,备注,业务凭证号',
     );
     expect(parseFundflowBill(csv).map((r) => [r.voucherNo, r.inOut, r.amountFen, r.remark])).toEqual([
-      [b.out_bill_no, '支出', 300, '奖励,"第1期", ok'],
-      [b.out_bill_no, '收入', 300, '退回,"原因":超时'],
+      [b.out_bill_no, '支出', 300n, '奖励,"第1期", ok'],
+      [b.out_bill_no, '收入', 300n, '退回,"原因":超时'],
     ]);
   });
 

@@ -463,7 +463,7 @@ describe('one set of orders with APIv3, and the trade bill', () => {
       await s.admin('faults', { billsAtOnce: true });
       const text = (await bill({})).text;
       expect(parseTradeBill(text).map((r) => [r.tradeState, r.outTradeNo, r.orderFen])).toEqual([
-        ['SUCCESS', o.out_trade_no, 1_000],
+        ['SUCCESS', o.out_trade_no, 1_000n],
       ]);
       expect(gunzipSync((await bill({ tar_type: 'GZIP' })).body).toString('utf8')).toBe(text);
       expect((await bill({ bill_type: 'REFUND' })).fields).toMatchObject({

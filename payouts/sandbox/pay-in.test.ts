@@ -659,9 +659,9 @@ describe('the trade bill', () => {
     expect(
       parseTradeBill(got.text).map((row) => [row.tradeState, row.outTradeNo, row.orderFen, row.refundFen]),
     ).toEqual([
-      ['SUCCESS', a.out_trade_no, 1_000, 0],
-      ['SUCCESS', b.out_trade_no, 333, 0],
-      ['REFUND', a.out_trade_no, 1_000, 250],
+      ['SUCCESS', a.out_trade_no, 1_000n, 0n],
+      ['SUCCESS', b.out_trade_no, 333n, 0n],
+      ['REFUND', a.out_trade_no, 1_000n, 250n],
     ]);
     expect(got.sha1).toMatch(/^[0-9a-f]{40}$/);
     const success = await s.tradeBill(today(), 'SUCCESS');

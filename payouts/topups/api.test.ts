@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AuthResult, Principal } from '../../common/auth.js';
 import type { ApiRequest } from '../../common/http-server.js';
+import { fen } from '../../common/money.js';
 import { createTopupRoutes } from './api.js';
 import type { CreateOutcome, TopupFlow, TopupRequest } from './flow.js';
 import type { Order } from './store-pg.js';
@@ -13,7 +14,7 @@ const order = (over: Partial<Order> = {}): Order => ({
   advertiserId: 'adv-1',
   campaignId: 'c-1',
   idempotencyKey: 'k',
-  amountFen: 500,
+  amountFen: fen(500),
   currency: 'CNY',
   api: 'v3',
   tradeType: 'NATIVE',
@@ -59,7 +60,7 @@ function world(outcome: CreateOutcome = { status: 'open', order: order() }, stor
       ),
     campaignOwner: async (id: string) => (({ 'c-1': 'adv-1', 'c-2': 'adv-2' }) as Record<string, string>)[id],
   };
-  const routes = createTopupRoutes({ minFen: 100, maxFen: 100_000 }, { flow, store });
+  const routes = createTopupRoutes({ minFen: fen(100), maxFen: fen(100_000) }, { flow, store });
   const call = (
     method: string,
     path: string,
@@ -98,7 +99,7 @@ describe('creating a top-up', () => {
       },
     });
     expect(w.asked).toEqual([
-      { campaignId: 'c-1', idempotencyKey: 'key-1', amountFen: 500, tradeType: 'NATIVE', advertiserId: 'adv-1' },
+      { campaignId: 'c-1', idempotencyKey: 'key-1', amountFen: fen(500), tradeType: 'NATIVE', advertiserId: 'adv-1' },
     ]);
   });
 
@@ -109,7 +110,7 @@ describe('creating a top-up', () => {
         ?.status,
     ).toBe(201);
     expect(w.asked).toEqual([
-      { campaignId: 'c-1', idempotencyKey: 'key-1', amountFen: 500, tradeType: 'JSAPI', payerOpenid: 'oPayer_1' },
+      { campaignId: 'c-1', idempotencyKey: 'key-1', amountFen: fen(500), tradeType: 'JSAPI', payerOpenid: 'oPayer_1' },
     ]);
   });
 
@@ -143,6 +144,7 @@ describe('creating a top-up', () => {
     ['no campaign', operator, { ...body, campaign_id: '' }, {}, 422, 'invalid_campaign_id'],
     ['an amount that is no integer', operator, { ...body, amount_fen: 5.5 }, {}, 422, 'invalid_amount'],
     ['an amount below the minimum', operator, { ...body, amount_fen: 99 }, {}, 422, 'amount_out_of_range'],
+    ['a negative amount', operator, { ...body, amount_fen: -500 }, {}, 422, 'amount_out_of_range'],
     ['an amount above the maximum', operator, { ...body, amount_fen: 100_001 }, {}, 422, 'amount_out_of_range'],
     ['another method', operator, { ...body, method: 'h5' }, {}, 422, 'invalid_method'],
     ["JSAPI without the payer's openid", operator, { ...body, method: 'jsapi' }, {}, 422, 'invalid_openid'],
@@ -176,6 +178,16 @@ describe('reading top-ups', () => {
     expect(await w.call('GET', '/v1/topups/not-a-number!', operator)).toMatchObject({
       status: 400,
       body: { error: 'invalid_out_trade_no' },
+    });
+  });
+
+  it("shows a paid order's amounts as JSON numbers of fen", async () => {
+    const paid = order({ state: 'paid', codeUrl: null, paidFen: fen(500), paidAt: new Date('2031-03-01T11:00:00Z') });
+    const res = await world(undefined, [paid]).call('GET', `/v1/topups/${paid.outTradeNo}`, operator);
+    expect(JSON.parse(JSON.stringify(res?.body))).toMatchObject({
+      amount_fen: 500,
+      paid_fen: 500,
+      refunds: [{ amount_fen: 100 }],
     });
   });
 

@@ -3,6 +3,7 @@
 // advertiser token reaches only its own campaigns and orders: another's is 404, like a missing one.
 import type { AuthResult, Principal } from '../../common/auth.js';
 import { apiError, type ApiRequest, type ApiResponse } from '../../common/http-server.js';
+import { fen, type Fen } from '../../common/money.js';
 import { unstorable } from '../../common/storable-text.js';
 import type { CreateOutcome, TopupFlow } from './flow.js';
 import { qrSvg } from './qr.js';
@@ -33,13 +34,13 @@ function jsonBody(req: ApiRequest): Record<string, unknown> | ApiResponse {
   return apiError(400, 'invalid_json', 'the body must be a JSON object in UTF-8');
 }
 
-/** An order as the API shows it; `checkout` (code_url or jsapi) only while it can be paid. */
+/** An order as the API shows it (amounts as JSON numbers); `checkout` (code_url or jsapi) only while it can be paid. */
 export function orderBody(o: Order, checkout: { codeUrl?: string; jsapi?: unknown }): Record<string, unknown> {
   const body: Record<string, unknown> = {
     out_trade_no: o.outTradeNo,
     campaign_id: o.campaignId,
     advertiser_id: o.advertiserId,
-    amount_fen: o.amountFen,
+    amount_fen: Number(o.amountFen),
     currency: o.currency,
     method: o.tradeType === 'NATIVE' ? 'native' : 'jsapi',
     state: o.state,
@@ -47,7 +48,7 @@ export function orderBody(o: Order, checkout: { codeUrl?: string; jsapi?: unknow
     expires_at: o.expiresAt.toISOString(),
     created_at: o.createdAt.toISOString(),
     transaction_id: o.transactionId,
-    paid_fen: o.paidFen,
+    paid_fen: o.paidFen === null ? null : Number(o.paidFen),
     paid_at: o.paidAt?.toISOString() ?? null,
     attention_reason: o.attentionReason,
     resolution: o.resolution,
@@ -58,7 +59,7 @@ export function orderBody(o: Order, checkout: { codeUrl?: string; jsapi?: unknow
 }
 
 export function createTopupRoutes(
-  config: { minFen: number; maxFen: number },
+  config: { minFen: Fen; maxFen: Fen },
   deps: { flow: TopupFlow; store: Pick<TopupStore, 'view' | 'list' | 'campaignOwner'> },
 ) {
   const { flow, store } = deps;
@@ -136,7 +137,7 @@ export function createTopupRoutes(
     const r = await flow.create({
       campaignId,
       idempotencyKey: key,
-      amountFen: amountFen as number,
+      amountFen: fen(amountFen as number),
       tradeType: method === 'native' ? 'NATIVE' : 'JSAPI',
       ...(who.advertiserId !== undefined ? { advertiserId: who.advertiserId } : {}),
       ...(method === 'jsapi' ? { payerOpenid: openid as string } : {}),

@@ -4,6 +4,7 @@
 //   topup-resolve <out_trade_no> credit|refund     decide on an order in attention: credit it, or refund it whole
 //   topup-refund-check <out_refund_no>             ask WeChat about a refund now (one just handled as abnormal), print its state
 import { randomUUID } from 'node:crypto';
+import { fen, type Fen } from '../../common/money.js';
 import type { Topups } from './service.js';
 import { qrTerminal } from './qr.js';
 import type { Asked } from './refund-flow.js';
@@ -14,7 +15,7 @@ export const topupUsage =
   'topup <campaign_id> <fen> [--jsapi <openid>] | topups [campaign_id] | topup-resolve <out_trade_no> credit|refund | topup-refund-check <out_refund_no>';
 const LIST_LIMIT = 100;
 
-const yuan = (fen: number) => `${Math.floor(fen / 100)}.${String(fen % 100).padStart(2, '0')}`;
+const yuan = (amount: Fen) => `${amount / 100n}.${String(amount % 100n).padStart(2, '0')}`;
 const row = (o: Order) => [
   o.outTradeNo,
   o.campaignId,
@@ -76,7 +77,7 @@ export async function runTopupCommand(
       throw new Error(`usage: ${topupUsage}`);
     const r = await topups.flow.create({
       campaignId,
-      amountFen: Number(fenText),
+      amountFen: fen(fenText),
       idempotencyKey: `cli-${randomUUID()}`,
       tradeType: openid ? 'JSAPI' : 'NATIVE',
       ...(openid ? { payerOpenid: openid } : {}),

@@ -3,6 +3,7 @@
 // for the sweep; and each hand-off under its one job id. The SQL behind the store is store.int.test.ts'.
 import { describe, expect, it } from 'vitest';
 import { PipelineError } from '../../common/errors.js';
+import { fen } from '../../common/money.js';
 import { createLogger } from '../../common/log.js';
 import type { FundingOutcomeJob } from '../../schemas/queues.js';
 import { payInError } from '../wechat/errors.js';
@@ -34,7 +35,7 @@ function fakeStore() {
       advertiserId: 'adv',
       campaignId: 'c1',
       idempotencyKey: `k-${no}`,
-      amountFen: 500,
+      amountFen: fen(500),
       currency: 'CNY',
       api: 'v3',
       tradeType: 'NATIVE',
@@ -138,7 +139,7 @@ function fakeStore() {
     unsettledParts: async () => [],
     unsplitRefunds: async () => [],
     splitRefund: async (refundId) => ({
-      amountFen: 0,
+      amountFen: fen(0),
       parts: [...parts.values()].filter((p) => p.refundId === refundId).map((p) => ({ ...p })),
     }),
     part: async (no) => (parts.has(no) ? { ...parts.get(no)! } : undefined),
@@ -159,11 +160,11 @@ function fakeStore() {
       outRefundNo,
       outTradeNo: 'T1',
       refundId: 'rf1',
-      amountFen: 300,
+      amountFen: fen(300),
       state: 'created',
       providerState: null,
       stateReason: null,
-      totalFen: 500,
+      totalFen: fen(500),
       reason: '',
       ...over,
     });
@@ -183,7 +184,7 @@ function world(wechat: Partial<PayIn> = {}) {
     ),
     query: async (n) => (
       log.push(`query ${n}`),
-      ok<Trade>({ outTradeNo: n, tradeState: 'NOTPAY', totalFen: 500, ...ours })
+      ok<Trade>({ outTradeNo: n, tradeState: 'NOTPAY', totalFen: fen(500), ...ours })
     ),
     close: async (n) => (log.push(`close ${n}`), ok(undefined)),
     refund: async (r) => (
@@ -234,7 +235,7 @@ function world(wechat: Partial<PayIn> = {}) {
 const paid = (n = 'T1', over: Partial<Trade> = {}): Trade => ({
   outTradeNo: n,
   tradeState: 'SUCCESS',
-  totalFen: 500,
+  totalFen: fen(500),
   transactionId: 'W1',
   ...ours,
   ...over,
@@ -243,21 +244,21 @@ const paid = (n = 'T1', over: Partial<Trade> = {}): Trade => ({
 describe('creating a top-up', () => {
   it('commits the order, then calls WeChat, then records it open', async () => {
     const w = world();
-    const r = await w.flow.create({ campaignId: 'c1', idempotencyKey: 'k1', amountFen: 500, tradeType: 'NATIVE' });
+    const r = await w.flow.create({ campaignId: 'c1', idempotencyKey: 'k1', amountFen: fen(500), tradeType: 'NATIVE' });
     expect(r).toMatchObject({ status: 'open', order: { outTradeNo: 'T1', state: 'open', codeUrl: 'weixin://pay/T1' } });
     expect(w.log).toEqual(['[topup_formed]', 'create T1', '[topup_called]']);
   });
 
   it('leaves the order created when WeChat cannot be reached, and answers pending', async () => {
     const w = world({ create: unreachable });
-    const r = await w.flow.create({ campaignId: 'c1', idempotencyKey: 'k1', amountFen: 500, tradeType: 'NATIVE' });
+    const r = await w.flow.create({ campaignId: 'c1', idempotencyKey: 'k1', amountFen: fen(500), tradeType: 'NATIVE' });
     expect(r).toMatchObject({ status: 'pending', order: { state: 'created' } });
     expect(w.log).toEqual(['[topup_formed]']);
   });
 
   it('closes an order WeChat refused, keeping its code', async () => {
     const w = world({ create: async () => no('PARAM_ERROR') });
-    const r = await w.flow.create({ campaignId: 'c1', idempotencyKey: 'k1', amountFen: 500, tradeType: 'NATIVE' });
+    const r = await w.flow.create({ campaignId: 'c1', idempotencyKey: 'k1', amountFen: fen(500), tradeType: 'NATIVE' });
     expect(r).toMatchObject({
       status: 'refused',
       code: 'PARAM_ERROR',
@@ -274,13 +275,19 @@ describe('creating a top-up', () => {
   });
 
   it.each([
-    ['another amount', { amountFen: 600 }],
+    ['another amount', { amountFen: fen(600) }],
     ['another method', { tradeType: 'JSAPI' as const, payerOpenid: 'o1' }],
   ])('refuses a repeat of the key with %s', async (_name, over) => {
     const w = world();
-    await w.flow.create({ campaignId: 'c1', idempotencyKey: 'k1', amountFen: 500, tradeType: 'NATIVE' });
+    await w.flow.create({ campaignId: 'c1', idempotencyKey: 'k1', amountFen: fen(500), tradeType: 'NATIVE' });
     expect(
-      await w.flow.create({ campaignId: 'c1', idempotencyKey: 'k1', amountFen: 500, tradeType: 'NATIVE', ...over }),
+      await w.flow.create({
+        campaignId: 'c1',
+        idempotencyKey: 'k1',
+        amountFen: fen(500),
+        tradeType: 'NATIVE',
+        ...over,
+      }),
     ).toEqual({ status: 'conflict' });
   });
 
@@ -290,7 +297,7 @@ describe('creating a top-up', () => {
       create: async (o) =>
         down ? unreachable() : ok<Checkout>({ tradeType: 'NATIVE', codeUrl: `weixin://pay/${o.outTradeNo}` }),
     });
-    const req = { campaignId: 'c1', idempotencyKey: 'k1', amountFen: 500, tradeType: 'NATIVE' as const };
+    const req = { campaignId: 'c1', idempotencyKey: 'k1', amountFen: fen(500), tradeType: 'NATIVE' as const };
     expect(await w.flow.create(req)).toMatchObject({ status: 'pending' });
     down = false;
     expect(await w.flow.create(req)).toMatchObject({ status: 'exists', order: { outTradeNo: 'T1', state: 'open' } });
@@ -343,7 +350,7 @@ describe('expiry', () => {
     const w = world({
       query: async (n) => (
         w.log.push(`query ${n}`),
-        ok<Trade>({ outTradeNo: n, tradeState: 'CLOSED', totalFen: 500, ...ours })
+        ok<Trade>({ outTradeNo: n, tradeState: 'CLOSED', totalFen: fen(500), ...ours })
       ),
     });
     w.order('T1', { state: 'open', codeUrl: 'weixin://x' });
@@ -496,7 +503,7 @@ describe('refunds', () => {
     const w = world();
     w.part('P1', { state: 'processing' });
     for (let i = 0; i < 2; i++)
-      await w.flow.applyRefund({ outRefundNo: 'P1', outTradeNo: 'T1', status, amountFen: 300 });
+      await w.flow.applyRefund({ outRefundNo: 'P1', outTradeNo: 'T1', status, amountFen: fen(300) });
     expect(w.parts.get('P1')!.state).toBe(state);
     expect(w.jobs).toEqual(jobs);
   });
@@ -530,7 +537,7 @@ describe('refunds', () => {
     const w = world({
       queryRefund: async (n) => (
         w.log.push(`query refund ${n}`),
-        ok<RefundView>({ outRefundNo: n, outTradeNo: 'T1', status, amountFen: 300 })
+        ok<RefundView>({ outRefundNo: n, outTradeNo: 'T1', status, amountFen: fen(300) })
       ),
     });
     w.part('P1', { ...over, providerState: 'ABNORMAL' });
@@ -545,7 +552,8 @@ describe('refunds', () => {
 
   it("checks a part now on a person's word: WeChat's answer applied and told; a part not here is undefined", async () => {
     const w = world({
-      queryRefund: async (n) => ok<RefundView>({ outRefundNo: n, outTradeNo: 'T1', status: 'SUCCESS', amountFen: 300 }),
+      queryRefund: async (n) =>
+        ok<RefundView>({ outRefundNo: n, outTradeNo: 'T1', status: 'SUCCESS', amountFen: fen(300) }),
     });
     w.part('P1', { state: 'attention', stateReason: 'ABNORMAL' });
     expect(await w.flow.checkRefund('P1')).toMatchObject({
@@ -566,7 +574,7 @@ describe('refunds', () => {
     const w = world();
     w.part('P1', { state: 'processing' });
     expect(
-      await w.flow.applyRefund({ outRefundNo: 'P1', outTradeNo: 'T2', status: 'SUCCESS', amountFen: 300 }),
+      await w.flow.applyRefund({ outRefundNo: 'P1', outTradeNo: 'T2', status: 'SUCCESS', amountFen: fen(300) }),
     ).toEqual({ known: false });
     expect(w.parts.get('P1')!.state).toBe('processing');
   });
@@ -575,7 +583,7 @@ describe('refunds', () => {
 describe("a person's decision on an order in attention", () => {
   it('credit: paid, and one credit job', async () => {
     const w = world();
-    w.order('T1', { state: 'attention', attentionReason: 'paid_after_close', paidFen: 500 });
+    w.order('T1', { state: 'attention', attentionReason: 'paid_after_close', paidFen: fen(500) });
     expect(await w.flow.resolve('T1', 'credit')).toMatchObject({
       ok: true,
       order: { state: 'paid', resolution: 'credit' },
@@ -593,7 +601,7 @@ describe("a person's decision on an order in attention", () => {
           amountFen: r.amountFen,
         }),
     });
-    w.order('T1', { state: 'attention', attentionReason: 'paid_after_close', paidFen: 500 });
+    w.order('T1', { state: 'attention', attentionReason: 'paid_after_close', paidFen: fen(500) });
     expect(await w.flow.resolve('T1', 'refund')).toMatchObject({
       ok: true,
       order: { state: 'attention', resolution: 'refund' },

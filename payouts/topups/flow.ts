@@ -6,6 +6,7 @@
 // off again what a crash dropped. Errors are values; a retriable fault leaves the row for the sweep.
 import { PipelineError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
+import type { Fen } from '../../common/money.js';
 import type { FundingOutcomeJob } from '../../schemas/queues.js';
 import type { JsapiParams, PayIn, Trade, TradeType } from './pay-in.js';
 import { createRefundFlow, type RefundStep, type RefundStore } from './refund-flow.js';
@@ -32,7 +33,7 @@ export interface TopupRequest {
   campaignId: string;
   advertiserId?: string;
   idempotencyKey: string;
-  amountFen: number;
+  amountFen: Fen;
   tradeType: TradeType;
   payerOpenid?: string;
 }

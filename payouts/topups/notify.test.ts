@@ -3,6 +3,7 @@
 // when they do not verify; the payouts' own v3 events are left to the payouts routes.
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../common/log.js';
+import { fen } from '../../common/money.js';
 import { encryptV2ReqInfo, parseV2Xml, signV2, toV2Xml } from '../wechat/v2-protocol.js';
 import { createTopupNotifications } from './notify.js';
 import type { RefundView, Trade } from './pay-in.js';
@@ -133,7 +134,7 @@ describe('v3', () => {
         tradeState: 'SUCCESS',
         mchid: 'M1',
         appid: 'wxA',
-        totalFen: 500,
+        totalFen: fen(500),
         transactionId: '4200001',
         payerOpenid: 'oPayer',
         successTime: new Date('2031-03-01T04:00:00Z'),
@@ -142,7 +143,7 @@ describe('v3', () => {
         outRefundNo: 'R1',
         outTradeNo: 'T1',
         status: 'ABNORMAL',
-        amountFen: 300,
+        amountFen: fen(300),
         refundId: '5030001',
         successTime: new Date('2031-03-02T04:00:00Z'),
       },
@@ -197,7 +198,7 @@ describe('v2', () => {
         outRefundNo: 'R1',
         outTradeNo: 'T1',
         status: 'SUCCESS',
-        amountFen: 300,
+        amountFen: fen(300),
         refundId: '5030001',
         successTime: new Date('2031-03-02T04:00:00Z'),
       },

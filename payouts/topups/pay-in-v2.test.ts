@@ -3,6 +3,7 @@
 // notification, orderquery and refund shapes (broken ones too), and what each call sends.
 import { createHash, createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { fen } from '../../common/money.js';
 import type { Transport } from '../wechat/transport.js';
 import { createV2Client } from '../wechat/v2-client.js';
 import { encryptV2ReqInfo, parseV2Xml, toV2Xml, verifyV2, type V2SignType } from '../wechat/v2-protocol.js';
@@ -61,7 +62,7 @@ const signed = (p: Record<string, string>, type: V2SignType) => {
 
 const order: Order = {
   outTradeNo: 'a'.repeat(32),
-  amountFen: 12_345,
+  amountFen: fen(12_345),
   description: '广告预算充值',
   tradeType: 'NATIVE',
   expiresAt: new Date('2026-12-04T22:30:00Z'),
@@ -124,7 +125,7 @@ describe("the v2 refund notification's req_info", () => {
       outRefundNo: 'R1',
       outTradeNo: 'T1',
       status: 'SUCCESS',
-      amountFen: 50,
+      amountFen: fen(50),
       successTime: new Date('2026-12-04T02:30:00Z'),
     });
   });
@@ -177,7 +178,7 @@ describe('tradeOfV2', () => {
         tradeState: 'SUCCESS',
         mchid: '10000100',
         appid: 'wxd930ea5d5a258f4f',
-        totalFen: 100,
+        totalFen: fen(100),
         transactionId: '4200001',
         payerOpenid: 'o1',
         successTime: new Date('2026-12-04T10:30:05Z'),
@@ -187,12 +188,12 @@ describe('tradeOfV2', () => {
     [
       "an unpaid order's query",
       queried,
-      { outTradeNo: 'T1', tradeState: 'NOTPAY', mchid: '10000100', appid: 'wxd930ea5d5a258f4f', totalFen: 100 },
+      { outTradeNo: 'T1', tradeState: 'NOTPAY', mchid: '10000100', appid: 'wxd930ea5d5a258f4f', totalFen: fen(100) },
     ],
     [
       "a closed order's query",
       { ...queried, trade_state: 'CLOSED', transaction_id: '' },
-      { outTradeNo: 'T1', tradeState: 'CLOSED', mchid: '10000100', appid: 'wxd930ea5d5a258f4f', totalFen: 100 },
+      { outTradeNo: 'T1', tradeState: 'CLOSED', mchid: '10000100', appid: 'wxd930ea5d5a258f4f', totalFen: fen(100) },
     ],
     [
       "a paid order's query",
@@ -240,7 +241,7 @@ describe('refundViewOfV2', () => {
     [
       'SUCCESS',
       part,
-      { status: 'SUCCESS', amountFen: 40, refundId: '50000001', successTime: new Date('2026-12-05T02:00:09Z') },
+      { status: 'SUCCESS', amountFen: fen(40), refundId: '50000001', successTime: new Date('2026-12-05T02:00:09Z') },
     ],
     ['REFUNDCLOSE as CLOSED', { ...part, refund_status: 'REFUNDCLOSE', success_time: '' }, { status: 'CLOSED' }],
     ['CHANGE as ABNORMAL', { ...part, refund_status: 'CHANGE', success_time: '' }, { status: 'ABNORMAL' }],
@@ -353,18 +354,18 @@ describe('what the v2 pay-in calls send', () => {
       await t.payIn.refund({
         outRefundNo: 'R1',
         outTradeNo: 'T1',
-        amountFen: 40,
-        totalFen: 100,
+        amountFen: fen(40),
+        totalFen: fen(100),
         reason: '预算退款',
         notifyUrl: 'https://m.example/v2/refund',
       }),
     ).toEqual({
       ok: true,
-      value: { outRefundNo: 'R1', outTradeNo: 'T1', status: 'PROCESSING', amountFen: 40, refundId: '50000001' },
+      value: { outRefundNo: 'R1', outTradeNo: 'T1', status: 'PROCESSING', amountFen: fen(40), refundId: '50000001' },
     });
     expect(await t.payIn.queryRefund('R1')).toEqual({
       ok: true,
-      value: { outRefundNo: 'R1', outTradeNo: 'T1', status: 'PROCESSING', amountFen: 40, refundId: '50000001' },
+      value: { outRefundNo: 'R1', outTradeNo: 'T1', status: 'PROCESSING', amountFen: fen(40), refundId: '50000001' },
     });
     expect(t.sent.map((s) => s.path)).toEqual([
       '/pay/orderquery',
@@ -460,8 +461,8 @@ describe('what the v2 pay-in calls send', () => {
     const refund = {
       outRefundNo: 'R1',
       outTradeNo: 'T1',
-      amountFen: 40,
-      totalFen: 100,
+      amountFen: fen(40),
+      totalFen: fen(100),
       reason: '',
       notifyUrl: 'https://m.example/v2/refund',
     };

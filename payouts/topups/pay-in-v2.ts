@@ -3,6 +3,7 @@
 // under the MD5 of the API v2 key). As in v3, a shape not WeChat's is undefined, never half a Trade.
 import { randomBytes } from 'node:crypto';
 import { PipelineError } from '../../common/errors.js';
+import { fen, type Fen } from '../../common/money.js';
 import type { V2Answer, V2Client } from '../wechat/v2-client.js';
 import { decryptV2ReqInfo, parseV2Xml } from '../wechat/v2-protocol.js';
 import type { Checkout, PayIn, PayInAnswer, RefundStatus, RefundView, Trade, TradeBill, TradeState } from './pay-in.js';
@@ -51,8 +52,8 @@ export function parseChinaTime(text: string | undefined): Date | undefined {
 }
 
 /** A fee in fen as v2 writes it: digits, no leading zero, a safe integer. */
-const fenOf = (text: string | undefined): number | undefined =>
-  text !== undefined && /^[1-9]\d{0,15}$/.test(text) && Number.isSafeInteger(Number(text)) ? Number(text) : undefined;
+const fenOf = (text: string | undefined): Fen | undefined =>
+  text !== undefined && /^[1-9]\d{0,15}$/.test(text) && Number.isSafeInteger(Number(text)) ? fen(text) : undefined;
 const present = (v: string | undefined) => (v === undefined || v === '' ? undefined : v);
 
 /**
@@ -171,7 +172,7 @@ export function createV2PayIn(config: V2PayInConfig, deps: V2PayInDeps): PayIn {
       const a = await client.unifiedOrder({
         body: o.description,
         out_trade_no: o.outTradeNo,
-        total_fee: o.amountFen,
+        total_fee: Number(o.amountFen),
         spbill_create_ip: config.clientIp,
         notify_url: o.notifyUrl,
         // NATIVE needs a product id: the order number, which names what the QR code sells.
@@ -202,8 +203,8 @@ export function createV2PayIn(config: V2PayInConfig, deps: V2PayInDeps): PayIn {
         await client.refund({
           out_trade_no: r.outTradeNo,
           out_refund_no: r.outRefundNo,
-          total_fee: r.totalFen,
-          refund_fee: r.amountFen,
+          total_fee: Number(r.totalFen),
+          refund_fee: Number(r.amountFen),
           ...(r.reason ? { refund_desc: r.reason } : {}),
           notify_url: r.notifyUrl,
         }),

@@ -5,6 +5,7 @@ import { createHash, createVerify, generateKeyPairSync, X509Certificate } from '
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { fen } from '../../common/money.js';
 import { ensureSandboxCerts } from '../sandbox/certs.js';
 import { sandboxMerchant } from '../sandbox/defaults.js';
 import { loadCredentials } from '../wechat/credentials.js';
@@ -56,7 +57,7 @@ const signed = (status: number, text: string): HttpAnswer => ({
 const unsigned = (status: number, text: string): HttpAnswer => ({ status, headers: {}, body: Buffer.from(text) });
 const order: Order = {
   outTradeNo: 'a'.repeat(32),
-  amountFen: 12_345,
+  amountFen: fen(12_345),
   description: '广告预算充值',
   tradeType: 'NATIVE',
   expiresAt: new Date('2026-12-04T22:30:00Z'),
@@ -115,7 +116,7 @@ describe('tradeOf', () => {
       tradeState: 'SUCCESS',
       mchid: '1900000109',
       appid: 'wxapp',
-      totalFen: 100,
+      totalFen: fen(100),
       transactionId: '4200001',
       payerOpenid: 'o1',
       successTime: new Date('2026-12-04T10:30:05Z'),
@@ -127,12 +128,12 @@ describe('tradeOf', () => {
     [
       'unpaid, fields WeChat leaves out',
       unpaid,
-      { outTradeNo: 'T1', tradeState: 'NOTPAY', mchid: '1900000109', appid: 'wxapp', totalFen: 100 },
+      { outTradeNo: 'T1', tradeState: 'NOTPAY', mchid: '1900000109', appid: 'wxapp', totalFen: fen(100) },
     ],
     [
       'unpaid, with empty strings for absent fields',
       { ...unpaid, transaction_id: '', success_time: '', payer: {} },
-      { outTradeNo: 'T1', tradeState: 'NOTPAY', mchid: '1900000109', appid: 'wxapp', totalFen: 100 },
+      { outTradeNo: 'T1', tradeState: 'NOTPAY', mchid: '1900000109', appid: 'wxapp', totalFen: fen(100) },
     ],
     ['closed', { ...unpaid, trade_state: 'CLOSED' }, { tradeState: 'CLOSED' }],
     ['refunded', { ...paid, trade_state: 'REFUND' }, { tradeState: 'REFUND', transactionId: '4200001' }],
@@ -196,7 +197,7 @@ describe('refundViewOf', () => {
     [
       'a create answer or query (status)',
       refundAnswer,
-      { outRefundNo: 'R1', outTradeNo: 'T1', status: 'PROCESSING', amountFen: 40, refundId: '50000001' },
+      { outRefundNo: 'R1', outTradeNo: 'T1', status: 'PROCESSING', amountFen: fen(40), refundId: '50000001' },
     ],
     [
       'a notification (refund_status)',
@@ -205,7 +206,7 @@ describe('refundViewOf', () => {
         outRefundNo: 'R1',
         outTradeNo: 'T1',
         status: 'SUCCESS',
-        amountFen: 40,
+        amountFen: fen(40),
         refundId: '50000001',
         successTime: new Date('2026-12-05T02:00:09Z'),
       },
@@ -293,18 +294,18 @@ describe('what the pay-in calls send', () => {
       signed(200, JSON.stringify(refundAnswer)),
       signed(200, JSON.stringify(refundAnswer)),
     ]);
-    expect(await t.payIn.query('T1')).toMatchObject({ ok: true, value: { tradeState: 'SUCCESS', totalFen: 100 } });
+    expect(await t.payIn.query('T1')).toMatchObject({ ok: true, value: { tradeState: 'SUCCESS', totalFen: fen(100) } });
     expect(await t.payIn.close('T1')).toEqual({ ok: true, value: undefined });
     expect(
       await t.payIn.refund({
         outRefundNo: 'R1',
         outTradeNo: 'T1',
-        amountFen: 40,
-        totalFen: 100,
+        amountFen: fen(40),
+        totalFen: fen(100),
         reason: '预算退款',
         notifyUrl: 'https://m.example/notify',
       }),
-    ).toMatchObject({ ok: true, value: { status: 'PROCESSING', amountFen: 40 } });
+    ).toMatchObject({ ok: true, value: { status: 'PROCESSING', amountFen: fen(40) } });
     expect(await t.payIn.queryRefund('R1')).toMatchObject({ ok: true, value: { outRefundNo: 'R1' } });
     expect(t.sent.map((s) => `${s.method} ${s.path}`)).toEqual([
       'GET /v3/pay/transactions/out-trade-no/T1?mchid=1900000109',
@@ -346,8 +347,8 @@ describe('pay-in refusals', () => {
   const refund = {
     outRefundNo: 'R1',
     outTradeNo: 'T1',
-    amountFen: 400,
-    totalFen: 100,
+    amountFen: fen(400),
+    totalFen: fen(100),
     reason: '',
     notifyUrl: 'https://m.example/notify',
   };

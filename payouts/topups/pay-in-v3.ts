@@ -3,6 +3,7 @@
 // of another shape is no answer (undefined), never a half-filled Trade that could credit money.
 import { randomBytes } from 'node:crypto';
 import { PipelineError } from '../../common/errors.js';
+import { fen } from '../../common/money.js';
 import type { PayOrder, V3Answer, V3Client } from '../wechat/v3-client.js';
 import type {
   Checkout,
@@ -58,7 +59,7 @@ export function parseRfc3339(text: unknown): Date | undefined {
 export const isRecord = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 const isText = (v: unknown): v is string => typeof v === 'string' && v !== '';
-/** An amount in fen: a positive safe integer. */
+/** An amount in fen as WeChat's JSON writes it: a positive safe integer (read in with fen()). */
 export const isFen = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
 /** An optional text field: absent or '' is none, any other non-string is a wrong shape. */
 const optionalText = (v: unknown): { ok: true; value?: string } | { ok: false } =>
@@ -89,7 +90,7 @@ export function tradeOf(resource: unknown): Trade | undefined {
     tradeState: state as TradeState,
     mchid,
     appid,
-    totalFen: amount.total,
+    totalFen: fen(amount.total),
     ...(transactionId.value ? { transactionId: transactionId.value } : {}),
     ...(openid.value ? { payerOpenid: openid.value } : {}),
     ...(paidAt.value ? { successTime: paidAt.value } : {}),
@@ -123,7 +124,7 @@ export function refundViewOf(resource: unknown): RefundView | undefined {
     outRefundNo,
     outTradeNo,
     status: word as RefundStatus,
-    amountFen: amount.refund,
+    amountFen: fen(amount.refund),
     ...(refundId.value ? { refundId: refundId.value } : {}),
     ...(at.value ? { successTime: at.value } : {}),
   };
@@ -155,7 +156,7 @@ export function createV3PayIn(config: V3PayInConfig, deps: V3PayInDeps): PayIn {
     time_expire: chinaRfc3339(o.expiresAt),
     attach: o.attach,
     notify_url: o.notifyUrl,
-    amount: { total: o.amountFen, currency: 'CNY' },
+    amount: { total: Number(o.amountFen), currency: 'CNY' },
   });
   const viewOf = <T>(what: string, a: V3Answer<T>): PayInAnswer<RefundView> => {
     if (!a.ok) return refused(a);
@@ -201,7 +202,7 @@ export function createV3PayIn(config: V3PayInConfig, deps: V3PayInDeps): PayIn {
           out_refund_no: r.outRefundNo,
           ...(r.reason ? { reason: r.reason } : {}),
           notify_url: r.notifyUrl,
-          amount: { refund: r.amountFen, total: r.totalFen, currency: 'CNY' },
+          amount: { refund: Number(r.amountFen), total: Number(r.totalFen), currency: 'CNY' },
         }),
       ),
     queryRefund: async (outRefundNo) => viewOf('refund query', await client.getRefund(outRefundNo)),

@@ -4,6 +4,7 @@
 // notifications read by the same readers as the payouts service's, and the trade bill.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fen } from '../../common/money.js';
 import { sandboxMerchant } from '../sandbox/defaults.js';
 import { startCallbackReceiver, startTestSandbox, startV2Receiver } from '../sandbox/test-clients.js';
 import { chinaTime } from '../sandbox/timers.js';
@@ -85,7 +86,7 @@ describe.each(apis)('pay-in over %s against the sandbox', (name, api) => {
   let refundNo = '';
   const order = (over: Partial<Order> = {}): Order => ({
     outTradeNo: hex32(),
-    amountFen: 1_000,
+    amountFen: fen(1_000),
     description: '广告预算充值',
     tradeType: 'NATIVE',
     expiresAt: new Date(Date.now() + 7_200_000),
@@ -107,7 +108,7 @@ describe.each(apis)('pay-in over %s against the sandbox', (name, api) => {
     expect(await payIn.create(paid)).toEqual(first);
     expect(await payIn.query(paid.outTradeNo)).toMatchObject({
       ok: true,
-      value: { tradeState: 'NOTPAY', totalFen: 1_000 },
+      value: { tradeState: 'NOTPAY', totalFen: fen(1_000) },
     });
   });
 
@@ -124,7 +125,7 @@ describe.each(apis)('pay-in over %s against the sandbox', (name, api) => {
       value: {
         outTradeNo: paid.outTradeNo,
         tradeState: 'SUCCESS',
-        totalFen: 1_000,
+        totalFen: fen(1_000),
         mchid: sandboxMerchant.mchid,
         appid: sandboxMerchant.appid,
         attach: `campaign-${name}`,
@@ -182,15 +183,15 @@ describe.each(apis)('pay-in over %s against the sandbox', (name, api) => {
     const refund = {
       outRefundNo: refundNo,
       outTradeNo: paid.outTradeNo,
-      amountFen: 400,
-      totalFen: 1_000,
+      amountFen: fen(400),
+      totalFen: fen(1_000),
       reason: '预算退款',
       notifyUrl: api.notifyUrl(),
     };
     const accepted = await payIn.refund(refund);
     expect(accepted).toMatchObject({
       ok: true,
-      value: { outRefundNo: refundNo, outTradeNo: paid.outTradeNo, amountFen: 400 },
+      value: { outRefundNo: refundNo, outTradeNo: paid.outTradeNo, amountFen: fen(400) },
     });
     const done = await until(
       () => payIn.queryRefund(refundNo),
@@ -198,14 +199,14 @@ describe.each(apis)('pay-in over %s against the sandbox', (name, api) => {
     );
     expect(done).toMatchObject({
       ok: true,
-      value: { status: 'SUCCESS', amountFen: 400, refundId: accepted.ok ? accepted.value.refundId : '' },
+      value: { status: 'SUCCESS', amountFen: fen(400), refundId: accepted.ok ? accepted.value.refundId : '' },
     });
     expect(
       await until(
         () => api.refundNotification(refundNo),
         (v) => v !== undefined,
       ),
-    ).toMatchObject({ outRefundNo: refundNo, status: 'SUCCESS', amountFen: 400 });
+    ).toMatchObject({ outRefundNo: refundNo, status: 'SUCCESS', amountFen: fen(400) });
     // The same refund sent again is the same refund.
     expect(await payIn.refund(refund)).toMatchObject({
       ok: true,
@@ -217,8 +218,8 @@ describe.each(apis)('pay-in over %s against the sandbox', (name, api) => {
     const a = await payIn.refund({
       outRefundNo: `${hex32()}01`,
       outTradeNo: paid.outTradeNo,
-      amountFen: 601,
-      totalFen: 1_000,
+      amountFen: fen(601),
+      totalFen: fen(1_000),
       reason: '',
       notifyUrl: api.notifyUrl(),
     });

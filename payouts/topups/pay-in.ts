@@ -3,6 +3,7 @@
 // unpaid; a paid order is refunded in parts; the day's trade bill lists both. Answers are values; a
 // call whose outcome is unknown (network, timeout, an answer that does not verify) throws a retriable
 // PipelineError, and the caller asks again with the same number and the same body.
+import type { Fen } from '../../common/money.js';
 import type { WechatErrorInfo } from '../wechat/errors.js';
 
 export type PayInApi = 'v3' | 'v2';
@@ -11,7 +12,7 @@ export type TradeType = 'NATIVE' | 'JSAPI';
 /** An order as sent; every field is stored with it (topup_orders), so a create sent again is identical. */
 export interface Order {
   outTradeNo: string;
-  amountFen: number;
+  amountFen: Fen;
   description: string;
   tradeType: TradeType;
   /** When WeChat stops taking payment (time_expire). */
@@ -33,7 +34,7 @@ export interface Trade {
   mchid: string;
   appid: string;
   /** The order's total, as WeChat has it. */
-  totalFen: number;
+  totalFen: Fen;
   transactionId?: string;
   payerOpenid?: string;
   successTime?: Date;
@@ -44,8 +45,8 @@ export interface Trade {
 export interface Refund {
   outRefundNo: string;
   outTradeNo: string;
-  amountFen: number;
-  totalFen: number;
+  amountFen: Fen;
+  totalFen: Fen;
   reason: string;
   notifyUrl: string;
 }
@@ -55,7 +56,7 @@ export interface RefundView {
   outRefundNo: string;
   outTradeNo: string;
   status: RefundStatus;
-  amountFen: number;
+  amountFen: Fen;
   refundId?: string;
   successTime?: Date;
 }

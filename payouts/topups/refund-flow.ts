@@ -168,7 +168,7 @@ export function createRefundFlow(config: { notifyUrl: string }, deps: RefundDeps
     async intake(refundId: string): Promise<void> {
       const split = await store.splitRefund(refundId);
       if (!split) return void log.warn({ refundId }, 'topup_refund_request_unknown');
-      const covered = split.parts.reduce((sum, p) => sum + p.amountFen, 0);
+      const covered = split.parts.reduce((sum, p) => sum + p.amountFen, 0n);
       if (covered !== split.amountFen)
         log.error({ refundId, amountFen: split.amountFen, covered }, 'topup_refund_not_covered');
       deps.onStep?.('refund_formed');

@@ -1,5 +1,6 @@
 // The tables of moves: what each word of WeChat's does to an order or a refund part, in every state.
 import { describe, expect, it } from 'vitest';
+import { fen } from '../../common/money.js';
 import { payInError, type PayInCall } from '../wechat/errors.js';
 import type { RefundStatus, Refused, Trade, TradeState } from './pay-in.js';
 import { createRefusal, refundMove, refundRefusal, tradeMove, type OrderState, type PartState } from './states.js';
@@ -10,7 +11,7 @@ const trade = (tradeState: TradeState, over: Partial<Trade> = {}): Trade => ({
   tradeState,
   mchid: 'M1',
   appid: 'wxA',
-  totalFen: 500,
+  totalFen: fen(500),
   transactionId: 'W1',
   ...over,
 });
@@ -35,13 +36,13 @@ describe('a trade applied to an order', () => {
     [
       'SUCCESS of another amount goes to a person',
       'open',
-      trade('SUCCESS', { totalFen: 499 }),
+      trade('SUCCESS', { totalFen: fen(499) }),
       { to: 'attention', reason: 'amount_mismatch' },
     ],
     [
       'SUCCESS of another amount on a paid order changes nothing',
       'paid',
-      trade('SUCCESS', { totalFen: 1 }),
+      trade('SUCCESS', { totalFen: fen(1) }),
       { to: 'paid' },
     ],
     [
@@ -66,12 +67,17 @@ describe('a trade applied to an order', () => {
     ['USERPAYING keeps an order being closed as it is', 'closing', trade('USERPAYING'), { to: 'closing' }],
     ['REFUND on a paid order changes nothing', 'paid', trade('REFUND'), { to: 'paid' }],
   ] as [string, OrderState, Trade, ReturnType<typeof tradeMove>][])('%s', (_name, state, t, move) => {
-    expect(tradeMove({ state, amountFen: 500 }, t, ours)).toEqual(move);
+    expect(tradeMove({ state, amountFen: fen(500) }, t, ours)).toEqual(move);
   });
 });
 
 describe("WeChat's view applied to a refund part", () => {
-  const view = (status: RefundStatus, amountFen = 300) => ({ outRefundNo: 'R1', outTradeNo: 'T1', status, amountFen });
+  const view = (status: RefundStatus, amountFen = 300) => ({
+    outRefundNo: 'R1',
+    outTradeNo: 'T1',
+    status,
+    amountFen: fen(amountFen),
+  });
   it.each([
     ['SUCCESS settles a part in flight', 'processing', null, view('SUCCESS'), { to: 'succeeded' }],
     ['SUCCESS settles a part whose answer was lost', 'created', null, view('SUCCESS'), { to: 'succeeded' }],
@@ -133,7 +139,7 @@ describe("WeChat's view applied to a refund part", () => {
   ] as [string, PartState, string | null, ReturnType<typeof view>, ReturnType<typeof refundMove>][])(
     '%s',
     (_name, state, stateReason, v, move) => {
-      expect(refundMove({ state, amountFen: 300, stateReason }, v)).toEqual(move);
+      expect(refundMove({ state, amountFen: fen(300), stateReason }, v)).toEqual(move);
     },
   );
 });

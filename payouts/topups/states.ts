@@ -1,6 +1,7 @@
 // What WeChat's word does to a top-up order or a refund part (README "Top-ups and refunds"), as pure
 // tables: the flow reads the row, asks these for the move, and the store writes it guarded by the
 // state it was read in, so every rule here is tested apart from Postgres and WeChat.
+import type { Fen } from '../../common/money.js';
 import type { RefundView, Refused, Trade } from './pay-in.js';
 
 /** topup_orders.state (migration 0014). */
@@ -16,7 +17,7 @@ export interface Merchant {
 
 /** The state an order moves to on `trade` (the same state: only WeChat's word is kept), and why when it needs a person. */
 export function tradeMove(
-  order: { state: OrderState; amountFen: number },
+  order: { state: OrderState; amountFen: Fen },
   trade: Trade,
   ours: Merchant,
 ): { to: OrderState; reason?: AttentionReason } {
@@ -54,7 +55,7 @@ export const isAbnormal = (part: { state: PartState; stateReason: string | null 
  * an ABNORMAL part a person handled: WeChat then says SUCCESS, and it succeeds.
  */
 export function refundMove(
-  part: { state: PartState; amountFen: number; stateReason: string | null },
+  part: { state: PartState; amountFen: Fen; stateReason: string | null },
   view: RefundView,
 ): { to: PartState; reason?: string } {
   const { state } = part;

@@ -3,6 +3,7 @@
 // guarded by the state it starts from. The ledger is rewards': only read here, by its keys.
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
+import { fen, type Fen } from '../../common/money.js';
 import { loadSql } from '../../common/sql.js';
 import type { PayInApi, TradeType } from './pay-in.js';
 import type { AttentionReason, OrderState, PartState } from './states.js';
@@ -62,7 +63,7 @@ export interface Order {
   advertiserId: string;
   campaignId: string;
   idempotencyKey: string;
-  amountFen: number;
+  amountFen: Fen;
   currency: string;
   api: PayInApi;
   tradeType: TradeType;
@@ -74,7 +75,7 @@ export interface Order {
   codeUrl: string | null;
   prepayId: string | null;
   transactionId: string | null;
-  paidFen: number | null;
+  paidFen: Fen | null;
   paidAt: Date | null;
   attentionReason: AttentionReason | null;
   resolution: 'credit' | 'refund' | null;
@@ -85,7 +86,7 @@ const orderOf = (r: OrderRow): Order => ({
   advertiserId: r.advertiser_id,
   campaignId: r.campaign_id,
   idempotencyKey: r.idempotency_key,
-  amountFen: Number(r.amount_fen),
+  amountFen: fen(r.amount_fen),
   currency: r.currency,
   api: r.api,
   tradeType: r.trade_type,
@@ -97,7 +98,7 @@ const orderOf = (r: OrderRow): Order => ({
   codeUrl: r.code_url,
   prepayId: r.prepay_id,
   transactionId: r.transaction_id,
-  paidFen: r.paid_fen === null ? null : Number(r.paid_fen),
+  paidFen: r.paid_fen === null ? null : fen(r.paid_fen),
   paidAt: r.paid_at,
   attentionReason: r.attention_reason,
   resolution: r.resolution,
@@ -112,11 +113,11 @@ export interface Part {
   outRefundNo: string;
   outTradeNo: string;
   refundId: string | null;
-  amountFen: number;
+  amountFen: Fen;
   state: PartState;
   providerState: string | null;
   stateReason: string | null;
-  totalFen: number;
+  totalFen: Fen;
   reason: string;
 }
 interface PartRow {
@@ -134,11 +135,11 @@ const partOf = (r: PartRow): Part => ({
   outRefundNo: r.out_refund_no,
   outTradeNo: r.out_trade_no,
   refundId: r.refund_id,
-  amountFen: Number(r.amount_fen),
+  amountFen: fen(r.amount_fen),
   state: r.state,
   providerState: r.provider_state,
   stateReason: r.state_reason,
-  totalFen: Number(r.total_fen),
+  totalFen: fen(r.total_fen),
   reason: r.refund_reason,
 });
 
@@ -147,7 +148,7 @@ export interface NewOrder {
   campaignId: string;
   advertiserId?: string;
   idempotencyKey: string;
-  amountFen: number;
+  amountFen: Fen;
   currency: string;
   api: PayInApi;
   tradeType: TradeType;
@@ -232,7 +233,7 @@ export function createTopupStore(config: { pollMs: number }, deps: { pool: pg.Po
       no: string,
       from: OrderState,
       to: OrderState,
-      f: { reason?: AttentionReason; providerState?: string; transactionId?: string; paidFen?: number; paidAt?: Date },
+      f: { reason?: AttentionReason; providerState?: string; transactionId?: string; paidFen?: Fen; paidAt?: Date },
     ): Promise<boolean> {
       const { rowCount } = await pool.query(sql['move-order'], [
         no,
@@ -298,7 +299,7 @@ export function createTopupStore(config: { pollMs: number }, deps: { pool: pg.Po
         if (!refund) return undefined;
         await db.query(sql['split-refund'], [refundId, config.pollMs]);
         const parts = (await db.query<PartRow>(sql['refund-parts'], [refundId, null])).rows.map(partOf);
-        return { amountFen: Number(refund.amount_fen), parts };
+        return { amountFen: fen(refund.amount_fen), parts };
       }),
     part: async (outRefundNo: string) =>
       (await pool.query<PartRow>(sql['refund-parts'], [null, outRefundNo])).rows.map(partOf)[0],

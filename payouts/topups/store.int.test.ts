@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { fen } from '../../common/money.js';
 import { migratePostgres } from '../../schemas/migrate.js';
 import { createTestPostgres, silentLog } from '../../test/support.js';
 import { createTopupStore, type NewOrder } from './store-pg.js';
@@ -37,7 +38,7 @@ beforeEach(async () => {
 const order = (over: Partial<NewOrder> = {}): NewOrder => ({
   campaignId: 'c-1',
   idempotencyKey: randomUUID(),
-  amountFen: 500,
+  amountFen: fen(500),
   currency: 'CNY',
   api: 'v3',
   tradeType: 'NATIVE',
@@ -47,13 +48,13 @@ const order = (over: Partial<NewOrder> = {}): NewOrder => ({
 });
 /** An order of `campaignId` paid `fenPaid` at `paidAt`, straight to paid (the flow's moves are flow.test.ts'). */
 async function paidOrder(amountFen: number, paidAt: string, campaignId = 'c-1') {
-  const r = await store.createOrder(order({ amountFen, campaignId }));
+  const r = await store.createOrder(order({ amountFen: fen(amountFen), campaignId }));
   if (r.status !== 'created') throw new Error(r.status);
   expect(
     await store.moveOrder(r.order.outTradeNo, 'created', 'paid', {
       providerState: 'SUCCESS',
       transactionId: `W${r.order.outTradeNo}`,
-      paidFen: amountFen,
+      paidFen: fen(amountFen),
       paidAt: new Date(paidAt),
     }),
   ).toBe(true);
@@ -74,7 +75,7 @@ describe('creating an order', () => {
     const first = await store.createOrder(req);
     expect(first).toMatchObject({
       status: 'created',
-      order: { advertiserId: 'adv-1', campaignId: 'c-1', amountFen: 500, state: 'created', tradeType: 'NATIVE' },
+      order: { advertiserId: 'adv-1', campaignId: 'c-1', amountFen: fen(500), state: 'created', tradeType: 'NATIVE' },
     });
     if (first.status === 'not_found') throw new Error('not found');
     expect(first.order.outTradeNo).toMatch(/^[0-9a-f]{32}$/);
@@ -118,21 +119,21 @@ describe('moves', () => {
       await store.moveOrder(no, 'open', 'attention', {
         reason: 'amount_mismatch',
         providerState: 'SUCCESS',
-        paidFen: 499,
+        paidFen: fen(499),
       }),
     ).toBe(true);
     expect(await store.order(no)).toMatchObject({
       state: 'attention',
       attentionReason: 'amount_mismatch',
-      paidFen: 499,
+      paidFen: fen(499),
       codeUrl: 'weixin://wxpay/bizpayurl?pr=x',
     });
     expect(await store.resolve(no, 'refund')).toMatchObject({ state: 'attention', resolution: 'refund' });
     expect(await store.resolve(no, 'credit')).toBeUndefined();
     expect(await store.part(`R${no}`)).toMatchObject({
       refundId: null,
-      amountFen: 499,
-      totalFen: 499,
+      amountFen: fen(499),
+      totalFen: fen(499),
       state: 'created',
     });
   });
@@ -170,28 +171,28 @@ describe('splitting a campaign refund', () => {
     const hex = refundId.replaceAll('-', '');
     const split = await store.splitRefund(refundId);
     expect(split).toEqual({
-      amountFen: 700,
+      amountFen: fen(700),
       parts: [
         {
           outRefundNo: `${hex}00`,
           outTradeNo: newer,
           refundId,
-          amountFen: 300,
+          amountFen: fen(300),
           state: 'created',
           providerState: null,
           stateReason: null,
-          totalFen: 300,
+          totalFen: fen(300),
           reason: '',
         },
         {
           outRefundNo: `${hex}01`,
           outTradeNo: older,
           refundId,
-          amountFen: 400,
+          amountFen: fen(400),
           state: 'created',
           providerState: null,
           stateReason: null,
-          totalFen: 500,
+          totalFen: fen(500),
           reason: '',
         },
       ],
@@ -200,8 +201,8 @@ describe('splitting a campaign refund', () => {
     // A second refund counts what the first took (parts not failed): 100 left, on the older order.
     const second = await campaignRefund(250);
     expect((await store.splitRefund(second))!.parts.map((p) => [p.outTradeNo, p.amountFen, p.state])).toEqual([
-      [older, 100, 'created'],
-      [newer, 150, 'failed'],
+      [older, 100n, 'created'],
+      [newer, 150n, 'failed'],
     ]);
   });
 
@@ -209,8 +210,8 @@ describe('splitting a campaign refund', () => {
     const only = await paidOrder(200, '2031-03-01T10:00:00Z');
     const refundId = await campaignRefund(350);
     expect((await store.splitRefund(refundId))!.parts.map((p) => [p.outTradeNo, p.amountFen, p.state])).toEqual([
-      [only, 200, 'created'],
-      [only, 150, 'failed'],
+      [only, 200n, 'created'],
+      [only, 150n, 'failed'],
     ]);
     expect(
       (await pool.query('select reason, next_poll_at from topup_refunds where state = $1', ['failed'])).rows,
@@ -221,8 +222,10 @@ describe('splitting a campaign refund', () => {
     await paidOrder(500, '2031-03-01T10:00:00Z');
     const [a, b] = [await campaignRefund(400), await campaignRefund(400)];
     const [pa, pb] = await Promise.all([store.splitRefund(a), store.splitRefund(b)]);
-    const sent = [...pa!.parts, ...pb!.parts].filter((p) => p.state === 'created').reduce((n, p) => n + p.amountFen, 0);
-    expect(sent).toBe(500);
+    const sent = [...pa!.parts, ...pb!.parts]
+      .filter((p) => p.state === 'created')
+      .reduce((n, p) => n + p.amountFen, 0n);
+    expect(sent).toBe(500n);
   });
 
   it('moves a part only from the state read; a final one never again', async () => {
