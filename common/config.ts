@@ -1,6 +1,7 @@
 // Schema-validated configuration. Each service's main.ts parses its env once with loadConfig; keys
 // equal env names, and a bad value fails at start with a message naming the key.
 import { z } from 'zod';
+import { fen } from './money.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -64,6 +65,9 @@ export const withDatabase = (url: string, database: string): string =>
 
 /** A non-negative integer (a count, a size, a duration in ms). */
 export const count = (fallback: number) => z.coerce.number().int().min(0).default(fallback);
+
+/** A positive amount of money in fen, written as a plain integer (`100`, not `1e2` or `100.0`). */
+export const fenAmount = (fallback: number) => z.coerce.bigint().min(1n).default(BigInt(fallback)).transform(fen);
 
 /** A TCP port; 0 asks the OS for a free one (tests, benchmarks). */
 export const port = (fallback: number) => z.coerce.number().int().min(0).max(65_535).default(fallback);

@@ -2,10 +2,9 @@
 // merchant credentials configured it talks to the local sandbox with the sandbox merchant's keys.
 import { join, resolve, sep } from 'node:path';
 import { z } from 'zod';
-import { count, devSecrets, port, sharedSecrets, stackEnv, type SecretRule } from '../common/config.js';
+import { count, devSecrets, fenAmount, port, sharedSecrets, stackEnv, type SecretRule } from '../common/config.js';
 import { TOKEN_MAX_TTL_S } from '../common/auth.js';
 import { defaultHttpLimits } from '../common/http-limits.js';
-import { fen } from '../common/money.js';
 import { sandboxMerchant } from './sandbox/defaults.js';
 
 /**
@@ -35,7 +34,6 @@ const files = z.string().transform((s) =>
 );
 const dir = sandboxMerchant.certDir;
 /** An amount in fen, at least 1, as Fen from here on. */
-const fenAmount = (fallback: number) => z.coerce.number().int().min(1).default(fallback).transform(fen);
 
 export const payoutsConfig = z
   .object({

@@ -1,13 +1,12 @@
 // The rewards service's configuration (README "Configuration"); keys are the env names. The secrets
 // default to development values so the local stack runs as is; main.ts refuses them unless DEV_MODE=true.
 import { z } from 'zod';
-import { count, devSecrets, port, sharedSecrets, stackEnv, type SecretRule } from '../common/config.js';
+import { count, devSecrets, fenAmount, port, sharedSecrets, stackEnv, type SecretRule } from '../common/config.js';
 import { TOKEN_MAX_TTL_S } from '../common/auth.js';
 import { defaultHttpLimits } from '../common/http-limits.js';
 import { fen } from '../common/money.js';
 import { topics } from '../schemas/topics.js';
 
-const fenAmount = (fallback: number) => z.coerce.bigint().min(1n).default(BigInt(fallback)).transform(fen);
 /** A fen amount that may be left unset (null: no limit); an empty value is unset too. */
 const optionalFen = z
   .preprocess((v) => (v === '' ? undefined : v), z.coerce.bigint().min(1n).optional())
