@@ -182,6 +182,20 @@ describe('the SDK queue', () => {
     await vi.advanceTimersByTimeAsync(0);
     expect(c.ids().length).toBe(3);
   });
+
+  it('keeps going in memory when the store fails', async () => {
+    const broken: QueueStorage = {
+      all: () => Promise.reject(new Error('private window')),
+      add: () => Promise.reject(new Error('quota')),
+      remove: () => Promise.reject(new Error('quota')),
+    };
+    const c = collector();
+    const { queue } = start(c, { flushAt: 2 }, broken);
+    const events = [event(), event()];
+    for (const e of events) await queue.push(e);
+    await vi.advanceTimersByTimeAsync(0);
+    expect([c.ids(), queue.size]).toEqual([events.map((e) => e.eventId), 0]);
+  });
 });
 
 describe('fileStorage', () => {

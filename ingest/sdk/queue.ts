@@ -77,12 +77,15 @@ export function createQueue(config: QueueConfig, deps: QueueDeps) {
   let flushing: Promise<void> | undefined;
   let closed = false;
 
+  // A store that fails (a private window's IndexedDB, a full disk) leaves the queue in memory: the
+  // events still go, they only would not outlive the page or process.
+  const lost = () => undefined;
   const loaded = deps.storage.all().then((stored) => {
     const known = new Set(pending.map((e) => e.eventId));
     const left = stored.filter((e) => !known.has(e.eventId)); // by an earlier page or process
     pending = [...left, ...pending];
     if (left.length) schedule(0);
-  });
+  }, lost);
 
   /** Arms the flush timer for `ms` from now (or the end of the backoff), unless one fires sooner. */
   function schedule(ms: number) {
@@ -101,7 +104,7 @@ export function createQueue(config: QueueConfig, deps: QueueDeps) {
   function remove(events: BeaconEvent[]): Promise<void> {
     const ids = new Set(events.map((e) => e.eventId!));
     pending = pending.filter((e) => !ids.has(e.eventId!));
-    return deps.storage.remove([...ids]);
+    return deps.storage.remove([...ids]).catch(lost); // a copy left stored is sent again: counted once
   }
 
   /** Sends one batch (nextBatch marked it in flight); false when it must wait (a retriable failure). */
@@ -187,7 +190,7 @@ export function createQueue(config: QueueConfig, deps: QueueDeps) {
     /** Queues `event` (stored before this resolves) and sends it within flushIntervalMs, or at once past flushAt. */
     async push(event: BeaconEvent): Promise<void> {
       pending.push(event);
-      await deps.storage.add([event]);
+      await deps.storage.add([event]).catch(lost);
       const excess = pending.length - maxQueued;
       if (excess > 0) {
         const oldest = pending.slice(0, excess);
