@@ -4,7 +4,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Logger } from '../common/log.js';
 import type { BeaconRequest, BeaconResponse } from './collector.js';
 import type { Confirmations } from './confirmations.js';
-import type { Origins } from './cors.js';
+import { corsHeaders, type Origins } from './cors.js';
 
 export interface ServerDeps {
   collector: { handle(req: BeaconRequest): Promise<BeaconResponse> };
@@ -32,10 +32,12 @@ export interface ServerConfig {
 
 export const statusLine = (status: number) => `${status} ${STATUS_CODES[status] ?? ''}`;
 
-export const tooLarge = (maxBodyBytes: number): BeaconResponse => ({
-  status: 413,
-  body: { error: 'body_too_large', message: `the body exceeds ${maxBodyBytes} bytes` },
-});
+/** 413, readable by a registered origin's page (so its SDK learns the batch was too big, not that the network failed). */
+export function tooLarge(maxBodyBytes: number, origins: Origins, origin: string): BeaconResponse {
+  const headers = corsHeaders(origins, origin);
+  const body = { error: 'body_too_large', message: `the body exceeds ${maxBodyBytes} bytes` };
+  return { status: 413, body, ...(headers && { headers }) };
+}
 
 export const notFound: BeaconResponse = { status: 404, body: { error: 'not_found', message: 'no such route' } };
 

@@ -35,14 +35,14 @@ export function createNodeServer(config: ServerConfig, deps: ServerDeps) {
     });
     if (!takesBody(method, path)) return void route(deps, incoming(EMPTY)).then((r) => write(res, r));
 
-    if (Number(req.headers['content-length'] ?? 0) > config.maxBodyBytes)
-      return write(res, tooLarge(config.maxBodyBytes));
+    const refuse = () => write(res, tooLarge(config.maxBodyBytes, deps.origins, header('origin') ?? ''));
+    if (Number(req.headers['content-length'] ?? 0) > config.maxBodyBytes) return refuse();
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > config.maxBodyBytes) {
-        write(res, tooLarge(config.maxBodyBytes));
+        refuse();
         req.destroy();
       } else chunks.push(chunk);
     });

@@ -61,8 +61,8 @@ export function createUwsServer(config: ServerConfig, deps: ServerDeps) {
     const headers = readHeaders((name) => req.getHeader(name));
     const query = req.getQuery() ?? '';
     const ip = clientIp(text(res.getRemoteAddressAsText()), req.getHeader('x-forwarded-for'), config.trustProxy);
-    if (Number(req.getHeader('content-length') || 0) > config.maxBodyBytes)
-      return write(res, tooLarge(config.maxBodyBytes));
+    const refuse = () => write(res, tooLarge(config.maxBodyBytes, deps.origins, headers.origin));
+    if (Number(req.getHeader('content-length') || 0) > config.maxBodyBytes) return refuse();
 
     const request: RequestState = { done: false };
     inFlight++;
@@ -74,7 +74,7 @@ export function createUwsServer(config: ServerConfig, deps: ServerDeps) {
       size += chunk.byteLength;
       if (size > config.maxBodyBytes) {
         finish(request);
-        return write(res, tooLarge(config.maxBodyBytes));
+        return refuse();
       }
       chunks.push(Buffer.from(chunk.slice(0))); // uWS reuses the chunk's memory after this call
       if (!isLast) return;
@@ -155,9 +155,10 @@ export function createUwsServer(config: ServerConfig, deps: ServerDeps) {
     }).finally(() => inFlight--);
   }
 
-  app.get('/*', (res, req) => {
+  /** GET and OPTIONS: routes without a body. */
+  const bodyless = (method: 'GET' | 'OPTIONS') => (res: uWS.HttpResponse, req: uWS.HttpRequest) => {
     const incoming: Incoming = {
-      method: 'GET',
+      method,
       path: req.getUrl(),
       query: req.getQuery() ?? '',
       headers: readHeaders((name) => req.getHeader(name)),
@@ -168,21 +169,9 @@ export function createUwsServer(config: ServerConfig, deps: ServerDeps) {
     inFlight++;
     res.onAborted(() => finish(request));
     answer(res, request, incoming);
-  });
-  app.options('/*', (res, req) => {
-    const incoming: Incoming = {
-      method: 'OPTIONS',
-      path: req.getUrl(),
-      query: '',
-      headers: readHeaders((name) => req.getHeader(name)),
-      ip: '',
-      body: EMPTY,
-    };
-    const request: RequestState = { done: false };
-    inFlight++;
-    res.onAborted(() => finish(request));
-    answer(res, request, incoming);
-  });
+  };
+  app.get('/*', bodyless('GET'));
+  app.options('/*', bodyless('OPTIONS'));
   app.any('/*', (res) => write(res, notFound));
 
   return {

@@ -159,6 +159,13 @@ describe.each(Object.entries(servers))('%s server', (_name, create) => {
   it('answers 413 for a body over the limit and 404 elsewhere', async () => {
     const url = await start(async () => ({ status: 202, body: {} }));
     expect((await post(url, 'x'.repeat(2048))).status).toBe(413);
+    const page = await fetch(`${url}/v1/beacons`, {
+      method: 'POST',
+      body: 'x'.repeat(2048),
+      headers: { origin: 'https://shop.example' },
+    });
+    // a registered page can read it, so its SDK splits the batch rather than taking it for a network error
+    expect([page.status, page.headers.get('access-control-allow-origin')]).toEqual([413, 'https://shop.example']);
     expect((await fetch(`${url}/nope`)).status).toBe(404);
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
   });
