@@ -1,23 +1,14 @@
 // Strings that cannot be stored as sent (not UTF-8) are found while decoding: in an event, only that
 // event is rejected; in app_id or sdk, the request.
 import { describe, expect, it } from 'vitest';
-import { EventType, type BeaconEvent } from '../schemas/beacon-json.js';
+import type { BeaconEvent } from '../schemas/beacon-json.js';
 import { beacon } from '../schemas/gen/messages.js';
 import { decodeBody } from './decode.js';
 import { validateBatch } from './validate.js';
+import { beaconEvent, NOW } from '../test/beacon-event.js';
 
-const now = 1_700_000_000_000;
-const ok = (over: Partial<BeaconEvent> = {}): BeaconEvent => ({
-  eventId: '6f1c2a8e-3b4d-4c5e-8f90-1a2b3c4d5e6f',
-  type: EventType.CLICK,
-  occurredAt: now - 1_000,
-  userId: 'u',
-  deviceId: 'd',
-  campaignId: 'c',
-  creativeId: 'cr',
-  placementId: 'p',
-  ...over,
-});
+const now = NOW;
+const ok = beaconEvent;
 const none = { appId: '', sdk: '', sentAt: 0, events: [], rejected: [] };
 
 describe('decodeBody: text that is not UTF-8', () => {

@@ -1,21 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { EventType, type BeaconEvent } from '../schemas/beacon-json.js';
+import type { BeaconEvent, EventType } from '../schemas/beacon-json.js';
 import { beacon } from '../schemas/gen/messages.js';
 import { decodeBody } from './decode.js';
 import { validateBatch, type AcceptedEvent } from './validate.js';
+import { beaconEvent, NOW } from '../test/beacon-event.js';
 
-const now = 1_700_000_000_000;
-const ok = (over: Partial<BeaconEvent> = {}): BeaconEvent => ({
-  eventId: '6f1c2a8e-3b4d-4c5e-8f90-1a2b3c4d5e6f',
-  type: EventType.CLICK,
-  occurredAt: now - 1_000,
-  userId: 'u',
-  deviceId: 'd',
-  campaignId: 'c',
-  creativeId: 'cr',
-  placementId: 'p',
-  ...over,
-});
+const now = NOW;
+const ok = beaconEvent;
 const batch = (events: (BeaconEvent | null)[], over = {}) => ({
   appId: 'app1',
   sdk: 'ios/1',

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { decodeBeaconBatchJson, encodeBeaconBatchJson, EventType, JsonMappingError } from './beacon-json.js';
+import { decodeBeaconBatchJson, EventType, JsonMappingError } from './beacon-json.js';
+import { encodeBatchJson } from './beacon-wire.js';
 import { beacon } from './gen/messages.js';
 
 const event = {
@@ -20,7 +21,7 @@ const batch = { appId: 'app.one', sdk: 'ios/3.2.0', sentAt: 1_700_000_000_500, e
 
 describe('beacon JSON mapping (proto3 JSON)', () => {
   it('decodes its own canonical encoding to the same message', () => {
-    const decoded = decodeBeaconBatchJson(encodeBeaconBatchJson(batch));
+    const decoded = decodeBeaconBatchJson(encodeBatchJson(batch));
     expect(decoded).toEqual({ ...batch, rejected: [] });
   });
 

@@ -1,6 +1,7 @@
 // The proto3 JSON mapping of BeaconBatch (CONTRACTS.md §1): lowerCamelCase or original snake_case
 // names, int64 as a number or a decimal string, enums by name or number, null meaning "default".
 // A batch-level mapping error rejects the whole body; an event-level one rejects only that event.
+// The encoder is beacon-wire.ts's encodeBatchJson.
 import { beacon } from './gen/messages.js';
 
 export type EventType = beacon.v1.EventType;
@@ -135,19 +136,4 @@ export function decodeBeaconBatchJson(text: string): BeaconBatchJson {
     events,
     rejected,
   };
-}
-
-/** The canonical proto3 JSON of a batch (lowerCamelCase, int64 as strings, enums by name). */
-export function encodeBeaconBatchJson(batch: beacon.v1.BeaconBatch.$Properties): string {
-  return JSON.stringify({
-    appId: batch.appId ?? '',
-    sdk: batch.sdk ?? '',
-    sentAt: String(batch.sentAt ?? 0),
-    events: (batch.events ?? []).map((e) => ({
-      ...e,
-      type: EventType[e.type ?? 0],
-      occurredAt: String(e.occurredAt ?? 0),
-      ...(e.valueMicros != null ? { valueMicros: String(e.valueMicros) } : {}),
-    })),
-  });
 }

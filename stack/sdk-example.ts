@@ -2,7 +2,8 @@
 // It registers an app `example.web` with a fresh key and this page's origin, then serves the page
 // on http://127.0.0.1:8094 (SDK_EXAMPLE_PORT): three ad slots down a long page, what the SDK sent,
 // and what the pipeline then shows for this browser's device id (ads.events in ClickHouse, after
-// the aggregator's deduplication). The key ships in the page, as it does on every site.
+// the aggregator's deduplication). The key ships in the page, as it does on every site; it is
+// revoked when the example stops.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -28,7 +29,6 @@ const db = new pg.Client({ connectionString: ingest.DATABASE_URL });
 await db.connect();
 await db.query(keySql['create-key'], [APP, key.keyId, key.secret]);
 await db.query(keySql['add-origin'], [APP, origin]);
-await db.end();
 
 const clickhouse = createClient({
   url: aggregator.CLICKHOUSE_URL,
@@ -70,7 +70,10 @@ ${slots}
 <div style="height:900px"></div>
 <script src="/ads.js"></script>
 <script>
-const row = (table, cells) => table.insertAdjacentHTML('beforeend', '<tr><td>' + cells.join('</td><td>') + '</td></tr>');
+function row(table, cells) {
+  const tr = table.insertRow();
+  for (const c of cells) tr.insertCell().textContent = c; // text, never markup: the values come from outside
+}
 const names = ['', 'IMPRESSION', 'VIEWABLE', 'CLICK', 'REWARD_COMPLETE', 'CONVERSION'];
 const ads = AdsSdk.createAds(Object.assign(${JSON.stringify(config)}, {
   onSend: (events) => events.forEach((e) => row(sent, [names[e.type], e.placementId, e.eventId.slice(0, 8)])),
@@ -101,5 +104,10 @@ const server = createServer((req, res) => {
 server.listen(SDK_EXAMPLE_PORT, '127.0.0.1', () =>
   console.log(`the SDK example: open ${origin} (app ${APP}, key ${key.keyId}); Ctrl-C stops it`),
 );
-const stop = () => server.close(() => void clickhouse.close().then(() => process.exit(0)));
-process.once('SIGINT', stop).once('SIGTERM', stop);
+async function stop() {
+  server.close();
+  await db.query(keySql['revoke-key'], [key.keyId]);
+  await Promise.all([db.end(), clickhouse.close()]);
+  process.exit(0);
+}
+process.once('SIGINT', () => void stop()).once('SIGTERM', () => void stop());

@@ -13,9 +13,9 @@ import { beacon } from '../../schemas/gen/messages.js';
 import { keySql } from '../keys-pg.js';
 import { readTopic, startTestCollector } from '../test-support.js';
 
-// An ad 250 px high, 3,000 px down a page whose window is 600 px high.
+// An empty ad slot at the top; an ad 250 px high, 3,000 px down a page whose window is 600 px high.
 const page = `<!doctype html><html><head><meta charset="utf-8"></head><body style="margin:0">
-<div style="height:3000px"></div><div id="ad" style="width:300px;height:250px;background:#fc0"></div>
+<div id="empty" style="width:300px;height:0"></div><div style="height:3000px"></div><div id="ad" style="width:300px;height:250px;background:#fc0"></div>
 <div style="height:3000px"></div>
 <script src="/ads.js"></script>
 <script>window.ads = AdsSdk.createAds(JSON.parse(new URLSearchParams(location.search).get('config')));</script>
@@ -26,6 +26,8 @@ let c: Awaited<ReturnType<typeof startTestCollector>>;
 let server: Server;
 let stranger: Server;
 let origin: string;
+/** The same page on a host name over plain http: not a secure context, as many publishers' pages are not. */
+let plainOrigin: string;
 /** The collector as the pages reach it, through a proxy the test can cut (`reachable`), keepalive requests included. */
 let proxy: TcpServer;
 let endpoint: string;
@@ -58,12 +60,17 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
   endpoint = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+  plainOrigin = origin.replace('127.0.0.1', 'shop.test');
   await c.query(keySql['add-origin'], ['test.app', origin]);
+  await c.query(keySql['add-origin'], ['test.app', plainOrigin]);
   await sleep(1_000); // the collector's key cache reloads on NOTIFY
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
     // This machine's network is closed: Chromium's own calls home only fail, many at a time.
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-sync'],
+    args: [
+      ...['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-sync'],
+      '--host-resolver-rules=MAP shop.test 127.0.0.1',
+    ],
   });
 });
 afterAll(async () => {
@@ -146,6 +153,18 @@ describe('the browser SDK in Chromium, against the real collector', () => {
     expect(events.map((e) => beacon.v1.EventType[e.type!])).toEqual(['IMPRESSION', 'VIEWABLE']);
     expect(Number(events[1]!.occurredAt) - from).toBeGreaterThanOrEqual(1_000);
     expect(events[1]!.attrs).toEqual({ impression_id: impressionId });
+  });
+
+  it('works on a plain-http page (no secure context), and never calls an empty ad slot viewable', async () => {
+    const p = await open({}, undefined, plainOrigin);
+    expect(await run<boolean>(p, 'isSecureContext')).toBe(false); // crypto.randomUUID is missing here
+    const ids = await run<string[]>(
+      p,
+      "[ads.impression(document.getElementById('empty'), AD).impressionId, ads.click(AD)]",
+    );
+    await until('the events', () => ids.every((id) => delivered.includes(id)));
+    await sleep(1_500); // the empty slot has been "in view" for more than a second
+    expect(types.sort()).toEqual(['CLICK', 'IMPRESSION']);
   });
 
   it('delivers once, after a reload, the events a page could not send', async () => {

@@ -7,11 +7,18 @@
 // The key ships with the page, so anyone can sign beacons with it: money never rests on a beacon,
 // only on the server-side confirmations of CONTRACTS §7 (ingest/README.md "Browsers (CORS)").
 import type { BeaconEvent } from '../../schemas/beacon-json.js';
-import { createBeaconClient, EventType, type Answer, type BeaconClientConfig, type SendResult } from './client.js';
+import {
+  createBeaconClient,
+  EventType,
+  SDK_VERSION,
+  uuid,
+  type Answer,
+  type BeaconClientConfig,
+  type SendResult,
+} from './client.js';
 import { createQueue, memoryStorage, type QueueConfig, type QueueStorage } from './queue.js';
 
-export { EventType };
-export const VERSION = '0.2.0';
+export { EventType, SDK_VERSION };
 
 export interface Ad {
   campaignId: string;
@@ -60,23 +67,29 @@ export function indexedDbStorage(name: string): QueueStorage {
 /**
  * The /v1/stream WebSocket as a transport: one connection, opened at the first send, a SignedBatch
  * per frame, and the collector's ack for each matched by seq (counted from 0 on each connection).
- * A connection that closes, or an ack 30 s late, fails the frames waiting (the queue sends them
- * again; the pipeline counts an event id once), and the next send opens a new connection.
+ * A connection that closes, does not open within `timeoutMs`, or leaves an ack that long late is
+ * given up at once: the frames waiting on it fail (the queue sends them again; the pipeline counts
+ * an event id once), and the next send opens a new connection.
  */
-export function webSocketStream(url: string, ackTimeoutMs = 30_000) {
+export function webSocketStream(url: string, timeoutMs = 30_000) {
   type Waiting = { resolve(a: Answer): void; reject(e: Error): void };
-  let socket: { ws: WebSocket; opened: Promise<unknown>; sent: number; waiting: Map<number, Waiting> } | undefined;
-  function open() {
+  type Socket = { ws: WebSocket; opened: Promise<void>; sent: number; waiting: Map<number, Waiting> };
+  let socket: Socket | undefined;
+
+  function fail(s: Socket, reason: string) {
+    if (socket === s) socket = undefined;
+    for (const w of s.waiting.values()) w.reject(new Error(reason));
+    s.waiting.clear();
+    s.ws.close();
+  }
+  function open(): Socket {
     const ws = new WebSocket(url);
-    const s = {
-      ws,
-      sent: 0,
-      waiting: new Map<number, Waiting>(),
-      opened: new Promise((resolve, reject) => {
-        ws.onopen = resolve;
-        ws.onerror = () => reject(new Error('the stream could not connect'));
-      }),
-    };
+    const s: Socket = { ws, sent: 0, waiting: new Map(), opened: Promise.resolve() };
+    s.opened = new Promise((resolve, reject) => {
+      const late = setTimeout(() => (reject(new Error('the stream did not open')), fail(s, 'not opened')), timeoutMs);
+      ws.onopen = () => (clearTimeout(late), resolve());
+      ws.onerror = () => (clearTimeout(late), reject(new Error('the stream could not connect')));
+    });
     ws.onmessage = (m) => {
       const { seq, status, retry_after, ...body } = JSON.parse(String(m.data)) as Answer['body'] & {
         seq: number;
@@ -86,20 +99,20 @@ export function webSocketStream(url: string, ackTimeoutMs = 30_000) {
       s.waiting.get(seq)?.resolve({ status, body, retryAfterS: retry_after ?? 0 });
       s.waiting.delete(seq);
     };
-    ws.onclose = () => {
-      if (socket === s) socket = undefined;
-      for (const w of s.waiting.values()) w.reject(new Error('the stream closed'));
-    };
+    ws.onclose = () => fail(s, 'the stream closed');
     return s;
   }
   return async (frame: Uint8Array): Promise<Answer> => {
     const s = (socket ??= open());
     await s.opened;
+    if (socket !== s) throw new Error('the stream closed');
     const seq = s.sent++;
     return new Promise<Answer>((resolve, reject) => {
-      const late = setTimeout(() => s.ws.close(), ackTimeoutMs);
-      const done = () => clearTimeout(late);
-      s.waiting.set(seq, { resolve: (a) => (done(), resolve(a)), reject: (e) => (done(), reject(e)) });
+      const late = setTimeout(() => fail(s, 'no ack in time'), timeoutMs);
+      s.waiting.set(seq, {
+        resolve: (a) => (clearTimeout(late), resolve(a)),
+        reject: (e) => (clearTimeout(late), reject(e)),
+      });
       s.ws.send(frame as Uint8Array<ArrayBuffer>);
     });
   };
@@ -111,18 +124,18 @@ function deviceIdOf(appId: string): string {
   try {
     const known = localStorage.getItem(key);
     if (known) return known;
-    const id = crypto.randomUUID();
+    const id = uuid();
     localStorage.setItem(key, id);
     return id;
   } catch {
-    return crypto.randomUUID(); // storage blocked: an id for this page only
+    return uuid(); // storage blocked: an id for this page only
   }
 }
 
 export function createAds(config: AdsConfig) {
   const stream =
     config.transport === 'websocket' && webSocketStream(`${config.endpoint.replace(/^http/, 'ws')}/v1/stream`);
-  const client = createBeaconClient({ ...config, sdk: `web/${VERSION}`, maxAttempts: 1 }, stream ? { stream } : {});
+  const client = createBeaconClient({ ...config, sdk: `web/${SDK_VERSION}`, maxAttempts: 1 }, stream ? { stream } : {});
   const durable = config.storage !== 'memory' && typeof indexedDB !== 'undefined';
   const queue = createQueue(config, {
     send: client.send,
@@ -136,16 +149,20 @@ export function createAds(config: AdsConfig) {
 
   type Extra = { attrs?: Record<string, string>; clickId?: string; valueMicros?: number; currency?: string };
   function track(type: EventType, ad: Ad, extra: Extra = {}): string {
-    const event = client.event({ ...extra, type, userId, deviceId, ...ad });
+    const { campaignId, creativeId, placementId } = ad;
+    const event = client.event({ ...extra, type, userId, deviceId, campaignId, creativeId, placementId });
     if (userId) void queue.push(event);
     else waiting.push(event);
     return event.eventId!;
   }
 
   const leave = () => queue.leave();
-  addEventListener('visibilitychange', () => document.visibilityState === 'hidden' && leave());
+  const hidden = () => document.visibilityState === 'hidden' && leave();
+  const online = () => void queue.flush();
+  addEventListener('visibilitychange', hidden);
   addEventListener('pagehide', leave);
-  addEventListener('online', () => void queue.flush());
+  addEventListener('online', online);
+  const measuring = new Set<() => void>(); // each impression's stop
 
   return {
     deviceId,
@@ -154,7 +171,7 @@ export function createAds(config: AdsConfig) {
       userId = id;
       for (const e of waiting.splice(0)) void queue.push({ ...e, userId: id });
     },
-    /** An event of any type; returns its event_id. */
+    /** An event of any type; returns its event_id. Throws a TypeError for a field it cannot encode (`valueMicros: 2.5`). */
     track,
     /**
      * The ad in `el` was rendered: IMPRESSION now, then VIEWABLE once at least half of it has been
@@ -173,12 +190,15 @@ export function createAds(config: AdsConfig) {
       };
       const observer = new IntersectionObserver(
         (entries) => {
-          inView = entries[entries.length - 1]!.intersectionRatio >= 0.5;
+          const e = entries[entries.length - 1]!;
+          const area = e.boundingClientRect.width * e.boundingClientRect.height; // an empty slot is never viewable
+          inView = area > 0 && e.intersectionRatio >= 0.5;
           check();
         },
         { threshold: [0, 0.5, 1] },
       );
       const stop = () => {
+        measuring.delete(stop);
         observer.disconnect();
         removeEventListener('visibilitychange', check);
         if (timer) clearTimeout(timer);
@@ -189,6 +209,7 @@ export function createAds(config: AdsConfig) {
       }
       observer.observe(el);
       addEventListener('visibilitychange', check);
+      measuring.add(stop);
       return { impressionId, stop };
     },
     /** A click on the ad; its event_id is the click_id a conversion may name. */
@@ -197,8 +218,16 @@ export function createAds(config: AdsConfig) {
     rewardComplete: (ad: Ad) => track(EventType.REWARD_COMPLETE, ad),
     conversion: (ad: Ad, c: { clickId?: string; valueMicros?: number; currency?: string } = {}) =>
       track(EventType.CONVERSION, ad, c),
-    /** Sends what waits now. */
+    /** Sends what waits now, whatever the backoff. */
     flush: () => queue.flush(),
+    /** Stops measuring, listening and sending; what waits stays stored for the app's next page. */
+    stop() {
+      for (const stop of [...measuring]) stop();
+      removeEventListener('visibilitychange', hidden);
+      removeEventListener('pagehide', leave);
+      removeEventListener('online', online);
+      queue.close();
+    },
     /** Events waiting to be taken by the collector. */
     get pending() {
       return queue.size + waiting.length;

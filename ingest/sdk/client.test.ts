@@ -3,6 +3,14 @@ import { beacon } from '../../schemas/gen/messages.js';
 import { sign } from '../signature.js';
 import { BeaconError, createBeaconClient, EventType } from './client.js';
 
+const input = {
+  type: EventType.CLICK,
+  userId: 'u',
+  deviceId: 'd',
+  campaignId: 'c',
+  creativeId: 'cr',
+  placementId: 'p',
+};
 type Reply = { status: number; body?: unknown; retryAfter?: string; date?: string } | Error;
 
 function fakeServer(replies: Reply[]) {
@@ -25,16 +33,7 @@ function fakeServer(replies: Reply[]) {
     { endpoint: 'http://collector', appId: 'app1', keyId: 'k1', secret: 's3cret', maxAttempts: 4 },
     { fetch, now: () => (t += 1_000), sleep: async (ms) => void sleeps.push(ms), random: () => 0.5 },
   );
-  const events = [
-    client.event({
-      type: EventType.CLICK,
-      userId: 'u',
-      deviceId: 'd',
-      campaignId: 'c',
-      creativeId: 'cr',
-      placementId: 'p',
-    }),
-  ];
+  const events = [client.event(input)];
   return { client, events, requests, sleeps };
 }
 
@@ -110,6 +109,62 @@ describe('beacon SDK', () => {
     expect(beacon.v1.BeaconBatch.decode(frame.batch).events[0]!.eventId).toBe(events[0]!.eventId);
     await client.send(events, { keepalive: true });
     expect([frames.length, requests.length]).toEqual([2, 0]); // the keepalive went by this client's fetch
+  });
+
+  it("learns the collector's clock by a POST when a stream frame is refused for its time", async () => {
+    const collectorNow = Date.parse('Tue, 14 Nov 2023 22:20:00 GMT');
+    const inWindow = (t: number) => Math.abs(t - collectorNow) < 300_000;
+    const answer = (t: number) =>
+      inWindow(t)
+        ? { status: 202, body: { accepted: 1, rejected: [] } }
+        : { status: 401, body: { error: 'timestamp_in_future' } };
+    const frames: number[] = [];
+    const posts: number[] = [];
+    const stream = async (frame: Uint8Array) => {
+      const t = Number(beacon.v1.SignedBatch.decode(frame).t);
+      frames.push(t);
+      return { ...answer(t), retryAfterS: 0 }; // an ack carries no Date
+    };
+    const fetch = (async (_url: string, init: { headers: Record<string, string> }) => {
+      const t = Number(/^t=(\d+)/.exec(init.headers['beacon-signature']!)![1]);
+      posts.push(t);
+      const { status, body } = answer(t);
+      return new Response(JSON.stringify(body), { status, headers: { date: new Date(collectorNow).toUTCString() } });
+    }) as unknown as typeof globalThis.fetch;
+    const client = createBeaconClient(
+      { endpoint: 'http://collector', appId: 'app1', keyId: 'k1', secret: 's', maxAttempts: 1 },
+      { fetch, stream, now: () => collectorNow + 3_600_000 }, // the device is an hour ahead
+    );
+    const events = [client.event(input)];
+    expect(await client.send(events)).toMatchObject({ status: 202 });
+    // the frame is refused; a POST learns the clock from its answer's Date; the next POST is on it
+    expect([frames.map(inWindow), posts.map(inWindow)]).toEqual([[false], [false, true]]);
+    expect(await client.send(events)).toMatchObject({ status: 202 });
+    expect([frames.map(inWindow), posts.length]).toEqual([[false, true], 2]); // the stream again, on the right clock
+  });
+
+  it('fails a request not answered within timeoutMs as a network error', async () => {
+    const fetch = ((_url: string, init: RequestInit) =>
+      new Promise((_resolve, reject) =>
+        init.signal!.addEventListener('abort', () => reject(init.signal!.reason)),
+      )) as unknown as typeof globalThis.fetch;
+    const client = createBeaconClient(
+      { endpoint: 'http://collector', appId: 'app1', keyId: 'k1', secret: 's', maxAttempts: 1, timeoutMs: 50 },
+      { fetch },
+    );
+    await expect(client.send([client.event(input)])).rejects.toMatchObject({ status: 0, code: 'network_error' });
+  });
+
+  it('makes events with random v4 UUIDs, and refuses a field it could not encode', () => {
+    const client = createBeaconClient({ endpoint: 'http://c', appId: 'a', keyId: 'k', secret: 's' });
+    const ids = Array.from({ length: 100 }, () => client.event(input).eventId);
+    expect(ids.every((id) => /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(id!))).toBe(
+      true,
+    );
+    expect(new Set(ids).size).toBe(100);
+    expect(() => client.event({ ...input, valueMicros: 2.5 })).toThrow(
+      new TypeError('beacon event valueMicros: expected a safe integer, got 2.5'),
+    );
   });
 
   it('gives up after maxAttempts', async () => {

@@ -2,14 +2,17 @@
 // over t + "." + body, hmac.ts), posts it, and retries 429/503/network errors with exponential
 // backoff and full jitter, honouring Retry-After. A retry re-signs with a fresh sent_at and t but
 // keeps every event_id, so the pipeline counts the events once. 400/401/403/413/415 are never
-// retried, but for a device clock off by more than the collector's ±300 s: its 401 carries the
-// collector's Date, and the request is signed again once on the collector's clock (kept after).
+// retried, but for a device clock off by more than the collector's ±300 s: a POST's 401 carries the
+// collector's Date, and the request is signed again on the collector's clock (kept after); a
+// stream ack carries no Date, so a refused frame goes once as a POST to learn it.
 // The queue (queue.ts) builds on this: batching, persistence, flush on page leave.
 import type { BeaconEvent } from '../../schemas/beacon-json.js';
+import { encodeBatch, encodeBatchJson, encodeSignedBatch, EventType, unencodable } from '../../schemas/beacon-wire.js';
 import { hmacSha256 } from './hmac.js';
-import { encodeBatch, encodeBatchJson, encodeSignedBatch, EventType } from './wire.js';
 
 export { EventType };
+/** The SDKs' version, sent as `web/…`, `node/…` or `js/…` in each batch's `sdk`. */
+export const SDK_VERSION = '0.2.0';
 export type EventInput = Omit<BeaconEvent, 'eventId' | 'occurredAt'> & { eventId?: string; occurredAt?: number };
 
 export interface BeaconClientConfig {
@@ -22,6 +25,8 @@ export interface BeaconClientConfig {
   maxAttempts?: number;
   baseDelayMs?: number;
   maxDelayMs?: number;
+  /** A request not answered in this long fails as a network error (default 30 s; keepalive requests have none). */
+  timeoutMs?: number;
 }
 /** The collector's answer to one request or stream frame. */
 export interface Answer {
@@ -65,6 +70,15 @@ const CLOCK_ERRORS = new Set(['timestamp_too_old', 'timestamp_in_future']);
 const encoder = new TextEncoder();
 const hex = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 
+/** A random UUID (version 4), from getRandomValues: crypto.randomUUID is missing on a plain-http page. */
+export function uuid(): string {
+  const b = globalThis.crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6]! & 0x0f) | 0x40;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const h = hex(b);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
 export function createBeaconClient(config: BeaconClientConfig, deps: BeaconClientDeps = {}) {
   const doFetch = deps.fetch ?? globalThis.fetch;
   const now = deps.now ?? Date.now;
@@ -74,13 +88,14 @@ export function createBeaconClient(config: BeaconClientConfig, deps: BeaconClien
   const maxAttempts = config.maxAttempts ?? 5;
   const baseDelayMs = config.baseDelayMs ?? 200;
   const maxDelayMs = config.maxDelayMs ?? 10_000;
+  const timeoutMs = config.timeoutMs ?? 30_000;
   let clockOffsetMs = 0; // the collector's clock minus ours, learnt from a refused timestamp
   const sign = hmacSha256(encoder.encode(config.secret));
 
   /** Synchronous, so a page's last flush starts its requests before its pagehide handler returns. */
   function signedRequest(events: BeaconEvent[], protobuf: boolean) {
     const t = now() + clockOffsetMs;
-    const batch = { appId: config.appId, sdk: config.sdk ?? 'js/0.1.0', sentAt: t, events };
+    const batch = { appId: config.appId, sdk: config.sdk ?? `js/${SDK_VERSION}`, sentAt: t, events };
     const body = protobuf ? encodeBatch(batch) : encoder.encode(encodeBatchJson(batch));
     const signed = new Uint8Array(encoder.encode(`${t}.`).length + body.length);
     signed.set(encoder.encode(`${t}.`));
@@ -97,50 +112,65 @@ export function createBeaconClient(config: BeaconClientConfig, deps: BeaconClien
     };
   }
 
-  /** One try: a stream frame (protobuf, as frames carry), or a POST. Throws only when nothing answered. */
-  async function attempt(events: BeaconEvent[], keepalive: boolean): Promise<Answer> {
-    if (deps.stream && !keepalive) {
+  /**
+   * One try, signed now and sent when called: a stream frame (protobuf, as frames carry), or a
+   * POST. An event it cannot encode throws a TypeError here; the sending throws only when nothing
+   * answered.
+   */
+  function prepare(events: BeaconEvent[], post: boolean, keepalive: boolean): () => Promise<Answer> {
+    if (!post) {
       const req = signedRequest(events, true);
-      return deps.stream(encodeSignedBatch({ keyId: config.keyId, t: req.t, signature: req.sig, batch: req.body }));
+      const frame = encodeSignedBatch({ keyId: config.keyId, t: req.t, signature: req.sig, batch: req.body });
+      return () => deps.stream!(frame);
     }
     const req = signedRequest(events, format === 'protobuf');
-    const res = await doFetch(`${config.endpoint}/v1/beacons`, {
-      method: 'POST',
-      headers: req.headers,
-      body: req.body as Uint8Array<ArrayBuffer>, // our own buffers, never shared
-      ...(keepalive && { keepalive: true }),
-    });
-    return {
-      status: res.status,
-      body: (await res.json().catch(() => ({}))) as Answer['body'],
-      retryAfterS: Number(res.headers.get('retry-after') ?? 0) || 0,
-      date: Date.parse(res.headers.get('date') ?? '') || undefined,
+    return async () => {
+      const res = await doFetch(`${config.endpoint}/v1/beacons`, {
+        method: 'POST',
+        headers: req.headers,
+        body: req.body as Uint8Array<ArrayBuffer>, // our own buffers, never shared
+        ...(keepalive ? { keepalive: true } : { signal: AbortSignal.timeout(timeoutMs) }),
+      });
+      return {
+        status: res.status,
+        body: (await res.json().catch(() => ({}))) as Answer['body'],
+        retryAfterS: Number(res.headers.get('retry-after') ?? 0) || 0,
+        date: Date.parse(res.headers.get('date') ?? '') || undefined,
+      };
     };
   }
 
   return {
-    /** A complete event: a fresh UUID and the current time unless given. */
+    /** A complete event: a fresh UUID and the current time unless given. Throws a TypeError for a field it cannot encode. */
     event(input: EventInput): BeaconEvent {
-      return {
-        ...input,
-        eventId: input.eventId ?? globalThis.crypto.randomUUID(),
-        occurredAt: input.occurredAt ?? now(),
-      };
+      const event = { ...input, eventId: input.eventId ?? uuid(), occurredAt: input.occurredAt ?? now() };
+      const problem = unencodable(event);
+      if (problem) throw new TypeError(`beacon event ${problem}`);
+      return event;
     },
 
     /** Sends `events` in one batch; `keepalive` lets the request outlive the page (at most 64 KiB). */
     async send(events: BeaconEvent[], opts: { keepalive?: boolean } = {}): Promise<SendResult> {
-      let resigned = false;
+      const keepalive = opts.keepalive ?? false;
+      let post = keepalive || !deps.stream;
+      let clockFixed = false;
       for (let tries = 1; ; tries++) {
         let status = 0;
         let payload: Answer['body'] = {};
         let retryAfterS = 0;
+        const send = prepare(events, post, keepalive);
         try {
-          const a = await attempt(events, opts.keepalive ?? false);
+          const a = await send();
           ({ status, retryAfterS, body: payload } = a);
-          if (status === 401 && CLOCK_ERRORS.has(payload.error ?? '') && !resigned && a.date) {
+          const clockRefused = status === 401 && CLOCK_ERRORS.has(payload.error ?? '');
+          if (clockRefused && a.date && !clockFixed) {
             clockOffsetMs = a.date - now();
-            resigned = true;
+            clockFixed = true;
+            tries--;
+            continue;
+          }
+          if (clockRefused && !post) {
+            post = true; // a stream ack has no Date: a POST's answer has
             tries--;
             continue;
           }

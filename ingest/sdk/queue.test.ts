@@ -1,39 +1,37 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { BeaconEvent } from '../../schemas/beacon-json.js';
-import { BeaconError, EventType, type SendResult } from './client.js';
-import { createQueue, memoryStorage, type QueueConfig, type QueueStorage } from './queue.js';
+import { beaconEvent, NOW as T0 } from '../../test/beacon-event.js';
+import { BeaconError, type SendResult } from './client.js';
+import { createQueue, memoryStorage, type QueueConfig, type QueueDeps, type QueueStorage } from './queue.js';
 import { fileStorage } from './storage-file.js';
 
-const T0 = 1_700_000_000_000;
 let n = 0;
-const event = (over: Partial<BeaconEvent> = {}): BeaconEvent => ({
-  eventId: `00000000-0000-4000-8000-${String(++n).padStart(12, '0')}`,
-  type: EventType.IMPRESSION,
-  occurredAt: Date.now(),
-  userId: 'u',
-  deviceId: 'd',
-  campaignId: 'c',
-  creativeId: 'cr',
-  placementId: 'p',
-  ...over,
-});
+const event = (over: Partial<BeaconEvent> = {}) =>
+  beaconEvent({ eventId: `00000000-0000-4000-8000-${String(++n).padStart(12, '0')}`, occurredAt: Date.now(), ...over });
+type Reply = SendResult | Error | Promise<SendResult>;
 
-/** A collector that answers each send from `replies` (then 202), recording the batches' ids. */
-function collector(replies: (SendResult | BeaconError | Error)[] = []) {
-  const batches: { ids: string[]; keepalive: boolean }[] = [];
+/** A collector that answers each send from `replies` (then 202), recording the batches. */
+function collector(replies: Reply[] = []) {
+  const batches: { ids: string[]; keepalive: boolean; bytes: number }[] = [];
   const send = async (events: BeaconEvent[], opts: { keepalive?: boolean }) => {
-    batches.push({ ids: events.map((e) => e.eventId!), keepalive: opts.keepalive ?? false });
+    const bytes = new TextEncoder().encode(JSON.stringify(events)).length;
+    batches.push({ ids: events.map((e) => e.eventId!), keepalive: opts.keepalive ?? false, bytes });
     const r = replies.shift();
     if (r instanceof Error) throw r;
-    return r ?? { status: 202, accepted: events.length, rejected: [], attempts: 1 };
+    return (await r) ?? { status: 202, accepted: events.length, rejected: [], attempts: 1 };
   };
   return { send, batches, ids: () => batches.flatMap((b) => b.ids) };
 }
 
-function start(c: ReturnType<typeof collector>, config: QueueConfig = {}, storage: QueueStorage = memoryStorage()) {
+function start(
+  c: ReturnType<typeof collector>,
+  config: QueueConfig = {},
+  storage: QueueStorage = memoryStorage(),
+  deps: Partial<QueueDeps> = {},
+) {
   const dropped: [string, string][] = [];
   const sent: string[] = [];
   const queue = createQueue(config, {
@@ -42,9 +40,20 @@ function start(c: ReturnType<typeof collector>, config: QueueConfig = {}, storag
     storage,
     random: () => 0.5,
     onDrop: (events, reason) => events.forEach((e) => dropped.push([e.eventId!, reason])),
+    ...deps,
   });
   return { queue, storage, dropped, sent };
 }
+
+/** A reply that waits for `release`. */
+function held() {
+  let release!: (r?: SendResult) => void;
+  const reply = new Promise<SendResult>((resolve) => {
+    release = (r) => resolve(r ?? { status: 202, accepted: 0, rejected: [], attempts: 1 });
+  });
+  return { reply, release };
+}
+const offline = () => new BeaconError(0, 'network_error', 'offline', 1);
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -70,7 +79,7 @@ describe('the SDK queue', () => {
 
   it('keeps a batch through network errors, 429 and 503, backing off, and sends it with the same ids', async () => {
     const c = collector([
-      new BeaconError(0, 'network_error', 'offline', 1),
+      offline(),
       new BeaconError(503, 'broker_unavailable', '', 1, 2),
       new BeaconError(429, 'app_rate_limited', '', 1, 30),
     ]);
@@ -143,7 +152,7 @@ describe('the SDK queue', () => {
   });
 
   it('drops the oldest past maxQueued, and events too old for the collector', async () => {
-    const c = collector([new BeaconError(0, 'network_error', 'offline', 1)]);
+    const c = collector([offline()]);
     const { queue, dropped } = start(c, { flushAt: 100, maxQueued: 2, maxAgeMs: 60_000, flushIntervalMs: 1_000 });
     const [old, a, b] = [event({ occurredAt: T0 - 120_000 }), event(), event()];
     for (const e of [old, a, b]) await queue.push(e);
@@ -159,18 +168,41 @@ describe('the SDK queue', () => {
     expect(c.ids()).toEqual([b.eventId]);
   });
 
-  it('sends everything in keepalive batches of at most 60 kB when the page goes away, without waiting on the backoff', async () => {
-    const c = collector([new BeaconError(0, 'network_error', 'offline', 1)]);
+  it('sends what waits in keepalive requests of at most 64 KiB in all when the page goes away, whatever the backoff', async () => {
+    const first = held();
+    const c = collector([offline(), first.reply]);
     const { queue } = start(c, { flushAt: 1_000, maxBatch: 500 });
     await queue.push(event());
-    await queue.flush(); // fails: backing off
-    for (let i = 0; i < 150; i++) await queue.push(event({ attrs: { note: 'x'.repeat(200) } }));
+    await queue.flush(); // fails: backing off 0.5 s
+    // 150 events of about 800 UTF-8 bytes (300 characters): 120 kB, twice what fits
+    for (let i = 0; i < 150; i++) await queue.push(event({ attrs: { note: '汉'.repeat(200) } }));
     queue.leave();
     await vi.advanceTimersByTimeAsync(0);
     const last = c.batches.slice(1);
     expect(last.every((b) => b.keepalive && b.ids.length <= 100)).toBe(true);
-    expect(last.length).toBeGreaterThan(1); // 150 events of ~350 bytes pass 60 kB
-    expect(new Set(last.flatMap((b) => b.ids)).size).toBe(151);
+    const inFlight = last.reduce((sum, b) => sum + b.bytes, 0);
+    expect(inFlight).toBeLessThan(60_000);
+    expect(inFlight).toBeGreaterThan(50_000);
+    queue.leave(); // hidden, then gone: the quota is still taken by the requests in flight
+    expect(c.batches.length).toBe(1 + last.length);
+    first.release();
+    await vi.advanceTimersByTimeAsync(1_000); // the page stayed after all: the rest goes as usual
+    expect(new Set(c.ids()).size).toBe(151);
+    expect(queue.size).toBe(0);
+  });
+
+  it('sends again in a keepalive request what is in a regular request when the page goes away', async () => {
+    const regular = held();
+    const c = collector([regular.reply]);
+    const { queue } = start(c, { flushAt: 2 });
+    const events = [event(), event()];
+    for (const e of events) await queue.push(e); // in flight, which the closing page cancels
+    queue.leave();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(c.batches.map((b) => [b.ids, b.keepalive])).toEqual([
+      [events.map((e) => e.eventId), false],
+      [events.map((e) => e.eventId), true],
+    ]);
   });
 
   it('sends each event once when the page is hidden and then goes away (two last flushes at once)', async () => {
@@ -181,6 +213,85 @@ describe('the SDK queue', () => {
     queue.leave();
     await vi.advanceTimersByTimeAsync(0);
     expect(c.ids().length).toBe(3);
+  });
+
+  it('splits a batch refused with 413 and sends every event of it, fewer at a time', async () => {
+    const c = collector([new BeaconError(413, 'body_too_large', '', 1)]);
+    const { queue, dropped } = start(c, { flushAt: 4 });
+    const events = [event(), event(), event(), event()];
+    for (const e of events) await queue.push(e);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(c.batches.map((b) => b.ids.length)).toEqual([4, 2, 2]);
+    expect([dropped, queue.size]).toEqual([[], 0]);
+  });
+
+  it.each([404, 408, 409])(
+    'keeps a batch answered %i (not the collector saying no) and tries it again',
+    async (status) => {
+      const c = collector([new BeaconError(status, 'odd', '', 1)]);
+      const { queue, dropped } = start(c, { flushAt: 1 });
+      await queue.push(event());
+      await vi.advanceTimersByTimeAsync(1_000);
+      expect([c.batches.length, dropped, queue.size]).toEqual([2, [], 0]);
+    },
+  );
+
+  it('sends at once on flush(), whatever the backoff', async () => {
+    const c = collector([new BeaconError(503, 'broker_unavailable', '', 1, 300)]);
+    const { queue } = start(c, { flushAt: 1 });
+    await queue.push(event());
+    await vi.advanceTimersByTimeAsync(0); // 503, Retry-After 5 min
+    await queue.flush(); // the app says the network is back
+    expect([c.batches.length, queue.size]).toEqual([2, 0]);
+  });
+
+  it('is not stopped by an event it cannot encode: that one is dropped, the rest go', async () => {
+    const storage = memoryStorage();
+    const bad = event({ valueMicros: 2.5 }); // left by an older SDK, or a store changed by hand
+    await storage.add([bad]);
+    const c = collector();
+    const { queue, dropped } = start(c, { flushAt: 1 }, storage);
+    const good = event();
+    await queue.push(good);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(dropped).toEqual([[bad.eventId, 'unencodable: valueMicros: expected a safe integer, got 2.5']]);
+    expect([c.ids(), queue.size]).toEqual([[good.eventId], 0]);
+    // and a send that cannot encode what it was given drops that batch rather than trying it forever
+    const failing = start(collector([new TypeError('cannot encode')]), { flushAt: 1 });
+    await failing.queue.push(event());
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect([failing.dropped.map((d) => d[1]), failing.queue.size]).toEqual([['unencodable: cannot encode'], 0]);
+  });
+
+  it("takes an app's throwing callbacks as the app's problem: nothing is sent twice or lost", async () => {
+    const error = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const c = collector([
+      { status: 202, accepted: 0, rejected: [{ index: 0, reason: 'user_id: empty' }], attempts: 1 },
+    ]);
+    const boom = () => {
+      throw new Error('app bug');
+    };
+    const { queue } = start(c, { flushAt: 1 }, memoryStorage(), { onSend: boom, onDrop: boom });
+    await queue.push(event());
+    await queue.push(event());
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect([c.batches.length, queue.size]).toEqual([2, 0]);
+    expect(error).toHaveBeenCalledTimes(3); // onSend twice, onDrop once
+    error.mockRestore();
+  });
+
+  it('drops past maxQueued the oldest events in no request: one in flight waits for its answer', async () => {
+    const answer = held();
+    const c = collector([answer.reply]);
+    const { queue, dropped, sent } = start(c, { flushAt: 1, maxQueued: 2 });
+    const [a, b, cc] = [event(), event(), event()];
+    await queue.push(a); // in flight
+    await queue.push(b);
+    await queue.push(cc);
+    expect(dropped).toEqual([[b.eventId, 'queue_full']]);
+    answer.release();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(sent).toEqual([a.eventId, cc.eventId]);
   });
 
   it('keeps going in memory when the store fails', async () => {
@@ -206,7 +317,28 @@ describe('fileStorage', () => {
     await first.add(events);
     await first.remove([events[1]!.eventId!]);
     writeFileSync(path, `${readFileSync(path, 'utf8')}+{"eventId":"cut`);
-    expect((await fileStorage(path).all()).map((e) => e.eventId)).toEqual([events[0]!.eventId, events[2]!.eventId]);
+    const second = fileStorage(path);
+    expect((await second.all()).map((e) => e.eventId)).toEqual([events[0]!.eventId, events[2]!.eventId]);
+    const later = event();
+    await second.add([later]); // on a line of its own, after the cut one
+    expect((await fileStorage(path).all()).map((e) => e.eventId)).toEqual([
+      events[0]!.eventId,
+      events[2]!.eventId,
+      later.eventId,
+    ]);
+  });
+
+  it('goes on writing after a write failed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sdk-queue-'));
+    const path = join(dir, 'events.log');
+    const s = fileStorage(path);
+    await s.all();
+    mkdirSync(path); // appending to it fails, as on a full disk
+    await expect(s.add([event()])).rejects.toThrow(/EISDIR/);
+    rmdirSync(path);
+    const later = event();
+    await s.add([later]);
+    expect((await fileStorage(path).all()).map((e) => e.eventId)).toEqual([later.eventId]);
   });
 
   it('rewrites the journal to the live events once removals outnumber them', async () => {

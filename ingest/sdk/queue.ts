@@ -1,13 +1,16 @@
 // The SDK's delivery queue, the same in browsers and Node. An event is stored, with its id, the
 // moment it is tracked; it leaves the store only when the collector took it (202, or a per-event
-// rejection, which no retry changes) or refused its batch for good (400, 401, 403, 413, 415). A
-// network error, 429 or 5xx keeps the batch and backs off (exponential, full jitter, Retry-After
-// honoured). So a reload, a restart or an hour offline loses nothing, and since an event keeps its
-// id on every try, the pipeline counts it once even when two tabs send it.
+// rejection, which no retry changes) or refused its batch for good (400, 401, 403, 413 for a lone
+// event, 415), or when it cannot be encoded at all. A network error, a timeout, 429, 5xx or any
+// other answer keeps the batch and backs off (exponential, full jitter, Retry-After honoured); a
+// 413 for several events splits them. So a reload, a restart or an hour offline loses nothing,
+// and since an event keeps its id on every try, the pipeline counts it once even when two tabs
+// send it.
 import type { BeaconEvent } from '../../schemas/beacon-json.js';
+import { unencodable } from '../../schemas/beacon-wire.js';
 import { BeaconError, type SendResult } from './client.js';
 
-/** Where queued events live: IndexedDB in a browser (storage-browser.ts), a file in Node (storage-file.ts). */
+/** Where queued events live: IndexedDB in a browser (browser.ts), a file in Node (storage-file.ts). */
 export interface QueueStorage {
   /** Every stored event, oldest first. */
   all(): Promise<BeaconEvent[]>;
@@ -52,10 +55,26 @@ export interface QueueDeps {
   onSend?: (events: BeaconEvent[], result: SendResult) => void;
 }
 
-// A keepalive request may carry at most 64 KiB (the Fetch standard); a batch of events averages
-// well under 500 bytes, so a page's last flush sends at most this many per request.
-const KEEPALIVE_BATCH = 100;
+const PERMANENT = new Set([400, 401, 403, 413, 415]);
+// The collector takes bodies up to 256 KiB (CONTRACTS §1). Sizes are an event's JSON in UTF-8
+// bytes, a little more than either encoding of it, plus room for the batch's own fields.
+const MAX_BATCH_BYTES = 200_000;
+const BATCH_BYTES = 512;
+const utf8 = new TextEncoder();
+const sizeOf = (e: BeaconEvent) => utf8.encode(JSON.stringify(e)).length + 32;
+// The keepalive requests a page has in flight may carry 64 KiB of bodies together (the Fetch
+// standard): past that a browser refuses them, so a page's last flush stays under it in all.
 const KEEPALIVE_BYTES = 60_000;
+const KEEPALIVE_BATCH = 100;
+
+/** Calls an app's callback; one that throws is reported and changes nothing in the queue. */
+function notify<A extends unknown[]>(callback: ((...args: A) => void) | undefined, ...args: A): void {
+  try {
+    callback?.(...args);
+  } catch (err) {
+    console.error('ads-sdk: a callback threw', err);
+  }
+}
 
 export function createQueue(config: QueueConfig, deps: QueueDeps) {
   const flushAt = config.flushAt ?? 20;
@@ -67,12 +86,15 @@ export function createQueue(config: QueueConfig, deps: QueueDeps) {
   const maxAgeMs = config.maxAgeMs ?? 6 * 86_400_000;
   const now = deps.now ?? Date.now;
   const random = deps.random ?? Math.random;
-  const drop = (events: BeaconEvent[], reason: string) => events.length && deps.onDrop?.(events, reason);
+  const drop = (events: BeaconEvent[], reason: string) => events.length && notify(deps.onDrop, events, reason);
 
   let pending: BeaconEvent[] = [];
-  const inFlight = new Set<string>();
+  const inFlight = new Set<string>(); // in a regular request
+  const leaving = new Set<string>(); // in a keepalive request
+  let keepaliveBytes = 0; // the bodies of the keepalive requests in flight
+  let batchBytes = MAX_BATCH_BYTES; // halved by each 413 for several events
   let failures = 0;
-  let notBefore = 0; // no regular flush before this time (backoff)
+  let notBefore = 0; // no timed flush before this time (backoff)
   let timer: ReturnType<typeof setTimeout> | undefined;
   let flushing: Promise<void> | undefined;
   let closed = false;
@@ -95,10 +117,11 @@ export function createQueue(config: QueueConfig, deps: QueueDeps) {
     timer = setTimeout(
       () => {
         timer = undefined;
-        void flush();
+        void run();
       },
       Math.max(at - now(), 0),
     );
+    (timer as { unref?: () => void }).unref?.(); // in Node the queue never keeps a process alive
   }
 
   function remove(events: BeaconEvent[]): Promise<void> {
@@ -108,81 +131,96 @@ export function createQueue(config: QueueConfig, deps: QueueDeps) {
   }
 
   /** Sends one batch (nextBatch marked it in flight); false when it must wait (a retriable failure). */
-  async function sendBatch(batch: BeaconEvent[], keepalive: boolean): Promise<boolean> {
+  async function sendBatch(batch: BeaconEvent[], bytes: number, keepalive: boolean): Promise<boolean> {
+    let result: SendResult | Error;
     try {
-      const res = await deps.send(batch, { keepalive });
-      deps.onSend?.(batch, res);
-      for (const r of res.rejected) drop([batch[r.index]!], r.reason);
-      await remove(batch);
-      failures = 0;
-      notBefore = 0;
-      return true;
+      result = await deps.send(batch, { keepalive });
     } catch (err) {
-      if (err instanceof BeaconError && err.status !== 0 && err.status !== 429 && err.status < 500) {
-        drop(batch, err.code); // refused for good: no retry would change it
-        await remove(batch);
-        return true;
-      }
-      failures++;
-      const retryAfterMs = err instanceof BeaconError ? err.retryAfterS * 1000 : 0;
-      const backoff = random() * Math.min(maxDelayMs, baseDelayMs * 2 ** (failures - 1));
-      notBefore = now() + Math.max(backoff, retryAfterMs);
-      return false;
+      result = err instanceof Error ? err : new Error(String(err));
     } finally {
-      for (const e of batch) inFlight.delete(e.eventId!);
+      for (const e of batch) (keepalive ? leaving : inFlight).delete(e.eventId!);
     }
+    if (!(result instanceof Error)) {
+      notify(deps.onSend, batch, result);
+      for (const r of result.rejected) if (batch[r.index]) drop([batch[r.index]!], r.reason);
+    } else if (result instanceof BeaconError && result.status === 413 && batch.length > 1) {
+      batchBytes = BATCH_BYTES + Math.floor((bytes - BATCH_BYTES) / 2); // the same events again, half at a time
+      return true;
+    } else if (result instanceof BeaconError && !PERMANENT.has(result.status)) {
+      failures++;
+      const backoff = random() * Math.min(maxDelayMs, baseDelayMs * 2 ** (failures - 1));
+      notBefore = now() + Math.max(backoff, result.retryAfterS * 1000);
+      return false;
+    } else {
+      // refused for good, or not encodable (a TypeError): no retry would change either
+      drop(batch, result instanceof BeaconError ? result.code : `unencodable: ${result.message}`);
+    }
+    await remove(batch);
+    failures = 0;
+    notBefore = 0;
+    return true;
   }
 
   /**
-   * The next batch to send: waiting events not in flight, the expired dropped. It is marked in
-   * flight at once, so a flush that runs beside this one (the page hidden, then gone) takes others.
+   * The next batch to send: waiting events in no request (a keepalive batch also takes those of a
+   * regular request, which a closing page cancels), up to `limit` events and `maxBytes`. It is
+   * marked in flight at once, so a flush that runs beside this one takes others. Expired events
+   * and events that cannot be encoded (a bad store) are dropped on the way.
    */
-  function nextBatch(limit: number, maxBytes: number) {
-    const expired = pending.filter((e) => Number(e.occurredAt) < now() - maxAgeMs);
-    if (expired.length) {
-      drop(expired, 'expired');
-      void remove(expired);
-    }
+  function nextBatch(limit: number, maxBytes: number, keepalive: boolean) {
+    const unsendable = pending.filter((e) => {
+      const why = Number(e.occurredAt) < now() - maxAgeMs ? 'expired' : unencodable(e);
+      if (why) drop([e], why === 'expired' ? why : `unencodable: ${why}`);
+      return why;
+    });
+    if (unsendable.length) void remove(unsendable);
     const batch: BeaconEvent[] = [];
-    let bytes = 0;
+    let bytes = BATCH_BYTES;
     for (const e of pending) {
       if (batch.length >= limit) break;
-      if (inFlight.has(e.eventId!)) continue;
-      bytes += JSON.stringify(e).length;
-      if (batch.length && bytes > maxBytes) break;
+      if (leaving.has(e.eventId!) || (!keepalive && inFlight.has(e.eventId!))) continue;
+      const size = sizeOf(e);
+      if (bytes + size > maxBytes && keepalive) continue; // a smaller one may still fit the quota
+      if (bytes + size > maxBytes && batch.length) break;
+      bytes += size;
       batch.push(e);
     }
-    for (const e of batch) inFlight.add(e.eventId!);
-    return batch;
+    for (const e of batch) (keepalive ? leaving : inFlight).add(e.eventId!);
+    return { batch, bytes };
   }
 
   /** Sends everything that waits, batch by batch, until done or a send must wait. */
-  function flush(): Promise<void> {
-    flushing ??= flushNow().finally(() => (flushing = undefined));
+  function run(): Promise<void> {
+    flushing ??= runNow().finally(() => (flushing = undefined));
     return flushing;
   }
 
-  async function flushNow() {
+  async function runNow() {
     await loaded;
     if (now() < notBefore) return schedule(0);
     for (;;) {
-      const batch = nextBatch(maxBatch, Infinity);
+      const { batch, bytes } = nextBatch(maxBatch, batchBytes, false);
       if (!batch.length) return;
-      if (!(await sendBatch(batch, false))) return schedule(0);
+      if (!(await sendBatch(batch, bytes, false))) return schedule(0);
     }
   }
 
   /**
-   * The page is going away: every waiting event goes now, in keepalive requests, whatever the
-   * backoff. All of them start before this returns, since nothing after the page's last event
-   * handler is sure to run (the client signs synchronously for this). What a page had stored but
-   * not loaded yet waits for the next page.
+   * The page is going away: what waits goes now, in keepalive requests, whatever the backoff, up to
+   * the keepalive quota (what does not fit waits for the next page, as does what the page had
+   * stored but not loaded yet). All of them start before this returns, since nothing after the
+   * page's last event handler is sure to run (the client signs synchronously for this). Should the
+   * page stay after all (hidden, then shown), a timed flush follows them.
    */
   function leave(): void {
     for (;;) {
-      const batch = nextBatch(KEEPALIVE_BATCH, KEEPALIVE_BYTES);
+      const { batch, bytes } = nextBatch(KEEPALIVE_BATCH, KEEPALIVE_BYTES - keepaliveBytes, true);
       if (!batch.length) return;
-      void sendBatch(batch, true);
+      keepaliveBytes += bytes;
+      void sendBatch(batch, bytes, true).then(() => {
+        keepaliveBytes -= bytes;
+        if (pending.length) schedule(0);
+      });
     }
   }
 
@@ -193,14 +231,19 @@ export function createQueue(config: QueueConfig, deps: QueueDeps) {
       await deps.storage.add([event]).catch(lost);
       const excess = pending.length - maxQueued;
       if (excess > 0) {
-        const oldest = pending.slice(0, excess);
+        const idle = pending.filter((e) => !inFlight.has(e.eventId!) && !leaving.has(e.eventId!));
+        const oldest = idle.slice(0, excess); // what is in a request waits for its answer
         drop(oldest, 'queue_full');
         await remove(oldest);
       }
-      if (pending.length >= flushAt) void flush();
+      if (pending.length >= flushAt) void run();
       else if (!timer) schedule(flushIntervalMs);
     },
-    flush,
+    /** Sends what waits now, whatever the backoff (the app knows the network is back). */
+    flush(): Promise<void> {
+      notBefore = 0;
+      return run();
+    },
     leave,
     /** Events waiting (stored, not yet taken by the collector). */
     get size() {

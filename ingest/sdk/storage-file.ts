@@ -1,7 +1,9 @@
 // A queue's store in Node: one journal file holding `+<event JSON>` for each stored event and
 // `-<event id>` for each removed one, appended in order. Once removals outnumber the live events it
 // is rewritten to hold only those (a temporary file, then a rename). A process that dies loses
-// nothing already appended; a line cut by the death is skipped when the file is read again.
+// nothing already appended; a line cut by the death is skipped when the file is read again, and
+// ended, so the next line appended starts a line of its own. A failed write (a full disk) fails
+// only its own call: the writes after it go on.
 import { appendFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { BeaconEvent } from '../../schemas/beacon-json.js';
@@ -21,15 +23,20 @@ export function fileStorage(path: string): QueueStorage {
   let removed = 0;
   let writes = Promise.resolve();
   /** Runs `work` after every write asked before it, so the journal keeps their order. */
-  const serially = (work: () => Promise<void>) => (writes = writes.then(work));
+  function serially(work: () => Promise<void>): Promise<void> {
+    const done = writes.then(work);
+    writes = done.catch(() => undefined);
+    return done;
+  }
 
   const loaded = readFile(path, 'utf8').then(
-    (text) => {
+    async (text) => {
       for (const line of text.split('\n')) {
         if (line[0] === '-' && live.delete(line.slice(1))) removed++;
         const e = line[0] === '+' ? parsed(line.slice(1)) : undefined;
         if (e) live.set(e.eventId!, e);
       }
+      if (text && !text.endsWith('\n')) await appendFile(path, '\n'); // the cut line's end
     },
     async (err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err;

@@ -1,15 +1,15 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { encodeBeaconBatchJson, type BeaconEvent } from '../../schemas/beacon-json.js';
-import { beacon } from '../../schemas/gen/messages.js';
-import { encodeBatch, encodeBatchJson, encodeSignedBatch } from './wire.js';
+import { decodeBeaconBatchJson, type BeaconEvent, type EventType } from './beacon-json.js';
+import { encodeBatch, encodeBatchJson, encodeSignedBatch, unencodable } from './beacon-wire.js';
+import { beacon } from './gen/messages.js';
 
 const text = fc.string({ unit: 'grapheme', maxLength: 12 });
 const int64 = fc.oneof(
   fc.constant(0),
   fc.integer({ min: 0, max: 2 ** 31 }),
   fc.maxSafeInteger(),
-  fc.integer({ min: -1e15, max: -1 }),
+  fc.integer({ min: Number.MIN_SAFE_INTEGER, max: -1 }),
 );
 const event: fc.Arbitrary<BeaconEvent> = fc.record(
   {
@@ -35,7 +35,7 @@ const batch = fc.record({
   events: fc.array(event, { maxLength: 4 }),
 });
 
-describe("the SDK's hand-written encodings", () => {
+describe('the hand-written encodings', () => {
   it('write the bytes the generated protobuf code writes', () => {
     fc.assert(
       fc.property(batch, (b) => {
@@ -55,12 +55,30 @@ describe("the SDK's hand-written encodings", () => {
     );
   });
 
-  it('write the proto3 JSON the schema module writes', () => {
+  it('write proto3 JSON that the collector decodes to the same batch', () => {
     fc.assert(
       fc.property(batch, (b) => {
-        expect(encodeBatchJson(b)).toBe(encodeBeaconBatchJson(b));
+        expect(decodeBeaconBatchJson(encodeBatchJson(b))).toEqual({ ...b, rejected: [] });
       }),
       { numRuns: 500 },
     );
+  });
+
+  it('say which events they cannot encode, and encode every other', () => {
+    fc.assert(
+      fc.property(event, (e) => {
+        expect(unencodable(e)).toBeUndefined();
+      }),
+    );
+    const base = fc.sample(event, 1)[0]!;
+    const bad = fc.oneof(fc.double({ noInteger: true }), fc.constant(2 ** 53), fc.constant(-(2 ** 60)));
+    fc.assert(
+      fc.property(bad, fc.constantFrom('occurredAt', 'valueMicros'), (v, name) => {
+        expect(unencodable({ ...base, [name]: v })).toMatch(new RegExp(`^${name}: expected a safe integer`));
+      }),
+    );
+    expect(unencodable({ ...base, type: 1.5 as EventType })).toMatch(/^type:/);
+    expect(unencodable({ ...base, userId: 7 as unknown as string })).toBe('userId: expected a string');
+    expect(unencodable({ ...base, attrs: { os: 1 as unknown as string } })).toBe('attrs.os: expected a string');
   });
 });

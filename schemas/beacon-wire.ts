@@ -1,8 +1,8 @@
-// A BeaconBatch in its two encodings (CONTRACTS §1), written by hand for the SDK, which only ever
-// encodes: a page then carries no protobuf runtime (the browser bundle is about a tenth of what
-// it is with protobufjs and the generated code). wire.test.ts checks both encodings against the
-// generated code, byte for byte, on random batches.
-import type { BeaconEvent } from '../../schemas/beacon-json.js';
+// A BeaconBatch in its two encodings (CONTRACTS §1), written by hand: the SDK only ever encodes,
+// and a page then carries no protobuf runtime (the browser bundle is about a tenth of what it is
+// with protobufjs and the generated code). beacon-wire.test.ts checks the protobuf against the
+// generated code, byte for byte, and the JSON against beacon-json.ts's decoder, on random batches.
+import type { BeaconEvent } from './beacon-json.js';
 
 export const EventType = {
   EVENT_TYPE_UNSPECIFIED: 0,
@@ -23,6 +23,22 @@ export interface Batch {
 }
 
 const utf8 = new TextEncoder();
+const TEXT_FIELDS = ['eventId', 'userId', 'deviceId', 'campaignId', 'creativeId', 'placementId', 'clickId', 'currency'];
+
+/** Why `e` cannot be encoded (a field of the wrong kind: `valueMicros: 2.5`), or undefined when it can. */
+export function unencodable(e: BeaconEvent): string | undefined {
+  if (!Number.isInteger(e.type ?? 0)) return `type: expected an event type, got ${String(e.type)}`;
+  for (const name of ['occurredAt', 'valueMicros'] as const) {
+    const v = e[name];
+    if (v != null && !Number.isSafeInteger(v)) return `${name}: expected a safe integer, got ${String(v)}`;
+  }
+  for (const name of TEXT_FIELDS) {
+    const v = e[name as keyof BeaconEvent];
+    if (v != null && typeof v !== 'string') return `${name}: expected a string`;
+  }
+  for (const [k, v] of Object.entries(e.attrs ?? {})) if (typeof v !== 'string') return `attrs.${k}: expected a string`;
+  return undefined;
+}
 
 /** A /v1/stream frame: the batch's protobuf bytes and their signature. */
 export interface SignedBatch {
