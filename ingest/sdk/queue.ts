@@ -91,6 +91,7 @@ export function createQueue(config: QueueConfig, deps: QueueDeps) {
   let pending: BeaconEvent[] = [];
   const inFlight = new Set<string>(); // in a regular request
   const leaving = new Set<string>(); // in a keepalive request
+  const idle = (e: BeaconEvent) => !inFlight.has(e.eventId!) && !leaving.has(e.eventId!);
   let keepaliveBytes = 0; // the bodies of the keepalive requests in flight
   let batchBytes = MAX_BATCH_BYTES; // halved by each 413 for several events
   let failures = 0;
@@ -169,6 +170,7 @@ export function createQueue(config: QueueConfig, deps: QueueDeps) {
    */
   function nextBatch(limit: number, maxBytes: number, keepalive: boolean) {
     const unsendable = pending.filter((e) => {
+      if (!idle(e)) return false; // its answer decides
       const why = Number(e.occurredAt) < now() - maxAgeMs ? 'expired' : unencodable(e);
       if (why) drop([e], why === 'expired' ? why : `unencodable: ${why}`);
       return why;
@@ -178,7 +180,7 @@ export function createQueue(config: QueueConfig, deps: QueueDeps) {
     let bytes = BATCH_BYTES;
     for (const e of pending) {
       if (batch.length >= limit) break;
-      if (leaving.has(e.eventId!) || (!keepalive && inFlight.has(e.eventId!))) continue;
+      if (keepalive ? leaving.has(e.eventId!) : !idle(e)) continue;
       const size = sizeOf(e);
       if (bytes + size > maxBytes && keepalive) continue; // a smaller one may still fit the quota
       if (bytes + size > maxBytes && batch.length) break;
@@ -231,8 +233,7 @@ export function createQueue(config: QueueConfig, deps: QueueDeps) {
       await deps.storage.add([event]).catch(lost);
       const excess = pending.length - maxQueued;
       if (excess > 0) {
-        const idle = pending.filter((e) => !inFlight.has(e.eventId!) && !leaving.has(e.eventId!));
-        const oldest = idle.slice(0, excess); // what is in a request waits for its answer
+        const oldest = pending.filter(idle).slice(0, excess); // what is in a request waits for its answer
         drop(oldest, 'queue_full');
         await remove(oldest);
       }
