@@ -8,6 +8,7 @@
 // only on the server-side confirmations of CONTRACTS §7 (ingest/README.md "Browsers (CORS)").
 import type { BeaconEvent } from '../../schemas/beacon-json.js';
 import {
+  answerOf,
   createBeaconClient,
   EventType,
   SDK_VERSION,
@@ -91,13 +92,16 @@ export function webSocketStream(url: string, timeoutMs = 30_000) {
       ws.onerror = () => (clearTimeout(late), reject(new Error('the stream could not connect')));
     });
     ws.onmessage = (m) => {
-      const { seq, status, retry_after, ...body } = JSON.parse(String(m.data)) as Answer['body'] & {
-        seq: number;
-        status: number;
-        retry_after?: number;
-      };
-      s.waiting.get(seq)?.resolve({ status, body, retryAfterS: retry_after ?? 0 });
-      s.waiting.delete(seq);
+      let ack: { seq?: unknown; status?: unknown; retry_after?: unknown } | null;
+      try {
+        ack = JSON.parse(String(m.data)) as typeof ack;
+      } catch {
+        ack = null;
+      }
+      const waiting = s.waiting.get(ack?.seq as number);
+      if (!ack || !waiting) return fail(s, 'an ack the SDK cannot read'); // the frames' fates are unknown
+      s.waiting.delete(ack.seq as number);
+      waiting.resolve(answerOf(ack.status, ack, ack.retry_after));
     };
     ws.onclose = () => fail(s, 'the stream closed');
     return s;
@@ -134,7 +138,8 @@ function deviceIdOf(appId: string): string {
 
 export function createAds(config: AdsConfig) {
   const stream =
-    config.transport === 'websocket' && webSocketStream(`${config.endpoint.replace(/^http/, 'ws')}/v1/stream`);
+    config.transport === 'websocket' &&
+    webSocketStream(`${config.endpoint.replace(/^http/, 'ws')}/v1/stream`, config.timeoutMs);
   const client = createBeaconClient({ ...config, sdk: `web/${SDK_VERSION}`, maxAttempts: 1 }, stream ? { stream } : {});
   const durable = config.storage !== 'memory' && typeof indexedDB !== 'undefined';
   const queue = createQueue(config, {
@@ -145,14 +150,15 @@ export function createAds(config: AdsConfig) {
   });
   const deviceId = deviceIdOf(config.appId);
   let userId = config.userId ?? '';
-  const waiting: BeaconEvent[] = []; // tracked before there was a user
+  const waiting: BeaconEvent[] = []; // tracked before there was a user: in memory, at most maxQueued
+  const maxWaiting = config.maxQueued ?? 1_000;
 
   type Extra = { attrs?: Record<string, string>; clickId?: string; valueMicros?: number; currency?: string };
   function track(type: EventType, ad: Ad, extra: Extra = {}): string {
     const { campaignId, creativeId, placementId } = ad;
     const event = client.event({ ...extra, type, userId, deviceId, campaignId, creativeId, placementId });
     if (userId) void queue.push(event);
-    else waiting.push(event);
+    else if (waiting.push(event) > maxWaiting) config.onDrop?.(waiting.splice(0, 1), 'queue_full');
     return event.eventId!;
   }
 

@@ -143,7 +143,7 @@ describe('beacon SDK', () => {
     expect([frames.map(inWindow), posts.length]).toEqual([[false, true], 2]); // the stream again, on the right clock
   });
 
-  it('fails a request not answered within timeoutMs as a network error', async () => {
+  it('fails a request not answered within timeoutMs as a network error, a keepalive one too', async () => {
     const fetch = ((_url: string, init: RequestInit) =>
       new Promise((_resolve, reject) =>
         init.signal!.addEventListener('abort', () => reject(init.signal!.reason)),
@@ -153,6 +153,7 @@ describe('beacon SDK', () => {
       { fetch },
     );
     await expect(client.send([client.event(input)])).rejects.toMatchObject({ status: 0, code: 'network_error' });
+    await expect(client.send([client.event(input)], { keepalive: true })).rejects.toMatchObject({ status: 0 });
   });
 
   it('makes events with random v4 UUIDs, and refuses a field it could not encode', () => {
@@ -165,6 +166,39 @@ describe('beacon SDK', () => {
     expect(() => client.event({ ...input, valueMicros: 2.5 })).toThrow(
       new TypeError('beacon event valueMicros: expected a safe integer, got 2.5'),
     );
+  });
+
+  it.each([
+    [
+      'a 202 with a malformed rejected list',
+      202,
+      { accepted: 1, rejected: [null, { index: 'x' }, { index: 0, reason: 'r' }] },
+      null,
+      { status: 202, rejected: [{ index: 0, reason: 'r' }] },
+    ],
+    ['a 202 whose rejected is not a list', 202, { rejected: 1 }, null, { status: 202, accepted: 0, rejected: [] }],
+    ['a 503 whose body is null', 503, null, '2', { status: 503, code: 'unknown', retryAfterS: 2 }],
+    ['a 429 whose Retry-After is not seconds', 429, 'busy', 'soon', { status: 429, retryAfterS: 0 }],
+  ])('reads %s as far as it can be trusted', async (_what, status, body, retryAfter, expected) => {
+    const fetch = (async () =>
+      new Response(JSON.stringify(body), {
+        status,
+        headers: retryAfter ? { 'retry-after': retryAfter } : {},
+      })) as unknown as typeof globalThis.fetch;
+    const client = createBeaconClient(
+      { endpoint: 'http://collector', appId: 'app1', keyId: 'k1', secret: 's', maxAttempts: 1 },
+      { fetch },
+    );
+    const sent = client.send([client.event(input)]);
+    if (status === 202) expect(await sent).toMatchObject(expected);
+    else await expect(sent).rejects.toMatchObject(expected);
+  });
+
+  it('refuses, before sending, an event it cannot encode', async () => {
+    const { client, requests } = fakeServer([]);
+    const bad = { ...client.event(input), valueMicros: 2.5 };
+    await expect(client.send([bad])).rejects.toMatchObject({ status: 400, code: 'unencodable' });
+    expect(requests).toEqual([]);
   });
 
   it('gives up after maxAttempts', async () => {

@@ -25,16 +25,47 @@ export interface BeaconClientConfig {
   maxAttempts?: number;
   baseDelayMs?: number;
   maxDelayMs?: number;
-  /** A request not answered in this long fails as a network error (default 30 s; keepalive requests have none). */
+  /** A request not answered in this long fails as a network error (default 30 s). */
   timeoutMs?: number;
 }
 /** The collector's answer to one request or stream frame. */
 export interface Answer {
   status: number;
-  body: { accepted?: number; rejected?: SendResult['rejected']; error?: string; message?: string };
+  body: {
+    accepted?: number;
+    rejected?: SendResult['rejected'];
+    error?: string | undefined;
+    message?: string | undefined;
+  };
   retryAfterS: number;
   /** The collector's clock (HTTP only). */
   date?: number;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
+const isRejection = (r: unknown): r is SendResult['rejected'][number] =>
+  isObject(r) && Number.isInteger(r.index) && typeof r.reason === 'string';
+
+/**
+ * An answer as the SDK can trust it, whatever came back (a proxy's page, a broken ack): a status
+ * that is not an integer reads as 0 (nothing answered), a body that is not an object as {},
+ * malformed `rejected` entries are left out, and a Retry-After that is not seconds reads as 0.
+ */
+export function answerOf(status: unknown, body: unknown, retryAfter: unknown, date?: number): Answer {
+  const b = isObject(body) ? body : {};
+  const seconds = Number(retryAfter);
+  return {
+    status: Number.isInteger(status) ? (status as number) : 0,
+    body: {
+      accepted: typeof b.accepted === 'number' ? b.accepted : 0,
+      rejected: Array.isArray(b.rejected) ? b.rejected.filter(isRejection) : [],
+      error: text(b.error),
+      message: text(b.message),
+    },
+    retryAfterS: Number.isFinite(seconds) && seconds > 0 ? seconds : 0,
+    ...(date !== undefined && { date }),
+  };
 }
 export interface BeaconClientDeps {
   fetch?: typeof fetch;
@@ -129,14 +160,16 @@ export function createBeaconClient(config: BeaconClientConfig, deps: BeaconClien
         method: 'POST',
         headers: req.headers,
         body: req.body as Uint8Array<ArrayBuffer>, // our own buffers, never shared
-        ...(keepalive ? { keepalive: true } : { signal: AbortSignal.timeout(timeoutMs) }),
+        signal: AbortSignal.timeout(timeoutMs), // a keepalive's too: it fires only if the page stays
+        ...(keepalive && { keepalive: true }),
       });
-      return {
-        status: res.status,
-        body: (await res.json().catch(() => ({}))) as Answer['body'],
-        retryAfterS: Number(res.headers.get('retry-after') ?? 0) || 0,
-        date: Date.parse(res.headers.get('date') ?? '') || undefined,
-      };
+      const body: unknown = await res.json().catch(() => ({}));
+      return answerOf(
+        res.status,
+        body,
+        res.headers.get('retry-after'),
+        Date.parse(res.headers.get('date') ?? '') || undefined,
+      );
     };
   }
 
@@ -151,6 +184,8 @@ export function createBeaconClient(config: BeaconClientConfig, deps: BeaconClien
 
     /** Sends `events` in one batch; `keepalive` lets the request outlive the page (at most 64 KiB). */
     async send(events: BeaconEvent[], opts: { keepalive?: boolean } = {}): Promise<SendResult> {
+      const problem = events.map(unencodable).find(Boolean);
+      if (problem) throw new BeaconError(400, 'unencodable', problem, 0);
       const keepalive = opts.keepalive ?? false;
       let post = keepalive || !deps.stream;
       let clockFixed = false;

@@ -236,6 +236,42 @@ describe('the SDK queue', () => {
     },
   );
 
+  it('caps a Retry-After at maxDelayMs, however long, and never spins', async () => {
+    const c = collector([new BeaconError(429, 'app_rate_limited', '', 1, 1e10)]); // 317 years
+    const { queue } = start(c, { flushAt: 1 });
+    await queue.push(event());
+    await vi.advanceTimersByTimeAsync(299_000);
+    expect(c.batches.length).toBe(1);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect([c.batches.length, queue.size]).toEqual([2, 0]);
+  });
+
+  it('sends and keeps its limits when the store never answers (IndexedDB can hang)', async () => {
+    const hung: QueueStorage = {
+      all: () => new Promise(() => {}),
+      add: () => new Promise(() => {}),
+      remove: () => new Promise(() => {}),
+    };
+    const c = collector([offline()]);
+    const { queue, dropped } = start(c, { flushAt: 1, maxQueued: 3 }, hung);
+    const events = [event(), event(), event(), event()];
+    for (const e of events) void queue.push(e);
+    expect(dropped).toEqual([[events[0]!.eventId, 'queue_full']]); // evicted as pushed, not after the store
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(new Set(c.ids())).toEqual(new Set(events.slice(1).map((e) => e.eventId)));
+    expect(queue.size).toBe(0);
+  });
+
+  it('splits batches after a 413 only while that backlog lasts', async () => {
+    const c = collector([new BeaconError(413, 'body_too_large', '', 1)]);
+    const { queue } = start(c, { flushAt: 4 });
+    for (let i = 0; i < 4; i++) await queue.push(event());
+    await vi.advanceTimersByTimeAsync(0);
+    for (let i = 0; i < 4; i++) await queue.push(event());
+    await vi.advanceTimersByTimeAsync(0);
+    expect(c.batches.map((b) => b.ids.length)).toEqual([4, 2, 2, 4]);
+  });
+
   it('sends at once on flush(), whatever the backoff', async () => {
     const c = collector([new BeaconError(503, 'broker_unavailable', '', 1, 300)]);
     const { queue } = start(c, { flushAt: 1 });
@@ -256,11 +292,15 @@ describe('the SDK queue', () => {
     await vi.advanceTimersByTimeAsync(0);
     expect(dropped).toEqual([[bad.eventId, 'unencodable: valueMicros: expected a safe integer, got 2.5']]);
     expect([c.ids(), queue.size]).toEqual([[good.eventId], 0]);
-    // and a send that cannot encode what it was given drops that batch rather than trying it forever
-    const failing = start(collector([new TypeError('cannot encode')]), { flushAt: 1 });
-    await failing.queue.push(event());
-    await vi.advanceTimersByTimeAsync(60_000);
-    expect([failing.dropped.map((d) => d[1]), failing.queue.size]).toEqual([['unencodable: cannot encode'], 0]);
+    // what the client refuses to encode is dropped; an error of the SDK's own is waited out, not taken as final
+    const refusing = start(collector([new BeaconError(400, 'unencodable', 'valueMicros', 0)]), { flushAt: 1 });
+    await refusing.queue.push(event());
+    await vi.advanceTimersByTimeAsync(0);
+    expect([refusing.dropped.map((d) => d[1]), refusing.queue.size]).toEqual([['unencodable'], 0]);
+    const buggy = start(collector([new TypeError('a bug')]), { flushAt: 1 });
+    await buggy.queue.push(event());
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect([buggy.dropped, buggy.queue.size]).toEqual([[], 0]);
   });
 
   it("takes an app's throwing callbacks as the app's problem: nothing is sent twice or lost", async () => {
@@ -336,6 +376,7 @@ describe('fileStorage', () => {
     mkdirSync(path); // appending to it fails, as on a full disk
     await expect(s.add([event()])).rejects.toThrow(/EISDIR/);
     rmdirSync(path);
+    writeFileSync(path, '+{"eventId":"half'); // what a write the disk cut short may leave
     const later = event();
     await s.add([later]);
     expect((await fileStorage(path).all()).map((e) => e.eventId)).toEqual([later.eventId]);

@@ -67,6 +67,21 @@ const sizeOf = (e: BeaconEvent) => utf8.encode(JSON.stringify(e)).length + 32;
 const KEEPALIVE_BYTES = 60_000;
 const KEEPALIVE_BATCH = 100;
 
+// A store that does not answer in this long (Safari's IndexedDB can hang) is passed by: the queue
+// goes on in memory.
+const STORE_WAIT_MS = 3_000;
+const MAX_TIMER_MS = 2 ** 31 - 1; // setTimeout fires at once past it
+
+/** `work`'s result, or undefined when it fails or takes longer than STORE_WAIT_MS. */
+function within<T>(work: Promise<T>): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), STORE_WAIT_MS);
+    (timer as { unref?: () => void }).unref?.();
+  });
+  return Promise.race([work.catch(() => undefined), late]).finally(() => clearTimeout(timer));
+}
+
 /** Calls an app's callback; one that throws is reported and changes nothing in the queue. */
 function notify<A extends unknown[]>(callback: ((...args: A) => void) | undefined, ...args: A): void {
   try {
@@ -100,15 +115,14 @@ export function createQueue(config: QueueConfig, deps: QueueDeps) {
   let flushing: Promise<void> | undefined;
   let closed = false;
 
-  // A store that fails (a private window's IndexedDB, a full disk) leaves the queue in memory: the
-  // events still go, they only would not outlive the page or process.
-  const lost = () => undefined;
-  const loaded = deps.storage.all().then((stored) => {
+  // A store that fails or hangs (a private window's IndexedDB, a full disk) leaves the queue in
+  // memory: the events still go, they only would not outlive the page or process.
+  const loaded = within(deps.storage.all()).then((stored = []) => {
     const known = new Set(pending.map((e) => e.eventId));
     const left = stored.filter((e) => !known.has(e.eventId)); // by an earlier page or process
     pending = [...left, ...pending];
     if (left.length) schedule(0);
-  }, lost);
+  });
 
   /** Arms the flush timer for `ms` from now (or the end of the backoff), unless one fires sooner. */
   function schedule(ms: number) {
@@ -120,7 +134,7 @@ export function createQueue(config: QueueConfig, deps: QueueDeps) {
         timer = undefined;
         void run();
       },
-      Math.max(at - now(), 0),
+      Math.min(Math.max(at - now(), 0), MAX_TIMER_MS),
     );
     (timer as { unref?: () => void }).unref?.(); // in Node the queue never keeps a process alive
   }
@@ -128,7 +142,7 @@ export function createQueue(config: QueueConfig, deps: QueueDeps) {
   function remove(events: BeaconEvent[]): Promise<void> {
     const ids = new Set(events.map((e) => e.eventId!));
     pending = pending.filter((e) => !ids.has(e.eventId!));
-    return deps.storage.remove([...ids]).catch(lost); // a copy left stored is sent again: counted once
+    return within(deps.storage.remove([...ids])).then(() => undefined); // a copy left stored is sent again: counted once
   }
 
   /** Sends one batch (nextBatch marked it in flight); false when it must wait (a retriable failure). */
@@ -147,14 +161,15 @@ export function createQueue(config: QueueConfig, deps: QueueDeps) {
     } else if (result instanceof BeaconError && result.status === 413 && batch.length > 1) {
       batchBytes = BATCH_BYTES + Math.floor((bytes - BATCH_BYTES) / 2); // the same events again, half at a time
       return true;
-    } else if (result instanceof BeaconError && !PERMANENT.has(result.status)) {
+    } else if (!(result instanceof BeaconError) || !PERMANENT.has(result.status)) {
+      // failed or unanswered; or the SDK's own fault, which may pass: wait, and try again
+      const retryAfterMs = result instanceof BeaconError ? result.retryAfterS * 1000 : 0;
       failures++;
       const backoff = random() * Math.min(maxDelayMs, baseDelayMs * 2 ** (failures - 1));
-      notBefore = now() + Math.max(backoff, result.retryAfterS * 1000);
+      notBefore = now() + Math.max(backoff, Math.min(retryAfterMs, maxDelayMs));
       return false;
     } else {
-      // refused for good, or not encodable (a TypeError): no retry would change either
-      drop(batch, result instanceof BeaconError ? result.code : `unencodable: ${result.message}`);
+      drop(batch, result.code); // refused for good: no retry would change it
     }
     await remove(batch);
     failures = 0;
@@ -202,7 +217,7 @@ export function createQueue(config: QueueConfig, deps: QueueDeps) {
     if (now() < notBefore) return schedule(0);
     for (;;) {
       const { batch, bytes } = nextBatch(maxBatch, batchBytes, false);
-      if (!batch.length) return;
+      if (!batch.length) return void (batchBytes = MAX_BATCH_BYTES); // a split lasts for one backlog
       if (!(await sendBatch(batch, bytes, false))) return schedule(0);
     }
   }
@@ -219,7 +234,7 @@ export function createQueue(config: QueueConfig, deps: QueueDeps) {
       const { batch, bytes } = nextBatch(KEEPALIVE_BATCH, KEEPALIVE_BYTES - keepaliveBytes, true);
       if (!batch.length) return;
       keepaliveBytes += bytes;
-      void sendBatch(batch, bytes, true).then(() => {
+      void sendBatch(batch, bytes, true).finally(() => {
         keepaliveBytes -= bytes;
         if (pending.length) schedule(0);
       });
@@ -230,13 +245,13 @@ export function createQueue(config: QueueConfig, deps: QueueDeps) {
     /** Queues `event` (stored before this resolves) and sends it within flushIntervalMs, or at once past flushAt. */
     async push(event: BeaconEvent): Promise<void> {
       pending.push(event);
-      await deps.storage.add([event]).catch(lost);
       const excess = pending.length - maxQueued;
       if (excess > 0) {
         const oldest = pending.filter(idle).slice(0, excess); // what is in a request waits for its answer
         drop(oldest, 'queue_full');
-        await remove(oldest);
+        void remove(oldest);
       }
+      await within(deps.storage.add([event]));
       if (pending.length >= flushAt) void run();
       else if (!timer) schedule(flushIntervalMs);
     },

@@ -1,9 +1,9 @@
 // A queue's store in Node: one journal file holding `+<event JSON>` for each stored event and
 // `-<event id>` for each removed one, appended in order. Once removals outnumber the live events it
 // is rewritten to hold only those (a temporary file, then a rename). A process that dies loses
-// nothing already appended; a line cut by the death is skipped when the file is read again, and
-// ended, so the next line appended starts a line of its own. A failed write (a full disk) fails
-// only its own call: the writes after it go on.
+// nothing already appended; a line cut by the death is skipped when the file is read again. A
+// failed write (a full disk) fails only its own call, and may leave a cut line too: the writes
+// after it go on, and the next starts on a line of its own.
 import { appendFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { BeaconEvent } from '../../schemas/beacon-json.js';
@@ -21,6 +21,7 @@ function parsed(json: string): BeaconEvent | undefined {
 export function fileStorage(path: string): QueueStorage {
   const live = new Map<string, BeaconEvent>();
   let removed = 0;
+  let cut = false; // the journal may end inside a line
   let writes = Promise.resolve();
   /** Runs `work` after every write asked before it, so the journal keeps their order. */
   function serially(work: () => Promise<void>): Promise<void> {
@@ -28,15 +29,25 @@ export function fileStorage(path: string): QueueStorage {
     writes = done.catch(() => undefined);
     return done;
   }
+  /** Appends whole lines, after a newline if a crash or a failed write may have cut the last one. */
+  async function append(lines: string[]) {
+    try {
+      await appendFile(path, (cut ? '\n' : '') + lines.join(''));
+      cut = false;
+    } catch (err) {
+      cut = true;
+      throw err;
+    }
+  }
 
   const loaded = readFile(path, 'utf8').then(
-    async (text) => {
+    (text) => {
       for (const line of text.split('\n')) {
         if (line[0] === '-' && live.delete(line.slice(1))) removed++;
         const e = line[0] === '+' ? parsed(line.slice(1)) : undefined;
         if (e) live.set(e.eventId!, e);
       }
-      if (text && !text.endsWith('\n')) await appendFile(path, '\n'); // the cut line's end
+      cut = text !== '' && !text.endsWith('\n');
     },
     async (err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err;
@@ -48,7 +59,9 @@ export function fileStorage(path: string): QueueStorage {
     const tmp = `${path}.tmp`;
     const text = [...live.values()].map((e) => `+${JSON.stringify(e)}\n`).join('');
     removed = 0;
-    return writeFile(tmp, text).then(() => rename(tmp, path));
+    return writeFile(tmp, text)
+      .then(() => rename(tmp, path))
+      .then(() => void (cut = false));
   }
 
   return {
@@ -59,16 +72,14 @@ export function fileStorage(path: string): QueueStorage {
     async add(events) {
       await loaded;
       for (const e of events) live.set(e.eventId!, e);
-      await serially(() => appendFile(path, events.map((e) => `+${JSON.stringify(e)}\n`).join('')));
+      await serially(() => append(events.map((e) => `+${JSON.stringify(e)}\n`)));
     },
     async remove(ids) {
       await loaded;
       const gone = ids.filter((id) => live.delete(id));
       if (!gone.length) return;
       removed += gone.length;
-      await serially(() =>
-        removed > 64 && removed > live.size ? compact() : appendFile(path, gone.map((id) => `-${id}\n`).join('')),
-      );
+      await serially(() => (removed > 64 && removed > live.size ? compact() : append(gone.map((id) => `-${id}\n`))));
     },
   };
 }
