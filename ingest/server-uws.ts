@@ -61,8 +61,8 @@ export function createUwsServer(config: ServerConfig, deps: ServerDeps) {
     const headers = readHeaders((name) => req.getHeader(name));
     const query = req.getQuery() ?? '';
     const ip = clientIp(text(res.getRemoteAddressAsText()), req.getHeader('x-forwarded-for'), config.trustProxy);
-    const refuse = () => write(res, tooLarge(config.maxBodyBytes, deps.origins, headers.origin));
-    if (Number(req.getHeader('content-length') || 0) > config.maxBodyBytes) return refuse();
+    if (Number(req.getHeader('content-length') || 0) > config.maxBodyBytes)
+      return write(res, tooLarge(config.maxBodyBytes, deps.origins, headers.origin));
 
     const request: RequestState = { done: false };
     inFlight++;
@@ -74,7 +74,7 @@ export function createUwsServer(config: ServerConfig, deps: ServerDeps) {
       size += chunk.byteLength;
       if (size > config.maxBodyBytes) {
         finish(request);
-        return refuse();
+        return write(res, tooLarge(config.maxBodyBytes, deps.origins, headers.origin));
       }
       chunks.push(Buffer.from(chunk.slice(0))); // uWS reuses the chunk's memory after this call
       if (!isLast) return;
