@@ -228,7 +228,7 @@ export function createAds(config: AdsConfig) {
     flush: () => queue.flush(),
     /** Stops measuring, listening and sending; what waits stays stored for the app's next page. */
     stop() {
-      for (const stop of [...measuring]) stop();
+      for (const end of [...measuring]) end();
       removeEventListener('visibilitychange', hidden);
       removeEventListener('pagehide', leave);
       removeEventListener('online', online);

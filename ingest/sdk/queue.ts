@@ -61,7 +61,12 @@ const PERMANENT = new Set([400, 401, 403, 413, 415]);
 const MAX_BATCH_BYTES = 200_000;
 const BATCH_BYTES = 512;
 const utf8 = new TextEncoder();
-const sizeOf = (e: BeaconEvent) => utf8.encode(JSON.stringify(e)).length + 32;
+const sizes = new WeakMap<BeaconEvent, number>(); // measured once: a batch is formed again after each failure
+function sizeOf(e: BeaconEvent): number {
+  let size = sizes.get(e);
+  if (size === undefined) sizes.set(e, (size = utf8.encode(JSON.stringify(e)).length + 32));
+  return size;
+}
 // The keepalive requests a page has in flight may carry 64 KiB of bodies together (the Fetch
 // standard): past that a browser refuses them, so a page's last flush stays under it in all.
 const KEEPALIVE_BYTES = 60_000;
@@ -117,9 +122,17 @@ export function createQueue(config: QueueConfig, deps: QueueDeps) {
 
   // A store that fails or hangs (a private window's IndexedDB, a full disk) leaves the queue in
   // memory: the events still go, they only would not outlive the page or process.
+  // A stored event no encoding can carry (an older SDK's, a store changed by hand) is dropped here,
+  // the one way into the queue that does not come through client.event(), which refuses them.
   const loaded = within(deps.storage.all()).then((stored = []) => {
     const known = new Set(pending.map((e) => e.eventId));
-    const left = stored.filter((e) => !known.has(e.eventId)); // by an earlier page or process
+    const unfit = stored.filter((e) => {
+      const problem = unencodable(e);
+      if (problem) drop([e], `unencodable: ${problem}`);
+      return problem;
+    });
+    if (unfit.length) void within(deps.storage.remove(unfit.map((e) => e.eventId!)));
+    const left = stored.filter((e) => !known.has(e.eventId) && !unfit.includes(e)); // by an earlier page or process
     pending = [...left, ...pending];
     if (left.length) schedule(0);
   });
@@ -180,17 +193,15 @@ export function createQueue(config: QueueConfig, deps: QueueDeps) {
   /**
    * The next batch to send: waiting events in no request (a keepalive batch also takes those of a
    * regular request, which a closing page cancels), up to `limit` events and `maxBytes`. It is
-   * marked in flight at once, so a flush that runs beside this one takes others. Expired events
-   * and events that cannot be encoded (a bad store) are dropped on the way.
+   * marked in flight at once, so a flush that runs beside this one takes others. Expired events are
+   * dropped on the way.
    */
   function nextBatch(limit: number, maxBytes: number, keepalive: boolean) {
-    const unsendable = pending.filter((e) => {
-      if (!idle(e)) return false; // its answer decides
-      const why = Number(e.occurredAt) < now() - maxAgeMs ? 'expired' : unencodable(e);
-      if (why) drop([e], why === 'expired' ? why : `unencodable: ${why}`);
-      return why;
-    });
-    if (unsendable.length) void remove(unsendable);
+    const expired = pending.filter((e) => idle(e) && Number(e.occurredAt) < now() - maxAgeMs); // in a request: its answer decides
+    if (expired.length) {
+      drop(expired, 'expired');
+      void remove(expired);
+    }
     const batch: BeaconEvent[] = [];
     let bytes = BATCH_BYTES;
     for (const e of pending) {
